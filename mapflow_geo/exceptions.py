@@ -1,0 +1,248 @@
+"""Exceptions raised by mapflow-geo.
+
+Everything derives from :class:`MapflowError`, so ``except MapflowError`` catches all
+of them. Two families hang below it:
+
+* client-side errors, raised before anything is sent or spent: bad AOI input
+  (:class:`AOIError`, naming the row), configuration (:class:`ConfigError`), planning
+  (:class:`PlanError`), unknown models (:class:`ModelNotFoundError`) and budget checks
+  (:class:`BudgetError`);
+* API errors (:class:`APIError` and one subclass per HTTP status), which keep the
+  server's ``status``, Mapflow ``code``, ``message`` and ``params``; and transport errors
+  (:class:`TransportError`), where no answer arrived at all.
+
+No exception text ever carries the API token: messages are built from the HTTP method,
+the URL path and the server's answer, never from request headers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MapflowError(Exception):
+    """Root of every error raised by mapflow-geo."""
+
+
+# --------------------------------------------------------------------- client side
+class ConfigError(MapflowError, ValueError):
+    """Missing or unsafe configuration: no token, a plain-http URL to a remote host…"""
+
+
+class AOIError(MapflowError, ValueError):
+    """An input row cannot be used as an area of interest.
+
+    Attributes
+    ----------
+    row : hashable or None
+        The index label of the offending row (None for frame-level problems such as a
+        missing CRS).
+    problem : str
+        What is wrong with it, in words.
+    """
+
+    def __init__(self, problem: str, *, row: Any = None) -> None:
+        self.row = row
+        self.problem = problem
+        where = f"row {row!r}: " if row is not None else ""
+        super().__init__(f"{where}{problem}")
+
+
+class PlanError(MapflowError):
+    """The areas cannot be planned under the given limits."""
+
+
+class ModelNotFoundError(MapflowError, LookupError):
+    """A model (workflow) name matched none, or more than one, of the account's models."""
+
+    def __init__(self, message: str, *, available: list[str] | None = None) -> None:
+        self.available = list(available or [])
+        super().__init__(message)
+
+
+class BudgetError(MapflowError):
+    """A run would cost more than allowed (``max_credits``, remaining credits or area)."""
+
+
+class RunError(MapflowError):
+    """A run cannot start or resume (run dir locked by another process, changed inputs…)."""
+
+
+# --------------------------------------------------------------------- transport
+class TransportError(MapflowError):
+    """No usable HTTP answer: connection refused or reset, timeout, unparsable body."""
+
+    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+        self.method = method
+        self.path = path
+        super().__init__(message)
+
+
+class AmbiguousCreateError(TransportError):
+    """A create call whose outcome is unknown: the server may have committed (and
+    charged) it. Never retry blindly; reconcile by listing processings and matching
+    ``meta`` instead."""
+
+    def __init__(self, message: str, *, method: str = "", path: str = "", meta: dict | None = None):
+        self.meta = dict(meta or {})
+        super().__init__(message, method=method, path=path)
+
+
+# --------------------------------------------------------------------- API errors
+class APIError(MapflowError):
+    """The server answered with an HTTP error.
+
+    Attributes
+    ----------
+    status : int
+        HTTP status code.
+    code : str or None
+        Mapflow error code (e.g. ``"TOO_LARGE_PROCESSING"``), when the body had one.
+    message : str
+        The server's message, or the start of the body.
+    params : dict
+        The server's ``params`` (Mapflow sends them as strings).
+    method, path : str
+        The request that failed (path only: no host, no query, never a header).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str = "",
+        *,
+        code: str | None = None,
+        params: dict | None = None,
+        method: str = "",
+        path: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = int(status)
+        self.code = code
+        self.message = message
+        self.params = dict(params or {})
+        self.method = method
+        self.path = path
+        self.retry_after = retry_after
+        head = f"{method} {path} -> HTTP {self.status}".strip()
+        detail = f"{code}: {message}" if code else message
+        super().__init__(f"{head}: {detail}" if detail else head)
+
+    def __reduce__(self):  # keep attributes through pickling
+        return (
+            _rebuild_api_error,
+            (
+                type(self),
+                self.status,
+                self.message,
+                self.code,
+                self.params,
+                self.method,
+                self.path,
+                self.retry_after,
+            ),
+        )
+
+
+def _rebuild_api_error(cls, status, message, code, params, method, path, retry_after):
+    return cls(
+        status,
+        message,
+        code=code,
+        params=params,
+        method=method,
+        path=path,
+        retry_after=retry_after,
+    )
+
+
+class BadRequestError(APIError):
+    """HTTP 400."""
+
+
+class TooLargeProcessingError(BadRequestError):
+    """HTTP 400 with code ``TOO_LARGE_PROCESSING``: the processing exceeds the account's
+    area limit (``params['aoiAreaLimit']``, m²)."""
+
+
+class AuthenticationError(APIError):
+    """HTTP 401: the token is missing or wrong."""
+
+
+class PermissionDeniedError(APIError):
+    """HTTP 403."""
+
+
+class NotFoundError(APIError):
+    """HTTP 404."""
+
+
+class ConflictError(APIError):
+    """HTTP 409."""
+
+
+class UnprocessableError(APIError):
+    """HTTP 422."""
+
+
+class RateLimitError(APIError):
+    """HTTP 429; ``retry_after`` holds the server's ``Retry-After`` in seconds."""
+
+
+class ServerError(APIError):
+    """HTTP 5xx."""
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableError,
+    429: RateLimitError,
+}
+
+
+def api_error_class(status: int, code: str | None = None) -> type[APIError]:
+    """The exception class for an HTTP status (and Mapflow code)."""
+    if status == 400 and code == "TOO_LARGE_PROCESSING":
+        return TooLargeProcessingError
+    if status >= 500:
+        return ServerError
+    return _BY_STATUS.get(status, APIError)
+
+
+class ProcessingFailedError(MapflowError):
+    """A processing ended FAILED; ``messages`` are readable texts of its error codes."""
+
+    def __init__(self, processing_id: str, messages: list[str]) -> None:
+        self.processing_id = processing_id
+        self.messages = list(messages)
+        text = "; ".join(self.messages) or "no reason given"
+        super().__init__(f"processing {processing_id} failed: {text}")
+
+
+__all__ = [
+    "APIError",
+    "AOIError",
+    "AmbiguousCreateError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BudgetError",
+    "ConfigError",
+    "ConflictError",
+    "MapflowError",
+    "ModelNotFoundError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PlanError",
+    "ProcessingFailedError",
+    "RateLimitError",
+    "RunError",
+    "ServerError",
+    "TooLargeProcessingError",
+    "TransportError",
+    "UnprocessableError",
+    "api_error_class",
+]
