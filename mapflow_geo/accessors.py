@@ -47,3 +47,94 @@ class MapflowAccessor:
             model=model,
             **options,
         )
+
+    def estimate(
+        self,
+        model: str,
+        *,
+        client: MapflowClient | None = None,
+        source: dict | None = None,
+        blocks: list | None = None,
+        area_limit_km2: float | None = None,
+        max_aois: int | None = None,
+    ) -> pd.DataFrame:
+        """Estimated credits per input row, from the server's cost endpoint; creates nothing.
+
+        Returns a DataFrame indexed by input row with ``area_km2``, ``processings`` and
+        ``credits``; ``.attrs["total_credits"]`` holds the run's total.
+        """
+        from mapflow_geo.runner import estimate
+
+        return estimate(
+            self._obj,
+            model,
+            client=client,
+            source=source,
+            blocks=blocks,
+            area_limit_km2=area_limit_km2,
+            max_aois=max_aois,
+        )
+
+    def process(
+        self,
+        model: str,
+        *,
+        client: MapflowClient | None = None,
+        source: dict | None = None,
+        blocks: list | None = None,
+        project: str | None = None,
+        run_dir: str | None = None,
+        max_credits: int | None = None,
+        progress: bool = True,
+        errors: str = "raise",
+        **options: Any,
+    ):
+        """Run a Mapflow model over every row and return a :class:`~mapflow_geo.results.MapflowResult`.
+
+        Validates, plans and estimates before creating anything; journals every
+        processing in ``run_dir`` so a killed run resumes without paying twice.
+
+        Parameters
+        ----------
+        model : str
+            Model name, e.g. ``"buildings"`` (friendly names are matched).
+        client : MapflowClient, optional
+            Defaults to one built from ``MAPFLOW_TOKEN`` / ``MAPFLOW_API_URL``.
+        source, blocks : optional
+            ``sourceParams`` (see :mod:`mapflow_geo.sources`) and model options.
+        project : str, optional
+            Project id; the account's default project otherwise.
+        run_dir : path, optional
+            Journal and results folder; a per-user cache dir keyed by the inputs otherwise.
+        max_credits : int, optional
+            Refuse (having spent nothing) when the estimate is higher.
+        progress : bool
+            Show one aggregate progress bar.
+        errors : {"raise", "warn"}
+            When some tiles fail: raise :class:`~mapflow_geo.runner.RunFailedError`
+            (the partial result is on ``.result``) or warn and return it.
+        **options
+            ``poll_interval``, ``max_restarts``, ``max_workers``, ``area_limit_km2``,
+            ``max_aois``, ``input_errors``, ``name``.
+
+        Examples
+        --------
+        >>> from mapflow_geo import sim
+        >>> with sim.serve() as server:                              # doctest: +SKIP
+        ...     res = gdf.mapflow.process("buildings", client=server.client())
+        """
+        from mapflow_geo.runner import process
+
+        return process(
+            self._obj,
+            model,
+            client=client,
+            source=source,
+            blocks=blocks,
+            project=project,
+            run_dir=run_dir,
+            max_credits=max_credits,
+            progress=progress,
+            errors=errors,
+            **options,
+        )

@@ -1,0 +1,260 @@
+"""Results: parse Mapflow GeoJSON, stitch objects cut at tile seams, and the
+:class:`MapflowResult` a run returns.
+
+Parsing goes through pyogrio (GDAL's GeoJSON reader, Arrow when pyarrow is installed):
+no Python loop over features. Stitching looks only at objects that reach a seam between
+two tiles of the same input row, finds the pieces that meet there with a spatial index,
+and unions each connected group once.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+log = logging.getLogger(__name__)
+
+#: Distance (degrees) under which two pieces from neighbouring tiles count as touching.
+SEAM_EPS_DEG = 1e-7
+
+PROVENANCE = ["row", "tile_id", "processing_id"]
+
+
+# ---------------------------------------------------------------------------- parsing
+def read_geojson(data: bytes | str | dict) -> gpd.GeoDataFrame:
+    """Parse a Mapflow result (GeoJSON FeatureCollection) into a GeoDataFrame in EPSG:4326.
+
+    Uses pyogrio with Arrow where available; nested properties arrive as JSON strings.
+    An empty FeatureCollection gives an empty frame with a geometry column.
+
+    Examples
+    --------
+    >>> fc = {"type": "FeatureCollection", "features": []}
+    >>> len(read_geojson(fc))
+    0
+    """
+    import pyogrio
+
+    if isinstance(data, dict):
+        data = json.dumps(data).encode()
+    elif isinstance(data, str):
+        data = data.encode()
+    if _is_empty_collection(data):
+        return gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs="EPSG:4326"), crs="EPSG:4326")
+    try:
+        import pyarrow  # noqa: F401
+
+        use_arrow = True
+    except ImportError:  # pragma: no cover - pyarrow is optional
+        use_arrow = False
+    gdf = pyogrio.read_dataframe(io.BytesIO(data), use_arrow=use_arrow)
+    if gdf.crs is None:
+        gdf = gdf.set_crs("EPSG:4326")
+    return gdf
+
+
+def _is_empty_collection(data: bytes) -> bool:
+    head = data[:4096].replace(b" ", b"").replace(b"\n", b"")
+    if b'"features":[]' in head:
+        return True
+    return len(data) < 4096 and b'"features":[' not in head and b'"type":"Feature"' not in head
+
+
+# ---------------------------------------------------------------------------- stitching
+def stitch(features: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Join objects that tiling cut at seams back into one object each.
+
+    Two pieces are one object when they come from different tiles of the same input
+    ``row``, have the same ``object_type`` (and ``class_id`` / ``class`` where present),
+    lie within :data:`SEAM_EPS_DEG` of each other, and both reach their tile's boundary.
+    Each connected group is unioned once (polygons) or line-merged (lines); the merged
+    object keeps the properties of its largest piece, ``area`` becomes the sum, and
+    ``tile_id`` / ``processing_id`` list the pieces' tiles joined with ``+``.
+
+    Parameters
+    ----------
+    features : GeoDataFrame
+        Pieces with at least ``row``, ``tile_id`` and ``geometry`` (EPSG:4326).
+    tiles : GeoDataFrame
+        The plan (``tile_id``, ``row``, ``geometry``).
+
+    Returns
+    -------
+    GeoDataFrame
+        Objects without duplicates, in a deterministic order.
+    """
+    if features.empty or tiles["row"].value_counts().max() < 2:
+        return features.reset_index(drop=True)
+    feats = features.reset_index(drop=True)
+    geoms = feats.geometry.values
+    tile_geom = tiles.set_index("tile_id").geometry
+    boundary = shapely.boundary(tile_geom.reindex(feats["tile_id"]).values)
+    multi_tile_rows = tiles.groupby("row")["tile_id"].transform("size") > 1
+    rows_with_seams = set(tiles.loc[multi_tile_rows, "row"])
+    at_seam = np.asarray(feats["row"].isin(rows_with_seams)) & shapely.dwithin(
+        geoms, boundary, SEAM_EPS_DEG
+    )
+    cand = np.flatnonzero(at_seam)
+    if len(cand) < 2:
+        return feats
+    tree = shapely.STRtree(geoms[cand])
+    left, right = tree.query(geoms[cand], predicate="dwithin", distance=SEAM_EPS_DEG)
+    keep = left < right
+    left, right = cand[left[keep]], cand[right[keep]]
+    same = feats["tile_id"].values[left] != feats["tile_id"].values[right]
+    for col in ("row", "object_type", "class_id", "class"):
+        if col in feats:
+            a = feats[col].values
+            same &= pd.Series(a[left]).eq(pd.Series(a[right])).values | (
+                pd.isna(a[left]) & pd.isna(a[right])
+            )
+    left, right = left[same], right[same]
+    if len(left) == 0:
+        return feats
+    group = _components(len(feats), left, right)
+    return _merge_groups(feats, group)
+
+
+def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Connected components of the graph with edges (left, right): a label per node."""
+    parent = np.arange(n)
+
+    def find(i: int) -> int:
+        root = i
+        while parent[root] != root:
+            root = parent[root]
+        while parent[i] != root:
+            parent[i], i = root, parent[i]
+        return root
+
+    for a, b in zip(left.tolist(), right.tolist()):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return np.array([find(i) for i in range(n)])
+
+
+def _merge_groups(feats: gpd.GeoDataFrame, group: np.ndarray) -> gpd.GeoDataFrame:
+    sizes = np.bincount(group, minlength=len(group))
+    in_group = sizes[group] > 1
+    single = feats[~in_group]
+    multi = feats[in_group].copy()
+    multi["_group"] = group[in_group]
+    measure = shapely.area(multi.geometry.values) + shapely.length(multi.geometry.values)
+    multi["_measure"] = measure
+    multi = multi.sort_values(["_group", "_measure"], ascending=[True, False], kind="stable")
+    first = multi.drop_duplicates("_group", keep="first").set_index("_group")
+    grouped = multi.groupby("_group", sort=True)
+    merged_geoms = []
+    for _, part in grouped.geometry:
+        g = shapely.union_all(part.values)
+        if g.geom_type == "MultiLineString":
+            g = shapely.line_merge(g)
+        elif g.geom_type == "MultiPolygon":
+            # pieces separated by floating-point noise along the seam: close the gap
+            g = shapely.union_all(part.buffer(SEAM_EPS_DEG, join_style="mitre").values).buffer(
+                -SEAM_EPS_DEG, join_style="mitre"
+            )
+        merged_geoms.append(g)
+    out = first.copy()
+    out["geometry"] = merged_geoms
+    if "area" in multi:
+        out["area"] = grouped["area"].sum(min_count=1).reindex(out.index).values
+    for col in ("tile_id", "processing_id"):
+        if col in multi:
+            out[col] = grouped[col].agg(lambda s: "+".join(sorted(set(map(str, s))))).values
+    out = out.drop(columns=["_measure"]).reset_index(drop=True)
+    merged = pd.concat([single, out], ignore_index=True)
+    return gpd.GeoDataFrame(merged, geometry="geometry", crs=feats.crs)
+
+
+# ---------------------------------------------------------------------------- result
+class MapflowResult:
+    """What a run produced: objects, the plan with statuses, costs and stats.
+
+    Attributes
+    ----------
+    features : GeoDataFrame
+        Detected objects with Mapflow's properties plus ``row`` (input index label),
+        ``tile_id`` and ``processing_id``; objects cut at tile seams are stitched.
+    tiles : GeoDataFrame
+        The plan with ``status``, ``processing_id``, ``area_km2``, ``cost``,
+        ``messages`` and timings.
+    aois : GeoDataFrame
+        The prepared input areas (EPSG:4326), indexed by input row label.
+    run_dir : Path or None
+        Where the run's journal and files live (reopen with :func:`open_run`).
+    """
+
+    def __init__(
+        self,
+        *,
+        features: gpd.GeoDataFrame,
+        tiles: gpd.GeoDataFrame,
+        aois: gpd.GeoDataFrame,
+        processings: pd.DataFrame,
+        run_dir: str | Path | None = None,
+    ) -> None:
+        self.features = features
+        self.tiles = tiles
+        self.aois = aois
+        self.processings = processings
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+
+    # -- tables --------------------------------------------------------------------
+    @property
+    def failed(self) -> gpd.GeoDataFrame:
+        """Tiles that did not succeed, with their readable messages."""
+        return self.tiles[self.tiles["status"] != "OK"]
+
+    @property
+    def costs(self) -> pd.DataFrame:
+        """Per input row: area, processings, estimated and charged credits; a total row."""
+        from mapflow_geo.stats import cost_table
+
+        return cost_table(self)
+
+    @property
+    def stats(self) -> pd.DataFrame:
+        """Per input row: object counts and areas by type / class, density, coverage."""
+        from mapflow_geo.stats import stats_table
+
+        return stats_table(self)
+
+    def summary(self) -> gpd.GeoDataFrame:
+        """The input areas with the stats and cost columns joined on."""
+        from mapflow_geo.stats import summary_frame
+
+        return summary_frame(self)
+
+    @property
+    def complete(self) -> bool:
+        """True when every tile succeeded."""
+        return bool((self.tiles["status"] == "OK").all())
+
+    def __repr__(self) -> str:
+        n_ok = int((self.tiles["status"] == "OK").sum())
+        return (
+            f"<MapflowResult: {len(self.features)} features from {n_ok}/{len(self.tiles)} "
+            f"tiles in {len(self.processings)} processings, "
+            f"{int(self.processings['cost'].fillna(0).sum())} credits charged>"
+        )
+
+    def _repr_html_(self) -> str:
+        return f"<p>{self.__repr__()[1:-1]}</p>" + self.costs.to_html()
+
+    def to_file(self, path: str | Path, **kwargs: Any) -> None:
+        """Write :attr:`features` (GeoPackage, GeoJSON, GeoParquet by extension)."""
+        path = Path(path)
+        if path.suffix.lower() == ".parquet":
+            self.features.to_parquet(path, **kwargs)
+        else:
+            self.features.to_file(path, **kwargs)

@@ -1,0 +1,691 @@
+"""Runs: plan → estimate → submit → poll → fetch → merge, resumable from the journal.
+
+The money rules, in the order the code applies them:
+
+1. Validate, plan and estimate before anything is created; refuse over ``max_credits``
+   or over what the account has left, stating the numbers (nothing spent).
+2. Each processing's *intent* (and the ``meta`` its create carries: run id and key) is
+   committed to the journal before the create is sent.
+3. A create is sent once. When its outcome is unknown (timeout, reset, 5xx without a
+   readable answer) the runner does not create again: it lists the project's processings
+   and adopts the one whose ``meta`` matches. Only after the processing has stayed absent
+   from several listings, spread over a grace period, is it created again.
+4. Results are stored per processing and AOI as they arrive (GeoParquet, atomic rename)
+   and never downloaded twice.
+
+Polling is one ``list`` request per cycle for the whole project, whatever the number of
+processings, at an interval that starts short and backs off to ``poll_interval``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry import mapping
+
+from mapflow_geo import journal as jr
+from mapflow_geo.exceptions import (
+    AmbiguousCreateError,
+    APIError,
+    AuthenticationError,
+    BudgetError,
+    MapflowError,
+    PermissionDeniedError,
+    TooLargeProcessingError,
+    TransportError,
+)
+from mapflow_geo.results import MapflowResult, read_geojson, stitch
+
+log = logging.getLogger(__name__)
+
+META_RUN = "mapflow_geo_run"
+META_KEY = "mapflow_geo_key"
+TERMINAL = {"OK", "FAILED", "CANCELLED", "REFUNDED"}
+
+
+class RunFailedError(MapflowError):
+    """Some tiles did not succeed. ``result`` holds everything that did."""
+
+    def __init__(self, message: str, result: MapflowResult) -> None:
+        self.result = result
+        super().__init__(message)
+
+
+class RunIncompleteWarning(UserWarning):
+    """Issued by ``errors="warn"`` when some tiles did not succeed."""
+
+
+# ----------------------------------------------------------------------------- helpers
+def _status_str(status: Any) -> str:
+    return str(getattr(status, "value", status) or "").upper()
+
+
+def _render(messages: list) -> list[str]:
+    try:
+        from mapflow_geo.messages import render_message
+    except ImportError:  # pragma: no cover
+        return [json.dumps(m) for m in messages]
+    return [render_message(m) for m in messages]
+
+
+def default_run_dir(fingerprint: str) -> Path:
+    """Per-user cache folder for a run, keyed by its fingerprint."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("mapflow-geo")) / "runs" / fingerprint[:20]
+
+
+def _digest(*parts: Any) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else json.dumps(p, sort_keys=True, default=str).encode())
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def _source_params(source: Any) -> dict | None:
+    if source is None:
+        return None
+    if not isinstance(source, dict):
+        raise TypeError("source must be a dict such as mapflow_geo.sources.data_provider(...)")
+    return dict(source) if "sourceParams" in source else {"sourceParams": dict(source)}
+
+
+@dataclass
+class _Processing:
+    key: str
+    body: dict  # create body without meta
+    area_km2: float
+    tile_ids: list
+    estimate: int | None = None
+
+
+# ----------------------------------------------------------------------------- prepare
+def prepare_run(
+    gdf: gpd.GeoDataFrame,
+    model: str,
+    *,
+    client: Any,
+    source: Any = None,
+    blocks: Any = None,
+    project: str | None = None,
+    area_limit_km2: float | None = None,
+    max_aois: int | None = None,
+    errors: str = "raise",
+    name: str | None = None,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, list[_Processing], dict]:
+    """Validate the areas, plan tiles and build one create body per processing.
+
+    Returns (aois, plan, processings, params); sends nothing that creates or costs.
+    """
+    from mapflow_geo.aoi import prepare_aois
+    from mapflow_geo.tiling import plan as make_plan
+
+    aois = prepare_aois(gdf, errors=errors)
+    if area_limit_km2 is None or max_aois is None:
+        limits = client.account_limits()
+        area_limit_km2 = area_limit_km2 or limits.aoi_area_limit_km2
+        max_aois = max_aois or limits.max_aois_per_processing
+    found = client.find_model(model)
+    plan = make_plan(aois, area_limit_km2=area_limit_km2, max_aois=max_aois)
+    params = _source_params(source)
+    block_list = list(blocks) if blocks is not None else None
+    base: dict[str, Any] = {"wdName": found.name}
+    if getattr(found, "id", None):
+        base["wdId"] = found.id
+    if params:
+        base["params"] = params
+    if block_list:
+        base["blocks"] = block_list
+    if project:
+        base["projectId"] = project
+    processings = []
+    for proc_no, tiles in plan.groupby("processing", sort=True):
+        parts = []
+        for g in tiles.geometry:
+            parts.extend(getattr(g, "geoms", [g]))
+        geom = parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+        tile_ids = sorted(tiles["tile_id"].astype(str))
+        key = f"p{int(proc_no):05d}-{_digest(tile_ids)[:10]}"
+        body = dict(base, name=f"{name or 'mapflow-geo'} {key}", geometry=mapping(geom))
+        processings.append(
+            _Processing(key, body, float(tiles["area_km2"].sum()), tile_ids)
+        )
+    key_of = {t: p.key for p in processings for t in p.tile_ids}
+    plan = plan.assign(processing_key=plan["tile_id"].astype(str).map(key_of))
+    run_params = {
+        "model": found.name,
+        "source": params,
+        "blocks": block_list,
+        "project": project,
+        "area_limit_km2": area_limit_km2,
+        "max_aois": max_aois,
+    }
+    return aois, plan, processings, run_params
+
+
+def estimate_processings(client: Any, processings: list[_Processing], workers: int = 4) -> None:
+    """Fill ``estimate`` of each processing from the server's cost endpoint (no create)."""
+    todo = [p for p in processings if p.estimate is None]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for p, cost in zip(todo, pool.map(lambda p: int(client.cost(**p.body)), todo)):
+            p.estimate = cost
+
+
+def estimate(
+    gdf: gpd.GeoDataFrame, model: str, *, client: Any = None, source: Any = None,
+    blocks: Any = None, area_limit_km2: float | None = None, max_aois: int | None = None,
+    errors: str = "raise",
+) -> pd.DataFrame:
+    """Estimated cost per input row: ``area_km2``, ``processings``, ``credits``.
+
+    Plans the run and asks the server's cost endpoint about every planned processing;
+    creates nothing. A processing shared by several rows is split between them by area.
+    """
+    client = _client_or_default(client)
+    aois, plan, procs, _ = prepare_run(
+        gdf, model, client=client, source=source, blocks=blocks,
+        area_limit_km2=area_limit_km2, max_aois=max_aois, errors=errors,
+    )
+    estimate_processings(client, procs)
+    est = pd.Series({p.key: p.estimate for p in procs})
+    share = plan.groupby(["processing_key", "row"], sort=False)["area_km2"].sum()
+    frac = share / share.groupby(level=0).transform("sum")
+    credits = (frac * est.reindex(frac.index.get_level_values(0)).values).groupby(level=1).sum()
+    out = pd.DataFrame(
+        {
+            "area_km2": plan.groupby("row")["area_km2"].sum(),
+            "processings": plan.groupby("row")["processing_key"].nunique(),
+            "credits": credits,
+        }
+    ).reindex(aois.index)
+    out.index.name = "row"
+    out.attrs["total_credits"] = int(est.sum())
+    out.attrs["processings"] = len(procs)
+    return out
+
+
+def _client_or_default(client: Any) -> Any:
+    if client is not None:
+        return client
+    from mapflow_geo.client import MapflowClient
+
+    return MapflowClient()
+
+
+# ----------------------------------------------------------------------------- runner
+class Runner:
+    """Drives one run; use :func:`process` rather than this class directly."""
+
+    def __init__(
+        self,
+        client: Any,
+        journal: jr.Journal,
+        plan: gpd.GeoDataFrame,
+        processings: list[_Processing],
+        *,
+        project_id: str,
+        poll_interval: float = 30.0,
+        min_poll_interval: float = 1.0,
+        max_restarts: int = 2,
+        max_workers: int = 4,
+        adopt_grace_s: float = 20.0,
+        progress: bool = True,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.journal = journal
+        self.plan = plan
+        self.procs = {p.key: p for p in processings}
+        self.project_id = project_id
+        self.poll_interval = poll_interval
+        self.min_poll_interval = min(min_poll_interval, poll_interval)
+        self.max_restarts = max_restarts
+        self.max_workers = max_workers
+        self.adopt_grace_s = adopt_grace_s
+        self.sleep = sleep
+        self.clock = clock
+        self.run_id = journal.run_id
+        self.results_dir = journal.run_dir / "results"
+        self._stop_creating = False
+        self._stop_reason: str | None = None
+        self._missing_since: dict[str, float] = {}
+        self._bar = _Progress(len(processings), enabled=progress)
+        self._lock = threading.Lock()
+
+    # -- create ------------------------------------------------------------------
+    def _meta(self, key: str) -> dict:
+        return {META_RUN: self.run_id, META_KEY: key}
+
+    def _create(self, key: str) -> None:
+        if self._stop_creating:
+            return
+        proc = self.procs[key]
+        meta = self._meta(key)
+        self.journal.mark_intent(key, meta=meta)  # durable before the request
+        _failpoint("after_intent")
+        try:
+            created = self.client.create_processing(**proc.body, meta=meta)
+        except AmbiguousCreateError as exc:
+            log.info("create %s: outcome unknown (%s); will reconcile by meta", key, exc)
+            self._missing_since.setdefault(key, self.clock())
+            return
+        except (AuthenticationError, PermissionDeniedError):
+            self.journal.mark_not_created(key, message="authentication refused")
+            self._stop_creating = True
+            raise
+        except TooLargeProcessingError as exc:
+            self.journal.mark_not_created(key, message=str(exc))
+            self._finish_unsent(key, "TOO_LARGE_PROCESSING", str(exc))
+            return
+        except APIError as exc:
+            if exc.status >= 500:  # readable 5xx: still may have committed; reconcile
+                self._missing_since.setdefault(key, self.clock())
+                return
+            self.journal.mark_not_created(key, message=str(exc))
+            self._stop_creating = True  # e.g. out of credits: keep what is paid for
+            self._stop_reason = str(exc)
+            self._finish_unsent(key, "NOT_CREATED", str(exc))
+            return
+        _failpoint("after_create")
+        self.journal.mark_created(
+            key, created.id, status=_status_str(created.status), cost=created.cost
+        )
+
+    def _finish_unsent(self, key: str, status: str, message: str) -> None:
+        self.journal.update_status(key, status=status, messages=[message])
+        self.journal.mark_finished(key)
+
+    # -- reconcile ----------------------------------------------------------------
+    def _adopt(self, listing: list) -> None:
+        """Match records left in ``intent`` to listed processings by ``meta``."""
+        by_key = {}
+        for p in listing:
+            meta = getattr(p, "meta", None) or {}
+            if meta.get(META_RUN) == self.run_id and META_KEY in meta:
+                by_key.setdefault(meta[META_KEY], p)
+        for rec in self.journal.records():
+            if rec.state != jr.INTENT:
+                continue
+            found = by_key.get(rec.key)
+            if found is not None:
+                log.info("adopting processing %s for %s", found.id, rec.key)
+                self.journal.mark_created(
+                    rec.key, found.id, status=_status_str(found.status), cost=found.cost
+                )
+                self._missing_since.pop(rec.key, None)
+                continue
+            first = self._missing_since.setdefault(rec.key, self.clock())
+            if self.clock() - first >= self.adopt_grace_s:
+                log.info("%s absent from listings for %.0fs: creating it", rec.key,
+                         self.clock() - first)
+                self._missing_since.pop(rec.key, None)
+                self._create(rec.key)
+
+    # -- poll ---------------------------------------------------------------------
+    def _list(self) -> list:
+        return list(self.client.list_processings(self.project_id))
+
+    def _handle(self, rec: jr.ProcessingRecord, proc: Any, pool: ThreadPoolExecutor,
+                pending: dict[str, Future]) -> None:
+        status = _status_str(proc.status)
+        messages = list(getattr(proc, "messages", None) or [])
+        self.journal.update_status(
+            rec.key, status=status, percent=getattr(proc, "percent_completed", None),
+            cost=getattr(proc, "cost", None), messages=messages,
+        )
+        if status == "FAILED" and rec.restarts < self.max_restarts:
+            log.info("restarting failed processing %s (%s)", proc.id, rec.key)
+            self.client.restart_processing(proc.id)
+            self.journal.count_restart(rec.key)
+            return
+        if status in TERMINAL and rec.key not in pending:
+            pending[rec.key] = pool.submit(self._fetch, rec.key, proc.id, status)
+
+    def _fetch(self, key: str, processing_id: str, status: str) -> None:
+        """Store every not-yet-stored OK AOI result of a finished processing."""
+        tiles = self.plan[self.plan["processing_key"] == key]
+        done = {d.aoi_id for d in self.journal.downloads(key) if d.status == "OK"}
+        aois = list(self.client.processing_aois(processing_id))
+        single = len(aois) == 1 and status == "OK"
+        for aoi in aois:
+            aoi_id = str(aoi.id)
+            if aoi_id in done:
+                continue
+            tile_id = _tile_for(tiles, aoi)
+            aoi_status = _status_str(getattr(aoi, "status", status)) or status
+            if aoi_status != "OK":
+                self.journal.record_download(
+                    key, aoi_id, tile_id=tile_id, status=aoi_status,
+                    messages=list(getattr(aoi, "messages", None) or []),
+                )
+                continue
+            data = self.client.processing_result_bytes(
+                processing_id, None if single else aoi_id
+            )
+            _failpoint("mid_download")
+            feats = read_geojson(data)
+            feats["row"] = tiles.loc[tiles["tile_id"] == tile_id, "row"].iloc[0] if tile_id \
+                else None
+            feats["tile_id"] = tile_id
+            feats["processing_id"] = processing_id
+            rel = Path("results") / key / f"{aoi_id}.parquet"
+            _write_parquet(feats, self.journal.run_dir / rel)
+            self.journal.record_download(
+                key, aoi_id, tile_id=tile_id, status="OK", path=str(rel), features=len(feats)
+            )
+        self.journal.mark_finished(key)
+
+    def run(self) -> None:
+        recs = {r.key: r for r in self.journal.records()}
+        for key, p in self.procs.items():
+            if key not in recs:
+                self.journal.add_planned(key, estimate=p.estimate, area_km2=p.area_km2)
+        interval = self.min_poll_interval
+        pending: dict[str, Future] = {}
+        with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
+            # Resume: first adopt whatever an earlier, interrupted run already created.
+            if any(r.state == jr.INTENT for r in self.journal.records()):
+                self._adopt_all_now()
+            planned = [r.key for r in self.journal.records() if r.state == jr.PLANNED
+                       and r.status is None]
+            for fut in [pool.submit(self._create, k) for k in planned]:
+                fut.result()
+            while True:
+                self._collect(pending)
+                records = self.journal.records()
+                live = [r for r in records if r.state in (jr.INTENT, jr.CREATED)]
+                self._bar.update(records)
+                if not live and not pending:
+                    break
+                listing = self._list()
+                self._adopt(listing)
+                by_id = {p.id: p for p in listing}
+                changed = False
+                for rec in self.journal.records():
+                    if rec.state != jr.CREATED or rec.key in pending:
+                        continue
+                    proc = by_id.get(rec.processing_id)
+                    if proc is None:  # moved out of the project or listing lag
+                        proc = self.client.get_processing(rec.processing_id)
+                    if (_status_str(proc.status), proc.percent_completed) != (
+                        rec.status, rec.percent
+                    ):
+                        changed = True
+                    self._handle(rec, proc, pool, pending)
+                self._bar.update(self.journal.records())
+                if any(f.done() for f in pending.values()):
+                    continue
+                self.sleep(interval)
+                interval = self.min_poll_interval if changed else min(
+                    self.poll_interval, interval * 1.5
+                )
+        self._bar.close(self.journal.records())
+
+    def _adopt_all_now(self) -> None:
+        for k in list(self._missing_since):
+            self._missing_since[k] = self.clock()
+        self._adopt(self._list())
+
+    def _collect(self, pending: dict[str, Future]) -> None:
+        for key in [k for k, f in pending.items() if f.done()]:
+            fut = pending.pop(key)
+            exc = fut.exception()
+            if exc is not None:
+                if isinstance(exc, (TransportError, APIError)):
+                    log.warning("download of %s failed (%s); will retry", key, exc)
+                    continue
+                raise exc
+
+
+def _tile_for(tiles: gpd.GeoDataFrame, aoi: Any) -> str | None:
+    geom = getattr(aoi, "geometry", None)
+    if geom is None:
+        return str(tiles["tile_id"].iloc[0]) if len(tiles) == 1 else None
+    if isinstance(geom, dict):
+        geom = shapely.geometry.shape(geom)
+    pt = geom.representative_point()
+    hit = tiles[shapely.intersects(tiles.geometry.values, pt.buffer(1e-9))]
+    if len(hit) == 0:
+        dist = shapely.distance(tiles.geometry.values, pt)
+        return str(tiles["tile_id"].iloc[int(np.argmin(dist))])
+    return str(hit["tile_id"].iloc[0])
+
+
+def _write_parquet(gdf: gpd.GeoDataFrame, path: Path) -> None:
+    import io as _io
+
+    buf = _io.BytesIO()
+    gdf.to_parquet(buf)
+    jr.atomic_write_bytes(path, buf.getvalue())
+
+
+def _failpoint(name: str) -> None:
+    """Crash-test hook: ``MAPFLOW_GEO_FAILPOINT=name`` SIGKILLs the process at ``name``."""
+    if os.environ.get("MAPFLOW_GEO_FAILPOINT") == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _Progress:
+    """One aggregate tqdm bar: done/total, counts by status, credits spent, ETA."""
+
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        self.bar = None
+        if enabled and total:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:  # pragma: no cover - tqdm is the `progress` extra
+                return
+            self.bar = tqdm(total=total, desc="mapflow", unit="proc")
+
+    def update(self, records: list[jr.ProcessingRecord]) -> None:
+        if self.bar is None:
+            return
+        done = sum(r.state == jr.FINISHED for r in records)
+        counts = Counter((r.status or "PLANNED") for r in records)
+        spent = sum(r.cost or 0 for r in records if r.processing_id)
+        self.bar.n = done
+        self.bar.set_postfix_str(
+            " ".join(f"{k}={v}" for k, v in sorted(counts.items())) + f" credits={spent}",
+            refresh=False,
+        )
+        self.bar.refresh()
+
+    def close(self, records: list[jr.ProcessingRecord]) -> None:
+        if self.bar is not None:
+            self.update(records)
+            self.bar.close()
+
+
+# ----------------------------------------------------------------------------- API
+def fingerprint_of(aois: gpd.GeoDataFrame, run_params: dict) -> str:
+    """Digest of the prepared inputs and the run's parameters (not the token, not the URL)."""
+    wkb = shapely.to_wkb(aois.geometry.values, hex=False)
+    return _digest([str(i) for i in aois.index], b"".join(wkb), run_params)
+
+
+def process(
+    gdf: gpd.GeoDataFrame,
+    model: str,
+    *,
+    client: Any = None,
+    source: Any = None,
+    blocks: Any = None,
+    project: str | None = None,
+    run_dir: str | os.PathLike | None = None,
+    max_credits: int | None = None,
+    progress: bool = True,
+    errors: str = "raise",
+    input_errors: str = "raise",
+    area_limit_km2: float | None = None,
+    max_aois: int | None = None,
+    poll_interval: float = 30.0,
+    min_poll_interval: float = 2.0,
+    max_restarts: int = 2,
+    max_workers: int = 4,
+    name: str | None = None,
+) -> MapflowResult:
+    """Run a Mapflow model over every row; see :meth:`MapflowAccessor.process`."""
+    if errors not in ("raise", "warn"):
+        raise ValueError("errors must be 'raise' or 'warn'")
+    client = _client_or_default(client)
+    aois, plan, procs, run_params = prepare_run(
+        gdf, model, client=client, source=source, blocks=blocks, project=project,
+        area_limit_km2=area_limit_km2, max_aois=max_aois, errors=input_errors, name=name,
+    )
+    fingerprint = fingerprint_of(aois, run_params)
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(fingerprint)
+    with jr.Journal(run_dir, fingerprint) as journal:
+        jr.remove_temp_files(run_dir)
+        known = {r.key: r for r in journal.records()}
+        for p in procs:
+            if p.key in known and known[p.key].estimate is not None:
+                p.estimate = known[p.key].estimate
+        estimate_processings(client, procs, max_workers)
+        _check_budget(client, procs, known, max_credits)
+        _save_inputs(run_dir, aois, plan, run_params)
+        project_id = project or client.default_project().id
+        journal.set_run("project_id", str(project_id))
+        Runner(
+            client, journal, plan, procs, project_id=project_id,
+            poll_interval=poll_interval, min_poll_interval=min_poll_interval,
+            max_restarts=max_restarts, max_workers=max_workers, progress=progress,
+        ).run()
+        result = load_result(run_dir, journal)
+    if not result.complete:
+        failed = result.failed
+        msg = (
+            f"{len(failed)} of {len(result.tiles)} tiles did not succeed "
+            f"({', '.join(sorted(set(failed['status'])))}); the result holds the rest. "
+            f"First reasons: {'; '.join(m for ms in failed['messages'] for m in ms)[:500]}"
+        )
+        if errors == "raise":
+            raise RunFailedError(msg, result)
+        warnings.warn(msg, RunIncompleteWarning, stacklevel=2)
+    return result
+
+
+def _check_budget(client: Any, procs: list[_Processing], known: dict, max_credits) -> None:
+    total = sum(p.estimate or 0 for p in procs)
+    to_create = [p for p in procs if p.key not in known or known[p.key].state == jr.PLANNED]
+    new_credits = sum(p.estimate or 0 for p in to_create)
+    new_area = sum(p.area_km2 for p in to_create)
+    if max_credits is not None and total > max_credits:
+        raise BudgetError(
+            f"the run is estimated at {total} credits for {len(procs)} processings, "
+            f"over max_credits={max_credits}; nothing was created"
+        )
+    if not to_create:
+        return
+    status = client.user_status()
+    billing = str(getattr(status, "billing_type", "") or "").upper()
+    if billing == "CREDITS" and status.remaining_credits is not None:
+        if new_credits > status.remaining_credits:
+            raise BudgetError(
+                f"the run needs {new_credits} more credits but the account has "
+                f"{status.remaining_credits} left; nothing was created"
+            )
+    if billing == "AREA" and status.remaining_area is not None:
+        if new_area * 1e6 > status.remaining_area:
+            raise BudgetError(
+                f"the run needs {new_area:.3f} km² more but the account has "
+                f"{status.remaining_area / 1e6:.3f} km² left; nothing was created"
+            )
+
+
+def _save_inputs(run_dir: Path, aois, plan, run_params: dict) -> None:
+    if not (run_dir / "plan.parquet").exists():
+        _write_parquet(plan, run_dir / "plan.parquet")
+    if not (run_dir / "aois.parquet").exists():
+        _write_parquet(aois, run_dir / "aois.parquet")
+    if not (run_dir / "params.json").exists():
+        jr.atomic_write_bytes(run_dir / "params.json", json.dumps(run_params, indent=1).encode())
+
+
+def load_result(run_dir: str | os.PathLike, journal: jr.Journal | None = None) -> MapflowResult:
+    """Build a :class:`MapflowResult` from a run dir (stored files and journal)."""
+    run_dir = Path(run_dir)
+    own = journal is None
+    if own:
+        journal = jr.Journal(run_dir, None, lock=False)
+    try:
+        plan = gpd.read_parquet(run_dir / "plan.parquet")
+        aois = gpd.read_parquet(run_dir / "aois.parquet")
+        recs = journal.records()
+        downloads = journal.downloads()
+    finally:
+        if own:
+            journal.close()
+    procs = pd.DataFrame(
+        [
+            {
+                "key": r.key, "processing_id": r.processing_id, "status": r.status,
+                "estimate": r.estimate, "cost": r.cost, "area_km2": r.area_km2,
+                "restarts": r.restarts, "messages": _render(r.messages),
+                "created_at": r.created_at, "finished_at": r.finished_at,
+            }
+            for r in recs
+        ],
+        columns=["key", "processing_id", "status", "estimate", "cost", "area_km2",
+                 "restarts", "messages", "created_at", "finished_at"],
+    )
+    tile_status = {d.tile_id: (d.status, _render(d.messages)) for d in downloads if d.tile_id}
+    by_key = procs.set_index("key")
+    tiles = plan.copy()
+    tiles["processing_id"] = tiles["processing_key"].map(by_key["processing_id"])
+    proc_status = tiles["processing_key"].map(by_key["status"]).fillna("PLANNED")
+    tiles["status"] = [
+        tile_status.get(t, (s,))[0] for t, s in zip(tiles["tile_id"].astype(str), proc_status)
+    ]
+    tiles["messages"] = [
+        tile_status[t][1] if t in tile_status else list(by_key["messages"].get(k, []) or [])
+        if s != "OK" else []
+        for t, k, s in zip(tiles["tile_id"].astype(str), tiles["processing_key"], tiles["status"])
+    ]
+    tiles["cost"] = tiles["processing_key"].map(by_key["cost"])
+    tiles["created_at"] = tiles["processing_key"].map(by_key["created_at"])
+    tiles["finished_at"] = tiles["processing_key"].map(by_key["finished_at"])
+    parts = [
+        gpd.read_parquet(run_dir / d.path)
+        for d in downloads if d.status == "OK" and d.path and d.features
+    ]
+    if parts:
+        raw = pd.concat(parts, ignore_index=True)
+        features = stitch(gpd.GeoDataFrame(raw, geometry="geometry", crs="EPSG:4326"), plan)
+    else:
+        features = gpd.GeoDataFrame(
+            {"row": [], "tile_id": [], "processing_id": []},
+            geometry=gpd.GeoSeries([], crs="EPSG:4326"),
+        )
+    return MapflowResult(features=features, tiles=tiles, aois=aois, processings=procs,
+                         run_dir=run_dir)
+
+
+def open_run(run_dir: str | os.PathLike) -> MapflowResult:
+    """Reopen a finished or interrupted run offline (no network, no lock).
+
+    Examples
+    --------
+    >>> res = open_run("runs/city")                      # doctest: +SKIP
+    >>> res.features.head()                              # doctest: +SKIP
+    """
+    return load_result(run_dir)
