@@ -1,0 +1,101 @@
+"""``mapflow-geo``: a thin command line over the Python API.
+
+Commands: ``sim`` (serve the local simulator), ``plan``, ``estimate``, ``process``,
+``demo``. The token and API URL come from ``MAPFLOW_TOKEN`` / ``MAPFLOW_API_URL``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mapflow_geo.exceptions import MapflowError
+
+
+def _read(path: str):
+    import geopandas as gpd
+
+    import mapflow_geo  # noqa: F401  (registers gdf.mapflow)
+
+    return gpd.read_file(path)
+
+
+def _client():
+    from mapflow_geo.client import MapflowClient
+
+    return MapflowClient()
+
+
+def _plan(args: argparse.Namespace) -> int:
+    gdf = _read(args.aoi)
+    client = None if args.area_limit_km2 and args.max_aois else _client()
+    plan = gdf.mapflow.plan(
+        area_limit_km2=args.area_limit_km2, max_aois=args.max_aois, client=client,
+        model=args.model,
+    )
+    print(f"{len(plan)} tiles in {plan['processing'].nunique()} processings")
+    if args.output:
+        plan.to_file(args.output)
+    return 0
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    est = _read(args.aoi).mapflow.estimate(args.model, client=_client())
+    print(est.to_string())
+    print(f"total: {est.attrs['total_credits']} credits in {est.attrs['processings']} processings")
+    return 0
+
+
+def _process(args: argparse.Namespace) -> int:
+    res = _read(args.aoi).mapflow.process(
+        args.model, client=_client(), run_dir=args.run_dir, max_credits=args.max_credits,
+        errors="warn",
+    )
+    res.to_file(args.output)
+    print(res)
+    print(res.costs.to_string())
+    return 0 if res.complete else 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sim"]:
+        from mapflow_geo.sim import cli_main
+
+        return cli_main(argv[1:]) or 0
+    if argv[:1] == ["demo"]:
+        from mapflow_geo.demo import main as demo_main
+
+        return demo_main(argv[1:])
+    ap = argparse.ArgumentParser(prog="mapflow-geo", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("sim", help="serve the local Mapflow simulator (see `mapflow-geo sim -h`)")
+    sub.add_parser("demo", help="run the demo against the simulator")
+    p = sub.add_parser("plan", help="plan tiles and processings for an AOI file")
+    p.add_argument("aoi")
+    p.add_argument("--area-limit-km2", type=float)
+    p.add_argument("--max-aois", type=int)
+    p.add_argument("--model")
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=_plan)
+    e = sub.add_parser("estimate", help="estimate credits per row (creates nothing)")
+    e.add_argument("aoi")
+    e.add_argument("--model", required=True)
+    e.set_defaults(func=_estimate)
+    r = sub.add_parser("process", help="process an AOI file and write the objects")
+    r.add_argument("aoi")
+    r.add_argument("--model", required=True)
+    r.add_argument("-o", "--output", required=True)
+    r.add_argument("--run-dir")
+    r.add_argument("--max-credits", type=int)
+    r.set_defaults(func=_process)
+    args = ap.parse_args(argv)
+    try:
+        return args.func(args)
+    except MapflowError as exc:
+        print(f"mapflow-geo: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
