@@ -1,0 +1,161 @@
+"""gdf.mapflow.process / estimate against the simulator over loopback HTTP."""
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import Polygon, box
+
+import mapflow_geo  # noqa: F401
+from mapflow_geo import sim
+from mapflow_geo.exceptions import AOIError, BudgetError
+from mapflow_geo.runner import RunFailedError, open_run
+
+FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
+
+
+def _creates(server):
+    return [r for r in server.requests if r.method == "POST" and r.path.endswith("/processings/v2")]
+
+
+def _gdf(*geoms, crs="EPSG:4326"):
+    return gpd.GeoDataFrame({"name": [f"a{i}" for i in range(len(geoms))]},
+                            geometry=list(geoms), crs=crs)
+
+
+def _rect_km(lon, lat, w_km, h_km):
+    dlat = h_km / 111.2
+    dlon = w_km / (111.32 * np.cos(np.radians(lat)))
+    return box(lon, lat, lon + dlon, lat + dlat)
+
+
+def test_process_small_run_end_to_end(tmp_path):
+    gdf = _gdf(_rect_km(37.5, 55.7, 3, 3), _rect_km(37.6, 55.7, 0.5, 0.5))
+    with sim.serve(aoi_area_limit_km2=25, processing_seconds=0, seed=3) as server:
+        res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        creates = _creates(server)
+    assert res.complete
+    assert len(res.features) > 0
+    assert set(res.features["row"]) <= set(gdf.index)
+    assert {"tile_id", "processing_id", "object_type"} <= set(res.features.columns)
+    # both small rows fit one processing: one create, charged once
+    assert len(creates) == 1
+    assert res.costs.loc["total", "charged_credits"] == res.processings["cost"].sum() > 0
+    stats = res.stats
+    assert stats["objects"].sum() == len(res.features)
+    assert (stats["coverage"] == 1.0).all()
+    summary = res.summary()
+    assert list(summary.index) == list(gdf.index)
+    # reopening offline gives the same objects
+    again = open_run(tmp_path)
+    assert len(again.features) == len(res.features)
+
+
+def test_tiled_run_equals_one_big_processing(tmp_path):
+    """At a 5 km² limit a ~120 km² AOI yields the same objects as one processing of it."""
+    aoi = _rect_km(30.0, 50.0, 12, 10)
+    gdf = _gdf(aoi)
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=11) as server:
+        res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        assert res.tiles["processing_key"].nunique() >= 24
+    with sim.serve(aoi_area_limit_km2=1000, processing_seconds=0, seed=11) as server:
+        client = server.client()
+        ref = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path / "ref", **FAST)
+        assert ref.tiles["processing_key"].nunique() == 1
+    assert len(res.features) == len(ref.features)
+    a = np.sort(shapely.area(res.features.geometry.values))
+    b = np.sort(shapely.area(ref.features.geometry.values))
+    np.testing.assert_allclose(a.sum(), b.sum(), rtol=1e-6)
+    ours = shapely.normalize(res.features.geometry.values)
+    theirs = shapely.normalize(ref.features.geometry.values)
+    tree = shapely.STRtree(theirs)
+    for g in ours:
+        hits = tree.query(g, predicate="intersects")
+        assert any(
+            shapely.equals_exact(g, theirs[h], tolerance=1e-7)
+            or shapely.area(shapely.symmetric_difference(g, theirs[h])) <= 1e-9 * g.area
+            for h in hits
+        )
+
+
+def test_estimate_creates_nothing_and_budget_refuses(tmp_path):
+    gdf = _gdf(_rect_km(10.0, 45.0, 6, 6))
+    with sim.serve(aoi_area_limit_km2=25, processing_seconds=0) as server:
+        client = server.client()
+        est = gdf.mapflow.estimate("buildings", client=client)
+        assert est.loc[0, "processings"] == 2
+        assert est.attrs["total_credits"] > 0
+        assert est["credits"].sum() == pytest.approx(est.attrs["total_credits"])
+        with pytest.raises(BudgetError, match=str(est.attrs["total_credits"])):
+            gdf.mapflow.process("buildings", client=client, run_dir=tmp_path,
+                                max_credits=est.attrs["total_credits"] - 1, **FAST)
+        assert _creates(server) == []
+
+
+def test_not_enough_credits_refused_before_any_create(tmp_path):
+    gdf = _gdf(_rect_km(10.0, 45.0, 4, 4))
+    with sim.serve(aoi_area_limit_km2=25, credits=10, processing_seconds=0) as server:
+        with pytest.raises(BudgetError, match="left"):
+            gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        assert _creates(server) == []
+
+
+def test_bad_row_named_before_any_request(tmp_path):
+    gdf = _gdf(_rect_km(10.0, 45.0, 1, 1), Polygon())
+    with sim.serve() as server:
+        with pytest.raises(AOIError, match="1"):
+            gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        assert _creates(server) == []
+
+
+def test_dropped_create_responses_adopted_not_duplicated(tmp_path):
+    gdf = _gdf(_rect_km(20.0, 10.0, 8, 6))
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=5,
+                   faults={"drop_create_response": 0.3}) as server:
+        res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path,
+                                  **FAST)
+        listed = server.client().list_processings()
+        keys = [p.meta.get("mapflow_geo_key") for p in listed]
+    assert res.complete
+    assert len(keys) == len(set(keys)) == res.tiles["processing_key"].nunique()
+
+
+def test_polling_is_one_list_request_per_cycle(tmp_path):
+    gdf = _gdf(_rect_km(20.0, 10.0, 10, 6))
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=1.5) as server:
+        res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        gets = [r for r in server.requests if r.method == "GET"]
+    n = res.tiles["processing_key"].nunique()
+    assert n >= 12
+    per_proc = [r for r in gets if r.path.endswith("/v2") and "/processings/" in r.path
+                and not r.path.endswith("/processings/v2")]
+    lists = [r for r in gets if r.path.endswith("/processings/v2") and "/projects/" in r.path]
+    assert lists, "polling must list the project's processings"
+    assert per_proc == [], "no per-processing status polling"
+
+
+def test_failed_tiles_reported_with_partial_result(tmp_path):
+    gdf = _gdf(_rect_km(5.0, 5.0, 8, 8))
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, fail_fraction=1.0) as server:
+        with pytest.raises(RunFailedError) as info:
+            gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path,
+                                max_restarts=1, **FAST)
+        restarts = [r for r in server.requests if r.path.endswith("/restart")]
+    res = info.value.result
+    assert not res.complete
+    assert (res.tiles["status"] != "OK").all()
+    assert all(res.tiles["messages"].map(len) > 0)
+    assert len(restarts) == res.tiles["processing_key"].nunique()
+
+
+def test_resume_same_run_dir_creates_nothing_new(tmp_path):
+    gdf = _gdf(_rect_km(20.0, 10.0, 6, 5))
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
+        client = server.client()
+        first = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        n_creates = len(_creates(server))
+        n_results = len([r for r in server.requests if "/result" in r.path])
+        second = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        assert len(_creates(server)) == n_creates
+        assert len([r for r in server.requests if "/result" in r.path]) == n_results
+    assert len(second.features) == len(first.features)
