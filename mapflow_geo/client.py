@@ -1,0 +1,841 @@
+"""``MapflowClient``: one method per Mapflow REST endpoint.
+
+The endpoint table and the retry policy are fixed in ``DESIGN.md``. Reads and
+idempotent writes are retried on transient failures; creates are sent once, and an
+outcome-unknown create raises :class:`~mapflow_geo.exceptions.AmbiguousCreateError`.
+
+>>> from mapflow_geo import sim                                   # doctest: +SKIP
+>>> with sim.serve() as s, s.client() as client:                  # doctest: +SKIP
+...     client.user_status().remaining_credits
+...     client.find_model("buildings").name
+'🏠 Buildings'
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random as _random
+import re
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import requests
+
+from mapflow_geo._http import DEFAULT_TIMEOUT, RetryPolicy, Transport, quote_path
+from mapflow_geo.exceptions import ModelNotFoundError, TransportError
+from mapflow_geo.models import (
+    DEFAULT_MAX_AOIS_PER_PROCESSING,
+    AccountLimits,
+    Aoi,
+    CatalogSearchResult,
+    Image,
+    Memory,
+    Model,
+    Mosaic,
+    Processing,
+    ProcessingStats,
+    Project,
+    UserStatus,
+)
+from mapflow_geo.sources import redact
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["MapflowClient", "normalise_model_name"]
+
+_P = quote_path
+
+# snake_case conveniences accepted in create/cost bodies
+_BODY_KEYS = {
+    "project_id": "projectId",
+    "wd_name": "wdName",
+    "wd_id": "wdId",
+    "area_sq_km": "areaSqKm",
+    "source_params": "sourceParams",
+    "inference_params": "inferenceParams",
+}
+
+
+# ----------------------------------------------------------------------- model names
+def _unmojibake(s: str) -> str:
+    """Repair UTF-8 read as Mac Roman / cp1252 (the docs show ``üè† Buildings``)."""
+    for enc in ("mac_roman", "cp1252"):
+        try:
+            fixed = s.encode(enc).decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            continue
+        if fixed != s:
+            return fixed
+    return s
+
+
+def normalise_model_name(name: str) -> str:
+    """Friendly form of a model name: no emoji, symbols or punctuation; casefolded;
+    single spaces.
+
+    Examples
+    --------
+    >>> normalise_model_name("🌲↕️ Forest with heights")
+    'forest with heights'
+    >>> normalise_model_name("  🚜 Fields (Sentinel-2) ")
+    'fields sentinel 2'
+    """
+    s = unicodedata.normalize("NFKC", _unmojibake(str(name)))
+    kept = []
+    for ch in s:
+        cat = unicodedata.category(ch)
+        kept.append(ch if cat[0] in ("L", "N") else " ")
+    return re.sub(r"\s+", " ", "".join(kept)).strip().casefold()
+
+
+def _source_of(path_or_bytes: Any, filename: str | None) -> Callable[[], dict]:
+    """A ``files=`` factory (re-opened per attempt) for a path, bytes or a file object."""
+    if isinstance(path_or_bytes, (str, os.PathLike)):
+        path = Path(path_or_bytes)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such file: {path}")
+        name = filename or path.name
+
+        def files() -> dict:
+            return {"file": (name, path.open("rb"), "application/octet-stream")}
+
+        return files
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        data = bytes(path_or_bytes)
+        name = filename or "image.tif"
+        return lambda: {"file": (name, data, "application/octet-stream")}
+    if hasattr(path_or_bytes, "read"):
+        fobj: BinaryIO = path_or_bytes
+        name = filename or Path(getattr(fobj, "name", "image.tif")).name
+        start = fobj.tell() if hasattr(fobj, "tell") else None
+
+        def files_obj() -> dict:
+            if start is not None:
+                fobj.seek(start)
+            return {"file": (name, fobj, "application/octet-stream")}
+
+        return files_obj
+    raise TypeError(f"expected a path, bytes or a binary file object, got {type(path_or_bytes).__name__}")
+
+
+def _as_int_cost(value: Any) -> int:
+    if isinstance(value, Mapping):
+        value = value.get("cost", value.get("value"))
+    if isinstance(value, bool) or value is None:
+        raise TransportError(f"cost answer is not a number: {value!r}")
+    try:
+        return int(math.ceil(float(value)))
+    except (TypeError, ValueError):
+        raise TransportError(f"cost answer is not a number: {str(value)[:80]!r}") from None
+
+
+# ----------------------------------------------------------------------- the client
+class MapflowClient:
+    """Client for the Mapflow processing and Data APIs.
+
+    Parameters
+    ----------
+    token : str, optional
+        API token (base64 of ``email:apikey``, as shown on app.mapflow.ai). Falls back
+        to ``$MAPFLOW_TOKEN``. It is held only inside the transport's auth object and
+        never appears in reprs, logs or exception text.
+    base_url : str, optional
+        Falls back to ``$MAPFLOW_API_URL`` and then ``https://api.mapflow.ai/rest``.
+        Plain ``http://`` is accepted only for loopback hosts (the simulator).
+    auth : {"basic", "bearer"}, default "basic"
+    timeout : float or (connect, read), default (10, 120)
+    max_retries : int, default 5
+        Retries after the first attempt, for idempotent calls.
+    deadline : float, default 300
+        Total seconds one call may take, retries included.
+    backoff_base, backoff_max, max_retry_after : float
+        Full-jitter backoff parameters and the clamp for ``Retry-After``.
+    session : requests.Session, optional
+        Injected session; by default the client makes (and closes) its own.
+    sleep, clock, random : callables, optional
+        ``time.sleep``, ``time.monotonic``, ``random.random`` by default (inject
+        fakes in tests).
+
+    Examples
+    --------
+    >>> client = MapflowClient("dG9rZW4=", base_url="http://127.0.0.1:8000/rest")
+    >>> client
+    MapflowClient(base_url='http://127.0.0.1:8000/rest', auth='basic')
+    >>> client.close()
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        base_url: str | None = None,
+        auth: str = "basic",
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        max_retries: int = 5,
+        deadline: float = 300.0,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        max_retry_after: float = 60.0,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        self._http = Transport(
+            token,
+            base_url=base_url,
+            auth=auth,
+            timeout=timeout,
+            retry=RetryPolicy(
+                max_retries=max_retries,
+                backoff_base=backoff_base,
+                backoff_max=backoff_max,
+                max_retry_after=max_retry_after,
+                deadline=deadline,
+            ),
+            session=session,
+            sleep=sleep,
+            clock=clock,
+            random=random,
+        )
+        self._user_status: UserStatus | None = None
+
+    # -- housekeeping ------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return self._http.base_url
+
+    @property
+    def auth_scheme(self) -> str:
+        return self._http.auth_scheme
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._http.retry
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r}, auth={self.auth_scheme!r})"
+
+    __str__ = __repr__
+
+    def __getstate__(self):
+        raise TypeError("MapflowClient cannot be pickled (it holds the API token)")
+
+    def close(self) -> None:
+        """Close the HTTP session (if the client created it)."""
+        self._http.close()
+
+    def __enter__(self) -> MapflowClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _get(self, path: str, **kw: Any) -> Any:
+        return self._http.request("GET", path, **kw)
+
+    # -- user --------------------------------------------------------------------
+    def user_status(self, *, refresh: bool = True) -> UserStatus:
+        """``GET /user/status``: billing, limits, models and data providers.
+
+        Parameters
+        ----------
+        refresh : bool, default True
+            False reuses the last answer (model lookups use it).
+
+        Examples
+        --------
+        >>> client.user_status().max_aois_per_processing               # doctest: +SKIP
+        10
+        """
+        if refresh or self._user_status is None:
+            self._user_status = UserStatus.from_json(self._get("/user/status"))
+        return self._user_status
+
+    def processing_stats(self, *, type: str = "JSON", **filters: Any) -> ProcessingStats:
+        """``POST /processings/stats?type=JSON``: processing history with totals.
+
+        Filters are sent as the JSON body: ``dateFrom``, ``dateTo``, ``statuses``,
+        ``terms`` (older page) or ``page``, ``perPage``, ``sort``, ``filter`` (2026).
+
+        Examples
+        --------
+        >>> client.processing_stats(statuses=["OK"]).total             # doctest: +SKIP
+        2
+        """
+        data = self._http.request(
+            "POST", "/processings/stats", params={"type": "JSON"}, json_body=filters, idempotent=True
+        )
+        return ProcessingStats.from_json(data)
+
+    def processing_stats_csv(self, **filters: Any) -> pd.DataFrame:
+        """``POST /processings/stats?type=CSV`` → :class:`pandas.DataFrame`.
+
+        Examples
+        --------
+        >>> client.processing_stats_csv(statuses=["OK"]).columns       # doctest: +SKIP
+        """
+        import io
+
+        import pandas as pd
+
+        text = self._http.request(
+            "POST",
+            "/processings/stats",
+            params={"type": "CSV"},
+            json_body=filters,
+            idempotent=True,
+            expect="text",
+        )
+        if not text or not text.strip():
+            return pd.DataFrame()
+        return pd.read_csv(io.StringIO(text))
+
+    # -- projects ----------------------------------------------------------------
+    def list_projects(self) -> list[Project]:
+        """``GET /projects``."""
+        data = self._get("/projects")
+        if isinstance(data, Mapping):  # tolerate a paged wrapper
+            data = data.get("results", data.get("items", data.get("projects", [])))
+        return [Project.from_json(p) for p in data or [] if isinstance(p, Mapping)]
+
+    def default_project(self) -> Project:
+        """``GET /projects/default``: the default project, its ``user`` carrying
+        ``aoi_area_limit`` (m²)."""
+        return Project.from_json(self._get("/projects/default"))
+
+    def get_project(self, project_id: str) -> Project:
+        """``GET /projects/{id}``."""
+        return Project.from_json(self._get(f"/projects/{_P(project_id)}"))
+
+    def create_project(self, name: str, description: str | None = None) -> Project:
+        """``POST /projects`` (sent once; never retried after it may have arrived).
+
+        Examples
+        --------
+        >>> client.create_project("Urban 2026", "buildings").id        # doctest: +SKIP
+        """
+        body: dict[str, Any] = {"name": name}
+        if description is not None:
+            body["description"] = description
+        return Project.from_json(self._http.request("POST", "/projects", json_body=body, create=True))
+
+    def update_project(
+        self, project_id: str, *, name: str | None = None, description: str | None = None
+    ) -> Project | None:
+        """``PUT /projects/{id}``: rename and/or re-describe."""
+        body = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
+        data = self._http.request(
+            "PUT", f"/projects/{_P(project_id)}", json_body=body, expect="json_optional"
+        )
+        return Project.from_json(data) if isinstance(data, Mapping) else None
+
+    def delete_project(self, project_id: str) -> None:
+        """``DELETE /projects/{id}`` (cascades to its processings)."""
+        self._http.request("DELETE", f"/projects/{_P(project_id)}", expect="json_optional")
+
+    def share_project(self, project_id: str, email: str, role: str = "readonly") -> Any:
+        """``POST /projects/share``. ``role``: readonly, contributor, maintainer, owner."""
+        body = {"projectId": project_id, "email": email, "role": role}
+        return self._http.request(
+            "POST", "/projects/share", json_body=body, idempotent=True, expect="json_optional"
+        )
+
+    # -- processings v2 ----------------------------------------------------------
+    @staticmethod
+    def _body(body: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in body.items():
+            out[_BODY_KEYS.get(k, k)] = v
+        params = dict(out.pop("params", None) or {})
+        # allow sourceParams / inferenceParams at top level, or a sources.* builder result
+        for key in ("sourceParams", "inferenceParams"):
+            if key in out:
+                val = out.pop(key)
+                if isinstance(val, Mapping) and key in val and len(val) == 1:
+                    val = val[key]
+                params[key] = val
+        if "source" in out:
+            src = out.pop("source")
+            params.update(dict(src))
+        if params:
+            out["params"] = params
+        blocks = out.get("blocks")
+        if isinstance(blocks, Mapping):
+            out["blocks"] = [{"name": k, "enabled": bool(v)} for k, v in blocks.items()]
+        elif isinstance(blocks, (list, tuple)):
+            out["blocks"] = [{"name": b, "enabled": True} if isinstance(b, str) else b for b in blocks]
+        meta = out.get("meta")
+        if isinstance(meta, Mapping):
+            out["meta"] = {str(k): (v if isinstance(v, str) else str(v)) for k, v in meta.items()}
+        return out
+
+    def create_processing(self, **body: Any) -> Processing:
+        """``POST /processings/v2``: create **and start** a paid processing.
+
+        Sent once. If the outcome is unknown (timeout, reset, unreadable answer after
+        the request was sent) :class:`~mapflow_geo.exceptions.AmbiguousCreateError` is
+        raised: it may have been created and charged; reconcile with
+        :meth:`list_processings` and ``meta``.
+
+        Parameters
+        ----------
+        **body
+            The v2 body: ``name``, ``projectId``, ``wdName`` or ``wdId``, ``geometry``,
+            ``params`` (``{"sourceParams": ..., "inferenceParams": ...}``), ``blocks``,
+            ``description``, ``meta``. Conveniences: snake_case keys (``project_id``,
+            ``wd_name``…), ``sourceParams=``/``source=`` a :mod:`mapflow_geo.sources`
+            builder, ``blocks`` as a mapping or list of names; ``meta`` values are
+            sent as strings.
+
+        Examples
+        --------
+        >>> from mapflow_geo import sources
+        >>> p = client.create_processing(                              # doctest: +SKIP
+        ...     name="demo", projectId=project.id, wdName="🏠 Buildings", geometry=geom,
+        ...     params=sources.data_provider("Mapbox", zoom=18),
+        ...     meta={"run": "r1", "tile": "7"})
+        """
+        b = self._body(body)
+        data = self._http.request(
+            "POST", "/processings/v2", json_body=b, create=True, meta=b.get("meta")
+        )
+        return Processing.from_json(data)
+
+    def get_processing(self, processing_id: str) -> Processing:
+        """``GET /processings/{id}/v2``."""
+        return Processing.from_json(self._get(f"/processings/{_P(processing_id)}/v2"))
+
+    def list_processings(self, project_id: str | None = None) -> list[Processing]:
+        """``GET /processings/v2`` (default project) or ``/projects/{id}/processings/v2``."""
+        path = (
+            "/processings/v2" if project_id is None else f"/projects/{_P(project_id)}/processings/v2"
+        )
+        return self._processing_list(self._get(path))
+
+    @staticmethod
+    def _processing_list(data: Any) -> list[Processing]:
+        if isinstance(data, Mapping):
+            data = data.get("results", data.get("items", data.get("processings", [])))
+        return [Processing.from_json(p) for p in data or [] if isinstance(p, Mapping)]
+
+    def move_processing(self, processing_id: str, project_id: str) -> Processing | None:
+        """``PUT /processings/{id}`` with ``{"projectId": ...}``: link to another project."""
+        data = self._http.request(
+            "PUT",
+            f"/processings/{_P(processing_id)}",
+            json_body={"projectId": project_id},
+            expect="json_optional",
+        )
+        return Processing.from_json(data) if isinstance(data, Mapping) else None
+
+    def update_processing(
+        self, processing_id: str, *, name: str | None = None, description: str | None = None
+    ) -> Processing | None:
+        """``PUT /processing/{id}`` (singular path, as published): rename/re-describe."""
+        body = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
+        data = self._http.request(
+            "PUT", f"/processing/{_P(processing_id)}", json_body=body, expect="json_optional"
+        )
+        return Processing.from_json(data) if isinstance(data, Mapping) else None
+
+    def delete_processing(self, processing_id: str) -> None:
+        """``DELETE /processings/{id}``."""
+        self._http.request("DELETE", f"/processings/{_P(processing_id)}", expect="json_optional")
+
+    def restart_processing(self, processing_id: str) -> Processing | None:
+        """``POST /processings/{id}/restart``: rerun failed partitions only (retried:
+        restarting twice restarts nothing more)."""
+        data = self._http.request(
+            "POST",
+            f"/processings/{_P(processing_id)}/restart",
+            idempotent=True,
+            expect="json_optional",
+        )
+        return Processing.from_json(data) if isinstance(data, Mapping) else None
+
+    def processing_aois(self, processing_id: str) -> list[Aoi]:
+        """``GET /processings/{id}/aois``."""
+        data = self._get(f"/processings/{_P(processing_id)}/aois")
+        if isinstance(data, Mapping) and data.get("type") == "FeatureCollection":
+            data = [
+                {**(f.get("properties") or {}), "geometry": f.get("geometry"), "id": f.get("id")
+                 or (f.get("properties") or {}).get("id")}
+                for f in data.get("features", [])
+            ]
+        return [Aoi.from_json(a) for a in data or [] if isinstance(a, Mapping)]
+
+    def processing_result(self, processing_id: str, aoi_id: str | None = None) -> dict:
+        """``GET /processings/{id}/result[?aoiId=]`` → GeoJSON FeatureCollection (dict).
+
+        Examples
+        --------
+        >>> fc = client.processing_result(p.id)                        # doctest: +SKIP
+        >>> fc["type"]                                                 # doctest: +SKIP
+        'FeatureCollection'
+        """
+        data = self._get(
+            f"/processings/{_P(processing_id)}/result",
+            params={"aoiId": aoi_id} if aoi_id is not None else None,
+        )
+        if not isinstance(data, Mapping):
+            raise TransportError(
+                f"result of processing {processing_id} is not a GeoJSON object",
+                method="GET",
+                path=f"/processings/{_P(processing_id)}/result",
+            )
+        return dict(data)
+
+    def processing_result_bytes(self, processing_id: str, aoi_id: str | None = None) -> bytes:
+        """The raw result body (GeoJSON bytes), e.g. to save to disk."""
+        return self._get(
+            f"/processings/{_P(processing_id)}/result",
+            params={"aoiId": aoi_id} if aoi_id is not None else None,
+            expect="bytes",
+        )
+
+    # -- processings v1 ----------------------------------------------------------
+    def create_processing_v1(self, **body: Any) -> Processing:
+        """``POST /processings`` (v1: flat ``params`` such as ``source_type``/``url``).
+        Sent once, like :meth:`create_processing`."""
+        b = self._body(body)
+        data = self._http.request("POST", "/processings", json_body=b, create=True, meta=b.get("meta"))
+        return Processing.from_json(data)
+
+    def get_processing_v1(self, processing_id: str) -> Processing:
+        """``GET /processings/{id}``."""
+        return Processing.from_json(self._get(f"/processings/{_P(processing_id)}"))
+
+    def list_processings_v1(self, project_id: str | None = None) -> list[Processing]:
+        """``GET /processings`` or ``/projects/{id}/processings``."""
+        path = "/processings" if project_id is None else f"/projects/{_P(project_id)}/processings"
+        return self._processing_list(self._get(path))
+
+    # -- cost --------------------------------------------------------------------
+    def cost(self, **body: Any) -> int:
+        """``POST /processing/cost/v2`` → credits (int). Takes the create body, or
+        ``wdId`` + ``areaSqKm`` (``area_sq_km=``).
+
+        Examples
+        --------
+        >>> client.cost(wdId=model.id, areaSqKm=1.5,                   # doctest: +SKIP
+        ...             params=sources.data_provider("Mapbox", zoom=18))
+        """
+        b = self._body(body)
+        b.pop("meta", None) if "meta" in b and not b["meta"] else None
+        return _as_int_cost(
+            self._http.request("POST", "/processing/cost/v2", json_body=b, idempotent=True)
+        )
+
+    def cost_v1(self, **body: Any) -> int:
+        """``POST /processing/cost`` (v1 body: ``wdId``, ``geometry``, flat ``params``)."""
+        return _as_int_cost(
+            self._http.request(
+                "POST", "/processing/cost", json_body=self._body(body), idempotent=True
+            )
+        )
+
+    # -- Data API ----------------------------------------------------------------
+    def create_mosaic(self, name: str, tags: Iterable[str] | None = None) -> Mosaic:
+        """``POST /rasters/mosaic``: an empty image collection (sent once)."""
+        body: dict[str, Any] = {"name": name}
+        if tags is not None:
+            body["tags"] = list(tags)
+        return Mosaic.from_json(self._http.request("POST", "/rasters/mosaic", json_body=body, create=True))
+
+    def list_mosaics(self) -> list[Mosaic]:
+        """``GET /rasters/mosaic``."""
+        data = self._get("/rasters/mosaic")
+        if isinstance(data, Mapping):
+            data = data.get("results", data.get("items", data.get("mosaics", [])))
+        return [Mosaic.from_json(m) for m in data or [] if isinstance(m, Mapping)]
+
+    def get_mosaic(self, mosaic_id: str) -> Mosaic:
+        """``GET /rasters/mosaic/{id}``."""
+        return Mosaic.from_json(self._get(f"/rasters/mosaic/{_P(mosaic_id)}"))
+
+    def update_mosaic(
+        self, mosaic_id: str, *, name: str | None = None, tags: Iterable[str] | None = None
+    ) -> Mosaic | None:
+        """``PUT /rasters/mosaic/{id}`` (``tags`` replaces the list)."""
+        body: dict[str, Any] = {}
+        if name is not None:
+            body["name"] = name
+        if tags is not None:
+            body["tags"] = list(tags)
+        data = self._http.request(
+            "PUT", f"/rasters/mosaic/{_P(mosaic_id)}", json_body=body, expect="json_optional"
+        )
+        return Mosaic.from_json(data) if isinstance(data, Mapping) else None
+
+    def delete_mosaic(self, mosaic_id: str) -> None:
+        """``DELETE /rasters/mosaic/{id}`` (deletes its images too)."""
+        self._http.request("DELETE", f"/rasters/mosaic/{_P(mosaic_id)}", expect="json_optional")
+
+    def create_mosaic_and_upload(
+        self,
+        path_or_bytes: str | os.PathLike | bytes | BinaryIO,
+        name: str,
+        tags: Iterable[str] | None = None,
+        *,
+        filename: str | None = None,
+    ) -> Any:
+        """``POST /rasters/mosaic/image?name=&tags=`` (multipart ``file``): create a
+        mosaic holding one image. Sent once. Returns the server's answer as a record
+        (:class:`Image` when it describes an image, else :class:`Mosaic`)."""
+        params: list[tuple[str, Any]] = [("name", name)] + [("tags", t) for t in (tags or [])]
+        data = self._http.request(
+            "POST",
+            "/rasters/mosaic/image",
+            params=params,
+            files=_source_of(path_or_bytes, filename),
+            create=True,
+        )
+        return self._image_or_mosaic(data)
+
+    @staticmethod
+    def _image_or_mosaic(data: Any) -> Any:
+        if isinstance(data, Mapping) and any(
+            k in data for k in ("filename", "file_size", "mosaic_id", "image_url", "cog_link")
+        ):
+            return Image.from_json(data)
+        return Mosaic.from_json(data if isinstance(data, Mapping) else {})
+
+    def upload_image(
+        self,
+        mosaic_id: str,
+        path_or_bytes: str | os.PathLike | bytes | BinaryIO,
+        *,
+        filename: str | None = None,
+    ) -> Image:
+        """``POST /rasters/mosaic/{id}/image`` (multipart ``file``). Sent once.
+
+        Examples
+        --------
+        >>> client.upload_image(mosaic.id, "ortho.tif").id             # doctest: +SKIP
+        """
+        data = self._http.request(
+            "POST",
+            f"/rasters/mosaic/{_P(mosaic_id)}/image",
+            files=_source_of(path_or_bytes, filename),
+            create=True,
+        )
+        if isinstance(data, list):  # some deployments answer with the list of images
+            data = data[-1] if data else {}
+        return Image.from_json(data if isinstance(data, Mapping) else {})
+
+    def link_image(self, mosaic_id: str, url: str) -> dict:
+        """``POST /rasters/mosaic/{id}/link-image`` with an ``s3://`` URL. Sent once."""
+        data = self._http.request(
+            "POST",
+            f"/rasters/mosaic/{_P(mosaic_id)}/link-image",
+            json_body={"url": url},
+            create=True,
+            expect="json_optional",
+        )
+        return dict(data) if isinstance(data, Mapping) else {"message": data}
+
+    def list_images(self, mosaic_id: str) -> list[Image]:
+        """``GET /rasters/mosaic/{id}/image``."""
+        data = self._get(f"/rasters/mosaic/{_P(mosaic_id)}/image")
+        if isinstance(data, Mapping):
+            data = data.get("results", data.get("items", data.get("images", [])))
+        return [Image.from_json(i) for i in data or [] if isinstance(i, Mapping)]
+
+    def get_image(self, image_id: str) -> Image:
+        """``GET /rasters/image/{id}``."""
+        return Image.from_json(self._get(f"/rasters/image/{_P(image_id)}"))
+
+    def rename_image(self, image_id: str, name: str) -> Image | None:
+        """``PUT /rasters/image/{id}?name=``."""
+        data = self._http.request(
+            "PUT", f"/rasters/image/{_P(image_id)}", params={"name": name}, expect="json_optional"
+        )
+        return Image.from_json(data) if isinstance(data, Mapping) else None
+
+    def delete_image(self, image_id: str) -> None:
+        """``DELETE /rasters/image/{id}``."""
+        self._http.request("DELETE", f"/rasters/image/{_P(image_id)}", expect="json_optional")
+
+    def image_preview(self, image_id: str, size: str = "s") -> bytes:
+        """``GET /rasters/image/{id}/preview/{size}`` → image bytes (``s`` 256 px,
+        ``l`` 1024 px). Falls back to the older ``/rasters/{id}/preview/{size}`` on 404."""
+        from mapflow_geo.exceptions import NotFoundError
+
+        if size not in ("s", "l"):
+            raise ValueError(f"size must be 's' or 'l', got {size!r}")
+        try:
+            return self._get(f"/rasters/image/{_P(image_id)}/preview/{size}", expect="bytes")
+        except NotFoundError as exc:
+            not_found = exc
+        try:
+            return self._get(f"/rasters/{_P(image_id)}/preview/{size}", expect="bytes")
+        except NotFoundError:
+            raise not_found from None
+
+    def memory(self) -> Memory:
+        """``GET /rasters/memory``: Data API storage used and available (bytes)."""
+        return Memory.from_json(self._get("/rasters/memory"))
+
+    def search_catalog(self, aoi: Mapping[str, Any] | None = None, **body: Any) -> CatalogSearchResult:
+        """``POST /catalog/meta``: search imagery of linked providers.
+
+        Parameters
+        ----------
+        aoi : GeoJSON geometry
+            Polygon or MultiPolygon (its area is limited by the account's AOI limit).
+        **body
+            ``acquisitionDateFrom``, ``acquisitionDateTo``, ``minResolution``,
+            ``maxResolution``, ``maxCloudCover`` (sent as given: 0–1 on the 2026 page),
+            ``limit``, ``offset``, ``sortBy``, ``sortOrder``, ``dataProviders``…
+
+        Examples
+        --------
+        >>> scenes = client.search_catalog(geom, maxCloudCover=0.1)    # doctest: +SKIP
+        >>> sources.imagery_search(scenes[0].provider_name, [scenes[0].id])  # doctest: +SKIP
+        """
+        b = dict(body)
+        if aoi is not None:
+            b["aoi"] = dict(aoi)
+        if "aoi" not in b:
+            raise ValueError("search_catalog needs an aoi (GeoJSON Polygon or MultiPolygon)")
+        return CatalogSearchResult.from_json(
+            self._http.request("POST", "/catalog/meta", json_body=b, idempotent=True)
+        )
+
+    # -- helpers -----------------------------------------------------------------
+    def models(self, *, refresh: bool = False) -> list[Model]:
+        """The account's models (from :meth:`user_status`, cached unless ``refresh``)."""
+        return self.user_status(refresh=refresh or self._user_status is None).models
+
+    def find_model(self, name: str, *, refresh: bool = False) -> Model:
+        """The account's model called ``name``, matched on friendly names.
+
+        ``"buildings"``, ``"Buildings"`` and ``"🏠 Buildings"`` are the same model:
+        emoji, symbols and punctuation are dropped, case folded and spaces collapsed.
+        An exact match of that normal form wins (``"forest"`` is ``🌲 Forest``, not
+        ``🌲↕️ Forest with heights``); failing that a unique model whose normal form
+        starts with the query's words is taken; a model id also matches.
+
+        Raises
+        ------
+        ModelNotFoundError
+            No match or several, listing the available names.
+
+        Examples
+        --------
+        >>> client.find_model("forest").name                           # doctest: +SKIP
+        '🌲 Forest'
+        """
+        models = self.models(refresh=refresh)
+        available = [m.name for m in models]
+        for m in models:  # exact raw name or id
+            if m.name == name or (m.id is not None and m.id == name):
+                return m
+        q = normalise_model_name(name)
+        if not q:
+            raise ModelNotFoundError(f"empty model name {name!r}", available=available)
+        exact = [m for m in models if normalise_model_name(m.name) == q]
+        if len(exact) == 1:
+            return exact[0]
+        if len(exact) > 1:
+            raise ModelNotFoundError(
+                f"model name {name!r} is ambiguous: {', '.join(m.name for m in exact)}",
+                available=available,
+            )
+        prefix = [m for m in models if (normalise_model_name(m.name) + " ").startswith(q + " ")]
+        if len(prefix) == 1:
+            return prefix[0]
+        if len(prefix) > 1:
+            raise ModelNotFoundError(
+                f"model name {name!r} is ambiguous: {', '.join(m.name for m in prefix)}",
+                available=available,
+            )
+        raise ModelNotFoundError(
+            f"no model called {name!r}; available: {', '.join(available) or 'none'}",
+            available=available,
+        )
+
+    def account_limits(self) -> AccountLimits:
+        """The limits a planner needs.
+
+        ``aoi_area_limit_km2`` is ``user.aoiAreaLimit`` of ``/projects/default`` (m² →
+        km², None if absent); ``max_aois_per_processing`` comes from ``/user/status``
+        (10 when absent).
+
+        Examples
+        --------
+        >>> client.account_limits().aoi_area_limit_km2                 # doctest: +SKIP
+        25.0
+        """
+        project = self.default_project()
+        status = self.user_status()
+        limit_m2 = project.user.aoi_area_limit if project.user else None
+        return AccountLimits(
+            aoi_area_limit_km2=None if limit_m2 is None else limit_m2 / 1e6,
+            max_aois_per_processing=status.max_aois_per_processing or DEFAULT_MAX_AOIS_PER_PROCESSING,
+            raw={"aoiAreaLimit": limit_m2, "maxAoisPerProcessing": status.max_aois_per_processing},
+        )
+
+    def model_price(
+        self,
+        name: str,
+        blocks: Iterable[str] | Mapping[str, bool] | Iterable[Mapping[str, Any]] | None = None,
+        data_provider: str | None = None,
+        zoom: int | None = None,
+    ) -> float:
+        """Credits per km² for a model, its blocks and a data provider (a local
+        estimate; :meth:`cost` is authoritative).
+
+        ``price = model pricePerSqKm + mandatory block prices + enabled optional block
+        prices + data provider price at zoom``. Optional blocks count only when
+        enabled in ``blocks`` (names, ``{name: bool}`` or ``[{"name","enabled"}]``).
+        Without a zoom the provider's highest listed price is used. Remember the
+        service bills at least 1 km² per processing and rounds the total up.
+
+        Examples
+        --------
+        >>> client.model_price("buildings", ["Classification"], "Mapbox", zoom=18)  # doctest: +SKIP
+        19.0
+        """
+        model = self.find_model(name)
+        enabled: dict[str, bool] = {}
+        if isinstance(blocks, Mapping):
+            enabled = {str(k).lower(): bool(v) for k, v in blocks.items()}
+        elif blocks is not None:
+            for b in blocks:
+                if isinstance(b, str):
+                    enabled[b.lower()] = True
+                elif isinstance(b, Mapping) and "name" in b:
+                    enabled[str(b["name"]).lower()] = bool(b.get("enabled", True))
+        unknown = [
+            k for k in enabled if model.block(k) is None
+        ]
+        if unknown:
+            raise ModelNotFoundError(
+                f"{model.name} has no block(s) {', '.join(unknown)}",
+                available=[b.name for b in model.blocks],
+            )
+        price = model.price_per_sq_km
+        for b in model.blocks:
+            on = enabled.get(b.name.lower(), enabled.get((b.display_name or "").lower()))
+            if not b.optional or on:
+                price += b.price
+        if data_provider is not None:
+            provider = self.user_status(refresh=False).data_provider(data_provider)
+            if provider is None:
+                raise ModelNotFoundError(
+                    f"no data provider called {data_provider!r}",
+                    available=[p.name for p in self.user_status(refresh=False).data_providers],
+                )
+            price += provider.price_at(zoom)
+        return float(price)
+
+    def describe_body(self, body: Mapping[str, Any]) -> dict:
+        """A create/cost body as it would be sent, with secrets redacted (for logs)."""
+        return redact(self._body(body))
