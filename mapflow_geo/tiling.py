@@ -1,0 +1,531 @@
+"""Split AOIs into tiles and pack the tiles into processings under Mapflow's limits.
+
+Pure geometry, no HTTP (a client is only asked for the account limits and a price).
+
+Mapflow refuses a processing whose total geodesic area exceeds the account's
+``aoiAreaLimit``, any of whose polygons has a lat/lon bounding box larger than that
+limit, or that holds more than ``maxAoisPerProcessing`` polygons; it charges each
+processing ``max(area_km2, 1) × price`` rounded up to a whole credit. :func:`plan`
+therefore aims at few processings, each nearly full.
+
+Algorithm
+---------
+1. :func:`mapflow_geo.aoi.prepare_aois` repairs, reprojects, splits at the antimeridian
+   and trims overlaps (first row wins).
+2. Each polygon that fits whole (geodesic area and lat/lon bbox area within the
+   effective limit ``cap = limit × (1 − safety_margin)``) is one piece. Larger polygons
+   are cut on a lat/lon grid local to the polygon: bands of about ``√cap`` km height
+   from its southern edge, and in each band, for each connected part of the band, cells
+   of exactly ``cap`` geodesic area starting at the part's western edge (cell widths are
+   calibrated per band with :class:`pyproj.Geod`). A lat/lon cell *is* its own bounding
+   box, so every piece (a cell clipped to the polygon) meets the bbox rule by
+   construction; full interior cells fill a processing alone.
+3. Pieces are packed with first-fit decreasing by geodesic area into processings of
+   at most ``cap`` km² and ``max_aois`` polygons. Packed polygons never touch: a piece
+   touching a tile already in the processing is merged into it when the union is one
+   polygon of the same row that still meets the bbox rule, otherwise it goes on to the
+   next processing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from mapflow_geo._geodesy import (
+    box_area_km2,
+    geodesic_area_km2,
+    meridian_radius_m,
+    rect_area_km2,
+)
+from mapflow_geo.aoi import prepare_aois
+from mapflow_geo.exceptions import ConfigError, PlanError
+
+logger = logging.getLogger(__name__)
+
+#: Mapflow's documented default for ``maxAoisPerProcessing``.
+DEFAULT_MAX_AOIS = 10
+#: Default fraction of the area limit kept free (Mapflow's and our area computations may
+#: differ slightly: edge interpolation, rounding).
+DEFAULT_SAFETY_MARGIN = 0.005
+#: Two polygons closer than this (degrees, ~0.1 mm) count as touching.
+TOUCH_TOLERANCE_DEG = 1e-9
+
+PLAN_COLUMNS = [
+    "row",
+    "tile_id",
+    "processing",
+    "area_km2",
+    "bbox_area_km2",
+    "processing_area_km2",
+    "processing_aois",
+    "planned_credits",
+    "geometry",
+]
+
+
+@dataclass
+class _Piece:
+    row: int  # position of the row in the prepared frame
+    key: tuple  # deterministic ordering key
+    geom: shapely.Polygon
+    area: float  # geodesic km²
+    bounds: tuple[float, float, float, float]
+
+
+# ------------------------------------------------------------------------ cutting
+def _cell_width_deg(lat0: float, lat1: float, cap: float) -> float:
+    """Longitude width of a cell between two parallels whose geodesic area is ≤ cap."""
+    per_deg = float(rect_area_km2(0.0, lat0, 1.0, lat1))
+    dlon = cap / per_deg
+    for _ in range(4):  # calibrate against Geod (4-corner geodesic polygon)
+        got = box_area_km2(0.0, lat0, dlon, lat1)
+        if got <= 0:
+            break
+        dlon *= cap / got
+    target = cap * (1.0 - 1e-9)
+    while box_area_km2(0.0, lat0, dlon, lat1) > target:
+        dlon *= 1.0 - 1e-7
+    return dlon
+
+
+def _polygons(geom) -> list[shapely.Polygon]:
+    parts = shapely.get_parts(geom)
+    out = []
+    for p in parts:
+        if p.geom_type == "Polygon":
+            if not p.is_empty and p.area > 0.0:
+                out.append(p)
+        elif p.geom_type in ("MultiPolygon", "GeometryCollection"):
+            out.extend(_polygons(p))
+    return out
+
+
+def _fits(geom: shapely.Polygon, cap: float) -> tuple[bool, float]:
+    area = float(geodesic_area_km2([geom])[0])
+    if area > cap:
+        return False, area
+    return box_area_km2(*geom.bounds) <= cap, area
+
+
+def _cut_polygon(poly: shapely.Polygon, row: int, key: tuple, cap: float) -> list[_Piece]:
+    """Cut one polygon into pieces that each meet the area and bbox rules."""
+    minx, miny, maxx, maxy = poly.bounds
+    if maxx - minx < 90.0:
+        ok, area = _fits(poly, cap)
+        if ok:
+            return [_Piece(row, key, poly, area, poly.bounds)]
+    side_m = math.sqrt(cap * 1e6)
+    pieces: list[_Piece] = []
+    shapely.prepare(poly)
+    lat0, band = miny, 0
+    while lat0 < maxy:
+        dphi = math.degrees(side_m / meridian_radius_m(lat0))
+        dphi = math.degrees(side_m / meridian_radius_m(lat0 + dphi / 2))
+        lat1 = lat0 + dphi
+        if lat1 >= maxy or maxy - lat1 < 1e-12:
+            lat1 = maxy
+            # a last band thinner than a cell still uses cells of the full band height
+        strip = shapely.intersection(poly, shapely.box(minx - 1.0, lat0, maxx + 1.0, lat1))
+        if not strip.is_empty:
+            cell_lat1 = lat0 + dphi
+            dlon = _cell_width_deg(lat0, cell_lat1, cap)
+            cell_area = box_area_km2(0.0, lat0, dlon, cell_lat1)
+            for c, comp in enumerate(_polygons(strip)):
+                cx0, _, cx1, _ = comp.bounds
+                ncol = max(1, math.ceil((cx1 - cx0) / dlon - 1e-12))
+                xs = cx0 + dlon * np.arange(ncol + 1)
+                cells = shapely.box(xs[:-1], lat0, xs[1:], cell_lat1)
+                clipped = shapely.intersection(cells, comp)
+                full_planar = (xs[1:] - xs[:-1]) * (cell_lat1 - lat0)
+                areas = shapely.area(clipped)
+                for j, g in enumerate(clipped):
+                    if g.is_empty:
+                        continue
+                    k = (*key, band, c, j)
+                    if areas[j] >= full_planar[j] * (1.0 - 1e-12) and g.geom_type == "Polygon":
+                        cell = cells[j]
+                        pieces.append(_Piece(row, k, cell, cell_area, cell.bounds))
+                        continue
+                    for s, p in enumerate(_polygons(g)):
+                        pieces.append(_Piece(row, (*k, s), p, -1.0, p.bounds))
+        lat0, band = lat1, band + 1
+    todo = [p for p in pieces if p.area < 0]
+    if todo:
+        areas = geodesic_area_km2([p.geom for p in todo])
+        for p, a in zip(todo, areas):
+            p.area = float(a)
+    return pieces
+
+
+def _ensure_fit(pieces: list[_Piece], cap: float) -> list[_Piece]:
+    """Bisect any piece that breaks the area or bbox rule (a safety net)."""
+    out: list[_Piece] = []
+    stack = list(reversed(pieces))
+    while stack:
+        p = stack.pop()
+        if p.area <= cap and box_area_km2(*p.bounds) <= cap:
+            out.append(p)
+            continue
+        minx, miny, maxx, maxy = p.bounds
+        midlat = (miny + maxy) / 2
+        w_km = (maxx - minx) * math.cos(math.radians(midlat))
+        h_km = maxy - miny
+        if w_km >= h_km:
+            mid = (minx + maxx) / 2
+            halves = [(minx, miny, mid, maxy), (mid, miny, maxx, maxy)]
+        else:
+            mid = (miny + maxy) / 2
+            halves = [(minx, miny, maxx, mid), (minx, mid, maxx, maxy)]
+        new = []
+        for h, rect in enumerate(halves):
+            for s, g in enumerate(_polygons(shapely.intersection(p.geom, shapely.box(*rect)))):
+                new.append(_Piece(p.row, (*p.key, "b", h, s), g, -1.0, g.bounds))
+        if new:
+            areas = geodesic_area_km2([q.geom for q in new])
+            for q, a in zip(new, areas):
+                q.area = float(a)
+        stack.extend(reversed(new))
+    return out
+
+
+# ------------------------------------------------------------------------ packing
+class _Bin:
+    __slots__ = ("tiles", "used")
+
+    def __init__(self) -> None:
+        self.tiles: list[_Piece] = []
+        self.used = 0.0
+
+    @property
+    def count(self) -> int:
+        return len(self.tiles)
+
+
+def _touches(a: _Piece, b: _Piece) -> bool:
+    t = TOUCH_TOLERANCE_DEG
+    ax0, ay0, ax1, ay1 = a.bounds
+    bx0, by0, bx1, by1 = b.bounds
+    if ax0 > bx1 + t or bx0 > ax1 + t or ay0 > by1 + t or by0 > ay1 + t:
+        return False
+    return bool(shapely.dwithin(a.geom, b.geom, t))
+
+
+def _try_place(b: _Bin, p: _Piece, cap: float, max_aois: int) -> bool:
+    """Place ``p`` in bin ``b`` (separately or merged into touching tiles) if allowed."""
+    if b.used + p.area > cap * (1 + 1e-12) + 1e-12:
+        return False
+    conflicts = [i for i, t in enumerate(b.tiles) if _touches(t, p)]
+    if not conflicts:
+        if b.count >= max_aois:
+            return False
+        b.tiles.append(p)
+        b.used += p.area
+        return True
+    group = [b.tiles[i] for i in conflicts]
+    if any(t.row != p.row for t in group):
+        return False
+    xs0, ys0, xs1, ys1 = zip(*[t.bounds for t in group], p.bounds)
+    bounds = (min(xs0), min(ys0), max(xs1), max(ys1))
+    if box_area_km2(*bounds) > cap:
+        return False
+    union = shapely.union_all([t.geom for t in group] + [p.geom])
+    if union.geom_type != "Polygon":
+        return False
+    area = float(geodesic_area_km2([union])[0])
+    used = b.used - sum(t.area for t in group) + area
+    if area > cap or used > cap:
+        return False
+    key = min([t.key for t in group] + [p.key])
+    merged = _Piece(p.row, key, union, area, union.bounds)
+    keep = [t for i, t in enumerate(b.tiles) if i not in set(conflicts)]
+    b.tiles = keep + [merged]
+    b.used = used
+    return True
+
+
+def _pack(pieces: list[_Piece], cap: float, max_aois: int) -> list[_Bin]:
+    """First-fit decreasing by area, honouring area, polygon count and non-touching."""
+    order = sorted(range(len(pieces)), key=lambda i: (-pieces[i].area, pieces[i].key))
+    bins: list[_Bin] = []
+    free = np.zeros(max(16, len(pieces)), dtype=float)  # remaining capacity per bin
+    for i in order:
+        p = pieces[i]
+        placed = False
+        if bins:
+            cand = np.flatnonzero(free[: len(bins)] >= p.area - 1e-12)
+            for bi in cand.tolist():
+                if _try_place(bins[bi], p, cap, max_aois):
+                    free[bi] = cap - bins[bi].used
+                    placed = True
+                    break
+        if not placed:
+            b = _Bin()
+            b.tiles.append(p)
+            b.used = p.area
+            free[len(bins)] = cap - b.used
+            bins.append(b)
+    return bins
+
+
+# ------------------------------------------------------------------------ public
+def _resolve_limits(area_limit_km2, max_aois, client, model, price_per_km2):
+    if (area_limit_km2 is None or max_aois is None) and client is not None:
+        limits = client.account_limits()
+        if area_limit_km2 is None:
+            area_limit_km2 = limits.aoi_area_limit_km2
+        if max_aois is None:
+            max_aois = limits.max_aois_per_processing
+    if area_limit_km2 is None:
+        raise ConfigError(
+            "no area limit to plan against: pass area_limit_km2= (and max_aois=), "
+            "or client= to read the account's limits"
+        )
+    if max_aois is None:
+        max_aois = DEFAULT_MAX_AOIS
+    if price_per_km2 is None and client is not None and model is not None:
+        price_per_km2 = client.model_price(model)
+    try:
+        area_limit_km2 = float(area_limit_km2)
+        max_aois = int(max_aois)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad limits: {exc}") from None
+    if not (math.isfinite(area_limit_km2) and area_limit_km2 > 0):
+        raise ConfigError(f"area_limit_km2 must be a positive number, not {area_limit_km2!r}")
+    if max_aois < 1:
+        raise ConfigError(f"max_aois must be at least 1, not {max_aois!r}")
+    if price_per_km2 is not None:
+        price_per_km2 = float(price_per_km2)
+        if not (math.isfinite(price_per_km2) and price_per_km2 >= 0):
+            raise ConfigError(f"price_per_km2 must be ≥ 0, not {price_per_km2!r}")
+    return area_limit_km2, max_aois, price_per_km2
+
+
+def credits_for(area_km2: float, price_per_km2: float) -> int:
+    """Credits Mapflow charges for one processing: ``⌈max(area, 1) × price⌉``.
+
+    Examples
+    --------
+    >>> credits_for(0.2, 13), credits_for(24.9, 1)
+    (13, 25)
+    """
+    raw = max(float(area_km2), 1.0) * float(price_per_km2)
+    return int(math.ceil(raw - 1e-9 * max(1.0, raw)))
+
+
+def _tile_id(label: Any, geom: shapely.Polygon) -> str:
+    rounded = shapely.transform(geom, lambda c: np.round(c, 10))
+    h = hashlib.blake2b(repr(label).encode(), digest_size=8)
+    h.update(shapely.to_wkb(shapely.normalize(rounded), output_dimension=2))
+    return h.hexdigest()
+
+
+def plan(
+    gdf: Any,
+    *,
+    area_limit_km2: float | None = None,
+    max_aois: int | None = None,
+    client: Any = None,
+    model: str | None = None,
+    price_per_km2: float | None = None,
+    safety_margin: float = DEFAULT_SAFETY_MARGIN,
+    errors: Literal["raise", "skip"] = "raise",
+) -> gpd.GeoDataFrame:
+    """Plan tiles and processings that Mapflow will accept, few and nearly full.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame or anything :func:`mapflow_geo.aoi.prepare_aois` accepts
+        The areas to process; rows are prepared first (reprojected, repaired, split at
+        the antimeridian, overlaps trimmed: first row wins).
+    area_limit_km2 : float, optional
+        The account's ``aoiAreaLimit`` in km². Read from ``client.account_limits()``
+        when not given.
+    max_aois : int, optional
+        ``maxAoisPerProcessing``. From the client when not given; without a client the
+        service default, 10.
+    client : MapflowClient, optional
+        Asked for ``account_limits()`` when a limit is missing, and for
+        ``model_price(model)`` when ``model`` is given and ``price_per_km2`` is not.
+    model : str, optional
+        Model name, for the price.
+    price_per_km2 : float, optional
+        Credits per km²; when known, ``planned_credits`` is filled in.
+    safety_margin : float
+        Fraction of the limit kept free (default 0.5 %): every tile's area and bbox area
+        and every processing's area stay ≤ ``area_limit_km2 × (1 − safety_margin)``.
+    errors : {"raise", "skip"}
+        Passed to :func:`~mapflow_geo.aoi.prepare_aois` for unusable rows.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per tile (always a Polygon), EPSG:4326, ordered by ``processing``, with
+        ``row`` (input index label), ``tile_id`` (stable hash of the row label and the
+        tile geometry), ``processing`` (0, 1, … tiles sharing one processing),
+        ``area_km2`` (geodesic, WGS84), ``bbox_area_km2`` (geodesic area of the tile's
+        lat/lon bbox), ``processing_area_km2``, ``processing_aois`` (polygons in the
+        processing), ``planned_credits`` (credits of the tile's processing, ``<NA>``
+        without a price). ``attrs["summary"]`` holds :func:`summarize`'s answer.
+
+    Raises
+    ------
+    ConfigError
+        No area limit (and no client), or nonsensical limits.
+    AOIError
+        An input row cannot be used (``errors="raise"``).
+
+    Notes
+    -----
+    Guarantees, for every input: each tile's area and bbox area, and each processing's
+    total area, are ≤ ``area_limit_km2 × (1 − safety_margin)``; each processing holds ≤
+    ``max_aois`` polygons, pairwise not touching (so their union is a MultiPolygon with
+    as many parts); the tiles of one row do not overlap and their union is the prepared
+    row; the output is deterministic.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> gdf = gpd.GeoDataFrame(geometry=[shapely.box(30, 50, 30.3, 50.2)], crs=4326)
+    >>> tiles = plan(gdf, area_limit_km2=25, max_aois=10, price_per_km2=1)
+    >>> bool((tiles["area_km2"] <= 25 * 0.995).all())
+    True
+    >>> tiles.attrs["summary"]["processings"] >= 19
+    True
+    """
+    area_limit_km2, max_aois, price_per_km2 = _resolve_limits(
+        area_limit_km2, max_aois, client, model, price_per_km2
+    )
+    if not (0.0 <= float(safety_margin) < 1.0):
+        raise ConfigError(f"safety_margin must be in [0, 1), not {safety_margin!r}")
+    cap = area_limit_km2 * (1.0 - float(safety_margin))
+
+    aois = prepare_aois(gdf, errors=errors)
+    labels = aois["row"].tolist()
+    pieces: list[_Piece] = []
+    for r, geom in enumerate(aois.geometry.values):
+        for k, poly in enumerate(_polygons(geom)):
+            pieces.extend(_cut_polygon(poly, r, (r, k), cap))
+    pieces = _ensure_fit(pieces, cap)
+    bins = _pack(pieces, cap, max_aois)
+    for b in bins:
+        b.tiles.sort(key=lambda t: t.key)
+    bins.sort(key=lambda b: b.tiles[0].key)
+
+    rows, geoms, areas, proc, p_area, p_aois = [], [], [], [], [], []
+    for n, b in enumerate(bins):
+        for t in b.tiles:
+            rows.append(labels[t.row])
+            geoms.append(t.geom)
+            areas.append(t.area)
+            proc.append(n)
+            p_area.append(b.used)
+            p_aois.append(b.count)
+    bbox = np.array([box_area_km2(*g.bounds) for g in geoms], dtype=float)
+    areas_arr = np.asarray(areas, dtype=float)
+    if len(geoms) and (areas_arr.max() > cap * (1 + 1e-12) or bbox.max() > cap * (1 + 1e-12)):
+        raise PlanError("internal error: a tile breaks the limits")  # pragma: no cover
+    credits = pd.array([pd.NA] * len(geoms), dtype="Int64")
+    if price_per_km2 is not None:
+        credits = pd.array([credits_for(a, price_per_km2) for a in p_area], dtype="Int64")
+    out = gpd.GeoDataFrame(
+        {
+            "row": pd.Series(rows, dtype=object),
+            "tile_id": [_tile_id(lab, g) for lab, g in zip(rows, geoms)],
+            "processing": np.asarray(proc, dtype=np.int64),
+            "area_km2": areas_arr,
+            "bbox_area_km2": bbox,
+            "processing_area_km2": np.asarray(p_area, dtype=float),
+            "processing_aois": np.asarray(p_aois, dtype=np.int64),
+            "planned_credits": credits,
+        },
+        geometry=gpd.GeoSeries(geoms, crs=4326),
+        crs=4326,
+    )
+    out.attrs["summary"] = summarize(
+        out, area_limit_km2=area_limit_km2, price_per_km2=price_per_km2, max_aois=max_aois
+    )
+    out.attrs["summary"]["safety_margin"] = float(safety_margin)
+    logger.info(
+        "planned %d tile(s) in %d processing(s) for %d row(s)", len(out), len(bins), len(aois)
+    )
+    return out
+
+
+def summarize(
+    plan: gpd.GeoDataFrame,
+    *,
+    area_limit_km2: float | None = None,
+    price_per_km2: float | None = None,
+    max_aois: int | None = None,
+) -> dict[str, Any]:
+    """Counts, bounds and credits of a plan.
+
+    Parameters
+    ----------
+    plan : GeoDataFrame
+        The frame :func:`plan` returned.
+    area_limit_km2, price_per_km2, max_aois : optional
+        Default to the values the plan was made with (``plan.attrs["summary"]``).
+
+    Returns
+    -------
+    dict
+        ``processings``, ``tiles``, ``rows``, ``total_area_km2``, ``area_limit_km2``,
+        ``processings_bound`` (Σ over rows of ⌈row area ÷ limit⌉),
+        ``processings_lower_bound`` (⌈total area ÷ limit⌉), ``processings_ratio``
+        (processings ÷ processings_bound), ``mean_fill`` and, when a price is known,
+        ``planned_credits`` (Σ over processings of ⌈max(area, 1) × price⌉),
+        ``credits_bound`` (total area × price) and ``credits_ratio``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> gdf = gpd.GeoDataFrame(geometry=[shapely.box(30, 50, 30.1, 50.1)], crs=4326)
+    >>> s = summarize(plan(gdf, area_limit_km2=25), price_per_km2=13)
+    >>> s["processings"], s["processings_bound"]
+    (4, 4)
+    """
+    prev = plan.attrs.get("summary", {}) if hasattr(plan, "attrs") else {}
+    if area_limit_km2 is None:
+        area_limit_km2 = prev.get("area_limit_km2")
+    if price_per_km2 is None:
+        price_per_km2 = prev.get("price_per_km2")
+    if max_aois is None:
+        max_aois = prev.get("max_aois")
+    n_proc = int(plan["processing"].nunique()) if len(plan) else 0
+    total = float(plan["area_km2"].sum()) if len(plan) else 0.0
+    s: dict[str, Any] = {
+        "processings": n_proc,
+        "tiles": int(len(plan)),
+        "rows": int(plan["row"].nunique()) if len(plan) else 0,
+        "total_area_km2": total,
+        "area_limit_km2": area_limit_km2,
+        "max_aois": max_aois,
+        "price_per_km2": price_per_km2,
+    }
+    if area_limit_km2:
+        per_row = plan.groupby("row", sort=False)["area_km2"].sum() if len(plan) else []
+        bound = int(sum(math.ceil(a / area_limit_km2 - 1e-12) for a in per_row))
+        s["processings_bound"] = bound
+        s["processings_lower_bound"] = int(math.ceil(total / area_limit_km2 - 1e-12))
+        s["processings_ratio"] = n_proc / bound if bound else float("nan")
+        s["mean_fill"] = total / (n_proc * area_limit_km2) if n_proc else float("nan")
+    if price_per_km2 is not None:
+        per_proc = plan.groupby("processing")["area_km2"].sum() if len(plan) else []
+        planned = int(sum(credits_for(a, price_per_km2) for a in per_proc))
+        s["planned_credits"] = planned
+        s["credits_bound"] = total * float(price_per_km2)
+        s["credits_ratio"] = planned / s["credits_bound"] if s["credits_bound"] else float("nan")
+    return s
+
+
+__all__ = ["DEFAULT_MAX_AOIS", "DEFAULT_SAFETY_MARGIN", "credits_for", "plan", "summarize"]
