@@ -302,7 +302,7 @@ def _describe(exc: BaseException) -> str:
         if isinstance(e, urllib3.exceptions.NameResolutionError):
             return "name resolution failed"
         if isinstance(e, urllib3.exceptions.NewConnectionError):
-            return "connection failed"
+            return "connection refused" if "refused" in str(e).lower() else "connection failed"
         if isinstance(e, ConnectionResetError):
             return "connection reset"
         if isinstance(e, urllib3.exceptions.IncompleteRead):
@@ -329,6 +329,19 @@ def _scrub(exc: BaseException) -> BaseException:
     return exc
 
 
+def _charset(resp: requests.Response) -> str:
+    """The declared charset, else UTF-8 (not requests' ISO-8859-1 default for text/*)."""
+    m = re.search(r"charset=([\w.:-]+)", resp.headers.get("Content-Type", ""), re.I)
+    if m:
+        try:
+            import codecs
+
+            return codecs.lookup(m.group(1)).name
+        except LookupError:
+            pass
+    return "utf-8"
+
+
 _TAG_RE = re.compile(r"<[^>]+>")
 _WS_RE = re.compile(r"\s+")
 
@@ -341,7 +354,7 @@ def _snippet(text: str) -> str:
 def _parse_error_body(resp: requests.Response) -> tuple[str | None, str, dict, bool]:
     """(code, message, params, is_mapflow_error) from an error response body."""
     try:
-        text = (resp.content or b"").decode(resp.encoding or "utf-8", errors="replace")
+        text = (resp.content or b"").decode(_charset(resp), errors="replace")
     except (LookupError, Exception):  # noqa: BLE001 - unknown charset or unreadable body
         text = ""
     data: Any = None
@@ -640,7 +653,7 @@ class Transport:
         if expect == "none":
             return None
         if expect == "text":
-            return (resp.content or b"").decode(resp.encoding or "utf-8", errors="replace")
+            return (resp.content or b"").decode(_charset(resp), errors="replace")
         raw = resp.content or b""
         if not raw.strip():
             if expect == "json_optional":

@@ -527,7 +527,6 @@ class MapflowClient:
         ...             params=sources.data_provider("Mapbox", zoom=18))
         """
         b = self._body(body)
-        b.pop("meta", None) if "meta" in b and not b["meta"] else None
         return _as_int_cost(
             self._http.request("POST", "/processing/cost/v2", json_body=b, idempotent=True)
         )
