@@ -1,0 +1,82 @@
+"""Local Mapflow API simulator (think moto for AWS).
+
+>>> from mapflow_geo.sim import serve
+>>> with serve(aoi_area_limit_km2=25, processing_seconds=0) as sim:   # doctest: +SKIP
+...     requests.get(sim.url + "/user/status", headers={"Authorization": "Basic " + sim.token})
+
+An independent implementation of the service's rules: it imports nothing from
+``mapflow_geo`` outside this sub-package (``Server.client()`` lazily imports the client).
+See ``README.md`` next to this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from .app import DEFAULT_TOKEN, ApiError, Service, SimOptions
+from .server import RequestRecord, Server
+
+__all__ = ["serve", "Server", "SimOptions", "Service", "RequestRecord", "ApiError", "DEFAULT_TOKEN", "cli_main"]
+
+
+@contextlib.contextmanager
+def serve(**options: Any) -> Iterator[Server]:
+    """Run a simulator on a loopback port for the duration of the ``with`` block.
+
+    Options: ``token``, ``aoi_area_limit_km2`` (25), ``max_aois_per_processing`` (10),
+    ``credits``, ``billing_type`` ("CREDITS" | "AREA" | "NONE"), ``area_limit_km2``,
+    ``processing_seconds`` (0), ``awaiting_seconds``, ``unprocessed_seconds``,
+    ``fail_fraction``, ``seed``, ``density``, ``state_file``, ``faults``, ``clock``,
+    ``memory_limit_bytes``, ``catalog_area_limit_km2``, ``models``, ``data_providers``,
+    ``host`` ("127.0.0.1"), ``port`` (0 = a free port).
+    """
+    server = Server(**options)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    """``sim --port PORT --token TOKEN [...]``: serve until Ctrl-C."""
+    ap = argparse.ArgumentParser(prog="mapflow-geo sim", description="Run the local Mapflow API simulator.")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    ap.add_argument("--token", default=DEFAULT_TOKEN, help="API token (base64 of email:apikey)")
+    ap.add_argument("--aoi-area-limit-km2", type=float, default=25.0)
+    ap.add_argument("--max-aois-per-processing", type=int, default=10)
+    ap.add_argument("--processing-seconds", type=float, default=0.0)
+    ap.add_argument("--awaiting-seconds", type=float, default=0.0)
+    ap.add_argument("--fail-fraction", type=float, default=0.0)
+    ap.add_argument("--credits", type=int, default=100_000)
+    ap.add_argument("--billing-type", default="CREDITS", choices=["CREDITS", "AREA", "NONE"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--state-file", default=None)
+    args = ap.parse_args(argv)
+    server = Server(
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        aoi_area_limit_km2=args.aoi_area_limit_km2,
+        max_aois_per_processing=args.max_aois_per_processing,
+        processing_seconds=args.processing_seconds,
+        awaiting_seconds=args.awaiting_seconds,
+        fail_fraction=args.fail_fraction,
+        credits=args.credits,
+        billing_type=args.billing_type,
+        seed=args.seed,
+        state_file=args.state_file,
+    )
+    print(f"Mapflow simulator listening on {server.url}", flush=True)
+    print(f"token: {server.token}", flush=True)
+    print(f"admin: {server.base}/_sim/requests  {server.base}/_sim/state", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    return 0

@@ -1,0 +1,153 @@
+"""Deterministic imagery catalog: scene footprints on a seeded global grid."""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import numpy as np
+import shapely
+
+from .geo import to_geojson
+from .world import uniform
+
+CELL_DEG = 0.1
+SCENES_PER_CELL = 6
+_LAYER = 91
+_SENSORS = [("JL1GF03A", "CG", "B,G,R,NIR,PAN"), ("JL1GF03D15", "sat_imagery", "unknown"), ("WV03", "maxar", "RGB"), ("GE01", "maxar", "RGB")]
+_T0 = _dt.datetime(2020, 1, 1, tzinfo=_dt.timezone.utc).timestamp()
+_T1 = _dt.datetime(2025, 12, 31, tzinfo=_dt.timezone.utc).timestamp()
+
+
+def _iso(ts: float) -> str:
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ts(s) -> float | None:
+    if not s:
+        return None
+    d = _dt.datetime.fromisoformat(str(s).replace("Z", "+00:00"))
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=_dt.timezone.utc)
+    return d.timestamp()
+
+
+def _frac(v) -> float | None:
+    """A 0–1 fraction from a value on either the 0–1 or the 0–100 scale."""
+    if v is None:
+        return None
+    v = float(v)
+    return v / 100.0 if v > 1.0 else v
+
+
+def scenes_for(aoi, seed: int) -> list[dict]:
+    x0, y0, x1, y1 = aoi.bounds
+    ii = np.arange(int(np.floor(x0 / CELL_DEG)) - 1, int(np.floor(x1 / CELL_DEG)) + 1)
+    jj = np.arange(int(np.floor(y0 / CELL_DEG)) - 1, int(np.floor(y1 / CELL_DEG)) + 1)
+    out = []
+    for i in ii:
+        for j in jj:
+            cx, cy = (i + 0.5) * CELL_DEG, (j + 0.5) * CELL_DEG
+            # one mosaic product per cell
+            mosaic = shapely.box(i * CELL_DEG, j * CELL_DEG, (i + 1) * CELL_DEG, (j + 1) * CELL_DEG)
+            out.append(
+                {
+                    "id": f"JL1KF01A_PMS04_20220717_{i}_{j}_MOSAIC",
+                    "productType": "Mosaic",
+                    "acquisitionDate": "2022-07-17T00:00:00Z",
+                    "sensor": "JL1KF01A",
+                    "pixelResolution": 0.5,
+                    "cloudCover": 0.0,
+                    "offNadirAngle": 3.0,
+                    "colorBandOrder": "RGB",
+                    "providerName": "CG_mosaic_2022",
+                    "previewType": "xyz",
+                    "previewUrl": "https://app.mapflow.ai/tiles/provider/{z}/{x}/{-y}.png",
+                    "_geom": shapely.MultiPolygon([mosaic]),
+                }
+            )
+            for k in range(SCENES_PER_CELL):
+                u = [float(uniform(seed, _LAYER, i, j, 10 * k + m)) for m in range(8)]
+                ts = _T0 + u[0] * (_T1 - _T0)
+                sensor, provider, bands = _SENSORS[int(u[1] * len(_SENSORS))]
+                w, h = 0.08 + 0.06 * u[2], 0.10 + 0.08 * u[3]
+                ang = np.radians(-15 + 30 * u[4])
+                px, py = cx + (u[5] - 0.5) * CELL_DEG, cy + (u[6] - 0.5) * CELL_DEG
+                corners = np.array([[-w, -h], [w, -h], [w, h], [-w, h], [-w, -h]]) / 2
+                rot = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+                ring = corners @ rot.T + [px, py]
+                stamp = _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y%m%d%H%M%S")
+                out.append(
+                    {
+                        "id": f"{sensor}_PMS_{stamp}_{abs(int(i))}{abs(int(j))}{k}_L1",
+                        "productType": "Scene",
+                        "acquisitionDate": _iso(ts),
+                        "sensor": sensor,
+                        "pixelResolution": round(0.3 + 1.2 * u[7], 2),
+                        "cloudCover": round(u[2] ** 2, 2),
+                        "offNadirAngle": round(-30 + 60 * u[3], 2),
+                        "colorBandOrder": bands,
+                        "providerName": provider,
+                        "previewType": "png",
+                        "previewUrl": f"https://catalog.sim.local/preview/{sensor}_{stamp}.png",
+                        "_geom": shapely.Polygon(ring),
+                    }
+                )
+    return out
+
+
+_SORT = {
+    "ACQUISITION_DATE": "acquisitionDate",
+    "CLOUD_COVER": "cloudCover",
+    "PIXEL_RESOLUTION": "pixelResolution",
+    "OFF_NADIR_ANGLE": "offNadirAngle",
+}
+
+
+def search(aoi, body: dict, seed: int = 0) -> list[dict]:
+    scenes = scenes_for(aoi, seed)
+    d_from, d_to = _ts(body.get("acquisitionDateFrom")), _ts(body.get("acquisitionDateTo"))
+    cloud = _frac(body.get("maxCloudCover"))
+    min_res, max_res = body.get("minResolution"), body.get("maxResolution")
+    min_on, max_on = body.get("minOffNadirAngle"), body.get("maxOffNadirAngle")
+    min_int = _frac(body.get("minAoiIntersectionPercent"))
+    providers = {str(p).lower() for p in body.get("dataProviders") or []}
+    ptypes = {("SCENE" if str(t).upper() in ("IMAGE", "SCENE") else str(t).upper()) for t in body.get("productTypes") or []}
+    aoi_area = aoi.area
+    hits = []
+    for s in scenes:
+        g = s["_geom"]
+        if not g.intersects(aoi):
+            continue
+        t = _ts(s["acquisitionDate"])
+        if d_from is not None and t < d_from:
+            continue
+        if d_to is not None and t > d_to:
+            continue
+        if cloud is not None and s["cloudCover"] > cloud + 1e-12:
+            continue
+        # pixelResolution 0 means "unknown" on the real service; it passes resolution filters
+        res = s["pixelResolution"]
+        if res and min_res is not None and res < float(min_res):
+            continue
+        if res and max_res is not None and res > float(max_res):
+            continue
+        if min_on is not None and abs(s["offNadirAngle"]) < float(min_on):
+            continue
+        if max_on is not None and abs(s["offNadirAngle"]) > float(max_on):
+            continue
+        if providers and s["providerName"].lower() not in providers:
+            continue
+        if ptypes and s["productType"].upper() not in ptypes:
+            continue
+        inter = g.intersection(aoi).area / aoi_area if aoi_area else 0.0
+        if min_int is not None and inter < min_int:
+            continue
+        rec = {k: v for k, v in s.items() if not k.startswith("_")}
+        rec["footprint"] = to_geojson(g)
+        rec["aoiIntersectionPercent"] = round(100 * inter, 2)
+        hits.append(rec)
+    key = _SORT.get(str(body.get("sortBy") or "ACQUISITION_DATE").upper(), "acquisitionDate")
+    hits.sort(key=lambda r: (r[key], r["id"]), reverse=str(body.get("sortOrder") or "DESC").upper() != "ASC")
+    off = int(body.get("offset") or 0)
+    lim = int(body.get("limit") or 100)
+    return hits[off : off + lim]

@@ -1,0 +1,407 @@
+"""Loopback HTTP server around :class:`~mapflow_geo.sim.app.Service`: faults, request log,
+admin routes (``/_sim/...``)."""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import struct
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .app import DEFAULT_TOKEN, Request, Response, Service, SimOptions
+
+FAULT_KEYS = {
+    "status_500",
+    "status_502",
+    "status_503",
+    "status_429",
+    "reset",
+    "drop_create_response",
+    "latency_s",
+    "methods",
+    "paths",
+    "retry_after",
+}
+_STATUS_FAULTS = ("reset", "status_503", "status_500", "status_502", "status_429")
+_FAULT_BODIES = {
+    500: ("INTERNAL_ERROR", "Internal server error (simulated fault)"),
+    502: ("BAD_GATEWAY", "Bad gateway (simulated fault)"),
+    503: ("SERVICE_UNAVAILABLE", "Service temporarily unavailable (simulated fault)"),
+    429: ("TOO_MANY_REQUESTS", "Too many requests (simulated fault)"),
+}
+
+
+@dataclass
+class RequestRecord:
+    method: str
+    path: str
+    query: str
+    status: int  # 0 when the connection was reset instead of answered
+    time: float
+    duration: float
+    body_size: int
+    response_size: int
+    fault: str | None = None
+    handled_status: int | None = None  # what the handler answered, when a fault replaced it
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def normalize_faults(faults: dict | None) -> dict:
+    faults = dict(faults or {})
+    unknown = set(faults) - FAULT_KEYS
+    if unknown:
+        raise ValueError(f"unknown fault keys: {sorted(unknown)}; known: {sorted(FAULT_KEYS)}")
+    out: dict[str, Any] = {}
+    for k in ("status_500", "status_502", "status_503", "status_429", "reset", "drop_create_response"):
+        v = float(faults.get(k, 0.0) or 0.0)
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"fault {k} must be a probability in [0, 1], got {v}")
+        out[k] = v
+    out["latency_s"] = float(faults.get("latency_s", 0.0) or 0.0)
+    out["retry_after"] = faults.get("retry_after", 1)
+    m = faults.get("methods")
+    out["methods"] = [str(x).upper() for x in m] if m else None
+    p = faults.get("paths")
+    out["paths"] = list(p) if p else None
+    return out
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, handler, sim: "Server"):
+        self.sim = sim
+        self._conns: set = set()
+        self._conns_lock = threading.Lock()
+        super().__init__(addr, handler)
+
+    def process_request(self, request, client_address):
+        with self._conns_lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request, client_address):  # quiet: clients hang up all the time
+        pass
+
+    def close_all_connections(self):
+        with self._conns_lock:
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "MapflowSim/1.0"
+    sys_version = ""
+    timeout = 120
+
+    def log_message(self, format, *args):  # noqa: A002 - quiet
+        pass
+
+    def do_GET(self):
+        self._dispatch()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+
+    # ------------------------------------------------------------------
+    def _read_body(self) -> bytes:
+        te = (self.headers.get("Transfer-Encoding") or "").lower()
+        if "chunked" in te:
+            chunks = []
+            while True:
+                line = self.rfile.readline()
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def _reset(self):
+        """Abort the connection with a TCP RST (SO_LINGER 0, then close)."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        try:
+            self.rfile.close()
+        except OSError:
+            pass
+        try:
+            self.connection.close()
+        except OSError:
+            pass
+
+    def _send(self, resp: Response, head_only: bool = False):
+        self.send_response(resp.status)
+        body = resp.body or b""
+        if resp.status != 204:
+            self.send_header("Content-Type", resp.content_type)
+        self.send_header("Content-Length", str(len(body) if resp.status != 204 else 0))
+        for k, v in resp.headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if body and resp.status != 204 and not head_only:
+            self.wfile.write(body)
+
+    def _dispatch(self):
+        sim: Server = self.server.sim
+        t0 = time.time()
+        parts = urlsplit(self.path)
+        path = parts.path
+        query = parse_qs(parts.query, keep_blank_values=True)
+        try:
+            body = self._read_body()
+        except (OSError, ValueError):
+            self.close_connection = True
+            return
+        if path.startswith("/_sim/") or path == "/_sim":
+            self._send(sim._admin(self.command, path, query, body))
+            return
+        rec = RequestRecord(self.command, path, parts.query, 0, t0, 0.0, len(body), 0)
+        try:
+            faults = sim.faults
+            if faults["latency_s"] > 0:
+                time.sleep(faults["latency_s"])
+            fault = sim._draw_fault(self.command, path)
+            if fault == "reset":
+                rec.fault = "reset"
+                self._reset()
+                return
+            if fault:
+                status = int(fault.split("_")[1])
+                code, msg = _FAULT_BODIES[status]
+                headers = {}
+                if status == 429:
+                    headers["Retry-After"] = str(faults["retry_after"])
+                resp = Response(status, json.dumps({"code": code, "message": msg, "params": {}}).encode(), headers=headers)
+                rec.fault = fault
+                rec.status = status
+                rec.response_size = len(resp.body)
+                self._send(resp)
+                return
+            req = Request(self.command, path, query, {k.lower(): v for k, v in self.headers.items()}, body)
+            try:
+                resp = sim.service.handle(req)
+            except Exception:  # noqa: BLE001 - a simulator bug: answer 500, keep the trace
+                sim.errors.append(traceback.format_exc())
+                resp = Response(500, json.dumps({"code": "INTERNAL_ERROR", "message": "simulator error", "params": {}}).encode())
+            if resp.committed_create and sim._draw_drop_create():
+                rec.fault = "drop_create_response"
+                rec.handled_status = resp.status
+                self._reset()
+                return
+            rec.status = resp.status
+            rec.response_size = len(resp.body or b"")
+            self._send(resp, head_only=self.command == "HEAD")
+        finally:
+            rec.duration = time.time() - t0
+            sim._log(rec)
+
+
+class Server:
+    """A running simulator. Use :func:`mapflow_geo.sim.serve` to get one."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, faults: dict | None = None, **options: Any):
+        unknown = set(options) - set(SimOptions.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown simulator options: {sorted(unknown)}")
+        self.options = SimOptions(**options)
+        self.service = Service(self.options)
+        self.host = host
+        self._faults = normalize_faults(faults)
+        self._rng = random.Random(self.options.seed)
+        self._rng_lock = threading.Lock()
+        self._log_lock = threading.Lock()
+        self._requests: list[RequestRecord] = []
+        self.errors: list[str] = []
+        self._httpd = _HTTPServer((host, port), _Handler, self)
+        self.port = self._httpd.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "Server":
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"mapflow-sim:{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.close_all_connections()
+        self._httpd.server_close()
+
+    stop = close
+
+    def __enter__(self) -> "Server":
+        if self._thread is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def serve_forever(self) -> None:
+        try:
+            self._httpd.serve_forever(poll_interval=0.2)
+        finally:
+            self._httpd.server_close()
+
+    # ------------------------------------------------------------------ public
+    @property
+    def base(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/rest"
+
+    @property
+    def token(self) -> str:
+        return self.service.state.get("token", self.options.token)
+
+    def client(self, **kwargs: Any):
+        from mapflow_geo.client import MapflowClient  # lazily: the simulator stands apart
+
+        return MapflowClient(self.token, base_url=self.url, **kwargs)
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self._log_lock:
+            return list(self._requests)
+
+    def clear_requests(self) -> None:
+        with self._log_lock:
+            self._requests.clear()
+
+    @property
+    def faults(self) -> dict:
+        return self._faults
+
+    def set_faults(self, faults: dict | None = None, **kw: Any) -> None:
+        merged = dict(faults or {})
+        merged.update(kw)
+        self._faults = normalize_faults(merged)
+
+    def clear_faults(self) -> None:
+        self._faults = normalize_faults(None)
+
+    @property
+    def state(self) -> dict:
+        """The live state (accounts, projects, processings, charges…). Read-only by convention."""
+        return self.service.state
+
+    def snapshot(self) -> dict:
+        return self.service.snapshot()
+
+    @property
+    def charges(self) -> list[dict]:
+        with self.service.lock:
+            return [dict(c) for c in self.service.state["charges"]]
+
+    def charges_for(self, processing_id: str) -> int:
+        return sum(1 for c in self.charges if c["processingId"] == processing_id)
+
+    @property
+    def processings(self) -> list[dict]:
+        return self.snapshot()["processings"]
+
+    def advance(self, seconds: float) -> None:
+        """Move the simulator's clock forward (lifecycles are computed from it)."""
+        with self.service.lock:
+            self.service.time_offset += float(seconds)
+
+    def count(self, method: str | None = None, path: str | None = None, status: int | None = None) -> int:
+        return sum(
+            1
+            for r in self.requests
+            if (method is None or r.method == method.upper()) and (path is None or r.path == path) and (status is None or r.status == status)
+        )
+
+    # ------------------------------------------------------------------ internals
+    def _log(self, rec: RequestRecord) -> None:
+        with self._log_lock:
+            self._requests.append(rec)
+
+    def _applies(self, method: str, path: str) -> bool:
+        f = self._faults
+        if f["methods"] and method.upper() not in f["methods"]:
+            return False
+        if f["paths"]:
+            rel = path[5:] if path.startswith("/rest/") else path
+            if not any(rel.startswith(p) or path.startswith(p) for p in f["paths"]):
+                return False
+        return True
+
+    def _draw_fault(self, method: str, path: str) -> str | None:
+        f = self._faults
+        if not any(f[k] for k in _STATUS_FAULTS) or not self._applies(method, path):
+            return None
+        with self._rng_lock:
+            for k in _STATUS_FAULTS:
+                if f[k] and self._rng.random() < f[k]:
+                    return k
+        return None
+
+    def _draw_drop_create(self) -> bool:
+        p = self._faults["drop_create_response"]
+        if not p:
+            return False
+        with self._rng_lock:
+            return self._rng.random() < p
+
+    def _admin(self, method: str, path: str, query: dict, body: bytes) -> Response:
+        def js(obj, status=200):
+            return Response(status, json.dumps(obj, ensure_ascii=False, default=str).encode())
+
+        try:
+            payload = json.loads(body) if body.strip() else {}
+        except json.JSONDecodeError:
+            return js({"code": "BAD_REQUEST", "message": "body is not JSON"}, 400)
+        route = path.rstrip("/")
+        if route == "/_sim/requests" and method == "GET":
+            return js([r.to_dict() for r in self.requests])
+        if route == "/_sim/requests" and method == "DELETE":
+            self.clear_requests()
+            return js({"ok": True})
+        if route == "/_sim/state" and method == "GET":
+            return js(self.snapshot())
+        if route == "/_sim/faults" and method == "GET":
+            return js(self.faults)
+        if route == "/_sim/faults" and method in ("POST", "PUT"):
+            try:
+                self.set_faults(payload)
+            except ValueError as e:
+                return js({"code": "BAD_REQUEST", "message": str(e)}, 400)
+            return js(self.faults)
+        if route == "/_sim/clock" and method == "POST":
+            self.advance(float(payload.get("advance", 0)))
+            return js({"now": self.service.now()})
+        if route == "/_sim/errors" and method == "GET":
+            return js(self.errors)
+        return js({"code": "NOT_FOUND", "message": f"no admin route {method} {path}"}, 404)
