@@ -1,0 +1,192 @@
+"""Property tests: every guarantee of :func:`mapflow_geo.tiling.plan` on generated AOIs."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from pyproj import Geod
+
+from mapflow_geo.aoi import AOIWarning, prepare_aois
+from mapflow_geo.tiling import credits_for, plan
+
+GEOD = Geod(ellps="WGS84")
+KM_PER_DEG = 111.32
+
+
+# ----------------------------------------------------------------------- checker
+def _geod_area_km2(poly: shapely.Polygon) -> float:
+    x, y = poly.exterior.coords.xy
+    a = abs(GEOD.polygon_area_perimeter(x, y)[0])
+    for r in poly.interiors:
+        hx, hy = r.coords.xy
+        a -= abs(GEOD.polygon_area_perimeter(hx, hy)[0])
+    return a / 1e6
+
+
+def _geod_bbox_km2(poly: shapely.Polygon) -> float:
+    x0, y0, x1, y1 = poly.bounds
+    return abs(GEOD.polygon_area_perimeter([x0, x1, x1, x0], [y0, y0, y1, y1])[0]) / 1e6
+
+
+def check_plan(tiles, prepared, limit, max_aois, margin=0.005):
+    """Assert every documented guarantee of a plan against the prepared rows."""
+    cap = limit * (1 - margin)
+    assert tiles.crs is not None and tiles.crs.equals("EPSG:4326")
+    for col in ("row", "tile_id", "processing", "area_km2", "bbox_area_km2", "geometry"):
+        assert col in tiles.columns
+    assert tiles["tile_id"].is_unique
+    geoms = list(tiles.geometry.values)
+    for g, a, b in zip(geoms, tiles["area_km2"], tiles["bbox_area_km2"]):
+        assert g.geom_type == "Polygon" and g.is_valid and not g.is_empty
+        ga, gb = _geod_area_km2(g), _geod_bbox_km2(g)
+        assert math.isclose(ga, a, rel_tol=1e-9, abs_tol=1e-12)
+        assert math.isclose(gb, b, rel_tol=1e-9, abs_tol=1e-12)
+        assert ga <= cap * (1 + 1e-12) and gb <= cap * (1 + 1e-12), (ga, gb, cap)
+        xs = shapely.get_coordinates(g)
+        assert np.abs(xs[:, 0]).max() <= 180 and np.abs(xs[:, 1]).max() <= 85
+    for _, grp in tiles.groupby("processing"):
+        gs = list(grp.geometry.values)
+        assert len(gs) <= max_aois
+        assert sum(_geod_area_km2(g) for g in gs) <= cap * (1 + 1e-12)
+        if len(gs) > 1:
+            u = shapely.union_all(gs)
+            assert u.geom_type == "MultiPolygon" and len(u.geoms) == len(gs)
+            tree = shapely.STRtree(gs)
+            left, right = tree.query(gs, predicate="dwithin", distance=1e-9)
+            assert (left == right).all(), "two polygons of one processing touch"
+    # each row: tiles disjoint, union equals the prepared row
+    assert set(tiles["row"]) == set(prepared["row"])
+    for label, geom in zip(prepared["row"], prepared.geometry.values):
+        gs = list(tiles.loc[tiles["row"] == label].geometry.values)
+        u = shapely.union_all(gs)
+        total = sum(g.area for g in gs)
+        assert math.isclose(total, u.area, rel_tol=1e-9), "tiles of a row overlap"
+        diff = shapely.symmetric_difference(u, geom).area
+        assert diff <= 1e-9 * geom.area, (diff, geom.area)
+
+
+# ---------------------------------------------------------------------- strategies
+def _wrap(x: np.ndarray, mode: str) -> np.ndarray:
+    if mode == "pm180":
+        return (x + 180.0) % 360.0 - 180.0
+    if mode == "0360":
+        return x % 360.0
+    return x
+
+
+@st.composite
+def aoi_frames(draw, max_rows: int = 3):
+    """Small frames of varied polygons: stars with holes, multiparts, bowties, slivers,
+    near the poles, across the antimeridian, tiny to large, some in projected CRSs."""
+    limit = draw(st.sampled_from([1.0, 5.0, 25.0, 50.0, 100.0]))
+    max_aois = draw(st.sampled_from([1, 2, 3, 10]))
+    side = math.sqrt(limit)
+    region = draw(st.sampled_from(["mid", "pole", "south_pole", "antimeridian", "equator"]))
+    lat0 = {
+        "mid": draw(st.floats(-60, 60)),
+        "pole": draw(st.floats(70, 84.5)),
+        "south_pole": draw(st.floats(-84.5, -70)),
+        "antimeridian": draw(st.floats(-70, 70)),
+        "equator": draw(st.floats(-1, 1)),
+    }[region]
+    lon0 = draw(st.floats(179.5, 180.5)) if region == "antimeridian" else draw(st.floats(-179, 179))
+    wrap = draw(st.sampled_from(["pm180", "0360"])) if region == "antimeridian" else "none"
+    n_rows = draw(st.integers(1, max_rows))
+    geoms = []
+    for _ in range(n_rows):
+        kind = draw(st.sampled_from(["star", "star_hole", "multi", "bowtie", "sliver", "rect"]))
+        size_km = side * draw(st.sampled_from([0.01, 0.3, 0.8, 1.5, 3.0, 6.0]))
+        dx_km, dy_km = draw(st.floats(-2, 2)) * side, draw(st.floats(-2, 2)) * side
+        cy = lat0 + dy_km / KM_PER_DEG
+        kx = 1.0 / (KM_PER_DEG * max(math.cos(math.radians(cy)), 0.05))
+        ky = 1.0 / KM_PER_DEG
+        cx = lon0 + dx_km * kx
+
+        def star(cx, cy, r_km, n, hole=False):
+            ang = np.sort(np.array(draw(st.lists(st.floats(0, 2 * math.pi), min_size=n,
+                                                   max_size=n, unique=True))))
+            rad = np.array(draw(st.lists(st.floats(0.3, 1.0), min_size=n, max_size=n)))
+            pts = np.c_[cx + r_km * kx * rad * np.cos(ang), cy + r_km * ky * rad * np.sin(ang)]
+            holes = []
+            if hole:
+                holes = [np.c_[cx + 0.2 * r_km * kx * np.cos(ang), cy + 0.2 * r_km * ky * np.sin(ang)]]
+            return pts, holes
+
+        n = draw(st.integers(3, 9))
+        if kind in ("star", "star_hole"):
+            shell, holes = star(cx, cy, size_km, n, hole=(kind == "star_hole"))
+            rings = [(shell, holes)]
+        elif kind == "multi":
+            rings = [star(cx + i * 1.2 * size_km * kx * draw(st.sampled_from([1, 2])), cy,
+                          size_km, n) for i in range(draw(st.integers(2, 3)))]
+        elif kind == "bowtie":
+            w, h = size_km * kx, size_km * ky
+            rings = [(np.array([[cx, cy], [cx + w, cy + h], [cx + w, cy], [cx, cy + h]]), [])]
+        elif kind == "sliver":
+            length = size_km * draw(st.sampled_from([2.0, 5.0]))
+            width = draw(st.sampled_from([0.001, 0.01, 0.05])) * side
+            sgn = draw(st.sampled_from([1, -1]))
+            rings = [(np.array([[cx, cy], [cx + length * kx, cy + sgn * length * ky],
+                                [cx + length * kx + width * kx, cy + sgn * length * ky],
+                                [cx + width * kx, cy]]), [])]
+        else:
+            w, h = size_km * kx, size_km * ky * draw(st.sampled_from([0.2, 1.0, 3.0]))
+            rings = [(np.array([[cx, cy], [cx + w, cy], [cx + w, cy + h], [cx, cy + h]]), [])]
+        polys = []
+        for shell, holes in rings:
+            if np.abs(shell[:, 1]).max() > 84.99:
+                continue
+            shell = shell.copy()
+            shell[:, 0] = _wrap(shell[:, 0], wrap)
+            hs = []
+            for h in holes:
+                h = h.copy()
+                h[:, 0] = _wrap(h[:, 0], wrap)
+                hs.append(h)
+            polys.append(shapely.Polygon(shell, hs))
+        assume(polys)
+        geoms.append(polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys))
+    assume(all(np.abs(shapely.get_coordinates(g)[:, 0]).max() < 360 for g in geoms))
+    if wrap == "none":
+        geoms = [shapely.Polygon() if g is None else g for g in geoms]
+        assume(all(np.abs(shapely.get_coordinates(g)[:, 0]).max() <= 180 for g in geoms))
+    gdf = gpd.GeoDataFrame({"name": [f"r{i}" for i in range(len(geoms))]}, geometry=geoms,
+                           crs=4326, index=[f"r{i}" for i in range(len(geoms))])
+    crs = "EPSG:4326"
+    if region in ("mid", "equator"):
+        crs = draw(st.sampled_from(["EPSG:4326", "EPSG:3857", "utm", "ESRI:54009", "EPSG:4269"]))
+        if crs == "utm":
+            zone = int((lon0 + 180) // 6) % 60 + 1
+            crs = f"EPSG:{32600 + zone if lat0 >= 0 else 32700 + zone}"
+    elif region == "pole" and draw(st.booleans()):
+        crs = "EPSG:3413"
+    if crs != "EPSG:4326":
+        gdf = gdf.to_crs(crs)
+    return gdf, limit, max_aois
+
+
+def _plan_and_check(gdf, limit, max_aois):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AOIWarning)
+        prepared = prepare_aois(gdf, errors="skip")
+        assume(len(prepared) > 0)
+        tiles = plan(gdf, area_limit_km2=limit, max_aois=max_aois, price_per_km2=13,
+                     errors="skip")
+    check_plan(tiles, prepared, limit, max_aois)
+    return tiles
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.filter_too_much,
+                                                   HealthCheck.too_slow])
+@given(aoi_frames())
+def test_plan_guarantees(case):
+    gdf, limit, max_aois = case
+    _plan_and_check(gdf, limit, max_aois)
