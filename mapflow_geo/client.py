@@ -62,14 +62,22 @@ _BODY_KEYS = {
 
 
 # ----------------------------------------------------------------------- model names
+_MOJIBAKE_RUN = re.compile(rb"[\x80-\xbf]{2,}|[\xc0-\xf7][\x80-\xbf]")
+
+
 def _unmojibake(s: str) -> str:
-    """Repair UTF-8 read as Mac Roman / cp1252 (the docs show ``üè† Buildings``)."""
+    """Repair UTF-8 read as Mac Roman / cp1252 (the docs show ``üè† Buildings``, whose
+    first byte was lost). Applied only when the re-encoded bytes look like UTF-8
+    sequences, so genuine accented names (``Forêt``) are left alone."""
     for enc in ("mac_roman", "cp1252"):
         try:
-            fixed = s.encode(enc).decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
+            raw = s.encode(enc)
+        except UnicodeEncodeError:
             continue
-        if fixed != s:
+        if raw == s.encode("utf-8", errors="ignore") or not _MOJIBAKE_RUN.search(raw):
+            continue
+        fixed = raw.decode("utf-8", errors="ignore")
+        if fixed and fixed != s:
             return fixed
     return s
 
@@ -583,11 +591,22 @@ class MapflowClient:
         tags: Iterable[str] | None = None,
         *,
         filename: str | None = None,
-    ) -> Any:
+    ) -> Mosaic:
         """``POST /rasters/mosaic/image?name=&tags=`` (multipart ``file``): create a
-        mosaic holding one image. Sent once. Returns the server's answer as a record
-        (:class:`Image` when it describes an image, else :class:`Mosaic`)."""
-        params: list[tuple[str, Any]] = [("name", name)] + [("tags", t) for t in (tags or [])]
+        mosaic holding one image. Sent once.
+
+        Returns
+        -------
+        Mosaic
+            With ``images`` holding the uploaded image when the answer includes it.
+
+        Examples
+        --------
+        >>> m = client.create_mosaic_and_upload("ortho.tif", "survey", ["2026"])  # doctest: +SKIP
+        >>> sources.my_imagery(mosaic_id=m.id)                                     # doctest: +SKIP
+        """
+        tags = list(tags or [])
+        params: list[tuple[str, Any]] = [("name", name)] + [("tags", t) for t in tags]
         data = self._http.request(
             "POST",
             "/rasters/mosaic/image",
@@ -595,15 +614,12 @@ class MapflowClient:
             files=_source_of(path_or_bytes, filename),
             create=True,
         )
-        return self._image_or_mosaic(data)
-
-    @staticmethod
-    def _image_or_mosaic(data: Any) -> Any:
-        if isinstance(data, Mapping) and any(
-            k in data for k in ("filename", "file_size", "mosaic_id", "image_url", "cog_link")
-        ):
-            return Image.from_json(data)
-        return Mosaic.from_json(data if isinstance(data, Mapping) else {})
+        data = data if isinstance(data, Mapping) else {}
+        if "mosaic_id" in data and "id" in data and "tags" not in data and "image" not in data:
+            # an image-shaped answer: the mosaic is its parent
+            image = Image.from_json(data)
+            return Mosaic(id=image.mosaic_id, name=name, tags=tags, images=[image], raw=dict(data))
+        return Mosaic.from_json(data)
 
     def upload_image(
         self,

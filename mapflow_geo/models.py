@@ -662,17 +662,22 @@ class Mosaic(_Record):
     tags: list[str] = field(default_factory=list)
     image_count: int | None = None
     created: datetime | None = None
+    images: list[Image] = field(default_factory=list)
     raw: dict = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Mosaic:
         d = _dict(d)
+        imgs = [i for i in _list(_get(d, "images")) if isinstance(i, Mapping)]
+        if not imgs and isinstance(_get(d, "image"), Mapping):
+            imgs = [d["image"]]
         return cls(
             id=_str(_get(d, "id", "mosaic_id", "mosaicId")),
             name=_str(_get(d, "name")),
             tags=[str(t) for t in _list(_get(d, "tags"))],
             image_count=_int(_get(d, "image_count", "imageCount")),
             created=parse_datetime(_get(d, "created_at", "createdAt", "created")),
+            images=[Image.from_json(i) for i in imgs],
             raw=d,
         )
 
