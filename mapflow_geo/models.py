@@ -53,7 +53,7 @@ def _num(v: Any, kind: type = float) -> Any:
         return None
     try:
         return kind(float(v)) if kind is int else kind(v)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
