@@ -117,6 +117,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - quiet
         pass
 
+    def setup(self):
+        super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
     def do_GET(self):
         self._dispatch()
 
@@ -163,9 +170,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body) if resp.status != 204 else 0))
         for k, v in resp.headers.items():
             self.send_header(k, v)
-        self.end_headers()
+        # one write for headers and body (no Nagle / delayed-ACK stalls on keep-alive)
+        self._headers_buffer.append(b"\r\n")
         if body and resp.status != 204 and not head_only:
-            self.wfile.write(body)
+            self._headers_buffer.append(body)
+        self.flush_headers()
 
     def _dispatch(self):
         sim: Server = self.server.sim

@@ -1,0 +1,93 @@
+"""World model: results are a function of location, not of the request."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import shapely
+from conftest import box
+from shapely.geometry import shape
+
+from mapflow_geo.sim import world
+
+
+def _geoms(fc):
+    return np.array([shape(f["geometry"]) for f in fc["features"]], dtype=object)
+
+
+def _distinct(pieces) -> int:
+    """Distinct world objects: touching pieces (a building cut by a seam) merge back."""
+    if len(pieces) == 0:
+        return 0
+    return len(shapely.get_parts(shapely.union_all(pieces)))
+
+
+@pytest.mark.parametrize(
+    "a,b,u",
+    [
+        # two adjacent boxes sharing a vertical edge
+        (box(37.60, 55.75, 37.62, 55.76), box(37.62, 55.75, 37.64, 55.76), box(37.60, 55.75, 37.64, 55.76)),
+        # a diagonal cut through a box
+        (
+            {"type": "Polygon", "coordinates": [[[37.6, 55.75], [37.63, 55.75], [37.6, 55.77], [37.6, 55.75]]]},
+            {"type": "Polygon", "coordinates": [[[37.63, 55.75], [37.63, 55.77], [37.6, 55.77], [37.63, 55.75]]]},
+            box(37.60, 55.75, 37.63, 55.77),
+        ),
+    ],
+)
+def test_adjacent_aois_union_equals_union_result(api, a, b, u):
+    res = {}
+    for name, g in (("a", a), ("b", b), ("u", u)):
+        p = api.create(g)
+        res[name] = api.get(f"/processings/{p['id']}/result").json()
+    pa, pb, pu = _geoms(res["a"]), _geoms(res["b"]), _geoms(res["u"])
+    pieces = np.concatenate([pa, pb])
+    assert _distinct(pieces) == _distinct(pu) == len(pu)
+    assert len(pieces) > len(pu)  # some buildings straddle the seam
+    area_tiles = shapely.area(pieces).sum()
+    area_union = shapely.area(pu).sum()
+    assert abs(area_tiles - area_union) / area_union < 1e-6
+    # union of the pieces is the union of the whole buildings
+    assert shapely.union_all(pieces).symmetric_difference(shapely.union_all(pu)).area / area_union < 1e-6
+    # ids do not leak a world id: a and u share no feature ids
+    ids_a = {f["properties"]["id"] for f in res["a"]["features"]}
+    ids_u = {f["properties"]["id"] for f in res["u"]["features"]}
+    assert not ids_a & ids_u
+
+
+def test_small_building_rule_applies_to_whole_building():
+    aoi = shapely.box(37.6, 55.75, 37.62, 55.76)
+    w = world.world_buildings(aoi.bounds, seed=0)
+    assert (w["area"] < world.MIN_BUILDING_AREA_M2).any(), "the world should hold some tiny buildings"
+    g, props = world.generate("buildings", aoi, 0)
+    # clipped pieces may be tiny, whole buildings never are
+    tiny_whole = shapely.union_all(w["geoms"][w["area"] < world.MIN_BUILDING_AREA_M2])
+    assert not any(shapely.intersects(tiny_whole, x) and shapely.intersection(tiny_whole, x).area > 0 for x in g)
+    seam = shapely.box(37.6, 55.75, 37.6103, 55.76)
+    g2, p2 = world.generate("buildings", seam, 0)
+    assert min(p["area"] for p in p2) < 20  # a piece can be smaller than 20 m²; it is kept
+
+
+def test_generation_is_fast_for_100_km2():
+    aoi = shapely.box(37.5, 55.7, 37.66, 55.79)  # ≈ 100 km²
+    t = time.perf_counter()
+    g, props = world.generate("buildings", aoi, 0, density=1.0)
+    dt = time.perf_counter() - t
+    assert len(g) > 3000
+    assert dt < 2.0, dt
+
+
+def test_density_option_scales():
+    aoi = shapely.box(37.6, 55.75, 37.63, 55.77)
+    n1 = len(world.generate("buildings", aoi, 0, density=1.0)[0])
+    n2 = len(world.generate("buildings", aoi, 0, density=0.3)[0])
+    assert n2 < n1
+
+
+def test_seed_changes_world():
+    aoi = shapely.box(37.6, 55.75, 37.61, 55.76)
+    a = world.generate("buildings", aoi, 1)[0]
+    b = world.generate("buildings", aoi, 2)[0]
+    assert len(a) != len(b) or not all(x.equals(y) for x, y in zip(a, b))
