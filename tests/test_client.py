@@ -39,6 +39,18 @@ def client(mapflow_sim):
         yield c
 
 
+def _count(server, method, path, expect, timeout=2.0):
+    """The simulator logs a request after answering it: wait for the log to catch up,
+    then give stray duplicates a moment to show up."""
+    import time
+
+    end = time.monotonic() + timeout
+    while server.count(method, path) < expect and time.monotonic() < end:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    return server.count(method, path)
+
+
 def _create(client, **kw):
     body = {
         "name": "t",
@@ -131,7 +143,7 @@ def test_projects(client, mapflow_sim):
     with pytest.raises(exc.NotFoundError) as ei:
         client.get_project(p.id)
     assert ei.value.status == 404 and ei.value.path == f"/projects/{p.id}"
-    assert mapflow_sim.count("POST", "/rest/projects") == 1
+    assert _count(mapflow_sim, "POST", "/rest/projects", 1) == 1
 
 
 # ------------------------------------------------------------------ processings v2
@@ -257,7 +269,7 @@ def test_too_large_processing_keeps_code_and_params(client, mapflow_sim):
     assert e.code == "TOO_LARGE_PROCESSING"
     assert e.params["aoiAreaLimit"] == "1000000" and int(e.params["area"]) > 1_000_000
     assert e.method == "POST" and e.path == "/processings/v2"
-    assert mapflow_sim.count("POST", "/rest/processings/v2") == 1
+    assert _count(mapflow_sim, "POST", "/rest/processings/v2", 1) == 1
 
 
 # ------------------------------------------------------------------ faults
@@ -273,6 +285,7 @@ def test_get_loop_survives_503_and_429(mapflow_sim, caplog):
             assert c.get_processing(p.id).id == p.id
             assert any(x.id == p.id for x in c.list_processings())
         c.user_status()
+    _count(mapflow_sim, "GET", "/rest/user/status", 1)
     statuses = [r.status for r in mapflow_sim.requests if r.method == "GET"]
     assert 503 in statuses and 429 in statuses
     assert statuses.count(200) == 51
@@ -284,7 +297,7 @@ def test_create_not_retried_when_answer_dropped(client, mapflow_sim):
     with pytest.raises(exc.AmbiguousCreateError) as ei:
         _create(client, meta={"run": "amb", "tile": "9"})
     assert ei.value.meta == {"run": "amb", "tile": "9"}
-    assert mapflow_sim.count("POST", "/rest/processings/v2") == 1
+    assert _count(mapflow_sim, "POST", "/rest/processings/v2", 1) == 1
     # it was committed: reconcile through meta
     mapflow_sim.clear_faults()
     matches = [p for p in client.list_processings() if p.meta.get("run") == "amb"]
