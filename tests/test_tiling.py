@@ -1,0 +1,282 @@
+"""Unit tests for :mod:`mapflow_geo.tiling` and the ``gdf.mapflow.plan`` accessor, plus
+real country shapes (Natural Earth low-res, shipped with pyogrio as a test fixture)."""
+
+from __future__ import annotations
+
+import math
+import os
+from types import SimpleNamespace
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+from test_tiling_props import check_plan
+
+import mapflow_geo  # noqa: F401  (registers the accessor)
+from mapflow_geo.aoi import AOIWarning, prepare_aois
+from mapflow_geo.exceptions import AOIError, ConfigError
+from mapflow_geo.tiling import credits_for, plan, summarize
+
+NE = os.path.join(
+    os.path.dirname(pyogrio.__file__),
+    "tests", "fixtures", "naturalearth_lowres", "naturalearth_lowres.shp",
+)  # fmt: skip
+
+
+def _gdf(*geoms, index=None):
+    return gpd.GeoDataFrame(geometry=list(geoms), crs=4326, index=index)
+
+
+@pytest.fixture(scope="module")
+def world():
+    return gpd.read_file(NE).set_index("name")
+
+
+class FakeClient:
+    def __init__(self, limit=25.0, max_aois=10, price=13.0):
+        self.calls = []
+        self._limits = SimpleNamespace(aoi_area_limit_km2=limit, max_aois_per_processing=max_aois)
+        self._price = price
+
+    def account_limits(self):
+        self.calls.append("account_limits")
+        return self._limits
+
+    def model_price(self, model):
+        self.calls.append(("model_price", model))
+        return self._price
+
+
+# ---------------------------------------------------------------- configuration
+def test_no_limits_no_client_is_config_error():
+    with pytest.raises(ConfigError, match="area_limit_km2"):
+        plan(_gdf(shapely.box(0, 0, 0.01, 0.01)))
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"area_limit_km2": 0},
+        {"area_limit_km2": -5},
+        {"area_limit_km2": float("nan")},
+        {"area_limit_km2": 25, "max_aois": 0},
+        {"area_limit_km2": 25, "safety_margin": 1.0},
+        {"area_limit_km2": 25, "price_per_km2": -1},
+    ],
+)
+def test_bad_limits(kw):
+    with pytest.raises(ConfigError):
+        plan(_gdf(shapely.box(0, 0, 0.01, 0.01)), **kw)
+
+
+def test_limits_and_price_from_client():
+    client = FakeClient(limit=50, max_aois=3, price=2)
+    tiles = plan(_gdf(shapely.box(10, 10, 10.2, 10.2)), client=client, model="🏠 Buildings")
+    assert client.calls == ["account_limits", ("model_price", "🏠 Buildings")]
+    s = tiles.attrs["summary"]
+    assert s["area_limit_km2"] == 50 and s["max_aois"] == 3 and s["price_per_km2"] == 2
+    assert tiles["planned_credits"].notna().all()
+    check_plan(tiles, prepare_aois(_gdf(shapely.box(10, 10, 10.2, 10.2))), 50, 3)
+
+
+def test_explicit_limits_win_over_client():
+    client = FakeClient(limit=50, max_aois=3)
+    tiles = plan(_gdf(shapely.box(10, 10, 10.1, 10.1)), client=client, area_limit_km2=25,
+                 max_aois=10)
+    assert client.calls == []  # nothing asked: no model, limits given
+    assert tiles.attrs["summary"]["area_limit_km2"] == 25
+
+
+def test_default_max_aois_without_client():
+    tiles = plan(_gdf(shapely.box(10, 10, 10.1, 10.1)), area_limit_km2=25)
+    assert tiles.attrs["summary"]["max_aois"] == 10
+
+
+# ---------------------------------------------------------------- accessor
+def test_accessor_offline():
+    gdf = _gdf(shapely.box(30, 50, 30.3, 50.2), shapely.box(31, 50, 31.01, 50.01))
+    tiles = gdf.mapflow.plan(area_limit_km2=25, max_aois=10)
+    check_plan(tiles, prepare_aois(gdf), 25, 10)
+    assert set(tiles["row"]) == {0, 1}
+
+
+def test_accessor_passes_options():
+    gdf = _gdf(shapely.box(30, 50, 30.3, 50.2))
+    tiles = gdf.mapflow.plan(area_limit_km2=25, max_aois=10, price_per_km2=1,
+                             safety_margin=0.02)
+    assert (tiles["area_km2"] <= 25 * 0.98).all()
+    assert tiles["planned_credits"].notna().all()
+
+
+# ---------------------------------------------------------------- output
+def test_columns_and_types():
+    tiles = plan(_gdf(shapely.box(30, 50, 30.3, 50.2), index=["field"]), area_limit_km2=25)
+    for col in ("row", "tile_id", "processing", "area_km2", "bbox_area_km2",
+                "processing_area_km2", "processing_aois", "planned_credits", "geometry"):
+        assert col in tiles.columns
+    assert tiles.crs.equals("EPSG:4326")
+    assert (tiles["row"] == "field").all()
+    assert tiles["processing"].dtype.kind == "i"
+    assert tiles["planned_credits"].isna().all()  # no price known
+    assert tiles["processing"].is_monotonic_increasing
+    per = tiles.groupby("processing")
+    assert np.allclose(per["area_km2"].sum(), per["processing_area_km2"].first())
+    assert (per.size() == per["processing_aois"].first()).all()
+
+
+def test_deterministic_and_stable_ids():
+    gdf = _gdf(shapely.Polygon([(0, 0), (0.3, 0.05), (0.25, 0.3), (0.02, 0.2)]),
+               shapely.box(0.4, 0, 0.45, 0.05), index=["a", "b"])
+    t1 = plan(gdf, area_limit_km2=10, max_aois=4)
+    t2 = plan(gdf.copy(), area_limit_km2=10, max_aois=4)
+    pd.testing.assert_frame_equal(t1, t2)
+    t3 = plan(gdf, area_limit_km2=10, max_aois=4, price_per_km2=13)
+    assert t1["tile_id"].tolist() == t3["tile_id"].tolist()
+    t4 = plan(gdf, area_limit_km2=20, max_aois=4)
+    assert set(t1["tile_id"]) != set(t4["tile_id"])
+
+
+def test_empty_after_skip():
+    with pytest.warns(AOIWarning):
+        tiles = plan(_gdf(shapely.Point(0, 0)), area_limit_km2=25, errors="skip")
+    assert len(tiles) == 0 and "processing" in tiles.columns
+    assert tiles.attrs["summary"]["processings"] == 0
+
+
+def test_bad_row_raises():
+    with pytest.raises(AOIError) as info:
+        plan(_gdf(shapely.box(0, 0, 1, 1), None, index=["ok", "broken"]), area_limit_km2=25)
+    assert info.value.row == "broken"
+
+
+# ---------------------------------------------------------------- packing behaviour
+def test_full_cells_fill_processings():
+    gdf = _gdf(shapely.box(20, 40, 21, 41))  # ~9,400 km²
+    tiles = plan(gdf, area_limit_km2=100)
+    s = tiles.attrs["summary"]
+    assert s["processings"] <= math.ceil(s["processings_bound"] * 1.03)
+    full = tiles["area_km2"] > 99
+    assert full.mean() > 0.8
+
+
+def test_small_rows_packed_together():
+    boxes = [shapely.box(10 + 0.02 * i, 10, 10 + 0.02 * i + 0.002, 10.002) for i in range(30)]
+    tiles = plan(_gdf(*boxes), area_limit_km2=25, max_aois=10, price_per_km2=13)
+    assert tiles["processing"].nunique() == 3
+    assert (tiles.groupby("processing").size() == 10).all()
+    # three processings under 1 km² each: 3 × 13 credits
+    assert tiles.attrs["summary"]["planned_credits"] == 39
+
+
+def test_touching_rows_not_in_one_processing_as_separate_polygons():
+    gdf = _gdf(shapely.box(0, 0, 0.01, 0.01), shapely.box(0.01, 0, 0.02, 0.01))
+    tiles = plan(gdf, area_limit_km2=25, max_aois=10)
+    check_plan(tiles, prepare_aois(gdf), 25, 10)
+    assert tiles["processing"].nunique() == 2
+
+
+def test_touching_pieces_of_one_row_merged_when_fit():
+    # 0.1° × 0.03° (~37 km²) at a 25 km² limit is cut into 2 full-width cells and an end
+    # piece; with one polygon per processing the end piece can only join a processing by
+    # merging with the cell it touches (the merged bbox still fits)
+    gdf = _gdf(shapely.box(0, 0, 0.1, 0.03))
+    tiles = plan(gdf, area_limit_km2=25, max_aois=1)
+    check_plan(tiles, prepare_aois(gdf), 25, 1)
+    assert tiles["processing"].nunique() == 2 and len(tiles) == 2
+    assert max(g.bounds[2] - g.bounds[0] for g in tiles.geometry) > 0.05
+
+
+def test_connected_row_with_large_bbox_needs_two_processings():
+    l_shape = shapely.Polygon([(0, 0), (0.06, 0), (0.06, 0.01), (0.01, 0.01), (0.01, 0.06),
+                               (0, 0.06)])  # ~13.6 km², bbox ~44 km²
+    gdf = _gdf(l_shape)
+    tiles = plan(gdf, area_limit_km2=25, max_aois=10)
+    check_plan(tiles, prepare_aois(gdf), 25, 10)
+    assert tiles["processing"].nunique() == 2
+
+
+def test_thin_diagonal_sliver_meets_bbox_rule():
+    sliver = shapely.Polygon([(0, 0), (1, 1), (1.0005, 1), (0.0005, 0)])
+    gdf = _gdf(sliver)
+    prepared = prepare_aois(gdf)
+    assert prepared["area_km2"].iloc[0] < 10
+    tiles = plan(gdf, area_limit_km2=10, max_aois=10)
+    check_plan(tiles, prepared, 10, 10)
+    assert (tiles["bbox_area_km2"] <= 10 * 0.995).all()
+
+
+def test_max_aois_one():
+    gdf = _gdf(*[shapely.box(i * 0.1, 0, i * 0.1 + 0.01, 0.01) for i in range(5)])
+    tiles = plan(gdf, area_limit_km2=25, max_aois=1)
+    assert tiles["processing"].nunique() == 5
+
+
+def test_antimeridian_row_planned_on_both_sides():
+    gdf = _gdf(shapely.box(179.8, -17, 180.2, -16.8))
+    tiles = plan(gdf, area_limit_km2=50, max_aois=10)
+    check_plan(tiles, prepare_aois(gdf), 50, 10)
+    xs = shapely.get_coordinates(tiles.geometry.values)[:, 0]
+    assert xs.min() < -179 and xs.max() > 179
+
+
+def test_near_pole():
+    gdf = _gdf(shapely.box(10, 84.5, 14, 85))
+    tiles = plan(gdf, area_limit_km2=25, max_aois=10)
+    check_plan(tiles, prepare_aois(gdf), 25, 10)
+
+
+def test_credits_for():
+    assert credits_for(0.2, 13) == 13
+    assert credits_for(1.0, 13) == 13
+    assert credits_for(24.875, 1) == 25
+    assert credits_for(2.0, 0.5) == 1
+    assert credits_for(3.0, 1 / 3) == 1  # no spurious round-up on float noise
+
+
+def test_summarize_bounds():
+    gdf = _gdf(shapely.box(20, 40, 20.5, 40.5), shapely.box(21, 40, 21.02, 40.02))
+    tiles = plan(gdf, area_limit_km2=50, price_per_km2=13)
+    s = summarize(tiles)
+    areas = prepare_aois(gdf)["area_km2"]
+    assert s["processings_bound"] == sum(math.ceil(a / 50) for a in areas)
+    assert s["processings_lower_bound"] == math.ceil(areas.sum() / 50)
+    # tiles split long geodesic edges, so their areas differ slightly from the row's
+    assert math.isclose(s["credits_bound"], areas.sum() * 13, rel_tol=1e-4)
+    assert s["planned_credits"] >= s["credits_bound"]
+    assert summarize(tiles, price_per_km2=1)["planned_credits"] < s["planned_credits"]
+
+
+# ---------------------------------------------------------------- real shapes
+COUNTRY_CASES = [
+    ("Luxembourg", 5.0, 10),
+    ("Luxembourg", 100.0, 3),
+    ("Cyprus", 25.0, 10),
+    ("Jamaica", 50.0, 10),
+    ("Fiji", 100.0, 10),  # crosses the antimeridian
+    ("Vanuatu", 25.0, 2),
+    ("Belgium", 100.0, 10),
+    ("Israel", 50.0, 10),
+]
+
+
+@pytest.mark.parametrize("name,limit,max_aois", COUNTRY_CASES)
+def test_country(world, name, limit, max_aois):
+    gdf = world.loc[[name], ["geometry"]]
+    tiles = plan(gdf, area_limit_km2=limit, max_aois=max_aois, price_per_km2=13)
+    check_plan(tiles, prepare_aois(gdf), limit, max_aois)
+    s = tiles.attrs["summary"]
+    assert s["processings"] <= 1.10 * s["processings_bound"] + 1
+    assert s["credits_ratio"] <= 1.01
+
+
+def test_countries_together_in_other_crs(world):
+    names = ["Luxembourg", "Slovenia", "Cyprus", "Lebanon"]
+    gdf = world.loc[names, ["geometry"]].to_crs("EPSG:3035")
+    tiles = plan(gdf, area_limit_km2=50, max_aois=10, price_per_km2=1)
+    check_plan(tiles, prepare_aois(gdf), 50, 10)
+    s = tiles.attrs["summary"]
+    assert s["processings"] <= 1.03 * s["processings_bound"]
+    assert s["credits_ratio"] <= 1.01
