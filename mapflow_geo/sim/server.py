@@ -191,27 +191,22 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(sim._admin(self.command, path, query, body))
             return
         rec = RequestRecord(self.command, path, parts.query, 0, t0, 0.0, len(body), 0)
-        try:
-            faults = sim.faults
-            if faults["latency_s"] > 0:
-                time.sleep(faults["latency_s"])
-            fault = sim._draw_fault(self.command, path)
-            if fault == "reset":
-                rec.fault = "reset"
-                self._reset()
-                return
-            if fault:
-                status = int(fault.split("_")[1])
-                code, msg = _FAULT_BODIES[status]
-                headers = {}
-                if status == 429:
-                    headers["Retry-After"] = str(faults["retry_after"])
-                resp = Response(status, json.dumps({"code": code, "message": msg, "params": {}}).encode(), headers=headers)
-                rec.fault = fault
-                rec.status = status
-                rec.response_size = len(resp.body)
-                self._send(resp)
-                return
+        faults = sim.faults
+        if faults["latency_s"] > 0:
+            time.sleep(faults["latency_s"])
+        fault = sim._draw_fault(self.command, path)
+        resp: Response | None = None
+        if fault == "reset":
+            rec.fault = "reset"
+        elif fault:
+            status = int(fault.split("_")[1])
+            code, msg = _FAULT_BODIES[status]
+            headers = {}
+            if status == 429:
+                headers["Retry-After"] = str(faults["retry_after"])
+            resp = Response(status, json.dumps({"code": code, "message": msg, "params": {}}).encode(), headers=headers)
+            rec.fault = fault
+        else:
             req = Request(self.command, path, query, {k.lower(): v for k, v in self.headers.items()}, body)
             try:
                 resp = sim.service.handle(req)
@@ -221,14 +216,17 @@ class _Handler(BaseHTTPRequestHandler):
             if resp.committed_create and sim._draw_drop_create():
                 rec.fault = "drop_create_response"
                 rec.handled_status = resp.status
-                self._reset()
-                return
+                resp = None
+        # log before answering, so a client that got its answer finds the record
+        if resp is not None:
             rec.status = resp.status
             rec.response_size = len(resp.body or b"")
+        rec.duration = time.time() - t0
+        sim._log(rec)
+        if resp is None:
+            self._reset()
+        else:
             self._send(resp, head_only=self.command == "HEAD")
-        finally:
-            rec.duration = time.time() - t0
-            sim._log(rec)
 
 
 class Server:
