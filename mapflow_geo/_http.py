@@ -148,7 +148,9 @@ def resolve_base_url(base_url: str | None = None) -> str:
     except ValueError as exc:
         raise ConfigError(f"malformed base URL ({exc})") from None
     if parts.scheme not in ("http", "https"):
-        raise ConfigError(f"base URL scheme must be https (or http to loopback), got {parts.scheme!r}")
+        raise ConfigError(
+            f"base URL scheme must be https (or http to loopback), got {parts.scheme!r}"
+        )
     if "@" in parts.netloc or parts.username is not None or parts.password is not None:
         raise ConfigError("base URL must not contain user information (user@host)")
     if not host:
@@ -537,9 +539,7 @@ class Transport:
             except requests.RequestException as exc:
                 never_sent = _request_never_sent(exc)
                 reason = _describe(exc)
-                logger.debug(
-                    "%s %s failed: %s (attempt %d)", method, path, reason, attempt
-                )
+                logger.debug("%s %s failed: %s (attempt %d)", method, path, reason, attempt)
                 if idempotent or never_sent:
                     delay = self._next_delay(attempt, None, deadline_at)
                     if delay is not None:
@@ -578,10 +578,14 @@ class Transport:
                         self._log_retry(method, path, attempt, delay, f"HTTP {status}")
                         self._sleep(delay)
                         continue
-            raise self._api_error(resp, method, path, create=create, meta=meta, retry_after=retry_after)
+            raise self._api_error(
+                resp, method, path, create=create, meta=meta, retry_after=retry_after
+            )
 
     # -- internals ---------------------------------------------------------------
-    def _next_delay(self, attempt: int, retry_after: float | None, deadline_at: float) -> float | None:
+    def _next_delay(
+        self, attempt: int, retry_after: float | None, deadline_at: float
+    ) -> float | None:
         """Delay before the next attempt, or None when attempts or time are used up."""
         policy = self.retry
         if attempt > policy.max_retries:

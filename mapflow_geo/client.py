@@ -128,7 +128,9 @@ def _source_of(path_or_bytes: Any, filename: str | None) -> Callable[[], dict]:
             return {"file": (name, fobj, "application/octet-stream")}
 
         return files_obj
-    raise TypeError(f"expected a path, bytes or a binary file object, got {type(path_or_bytes).__name__}")
+    raise TypeError(
+        f"expected a path, bytes or a binary file object, got {type(path_or_bytes).__name__}"
+    )
 
 
 def _as_int_cost(value: Any) -> int:
@@ -277,7 +279,11 @@ class MapflowClient:
         2
         """
         data = self._http.request(
-            "POST", "/processings/stats", params={"type": "JSON"}, json_body=filters, idempotent=True
+            "POST",
+            "/processings/stats",
+            params={"type": "JSON"},
+            json_body=filters,
+            idempotent=True,
         )
         return ProcessingStats.from_json(data)
 
@@ -331,7 +337,9 @@ class MapflowClient:
         body: dict[str, Any] = {"name": name}
         if description is not None:
             body["description"] = description
-        return Project.from_json(self._http.request("POST", "/projects", json_body=body, create=True))
+        return Project.from_json(
+            self._http.request("POST", "/projects", json_body=body, create=True)
+        )
 
     def update_project(
         self, project_id: str, *, name: str | None = None, description: str | None = None
@@ -377,7 +385,9 @@ class MapflowClient:
         if isinstance(blocks, Mapping):
             out["blocks"] = [{"name": k, "enabled": bool(v)} for k, v in blocks.items()]
         elif isinstance(blocks, (list, tuple)):
-            out["blocks"] = [{"name": b, "enabled": True} if isinstance(b, str) else b for b in blocks]
+            out["blocks"] = [
+                {"name": b, "enabled": True} if isinstance(b, str) else b for b in blocks
+            ]
         meta = out.get("meta")
         if isinstance(meta, Mapping):
             out["meta"] = {str(k): (v if isinstance(v, str) else str(v)) for k, v in meta.items()}
@@ -422,7 +432,9 @@ class MapflowClient:
     def list_processings(self, project_id: str | None = None) -> list[Processing]:
         """``GET /processings/v2`` (default project) or ``/projects/{id}/processings/v2``."""
         path = (
-            "/processings/v2" if project_id is None else f"/projects/{_P(project_id)}/processings/v2"
+            "/processings/v2"
+            if project_id is None
+            else f"/projects/{_P(project_id)}/processings/v2"
         )
         return self._processing_list(self._get(path))
 
@@ -472,8 +484,11 @@ class MapflowClient:
         data = self._get(f"/processings/{_P(processing_id)}/aois")
         if isinstance(data, Mapping) and data.get("type") == "FeatureCollection":
             data = [
-                {**(f.get("properties") or {}), "geometry": f.get("geometry"), "id": f.get("id")
-                 or (f.get("properties") or {}).get("id")}
+                {
+                    **(f.get("properties") or {}),
+                    "geometry": f.get("geometry"),
+                    "id": f.get("id") or (f.get("properties") or {}).get("id"),
+                }
                 for f in data.get("features", [])
             ]
         return [Aoi.from_json(a) for a in data or [] if isinstance(a, Mapping)]
@@ -512,7 +527,9 @@ class MapflowClient:
         """``POST /processings`` (v1: flat ``params`` such as ``source_type``/``url``).
         Sent once, like :meth:`create_processing`."""
         b = self._body(body)
-        data = self._http.request("POST", "/processings", json_body=b, create=True, meta=b.get("meta"))
+        data = self._http.request(
+            "POST", "/processings", json_body=b, create=True, meta=b.get("meta")
+        )
         return Processing.from_json(data)
 
     def get_processing_v1(self, processing_id: str) -> Processing:
@@ -553,7 +570,9 @@ class MapflowClient:
         body: dict[str, Any] = {"name": name}
         if tags is not None:
             body["tags"] = list(tags)
-        return Mosaic.from_json(self._http.request("POST", "/rasters/mosaic", json_body=body, create=True))
+        return Mosaic.from_json(
+            self._http.request("POST", "/rasters/mosaic", json_body=body, create=True)
+        )
 
     def list_mosaics(self) -> list[Mosaic]:
         """``GET /rasters/mosaic``."""
@@ -697,7 +716,9 @@ class MapflowClient:
         """``GET /rasters/memory``: Data API storage used and available (bytes)."""
         return Memory.from_json(self._get("/rasters/memory"))
 
-    def search_catalog(self, aoi: Mapping[str, Any] | None = None, **body: Any) -> CatalogSearchResult:
+    def search_catalog(
+        self, aoi: Mapping[str, Any] | None = None, **body: Any
+    ) -> CatalogSearchResult:
         """``POST /catalog/meta``: search imagery of linked providers.
 
         Parameters
@@ -793,7 +814,8 @@ class MapflowClient:
         limit_m2 = project.user.aoi_area_limit if project.user else None
         return AccountLimits(
             aoi_area_limit_km2=None if limit_m2 is None else limit_m2 / 1e6,
-            max_aois_per_processing=status.max_aois_per_processing or DEFAULT_MAX_AOIS_PER_PROCESSING,
+            max_aois_per_processing=status.max_aois_per_processing
+            or DEFAULT_MAX_AOIS_PER_PROCESSING,
             raw={"aoiAreaLimit": limit_m2, "maxAoisPerProcessing": status.max_aois_per_processing},
         )
 
@@ -828,9 +850,7 @@ class MapflowClient:
                     enabled[b.lower()] = True
                 elif isinstance(b, Mapping) and "name" in b:
                     enabled[str(b["name"]).lower()] = bool(b.get("enabled", True))
-        unknown = [
-            k for k in enabled if model.block(k) is None
-        ]
+        unknown = [k for k in enabled if model.block(k) is None]
         if unknown:
             raise ModelNotFoundError(
                 f"{model.name} has no block(s) {', '.join(unknown)}",

@@ -21,7 +21,16 @@ from typing import Any
 
 # ----------------------------------------------------------------------- helpers
 _SECRET_KEYS = frozenset(
-    {"rasterpassword", "raster_password", "password", "token", "apikey", "api_key", "authorization", "secret"}
+    {
+        "rasterpassword",
+        "raster_password",
+        "password",
+        "token",
+        "apikey",
+        "api_key",
+        "authorization",
+        "secret",
+    }
 )
 
 
@@ -31,7 +40,9 @@ def _redact(obj: Any) -> Any:
         return {
             k: (
                 "***"
-                if isinstance(k, str) and k.replace("-", "_").lower() in _SECRET_KEYS and v is not None
+                if isinstance(k, str)
+                and k.replace("-", "_").lower() in _SECRET_KEYS
+                and v is not None
                 else _redact(v)
             )
             for k, v in obj.items()
@@ -101,7 +112,7 @@ def parse_datetime(v: Any) -> datetime | None:
         if "." in s:
             head, _, tail = s.partition(".")
             digits = "".join(c for c in tail if c.isdigit())
-            rest = tail[len(digits):]
+            rest = tail[len(digits) :]
             try:
                 return datetime.fromisoformat(f"{head}.{(digits + '000000')[:6]}{rest}")
             except ValueError:
@@ -395,12 +406,16 @@ class UserStatus(_Record):
         return cls(
             email=_str(_get(both, "email", "login")),
             billing_type=BillingType.parse(_get(both, "billingType", "billing_type")),
-            remaining_credits=_float(_get(both, "remainingCredits", "remaining_credits", "credits")),
+            remaining_credits=_float(
+                _get(both, "remainingCredits", "remaining_credits", "credits")
+            ),
             remaining_area=_int(_get(both, "remainingArea", "remaining_area")),
             processed_area=_int(_get(both, "processedArea", "processed_area")),
             area_limit=_int(_get(both, "areaLimit", "area_limit")),
             memory_limit=_int(_get(both, "memoryLimit", "memory_limit")),
-            max_aois_per_processing=_int(_get(both, "maxAoisPerProcessing", "max_aois_per_processing"))
+            max_aois_per_processing=_int(
+                _get(both, "maxAoisPerProcessing", "max_aois_per_processing")
+            )
             or DEFAULT_MAX_AOIS_PER_PROCESSING,
             models=[Model.from_json(m) for m in _list(_get(d, "models")) if isinstance(m, Mapping)],
             data_providers=[
@@ -845,9 +860,13 @@ class ProcessingStats(_Record):
     @classmethod
     def from_json(cls, d: Any) -> ProcessingStats:
         if isinstance(d, list):
-            return cls(results=[r for r in d if isinstance(r, Mapping)], total=len(d), count=len(d), raw=d)
+            return cls(
+                results=[r for r in d if isinstance(r, Mapping)], total=len(d), count=len(d), raw=d
+            )
         dd = _dict(d)
-        rows = [r for r in _list(_get(dd, "results", "items", "processings")) if isinstance(r, Mapping)]
+        rows = [
+            r for r in _list(_get(dd, "results", "items", "processings")) if isinstance(r, Mapping)
+        ]
         return cls(
             results=rows,
             total=_int(_get(dd, "total")),
@@ -874,7 +893,9 @@ class AccountLimits(_Record):
 
     @property
     def aoi_area_limit_m2(self) -> int | None:
-        return None if self.aoi_area_limit_km2 is None else int(round(self.aoi_area_limit_km2 * 1e6))
+        return (
+            None if self.aoi_area_limit_km2 is None else int(round(self.aoi_area_limit_km2 * 1e6))
+        )
 
 
 __all__ = [

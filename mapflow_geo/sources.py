@@ -26,7 +26,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 SOURCE_TYPES = ("XYZ", "TMS", "QUADKEY", "SENTINEL_L2A", "LOCAL")
-_SOURCE_TYPE_ALIASES = {"QUADKEY": "QUADKEY", "TIF": "LOCAL", "TIFF": "LOCAL", "SENTINEL": "SENTINEL_L2A"}
+_SOURCE_TYPE_ALIASES = {
+    "QUADKEY": "QUADKEY",
+    "TIF": "LOCAL",
+    "TIFF": "LOCAL",
+    "SENTINEL": "SENTINEL_L2A",
+}
 
 REDACTED = "***"
 SECRET_KEYS = frozenset(
@@ -63,8 +68,10 @@ def redact(obj: Any) -> Any:
             for k, v in obj.items()
         }
     if isinstance(obj, (list, tuple)):
-        return type(obj)(redact(v) for v in obj) if isinstance(obj, list) else tuple(
-            redact(v) for v in obj
+        return (
+            type(obj)(redact(v) for v in obj)
+            if isinstance(obj, list)
+            else tuple(redact(v) for v in obj)
         )
     return obj
 
@@ -138,7 +145,9 @@ def data_provider(name: str, zoom: int | None = None) -> SourceParams:
     return SourceParams(sourceParams={"dataProvider": body})
 
 
-def my_imagery(mosaic_id: str | None = None, image_ids: Iterable[str] | None = None) -> SourceParams:
+def my_imagery(
+    mosaic_id: str | None = None, image_ids: Iterable[str] | None = None
+) -> SourceParams:
     """Imagery uploaded through the Data API: a whole mosaic, or chosen images.
 
     Give ``mosaic_id``, ``image_ids`` or both (images of that mosaic).
@@ -210,7 +219,9 @@ def user_defined(
     st = str(source_type).strip().upper()
     st = _SOURCE_TYPE_ALIASES.get(st, st)
     if st not in SOURCE_TYPES:
-        raise ValueError(f"source_type must be one of {', '.join(SOURCE_TYPES)}, got {source_type!r}")
+        raise ValueError(
+            f"source_type must be one of {', '.join(SOURCE_TYPES)}, got {source_type!r}"
+        )
     if st in ("XYZ", "TMS") and not all(p in url for p in ("{x}", "{y}", "{z}")):
         raise ValueError(f"a {st} url must contain the {{x}}, {{y}} and {{z}} placeholders")
     if st == "QUADKEY" and "{q}" not in url:

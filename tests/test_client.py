@@ -17,11 +17,15 @@ from mapflow_geo.models import Aoi, Image, Memory, Mosaic, Processing, Project, 
 
 SMALL = {  # ~0.35 km² in Moscow
     "type": "Polygon",
-    "coordinates": [[[37.615, 55.755], [37.625, 55.755], [37.625, 55.760], [37.615, 55.760], [37.615, 55.755]]],
+    "coordinates": [
+        [[37.615, 55.755], [37.625, 55.755], [37.625, 55.760], [37.615, 55.760], [37.615, 55.755]]
+    ],
 }
 BIG = {  # ~35 km²
     "type": "Polygon",
-    "coordinates": [[[37.50, 55.70], [37.60, 55.70], [37.60, 55.75], [37.50, 55.75], [37.50, 55.70]]],
+    "coordinates": [
+        [[37.50, 55.70], [37.60, 55.70], [37.60, 55.75], [37.50, 55.75], [37.50, 55.70]]
+    ],
 }
 TIFF = b"II*\x00" + b"\x00" * 64
 
@@ -116,15 +120,22 @@ def test_cost_and_model_price(client):
     assert per_km2 == pytest.approx(13 + 3 + 3)
     blocks = sources.blocks(["Classification"], model=m)
     assert {b["name"]: b["enabled"] for b in blocks} == {
-        "Classification": True, "Simplification": False, "OSM": False,
+        "Classification": True,
+        "Simplification": False,
+        "OSM": False,
     }
-    c = client.cost(wdId=m.id, areaSqKm=2.5, params=sources.data_provider("Mapbox", zoom=18), blocks=blocks)
+    c = client.cost(
+        wdId=m.id, areaSqKm=2.5, params=sources.data_provider("Mapbox", zoom=18), blocks=blocks
+    )
     assert c == math.ceil(2.5 * per_km2)
     # below 1 km² is billed as 1 km²; geometry accepted too; snake_case accepted
-    small = client.cost(wd_id=m.id, geometry=SMALL, params=sources.data_provider("Mapbox", zoom=18),
-                        blocks=blocks)
+    small = client.cost(
+        wd_id=m.id, geometry=SMALL, params=sources.data_provider("Mapbox", zoom=18), blocks=blocks
+    )
     assert small == math.ceil(per_km2)
-    assert isinstance(client.cost_v1(wdId=m.id, geometry=SMALL, params={"data_provider": "Mapbox"}), int)
+    assert isinstance(
+        client.cost_v1(wdId=m.id, geometry=SMALL, params={"data_provider": "Mapbox"}), int
+    )
 
 
 # ------------------------------------------------------------------ projects
@@ -180,7 +191,9 @@ def test_processing_lifecycle_v2(client):
 @pytest.mark.mapflow_sim(processing_seconds=0)
 def test_processings_v1(client):
     p = client.create_processing_v1(
-        name="v1", wdName="🏠 Buildings", geometry=SMALL,
+        name="v1",
+        wdName="🏠 Buildings",
+        geometry=SMALL,
         params={"source_type": "xyz", "url": "https://tiles.example/{z}/{x}/{y}.png"},
     )
     assert client.get_processing_v1(p.id).id == p.id
@@ -244,7 +257,9 @@ def test_data_api(client, tmp_path):
 
 
 def test_catalog_search(client):
-    res = client.search_catalog(SMALL, acquisitionDateFrom="2020-01-01T00:00:00Z", maxCloudCover=0.5)
+    res = client.search_catalog(
+        SMALL, acquisitionDateFrom="2020-01-01T00:00:00Z", maxCloudCover=0.5
+    )
     assert len(res) >= 1
     scene = res[0]
     assert scene.id and scene.provider_name and scene.footprint
@@ -274,7 +289,8 @@ def test_too_large_processing_keeps_code_and_params(client, mapflow_sim):
 
 # ------------------------------------------------------------------ faults
 @pytest.mark.mapflow_sim(
-    processing_seconds=0, seed=7,
+    processing_seconds=0,
+    seed=7,
     faults={"status_503": 0.2, "status_429": 0.1, "methods": ["GET"]},
 )
 def test_get_loop_survives_503_and_429(mapflow_sim, caplog):
@@ -305,21 +321,32 @@ def test_create_not_retried_when_answer_dropped(client, mapflow_sim):
 
 
 # ------------------------------------------------------------------ secrets
-@pytest.mark.mapflow_sim(token=CANARY_TOKEN, processing_seconds=0, seed=3,
-                         faults={"status_503": 0.3, "reset": 0.1, "methods": ["GET"]})
+@pytest.mark.mapflow_sim(
+    token=CANARY_TOKEN,
+    processing_seconds=0,
+    seed=3,
+    faults={"status_503": 0.3, "reset": 0.1, "methods": ["GET"]},
+)
 def test_secrets_never_leak(mapflow_sim, caplog):
     caplog.set_level(logging.DEBUG)  # root: our loggers and urllib3
     secrets = [CANARY_TOKEN, CANARY_KEY, f"{CANARY_EMAIL}:{CANARY_KEY}", RASTER_PASSWORD]
     texts: list[str] = []
     with mapflow_sim.client(max_retries=10, **FAST) as c:
         texts += [repr(c), str(c)]
-        src = sources.user_defined("https://tiles.example/{z}/{x}/{y}.png", zoom=18,
-                                   raster_login="me", raster_password=RASTER_PASSWORD)
+        src = sources.user_defined(
+            "https://tiles.example/{z}/{x}/{y}.png",
+            zoom=18,
+            raster_login="me",
+            raster_password=RASTER_PASSWORD,
+        )
         texts += [repr(src), str(src), repr(c.describe_body({"params": src}))]
         p = c.create_processing(name="pw", wdName="🏠 Buildings", geometry=SMALL, params=src)
         got = c.get_processing(p.id)
         texts += [repr(p), repr(got), str(got), repr(c.list_processings())]
-        for bad in (lambda: c.get_processing("missing"), lambda: _create(c, geometry={"type": "Nope"})):
+        for bad in (
+            lambda: c.get_processing("missing"),
+            lambda: _create(c, geometry={"type": "Nope"}),
+        ):
             with pytest.raises(exc.MapflowError) as ei:
                 bad()
             e = ei.value

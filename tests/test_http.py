@@ -59,7 +59,12 @@ class _Handler(BaseHTTPRequestHandler):
         srv: Scripted = self.server  # type: ignore[assignment]
         with srv.lock:
             srv.log.append(
-                {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "body": body,
+                }
             )
             step = srv.script.pop(0) if srv.script else {}
         action = step.get("action")
@@ -215,7 +220,9 @@ def test_parse_retry_after():
     assert parse_retry_after("-3") == 0.0
     assert parse_retry_after("nonsense") is None
     assert parse_retry_after(None) is None
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == pytest.approx(10.0)
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == pytest.approx(
+        10.0
+    )
 
 
 # --------------------------------------------------------------------------- auth
@@ -235,7 +242,9 @@ def test_basic_auth_default_and_bearer(server):
 # --------------------------------------------------------------------------- retries
 def test_get_retries_503_then_succeeds_with_full_jitter(server):
     ft = FakeTime()
-    server.push({"status": 503, "body": "busy"}, {"status": 502}, {"status": 504}, {"body": {"email": "x"}})
+    server.push(
+        {"status": 503, "body": "busy"}, {"status": 502}, {"status": 504}, {"body": {"email": "x"}}
+    )
     with make(server, ft, backoff_base=0.1, random=lambda: 1.0) as c:
         st = c.user_status()
     assert st.email == "x"
@@ -275,7 +284,11 @@ def test_gives_up_after_max_retries(server):
     assert len(server.log) == 3
     e = ei.value
     assert (e.status, e.code, e.message, e.method, e.path) == (
-        503, "UNAVAILABLE", "down", "GET", "/processings/p1/v2",
+        503,
+        "UNAVAILABLE",
+        "down",
+        "GET",
+        "/processings/p1/v2",
     )
 
 
@@ -331,7 +344,9 @@ BODY = {"name": "n", "projectId": "pr", "wdName": "🏠 Buildings", "meta": {"ru
 
 
 def test_create_not_retried_on_503(server):
-    server.push({"status": 503, "body": {"code": "UNAVAILABLE", "message": "later"}}, {"body": {"id": "x"}})
+    server.push(
+        {"status": 503, "body": {"code": "UNAVAILABLE", "message": "later"}}, {"body": {"id": "x"}}
+    )
     with make(server) as c, pytest.raises(exc.ServerError):
         c.create_processing(**BODY)
     assert [r["method"] for r in server.log] == ["POST"]
@@ -363,8 +378,16 @@ def test_create_gateway_502_html_is_ambiguous_but_json_error_is_not(server):
     server.push({"status": 502, "body": "<html><h1>Bad gateway</h1></html>"})
     with make(server) as c, pytest.raises(exc.AmbiguousCreateError):
         c.create_mosaic("m")
-    server.push({"status": 400, "body": {"code": "TOO_LARGE_PROCESSING", "message": "big",
-                                          "params": {"area": "48669864", "aoiAreaLimit": "2500000"}}})
+    server.push(
+        {
+            "status": 400,
+            "body": {
+                "code": "TOO_LARGE_PROCESSING",
+                "message": "big",
+                "params": {"area": "48669864", "aoiAreaLimit": "2500000"},
+            },
+        }
+    )
     with make(server) as c, pytest.raises(exc.TooLargeProcessingError) as ei:
         c.create_processing(**BODY)
     assert ei.value.params == {"area": "48669864", "aoiAreaLimit": "2500000"}
@@ -377,8 +400,13 @@ def test_create_connection_refused_is_retried_then_transport_error():
     port = s.getsockname()[1]
     s.close()  # nothing listens: connection refused
     ft = FakeTime()
-    c = MapflowClient(CANARY_TOKEN, base_url=f"http://127.0.0.1:{port}/rest", max_retries=2,
-                      sleep=ft.sleep, clock=ft.clock)
+    c = MapflowClient(
+        CANARY_TOKEN,
+        base_url=f"http://127.0.0.1:{port}/rest",
+        max_retries=2,
+        sleep=ft.sleep,
+        clock=ft.clock,
+    )
     with pytest.raises(exc.TransportError) as ei:
         c.create_processing(**BODY)
     assert not isinstance(ei.value, exc.AmbiguousCreateError)
@@ -397,10 +425,17 @@ def test_non_json_200_for_get_is_transport_error(server):
 
 # --------------------------------------------------------------------------- errors
 @pytest.mark.parametrize(
-    "status,cls", [(400, exc.BadRequestError), (401, exc.AuthenticationError),
-                   (403, exc.PermissionDeniedError), (404, exc.NotFoundError),
-                   (409, exc.ConflictError), (422, exc.UnprocessableError), (500, exc.ServerError),
-                   (418, exc.APIError)],
+    "status,cls",
+    [
+        (400, exc.BadRequestError),
+        (401, exc.AuthenticationError),
+        (403, exc.PermissionDeniedError),
+        (404, exc.NotFoundError),
+        (409, exc.ConflictError),
+        (422, exc.UnprocessableError),
+        (500, exc.ServerError),
+        (418, exc.APIError),
+    ],
 )
 def test_status_mapping(server, status, cls):
     server.push({"status": status, "body": {"code": "C", "message": "m", "params": {"k": "v"}}})

@@ -38,14 +38,24 @@ def test_processing_v1_example():
 
 
 def test_processing_v2_shapes_and_unknowns():
-    p = M.Processing.from_json({
-        "id": "x", "status": "SOMETHING_NEW", "aoiArea": "1200", "reviewStatus":
-        {"reviewStatus": "IN_REVIEW", "feedback": "…"}, "newField": {"a": 1},
-        "messages": [{"code": "c", "parameters": {"key": "max_res", "value": "1.2"}},
-                     {"code": "d", "parameters": [{"key": "a", "value": "1"}]}],
-        "params": {"sourceParams": {"userDefined": {"url": "u", "rasterLogin": "me",
-                                                     "rasterPassword": "s3cret-pw"}}},
-    })
+    p = M.Processing.from_json(
+        {
+            "id": "x",
+            "status": "SOMETHING_NEW",
+            "aoiArea": "1200",
+            "reviewStatus": {"reviewStatus": "IN_REVIEW", "feedback": "…"},
+            "newField": {"a": 1},
+            "messages": [
+                {"code": "c", "parameters": {"key": "max_res", "value": "1.2"}},
+                {"code": "d", "parameters": [{"key": "a", "value": "1"}]},
+            ],
+            "params": {
+                "sourceParams": {
+                    "userDefined": {"url": "u", "rasterLogin": "me", "rasterPassword": "s3cret-pw"}
+                }
+            },
+        }
+    )
     assert p.status is Status.UNKNOWN and p.status_raw == "SOMETHING_NEW" and not p.is_terminal
     assert p.aoi_area == 1200
     assert p.review_status is M.ReviewStatus.IN_REVIEW
@@ -67,26 +77,71 @@ def test_status():
 
 
 def test_user_status_old_and_new_pages():
-    old = M.UserStatus.from_json({
-        "email": "admin@geoalert.io", "processedArea": 45221388394, "remainingArea": 54778611606,
-        "areaLimit": 100000000000, "memoryLimit": 1000000000,
-        "models": [{"id": "30dd", "name": "🏠 Buildings", "pricePerSqKm": 13.0, "blocks": [
-            {"name": "Classification", "displayName": "Classification", "optional": True, "price": 3.0},
-            {"name": "Simplification", "displayName": "Polygonization", "optional": True, "price": 5.0}]},
-            {"id": "5d47", "name": "🚗 Roads", "pricePerSqKm": 5.0}],
-        "teams": [{"teamId": "a6c5", "name": "T", "role": "OWNER", "activeUntil": None, "creditsLimit": None}],
-    })
+    old = M.UserStatus.from_json(
+        {
+            "email": "admin@geoalert.io",
+            "processedArea": 45221388394,
+            "remainingArea": 54778611606,
+            "areaLimit": 100000000000,
+            "memoryLimit": 1000000000,
+            "models": [
+                {
+                    "id": "30dd",
+                    "name": "🏠 Buildings",
+                    "pricePerSqKm": 13.0,
+                    "blocks": [
+                        {
+                            "name": "Classification",
+                            "displayName": "Classification",
+                            "optional": True,
+                            "price": 3.0,
+                        },
+                        {
+                            "name": "Simplification",
+                            "displayName": "Polygonization",
+                            "optional": True,
+                            "price": 5.0,
+                        },
+                    ],
+                },
+                {"id": "5d47", "name": "🚗 Roads", "pricePerSqKm": 5.0},
+            ],
+            "teams": [
+                {
+                    "teamId": "a6c5",
+                    "name": "T",
+                    "role": "OWNER",
+                    "activeUntil": None,
+                    "creditsLimit": None,
+                }
+            ],
+        }
+    )
     assert old.max_aois_per_processing == 10  # default when missing
     assert old.area_limit == 100000000000 and old.billing_type is None
     assert old.models[0].block("polygonization").name == "Simplification"
     assert old.models[1].blocks == [] and old.teams[0].id == "a6c5"
-    new = M.UserStatus.from_json({
-        "user": {"id": "u", "email": "user@example.com", "credits": 5000},
-        "billingType": "CREDITS", "remainingCredits": 5000, "maxAoisPerProcessing": 4,
-        "dataProviders": [{"id": "p", "name": "Mapbox", "displayName": "Mapbox Satellite",
-                           "price": [{"zoom": 17, "priceSqKm": 1}, {"zoom": 18, "priceSqKm": 3},
-                                     {"zoom": 19, "priceSqKm": 9}], "minAreaSqKm": 0.5}],
-    })
+    new = M.UserStatus.from_json(
+        {
+            "user": {"id": "u", "email": "user@example.com", "credits": 5000},
+            "billingType": "CREDITS",
+            "remainingCredits": 5000,
+            "maxAoisPerProcessing": 4,
+            "dataProviders": [
+                {
+                    "id": "p",
+                    "name": "Mapbox",
+                    "displayName": "Mapbox Satellite",
+                    "price": [
+                        {"zoom": 17, "priceSqKm": 1},
+                        {"zoom": 18, "priceSqKm": 3},
+                        {"zoom": 19, "priceSqKm": 9},
+                    ],
+                    "minAreaSqKm": 0.5,
+                }
+            ],
+        }
+    )
     assert new.email == "user@example.com" and new.billing_type is M.BillingType.CREDITS
     assert new.max_aois_per_processing == 4 and new.remaining_credits == 5000
     mb = new.data_provider("mapbox satellite")
@@ -95,18 +150,33 @@ def test_user_status_old_and_new_pages():
 
 
 def test_project_user_limits():
-    p = M.Project.from_json({"id": "p", "isDefault": True, "progress": {"status": "OK", "percentCompleted": 100},
-                             "user": {"aoiAreaLimit": 50000000, "areaLimit": 50000000},
-                             "workflowDefs": [{"id": "w", "name": "🚗 Roads"}]})
+    p = M.Project.from_json(
+        {
+            "id": "p",
+            "isDefault": True,
+            "progress": {"status": "OK", "percentCompleted": 100},
+            "user": {"aoiAreaLimit": 50000000, "areaLimit": 50000000},
+            "workflowDefs": [{"id": "w", "name": "🚗 Roads"}],
+        }
+    )
     assert p.user.aoi_area_limit_km2 == 50.0 and p.status is Status.OK and p.is_default
     assert p.workflow_defs[0].name == "🚗 Roads"
     assert M.Project.from_json({"id": "q"}).user is None
 
 
 def test_memory_both_shapes():
-    a = M.Memory.from_json({"used_bytes": 5368709120, "limit_bytes": 10737418240, "used_gb": 5.0,
-                            "limit_gb": 10.0, "usage_percent": 50.0})
-    b = M.Memory.from_json({"memoryLimit": 10737418240, "memoryUsed": 5368709120, "memoryFree": 5368709120})
+    a = M.Memory.from_json(
+        {
+            "used_bytes": 5368709120,
+            "limit_bytes": 10737418240,
+            "used_gb": 5.0,
+            "limit_gb": 10.0,
+            "usage_percent": 50.0,
+        }
+    )
+    b = M.Memory.from_json(
+        {"memoryLimit": 10737418240, "memoryUsed": 5368709120, "memoryFree": 5368709120}
+    )
     for m in (a, b):
         assert (m.used_bytes, m.limit_bytes, m.free_bytes) == (5368709120, 10737418240, 5368709120)
         assert m.usage_percent == 50.0
@@ -115,8 +185,14 @@ def test_memory_both_shapes():
 
 
 def test_catalog_shapes():
-    scene = {"id": "JL1", "footprint": {"type": "Polygon", "coordinates": []}, "cloudCover": 9.0,
-             "providerName": "CG", "acquisitionDate": "2022-06-07T13:27:33Z", "productType": "Scene"}
+    scene = {
+        "id": "JL1",
+        "footprint": {"type": "Polygon", "coordinates": []},
+        "cloudCover": 9.0,
+        "providerName": "CG",
+        "acquisitionDate": "2022-06-07T13:27:33Z",
+        "productType": "Scene",
+    }
     old = M.CatalogSearchResult.from_json({"images": [scene]})
     new = M.CatalogSearchResult.from_json([scene, "junk"])
     for r in (old, new):
@@ -126,17 +202,46 @@ def test_catalog_shapes():
 
 
 def test_mosaic_image_aoi_stats():
-    m = M.Mosaic.from_json({"id": "m", "name": "n", "tags": ["a"], "created_at": "2024-03-15T10:30:00Z",
-                            "image_count": 15})
+    m = M.Mosaic.from_json(
+        {
+            "id": "m",
+            "name": "n",
+            "tags": ["a"],
+            "created_at": "2024-03-15T10:30:00Z",
+            "image_count": 15,
+        }
+    )
     assert m.image_count == 15 and m.created.year == 2024
-    i = M.Image.from_json({"id": "i", "mosaic_id": "m", "filename": "f.tif", "file_size": "12",
-                           "meta_data": {"crs": "EPSG:32631"}, "cog_link": "s3://b/c.tif"})
+    i = M.Image.from_json(
+        {
+            "id": "i",
+            "mosaic_id": "m",
+            "filename": "f.tif",
+            "file_size": "12",
+            "meta_data": {"crs": "EPSG:32631"},
+            "cog_link": "s3://b/c.tif",
+        }
+    )
     assert i.file_size == 12 and i.meta_data["crs"] == "EPSG:32631"
-    a = M.Aoi.from_json({"id": "a", "status": "IN_PROGRESS", "area": 265197,
-                         "geometry": {"type": "Polygon", "coordinates": []}, "messages": []})
+    a = M.Aoi.from_json(
+        {
+            "id": "a",
+            "status": "IN_PROGRESS",
+            "area": 265197,
+            "geometry": {"type": "Polygon", "coordinates": []},
+            "messages": [],
+        }
+    )
     assert a.status is Status.IN_PROGRESS and a.area == 265197
-    s = M.ProcessingStats.from_json({"results": [{"area": "536680", "status": "OK"}], "total": 2,
-                                     "count": 2, "totalCost": 0, "totalArea": 986782})
+    s = M.ProcessingStats.from_json(
+        {
+            "results": [{"area": "536680", "status": "OK"}],
+            "total": 2,
+            "count": 2,
+            "totalCost": 0,
+            "totalArea": 986782,
+        }
+    )
     assert s.total_area == 986782 and len(s.to_dataframe()) == 1
     assert M.parse_datetime("2025-02-24T13:34:34.64Z").microsecond == 640000
     assert M.parse_datetime("garbage") is None
@@ -144,18 +249,58 @@ def test_mosaic_image_aoi_stats():
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=12,
 )
-KEYS = ["id", "name", "status", "area", "cost", "messages", "params", "blocks", "meta", "user",
-        "price", "models", "dataProviders", "vectorLayer", "workflowDef", "reviewStatus", "progress",
-        "images", "footprint", "memoryLimit", "used_bytes", "created", "percentCompleted", "teams"]
+KEYS = [
+    "id",
+    "name",
+    "status",
+    "area",
+    "cost",
+    "messages",
+    "params",
+    "blocks",
+    "meta",
+    "user",
+    "price",
+    "models",
+    "dataProviders",
+    "vectorLayer",
+    "workflowDef",
+    "reviewStatus",
+    "progress",
+    "images",
+    "footprint",
+    "memoryLimit",
+    "used_bytes",
+    "created",
+    "percentCompleted",
+    "teams",
+]
 
 
 @given(st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), json_values, max_size=8))
 def test_every_record_tolerates_arbitrary_json(d):
-    for cls in (M.Processing, M.UserStatus, M.Project, M.Model, M.Block, M.DataProvider, M.Aoi,
-                M.Mosaic, M.Image, M.Memory, M.CatalogScene, M.CatalogSearchResult, M.ProcessingStats,
-                M.Message, M.ProjectUser, M.Team):
+    for cls in (
+        M.Processing,
+        M.UserStatus,
+        M.Project,
+        M.Model,
+        M.Block,
+        M.DataProvider,
+        M.Aoi,
+        M.Mosaic,
+        M.Image,
+        M.Memory,
+        M.CatalogScene,
+        M.CatalogSearchResult,
+        M.ProcessingStats,
+        M.Message,
+        M.ProjectUser,
+        M.Team,
+    ):
         rec = cls.from_json(d)
         repr(rec)

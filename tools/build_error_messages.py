@@ -78,7 +78,9 @@ def parse(text: str) -> dict[str, dict]:
         else:
             params_cell, desc = b, c
             i += 3
-        params = [p.strip().strip("{}").strip() for p in params_cell.split(",") if p.strip().strip("{}")]
+        params = [
+            p.strip().strip("{}").strip() for p in params_cell.split(",") if p.strip().strip("{}")
+        ]
         rows[code] = {"template": desc, "parameters": params}
     return rows
 
