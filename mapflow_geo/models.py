@@ -532,27 +532,45 @@ class Layer(_Record):
         )
 
 
-@dataclass(repr=False)
-class Message(_Record):
-    """One entry of a processing's ``messages``: an error code and its parameters.
+class Message(dict):
+    """One entry of a processing's ``messages``: ``{"code": ..., "parameters": {...}}``.
 
-    ``parameters`` is normalised to a plain dict (the docs also show
-    ``{"key": ..., "value": ...}`` and lists of those).
+    A plain ``dict`` (so it serialises to JSON as is) with ``.code`` and
+    ``.parameters`` attributes. ``parameters`` is normalised to a plain dict (the docs
+    also show ``{"key": ..., "value": ...}`` and lists of those); ``.raw`` keeps the
+    server's form.
+
+    >>> m = Message.from_json({"code": "c", "parameters": {"key": "max_res", "value": "1.2"}})
+    >>> m.code, m.parameters, m
+    ('c', {'max_res': '1.2'}, {'code': 'c', 'parameters': {'max_res': '1.2'}})
     """
 
-    code: str | None
-    parameters: dict = field(default_factory=dict)
-    raw: dict = field(default_factory=dict, compare=False)
+    raw: Any
+
+    def __init__(self, code: str | None = None, parameters: Mapping | None = None, raw: Any = None):
+        super().__init__(code=code, parameters=dict(parameters or {}))
+        self.raw = raw if raw is not None else {"code": code, "parameters": dict(parameters or {})}
+
+    @property
+    def code(self) -> str | None:
+        return self.get("code")
+
+    @property
+    def parameters(self) -> dict:
+        return self.get("parameters") or {}
+
+    def __repr__(self) -> str:
+        return repr(_redact(dict(self)))
 
     @classmethod
     def from_json(cls, d: Any) -> Message:
         if isinstance(d, str):
-            return cls(code=d, parameters={}, raw={"code": d})
-        d = _dict(d)
+            return cls(code=d, parameters={}, raw=d)
+        dd = _dict(d)
         return cls(
-            code=_str(_get(d, "code")),
-            parameters=normalise_parameters(_get(d, "parameters", "params")),
-            raw=d,
+            code=_str(_get(dd, "code")),
+            parameters=normalise_parameters(_get(dd, "parameters", "params")),
+            raw=dd,
         )
 
 
