@@ -143,7 +143,17 @@ class _Record:
 
 
 # ----------------------------------------------------------------------- enums
-class Status(str, enum.Enum):
+class _StrEnum(str, enum.Enum):
+    """``str(member)`` and f-strings give the wire value (``"OK"``), as StrEnum does."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class Status(_StrEnum):
     """Processing / AOI status. Unknown strings map to ``UNKNOWN`` (the text is kept on
     the record as ``status_raw``).
 
@@ -194,7 +204,7 @@ _TERMINAL = frozenset({Status.OK, Status.FAILED, Status.CANCELLED, Status.REFUND
 TERMINAL_STATUSES = _TERMINAL
 
 
-class ReviewStatus(str, enum.Enum):
+class ReviewStatus(_StrEnum):
     """Review status of a processing (an opt-in feature)."""
 
     ACCEPTED = "ACCEPTED"
@@ -216,7 +226,7 @@ class ReviewStatus(str, enum.Enum):
             return cls.UNKNOWN
 
 
-class BillingType(str, enum.Enum):
+class BillingType(_StrEnum):
     CREDITS = "CREDITS"
     AREA = "AREA"
     NONE = "NONE"

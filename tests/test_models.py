@@ -304,3 +304,8 @@ def test_every_record_tolerates_arbitrary_json(d):
     ):
         rec = cls.from_json(d)
         repr(rec)
+
+
+def test_enums_print_as_wire_values():
+    assert str(Status.OK) == "OK" and f"{M.BillingType.CREDITS}" == "CREDITS"
+    assert Status.OK == "OK" and str(M.ReviewStatus.IN_REVIEW) == "IN_REVIEW"
