@@ -228,8 +228,9 @@ class Service:
         os.makedirs(d, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".simstate-", dir=d)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.state, f, ensure_ascii=False)
+            data = json.dumps(self.state, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
