@@ -20,7 +20,16 @@ from typing import Any
 from .app import DEFAULT_TOKEN, ApiError, Service, SimOptions
 from .server import RequestRecord, Server
 
-__all__ = ["serve", "Server", "SimOptions", "Service", "RequestRecord", "ApiError", "DEFAULT_TOKEN", "cli_main"]
+__all__ = [
+    "serve",
+    "Server",
+    "SimOptions",
+    "Service",
+    "RequestRecord",
+    "ApiError",
+    "DEFAULT_TOKEN",
+    "cli_main",
+]
 
 
 @contextlib.contextmanager
@@ -44,7 +53,9 @@ def serve(**options: Any) -> Iterator[Server]:
 
 def cli_main(argv: list[str] | None = None) -> int:
     """``sim --port PORT --token TOKEN [...]``: serve until Ctrl-C."""
-    ap = argparse.ArgumentParser(prog="mapflow-geo sim", description="Run the local Mapflow API simulator.")
+    ap = argparse.ArgumentParser(
+        prog="mapflow-geo sim", description="Run the local Mapflow API simulator."
+    )
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     ap.add_argument("--token", default=DEFAULT_TOKEN, help="API token (base64 of email:apikey)")

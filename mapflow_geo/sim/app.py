@@ -22,11 +22,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
-from urllib.parse import parse_qs
+from typing import Any
 
-import numpy as np
 import shapely
 
 from . import catalog, world
@@ -53,9 +52,15 @@ DOC_PROJECT_IDS = {
 
 # Failure messages a failed AOI may carry: codes and parameters from the docs' table.
 FAILURE_MESSAGES = [
-    {"code": "dataloader.TileNotLoaded", "parameters": {"tile_location": "18/158485/81967", "status": "504"}},
+    {
+        "code": "dataloader.TileNotLoaded",
+        "parameters": {"tile_location": "18/158485/81967", "status": "504"},
+    },
     {"code": "dataloader.internalError", "parameters": {}},
-    {"code": "source-validator.PixelSizeTooHigh", "parameters": {"max_res": "1.2", "level": "error", "actual_res": "5.620983603290215"}},
+    {
+        "code": "source-validator.PixelSizeTooHigh",
+        "parameters": {"max_res": "1.2", "level": "error", "actual_res": "5.620983603290215"},
+    },
     {"code": "inference.internalError", "parameters": {}},
     {"code": "vector-processor.internalError", "parameters": {}},
 ]
@@ -126,7 +131,9 @@ def _u01(*parts: Any) -> float:
 
 
 def _det_uuid(*parts: Any) -> str:
-    return str(uuid.UUID(bytes=hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:16], version=4))
+    return str(
+        uuid.UUID(bytes=hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:16], version=4)
+    )
 
 
 @dataclass
@@ -197,7 +204,9 @@ class Service:
             "updated": now,
         }
         models = o.models if o.models is not None else catalog.default_models()
-        providers = o.data_providers if o.data_providers is not None else catalog.default_providers()
+        providers = (
+            o.data_providers if o.data_providers is not None else catalog.default_providers()
+        )
         state = {
             "version": STATE_VERSION,
             "token": o.token,
@@ -216,9 +225,19 @@ class Service:
         state["projects"][pid] = self._new_project(pid, "Default", None, is_default=True, now=now)
         return state
 
-    def _new_project(self, pid: str, name: str, description: str | None, *, is_default=False, now=None) -> dict:
+    def _new_project(
+        self, pid: str, name: str, description: str | None, *, is_default=False, now=None
+    ) -> dict:
         now = self.now() if now is None else now
-        return {"id": pid, "name": name, "description": description, "isDefault": is_default, "created": now, "updated": now, "shares": []}
+        return {
+            "id": pid,
+            "name": name,
+            "description": description,
+            "isDefault": is_default,
+            "created": now,
+            "updated": now,
+            "shares": [],
+        }
 
     def save(self) -> None:
         path = self.opts.state_file
@@ -301,7 +320,11 @@ class Service:
             ("POST", r"/rasters/mosaic", self.create_mosaic),
             ("GET", r"/rasters/mosaic", self.list_mosaics),
             ("POST", r"/rasters/mosaic/image", self.create_mosaic_and_upload),
-            ("POST", r"/rasters/mosaic/mosaic", self.create_mosaic_and_upload),  # older page's spelling
+            (
+                "POST",
+                r"/rasters/mosaic/mosaic",
+                self.create_mosaic_and_upload,
+            ),  # older page's spelling
             ("GET", r"/rasters/mosaic/(?P<id>[^/]+)", self.get_mosaic),
             ("PUT", r"/rasters/mosaic/(?P<id>[^/]+)", self.update_mosaic),
             ("DELETE", r"/rasters/mosaic/(?P<id>[^/]+)", self.delete_mosaic),
@@ -345,10 +368,16 @@ class Service:
         try:
             if fn is None:
                 if kw:
-                    raise ApiError(405, "METHOD_NOT_ALLOWED", f"{req.method} is not allowed on {req.path}")
+                    raise ApiError(
+                        405, "METHOD_NOT_ALLOWED", f"{req.method} is not allowed on {req.path}"
+                    )
                 raise ApiError(404, "NOT_FOUND", f"No route {req.method} {req.path}")
             if not self.authorized(req):
-                raise ApiError(401, "UNAUTHORIZED", "Missing or invalid API token (use 'Authorization: Basic <token>')")
+                raise ApiError(
+                    401,
+                    "UNAUTHORIZED",
+                    "Missing or invalid API token (use 'Authorization: Basic <token>')",
+                )
             with self.lock:
                 self.state["counters"]["requests"] = self.state["counters"].get("requests", 0) + 1
                 resp = fn(req, **kw)
@@ -383,7 +412,9 @@ class Service:
             norm = catalog.normalize_name(wd_name)
             hits = [m for m in models if catalog.normalize_name(m["name"]) == norm]
             if not hits and norm:
-                hits = [m for m in models if catalog.normalize_name(m["name"]).startswith(norm + " ")]
+                hits = [
+                    m for m in models if catalog.normalize_name(m["name"]).startswith(norm + " ")
+                ]
             if len(hits) == 1:
                 return hits[0]
         if not wd_id and not wd_name:
@@ -403,7 +434,12 @@ class Service:
             names = [p["id"], p["name"], p.get("displayName", "")] + list(p.get("aliases", []))
             if name in names or key in {catalog.normalize_name(n) for n in names if n}:
                 return p
-        raise ApiError(400, "DATA_PROVIDER_NOT_FOUND", f"Data provider {name!r} is not available to this account", {"providerName": name})
+        raise ApiError(
+            400,
+            "DATA_PROVIDER_NOT_FOUND",
+            f"Data provider {name!r} is not available to this account",
+            {"providerName": name},
+        )
 
     def project(self, pid: str, *, create_doc=True) -> dict:
         p = self.state["projects"].get(pid)
@@ -417,12 +453,13 @@ class Service:
     def processing(self, pid: str) -> dict:
         p = self.state["processings"].get(pid)
         if p is None:
-            raise ApiError(404, "PROCESSING_NOT_FOUND", f"Processing {pid} not found", {"processingId": pid})
+            raise ApiError(
+                404, "PROCESSING_NOT_FOUND", f"Processing {pid} not found", {"processingId": pid}
+            )
         return p
 
     # ------------------------------------------------------------------ user
     def user_status(self, req):
-        a = self.account
         return _json(self._user_status_body())
 
     def _user_status_body(self) -> dict:
@@ -446,7 +483,13 @@ class Service:
             "models": [catalog.public_model(m) for m in self.state["models"]],
             "dataProviders": [catalog.public_provider(p) for p in self.state["providers"]],
             "teams": [
-                {"teamId": _det_uuid("team", a["email"]), "name": "Simulated team", "role": "OWNER", "activeUntil": None, "creditsLimit": None}
+                {
+                    "teamId": _det_uuid("team", a["email"]),
+                    "name": "Simulated team",
+                    "role": "OWNER",
+                    "activeUntil": None,
+                    "creditsLimit": None,
+                }
             ],
             "user": {"id": a["id"], "email": a["email"], "credits": int(a["remainingCredits"])},
         }
@@ -473,8 +516,10 @@ class Service:
         now = self.now()
         views = [self._status(x, now) for x in procs]
         details: dict[str, dict] = {}
-        for x, (st, _pct, upd) in zip(procs, views):
-            d = details.setdefault(st, {"status": st, "count": 0, "area": 0, "statusUpdateDate": iso(upd)})
+        for x, (st, _pct, upd) in zip(procs, views, strict=False):
+            d = details.setdefault(
+                st, {"status": st, "count": 0, "area": 0, "statusUpdateDate": iso(upd)}
+            )
             d["count"] += 1
             d["area"] += int(x["area"])
         if not views:
@@ -499,7 +544,13 @@ class Service:
             "created": iso(p["created"]),
             "updated": iso(p["updated"]),
             "workflowDefs": [
-                {"id": m["id"], "name": m["name"], "description": m.get("description"), "created": "2022-10-20T14:54:59.690562Z", "updated": "2022-10-20T14:54:59.690562Z"}
+                {
+                    "id": m["id"],
+                    "name": m["name"],
+                    "description": m.get("description"),
+                    "created": "2022-10-20T14:54:59.690562Z",
+                    "updated": "2022-10-20T14:54:59.690562Z",
+                }
                 for m in self.state["models"]
             ],
             "shares": [dict(s) for s in p.get("shares", [])],
@@ -510,7 +561,12 @@ class Service:
         for x in self.state["processings"].values():
             by_project.setdefault(x["projectId"], []).append(x)
         self.default_project()
-        return _json([self.project_json(p, by_project.get(p["id"], [])) for p in self.state["projects"].values()])
+        return _json(
+            [
+                self.project_json(p, by_project.get(p["id"], []))
+                for p in self.state["projects"].values()
+            ]
+        )
 
     def get_default_project(self, req):
         return _json(self.project_json(self.default_project()))
@@ -520,7 +576,11 @@ class Service:
 
     def create_project(self, req):
         body = self.body_json(req)
-        if not isinstance(body, dict) or not body.get("name") or not isinstance(body.get("name"), str):
+        if (
+            not isinstance(body, dict)
+            or not body.get("name")
+            or not isinstance(body.get("name"), str)
+        ):
             raise ApiError(400, "BAD_REQUEST", "Project 'name' (string) is required")
         pid = str(uuid.uuid4())
         p = self._new_project(pid, body["name"], body.get("description"))
@@ -543,7 +603,12 @@ class Service:
     def delete_project(self, req, pid):
         p = self.project(pid, create_doc=False)
         if p.get("isDefault"):
-            raise ApiError(400, "CANNOT_DELETE_DEFAULT_PROJECT", "The default project cannot be deleted", {"projectId": pid})
+            raise ApiError(
+                400,
+                "CANNOT_DELETE_DEFAULT_PROJECT",
+                "The default project cannot be deleted",
+                {"projectId": pid},
+            )
         for k in [k for k, x in self.state["processings"].items() if x["projectId"] == pid]:
             del self.state["processings"][k]
         del self.state["projects"][pid]
@@ -560,7 +625,12 @@ class Service:
         if not em or "@" not in str(em):
             raise ApiError(400, "BAD_REQUEST", "A valid 'email' is required")
         if role not in ROLES:
-            raise ApiError(400, "INVALID_ROLE", f"Role must be one of {', '.join(ROLES)}", {"role": body.get("role")})
+            raise ApiError(
+                400,
+                "INVALID_ROLE",
+                f"Role must be one of {', '.join(ROLES)}",
+                {"role": body.get("role")},
+            )
         shares = p.setdefault("shares", [])
         shares[:] = [s for s in shares if s["email"] != em]
         rec = {"projectId": p["id"], "email": em, "role": role}
@@ -611,7 +681,13 @@ class Service:
         if isinstance(sp, dict) and sp:
             if isinstance(sp.get("myImagery"), dict):
                 mi = sp["myImagery"]
-                return {"type": "myImagery", "provider": None, "zoom": None, "mosaicId": mi.get("mosaicId"), "imageIds": mi.get("imageIds") or []}
+                return {
+                    "type": "myImagery",
+                    "provider": None,
+                    "zoom": None,
+                    "mosaicId": mi.get("mosaicId"),
+                    "imageIds": mi.get("imageIds") or [],
+                }
             if isinstance(sp.get("imagerySearch"), dict):
                 s = sp["imagerySearch"]
                 prov = self.find_provider(s.get("dataProvider") or s.get("providerName"))
@@ -625,7 +701,11 @@ class Service:
                 if not s.get("url") and str(s.get("sourceType", "")).upper() != "SENTINEL_L2A":
                     raise ApiError(400, "BAD_REQUEST", "userDefined source needs a 'url'")
                 return {"type": "userDefined", "provider": None, "zoom": _zoom(s.get("zoom"))}
-            raise ApiError(400, "BAD_REQUEST", "sourceParams must hold one of myImagery, imagerySearch, dataProvider, userDefined")
+            raise ApiError(
+                400,
+                "BAD_REQUEST",
+                "sourceParams must hold one of myImagery, imagerySearch, dataProvider, userDefined",
+            )
         # v1 flat params
         if params.get("data_provider"):
             prov = self.find_provider(params["data_provider"])
@@ -668,7 +748,9 @@ class Service:
         if prov and prov.get("minAreaSqKm"):
             km2 = max(km2, float(prov["minAreaSqKm"]))
         price = float(model.get("pricePerSqKm") or 0.0)
-        price += sum(float(b.get("price") or 0.0) for b in model.get("blocks", []) if enabled.get(b["name"]))
+        price += sum(
+            float(b.get("price") or 0.0) for b in model.get("blocks", []) if enabled.get(b["name"])
+        )
         price += self._data_price(src)
         return int(math.ceil(round(km2 * price, 6)))
 
@@ -720,7 +802,9 @@ class Service:
         try:
             return self._create_inner(body, api)
         except ApiError:
-            self.state["counters"]["creates_refused"] = self.state["counters"].get("creates_refused", 0) + 1
+            self.state["counters"]["creates_refused"] = (
+                self.state["counters"].get("creates_refused", 0) + 1
+            )
             raise
 
     def _create_inner(self, body: dict, api: str):
@@ -735,7 +819,14 @@ class Service:
         meta = body.get("meta") or {}
         if not isinstance(meta, dict):
             raise ApiError(400, "BAD_REQUEST", "'meta' must be an object of string values")
-        meta = {str(k): v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list)) else str(v) for k, v in meta.items()}
+        meta = {
+            str(k): v
+            if isinstance(v, str)
+            else json.dumps(v)
+            if isinstance(v, (dict, list))
+            else str(v)
+            for k, v in meta.items()
+        }
         blocks = body.get("blocks") or []
         if not isinstance(blocks, list):
             raise ApiError(400, "BAD_REQUEST", "'blocks' must be a list of {name, enabled}")
@@ -761,11 +852,18 @@ class Service:
         # ---- commit
         now = self.now()
         proc_id = str(uuid.uuid4())
-        o = self.opts
         aois = []
-        for k, (poly, ar) in enumerate(zip(polys, m.areas_m2)):
+        for poly, ar in zip(polys, m.areas_m2, strict=True):
             aid = str(uuid.uuid4())
-            aois.append({"id": aid, "geometry": to_geojson(poly), "area": int(round(ar)), "wkb": shapely.to_wkb(poly, hex=True), "attempts": []})
+            aois.append(
+                {
+                    "id": aid,
+                    "geometry": to_geojson(poly),
+                    "area": int(round(ar)),
+                    "wkb": shapely.to_wkb(poly, hex=True),
+                    "attempts": [],
+                }
+            )
         proc = {
             "id": proc_id,
             "api": api,
@@ -802,9 +900,19 @@ class Service:
         self.state["processings"][proc_id] = proc
         project["updated"] = now
         self.state["charges"].append(
-            {"processingId": proc_id, "cost": cost if billing == "CREDITS" else 0, "area": area, "billingType": billing, "time": now, "meta": meta, "api": api}
+            {
+                "processingId": proc_id,
+                "cost": cost if billing == "CREDITS" else 0,
+                "area": area,
+                "billingType": billing,
+                "time": now,
+                "meta": meta,
+                "api": api,
+            }
         )
-        self.state["counters"]["creates_committed"] = self.state["counters"].get("creates_committed", 0) + 1
+        self.state["counters"]["creates_committed"] = (
+            self.state["counters"].get("creates_committed", 0) + 1
+        )
         self.save()
         out = self.processing_json(proc, created=True)
         return _json(out)
@@ -871,9 +979,14 @@ class Service:
                     out.append(copy.deepcopy(msg))
         return out
 
-    def processing_json(self, proc: dict, *, created: bool = False, now: float | None = None) -> dict:
+    def processing_json(
+        self, proc: dict, *, created: bool = False, now: float | None = None
+    ) -> dict:
         now = self.now() if now is None else now
-        model = next((m for m in self.state["models"] if m["id"] == proc["wdId"]), None) or {"id": proc["wdId"], "name": "?"}
+        model = next((m for m in self.state["models"] if m["id"] == proc["wdId"]), None) or {
+            "id": proc["wdId"],
+            "name": "?",
+        }
         if created:
             status, pct, upd, msgs = "UNPROCESSED", 0, proc["updated"], []
         else:
@@ -882,7 +995,9 @@ class Service:
         vl = proc["vectorLayerId"]
         rl = proc["rasterLayerId"]
         wd = catalog.public_model(model)
-        wd["blocks"] = [dict(b, description=b.get("displayName", b["name"])) for b in wd.get("blocks", [])]
+        wd["blocks"] = [
+            dict(b, description=b.get("displayName", b["name"])) for b in wd.get("blocks", [])
+        ]
         return {
             "id": proc["id"],
             "name": proc["name"],
@@ -925,7 +1040,9 @@ class Service:
         pid = req.arg("projectId")
         if pid:
             procs = [p for p in procs if p["projectId"] == pid]
-        elif req.path.rstrip("/").endswith("/processings") or req.path.rstrip("/").endswith("/processings/v2"):
+        elif req.path.rstrip("/").endswith("/processings") or req.path.rstrip("/").endswith(
+            "/processings/v2"
+        ):
             # documented: "the user's processings by the Default project"; the simulator
             # lists every processing of the account (the service's app does likewise)
             pass
@@ -934,7 +1051,13 @@ class Service:
     def list_processings_project(self, req, pid):
         self.project(pid)
         now = self.now()
-        return _json([self.processing_json(p, now=now) for p in self.state["processings"].values() if p["projectId"] == pid])
+        return _json(
+            [
+                self.processing_json(p, now=now)
+                for p in self.state["processings"].values()
+                if p["projectId"] == pid
+            ]
+        )
 
     def update_processing(self, req, id):
         proc = self.processing(id)
@@ -998,26 +1121,45 @@ class Service:
         if aoi_id:
             aois = [a for a in proc["aois"] if a["id"] == aoi_id]
             if not aois:
-                raise ApiError(404, "AOI_NOT_FOUND", f"AOI {aoi_id} not found in processing {id}", {"aoiId": aoi_id})
+                raise ApiError(
+                    404,
+                    "AOI_NOT_FOUND",
+                    f"AOI {aoi_id} not found in processing {id}",
+                    {"aoiId": aoi_id},
+                )
             st = self._aoi_status(aois[0], now)[0]
             if st != "OK":
-                raise ApiError(400, "RESULT_NOT_READY", f"AOI {aoi_id} is {st}; results are available when it is OK", {"status": st, "aoiId": aoi_id})
+                raise ApiError(
+                    400,
+                    "RESULT_NOT_READY",
+                    f"AOI {aoi_id} is {st}; results are available when it is OK",
+                    {"status": st, "aoiId": aoi_id},
+                )
         else:
             st = self._status(proc, now)[0]
             if st != "OK":
                 raise ApiError(
-                    400, "RESULT_NOT_READY", f"Processing {id} is {st}; results are available when it is OK", {"status": st, "processingId": id}
+                    400,
+                    "RESULT_NOT_READY",
+                    f"Processing {id} is {st}; results are available when it is OK",
+                    {"status": st, "processingId": id},
                 )
             aois = proc["aois"]
-        return Response(200, self.result_bytes(proc, aois, now), content_type="application/octet-stream")
+        return Response(
+            200, self.result_bytes(proc, aois, now), content_type="application/octet-stream"
+        )
 
     def result_bytes(self, proc: dict, aois: list[dict], now: float) -> bytes:
-        model = next((m for m in self.state["models"] if m["id"] == proc["wdId"]), {"kind": "buildings"})
+        model = next(
+            (m for m in self.state["models"] if m["id"] == proc["wdId"]), {"kind": "buildings"}
+        )
         kind = model.get("kind", "buildings")
         chunks = []
         for a in aois:
             poly = shapely.from_wkb(bytes.fromhex(a["wkb"]))
-            geoms, props = world.generate(kind, poly, self.opts.seed, self.opts.density, proc.get("enabledBlocks") or {})
+            geoms, props = world.generate(
+                kind, poly, self.opts.seed, self.opts.density, proc.get("enabledBlocks") or {}
+            )
             if not len(geoms):
                 continue
             at = a["attempts"][-1]
@@ -1025,12 +1167,14 @@ class Service:
             date = iso(done)[:10]
             gj = shapely.to_geojson(geoms)
             ns = uuid.UUID(a["id"])
-            for k, (g, p) in enumerate(zip(gj, props)):
+            for k, (g, p) in enumerate(zip(gj, props, strict=False)):
                 p = dict(p)
                 p = {"id": str(uuid.uuid5(ns, str(k))), **p}
                 if kind == "buildings":
                     p["processing_date"] = date
-                chunks.append('{"type":"Feature","geometry":' + g + ',"properties":' + json.dumps(p) + "}")
+                chunks.append(
+                    '{"type":"Feature","geometry":' + g + ',"properties":' + json.dumps(p) + "}"
+                )
         return ('{"type":"FeatureCollection","features":[' + ",".join(chunks) + "]}").encode()
 
     # ------------------------------------------------------------------ stats
@@ -1083,7 +1227,10 @@ class Service:
         sort = str(body.get("sort") or "created:desc")
         key, _, order = sort.partition(":")
         if rows and key in rows[0]:
-            rows.sort(key=lambda r: (r.get(key) is None, _num_or_str(r.get(key))), reverse=order.lower() != "asc")
+            rows.sort(
+                key=lambda r: (r.get(key) is None, _num_or_str(r.get(key))),
+                reverse=order.lower() != "asc",
+            )
         total = len(rows)
         total_cost = sum(int(r["cost"]) for r in rows)
         total_area = sum(int(r["area"]) for r in rows)
@@ -1093,15 +1240,40 @@ class Service:
             rows = rows[(page - 1) * per : page * per]
         if kind == "CSV":
             buf = io.StringIO()
-            cols = ["projectName", "name", "email", "area", "cost", "created", "completionDate", "status", "percentCompleted", "archived", "dataProvider", "linkToMap", "scenario", "id"]
+            cols = [
+                "projectName",
+                "name",
+                "email",
+                "area",
+                "cost",
+                "created",
+                "completionDate",
+                "status",
+                "percentCompleted",
+                "archived",
+                "dataProvider",
+                "linkToMap",
+                "scenario",
+                "id",
+            ]
             w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
             w.writeheader()
             for r in rows:
                 w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
-            return Response(200, buf.getvalue().encode("utf-8"), content_type="text/csv; charset=utf-8")
+            return Response(
+                200, buf.getvalue().encode("utf-8"), content_type="text/csv; charset=utf-8"
+            )
         if kind != "JSON":
             raise ApiError(400, "BAD_REQUEST", "type must be JSON or CSV", {"type": kind})
-        return _json({"results": rows, "total": total, "count": len(rows), "totalCost": total_cost, "totalArea": total_area})
+        return _json(
+            {
+                "results": rows,
+                "total": total,
+                "count": len(rows),
+                "totalCost": total_cost,
+                "totalArea": total_area,
+            }
+        )
 
     # ------------------------------------------------------------------ data API
     def _memory_used(self) -> int:
@@ -1161,7 +1333,13 @@ class Service:
             raise ApiError(400, "BAD_REQUEST", "'tags' must be a list of strings")
         now = self.now()
         mid = str(uuid.uuid4())
-        m = {"id": mid, "name": name, "tags": [str(t) for t in tags], "created": now, "updated": now}
+        m = {
+            "id": mid,
+            "name": name,
+            "tags": [str(t) for t in tags],
+            "created": now,
+            "updated": now,
+        }
         self.state["mosaics"][mid] = m
         return m
 
@@ -1203,19 +1381,25 @@ class Service:
     def _multipart_file(self, req) -> tuple[str, bytes]:
         ctype = req.headers.get("content-type", "")
         if "multipart/form-data" not in ctype.lower():
-            raise ApiError(400, "BAD_REQUEST", "Expected a multipart/form-data body with a 'file' part")
+            raise ApiError(
+                400, "BAD_REQUEST", "Expected a multipart/form-data body with a 'file' part"
+            )
         msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-            b"Content-Type: " + ctype.encode("latin-1") + b"\r\nMIME-Version: 1.0\r\n\r\n" + req.body
+            b"Content-Type: "
+            + ctype.encode("latin-1")
+            + b"\r\nMIME-Version: 1.0\r\n\r\n"
+            + req.body
         )
         for part in msg.iter_parts() if msg.is_multipart() else []:
-            disp = part.get("Content-Disposition", "")
             if part.get_param("name", header="content-disposition") == "file":
                 fname = part.get_filename() or "image.tif"
                 data = part.get_payload(decode=True) or b""
                 return fname, data
         raise ApiError(400, "BAD_REQUEST", "multipart body has no 'file' part")
 
-    def _store_image(self, mosaic: dict, filename: str, data: bytes, url: str | None = None) -> dict:
+    def _store_image(
+        self, mosaic: dict, filename: str, data: bytes, url: str | None = None
+    ) -> dict:
         used = self._memory_used()
         limit = int(self.account["memoryLimit"])
         if used + len(data) > limit:
@@ -1228,7 +1412,14 @@ class Service:
         iid = str(uuid.uuid4())
         now = self.now()
         link = url or f"s3://users-data/{self.account['email']}_{mosaic['id']}/{iid}/{filename}"
-        meta = {"crs": "EPSG:3857", "width": 0, "height": 0, "count": 3, "dtypes": ["uint8", "uint8", "uint8"], "pixel_size": [0.5, 0.5]}
+        meta = {
+            "crs": "EPSG:3857",
+            "width": 0,
+            "height": 0,
+            "count": 3,
+            "dtypes": ["uint8", "uint8", "uint8"],
+            "pixel_size": [0.5, 0.5],
+        }
         rec = {
             "id": iid,
             "mosaic_id": mosaic["id"],
@@ -1319,11 +1510,20 @@ class Service:
         fname = url.rsplit("/", 1)[-1] or "image.tif"
         rec = self._store_image(m, fname, b"", url=url)
         self.save()
-        return _json({"message": "File successfully linked to a mosaic", "mosaic_id": m["id"], "id": rec["id"], "image_id": rec["id"]})
+        return _json(
+            {
+                "message": "File successfully linked to a mosaic",
+                "mosaic_id": m["id"],
+                "id": rec["id"],
+                "image_id": rec["id"],
+            }
+        )
 
     def list_images(self, req, id):
         self.mosaic(id)
-        return _json([self.image_json(i) for i in self.state["images"].values() if i["mosaic_id"] == id])
+        return _json(
+            [self.image_json(i) for i in self.state["images"].values() if i["mosaic_id"] == id]
+        )
 
     def get_image(self, req, id):
         return _json(self.image_json(self.image(id)))
@@ -1359,7 +1559,13 @@ class Service:
 
     def legacy_upload(self, req):
         fname, data = self._multipart_file(req)
-        m = self.state["mosaics"].get("legacy-uploads") or {"id": "legacy-uploads", "name": "Legacy uploads", "tags": [], "created": self.now(), "updated": self.now()}
+        m = self.state["mosaics"].get("legacy-uploads") or {
+            "id": "legacy-uploads",
+            "name": "Legacy uploads",
+            "tags": [],
+            "created": self.now(),
+            "updated": self.now(),
+        }
         self.state["mosaics"][m["id"]] = m
         rid = str(uuid.uuid4())
         rec = self._store_image(m, fname, data, url=f"s3://mapflow-rasters/{rid}/raster.tif")
@@ -1409,14 +1615,19 @@ class Service:
                         "area": p["area"],
                         "aoiCount": p["aoiCount"],
                         "meta": p["meta"],
-                        "charges": sum(1 for c in self.state["charges"] if c["processingId"] == p["id"]),
+                        "charges": sum(
+                            1 for c in self.state["charges"] if c["processingId"] == p["id"]
+                        ),
                         "attempts": [len(a["attempts"]) for a in p["aois"]],
                     }
                 )
             return {
                 "now": iso(now),
                 "account": self._user_status_body() | {"models": None, "dataProviders": None},
-                "projects": [{"id": p["id"], "name": p["name"], "isDefault": p.get("isDefault", False)} for p in self.state["projects"].values()],
+                "projects": [
+                    {"id": p["id"], "name": p["name"], "isDefault": p.get("isDefault", False)}
+                    for p in self.state["projects"].values()
+                ],
                 "processings": procs,
                 "charges": copy.deepcopy(self.state["charges"]),
                 "counters": dict(self.state["counters"]),
@@ -1438,12 +1649,17 @@ def _zoom(z: Any) -> int | None:
     try:
         return int(z)
     except (TypeError, ValueError):
-        raise ApiError(400, "BAD_REQUEST", f"zoom must be an integer, got {z!r}", {"zoom": z}) from None
+        raise ApiError(
+            400, "BAD_REQUEST", f"zoom must be an integer, got {z!r}", {"zoom": z}
+        ) from None
 
 
 def _redact(params: Any) -> Any:
     if isinstance(params, dict):
-        return {k: ("***" if k in ("rasterPassword", "raster_password") and v else _redact(v)) for k, v in params.items()}
+        return {
+            k: ("***" if k in ("rasterPassword", "raster_password") and v else _redact(v))
+            for k, v in params.items()
+        }
     if isinstance(params, list):
         return [_redact(x) for x in params]
     return params

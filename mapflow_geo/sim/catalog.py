@@ -22,8 +22,18 @@ DEFAULT_MODELS = [
         "kind": "buildings",
         "pricePerSqKm": 13.0,
         "blocks": [
-            {"name": "Classification", "displayName": "Classification", "optional": True, "price": 3.0},
-            {"name": "Simplification", "displayName": "Polygonization", "optional": True, "price": 5.0},
+            {
+                "name": "Classification",
+                "displayName": "Classification",
+                "optional": True,
+                "price": 3.0,
+            },
+            {
+                "name": "Simplification",
+                "displayName": "Polygonization",
+                "optional": True,
+                "price": 5.0,
+            },
             {"name": "OSM", "displayName": "Merge with OSM", "optional": True, "price": 0.0},
         ],
     },
@@ -35,8 +45,18 @@ DEFAULT_MODELS = [
         "kind": "forest",
         "pricePerSqKm": 0.0,
         "blocks": [
-            {"name": "Segmentation", "displayName": "Segmentation", "optional": False, "price": 8.0},
-            {"name": "Heights", "displayName": "Height estimation", "optional": True, "price": 20.0},
+            {
+                "name": "Segmentation",
+                "displayName": "Segmentation",
+                "optional": False,
+                "price": 8.0,
+            },
+            {
+                "name": "Heights",
+                "displayName": "Height estimation",
+                "optional": True,
+                "price": 20.0,
+            },
         ],
     },
     {

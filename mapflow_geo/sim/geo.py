@@ -54,7 +54,9 @@ def polygons_from_geojson(obj: Any) -> list[shapely.Polygon]:
             raise GeometryError("GeometryCollection holds no polygons")
         return out
     if gtype not in ("Polygon", "MultiPolygon"):
-        raise GeometryError(f"geometry type {gtype!r} is not supported; use Polygon or MultiPolygon")
+        raise GeometryError(
+            f"geometry type {gtype!r} is not supported; use Polygon or MultiPolygon"
+        )
     try:
         geom = shape(obj)
     except Exception as exc:  # noqa: BLE001 - any parse failure is a bad request

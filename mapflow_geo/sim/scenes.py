@@ -13,7 +13,12 @@ from .world import uniform
 CELL_DEG = 0.1
 SCENES_PER_CELL = 6
 _LAYER = 91
-_SENSORS = [("JL1GF03A", "CG", "B,G,R,NIR,PAN"), ("JL1GF03D15", "sat_imagery", "unknown"), ("WV03", "maxar", "RGB"), ("GE01", "maxar", "RGB")]
+_SENSORS = [
+    ("JL1GF03A", "CG", "B,G,R,NIR,PAN"),
+    ("JL1GF03D15", "sat_imagery", "unknown"),
+    ("WV03", "maxar", "RGB"),
+    ("GE01", "maxar", "RGB"),
+]
 _T0 = _dt.datetime(2020, 1, 1, tzinfo=_dt.timezone.utc).timestamp()
 _T1 = _dt.datetime(2025, 12, 31, tzinfo=_dt.timezone.utc).timestamp()
 
@@ -111,7 +116,10 @@ def search(aoi, body: dict, seed: int = 0) -> list[dict]:
     min_on, max_on = body.get("minOffNadirAngle"), body.get("maxOffNadirAngle")
     min_int = _frac(body.get("minAoiIntersectionPercent"))
     providers = {str(p).lower() for p in body.get("dataProviders") or []}
-    ptypes = {("SCENE" if str(t).upper() in ("IMAGE", "SCENE") else str(t).upper()) for t in body.get("productTypes") or []}
+    ptypes = {
+        ("SCENE" if str(t).upper() in ("IMAGE", "SCENE") else str(t).upper())
+        for t in body.get("productTypes") or []
+    }
     aoi_area = aoi.area
     hits = []
     for s in scenes:
@@ -147,7 +155,10 @@ def search(aoi, body: dict, seed: int = 0) -> list[dict]:
         rec["aoiIntersectionPercent"] = round(100 * inter, 2)
         hits.append(rec)
     key = _SORT.get(str(body.get("sortBy") or "ACQUISITION_DATE").upper(), "acquisitionDate")
-    hits.sort(key=lambda r: (r[key], r["id"]), reverse=str(body.get("sortOrder") or "DESC").upper() != "ASC")
+    hits.sort(
+        key=lambda r: (r[key], r["id"]),
+        reverse=str(body.get("sortOrder") or "DESC").upper() != "ASC",
+    )
     off = int(body.get("offset") or 0)
     lim = int(body.get("limit") or 100)
     return hits[off : off + lim]

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .app import DEFAULT_TOKEN, Request, Response, Service, SimOptions
+from .app import Request, Response, Service, SimOptions
 
 FAULT_KEYS = {
     "status_500",
@@ -61,7 +61,14 @@ def normalize_faults(faults: dict | None) -> dict:
     if unknown:
         raise ValueError(f"unknown fault keys: {sorted(unknown)}; known: {sorted(FAULT_KEYS)}")
     out: dict[str, Any] = {}
-    for k in ("status_500", "status_502", "status_503", "status_429", "reset", "drop_create_response"):
+    for k in (
+        "status_500",
+        "status_502",
+        "status_503",
+        "status_429",
+        "reset",
+        "drop_create_response",
+    ):
         v = float(faults.get(k, 0.0) or 0.0)
         if not 0.0 <= v <= 1.0:
             raise ValueError(f"fault {k} must be a probability in [0, 1], got {v}")
@@ -79,7 +86,7 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, handler, sim: "Server"):
+    def __init__(self, addr, handler, sim: Server):
         self.sim = sim
         self._conns: set = set()
         self._conns_lock = threading.Lock()
@@ -204,15 +211,26 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {}
             if status == 429:
                 headers["Retry-After"] = str(faults["retry_after"])
-            resp = Response(status, json.dumps({"code": code, "message": msg, "params": {}}).encode(), headers=headers)
+            resp = Response(
+                status,
+                json.dumps({"code": code, "message": msg, "params": {}}).encode(),
+                headers=headers,
+            )
             rec.fault = fault
         else:
-            req = Request(self.command, path, query, {k.lower(): v for k, v in self.headers.items()}, body)
+            req = Request(
+                self.command, path, query, {k.lower(): v for k, v in self.headers.items()}, body
+            )
             try:
                 resp = sim.service.handle(req)
             except Exception:  # noqa: BLE001 - a simulator bug: answer 500, keep the trace
                 sim.errors.append(traceback.format_exc())
-                resp = Response(500, json.dumps({"code": "INTERNAL_ERROR", "message": "simulator error", "params": {}}).encode())
+                resp = Response(
+                    500,
+                    json.dumps(
+                        {"code": "INTERNAL_ERROR", "message": "simulator error", "params": {}}
+                    ).encode(),
+                )
             if resp.committed_create and sim._draw_drop_create():
                 rec.fault = "drop_create_response"
                 rec.handled_status = resp.status
@@ -232,7 +250,9 @@ class _Handler(BaseHTTPRequestHandler):
 class Server:
     """A running simulator. Use :func:`mapflow_geo.sim.serve` to get one."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, faults: dict | None = None, **options: Any):
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, faults: dict | None = None, **options: Any
+    ):
         unknown = set(options) - set(SimOptions.__dataclass_fields__)
         if unknown:
             raise TypeError(f"unknown simulator options: {sorted(unknown)}")
@@ -250,8 +270,13 @@ class Server:
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "Server":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"mapflow-sim:{self.port}", daemon=True)
+    def start(self) -> Server:
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"mapflow-sim:{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -265,7 +290,7 @@ class Server:
 
     stop = close
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         if self._thread is None:
             self.start()
         return self
@@ -343,11 +368,15 @@ class Server:
         with self.service.lock:
             self.service.time_offset += float(seconds)
 
-    def count(self, method: str | None = None, path: str | None = None, status: int | None = None) -> int:
+    def count(
+        self, method: str | None = None, path: str | None = None, status: int | None = None
+    ) -> int:
         return sum(
             1
             for r in self.requests
-            if (method is None or r.method == method.upper()) and (path is None or r.path == path) and (status is None or r.status == status)
+            if (method is None or r.method == method.upper())
+            and (path is None or r.path == path)
+            and (status is None or r.status == status)
         )
 
     # ------------------------------------------------------------------ internals

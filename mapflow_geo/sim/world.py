@@ -49,7 +49,10 @@ def hash64(seed: int, layer: int, i: np.ndarray, j: np.ndarray, k: int = 0) -> n
     i = np.asarray(i, dtype=np.int64).astype(np.uint64)
     j = np.asarray(j, dtype=np.int64).astype(np.uint64)
     with np.errstate(over="ignore"):
-        h = _mix(np.uint64(seed & 0xFFFFFFFFFFFFFFFF) ^ np.uint64(layer * 0x9E3779B97F4A7C15 & 0xFFFFFFFFFFFFFFFF))
+        h = _mix(
+            np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
+            ^ np.uint64(layer * 0x9E3779B97F4A7C15 & 0xFFFFFFFFFFFFFFFF)
+        )
         h = _mix(h ^ (i * np.uint64(0xD6E8FEB86659FD93)))
         h = _mix(h ^ (j * np.uint64(0xA0761D6478BD642F)))
         h = _mix(h ^ np.uint64(k * 0xE7037ED1A0B428DB & 0xFFFFFFFFFFFFFFFF))
@@ -204,7 +207,9 @@ def forest(aoi, seed: int, density: float = 1.0, heights: bool = False):
     exists = uniform(seed, _FOREST, i, j, 0) < np.clip(0.45 * density, 0, 1)
     i, j, lon0, dlon, latc = (x[exists] for x in (i, j, lon0, dlon, latc))
     cx = lon0 + dlon / 2
-    coords = _blob_coords(cx, latc, dlon * 0.48, np.full(len(i), FOREST_CELL_DEG * 0.48), seed, _FOREST, i, j)
+    coords = _blob_coords(
+        cx, latc, dlon * 0.48, np.full(len(i), FOREST_CELL_DEG * 0.48), seed, _FOREST, i, j
+    )
     geoms = shapely.polygons(coords) if len(i) else np.empty(0, dtype=object)
     hcls = np.floor(3 * uniform(seed, _FOREST, i, j, 1)).astype(int)
     pieces, idx = _clip(geoms, aoi)
@@ -242,14 +247,20 @@ def roads(aoi, seed: int, density: float = 1.0):
         ax, ay = _road_nodes(seed, ai, aj)
         bx, by = _road_nodes(seed, bi, bj)
         segs.append(np.stack([np.stack([ax, ay], -1), np.stack([bx, by], -1)], axis=1))
-        kinds.append(np.where(uniform(seed, _ROADS, ai, aj, 20 + direction) < 0.2, "primary", "residential"))
+        kinds.append(
+            np.where(uniform(seed, _ROADS, ai, aj, 20 + direction) < 0.2, "primary", "residential")
+        )
     coords = np.concatenate(segs, axis=0)
     kind = np.concatenate(kinds)
     geoms = shapely.linestrings(coords) if len(coords) else np.empty(0, dtype=object)
     pieces, idx = _clip(geoms, aoi, polygonal=False)
     lengths = local_lengths_m(pieces)
     props = [
-        {"object_type": "roads", "road_type": str(kind[idx[n]]), "length": round(float(lengths[n]), 1)}
+        {
+            "object_type": "roads",
+            "road_type": str(kind[idx[n]]),
+            "length": round(float(lengths[n]), 1),
+        }
         for n in range(len(pieces))
     ]
     return pieces, props
@@ -266,7 +277,9 @@ def construction(aoi, seed: int, density: float = 1.0):
     geoms = shapely.polygons(coords) if len(i) else np.empty(0, dtype=object)
     pieces, idx = _clip(geoms, aoi)
     areas = local_areas_m2(pieces)
-    props = [{"area": int(round(areas[n])), "object_type": "construction"} for n in range(len(pieces))]
+    props = [
+        {"area": int(round(areas[n])), "object_type": "construction"} for n in range(len(pieces))
+    ]
     return pieces, props
 
 
@@ -275,7 +288,9 @@ def fields(aoi, seed: int, density: float = 1.0):
     exists = uniform(seed, _FIELDS, i, j, 0) < np.clip(0.55 * density, 0, 1)
     i, j, lon0, dlon, latc = (x[exists] for x in (i, j, lon0, dlon, latc))
     cx = lon0 + dlon / 2
-    coords = _blob_coords(cx, latc, dlon * 0.45, np.full(len(i), FIELD_CELL_DEG * 0.45), seed, _FIELDS, i, j, k=4)
+    coords = _blob_coords(
+        cx, latc, dlon * 0.45, np.full(len(i), FIELD_CELL_DEG * 0.45), seed, _FIELDS, i, j, k=4
+    )
     geoms = shapely.polygons(coords) if len(i) else np.empty(0, dtype=object)
     pieces, idx = _clip(geoms, aoi)
     areas = local_areas_m2(pieces)
@@ -295,7 +310,9 @@ def generate(kind: str, aoi, seed: int, density: float = 1.0, blocks: dict | Non
             simplification=blocks.get("Simplification", True),
         )
     if kind in ("forest", "forest_heights"):
-        return forest(aoi, seed, density, heights=kind == "forest_heights" or blocks.get("Heights", False))
+        return forest(
+            aoi, seed, density, heights=kind == "forest_heights" or blocks.get("Heights", False)
+        )
     if kind == "roads":
         return roads(aoi, seed, density)
     if kind == "construction":

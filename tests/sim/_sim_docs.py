@@ -11,7 +11,9 @@ DOCS_DIR = Path(os.environ.get("MAPFLOW_API_DOCS", "/work/shared/api-docs"))
 
 SMALL_POLYGON = {
     "type": "Polygon",
-    "coordinates": [[[37.615, 55.755], [37.625, 55.755], [37.625, 55.760], [37.615, 55.760], [37.615, 55.755]]],
+    "coordinates": [
+        [[37.615, 55.755], [37.625, 55.755], [37.625, 55.760], [37.615, 55.760], [37.615, 55.755]]
+    ],
 }
 
 
@@ -71,7 +73,11 @@ def strip_comments(s: str) -> str:
 
 
 def _fill_placeholders(s: str) -> str:
-    s = re.sub(r'"coordinates"\s*:\s*\[\s*\.\.\.\s*\]', '"coordinates": ' + json.dumps(SMALL_POLYGON["coordinates"]), s)
+    s = re.sub(
+        r'"coordinates"\s*:\s*\[\s*\.\.\.\s*\]',
+        '"coordinates": ' + json.dumps(SMALL_POLYGON["coordinates"]),
+        s,
+    )
     s = re.sub(r'"geometry"\s*:\s*\{\s*\.\.\.\s*\}', '"geometry": ' + json.dumps(SMALL_POLYGON), s)
     s = re.sub(r"\[\s*\.\.\.\s*\]", "[]", s)
     return s
@@ -159,13 +165,22 @@ def classify(obj) -> list[tuple[str, str, dict]] | None:
     if "wdId" in keys and "areaSqKm" in keys:
         return [("POST", "/processing/cost/v2", obj)]
     if ("wdName" in keys or "wdId" in keys) and "geometry" in keys:
-        return [("POST", "/processings/v2", obj), ("POST", "/processings", obj), ("POST", "/processing/cost/v2", obj), ("POST", "/processing/cost", obj)]
+        return [
+            ("POST", "/processings/v2", obj),
+            ("POST", "/processings", obj),
+            ("POST", "/processing/cost/v2", obj),
+            ("POST", "/processing/cost", obj),
+        ]
     if "wdId" in keys and "areaSqKm" in keys:
         return [("POST", "/processing/cost/v2", obj)]
     if keys == {"projectId", "email", "role"}:
         return [("POST", "/projects/share", obj)]
     if keys <= {"name", "description"} and "name" in keys:
-        return [("POST", "/projects", obj), ("PUT", "/projects/{project}", obj), ("PUT", "/processing/{processing}", obj)]
+        return [
+            ("POST", "/projects", obj),
+            ("PUT", "/projects/{project}", obj),
+            ("PUT", "/processing/{processing}", obj),
+        ]
     if keys <= {"name", "description", "projectId"} and "projectId" in keys:
         return [("PUT", "/processings/{processing}", obj)]
     if keys == {"name", "tags"}:
@@ -173,14 +188,25 @@ def classify(obj) -> list[tuple[str, str, dict]] | None:
     if keys == {"url"}:
         return [("POST", "/rasters/mosaic/{mosaic}/link-image", obj)]
     if keys & {"dateFrom", "dateTo", "statuses", "page", "perPage", "filter"}:
-        return [("POST", "/processings/stats?type=JSON", obj), ("POST", "/processings/stats?type=CSV", obj)]
+        return [
+            ("POST", "/processings/stats?type=JSON", obj),
+            ("POST", "/processings/stats?type=CSV", obj),
+        ]
     base = {"name": "doc fragment", "wdName": "🏠 Buildings", "geometry": SMALL_POLYGON}
     if keys == {"blocks"}:
         body = dict(base, blocks=obj["blocks"])
-        return [("POST", "/processings/v2", body), ("POST", "/processings", body), ("POST", "/processing/cost/v2", body)]
+        return [
+            ("POST", "/processings/v2", body),
+            ("POST", "/processings", body),
+            ("POST", "/processing/cost/v2", body),
+        ]
     if keys == {"params"}:
         body = dict(base, params=obj["params"])
-        return [("POST", "/processings/v2", body), ("POST", "/processings", body), ("POST", "/processing/cost/v2", body)]
+        return [
+            ("POST", "/processings/v2", body),
+            ("POST", "/processings", body),
+            ("POST", "/processing/cost/v2", body),
+        ]
     if keys == {"sourceParams"}:
         body = dict(base, params=obj)
         return [("POST", "/processings/v2", body), ("POST", "/processing/cost/v2", body)]

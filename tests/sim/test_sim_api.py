@@ -30,7 +30,9 @@ def test_auth_missing_and_wrong_token(mapflow_sim):
     for h in ("Basic nope", "Bearer nope", mapflow_sim.token, "Digest " + mapflow_sim.token):
         assert requests.get(url, headers={"Authorization": h}, timeout=10).status_code == 401
     for scheme in ("Basic", "Bearer"):
-        r = requests.get(url, headers={"Authorization": f"{scheme} {mapflow_sim.token}"}, timeout=10)
+        r = requests.get(
+            url, headers={"Authorization": f"{scheme} {mapflow_sim.token}"}, timeout=10
+        )
         assert r.status_code == 200
 
 
@@ -49,12 +51,28 @@ def test_custom_token(mapflow_sim, api):
 def test_user_status_fields(api):
     st = api.get("/user/status").json()
     for k in (
-        "email", "processedArea", "remainingArea", "areaLimit", "memoryLimit", "models", "teams",
-        "billingType", "remainingCredits", "maxAoisPerProcessing", "dataProviders",
+        "email",
+        "processedArea",
+        "remainingArea",
+        "areaLimit",
+        "memoryLimit",
+        "models",
+        "teams",
+        "billingType",
+        "remainingCredits",
+        "maxAoisPerProcessing",
+        "dataProviders",
     ):
         assert k in st, k
     names = [m["name"] for m in st["models"]]
-    for n in ("🏠 Buildings", "🌲 Forest", "🌲↕️ Forest with heights", "🚗 Roads", "🏗️ Construction sites", "🚜 Fields (Sentinel-2)"):
+    for n in (
+        "🏠 Buildings",
+        "🌲 Forest",
+        "🌲↕️ Forest with heights",
+        "🚗 Roads",
+        "🏗️ Construction sites",
+        "🚜 Fields (Sentinel-2)",
+    ):
         assert n in names
     b = next(m for m in st["models"] if m["name"] == "🏠 Buildings")
     assert {x["name"] for x in b["blocks"]} >= {"Classification", "Simplification", "OSM"}
@@ -99,16 +117,26 @@ def test_thin_diagonal_sliver_bbox_rule(api):
     # a thin sliver along the diagonal of a ~100 km² box: tiny area, huge bbox
     x0, y0, x1, y1 = 37.0, 55.0, 37.16, 55.09
     d = 0.0002
-    sliver = {"type": "Polygon", "coordinates": [[[x0, y0], [x0 + d, y0], [x1, y1], [x1 - d, y1], [x0, y0]]]}
+    sliver = {
+        "type": "Polygon",
+        "coordinates": [[[x0, y0], [x0 + d, y0], [x1, y1], [x1 - d, y1], [x0, y0]]],
+    }
     assert geod_area(sliver) < 1_000_000
-    r = api.post("/processings/v2", json={"name": "s", "wdName": "🏠 Buildings", "geometry": sliver})
+    r = api.post(
+        "/processings/v2", json={"name": "s", "wdName": "🏠 Buildings", "geometry": sliver}
+    )
     assert r.status_code == 400
     body = r.json()
     assert body["code"] == "TOO_LARGE_PROCESSING"
     assert body["params"]["aoiAreaLimit"] == "25000000"
     assert int(body["params"]["area"]) > 25_000_000
     # the same area as a compact square passes
-    assert api.post("/processings/v2", json={"name": "ok", "wdName": "🏠 Buildings", "geometry": SMALL}).status_code == 200
+    assert (
+        api.post(
+            "/processings/v2", json={"name": "ok", "wdName": "🏠 Buildings", "geometry": SMALL}
+        ).status_code
+        == 200
+    )
 
 
 def _multi(n):
@@ -120,7 +148,9 @@ def _multi(n):
 
 
 def test_too_many_aois(mapflow_sim, api):
-    r = api.post("/processings/v2", json={"name": "m", "wdName": "🏠 Buildings", "geometry": _multi(11)})
+    r = api.post(
+        "/processings/v2", json={"name": "m", "wdName": "🏠 Buildings", "geometry": _multi(11)}
+    )
     assert r.status_code == 400
     assert r.json()["code"] == "TOO_MANY_AOIS"
     assert r.json()["params"] == {"aoiCount": "11", "maxAoisPerProcessing": "10"}
@@ -159,7 +189,10 @@ def test_invalid_geometry(api, geom):
 def test_feature_and_feature_collection_accepted(api):
     p = api.create({"type": "Feature", "properties": {}, "geometry": SMALL})
     assert p["aoiCount"] == 1
-    fc = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": _multi(2)}]}
+    fc = {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "properties": {}, "geometry": _multi(2)}],
+    }
     assert api.create(fc)["aoiCount"] == 2
 
 
@@ -172,7 +205,13 @@ def _cost(api, **body):
 
 
 def test_cost_formula(api):
-    mb = lambda z=None: {"sourceParams": {"dataProvider": {"providerName": "Mapbox", **({"zoom": z} if z else {})}}}  # noqa: E731
+    def mb(z=None):
+        return {
+            "sourceParams": {
+                "dataProvider": {"providerName": "Mapbox", **({"zoom": z} if z else {})}
+            }
+        }  # noqa: E731
+
     # 1 km² minimum: 0.35 km² charged as 1 km²; Buildings 13 + Mapbox z18 3
     assert _cost(api, wdName="🏠 Buildings", geometry=SMALL, params=mb(18)) == 16
     assert _cost(api, wdName="🏠 Buildings", areaSqKm=0.01, params=mb(18)) == 16
@@ -182,18 +221,37 @@ def test_cost_formula(api):
     assert _cost(api, wdName="🏠 Buildings", areaSqKm=2, params=mb(17)) == 28
     assert _cost(api, wdName="🏠 Buildings", areaSqKm=2, params=mb(19)) == 44
     # optional blocks enabled add their price; disabled or omitted do not
-    blocks = [{"name": "Classification", "enabled": True}, {"name": "Simplification", "enabled": True}, {"name": "OSM", "enabled": False}]
-    assert _cost(api, wdName="🏠 Buildings", areaSqKm=2, params=mb(18), blocks=blocks) == 2 * (13 + 3 + 5 + 3)
+    blocks = [
+        {"name": "Classification", "enabled": True},
+        {"name": "Simplification", "enabled": True},
+        {"name": "OSM", "enabled": False},
+    ]
+    assert _cost(api, wdName="🏠 Buildings", areaSqKm=2, params=mb(18), blocks=blocks) == 2 * (
+        13 + 3 + 5 + 3
+    )
     # rounding up to a whole credit: 1.55 × 14 = 21.7 → 22
     assert _cost(api, wdName="🏠 Buildings", areaSqKm=1.55, params=mb(17)) == 22
     # exact products are not bumped by float error: 1.5 × 14 = 21
     assert _cost(api, wdName="🏠 Buildings", areaSqKm=1.5, params=mb(17)) == 21
     # own imagery / custom url: data price 0
-    own = {"sourceParams": {"userDefined": {"sourceType": "XYZ", "url": "https://t.example/{z}/{x}/{y}.png"}}}
+    own = {
+        "sourceParams": {
+            "userDefined": {"sourceType": "XYZ", "url": "https://t.example/{z}/{x}/{y}.png"}
+        }
+    }
     assert _cost(api, wdName="🏠 Buildings", areaSqKm=3, params=own) == 39
     # Forest: non-optional Segmentation (8) always, optional Heights (20) when enabled
     assert _cost(api, wdName="🌲 Forest", areaSqKm=1, params=own) == 8
-    assert _cost(api, wdName="🌲 Forest", areaSqKm=1, params=own, blocks=[{"name": "Heights", "enabled": True}]) == 28
+    assert (
+        _cost(
+            api,
+            wdName="🌲 Forest",
+            areaSqKm=1,
+            params=own,
+            blocks=[{"name": "Heights", "enabled": True}],
+        )
+        == 28
+    )
     # model by id, and the mojibake name of the docs
     st = api.get("/user/status").json()
     bid = next(m["id"] for m in st["models"] if m["name"] == "🏠 Buildings")
@@ -205,31 +263,59 @@ def test_cost_geometry_area_and_v1(api):
     geom = box(37.5, 55.7, 37.55, 55.72)
     km2 = geod_area(geom) / 1e6
     expect = math.ceil(km2 * (13 + 3))
-    assert _cost(api, wdName="🏠 Buildings", geometry=geom, params={"sourceParams": {"dataProvider": {"providerName": "Mapbox"}}}) == expect
+    assert (
+        _cost(
+            api,
+            wdName="🏠 Buildings",
+            geometry=geom,
+            params={"sourceParams": {"dataProvider": {"providerName": "Mapbox"}}},
+        )
+        == expect
+    )
     st = api.get("/user/status").json()
     bid = next(m["id"] for m in st["models"] if m["name"] == "🏠 Buildings")
-    r = api.post("/processing/cost", json={"wdId": bid, "geometry": geom, "params": {"data_provider": "Mapbox"}})
+    r = api.post(
+        "/processing/cost",
+        json={"wdId": bid, "geometry": geom, "params": {"data_provider": "Mapbox"}},
+    )
     assert r.status_code == 200 and r.json() == expect
 
 
 def test_cost_unknown_model_and_provider(api):
     r = api.post("/processing/cost/v2", json={"wdName": "nope", "areaSqKm": 1})
     assert r.status_code == 400 and r.json()["code"] == "MODEL_NOT_FOUND"
-    r = api.post("/processing/cost/v2", json={"wdName": "🏠 Buildings", "areaSqKm": 1, "params": {"sourceParams": {"dataProvider": {"providerName": "Nope"}}}})
+    r = api.post(
+        "/processing/cost/v2",
+        json={
+            "wdName": "🏠 Buildings",
+            "areaSqKm": 1,
+            "params": {"sourceParams": {"dataProvider": {"providerName": "Nope"}}},
+        },
+    )
     assert r.status_code == 400 and r.json()["code"] == "DATA_PROVIDER_NOT_FOUND"
 
 
 # ----------------------------------------------------------------------------- billing
 @pytest.mark.mapflow_sim(credits=40)
 def test_credits_deducted_and_insufficient(mapflow_sim, api):
-    p = api.create(params={"sourceParams": {"dataProvider": {"providerName": "Mapbox", "zoom": 18}}})
+    p = api.create(
+        params={"sourceParams": {"dataProvider": {"providerName": "Mapbox", "zoom": 18}}}
+    )
     assert p["cost"] == 16 and isinstance(p["cost"], int)
     assert p["area"] == p["aoiArea"] == int(round(geod_area(SMALL)))
     st = api.get("/user/status").json()
     assert st["remainingCredits"] == 24
     assert st["processedArea"] == p["area"]
     api.create(params={"sourceParams": {"dataProvider": {"providerName": "Mapbox", "zoom": 18}}})
-    r = api.post("/processings/v2", json={"name": "x", "wdName": "🏠 Buildings", "geometry": SMALL, "params": {"sourceParams": {"dataProvider": {"providerName": "Mapbox"}}}})
+    r = api.post(
+        "/processings/v2",
+        json={
+            "name": "x",
+            "wdName": "🏠 Buildings",
+            "geometry": SMALL,
+            "params": {"sourceParams": {"dataProvider": {"providerName": "Mapbox"}}},
+        },
+    )
     assert r.status_code == 400
     assert r.json()["code"] == "INSUFFICIENT_CREDITS"
     assert r.json()["params"] == {"cost": "16", "remainingCredits": "8"}
@@ -264,12 +350,33 @@ def test_processing_seconds_zero_is_ok_on_first_read(api):
     assert g["status"] == "OK" and g["percentCompleted"] == 100
     assert g["meta"] == {"run": "r1", "n": "7"}
     for k in (
-        "id", "name", "description", "projectId", "vectorLayer", "rasterLayer", "workflowDef", "aoiCount", "area",
-        "aoiArea", "cost", "status", "reviewStatus", "rating", "percentCompleted", "params", "blocks", "meta",
-        "messages", "created", "updated",
+        "id",
+        "name",
+        "description",
+        "projectId",
+        "vectorLayer",
+        "rasterLayer",
+        "workflowDef",
+        "aoiCount",
+        "area",
+        "aoiArea",
+        "cost",
+        "status",
+        "reviewStatus",
+        "rating",
+        "percentCompleted",
+        "params",
+        "blocks",
+        "meta",
+        "messages",
+        "created",
+        "updated",
     ):
         assert k in g, k
-    assert {"tileUrl", "tileJsonUrl"} <= set(g["vectorLayer"]) and {"tileUrl", "tileJsonUrl"} <= set(g["rasterLayer"])
+    assert {"tileUrl", "tileJsonUrl"} <= set(g["vectorLayer"]) and {
+        "tileUrl",
+        "tileJsonUrl",
+    } <= set(g["rasterLayer"])
     v1 = api.get(f"/processings/{p['id']}").json()
     assert v1["status"] == "OK" and v1["meta"]["run"] == "r1"
     lst = api.get("/processings/v2").json()
@@ -300,8 +407,11 @@ def test_lifecycle_wall_clock(api):
 
 
 DOC_CODES = {
-    "dataloader.TileNotLoaded", "dataloader.internalError", "source-validator.PixelSizeTooHigh",
-    "inference.internalError", "vector-processor.internalError",
+    "dataloader.TileNotLoaded",
+    "dataloader.internalError",
+    "source-validator.PixelSizeTooHigh",
+    "inference.internalError",
+    "vector-processor.internalError",
 }
 
 
@@ -311,7 +421,9 @@ def test_failed_processing_and_restart(mapflow_sim, api):
     g = api.get(f"/processings/{p['id']}/v2").json()
     assert g["status"] == "FAILED"
     assert g["messages"] and all(m["code"] in DOC_CODES for m in g["messages"])
-    assert len({(m["code"], str(m["parameters"])) for m in g["messages"]}) == len(g["messages"])  # deduplicated
+    assert len({(m["code"], str(m["parameters"])) for m in g["messages"]}) == len(
+        g["messages"]
+    )  # deduplicated
     aois = api.get(f"/processings/{p['id']}/aois").json()
     assert all(a["status"] == "FAILED" and a["messages"] for a in aois)
     r = api.get(f"/processings/{p['id']}/result")
@@ -343,7 +455,7 @@ def test_partial_failure_restart_reruns_failed_only(mapflow_sim, api):
             break
     assert api.get(f"/processings/{p['id']}/v2").json()["status"] == "OK"
     snap = next(x for x in mapflow_sim.processings if x["id"] == p["id"])
-    by_id = dict(zip([a["id"] for a in aois], snap["attempts"]))
+    by_id = dict(zip([a["id"] for a in aois], snap["attempts"], strict=False))
     assert all(by_id[a["id"]] == 1 for a in ok)
     assert all(by_id[a] >= 2 for a in failed)
     assert snap["charges"] == 1
@@ -363,7 +475,13 @@ def test_fail_draw_is_deterministic():
 
 # ----------------------------------------------------------------------------- results
 def test_result_is_geojson_octet_stream(api):
-    p = api.create(box(37.6, 55.75, 37.63, 55.765), blocks=[{"name": "Classification", "enabled": True}, {"name": "Simplification", "enabled": True}])
+    p = api.create(
+        box(37.6, 55.75, 37.63, 55.765),
+        blocks=[
+            {"name": "Classification", "enabled": True},
+            {"name": "Simplification", "enabled": True},
+        ],
+    )
     r = api.get(f"/processings/{p['id']}/result")
     assert r.status_code == 200
     assert r.headers["Content-Type"] == "application/octet-stream"
@@ -396,16 +514,31 @@ def test_result_models(api):
         assert {f["properties"]["object_type"] for f in fc["features"]} == {otype}
         assert {f["geometry"]["type"] for f in fc["features"]} <= gtypes
     # heights: the model, or the Heights block
-    for kw in ({"wd": "🌲↕️ Forest with heights"}, {"wd": "🌲 Forest", "blocks": [{"name": "Heights", "enabled": True}]}):
+    for kw in (
+        {"wd": "🌲↕️ Forest with heights"},
+        {"wd": "🌲 Forest", "blocks": [{"name": "Heights", "enabled": True}]},
+    ):
         p = api.create(geom, **kw)
         fc = api.get(f"/processings/{p['id']}/result").json()
-        assert {f["properties"]["class"] for f in fc["features"]} <= {"00m-04m", "04m-10m", "10m-99m"}
+        assert {f["properties"]["class"] for f in fc["features"]} <= {
+            "00m-04m",
+            "04m-10m",
+            "10m-99m",
+        }
     p = api.create(geom, wd="🌲 Forest")
-    assert all("class" not in f["properties"] for f in api.get(f"/processings/{p['id']}/result").json()["features"])
+    assert all(
+        "class" not in f["properties"]
+        for f in api.get(f"/processings/{p['id']}/result").json()["features"]
+    )
 
 
 def test_unknown_ids_404(api):
-    for path in ("/processings/nope/v2", "/processings/nope", "/processings/nope/aois", "/processings/nope/result"):
+    for path in (
+        "/processings/nope/v2",
+        "/processings/nope",
+        "/processings/nope/aois",
+        "/processings/nope/result",
+    ):
         r = api.get(path)
         assert r.status_code == 404 and r.json()["code"] == "PROCESSING_NOT_FOUND"
     p = api.create()

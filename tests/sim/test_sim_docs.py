@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not DOCS_DIR.exists(), reason="documentation pag
 
 def _requests():
     out = []
-    for fname, raw, obj in all_examples():
+    for fname, _raw, obj in all_examples():
         reqs = classify(obj)
         if reqs:
             out.append((fname, obj, reqs))
@@ -25,7 +25,16 @@ def test_enough_examples_found():
     reqs = _requests()
     assert len(reqs) >= 40
     kinds = {r[1] for _, _, rs in reqs for r in rs}
-    for path in ("/processings/v2", "/processings", "/processing/cost/v2", "/processing/cost", "/catalog/meta", "/projects", "/projects/share", "/rasters/mosaic"):
+    for path in (
+        "/processings/v2",
+        "/processings",
+        "/processing/cost/v2",
+        "/processing/cost",
+        "/catalog/meta",
+        "/projects",
+        "/projects/share",
+        "/rasters/mosaic",
+    ):
         assert path in kinds, path
 
 
@@ -43,11 +52,15 @@ def test_every_request_example_accepted(api):
             n += 1
             if is_template(obj):
                 # schema dumps (placeholder "string" values) must be refused cleanly
-                ok = 200 <= r.status_code < 300 or (400 <= r.status_code < 500 and "code" in r.json())
+                ok = 200 <= r.status_code < 300 or (
+                    400 <= r.status_code < 500 and "code" in r.json()
+                )
             else:
                 ok = 200 <= r.status_code < 300
             if not ok:
-                failures.append((fname, method, p, r.status_code, r.text[:200], json.dumps(body)[:200]))
+                failures.append(
+                    (fname, method, p, r.status_code, r.text[:200], json.dumps(body)[:200])
+                )
     assert not failures, "\n".join(map(str, failures))
     assert n >= 60
 
@@ -75,11 +88,17 @@ def _doc_responses():
 
 
 def test_documented_response_fields_present(mapflow_sim, api):
-    p = api.create(params={"sourceParams": {"dataProvider": {"providerName": "Mapbox", "zoom": 18}}}, meta={"a": "b"})
+    p = api.create(
+        params={"sourceParams": {"dataProvider": {"providerName": "Mapbox", "zoom": 18}}},
+        meta={"a": "b"},
+    )
     p_id = p["id"]
     proc = api.get(f"/processings/{p_id}/v2").json()
     proc_v1 = api.get(f"/processings/{p_id}").json()
-    api.post("/projects/share", json={"projectId": proc["projectId"], "email": "x@y.z", "role": "readonly"})
+    api.post(
+        "/projects/share",
+        json={"projectId": proc["projectId"], "email": "x@y.z", "role": "readonly"},
+    )
     ours = {
         "status": api.get("/user/status").json(),
         "project": api.get("/projects/default").json(),
@@ -88,12 +107,17 @@ def test_documented_response_fields_present(mapflow_sim, api):
         "memory": api.get("/rasters/memory").json(),
     }
     m = api.post("/rasters/mosaic", json={"name": "m", "tags": ["t"]}).json()
-    up = api.post(f"/rasters/mosaic/{m['id']}/image", files={"file": ("orthophoto.tif", b"II*\x00" + b"0" * 100)}).json()
+    up = api.post(
+        f"/rasters/mosaic/{m['id']}/image",
+        files={"file": ("orthophoto.tif", b"II*\x00" + b"0" * 100)},
+    ).json()
     ours["mosaic"] = api.get(f"/rasters/mosaic/{m['id']}").json()
     ours["upload"] = up
     ours["image"] = api.get(f"/rasters/image/{up['id']}").json()
     ours["images"] = api.get(f"/rasters/mosaic/{m['id']}/image").json()
-    ours["link"] = api.post(f"/rasters/mosaic/{m['id']}/link-image", json={"url": "s3://b/x.tif"}).json()
+    ours["link"] = api.post(
+        f"/rasters/mosaic/{m['id']}/link-image", json={"url": "s3://b/x.tif"}
+    ).json()
     ours["catalog"] = api.post("/catalog/meta", json={"aoi": SMALL}).json()
     ours["stats"] = api.post("/processings/stats?type=JSON", json={}).json()
 

@@ -54,7 +54,10 @@ def test_reset_connection(mapflow_sim, api):
 @pytest.mark.mapflow_sim(faults={"drop_create_response": 1.0})
 def test_drop_create_response_commits_and_charges(mapflow_sim, api):
     with pytest.raises(requests.ConnectionError):
-        api.post("/processings/v2", json={"name": "x", "wdName": "🏠 Buildings", "geometry": SMALL, "meta": {"key": "k1"}})
+        api.post(
+            "/processings/v2",
+            json={"name": "x", "wdName": "🏠 Buildings", "geometry": SMALL, "meta": {"key": "k1"}},
+        )
     procs = api.get("/processings/v2").json()  # reads are unaffected
     assert len(procs) == 1 and procs[0]["meta"] == {"key": "k1"}
     assert mapflow_sim.charges_for(procs[0]["id"]) == 1
@@ -65,7 +68,12 @@ def test_drop_create_response_commits_and_charges(mapflow_sim, api):
 @pytest.mark.mapflow_sim(faults={"status_503": 1.0, "methods": ["GET"]})
 def test_fault_methods_filter(mapflow_sim, api):
     assert api.get("/user/status").status_code == 503
-    assert api.post("/processings/v2", json={"name": "x", "wdName": "🏠 Buildings", "geometry": SMALL}).status_code == 200
+    assert (
+        api.post(
+            "/processings/v2", json={"name": "x", "wdName": "🏠 Buildings", "geometry": SMALL}
+        ).status_code
+        == 200
+    )
 
 
 def test_fault_fractions_are_seeded_and_counted():
@@ -89,7 +97,10 @@ def test_set_faults_at_runtime_and_admin_route(mapflow_sim, api):
     r = requests.post(mapflow_sim.base + "/_sim/faults", json={}, timeout=5)
     assert r.status_code == 200 and r.json()["status_502"] == 0
     assert api.get("/user/status").status_code == 200
-    assert requests.post(mapflow_sim.base + "/_sim/faults", json={"bogus": 1}, timeout=5).status_code == 400
+    assert (
+        requests.post(mapflow_sim.base + "/_sim/faults", json={"bogus": 1}, timeout=5).status_code
+        == 400
+    )
     log = requests.get(mapflow_sim.base + "/_sim/requests", timeout=5).json()
     assert [x["status"] for x in log] == [200, 502, 200]
     assert {"method", "path", "status", "query", "time", "body_size"} <= set(log[0])
@@ -128,7 +139,9 @@ def test_persistence_across_restart(tmp_path):
         a = Api(sim)
         proj = a.post("/projects", json={"name": "keep"}).json()["id"]
         p = a.create(projectId=proj, meta={"k": "v"})
-        m = a.post("/rasters/mosaic/image?name=mm", files={"file": ("a.tif", b"II*\x00data")}).json()
+        m = a.post(
+            "/rasters/mosaic/image?name=mm", files={"file": ("a.tif", b"II*\x00data")}
+        ).json()
         assert a.get(f"/processings/{p['id']}/v2").json()["status"] == "IN_PROGRESS"
         token = sim.token
     assert json.load(open(sf))["processings"]
@@ -151,7 +164,9 @@ def test_concurrent_creates(mapflow_sim):
 
     def one(k):
         a = Api(mapflow_sim)
-        return a.post("/processings/v2", json={"name": f"c{k}", "wdName": "🏠 Buildings", "geometry": SMALL}).status_code
+        return a.post(
+            "/processings/v2", json={"name": f"c{k}", "wdName": "🏠 Buildings", "geometry": SMALL}
+        ).status_code
 
     with ThreadPoolExecutor(8) as ex:
         codes = list(ex.map(one, range(40)))
@@ -162,7 +177,15 @@ def test_concurrent_creates(mapflow_sim):
 
 def test_list_is_fast_with_500_processings(mapflow_sim, api):
     for k in range(500):
-        r = api.post("/processings/v2", json={"name": f"p{k}", "wdName": "🏠 Buildings", "geometry": SMALL, "meta": {"n": str(k)}})
+        r = api.post(
+            "/processings/v2",
+            json={
+                "name": f"p{k}",
+                "wdName": "🏠 Buildings",
+                "geometry": SMALL,
+                "meta": {"n": str(k)},
+            },
+        )
         assert r.status_code == 200
     t = time.perf_counter()
     lst = api.get("/processings/v2").json()
@@ -173,7 +196,17 @@ def test_list_is_fast_with_500_processings(mapflow_sim, api):
 # ----------------------------------------------------------------------------- CLI
 def test_cli_serves_until_interrupted(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mapflow_geo.sim", "--port", "0", "--token", "dGVzdEB4Lnk6a2V5", "--aoi-area-limit-km2", "3"],
+        [
+            sys.executable,
+            "-m",
+            "mapflow_geo.sim",
+            "--port",
+            "0",
+            "--token",
+            "dGVzdEB4Lnk6a2V5",
+            "--aoi-area-limit-km2",
+            "3",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -183,7 +216,11 @@ def test_cli_serves_until_interrupted(tmp_path):
         url = line.strip().rsplit(" ", 1)[-1]
         assert url.startswith("http://127.0.0.1:") and url.endswith("/rest")
         assert "dGVzdEB4Lnk6a2V5" in proc.stdout.readline()
-        r = requests.get(url + "/projects/default", headers={"Authorization": "Basic dGVzdEB4Lnk6a2V5"}, timeout=5)
+        r = requests.get(
+            url + "/projects/default",
+            headers={"Authorization": "Basic dGVzdEB4Lnk6a2V5"},
+            timeout=5,
+        )
         assert r.json()["user"]["aoiAreaLimit"] == 3_000_000
     finally:
         proc.send_signal(signal.SIGINT)

@@ -12,7 +12,19 @@ from conftest import SMALL, box
 def test_projects_crud_and_share(api):
     default = api.get("/projects/default").json()
     assert default["isDefault"] is True and default["name"] == "Default"
-    for k in ("id", "name", "description", "progress", "aoiCount", "area", "user", "isDefault", "created", "updated", "workflowDefs"):
+    for k in (
+        "id",
+        "name",
+        "description",
+        "progress",
+        "aoiCount",
+        "area",
+        "user",
+        "isDefault",
+        "created",
+        "updated",
+        "workflowDefs",
+    ):
         assert k in default
     assert {"aoiAreaLimit", "areaLimit", "processedArea", "email", "login"} <= set(default["user"])
     p = api.post("/projects", json={"name": "A", "description": "d"}).json()
@@ -26,7 +38,12 @@ def test_projects_crud_and_share(api):
         assert r.status_code == 200, r.text
     r = api.post("/projects/share", json={"projectId": p["id"], "email": "x@y.z", "role": "god"})
     assert r.status_code == 400 and r.json()["code"] == "INVALID_ROLE"
-    assert api.post("/projects/share", json={"projectId": "nope", "email": "x@y.z", "role": "readonly"}).status_code == 404
+    assert (
+        api.post(
+            "/projects/share", json={"projectId": "nope", "email": "x@y.z", "role": "readonly"}
+        ).status_code
+        == 404
+    )
     # delete cascades to processings
     proc = api.create(projectId=p["id"])
     assert api.delete(f"/projects/{p['id']}").status_code in (200, 204)
@@ -70,12 +87,26 @@ def test_processing_management(api):
 
 
 def test_v1_create_variants(api):
-    legacy = {"source_type": "xyz", "url": "https://services.arcgisonline.com/ArcGIS/rest/services/World_Imagery/MapServer/tile/{z}/{y}/{x}"}
-    r = api.post("/processings", json={"name": "v1", "wdName": "🏠 Buildings", "geometry": SMALL, "params": legacy})
+    legacy = {
+        "source_type": "xyz",
+        "url": "https://services.arcgisonline.com/ArcGIS/rest/services/World_Imagery/MapServer/tile/{z}/{y}/{x}",
+    }
+    r = api.post(
+        "/processings",
+        json={"name": "v1", "wdName": "🏠 Buildings", "geometry": SMALL, "params": legacy},
+    )
     assert r.status_code == 200
     p = r.json()
     assert p["cost"] == 13 and p["params"] == legacy
-    r = api.post("/processings", json={"name": "v1", "wdName": "🏠 Buildings", "geometry": SMALL, "params": {"data_provider": "Mapbox"}})
+    r = api.post(
+        "/processings",
+        json={
+            "name": "v1",
+            "wdName": "🏠 Buildings",
+            "geometry": SMALL,
+            "params": {"data_provider": "Mapbox"},
+        },
+    )
     assert r.json()["cost"] == 16
     assert {x["id"] for x in api.get("/processings").json()} >= {p["id"]}
     # wdName is required (or wdId)
@@ -86,18 +117,49 @@ def test_v1_create_variants(api):
 def test_stats_json_and_csv(mapflow_sim, api):
     api.create(name="alpha")
     api.create(name="beta")
-    r = api.post("/processings/stats?type=JSON", json={"dateFrom": "2000-01-01T00:00:00Z", "dateTo": "2100-01-01T00:00:00Z", "statuses": ["OK"]})
+    r = api.post(
+        "/processings/stats?type=JSON",
+        json={
+            "dateFrom": "2000-01-01T00:00:00Z",
+            "dateTo": "2100-01-01T00:00:00Z",
+            "statuses": ["OK"],
+        },
+    )
     body = r.json()
     assert body["total"] == body["count"] == 2
     row = body["results"][0]
-    for k in ("projectName", "name", "email", "area", "cost", "created", "completionDate", "status", "percentCompleted", "archived", "dataProvider", "linkToMap", "scenario"):
+    for k in (
+        "projectName",
+        "name",
+        "email",
+        "area",
+        "cost",
+        "created",
+        "completionDate",
+        "status",
+        "percentCompleted",
+        "archived",
+        "dataProvider",
+        "linkToMap",
+        "scenario",
+    ):
         assert k in row
     assert isinstance(row["area"], str) and isinstance(row["cost"], str)
     assert body["totalCost"] == sum(int(x["cost"]) for x in body["results"])
-    assert api.post("/processings/stats?type=JSON", json={"statuses": ["FAILED"]}).json()["total"] == 0
+    assert (
+        api.post("/processings/stats?type=JSON", json={"statuses": ["FAILED"]}).json()["total"] == 0
+    )
     assert api.post("/processings/stats?type=JSON", json={"terms": "alpha"}).json()["total"] == 1
-    assert api.post("/processings/stats?type=JSON", json={"dateTo": "2000-01-01T00:00:00Z"}).json()["total"] == 0
-    assert api.post("/processings/stats?type=JSON", json={"page": 1, "perPage": 1}).json()["count"] == 1
+    assert (
+        api.post("/processings/stats?type=JSON", json={"dateTo": "2000-01-01T00:00:00Z"}).json()[
+            "total"
+        ]
+        == 0
+    )
+    assert (
+        api.post("/processings/stats?type=JSON", json={"page": 1, "perPage": 1}).json()["count"]
+        == 1
+    )
     r = api.post("/processings/stats?type=CSV", json={})
     assert r.headers["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
@@ -112,18 +174,40 @@ def test_data_api(api):
     assert u["name"] == "m2" and u["tags"] == ["c"]
     data = b"II*\x00" + bytes(1000)
     img = api.post(f"/rasters/mosaic/{m['id']}/image", files={"file": ("ortho.tif", data)}).json()
-    assert img["file_size"] == 1000 + 4 and img["filename"] == "ortho.tif" and img["mosaic_id"] == m["id"]
+    assert (
+        img["file_size"] == 1000 + 4
+        and img["filename"] == "ortho.tif"
+        and img["mosaic_id"] == m["id"]
+    )
     # non-TIFF tolerated for now
     api.post(f"/rasters/mosaic/{m['id']}/image", files={"file": ("notes.txt", b"hello")})
-    link = api.post(f"/rasters/mosaic/{m['id']}/link-image", json={"url": "s3://bucket/path/image.tif"}).json()
-    assert link["message"] == "File successfully linked to a mosaic" and link["mosaic_id"] == m["id"]
+    link = api.post(
+        f"/rasters/mosaic/{m['id']}/link-image", json={"url": "s3://bucket/path/image.tif"}
+    ).json()
+    assert (
+        link["message"] == "File successfully linked to a mosaic" and link["mosaic_id"] == m["id"]
+    )
     imgs = api.get(f"/rasters/mosaic/{m['id']}/image").json()
     assert len(imgs) == 3
     assert api.get(f"/rasters/mosaic/{m['id']}").json()["image_count"] == 3
     got = api.get(f"/rasters/image/{img['id']}").json()
-    assert {"id", "filename", "file_size", "uploaded_at", "footprint", "meta_data", "cog_link"} <= set(got)
-    assert api.put(f"/rasters/image/{img['id']}", params={"name": "Renamed"}).json()["filename"] == "Renamed"
-    for path, size in ((f"/rasters/image/{img['id']}/preview/s", 256), (f"/rasters/{img['id']}/preview/l", 1024)):
+    assert {
+        "id",
+        "filename",
+        "file_size",
+        "uploaded_at",
+        "footprint",
+        "meta_data",
+        "cog_link",
+    } <= set(got)
+    assert (
+        api.put(f"/rasters/image/{img['id']}", params={"name": "Renamed"}).json()["filename"]
+        == "Renamed"
+    )
+    for path, size in (
+        (f"/rasters/image/{img['id']}/preview/s", 256),
+        (f"/rasters/{img['id']}/preview/l", 1024),
+    ):
         r = api.get(path)
         assert r.status_code == 200
         assert r.content[:3] == b"\xff\xd8\xff" or r.content[:8] == b"\x89PNG\r\n\x1a\n"
@@ -134,7 +218,16 @@ def test_data_api(api):
         except ImportError:
             pass
     mem = api.get("/rasters/memory").json()
-    for k in ("used_bytes", "limit_bytes", "used_gb", "limit_gb", "usage_percent", "memoryLimit", "memoryUsed", "memoryFree"):
+    for k in (
+        "used_bytes",
+        "limit_bytes",
+        "used_gb",
+        "limit_gb",
+        "usage_percent",
+        "memoryLimit",
+        "memoryUsed",
+        "memoryFree",
+    ):
         assert k in mem
     assert mem["used_bytes"] == mem["memoryUsed"] == 1004 + 5
     assert api.delete(f"/rasters/image/{img['id']}").status_code in (200, 204)
@@ -143,7 +236,11 @@ def test_data_api(api):
     assert api.get(f"/rasters/mosaic/{m['id']}").status_code == 404
     assert api.get("/rasters/memory").json()["used_bytes"] == 0
     # create-and-upload
-    r = api.post("/rasters/mosaic/image", params=[("name", "Quick"), ("tags", "t1"), ("tags", "t2")], files={"file": ("x.tif", data)})
+    r = api.post(
+        "/rasters/mosaic/image",
+        params=[("name", "Quick"), ("tags", "t1"), ("tags", "t2")],
+        files={"file": ("x.tif", data)},
+    )
     assert r.status_code == 200
     body = r.json()
     assert body["name"] == "Quick" and body["tags"] == ["t1", "t2"] and body["image_count"] == 1
@@ -164,7 +261,20 @@ def test_catalog_search(api):
     allr = api.post("/catalog/meta", json={"aoi": aoi}).json()
     assert isinstance(allr, list) and allr
     for s in allr:
-        assert {"id", "footprint", "pixelResolution", "acquisitionDate", "productType", "sensor", "colorBandOrder", "cloudCover", "offNadirAngle", "previewType", "previewUrl", "providerName"} <= set(s)
+        assert {
+            "id",
+            "footprint",
+            "pixelResolution",
+            "acquisitionDate",
+            "productType",
+            "sensor",
+            "colorBandOrder",
+            "cloudCover",
+            "offNadirAngle",
+            "previewType",
+            "previewUrl",
+            "providerName",
+        } <= set(s)
     # deterministic
     assert api.post("/catalog/meta", json={"aoi": aoi}).json() == allr
     # cloud cover on both scales
@@ -184,7 +294,14 @@ def test_catalog_search(api):
     assert mos and {s["productType"] for s in mos} == {"Mosaic"}
     cg = api.post("/catalog/meta", json={"aoi": aoi, "dataProviders": ["CG"]}).json()
     assert {s["providerName"] for s in cg} == {"CG"}
-    dated = api.post("/catalog/meta", json={"aoi": aoi, "acquisitionDateFrom": "2023-01-01T00:00:00Z", "acquisitionDateTo": "2023-12-31T23:59:59Z"}).json()
+    dated = api.post(
+        "/catalog/meta",
+        json={
+            "aoi": aoi,
+            "acquisitionDateFrom": "2023-01-01T00:00:00Z",
+            "acquisitionDateTo": "2023-12-31T23:59:59Z",
+        },
+    ).json()
     assert all(s["acquisitionDate"].startswith("2023") for s in dated)
     r = api.post("/catalog/meta", json={})
     assert r.status_code == 400

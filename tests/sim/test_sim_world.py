@@ -28,11 +28,21 @@ def _distinct(pieces) -> int:
     "a,b,u",
     [
         # two adjacent boxes sharing a vertical edge
-        (box(37.60, 55.75, 37.62, 55.76), box(37.62, 55.75, 37.64, 55.76), box(37.60, 55.75, 37.64, 55.76)),
+        (
+            box(37.60, 55.75, 37.62, 55.76),
+            box(37.62, 55.75, 37.64, 55.76),
+            box(37.60, 55.75, 37.64, 55.76),
+        ),
         # a diagonal cut through a box
         (
-            {"type": "Polygon", "coordinates": [[[37.6, 55.75], [37.63, 55.75], [37.6, 55.77], [37.6, 55.75]]]},
-            {"type": "Polygon", "coordinates": [[[37.63, 55.75], [37.63, 55.77], [37.6, 55.77], [37.63, 55.75]]]},
+            {
+                "type": "Polygon",
+                "coordinates": [[[37.6, 55.75], [37.63, 55.75], [37.6, 55.77], [37.6, 55.75]]],
+            },
+            {
+                "type": "Polygon",
+                "coordinates": [[[37.63, 55.75], [37.63, 55.77], [37.6, 55.77], [37.63, 55.75]]],
+            },
             box(37.60, 55.75, 37.63, 55.77),
         ),
     ],
@@ -50,7 +60,10 @@ def test_adjacent_aois_union_equals_union_result(api, a, b, u):
     area_union = shapely.area(pu).sum()
     assert abs(area_tiles - area_union) / area_union < 1e-6
     # union of the pieces is the union of the whole buildings
-    assert shapely.union_all(pieces).symmetric_difference(shapely.union_all(pu)).area / area_union < 1e-6
+    assert (
+        shapely.union_all(pieces).symmetric_difference(shapely.union_all(pu)).area / area_union
+        < 1e-6
+    )
     # ids do not leak a world id: a and u share no feature ids
     ids_a = {f["properties"]["id"] for f in res["a"]["features"]}
     ids_u = {f["properties"]["id"] for f in res["u"]["features"]}
@@ -60,11 +73,16 @@ def test_adjacent_aois_union_equals_union_result(api, a, b, u):
 def test_small_building_rule_applies_to_whole_building():
     aoi = shapely.box(37.6, 55.75, 37.62, 55.76)
     w = world.world_buildings(aoi.bounds, seed=0)
-    assert (w["area"] < world.MIN_BUILDING_AREA_M2).any(), "the world should hold some tiny buildings"
+    assert (w["area"] < world.MIN_BUILDING_AREA_M2).any(), (
+        "the world should hold some tiny buildings"
+    )
     g, props = world.generate("buildings", aoi, 0)
     # clipped pieces may be tiny, whole buildings never are
     tiny_whole = shapely.union_all(w["geoms"][w["area"] < world.MIN_BUILDING_AREA_M2])
-    assert not any(shapely.intersects(tiny_whole, x) and shapely.intersection(tiny_whole, x).area > 0 for x in g)
+    assert not any(
+        shapely.intersects(tiny_whole, x) and shapely.intersection(tiny_whole, x).area > 0
+        for x in g
+    )
     seam = shapely.box(37.6, 55.75, 37.6103, 55.76)
     g2, p2 = world.generate("buildings", seam, 0)
     assert min(p["area"] for p in p2) < 20  # a piece can be smaller than 20 m²; it is kept
@@ -90,4 +108,4 @@ def test_seed_changes_world():
     aoi = shapely.box(37.6, 55.75, 37.61, 55.76)
     a = world.generate("buildings", aoi, 1)[0]
     b = world.generate("buildings", aoi, 2)[0]
-    assert len(a) != len(b) or not all(x.equals(y) for x, y in zip(a, b))
+    assert len(a) != len(b) or not all(x.equals(y) for x, y in zip(a, b, strict=False))
