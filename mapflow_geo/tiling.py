@@ -58,6 +58,8 @@ DEFAULT_MAX_AOIS = 10
 DEFAULT_SAFETY_MARGIN = 0.005
 #: Two polygons closer than this (degrees, ~0.1 mm) count as touching.
 TOUCH_TOLERANCE_DEG = 1e-9
+#: Pieces under this fraction of the limit are merged into a neighbour when possible.
+DEFAULT_SLIVER_FRACTION = 0.01
 
 PLAN_COLUMNS = [
     "row",
@@ -195,6 +197,68 @@ def _ensure_fit(pieces: list[_Piece], cap: float) -> list[_Piece]:
                 q.area = float(a)
         stack.extend(reversed(new))
     return out
+
+
+def _merge_slivers(pieces: list[_Piece], cap: float, fraction: float) -> list[_Piece]:
+    """Merge pieces smaller than ``fraction × cap`` into a touching piece of the same row.
+
+    The neighbour sharing the longest border is chosen (ties: smallest key) among those
+    whose union with the sliver is one polygon within the area and bbox rules. Slivers
+    that fit nowhere stay as they are.
+    """
+    small = [i for i, p in enumerate(pieces) if p.area < fraction * cap]
+    if not small:
+        return pieces
+    alive = [True] * len(pieces)
+    geoms = np.array([p.geom for p in pieces], dtype=object)
+    tree = shapely.STRtree(geoms)
+    redirect = list(range(len(pieces)))  # piece index → index of the piece holding it
+
+    def find(i: int) -> int:
+        while redirect[i] != i:
+            redirect[i] = redirect[redirect[i]]
+            i = redirect[i]
+        return i
+
+    for i in sorted(small, key=lambda i: (pieces[i].area, pieces[i].key)):
+        if not alive[i]:
+            continue
+        p = pieces[i]
+        near = tree.query(p.geom, predicate="dwithin", distance=TOUCH_TOLERANCE_DEG)
+        cands = sorted({find(int(j)) for j in near} - {i})
+        best = None
+        for j in cands:
+            q = pieces[j]
+            if q.row != p.row or not alive[j] or q.area + p.area > cap:
+                continue
+            b = (
+                min(p.bounds[0], q.bounds[0]),
+                min(p.bounds[1], q.bounds[1]),
+                max(p.bounds[2], q.bounds[2]),
+                max(p.bounds[3], q.bounds[3]),
+            )
+            if box_area_km2(*b) > cap:
+                continue
+            shared = shapely.intersection(p.geom.boundary, q.geom.boundary).length
+            if shared <= 0:
+                continue
+            rank = (-shared, q.key)
+            if best is None or rank < best[0]:
+                best = (rank, j)
+        if best is None:
+            continue
+        j = best[1]
+        q = pieces[j]
+        union = shapely.union_all([q.geom, p.geom])
+        if union.geom_type != "Polygon":
+            continue
+        area = float(geodesic_area_km2([union])[0])
+        if area > cap or box_area_km2(*union.bounds) > cap:
+            continue
+        pieces[j] = _Piece(q.row, min(q.key, p.key), union, area, union.bounds)
+        alive[i] = False
+        redirect[i] = j
+    return [p for p, a in zip(pieces, alive) if a]
 
 
 # ------------------------------------------------------------------------ packing
@@ -338,6 +402,7 @@ def plan(
     price_per_km2: float | None = None,
     safety_margin: float = DEFAULT_SAFETY_MARGIN,
     errors: Literal["raise", "skip"] = "raise",
+    sliver_fraction: float = DEFAULT_SLIVER_FRACTION,
 ) -> gpd.GeoDataFrame:
     """Plan tiles and processings that Mapflow will accept, few and nearly full.
 
@@ -364,6 +429,9 @@ def plan(
         and every processing's area stay ≤ ``area_limit_km2 × (1 − safety_margin)``.
     errors : {"raise", "skip"}
         Passed to :func:`~mapflow_geo.aoi.prepare_aois` for unusable rows.
+    sliver_fraction : float
+        Pieces smaller than this fraction of the limit are merged into a touching piece
+        of the same row when the union still meets the rules (default 1 %; 0 disables).
 
     Returns
     -------
@@ -415,6 +483,8 @@ def plan(
         for k, poly in enumerate(_polygons(geom)):
             pieces.extend(_cut_polygon(poly, r, (r, k), cap))
     pieces = _ensure_fit(pieces, cap)
+    if sliver_fraction > 0:
+        pieces = _merge_slivers(pieces, cap, float(sliver_fraction))
     bins = _pack(pieces, cap, max_aois)
     for b in bins:
         b.tiles.sort(key=lambda t: t.key)

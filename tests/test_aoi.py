@@ -274,9 +274,13 @@ def test_prepare_properties(geoms):
     got = shapely.union_all(list(out.geometry.values)) if len(out) else shapely.Polygon()
     want = shapely.union_all([shapely.make_valid(g, method="linework") for g in geoms])
     want = shapely.union_all([p for p in shapely.get_parts(want) if p.geom_type == "Polygon"])
-    assert got.area >= want.area * (1 - 1e-9)
+    if want.is_empty:
+        return
+    x0, y0, x1, y1 = want.bounds
+    noise = 1e-12 * max(x1 - x0, y1 - y0) ** 2  # float noise on near-degenerate rings
+    assert got.area >= want.area * (1 - 1e-9) - noise
     tol = 1e-6 * math.sqrt(want.area) if want.area > 0 else 1e-12
-    assert shapely.difference(want, got.buffer(tol)).area <= 1e-6 * want.area + 1e-18
+    assert shapely.difference(want, got.buffer(tol)).area <= 1e-6 * want.area + noise
     for g in out.geometry.values:
         assert g.is_valid and g.geom_type in ("Polygon", "MultiPolygon") and g.area > 0
         xy = shapely.get_coordinates(g)

@@ -184,9 +184,63 @@ def _plan_and_check(gdf, limit, max_aois):
     return tiles
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.filter_too_much,
+@settings(max_examples=500, suppress_health_check=[HealthCheck.filter_too_much,
                                                    HealthCheck.too_slow])
 @given(aoi_frames())
 def test_plan_guarantees(case):
     gdf, limit, max_aois = case
     _plan_and_check(gdf, limit, max_aois)
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.filter_too_much,
+                                                   HealthCheck.too_slow])
+@given(aoi_frames(max_rows=2))
+def test_plan_deterministic(case):
+    gdf, limit, max_aois = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AOIWarning)
+        try:
+            a = plan(gdf, area_limit_km2=limit, max_aois=max_aois, errors="skip")
+        except Exception as exc:  # same input, same error
+            with pytest.raises(type(exc)):
+                plan(gdf.copy(), area_limit_km2=limit, max_aois=max_aois, errors="skip")
+            return
+        b = plan(gdf.copy(), area_limit_km2=limit, max_aois=max_aois, errors="skip")
+    pd.testing.assert_frame_equal(a, b)
+
+
+@st.composite
+def field_sets(draw):
+    """Many small rows on a jittered grid: separate, touching or overlapping."""
+    n = draw(st.integers(2, 40))
+    gap = draw(st.sampled_from([0.0, 0.001, 0.01]))  # 0 → neighbours touch
+    size = draw(st.sampled_from([0.0005, 0.003, 0.01]))
+    overlap = draw(st.booleans())
+    lon0, lat0 = draw(st.floats(-170, 170)), draw(st.floats(-80, 80))
+    cols = max(1, int(math.sqrt(n)))
+    geoms = []
+    for i in range(n):
+        x = lon0 + (i % cols) * (size + gap)
+        y = lat0 + (i // cols) * (size + gap)
+        grow = size * 0.5 if overlap and i % 3 == 0 else 0.0
+        geoms.append(shapely.box(x, y, x + size + grow, y + size + grow))
+    limit = draw(st.sampled_from([1.0, 5.0, 25.0]))
+    max_aois = draw(st.sampled_from([1, 3, 10]))
+    gdf = gpd.GeoDataFrame(geometry=geoms, crs=4326, index=[f"f{i}" for i in range(n)])
+    return gdf, limit, max_aois, gap > 0 and not overlap
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(field_sets())
+def test_many_small_rows(case):
+    gdf, limit, max_aois, separate = case
+    tiles = _plan_and_check(gdf, limit, max_aois)
+    s = tiles.attrs["summary"]
+    assert s["processings"] >= s["processings_lower_bound"]
+    cap = limit * 0.995
+    if separate and (tiles["bbox_area_km2"] < cap).all() and tiles["row"].is_unique:
+        # separate rows that each fit: only the area and the polygon count bind
+        n = len(tiles)
+        total = tiles["area_km2"].sum()
+        if total <= cap / 2:
+            assert s["processings"] == math.ceil(n / max_aois)
