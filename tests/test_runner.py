@@ -83,7 +83,8 @@ def test_estimate_creates_nothing_and_budget_refuses(tmp_path):
     with sim.serve(aoi_area_limit_km2=25, processing_seconds=0) as server:
         client = server.client()
         est = gdf.mapflow.estimate("buildings", client=client)
-        assert est.loc[0, "processings"] == 2
+        plan = gdf.mapflow.plan(client=client)
+        assert est.loc[0, "processings"] == plan["processing"].nunique() >= 2
         assert est.attrs["total_credits"] > 0
         assert est["credits"].sum() == pytest.approx(est.attrs["total_credits"])
         with pytest.raises(BudgetError, match=str(est.attrs["total_credits"])):
