@@ -109,3 +109,34 @@ def test_seed_changes_world():
     a = world.generate("buildings", aoi, 1)[0]
     b = world.generate("buildings", aoi, 2)[0]
     assert len(a) != len(b) or not all(x.equals(y) for x, y in zip(a, b, strict=False))
+
+
+from hypothesis import given, settings  # noqa: E402
+from shapely.ops import split  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    x0=st.floats(-170, 170),
+    y0=st.floats(-60, 60),
+    t=st.floats(0.05, 0.95),
+    u=st.floats(0.05, 0.95),
+    kind=st.sampled_from(["buildings", "forest", "roads", "fields"]),
+)
+def test_split_anywhere_is_consistent(x0, y0, t, u, kind):
+    """Cut a ~2 km box by an arbitrary line: the two halves' objects re-assemble exactly."""
+    w, h = 0.03, 0.02
+    whole = shapely.box(x0, y0, x0 + w, y0 + h)
+    cut = shapely.LineString([(x0 + t * w, y0 - 1), (x0 + u * w, y0 + h + 1)])
+    halves = list(shapely.get_parts(split(whole, cut)))
+    assert len(halves) == 2
+    gu, _ = world.generate(kind, whole, 7)
+    parts = [world.generate(kind, hf, 7)[0] for hf in halves]
+    pieces = np.concatenate(parts)
+    if kind == "roads":
+        assert abs(shapely.length(pieces).sum() - shapely.length(gu).sum()) <= 1e-9 + 1e-6 * shapely.length(gu).sum()
+        return
+    total = shapely.area(gu).sum()
+    assert abs(shapely.area(pieces).sum() - total) <= 1e-6 * max(total, 1e-12)
+    assert _distinct(pieces) == _distinct(gu)
