@@ -226,3 +226,9 @@ def test_cli_serves_until_interrupted(tmp_path):
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
     assert proc.returncode == 0
+
+
+def test_server_client_helper(mapflow_sim):
+    pytest.importorskip("mapflow_geo.client")
+    c = mapflow_sim.client()
+    assert type(c).__name__ == "MapflowClient"

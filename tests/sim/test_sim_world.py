@@ -135,7 +135,10 @@ def test_split_anywhere_is_consistent(x0, y0, t, u, kind):
     parts = [world.generate(kind, hf, 7)[0] for hf in halves]
     pieces = np.concatenate(parts)
     if kind == "roads":
-        assert abs(shapely.length(pieces).sum() - shapely.length(gu).sum()) <= 1e-9 + 1e-6 * shapely.length(gu).sum()
+        assert (
+            abs(shapely.length(pieces).sum() - shapely.length(gu).sum())
+            <= 1e-9 + 1e-6 * shapely.length(gu).sum()
+        )
         return
     total = shapely.area(gu).sum()
     assert abs(shapely.area(pieces).sum() - total) <= 1e-6 * max(total, 1e-12)
