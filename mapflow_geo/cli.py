@@ -30,7 +30,9 @@ def _plan(args: argparse.Namespace) -> int:
     gdf = _read(args.aoi)
     client = None if args.area_limit_km2 and args.max_aois else _client()
     plan = gdf.mapflow.plan(
-        area_limit_km2=args.area_limit_km2, max_aois=args.max_aois, client=client,
+        area_limit_km2=args.area_limit_km2,
+        max_aois=args.max_aois,
+        client=client,
         model=args.model,
     )
     print(f"{len(plan)} tiles in {plan['processing'].nunique()} processings")
@@ -48,7 +50,10 @@ def _estimate(args: argparse.Namespace) -> int:
 
 def _process(args: argparse.Namespace) -> int:
     res = _read(args.aoi).mapflow.process(
-        args.model, client=_client(), run_dir=args.run_dir, max_credits=args.max_credits,
+        args.model,
+        client=_client(),
+        run_dir=args.run_dir,
+        max_credits=args.max_credits,
         errors="warn",
     )
     res.to_file(args.output)

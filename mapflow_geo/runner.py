@@ -164,9 +164,7 @@ def prepare_run(
         tile_ids = sorted(tiles["tile_id"].astype(str))
         key = f"p{int(proc_no):05d}-{_digest(tile_ids)[:10]}"
         body = dict(base, name=f"{name or 'mapflow-geo'} {key}", geometry=mapping(geom))
-        processings.append(
-            _Processing(key, body, float(tiles["area_km2"].sum()), tile_ids)
-        )
+        processings.append(_Processing(key, body, float(tiles["area_km2"].sum()), tile_ids))
     key_of = {t: p.key for p in processings for t in p.tile_ids}
     plan = plan.assign(processing_key=plan["tile_id"].astype(str).map(key_of))
     run_params = {
@@ -184,13 +182,21 @@ def estimate_processings(client: Any, processings: list[_Processing], workers: i
     """Fill ``estimate`` of each processing from the server's cost endpoint (no create)."""
     todo = [p for p in processings if p.estimate is None]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for p, cost in zip(todo, pool.map(lambda p: int(client.cost(**p.body)), todo)):
+        for p, cost in zip(
+            todo, pool.map(lambda p: int(client.cost(**p.body)), todo), strict=False
+        ):
             p.estimate = cost
 
 
 def estimate(
-    gdf: gpd.GeoDataFrame, model: str, *, client: Any = None, source: Any = None,
-    blocks: Any = None, area_limit_km2: float | None = None, max_aois: int | None = None,
+    gdf: gpd.GeoDataFrame,
+    model: str,
+    *,
+    client: Any = None,
+    source: Any = None,
+    blocks: Any = None,
+    area_limit_km2: float | None = None,
+    max_aois: int | None = None,
     errors: str = "raise",
 ) -> pd.DataFrame:
     """Estimated cost per input row: ``area_km2``, ``processings``, ``credits``.
@@ -200,8 +206,14 @@ def estimate(
     """
     client = _client_or_default(client)
     aois, plan, procs, _ = prepare_run(
-        gdf, model, client=client, source=source, blocks=blocks,
-        area_limit_km2=area_limit_km2, max_aois=max_aois, errors=errors,
+        gdf,
+        model,
+        client=client,
+        source=source,
+        blocks=blocks,
+        area_limit_km2=area_limit_km2,
+        max_aois=max_aois,
+        errors=errors,
     )
     estimate_processings(client, procs)
     est = pd.Series({p.key: p.estimate for p in procs})
@@ -334,8 +346,9 @@ class Runner:
                 continue
             first = self._missing_since.setdefault(rec.key, self.clock())
             if self.clock() - first >= self.adopt_grace_s:
-                log.info("%s absent from listings for %.0fs: creating it", rec.key,
-                         self.clock() - first)
+                log.info(
+                    "%s absent from listings for %.0fs: creating it", rec.key, self.clock() - first
+                )
                 self._missing_since.pop(rec.key, None)
                 self._create(rec.key)
 
@@ -343,13 +356,21 @@ class Runner:
     def _list(self) -> list:
         return list(self.client.list_processings(self.project_id))
 
-    def _handle(self, rec: jr.ProcessingRecord, proc: Any, pool: ThreadPoolExecutor,
-                pending: dict[str, Future]) -> None:
+    def _handle(
+        self,
+        rec: jr.ProcessingRecord,
+        proc: Any,
+        pool: ThreadPoolExecutor,
+        pending: dict[str, Future],
+    ) -> None:
         status = _status_str(proc.status)
         messages = list(getattr(proc, "messages", None) or [])
         self.journal.update_status(
-            rec.key, status=status, percent=getattr(proc, "percent_completed", None),
-            cost=getattr(proc, "cost", None), messages=messages,
+            rec.key,
+            status=status,
+            percent=getattr(proc, "percent_completed", None),
+            cost=getattr(proc, "cost", None),
+            messages=messages,
         )
         if status == "FAILED" and rec.restarts < self.max_restarts:
             log.info("restarting failed processing %s (%s)", proc.id, rec.key)
@@ -373,17 +394,19 @@ class Runner:
             aoi_status = _status_str(getattr(aoi, "status", status)) or status
             if aoi_status != "OK":
                 self.journal.record_download(
-                    key, aoi_id, tile_id=tile_id, status=aoi_status,
+                    key,
+                    aoi_id,
+                    tile_id=tile_id,
+                    status=aoi_status,
                     messages=list(getattr(aoi, "messages", None) or []),
                 )
                 continue
-            data = self.client.processing_result_bytes(
-                processing_id, None if single else aoi_id
-            )
+            data = self.client.processing_result_bytes(processing_id, None if single else aoi_id)
             _failpoint("mid_download")
             feats = read_geojson(data)
-            feats["row"] = tiles.loc[tiles["tile_id"] == tile_id, "row"].iloc[0] if tile_id \
-                else None
+            feats["row"] = (
+                tiles.loc[tiles["tile_id"] == tile_id, "row"].iloc[0] if tile_id else None
+            )
             feats["tile_id"] = tile_id
             feats["processing_id"] = processing_id
             rel = Path("results") / key / f"{aoi_id}.parquet"
@@ -404,8 +427,9 @@ class Runner:
             # Resume: first adopt whatever an earlier, interrupted run already created.
             if any(r.state == jr.INTENT for r in self.journal.records()):
                 self._adopt_all_now()
-            planned = [r.key for r in self.journal.records() if r.state == jr.PLANNED
-                       and r.status is None]
+            planned = [
+                r.key for r in self.journal.records() if r.state == jr.PLANNED and r.status is None
+            ]
             for fut in [pool.submit(self._create, k) for k in planned]:
                 fut.result()
             while True:
@@ -426,7 +450,8 @@ class Runner:
                     if proc is None:  # moved out of the project or listing lag
                         proc = self.client.get_processing(rec.processing_id)
                     if (_status_str(proc.status), proc.percent_completed) != (
-                        rec.status, rec.percent
+                        rec.status,
+                        rec.percent,
                     ):
                         changed = True
                     self._handle(rec, proc, pool, pending)
@@ -434,8 +459,8 @@ class Runner:
                 if any(f.done() for f in pending.values()):
                     continue
                 self.sleep(interval)
-                interval = self.min_poll_interval if changed else min(
-                    self.poll_interval, interval * 1.5
+                interval = (
+                    self.min_poll_interval if changed else min(self.poll_interval, interval * 1.5)
                 )
         self._bar.close(self.journal.records())
 
@@ -549,8 +574,16 @@ def process(
         raise ValueError("errors must be 'raise' or 'warn'")
     client = _client_or_default(client)
     aois, plan, procs, run_params = prepare_run(
-        gdf, model, client=client, source=source, blocks=blocks, project=project,
-        area_limit_km2=area_limit_km2, max_aois=max_aois, errors=input_errors, name=name,
+        gdf,
+        model,
+        client=client,
+        source=source,
+        blocks=blocks,
+        project=project,
+        area_limit_km2=area_limit_km2,
+        max_aois=max_aois,
+        errors=input_errors,
+        name=name,
     )
     fingerprint = fingerprint_of(aois, run_params)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(fingerprint)
@@ -566,9 +599,16 @@ def process(
         project_id = project or client.default_project().id
         journal.set_run("project_id", str(project_id))
         Runner(
-            client, journal, plan, procs, project_id=project_id,
-            poll_interval=poll_interval, min_poll_interval=min_poll_interval,
-            max_restarts=max_restarts, max_workers=max_workers, progress=progress,
+            client,
+            journal,
+            plan,
+            procs,
+            project_id=project_id,
+            poll_interval=poll_interval,
+            min_poll_interval=min_poll_interval,
+            max_restarts=max_restarts,
+            max_workers=max_workers,
+            progress=progress,
         ).run()
         result = load_result(run_dir, journal)
     if not result.complete:
@@ -638,15 +678,31 @@ def load_result(run_dir: str | os.PathLike, journal: jr.Journal | None = None) -
     procs = pd.DataFrame(
         [
             {
-                "key": r.key, "processing_id": r.processing_id, "status": r.status,
-                "estimate": r.estimate, "cost": r.cost, "area_km2": r.area_km2,
-                "restarts": r.restarts, "messages": _render(r.messages),
-                "created_at": r.created_at, "finished_at": r.finished_at,
+                "key": r.key,
+                "processing_id": r.processing_id,
+                "status": r.status,
+                "estimate": r.estimate,
+                "cost": r.cost,
+                "area_km2": r.area_km2,
+                "restarts": r.restarts,
+                "messages": _render(r.messages),
+                "created_at": r.created_at,
+                "finished_at": r.finished_at,
             }
             for r in recs
         ],
-        columns=["key", "processing_id", "status", "estimate", "cost", "area_km2",
-                 "restarts", "messages", "created_at", "finished_at"],
+        columns=[
+            "key",
+            "processing_id",
+            "status",
+            "estimate",
+            "cost",
+            "area_km2",
+            "restarts",
+            "messages",
+            "created_at",
+            "finished_at",
+        ],
     )
     tile_status = {d.tile_id: (d.status, _render(d.messages)) for d in downloads if d.tile_id}
     by_key = procs.set_index("key")
@@ -654,19 +710,26 @@ def load_result(run_dir: str | os.PathLike, journal: jr.Journal | None = None) -
     tiles["processing_id"] = tiles["processing_key"].map(by_key["processing_id"])
     proc_status = tiles["processing_key"].map(by_key["status"]).fillna("PLANNED")
     tiles["status"] = [
-        tile_status.get(t, (s,))[0] for t, s in zip(tiles["tile_id"].astype(str), proc_status)
+        tile_status.get(t, (s,))[0]
+        for t, s in zip(tiles["tile_id"].astype(str), proc_status, strict=False)
     ]
     tiles["messages"] = [
-        tile_status[t][1] if t in tile_status else list(by_key["messages"].get(k, []) or [])
-        if s != "OK" else []
-        for t, k, s in zip(tiles["tile_id"].astype(str), tiles["processing_key"], tiles["status"])
+        tile_status[t][1]
+        if t in tile_status
+        else list(by_key["messages"].get(k, []) or [])
+        if s != "OK"
+        else []
+        for t, k, s in zip(
+            tiles["tile_id"].astype(str), tiles["processing_key"], tiles["status"], strict=False
+        )
     ]
     tiles["cost"] = tiles["processing_key"].map(by_key["cost"])
     tiles["created_at"] = tiles["processing_key"].map(by_key["created_at"])
     tiles["finished_at"] = tiles["processing_key"].map(by_key["finished_at"])
     parts = [
         gpd.read_parquet(run_dir / d.path)
-        for d in downloads if d.status == "OK" and d.path and d.features
+        for d in downloads
+        if d.status == "OK" and d.path and d.features
     ]
     if parts:
         raw = pd.concat(parts, ignore_index=True)
@@ -676,8 +739,9 @@ def load_result(run_dir: str | os.PathLike, journal: jr.Journal | None = None) -
             {"row": [], "tile_id": [], "processing_id": []},
             geometry=gpd.GeoSeries([], crs="EPSG:4326"),
         )
-    return MapflowResult(features=features, tiles=tiles, aois=aois, processings=procs,
-                         run_dir=run_dir)
+    return MapflowResult(
+        features=features, tiles=tiles, aois=aois, processings=procs, run_dir=run_dir
+    )
 
 
 def open_run(run_dir: str | os.PathLike) -> MapflowResult:

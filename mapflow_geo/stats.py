@@ -5,21 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
-from pyproj import Geod
 
 if TYPE_CHECKING:  # pragma: no cover
     from mapflow_geo.results import MapflowResult
-
-_GEOD = Geod(ellps="WGS84")
-
-
-def geodesic_area_km2(geoms) -> np.ndarray:
-    """Geodesic (WGS84) area of each geometry in km² (lines and points: 0)."""
-    return np.array(
-        [abs(_GEOD.geometry_area_perimeter(g)[0]) / 1e6 if g is not None else 0.0 for g in geoms]
-    )
 
 
 def _class_column(features: pd.DataFrame) -> pd.Series:

@@ -26,8 +26,16 @@ def _cut(objects, tiles, **props):
         for t in tiles.itertuples():
             piece = obj.intersection(t.geometry)
             if not piece.is_empty and (piece.area > 0 or piece.length > 0):
-                rows.append({"row": t.row, "tile_id": t.tile_id, "obj": i, "geometry": piece,
-                             "area": piece.area, **props})
+                rows.append(
+                    {
+                        "row": t.row,
+                        "tile_id": t.tile_id,
+                        "obj": i,
+                        "geometry": piece,
+                        "area": piece.area,
+                        **props,
+                    }
+                )
     return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
 
 
@@ -35,10 +43,16 @@ def test_read_geojson_vectorised_and_empty():
     fc = {
         "type": "FeatureCollection",
         "features": [
-            {"type": "Feature", "properties": {"id": 1, "class_id": "101", "area": 50},
-             "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}},
-            {"type": "Feature", "properties": {"id": 2, "object_type": "roads"},
-             "geometry": {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}},
+            {
+                "type": "Feature",
+                "properties": {"id": 1, "class_id": "101", "area": 50},
+                "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]},
+            },
+            {
+                "type": "Feature",
+                "properties": {"id": 2, "object_type": "roads"},
+                "geometry": {"type": "LineString", "coordinates": [[0, 0], [1, 1]]},
+            },
         ],
     }
     gdf = read_geojson(json.dumps(fc).encode())
@@ -67,8 +81,7 @@ def test_different_rows_or_types_are_not_joined():
     building = box(0.009, 0.004, 0.0115, 0.006)
     a = _cut([building], tiles.iloc[:1], object_type="buildings")
     b = _cut([building], tiles.iloc[1:2], object_type="forest")
-    out = stitch(gpd.GeoDataFrame(
-        gpd.pd.concat([a, b], ignore_index=True), crs="EPSG:4326"), tiles)
+    out = stitch(gpd.GeoDataFrame(gpd.pd.concat([a, b], ignore_index=True), crs="EPSG:4326"), tiles)
     assert len(out) == 2
 
 
@@ -86,9 +99,14 @@ def test_road_across_seam_is_line_merged():
 @settings(max_examples=60)
 @given(
     st.lists(
-        st.tuples(st.floats(0.0, 0.018), st.floats(0.0, 0.008),
-                  st.floats(1e-5, 2e-3), st.floats(1e-5, 2e-3)),
-        min_size=1, max_size=25,
+        st.tuples(
+            st.floats(0.0, 0.018),
+            st.floats(0.0, 0.008),
+            st.floats(1e-5, 2e-3),
+            st.floats(1e-5, 2e-3),
+        ),
+        min_size=1,
+        max_size=25,
     )
 )
 def test_stitch_recovers_every_object(rects):

@@ -19,8 +19,9 @@ def _creates(server):
 
 
 def _gdf(*geoms, crs="EPSG:4326"):
-    return gpd.GeoDataFrame({"name": [f"a{i}" for i in range(len(geoms))]},
-                            geometry=list(geoms), crs=crs)
+    return gpd.GeoDataFrame(
+        {"name": [f"a{i}" for i in range(len(geoms))]}, geometry=list(geoms), crs=crs
+    )
 
 
 def _rect_km(lon, lat, w_km, h_km):
@@ -88,8 +89,13 @@ def test_estimate_creates_nothing_and_budget_refuses(tmp_path):
         assert est.attrs["total_credits"] > 0
         assert est["credits"].sum() == pytest.approx(est.attrs["total_credits"])
         with pytest.raises(BudgetError, match=str(est.attrs["total_credits"])):
-            gdf.mapflow.process("buildings", client=client, run_dir=tmp_path,
-                                max_credits=est.attrs["total_credits"] - 1, **FAST)
+            gdf.mapflow.process(
+                "buildings",
+                client=client,
+                run_dir=tmp_path,
+                max_credits=est.attrs["total_credits"] - 1,
+                **FAST,
+            )
         assert _creates(server) == []
 
 
@@ -111,10 +117,10 @@ def test_bad_row_named_before_any_request(tmp_path):
 
 def test_dropped_create_responses_adopted_not_duplicated(tmp_path):
     gdf = _gdf(_rect_km(20.0, 10.0, 8, 6))
-    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=5,
-                   faults={"drop_create_response": 0.3}) as server:
-        res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path,
-                                  **FAST)
+    with sim.serve(
+        aoi_area_limit_km2=5, processing_seconds=0, seed=5, faults={"drop_create_response": 0.3}
+    ) as server:
+        res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
         listed = server.client().list_processings()
         keys = [p.meta.get("mapflow_geo_key") for p in listed]
     assert res.complete
@@ -128,8 +134,13 @@ def test_polling_is_one_list_request_per_cycle(tmp_path):
         gets = [r for r in server.requests if r.method == "GET"]
     n = res.tiles["processing_key"].nunique()
     assert n >= 12
-    per_proc = [r for r in gets if r.path.endswith("/v2") and "/processings/" in r.path
-                and not r.path.endswith("/processings/v2")]
+    per_proc = [
+        r
+        for r in gets
+        if r.path.endswith("/v2")
+        and "/processings/" in r.path
+        and not r.path.endswith("/processings/v2")
+    ]
     lists = [r for r in gets if r.path.endswith("/processings/v2") and "/projects/" in r.path]
     assert lists, "polling must list the project's processings"
     assert per_proc == [], "no per-processing status polling"
@@ -139,8 +150,9 @@ def test_failed_tiles_reported_with_partial_result(tmp_path):
     gdf = _gdf(_rect_km(5.0, 5.0, 8, 8))
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, fail_fraction=1.0) as server:
         with pytest.raises(RunFailedError) as info:
-            gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path,
-                                max_restarts=1, **FAST)
+            gdf.mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path, max_restarts=1, **FAST
+            )
         restarts = [r for r in server.requests if r.path.endswith("/restart")]
     res = info.value.result
     assert not res.complete
