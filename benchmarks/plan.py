@@ -61,7 +61,7 @@ def naive_plan(aois: gpd.GeoDataFrame, limit: float) -> dict:
     """Square UTM grid of √limit km, clipped, one cell per processing."""
     side = math.sqrt(limit) * 1000.0
     areas, n_bad_area, n_bad_bbox, n_bad_count = [], 0, 0, 0
-    for label, geom in zip(aois.index, aois.geometry.values):
+    for geom in aois.geometry.values:
         one = gpd.GeoSeries([geom], crs=4326)
         # a row split at the antimeridian: use the UTM zone of its largest part
         big = max(shapely.get_parts(geom), key=lambda p: p.area)
@@ -158,9 +158,7 @@ def main() -> None:
             tiles = plan(frame, area_limit_km2=25, max_aois=MAX_AOIS)
             best = min(best, time.perf_counter() - t0)
         n = tiles["processing"].nunique()
-        print(
-            f"| {name} | {area:,.0f} | 25 | {n} | {math.ceil(area / 25)} | {best:.2f} |"
-        )
+        print(f"| {name} | {area:,.0f} | 25 | {n} | {math.ceil(area / 25)} | {best:.2f} |")
 
 
 if __name__ == "__main__":

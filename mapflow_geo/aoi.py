@@ -327,7 +327,7 @@ def _trim_overlaps(geoms: list[BaseGeometry]) -> list[BaseGeometry | None]:
     tree = shapely.STRtree(arr)
     left, right = tree.query(arr, predicate="intersects")
     earlier: dict[int, list[int]] = {}
-    for a, b in zip(left.tolist(), right.tolist()):
+    for a, b in zip(left.tolist(), right.tolist(), strict=True):
         if b < a:
             earlier.setdefault(a, []).append(b)
     out: list[BaseGeometry | None] = list(geoms)

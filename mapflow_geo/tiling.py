@@ -163,7 +163,7 @@ def _cut_polygon(poly: shapely.Polygon, row: int, key: tuple, cap: float) -> lis
     todo = [p for p in pieces if p.area < 0]
     if todo:
         areas = geodesic_area_km2([p.geom for p in todo])
-        for p, a in zip(todo, areas):
+        for p, a in zip(todo, areas, strict=True):
             p.area = float(a)
     return pieces
 
@@ -193,7 +193,7 @@ def _ensure_fit(pieces: list[_Piece], cap: float) -> list[_Piece]:
                 new.append(_Piece(p.row, (*p.key, "b", h, s), g, -1.0, g.bounds))
         if new:
             areas = geodesic_area_km2([q.geom for q in new])
-            for q, a in zip(new, areas):
+            for q, a in zip(new, areas, strict=True):
                 q.area = float(a)
         stack.extend(reversed(new))
     return out
@@ -258,7 +258,7 @@ def _merge_slivers(pieces: list[_Piece], cap: float, fraction: float) -> list[_P
         pieces[j] = _Piece(q.row, min(q.key, p.key), union, area, union.bounds)
         alive[i] = False
         redirect[i] = j
-    return [p for p, a in zip(pieces, alive) if a]
+    return [p for p, a in zip(pieces, alive, strict=True) if a]
 
 
 # ------------------------------------------------------------------------ packing
@@ -297,7 +297,7 @@ def _try_place(b: _Bin, p: _Piece, cap: float, max_aois: int) -> bool:
     group = [b.tiles[i] for i in conflicts]
     if any(t.row != p.row for t in group):
         return False
-    xs0, ys0, xs1, ys1 = zip(*[t.bounds for t in group], p.bounds)
+    xs0, ys0, xs1, ys1 = zip(*[t.bounds for t in group], p.bounds, strict=True)
     bounds = (min(xs0), min(ys0), max(xs1), max(ys1))
     if box_area_km2(*bounds) > cap:
         return False
@@ -509,7 +509,7 @@ def plan(
     out = gpd.GeoDataFrame(
         {
             "row": pd.Series(rows, dtype=object),
-            "tile_id": [_tile_id(lab, g) for lab, g in zip(rows, geoms)],
+            "tile_id": [_tile_id(lab, g) for lab, g in zip(rows, geoms, strict=True)],
             "processing": np.asarray(proc, dtype=np.int64),
             "area_km2": areas_arr,
             "bbox_area_km2": bbox,

@@ -23,9 +23,7 @@ BOWTIE = shapely.Polygon([(10, 10), (10.1, 10.1), (10.1, 10), (10, 10.1)])
 
 
 def _frame(geoms, index=None, crs=4326):
-    return gpd.GeoDataFrame(
-        {"v": range(len(geoms))}, geometry=list(geoms), crs=crs, index=index
-    )
+    return gpd.GeoDataFrame({"v": range(len(geoms))}, geometry=list(geoms), crs=crs, index=index)
 
 
 def _geod_km2(g):
@@ -213,7 +211,11 @@ def test_ring_around_pole_refused():
 # ------------------------------------------------------------------ overlaps
 def test_first_row_wins_and_covered_row_dropped():
     gdf = _frame(
-        [shapely.box(0, 0, 0.2, 0.2), shapely.box(0.1, 0, 0.3, 0.2), shapely.box(0.05, 0.05, 0.1, 0.1)],
+        [
+            shapely.box(0, 0, 0.2, 0.2),
+            shapely.box(0.1, 0, 0.3, 0.2),
+            shapely.box(0.05, 0.05, 0.1, 0.1),
+        ],
         index=["a", "b", "c"],
     )
     with pytest.warns(AOIWarning, match="'c'"):
@@ -238,8 +240,12 @@ def test_other_input_types(tmp_path):
     assert prepare_aois([box, shapely.box(1, 1, 1.1, 1.1)])["row"].tolist() == [0, 1]
     gs = gpd.GeoSeries([box], crs=3857)
     assert prepare_aois(gs).crs.equals("EPSG:4326")
-    gj = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"n": 1}, "geometry": shapely.geometry.mapping(box)}]}
+    gj = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"n": 1}, "geometry": shapely.geometry.mapping(box)}
+        ],
+    }
     assert prepare_aois(gj)["n"].tolist() == [1]
     assert len(prepare_aois(gj["features"][0])) == 1
     assert len(prepare_aois(shapely.geometry.mapping(box))) == 1

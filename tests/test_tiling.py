@@ -84,8 +84,9 @@ def test_limits_and_price_from_client():
 
 def test_explicit_limits_win_over_client():
     client = FakeClient(limit=50, max_aois=3)
-    tiles = plan(_gdf(shapely.box(10, 10, 10.1, 10.1)), client=client, area_limit_km2=25,
-                 max_aois=10)
+    tiles = plan(
+        _gdf(shapely.box(10, 10, 10.1, 10.1)), client=client, area_limit_km2=25, max_aois=10
+    )
     assert client.calls == []  # nothing asked: no model, limits given
     assert tiles.attrs["summary"]["area_limit_km2"] == 25
 
@@ -105,8 +106,7 @@ def test_accessor_offline():
 
 def test_accessor_passes_options():
     gdf = _gdf(shapely.box(30, 50, 30.3, 50.2))
-    tiles = gdf.mapflow.plan(area_limit_km2=25, max_aois=10, price_per_km2=1,
-                             safety_margin=0.02)
+    tiles = gdf.mapflow.plan(area_limit_km2=25, max_aois=10, price_per_km2=1, safety_margin=0.02)
     assert (tiles["area_km2"] <= 25 * 0.98).all()
     assert tiles["planned_credits"].notna().all()
 
@@ -114,8 +114,17 @@ def test_accessor_passes_options():
 # ---------------------------------------------------------------- output
 def test_columns_and_types():
     tiles = plan(_gdf(shapely.box(30, 50, 30.3, 50.2), index=["field"]), area_limit_km2=25)
-    for col in ("row", "tile_id", "processing", "area_km2", "bbox_area_km2",
-                "processing_area_km2", "processing_aois", "planned_credits", "geometry"):
+    for col in (
+        "row",
+        "tile_id",
+        "processing",
+        "area_km2",
+        "bbox_area_km2",
+        "processing_area_km2",
+        "processing_aois",
+        "planned_credits",
+        "geometry",
+    ):
         assert col in tiles.columns
     assert tiles.crs.equals("EPSG:4326")
     assert (tiles["row"] == "field").all()
@@ -128,8 +137,11 @@ def test_columns_and_types():
 
 
 def test_deterministic_and_stable_ids():
-    gdf = _gdf(shapely.Polygon([(0, 0), (0.3, 0.05), (0.25, 0.3), (0.02, 0.2)]),
-               shapely.box(0.4, 0, 0.45, 0.05), index=["a", "b"])
+    gdf = _gdf(
+        shapely.Polygon([(0, 0), (0.3, 0.05), (0.25, 0.3), (0.02, 0.2)]),
+        shapely.box(0.4, 0, 0.45, 0.05),
+        index=["a", "b"],
+    )
     t1 = plan(gdf, area_limit_km2=10, max_aois=4)
     t2 = plan(gdf.copy(), area_limit_km2=10, max_aois=4)
     pd.testing.assert_frame_equal(t1, t2)
@@ -190,8 +202,9 @@ def test_touching_pieces_of_one_row_merged_when_fit():
 
 
 def test_connected_row_with_large_bbox_needs_two_processings():
-    l_shape = shapely.Polygon([(0, 0), (0.06, 0), (0.06, 0.01), (0.01, 0.01), (0.01, 0.06),
-                               (0, 0.06)])  # ~13.6 km², bbox ~44 km²
+    l_shape = shapely.Polygon(
+        [(0, 0), (0.06, 0), (0.06, 0.01), (0.01, 0.01), (0.01, 0.06), (0, 0.06)]
+    )  # ~13.6 km², bbox ~44 km²
     gdf = _gdf(l_shape)
     tiles = plan(gdf, area_limit_km2=25, max_aois=10)
     check_plan(tiles, prepare_aois(gdf), 25, 10)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pyproj import Geod
 
 from mapflow_geo.aoi import AOIWarning, prepare_aois
-from mapflow_geo.tiling import credits_for, plan
+from mapflow_geo.tiling import plan
 
 GEOD = Geod(ellps="WGS84")
 KM_PER_DEG = 111.32
@@ -44,7 +44,7 @@ def check_plan(tiles, prepared, limit, max_aois, margin=0.005):
         assert col in tiles.columns
     assert tiles["tile_id"].is_unique
     geoms = list(tiles.geometry.values)
-    for g, a, b in zip(geoms, tiles["area_km2"], tiles["bbox_area_km2"]):
+    for g, a, b in zip(geoms, tiles["area_km2"], tiles["bbox_area_km2"], strict=True):
         assert g.geom_type == "Polygon" and g.is_valid and not g.is_empty
         ga, gb = _geod_area_km2(g), _geod_bbox_km2(g)
         assert math.isclose(ga, a, rel_tol=1e-9, abs_tol=1e-12)
@@ -64,7 +64,7 @@ def check_plan(tiles, prepared, limit, max_aois, margin=0.005):
             assert (left == right).all(), "two polygons of one processing touch"
     # each row: tiles disjoint, union equals the prepared row
     assert set(tiles["row"]) == set(prepared["row"])
-    for label, geom in zip(prepared["row"], prepared.geometry.values):
+    for label, geom in zip(prepared["row"], prepared.geometry.values, strict=True):
         gs = list(tiles.loc[tiles["row"] == label].geometry.values)
         u = shapely.union_all(gs)
         total = sum(g.area for g in gs)
@@ -110,14 +110,19 @@ def aoi_frames(draw, max_rows: int = 3):
         ky = 1.0 / KM_PER_DEG
         cx = lon0 + dx_km * kx
 
-        def star(cx, cy, r_km, n, hole=False):
-            ang = np.sort(np.array(draw(st.lists(st.floats(0, 2 * math.pi), min_size=n,
-                                                   max_size=n, unique=True))))
+        def star(cx, cy, r_km, n, hole=False, kx=kx, ky=ky):
+            ang = np.sort(
+                np.array(
+                    draw(st.lists(st.floats(0, 2 * math.pi), min_size=n, max_size=n, unique=True))
+                )
+            )
             rad = np.array(draw(st.lists(st.floats(0.3, 1.0), min_size=n, max_size=n)))
             pts = np.c_[cx + r_km * kx * rad * np.cos(ang), cy + r_km * ky * rad * np.sin(ang)]
             holes = []
             if hole:
-                holes = [np.c_[cx + 0.2 * r_km * kx * np.cos(ang), cy + 0.2 * r_km * ky * np.sin(ang)]]
+                holes = [
+                    np.c_[cx + 0.2 * r_km * kx * np.cos(ang), cy + 0.2 * r_km * ky * np.sin(ang)]
+                ]
             return pts, holes
 
         n = draw(st.integers(3, 9))
@@ -125,8 +130,10 @@ def aoi_frames(draw, max_rows: int = 3):
             shell, holes = star(cx, cy, size_km, n, hole=(kind == "star_hole"))
             rings = [(shell, holes)]
         elif kind == "multi":
-            rings = [star(cx + i * 1.2 * size_km * kx * draw(st.sampled_from([1, 2])), cy,
-                          size_km, n) for i in range(draw(st.integers(2, 3)))]
+            rings = [
+                star(cx + i * 1.2 * size_km * kx * draw(st.sampled_from([1, 2])), cy, size_km, n)
+                for i in range(draw(st.integers(2, 3)))
+            ]
         elif kind == "bowtie":
             w, h = size_km * kx, size_km * ky
             rings = [(np.array([[cx, cy], [cx + w, cy + h], [cx + w, cy], [cx, cy + h]]), [])]
@@ -134,9 +141,19 @@ def aoi_frames(draw, max_rows: int = 3):
             length = size_km * draw(st.sampled_from([2.0, 5.0]))
             width = draw(st.sampled_from([0.001, 0.01, 0.05])) * side
             sgn = draw(st.sampled_from([1, -1]))
-            rings = [(np.array([[cx, cy], [cx + length * kx, cy + sgn * length * ky],
-                                [cx + length * kx + width * kx, cy + sgn * length * ky],
-                                [cx + width * kx, cy]]), [])]
+            rings = [
+                (
+                    np.array(
+                        [
+                            [cx, cy],
+                            [cx + length * kx, cy + sgn * length * ky],
+                            [cx + length * kx + width * kx, cy + sgn * length * ky],
+                            [cx + width * kx, cy],
+                        ]
+                    ),
+                    [],
+                )
+            ]
         else:
             w, h = size_km * kx, size_km * ky * draw(st.sampled_from([0.2, 1.0, 3.0]))
             rings = [(np.array([[cx, cy], [cx + w, cy], [cx + w, cy + h], [cx, cy + h]]), [])]
@@ -158,8 +175,12 @@ def aoi_frames(draw, max_rows: int = 3):
     if wrap == "none":
         geoms = [shapely.Polygon() if g is None else g for g in geoms]
         assume(all(np.abs(shapely.get_coordinates(g)[:, 0]).max() <= 180 for g in geoms))
-    gdf = gpd.GeoDataFrame({"name": [f"r{i}" for i in range(len(geoms))]}, geometry=geoms,
-                           crs=4326, index=[f"r{i}" for i in range(len(geoms))])
+    gdf = gpd.GeoDataFrame(
+        {"name": [f"r{i}" for i in range(len(geoms))]},
+        geometry=geoms,
+        crs=4326,
+        index=[f"r{i}" for i in range(len(geoms))],
+    )
     crs = "EPSG:4326"
     if region in ("mid", "equator"):
         crs = draw(st.sampled_from(["EPSG:4326", "EPSG:3857", "utm", "ESRI:54009", "EPSG:4269"]))
@@ -178,22 +199,23 @@ def _plan_and_check(gdf, limit, max_aois):
         warnings.simplefilter("ignore", AOIWarning)
         prepared = prepare_aois(gdf, errors="skip")
         assume(len(prepared) > 0)
-        tiles = plan(gdf, area_limit_km2=limit, max_aois=max_aois, price_per_km2=13,
-                     errors="skip")
+        tiles = plan(gdf, area_limit_km2=limit, max_aois=max_aois, price_per_km2=13, errors="skip")
     check_plan(tiles, prepared, limit, max_aois)
     return tiles
 
 
-@settings(max_examples=500, suppress_health_check=[HealthCheck.filter_too_much,
-                                                   HealthCheck.too_slow])
+@settings(
+    max_examples=500, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow]
+)
 @given(aoi_frames())
 def test_plan_guarantees(case):
     gdf, limit, max_aois = case
     _plan_and_check(gdf, limit, max_aois)
 
 
-@settings(max_examples=100, suppress_health_check=[HealthCheck.filter_too_much,
-                                                   HealthCheck.too_slow])
+@settings(
+    max_examples=100, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow]
+)
 @given(aoi_frames(max_rows=2))
 def test_plan_deterministic(case):
     gdf, limit, max_aois = case
