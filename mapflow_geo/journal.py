@@ -27,6 +27,7 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,7 +206,7 @@ class Journal:
         if fingerprint is not None:
             if stored is None:
                 self.set_run("fingerprint", fingerprint)
-                self.set_run("run_id", fingerprint[:16])
+                self.set_run("run_id", uuid.uuid4().hex[:16])
                 self.set_run("created_at", repr(time.time()))
             elif stored != fingerprint:
                 self.close()
