@@ -68,9 +68,13 @@ def check_plan(tiles, prepared, limit, max_aois, margin=0.005):
         gs = list(tiles.loc[tiles["row"] == label].geometry.values)
         u = shapely.union_all(gs)
         total = sum(g.area for g in gs)
-        assert math.isclose(total, u.area, rel_tol=1e-9), "tiles of a row overlap"
+        # float noise along the outline: coordinates near ±180 carry ~3e-14° of rounding;
+        # it only matters for slivers thinner than ~1e-5° (≈ 1 m)
+        noise = 1e-13 * geom.length
+        assert abs(total - u.area) <= 1e-9 * u.area + noise, "tiles of a row overlap"
+        assert abs(u.area - geom.area) <= 1e-9 * geom.area + noise, (u.area, geom.area)
         diff = shapely.symmetric_difference(u, geom).area
-        assert diff <= 1e-9 * geom.area, (diff, geom.area)
+        assert diff <= 1e-9 * geom.area + noise, (diff, geom.area)
 
 
 # ---------------------------------------------------------------------- strategies
