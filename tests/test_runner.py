@@ -8,8 +8,8 @@ from shapely.geometry import Polygon, box
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import sim
-from mapflow_geo.exceptions import AOIError, BudgetError
-from mapflow_geo.runner import RunFailedError, open_run
+from mapflow_geo.exceptions import AOIError, BudgetError, RunError
+from mapflow_geo.runner import RunFailedError, RunIncompleteWarning, open_run
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
 
@@ -172,3 +172,35 @@ def test_resume_same_run_dir_creates_nothing_new(tmp_path):
         assert len(_creates(server)) == n_creates
         assert len([r for r in server.requests if "/result" in r.path]) == n_results
     assert len(second.features) == len(first.features)
+
+
+def test_errors_warn_returns_partial_result(tmp_path):
+    gdf = _gdf(_rect_km(5.0, 5.0, 3, 3))
+    with sim.serve(processing_seconds=0, fail_fraction=1.0) as server:
+        with pytest.warns(RunIncompleteWarning, match="did not succeed"):
+            res = gdf.mapflow.process(
+                "buildings",
+                client=server.client(),
+                run_dir=tmp_path,
+                max_restarts=0,
+                errors="warn",
+                **FAST,
+            )
+    assert not res.complete
+    assert res.costs.loc["total", "charged_credits"] > 0
+
+
+def test_changed_inputs_refused_on_resume(tmp_path):
+    with sim.serve(processing_seconds=0) as server:
+        client = server.client()
+        _gdf(_rect_km(5.0, 5.0, 1, 1)).mapflow.process(
+            "buildings", client=client, run_dir=tmp_path, **FAST
+        )
+        with pytest.raises(RunError, match="other inputs or parameters"):
+            _gdf(_rect_km(5.0, 5.0, 1, 2)).mapflow.process(
+                "buildings", client=client, run_dir=tmp_path, **FAST
+            )
+        with pytest.raises(RunError, match="other inputs or parameters"):
+            _gdf(_rect_km(5.0, 5.0, 1, 1)).mapflow.process(
+                "forest", client=client, run_dir=tmp_path, **FAST
+            )

@@ -36,8 +36,9 @@ def _aoi(path):
     # ~22 x 22 km at a 5 km² limit: about 100 processings
     lat, lon = 40.0, 10.0
     dlat, dlon = 22 / 111.2, 22 / (111.32 * np.cos(np.radians(lat)))
-    gdf = gpd.GeoDataFrame({"name": ["big"]}, geometry=[box(lon, lat, lon + dlon, lat + dlat)],
-                           crs="EPSG:4326")
+    gdf = gpd.GeoDataFrame(
+        {"name": ["big"]}, geometry=[box(lon, lat, lon + dlon, lat + dlat)], crs="EPSG:4326"
+    )
     gdf.to_file(path, driver="GeoJSON")
     return gdf
 
@@ -53,8 +54,9 @@ def test_random_sigkills_resume_without_duplicates(tmp_path):
         cmd = [sys.executable, "-c", CHILD, str(tmp_path / "aoi.geojson"), str(run_dir)]
         kills = 0
         for attempt in range(KILLS + 3):
-            child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+            child = subprocess.Popen(
+                cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
             if kills < KILLS:
                 time.sleep(rng.uniform(0.3, 2.5))
                 if child.poll() is None:
@@ -70,8 +72,9 @@ def test_random_sigkills_resume_without_duplicates(tmp_path):
         else:
             raise AssertionError("run never finished")
         listed = server.client().list_processings()
-        creates = [r for r in server.requests
-                   if r.method == "POST" and r.path.endswith("/processings/v2")]
+        creates = [
+            r for r in server.requests if r.method == "POST" and r.path.endswith("/processings/v2")
+        ]
     result = mapflow_geo.open_run(run_dir)
     n_procs = result.tiles["processing_key"].nunique()
     assert n_procs >= 90
@@ -82,11 +85,18 @@ def test_random_sigkills_resume_without_duplicates(tmp_path):
     assert not list(run_dir.rglob(".*.tmp"))
     # same objects as an uninterrupted run of the same world
     with sim.serve(**options) as server:
-        ref = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path / "ref",
-                                  progress=False, poll_interval=0.3, min_poll_interval=0.05)
+        ref = gdf.mapflow.process(
+            "buildings",
+            client=server.client(),
+            run_dir=tmp_path / "ref",
+            progress=False,
+            poll_interval=0.3,
+            min_poll_interval=0.05,
+        )
     assert len(result.features) == len(ref.features)
     np.testing.assert_allclose(
         shapely.area(result.features.geometry.values).sum(),
-        shapely.area(ref.features.geometry.values).sum(), rtol=1e-9,
+        shapely.area(ref.features.geometry.values).sum(),
+        rtol=1e-9,
     )
     assert kills >= max(1, KILLS // 2), f"only {kills} kills landed"
