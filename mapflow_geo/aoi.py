@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 #: Mapflow (Web Mercator imagery) does not go beyond this latitude.
 MAX_LATITUDE = 85.0
+#: Coordinates are rounded to this many decimals of a degree (~0.1 µm).
+COORD_DECIMALS = 12
 
 _WORLD = shapely.box(-180.0, -90.0, 180.0, 90.0)
 _SHIFTS = (  # (window, shift that brings it into -180..180)
@@ -164,6 +166,9 @@ def _prepare_geometry(geom: BaseGeometry | None) -> BaseGeometry:
             f"reaches latitude {lat[np.argmax(np.abs(lat))]:.4f}°, beyond ±{MAX_LATITUDE:g}° "
             "(Mapflow imagery does not cover it)"
         )
+    # snap to a 1e-12° grid (~0.1 µm): removes subnormal and sub-precision noise that
+    # makes later overlay operations unstable; any invalidity it creates is repaired
+    geom = shapely.transform(geom, lambda c: np.round(c, COORD_DECIMALS))
     # antimeridian: unwrap each polygon so rings are continuous in longitude
     polys = [_unwrap_polygon(p) for p in shapely.get_parts(geom) if not p.is_empty]
     geom = polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
