@@ -28,7 +28,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 META_RUN = "mapflow_geo_run"
 META_KEY = "mapflow_geo_key"
 TERMINAL = {"OK", "FAILED", "CANCELLED", "REFUNDED"}
+#: ``aoi_id`` of a download that is a whole single-AOI processing's result.
+WHOLE = "whole"
 
 
 class RunFailedError(MapflowError):
@@ -362,28 +364,44 @@ class Runner:
         proc: Any,
         pool: ThreadPoolExecutor,
         pending: dict[str, Future],
-    ) -> None:
+    ) -> bool:
+        """Record what the listing says about one processing; restart or fetch it.
+
+        Only a change of status, cost or messages is written to the journal (the
+        percentage alone is cosmetic and would cost one durable transaction per
+        processing per cycle). Returns True when the status changed.
+        """
         status = _status_str(proc.status)
         messages = list(getattr(proc, "messages", None) or [])
-        self.journal.update_status(
-            rec.key,
-            status=status,
-            percent=getattr(proc, "percent_completed", None),
-            cost=getattr(proc, "cost", None),
-            messages=messages,
-        )
+        cost = getattr(proc, "cost", None)
+        changed = status != rec.status
+        if changed or (cost is not None and cost != rec.cost) or messages != rec.messages:
+            self.journal.update_status(
+                rec.key,
+                status=status,
+                percent=getattr(proc, "percent_completed", None),
+                cost=cost,
+                messages=messages,
+            )
         if status == "FAILED" and rec.restarts < self.max_restarts:
             log.info("restarting failed processing %s (%s)", proc.id, rec.key)
             self.client.restart_processing(proc.id)
             self.journal.count_restart(rec.key)
-            return
+            return changed
         if status in TERMINAL and rec.key not in pending:
             pending[rec.key] = pool.submit(self._fetch, rec.key, proc.id, status)
+        return changed
 
     def _fetch(self, key: str, processing_id: str, status: str) -> None:
         """Store every not-yet-stored OK AOI result of a finished processing."""
         tiles = self.plan[self.plan["processing_key"] == key]
         done = {d.aoi_id for d in self.journal.downloads(key) if d.status == "OK"}
+        if status == "OK" and self.procs[key].body["geometry"]["type"] == "Polygon":
+            # one polygon is one AOI: its result is the processing's; no AOI listing
+            if WHOLE not in done:
+                self._store(key, processing_id, WHOLE, None, tiles)
+            self.journal.mark_finished(key)
+            return
         aois = list(self.client.processing_aois(processing_id))
         single = len(aois) == 1 and status == "OK"
         for aoi in aois:
@@ -401,20 +419,32 @@ class Runner:
                     messages=list(getattr(aoi, "messages", None) or []),
                 )
                 continue
-            data = self.client.processing_result_bytes(processing_id, None if single else aoi_id)
-            _failpoint("mid_download")
-            feats = read_geojson(data)
-            feats["row"] = (
-                tiles.loc[tiles["tile_id"] == tile_id, "row"].iloc[0] if tile_id else None
-            )
-            feats["tile_id"] = tile_id
-            feats["processing_id"] = processing_id
-            rel = Path("results") / key / f"{aoi_id}.parquet"
-            _write_parquet(feats, self.journal.run_dir / rel)
-            self.journal.record_download(
-                key, aoi_id, tile_id=tile_id, status="OK", path=str(rel), features=len(feats)
-            )
+            self._store(key, processing_id, aoi_id, None if single else aoi_id, tiles, tile_id)
         self.journal.mark_finished(key)
+
+    def _store(
+        self,
+        key: str,
+        processing_id: str,
+        aoi_id: str,
+        query_aoi: str | None,
+        tiles: gpd.GeoDataFrame,
+        tile_id: str | None = None,
+    ) -> None:
+        """Download one result, store it as GeoParquet (atomic) and journal it."""
+        if tile_id is None and len(tiles) == 1:
+            tile_id = str(tiles["tile_id"].iloc[0])
+        data = self.client.processing_result_bytes(processing_id, query_aoi)
+        _failpoint("mid_download")
+        feats = read_geojson(data)
+        feats["row"] = tiles.loc[tiles["tile_id"] == tile_id, "row"].iloc[0] if tile_id else None
+        feats["tile_id"] = tile_id
+        feats["processing_id"] = processing_id
+        rel = Path("results") / key / f"{aoi_id}.parquet"
+        _write_parquet(feats, self.journal.run_dir / rel)
+        self.journal.record_download(
+            key, aoi_id, tile_id=tile_id, status="OK", path=str(rel), features=len(feats)
+        )
 
     def run(self) -> None:
         recs = {r.key: r for r in self.journal.records()}
@@ -433,36 +463,67 @@ class Runner:
             for fut in [pool.submit(self._create, k) for k in planned]:
                 fut.result()
             while True:
+                started = self.clock()
                 self._collect(pending)
                 records = self.journal.records()
-                live = [r for r in records if r.state in (jr.INTENT, jr.CREATED)]
                 self._bar.update(records)
+                live = [r for r in records if r.state in (jr.INTENT, jr.CREATED)]
                 if not live and not pending:
                     break
-                listing = self._list()
-                self._adopt(listing)
-                by_id = {p.id: p for p in listing}
                 changed = False
-                for rec in self.journal.records():
-                    if rec.state != jr.CREATED or rec.key in pending:
-                        continue
-                    proc = by_id.get(rec.processing_id)
-                    if proc is None:  # moved out of the project or listing lag
-                        proc = self.client.get_processing(rec.processing_id)
-                    if (_status_str(proc.status), proc.percent_completed) != (
-                        rec.status,
-                        rec.percent,
-                    ):
-                        changed = True
-                    self._handle(rec, proc, pool, pending)
-                self._bar.update(self.journal.records())
-                if any(f.done() for f in pending.values()):
-                    continue
-                self.sleep(interval)
+                if any(r.key not in pending for r in live):
+                    changed = self._poll(records, pool, pending)
+                    self._bar.update(self.journal.records())
+                # Percent creeping up is no news: back off. A status change (something
+                # started, finished or failed) brings the short interval back.
                 interval = (
                     self.min_poll_interval if changed else min(self.poll_interval, interval * 1.5)
                 )
+                self._wait(pending, started + interval)
         self._bar.close(self.journal.records())
+
+    def _poll(
+        self,
+        records: list[jr.ProcessingRecord],
+        pool: ThreadPoolExecutor,
+        pending: dict[str, Future],
+    ) -> bool:
+        """One poll cycle: one list request, then act on every created processing."""
+        listing = self._list()
+        if any(r.state == jr.INTENT for r in records):
+            self._adopt(listing)
+            records = self.journal.records()
+        by_id = {p.id: p for p in listing}
+        changed = False
+        for rec in records:
+            if rec.state != jr.CREATED or rec.key in pending:
+                continue
+            proc = by_id.get(rec.processing_id)
+            if proc is None:  # moved out of the project or listing lag
+                proc = self.client.get_processing(rec.processing_id)
+            changed |= self._handle(rec, proc, pool, pending)
+        return changed
+
+    def _wait(self, pending: dict[str, Future], deadline: float) -> None:
+        """Sleep until ``deadline``; while downloads run, wake as each one ends and stop
+        early once every download has ended and no processing awaits a poll."""
+        while True:
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                return
+            running = [f for f in pending.values() if not f.done()]
+            if not running:
+                if pending and not self._awaiting_poll(pending):
+                    return
+                self.sleep(remaining)
+                return
+            wait(running, timeout=remaining, return_when=FIRST_COMPLETED)
+
+    def _awaiting_poll(self, pending: dict[str, Future]) -> bool:
+        return any(
+            r.state in (jr.INTENT, jr.CREATED) and r.key not in pending
+            for r in self.journal.records()
+        )
 
     def _adopt_all_now(self) -> None:
         for k in list(self._missing_since):
@@ -500,6 +561,22 @@ def _write_parquet(gdf: gpd.GeoDataFrame, path: Path) -> None:
     buf = _io.BytesIO()
     gdf.to_parquet(buf)
     jr.atomic_write_bytes(path, buf.getvalue())
+
+
+def _read_results(paths: list[Path]) -> gpd.GeoDataFrame:
+    """Concatenate stored per-AOI results into one frame.
+
+    Reads the files as Arrow tables and decodes the WKB geometry and the CRS once for all
+    (``gpd.read_parquet`` per file spends most of its time re-parsing the same CRS).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(p).replace_schema_metadata(None) for p in paths]
+    table = pa.concat_tables(tables, promote_options="permissive")
+    df = table.to_pandas()
+    df["geometry"] = gpd.GeoSeries(shapely.from_wkb(df["geometry"].to_numpy()), crs="EPSG:4326")
+    return gpd.GeoDataFrame(df, geometry="geometry", crs="EPSG:4326")
 
 
 def _failpoint(name: str) -> None:
@@ -726,14 +803,9 @@ def load_result(run_dir: str | os.PathLike, journal: jr.Journal | None = None) -
     tiles["cost"] = tiles["processing_key"].map(by_key["cost"])
     tiles["created_at"] = tiles["processing_key"].map(by_key["created_at"])
     tiles["finished_at"] = tiles["processing_key"].map(by_key["finished_at"])
-    parts = [
-        gpd.read_parquet(run_dir / d.path)
-        for d in downloads
-        if d.status == "OK" and d.path and d.features
-    ]
-    if parts:
-        raw = pd.concat(parts, ignore_index=True)
-        features = stitch(gpd.GeoDataFrame(raw, geometry="geometry", crs="EPSG:4326"), plan)
+    paths = [run_dir / d.path for d in downloads if d.status == "OK" and d.path and d.features]
+    if paths:
+        features = stitch(_read_results(paths), plan)
     else:
         features = gpd.GeoDataFrame(
             {"row": [], "tile_id": [], "processing_id": []},
