@@ -293,3 +293,15 @@ def test_countries_together_in_other_crs(world):
     s = tiles.attrs["summary"]
     assert s["processings"] <= 1.03 * s["processings_bound"]
     assert s["credits_ratio"] <= 1.01
+
+
+@pytest.mark.parametrize("area_limits", [1.2, 1.9, 2.6])
+def test_rows_of_a_few_limits_use_minimal_processings(area_limits):
+    # a square of 1.2–2.6 limits: equal-area strips reach ⌈area ÷ cap⌉ processings where
+    # a grid would leave touching leftovers needing an extra processing
+    side = math.sqrt(25 * area_limits) / 111.32
+    gdf = _gdf(shapely.box(10, 0, 10 + side, side))
+    tiles = plan(gdf, area_limit_km2=25, max_aois=10)
+    check_plan(tiles, prepare_aois(gdf), 25, 10)
+    s = tiles.attrs["summary"]
+    assert s["processings"] == math.ceil(s["total_area_km2"] / (25 * 0.995))
