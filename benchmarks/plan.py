@@ -29,9 +29,11 @@ import geopandas as gpd
 import numpy as np
 import pyogrio
 import shapely
+import shapely.affinity
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from mapflow_geo import tiling  # noqa: E402
 from mapflow_geo._geodesy import bbox_area_km2, geodesic_area_km2  # noqa: E402
 from mapflow_geo.aoi import prepare_aois  # noqa: E402
 from mapflow_geo.tiling import credits_for, plan  # noqa: E402
@@ -92,6 +94,28 @@ def naive_plan(aois: gpd.GeoDataFrame, limit: float) -> dict:
     }
 
 
+def random_fields(n: int, limit: float, seed: int = 7) -> gpd.GeoDataFrame:
+    """``n`` rotated rectangles of 0.1–3 × ``limit`` km², on a grid so they do not touch."""
+    rng = np.random.default_rng(seed)
+    geoms = []
+    step = 2.5 * math.sqrt(3 * limit * 4) / 111.32
+    cols = int(math.sqrt(n)) + 1
+    for i in range(n):
+        area = limit * rng.uniform(0.1, 3.0)
+        aspect = rng.uniform(1.0, 4.0)
+        w, h = math.sqrt(area * aspect), math.sqrt(area / aspect)
+        rect = shapely.box(-w / 2, -h / 2, w / 2, h / 2)
+        rect = shapely.affinity.rotate(rect, rng.uniform(0, 180))
+        lat = 45.0 + (i // cols) * step
+        kx = 1 / (111.32 * math.cos(math.radians(lat)))
+        geoms.append(
+            shapely.affinity.affine_transform(
+                rect, [kx, 0, 0, 1 / 111.32, 5 + (i % cols) * step, lat]
+            )
+        )
+    return gpd.GeoDataFrame(geometry=geoms, crs=4326, index=[f"field{i}" for i in range(n)])
+
+
 def main() -> None:
     countries = load_countries()
     aois = prepare_aois(countries)
@@ -135,6 +159,36 @@ def main() -> None:
             f"| {limit:g} | naive UTM grid | {len(a)} | {bound} | {len(a) / bound:.4f} "
             f"| {crn[0]:.4f} | {crn[1]:.4f} | {refused} | {t_naive:.2f} |"
         )
+
+    # field-sized AOIs (0.1–3 limits each): where strips and packing of small rows matter
+    print(
+        "\n| fields (400 rotated rectangles, 0.1–3 × limit) | limit km² | processings "
+        "| Σ⌈area÷limit⌉ | ⌈Σarea÷limit⌉ | ratio to ⌈Σarea÷limit⌉ | credits÷bound @13 "
+        "| credits÷bound @1 | time s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for limit in LIMITS:
+        fields = random_fields(400, limit)
+        areas_f = prepare_aois(fields)["area_km2"]
+        bound = int(sum(math.ceil(a / limit) for a in areas_f))
+        lb = math.ceil(float(areas_f.sum()) / limit)
+        for label, strips in (("planner", tiling._STRIP_MAX_LIMITS), ("planner, grid only", 0)):
+            saved = tiling._STRIP_MAX_LIMITS
+            tiling._STRIP_MAX_LIMITS = strips
+            try:
+                t0 = time.perf_counter()
+                tiles = plan(fields, area_limit_km2=limit, max_aois=MAX_AOIS)
+                dt = time.perf_counter() - t0
+            finally:
+                tiling._STRIP_MAX_LIMITS = saved
+            per_proc = tiles.groupby("processing")["area_km2"].sum().to_numpy()
+            tot = float(tiles["area_km2"].sum())
+            cr = [sum(credits_for(a, p) for a in per_proc) / (tot * p) for p in PRICES]
+            n = len(per_proc)
+            print(
+                f"| {label} | {limit:g} | {n} | {bound} | {lb} | {n / lb:.4f} | {cr[0]:.4f} "
+                f"| {cr[1]:.4f} | {dt:.2f} |"
+            )
 
     # the 100,000 km² at 25 km² timing target
     print("\n| case | area km² | limit km² | processings | Σ⌈area÷limit⌉ | time s |")

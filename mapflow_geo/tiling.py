@@ -63,7 +63,7 @@ TOUCH_TOLERANCE_DEG = 1e-9
 DEFAULT_SLIVER_FRACTION = 0.01
 #: Polygons up to this many limits also try equal-area strips instead of the grid.
 _STRIP_MAX_LIMITS = 12
-_SLABS = 256
+_SLABS = 64
 
 PLAN_COLUMNS = [
     "row",
@@ -172,12 +172,12 @@ def _cut_polygon(poly: shapely.Polygon, row: int, key: tuple, cap: float) -> lis
     return pieces
 
 
-def _equal_area_cuts(poly: shapely.Polygon, k: int, axis: int) -> np.ndarray | None:
-    """Positions (degrees) cutting ``poly`` into ``k`` slices of about equal area.
+def _cumulative_area(poly: shapely.Polygon, axis: int):
+    """Cumulative area profile of ``poly`` along longitude (axis 0) or latitude (1).
 
     Areas are measured in a cylindrical equal-area plane (longitude, authalic function of
-    latitude), where meridians and parallels stay straight lines; slab areas from one
-    vectorised intersection are interpolated.
+    latitude), where meridians and parallels stay straight lines, over ``_SLABS`` slabs
+    from one vectorised intersection.
     """
     minx, miny, maxx, maxy = poly.bounds
     lo, hi = (minx, maxx) if axis == 0 else (miny, maxy)
@@ -191,19 +191,14 @@ def _equal_area_cuts(poly: shapely.Polygon, k: int, axis: int) -> np.ndarray | N
     else:
         e = _authalic_f(edges)
         slabs = shapely.box(-10.0, e[:-1], 10.0, e[1:])
-    areas = shapely.area(shapely.intersection(slabs, cea))
-    cum = np.r_[0.0, np.cumsum(areas)]
-    if cum[-1] <= 0:
-        return None
-    targets = cum[-1] * np.arange(1, k) / k
-    return np.interp(targets, cum, edges)
+    cum = np.r_[0.0, np.cumsum(shapely.area(shapely.intersection(slabs, cea)))]
+    return (edges, cum) if cum[-1] > 0 else None
 
 
-def _strip_pieces(poly, row, key, cap, k, axis) -> list[_Piece] | None:
+def _strip_pieces(poly, row, key, cap, k, axis, profile) -> list[_Piece] | None:
     """``poly`` cut into ``k`` equal-area strips, or None if a piece breaks a rule."""
-    cuts = _equal_area_cuts(poly, k, axis)
-    if cuts is None:
-        return None
+    edges, cum = profile
+    cuts = np.interp(cum[-1] * np.arange(1, k) / k, cum, edges)
     minx, miny, maxx, maxy = poly.bounds
     pos = np.r_[minx if axis == 0 else miny, cuts, maxx if axis == 0 else maxy]
     if axis == 0:
@@ -213,37 +208,44 @@ def _strip_pieces(poly, row, key, cap, k, axis) -> list[_Piece] | None:
     pieces: list[_Piece] = []
     for j, g in enumerate(shapely.intersection(boxes, poly)):
         for s, p in enumerate(_polygons(g)):
+            if box_area_km2(*p.bounds) > cap:
+                return None
             pieces.append(_Piece(row, (*key, "s", axis, j, s), p, -1.0, p.bounds))
     if not pieces:
         return None
     areas = geodesic_area_km2([p.geom for p in pieces])
     for p, a in zip(pieces, areas, strict=True):
         p.area = float(a)
-        if p.area > cap or box_area_km2(*p.bounds) > cap:
+        if p.area > cap:
             return None
     return pieces
 
 
-def _cut_polygon_best(poly: shapely.Polygon, row: int, key: tuple, cap: float, max_aois: int):
-    """Grid cut, or for polygons of a few limits equal-area strips when they pack into
-    fewer processings (a 1.2-limit field: 2 strips instead of a cell and touching
-    leftovers)."""
-    grid = _cut_polygon(poly, row, key, cap)
+def _strip_alternative(poly, grid, row, key, cap, max_aois) -> list[_Piece] | None:
+    """Equal-area strips for a polygon of a few limits, when on its own they need fewer
+    processings than its grid pieces (a 1.2-limit field: 2 strips rather than a cell and
+    touching leftovers); None otherwise."""
     if len(grid) <= 1:
-        return grid
+        return None
     total = sum(p.area for p in grid)
     minx, _, maxx, _ = poly.bounds
     if total > _STRIP_MAX_LIMITS * cap or maxx - minx >= 90.0:
-        return grid
-    best = grid
-    best_rank = (len(_pack(grid, cap, max_aois)), 0, len(grid))
-    k0 = max(1, math.ceil(total / cap))
+        return None
+    best, best_rank = None, (len(_pack(grid, cap, max_aois)), len(grid))
+    k0 = max(2, math.ceil(total / cap))
     for axis in (0, 1):
-        for k in range(max(k0, 2), k0 + 3):
-            strips = _strip_pieces(poly, row, key, cap, k, axis)
+        if k0 > best_rank[0]:
+            break
+        profile = _cumulative_area(poly, axis)
+        if profile is None:
+            continue
+        for k in range(k0, k0 + 3):
+            if k > best_rank[0]:
+                break
+            strips = _strip_pieces(poly, row, key, cap, k, axis, profile)
             if strips is None:
                 continue
-            rank = (len(_pack(strips, cap, max_aois)), 1, len(strips))
+            rank = (len(_pack(strips, cap, max_aois)), len(strips))
             if rank < best_rank:
                 best, best_rank = strips, rank
             break
@@ -560,14 +562,33 @@ def plan(
 
     aois = prepare_aois(gdf, errors=errors)
     labels = aois["row"].tolist()
-    pieces: list[_Piece] = []
+    grid: list[list[_Piece]] = []
+    strips: dict[int, list[_Piece]] = {}
     for r, geom in enumerate(aois.geometry.values):
         for k, poly in enumerate(_polygons(geom)):
-            pieces.extend(_cut_polygon_best(poly, r, (r, k), cap, max_aois))
-    pieces = _ensure_fit(pieces, cap)
-    if sliver_fraction > 0:
-        pieces = _merge_slivers(pieces, cap, float(sliver_fraction))
-    bins = _pack(pieces, cap, max_aois)
+            cut = _cut_polygon(poly, r, (r, k), cap)
+            alt = _strip_alternative(poly, cut, r, (r, k), cap, max_aois)
+            if alt is not None:
+                strips[len(grid)] = alt
+            grid.append(cut)
+
+    def finish(cuts: list[list[_Piece]]) -> list[_Bin]:
+        pieces = _ensure_fit([p for cut in cuts for p in cut], cap)
+        if sliver_fraction > 0:
+            pieces = _merge_slivers(pieces, cap, float(sliver_fraction))
+        return _pack(pieces, cap, max_aois)
+
+    def rank(bins: list[_Bin]) -> tuple:
+        credits = sum(credits_for(b.used, price_per_km2) for b in bins) if price_per_km2 else 0
+        return (len(bins), credits, sum(b.count for b in bins))
+
+    # grid pieces pack well with other rows' pieces, strips win for a row on its own:
+    # pack both ways and keep the better (ties: the grid)
+    bins = finish(grid)
+    if strips:
+        other = finish([strips.get(i, cut) for i, cut in enumerate(grid)])
+        if rank(other) < rank(bins):
+            bins = other
     for b in bins:
         b.tiles.sort(key=lambda t: t.key)
     bins.sort(key=lambda b: b.tiles[0].key)
