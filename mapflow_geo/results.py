@@ -1,14 +1,15 @@
 """Results: parse Mapflow GeoJSON, stitch objects cut at tile seams, and the
 :class:`MapflowResult` a run returns.
 
-Parsing goes through pyogrio (GDAL's GeoJSON reader, Arrow when pyarrow is installed):
-no Python loop over features. Stitching looks only at objects that reach a seam between
+Parsing goes through pyogrio (GDAL's GeoJSON reader) into Arrow: no Python loop over
+features. Stitching looks only at objects that reach a seam between
 two tiles of the same input row, finds the pieces that meet there with a spatial index,
 and unions each connected group once.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -18,6 +19,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 
 log = logging.getLogger(__name__)
@@ -32,14 +34,24 @@ PROVENANCE = ["row", "tile_id", "processing_id"]
 def read_geojson(data: bytes | str | dict) -> gpd.GeoDataFrame:
     """Parse a Mapflow result (GeoJSON FeatureCollection) into a GeoDataFrame in EPSG:4326.
 
-    Uses pyogrio with Arrow where available; nested properties arrive as JSON strings.
-    An empty FeatureCollection gives an empty frame with a geometry column.
+    GDAL's GeoJSON reader (pyogrio) fills Arrow columns; the WKB geometries are decoded
+    by shapely in one vectorised call. Nested properties arrive as JSON strings. An
+    empty FeatureCollection gives an empty frame with a geometry column.
 
     Examples
     --------
     >>> fc = {"type": "FeatureCollection", "features": []}
     >>> len(read_geojson(fc))
     0
+    """
+    return table_to_geodataframe(read_geojson_table(data))
+
+
+def read_geojson_table(data: bytes | str | dict) -> pa.Table:
+    """Parse a GeoJSON FeatureCollection into an Arrow table (no pandas on the way).
+
+    Properties become columns (JSON-typed ones plain strings); the geometry is a WKB
+    ``binary`` column named ``geometry``, in EPSG:4326 (GeoJSON's CRS).
     """
     import pyogrio
 
@@ -48,17 +60,58 @@ def read_geojson(data: bytes | str | dict) -> gpd.GeoDataFrame:
     elif isinstance(data, str):
         data = data.encode()
     if _is_empty_collection(data):
-        return gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs="EPSG:4326"), crs="EPSG:4326")
-    try:
-        import pyarrow  # noqa: F401
+        return pa.table({"geometry": pa.array([], pa.binary())})
+    meta, table = pyogrio.read_arrow(io.BytesIO(data))
+    geom_name = meta.get("geometry_name") or "wkb_geometry"
+    cols, names = [], []
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        if isinstance(col.type, pa.ExtensionType):
+            col = pa.chunked_array([c.storage for c in col.chunks], col.type.storage_type)
+        if name == geom_name:
+            name = "geometry"
+            col = col.cast(pa.binary())
+        cols.append(col)
+        names.append(name)
+    return pa.table(cols, names=names)
 
-        use_arrow = True
-    except ImportError:  # pragma: no cover - pyarrow is optional
-        use_arrow = False
-    gdf = pyogrio.read_dataframe(io.BytesIO(data), use_arrow=use_arrow)
-    if gdf.crs is None:
-        gdf = gdf.set_crs("EPSG:4326")
-    return gdf
+
+def table_to_geodataframe(table: pa.Table) -> gpd.GeoDataFrame:
+    """An Arrow table with a WKB ``geometry`` column → GeoDataFrame in EPSG:4326
+    (column order kept; the CRS object is built once per process, not per call)."""
+    df = table.replace_schema_metadata(None).to_pandas()
+    geoms = shapely.from_wkb(df["geometry"].to_numpy())
+    df["geometry"] = gpd.GeoSeries(geoms, index=df.index, crs=_wgs84())
+    return gpd.GeoDataFrame(df, geometry="geometry", crs=_wgs84())
+
+
+def geoparquet_bytes(table: pa.Table) -> bytes:
+    """Serialise an Arrow table with a WKB ``geometry`` column as GeoParquet 1.0
+    (EPSG:4326), readable by ``geopandas.read_parquet``."""
+    import pyarrow.parquet as pq
+
+    geo = {
+        "version": "1.0.0",
+        "primary_column": "geometry",
+        "columns": {
+            "geometry": {"encoding": "WKB", "geometry_types": [], "crs": _wgs84_projjson()}
+        },
+    }
+    table = table.replace_schema_metadata({b"geo": json.dumps(geo).encode()})
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf)
+    return buf.getvalue().to_pybytes()
+
+
+@functools.cache
+def _wgs84() -> Any:
+    import pyproj
+
+    return pyproj.CRS.from_epsg(4326)
+
+
+@functools.cache
+def _wgs84_projjson() -> dict:
+    return _wgs84().to_json_dict()
 
 
 def _is_empty_collection(data: bytes) -> bool:

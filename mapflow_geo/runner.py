@@ -50,7 +50,13 @@ from mapflow_geo.exceptions import (
     TooLargeProcessingError,
     TransportError,
 )
-from mapflow_geo.results import MapflowResult, read_geojson, stitch
+from mapflow_geo.results import (
+    MapflowResult,
+    geoparquet_bytes,
+    read_geojson_table,
+    stitch,
+    table_to_geodataframe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -436,14 +442,15 @@ class Runner:
             tile_id = str(tiles["tile_id"].iloc[0])
         data = self.client.processing_result_bytes(processing_id, query_aoi)
         _failpoint("mid_download")
-        feats = read_geojson(data)
-        feats["row"] = tiles.loc[tiles["tile_id"] == tile_id, "row"].iloc[0] if tile_id else None
-        feats["tile_id"] = tile_id
-        feats["processing_id"] = processing_id
+        table = read_geojson_table(data)  # Arrow all the way: no pandas per result
+        row = tiles.loc[tiles["tile_id"] == tile_id, "row"].iloc[0] if tile_id else None
+        n = table.num_rows
+        for name, value in (("row", row), ("tile_id", tile_id), ("processing_id", processing_id)):
+            table = table.append_column(name, _repeat(value, n))
         rel = Path("results") / key / f"{aoi_id}.parquet"
-        _write_parquet(feats, self.journal.run_dir / rel)
+        jr.atomic_write_bytes(self.journal.run_dir / rel, geoparquet_bytes(table))
         self.journal.record_download(
-            key, aoi_id, tile_id=tile_id, status="OK", path=str(rel), features=len(feats)
+            key, aoi_id, tile_id=tile_id, status="OK", path=str(rel), features=n
         )
 
     def run(self) -> None:
@@ -573,10 +580,19 @@ def _read_results(paths: list[Path]) -> gpd.GeoDataFrame:
     import pyarrow.parquet as pq
 
     tables = [pq.read_table(p).replace_schema_metadata(None) for p in paths]
-    table = pa.concat_tables(tables, promote_options="permissive")
-    df = table.to_pandas()
-    df["geometry"] = gpd.GeoSeries(shapely.from_wkb(df["geometry"].to_numpy()), crs="EPSG:4326")
-    return gpd.GeoDataFrame(df, geometry="geometry", crs="EPSG:4326")
+    return table_to_geodataframe(pa.concat_tables(tables, promote_options="permissive"))
+
+
+def _repeat(value: Any, n: int) -> Any:
+    """A constant Arrow column (an input index label, a tile or processing id)."""
+    import pyarrow as pa
+
+    if value is not None and not isinstance(value, (str, bytes, int, float, bool)):
+        value = value.item() if hasattr(value, "item") else value
+    try:
+        return pa.array([value] * n)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([str(value)] * n)
 
 
 def _failpoint(name: str) -> None:
