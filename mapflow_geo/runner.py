@@ -273,6 +273,8 @@ class Runner:
         self.client = client
         self.journal = journal
         self.plan = plan
+        self._tile_pos = plan.groupby("processing_key", sort=False).indices
+        self._row_of = dict(zip(plan["tile_id"].astype(str), plan["row"], strict=True))
         self.procs = {p.key: p for p in processings}
         self.project_id = project_id
         self.poll_interval = poll_interval
@@ -400,7 +402,7 @@ class Runner:
 
     def _fetch(self, key: str, processing_id: str, status: str) -> None:
         """Store every not-yet-stored OK AOI result of a finished processing."""
-        tiles = self.plan[self.plan["processing_key"] == key]
+        tiles = self.plan.iloc[self._tile_pos[key]]
         done = {d.aoi_id for d in self.journal.downloads(key) if d.status == "OK"}
         if status == "OK" and self.procs[key].body["geometry"]["type"] == "Polygon":
             # one polygon is one AOI: its result is the processing's; no AOI listing
@@ -443,11 +445,11 @@ class Runner:
         data = self.client.processing_result_bytes(processing_id, query_aoi)
         _failpoint("mid_download")
         table = read_geojson_table(data)  # Arrow all the way: no pandas per result
-        row = tiles.loc[tiles["tile_id"] == tile_id, "row"].iloc[0] if tile_id else None
+        row = self._row_of.get(tile_id) if tile_id else None
         n = table.num_rows
         for name, value in (("row", row), ("tile_id", tile_id), ("processing_id", processing_id)):
             table = table.append_column(name, _repeat(value, n))
-        rel = Path("results") / key / f"{aoi_id}.parquet"
+        rel = Path("results") / f"{key}.{aoi_id}.parquet"  # one folder: no mkdir per result
         jr.atomic_write_bytes(self.journal.run_dir / rel, geoparquet_bytes(table))
         self.journal.record_download(
             key, aoi_id, tile_id=tile_id, status="OK", path=str(rel), features=n
