@@ -111,8 +111,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     print("| | wall s | notes |")
     print("| --- | ---: | --- |")
-    print(f"| lower bound | {lb:.2f} | {args.processings} creates + wait + downloads "
-          f"({nbytes / 1e6:.1f} MB) |")
+    print(
+        f"| lower bound | {lb:.2f} | {args.processings} creates + wait + downloads "
+        f"({nbytes / 1e6:.1f} MB) |"
+    )
     print(f"| runner | {rt:.2f} | {nfeat} features, {nreq} HTTP requests |")
     print(f"| **ratio** | **{rt / lb:.2f}×** | target ≤ 1.3× |")
 

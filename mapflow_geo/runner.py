@@ -65,6 +65,8 @@ META_KEY = "mapflow_geo_key"
 TERMINAL = {"OK", "FAILED", "CANCELLED", "REFUNDED"}
 #: ``aoi_id`` of a download that is a whole single-AOI processing's result.
 WHOLE = "whole"
+#: Status of a processing the server refused as too large and that was split up.
+REPLANNED = "REPLANNED"
 
 
 class RunFailedError(MapflowError):
@@ -265,6 +267,7 @@ class Runner:
         min_poll_interval: float = 1.0,
         max_restarts: int = 2,
         max_workers: int = 4,
+        max_aois: int = 10,
         adopt_grace_s: float = 20.0,
         progress: bool = True,
         sleep: Callable[[float], None] = time.sleep,
@@ -272,9 +275,8 @@ class Runner:
     ) -> None:
         self.client = client
         self.journal = journal
-        self.plan = plan
-        self._tile_pos = plan.groupby("processing_key", sort=False).indices
-        self._row_of = dict(zip(plan["tile_id"].astype(str), plan["row"], strict=True))
+        self.max_aois = max_aois
+        self._set_plan(plan)
         self.procs = {p.key: p for p in processings}
         self.project_id = project_id
         self.poll_interval = poll_interval
@@ -314,8 +316,12 @@ class Runner:
             self._stop_creating = True
             raise
         except TooLargeProcessingError as exc:
-            self.journal.mark_not_created(key, message=str(exc))
-            self._finish_unsent(key, "TOO_LARGE_PROCESSING", str(exc))
+            self.journal.mark_not_created(key, message=str(exc))  # refused: not charged
+            new_keys = self._replan(key, exc)
+            if not new_keys:
+                self._finish_unsent(key, "TOO_LARGE_PROCESSING", str(exc))
+            for k in new_keys:
+                self._create(k)
             return
         except APIError as exc:
             if exc.status >= 500:  # readable 5xx: still may have committed; reconcile
@@ -330,6 +336,84 @@ class Runner:
         self.journal.mark_created(
             key, created.id, status=_status_str(created.status), cost=created.cost
         )
+
+    # -- re-plan ------------------------------------------------------------------
+    def _set_plan(self, plan: gpd.GeoDataFrame) -> None:
+        self.plan = plan
+        self._plan_index = (
+            plan,
+            plan.groupby("processing_key", sort=False).indices,
+            dict(zip(plan["tile_id"].astype(str), plan["row"], strict=True)),
+        )
+
+    def _replan(self, key: str, exc: TooLargeProcessingError) -> list[str]:
+        """The server refused ``key`` as too large (its limit shrank after planning):
+        plan that processing's tiles again under the limit it states and return the keys
+        of the pieces, to be created instead.
+
+        Durable in this order, so that a crash anywhere resumes correctly: the plan
+        file with the pieces in place of ``key`` (atomic replace), then the pieces in the
+        journal, then ``key`` marked ``REPLANNED``. On resume :func:`process` reads the
+        stored plan, so ``key`` is never created again and the pieces are.
+        """
+        from mapflow_geo.tiling import plan as make_plan
+
+        try:
+            limit_km2 = float((exc.params or {})["aoiAreaLimit"]) / 1e6
+        except (KeyError, TypeError, ValueError):
+            log.warning("%s refused as too large without a usable limit: %s", key, exc)
+            return []
+        with self._lock:
+            plan = self.plan
+            old = plan[plan["processing_key"] == key]
+            if old.empty or limit_km2 <= 0:
+                return []
+            sub = gpd.GeoDataFrame(
+                geometry=old.geometry.values,
+                index=pd.Index(old["tile_id"].astype(str)),
+                crs=plan.crs,
+            )
+            pieces = make_plan(sub, area_limit_km2=limit_km2, max_aois=self.max_aois)
+            if pieces["processing"].nunique() < 2 and len(pieces) == len(old):
+                log.warning("%s cannot be planned smaller under %.3f km²", key, limit_km2)
+                return []
+            row_of = dict(zip(old["tile_id"].astype(str), old["row"], strict=True))
+            pieces["row"] = pieces["row"].map(row_of)
+            base = {k: v for k, v in self.procs[key].body.items() if k not in ("name", "geometry")}
+            prefix = self.procs[key].body.get("name", "mapflow-geo").rsplit(" ", 1)[0]
+            first_no = int(plan["processing"].max()) + 1 if "processing" in plan else 0
+            new_procs = []
+            for n, (_, tiles) in enumerate(pieces.groupby("processing", sort=True)):
+                new_key = f"{key}.{n:02d}"
+                parts = list(tiles.geometry.values)
+                geom = parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+                body = dict(base, name=f"{prefix} {new_key}", geometry=mapping(geom))
+                tile_ids = sorted(tiles["tile_id"].astype(str))
+                new_procs.append(
+                    _Processing(new_key, body, float(tiles["area_km2"].sum()), tile_ids)
+                )
+                pieces.loc[tiles.index, "processing"] = first_no + n
+                pieces.loc[tiles.index, "processing_key"] = new_key
+            estimate_processings(self.client, new_procs, workers=1)
+            new_plan = pd.concat(
+                [plan[plan["processing_key"] != key], pieces[list(plan.columns)]],
+                ignore_index=True,
+            )
+            new_plan = gpd.GeoDataFrame(new_plan, geometry="geometry", crs=plan.crs)
+            _write_parquet(new_plan, self.journal.run_dir / "plan.parquet")  # atomic replace
+            self._set_plan(new_plan)  # the next re-plan must start from what is on disk
+            for p in new_procs:
+                self.procs[p.key] = p
+            for p in new_procs:
+                self.journal.add_planned(p.key, estimate=p.estimate, area_km2=p.area_km2)
+            self.journal.update_status(
+                key,
+                status=REPLANNED,
+                messages=[f"{exc} Re-planned as {len(new_procs)} processings."],
+            )
+            self.journal.mark_finished(key)
+        log.info("%s too large for %.3f km²: re-planned as %d", key, limit_km2, len(new_procs))
+        return [p.key for p in new_procs]
 
     def _finish_unsent(self, key: str, status: str, message: str) -> None:
         self.journal.update_status(key, status=status, messages=[message])
@@ -402,7 +486,8 @@ class Runner:
 
     def _fetch(self, key: str, processing_id: str, status: str) -> None:
         """Store every not-yet-stored OK AOI result of a finished processing."""
-        tiles = self.plan.iloc[self._tile_pos[key]]
+        plan, positions, _ = self._plan_index  # consistent, even while re-planning
+        tiles = plan.iloc[positions[key]]
         done = {d.aoi_id for d in self.journal.downloads(key) if d.status == "OK"}
         if status == "OK" and self.procs[key].body["geometry"]["type"] == "Polygon":
             # one polygon is one AOI: its result is the processing's; no AOI listing
@@ -445,7 +530,7 @@ class Runner:
         data = self.client.processing_result_bytes(processing_id, query_aoi)
         _failpoint("mid_download")
         table = read_geojson_table(data)  # Arrow all the way: no pandas per result
-        row = self._row_of.get(tile_id) if tile_id else None
+        row = self._plan_index[2].get(tile_id) if tile_id else None
         n = table.num_rows
         for name, value in (("row", row), ("tile_id", tile_id), ("processing_id", processing_id)):
             table = table.append_column(name, _repeat(value, n))
@@ -466,6 +551,10 @@ class Runner:
             # Resume: first adopt whatever an earlier, interrupted run already created.
             if any(r.state == jr.INTENT for r in self.journal.records()):
                 self._adopt_all_now()
+            for r in self.journal.records():
+                if r.key not in self.procs and r.state != jr.FINISHED:
+                    # re-planned before a crash (only ever after the server refused it)
+                    self._finish_unsent(r.key, REPLANNED, "re-planned smaller")
             planned = [
                 r.key for r in self.journal.records() if r.state == jr.PLANNED and r.status is None
             ]
@@ -684,6 +773,7 @@ def process(
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(fingerprint)
     with jr.Journal(run_dir, fingerprint) as journal:
         jr.remove_temp_files(run_dir)
+        plan, procs = _apply_stored_plan(run_dir, plan, procs)
         known = {r.key: r for r in journal.records()}
         for p in procs:
             if p.key in known and known[p.key].estimate is not None:
@@ -703,6 +793,7 @@ def process(
             min_poll_interval=min_poll_interval,
             max_restarts=max_restarts,
             max_workers=max_workers,
+            max_aois=int(run_params["max_aois"]),
             progress=progress,
         ).run()
         result = load_result(run_dir, journal)
@@ -747,6 +838,34 @@ def _check_budget(client: Any, procs: list[_Processing], known: dict, max_credit
             )
 
 
+def _apply_stored_plan(
+    run_dir: Path, plan: gpd.GeoDataFrame, procs: list[_Processing]
+) -> tuple[gpd.GeoDataFrame, list[_Processing]]:
+    """On resume, the stored plan wins: processings the runner re-planned after a
+    ``TOO_LARGE_PROCESSING`` refusal are replaced by their pieces (bodies rebuilt from
+    the stored tiles), so the refused processing is never sent again."""
+    path = run_dir / "plan.parquet"
+    if not path.exists():
+        return plan, procs
+    stored = gpd.read_parquet(path)
+    keys = set(stored["processing_key"])
+    if keys == set(plan["processing_key"]) or not procs:
+        return plan, procs
+    by_key = {p.key: p for p in procs}
+    base = {k: v for k, v in procs[0].body.items() if k not in ("name", "geometry")}
+    prefix = procs[0].body.get("name", "mapflow-geo").rsplit(" ", 1)[0]
+    out = [p for p in procs if p.key in keys]
+    for key, tiles in stored[~stored["processing_key"].isin(list(by_key))].groupby(
+        "processing_key", sort=True
+    ):
+        parts = list(tiles.geometry.values)
+        geom = parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+        body = dict(base, name=f"{prefix} {key}", geometry=mapping(geom))
+        tile_ids = sorted(tiles["tile_id"].astype(str))
+        out.append(_Processing(str(key), body, float(tiles["area_km2"].sum()), tile_ids))
+    return stored, out
+
+
 def _save_inputs(run_dir: Path, aois, plan, run_params: dict) -> None:
     if not (run_dir / "plan.parquet").exists():
         _write_parquet(plan, run_dir / "plan.parquet")
@@ -785,6 +904,7 @@ def load_result(run_dir: str | os.PathLike, journal: jr.Journal | None = None) -
                 "finished_at": r.finished_at,
             }
             for r in recs
+            if r.status != REPLANNED  # split into the pieces that follow; never created
         ],
         columns=[
             "key",
