@@ -48,12 +48,12 @@ def make_data(n_objects: int, n_tiles: int, n_rows: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     side = n_tiles * TILE
     per_axis = int(np.ceil(np.sqrt(n_objects)))
-    cell = side / per_axis
+    cell = side / (per_axis + 1)  # grid shifted by half a cell: seams cut objects
     i, j = np.divmod(np.arange(per_axis * per_axis)[:n_objects], per_axis)
     w = cell * rng.uniform(0.2, 0.7, n_objects)
     h = cell * rng.uniform(0.2, 0.7, n_objects)
-    x0 = j * cell + rng.uniform(0, 1, n_objects) * (cell - w) + 1e-3 * cell
-    y0 = i * cell + rng.uniform(0, 1, n_objects) * (cell - h) + 1e-3 * cell
+    x0 = (j + 0.5) * cell + rng.uniform(0, 1, n_objects) * (cell - w - 2e-3 * cell) + 1e-3 * cell
+    y0 = (i + 0.5) * cell + rng.uniform(0, 1, n_objects) * (cell - h - 2e-3 * cell) + 1e-3 * cell
     x1, y1 = x0 + w, y0 + h
     # split at vertical then horizontal seams (a box crosses at most one of each)
     xs = [(x0, x1, np.arange(n_objects))]
