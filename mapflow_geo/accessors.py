@@ -75,6 +75,34 @@ class MapflowAccessor:
             max_aois=max_aois,
         )
 
+    def search_imagery(
+        self,
+        *,
+        client: MapflowClient | None = None,
+        date_from: Any = None,
+        date_to: Any = None,
+        max_cloud_cover: float | None = None,
+        **filters: Any,
+    ) -> gpd.GeoDataFrame:
+        """Catalog scenes over the rows' union: footprints with typed metadata columns
+        (``cloud_cover`` a 0–1 fraction whichever scale the server used), all pages.
+
+        Choose some (:func:`mapflow_geo.imagery.choose_scenes`) and pass them as
+        ``source=`` to :meth:`process`: tiles are clipped to their footprints and each
+        processing uses one scene (newest, then least cloudy). See
+        :func:`mapflow_geo.imagery.search_imagery` for the filters.
+        """
+        from mapflow_geo.imagery import search_imagery
+
+        return search_imagery(
+            self._obj,
+            client=client,
+            date_from=date_from,
+            date_to=date_to,
+            max_cloud_cover=max_cloud_cover,
+            **filters,
+        )
+
     def process(
         self,
         model: str,
@@ -138,3 +166,4 @@ class MapflowAccessor:
             errors=errors,
             **options,
         )
+

@@ -64,6 +64,16 @@ class BudgetError(MapflowError):
     """A run would cost more than allowed (``max_credits``, remaining credits or area)."""
 
 
+class ImageryError(MapflowError, ValueError):
+    """Imagery cannot be used as asked: an upload breaks a documented Data API rule (same
+    CRS, bands and resolution within a mosaic; uint8; band count; pixel size; storage
+    quota), or no catalog scene covers the area. ``rule`` names the rule broken."""
+
+    def __init__(self, message: str, *, rule: str | None = None) -> None:
+        self.rule = rule
+        super().__init__(message)
+
+
 class RunError(MapflowError):
     """A run cannot start or resume (run dir locked by another process, changed inputs…)."""
 
@@ -233,6 +243,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "MapflowError",
+    "ImageryError",
     "ModelNotFoundError",
     "NotFoundError",
     "PermissionDeniedError",

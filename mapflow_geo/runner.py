@@ -153,7 +153,14 @@ def prepare_run(
         area_limit_km2 = area_limit_km2 or limits.aoi_area_limit_km2
         max_aois = max_aois or limits.max_aois_per_processing
     found = client.find_model(model)
-    plan = make_plan(aois, area_limit_km2=area_limit_km2, max_aois=max_aois)
+    scenes = source if isinstance(source, gpd.GeoDataFrame) else None
+    if scenes is not None:  # chosen catalog scenes: tiles clipped to them, one per processing
+        from mapflow_geo.imagery import plan_scenes, scene_source
+
+        plan = plan_scenes(aois, scenes, area_limit_km2=area_limit_km2, max_aois=max_aois)
+        source = None
+    else:
+        plan = make_plan(aois, area_limit_km2=area_limit_km2, max_aois=max_aois)
     params = _source_params(source)
     block_list = list(blocks) if blocks is not None else None
     base: dict[str, Any] = {"wdName": found.name}
@@ -174,12 +181,14 @@ def prepare_run(
         tile_ids = sorted(tiles["tile_id"].astype(str))
         key = f"p{int(proc_no):05d}-{_digest(tile_ids)[:10]}"
         body = dict(base, name=f"{name or 'mapflow-geo'} {key}", geometry=mapping(geom))
+        if scenes is not None:
+            body["params"] = scene_source(tiles)
         processings.append(_Processing(key, body, float(tiles["area_km2"].sum()), tile_ids))
     key_of = {t: p.key for p in processings for t in p.tile_ids}
     plan = plan.assign(processing_key=plan["tile_id"].astype(str).map(key_of))
     run_params = {
         "model": found.name,
-        "source": params,
+        "source": params if scenes is None else sorted(map(str, scenes["id"])),
         "blocks": block_list,
         "project": project,
         "area_limit_km2": area_limit_km2,

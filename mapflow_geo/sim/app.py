@@ -153,6 +153,11 @@ class SimOptions:
     seed: int = 0
     density: float = 1.0
     catalog_area_limit_km2: float = 2000.0
+    # "fraction" (0–1, the 2026 page) or "percent" (0–100, the older page) for cloudCover
+    catalog_cloud_cover_scale: str = "fraction"
+    # refuse uploads that are not a readable GeoTIFF, not uint8 or not 3/4 bands at upload
+    # time (the real service fails the processing later with source-validator.* instead)
+    strict_uploads: bool = False
     state_file: str | None = None
     clock: Callable[[], float] | None = None
     models: list | None = None
@@ -1412,14 +1417,17 @@ class Service:
         iid = str(uuid.uuid4())
         now = self.now()
         link = url or f"s3://users-data/{self.account['email']}_{mosaic['id']}/{iid}/{filename}"
-        meta = {
-            "crs": "EPSG:3857",
-            "width": 0,
-            "height": 0,
-            "count": 3,
-            "dtypes": ["uint8", "uint8", "uint8"],
-            "pixel_size": [0.5, 0.5],
-        }
+        meta = self._upload_meta(mosaic, data) if url is None else None
+        readable = meta is not None
+        if meta is None:  # unreadable or linked: a placeholder, as before
+            meta = {
+                "crs": "EPSG:3857",
+                "width": 0,
+                "height": 0,
+                "count": 3,
+                "dtypes": ["uint8", "uint8", "uint8"],
+                "pixel_size": [0.5, 0.5],
+            }
         rec = {
             "id": iid,
             "mosaic_id": mosaic["id"],
@@ -1432,6 +1440,7 @@ class Service:
             "meta_data": meta,
             "linked": url is not None,
             "is_tiff": data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"),
+            "readable": readable,
         }
         self.state["images"][iid] = rec
         bp = self._blob_path(iid)
@@ -1447,11 +1456,66 @@ class Service:
         mosaic["updated"] = now
         return rec
 
+    def _upload_meta(self, mosaic: dict, data: bytes) -> dict | None:
+        """Real metadata of an upload (rasterio); the documented mosaic rules (same CRS,
+        bands, resolution) enforced against the mosaic's readable images."""
+        from .rasters import describe, mosaic_mismatch, read_meta
+
+        meta = read_meta(data)
+        if meta is None:
+            if self.opts.strict_uploads:
+                raise ApiError(
+                    400,
+                    "source-validator.ImageReadError",
+                    "We could not open and read the image you have uploaded",
+                )
+            return None
+        if self.opts.strict_uploads:
+            dtypes = sorted(set(meta["dtypes"]))
+            if dtypes != ["uint8"]:
+                raise ApiError(
+                    400,
+                    "source-validator.DtypeNotAllowed",
+                    f"Image data type (Dtype) must be one of ['uint8'], got {dtypes}",
+                    {"required_dtypes": "['uint8']", "request_dtype": str(dtypes)},
+                )
+            if meta["count"] not in (3, 4):
+                raise ApiError(
+                    400,
+                    "source-validator.NChannelsNotAllowed",
+                    f"Number of channels in image must be one of [3, 4]. Got {meta['count']}",
+                    {"required_nchannels": "[3, 4]", "real_nchannels": str(meta["count"])},
+                )
+        others = [
+            i["meta_data"]
+            for i in self.state["images"].values()
+            if i["mosaic_id"] == mosaic["id"] and i.get("readable")
+        ]
+        bad = mosaic_mismatch(meta, others)
+        if bad is not None:
+            raise ApiError(
+                400,
+                "MOSAIC_IMAGE_MISMATCH",
+                "All images in a mosaic must have the same CRS, number of bands and spatial "
+                f"resolution: the mosaic has {describe(others[0])}, the image {describe(meta)}",
+                {k: str(v) for k, v in bad.items()},
+            )
+        return meta
+
     @property
     def _blobs(self) -> dict:
         if not hasattr(self, "_blob_mem"):
             self._blob_mem = {}
         return self._blob_mem
+
+    def _image_bytes(self, iid: str) -> bytes:
+        if iid in self._blobs:
+            return self._blobs[iid]
+        bp = self._blob_path(iid)
+        if bp and os.path.exists(bp):
+            with open(bp, "rb") as f:
+                return f.read()
+        return b""
 
     def _drop_image(self, iid: str) -> None:
         self.state["images"].pop(iid, None)
@@ -1468,7 +1532,7 @@ class Service:
             "name": i.get("name", i["filename"]),
             "file_size": i["file_size"],
             "uploaded_at": iso(i["uploaded_at"]),
-            "footprint": "POLYGON EMPTY",
+            "footprint": i["meta_data"].get("footprint", "POLYGON EMPTY"),
             "image_url": i["image_url"],
             "url": i["image_url"],
             "cog_link": i["cog_link"],
@@ -1553,8 +1617,11 @@ class Service:
         if size not in ("s", "l"):
             raise ApiError(400, "BAD_REQUEST", "preview size must be 's' or 'l'", {"size": size})
         from .preview import preview_jpeg
+        from .rasters import preview
 
-        data, ctype = preview_jpeg(256 if size == "s" else 1024, seed=id)
+        px = 256 if size == "s" else 1024
+        real = preview(self._image_bytes(id), px) if self.image(id).get("readable") else None
+        data, ctype = real or preview_jpeg(px, seed=id)
         return Response(200, data, content_type=ctype)
 
     def legacy_upload(self, req):
@@ -1593,7 +1660,11 @@ class Service:
                 {"area": int(round(total)), "aoiAreaLimit": int(lim)},
             )
         try:
-            return _json(search(aoi, body, seed=self.opts.seed))
+            hits = search(aoi, body, seed=self.opts.seed)
+            if self.opts.catalog_cloud_cover_scale == "percent":
+                for h in hits:
+                    h["cloudCover"] = round(100.0 * h["cloudCover"], 2)
+            return _json(hits)
         except (TypeError, ValueError) as e:
             raise ApiError(400, "BAD_REQUEST", f"bad search filter: {e}") from None
 

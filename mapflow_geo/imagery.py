@@ -1,0 +1,641 @@
+"""Imagery: the catalog as a GeoDataFrame, the scene choice rule, uploads to the Data API.
+
+Catalog
+-------
+:func:`search_imagery` pages through ``POST /catalog/meta`` and returns one row per scene
+with every metadata field as a typed column. ``cloud_cover`` is always a **fraction
+0–1**: the service has published two scales (0–1 on the 2026 page, percent on the older
+one); a response in which any scene has ``cloudCover > 1`` is read as percent and divided
+by 100 (a percent-scale answer whose scenes are all ≤ 1 % is indistinguishable from a
+fraction one; it is read as a fraction). The ``max_cloud_cover`` filter is a fraction too;
+it is sent on the 2026 scale and applied again to the normalised column, so the answer
+honours it whichever scale the server used.
+
+Scene choice rule
+-----------------
+Where several scenes cover the same ground, :data:`SCENE_ORDER` decides: **newest
+acquisition first, then least cloudy, then finest pixel (unknown resolution last), then
+id** (for determinism). :func:`choose_scenes` keeps, in that order, the scenes that add
+ground not yet covered; :func:`assign_scenes` gives every part of every AOI to the first
+scene in that order whose footprint covers it (parts no scene covers are dropped, with a
+warning); :func:`plan_scenes` plans each scene's parts on their own, so a processing never
+mixes two scenes, and records ``scene_id`` / ``scene_provider`` per tile, from which
+:func:`scene_source` builds the processing's ``imagerySearch`` source. Pass the chosen
+scenes as ``source=`` to ``gdf.mapflow.process`` / ``estimate`` to run that way.
+
+Uploads
+-------
+:func:`upload` sends a GeoTIFF path (or a rioxarray DataArray, written to a temporary
+GeoTIFF) to a mosaic after :func:`check_upload` has verified the documented rules:
+the same CRS, band count and pixel size as the images already in the mosaic; ``uint8``
+data (the models read 8-bit RGB); :data:`ALLOWED_BAND_COUNTS`; pixel size at most
+:data:`MAX_PIXEL_SIZE_M` (``source-validator.PixelSizeTooHigh``: 1.2 m/px for the
+high-resolution models); a georeference; and a file size that fits the account's free
+storage (``GET /rasters/memory``). Each broken rule raises
+:class:`~mapflow_geo.exceptions.ImageryError` naming the rule and the numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry import mapping, shape
+
+from mapflow_geo.exceptions import ImageryError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mapflow_geo.client import MapflowClient
+
+log = logging.getLogger(__name__)
+
+#: Sort order of the scene choice rule: (column, ascending).
+SCENE_ORDER = (
+    ("acquisition_date", False),
+    ("cloud_cover", True),
+    ("_res_key", True),
+    ("id", True),
+)
+#: Band counts the models accept (3 = RGB; a 4th band is taken as alpha).
+ALLOWED_BAND_COUNTS = (3, 4)
+#: Data types the models accept.
+ALLOWED_DTYPES = ("uint8",)
+#: Coarsest pixel the high-resolution models accept (``PixelSizeTooHigh``, 1.2 m/px).
+MAX_PIXEL_SIZE_M = 1.2
+
+_KNOWN = {
+    "id": "id",
+    "providerName": "provider_name",
+    "productType": "product_type",
+    "acquisitionDate": "acquisition_date",
+    "sensor": "sensor",
+    "pixelResolution": "pixel_resolution",
+    "cloudCover": "cloud_cover",
+    "offNadirAngle": "off_nadir_angle",
+    "colorBandOrder": "color_band_order",
+    "previewType": "preview_type",
+    "previewUrl": "preview_url",
+    "aoiIntersectionPercent": "aoi_intersection_percent",
+}
+_FLOATS = ("pixel_resolution", "cloud_cover", "off_nadir_angle", "aoi_intersection_percent")
+_STRINGS = (
+    "id",
+    "provider_name",
+    "product_type",
+    "sensor",
+    "color_band_order",
+    "preview_type",
+    "preview_url",
+)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", str(name)).lower()
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ----------------------------------------------------------------------------- catalog
+def search_imagery(
+    gdf: gpd.GeoDataFrame | gpd.GeoSeries | Any,
+    *,
+    client: MapflowClient | None = None,
+    date_from: Any = None,
+    date_to: Any = None,
+    max_cloud_cover: float | None = None,
+    min_resolution: float | None = None,
+    max_resolution: float | None = None,
+    max_off_nadir: float | None = None,
+    providers: Iterable[str] | None = None,
+    product_types: Iterable[str] | None = None,
+    min_intersection: float | None = None,
+    page_size: int = 100,
+    max_results: int | None = None,
+    **body: Any,
+) -> gpd.GeoDataFrame:
+    """Catalog scenes over the union of ``gdf``'s geometries, one row per scene.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame, GeoSeries or shapely geometry
+        The area (any CRS; sent in EPSG:4326).
+    client : MapflowClient, optional
+        Defaults to one from ``MAPFLOW_TOKEN``.
+    date_from, date_to : str, datetime or Timestamp, optional
+        Acquisition window (UTC).
+    max_cloud_cover : float, optional
+        Fraction 0–1 (values > 1 are taken as percent).
+    min_resolution, max_resolution : float, optional
+        Pixel size, m/px.
+    max_off_nadir : float, optional
+        Degrees (on ``|angle|``).
+    providers, product_types : list of str, optional
+        ``dataProviders`` (e.g. ``["CG_mosaic_2022"]``), ``productTypes`` (``IMAGE``,
+        ``MOSAIC``).
+    min_intersection : float, optional
+        Minimum share of the AOI a scene covers, 0–1.
+    page_size, max_results : int
+        Paging: ``limit`` per request; stop after ``max_results`` scenes (all by default).
+    **body
+        Further ``/catalog/meta`` fields, sent as given (``sortBy``, ``hideUnavailable``…).
+
+    Returns
+    -------
+    GeoDataFrame
+        EPSG:4326 footprints with ``id``, ``provider_name``, ``product_type``,
+        ``acquisition_date`` (datetime64, UTC), ``sensor``, ``pixel_resolution`` (m,
+        NaN when the service says 0 = unknown), ``cloud_cover`` (fraction 0–1),
+        ``off_nadir_angle``, ``color_band_order``, ``preview_type``, ``preview_url``,
+        ``aoi_intersection_percent`` when given, any further field snake_cased; newest
+        first (:data:`SCENE_ORDER`).
+
+    Examples
+    --------
+    >>> from mapflow_geo import sim
+    >>> import geopandas as gpd, shapely
+    >>> aoi = gpd.GeoDataFrame(geometry=[shapely.box(37.6, 55.7, 37.65, 55.73)], crs=4326)
+    >>> with sim.serve() as server:
+    ...     scenes = aoi.mapflow.search_imagery(client=server.client(), max_cloud_cover=0.2)
+    >>> bool((scenes["cloud_cover"] <= 0.2).all())
+    True
+    """
+    if client is None:
+        from mapflow_geo.client import MapflowClient
+
+        client = MapflowClient()
+    area = _union_4326(gdf)
+    cloud = None if max_cloud_cover is None else float(max_cloud_cover)
+    if cloud is not None and cloud > 1.0:
+        cloud /= 100.0
+    req: dict[str, Any] = {}
+    for key, value in (
+        ("acquisitionDateFrom", _iso(date_from)),
+        ("acquisitionDateTo", _iso(date_to)),
+        ("maxCloudCover", cloud),
+        ("minResolution", min_resolution),
+        ("maxResolution", max_resolution),
+        ("maxOffNadirAngle", max_off_nadir),
+        ("dataProviders", list(providers) if providers is not None else None),
+        ("productTypes", list(product_types) if product_types is not None else None),
+        ("minAoiIntersectionPercent", min_intersection),
+    ):
+        if value is not None:
+            req[key] = value
+    req.update(body)
+    records: list[dict] = []
+    offset = 0
+    page_size = max(1, int(page_size))
+    while True:
+        limit = page_size if max_results is None else min(page_size, max_results - len(records))
+        if limit <= 0:
+            break
+        page = client.search_catalog(mapping(area), **req, limit=limit, offset=offset)
+        items = [dict(s.raw) if s.raw else {} for s in page.images]
+        records.extend(items)
+        offset += len(items)
+        if len(items) < limit:
+            break
+    frame = scenes_frame(records)
+    if cloud is not None and len(frame):
+        frame = frame[~(frame["cloud_cover"] > cloud + 1e-9)]
+    return frame.reset_index(drop=True)
+
+
+def scenes_frame(records: list[dict]) -> gpd.GeoDataFrame:
+    """Catalog answers (``/catalog/meta`` scene dicts) → the typed frame of
+    :func:`search_imagery` (deduplicated by id, cloud cover normalised, rule order)."""
+    rows = []
+    for r in records:
+        out: dict[str, Any] = {}
+        for k, v in r.items():
+            if k in ("footprint", "geometry"):
+                continue
+            out[_KNOWN.get(k, _snake(k))] = v
+        fp = r.get("footprint") or r.get("geometry")
+        out["geometry"] = shape(fp) if isinstance(fp, dict) else None
+        rows.append(out)
+    df = pd.DataFrame(rows)
+    for col in _STRINGS:
+        if col not in df:
+            df[col] = None
+        df[col] = df[col].astype("string")
+    for col in _FLOATS:
+        if col in df or col != "aoi_intersection_percent":  # that one only when sent
+            df[col] = pd.to_numeric(df.get(col), errors="coerce").astype("float64")
+    if len(df) and (df["cloud_cover"] > 1.0).any():  # the percent scale
+        df["cloud_cover"] = df["cloud_cover"] / 100.0
+    df["pixel_resolution"] = df["pixel_resolution"].where(df["pixel_resolution"] > 0)
+    df["acquisition_date"] = pd.to_datetime(
+        df.get("acquisition_date"), utc=True, errors="coerce", format="ISO8601"
+    )
+    if "geometry" not in df:
+        df["geometry"] = None
+    gdf = gpd.GeoDataFrame(df, geometry="geometry", crs=4326)
+    if len(gdf):
+        gdf = gdf.drop_duplicates("id", keep="first")
+    return rank_scenes(gdf)
+
+
+def rank_scenes(scenes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``scenes`` sorted by the choice rule (:data:`SCENE_ORDER`): newest, then least
+    cloudy, then finest pixel (unknown last), then id."""
+    tmp = scenes.assign(_res_key=scenes["pixel_resolution"].fillna(np.inf))
+    cols = [c for c, _ in SCENE_ORDER]
+    asc = [a for _, a in SCENE_ORDER]
+    tmp = tmp.sort_values(cols, ascending=asc, na_position="last", kind="stable")
+    return tmp.drop(columns="_res_key")
+
+
+def choose_scenes(
+    scenes: gpd.GeoDataFrame,
+    aoi: Any,
+    *,
+    min_gain: float = 0.01,
+) -> gpd.GeoDataFrame:
+    """The scenes, in rule order, that each add at least ``min_gain`` of the AOI's area
+    not covered by the ones before: a small set that covers what the catalog can.
+
+    Examples
+    --------
+    >>> import shapely, geopandas as gpd, pandas as pd
+    >>> s = scenes_frame([
+    ...     {"id": "old", "acquisitionDate": "2021-01-01T00:00:00Z", "cloudCover": 0,
+    ...      "providerName": "CG", "footprint": shapely.geometry.mapping(shapely.box(0, 0, 2, 2))},
+    ...     {"id": "new", "acquisitionDate": "2024-01-01T00:00:00Z", "cloudCover": 0.1,
+    ...      "providerName": "CG", "footprint": shapely.geometry.mapping(shapely.box(0, 0, 1, 2))},
+    ... ])
+    >>> list(choose_scenes(s, shapely.box(0, 0, 2, 2))["id"])
+    ['new', 'old']
+    """
+    area = _union_4326(aoi)
+    total = area.area
+    if total <= 0 or scenes.empty:
+        return scenes.iloc[:0]
+    keep, covered = [], shapely.Polygon()
+    ranked = rank_scenes(scenes)
+    for i, g in zip(ranked.index, ranked.geometry.values, strict=True):
+        if g is None:
+            continue
+        gain = shapely.difference(shapely.intersection(g, area), covered).area
+        if gain >= min_gain * total:
+            keep.append(i)
+            covered = shapely.union(covered, g)
+        if shapely.covers(covered, area):
+            break
+    return ranked.loc[keep]
+
+
+def assign_scenes(aois: gpd.GeoDataFrame, scenes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Split each AOI row among the scenes: every part goes to the first scene, in rule
+    order, whose footprint covers it. One row per (input row, scene) with ``scene_id``,
+    ``scene_provider`` and the part's geometry; the index repeats the input labels.
+    Ground that no scene covers is dropped with a warning."""
+    ranked = rank_scenes(scenes[scenes.geometry.notna()])
+    if ranked.empty:
+        raise ImageryError("no scene with a footprint to plan on", rule="coverage")
+    aois = aois.to_crs(4326)
+    labels, parts, sids, provs = [], [], [], []
+    taken = shapely.Polygon()
+    fps = ranked.geometry.values
+    for sid, prov, fp in zip(ranked["id"], ranked["provider_name"], fps, strict=True):
+        own = shapely.difference(fp, taken) if not taken.is_empty else fp
+        taken = shapely.union(taken, fp)
+        if own.is_empty:
+            continue
+        cut = shapely.intersection(aois.geometry.values, own)
+        for lab, g in zip(aois.index, cut, strict=True):
+            g = _polygonal(g)
+            if g is not None:
+                labels.append(lab)
+                parts.append(g)
+                sids.append(str(sid))
+                provs.append(None if pd.isna(prov) else str(prov))
+    missing = shapely.difference(shapely.union_all(aois.geometry.values), taken)
+    if not missing.is_empty and missing.area > 1e-12:
+        warnings.warn(
+            f"{_area_km2(missing):.3f} km² of the areas lie outside every chosen scene "
+            "and will not be processed",
+            stacklevel=3,
+        )
+    if not parts:
+        raise ImageryError("the chosen scenes do not cover any of the areas", rule="coverage")
+    index = pd.Index(labels, name=aois.index.name)
+    return gpd.GeoDataFrame(
+        {"scene_id": sids, "scene_provider": provs},
+        geometry=gpd.GeoSeries(parts, index=index, crs=4326),
+        index=index,
+        crs=4326,
+    )
+
+
+def plan_scenes(
+    aois: gpd.GeoDataFrame,
+    scenes: gpd.GeoDataFrame,
+    *,
+    area_limit_km2: float,
+    max_aois: int,
+    **options: Any,
+) -> gpd.GeoDataFrame:
+    """Plan tiles clipped to the chosen scenes' footprints, one scene per processing.
+
+    Each scene's share of the areas (:func:`assign_scenes`) is planned on its own with
+    :func:`mapflow_geo.tiling.plan`; the plans are concatenated with ``processing``
+    renumbered and ``scene_id`` / ``scene_provider`` columns. ``row`` keeps the input
+    labels, so costs and stats still add up per input row.
+    """
+    from mapflow_geo.tiling import plan as make_plan
+
+    parts = assign_scenes(aois, scenes)
+    plans = []
+    offset = 0
+    for sid, sub in parts.groupby("scene_id", sort=False):
+        p = make_plan(
+            sub[["geometry"]], area_limit_km2=area_limit_km2, max_aois=max_aois, **options
+        )
+        p["processing"] = p["processing"] + offset
+        offset = int(p["processing"].max()) + 1
+        p["scene_id"] = str(sid)
+        p["scene_provider"] = sub["scene_provider"].iloc[0]
+        plans.append(p)
+    out = pd.concat(plans, ignore_index=True)
+    # the same row cut by two scenes: tile ids stay unique (they hash label and geometry)
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=4326)
+
+
+def scene_source(tiles: pd.DataFrame, zoom: int | None = None) -> dict:
+    """``params`` of a processing planned by :func:`plan_scenes`: ``imagerySearch`` with
+    its one scene."""
+    from mapflow_geo.sources import imagery_search
+
+    sid = str(tiles["scene_id"].iloc[0])
+    prov = tiles["scene_provider"].iloc[0]
+    return dict(imagery_search(str(prov), [sid], zoom=zoom))
+
+
+def scene_sources(plan: gpd.GeoDataFrame) -> dict[int, dict]:
+    """One ``imagerySearch`` source per processing of a :func:`plan_scenes` plan."""
+    return {int(k): scene_source(t) for k, t in plan.groupby("processing", sort=True)}
+
+
+# ----------------------------------------------------------------------------- uploads
+def raster_meta(path: str | os.PathLike) -> dict:
+    """What the Data API will read from a GeoTIFF: ``crs``, ``count``, ``dtypes``,
+    ``pixel_size`` (CRS units), ``pixel_size_m``, ``width``, ``height``, ``file_size``.
+
+    Raises ImageryError when the file is not a georeferenced raster."""
+    import rasterio
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        with rasterio.open(path) as ds:
+            crs, t = ds.crs, ds.transform
+            if crs is None or t.is_identity:
+                raise ImageryError(f"{path.name} has no georeference (CRS and transform)",
+                                   rule="georeference")
+            meta = {
+                "crs": f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.to_wkt(),
+                "count": int(ds.count),
+                "dtypes": [str(d) for d in ds.dtypes],
+                "pixel_size": [abs(t.a), abs(t.e)],
+                "width": int(ds.width),
+                "height": int(ds.height),
+                "driver": ds.driver,
+            }
+            bounds = ds.bounds
+            lat = None
+            if crs.is_geographic:
+                lat = (bounds.bottom + bounds.top) / 2
+            meta["pixel_size_m"] = _pixel_m(abs(t.a), crs, lat)
+    except rasterio.errors.RasterioIOError as exc:
+        raise ImageryError(f"{path.name} is not a readable raster: {exc}", rule="format") from None
+    meta["file_size"] = path.stat().st_size
+    return meta
+
+
+def _pixel_m(px: float, crs: Any, lat: float | None) -> float:
+    if crs.is_geographic:
+        return px * 111_320.0 * max(math.cos(math.radians(lat or 0.0)), 1e-6)
+    return px * float(crs.linear_units_factor[1] or 1.0)
+
+
+def check_upload(
+    meta: dict,
+    *,
+    mosaic_images: Iterable[Any] = (),
+    free_bytes: int | None = None,
+    max_pixel_size_m: float | None = MAX_PIXEL_SIZE_M,
+    allowed_dtypes: Iterable[str] = ALLOWED_DTYPES,
+    allowed_band_counts: Iterable[int] = ALLOWED_BAND_COUNTS,
+    max_file_bytes: int | None = None,
+) -> None:
+    """Raise :class:`ImageryError` when an image with metadata ``meta`` (as from
+    :func:`raster_meta`) breaks a documented upload rule; return None when it passes.
+
+    ``mosaic_images`` are the mosaic's :class:`~mapflow_geo.models.Image` records (or
+    their ``meta_data`` dicts); placeholders without ``width`` are ignored.
+
+    Examples
+    --------
+    >>> ok = {"crs": "EPSG:32637", "count": 3, "dtypes": ["uint8"] * 3,
+    ...       "pixel_size": [0.5, 0.5], "pixel_size_m": 0.5, "file_size": 10}
+    >>> check_upload(ok, free_bytes=100)
+    >>> check_upload(dict(ok, dtypes=["uint16"] * 3))
+    Traceback (most recent call last):
+    ...
+    mapflow_geo.exceptions.ImageryError: data type uint16 is not accepted: the models read uint8 (8-bit) imagery; rescale to 0–255 first
+    """
+    dtypes = sorted(set(meta.get("dtypes") or []))
+    allowed_dtypes = tuple(allowed_dtypes)
+    bad = [d for d in dtypes if d not in allowed_dtypes]
+    if bad:
+        raise ImageryError(
+            f"data type {', '.join(bad)} is not accepted: the models read "
+            f"{'/'.join(allowed_dtypes)} (8-bit) imagery; rescale to 0–255 first",
+            rule="dtype",
+        )
+    counts = tuple(allowed_band_counts)
+    if meta.get("count") not in counts:
+        raise ImageryError(
+            f"{meta.get('count')} band(s): images must have {' or '.join(map(str, counts))} "
+            "bands (RGB, optionally alpha)",
+            rule="bands",
+        )
+    px = meta.get("pixel_size_m")
+    if max_pixel_size_m is not None and px is not None and px > max_pixel_size_m * (1 + 1e-9):
+        raise ImageryError(
+            f"pixel size {px:.3f} m is coarser than the {max_pixel_size_m} m/px the models "
+            "accept (source-validator.PixelSizeTooHigh)",
+            rule="pixel_size",
+        )
+    size = meta.get("file_size")
+    if max_file_bytes is not None and size is not None and size > max_file_bytes:
+        raise ImageryError(
+            f"file of {size} bytes is over the {max_file_bytes}-byte limit", rule="file_size"
+        )
+    if free_bytes is not None and size is not None and size > free_bytes:
+        raise ImageryError(
+            f"file of {size / 1e6:.1f} MB does not fit the {free_bytes / 1e6:.1f} MB of Data "
+            "API storage left (GET /rasters/memory); delete images or ask for more",
+            rule="quota",
+        )
+    for img in mosaic_images:
+        other = getattr(img, "meta_data", img) or {}
+        if not other.get("width"):
+            continue  # a placeholder: nothing known to compare
+        name = getattr(img, "filename", None) or getattr(img, "id", None) or "an image"
+        if str(other.get("crs")) != str(meta.get("crs")):
+            raise ImageryError(
+                f"CRS {meta.get('crs')} differs from the mosaic's {other.get('crs')} "
+                f"({name}): all images of a mosaic share one CRS",
+                rule="mosaic_crs",
+            )
+        if other.get("count") != meta.get("count"):
+            raise ImageryError(
+                f"{meta.get('count')} bands differ from the mosaic's {other.get('count')} "
+                f"({name}): all images of a mosaic have the same number of bands",
+                rule="mosaic_bands",
+            )
+        a, b = list(other.get("pixel_size") or []), list(meta.get("pixel_size") or [])
+        if len(a) == len(b) and any(
+            not math.isclose(x, y, rel_tol=1e-6) for x, y in zip(a, b, strict=True)
+        ):
+            raise ImageryError(
+                f"pixel size {b} differs from the mosaic's {a} ({name}): all images of a "
+                "mosaic have the same spatial resolution",
+                rule="mosaic_resolution",
+            )
+
+
+def upload(
+    image: Any,
+    *,
+    client: MapflowClient | None = None,
+    mosaic: Any = None,
+    name: str | None = None,
+    tags: Iterable[str] | None = None,
+    check: bool = True,
+    **limits: Any,
+):
+    """Upload a GeoTIFF (path) or a rioxarray DataArray to a mosaic, checking first.
+
+    Parameters
+    ----------
+    image : path or xarray.DataArray
+        A DataArray needs a CRS and transform (``da.rio.write_crs(...)``); it is written
+        to a temporary GeoTIFF (``band, y, x`` or ``y, x``).
+    mosaic : str or Mosaic, optional
+        Upload into this mosaic; without it a new mosaic ``name`` is created with the
+        image (``POST /rasters/mosaic/image``).
+    check : bool
+        Run :func:`check_upload` against the mosaic's images and the free storage.
+    **limits
+        Passed to :func:`check_upload` (``max_pixel_size_m``, ``allowed_band_counts``…).
+
+    Returns
+    -------
+    Image
+        The uploaded image (``mosaic_id`` set); use it with
+        ``sources.my_imagery(image_ids=[img.id])`` or ``mosaic_id=img.mosaic_id``.
+    """
+    if client is None:
+        from mapflow_geo.client import MapflowClient
+
+        client = MapflowClient()
+    tmp = None
+    try:
+        if not isinstance(image, (str, os.PathLike)):
+            tmp = _dataarray_to_tiff(image)
+            path = Path(tmp)
+            filename = f"{name or getattr(image, 'name', None) or 'image'}.tif"
+        else:
+            path = Path(image)
+            filename = path.name
+        mosaic_id = getattr(mosaic, "id", mosaic)
+        if check:
+            meta = raster_meta(path)
+            existing = client.list_images(mosaic_id) if mosaic_id else []
+            check_upload(
+                meta, mosaic_images=existing, free_bytes=client.memory().free_bytes, **limits
+            )
+        if mosaic_id:
+            img = client.upload_image(mosaic_id, path, filename=filename)
+            if img.mosaic_id is None:
+                img.mosaic_id = str(mosaic_id)
+            return img
+        m = client.create_mosaic_and_upload(
+            path, name or Path(filename).stem, tags, filename=filename
+        )
+        img = m.images[0] if m.images else client.list_images(m.id)[0]
+        if img.mosaic_id is None:
+            img.mosaic_id = m.id
+        return img
+    finally:
+        if tmp is not None:
+            os.unlink(tmp)
+
+
+def _dataarray_to_tiff(da: Any) -> str:
+    try:
+        import rioxarray  # noqa: F401 - registers .rio
+    except ImportError as exc:  # pragma: no cover
+        raise ImportError("uploading a DataArray needs the 'xarray' extra (rioxarray)") from exc
+    if da.rio.crs is None:
+        raise ImageryError(
+            "the DataArray has no CRS: set one with da.rio.write_crs('EPSG:…')",
+            rule="georeference",
+        )
+    fd, tmp = tempfile.mkstemp(suffix=".tif", prefix="mapflow-upload-")
+    os.close(fd)
+    da.rio.to_raster(tmp, driver="GTiff", compress="DEFLATE", tiled=True)
+    return tmp
+
+
+# ----------------------------------------------------------------------------- helpers
+def _union_4326(obj: Any) -> shapely.Geometry:
+    if isinstance(obj, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        if obj.crs is None:
+            raise ImageryError("the areas have no CRS", rule="crs")
+        geoms = obj.to_crs(4326).geometry.values if obj.crs.to_epsg() != 4326 else obj.geometry
+        return shapely.union_all(np.asarray(geoms))
+    if isinstance(obj, dict):
+        return shape(obj)
+    if isinstance(obj, shapely.Geometry):
+        return obj
+    raise TypeError(f"expected a GeoDataFrame, GeoSeries or geometry, got {type(obj).__name__}")
+
+
+def _polygonal(g: shapely.Geometry) -> shapely.Geometry | None:
+    if g is None or g.is_empty:
+        return None
+    if g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    polys = [p for p in getattr(g, "geoms", []) if p.geom_type in ("Polygon", "MultiPolygon")]
+    polys = [q for p in polys for q in getattr(p, "geoms", [p])]
+    if not polys:
+        return None
+    return polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
+
+
+def _area_km2(g: shapely.Geometry) -> float:
+    import pyproj
+
+    return abs(pyproj.Geod(ellps="WGS84").geometry_area_perimeter(g)[0]) / 1e6
