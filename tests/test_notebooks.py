@@ -1,0 +1,58 @@
+"""The notebooks in ``notebooks/`` run top to bottom against the simulator, and are
+committed without outputs (issue: maps, exports, notebooks and docs)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+#: each notebook is meant to run in well under this many seconds
+BUDGET_S = 120
+
+
+def test_there_are_notebooks():
+    names = {p.name for p in NOTEBOOKS}
+    assert {"01_quickstart.ipynb", "02_large_aoi_tiling.ipynb", "03_costs_and_qa.ipynb"} <= names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        assert cell.get("outputs") == [], f"{path.name}: cell {i} has stored outputs"
+        assert cell.get("execution_count") is None, f"{path.name}: cell {i} has a count"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_executes(path, tmp_path, monkeypatch):
+    # No token and no API URL: the notebooks talk only to the simulator they start.
+    monkeypatch.delenv("MAPFLOW_TOKEN", raising=False)
+    monkeypatch.delenv("MAPFLOW_API_URL", raising=False)
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=BUDGET_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    t0 = time.perf_counter()
+    client.execute()  # raises CellExecutionError on the first failing cell
+    elapsed = time.perf_counter() - t0
+    assert elapsed < BUDGET_S, f"{path.name} took {elapsed:.1f} s"
+    errors = [
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if out.get("output_type") == "error"
+    ]
+    assert not errors
