@@ -167,3 +167,39 @@ class MapflowAccessor:
             **options,
         )
 
+    def preview(
+        self,
+        *,
+        area_limit_km2: float | None = None,
+        max_aois: int | None = None,
+        client: MapflowClient | None = None,
+        model: str | None = None,
+        plan: gpd.GeoDataFrame | None = None,
+        **options: Any,
+    ):
+        """A folium map of the rows and the tiles a run would create (coloured by
+        processing, with popups); the plan comes from the same limits as :meth:`plan`.
+
+        See :func:`mapflow_geo.viz.preview_plan` (``basemap``, ``width``, ``height``).
+
+        Examples
+        --------
+        >>> gdf.mapflow.preview(area_limit_km2=5, max_aois=10).save("plan.html")  # doctest: +SKIP
+        """
+        from mapflow_geo.viz import preview_plan
+
+        return preview_plan(
+            self._obj,
+            plan=plan,
+            area_limit_km2=area_limit_km2,
+            max_aois=max_aois,
+            client=client,
+            model=model,
+            **options,
+        )
+
+
+# ``da.mapflow`` on xarray DataArrays: registered when xarray is (or gets) imported.
+from mapflow_geo.xr_accessor import install as _install_xarray_accessor  # noqa: E402
+
+_install_xarray_accessor()

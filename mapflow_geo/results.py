@@ -10,6 +10,7 @@ and unions each connected group once.
 from __future__ import annotations
 
 import functools
+import html
 import io
 import json
 import logging
@@ -302,7 +303,43 @@ class MapflowResult:
         )
 
     def _repr_html_(self) -> str:
-        return f"<p>{self.__repr__()[1:-1]}</p>" + self.costs.to_html()
+        return f"<p>{html.escape(self.__repr__()[1:-1])}</p>" + self.costs_table("html")
+
+    # -- presentation (mapflow_geo.tables, mapflow_geo.viz) ------------------------
+    def costs_table(self, fmt: str = "styler", path: str | Path | None = None) -> Any:
+        """:attr:`costs` formatted: a pandas ``Styler`` (notebooks), or ``"markdown"``,
+        ``"html"``, ``"csv"`` text; also written to ``path`` when given."""
+        from mapflow_geo.tables import present
+
+        return present(self.costs, fmt, path, caption="Credits per input row")
+
+    def stats_table(self, fmt: str = "styler", path: str | Path | None = None) -> Any:
+        """:attr:`stats` formatted, as :meth:`costs_table`."""
+        from mapflow_geo.tables import present
+
+        return present(self.stats, fmt, path, caption="Objects per input row")
+
+    def preview(self, **options: Any) -> Any:
+        """A folium map: input areas, tiles by status (popups with the error), objects
+        by class, legend and layer control. See :func:`mapflow_geo.viz.preview_result`
+        (``max_features`` / ``large`` for big results, ``client`` for Mapflow's layers)."""
+        from mapflow_geo.viz import preview_result
+
+        return preview_result(self, **options)
+
+    def plot(self, ax: Any = None, **options: Any) -> Any:
+        """A matplotlib map (areas, objects by class, failed tiles, legend, scale bar);
+        returns the Axes. See :func:`mapflow_geo.viz.plot_result`."""
+        from mapflow_geo.viz import plot_result
+
+        return plot_result(self, ax, **options)
+
+    def to_image(self, path: str | Path, *, dpi: float = 150, **options: Any) -> Path:
+        """Save :meth:`plot` as PNG, SVG or PDF (by extension). See
+        :func:`mapflow_geo.viz.save_image`."""
+        from mapflow_geo.viz import save_image
+
+        return save_image(self, path, dpi=dpi, **options)
 
     def to_file(self, path: str | Path, **kwargs: Any) -> None:
         """Write :attr:`features` (GeoPackage, GeoJSON, GeoParquet by extension)."""

@@ -1,0 +1,161 @@
+"""Open saved folium maps in headless Chromium with no internet.
+
+Playwright routes every request the page makes: the CDN assets folium references are
+served from ``tests/browser/assets/node_modules`` (installed from the npm registry by
+``scripts/setup.sh``), basemap / Mapflow tile images get a blank PNG, and anything else
+is aborted and recorded in ``Session.unexpected``. Shared by the browser tests and
+``benchmarks/preview.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ASSETS = Path(__file__).parent / "assets" / "node_modules"
+CHROMIUM = os.environ.get("MAPFLOW_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+#: The page itself is served under this (never resolved) origin.
+PAGE_ORIGIN = "http://preview.test"
+
+# exact URLs whose npm copy has another path, or decoration-only CSS with no npm package
+_AWESOME = "drmonty-leaflet-awesome-markers"
+_EXPLICIT = {
+    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery/dist/jquery.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/Leaflet.awesome-markers/2.0.2/"
+    "leaflet.awesome-markers.js": f"{_AWESOME}/js/leaflet.awesome-markers.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/Leaflet.awesome-markers/2.0.2/"
+    "leaflet.awesome-markers.css": f"{_AWESOME}/css/leaflet.awesome-markers.css",
+}
+_EMPTY_CSS = (
+    # glyphicon font for awesome-markers' "glyphicon" prefix; the maps use no icons
+    "https://netdna.bootstrapcdn.com/bootstrap/3.0.0/css/bootstrap-glyphicons.css",
+    # one rotate rule for awesome-markers
+    "https://cdn.jsdelivr.net/gh/python-visualization/folium/folium/templates/"
+    "leaflet.awesome.rotate.min.css",
+)
+_PREFIXES = {
+    "https://cdnjs.cloudflare.com/ajax/libs/leaflet.markercluster/1.1.0/": (
+        "leaflet.markercluster/dist/"
+    ),
+}
+_NPM_CDN = re.compile(
+    r"^https://(?:cdn\.jsdelivr\.net/npm|unpkg\.com)/((?:@[^/]+/)?[^@/]+)@[^/]+/(.*)$"
+)
+_TILE_HOSTS = ("tile.openstreetmap.org", "server.arcgisonline.com", "app.mapflow.ai")
+#: A plain 1×1 PNG in a basemap's land colour, served for every tile image.
+BLANK_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR42mP49P4lAAWhAstbEQ6lAAAAAElFTkSuQmCC"
+)
+_TYPES = {
+    ".js": "application/javascript",
+    ".css": "text/css",
+    ".woff2": "font/woff2",
+    ".woff": "font/woff",
+    ".ttf": "font/ttf",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".map": "application/json",
+}
+
+
+def local_asset(url: str) -> Path | None:
+    """The installed npm file for a CDN URL folium references, or None."""
+    url = url.split("?", 1)[0].split("#", 1)[0]
+    if url in _EXPLICIT:
+        return ASSETS / _EXPLICIT[url]
+    for prefix, local in _PREFIXES.items():
+        if url.startswith(prefix):
+            return ASSETS / local / url[len(prefix) :]
+    m = _NPM_CDN.match(url)
+    if m:
+        return ASSETS / m.group(1) / m.group(2)
+    return None
+
+
+def missing_requirements() -> list[str]:
+    """What this machine lacks to run the browser tests (empty when ready)."""
+    out = []
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        out.append(f"Chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        out.append("playwright (pip install -e '.[dev]')")
+    if not (ASSETS / "leaflet" / "dist" / "leaflet.js").exists():
+        out.append("npm assets (cd tests/browser/assets && npm ci)")
+    return out
+
+
+@dataclass
+class Session:
+    """What the routed page did: served assets, unexpected requests, JS errors."""
+
+    served: list[str] = field(default_factory=list)
+    tiles: int = 0
+    unexpected: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[str]:
+        return self.page_errors + self.console_errors
+
+
+def launch(playwright):
+    """Headless Debian Chromium (never a Playwright-downloaded browser)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def open_map(browser, html_path: str | Path, *, width: int = 1200, height: int = 800):
+    """A new page showing the saved map at ``PAGE_ORIGIN/<name>``, all requests routed.
+
+    Returns ``(page, session)``; the page has not navigated yet — call
+    ``page.goto(session_url)`` with ``session.url``.
+    """
+    html_path = Path(html_path)
+    body = html_path.read_bytes()
+    page_url = f"{PAGE_ORIGIN}/{urllib.parse.quote(html_path.name)}"
+    session = Session()
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.on("pageerror", lambda exc: session.page_errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: session.console_errors.append(msg.text) if msg.type == "error" else None,
+    )
+
+    def handle(route):
+        url = route.request.url
+        if url == page_url:
+            return route.fulfill(status=200, body=body, content_type="text/html")
+        if url in _EMPTY_CSS:
+            session.served.append(url)
+            return route.fulfill(status=200, body="", content_type="text/css")
+        local = local_asset(url)
+        if local is not None and local.is_file():
+            session.served.append(url)
+            ctype = _TYPES.get(local.suffix, "application/octet-stream")
+            return route.fulfill(status=200, body=local.read_bytes(), content_type=ctype)
+        host = urllib.parse.urlsplit(url).hostname or ""
+        if any(host == h or host.endswith("." + h) for h in _TILE_HOSTS):
+            session.tiles += 1
+            return route.fulfill(status=200, body=BLANK_PNG, content_type="image/png")
+        session.unexpected.append(url)
+        return route.abort()
+
+    page.route("**/*", handle)
+    session.url = page_url  # type: ignore[attr-defined]
+    return page, session
