@@ -348,3 +348,31 @@ class MapflowResult:
             self.features.to_parquet(path, **kwargs)
         else:
             self.features.to_file(path, **kwargs)
+
+    # -- rasters and scale-out (mapflow_geo.raster, mapflow_geo.scale) ---------------
+    def to_xarray(self, resolution_m: float, *, crs: Any = None, **options: Any) -> Any:
+        """The objects on a regular grid over the input areas, as an ``xarray.Dataset``:
+        ``aoi_fraction``, ``count`` (objects per cell), ``<type>_coverage`` (share of the
+        cell covered: buildings, forest…), ``forest_<class>`` height-class shares; CRS
+        and transform via rioxarray (the AOI's UTM zone unless ``crs``). Needs the
+        ``xarray`` extra. See :func:`mapflow_geo.raster.rasterize_features` for the
+        method and its accuracy (``supersample``, ``strip_rows``).
+
+        Examples
+        --------
+        >>> ds = res.to_xarray(resolution_m=100)                   # doctest: +SKIP
+        >>> ds["buildings_coverage"].plot()                         # doctest: +SKIP
+        """
+        from mapflow_geo.raster import to_xarray
+
+        return to_xarray(self, resolution_m=resolution_m, crs=crs, **options)
+
+    def to_dask(self, *, stitched: bool = True, partition_features: int = 250_000) -> Any:
+        """The run's stored results as a dask-geopandas GeoDataFrame, partitioned by
+        spatial neighbourhood; seams stitched lazily (``stitched=True``, equal to
+        :attr:`features`) or the raw pieces. Needs the ``dask`` extra. See
+        :mod:`mapflow_geo.scale`.
+        """
+        from mapflow_geo.scale import to_dask
+
+        return to_dask(self, stitched=stitched, partition_features=partition_features)

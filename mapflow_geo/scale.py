@@ -1,0 +1,312 @@
+"""Scale-out: a run's results as a dask-geopandas frame, seam stitching and stats on dask.
+
+The runner stores every downloaded AOI result as its own GeoParquet file in
+``<run_dir>/results/`` (``<processing key>.<aoi id>.parquet``, EPSG:4326, with the
+provenance columns ``row``, ``tile_id``, ``processing_id``): a partitioned dataset that
+``geopandas.read_parquet`` / ``dask_geopandas.read_parquet`` read file by file.
+:func:`to_dask` turns it into a :class:`dask_geopandas.GeoDataFrame` whose partitions
+are **spatial neighbourhoods**: the files are ordered by the Hilbert index of their tile's
+centre and grouped, in that order, into partitions of about ``partition_features``
+objects. Schemas are unified per partition (GDAL infers types file by file).
+
+Stitching (:func:`stitch_dask`) gives exactly what :func:`mapflow_geo.results.stitch`
+gives in memory (same objects, same properties; row order aside):
+
+1. every partition flags, with the in-memory rule, the pieces that may have been cut
+   (their input row has several tiles and they touch their tile's boundary); the rest —
+   nearly everything — is final and never moves;
+2. the flagged pieces are shuffled so that all pieces of one input row meet in one
+   partition (pieces are only ever joined within a row), and each such partition is
+   stitched with the in-memory function.
+
+Step 2 moves only seam pieces (a few per cent of the objects). Its unit of work is one
+input row's seam pieces, so a single enormous row bounds the parallelism of step 2, not
+its correctness.
+
+>>> res = open_run("runs/country")                                  # doctest: +SKIP
+>>> ddf = res.to_dask()                                             # doctest: +SKIP
+>>> objects = stitch_dask(ddf, res.tiles).compute()                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+if TYPE_CHECKING:  # pragma: no cover
+    import dask_geopandas
+
+    from mapflow_geo.results import MapflowResult
+
+log = logging.getLogger(__name__)
+
+SEAM = "_seam"
+
+
+def _require():
+    try:
+        import dask.dataframe as dd
+        import dask_geopandas  # noqa: F401 - registers the GeoDataFrame collection
+    except ImportError as exc:  # pragma: no cover
+        raise ImportError("the dask path needs the 'dask' extra (dask-geopandas)") from exc
+    return dd
+
+
+def result_files(run_dir: str | Path) -> pd.DataFrame:
+    """The stored results of a run: ``path``, ``tile_id``, ``features`` per file (OK
+    downloads with at least one object), from the journal."""
+    from mapflow_geo import journal as jr
+
+    run_dir = Path(run_dir)
+    j = jr.Journal(run_dir, None, lock=False)
+    try:
+        downloads = j.downloads()
+    finally:
+        j.close()
+    rows = [
+        {"path": str(run_dir / d.path), "tile_id": d.tile_id, "features": int(d.features)}
+        for d in downloads
+        if d.status == "OK" and d.path and d.features
+    ]
+    return pd.DataFrame(rows, columns=["path", "tile_id", "features"])
+
+
+def _neighbourhood_groups(
+    files: pd.DataFrame, tiles: gpd.GeoDataFrame, partition_features: int
+) -> list[list[str]]:
+    """Files ordered by the Hilbert index of their tile's centre, cut into groups of
+    about ``partition_features`` objects."""
+    if files.empty:
+        return []
+    centre = pd.Series(
+        shapely.centroid(tiles.geometry.values), index=tiles["tile_id"].astype(str).to_numpy()
+    )
+    pts = gpd.GeoSeries(
+        centre.reindex(files["tile_id"].astype(str)).values, crs=tiles.crs
+    ).fillna(shapely.Point(0, 0))
+    total = pts.total_bounds
+    if not np.all(np.isfinite(total)) or total[0] == total[2] or total[1] == total[3]:
+        order = np.arange(len(files))
+    else:
+        order = np.argsort(pts.hilbert_distance(total_bounds=total).to_numpy(), kind="stable")
+    groups, cur, n = [], [], 0
+    for i in order:
+        cur.append(files["path"].iloc[i])
+        n += int(files["features"].iloc[i])
+        if n >= partition_features:
+            groups.append(cur)
+            cur, n = [], 0
+    if cur:
+        groups.append(cur)
+    return groups
+
+
+def _read_group(paths: list[str], meta: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    from mapflow_geo.runner import _read_results
+
+    df = _read_results([Path(p) for p in paths])
+    for col in meta.columns:
+        if col not in df:
+            df[col] = pd.Series(pd.NA, index=df.index, dtype=meta[col].dtype)
+    df = df[list(meta.columns)]
+    for col in meta.columns:
+        if col != "geometry" and df[col].dtype != meta[col].dtype:
+            try:
+                df[col] = df[col].astype(meta[col].dtype)
+            except (TypeError, ValueError):
+                df[col] = df[col].astype(str).astype(meta[col].dtype)
+    return gpd.GeoDataFrame(df, geometry="geometry", crs=meta.crs)
+
+
+def _meta_for(files: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Empty frame with the union of the columns of up to 20 files spread over the run
+    (conflicting types widen as pandas' concat widens them: int + float → float)."""
+    import warnings
+
+    from mapflow_geo.runner import _read_results
+
+    sample = files["path"].iloc[:: max(1, len(files) // 20)].tolist()[:20]
+    frames = [_read_results([Path(p)]).iloc[:0] for p in sample]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # empty-frame concat dtype notice
+        meta = pd.concat(frames, ignore_index=True)
+    return gpd.GeoDataFrame(meta, geometry="geometry", crs="EPSG:4326")
+
+
+def to_dask(
+    result: MapflowResult | str | Path,
+    *,
+    partition_features: int = 250_000,
+    stitched: bool = False,
+) -> dask_geopandas.GeoDataFrame:
+    """A run's stored pieces as a dask-geopandas GeoDataFrame, partitioned by spatial
+    neighbourhood (see the module docstring).
+
+    Parameters
+    ----------
+    result : MapflowResult or run dir
+    partition_features : int
+        Objects per partition, about.
+    stitched : bool
+        Stitch seams (:func:`stitch_dask`) — the lazy counterpart of ``result.features``.
+
+    Returns
+    -------
+    dask_geopandas.GeoDataFrame
+        Unstitched pieces (``stitched=False``) with ``row``, ``tile_id``,
+        ``processing_id`` and Mapflow's properties, EPSG:4326.
+    """
+    dd = _require()
+    from mapflow_geo.results import MapflowResult
+
+    if isinstance(result, MapflowResult):
+        run_dir, tiles = result.run_dir, result.tiles
+    else:
+        run_dir = Path(result)
+        tiles = gpd.read_parquet(run_dir / "plan.parquet")
+    if run_dir is None:
+        raise ValueError("the result has no run dir to read from")
+    files = result_files(run_dir)
+    if files.empty:
+        import dask_geopandas
+
+        empty = gpd.GeoDataFrame(
+            {"row": [], "tile_id": [], "processing_id": []},
+            geometry=gpd.GeoSeries([], crs="EPSG:4326"),
+        )
+        return dask_geopandas.from_geopandas(empty, npartitions=1)
+    meta = _meta_for(files)
+    groups = _neighbourhood_groups(files, tiles, int(partition_features))
+    read = functools.partial(_read_group, meta=meta)
+    ddf = dd.from_map(read, groups, meta=meta, enforce_metadata=False, label="mapflow-results")
+    if stitched:
+        ddf = stitch_dask(ddf, tiles)
+    return ddf
+
+
+def _tiles_small(tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"tile_id": tiles["tile_id"].astype(str).to_numpy(), "row": tiles["row"].to_numpy()},
+        geometry=tiles.geometry.values,
+        crs=tiles.crs,
+    )
+
+
+def seam_mask(features: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> np.ndarray:
+    """The in-memory rule of :func:`~mapflow_geo.results.stitch` for "may have been cut":
+    the piece's row has several tiles and the piece reaches its tile's boundary."""
+    from mapflow_geo.results import SEAM_EPS_DEG
+
+    if features.empty:
+        return np.zeros(0, dtype=bool)
+    tile_geom = tiles.set_index("tile_id").geometry
+    boundary = shapely.boundary(tile_geom.reindex(features["tile_id"].astype(str)).values)
+    multi = tiles.groupby("row")["tile_id"].transform("size") > 1
+    rows_with_seams = set(tiles.loc[multi, "row"])
+    return np.asarray(features["row"].isin(rows_with_seams)) & shapely.dwithin(
+        features.geometry.values, boundary, SEAM_EPS_DEG
+    )
+
+
+def _flag(part: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return part.assign(**{SEAM: seam_mask(part, tiles)})
+
+
+def _stitch_part(part: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    from mapflow_geo.results import stitch
+
+    if not isinstance(part, gpd.GeoDataFrame):  # a shuffle may hand back plain frames
+        part = gpd.GeoDataFrame(part, geometry="geometry", crs="EPSG:4326")
+    if part.empty:
+        return part
+    out = stitch(part, tiles)
+    return gpd.GeoDataFrame(out[list(part.columns)], geometry="geometry", crs=part.crs)
+
+
+def stitch_dask(
+    ddf: dask_geopandas.GeoDataFrame,
+    tiles: gpd.GeoDataFrame,
+    *,
+    npartitions: int | None = None,
+) -> dask_geopandas.GeoDataFrame:
+    """Seam stitching on dask: the same objects as :func:`~mapflow_geo.results.stitch`
+    (see the module docstring for how).
+
+    Parameters
+    ----------
+    ddf : dask_geopandas.GeoDataFrame
+        Pieces with ``row``, ``tile_id``, ``geometry`` (as from :func:`to_dask`).
+    tiles : GeoDataFrame
+        The plan (``result.tiles``): ``tile_id``, ``row``, ``geometry``.
+    npartitions : int, optional
+        Partitions for the seam pieces (default: a quarter of ``ddf``'s, at least 1).
+    """
+    dd = _require()
+    small = _tiles_small(tiles)
+    meta = ddf._meta
+    flagged = ddf.map_partitions(_flag, small, meta=meta.assign(**{SEAM: np.array([], bool)}))
+    inner = flagged[~flagged[SEAM]].drop(columns=[SEAM])
+    seam = flagged[flagged[SEAM]].drop(columns=[SEAM])
+    n = npartitions or max(1, ddf.npartitions // 4)
+    seam = seam.assign(_rowkey=seam["row"].astype(str)).shuffle(on="_rowkey", npartitions=n)
+    seam = seam.drop(columns=["_rowkey"])
+    stitched = seam.map_partitions(_stitch_part, small, meta=meta)
+    return dd.concat([inner, stitched])
+
+
+def stats_dask(ddf: dask_geopandas.GeoDataFrame, result: MapflowResult) -> pd.DataFrame:
+    """:attr:`MapflowResult.stats` computed from a (stitched) dask frame: per input row
+    ``count:<class>``, ``area_m2:<class>``, ``objects``, ``objects_per_km2``,
+    ``coverage``. Only the per-(row, class) sums travel to the client."""
+    from mapflow_geo.stats import _class_column
+
+    def part_sums(part: pd.DataFrame) -> pd.DataFrame:
+        cls = _class_column(part)
+        area = (
+            pd.to_numeric(part["area"], errors="coerce")
+            if "area" in part
+            else pd.Series(0.0, index=part.index)
+        )
+        df = pd.DataFrame({"row": part["row"].to_numpy(), "cls": cls.to_numpy(), "area": area})
+        g = df.groupby(["row", "cls"], sort=False, dropna=False)
+        return pd.DataFrame({"n": g.size(), "area": g["area"].sum(min_count=1)}).reset_index()
+
+    meta = pd.DataFrame(
+        {
+            "row": pd.Series([], dtype=ddf._meta["row"].dtype),
+            "cls": pd.Series([], dtype=object),
+            "n": pd.Series([], dtype="int64"),
+            "area": pd.Series([], dtype="float64"),
+        }
+    )
+    sums = ddf.map_partitions(part_sums, meta=meta).compute()
+    sums = sums.groupby(["row", "cls"], sort=False).agg(
+        n=("n", "sum"), area=("area", lambda s: s.sum(min_count=1))
+    )
+    aois, tiles = result.aois, result.tiles
+    base = pd.DataFrame(index=aois.index)
+    base.index.name = "row"
+    if len(sums):
+        counts = sums["n"].unstack("cls").add_prefix("count:")
+        areas = sums["area"].unstack("cls").add_prefix("area_m2:")
+        counts = counts[sorted(counts.columns)]
+        areas = areas[sorted(areas.columns)]
+        base = base.join(counts).join(areas)
+        count_cols = [c for c in base if c.startswith("count:")]
+        base[count_cols] = base[count_cols].fillna(0).astype("int64")
+        base["objects"] = base[count_cols].sum(axis=1)
+    else:
+        base["objects"] = 0
+    ok_area = tiles[tiles["status"] == "OK"].groupby("row")["area_km2"].sum()
+    base["area_km2"] = tiles.groupby("row")["area_km2"].sum().reindex(base.index)
+    covered = ok_area.reindex(base.index).fillna(0.0)
+    base["objects_per_km2"] = base["objects"] / covered.where(covered > 0)
+    base["coverage"] = (covered / base["area_km2"]).clip(upper=1.0)
+    return base

@@ -1,0 +1,124 @@
+"""The ``mapflow`` accessor on xarray DataArrays (``da.mapflow``), registered lazily.
+
+``import mapflow_geo`` does not import xarray: :func:`install` registers the accessor at
+once when xarray is already imported, and otherwise the moment it is (a one-shot import
+hook), so ``da.mapflow`` works whichever of the two the user imports first. Without
+xarray installed nothing happens.
+
+>>> import numpy as np, xarray as xr, rioxarray  # doctest: +SKIP
+>>> da = xr.DataArray(np.zeros((3, 64, 64), "uint8"), dims=("band", "y", "x"))  # doctest: +SKIP
+>>> img = da.rio.write_crs(32637).mapflow.upload(client=client, mosaic=mosaic.id)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import sys
+from typing import Any
+
+_REGISTERED = False
+
+
+class MapflowDataArrayAccessor:
+    """``da.mapflow``: send a georeferenced raster to Mapflow's Data API.
+
+    Stateless (xarray caches accessor objects per DataArray; nothing is kept on them but
+    the array).
+    """
+
+    def __init__(self, obj: Any) -> None:
+        self._obj = obj
+
+    def upload(
+        self,
+        *,
+        client: Any = None,
+        mosaic: Any = None,
+        name: str | None = None,
+        tags: Any = None,
+        check: bool = True,
+        **limits: Any,
+    ):
+        """Upload the array (needs a rioxarray CRS and transform) to ``mosaic`` (or to a
+        new mosaic ``name``) after checking the documented rules.
+
+        See :func:`mapflow_geo.imagery.upload`; returns the uploaded
+        :class:`~mapflow_geo.models.Image`. Raises
+        :class:`~mapflow_geo.exceptions.ImageryError` naming the rule an image breaks.
+        """
+        from mapflow_geo.imagery import upload
+
+        return upload(
+            self._obj, client=client, mosaic=mosaic, name=name, tags=tags, check=check, **limits
+        )
+
+    def check(self, *, client: Any = None, mosaic: Any = None, **limits: Any) -> dict:
+        """The metadata the Data API would read, after :func:`~mapflow_geo.imagery.check_upload`
+        (against ``mosaic``'s images and the free storage when a client is given)."""
+        import os
+
+        from mapflow_geo.imagery import _dataarray_to_tiff, check_upload, raster_meta
+
+        tmp = _dataarray_to_tiff(self._obj)
+        try:
+            meta = raster_meta(tmp)
+        finally:
+            os.unlink(tmp)
+        mosaic_id = getattr(mosaic, "id", mosaic)
+        images = client.list_images(mosaic_id) if (client is not None and mosaic_id) else []
+        free = client.memory().free_bytes if client is not None else None
+        check_upload(meta, mosaic_images=images, free_bytes=free, **limits)
+        return meta
+
+
+def register() -> None:
+    """Register ``da.mapflow`` now (imports xarray)."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    import warnings
+
+    import xarray as xr
+
+    with warnings.catch_warnings():  # re-registration in a reloaded module is harmless
+        warnings.simplefilter("ignore")
+        xr.register_dataarray_accessor("mapflow")(MapflowDataArrayAccessor)
+    _REGISTERED = True
+
+
+class _AfterXarrayImport(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: wraps xarray's loader so :func:`register` runs right after
+    xarray's own module code, then steps aside."""
+
+    def find_spec(self, name, path=None, target=None):  # noqa: D401
+        if name != "xarray":
+            return None
+        sys.meta_path[:] = [f for f in sys.meta_path if f is not self]
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        exec_module = loader.exec_module
+
+        def exec_then_register(module):
+            exec_module(module)
+            try:
+                register()
+            except Exception:  # noqa: BLE001 - never break the user's import of xarray
+                pass
+
+        loader.exec_module = exec_then_register
+        return spec
+
+
+def install() -> None:
+    """Register the accessor now if xarray is imported, else when it gets imported."""
+    if "xarray" in sys.modules:
+        register()
+        return
+    if any(isinstance(f, _AfterXarrayImport) for f in sys.meta_path):
+        return
+    if importlib.util.find_spec("xarray") is None:
+        return
+    sys.meta_path.insert(0, _AfterXarrayImport())
