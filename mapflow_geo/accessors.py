@@ -203,9 +203,3 @@ class MapflowAccessor:
 from mapflow_geo.xr_accessor import install as _install_xarray_accessor  # noqa: E402
 
 _install_xarray_accessor()
-
-
-# ``da.mapflow`` on xarray DataArrays: registered when xarray is (or gets) imported.
-from mapflow_geo.xr_accessor import install as _install_xarray_accessor  # noqa: E402
-
-_install_xarray_accessor()
