@@ -535,7 +535,10 @@ def _add_large_features(
     n = len(feats)
     geoms = feats.geometry.to_crs(4326).values
     if large == "cap":
-        area = shapely.area(geoms)
+        if "area" in feats:  # Mapflow's own area (m²), else the planar one
+            area = pd.to_numeric(feats["area"], errors="coerce").fillna(0).to_numpy()
+        else:
+            area = shapely.area(geoms)
         keep = np.sort(np.argsort(-area, kind="stable")[:max_features])
         sub = feats.iloc[keep]
         _add_features(m, sub, labels.iloc[keep], colors)
