@@ -409,8 +409,9 @@ def raster_meta(path: str | os.PathLike) -> dict:
         with rasterio.open(path) as ds:
             crs, t = ds.crs, ds.transform
             if crs is None or t.is_identity:
-                raise ImageryError(f"{path.name} has no georeference (CRS and transform)",
-                                   rule="georeference")
+                raise ImageryError(
+                    f"{path.name} has no georeference (CRS and transform)", rule="georeference"
+                )
             meta = {
                 "crs": f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.to_wkt(),
                 "count": int(ds.count),
@@ -458,10 +459,11 @@ def check_upload(
     >>> ok = {"crs": "EPSG:32637", "count": 3, "dtypes": ["uint8"] * 3,
     ...       "pixel_size": [0.5, 0.5], "pixel_size_m": 0.5, "file_size": 10}
     >>> check_upload(ok, free_bytes=100)
-    >>> check_upload(dict(ok, dtypes=["uint16"] * 3))
-    Traceback (most recent call last):
-    ...
-    mapflow_geo.exceptions.ImageryError: data type uint16 is not accepted: the models read uint8 (8-bit) imagery; rescale to 0–255 first
+    >>> try:
+    ...     check_upload(dict(ok, dtypes=["uint16"] * 3))
+    ... except ImageryError as e:
+    ...     print(e.rule)
+    dtype
     """
     dtypes = sorted(set(meta.get("dtypes") or []))
     allowed_dtypes = tuple(allowed_dtypes)

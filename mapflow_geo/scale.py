@@ -33,7 +33,7 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -88,9 +88,9 @@ def _neighbourhood_groups(
     centre = pd.Series(
         shapely.centroid(tiles.geometry.values), index=tiles["tile_id"].astype(str).to_numpy()
     )
-    pts = gpd.GeoSeries(
-        centre.reindex(files["tile_id"].astype(str)).values, crs=tiles.crs
-    ).fillna(shapely.Point(0, 0))
+    pts = gpd.GeoSeries(centre.reindex(files["tile_id"].astype(str)).values, crs=tiles.crs).fillna(
+        shapely.Point(0, 0)
+    )
     total = pts.total_bounds
     if not np.all(np.isfinite(total)) or total[0] == total[2] or total[1] == total[3]:
         order = np.arange(len(files))
@@ -185,9 +185,14 @@ def to_dask(
     meta = _meta_for(files)
     groups = _neighbourhood_groups(files, tiles, int(partition_features))
     read = functools.partial(_read_group, meta=meta)
-    ddf = dd.from_map(read, groups, meta=meta, enforce_metadata=False, label="mapflow-results")
-    if stitched:
-        ddf = stitch_dask(ddf, tiles)
+    import dask
+
+    # keep the in-memory column types (object strings, dates) rather than dask's
+    # default conversion to Arrow strings, so both paths give the same frame
+    with dask.config.set({"dataframe.convert-string": False}):
+        ddf = dd.from_map(read, groups, meta=meta, enforce_metadata=False, label="mapflow-results")
+        if stitched:
+            ddf = stitch_dask(ddf, tiles)
     return ddf
 
 
@@ -249,6 +254,13 @@ def stitch_dask(
         Partitions for the seam pieces (default: a quarter of ``ddf``'s, at least 1).
     """
     dd = _require()
+    import dask
+
+    with dask.config.set({"dataframe.convert-string": False}):
+        return _stitch_dask(dd, ddf, tiles, npartitions)
+
+
+def _stitch_dask(dd, ddf, tiles, npartitions):
     small = _tiles_small(tiles)
     meta = ddf._meta
     flagged = ddf.map_partitions(_flag, small, meta=meta.assign(**{SEAM: np.array([], bool)}))

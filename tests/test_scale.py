@@ -1,0 +1,100 @@
+"""The dask path equals the in-memory path on a run of ≥ 100 processings."""
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+dask = pytest.importorskip("dask")
+dask_geopandas = pytest.importorskip("dask_geopandas")
+
+import mapflow_geo  # noqa: E402,F401
+from mapflow_geo.scale import result_files, stats_dask, stitch_dask, to_dask  # noqa: E402
+
+FAST = {"poll_interval": 0.2, "min_poll_interval": 0.02, "progress": False}
+# three rows (two touching), planned into 0.5 km² single-tile processings: many seams
+ROWS = gpd.GeoDataFrame(
+    {"name": ["a", "b", "c"]},
+    geometry=[
+        shapely.box(37.60, 55.70, 37.66, 55.74),
+        shapely.box(37.66, 55.70, 37.73, 55.74),
+        shapely.box(37.60, 55.745, 37.70, 55.78),
+    ],
+    crs=4326,
+)
+
+
+@pytest.fixture(scope="module")
+def big_run(tmp_path_factory):
+    from mapflow_geo import sim
+
+    with sim.serve() as server:
+        res = ROWS.mapflow.process(
+            "buildings",
+            client=server.client(),
+            run_dir=tmp_path_factory.mktemp("run"),
+            area_limit_km2=0.5,
+            max_aois=1,
+            max_workers=8,
+            **FAST,
+        )
+    assert len(res.processings) >= 100
+    return res
+
+
+def canonical(df: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    df = df.sort_values(["tile_id", "id"], kind="stable").reset_index(drop=True)
+    return gpd.GeoDataFrame(df, geometry="geometry", crs=df.crs)
+
+
+def assert_same_objects(got: gpd.GeoDataFrame, want: gpd.GeoDataFrame) -> None:
+    got, want = canonical(got), canonical(want)
+    assert len(got) == len(want)
+    assert list(got.columns) == list(want.columns)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(got.drop(columns="geometry")),
+        pd.DataFrame(want.drop(columns="geometry")),
+        check_dtype=False,
+    )
+    a = shapely.normalize(got.geometry.values)
+    b = shapely.normalize(want.geometry.values)
+    same = shapely.equals_exact(a, b, tolerance=1e-12) | shapely.equals(a, b)
+    assert same.all(), int((~same).sum())
+
+
+def test_dask_stitch_and_stats_equal_in_memory(big_run):
+    res = big_run
+    files = result_files(res.run_dir)
+    assert files["features"].sum() > len(res.features)  # there were seams to stitch
+    ddf = to_dask(res, partition_features=400, stitched=False)
+    assert isinstance(ddf, dask_geopandas.GeoDataFrame) and ddf.npartitions > 5
+    with dask.config.set(scheduler="synchronous"):
+        raw = ddf.compute()
+        assert len(raw) == files["features"].sum()
+        stitched = stitch_dask(ddf, res.tiles)
+        out = stitched.compute()
+        stats = stats_dask(stitched, res)
+    assert_same_objects(out, res.features)
+    pd.testing.assert_frame_equal(stats, res.stats, check_dtype=False)
+
+
+def test_partitions_are_spatial_neighbourhoods(big_run):
+    ddf = to_dask(big_run, partition_features=400, stitched=False)
+    with dask.config.set(scheduler="synchronous"):
+        parts = [ddf.get_partition(i).compute() for i in range(ddf.npartitions)]
+    spans = [np.ptp(p.total_bounds.reshape(2, 2), axis=0).max() for p in parts if len(p)]
+    whole = np.ptp(big_run.aois.total_bounds.reshape(2, 2), axis=0).max()
+    assert np.median(spans) < whole / 2
+
+
+def test_local_cluster(big_run):
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        out = big_run.to_dask(partition_features=2000).compute()
+    assert_same_objects(out, big_run.features)
