@@ -24,6 +24,11 @@ MODULES = [
     "runner",
     "results",
     "stats",
+    "tables",
+    "viz",
+    "imagery",
+    "raster",
+    "scale",
     "journal",
     "sim",
 ]
