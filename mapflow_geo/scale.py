@@ -182,6 +182,19 @@ def to_dask(
             geometry=gpd.GeoSeries([], crs="EPSG:4326"),
         )
         return dask_geopandas.from_geopandas(empty, npartitions=1)
+    return from_files(files, tiles, partition_features=partition_features, stitched=stitched)
+
+
+def from_files(
+    files: pd.DataFrame,
+    tiles: gpd.GeoDataFrame,
+    *,
+    partition_features: int = 250_000,
+    stitched: bool = False,
+) -> dask_geopandas.GeoDataFrame:
+    """:func:`to_dask` from a table of stored result files (``path``, ``tile_id``,
+    ``features``, as :func:`result_files` gives) and the plan."""
+    dd = _require()
     meta = _meta_for(files)
     groups = _neighbourhood_groups(files, tiles, int(partition_features))
     read = functools.partial(_read_group, meta=meta)
