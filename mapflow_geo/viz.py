@@ -23,9 +23,9 @@ applies ``large=``:
 ``"simplify"`` (default)
     Geometries are simplified with a tolerance of half a screen pixel at
     ``detail_zoom`` (default 16, ~1 m at mid latitudes, so shapes look unchanged up to
-    that zoom), coordinates are rounded to 1e-6° (~0.1 m), only class and area are kept
-    (as a tooltip, no popup), and the map draws on a canvas instead of SVG. Everything
-    is still shown.
+    that zoom), coordinates are rounded to 1e-6° (~0.1 m), popups and tooltips are left
+    out, one layer per class, and the map draws on a canvas instead of SVG. Every
+    object is still shown.
 ``"cluster"``
     Each object becomes a point (a point on its surface) in a marker cluster: counts at
     low zoom, single markers when zoomed in. Shapes are not shown.
@@ -560,10 +560,7 @@ def _add_large_features(
     tol = simplify_tolerance_deg(lat, detail_zoom)
     simple = shapely.simplify(geoms, tol, preserve_topology=True)
     simple = shapely.set_precision(simple, 1e-6, mode="pointwise")
-    cols = {"class": labels.values}
-    if "area" in feats:
-        cols["area"] = pd.to_numeric(feats["area"], errors="coerce").round(0).values
-    frame = gpd.GeoDataFrame(cols, geometry=simple, crs=4326)
+    frame = gpd.GeoDataFrame({"class": labels.values}, geometry=simple, crs=4326)
     frame = frame[~frame.geometry.is_empty]
     # one GeoJSON layer per class: a fixed style each, no per-feature style table
     for lab, sub in frame.groupby("class", sort=True):
@@ -571,7 +568,7 @@ def _add_large_features(
         sub.explore(
             m=m,
             name=f"Objects: {lab} ({len(sub):,})",
-            tooltip=list(sub.columns.drop("geometry")),
+            tooltip=False,  # 100k bound tooltips cost more than the drawing
             popup=False,
             style_kwds={"fillOpacity": 0.6, "weight": 1, "color": c, "fillColor": c},
             highlight=False,
@@ -580,7 +577,7 @@ def _add_large_features(
     metres = tol * 111_320
     return (
         f"{n:,} objects, simplified at {metres:.1f} m (invisible up to zoom {detail_zoom}) "
-        f"and drawn on canvas; tooltips only (over max_features={max_features:,}; "
+        f"and drawn on canvas; no popups (over max_features={max_features:,}; "
         "large='simplify')."
     )
 
