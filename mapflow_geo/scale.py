@@ -163,7 +163,7 @@ def to_dask(
         Unstitched pieces (``stitched=False``) with ``row``, ``tile_id``,
         ``processing_id`` and Mapflow's properties, EPSG:4326.
     """
-    dd = _require()
+    _require()
     from mapflow_geo.results import MapflowResult
 
     if isinstance(result, MapflowResult):

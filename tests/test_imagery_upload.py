@@ -117,3 +117,16 @@ def test_check_upload_geographic_pixel_and_file_cap(tmp_path):
         check_upload(meta, max_file_bytes=10)
     assert err.value.rule == "file_size"
     assert ortho().mapflow.check()["count"] == 3
+
+
+def test_dataarray_accessor_is_lazy():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mapflow_geo\n"
+        "assert 'xarray' not in sys.modules, 'importing mapflow_geo imported xarray'\n"
+        "import xarray as xr\n"
+        "assert hasattr(xr.DataArray([1]), 'mapflow')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
