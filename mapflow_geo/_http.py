@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
@@ -56,6 +56,14 @@ DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 120.0)
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _AMBIGUOUS_CREATE_STATUSES = frozenset({502, 504})  # a gateway gave up; upstream may have committed
 _BODY_SNIPPET = 300
+MAX_REDIRECTS = 5
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
 
 
 # --------------------------------------------------------------------------- policy
@@ -521,6 +529,7 @@ class Transport:
         start = self._clock()
         deadline_at = start + policy.deadline
         attempt = 0
+        redirects = 0
         while True:
             attempt += 1
             reason: str
@@ -535,6 +544,7 @@ class Transport:
                     files=files() if files is not None else None,
                     auth=self._auth,
                     timeout=timeout or self.timeout,
+                    allow_redirects=False,  # followed below, same origin only
                 )
             except requests.RequestException as exc:
                 never_sent = _request_never_sent(exc)
@@ -565,6 +575,31 @@ class Transport:
 
             status = resp.status_code
             logger.debug("%s %s -> %d (attempt %d)", method, path, status, attempt)
+
+            if 300 <= status < 400 and resp.headers.get("Location"):
+                target = urljoin(url, resp.headers["Location"])
+                resp.close()
+                if _origin(target) != _origin(self.base_url):
+                    # The token and the body (which may hold a rasterPassword) are sent to
+                    # the configured API only: never follow a redirect elsewhere.
+                    raise TransportError(
+                        f"{method} {path}: HTTP {status} redirect to another origin "
+                        f"({_origin(target)[0]}://{_origin(target)[1]}) refused",
+                        method=method,
+                        path=path,
+                    )
+                redirects += 1
+                if redirects > MAX_REDIRECTS:
+                    raise TransportError(
+                        f"{method} {path}: more than {MAX_REDIRECTS} redirects",
+                        method=method,
+                        path=path,
+                    )
+                if status in (301, 302, 303) and method not in ("GET", "HEAD"):
+                    method, json_body, data, files = "GET", None, None, None
+                url, params = target, None  # the Location carries its own query
+                attempt -= 1  # a redirect is not a retry
+                continue
 
             if 200 <= status < 300:
                 return self._decode(resp, method, path, expect, create, meta)

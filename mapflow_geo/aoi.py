@@ -20,7 +20,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from mapflow_geo._geodesy import geodesic_area_km2
-from mapflow_geo.exceptions import AOIError
+from mapflow_geo.exceptions import AOIError, AOITypeError
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def _as_geodataframe(data: Any) -> gpd.GeoDataFrame:
     if isinstance(data, pd.DataFrame):
         if "geometry" in data.columns:
             return gpd.GeoDataFrame(data, geometry="geometry")
-        raise TypeError("a DataFrame needs a 'geometry' column of shapely geometries")
+        raise AOITypeError("a DataFrame needs a 'geometry' column of shapely geometries")
     if isinstance(data, (str, os.PathLike)):
         return gpd.read_file(data)
     if isinstance(data, BaseGeometry):
@@ -71,12 +71,16 @@ def _as_geodataframe(data: Any) -> gpd.GeoDataFrame:
             return gpd.GeoDataFrame.from_features([gj], crs="EPSG:4326")
         if kind is not None:
             return gpd.GeoDataFrame(geometry=[shapely.geometry.shape(gj)], crs="EPSG:4326")
-        raise TypeError("a mapping must be GeoJSON (Feature, FeatureCollection or geometry)")
+        raise AOITypeError("a mapping must be GeoJSON (Feature, FeatureCollection or geometry)")
     if isinstance(data, Iterable):
         items = list(data)
-        if all(g is None or isinstance(g, BaseGeometry) for g in items):
+        bad = [i for i, g in enumerate(items) if not (g is None or isinstance(g, BaseGeometry))]
+        if not bad:
             return gpd.GeoDataFrame(geometry=items, crs="EPSG:4326")
-    raise TypeError(
+        raise AOITypeError(
+            f"is a {type(items[bad[0]]).__name__}, not a shapely geometry", row=bad[0]
+        )
+    raise AOITypeError(
         f"cannot use {type(data).__name__} as AOIs: give a GeoDataFrame, a GeoSeries, "
         "shapely geometries, GeoJSON or a path to a vector file"
     )

@@ -48,6 +48,10 @@ class AOIError(MapflowError, ValueError):
         super().__init__(f"{where}{problem}")
 
 
+class AOITypeError(AOIError, TypeError):
+    """The input is not something AOIs can be made from (wrong type); also a ``TypeError``."""
+
+
 class PlanError(MapflowError):
     """The areas cannot be planned under the given limits."""
 
@@ -236,6 +240,7 @@ class ProcessingFailedError(MapflowError):
 __all__ = [
     "APIError",
     "AOIError",
+    "AOITypeError",
     "AmbiguousCreateError",
     "AuthenticationError",
     "BadRequestError",

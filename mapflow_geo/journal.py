@@ -131,9 +131,36 @@ class DownloadRecord:
         return cls(**d)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+#: Environment variable naming a crash-test failpoint: ``name`` SIGKILLs the process the
+#: first time it reaches ``name``; ``name:N`` at the N-th time.
+FAILPOINT_ENV = "MAPFLOW_GEO_FAILPOINT"
+_failpoint_hits: dict[str, int] = {}
+_failpoint_lock = threading.Lock()
+
+
+def failpoint(name: str) -> None:
+    """Crash-test hook: SIGKILL this process at ``name`` when ``$MAPFLOW_GEO_FAILPOINT``
+    asks for it (``name`` or ``name:N``, the N-th hit). A no-op otherwise."""
+    want = os.environ.get(FAILPOINT_ENV)
+    if not want:
+        return
+    wanted, _, nth = want.partition(":")
+    if wanted != name:
+        return
+    with _failpoint_lock:
+        _failpoint_hits[name] = hit = _failpoint_hits.get(name, 0) + 1
+    if hit >= int(nth or 1):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def atomic_write_bytes(
+    path: str | os.PathLike, data: bytes, *, failpoint_name: str | None = None
+) -> None:
     """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename,
-    fsync of the folder. A reader sees the old file or the new one, never a torn one."""
+    fsync of the folder. A reader sees the old file or the new one, never a torn one.
+    ``failpoint_name`` names the :func:`failpoint` just before the rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -141,6 +168,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+    if failpoint_name:
+        failpoint(failpoint_name)
     os.replace(tmp, path)
     fsync_dir(path.parent)
 
@@ -338,6 +367,24 @@ class Journal:
                     key,
                 ),
             )
+
+    def reopen_not_created(self) -> list[str]:
+        """Records the server refused (finished as ``NOT_CREATED``, never given an id, so
+        never charged) go back to ``planned``, to be created on this resume."""
+        with self._tx() as db:
+            keys = [
+                r[0]
+                for r in db.execute(
+                    "SELECT key FROM processing WHERE status=? AND processing_id IS NULL",
+                    ("NOT_CREATED",),
+                )
+            ]
+            db.execute(
+                "UPDATE processing SET state=?, status=NULL, finished_at=NULL, updated_at=?"
+                " WHERE status=? AND processing_id IS NULL",
+                (PLANNED, time.time(), "NOT_CREATED"),
+            )
+        return keys
 
     def count_restart(self, key: str) -> None:
         with self._tx() as db:

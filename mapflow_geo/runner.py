@@ -47,6 +47,8 @@ from mapflow_geo.exceptions import (
     BudgetError,
     MapflowError,
     PermissionDeniedError,
+    RateLimitError,
+    ServerError,
     TooLargeProcessingError,
     TransportError,
 )
@@ -67,6 +69,8 @@ TERMINAL = {"OK", "FAILED", "CANCELLED", "REFUNDED"}
 WHOLE = "whole"
 #: Status of a processing the server refused as too large and that was split up.
 REPLANNED = "REPLANNED"
+#: Upper clamp for a ``Retry-After`` the runner honours before re-sending a refused create.
+MAX_CREATE_RETRY_AFTER = 60.0
 
 
 class RunFailedError(MapflowError):
@@ -278,6 +282,7 @@ class Runner:
         max_workers: int = 4,
         max_aois: int = 10,
         adopt_grace_s: float = 20.0,
+        max_outage_s: float = 1800.0,
         progress: bool = True,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -293,6 +298,7 @@ class Runner:
         self.max_restarts = max_restarts
         self.max_workers = max_workers
         self.adopt_grace_s = adopt_grace_s
+        self.max_outage_s = max_outage_s
         self.sleep = sleep
         self.clock = clock
         self.run_id = journal.run_id
@@ -312,12 +318,17 @@ class Runner:
             return
         proc = self.procs[key]
         meta = self._meta(key)
+        _failpoint("before_intent")
         self.journal.mark_intent(key, meta=meta)  # durable before the request
         _failpoint("after_intent")
         try:
-            created = self.client.create_processing(**proc.body, meta=meta)
+            created = self._send_create(key, proc, meta)
         except AmbiguousCreateError as exc:
             log.info("create %s: outcome unknown (%s); will reconcile by meta", key, exc)
+            self._missing_since.setdefault(key, self.clock())
+            return
+        except TransportError as exc:  # never left (refused): not created; try again later
+            log.warning("create %s not sent (%s); will retry after reconciling", key, exc)
             self._missing_since.setdefault(key, self.clock())
             return
         except (AuthenticationError, PermissionDeniedError):
@@ -345,6 +356,24 @@ class Runner:
         self.journal.mark_created(
             key, created.id, status=_status_str(created.status), cost=created.cost
         )
+
+    def _send_create(self, key: str, proc: _Processing, meta: dict) -> Any:
+        """Send the create; a 429 (the server refused it: nothing committed) is re-sent
+        after its ``Retry-After`` (clamped; else a growing delay) for as long as an outage
+        may last (``max_outage_s``), unless creating has stopped."""
+        attempt = 0
+        first = self.clock()
+        while True:
+            try:
+                return self.client.create_processing(**proc.body, meta=meta)
+            except RateLimitError as exc:
+                attempt += 1
+                if self._stop_creating or self.clock() - first > self.max_outage_s:
+                    raise
+                delay = exc.retry_after if exc.retry_after is not None else 2.0 ** min(attempt, 6)
+                delay = min(max(0.0, delay), MAX_CREATE_RETRY_AFTER)
+                log.info("create %s rate-limited; retrying in %.1fs", key, delay)
+                self.sleep(delay)
 
     # -- re-plan ------------------------------------------------------------------
     def _set_plan(self, plan: gpd.GeoDataFrame) -> None:
@@ -484,6 +513,7 @@ class Runner:
                 cost=cost,
                 messages=messages,
             )
+        _failpoint("mid_poll")
         if status == "FAILED" and rec.restarts < self.max_restarts:
             log.info("restarting failed processing %s (%s)", proc.id, rec.key)
             self.client.restart_processing(proc.id)
@@ -544,7 +574,11 @@ class Runner:
         for name, value in (("row", row), ("tile_id", tile_id), ("processing_id", processing_id)):
             table = table.append_column(name, _repeat(value, n))
         rel = Path("results") / f"{key}.{aoi_id}.parquet"  # one folder: no mkdir per result
-        jr.atomic_write_bytes(self.journal.run_dir / rel, geoparquet_bytes(table))
+        jr.atomic_write_bytes(
+            self.journal.run_dir / rel,
+            geoparquet_bytes(table),
+            failpoint_name="before_result_rename",
+        )
         self.journal.record_download(
             key, aoi_id, tile_id=tile_id, status="OK", path=str(rel), features=n
         )
@@ -569,6 +603,7 @@ class Runner:
             ]
             for fut in [pool.submit(self._create, k) for k in planned]:
                 fut.result()
+            outage_since: float | None = None
             while True:
                 started = self.clock()
                 self._collect(pending)
@@ -579,7 +614,20 @@ class Runner:
                     break
                 changed = False
                 if any(r.key not in pending for r in live):
-                    changed = self._poll(records, pool, pending)
+                    try:
+                        changed = self._poll(records, pool, pending)
+                    except (TransportError, ServerError, RateLimitError) as exc:
+                        # The API is down or overloaded (after the client's own retries):
+                        # nothing is lost by waiting. Keep polling at the long interval
+                        # until the outage outlasts ``max_outage_s``.
+                        outage_since = started if outage_since is None else outage_since
+                        if self.clock() - outage_since > self.max_outage_s:
+                            raise
+                        log.warning("poll failed (%s); the run waits and polls again", exc)
+                        interval = self.poll_interval
+                        self._wait(pending, started + interval)
+                        continue
+                    outage_since = None
                     self._bar.update(self.journal.records())
                 # Percent creeping up is no news: back off. A status change (something
                 # started, finished or failed) brings the short interval back.
@@ -695,12 +743,17 @@ def _repeat(value: Any, n: int) -> Any:
         return pa.array([str(value)] * n)
 
 
-def _failpoint(name: str) -> None:
-    """Crash-test hook: ``MAPFLOW_GEO_FAILPOINT=name`` SIGKILLs the process at ``name``."""
-    if os.environ.get("MAPFLOW_GEO_FAILPOINT") == name:
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
+#: Crash-test failpoints (``MAPFLOW_GEO_FAILPOINT=name`` or ``name:N``), in run order.
+FAILPOINTS = (
+    "before_intent",
+    "after_intent",
+    "after_create",
+    "mid_poll",
+    "mid_download",
+    "before_result_rename",
+    "mid_merge",
+)
+_failpoint = jr.failpoint
 
 
 class _Progress:
@@ -735,10 +788,27 @@ class _Progress:
 
 
 # ----------------------------------------------------------------------------- API
-def fingerprint_of(aois: gpd.GeoDataFrame, run_params: dict) -> str:
-    """Digest of the prepared inputs and the run's parameters (not the token, not the URL)."""
+def fingerprint_of(aois: gpd.GeoDataFrame, run_params: dict, api_host: str | None = None) -> str:
+    """Digest of the prepared inputs, the run's parameters and the API's host name.
+
+    Not the token (a rotated token resumes the run), not the URL's port or path (a
+    restarted local server resumes it); the host, so that a run dir made against one
+    service is never resumed against another, whose processings it cannot see.
+    """
     wkb = shapely.to_wkb(aois.geometry.values, hex=False)
-    return _digest([str(i) for i in aois.index], b"".join(wkb), run_params)
+    parts: list[Any] = [[str(i) for i in aois.index], b"".join(wkb), run_params]
+    if api_host:
+        parts.append({"api_host": api_host.lower()})
+    return _digest(*parts)
+
+
+def _api_host(client: Any) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(str(getattr(client, "base_url", "") or "")).hostname
+    except ValueError:
+        return None
 
 
 def process(
@@ -761,8 +831,18 @@ def process(
     max_restarts: int = 2,
     max_workers: int = 4,
     name: str | None = None,
+    adopt_grace_s: float = 20.0,
+    max_outage_s: float = 1800.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> MapflowResult:
-    """Run a Mapflow model over every row; see :meth:`MapflowAccessor.process`."""
+    """Run a Mapflow model over every row; see :meth:`MapflowAccessor.process`.
+
+    ``adopt_grace_s``: how long a create whose outcome is unknown must stay absent from
+    the listings before it is sent again. ``max_outage_s``: how long polling keeps
+    waiting out an unreachable or failing API before the run gives up (resumable).
+    ``sleep``/``clock``: injectable collaborators (tests).
+    """
     if errors not in ("raise", "warn"):
         raise ValueError("errors must be 'raise' or 'warn'")
     client = _client_or_default(client)
@@ -778,10 +858,13 @@ def process(
         errors=input_errors,
         name=name,
     )
-    fingerprint = fingerprint_of(aois, run_params)
+    fingerprint = fingerprint_of(aois, run_params, _api_host(client))
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(fingerprint)
     with jr.Journal(run_dir, fingerprint) as journal:
         jr.remove_temp_files(run_dir)
+        reopened = journal.reopen_not_created()  # refused before: never charged, retry
+        if reopened:
+            log.info("creating %d processing(s) the server refused before", len(reopened))
         plan, procs = _apply_stored_plan(run_dir, plan, procs)
         known = {r.key: r for r in journal.records()}
         for p in procs:
@@ -803,7 +886,11 @@ def process(
             max_restarts=max_restarts,
             max_workers=max_workers,
             max_aois=int(run_params["max_aois"]),
+            adopt_grace_s=adopt_grace_s,
+            max_outage_s=max_outage_s,
             progress=progress,
+            sleep=sleep,
+            clock=clock,
         ).run()
         result = load_result(run_dir, journal)
     if not result.complete:
@@ -881,7 +968,11 @@ def _save_inputs(run_dir: Path, aois, plan, run_params: dict) -> None:
     if not (run_dir / "aois.parquet").exists():
         _write_parquet(aois, run_dir / "aois.parquet")
     if not (run_dir / "params.json").exists():
-        jr.atomic_write_bytes(run_dir / "params.json", json.dumps(run_params, indent=1).encode())
+        from mapflow_geo.sources import redact  # no rasterPassword on disk
+
+        jr.atomic_write_bytes(
+            run_dir / "params.json", json.dumps(redact(run_params), indent=1).encode()
+        )
 
 
 def load_result(run_dir: str | os.PathLike, journal: jr.Journal | None = None) -> MapflowResult:
@@ -952,7 +1043,9 @@ def load_result(run_dir: str | os.PathLike, journal: jr.Journal | None = None) -
     tiles["finished_at"] = tiles["processing_key"].map(by_key["finished_at"])
     paths = [run_dir / d.path for d in downloads if d.status == "OK" and d.path and d.features]
     if paths:
-        features = stitch(_read_results(paths), plan)
+        merged = _read_results(paths)
+        _failpoint("mid_merge")
+        features = stitch(merged, plan)
     else:
         features = gpd.GeoDataFrame(
             {"row": [], "tile_id": [], "processing_id": []},

@@ -17,25 +17,50 @@ from urllib.parse import parse_qs, urlsplit
 
 from .app import Request, Response, Service, SimOptions
 
-FAULT_KEYS = {
+#: Faults answered *before* the handler runs (nothing is committed), in draw order.
+_STATUS_FAULTS = (
+    "reset",
+    "status_503",
     "status_500",
     "status_502",
-    "status_503",
     "status_429",
-    "reset",
+    "status_400",
+    "status_401",
+    "status_403",
+    "status_422",
+    "status_501",
+    "status_504",
+    "redirect",
+)
+#: Faults applied *after* the handler ran (a create has committed and been charged).
+_AFTER_FAULTS = ("html_200", "gateway_timeout", "hang")
+FAULT_KEYS = {
+    *_STATUS_FAULTS,
+    *_AFTER_FAULTS,
     "drop_create_response",
     "latency_s",
+    "hang_s",
     "methods",
     "paths",
     "retry_after",
+    "redirect_to",
 }
-_STATUS_FAULTS = ("reset", "status_503", "status_500", "status_502", "status_429")
 _FAULT_BODIES = {
+    400: ("BAD_REQUEST", "Bad request (simulated fault)"),
+    401: ("UNAUTHORIZED", "Missing or invalid API token (simulated fault)"),
+    403: ("FORBIDDEN", "Access denied (simulated fault)"),
+    422: ("UNPROCESSABLE_ENTITY", "Unprocessable entity (simulated fault)"),
     500: ("INTERNAL_ERROR", "Internal server error (simulated fault)"),
+    501: ("NOT_IMPLEMENTED", "Not implemented (simulated fault)"),
     502: ("BAD_GATEWAY", "Bad gateway (simulated fault)"),
     503: ("SERVICE_UNAVAILABLE", "Service temporarily unavailable (simulated fault)"),
+    504: ("GATEWAY_TIMEOUT", "Gateway timeout (simulated fault)"),
     429: ("TOO_MANY_REQUESTS", "Too many requests (simulated fault)"),
 }
+_HTML_PAGE = (
+    b"<!DOCTYPE html><html><head><title>%s</title></head>"
+    b"<body><h1>%s</h1><p>simulated proxy page</p></body></html>"
+)
 
 
 @dataclass
@@ -50,6 +75,7 @@ class RequestRecord:
     response_size: int
     fault: str | None = None
     handled_status: int | None = None  # what the handler answered, when a fault replaced it
+    authorized: bool = False  # the request carried an Authorization header (never its value)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,19 +87,16 @@ def normalize_faults(faults: dict | None) -> dict:
     if unknown:
         raise ValueError(f"unknown fault keys: {sorted(unknown)}; known: {sorted(FAULT_KEYS)}")
     out: dict[str, Any] = {}
-    for k in (
-        "status_500",
-        "status_502",
-        "status_503",
-        "status_429",
-        "reset",
-        "drop_create_response",
-    ):
+    for k in (*_STATUS_FAULTS, *_AFTER_FAULTS, "drop_create_response"):
         v = float(faults.get(k, 0.0) or 0.0)
         if not 0.0 <= v <= 1.0:
             raise ValueError(f"fault {k} must be a probability in [0, 1], got {v}")
         out[k] = v
     out["latency_s"] = float(faults.get("latency_s", 0.0) or 0.0)
+    out["hang_s"] = float(faults.get("hang_s", 5.0) or 0.0)
+    out["redirect_to"] = faults.get("redirect_to")
+    if out["redirect"] and not out["redirect_to"]:
+        raise ValueError("fault redirect needs redirect_to (a base URL such as http://h:p)")
     out["retry_after"] = faults.get("retry_after", 1)
     m = faults.get("methods")
     out["methods"] = [str(x).upper() for x in m] if m else None
@@ -198,13 +221,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(sim._admin(self.command, path, query, body))
             return
         rec = RequestRecord(self.command, path, parts.query, 0, t0, 0.0, len(body), 0)
+        rec.authorized = bool(self.headers.get("Authorization"))
         faults = sim.faults
         if faults["latency_s"] > 0:
             time.sleep(faults["latency_s"])
         fault = sim._draw_fault(self.command, path)
         resp: Response | None = None
+        hang = 0.0
         if fault == "reset":
             rec.fault = "reset"
+        elif fault == "redirect":
+            rec.fault = fault
+            target = str(faults["redirect_to"]).rstrip("/") + self.path
+            resp = Response(307, b"", headers={"Location": target})
         elif fault:
             status = int(fault.split("_")[1])
             code, msg = _FAULT_BODIES[status]
@@ -231,16 +260,32 @@ class _Handler(BaseHTTPRequestHandler):
                         {"code": "INTERNAL_ERROR", "message": "simulator error", "params": {}}
                     ).encode(),
                 )
+            if resp.committed_create and sim.after_create is not None:
+                sim.after_create(rec)  # a sim-side failpoint: committed, not yet answered
             if resp.committed_create and sim._draw_drop_create():
                 rec.fault = "drop_create_response"
                 rec.handled_status = resp.status
                 resp = None
+            after = sim._draw_after_fault(self.command, path) if resp is not None else None
+            if after is not None:
+                rec.fault = after
+                rec.handled_status = resp.status
+                if after == "hang":
+                    hang = faults["hang_s"]
+                else:
+                    status = 200 if after == "html_200" else 504
+                    title = b"Welcome" if status == 200 else b"504 Gateway Time-out"
+                    resp = Response(
+                        status, _HTML_PAGE % (title, title), content_type="text/html"
+                    )
         # log before answering, so a client that got its answer finds the record
         if resp is not None:
             rec.status = resp.status
             rec.response_size = len(resp.body or b"")
         rec.duration = time.time() - t0
         sim._log(rec)
+        if hang:
+            time.sleep(hang)  # committed; the answer comes late (a client read timeout)
         if resp is None:
             self._reset()
         else:
@@ -265,6 +310,9 @@ class Server:
         self._log_lock = threading.Lock()
         self._requests: list[RequestRecord] = []
         self.errors: list[str] = []
+        #: Called as ``after_create(record)`` when a create has committed (and been charged),
+        #: before its answer is written: a server-side failpoint for crash tests.
+        self.after_create = None
         self._httpd = _HTTPServer((host, port), _Handler, self)
         self.port = self._httpd.server_address[1]
         self._thread: threading.Thread | None = None
@@ -343,6 +391,18 @@ class Server:
     def clear_faults(self) -> None:
         self._faults = normalize_faults(None)
 
+    def set_token(self, token: str) -> None:
+        """Rotate the account's API token (the old one gets 401 from now on)."""
+        with self.service.lock:
+            self.service.state["token"] = str(token)
+            self.service.save()
+
+    def set_credits(self, remaining: int) -> None:
+        """Set the account's ``remainingCredits`` (e.g. spent by another client)."""
+        with self.service.lock:
+            self.service.state["account"]["remainingCredits"] = int(remaining)
+            self.service.save()
+
     @property
     def state(self) -> dict:
         """The live state (accounts, projects, processings, charges…). Read-only by convention."""
@@ -400,6 +460,16 @@ class Server:
             return None
         with self._rng_lock:
             for k in _STATUS_FAULTS:
+                if f[k] and self._rng.random() < f[k]:
+                    return k
+        return None
+
+    def _draw_after_fault(self, method: str, path: str) -> str | None:
+        f = self._faults
+        if not any(f[k] for k in _AFTER_FAULTS) or not self._applies(method, path):
+            return None
+        with self._rng_lock:
+            for k in _AFTER_FAULTS:
                 if f[k] and self._rng.random() < f[k]:
                     return k
         return None

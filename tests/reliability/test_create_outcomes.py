@@ -1,0 +1,190 @@
+"""Campaign 1 — every outcome of a create: exactly one charge per processing whenever the
+outcome is retryable or ambiguous, none on a 4xx, and 401/403 stop the run clearly."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from _rel import FAST, FULL, assert_one_charge_each, creates, grid_gdf
+
+import mapflow_geo  # noqa: F401
+from mapflow_geo import exceptions as exc
+from mapflow_geo import sim
+from mapflow_geo.runner import RunFailedError
+
+N = 12 if FULL else 4
+SIM = dict(aoi_area_limit_km2=5, processing_seconds=0, seed=7)
+ON_CREATE = {"methods": ["POST"], "paths": ["/processings/v2"]}
+SQUARE = grid_gdf(1).geometry.iloc[0].__geo_interface__
+
+# fault → (what the client raises, was it committed on the server)
+CLIENT_CASES = {
+    "status_400": (exc.BadRequestError, False),
+    "status_401": (exc.AuthenticationError, False),
+    "status_403": (exc.PermissionDeniedError, False),
+    "status_422": (exc.UnprocessableError, False),
+    "status_429": (exc.RateLimitError, False),
+    "status_500": (exc.ServerError, False),
+    "status_501": (exc.ServerError, False),
+    "status_502": (exc.ServerError, False),  # a readable Mapflow JSON body: not ambiguous
+    "status_503": (exc.ServerError, False),
+    "status_504": (exc.ServerError, False),
+    "reset": (exc.AmbiguousCreateError, False),  # reset before handling
+    "drop_create_response": (exc.AmbiguousCreateError, True),  # reset after the commit
+    "hang": (exc.AmbiguousCreateError, True),  # read timeout after the commit
+    "html_200": (exc.AmbiguousCreateError, True),  # 200 with an HTML body
+    "gateway_timeout": (exc.AmbiguousCreateError, True),  # 504 HTML from a gateway
+}
+
+
+@pytest.mark.parametrize("fault", sorted(CLIENT_CASES))
+def test_client_classifies_each_create_outcome(fault):
+    expected, committed = CLIENT_CASES[fault]
+    with sim.serve(**SIM, faults={fault: 1.0, "hang_s": 1.0, **ON_CREATE}) as server:
+        client = server.client(timeout=(5.0, 0.5), max_retries=2, backoff_base=0.01)
+        with pytest.raises(expected) as ei:
+            client.create_processing(
+                name="x", wdName="🏠 Buildings", geometry=SQUARE, meta={"k": fault}
+            )
+        time.sleep(1.1 if fault == "hang" else 0)  # let the hung handler finish logging
+        sent = creates(server)
+        charges = server.charges
+    assert len(sent) == 1, "a create is sent once"
+    assert len(charges) == (1 if committed else 0)
+    if expected is exc.AmbiguousCreateError:
+        assert ei.value.meta == {"k": fault}
+        assert "may have" in str(ei.value) and "charged" in str(ei.value)
+
+
+def test_client_connection_refused_is_retried_once_up(tmp_path):
+    """The request never left (connection refused): the only create retry that is safe."""
+    state = tmp_path / "sim.json"
+    first = sim.Server(state_file=str(state), **SIM).start()
+    port = first.port
+    first.close()
+    holder = {}
+
+    def bring_up():
+        time.sleep(0.7)
+        holder["server"] = sim.Server(port=port, state_file=str(state), **SIM).start()
+
+    t = threading.Thread(target=bring_up)
+    t.start()
+    from mapflow_geo import MapflowClient
+
+    client = MapflowClient(
+        first.token, base_url=first.url, max_retries=6, backoff_base=0.4, random=lambda: 1.0
+    )
+    try:
+        p = client.create_processing(name="x", wdName="🏠 Buildings", geometry=SQUARE)
+    finally:
+        t.join()
+        server = holder["server"]
+    try:
+        assert server.charges_for(p.id) == 1
+        assert len(server.charges) == 1
+    finally:
+        server.close()
+
+
+def test_client_connection_refused_throughout_is_not_ambiguous():
+    s = sim.Server(**SIM).start()
+    url, token = s.url, s.token
+    s.close()
+    from mapflow_geo import MapflowClient
+
+    client = MapflowClient(token, base_url=url, max_retries=2, backoff_base=0.01)
+    with pytest.raises(exc.TransportError) as ei:
+        client.create_processing(name="x", wdName="🏠 Buildings", geometry=SQUARE)
+    assert not isinstance(ei.value, exc.AmbiguousCreateError)
+    assert "refused" in str(ei.value)
+
+
+# ----------------------------------------------------------------------------- runs
+RETRYABLE = [
+    "status_429",
+    "status_500",
+    "status_501",
+    "status_502",
+    "status_503",
+    "status_504",
+    "reset",
+    "drop_create_response",
+    "hang",
+    "html_200",
+    "gateway_timeout",
+]
+
+
+@pytest.mark.parametrize("fault", RETRYABLE)
+def test_run_pays_once_for_every_retryable_or_ambiguous_create(tmp_path, fault):
+    gdf = grid_gdf(N)
+    sleeps: list[float] = []
+
+    def sleep(s):
+        sleeps.append(s)
+        time.sleep(s)
+
+    faults = {fault: 0.5, "hang_s": 0.6, "retry_after": "0.2", **ON_CREATE}
+    with sim.serve(**SIM, faults=faults) as server:
+        client = server.client(timeout=(5.0, 0.4), backoff_base=0.01)
+        res = gdf.mapflow.process(
+            "buildings",
+            client=client,
+            run_dir=tmp_path / "run",
+            adopt_grace_s=0.5,
+            sleep=sleep,
+            **FAST,
+        )
+        time.sleep(0.7 if fault == "hang" else 0)
+        faulted = [r for r in creates(server) if r.fault]
+        assert res.complete
+        assert faulted, "the fault was never drawn"
+        assert len(res.processings) == N
+        assert_one_charge_each(server)
+        assert len(server.processings) == N
+    if fault == "status_429":
+        assert 0.2 in sleeps  # Retry-After honoured
+    assert max(sleeps, default=0) <= 60
+
+
+@pytest.mark.parametrize("fault", ["status_400", "status_422"])
+def test_run_refused_create_charges_nothing_and_reports(tmp_path, fault):
+    gdf = grid_gdf(N)
+    with sim.serve(**SIM, faults={fault: 1.0, **ON_CREATE}) as server:
+        with pytest.raises(RunFailedError) as ei:
+            gdf.mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path / "run", **FAST
+            )
+        sent = creates(server)
+        assert server.charges == []
+        # creating stops after the first refusal (only creates already in flight are sent)
+        assert 1 <= len(sent) <= 4
+    res = ei.value.result
+    assert (res.tiles["status"] != "OK").all()
+    assert "simulated fault" in str(ei.value)
+
+
+@pytest.mark.parametrize(
+    "fault,cls",
+    [("status_401", exc.AuthenticationError), ("status_403", exc.PermissionDeniedError)],
+)
+def test_run_auth_refused_stops_with_clear_error(tmp_path, fault, cls):
+    gdf = grid_gdf(N)
+    with sim.serve(**SIM, faults={fault: 1.0, **ON_CREATE}) as server:
+        with pytest.raises(cls) as ei:
+            gdf.mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path / "run", **FAST
+            )
+        assert server.charges == []
+        assert 1 <= len(creates(server)) <= 4
+        assert f"HTTP {fault[-3:]}" in str(ei.value)
+        # the token is fixed: the same run dir resumes and completes, paying once each
+        server.clear_faults()
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path / "run", **FAST
+        )
+        assert res.complete
+        assert_one_charge_each(server)
