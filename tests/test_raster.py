@@ -50,7 +50,7 @@ def exact_coverage(features, ds):
 
 def test_grid_crs_counts_and_coverage(buildings_run):
     res = buildings_run
-    ds = res.to_xarray(resolution_m=50)
+    ds = res.to_xarray(resolution_m=50, supersample=4)
     assert isinstance(ds, xr.Dataset)
     assert ds.rio.crs.to_epsg() == 32637  # the AOI's UTM zone
     assert ds.rio.transform().a == 50 and ds.rio.transform().e == -50
@@ -66,7 +66,7 @@ def test_grid_crs_counts_and_coverage(buildings_run):
     exact = exact_coverage(res.features, ds)
     err = np.abs(ds["buildings_coverage"].values - exact)
     assert err.mean() < 0.02 and err.max() < 0.25
-    fine = res.to_xarray(resolution_m=50, supersample=8)
+    fine = res.to_xarray(resolution_m=50, supersample=16)
     assert np.abs(fine["buildings_coverage"].values - exact).mean() < err.mean()
     # ready for zonal statistics: clip to one input row
     clipped = ds[["count"]].astype("float64").rio.clip([AOI.geometry.iloc[1]], crs=4326)
