@@ -7,8 +7,9 @@ Data: ``--objects`` rectangles (8–30 m sides, random rotation; in dense towns 
 scattered with varying density over a 30 × 30 km square near Moscow, in EPSG:4326 as results are.
 
 * **to_xarray** — ``raster.rasterize_features`` on the whole set: coverage fraction by
-  4×4 supersampled ``rasterio.features.rasterize`` (and 8×8, 16×16: the default at 100 m), counts by representative
-  points, on a ``--resolution`` m grid in the UTM zone (reprojection included);
+  4×4 supersampled ``rasterio.features.rasterize`` (and 8×8, 16×16: the default at
+  100 m), counts by representative points, on a ``--resolution`` m grid in the UTM
+  zone (reprojection included);
 * **naive** — per grid cell, an STRtree query and the exact area of the union of
   ``shapely.intersection`` of the buildings meeting the cell (the textbook loop). It is
   run on ``--sample`` random cells and its time extrapolated to all cells (stated as
