@@ -603,6 +603,12 @@ class Runner:
             ]
             for fut in [pool.submit(self._create, k) for k in planned]:
                 fut.result()
+            if self._stop_creating:  # the server refused a create: say so for the rest
+                for r in self.journal.records():
+                    if r.state == jr.PLANNED and r.status is None:
+                        self._finish_unsent(
+                            r.key, "NOT_CREATED", f"not sent: creating stopped ({self._stop_reason})"
+                        )
             outage_since: float | None = None
             while True:
                 started = self.clock()
