@@ -21,8 +21,10 @@ def test_failed_processings_restarted_for_free(tmp_path):
             "buildings", client=server.client(), run_dir=tmp_path, max_restarts=3, **FAST
         )
         assert_one_charge_each(server)  # restarts charge nothing
-        restarts = server.count("POST") - len(creates(server)) - server.count(
-            "POST", "/rest/processing/cost/v2"
+        restarts = (
+            server.count("POST")
+            - len(creates(server))
+            - server.count("POST", "/rest/processing/cost/v2")
         )
     assert res.complete
     assert res.processings["restarts"].sum() >= 1
@@ -79,9 +81,7 @@ def test_credits_running_out_mid_run(tmp_path):
         assert set(res.tiles.loc[res.tiles["status"] != "OK", "status"]) == {"NOT_CREATED"}
         # top up and rerun: the refused processings are created now, nothing twice
         server.set_credits(10**6)
-        again = gdf.mapflow.process(
-            "buildings", client=server.client(), run_dir=tmp_path, **FAST
-        )
+        again = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
         assert again.complete
         charges = server.charges
         assert len(charges) == len({c["processingId"] for c in charges}) == N

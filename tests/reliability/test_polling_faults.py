@@ -144,8 +144,12 @@ def test_outage_longer_than_max_outage_gives_up_resumably(tmp_path):
         assert len(failed) <= 6 * (300 // 30 + 2)
         server.clear_faults()
         res = gdf.mapflow.process(
-            "buildings", client=server.client(), run_dir=tmp_path / "run", progress=False,
-            poll_interval=0.2, min_poll_interval=0.05,
+            "buildings",
+            client=server.client(),
+            run_dir=tmp_path / "run",
+            progress=False,
+            poll_interval=0.2,
+            min_poll_interval=0.05,
         )
         server.advance(1000)
         assert res.complete

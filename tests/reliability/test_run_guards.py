@@ -44,8 +44,11 @@ def test_second_process_on_same_run_dir_refused(tmp_path):
                 grid_gdf(2).mapflow.process(
                     "buildings", client=server.client(), run_dir=run_dir, **FAST
                 )
-            assert not [r for r in server.requests if r.method == "POST"
-                        and r.path.endswith("/processings/v2")]
+            assert not [
+                r
+                for r in server.requests
+                if r.method == "POST" and r.path.endswith("/processings/v2")
+            ]
     finally:
         holder.kill()
         holder.wait()
@@ -66,9 +69,7 @@ def test_changed_inputs_refused(tmp_path):
             with pytest.raises(RunError, match="other inputs"):
                 other.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
         with pytest.raises(RunError, match="other inputs"):
-            grid_gdf(3).mapflow.process(
-                "forest", client=client, run_dir=tmp_path, **FAST
-            )
+            grid_gdf(3).mapflow.process("forest", client=client, run_dir=tmp_path, **FAST)
         assert len(server.charges) == n
 
 
@@ -76,9 +77,7 @@ def test_another_api_host_refused(tmp_path):
     """The fingerprint includes the API host name (not its port): a run dir is never
     resumed against another service, whose processings it could not see."""
     with sim.serve(**SIM) as server:
-        grid_gdf(2).mapflow.process(
-            "buildings", client=server.client(), run_dir=tmp_path, **FAST
-        )
+        grid_gdf(2).mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
         from mapflow_geo import MapflowClient
 
         other = MapflowClient(server.token, base_url=server.url.replace("127.0.0.1", "localhost"))

@@ -51,7 +51,10 @@ def test_random_kills_with_transient_faults(tmp_path):
     with sim.serve(**SIM, faults=FAULTS) as server:
         for _ in range(KILLS + 5):
             child = subprocess.Popen(
-                cmd, env=child_env(server), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                cmd,
+                env=child_env(server),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
             )
             if kills < KILLS:
