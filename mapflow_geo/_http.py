@@ -5,7 +5,7 @@ The policy is written down in ``DESIGN.md`` ("Retry and error policy"):
 
 * every request carries a ``(connect, read)`` timeout;
 * idempotent calls retry with full-jitter exponential backoff on connection errors,
-  timeouts, 429 (``Retry-After`` honoured, clamped) and 502/503/504, within a bounded
+  timeouts, 429 (``Retry-After`` honoured, clamped) and 500/502/503/504, within a bounded
   number of attempts and a total deadline;
 * creates are sent once; only a refused connection (the request never left) is retried.
   A timeout, reset or unreadable answer after sending raises
@@ -53,7 +53,10 @@ DEFAULT_BASE_URL = "https://api.mapflow.ai/rest"
 ENV_TOKEN = "MAPFLOW_TOKEN"
 ENV_BASE_URL = "MAPFLOW_API_URL"
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 120.0)
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: Retried for idempotent calls only (creates are never re-sent). 500 is included: an
+#: idempotent read or write is safe to repeat, and one transient 500 among the hundreds
+#: of cost/list/result calls of a large run must not abort it.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _AMBIGUOUS_CREATE_STATUSES = frozenset({502, 504})  # a gateway gave up; upstream may have committed
 _BODY_SNIPPET = 300
 MAX_REDIRECTS = 5

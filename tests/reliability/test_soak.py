@@ -68,7 +68,7 @@ def test_random_kills_with_transient_faults(tmp_path):
             if child.returncode == 0:
                 assert "DONE" in out
                 break
-            raise AssertionError(f"run failed: {err[-3000:]}")
+            raise AssertionError(f"run failed ({child.returncode}): {out[-2000:]} {err[-3000:]}")
         else:
             raise AssertionError("the run never finished")
         faults = [r for r in server.requests if r.fault]
