@@ -56,6 +56,11 @@ def _as_geodataframe(data: Any) -> gpd.GeoDataFrame:
         return gpd.GeoDataFrame(geometry=data, crs=data.crs)
     if isinstance(data, pd.DataFrame):
         if "geometry" in data.columns:
+            for label, g in data["geometry"].items():
+                if not (g is None or isinstance(g, BaseGeometry)):
+                    raise AOITypeError(
+                        f"is a {type(g).__name__}, not a shapely geometry", row=label
+                    )
             return gpd.GeoDataFrame(data, geometry="geometry")
         raise AOITypeError("a DataFrame needs a 'geometry' column of shapely geometries")
     if isinstance(data, (str, os.PathLike)):

@@ -27,7 +27,7 @@ import mapflow_geo  # noqa: F401
 from mapflow_geo import open_run, sim
 
 N, KILLS = (200, 20) if FULL else (60, 4)
-SIM = dict(aoi_area_limit_km2=5, processing_seconds=4.0, seed=17, credits=10**7)
+SIM = dict(aoi_area_limit_km2=5, processing_seconds=40.0 if FULL else 4.0, seed=17, credits=10**7)
 FAULTS = {  # ≈ 5 % of requests, transient kinds only
     "status_500": 0.01,
     "status_502": 0.01,
