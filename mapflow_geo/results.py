@@ -1,8 +1,9 @@
 """Results: parse Mapflow GeoJSON, stitch objects cut at tile seams, and the
 :class:`MapflowResult` a run returns.
 
-Parsing goes through pyogrio (GDAL's GeoJSON reader) into Arrow: no Python loop over
-features. Stitching looks only at objects that reach a seam between
+Parsing goes into Arrow with no Python loop over features: uniform collections (one
+geometry type, flat properties: the usual Mapflow result) through Arrow's JSON reader and
+shapely's ``from_ragged_array``, anything else through pyogrio (GDAL's GeoJSON reader). Stitching looks only at objects that reach a seam between
 two tiles of the same input row, finds the pieces that meet there with a spatial index,
 and unions each connected group once.
 """
@@ -62,6 +63,9 @@ def read_geojson_table(data: bytes | str | dict) -> pa.Table:
         data = data.encode()
     if _is_empty_collection(data):
         return pa.table({"geometry": pa.array([], pa.binary())})
+    fast = _read_uniform_collection(data)
+    if fast is not None:
+        return fast
     meta, table = pyogrio.read_arrow(io.BytesIO(data))
     geom_name = meta.get("geometry_name") or "wkb_geometry"
     cols, names = [], []
@@ -113,6 +117,100 @@ def _wgs84() -> Any:
 @functools.cache
 def _wgs84_projjson() -> dict:
     return _wgs84().to_json_dict()
+
+
+#: Nesting depth of ``coordinates`` for each GeoJSON geometry type the fast path reads.
+_DEPTH = {"Point": 1, "LineString": 2, "Polygon": 3, "MultiLineString": 3, "MultiPolygon": 4}
+_SHAPELY_TYPE = {
+    "Point": shapely.GeometryType.POINT,
+    "LineString": shapely.GeometryType.LINESTRING,
+    "Polygon": shapely.GeometryType.POLYGON,
+    "MultiLineString": shapely.GeometryType.MULTILINESTRING,
+    "MultiPolygon": shapely.GeometryType.MULTIPOLYGON,
+}
+
+
+def _read_uniform_collection(data: bytes) -> pa.Table | None:
+    """Fast path for the common result: one geometry type, flat properties.
+
+    Arrow's C++ JSON reader parses the whole collection into typed nested arrays and
+    shapely builds the geometries from their offsets (``from_ragged_array``). Returns
+    None, so the caller falls back to GDAL, whenever the collection is not uniform
+    (mixed geometry types, nested or conflicting properties, null geometries, a CRS
+    member) — never a partial or different answer.
+    """
+    import pyarrow.json as pa_json
+
+    try:
+        parsed = pa_json.read_json(
+            io.BytesIO(data), read_options=pa_json.ReadOptions(block_size=len(data) + 1)
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if parsed.num_rows != 1 or set(parsed.column_names) - {"type", "features", "name", "bbox"}:
+        return None
+    feats = parsed.column("features").combine_chunks()
+    if not pa.types.is_list(feats.type) or feats.null_count:
+        return None
+    items = feats.values
+    if not pa.types.is_struct(items.type):
+        return None
+    try:
+        geom = items.field("geometry")
+        props = items.field("properties")
+    except KeyError:
+        return None
+    if geom.null_count or not pa.types.is_struct(geom.type):
+        return None
+    kinds = geom.field("type").unique().to_pylist()
+    if len(kinds) != 1 or kinds[0] not in _DEPTH:
+        return None
+    coords = geom.field("coordinates")
+    offsets = []
+    for _ in range(_DEPTH[kinds[0]]):
+        if not pa.types.is_list(coords.type) or coords.null_count:
+            return None
+        o = np.asarray(coords.offsets)
+        offsets.append(o - o[0])
+        coords = coords.flatten()
+    if not pa.types.is_floating(coords.type) and not pa.types.is_integer(coords.type):
+        return None
+    point_sizes = np.diff(offsets[-1])
+    if len(point_sizes) == 0 or (point_sizes != point_sizes[0]).any() or point_sizes[0] < 2:
+        return None
+    xy = np.asarray(coords.cast(pa.float64())).reshape(-1, point_sizes[0])
+    kind = _SHAPELY_TYPE[kinds[0]]
+    if kind == shapely.GeometryType.POINT:
+        geoms = shapely.points(xy)
+    else:
+        # Arrow's offsets run outermost first; shapely wants them innermost first
+        geoms = shapely.from_ragged_array(kind, xy, tuple(reversed(offsets[:-1])))
+    columns, names = [], []
+    if pa.types.is_struct(props.type):
+        for i in range(props.type.num_fields):
+            field = props.type.field(i)
+            col = props.field(i)
+            if pa.types.is_nested(field.type):
+                return None
+            if pa.types.is_timestamp(field.type):
+                col = _midnight_as_date(col)
+            columns.append(col)
+            names.append(field.name)
+    elif props.null_count != len(props):
+        return None
+    columns.append(pa.array(shapely.to_wkb(geoms), pa.binary()))
+    names.append("geometry")
+    return pa.table(columns, names=names)
+
+
+def _midnight_as_date(col: pa.Array) -> pa.Array:
+    """Timestamps that are all at midnight were dates in the JSON (as GDAL reads them)."""
+    import pyarrow.compute as pc
+
+    seconds = np.asarray(pc.cast(col, pa.timestamp("s")).cast(pa.int64()).fill_null(0))
+    if (seconds % 86400 == 0).all():
+        return pc.cast(col, pa.date32())
+    return col
 
 
 def _is_empty_collection(data: bytes) -> bool:

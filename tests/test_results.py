@@ -4,6 +4,7 @@ import json
 
 import geopandas as gpd
 import numpy as np
+import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -124,3 +125,54 @@ def test_stitch_recovers_every_object(rects):
     got = np.sort(shapely.area(out.geometry.values))
     want = np.sort([b.area for b in chosen])
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-18)
+
+
+@pytest.mark.parametrize(
+    "model, blocks",
+    [
+        ("buildings", [{"name": "Classification", "enabled": True}]),
+        ("forest with heights", None),
+        ("roads", None),
+        ("fields", None),
+    ],
+)
+def test_fast_parse_path_equals_gdal_path(model, blocks, monkeypatch):
+    """The Arrow-JSON fast path reads a uniform result exactly as GDAL does."""
+    import mapflow_geo.results as results
+    from mapflow_geo import sim
+
+    with sim.serve(processing_seconds=0, aoi_area_limit_km2=100) as server:
+        client = server.client()
+        body = {"wdName": client.find_model(model).name,
+                "geometry": shapely.geometry.mapping(box(30, 50, 30.02, 50.015))}
+        if blocks:
+            body["blocks"] = blocks
+        data = client.processing_result_bytes(client.create_processing(**body).id)
+    fast_table = results._read_uniform_collection(data)
+    assert fast_table is not None, "a uniform result should take the fast path"
+    fast = results.table_to_geodataframe(fast_table)
+    monkeypatch.setattr(results, "_read_uniform_collection", lambda d: None)
+    slow = results.read_geojson(data)
+    assert len(fast) > 0
+    assert list(fast.columns) == list(slow.columns)
+    assert shapely.equals_exact(fast.geometry.values, slow.geometry.values, 0).all()
+    for col in fast.columns.drop("geometry"):
+        assert fast[col].tolist() == slow[col].tolist(), col
+
+
+def test_mixed_or_nested_results_fall_back_to_gdal():
+    import mapflow_geo.results as results
+
+    poly = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}
+    line = {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}
+    mixed = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"a": 1}, "geometry": poly},
+        {"type": "Feature", "properties": {"a": 2}, "geometry": line},
+    ]}
+    nested = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"a": {"b": 1}}, "geometry": poly},
+    ]}
+    for fc in (mixed, nested):
+        data = json.dumps(fc).encode()
+        assert results._read_uniform_collection(data) is None
+        assert len(read_geojson(data)) == len(fc["features"])
