@@ -3,9 +3,11 @@
 
 Parsing goes into Arrow with no Python loop over features: uniform collections (one
 geometry type, flat properties: the usual Mapflow result) through Arrow's JSON reader and
-shapely's ``from_ragged_array``, anything else through pyogrio (GDAL's GeoJSON reader). Stitching looks only at objects that reach a seam between
-two tiles of the same input row, finds the pieces that meet there with a spatial index,
-and unions each connected group once.
+shapely's ``from_ragged_array``, anything else through pyogrio (GDAL's GeoJSON reader).
+
+Stitching looks only at objects that reach a seam between two tiles of the same input
+row, finds the pieces that meet there with a spatial index, and unions each connected
+group once.
 """
 
 from __future__ import annotations
