@@ -415,8 +415,14 @@ class Runner:
             if pieces["processing"].nunique() < 2 and len(pieces) == len(old):
                 log.warning("%s cannot be planned smaller under %.3f km²", key, limit_km2)
                 return []
-            row_of = dict(zip(old["tile_id"].astype(str), old["row"], strict=True))
-            pieces["row"] = pieces["row"].map(row_of)
+            # each piece lies in one old tile (its "row" here): carry the old tile's
+            # columns over (input row, and e.g. the scene a scene-planned tile uses)
+            src = pieces["row"].astype(str)
+            by_tile = old.set_index(old["tile_id"].astype(str))
+            pieces["row"] = src.map(by_tile["row"])
+            for col in plan.columns:
+                if col not in pieces.columns:
+                    pieces[col] = src.map(by_tile[col]).values
             base = {k: v for k, v in self.procs[key].body.items() if k not in ("name", "geometry")}
             prefix = self.procs[key].body.get("name", "mapflow-geo").rsplit(" ", 1)[0]
             first_no = int(plan["processing"].max()) + 1 if "processing" in plan else 0
@@ -954,12 +960,18 @@ def _apply_stored_plan(
     if keys == set(plan["processing_key"]) or not procs:
         return plan, procs
     by_key = {p.key: p for p in procs}
-    base = {k: v for k, v in procs[0].body.items() if k not in ("name", "geometry")}
-    prefix = procs[0].body.get("name", "mapflow-geo").rsplit(" ", 1)[0]
     out = [p for p in procs if p.key in keys]
     for key, tiles in stored[~stored["processing_key"].isin(list(by_key))].groupby(
         "processing_key", sort=True
     ):
+        # a piece "<parent>.NN" (possibly nested) keeps its ancestor's body: model,
+        # blocks, project and source (a scene-planned processing keeps its scene)
+        ancestor = str(key)
+        while ancestor not in by_key and "." in ancestor:
+            ancestor = ancestor.rsplit(".", 1)[0]
+        parent = by_key.get(ancestor, procs[0])
+        base = {k: v for k, v in parent.body.items() if k not in ("name", "geometry")}
+        prefix = parent.body.get("name", "mapflow-geo").rsplit(" ", 1)[0]
         parts = list(tiles.geometry.values)
         geom = parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
         body = dict(base, name=f"{prefix} {key}", geometry=mapping(geom))

@@ -134,3 +134,39 @@ def test_process_on_chosen_scenes(mapflow_sim, tmp_path):
     assert res.features.geometry.within(
         shapely.union_all(chosen.geometry.values).buffer(1e-7)
     ).all()
+
+
+def test_scene_run_replanned_smaller_keeps_each_tiles_scene(tmp_path):
+    """A scene-planned processing refused as TOO_LARGE is re-planned; every piece keeps
+    the scene of the tiles it covers (and a resume rebuilds the same bodies)."""
+    from mapflow_geo import sim
+
+    aoi = gpd.GeoDataFrame(geometry=[shapely.box(37.60, 55.70, 37.66, 55.74)], crs=4326)
+    with sim.serve(aoi_area_limit_km2=4, processing_seconds=0) as server:
+        client = server.client()
+        chosen = choose_scenes(aoi.mapflow.search_imagery(client=client, max_cloud_cover=0.5), aoi)
+        res = aoi.mapflow.process(
+            "buildings",
+            client=client,
+            source=chosen,
+            run_dir=tmp_path,
+            area_limit_km2=10,
+            **FAST,
+        )
+        assert res.complete
+        assert res.tiles["processing_key"].str.contains(".", regex=False).any()
+        by_id = {p["id"]: p for p in server.state["processings"].values()}
+        again = aoi.mapflow.process(
+            "buildings",
+            client=client,
+            source=chosen,
+            run_dir=tmp_path,
+            area_limit_km2=10,
+            **FAST,
+        )
+        assert len(by_id) == len(server.state["processings"]), "resume created nothing"
+    for key, tiles in res.tiles.groupby("processing_key"):
+        body = by_id[tiles["processing_id"].iloc[0]]
+        (scene,) = set(tiles["scene_id"])
+        assert body["params"]["sourceParams"]["imagerySearch"]["imageIds"] == [scene], key
+    assert len(again.features) == len(res.features)
