@@ -57,11 +57,13 @@ class MapflowAccessor:
         blocks: list | None = None,
         area_limit_km2: float | None = None,
         max_aois: int | None = None,
+        **options: Any,
     ) -> pd.DataFrame:
         """Estimated credits per input row, from the server's cost endpoint; creates nothing.
 
         Returns a DataFrame indexed by input row with ``area_km2``, ``processings`` and
-        ``credits``; ``.attrs["total_credits"]`` holds the run's total.
+        ``credits``; ``.attrs["total_credits"]`` holds the run's total. ``**options``:
+        ``errors`` (bad rows: "raise" or "skip"), ``max_processings``.
         """
         from mapflow_geo.runner import estimate
 
@@ -73,6 +75,7 @@ class MapflowAccessor:
             blocks=blocks,
             area_limit_km2=area_limit_km2,
             max_aois=max_aois,
+            **options,
         )
 
     def search_imagery(
@@ -117,7 +120,7 @@ class MapflowAccessor:
         errors: str = "raise",
         **options: Any,
     ):
-        """Run a Mapflow model over every row and return a :class:`~mapflow_geo.results.MapflowResult`.
+        """Run a Mapflow model over every row; returns a :class:`~mapflow_geo.results.MapflowResult`.
 
         Validates, plans and estimates before creating anything; journals every
         processing in ``run_dir`` so a killed run resumes without paying twice.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -47,6 +48,7 @@ from mapflow_geo.exceptions import (
     BudgetError,
     MapflowError,
     PermissionDeniedError,
+    PlanError,
     RateLimitError,
     ServerError,
     TooLargeProcessingError,
@@ -211,6 +213,38 @@ def estimate_processings(client: Any, processings: list[_Processing], workers: i
             p.estimate = cost
 
 
+#: Plans with more processings than this are refused unless ``max_processings`` is
+#: raised (or None): each one costs a cost request before the run and a create in it.
+MAX_PROCESSINGS = 10_000
+
+
+def _check_size(procs: list[_Processing], max_processings: int | None) -> None:
+    if max_processings is not None and len(procs) > max_processings:
+        area = sum(p.area_km2 for p in procs)
+        raise PlanError(
+            f"the plan has {len(procs)} processings for {area:,.1f} km² "
+            f"(max_processings={max_processings}); nothing was sent. Pass a larger "
+            "max_processings (or None) to run it, or raise the account's area limit."
+        )
+
+
+def _check_credit_floor(
+    client: Any, model: str, blocks: Any, procs: list[_Processing], max_credits: int | None
+) -> None:
+    """Refuse before asking the server about each processing when even the model's own
+    price (no imagery price: a lower bound of the server's cost) exceeds ``max_credits``."""
+    if max_credits is None:
+        return
+    price = float(client.model_price(model, blocks))
+    floor = sum(math.ceil(max(p.area_km2, 1.0) * price - 1e-9) for p in procs)
+    if floor > max_credits:
+        raise BudgetError(
+            f"the run costs at least {floor} credits for {len(procs)} processings "
+            f"({price:g} credits/km² before imagery), over max_credits={max_credits}; "
+            "nothing was created"
+        )
+
+
 def estimate(
     gdf: gpd.GeoDataFrame,
     model: str,
@@ -221,11 +255,13 @@ def estimate(
     area_limit_km2: float | None = None,
     max_aois: int | None = None,
     errors: str = "raise",
+    max_processings: int | None = MAX_PROCESSINGS,
 ) -> pd.DataFrame:
     """Estimated cost per input row: ``area_km2``, ``processings``, ``credits``.
 
     Plans the run and asks the server's cost endpoint about every planned processing;
     creates nothing. A processing shared by several rows is split between them by area.
+    Plans over ``max_processings`` are refused before any cost request.
     """
     client = _client_or_default(client)
     aois, plan, procs, _ = prepare_run(
@@ -238,6 +274,7 @@ def estimate(
         max_aois=max_aois,
         errors=errors,
     )
+    _check_size(procs, max_processings)
     estimate_processings(client, procs)
     est = pd.Series({p.key: p.estimate for p in procs})
     share = plan.groupby(["processing_key", "row"], sort=False)["area_km2"].sum()
@@ -613,7 +650,9 @@ class Runner:
                 for r in self.journal.records():
                     if r.state == jr.PLANNED and r.status is None:
                         self._finish_unsent(
-                            r.key, "NOT_CREATED", f"not sent: creating stopped ({self._stop_reason})"
+                            r.key,
+                            "NOT_CREATED",
+                            f"not sent: creating stopped ({self._stop_reason})",
                         )
             outage_since: float | None = None
             while True:
@@ -843,6 +882,7 @@ def process(
     max_restarts: int = 2,
     max_workers: int = 4,
     name: str | None = None,
+    max_processings: int | None = MAX_PROCESSINGS,
     adopt_grace_s: float = 20.0,
     max_outage_s: float = 1800.0,
     sleep: Callable[[float], None] = time.sleep,
@@ -853,7 +893,8 @@ def process(
     ``adopt_grace_s``: how long a create whose outcome is unknown must stay absent from
     the listings before it is sent again. ``max_outage_s``: how long polling keeps
     waiting out an unreachable or failing API before the run gives up (resumable).
-    ``sleep``/``clock``: injectable collaborators (tests).
+    ``sleep``/``clock``: injectable collaborators (tests). ``max_processings``: plans
+    with more processings are refused before anything is sent (None: no cap).
     """
     if errors not in ("raise", "warn"):
         raise ValueError("errors must be 'raise' or 'warn'")
@@ -870,6 +911,8 @@ def process(
         errors=input_errors,
         name=name,
     )
+    _check_size(procs, max_processings)
+    _check_credit_floor(client, run_params["model"], blocks, procs, max_credits)
     fingerprint = fingerprint_of(aois, run_params, _api_host(client))
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(fingerprint)
     with jr.Journal(run_dir, fingerprint) as journal:

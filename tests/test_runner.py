@@ -8,7 +8,7 @@ from shapely.geometry import Polygon, box
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import sim
-from mapflow_geo.exceptions import AOIError, BudgetError, RunError
+from mapflow_geo.exceptions import AOIError, BudgetError, PlanError, RunError
 from mapflow_geo.runner import RunFailedError, RunIncompleteWarning, open_run
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
@@ -204,3 +204,30 @@ def test_changed_inputs_refused_on_resume(tmp_path):
             _gdf(_rect_km(5.0, 5.0, 1, 1)).mapflow.process(
                 "forest", client=client, run_dir=tmp_path, **FAST
             )
+
+
+def test_oversized_plan_refused_before_any_cost_request(tmp_path):
+    gdf = _gdf(_rect_km(20.0, 10.0, 12, 10))
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
+        client = server.client()
+        with pytest.raises(PlanError, match=r"max_processings=10\b"):
+            gdf.mapflow.estimate("buildings", client=client, max_processings=10)
+        with pytest.raises(PlanError, match="processings for"):
+            gdf.mapflow.process(
+                "buildings", client=client, run_dir=tmp_path, max_processings=10, **FAST
+            )
+        costs = [r for r in server.requests if "/processing/cost" in r.path]
+        assert costs == [] and _creates(server) == []
+        est = gdf.mapflow.estimate("buildings", client=client, max_processings=None)
+        assert est.loc[0, "processings"] > 10
+
+
+def test_credit_floor_refuses_without_asking_cost_per_processing(tmp_path):
+    gdf = _gdf(_rect_km(20.0, 10.0, 12, 10))
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
+        with pytest.raises(BudgetError, match="at least"):
+            gdf.mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path, max_credits=100, **FAST
+            )
+        assert [r for r in server.requests if "/processing/cost" in r.path] == []
+        assert _creates(server) == []
