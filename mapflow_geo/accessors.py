@@ -120,7 +120,7 @@ class MapflowAccessor:
         errors: str = "raise",
         **options: Any,
     ):
-        """Run a Mapflow model over every row; returns a :class:`~mapflow_geo.results.MapflowResult`.
+        """Run a Mapflow model over every row; return a :class:`~mapflow_geo.results.MapflowResult`.
 
         Validates, plans and estimates before creating anything; journals every
         processing in ``run_dir`` so a killed run resumes without paying twice.

@@ -53,7 +53,7 @@ def test_random_sigkills_resume_without_duplicates(tmp_path):
         env = dict(os.environ, MAPFLOW_API_URL=server.url, MAPFLOW_TOKEN=server.token)
         cmd = [sys.executable, "-c", CHILD, str(tmp_path / "aoi.geojson"), str(run_dir)]
         kills = 0
-        for attempt in range(KILLS + 3):
+        for _attempt in range(KILLS + 3):
             child = subprocess.Popen(
                 cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
             )
