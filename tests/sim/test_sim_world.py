@@ -112,8 +112,8 @@ def test_seed_changes_world():
 
 
 from hypothesis import given, settings  # noqa: E402
-from shapely.ops import split  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from shapely.ops import split  # noqa: E402
 
 
 @settings(max_examples=20, deadline=None)
