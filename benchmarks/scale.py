@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ import pandas as pd
 import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stitch import peak_rss_mb  # noqa: E402
 
 
 def prepare(folder: Path, n_objects: int, n_tiles: int, n_rows: int) -> dict:
@@ -54,23 +55,11 @@ def prepare(folder: Path, n_objects: int, n_tiles: int, n_rows: int) -> dict:
     return {"pieces": len(pieces), "expected": n_expected, "files": len(rows)}
 
 
-def _hwm_mb() -> float:
-    """Peak resident memory of this process image (``VmHWM``; unlike ``ru_maxrss`` it is
-    not inherited from the parent across fork + exec)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:  # pragma: no cover - not Linux
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def worker(method: str, folder: Path, partition_features: int) -> dict:
     files = pd.read_parquet(folder / "files.parquet")
     tiles = gpd.read_parquet(folder / "tiles.parquet")
     out_path = folder / f"out-{method}"
-    rss0 = _hwm_mb()
+    rss0 = peak_rss_mb()
     t0 = time.perf_counter()
     if method == "memory":
         from mapflow_geo.results import stitch
@@ -87,7 +76,7 @@ def worker(method: str, folder: Path, partition_features: int) -> dict:
         with dask.config.set(scheduler="threads", num_workers=2):
             stitch_dask(ddf, tiles).to_parquet(out_path)
     dt = time.perf_counter() - t0
-    rss1 = _hwm_mb()
+    rss1 = peak_rss_mb()
     got = gpd.read_parquet(str(out_path) + ".parquet" if method == "memory" else out_path)
     return {
         "method": method,
