@@ -46,8 +46,8 @@ def lookup(code: str | None) -> dict[str, Any] | None:
     return table[real] if real else None
 
 
-def _params(p: Any) -> dict[str, Any]:
-    """Accept ``{"a": 1}``, ``{"key": "a", "value": 1}`` and lists of the latter."""
+def normalise_parameters(p: Any) -> dict[str, Any]:
+    """``{"a": 1}``, ``{"key": "a", "value": 1}`` or ``[{"key": "a", "value": 1}]`` → ``{"a": 1}``."""
     if isinstance(p, Mapping):
         if set(p) == {"key", "value"} and isinstance(p.get("key"), str):
             return {p["key"]: p["value"]}
@@ -80,10 +80,12 @@ def _split(message: Any) -> tuple[str | None, dict[str, Any]]:
     if isinstance(message, Mapping):
         code = message.get("code")
         params = message.get("parameters", message.get("params"))
-        return (None if code is None else str(code)), _params(params)
+        return (None if code is None else str(code)), normalise_parameters(params)
     # a record with .code / .parameters (mapflow_geo.models.Message)
     code = getattr(message, "code", None)
-    return (None if code is None else str(code)), _params(getattr(message, "parameters", None))
+    return (None if code is None else str(code)), normalise_parameters(
+        getattr(message, "parameters", None)
+    )
 
 
 def render_message(message: Any) -> str:

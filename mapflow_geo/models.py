@@ -19,39 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from mapflow_geo.messages import normalise_parameters
+from mapflow_geo.sources import redact
+
+
 # ----------------------------------------------------------------------- helpers
-_SECRET_KEYS = frozenset(
-    {
-        "rasterpassword",
-        "raster_password",
-        "password",
-        "token",
-        "apikey",
-        "api_key",
-        "authorization",
-        "secret",
-    }
-)
-
-
-def _redact(obj: Any) -> Any:
-    # Same rule as mapflow_geo.sources.redact (models import nothing of ours but exceptions).
-    if isinstance(obj, Mapping):
-        return {
-            k: (
-                "***"
-                if isinstance(k, str)
-                and k.replace("-", "_").lower() in _SECRET_KEYS
-                and v is not None
-                else _redact(v)
-            )
-            for k, v in obj.items()
-        }
-    if isinstance(obj, list):
-        return [_redact(v) for v in obj]
-    return obj
-
-
 def _get(d: Mapping[str, Any], *keys: str, default: Any = None) -> Any:
     for k in keys:
         if k in d and d[k] is not None:
@@ -131,7 +103,7 @@ class _Record:
                 continue
             v = getattr(self, f.name)
             if isinstance(v, (dict, list)):
-                v = _redact(v)
+                v = redact(v)
             parts.append(f"{f.name}={v!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
@@ -570,7 +542,7 @@ class Message(dict):
         return self.get("parameters") or {}
 
     def __repr__(self) -> str:
-        return repr(_redact(dict(self)))
+        return repr(redact(dict(self)))
 
     @classmethod
     def from_json(cls, d: Any) -> Message:
@@ -582,23 +554,6 @@ class Message(dict):
             parameters=normalise_parameters(_get(dd, "parameters", "params")),
             raw=dd,
         )
-
-
-def normalise_parameters(p: Any) -> dict:
-    """``{"a": 1}``, ``{"key": "a", "value": 1}`` or ``[{"key": "a", "value": 1}]`` → ``{"a": 1}``."""
-    if isinstance(p, Mapping):
-        if set(p.keys()) == {"key", "value"} and isinstance(p.get("key"), str):
-            return {p["key"]: p["value"]}
-        return dict(p)
-    if isinstance(p, (list, tuple)):
-        out: dict = {}
-        for item in p:
-            if isinstance(item, Mapping) and "key" in item:
-                out[str(item["key"])] = item.get("value")
-            elif isinstance(item, Mapping):
-                out.update(item)
-        return out
-    return {}
 
 
 @dataclass(repr=False)

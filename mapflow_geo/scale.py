@@ -290,18 +290,7 @@ def stats_dask(ddf: dask_geopandas.GeoDataFrame, result: MapflowResult) -> pd.Da
     """:attr:`MapflowResult.stats` computed from a (stitched) dask frame: per input row
     ``count:<class>``, ``area_m2:<class>``, ``objects``, ``objects_per_km2``,
     ``coverage``. Only the per-(row, class) sums travel to the client."""
-    from mapflow_geo.stats import _class_column
-
-    def part_sums(part: pd.DataFrame) -> pd.DataFrame:
-        cls = _class_column(part)
-        area = (
-            pd.to_numeric(part["area"], errors="coerce")
-            if "area" in part
-            else pd.Series(0.0, index=part.index)
-        )
-        df = pd.DataFrame({"row": part["row"].to_numpy(), "cls": cls.to_numpy(), "area": area})
-        g = df.groupby(["row", "cls"], sort=False, dropna=False)
-        return pd.DataFrame({"n": g.size(), "area": g["area"].sum(min_count=1)}).reset_index()
+    from mapflow_geo.stats import class_sums, stats_from_sums
 
     meta = pd.DataFrame(
         {
@@ -311,27 +300,5 @@ def stats_dask(ddf: dask_geopandas.GeoDataFrame, result: MapflowResult) -> pd.Da
             "area": pd.Series([], dtype="float64"),
         }
     )
-    sums = ddf.map_partitions(part_sums, meta=meta).compute()
-    sums = sums.groupby(["row", "cls"], sort=False).agg(
-        n=("n", "sum"), area=("area", lambda s: s.sum(min_count=1))
-    )
-    aois, tiles = result.aois, result.tiles
-    base = pd.DataFrame(index=aois.index)
-    base.index.name = "row"
-    if len(sums):
-        counts = sums["n"].unstack("cls").add_prefix("count:")
-        areas = sums["area"].unstack("cls").add_prefix("area_m2:")
-        counts = counts[sorted(counts.columns)]
-        areas = areas[sorted(areas.columns)]
-        base = base.join(counts).join(areas)
-        count_cols = [c for c in base if c.startswith("count:")]
-        base[count_cols] = base[count_cols].fillna(0).astype("int64")
-        base["objects"] = base[count_cols].sum(axis=1)
-    else:
-        base["objects"] = 0
-    ok_area = tiles[tiles["status"] == "OK"].groupby("row")["area_km2"].sum()
-    base["area_km2"] = tiles.groupby("row")["area_km2"].sum().reindex(base.index)
-    covered = ok_area.reindex(base.index).fillna(0.0)
-    base["objects_per_km2"] = base["objects"] / covered.where(covered > 0)
-    base["coverage"] = (covered / base["area_km2"]).clip(upper=1.0)
-    return base
+    sums = ddf.map_partitions(class_sums, meta=meta).compute()
+    return stats_from_sums(sums, result.aois, result.tiles)

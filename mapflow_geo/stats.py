@@ -56,37 +56,56 @@ def cost_table(result: MapflowResult) -> pd.DataFrame:
     return out.astype({"processings": "Int64"})
 
 
-def stats_table(result: MapflowResult) -> pd.DataFrame:
-    """Per input row: ``count:<class>`` and ``area_m2:<class>`` by object type / class,
-    ``objects``, ``objects_per_km2`` and ``coverage`` (share of the row's area covered
-    by successful tiles)."""
-    aois = result.aois
-    tiles = result.tiles
-    ok_area = tiles[tiles["status"] == "OK"].groupby("row")["area_km2"].sum()
-    row_area = tiles.groupby("row")["area_km2"].sum()
+def class_sums(features: pd.DataFrame) -> pd.DataFrame:
+    """Objects per (input ``row``, class): columns ``row``, ``cls``, ``n``, ``area`` (m²).
+
+    Works on a whole frame or on one partition of a dask frame (sums of partial sums are
+    the same sums)."""
+    cls = _class_column(features)
+    area = (
+        pd.to_numeric(features["area"], errors="coerce")
+        if "area" in features
+        else pd.Series(0.0, index=features.index)
+    )
+    df = pd.DataFrame(
+        {"row": features["row"].to_numpy(), "cls": cls.to_numpy(), "area": area.to_numpy()}
+    )
+    g = df.groupby(["row", "cls"], sort=False, dropna=False)
+    return pd.DataFrame({"n": g.size(), "area": g["area"].sum(min_count=1)}).reset_index()
+
+
+def stats_from_sums(sums: pd.DataFrame, aois: pd.DataFrame, tiles: pd.DataFrame) -> pd.DataFrame:
+    """The :func:`stats_table` layout from :func:`class_sums` output (partial sums allowed:
+    they are added up here)."""
     base = pd.DataFrame(index=aois.index)
     base.index.name = "row"
-    feats = result.features
-    if len(feats):
-        cls = _class_column(feats)
-        counts = pd.crosstab(feats["row"], cls).add_prefix("count:")
-        area = feats["area"] if "area" in feats else pd.Series(0.0, index=feats.index)
-        areas = (
-            pd.DataFrame({"row": feats["row"], "cls": cls, "area": pd.to_numeric(area)})
-            .pivot_table(index="row", columns="cls", values="area", aggfunc="sum")
-            .add_prefix("area_m2:")
+    if len(sums):
+        total = sums.groupby(["row", "cls"], sort=False).agg(
+            n=("n", "sum"), area=("area", lambda s: s.sum(min_count=1))
         )
-        base = base.join(counts).join(areas)
+        counts = total["n"].unstack("cls").add_prefix("count:")
+        areas = total["area"].unstack("cls").add_prefix("area_m2:")
+        base = base.join(counts[sorted(counts.columns)]).join(areas[sorted(areas.columns)])
         count_cols = [c for c in base if c.startswith("count:")]
         base[count_cols] = base[count_cols].fillna(0).astype("int64")
         base["objects"] = base[count_cols].sum(axis=1)
     else:
         base["objects"] = 0
-    base["area_km2"] = row_area.reindex(base.index)
+    ok_area = tiles[tiles["status"] == "OK"].groupby("row")["area_km2"].sum()
+    base["area_km2"] = tiles.groupby("row")["area_km2"].sum().reindex(base.index)
     covered = ok_area.reindex(base.index).fillna(0.0)
     base["objects_per_km2"] = base["objects"] / covered.where(covered > 0)
     base["coverage"] = (covered / base["area_km2"]).clip(upper=1.0)
     return base
+
+
+def stats_table(result: MapflowResult) -> pd.DataFrame:
+    """Per input row: ``count:<class>`` and ``area_m2:<class>`` by object type / class,
+    ``objects``, ``objects_per_km2`` and ``coverage`` (share of the row's area covered
+    by successful tiles)."""
+    feats = result.features
+    sums = class_sums(feats) if len(feats) else pd.DataFrame(columns=["row", "cls", "n", "area"])
+    return stats_from_sums(sums, result.aois, result.tiles)
 
 
 def summary_frame(result: MapflowResult) -> gpd.GeoDataFrame:
