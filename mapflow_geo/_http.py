@@ -13,7 +13,14 @@ The policy is written down in ``DESIGN.md`` ("Retry and error policy"):
 * HTTP errors become one exception class per status keeping Mapflow's
   ``code``/``message``/``params``;
 * the token lives in a private auth object; nothing logged, repr'd or raised is built
-  from request headers.
+  from request headers, and every text we write (our messages, the server's message and
+  params, log lines, the text of chained exceptions) is redacted with every form of the
+  token (:mod:`mapflow_geo._secrets`).
+
+A call is a chain of small steps, each a method of :class:`Transport`: send once,
+follow a same-origin redirect, decode a 2xx, or either wait for the next attempt
+(``_next_delay``) or convert the failure to an exception (``_retry_or_raise`` for no
+answer, ``_raise_for_status`` → ``_convert_status`` for an error status).
 
 Collaborators (``session``, ``sleep``, ``clock``, ``random``) are injectable so tests
 need no monkeypatching.
@@ -39,6 +46,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import requests
 import urllib3.exceptions
 
+from mapflow_geo._secrets import redact, redact_text, secret_values
 from mapflow_geo.exceptions import (
     AmbiguousCreateError,
     APIError,
@@ -194,13 +202,14 @@ def resolve_token(token: str | None = None) -> str:
 
 
 class _TokenAuth(requests.auth.AuthBase):
-    """Sets ``Authorization`` on each request. Holds the header value privately; its
-    repr never shows it."""
+    """Sets ``Authorization`` on each request. The only holder of the token; its repr
+    never shows it, and :meth:`secrets` lists every form of it that must stay hidden."""
 
-    __slots__ = ("_value", "scheme")
+    __slots__ = ("_secrets", "_value", "scheme")
 
     def __init__(self, token: str, scheme: str) -> None:
         scheme = scheme.lower()
+        secrets = secret_values(token)
         if scheme == "basic":
             # Mapflow tokens are base64("email:apikey"). A raw "email:apikey" (a colon can
             # never occur in base64) is encoded for the user.
@@ -211,23 +220,18 @@ class _TokenAuth(requests.auth.AuthBase):
             self._value = f"Bearer {token}"
         else:
             raise ConfigError(f"auth must be 'basic' or 'bearer', got {scheme!r}")
+        self._secrets = tuple(dict.fromkeys((self._value, *secrets)))
         self.scheme = scheme
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         r.headers["Authorization"] = self._value
         return r
 
-    def secrets(self) -> list[str]:
-        """Strings that must never appear in text we produce."""
-        tok = self._value.split(" ", 1)[1]
-        out = [tok]
-        try:
-            decoded = base64.b64decode(tok, validate=True).decode("utf-8")
-            if decoded:
-                out.append(decoded)
-        except Exception:  # noqa: BLE001 - not base64: nothing more to hide
-            pass
-        return [s for s in out if len(s) >= 4]
+    def secrets(self) -> tuple[str, ...]:
+        """Strings that must never appear in text we produce: the header value, the
+        token, its decoded ``email:key`` and the key alone
+        (:func:`mapflow_geo._secrets.secret_values`)."""
+        return self._secrets
 
     def __repr__(self) -> str:
         return f"<{self.scheme} auth: token redacted>"
@@ -329,9 +333,10 @@ def _describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _scrub(exc: BaseException) -> BaseException:
-    """Drop the prepared request (which holds headers) from a requests exception before
-    it is chained onto ours."""
+def _scrub(exc: BaseException, secrets: tuple[str, ...] = ()) -> BaseException:
+    """Make a requests exception safe to chain onto ours: drop the prepared request (it
+    holds the headers) and the response, and redact the text of every exception in its
+    chain (a URL with credentials, an echoed token)."""
     for e in _walk_causes(exc):
         for attr in ("request", "response"):
             if hasattr(e, attr):
@@ -339,6 +344,15 @@ def _scrub(exc: BaseException) -> BaseException:
                     setattr(e, attr, None)
                 except Exception:  # noqa: BLE001
                     pass
+        args = getattr(e, "args", ())
+        clean = tuple(redact_text(a, secrets) if isinstance(a, str) else a for a in args)
+        try:
+            if clean != args:
+                e.args = clean
+            if isinstance(getattr(e, "url", None), str):
+                e.url = redact_text(e.url, secrets)
+        except Exception:  # noqa: BLE001 - read-only attributes: nothing more to do
+            pass
     return exc
 
 
@@ -475,11 +489,16 @@ class Transport:
     def __getstate__(self):
         raise TypeError("Transport cannot be pickled (it holds the API token)")
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every form of the token that must never be written (header value, token,
+        decoded ``email:key``, the key alone), longest first. Pass it to
+        :func:`mapflow_geo._secrets.redact` and friends."""
+        return self._auth.secrets()
+
     def redact_text(self, text: str) -> str:
-        """Replace the token (and its decoded form) in ``text``."""
-        for s in self._auth.secrets():
-            text = text.replace(s, "***")
-        return text
+        """``text`` without the token in any form (nor URL credentials)."""
+        return redact_text(text, self.secrets)
 
     # -- the one entry point -----------------------------------------------------
     def request(
@@ -498,6 +517,12 @@ class Transport:
         timeout: tuple[float, float] | None = None,
     ) -> Any:
         """Send one API call under the retry policy and decode the answer.
+
+        Each attempt is :meth:`_send_once`; a same-origin redirect is followed
+        (:meth:`_follow_redirect`, not counted as an attempt); a 2xx is decoded
+        (:meth:`_decode`); a failure to get an answer goes to :meth:`_retry_or_raise`
+        and an error status to :meth:`_raise_for_status`, which either wait for the
+        next attempt (:meth:`_next_delay`) or raise.
 
         Parameters
         ----------
@@ -525,102 +550,117 @@ class Transport:
         method = method.upper()
         if idempotent is None:
             idempotent = method in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
-        if create:
-            idempotent = False
-        url = self.base_url + path
-        policy = self.retry
-        start = self._clock()
-        deadline_at = start + policy.deadline
-        attempt = 0
-        redirects = 0
+        call = _Call(
+            method=method,
+            path=self.redact_text(path),
+            url=self.base_url + path,
+            params=params,
+            json_body=json_body,
+            data=data,
+            files=files,
+            idempotent=idempotent and not create,
+            create=create,
+            expect=expect,
+            meta=dict(meta or {}),
+            timeout=timeout or self.timeout,
+            deadline_at=self._clock() + self.retry.deadline,
+        )
         while True:
-            attempt += 1
-            reason: str
-            retry_after: float | None = None
             try:
-                resp = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json_body,
-                    data=data,
-                    files=files() if files is not None else None,
-                    auth=self._auth,
-                    timeout=timeout or self.timeout,
-                    allow_redirects=False,  # followed below, same origin only
-                )
+                resp = self._send_once(call)
             except requests.RequestException as exc:
-                never_sent = _request_never_sent(exc)
-                reason = _describe(exc)
-                logger.debug("%s %s failed: %s (attempt %d)", method, path, reason, attempt)
-                if idempotent or never_sent:
-                    delay = self._next_delay(attempt, None, deadline_at)
-                    if delay is not None:
-                        self._log_retry(method, path, attempt, delay, reason)
-                        self._sleep(delay)
-                        continue
-                err_cls = AmbiguousCreateError if (create and not never_sent) else TransportError
-                msg = f"{method} {path}: {reason}"
-                if err_cls is AmbiguousCreateError:
-                    msg += (
-                        " after the request was sent; it may have been created (and "
-                        "charged). Do not resend blindly: list and match on meta."
-                    )
-                elif attempt > 1:
-                    msg += f" (gave up after {attempt} attempts)"
-                if err_cls is AmbiguousCreateError:
-                    raise AmbiguousCreateError(
-                        self.redact_text(msg), method=method, path=path, meta=dict(meta or {})
-                    ) from _scrub(exc)
-                raise TransportError(self.redact_text(msg), method=method, path=path) from _scrub(
-                    exc
-                )
-
-            status = resp.status_code
-            logger.debug("%s %s -> %d (attempt %d)", method, path, status, attempt)
-
-            if 300 <= status < 400 and resp.headers.get("Location"):
-                target = urljoin(url, resp.headers["Location"])
-                resp.close()
-                if _origin(target) != _origin(self.base_url):
-                    # The token and the body (which may hold a rasterPassword) are sent to
-                    # the configured API only: never follow a redirect elsewhere.
-                    raise TransportError(
-                        f"{method} {path}: HTTP {status} redirect to another origin "
-                        f"({_origin(target)[0]}://{_origin(target)[1]}) refused",
-                        method=method,
-                        path=path,
-                    )
-                redirects += 1
-                if redirects > MAX_REDIRECTS:
-                    raise TransportError(
-                        f"{method} {path}: more than {MAX_REDIRECTS} redirects",
-                        method=method,
-                        path=path,
-                    )
-                if status in (301, 302, 303) and method not in ("GET", "HEAD"):
-                    method, json_body, data, files = "GET", None, None, None
-                url, params = target, None  # the Location carries its own query
-                attempt -= 1  # a redirect is not a retry
+                self._retry_or_raise(call, exc)
                 continue
+            if self._follow_redirect(call, resp):
+                continue
+            if 200 <= resp.status_code < 300:
+                return self._decode(call, resp)
+            self._raise_for_status(call, resp)
 
-            if 200 <= status < 300:
-                return self._decode(resp, method, path, expect, create, meta)
+    # -- the steps of a call -----------------------------------------------------
+    def _send_once(self, call: _Call) -> requests.Response:
+        """One attempt; redirects are not followed here (see :meth:`_follow_redirect`)."""
+        resp = self.session.request(
+            call.method,
+            call.url,
+            params=call.params,
+            json=call.json_body,
+            data=call.data,
+            files=call.files() if call.files is not None else None,
+            auth=self._auth,
+            timeout=call.timeout,
+            allow_redirects=False,
+        )
+        logger.debug(
+            "%s %s -> %d (attempt %d)", call.method, call.path, resp.status_code, call.attempt
+        )
+        return resp
 
-            if status in policy.statuses:
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                if idempotent:
-                    delay = self._next_delay(attempt, retry_after, deadline_at)
-                    if delay is not None:
-                        resp.close()
-                        self._log_retry(method, path, attempt, delay, f"HTTP {status}")
-                        self._sleep(delay)
-                        continue
-            raise self._api_error(
-                resp, method, path, create=create, meta=meta, retry_after=retry_after
+    def _follow_redirect(self, call: _Call, resp: requests.Response) -> bool:
+        """Point ``call`` at a redirect's target and return True; False if ``resp`` is
+        not a redirect.
+
+        The token and the body (which may hold a ``rasterPassword``) go to the configured
+        API only: a redirect to another origin, or too many, raise :class:`TransportError`.
+        """
+        status = resp.status_code
+        if not (300 <= status < 400 and resp.headers.get("Location")):
+            return False
+        target = urljoin(call.url, resp.headers["Location"])
+        resp.close()
+        scheme, host, _ = _origin(target)
+        if _origin(target) != _origin(self.base_url):
+            raise self._transport_error(
+                call, f"HTTP {status} redirect to another origin ({scheme}://{host}) refused"
             )
+        call.redirects += 1
+        if call.redirects > MAX_REDIRECTS:
+            raise self._transport_error(call, f"more than {MAX_REDIRECTS} redirects")
+        if status in (301, 302, 303) and call.method not in ("GET", "HEAD"):
+            call.method, call.json_body, call.data, call.files = "GET", None, None, None
+        call.url, call.params = target, None  # the Location carries its own query
+        return True
 
-    # -- internals ---------------------------------------------------------------
+    def _retry_or_raise(self, call: _Call, exc: requests.RequestException) -> None:
+        """After no answer: wait for the next attempt, or raise.
+
+        Idempotent calls retry; a create is retried only when the request surely never
+        left (connection refused). Otherwise a create raises
+        :class:`AmbiguousCreateError` and anything else :class:`TransportError`.
+        """
+        never_sent = _request_never_sent(exc)
+        reason = _describe(exc)
+        logger.debug("%s %s failed: %s (attempt %d)", call.method, call.path, reason, call.attempt)
+        if call.idempotent or never_sent:
+            delay = self._next_delay(call.attempt, None, call.deadline_at)
+            if delay is not None:
+                self._wait(call, delay, reason)
+                return
+        if call.create and not never_sent:
+            err: TransportError = call.ambiguous(
+                f"{reason} after the request was sent; it may have been created (and "
+                "charged). Do not resend blindly: list and match on meta.",
+                self.secrets,
+            )
+        else:
+            gave_up = f" (gave up after {call.attempt} attempts)" if call.attempt > 1 else ""
+            err = self._transport_error(call, reason + gave_up)
+        raise err from _scrub(exc, self.secrets)
+
+    def _raise_for_status(self, call: _Call, resp: requests.Response) -> None:
+        """After an error status: wait for the next attempt (a retryable status of an
+        idempotent call, within the policy), or raise the status's exception."""
+        retry_after: float | None = None
+        if resp.status_code in self.retry.statuses:
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            if call.idempotent:
+                delay = self._next_delay(call.attempt, retry_after, call.deadline_at)
+                if delay is not None:
+                    resp.close()
+                    self._wait(call, delay, f"HTTP {resp.status_code}")
+                    return
+        raise self._convert_status(call, resp, retry_after)
+
     def _next_delay(
         self, attempt: int, retry_after: float | None, deadline_at: float
     ) -> float | None:
@@ -636,60 +676,58 @@ class Transport:
             return None
         return delay
 
-    def _log_retry(self, method: str, path: str, attempt: int, delay: float, reason: str) -> None:
+    def _wait(self, call: _Call, delay: float, reason: str) -> None:
         logger.debug(
             "retrying %s %s after %s: attempt %d/%d, delay %.3fs",
-            method,
-            path,
+            call.method,
+            call.path,
             reason,
-            attempt + 1,
+            call.attempt + 1,
             self.retry.max_retries + 1,
             delay,
         )
+        self._sleep(delay)
+        call.attempt += 1
 
-    def _api_error(
-        self,
-        resp: requests.Response,
-        method: str,
-        path: str,
-        *,
-        create: bool,
-        meta: Mapping[str, Any] | None,
-        retry_after: float | None,
-    ) -> MapflowError_:
+    # -- answers → values or exceptions -------------------------------------------
+    def _transport_error(self, call: _Call, problem: str) -> TransportError:
+        return TransportError(
+            self.redact_text(f"{call.method} {call.path}: {problem}"),
+            method=call.method,
+            path=call.path,
+        )
+
+    def _convert_status(
+        self, call: _Call, resp: requests.Response, retry_after: float | None
+    ) -> APIError | TransportError:
+        """The exception for an error status: one class per status (and Mapflow code),
+        keeping the server's message and params (redacted); a create's unreadable
+        gateway 502/504 is ambiguous."""
         status = resp.status_code
         code, message, params, is_mapflow = _parse_error_body(resp)
-        message = self.redact_text(message)
-        params = {k: (self.redact_text(v) if isinstance(v, str) else v) for k, v in params.items()}
-        if create and status in _AMBIGUOUS_CREATE_STATUSES and not is_mapflow:
-            return AmbiguousCreateError(
-                f"{method} {path}: HTTP {status} from a gateway ({message or resp.reason}); the "
-                "create may have reached the service and been charged. Do not resend "
-                "blindly: list and match on meta.",
-                method=method,
-                path=path,
-                meta=dict(meta or {}),
+        secrets = self.secrets
+        message = redact_text(message, secrets)
+        if call.create and status in _AMBIGUOUS_CREATE_STATUSES and not is_mapflow:
+            return call.ambiguous(
+                f"HTTP {status} from a gateway ({message or resp.reason}); the create may "
+                "have reached the service and been charged. Do not resend blindly: list "
+                "and match on meta.",
+                secrets,
             )
-        cls = api_error_class(status, code)
-        return cls(
+        return api_error_class(status, code)(
             status,
             message,
-            code=code,
-            params=params,
-            method=method,
-            path=path,
+            code=redact_text(code, secrets) if code is not None else None,
+            params=redact(params, secrets),
+            method=call.method,
+            path=call.path,
             retry_after=retry_after,
         )
 
-    def _decode(
-        self,
-        resp: requests.Response,
-        method: str,
-        path: str,
-        expect: str,
-        create: bool,
-        meta: Mapping[str, Any] | None,
-    ) -> Any:
+    def _decode(self, call: _Call, resp: requests.Response) -> Any:
+        """A 2xx body as ``call.expect`` asks; an unusable one raises (ambiguously for a
+        create: it may have succeeded)."""
+        expect = call.expect
         if expect == "bytes":
             return resp.content
         if expect == "none":
@@ -709,18 +747,52 @@ class Transport:
                 if expect == "json_optional":
                     return text
                 problem = f"body is not JSON: {_snippet(text)[:80]!r}"
-        msg = f"{method} {path} -> HTTP {resp.status_code}: {problem}"
-        if create:
-            raise AmbiguousCreateError(
-                self.redact_text(msg + "; the create may have succeeded (and been charged)."),
-                method=method,
-                path=path,
-                meta=dict(meta or {}),
+        if call.create:
+            raise call.ambiguous(
+                f"HTTP {resp.status_code}: {problem}; the create may have succeeded (and been "
+                "charged).",
+                self.secrets,
+                head=" ->",
             )
-        raise TransportError(self.redact_text(msg), method=method, path=path)
+        raise TransportError(
+            self.redact_text(f"{call.method} {call.path} -> HTTP {resp.status_code}: {problem}"),
+            method=call.method,
+            path=call.path,
+        )
 
 
-MapflowError_ = APIError | TransportError  # return type of _api_error
+@dataclass
+class _Call:
+    """One API call's state across its attempts and redirects. ``path`` is as shown in
+    logs and errors (redacted); ``url`` is what is sent."""
+
+    method: str
+    path: str
+    url: str
+    params: Any
+    json_body: Any
+    data: Any
+    files: Callable[[], dict] | None
+    idempotent: bool
+    create: bool
+    expect: str
+    meta: dict
+    timeout: tuple[float, float]
+    deadline_at: float
+    attempt: int = 1
+    redirects: int = 0
+
+    def ambiguous(
+        self, problem: str, secrets: tuple[str, ...], *, head: str = ":"
+    ) -> AmbiguousCreateError:
+        """An :class:`AmbiguousCreateError` for this create, ``meta`` attached."""
+        return AmbiguousCreateError(
+            redact_text(f"{self.method} {self.path}{head} {problem}", secrets),
+            method=self.method,
+            path=self.path,
+            meta=dict(self.meta),
+        )
+
 
 __all__ = [
     "DEFAULT_BASE_URL",

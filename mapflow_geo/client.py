@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import requests
 
 from mapflow_geo._http import DEFAULT_TIMEOUT, RetryPolicy, Transport, quote_path
+from mapflow_geo._secrets import redact
 from mapflow_geo.exceptions import ModelNotFoundError, TransportError
 from mapflow_geo.models import (
     DEFAULT_MAX_AOIS_PER_PROCESSING,
@@ -41,12 +42,11 @@ from mapflow_geo.models import (
     Project,
     UserStatus,
 )
-from mapflow_geo.sources import redact
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["MapflowClient", "normalise_model_name"]
+__all__ = ["MapflowClient", "default_client", "normalise_model_name"]
 
 _P = quote_path
 
@@ -235,6 +235,20 @@ class MapflowClient:
 
     def __getstate__(self):
         raise TypeError("MapflowClient cannot be pickled (it holds the API token)")
+
+    def _secrets(self) -> tuple[str, ...]:
+        """Every form of this client's token that must never be written (the header
+        value, the token, its decoded ``email:key``, the key alone), for
+        :func:`mapflow_geo._secrets.redact` and friends in errors, logs, files and maps.
+
+        Examples
+        --------
+        >>> from mapflow_geo._secrets import redact_text
+        >>> with MapflowClient("me@x.org:key-123", base_url="http://127.0.0.1:9/rest") as c:
+        ...     redact_text("echo me@x.org:key-123 / key-123", c._secrets())
+        'echo *** / ***'
+        """
+        return self._http.secrets
 
     def close(self) -> None:
         """Close the HTTP session (if the client created it)."""
@@ -873,4 +887,26 @@ class MapflowClient:
 
     def describe_body(self, body: Mapping[str, Any]) -> dict:
         """A create/cost body as it would be sent, with secrets redacted (for logs)."""
-        return redact(self._body(body))
+        return redact(self._body(body), self._secrets())
+
+
+def default_client(client: MapflowClient | None = None) -> MapflowClient:
+    """``client`` itself, or a :class:`MapflowClient` configured from the environment
+    (``$MAPFLOW_TOKEN``, ``$MAPFLOW_API_URL``) when it is None.
+
+    The one place where the package builds a client the caller did not pass (the
+    accessors, the runner, imagery search and uploads, the command line).
+
+    Raises
+    ------
+    ConfigError
+        When no client is given and ``$MAPFLOW_TOKEN`` is not set.
+
+    Examples
+    --------
+    >>> c = MapflowClient("dG9rZW4=", base_url="http://127.0.0.1:8000/rest")
+    >>> default_client(c) is c
+    True
+    >>> c.close()
+    """
+    return client if client is not None else MapflowClient()

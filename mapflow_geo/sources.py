@@ -11,7 +11,8 @@ of four source kinds under ``params.sourceParams``::
 
 Each builder returns ``{"sourceParams": {...}}``, ready to be used as (or merged into)
 the ``params`` of a create or cost body. The returned mapping is a plain ``dict``
-subclass whose ``repr`` hides ``rasterPassword``.
+subclass whose ``repr`` hides ``rasterPassword`` (and any other credential:
+``mapflow_geo._secrets``).
 
 >>> from mapflow_geo import sources
 >>> sources.data_provider("Mapbox", zoom=18)
@@ -25,6 +26,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+# The one list of credential names and the one redaction live in ``_secrets``; these
+# names stay importable from here for existing callers.
+from mapflow_geo._secrets import REDACTED, is_secret_key, redact
+
 SOURCE_TYPES = ("XYZ", "TMS", "QUADKEY", "SENTINEL_L2A", "LOCAL")
 _SOURCE_TYPE_ALIASES = {
     "QUADKEY": "QUADKEY",
@@ -32,48 +37,6 @@ _SOURCE_TYPE_ALIASES = {
     "TIFF": "LOCAL",
     "SENTINEL": "SENTINEL_L2A",
 }
-
-REDACTED = "***"
-SECRET_KEYS = frozenset(
-    {
-        "rasterpassword",
-        "raster_password",
-        "password",
-        "token",
-        "apikey",
-        "api_key",
-        "authorization",
-        "secret",
-    }
-)
-
-
-def is_secret_key(key: Any) -> bool:
-    """True for keys whose values must never be shown (``rasterPassword``, ``token``…)."""
-    return isinstance(key, str) and key.replace("-", "_").lower() in SECRET_KEYS
-
-
-def redact(obj: Any) -> Any:
-    """A copy of ``obj`` with secret values (``rasterPassword``, ``password``, ``token``…)
-    replaced by ``"***"``, at any depth of dicts and lists.
-
-    Examples
-    --------
-    >>> redact({"sourceParams": {"userDefined": {"url": "u", "rasterPassword": "p"}}})
-    {'sourceParams': {'userDefined': {'url': 'u', 'rasterPassword': '***'}}}
-    """
-    if isinstance(obj, Mapping):
-        return {
-            k: (REDACTED if is_secret_key(k) and v is not None else redact(v))
-            for k, v in obj.items()
-        }
-    if isinstance(obj, (list, tuple)):
-        return (
-            type(obj)(redact(v) for v in obj)
-            if isinstance(obj, list)
-            else tuple(redact(v) for v in obj)
-        )
-    return obj
 
 
 class SourceParams(dict):

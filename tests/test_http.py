@@ -13,6 +13,7 @@ import logging
 import socket
 import threading
 import time
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -489,6 +490,96 @@ def test_no_token_in_repr_logs_or_errors(server, caplog):
         import pickle
 
         pickle.dumps(c)
+
+
+ECHOES = {
+    "token": CANARY_TOKEN,
+    "decoded email:key": CANARY_RAW,
+    "key alone": CANARY_KEY,
+    "URL-quoted token": CANARY_TOKEN.replace("=", "%3D"),
+}
+
+
+@pytest.mark.parametrize("echoed", list(ECHOES), ids=list(ECHOES))
+def test_error_bodies_echoing_the_token_leave_no_trace(server, caplog, echoed):
+    """A server that echoes the credentials (token, decoded ``email:key``, or the key
+    alone) in its error bodies: nothing of them in exception str/repr, attributes,
+    chained text or DEBUG logs, whatever the body's shape."""
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("urllib3").setLevel(logging.DEBUG)
+    value = ECHOES[echoed]
+    server.push(
+        # a readable Mapflow error, the value in message, code and params
+        {
+            "status": 500,
+            "body": {
+                "code": f"BAD_{value}",
+                "message": f"invalid credentials {value} for {CANARY_EMAIL}",
+                "params": {"apiKey": value, "got": f"Basic {value}", "user": CANARY_EMAIL},
+            },
+        },
+        # a proxy's HTML page
+        {"status": 500, "body": f"<html><body><p>key {value} refused</p></body></html>"},
+        # a 200 that is not JSON
+        {"status": 200, "body": f"welcome {value}", "content_type": "text/plain"},
+        # a create answered by a gateway page: ambiguous
+        {"status": 502, "body": f"<h1>Bad gateway</h1> upstream said {value}"},
+    )
+    errors = []
+    with make(server, max_retries=0) as c:
+        for call, cls in (
+            (c.user_status, exc.ServerError),
+            (c.user_status, exc.ServerError),
+            (c.user_status, exc.TransportError),
+            (lambda: c.create_processing(**BODY), exc.AmbiguousCreateError),
+        ):
+            with pytest.raises(cls) as ei:
+                call()
+            errors.append(ei.value)
+    first = errors[0]
+    assert CANARY_EMAIL in first.message and "***" in first.message  # the email is no secret
+    assert first.params["user"] == CANARY_EMAIL and first.params["apiKey"] == "***"
+    texts = [all_exception_text(e) for e in errors]
+    texts += [repr(vars(e)) for e in errors]
+    texts += [caplog.text] + [r.getMessage() for r in caplog.records]
+    for t in texts:
+        assert_no_secret(t)
+        assert value not in t
+
+
+def test_key_in_a_path_is_redacted_in_errors_logs_and_chained_text(caplog):
+    """An id that holds the key (pasted by mistake) reaches no error, log line or the
+    chained urllib3 exception (whose text names the URL)."""
+    caplog.set_level(logging.DEBUG)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens: connection refused
+    ft = FakeTime()
+    c = MapflowClient(
+        CANARY_TOKEN,
+        base_url=f"http://127.0.0.1:{port}/rest",
+        max_retries=1,
+        sleep=ft.sleep,
+        clock=ft.clock,
+    )
+    with pytest.raises(exc.TransportError) as ei:
+        c.get_processing(f"id-{CANARY_KEY}")
+    e = ei.value
+    text = all_exception_text(e) + "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    assert "Max retries exceeded" in text  # the chained urllib3 text is there, redacted
+    assert_no_secret(text)
+    assert_no_secret(caplog.text)
+    assert e.path == "/processings/id-***/v2"
+
+
+def test_transport_secrets_cover_every_form():
+    t = Transport(CANARY_RAW, base_url="http://127.0.0.1:9/rest")
+    for s in (*SECRETS, f"Basic {CANARY_TOKEN}"):
+        assert s in t.secrets
+    assert CANARY_EMAIL not in t.secrets
+    assert t.redact_text(f"{CANARY_RAW} {CANARY_KEY}") == "*** ***"
+    t.close()
 
 
 def test_transport_policy_defaults():
