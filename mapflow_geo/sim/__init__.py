@@ -4,9 +4,10 @@
 >>> with serve(aoi_area_limit_km2=25, processing_seconds=0) as sim:   # doctest: +SKIP
 ...     requests.get(sim.url + "/user/status", headers={"Authorization": "Basic " + sim.token})
 
-An independent implementation of the service's rules: it imports nothing from
-``mapflow_geo`` outside this sub-package (``Server.client()`` lazily imports the client).
-See ``README.md`` next to this file.
+An independent implementation of the service's rules: it imports nothing of the package
+outside this sub-package; the one documented exception is the convenience
+``Server.client()``, which lazily imports the client (``server._client_class``).
+See ``README.md`` next to this file (its *Layout* section lists the modules).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from .app import DEFAULT_TOKEN, ApiError, Service, SimOptions
+from .base import ApiError
 from .server import RequestRecord, Server
+from .service import DEFAULT_TOKEN, Service, SimOptions
 
 __all__ = [
     "serve",

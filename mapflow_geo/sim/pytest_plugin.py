@@ -22,7 +22,7 @@ def pytest_configure(config):
 
 @pytest.fixture
 def mapflow_sim(request):
-    from mapflow_geo.sim import serve
+    from . import serve
 
     options: dict = {}
     for mark in reversed(list(request.node.iter_markers("mapflow_sim"))):

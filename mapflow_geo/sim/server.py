@@ -1,8 +1,9 @@
-"""Loopback HTTP server around :class:`~mapflow_geo.sim.app.Service`: faults, request log,
-admin routes (``/_sim/...``)."""
+"""Loopback HTTP server around :class:`~.service.Service`: faults, the request log, and the
+admin routes (``/_sim/...``, handlers in ``api_admin.py``, declared in ``routes.py``)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import socket
@@ -15,7 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .app import Request, Response, Service, SimOptions
+from . import api_admin
+from .base import Request, Response
+from .routes import is_admin_path, match_admin
+from .service import Service, SimOptions
 
 #: Faults answered *before* the handler runs (nothing is committed), in draw order.
 _STATUS_FAULTS = (
@@ -217,8 +221,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (OSError, ValueError):
             self.close_connection = True
             return
-        if path.startswith("/_sim/") or path == "/_sim":
-            self._send(sim._admin(self.command, path, query, body))
+        if is_admin_path(path):
+            self._send(sim._admin(self.command, path, body))
             return
         rec = RequestRecord(self.command, path, parts.query, 0, t0, 0.0, len(body), 0)
         rec.authorized = bool(self.headers.get("Authorization"))
@@ -363,12 +367,13 @@ class Server:
 
     @property
     def token(self) -> str:
-        return self.service.state.get("token", self.options.token)
+        return self.service.token
 
     def client(self, **kwargs: Any):
-        from mapflow_geo.client import MapflowClient  # lazily: the simulator stands apart
-
-        return MapflowClient(self.token, base_url=self.url, **kwargs)
+        """A ``mapflow_geo.client.MapflowClient`` bound to this simulator (``**kwargs`` go
+        to the client). The only place the simulator touches the package: see
+        :func:`_client_class`."""
+        return _client_class()(self.token, base_url=self.url, **kwargs)
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -394,27 +399,31 @@ class Server:
     def set_token(self, token: str) -> None:
         """Rotate the account's API token (the old one gets 401 from now on)."""
         with self.service.lock:
-            self.service.state["token"] = str(token)
+            self.service.state.token = str(token)
             self.service.save()
 
     def set_credits(self, remaining: int) -> None:
         """Set the account's ``remainingCredits`` (e.g. spent by another client)."""
         with self.service.lock:
-            self.service.state["account"]["remainingCredits"] = int(remaining)
+            self.service.state.account.remaining_credits = int(remaining)
             self.service.save()
 
     @property
     def state(self) -> dict:
-        """The live state (accounts, projects, processings, charges…). Read-only by convention."""
-        return self.service.state
+        """The whole state as the state file's JSON document (a fresh copy on each read:
+        account, projects, processings with AOIs and attempts, mosaics, images, shares,
+        charges, counters). The live typed state is ``self.service.state`` (``state.py``)."""
+        with self.service.lock:
+            return copy.deepcopy(self.service.state.to_dict())
 
     def snapshot(self) -> dict:
-        return self.service.snapshot()
+        """Same as ``GET /_sim/state``."""
+        return api_admin.snapshot(self.service)
 
     @property
     def charges(self) -> list[dict]:
         with self.service.lock:
-            return [dict(c) for c in self.service.state["charges"]]
+            return [c.to_dict() for c in self.service.state.charges]
 
     def charges_for(self, processing_id: str) -> int:
         return sum(1 for c in self.charges if c["processingId"] == processing_id)
@@ -481,33 +490,22 @@ class Server:
         with self._rng_lock:
             return self._rng.random() < p
 
-    def _admin(self, method: str, path: str, query: dict, body: bytes) -> Response:
-        def js(obj, status=200):
-            return Response(status, json.dumps(obj, ensure_ascii=False, default=str).encode())
-
+    def _admin(self, method: str, path: str, body: bytes) -> Response:
+        """An admin request (``/_sim/...``): routes from ``routes.py``, handlers in
+        ``api_admin.py``."""
         try:
             payload = json.loads(body) if body.strip() else {}
         except json.JSONDecodeError:
-            return js({"code": "BAD_REQUEST", "message": "body is not JSON"}, 400)
-        route = path.rstrip("/")
-        if route == "/_sim/requests" and method == "GET":
-            return js([r.to_dict() for r in self.requests])
-        if route == "/_sim/requests" and method == "DELETE":
-            self.clear_requests()
-            return js({"ok": True})
-        if route == "/_sim/state" and method == "GET":
-            return js(self.snapshot())
-        if route == "/_sim/faults" and method == "GET":
-            return js(self.faults)
-        if route == "/_sim/faults" and method in ("POST", "PUT"):
-            try:
-                self.set_faults(payload)
-            except ValueError as e:
-                return js({"code": "BAD_REQUEST", "message": str(e)}, 400)
-            return js(self.faults)
-        if route == "/_sim/clock" and method == "POST":
-            self.advance(float(payload.get("advance", 0)))
-            return js({"now": self.service.now()})
-        if route == "/_sim/errors" and method == "GET":
-            return js(self.errors)
-        return js({"code": "NOT_FOUND", "message": f"no admin route {method} {path}"}, 404)
+            return api_admin.js({"code": "BAD_REQUEST", "message": "body is not JSON"}, 400)
+        route = match_admin(method, path)
+        if route is None:
+            msg = f"no admin route {method} {path}"
+            return api_admin.js({"code": "NOT_FOUND", "message": msg}, 404)
+        return route.handler(self, payload)
+
+
+def _client_class():
+    # documented exception: the convenience client (DESIGN.md)
+    from mapflow_geo.client import MapflowClient
+
+    return MapflowClient

@@ -1,0 +1,243 @@
+"""The simulated Mapflow service: options, state, clock, auth and dispatch (no sockets).
+
+``Service.handle(Request) -> Response`` is a pure-Python entry point; ``server.py`` puts it
+on a loopback socket and adds faults and the request log. The handlers live in the
+``api_*`` modules, one per API area; ``routes.py`` is the one table that maps requests to
+them and says which routes are paid creates.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import catalog
+from .base import ApiError, Request, Response, det_uuid, json_response
+from .routes import match_api
+from .state import Account, Counters, Processing, Project, State
+
+DEFAULT_EMAIL = "sim@mapflow.local"
+DEFAULT_APIKEY = "sim-api-key-0000"
+DEFAULT_TOKEN = base64.b64encode(f"{DEFAULT_EMAIL}:{DEFAULT_APIKEY}".encode()).decode()
+
+# Documented ids of example projects (doc request bodies use them): they resolve to a
+# project created on first use, so doc examples are accepted verbatim.
+DOC_PROJECT_IDS = {
+    "546d148f-19a1-40d8-8f16-d1e6dabfd204": "test",
+    "20f05e39-ccea-4e26-a7f3-55b620bf4e31": "Doc example project",
+    "a45aa059-fc95-4da0-80e9-2f258fa42c3f": "Doc example project",
+    "70f65cfd-285b-4f25-a058-1fd9103a78f9": "Shared doc project",
+    "project-uuid": "Doc example project",
+    "new-project-uuid": "Doc example project",
+    "new_project_id": "Doc example project",
+}
+
+
+@dataclass
+class SimOptions:
+    token: str = DEFAULT_TOKEN
+    email: str | None = None
+    aoi_area_limit_km2: float = 25.0
+    max_aois_per_processing: int = 10
+    billing_type: str = "CREDITS"
+    credits: int = 100_000
+    area_limit_km2: float = 10_000.0  # for billing AREA: the account's total area
+    memory_limit_bytes: int = 10 * 1024**3
+    processing_seconds: float = 0.0
+    awaiting_seconds: float = 0.0
+    unprocessed_seconds: float = 0.0
+    fail_fraction: float = 0.0
+    seed: int = 0
+    density: float = 1.0
+    catalog_area_limit_km2: float = 2000.0
+    # "fraction" (0–1, the 2026 page) or "percent" (0–100, the older page) for cloudCover
+    catalog_cloud_cover_scale: str = "fraction"
+    # refuse uploads that are not a readable GeoTIFF, not uint8 or not 3/4 bands at upload
+    # time (the real service fails the processing later with source-validator.* instead)
+    strict_uploads: bool = False
+    state_file: str | None = None
+    clock: Callable[[], float] | None = None
+    models: list | None = None
+    data_providers: list | None = None
+
+
+class Service:
+    """The simulated Mapflow service for one account."""
+
+    def __init__(self, options: SimOptions):
+        self.opts = options
+        self.lock = threading.RLock()
+        self.time_offset = 0.0
+        self._clock = options.clock or time.time
+        #: uploaded bytes when there is no state file (else ``<state_file>.blobs/<id>``)
+        self.blobs: dict[str, bytes] = {}
+        if options.state_file and os.path.exists(options.state_file):
+            self.state = State.load(options.state_file)
+        else:
+            self.state = self._fresh_state()
+            self.save()
+
+    # ------------------------------------------------------------------ state
+    def now(self) -> float:
+        return self._clock() + self.time_offset
+
+    def _fresh_state(self) -> State:
+        o = self.opts
+        email = o.email or _email_from_token(o.token) or DEFAULT_EMAIL
+        now = self.now()
+        account = Account(
+            id=det_uuid("user", email),
+            email=email,
+            login=email,
+            billing_type=o.billing_type.upper(),
+            remaining_credits=int(o.credits),
+            area_limit=int(o.area_limit_km2 * 1e6),
+            processed_area=0,
+            aoi_area_limit=int(round(o.aoi_area_limit_km2 * 1e6)),
+            max_aois_per_processing=int(o.max_aois_per_processing),
+            memory_limit=int(o.memory_limit_bytes),
+            created=now,
+            updated=now,
+        )
+        models = o.models if o.models is not None else catalog.default_models()
+        providers = (
+            o.data_providers if o.data_providers is not None else catalog.default_providers()
+        )
+        state = State(o.token, account, models, providers, counters=Counters())
+        pid = det_uuid("default-project", email)
+        state.projects[pid] = Project(pid, "Default", None, now, now, is_default=True)
+        return state
+
+    def new_project(self, pid: str, name: str, description: str | None, **kw: Any) -> Project:
+        """Create and store a project."""
+        now = self.now()
+        p = Project(pid, name, description, now, now, **kw)
+        self.state.projects[pid] = p
+        return p
+
+    def save(self) -> None:
+        if self.opts.state_file:
+            self.state.save(self.opts.state_file)
+
+    def blob_path(self, image_id: str) -> str | None:
+        if not self.opts.state_file:
+            return None
+        return f"{self.opts.state_file}.blobs{os.sep}{image_id}"
+
+    @property
+    def token(self) -> str:
+        return self.state.token or self.opts.token
+
+    # ------------------------------------------------------------------ lookups
+    def default_project(self) -> Project:
+        for p in self.state.projects.values():
+            if p.is_default:
+                return p
+        pid = det_uuid("default-project", self.state.account.email, self.now())
+        return self.new_project(pid, "Default", None, is_default=True)
+
+    def project(self, pid: str, *, create_doc: bool = True) -> Project:
+        """The project ``pid`` (a documented example id creates it); 404 otherwise."""
+        p = self.state.projects.get(pid)
+        if p is None and create_doc and pid in DOC_PROJECT_IDS:
+            p = self.new_project(pid, DOC_PROJECT_IDS[pid], "Project of a documentation example")
+        if p is None:
+            raise ApiError(404, "PROJECT_NOT_FOUND", f"Project {pid} not found", {"projectId": pid})
+        return p
+
+    def processing(self, pid: str) -> Processing:
+        p = self.state.processings.get(pid)
+        if p is None:
+            raise ApiError(
+                404, "PROCESSING_NOT_FOUND", f"Processing {pid} not found", {"processingId": pid}
+            )
+        return p
+
+    def find_model(self, wd_id: Any = None, wd_name: Any = None) -> dict:
+        models = self.state.models
+        if wd_id:
+            for m in models:
+                if m["id"] == wd_id or wd_id in m.get("aliases", ()):
+                    return m
+        if wd_name:
+            for m in models:
+                if m["name"] == wd_name:
+                    return m
+            norm = catalog.normalize_name(wd_name)
+            hits = [m for m in models if catalog.normalize_name(m["name"]) == norm]
+            if not hits and norm:
+                hits = [
+                    m for m in models if catalog.normalize_name(m["name"]).startswith(norm + " ")
+                ]
+            if len(hits) == 1:
+                return hits[0]
+        if not wd_id and not wd_name:
+            raise ApiError(400, "MODEL_REQUIRED", "Either wdId or wdName is required")
+        raise ApiError(
+            400,
+            "MODEL_NOT_FOUND",
+            f"Workflow definition {wd_id or wd_name!r} is not linked to this account",
+            {"wdId": wd_id or "", "wdName": wd_name or ""},
+        )
+
+    def find_provider(self, name: Any) -> dict:
+        if not name:
+            raise ApiError(400, "DATA_PROVIDER_NOT_FOUND", "Data provider name is empty")
+        key = catalog.normalize_name(name)
+        for p in self.state.providers:
+            names = [p["id"], p["name"], p.get("displayName", "")] + list(p.get("aliases", []))
+            if name in names or key in {catalog.normalize_name(n) for n in names if n}:
+                return p
+        raise ApiError(
+            400,
+            "DATA_PROVIDER_NOT_FOUND",
+            f"Data provider {name!r} is not available to this account",
+            {"providerName": name},
+        )
+
+    # ------------------------------------------------------------------ auth + dispatch
+    def authorized(self, req: Request) -> bool:
+        parts = req.headers.get("authorization", "").split(None, 1)
+        if len(parts) != 2 or parts[0].lower() not in ("basic", "bearer"):
+            return False
+        return parts[1].strip() == self.token
+
+    def handle(self, req: Request) -> Response:
+        """Route, authorise and run one API request (everything below ``/rest``)."""
+        route, params, path_known = match_api(req.method, req.path)
+        try:
+            if route is None:
+                if path_known:  # the path exists with other methods
+                    raise ApiError(
+                        405, "METHOD_NOT_ALLOWED", f"{req.method} is not allowed on {req.path}"
+                    )
+                raise ApiError(404, "NOT_FOUND", f"No route {req.method} {req.path}")
+            if not self.authorized(req):
+                raise ApiError(
+                    401,
+                    "UNAUTHORIZED",
+                    "Missing or invalid API token (use 'Authorization: Basic <token>')",
+                )
+            with self.lock:
+                self.state.counters.requests += 1
+                resp = route.handler(self, req, **params)
+            if route.paid_create and 200 <= resp.status < 300:
+                resp.committed_create = True
+            return resp
+        except ApiError as e:
+            return json_response(e.body(), e.status)
+
+
+def _email_from_token(token: str) -> str | None:
+    try:
+        raw = base64.b64decode(token, validate=True).decode("utf-8")
+    except Exception:  # noqa: BLE001
+        return None
+    if ":" in raw and "@" in raw.split(":", 1)[0]:
+        return raw.split(":", 1)[0]
+    return None
