@@ -76,7 +76,7 @@ def naive_cells(features_utm, cells):
 
 
 def main(argv: list[str] | None = None) -> None:
-    from mapflow_geo.raster import rasterize_features
+    from mapflow_geo.results.raster import rasterize_features
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--objects", type=int, default=1_000_000)

@@ -8,7 +8,7 @@ buildings on a grid of 0.01° tiles in ``--rows`` input rows, cut at every seam)
 the way the runner stores results: one GeoParquet file per tile. Both paths start from
 those files and end with the stitched objects written to GeoParquet:
 
-* **in-memory** — read every file into one frame (``runner._read_results``), ``stitch``,
+* **in-memory** — read every file into one frame (``results.read_result_files``), ``stitch``,
   ``to_parquet``;
 * **dask** — ``scale.from_files`` (partitions by Hilbert neighbourhood of ~250 k pieces),
   ``stitch_dask``, ``to_parquet`` of the partitions, on dask's threaded scheduler with
@@ -62,15 +62,14 @@ def worker(method: str, folder: Path, partition_features: int) -> dict:
     rss0 = peak_rss_mb()
     t0 = time.perf_counter()
     if method == "memory":
-        from mapflow_geo.results import stitch
-        from mapflow_geo.runner import _read_results
+        from mapflow_geo.results import read_result_files, stitch
 
-        out = stitch(_read_results([Path(p) for p in files["path"]]), tiles)
+        out = stitch(read_result_files(files["path"]), tiles)
         out.to_parquet(str(out_path) + ".parquet")
     else:
         import dask
 
-        from mapflow_geo.scale import from_files, stitch_dask
+        from mapflow_geo.results.dask import from_files, stitch_dask
 
         ddf = from_files(files, tiles, partition_features=partition_features)
         with dask.config.set(scheduler="threads", num_workers=2):

@@ -9,36 +9,27 @@
 from __future__ import annotations
 
 import logging
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
 
-from mapflow_geo.exceptions import MapflowError
+from mapflow_geo.exceptions import MapflowError, MapflowWarning
 
 __version__ = "0.1.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-# Importing the package registers the ``mapflow`` accessor on GeoDataFrame/GeoSeries.
+# Importing the package registers the ``mapflow`` accessor on GeoDataFrame.
 from mapflow_geo import accessors as _accessors  # noqa: E402,F401
+from mapflow_geo.aoi import prepare_aois  # noqa: E402
+from mapflow_geo.client import MapflowClient  # noqa: E402
+from mapflow_geo.results import MapflowResult  # noqa: E402
+from mapflow_geo.run import open_run, plan  # noqa: E402
 
-_LAZY = {
-    "MapflowClient": "mapflow_geo.client",
-    "plan": "mapflow_geo.tiling",
-    "prepare_aois": "mapflow_geo.aoi",
-    "MapflowResult": "mapflow_geo.results",
-    "open_run": "mapflow_geo.runner",
-}
-
-if TYPE_CHECKING:  # pragma: no cover
-    from mapflow_geo.aoi import prepare_aois
-    from mapflow_geo.client import MapflowClient
-    from mapflow_geo.tiling import plan
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mapflow_geo' has no attribute {name!r}")
-
-
-__all__ = ["MapflowClient", "MapflowError", "plan", "prepare_aois", "__version__"]
+__all__ = [
+    "MapflowClient",
+    "MapflowError",
+    "MapflowResult",
+    "MapflowWarning",
+    "open_run",
+    "plan",
+    "prepare_aois",
+    "__version__",
+]

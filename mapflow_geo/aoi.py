@@ -20,7 +20,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from mapflow_geo._geodesy import geodesic_area_km2
-from mapflow_geo.exceptions import AOIError, AOITypeError
+from mapflow_geo.exceptions import AOIError, AOITypeError, AOIWarning
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +35,6 @@ _SHIFTS = (  # (window, shift that brings it into -180..180)
     (_WORLD, 0.0),
     (shapely.box(180.0, -90.0, 540.0, 90.0), -360.0),
 )
-
-
-class AOIWarning(UserWarning):
-    """Rows were skipped or dropped while preparing AOIs (the message names them)."""
 
 
 class _RowProblem(Exception):
@@ -92,19 +88,35 @@ def _as_geodataframe(data: Any) -> gpd.GeoDataFrame:
 
 
 # ------------------------------------------------------------------------ per row
-def _polygonal(geom: BaseGeometry | None) -> BaseGeometry:
-    """The polygonal parts of a geometry (possibly empty), as Polygon or MultiPolygon."""
-    if geom is None or geom.is_empty:
-        return shapely.Polygon()
-    kind = geom.geom_type
-    if kind in ("Polygon", "MultiPolygon"):
+def polygon_parts(geom: BaseGeometry | None) -> list[shapely.Polygon]:
+    """The non-empty polygons of any geometry (collections and multi-parts flattened,
+    lines and points dropped), in order.
+
+    >>> gc = shapely.GeometryCollection([shapely.box(0, 0, 1, 1), shapely.Point(5, 5)])
+    >>> len(polygon_parts(gc)), polygon_parts(gc)[0].area
+    (1, 1.0)
+    """
+    if geom is None:
+        return []
+    out = []
+    for p in shapely.get_parts(geom):
+        if p.geom_type == "Polygon":
+            if not p.is_empty and p.area > 0.0:
+                out.append(p)
+        elif p.geom_type in ("MultiPolygon", "GeometryCollection"):
+            out.extend(polygon_parts(p))
+    return out
+
+
+def polygonal(geom: BaseGeometry | None) -> BaseGeometry:
+    """The polygonal part of a geometry as one Polygon or MultiPolygon (an empty Polygon
+    when there is none); Polygons and MultiPolygons come back as they are."""
+    if geom is not None and geom.geom_type in ("Polygon", "MultiPolygon"):
         return geom
-    if kind == "GeometryCollection":
-        parts = [p for g in geom.geoms for p in shapely.get_parts(_polygonal(g)) if not p.is_empty]
-        if not parts:
-            return shapely.Polygon()
-        return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
-    return shapely.Polygon()
+    parts = polygon_parts(geom)
+    if not parts:
+        return shapely.Polygon()
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
 
 
 def _unwrap_ring(coords: np.ndarray, ref_lon: float | None) -> np.ndarray:
@@ -140,11 +152,11 @@ def _repair(geom: BaseGeometry) -> BaseGeometry:
     """
     if geom.is_valid:
         return geom
-    fixed = _polygonal(shapely.make_valid(geom, method="structure", keep_collapsed=False))
+    fixed = polygonal(shapely.make_valid(geom, method="structure", keep_collapsed=False))
     if shapely.get_num_interior_rings(shapely.get_parts(geom)).sum() == 0:
-        lw = _polygonal(shapely.make_valid(geom, method="linework"))
+        lw = polygonal(shapely.make_valid(geom, method="linework"))
         if not lw.is_empty:
-            fixed = _polygonal(shapely.union(fixed, lw)) if not fixed.is_empty else lw
+            fixed = polygonal(shapely.union(fixed, lw)) if not fixed.is_empty else lw
     return fixed
 
 
@@ -156,7 +168,7 @@ def _prepare_geometry(geom: BaseGeometry | None) -> BaseGeometry:
         raise _RowProblem("has an empty geometry")
     kind = geom.geom_type
     if kind == "GeometryCollection":
-        geom = _polygonal(geom)
+        geom = polygonal(geom)
         if geom.is_empty:
             raise _RowProblem("is a GeometryCollection without polygons")
     elif kind not in ("Polygon", "MultiPolygon"):
@@ -187,7 +199,7 @@ def _prepare_geometry(geom: BaseGeometry | None) -> BaseGeometry:
     if xmin < -180.0 or xmax > 180.0:
         pieces = []
         for window, shift in _SHIFTS:
-            part = _polygonal(shapely.intersection(geom, window))
+            part = polygonal(shapely.intersection(geom, window))
             if not part.is_empty:
                 pieces.extend(
                     shapely.get_parts(shapely.transform(part, lambda c, s=shift: c + (s, 0.0)))
@@ -200,9 +212,9 @@ def _prepare_geometry(geom: BaseGeometry | None) -> BaseGeometry:
             if not pieces
             else pieces[0]
             if len(pieces) == 1
-            else _polygonal(shapely.make_valid(shapely.MultiPolygon(pieces)))
+            else polygonal(shapely.make_valid(shapely.MultiPolygon(pieces)))
         )
-    geom = _polygonal(geom)
+    geom = polygonal(geom)
     if geom.is_empty or geom.area <= 0.0:
         raise _RowProblem("has no area (degenerate polygon)")
     return geom
@@ -354,7 +366,7 @@ def _trim_overlaps(geoms: list[BaseGeometry]) -> list[BaseGeometry | None]:
         cover = shapely.union_all(others)
         if not shapely.relate_pattern(geoms[i], cover, "2********"):
             continue  # interiors do not overlap: only touching
-        trimmed = _polygonal(shapely.difference(geoms[i], cover))
+        trimmed = polygonal(shapely.difference(geoms[i], cover))
         if not trimmed.is_empty:
             parts = [p for p in shapely.get_parts(trimmed) if p.area > 0]
             trimmed = (

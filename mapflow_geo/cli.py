@@ -9,21 +9,21 @@ from __future__ import annotations
 import argparse
 import sys
 
+import geopandas as gpd
+
+from mapflow_geo import accessors as _accessors  # noqa: F401  (registers gdf.mapflow)
+from mapflow_geo.client import default_client
+from mapflow_geo.demo import main as demo_main
 from mapflow_geo.exceptions import MapflowError
+from mapflow_geo.sim import cli_main as sim_main
 
 
 def _read(path: str):
-    import geopandas as gpd
-
-    import mapflow_geo  # noqa: F401  (registers gdf.mapflow)
-
     return gpd.read_file(path)
 
 
 def _client():
-    from mapflow_geo.client import MapflowClient
-
-    return MapflowClient()
+    return default_client()
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -65,12 +65,8 @@ def _process(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sim"]:
-        from mapflow_geo.sim import cli_main
-
-        return cli_main(argv[1:]) or 0
+        return sim_main(argv[1:]) or 0
     if argv[:1] == ["demo"]:
-        from mapflow_geo.demo import main as demo_main
-
         return demo_main(argv[1:])
     ap = argparse.ArgumentParser(prog="mapflow-geo", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)

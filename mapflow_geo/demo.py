@@ -52,10 +52,6 @@ def main(argv: list[str] | None = None) -> int:
     res.features.to_file(out / "features.gpkg", driver="GPKG")
     res.costs.to_csv(out / "costs.csv")
     print(f"\nWrote {out / 'features.gpkg'} and {out / 'costs.csv'}")
-    try:
-        from mapflow_geo import viz  # noqa: F401
-    except ImportError:
-        return 0
     m = res.preview()
     m.save(str(out / "preview.html"))
     print(f"Wrote {out / 'preview.html'}")

@@ -9,7 +9,11 @@ of them. Two families hang below it:
   (:class:`BudgetError`);
 * API errors (:class:`APIError` and one subclass per HTTP status), which keep the
   server's ``status``, Mapflow ``code``, ``message`` and ``params``; and transport errors
-  (:class:`TransportError`), where no answer arrived at all.
+  (:class:`TransportError`), where no answer arrived at all;
+* run errors (:class:`RunError`, :class:`RunFailedError` with the partial result).
+
+Every warning derives from :class:`MapflowWarning` (:class:`AOIWarning`,
+:class:`RunIncompleteWarning`); :func:`strict` and :func:`ignore` set them all at once.
 
 No exception text ever carries the API token: messages are built from the HTTP method,
 the URL path and the server's answer, never from request headers.
@@ -17,6 +21,7 @@ the URL path and the server's answer, never from request headers.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 
@@ -227,14 +232,38 @@ def api_error_class(status: int, code: str | None = None) -> type[APIError]:
     return _BY_STATUS.get(status, APIError)
 
 
-class ProcessingFailedError(MapflowError):
-    """A processing ended FAILED; ``messages`` are readable texts of its error codes."""
+class RunFailedError(RunError):
+    """Some tiles of a run did not succeed. ``result`` holds everything that did (and
+    the failed tiles with their readable messages: ``result.failed``)."""
 
-    def __init__(self, processing_id: str, messages: list[str]) -> None:
-        self.processing_id = processing_id
-        self.messages = list(messages)
-        text = "; ".join(self.messages) or "no reason given"
-        super().__init__(f"processing {processing_id} failed: {text}")
+    def __init__(self, message: str, result: Any) -> None:
+        self.result = result
+        super().__init__(message)
+
+
+# ------------------------------------------------------------------------ warnings
+class MapflowWarning(UserWarning):
+    """Base of every warning mapflow-geo issues; silence them all with
+    ``warnings.simplefilter("ignore", MapflowWarning)`` or turn them into errors with
+    :func:`strict`."""
+
+
+class AOIWarning(MapflowWarning):
+    """Rows were skipped or dropped while preparing AOIs (the message names them)."""
+
+
+class RunIncompleteWarning(MapflowWarning):
+    """Issued by ``errors="warn"`` when some tiles of a run did not succeed."""
+
+
+def strict() -> None:
+    """Turn every :class:`MapflowWarning` into an error (for this process)."""
+    warnings.simplefilter("error", MapflowWarning)
+
+
+def ignore() -> None:
+    """Silence every :class:`MapflowWarning` (for this process)."""
+    warnings.simplefilter("ignore", MapflowWarning)
 
 
 __all__ = [
@@ -253,12 +282,17 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "PlanError",
-    "ProcessingFailedError",
     "RateLimitError",
     "RunError",
+    "RunFailedError",
+    "RunIncompleteWarning",
+    "MapflowWarning",
+    "AOIWarning",
     "ServerError",
     "TooLargeProcessingError",
     "TransportError",
     "UnprocessableError",
     "api_error_class",
+    "ignore",
+    "strict",
 ]

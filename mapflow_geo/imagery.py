@@ -42,31 +42,26 @@ import math
 import os
 import re
 import tempfile
-import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
-import shapely
 from shapely.geometry import mapping, shape
 
+from mapflow_geo.client import default_client
 from mapflow_geo.exceptions import ImageryError
+from mapflow_geo.scenes import (
+    rank_scenes,
+    union_4326,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from mapflow_geo.client import MapflowClient
 
 log = logging.getLogger(__name__)
 
-#: Sort order of the scene choice rule: (column, ascending).
-SCENE_ORDER = (
-    ("acquisition_date", False),
-    ("cloud_cover", True),
-    ("_res_key", True),
-    ("id", True),
-)
 #: Band counts the models accept (3 = RGB; a 4th band is taken as alpha).
 ALLOWED_BAND_COUNTS = (3, 4)
 #: Data types the models accept.
@@ -176,11 +171,8 @@ def search_imagery(
     >>> bool((scenes["cloud_cover"] <= 0.2).all())
     True
     """
-    if client is None:
-        from mapflow_geo.client import MapflowClient
-
-        client = MapflowClient()
-    area = _union_4326(gdf)
+    client = default_client(client)
+    area = union_4326(gdf)
     cloud = None if max_cloud_cover is None else float(max_cloud_cover)
     if cloud is not None and cloud > 1.0:
         cloud /= 100.0
@@ -251,147 +243,6 @@ def scenes_frame(records: list[dict]) -> gpd.GeoDataFrame:
     if len(gdf):
         gdf = gdf.drop_duplicates("id", keep="first")
     return rank_scenes(gdf)
-
-
-def rank_scenes(scenes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """``scenes`` sorted by the choice rule (:data:`SCENE_ORDER`): newest, then least
-    cloudy, then finest pixel (unknown last), then id."""
-    tmp = scenes.assign(_res_key=scenes["pixel_resolution"].fillna(np.inf))
-    cols = [c for c, _ in SCENE_ORDER]
-    asc = [a for _, a in SCENE_ORDER]
-    tmp = tmp.sort_values(cols, ascending=asc, na_position="last", kind="stable")
-    return tmp.drop(columns="_res_key")
-
-
-def choose_scenes(
-    scenes: gpd.GeoDataFrame,
-    aoi: Any,
-    *,
-    min_gain: float = 0.01,
-) -> gpd.GeoDataFrame:
-    """The scenes, in rule order, that each add at least ``min_gain`` of the AOI's area
-    not covered by the ones before: a small set that covers what the catalog can.
-
-    Examples
-    --------
-    >>> import shapely, geopandas as gpd, pandas as pd
-    >>> s = scenes_frame([
-    ...     {"id": "old", "acquisitionDate": "2021-01-01T00:00:00Z", "cloudCover": 0,
-    ...      "providerName": "CG", "footprint": shapely.geometry.mapping(shapely.box(0, 0, 2, 2))},
-    ...     {"id": "new", "acquisitionDate": "2024-01-01T00:00:00Z", "cloudCover": 0.1,
-    ...      "providerName": "CG", "footprint": shapely.geometry.mapping(shapely.box(0, 0, 1, 2))},
-    ... ])
-    >>> list(choose_scenes(s, shapely.box(0, 0, 2, 2))["id"])
-    ['new', 'old']
-    """
-    area = _union_4326(aoi)
-    total = area.area
-    if total <= 0 or scenes.empty:
-        return scenes.iloc[:0]
-    keep, covered = [], shapely.Polygon()
-    ranked = rank_scenes(scenes)
-    for i, g in zip(ranked.index, ranked.geometry.values, strict=True):
-        if g is None:
-            continue
-        gain = shapely.difference(shapely.intersection(g, area), covered).area
-        if gain >= min_gain * total:
-            keep.append(i)
-            covered = shapely.union(covered, g)
-        if shapely.covers(covered, area):
-            break
-    return ranked.loc[keep]
-
-
-def assign_scenes(aois: gpd.GeoDataFrame, scenes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Split each AOI row among the scenes: every part goes to the first scene, in rule
-    order, whose footprint covers it. One row per (input row, scene) with ``scene_id``,
-    ``scene_provider`` and the part's geometry; the index repeats the input labels.
-    Ground that no scene covers is dropped with a warning."""
-    ranked = rank_scenes(scenes[scenes.geometry.notna()])
-    if ranked.empty:
-        raise ImageryError("no scene with a footprint to plan on", rule="coverage")
-    aois = aois.to_crs(4326)
-    labels, parts, sids, provs = [], [], [], []
-    taken = shapely.Polygon()
-    fps = ranked.geometry.values
-    for sid, prov, fp in zip(ranked["id"], ranked["provider_name"], fps, strict=True):
-        own = shapely.difference(fp, taken) if not taken.is_empty else fp
-        taken = shapely.union(taken, fp)
-        if own.is_empty:
-            continue
-        cut = shapely.intersection(aois.geometry.values, own)
-        for lab, g in zip(aois.index, cut, strict=True):
-            g = _polygonal(g)
-            if g is not None:
-                labels.append(lab)
-                parts.append(g)
-                sids.append(str(sid))
-                provs.append(None if pd.isna(prov) else str(prov))
-    missing = shapely.difference(shapely.union_all(aois.geometry.values), taken)
-    if not missing.is_empty and missing.area > 1e-12:
-        warnings.warn(
-            f"{_area_km2(missing):.3f} km² of the areas lie outside every chosen scene "
-            "and will not be processed",
-            stacklevel=3,
-        )
-    if not parts:
-        raise ImageryError("the chosen scenes do not cover any of the areas", rule="coverage")
-    index = pd.Index(labels, name=aois.index.name)
-    return gpd.GeoDataFrame(
-        {"scene_id": sids, "scene_provider": provs},
-        geometry=gpd.GeoSeries(parts, index=index, crs=4326),
-        index=index,
-        crs=4326,
-    )
-
-
-def plan_scenes(
-    aois: gpd.GeoDataFrame,
-    scenes: gpd.GeoDataFrame,
-    *,
-    area_limit_km2: float,
-    max_aois: int,
-    **options: Any,
-) -> gpd.GeoDataFrame:
-    """Plan tiles clipped to the chosen scenes' footprints, one scene per processing.
-
-    Each scene's share of the areas (:func:`assign_scenes`) is planned on its own with
-    :func:`mapflow_geo.tiling.plan`; the plans are concatenated with ``processing``
-    renumbered and ``scene_id`` / ``scene_provider`` columns. ``row`` keeps the input
-    labels, so costs and stats still add up per input row.
-    """
-    from mapflow_geo.tiling import plan as make_plan
-
-    parts = assign_scenes(aois, scenes)
-    plans = []
-    offset = 0
-    for sid, sub in parts.groupby("scene_id", sort=False):
-        p = make_plan(
-            sub[["geometry"]], area_limit_km2=area_limit_km2, max_aois=max_aois, **options
-        )
-        p["processing"] = p["processing"] + offset
-        offset = int(p["processing"].max()) + 1
-        p["scene_id"] = str(sid)
-        p["scene_provider"] = sub["scene_provider"].iloc[0]
-        plans.append(p)
-    out = pd.concat(plans, ignore_index=True)
-    # the same row cut by two scenes: tile ids stay unique (they hash label and geometry)
-    return gpd.GeoDataFrame(out, geometry="geometry", crs=4326)
-
-
-def scene_source(tiles: pd.DataFrame, zoom: int | None = None) -> dict:
-    """``params`` of a processing planned by :func:`plan_scenes`: ``imagerySearch`` with
-    its one scene."""
-    from mapflow_geo.sources import imagery_search
-
-    sid = str(tiles["scene_id"].iloc[0])
-    prov = tiles["scene_provider"].iloc[0]
-    return dict(imagery_search(str(prov), [sid], zoom=zoom))
-
-
-def scene_sources(plan: gpd.GeoDataFrame) -> dict[int, dict]:
-    """One ``imagerySearch`` source per processing of a :func:`plan_scenes` plan."""
-    return {int(k): scene_source(t) for k, t in plan.groupby("processing", sort=True)}
 
 
 # ----------------------------------------------------------------------------- uploads
@@ -558,10 +409,7 @@ def upload(
         The uploaded image (``mosaic_id`` set); use it with
         ``sources.my_imagery(image_ids=[img.id])`` or ``mosaic_id=img.mosaic_id``.
     """
-    if client is None:
-        from mapflow_geo.client import MapflowClient
-
-        client = MapflowClient()
+    client = default_client(client)
     tmp = None
     try:
         if not isinstance(image, (str, os.PathLike)):
@@ -612,32 +460,22 @@ def _dataarray_to_tiff(da: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _union_4326(obj: Any) -> shapely.Geometry:
-    if isinstance(obj, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        if obj.crs is None:
-            raise ImageryError("the areas have no CRS", rule="crs")
-        geoms = obj.to_crs(4326).geometry.values if obj.crs.to_epsg() != 4326 else obj.geometry
-        return shapely.union_all(np.asarray(geoms))
-    if isinstance(obj, dict):
-        return shape(obj)
-    if isinstance(obj, shapely.Geometry):
-        return obj
-    raise TypeError(f"expected a GeoDataFrame, GeoSeries or geometry, got {type(obj).__name__}")
 
 
-def _polygonal(g: shapely.Geometry) -> shapely.Geometry | None:
-    if g is None or g.is_empty:
-        return None
-    if g.geom_type in ("Polygon", "MultiPolygon"):
-        return g
-    polys = [p for p in getattr(g, "geoms", []) if p.geom_type in ("Polygon", "MultiPolygon")]
-    polys = [q for p in polys for q in getattr(p, "geoms", [p])]
-    if not polys:
-        return None
-    return polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
-
-
-def _area_km2(g: shapely.Geometry) -> float:
-    import pyproj
-
-    return abs(pyproj.Geod(ellps="WGS84").geometry_area_perimeter(g)[0]) / 1e6
+def check_dataarray(
+    da: Any, *, client: MapflowClient | None = None, mosaic: Any = None, **limits: Any
+) -> dict:
+    """The metadata the Data API would read from a georeferenced DataArray, after
+    :func:`check_upload` (against ``mosaic``'s images and the free storage when a client
+    is given). Raises :class:`~mapflow_geo.exceptions.ImageryError` naming the rule an
+    image breaks."""
+    tmp = _dataarray_to_tiff(da)
+    try:
+        meta = raster_meta(tmp)
+    finally:
+        os.unlink(tmp)
+    mosaic_id = getattr(mosaic, "id", mosaic)
+    images = client.list_images(mosaic_id) if (client is not None and mosaic_id) else []
+    free = client.memory().free_bytes if client is not None else None
+    check_upload(meta, mosaic_images=images, free_bytes=free, **limits)
+    return meta

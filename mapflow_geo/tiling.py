@@ -1,6 +1,6 @@
 """Split AOIs into tiles and pack the tiles into processings under Mapflow's limits.
 
-Pure geometry, no HTTP (a client is only asked for the account limits and a price).
+Pure geometry, no HTTP: the limits and the price come in as numbers.
 
 Mapflow refuses a processing whose total geodesic area exceeds the account's
 ``aoiAreaLimit``, any of whose polygons has a lat/lon bounding box larger than that
@@ -47,7 +47,7 @@ from mapflow_geo._geodesy import (
     meridian_radius_m,
     rect_area_km2,
 )
-from mapflow_geo.aoi import prepare_aois
+from mapflow_geo.aoi import polygon_parts, prepare_aois
 from mapflow_geo.exceptions import ConfigError, PlanError
 
 logger = logging.getLogger(__name__)
@@ -103,18 +103,6 @@ def _cell_width_deg(lat0: float, lat1: float, cap: float) -> float:
     return dlon
 
 
-def _polygons(geom) -> list[shapely.Polygon]:
-    parts = shapely.get_parts(geom)
-    out = []
-    for p in parts:
-        if p.geom_type == "Polygon":
-            if not p.is_empty and p.area > 0.0:
-                out.append(p)
-        elif p.geom_type in ("MultiPolygon", "GeometryCollection"):
-            out.extend(_polygons(p))
-    return out
-
-
 def _fits(geom: shapely.Polygon, cap: float) -> tuple[bool, float]:
     area = float(geodesic_area_km2([geom])[0])
     if area > cap:
@@ -145,7 +133,7 @@ def _cut_polygon(poly: shapely.Polygon, row: int, key: tuple, cap: float) -> lis
             cell_lat1 = lat0 + dphi
             dlon = _cell_width_deg(lat0, cell_lat1, cap)
             cell_area = box_area_km2(0.0, lat0, dlon, cell_lat1)
-            for c, comp in enumerate(_polygons(strip)):
+            for c, comp in enumerate(polygon_parts(strip)):
                 cx0, _, cx1, _ = comp.bounds
                 ncol = max(1, math.ceil((cx1 - cx0) / dlon - 1e-12))
                 xs = cx0 + dlon * np.arange(ncol + 1)
@@ -161,7 +149,7 @@ def _cut_polygon(poly: shapely.Polygon, row: int, key: tuple, cap: float) -> lis
                         cell = cells[j]
                         pieces.append(_Piece(row, k, cell, cell_area, cell.bounds))
                         continue
-                    for s, p in enumerate(_polygons(g)):
+                    for s, p in enumerate(polygon_parts(g)):
                         pieces.append(_Piece(row, (*k, s), p, -1.0, p.bounds))
         lat0, band = lat1, band + 1
     todo = [p for p in pieces if p.area < 0]
@@ -207,7 +195,7 @@ def _strip_pieces(poly, row, key, cap, k, axis, profile) -> list[_Piece] | None:
         boxes = shapely.box(minx - 1.0, pos[:-1], maxx + 1.0, pos[1:])
     pieces: list[_Piece] = []
     for j, g in enumerate(shapely.intersection(boxes, poly)):
-        for s, p in enumerate(_polygons(g)):
+        for s, p in enumerate(polygon_parts(g)):
             if box_area_km2(*p.bounds) > cap:
                 return None
             pieces.append(_Piece(row, (*key, "s", axis, j, s), p, -1.0, p.bounds))
@@ -273,7 +261,7 @@ def _ensure_fit(pieces: list[_Piece], cap: float) -> list[_Piece]:
             halves = [(minx, miny, maxx, mid), (minx, mid, maxx, maxy)]
         new = []
         for h, rect in enumerate(halves):
-            for s, g in enumerate(_polygons(shapely.intersection(p.geom, shapely.box(*rect)))):
+            for s, g in enumerate(polygon_parts(shapely.intersection(p.geom, shapely.box(*rect)))):
                 new.append(_Piece(p.row, (*p.key, "b", h, s), g, -1.0, g.bounds))
         if new:
             areas = geodesic_area_km2([q.geom for q in new])
@@ -425,22 +413,15 @@ def _pack(pieces: list[_Piece], cap: float, max_aois: int) -> list[_Bin]:
 
 
 # ------------------------------------------------------------------------ public
-def _resolve_limits(area_limit_km2, max_aois, client, model, price_per_km2):
-    if (area_limit_km2 is None or max_aois is None) and client is not None:
-        limits = client.account_limits()
-        if area_limit_km2 is None:
-            area_limit_km2 = limits.aoi_area_limit_km2
-        if max_aois is None:
-            max_aois = limits.max_aois_per_processing
+def _resolve_limits(area_limit_km2, max_aois, price_per_km2):
     if area_limit_km2 is None:
         raise ConfigError(
             "no area limit to plan against: pass area_limit_km2= (and max_aois=), "
-            "or client= to read the account's limits"
+            "or plan through mapflow_geo.plan / gdf.mapflow.plan with client= to read "
+            "the account's limits"
         )
     if max_aois is None:
         max_aois = DEFAULT_MAX_AOIS
-    if price_per_km2 is None and client is not None and model is not None:
-        price_per_km2 = client.model_price(model)
     try:
         area_limit_km2 = float(area_limit_km2)
         max_aois = int(max_aois)
@@ -481,8 +462,6 @@ def plan(
     *,
     area_limit_km2: float | None = None,
     max_aois: int | None = None,
-    client: Any = None,
-    model: str | None = None,
     price_per_km2: float | None = None,
     safety_margin: float = DEFAULT_SAFETY_MARGIN,
     errors: Literal["raise", "skip"] = "raise",
@@ -495,17 +474,11 @@ def plan(
     gdf : GeoDataFrame or anything :func:`mapflow_geo.aoi.prepare_aois` accepts
         The areas to process; rows are prepared first (reprojected, repaired, split at
         the antimeridian, overlaps trimmed: first row wins).
-    area_limit_km2 : float, optional
-        The account's ``aoiAreaLimit`` in km². Read from ``client.account_limits()``
-        when not given.
+    area_limit_km2 : float
+        The account's ``aoiAreaLimit`` in km² (:func:`mapflow_geo.plan` reads it from
+        a client: this layer makes no HTTP request).
     max_aois : int, optional
-        ``maxAoisPerProcessing``. From the client when not given; without a client the
-        service default, 10.
-    client : MapflowClient, optional
-        Asked for ``account_limits()`` when a limit is missing, and for
-        ``model_price(model)`` when ``model`` is given and ``price_per_km2`` is not.
-    model : str, optional
-        Model name, for the price.
+        ``maxAoisPerProcessing``; the service default, 10, when not given.
     price_per_km2 : float, optional
         Credits per km²; when known, ``planned_credits`` is filled in.
     safety_margin : float
@@ -531,7 +504,7 @@ def plan(
     Raises
     ------
     ConfigError
-        No area limit (and no client), or nonsensical limits.
+        No area limit, or nonsensical limits.
     AOIError
         An input row cannot be used (``errors="raise"``).
 
@@ -554,7 +527,7 @@ def plan(
     True
     """
     area_limit_km2, max_aois, price_per_km2 = _resolve_limits(
-        area_limit_km2, max_aois, client, model, price_per_km2
+        area_limit_km2, max_aois, price_per_km2
     )
     if not (0.0 <= float(safety_margin) < 1.0):
         raise ConfigError(f"safety_margin must be in [0, 1), not {safety_margin!r}")
@@ -565,7 +538,7 @@ def plan(
     grid: list[list[_Piece]] = []
     strips: dict[int, list[_Piece]] = {}
     for r, geom in enumerate(aois.geometry.values):
-        for k, poly in enumerate(_polygons(geom)):
+        for k, poly in enumerate(polygon_parts(geom)):
             cut = _cut_polygon(poly, r, (r, k), cap)
             alt = _strip_alternative(poly, cut, r, (r, k), cap, max_aois)
             if alt is not None:

@@ -17,6 +17,19 @@ import importlib.util
 import sys
 from typing import Any
 
+from mapflow_geo.imagery import check_dataarray, upload
+
+
+def doc(source: Any) -> Any:
+    """Give the decorated door the docstring of the function it delegates to."""
+
+    def wrap(door: Any) -> Any:
+        door.__doc__ = source.__doc__
+        return door
+
+    return wrap
+
+
 _REGISTERED = False
 
 
@@ -30,46 +43,13 @@ class MapflowDataArrayAccessor:
     def __init__(self, obj: Any) -> None:
         self._obj = obj
 
-    def upload(
-        self,
-        *,
-        client: Any = None,
-        mosaic: Any = None,
-        name: str | None = None,
-        tags: Any = None,
-        check: bool = True,
-        **limits: Any,
-    ):
-        """Upload the array (needs a rioxarray CRS and transform) to ``mosaic`` (or to a
-        new mosaic ``name``) after checking the documented rules.
+    @doc(upload)
+    def upload(self, **options: Any) -> Any:
+        return upload(self._obj, **options)
 
-        See :func:`mapflow_geo.imagery.upload`; returns the uploaded
-        :class:`~mapflow_geo.models.Image`. Raises
-        :class:`~mapflow_geo.exceptions.ImageryError` naming the rule an image breaks.
-        """
-        from mapflow_geo.imagery import upload
-
-        return upload(
-            self._obj, client=client, mosaic=mosaic, name=name, tags=tags, check=check, **limits
-        )
-
-    def check(self, *, client: Any = None, mosaic: Any = None, **limits: Any) -> dict:
-        """The metadata the Data API would read, after :func:`~mapflow_geo.imagery.check_upload`
-        (against ``mosaic``'s images and the free storage when a client is given)."""
-        import os
-
-        from mapflow_geo.imagery import _dataarray_to_tiff, check_upload, raster_meta
-
-        tmp = _dataarray_to_tiff(self._obj)
-        try:
-            meta = raster_meta(tmp)
-        finally:
-            os.unlink(tmp)
-        mosaic_id = getattr(mosaic, "id", mosaic)
-        images = client.list_images(mosaic_id) if (client is not None and mosaic_id) else []
-        free = client.memory().free_bytes if client is not None else None
-        check_upload(meta, mosaic_images=images, free_bytes=free, **limits)
-        return meta
+    @doc(check_dataarray)
+    def check(self, **options: Any) -> dict:
+        return check_dataarray(self._obj, **options)
 
 
 def register() -> None:

@@ -16,8 +16,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
-from mapflow_geo.aoi import AOIWarning, prepare_aois
-from mapflow_geo.exceptions import AOIError, MapflowError
+from mapflow_geo.aoi import prepare_aois
+from mapflow_geo.exceptions import AOIError, AOIWarning, MapflowError
 
 GEOD = Geod(ellps="WGS84")
 BOWTIE = shapely.Polygon([(10, 10), (10.1, 10.1), (10.1, 10), (10, 10.1)])

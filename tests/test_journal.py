@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from mapflow_geo import journal as jr
 from mapflow_geo.exceptions import RunError
+from mapflow_geo.run import journal as jr
 
 
 def test_records_survive_reopen(tmp_path):
@@ -58,7 +58,7 @@ def test_second_live_process_refused(tmp_path):
             textwrap.dedent(
                 f"""
                 import sys, time
-                from mapflow_geo.journal import Journal
+                from mapflow_geo.run.journal import Journal
                 j = Journal({str(tmp_path)!r}, "c" * 64)
                 print("locked", flush=True)
                 time.sleep(30)

@@ -9,7 +9,7 @@ xr = pytest.importorskip("xarray")
 pytest.importorskip("rioxarray")
 
 import mapflow_geo  # noqa: E402,F401
-from mapflow_geo.raster import grid_for, rasterize_features  # noqa: E402
+from mapflow_geo.results.raster import grid_for, rasterize_features  # noqa: E402
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.02, "progress": False}
 AOI = gpd.GeoDataFrame(

@@ -7,9 +7,15 @@ import shapely
 from shapely.geometry import Polygon, box
 
 import mapflow_geo  # noqa: F401
-from mapflow_geo import sim
-from mapflow_geo.exceptions import AOIError, BudgetError, PlanError, RunError
-from mapflow_geo.runner import RunFailedError, RunIncompleteWarning, open_run
+from mapflow_geo import open_run, sim
+from mapflow_geo.exceptions import (
+    AOIError,
+    BudgetError,
+    PlanError,
+    RunError,
+    RunFailedError,
+    RunIncompleteWarning,
+)
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
 

@@ -6,8 +6,10 @@ import shapely
 from shapely.geometry import box
 
 import mapflow_geo  # noqa: F401
-from mapflow_geo import sim
-from mapflow_geo.runner import REPLANNED, open_run
+from mapflow_geo import open_run, sim
+from mapflow_geo.models import Status
+
+REPLANNED = Status.REPLANNED
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
 
@@ -71,7 +73,7 @@ def test_too_large_processing_is_replanned(tmp_path):
     again = open_run(tmp_path / "run")
     assert len(again.features) == len(res.features)
     assert set(again.tiles["processing_key"]) == set(res.tiles["processing_key"])
-    from mapflow_geo import journal as jr
+    from mapflow_geo.run import journal as jr
 
     with jr.Journal(tmp_path / "run", None, lock=False) as j:
         statuses = {r.key: r.status for r in j.records()}
@@ -85,7 +87,7 @@ def test_replan_resumes_after_crash_mid_run(tmp_path, monkeypatch):
     """Killed (simulated) after the re-planned plan file is written but before the pieces
     reach the journal: resuming with the same run_dir creates the pieces, never the
     refused processing again, and charges nothing twice."""
-    from mapflow_geo import journal as jr
+    from mapflow_geo.run import journal as jr
 
     ref = _reference(tmp_path)
 

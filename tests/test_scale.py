@@ -10,7 +10,7 @@ dask = pytest.importorskip("dask")
 dask_geopandas = pytest.importorskip("dask_geopandas")
 
 import mapflow_geo  # noqa: E402,F401
-from mapflow_geo.scale import result_files, stats_dask, stitch_dask, to_dask  # noqa: E402
+from mapflow_geo.results.dask import stats_dask, stitch_dask, to_dask  # noqa: E402
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.02, "progress": False}
 # three rows (two touching), planned into 0.5 km² single-tile processings: many seams
@@ -65,7 +65,7 @@ def assert_same_objects(got: gpd.GeoDataFrame, want: gpd.GeoDataFrame) -> None:
 
 def test_dask_stitch_and_stats_equal_in_memory(big_run):
     res = big_run
-    files = result_files(res.run_dir)
+    files = res.files
     assert files["features"].sum() > len(res.features)  # there were seams to stitch
     ddf = to_dask(res, partition_features=400, stitched=False)
     assert isinstance(ddf, dask_geopandas.GeoDataFrame) and ddf.npartitions > 5

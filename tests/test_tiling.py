@@ -16,8 +16,8 @@ import shapely
 from test_tiling_props import check_plan
 
 import mapflow_geo  # noqa: F401  (registers the accessor)
-from mapflow_geo.aoi import AOIWarning, prepare_aois
-from mapflow_geo.exceptions import AOIError, ConfigError
+from mapflow_geo.aoi import prepare_aois
+from mapflow_geo.exceptions import AOIError, AOIWarning, ConfigError
 from mapflow_geo.tiling import credits_for, plan, summarize
 
 NE = os.path.join(

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
-from mapflow_geo.aoi import AOIWarning, prepare_aois
+from mapflow_geo.aoi import prepare_aois
+from mapflow_geo.exceptions import AOIWarning
 from mapflow_geo.tiling import plan
 
 GEOD = Geod(ellps="WGS84")

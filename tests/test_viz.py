@@ -272,7 +272,7 @@ def test_tables(run, tmp_path):
 
 
 def test_markdown_escapes_pipes():
-    from mapflow_geo.tables import to_markdown
+    from mapflow_geo.results.tables import to_markdown
 
     df = pd.DataFrame({"name": ["a|b"]}, index=pd.Index(["x"], name="row"))
     assert "a\\|b" in to_markdown(df)

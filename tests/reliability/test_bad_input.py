@@ -218,7 +218,7 @@ def test_rejected_inputs_create_nothing(tmp_path):
             with pytest.raises(MapflowError):
                 gdf.mapflow.process(
                     "buildings", client=client, run_dir=tmp_path / name, **FAST
-                ) if isinstance(gdf, gpd.GeoDataFrame) else mapflow_geo.runner.process(
+                ) if isinstance(gdf, gpd.GeoDataFrame) else mapflow_geo.run.process(
                     gdf, "buildings", client=client, run_dir=tmp_path / name, **FAST
                 )
         assert creates(server) == []

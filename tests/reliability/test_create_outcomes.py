@@ -12,7 +12,7 @@ from _rel import FAST, FULL, assert_one_charge_each, creates, grid_gdf
 import mapflow_geo  # noqa: F401
 from mapflow_geo import exceptions as exc
 from mapflow_geo import sim
-from mapflow_geo.runner import RunFailedError
+from mapflow_geo.exceptions import RunFailedError
 
 N = 12 if FULL else 4
 SIM = dict(aoi_area_limit_km2=5, processing_seconds=0, seed=7)

@@ -9,7 +9,7 @@ from _rel import FAST, FULL, assert_one_charge_each, creates, grid_gdf
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import open_run, sim
-from mapflow_geo.runner import RunFailedError
+from mapflow_geo.exceptions import RunFailedError
 
 N = 40 if FULL else 20
 SIM = dict(aoi_area_limit_km2=5, processing_seconds=0, seed=41)

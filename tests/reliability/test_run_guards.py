@@ -22,7 +22,7 @@ OPTS = dict(poll_interval=0.2, min_poll_interval=0.05, adopt_grace_s=1.0)
 HOLD = textwrap.dedent(
     """
     import sys, time
-    from mapflow_geo import journal
+    from mapflow_geo.run import journal
     j = journal.Journal(sys.argv[1], sys.argv[2])
     print("LOCKED", flush=True)
     time.sleep(60)
@@ -31,7 +31,7 @@ HOLD = textwrap.dedent(
 
 
 def test_second_process_on_same_run_dir_refused(tmp_path):
-    from mapflow_geo.runner import fingerprint_of  # noqa: F401 - the guard is the lock
+    from mapflow_geo.run import fingerprint_of  # noqa: F401 - the guard is the lock
 
     run_dir = tmp_path / "run"
     holder = subprocess.Popen(

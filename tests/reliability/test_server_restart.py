@@ -45,7 +45,7 @@ def _reference(tmp_path):
 
 
 def test_live_run_survives_server_restart(tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="mapflow_geo.runner")
+    caplog.set_level(logging.WARNING, logger="mapflow_geo.run")
     state = str(tmp_path / "sim.json")
     first = sim.Server(state_file=state, **SIM).start()
     port, token = first.port, first.token

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from pathlib import Path
+import warnings
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
@@ -44,6 +44,10 @@ if TYPE_CHECKING:  # pragma: no cover
     import dask_geopandas
 
     from mapflow_geo.results import MapflowResult
+
+from mapflow_geo.results.io import empty_features, read_result_files
+from mapflow_geo.results.stats import class_sums, stats_from_sums
+from mapflow_geo.results.stitch import seam_mask, stitch
 
 log = logging.getLogger(__name__)
 
@@ -57,25 +61,6 @@ def _require():
     except ImportError as exc:  # pragma: no cover
         raise ImportError("the dask path needs the 'dask' extra (dask-geopandas)") from exc
     return dd
-
-
-def result_files(run_dir: str | Path) -> pd.DataFrame:
-    """The stored results of a run: ``path``, ``tile_id``, ``features`` per file (OK
-    downloads with at least one object), from the journal."""
-    from mapflow_geo import journal as jr
-
-    run_dir = Path(run_dir)
-    j = jr.Journal(run_dir, None, lock=False)
-    try:
-        downloads = j.downloads()
-    finally:
-        j.close()
-    rows = [
-        {"path": str(run_dir / d.path), "tile_id": d.tile_id, "features": int(d.features)}
-        for d in downloads
-        if d.status == "OK" and d.path and d.features
-    ]
-    return pd.DataFrame(rows, columns=["path", "tile_id", "features"])
 
 
 def _neighbourhood_groups(
@@ -109,9 +94,7 @@ def _neighbourhood_groups(
 
 
 def _read_group(paths: list[str], meta: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    from mapflow_geo.runner import _read_results
-
-    df = _read_results([Path(p) for p in paths])
+    df = read_result_files(paths)
     for col in meta.columns:
         if col not in df:
             df[col] = pd.Series(pd.NA, index=df.index, dtype=meta[col].dtype)
@@ -128,12 +111,8 @@ def _read_group(paths: list[str], meta: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def _meta_for(files: pd.DataFrame) -> gpd.GeoDataFrame:
     """Empty frame with the union of the columns of up to 20 files spread over the run
     (conflicting types widen as pandas' concat widens them: int + float → float)."""
-    import warnings
-
-    from mapflow_geo.runner import _read_results
-
     sample = files["path"].iloc[:: max(1, len(files) // 20)].tolist()[:20]
-    frames = [_read_results([Path(p)]).iloc[:0] for p in sample]
+    frames = [read_result_files([p]).iloc[:0] for p in sample]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # empty-frame concat dtype notice
         meta = pd.concat(frames, ignore_index=True)
@@ -141,7 +120,7 @@ def _meta_for(files: pd.DataFrame) -> gpd.GeoDataFrame:
 
 
 def to_dask(
-    result: MapflowResult | str | Path,
+    result: MapflowResult,
     *,
     partition_features: int = 250_000,
     stitched: bool = False,
@@ -151,7 +130,8 @@ def to_dask(
 
     Parameters
     ----------
-    result : MapflowResult or run dir
+    result : MapflowResult
+        Its ``files`` table (the stored result files, from the run's journal) and plan.
     partition_features : int
         Objects per partition, about.
     stitched : bool
@@ -164,24 +144,11 @@ def to_dask(
         ``processing_id`` and Mapflow's properties, EPSG:4326.
     """
     _require()
-    from mapflow_geo.results import MapflowResult
-
-    if isinstance(result, MapflowResult):
-        run_dir, tiles = result.run_dir, result.tiles
-    else:
-        run_dir = Path(result)
-        tiles = gpd.read_parquet(run_dir / "plan.parquet")
-    if run_dir is None:
-        raise ValueError("the result has no run dir to read from")
-    files = result_files(run_dir)
+    files, tiles = result.files, result.tiles
     if files.empty:
         import dask_geopandas
 
-        empty = gpd.GeoDataFrame(
-            {"row": [], "tile_id": [], "processing_id": []},
-            geometry=gpd.GeoSeries([], crs="EPSG:4326"),
-        )
-        return dask_geopandas.from_geopandas(empty, npartitions=1)
+        return dask_geopandas.from_geopandas(empty_features(), npartitions=1)
     return from_files(files, tiles, partition_features=partition_features, stitched=stitched)
 
 
@@ -193,7 +160,7 @@ def from_files(
     stitched: bool = False,
 ) -> dask_geopandas.GeoDataFrame:
     """:func:`to_dask` from a table of stored result files (``path``, ``tile_id``,
-    ``features``, as :func:`result_files` gives) and the plan."""
+    ``features``, as :attr:`MapflowResult.files` holds) and the plan."""
     dd = _require()
     meta = _meta_for(files)
     groups = _neighbourhood_groups(files, tiles, int(partition_features))
@@ -217,29 +184,11 @@ def _tiles_small(tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     )
 
 
-def seam_mask(features: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> np.ndarray:
-    """The in-memory rule of :func:`~mapflow_geo.results.stitch` for "may have been cut":
-    the piece's row has several tiles and the piece reaches its tile's boundary."""
-    from mapflow_geo.results import SEAM_EPS_DEG
-
-    if features.empty:
-        return np.zeros(0, dtype=bool)
-    tile_geom = tiles.set_index("tile_id").geometry
-    boundary = shapely.boundary(tile_geom.reindex(features["tile_id"].astype(str)).values)
-    multi = tiles.groupby("row")["tile_id"].transform("size") > 1
-    rows_with_seams = set(tiles.loc[multi, "row"])
-    return np.asarray(features["row"].isin(rows_with_seams)) & shapely.dwithin(
-        features.geometry.values, boundary, SEAM_EPS_DEG
-    )
-
-
 def _flag(part: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return part.assign(**{SEAM: seam_mask(part, tiles)})
 
 
 def _stitch_part(part: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    from mapflow_geo.results import stitch
-
     if not isinstance(part, gpd.GeoDataFrame):  # a shuffle may hand back plain frames
         part = gpd.GeoDataFrame(part, geometry="geometry", crs="EPSG:4326")
     if part.empty:
@@ -290,8 +239,6 @@ def stats_dask(ddf: dask_geopandas.GeoDataFrame, result: MapflowResult) -> pd.Da
     """:attr:`MapflowResult.stats` computed from a (stitched) dask frame: per input row
     ``count:<class>``, ``area_m2:<class>``, ``objects``, ``objects_per_km2``,
     ``coverage``. Only the per-(row, class) sums travel to the client."""
-    from mapflow_geo.stats import class_sums, stats_from_sums
-
     meta = pd.DataFrame(
         {
             "row": pd.Series([], dtype=ddf._meta["row"].dtype),

@@ -1,17 +1,11 @@
-"""Maps of plans and results: folium previews for notebooks and browsers, matplotlib
-figures and image files for reports.
+"""Interactive maps of plans and results: folium previews for notebooks and browsers.
 
 Every map is built with :meth:`geopandas.GeoDataFrame.explore` on a :class:`folium.Map`
 whose basemaps come from :mod:`xyzservices`; nothing here writes Leaflet by hand but the
 legend and the note boxes (plain HTML).
 
-Colours are fixed, so a map, a figure and a report agree:
-
-* tiles by status (:data:`STATUS_COLORS`: OK green, FAILED red, running orange,
-  planned blue);
-* objects by class (:func:`class_colors`: the readable class of
-  :func:`class_labels`, in sorted order, on matplotlib's ``tab10`` less its green and
-  red, then ``tab20``).
+Colours come from :mod:`mapflow_geo.viz.styles`; Mapflow's own tile layers from
+:mod:`mapflow_geo.viz.layers`.
 
 Large results
 -------------
@@ -42,10 +36,7 @@ from __future__ import annotations
 import html
 import logging
 import math
-import re
-import urllib.parse
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -54,9 +45,19 @@ import pandas as pd
 import shapely
 from branca.element import MacroElement, Template
 
+from mapflow_geo.run.prepare import plan as make_plan
+from mapflow_geo.viz.layers import add_processing_layers
+from mapflow_geo.viz.styles import (
+    AOI_COLOR,
+    STATUS_COLORS,
+    bounds_of,
+    class_colors,
+    class_labels,
+    status_color,
+)
+
 if TYPE_CHECKING:  # pragma: no cover
     import folium
-    import matplotlib.axes
 
     from mapflow_geo.client import MapflowClient
     from mapflow_geo.results import MapflowResult
@@ -69,73 +70,9 @@ MAX_FEATURES = 20_000
 #: Basemaps offered in the layer control (xyzservices names); the first is shown.
 DEFAULT_BASEMAPS = ("OpenStreetMap.Mapnik", "Esri.WorldImagery")
 
-#: Tile colours by processing status.
-STATUS_COLORS = {
-    "OK": "#1a9850",
-    "FAILED": "#d73027",
-    "CANCELLED": "#8c510a",
-    "REFUSED": "#8c510a",
-    "IN_PROGRESS": "#f46d43",
-    "AWAITING": "#fdae61",
-    "UNPROCESSED": "#fdae61",
-    "PLANNED": "#4575b4",
-}
-OTHER_STATUS_COLOR = "#999999"
-AOI_COLOR = "#222222"
-
-#: Class colours up to eight classes: ``tab10`` without its green and red (tile statuses).
-_CLASS_PALETTE = (
-    "#1f77b4",
-    "#ff7f0e",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#17becf",
-    "#bcbd22",
-    "#7f7f7f",
-)
-
 _LARGE_MODES = ("simplify", "cluster", "cap")
-_SECRET_PARAM = re.compile(r"(token|auth|password|passwd|secret|api[_-]?key|^key$)", re.I)
 
 
-# ----------------------------------------------------------------------------- colours
-def class_labels(features: pd.DataFrame) -> pd.Series:
-    """The readable class of each object: ``object_type`` plus ``class`` / ``class_id``
-    where given (``"buildings:1"``), the same labels as the ``count:`` columns of
-    :attr:`MapflowResult.stats <mapflow_geo.results.MapflowResult.stats>`."""
-    from mapflow_geo.stats import _class_column
-
-    if len(features) == 0:
-        return pd.Series([], index=features.index, dtype=object)
-    return _class_column(features)
-
-
-def class_colors(labels: Iterable[str]) -> dict[str, str]:
-    """A fixed colour (hex) per class label, by sorted label: ``tab10`` without its green
-    and red (kept for tile statuses) up to eight classes, ``tab20`` beyond.
-
-    Examples
-    --------
-    >>> class_colors(["roads", "buildings"])
-    {'buildings': '#1f77b4', 'roads': '#ff7f0e'}
-    """
-    from matplotlib import colormaps
-    from matplotlib.colors import to_hex
-
-    uniq = sorted({str(x) for x in labels})
-    if len(uniq) <= len(_CLASS_PALETTE):
-        return {lab: _CLASS_PALETTE[i] for i, lab in enumerate(uniq)}
-    base = colormaps["tab20"]
-    return {lab: to_hex(base(i % base.N)) for i, lab in enumerate(uniq)}
-
-
-def status_color(status: Any) -> str:
-    """The colour of a tile status (:data:`STATUS_COLORS`, grey for anything else)."""
-    return STATUS_COLORS.get(str(status).upper(), OTHER_STATUS_COLOR)
-
-
-# ----------------------------------------------------------------------------- folium
 def preview_plan(
     gdf: gpd.GeoDataFrame,
     *,
@@ -173,8 +110,6 @@ def preview_plan(
     >>> m = gdf.mapflow.preview(area_limit_km2=5, max_aois=10)   # doctest: +SKIP
     >>> m.save("plan.html")                                      # doctest: +SKIP
     """
-    from mapflow_geo.tiling import plan as make_plan
-
     if plan is None:
         plan = make_plan(
             gdf,
@@ -186,7 +121,7 @@ def preview_plan(
         )
     aois = gdf.to_crs(4326) if gdf.crs is not None else gdf.set_crs(4326)
     tiles = plan.to_crs(4326)
-    m = _new_map(_bounds(aois, tiles), basemap=basemap, width=width, height=height)
+    m = _new_map(bounds_of(aois, tiles), basemap=basemap, width=width, height=height)
     _add_aois(m, aois)
     n_proc = int(tiles["processing"].nunique()) if "processing" in tiles else len(tiles)
     if len(tiles):
@@ -285,7 +220,7 @@ def preview_result(
     n_feats = len(feats)
     is_large = n_feats > max_features
     m = _new_map(
-        _bounds(result.aois, result.tiles),
+        bounds_of(result.aois, result.tiles),
         basemap=basemap,
         width=width,
         height=height,
@@ -315,7 +250,7 @@ def preview_result(
         if client is None:
             log.info("preview: no client, so Mapflow's raster/vector tile layers are skipped")
         else:
-            _add_processing_layers(m, result, client, layers)
+            add_processing_layers(m, result, client, layers)
     _finish(m, legend=legend, title="Mapflow result", notes=notes)
     return m
 
@@ -363,15 +298,6 @@ def _basemaps(basemap: str | Sequence[Any] | None) -> list[Any]:
     for item in items:
         out.append(xyzservices.providers.query_name(item) if isinstance(item, str) else item)
     return out
-
-
-def _bounds(*frames: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
-    boxes = [f.to_crs(4326).total_bounds for f in frames if len(f) and f.crs is not None]
-    boxes = [b for b in boxes if np.isfinite(b).all()]
-    if not boxes:
-        return (-180.0, -60.0, 180.0, 75.0)
-    arr = np.array(boxes)
-    return (arr[:, 0].min(), arr[:, 1].min(), arr[:, 2].max(), arr[:, 3].max())
 
 
 def _require_explore() -> None:
@@ -582,90 +508,6 @@ def _add_large_features(
     )
 
 
-def _add_processing_layers(
-    m: folium.Map, result: MapflowResult, client: MapflowClient, kinds: Sequence[str]
-) -> None:
-    import folium
-    from folium.plugins import VectorGridProtobuf
-
-    unknown = set(kinds) - {"raster", "vector"}
-    if unknown:
-        raise ValueError(f"layers must be 'raster' and/or 'vector', not {sorted(unknown)}")
-    secrets = _client_secrets(client)
-    raster = folium.FeatureGroup(name="Mapflow imagery", show=False)
-    vector = folium.FeatureGroup(name="Mapflow vector tiles", show=False)
-    n_r = n_v = 0
-    ids = result.processings.get("processing_id", pd.Series(dtype=object)).dropna().unique()
-    for pid in ids:
-        try:
-            proc = client.get_processing(str(pid))
-        except Exception as exc:  # noqa: BLE001 - a preview never fails on a lookup
-            log.warning("preview: no layers for processing %s: %s", pid, exc)
-            continue
-        rl = getattr(proc, "raster_layer", None)
-        vl = getattr(proc, "vector_layer", None)
-        if "raster" in kinds and rl is not None and rl.tile_url:
-            url = safe_tile_url(rl.tile_url, secrets)
-            if url:
-                folium.TileLayer(
-                    tiles=url, attr="Mapflow", name=f"imagery {pid}", overlay=True
-                ).add_to(raster)
-                n_r += 1
-        if "vector" in kinds and vl is not None and vl.tile_url:
-            url = safe_tile_url(vl.tile_url, secrets)
-            if url:
-                VectorGridProtobuf(url, name=f"vector {pid}", overlay=True).add_to(vector)
-                n_v += 1
-    if n_r:
-        raster.add_to(m)
-    if n_v:
-        vector.add_to(m)
-
-
-def _client_secrets(client: Any) -> list[str]:
-    """The credential strings a client holds (to make sure none is written into a map)."""
-    out = []
-    try:
-        auth = client._http.session.headers.get("Authorization", "")
-    except AttributeError:
-        auth = ""
-    for part in str(auth).split():
-        if len(part) >= 8:
-            out.append(part)
-            try:
-                import base64
-
-                out += [p for p in base64.b64decode(part).decode().split(":") if len(p) >= 8]
-            except Exception:  # noqa: BLE001
-                pass
-    return out
-
-
-def safe_tile_url(url: str, secrets: Iterable[str] = ()) -> str | None:
-    """A tile URL fit to be written into a map: user info and credential-like query
-    parameters removed; ``None`` if a known secret still appears in it.
-
-    Examples
-    --------
-    >>> safe_tile_url("https://u:p@h.example/t/{z}/{x}/{y}.png?token=abc&uri=s3://b/k")
-    'https://h.example/t/{z}/{x}/{y}.png?uri=s3://b/k'
-    """
-    parts = urllib.parse.urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = [
-        (k, v)
-        for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-        if not _SECRET_PARAM.search(k)
-    ]
-    q = urllib.parse.urlencode(query, safe=":/{}")
-    out = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, q, parts.fragment))
-    out = out.replace("%7B", "{").replace("%7D", "}")
-    if any(s and s in out for s in secrets):
-        log.warning("preview: a tile URL holds a credential; layer left out")
-        return None
-    return out
-
-
 def _finish(
     m: folium.Map, *, legend: list[tuple[str, str, str]], title: str, notes: list[str]
 ) -> None:
@@ -730,197 +572,3 @@ class _BoxControl(MacroElement):
         self.position = position
         self.css_class = css_class
         self.style = style
-
-
-# ----------------------------------------------------------------------------- matplotlib
-def plot_result(
-    result: MapflowResult,
-    ax: matplotlib.axes.Axes | None = None,
-    *,
-    title: str | None = None,
-    tiles: bool | str = "failed",
-    legend: bool = True,
-    scalebar: bool = True,
-    basemap: bool | Any = False,
-    figsize: tuple[float, float] = (8.0, 8.0),
-) -> matplotlib.axes.Axes:
-    """A static map of a run (Web Mercator): input area outlines, objects coloured by
-    class, tiles by status, a legend, a title and a geodesic scale bar.
-
-    Parameters
-    ----------
-    result : MapflowResult
-    ax : matplotlib Axes, optional
-        Drawn into; a new figure of ``figsize`` otherwise.
-    title : str, optional
-        Defaults to a one-line summary (objects, tiles OK, credits).
-    tiles : bool or "failed"
-        Draw all tile outlines, none, or only the tiles that did not succeed (default).
-    legend, scalebar : bool
-    basemap : bool or xyzservices provider
-        Draw a basemap under the map with contextily: only when contextily is installed
-        and the tiles can be fetched (off by default; never required).
-    figsize : (float, float)
-        Inches, for a new figure.
-
-    Examples
-    --------
-    >>> ax = res.plot()                                          # doctest: +SKIP
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize, layout="constrained")
-    handles: list[Any] = []
-    aois = result.aois.to_crs(3857)
-    tiles_m = result.tiles.to_crs(3857)
-    feats = result.features
-    if len(feats):
-        labels = class_labels(feats)
-        colors = class_colors(labels)
-        fm = feats.to_crs(3857)
-        for lab, col in colors.items():
-            sel = (labels == lab).values
-            fm[sel].plot(ax=ax, color=col, edgecolor=col, linewidth=0.3, zorder=2)
-            handles.append(Patch(facecolor=col, edgecolor=col, label=f"{lab} ({sel.sum():,})"))
-    if tiles and len(tiles_m):
-        status = tiles_m["status"].fillna("PLANNED").astype(str)
-        show = status != "OK" if tiles == "failed" else pd.Series(True, index=status.index)
-        for s in sorted(status[show].unique()):
-            sub = tiles_m[show & (status == s)]
-            c = status_color(s)
-            sub.plot(ax=ax, facecolor=c + "33", edgecolor=c, linewidth=1.0, zorder=1)
-            handles.append(Patch(facecolor=c + "33", edgecolor=c, label=f"tiles {s} ({len(sub)})"))
-    if len(aois):
-        aois.boundary.plot(ax=ax, color=AOI_COLOR, linewidth=1.4, zorder=3)
-        handles.insert(0, Line2D([], [], color=AOI_COLOR, linewidth=1.4, label="input areas"))
-    minx, miny, maxx, maxy = _bounds(aois, tiles_m) if len(aois) else (0, 0, 1, 1)
-    if len(aois) or len(tiles_m):
-        b = gpd.GeoSeries([shapely.box(minx, miny, maxx, maxy)], crs=4326).to_crs(3857)
-        x0, y0, x1, y1 = b.total_bounds
-        pad = 0.04 * max(x1 - x0, y1 - y0)
-        ax.set_xlim(x0 - pad, x1 + pad)
-        ax.set_ylim(y0 - pad, y1 + pad)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_xlabel("")
-    ax.set_ylabel("")
-    if basemap:
-        _add_basemap(ax, basemap)
-    if scalebar:
-        add_scalebar(ax)
-    if legend and handles:
-        fig = ax.figure
-        engine = fig.get_layout_engine()
-        if type(engine).__name__ == "ConstrainedLayoutEngine" and len(fig.axes) == 1:
-            fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
-        else:
-            ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
-    if title is None:
-        n_ok = int((result.tiles["status"] == "OK").sum()) if len(result.tiles) else 0
-        cost = result.processings.get("cost", pd.Series(dtype=float))
-        title = (
-            f"Mapflow: {len(feats):,} objects, {n_ok}/{len(result.tiles)} tiles OK, "
-            f"{int(pd.to_numeric(cost, errors='coerce').fillna(0).sum()):,} credits"
-        )
-    ax.set_title(title)
-    return ax
-
-
-def _add_basemap(ax: Any, basemap: Any) -> None:
-    try:
-        import contextily
-    except ImportError:
-        log.info("basemap skipped: contextily is not installed")
-        return
-    kwargs = {} if basemap is True else {"source": basemap}
-    try:
-        contextily.add_basemap(ax, crs="EPSG:3857", zorder=0, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - a basemap is decoration
-        log.warning("basemap skipped: %s", exc)
-
-
-def _nice_length(metres: float) -> float:
-    """The largest 1, 2 or 5 × 10ⁿ not above ``metres``."""
-    if metres <= 0:
-        return 0.0
-    exp = 10 ** math.floor(math.log10(metres))
-    return max(m * exp for m in (1, 2, 5) if m * exp <= metres)
-
-
-def add_scalebar(ax: Any, *, fraction: float = 0.25, loc: str = "lower left") -> None:
-    """Draw a geodesic scale bar on an axes in Web Mercator (EPSG:3857) metres.
-
-    Its length is a round number of metres or kilometres about ``fraction`` of the
-    axes' width, measured on the WGS84 ellipsoid eastward from the bar's start (so it
-    is right at that latitude, where Mercator's scale differs from the centre's).
-    """
-    import pyproj
-    from matplotlib.patches import Rectangle
-
-    x0, x1 = ax.get_xlim()
-    y0, y1 = ax.get_ylim()
-    to_ll = pyproj.Transformer.from_crs(3857, 4326, always_xy=True)
-    to_m = pyproj.Transformer.from_crs(4326, 3857, always_xy=True)
-    geod = pyproj.Geod(ellps="WGS84")
-    bx = x0 + 0.05 * (x1 - x0)
-    by = y0 + 0.05 * (y1 - y0) if "lower" in loc else y1 - 0.08 * (y1 - y0)
-    lon0, lat0 = to_ll.transform(bx, by)
-    lon1, lat1 = to_ll.transform(bx + fraction * (x1 - x0), by)
-    _, _, dist = geod.inv(lon0, lat0, lon1, lat1)
-    length = _nice_length(dist)
-    if not length:
-        return
-    lon_e, lat_e, _ = geod.fwd(lon0, lat0, 90.0, length)
-    ex, _ = to_m.transform(lon_e, lat_e)
-    width = ex - bx
-    h = 0.012 * (y1 - y0)
-    for i in range(2):
-        ax.add_patch(
-            Rectangle(
-                (bx + i * width / 2, by),
-                width / 2,
-                h,
-                facecolor="black" if i == 0 else "white",
-                edgecolor="black",
-                linewidth=0.8,
-                zorder=5,
-            )
-        )
-    label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
-    ax.text(bx + width / 2, by + 1.8 * h, label, ha="center", va="bottom", fontsize=8, zorder=5)
-
-
-def save_image(
-    result: MapflowResult,
-    path: str | Path,
-    *,
-    dpi: float = 150,
-    format: str | None = None,
-    figsize: tuple[float, float] = (8.0, 8.0),
-    **plot_kwargs: Any,
-) -> Path:
-    """Write :func:`plot_result` to PNG, SVG or PDF (by ``format`` or the extension).
-
-    The image is exactly ``figsize × dpi`` pixels (PNG records the dpi).
-
-    Examples
-    --------
-    >>> res.to_image("run.png", dpi=200)                         # doctest: +SKIP
-    """
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    fmt = (format or path.suffix.lstrip(".") or "png").lower()
-    if fmt not in ("png", "svg", "pdf"):
-        raise ValueError(f"image format must be png, svg or pdf, not {fmt!r}")
-    fig, ax = plt.subplots(figsize=figsize, dpi=dpi, layout="constrained")
-    try:
-        plot_result(result, ax=ax, **plot_kwargs)
-        fig.savefig(path, dpi=dpi, format=fmt)
-    finally:
-        plt.close(fig)
-    return path

@@ -11,7 +11,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mapflow_geo.results import MapflowResult
 
 
-def _class_column(features: pd.DataFrame) -> pd.Series:
+def class_column(features: pd.DataFrame) -> pd.Series:
     """A readable class per object: object type plus class / class_id where given."""
     kind = features.get("object_type", pd.Series("object", index=features.index)).astype(str)
     for col in ("class", "class_id"):
@@ -61,7 +61,7 @@ def class_sums(features: pd.DataFrame) -> pd.DataFrame:
 
     Works on a whole frame or on one partition of a dask frame (sums of partial sums are
     the same sums)."""
-    cls = _class_column(features)
+    cls = class_column(features)
     area = (
         pd.to_numeric(features["area"], errors="coerce")
         if "area" in features

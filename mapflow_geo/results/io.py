@@ -1,0 +1,243 @@
+"""Reading Mapflow results: GeoJSON → Arrow → GeoDataFrame, and the run's stored files.
+
+Parsing goes into Arrow with no Python loop over features: uniform collections (one
+geometry type, flat properties: the usual Mapflow result) through Arrow's JSON reader and
+shapely's ``from_ragged_array``, anything else through pyogrio (GDAL's GeoJSON reader).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pyarrow as pa
+import shapely
+
+#: Provenance columns every stored piece and every stitched object carries.
+PROVENANCE = ["row", "tile_id", "processing_id"]
+#: Columns of the table of a run's stored result files.
+FILE_COLUMNS = ["path", "tile_id", "features"]
+
+
+def read_geojson(data: bytes | str | dict) -> gpd.GeoDataFrame:
+    """Parse a Mapflow result (GeoJSON FeatureCollection) into a GeoDataFrame in EPSG:4326.
+
+    GDAL's GeoJSON reader (pyogrio) fills Arrow columns; the WKB geometries are decoded
+    by shapely in one vectorised call. Nested properties arrive as JSON strings. An
+    empty FeatureCollection gives an empty frame with a geometry column.
+
+    Examples
+    --------
+    >>> fc = {"type": "FeatureCollection", "features": []}
+    >>> len(read_geojson(fc))
+    0
+    """
+    return table_to_geodataframe(read_geojson_table(data))
+
+
+def read_geojson_table(data: bytes | str | dict) -> pa.Table:
+    """Parse a GeoJSON FeatureCollection into an Arrow table (no pandas on the way).
+
+    Properties become columns (JSON-typed ones plain strings); the geometry is a WKB
+    ``binary`` column named ``geometry``, in EPSG:4326 (GeoJSON's CRS).
+    """
+    import pyogrio
+
+    if isinstance(data, dict):
+        data = json.dumps(data).encode()
+    elif isinstance(data, str):
+        data = data.encode()
+    if _is_empty_collection(data):
+        return pa.table({"geometry": pa.array([], pa.binary())})
+    fast = _read_uniform_collection(data)
+    if fast is not None:
+        return fast
+    meta, table = pyogrio.read_arrow(io.BytesIO(data))
+    geom_name = meta.get("geometry_name") or "wkb_geometry"
+    cols, names = [], []
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        if isinstance(col.type, pa.ExtensionType):
+            col = pa.chunked_array([c.storage for c in col.chunks], col.type.storage_type)
+        if name == geom_name:
+            name = "geometry"
+            col = col.cast(pa.binary())
+        cols.append(col)
+        names.append(name)
+    return pa.table(cols, names=names)
+
+
+def table_to_geodataframe(table: pa.Table) -> gpd.GeoDataFrame:
+    """An Arrow table with a WKB ``geometry`` column → GeoDataFrame in EPSG:4326
+    (column order kept; the CRS object is built once per process, not per call)."""
+    df = table.replace_schema_metadata(None).to_pandas()
+    geoms = shapely.from_wkb(df["geometry"].to_numpy())
+    df["geometry"] = gpd.GeoSeries(geoms, index=df.index, crs=_wgs84())
+    return gpd.GeoDataFrame(df, geometry="geometry", crs=_wgs84())
+
+
+def geoparquet_bytes(table: pa.Table) -> bytes:
+    """Serialise an Arrow table with a WKB ``geometry`` column as GeoParquet 1.0
+    (EPSG:4326), readable by ``geopandas.read_parquet``."""
+    import pyarrow.parquet as pq
+
+    geo = {
+        "version": "1.0.0",
+        "primary_column": "geometry",
+        "columns": {
+            "geometry": {"encoding": "WKB", "geometry_types": [], "crs": _wgs84_projjson()}
+        },
+    }
+    table = table.replace_schema_metadata({b"geo": json.dumps(geo).encode()})
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf)
+    return buf.getvalue().to_pybytes()
+
+
+@functools.cache
+def _wgs84() -> Any:
+    import pyproj
+
+    return pyproj.CRS.from_epsg(4326)
+
+
+@functools.cache
+def _wgs84_projjson() -> dict:
+    return _wgs84().to_json_dict()
+
+
+#: Nesting depth of ``coordinates`` for each GeoJSON geometry type the fast path reads.
+_DEPTH = {"Point": 1, "LineString": 2, "Polygon": 3, "MultiLineString": 3, "MultiPolygon": 4}
+_SHAPELY_TYPE = {
+    "Point": shapely.GeometryType.POINT,
+    "LineString": shapely.GeometryType.LINESTRING,
+    "Polygon": shapely.GeometryType.POLYGON,
+    "MultiLineString": shapely.GeometryType.MULTILINESTRING,
+    "MultiPolygon": shapely.GeometryType.MULTIPOLYGON,
+}
+
+
+def _read_uniform_collection(data: bytes) -> pa.Table | None:
+    """Fast path for the common result: one geometry type, flat properties.
+
+    Arrow's C++ JSON reader parses the whole collection into typed nested arrays and
+    shapely builds the geometries from their offsets (``from_ragged_array``). Returns
+    None, so the caller falls back to GDAL, whenever the collection is not uniform
+    (mixed geometry types, nested or conflicting properties, null geometries, a CRS
+    member) — never a partial or different answer.
+    """
+    import pyarrow.json as pa_json
+
+    try:
+        parsed = pa_json.read_json(
+            io.BytesIO(data), read_options=pa_json.ReadOptions(block_size=len(data) + 1)
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if parsed.num_rows != 1 or set(parsed.column_names) - {"type", "features", "name", "bbox"}:
+        return None
+    feats = parsed.column("features").combine_chunks()
+    if not pa.types.is_list(feats.type) or feats.null_count:
+        return None
+    items = feats.values
+    if not pa.types.is_struct(items.type):
+        return None
+    try:
+        geom = items.field("geometry")
+        props = items.field("properties")
+    except KeyError:
+        return None
+    if geom.null_count or not pa.types.is_struct(geom.type):
+        return None
+    kinds = geom.field("type").unique().to_pylist()
+    if len(kinds) != 1 or kinds[0] not in _DEPTH:
+        return None
+    coords = geom.field("coordinates")
+    offsets = []
+    for _ in range(_DEPTH[kinds[0]]):
+        if not pa.types.is_list(coords.type) or coords.null_count:
+            return None
+        o = np.asarray(coords.offsets)
+        offsets.append(o - o[0])
+        coords = coords.flatten()
+    if not pa.types.is_floating(coords.type) and not pa.types.is_integer(coords.type):
+        return None
+    point_sizes = np.diff(offsets[-1])
+    if len(point_sizes) == 0 or (point_sizes != point_sizes[0]).any() or point_sizes[0] < 2:
+        return None
+    xy = np.asarray(coords.cast(pa.float64())).reshape(-1, point_sizes[0])
+    kind = _SHAPELY_TYPE[kinds[0]]
+    if kind == shapely.GeometryType.POINT:
+        geoms = shapely.points(xy)
+    else:
+        # Arrow's offsets run outermost first; shapely wants them innermost first
+        geoms = shapely.from_ragged_array(kind, xy, tuple(reversed(offsets[:-1])))
+    columns, names = [], []
+    if pa.types.is_struct(props.type):
+        for i in range(props.type.num_fields):
+            field = props.type.field(i)
+            col = props.field(i)
+            if pa.types.is_nested(field.type):
+                return None
+            if pa.types.is_timestamp(field.type):
+                col = _midnight_as_date(col)
+            columns.append(col)
+            names.append(field.name)
+    elif props.null_count != len(props):
+        return None
+    columns.append(pa.array(shapely.to_wkb(geoms), pa.binary()))
+    names.append("geometry")
+    return pa.table(columns, names=names)
+
+
+def _midnight_as_date(col: pa.Array) -> pa.Array:
+    """Timestamps that are all at midnight were dates in the JSON (as GDAL reads them)."""
+    import pyarrow.compute as pc
+
+    seconds = np.asarray(pc.cast(col, pa.timestamp("s")).cast(pa.int64()).fill_null(0))
+    if (seconds % 86400 == 0).all():
+        return pc.cast(col, pa.date32())
+    return col
+
+
+def _is_empty_collection(data: bytes) -> bool:
+    head = data[:4096].replace(b" ", b"").replace(b"\n", b"")
+    if b'"features":[]' in head:
+        return True
+    return len(data) < 4096 and b'"features":[' not in head and b'"type":"Feature"' not in head
+
+
+def read_result_files(paths: Iterable[str | Path]) -> gpd.GeoDataFrame:
+    """Concatenate stored per-AOI results (GeoParquet files) into one frame.
+
+    Reads the files as Arrow tables and decodes the WKB geometry and the CRS once for all
+    (``gpd.read_parquet`` per file spends most of its time re-parsing the same CRS).
+    """
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(p).replace_schema_metadata(None) for p in paths]
+    if not tables:
+        return empty_features()
+    return table_to_geodataframe(pa.concat_tables(tables, promote_options="permissive"))
+
+
+def empty_features() -> gpd.GeoDataFrame:
+    """An empty result frame with the provenance columns, in EPSG:4326."""
+    return gpd.GeoDataFrame(
+        {c: [] for c in PROVENANCE}, geometry=gpd.GeoSeries([], crs="EPSG:4326")
+    )
+
+
+def constant_column(value: Any, n: int) -> pa.Array:
+    """A constant Arrow column (an input index label, a tile or processing id)."""
+    if value is not None and not isinstance(value, (str, bytes, int, float, bool)):
+        value = value.item() if hasattr(value, "item") else value
+    try:
+        return pa.array([value] * n)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([str(value)] * n)

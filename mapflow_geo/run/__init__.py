@@ -1,0 +1,37 @@
+"""Runs: plan → estimate → submit → poll → fetch, journalled and resumable.
+
+* :mod:`.prepare` — account limits, the one create-body builder, estimates, budgets;
+* :mod:`.engine` — :class:`Runner` and its :class:`RunOptions`, :func:`process`;
+* :mod:`.journal` — the durable record of every processing and download;
+* :mod:`.store` — the run dir's files, :func:`load_result` and :func:`open_run`.
+"""
+
+from mapflow_geo.run.engine import FAILPOINTS, Runner, RunOptions, process
+from mapflow_geo.run.prepare import (
+    MAX_PROCESSINGS,
+    META_KEY,
+    META_RUN,
+    PlannedProcessing,
+    estimate,
+    fingerprint_of,
+    plan,
+    prepare_run,
+)
+from mapflow_geo.run.store import load_result, open_run
+
+__all__ = [
+    "FAILPOINTS",
+    "MAX_PROCESSINGS",
+    "META_KEY",
+    "META_RUN",
+    "PlannedProcessing",
+    "RunOptions",
+    "Runner",
+    "estimate",
+    "fingerprint_of",
+    "load_result",
+    "open_run",
+    "plan",
+    "prepare_run",
+    "process",
+]

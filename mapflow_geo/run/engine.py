@@ -1,0 +1,739 @@
+"""The run engine: submit → poll → fetch, resumable from the journal.
+
+The money rules, in the order the code applies them (the ones before the first create
+are in :mod:`mapflow_geo.run.prepare`):
+
+1. Each processing's *intent* (and the ``meta`` its create carries: run id and key) is
+   committed to the journal before the create is sent.
+2. A create is sent once. When its outcome is unknown (timeout, reset, 5xx without a
+   readable answer) the runner does not create again: it lists the project's processings
+   and adopts the one whose ``meta`` matches. Only after the processing has stayed absent
+   from several listings, spread over a grace period, is it created again.
+3. Results are stored per processing and AOI as they arrive (GeoParquet, atomic rename)
+   and never downloaded twice.
+
+Polling is one ``list`` request per cycle for the whole project, whatever the number of
+processings, at an interval that starts short and backs off to ``poll_interval``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from mapflow_geo.client import default_client
+from mapflow_geo.exceptions import (
+    AmbiguousCreateError,
+    APIError,
+    AuthenticationError,
+    PermissionDeniedError,
+    RateLimitError,
+    RunFailedError,
+    RunIncompleteWarning,
+    ServerError,
+    TooLargeProcessingError,
+    TransportError,
+)
+from mapflow_geo.models import Status
+from mapflow_geo.results import MapflowResult, geoparquet_bytes, read_geojson_table
+from mapflow_geo.results.io import constant_column
+from mapflow_geo.run import journal as jr
+from mapflow_geo.run.prepare import (
+    MAX_PROCESSINGS,
+    META_KEY,
+    META_RUN,
+    PlannedProcessing,
+    api_host,
+    build_processing,
+    check_budget,
+    check_credit_floor,
+    check_size,
+    estimate_processings,
+    fingerprint_of,
+    prepare_run,
+    shared_part,
+)
+from mapflow_geo.run.store import (
+    apply_stored_plan,
+    default_run_dir,
+    load_result,
+    save_inputs,
+    tile_for,
+    write_parquet,
+)
+from mapflow_geo.tiling import plan as make_plan
+
+log = logging.getLogger(__name__)
+
+#: ``aoi_id`` of a download that is a whole single-AOI processing's result.
+WHOLE = "whole"
+#: Upper clamp for a ``Retry-After`` the runner honours before re-sending a refused create.
+MAX_CREATE_RETRY_AFTER = 60.0
+
+#: Crash-test failpoints (``MAPFLOW_GEO_FAILPOINT=name`` or ``name:N``), in run order.
+FAILPOINTS = (
+    "before_intent",
+    "after_intent",
+    "after_create",
+    "mid_poll",
+    "mid_download",
+    "before_result_rename",
+    "mid_merge",
+)
+_failpoint = jr.failpoint
+
+
+def _status_str(status: Any) -> str:
+    return str(getattr(status, "value", status) or "").upper()
+
+
+@dataclass
+class RunOptions:
+    """How a run polls, retries and reconciles (all but the first three rarely change).
+
+    Attributes
+    ----------
+    poll_interval : float
+        Longest wait between two poll cycles, seconds (the service asks for 30–60 s).
+    min_poll_interval : float
+        Shortest wait, used right after a status changed.
+    max_restarts : int
+        Restarts of a failed processing (failed partitions only) before giving up.
+    max_workers : int
+        Threads for creates, cost requests and downloads.
+    adopt_grace_s : float
+        How long a create whose outcome is unknown must stay absent from the listings
+        before it is sent again.
+    max_outage_s : float
+        How long polling waits out an unreachable or failing API before the run gives up
+        (resumable).
+    progress : bool
+        Show a tqdm bar.
+    sleep, clock : callables
+        Injectable collaborators (tests swap them without monkeypatching).
+    """
+
+    poll_interval: float = 30.0
+    min_poll_interval: float = 2.0
+    max_restarts: int = 2
+    max_workers: int = 4
+    adopt_grace_s: float = 20.0
+    max_outage_s: float = 1800.0
+    progress: bool = True
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def from_kwargs(cls, options: RunOptions | None, **kwargs: Any) -> RunOptions:
+        """``options`` (or the defaults) with the given keyword options replaced;
+        an unknown keyword is a ``TypeError`` naming it."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(kwargs) - names)
+        if unknown:
+            raise TypeError(f"unknown run option(s): {', '.join(unknown)}")
+        return dataclasses.replace(options or cls(), **kwargs)
+
+
+# ----------------------------------------------------------------------------- runner
+class Runner:
+    """Drives one run; use :func:`process` rather than this class directly."""
+
+    def __init__(
+        self,
+        client: Any,
+        journal: jr.Journal,
+        plan: gpd.GeoDataFrame,
+        processings: list[PlannedProcessing],
+        *,
+        project_id: str,
+        max_aois: int = 10,
+        options: RunOptions | None = None,
+        **kwargs: Any,
+    ) -> None:
+        opts = RunOptions.from_kwargs(options, **kwargs)
+        self.options = opts
+        self.client = client
+        self.journal = journal
+        self.max_aois = max_aois
+        self._set_plan(plan)
+        self.procs = {p.key: p for p in processings}
+        self.project_id = project_id
+        self.poll_interval = opts.poll_interval
+        self.min_poll_interval = min(opts.min_poll_interval, opts.poll_interval)
+        self.max_restarts = opts.max_restarts
+        self.max_workers = opts.max_workers
+        self.adopt_grace_s = opts.adopt_grace_s
+        self.max_outage_s = opts.max_outage_s
+        self.sleep = opts.sleep
+        self.clock = opts.clock
+        self.run_id = journal.run_id
+        self.results_dir = journal.run_dir / "results"
+        self._stop_creating = False
+        self._stop_reason: str | None = None
+        self._missing_since: dict[str, float] = {}
+        self._bar = _Progress(len(processings), enabled=opts.progress)
+        self._lock = threading.Lock()
+
+    # -- create ------------------------------------------------------------------
+    def _meta(self, key: str) -> dict:
+        return {META_RUN: self.run_id, META_KEY: key}
+
+    def _create(self, key: str) -> None:
+        if self._stop_creating:
+            return
+        proc = self.procs[key]
+        meta = self._meta(key)
+        _failpoint("before_intent")
+        self.journal.mark_intent(key, meta=meta)  # durable before the request
+        _failpoint("after_intent")
+        try:
+            created = self._send_create(key, proc, meta)
+        except AmbiguousCreateError as exc:
+            log.info("create %s: outcome unknown (%s); will reconcile by meta", key, exc)
+            self._missing_since.setdefault(key, self.clock())
+            return
+        except TransportError as exc:  # never left (refused): not created; try again later
+            log.warning("create %s not sent (%s); will retry after reconciling", key, exc)
+            self._missing_since.setdefault(key, self.clock())
+            return
+        except (AuthenticationError, PermissionDeniedError):
+            self.journal.mark_not_created(key, message="authentication refused")
+            self._stop_creating = True
+            raise
+        except TooLargeProcessingError as exc:
+            self.journal.mark_not_created(key, message=str(exc))  # refused: not charged
+            new_keys = self._replan(key, exc)
+            if not new_keys:
+                self._finish_unsent(key, Status.TOO_LARGE_PROCESSING, str(exc))
+            for k in new_keys:
+                self._create(k)
+            return
+        except APIError as exc:
+            if exc.status >= 500:  # readable 5xx: still may have committed; reconcile
+                self._missing_since.setdefault(key, self.clock())
+                return
+            self.journal.mark_not_created(key, message=str(exc))
+            self._stop_creating = True  # e.g. out of credits: keep what is paid for
+            self._stop_reason = str(exc)
+            self._finish_unsent(key, Status.NOT_CREATED, str(exc))
+            return
+        _failpoint("after_create")
+        self.journal.mark_created(
+            key, created.id, status=_status_str(created.status), cost=created.cost
+        )
+
+    def _send_create(self, key: str, proc: PlannedProcessing, meta: dict) -> Any:
+        """Send the create; a 429 (the server refused it: nothing committed) is re-sent
+        after its ``Retry-After`` (clamped; else a growing delay) for as long as an outage
+        may last (``max_outage_s``), unless creating has stopped."""
+        attempt = 0
+        first = self.clock()
+        while True:
+            try:
+                return self.client.create_processing(**proc.body, meta=meta)
+            except RateLimitError as exc:
+                attempt += 1
+                if self._stop_creating or self.clock() - first > self.max_outage_s:
+                    raise
+                delay = exc.retry_after if exc.retry_after is not None else 2.0 ** min(attempt, 6)
+                delay = min(max(0.0, delay), MAX_CREATE_RETRY_AFTER)
+                log.info("create %s rate-limited; retrying in %.1fs", key, delay)
+                self.sleep(delay)
+
+    # -- re-plan ------------------------------------------------------------------
+    def _set_plan(self, plan: gpd.GeoDataFrame) -> None:
+        self.plan = plan
+        self._plan_index = (
+            plan,
+            plan.groupby("processing_key", sort=False).indices,
+            dict(zip(plan["tile_id"].astype(str), plan["row"], strict=True)),
+        )
+
+    def _replan(self, key: str, exc: TooLargeProcessingError) -> list[str]:
+        """The server refused ``key`` as too large (its limit shrank after planning):
+        plan that processing's tiles again under the limit it states and return the keys
+        of the pieces, to be created instead.
+
+        Durable in this order, so that a crash anywhere resumes correctly: the plan
+        file with the pieces in place of ``key`` (atomic replace), then the pieces in the
+        journal, then ``key`` marked ``REPLANNED``. On resume :func:`process` reads the
+        stored plan, so ``key`` is never created again and the pieces are.
+        """
+        try:
+            limit_km2 = float((exc.params or {})["aoiAreaLimit"]) / 1e6
+        except (KeyError, TypeError, ValueError):
+            log.warning("%s refused as too large without a usable limit: %s", key, exc)
+            return []
+        with self._lock:
+            plan = self.plan
+            old = plan[plan["processing_key"] == key]
+            if old.empty or limit_km2 <= 0:
+                return []
+            sub = gpd.GeoDataFrame(
+                geometry=old.geometry.values,
+                index=pd.Index(old["tile_id"].astype(str)),
+                crs=plan.crs,
+            )
+            pieces = make_plan(sub, area_limit_km2=limit_km2, max_aois=self.max_aois)
+            if pieces["processing"].nunique() < 2 and len(pieces) == len(old):
+                log.warning("%s cannot be planned smaller under %.3f km²", key, limit_km2)
+                return []
+            # each piece lies in one old tile (its "row" here): carry the old tile's
+            # columns over (input row, and e.g. the scene a scene-planned tile uses)
+            src = pieces["row"].astype(str)
+            by_tile = old.set_index(old["tile_id"].astype(str))
+            pieces["row"] = src.map(by_tile["row"])
+            for col in plan.columns:
+                if col not in pieces.columns:
+                    pieces[col] = src.map(by_tile[col]).values
+            base, prefix = shared_part(self.procs[key])
+            first_no = int(plan["processing"].max()) + 1 if "processing" in plan else 0
+            new_procs = []
+            for n, (_, tiles) in enumerate(pieces.groupby("processing", sort=True)):
+                new_key = f"{key}.{n:02d}"
+                new_procs.append(build_processing(new_key, base, tiles, prefix))
+                pieces.loc[tiles.index, "processing"] = first_no + n
+                pieces.loc[tiles.index, "processing_key"] = new_key
+            estimate_processings(self.client, new_procs, workers=1)
+            new_plan = pd.concat(
+                [plan[plan["processing_key"] != key], pieces[list(plan.columns)]],
+                ignore_index=True,
+            )
+            new_plan = gpd.GeoDataFrame(new_plan, geometry="geometry", crs=plan.crs)
+            write_parquet(new_plan, self.journal.run_dir / "plan.parquet")  # atomic replace
+            self._set_plan(new_plan)  # the next re-plan must start from what is on disk
+            for p in new_procs:
+                self.procs[p.key] = p
+            for p in new_procs:
+                self.journal.add_planned(p.key, estimate=p.estimate, area_km2=p.area_km2)
+            self.journal.update_status(
+                key,
+                status=Status.REPLANNED,
+                messages=[f"{exc} Re-planned as {len(new_procs)} processings."],
+            )
+            self.journal.mark_finished(key)
+        log.info("%s too large for %.3f km²: re-planned as %d", key, limit_km2, len(new_procs))
+        return [p.key for p in new_procs]
+
+    def _finish_unsent(self, key: str, status: str, message: str) -> None:
+        self.journal.update_status(key, status=status, messages=[message])
+        self.journal.mark_finished(key)
+
+    # -- reconcile ----------------------------------------------------------------
+    def _adopt(self, listing: list) -> None:
+        """Match records left in ``intent`` to listed processings by ``meta``."""
+        by_key = {}
+        for p in listing:
+            meta = getattr(p, "meta", None) or {}
+            if meta.get(META_RUN) == self.run_id and META_KEY in meta:
+                by_key.setdefault(meta[META_KEY], p)
+        for rec in self.journal.records():
+            if rec.state != jr.INTENT:
+                continue
+            found = by_key.get(rec.key)
+            if found is not None:
+                log.info("adopting processing %s for %s", found.id, rec.key)
+                self.journal.mark_created(
+                    rec.key, found.id, status=_status_str(found.status), cost=found.cost
+                )
+                self._missing_since.pop(rec.key, None)
+                continue
+            first = self._missing_since.setdefault(rec.key, self.clock())
+            if self.clock() - first >= self.adopt_grace_s:
+                log.info(
+                    "%s absent from listings for %.0fs: creating it", rec.key, self.clock() - first
+                )
+                self._missing_since.pop(rec.key, None)
+                self._create(rec.key)
+
+    # -- poll ---------------------------------------------------------------------
+    def _list(self) -> list:
+        return list(self.client.list_processings(self.project_id))
+
+    def _handle(
+        self,
+        rec: jr.ProcessingRecord,
+        proc: Any,
+        pool: ThreadPoolExecutor,
+        pending: dict[str, Future],
+    ) -> bool:
+        """Record what the listing says about one processing; restart or fetch it.
+
+        Only a change of status, cost or messages is written to the journal (the
+        percentage alone is cosmetic and would cost one durable transaction per
+        processing per cycle). Returns True when the status changed.
+        """
+        status = _status_str(proc.status)
+        messages = list(getattr(proc, "messages", None) or [])
+        cost = getattr(proc, "cost", None)
+        changed = status != rec.status
+        if changed or (cost is not None and cost != rec.cost) or messages != rec.messages:
+            self.journal.update_status(
+                rec.key,
+                status=status,
+                percent=getattr(proc, "percent_completed", None),
+                cost=cost,
+                messages=messages,
+            )
+        _failpoint("mid_poll")
+        if status == Status.FAILED and rec.restarts < self.max_restarts:
+            log.info("restarting failed processing %s (%s)", proc.id, rec.key)
+            self.client.restart_processing(proc.id)
+            self.journal.count_restart(rec.key)
+            return changed
+        if Status.parse(status).is_terminal and rec.key not in pending:
+            pending[rec.key] = pool.submit(self._fetch, rec.key, proc.id, status)
+        return changed
+
+    def _fetch(self, key: str, processing_id: str, status: str) -> None:
+        """Store every not-yet-stored OK AOI result of a finished processing."""
+        plan, positions, _ = self._plan_index  # consistent, even while re-planning
+        tiles = plan.iloc[positions[key]]
+        done = {d.aoi_id for d in self.journal.downloads(key) if d.status == Status.OK}
+        if status == Status.OK and self.procs[key].body["geometry"]["type"] == "Polygon":
+            # one polygon is one AOI: its result is the processing's; no AOI listing
+            if WHOLE not in done:
+                self._store(key, processing_id, WHOLE, None, tiles)
+            self.journal.mark_finished(key)
+            return
+        aois = list(self.client.processing_aois(processing_id))
+        single = len(aois) == 1 and status == Status.OK
+        for aoi in aois:
+            aoi_id = str(aoi.id)
+            if aoi_id in done:
+                continue
+            tile_id = tile_for(tiles, aoi)
+            aoi_status = _status_str(getattr(aoi, "status", status)) or status
+            if aoi_status != Status.OK:
+                self.journal.record_download(
+                    key,
+                    aoi_id,
+                    tile_id=tile_id,
+                    status=aoi_status,
+                    messages=list(getattr(aoi, "messages", None) or []),
+                )
+                continue
+            self._store(key, processing_id, aoi_id, None if single else aoi_id, tiles, tile_id)
+        self.journal.mark_finished(key)
+
+    def _store(
+        self,
+        key: str,
+        processing_id: str,
+        aoi_id: str,
+        query_aoi: str | None,
+        tiles: gpd.GeoDataFrame,
+        tile_id: str | None = None,
+    ) -> None:
+        """Download one result, store it as GeoParquet (atomic) and journal it."""
+        if tile_id is None and len(tiles) == 1:
+            tile_id = str(tiles["tile_id"].iloc[0])
+        data = self.client.processing_result_bytes(processing_id, query_aoi)
+        _failpoint("mid_download")
+        table = read_geojson_table(data)  # Arrow all the way: no pandas per result
+        row = self._plan_index[2].get(tile_id) if tile_id else None
+        n = table.num_rows
+        for name, value in (("row", row), ("tile_id", tile_id), ("processing_id", processing_id)):
+            table = table.append_column(name, constant_column(value, n))
+        rel = Path("results") / f"{key}.{aoi_id}.parquet"  # one folder: no mkdir per result
+        jr.atomic_write_bytes(
+            self.journal.run_dir / rel,
+            geoparquet_bytes(table),
+            failpoint_name="before_result_rename",
+        )
+        self.journal.record_download(
+            key, aoi_id, tile_id=tile_id, status=Status.OK.value, path=str(rel), features=n
+        )
+
+    def run(self) -> None:
+        recs = {r.key: r for r in self.journal.records()}
+        for key, p in self.procs.items():
+            if key not in recs:
+                self.journal.add_planned(key, estimate=p.estimate, area_km2=p.area_km2)
+        interval = self.min_poll_interval
+        pending: dict[str, Future] = {}
+        with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
+            # Resume: first adopt whatever an earlier, interrupted run already created.
+            if any(r.state == jr.INTENT for r in self.journal.records()):
+                self._adopt_all_now()
+            for r in self.journal.records():
+                if r.key not in self.procs and r.state != jr.FINISHED:
+                    # re-planned before a crash (only ever after the server refused it)
+                    self._finish_unsent(r.key, Status.REPLANNED, "re-planned smaller")
+            planned = [
+                r.key for r in self.journal.records() if r.state == jr.PLANNED and r.status is None
+            ]
+            for fut in [pool.submit(self._create, k) for k in planned]:
+                fut.result()
+            if self._stop_creating:  # the server refused a create: say so for the rest
+                for r in self.journal.records():
+                    if r.state == jr.PLANNED and r.status is None:
+                        self._finish_unsent(
+                            r.key,
+                            Status.NOT_CREATED,
+                            f"not sent: creating stopped ({self._stop_reason})",
+                        )
+            outage_since: float | None = None
+            while True:
+                started = self.clock()
+                self._collect(pending)
+                records = self.journal.records()
+                self._bar.update(records)
+                live = [r for r in records if r.state in (jr.INTENT, jr.CREATED)]
+                if not live and not pending:
+                    break
+                changed = False
+                if any(r.key not in pending for r in live):
+                    try:
+                        changed = self._poll(records, pool, pending)
+                    except (TransportError, ServerError, RateLimitError) as exc:
+                        # The API is down or overloaded (after the client's own retries):
+                        # nothing is lost by waiting. Keep polling at the long interval
+                        # until the outage outlasts ``max_outage_s``.
+                        outage_since = started if outage_since is None else outage_since
+                        if self.clock() - outage_since > self.max_outage_s:
+                            raise
+                        log.warning("poll failed (%s); the run waits and polls again", exc)
+                        interval = self.poll_interval
+                        self._wait(pending, started + interval)
+                        continue
+                    outage_since = None
+                    self._bar.update(self.journal.records())
+                # Percent creeping up is no news: back off. A status change (something
+                # started, finished or failed) brings the short interval back.
+                interval = (
+                    self.min_poll_interval if changed else min(self.poll_interval, interval * 1.5)
+                )
+                self._wait(pending, started + interval)
+        self._bar.close(self.journal.records())
+
+    def _poll(
+        self,
+        records: list[jr.ProcessingRecord],
+        pool: ThreadPoolExecutor,
+        pending: dict[str, Future],
+    ) -> bool:
+        """One poll cycle: one list request, then act on every created processing."""
+        listing = self._list()
+        if any(r.state == jr.INTENT for r in records):
+            self._adopt(listing)
+            records = self.journal.records()
+        by_id = {p.id: p for p in listing}
+        changed = False
+        for rec in records:
+            if rec.state != jr.CREATED or rec.key in pending:
+                continue
+            proc = by_id.get(rec.processing_id)
+            if proc is None:  # moved out of the project or listing lag
+                proc = self.client.get_processing(rec.processing_id)
+            changed |= self._handle(rec, proc, pool, pending)
+        return changed
+
+    def _wait(self, pending: dict[str, Future], deadline: float) -> None:
+        """Sleep until ``deadline``; while downloads run, wake as each one ends and stop
+        early once every download has ended and no processing awaits a poll."""
+        while True:
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                return
+            running = [f for f in pending.values() if not f.done()]
+            if not running:
+                if pending and not self._awaiting_poll(pending):
+                    return
+                self.sleep(remaining)
+                return
+            wait(running, timeout=remaining, return_when=FIRST_COMPLETED)
+
+    def _awaiting_poll(self, pending: dict[str, Future]) -> bool:
+        return any(
+            r.state in (jr.INTENT, jr.CREATED) and r.key not in pending
+            for r in self.journal.records()
+        )
+
+    def _adopt_all_now(self) -> None:
+        for k in list(self._missing_since):
+            self._missing_since[k] = self.clock()
+        self._adopt(self._list())
+
+    def _collect(self, pending: dict[str, Future]) -> None:
+        for key in [k for k, f in pending.items() if f.done()]:
+            fut = pending.pop(key)
+            exc = fut.exception()
+            if exc is not None:
+                if isinstance(exc, (TransportError, APIError)):
+                    log.warning("download of %s failed (%s); will retry", key, exc)
+                    continue
+                raise exc
+
+
+class _Progress:
+    """One aggregate tqdm bar: done/total, counts by status, credits spent, ETA."""
+
+    def __init__(self, total: int, *, enabled: bool) -> None:
+        self.bar = None
+        if enabled and total:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:  # pragma: no cover - tqdm is the `progress` extra
+                return
+            self.bar = tqdm(total=total, desc="mapflow", unit="proc")
+
+    def update(self, records: list[jr.ProcessingRecord]) -> None:
+        if self.bar is None:
+            return
+        done = sum(r.state == jr.FINISHED for r in records)
+        counts = Counter((r.status or "PLANNED") for r in records)
+        spent = sum(r.cost or 0 for r in records if r.processing_id)
+        self.bar.n = done
+        self.bar.set_postfix_str(
+            " ".join(f"{k}={v}" for k, v in sorted(counts.items())) + f" credits={spent}",
+            refresh=False,
+        )
+        self.bar.refresh()
+
+    def close(self, records: list[jr.ProcessingRecord]) -> None:
+        if self.bar is not None:
+            self.update(records)
+            self.bar.close()
+
+
+# ----------------------------------------------------------------------------- API
+def process(
+    gdf: gpd.GeoDataFrame,
+    model: str,
+    *,
+    client: Any = None,
+    source: Any = None,
+    blocks: Any = None,
+    project: str | None = None,
+    run_dir: str | os.PathLike | None = None,
+    max_credits: int | None = None,
+    errors: str = "raise",
+    input_errors: str = "raise",
+    area_limit_km2: float | None = None,
+    max_aois: int | None = None,
+    name: str | None = None,
+    max_processings: int | None = MAX_PROCESSINGS,
+    options: RunOptions | None = None,
+    **run_options: Any,
+) -> MapflowResult:
+    """Run a Mapflow model over every row; return a :class:`~mapflow_geo.results.MapflowResult`.
+
+    Validates, plans and estimates before creating anything; journals every
+    processing in ``run_dir`` so a killed run resumes without paying twice.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        The areas, one row each (any CRS); ``gdf.mapflow.process`` passes itself.
+    model : str
+        Model name, e.g. ``"buildings"`` (friendly names are matched).
+    client : MapflowClient, optional
+        Defaults to one built from ``MAPFLOW_TOKEN`` / ``MAPFLOW_API_URL``.
+    source, blocks : optional
+        ``sourceParams`` (see :mod:`mapflow_geo.sources`), or catalog scenes chosen with
+        :func:`mapflow_geo.imagery.choose_scenes`; and model options.
+    project : str, optional
+        Project id; the account's default project otherwise.
+    run_dir : path, optional
+        Journal and results folder; a per-user cache dir keyed by the inputs otherwise.
+    max_credits : int, optional
+        Refuse (having spent nothing) when the estimate is higher.
+    errors : {"raise", "warn"}
+        When some tiles fail: raise :class:`~mapflow_geo.exceptions.RunFailedError`
+        (the partial result is on ``.result``) or warn and return it.
+    input_errors : {"raise", "skip"}
+        Unusable input rows: raise an :class:`~mapflow_geo.exceptions.AOIError` naming
+        the row, or skip it with a warning.
+    area_limit_km2, max_aois : optional
+        Plan under these limits instead of the account's.
+    name : str, optional
+        Prefix of the processings' names.
+    max_processings : int or None
+        Plans with more processings are refused before anything is sent (None: no cap).
+    options : RunOptions, optional
+        How the run polls, retries and reconciles; or pass its fields as keywords
+        (``poll_interval=5``, ``adopt_grace_s=…``, ``progress=False``, ``max_workers``,
+        ``max_restarts``, ``max_outage_s``, ``sleep``, ``clock``).
+
+    Examples
+    --------
+    >>> from mapflow_geo import sim
+    >>> with sim.serve() as server:                              # doctest: +SKIP
+    ...     res = gdf.mapflow.process("buildings", client=server.client())
+    """
+    if errors not in ("raise", "warn"):
+        raise ValueError("errors must be 'raise' or 'warn'")
+    opts = RunOptions.from_kwargs(options, **run_options)
+    client = default_client(client)
+    aois, plan, procs, run_params = prepare_run(
+        gdf,
+        model,
+        client=client,
+        source=source,
+        blocks=blocks,
+        project=project,
+        area_limit_km2=area_limit_km2,
+        max_aois=max_aois,
+        errors=input_errors,
+        name=name,
+    )
+    check_size(procs, max_processings)
+    check_credit_floor(client, run_params["model"], blocks, procs, max_credits)
+    fingerprint = fingerprint_of(aois, run_params, api_host(client))
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(fingerprint)
+    with jr.Journal(run_dir, fingerprint) as journal:
+        jr.remove_temp_files(run_dir)
+        reopened = journal.reopen_not_created()  # refused before: never charged, retry
+        if reopened:
+            log.info("creating %d processing(s) the server refused before", len(reopened))
+        plan, procs = apply_stored_plan(run_dir, plan, procs)
+        known = {r.key: r for r in journal.records()}
+        for p in procs:
+            if p.key in known and known[p.key].estimate is not None:
+                p.estimate = known[p.key].estimate
+        estimate_processings(client, procs, opts.max_workers)
+        to_create = [p for p in procs if p.key not in known or known[p.key].state == jr.PLANNED]
+        check_budget(client, procs, to_create, max_credits)
+        save_inputs(run_dir, aois, plan, run_params)
+        project_id = project or client.default_project().id
+        journal.set_run("project_id", str(project_id))
+        Runner(
+            client,
+            journal,
+            plan,
+            procs,
+            project_id=project_id,
+            max_aois=int(run_params["max_aois"]),
+            options=opts,
+        ).run()
+        result = load_result(run_dir, journal)
+    _report_incomplete(result, errors)
+    return result
+
+
+def _report_incomplete(result: MapflowResult, errors: str) -> None:
+    if result.complete:
+        return
+    failed = result.failed
+    msg = (
+        f"{len(failed)} of {len(result.tiles)} tiles did not succeed "
+        f"({', '.join(sorted(set(failed['status'])))}); the result holds the rest. "
+        f"First reasons: {'; '.join(m for ms in failed['messages'] for m in ms)[:500]}"
+    )
+    if errors == "raise":
+        raise RunFailedError(msg, result)
+    warnings.warn(msg, RunIncompleteWarning, stacklevel=3)

@@ -1,0 +1,389 @@
+"""Preparing a run: account limits, the one create-body builder, estimates and budgets.
+
+Nothing here creates or costs anything: it reads the account (limits, prices, balance),
+plans tiles with the pure geometry layer, builds each processing's create body and asks
+the cost endpoint. The money rules that come before the first create live here:
+
+1. plans over ``max_processings`` are refused before any cost request;
+2. a model-price floor over ``max_credits`` is refused before any cost request;
+3. the server's estimates over ``max_credits``, or over what the account has left (credits
+   or area, by the account's billing type), are refused before any create.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from shapely.geometry import mapping
+
+from mapflow_geo.aoi import polygon_parts, prepare_aois
+from mapflow_geo.client import default_client
+from mapflow_geo.exceptions import BudgetError, ConfigError, PlanError
+from mapflow_geo.scenes import plan_scenes
+from mapflow_geo.sources import imagery_search
+from mapflow_geo.tiling import DEFAULT_MAX_AOIS, credits_for
+from mapflow_geo.tiling import plan as make_plan
+
+#: ``meta`` keys every create carries: how a processing is found again after an
+#: ambiguous create (the run's id and the processing's key within the run).
+META_RUN = "mapflow_geo_run"
+META_KEY = "mapflow_geo_key"
+
+#: Plans with more processings than this are refused unless ``max_processings`` is
+#: raised (or None): each one costs a cost request before the run and a create in it.
+MAX_PROCESSINGS = 10_000
+
+
+@dataclass
+class PlannedProcessing:
+    """One processing of a run: its key, create body (without ``meta``), area, tiles."""
+
+    key: str
+    body: dict
+    area_km2: float
+    tile_ids: list = field(default_factory=list)
+    estimate: int | None = None
+
+
+def digest(*parts: Any) -> str:
+    """A stable SHA-256 of JSON-able parts (bytes taken as they are)."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else json.dumps(p, sort_keys=True, default=str).encode())
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------ limits
+def resolve_limits(
+    client: Any, area_limit_km2: float | None = None, max_aois: int | None = None
+) -> tuple[float, int]:
+    """The limits to plan under: the ones given, else the account's (one request each
+    for ``/projects/default`` and ``/user/status``, only when one is missing).
+
+    A given limit always wins, including a falsy one (which then fails validation
+    in the planner rather than silently becoming the account's)."""
+    if (area_limit_km2 is None or max_aois is None) and client is not None:
+        limits = client.account_limits()
+        if area_limit_km2 is None:
+            area_limit_km2 = limits.aoi_area_limit_km2
+        if max_aois is None:
+            max_aois = limits.max_aois_per_processing
+    if area_limit_km2 is None:
+        raise ConfigError(
+            "no area limit to plan against: pass area_limit_km2= (and max_aois=), "
+            "or client= to read the account's limits"
+        )
+    return area_limit_km2, DEFAULT_MAX_AOIS if max_aois is None else max_aois
+
+
+def plan(
+    gdf: Any,
+    *,
+    client: Any = None,
+    model: str | None = None,
+    area_limit_km2: float | None = None,
+    max_aois: int | None = None,
+    price_per_km2: float | None = None,
+    **options: Any,
+) -> gpd.GeoDataFrame:
+    """Plan tiles and processings under the account's limits: :func:`mapflow_geo.tiling.plan`
+    with the limits (and, given ``model``, the price) read from ``client`` where not given.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> gdf = gpd.GeoDataFrame(geometry=[shapely.box(30, 50, 30.1, 50.1)], crs=4326)
+    >>> len(plan(gdf, area_limit_km2=25)) >= 4      # offline: no client needed
+    True
+    """
+    if client is not None:
+        area_limit_km2, max_aois = resolve_limits(client, area_limit_km2, max_aois)
+        if price_per_km2 is None and model is not None:
+            price_per_km2 = client.model_price(model)
+    return make_plan(
+        gdf,
+        area_limit_km2=area_limit_km2,
+        max_aois=max_aois,
+        price_per_km2=price_per_km2,
+        **options,
+    )
+
+
+# ------------------------------------------------------------------------ bodies
+def source_params(source: Any) -> dict | None:
+    """``params`` of a create from a user's ``source=`` (a ``sourceParams`` dict or a
+    whole ``params`` dict)."""
+    if source is None:
+        return None
+    if not isinstance(source, dict):
+        raise TypeError("source must be a dict such as mapflow_geo.sources.data_provider(...)")
+    return dict(source) if "sourceParams" in source else {"sourceParams": dict(source)}
+
+
+def scene_source(tiles: pd.DataFrame, zoom: int | None = None) -> dict:
+    """``params`` of a processing planned on one catalog scene
+    (:func:`mapflow_geo.scenes.plan_scenes`): ``imagerySearch`` with that scene."""
+    sid = str(tiles["scene_id"].iloc[0])
+    prov = tiles["scene_provider"].iloc[0]
+    return dict(imagery_search(str(prov), [sid], zoom=zoom))
+
+
+def scene_sources(plan: gpd.GeoDataFrame) -> dict[int, dict]:
+    """One ``imagerySearch`` source per processing of a scene plan."""
+    return {int(k): scene_source(t) for k, t in plan.groupby("processing", sort=True)}
+
+
+def base_body(model: Any, *, params: dict | None, blocks: list | None, project: str | None) -> dict:
+    """The part of a create body every processing of a run shares."""
+    base: dict[str, Any] = {"wdName": model.name}
+    if getattr(model, "id", None):
+        base["wdId"] = model.id
+    if params:
+        base["params"] = params
+    if blocks:
+        base["blocks"] = blocks
+    if project:
+        base["projectId"] = project
+    return base
+
+
+def build_processing(
+    key: str, base: dict, tiles: gpd.GeoDataFrame, prefix: str
+) -> PlannedProcessing:
+    """The one create-body builder: the shared ``base``, a name, and the union of the
+    tiles' polygons as one Polygon or MultiPolygon (one AOI per polygon)."""
+    parts = [p for g in tiles.geometry.values for p in polygon_parts(g)]
+    geom = parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+    body = dict(base, name=f"{prefix} {key}", geometry=mapping(geom))
+    tile_ids = sorted(tiles["tile_id"].astype(str))
+    return PlannedProcessing(key, body, float(tiles["area_km2"].sum()), tile_ids)
+
+
+def shared_part(proc: PlannedProcessing) -> tuple[dict, str]:
+    """The ``base`` and name prefix a processing was built from (its pieces, after a
+    re-plan, are built from them again)."""
+    base = {k: v for k, v in proc.body.items() if k not in ("name", "geometry")}
+    prefix = proc.body.get("name", "mapflow-geo").rsplit(" ", 1)[0]
+    return base, prefix
+
+
+def prepare_run(
+    gdf: gpd.GeoDataFrame,
+    model: str,
+    *,
+    client: Any,
+    source: Any = None,
+    blocks: Any = None,
+    project: str | None = None,
+    area_limit_km2: float | None = None,
+    max_aois: int | None = None,
+    errors: str = "raise",
+    name: str | None = None,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, list[PlannedProcessing], dict]:
+    """Validate the areas, plan tiles and build one create body per processing.
+
+    Returns (aois, plan, processings, params); sends nothing that creates or costs.
+    """
+    aois = prepare_aois(gdf, errors=errors)
+    area_limit_km2, max_aois = resolve_limits(client, area_limit_km2, max_aois)
+    found = client.find_model(model)
+    scenes = source if isinstance(source, gpd.GeoDataFrame) else None
+    if scenes is not None:  # chosen catalog scenes: tiles clipped to them, one per processing
+        plan = plan_scenes(aois, scenes, area_limit_km2=area_limit_km2, max_aois=max_aois)
+        source = None
+    else:
+        plan = make_plan(aois, area_limit_km2=area_limit_km2, max_aois=max_aois)
+    params = source_params(source)
+    block_list = list(blocks) if blocks is not None else None
+    base = base_body(found, params=params, blocks=block_list, project=project)
+    prefix = name or "mapflow-geo"
+    processings = []
+    for proc_no, tiles in plan.groupby("processing", sort=True):
+        key = f"p{int(proc_no):05d}-{digest(sorted(tiles['tile_id'].astype(str)))[:10]}"
+        own = dict(base, params=scene_source(tiles)) if scenes is not None else base
+        processings.append(build_processing(key, own, tiles, prefix))
+    key_of = {t: p.key for p in processings for t in p.tile_ids}
+    plan = plan.assign(processing_key=plan["tile_id"].astype(str).map(key_of))
+    run_params = {
+        "model": found.name,
+        "source": params if scenes is None else sorted(map(str, scenes["id"])),
+        "blocks": block_list,
+        "project": project,
+        "area_limit_km2": area_limit_km2,
+        "max_aois": max_aois,
+    }
+    return aois, plan, processings, run_params
+
+
+# ------------------------------------------------------------------------ money
+def estimate_processings(
+    client: Any, processings: list[PlannedProcessing], workers: int = 4
+) -> None:
+    """Fill ``estimate`` of each processing from the server's cost endpoint (no create)."""
+    todo = [p for p in processings if p.estimate is None]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for p, cost in zip(
+            todo, pool.map(lambda p: int(client.cost(**p.body)), todo), strict=False
+        ):
+            p.estimate = cost
+
+
+def check_size(procs: list[PlannedProcessing], max_processings: int | None) -> None:
+    """Refuse plans over ``max_processings`` before any request about them."""
+    if max_processings is not None and len(procs) > max_processings:
+        area = sum(p.area_km2 for p in procs)
+        raise PlanError(
+            f"the plan has {len(procs)} processings for {area:,.1f} km² "
+            f"(max_processings={max_processings}); nothing was sent. Pass a larger "
+            "max_processings (or None) to run it, or raise the account's area limit."
+        )
+
+
+def check_credit_floor(
+    client: Any, model: str, blocks: Any, procs: list[PlannedProcessing], max_credits: int | None
+) -> None:
+    """Refuse before asking the server about each processing when even the model's own
+    price (no imagery price: a lower bound of the server's cost) exceeds ``max_credits``."""
+    if max_credits is None:
+        return
+    price = float(client.model_price(model, blocks))
+    floor = sum(credits_for(p.area_km2, price) for p in procs)
+    if floor > max_credits:
+        raise BudgetError(
+            f"the run costs at least {floor} credits for {len(procs)} processings "
+            f"({price:g} credits/km² before imagery), over max_credits={max_credits}; "
+            "nothing was created"
+        )
+
+
+def check_budget(
+    client: Any,
+    procs: list[PlannedProcessing],
+    to_create: list[PlannedProcessing],
+    max_credits: int | None,
+) -> None:
+    """Refuse a run whose estimate exceeds ``max_credits``, or whose processings still
+    to create need more than the account has left: credits on a ``CREDITS`` account,
+    km² (the service counts m²) on an ``AREA`` account."""
+    total = sum(p.estimate or 0 for p in procs)
+    if max_credits is not None and total > max_credits:
+        raise BudgetError(
+            f"the run is estimated at {total} credits for {len(procs)} processings, "
+            f"over max_credits={max_credits}; nothing was created"
+        )
+    if not to_create:
+        return
+    new_credits = sum(p.estimate or 0 for p in to_create)
+    new_area_km2 = sum(p.area_km2 for p in to_create)
+    status = client.user_status()
+    billing = str(getattr(status, "billing_type", "") or "").upper()
+    if billing == "CREDITS" and status.remaining_credits is not None:
+        if new_credits > status.remaining_credits:
+            raise BudgetError(
+                f"the run needs {new_credits} more credits but the account has "
+                f"{status.remaining_credits} left; nothing was created"
+            )
+    if billing == "AREA" and status.remaining_area is not None:
+        if new_area_km2 * 1e6 > status.remaining_area:
+            raise BudgetError(
+                f"the run needs {new_area_km2:.3f} km² more but the account has "
+                f"{status.remaining_area / 1e6:.3f} km² left; nothing was created"
+            )
+
+
+def estimate(
+    gdf: gpd.GeoDataFrame,
+    model: str,
+    *,
+    client: Any = None,
+    source: Any = None,
+    blocks: Any = None,
+    area_limit_km2: float | None = None,
+    max_aois: int | None = None,
+    errors: str = "raise",
+    max_processings: int | None = MAX_PROCESSINGS,
+) -> pd.DataFrame:
+    """Estimated cost per input row: ``area_km2``, ``processings``, ``credits``.
+
+    Plans the run and asks the server's cost endpoint about every planned processing;
+    creates nothing. A processing shared by several rows is split between them by area.
+    Plans over ``max_processings`` are refused before any cost request.
+    """
+    client = default_client(client)
+    aois, plan, procs, _ = prepare_run(
+        gdf,
+        model,
+        client=client,
+        source=source,
+        blocks=blocks,
+        area_limit_km2=area_limit_km2,
+        max_aois=max_aois,
+        errors=errors,
+    )
+    check_size(procs, max_processings)
+    estimate_processings(client, procs)
+    est = pd.Series({p.key: p.estimate for p in procs})
+    share = plan.groupby(["processing_key", "row"], sort=False)["area_km2"].sum()
+    frac = share / share.groupby(level=0).transform("sum")
+    credits = (frac * est.reindex(frac.index.get_level_values(0)).values).groupby(level=1).sum()
+    out = pd.DataFrame(
+        {
+            "area_km2": plan.groupby("row")["area_km2"].sum(),
+            "processings": plan.groupby("row")["processing_key"].nunique(),
+            "credits": credits,
+        }
+    ).reindex(aois.index)
+    out.index.name = "row"
+    out.attrs["total_credits"] = int(est.sum())
+    out.attrs["processings"] = len(procs)
+    return out
+
+
+def fingerprint_of(aois: gpd.GeoDataFrame, run_params: dict, api_host: str | None = None) -> str:
+    """Digest of the prepared inputs, the run's parameters and the API's host name.
+
+    Not the token (a rotated token resumes the run), not the URL's port or path (a
+    restarted local server resumes it); the host, so that a run dir made against one
+    service is never resumed against another, whose processings it cannot see.
+    """
+    wkb = shapely.to_wkb(aois.geometry.values, hex=False)
+    parts: list[Any] = [[str(i) for i in aois.index], b"".join(wkb), run_params]
+    if api_host:
+        parts.append({"api_host": api_host.lower()})
+    return digest(*parts)
+
+
+def api_host(client: Any) -> str | None:
+    """The host name of the client's API (for the fingerprint)."""
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(str(getattr(client, "base_url", "") or "")).hostname
+    except ValueError:
+        return None
+
+
+__all__ = [
+    "MAX_PROCESSINGS",
+    "META_KEY",
+    "META_RUN",
+    "PlannedProcessing",
+    "build_processing",
+    "check_budget",
+    "check_credit_floor",
+    "check_size",
+    "estimate",
+    "estimate_processings",
+    "fingerprint_of",
+    "plan",
+    "prepare_run",
+    "resolve_limits",
+]

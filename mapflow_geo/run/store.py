@@ -1,0 +1,224 @@
+"""A run's folder: what is written there, and how a :class:`MapflowResult` is read back.
+
+Layout of a run dir::
+
+    journal.sqlite        the journal (see :mod:`mapflow_geo.run.journal`)
+    plan.parquet          the plan (tiles with ``processing_key``), replaced atomically
+    aois.parquet          the prepared input areas
+    params.json           the run's parameters (secrets redacted)
+    results/<key>.<aoi>.parquet
+                          one GeoParquet file per downloaded AOI result, with the
+                          provenance columns ``row``, ``tile_id``, ``processing_id``
+
+Every file is written with an atomic rename; nothing is rewritten in place.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from mapflow_geo._secrets import redact
+from mapflow_geo.messages import render_message
+from mapflow_geo.models import Status
+from mapflow_geo.results import MapflowResult, read_result_files, stitch
+from mapflow_geo.results.io import FILE_COLUMNS, empty_features
+from mapflow_geo.run import journal as jr
+from mapflow_geo.run.prepare import PlannedProcessing, build_processing, shared_part
+
+
+def default_run_dir(fingerprint: str) -> Path:
+    """Per-user cache folder for a run, keyed by its fingerprint."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("mapflow-geo")) / "runs" / fingerprint[:20]
+
+
+def write_parquet(gdf: gpd.GeoDataFrame, path: Path) -> None:
+    """Write a frame as GeoParquet with an atomic rename."""
+    buf = io.BytesIO()
+    gdf.to_parquet(buf)
+    jr.atomic_write_bytes(path, buf.getvalue())
+
+
+def save_inputs(run_dir: Path, aois, plan, run_params: dict) -> None:
+    """Write the plan, the areas and the parameters once (a resumed run keeps them)."""
+    if not (run_dir / "plan.parquet").exists():
+        write_parquet(plan, run_dir / "plan.parquet")
+    if not (run_dir / "aois.parquet").exists():
+        write_parquet(aois, run_dir / "aois.parquet")
+    if not (run_dir / "params.json").exists():
+        jr.atomic_write_bytes(
+            run_dir / "params.json", json.dumps(redact(run_params), indent=1).encode()
+        )
+
+
+def apply_stored_plan(
+    run_dir: Path, plan: gpd.GeoDataFrame, procs: list[PlannedProcessing]
+) -> tuple[gpd.GeoDataFrame, list[PlannedProcessing]]:
+    """On resume, the stored plan wins: processings the runner re-planned after a
+    ``TOO_LARGE_PROCESSING`` refusal are replaced by their pieces (bodies rebuilt from
+    the stored tiles), so the refused processing is never sent again."""
+    path = run_dir / "plan.parquet"
+    if not path.exists():
+        return plan, procs
+    stored = gpd.read_parquet(path)
+    keys = set(stored["processing_key"])
+    if keys == set(plan["processing_key"]) or not procs:
+        return plan, procs
+    by_key = {p.key: p for p in procs}
+    out = [p for p in procs if p.key in keys]
+    for key, tiles in stored[~stored["processing_key"].isin(list(by_key))].groupby(
+        "processing_key", sort=True
+    ):
+        # a piece "<parent>.NN" (possibly nested) keeps its ancestor's body: model,
+        # blocks, project and source (a scene-planned processing keeps its scene)
+        ancestor = str(key)
+        while ancestor not in by_key and "." in ancestor:
+            ancestor = ancestor.rsplit(".", 1)[0]
+        base, prefix = shared_part(by_key.get(ancestor, procs[0]))
+        out.append(build_processing(str(key), base, tiles, prefix))
+    return stored, out
+
+
+def result_files(journal: jr.Journal) -> pd.DataFrame:
+    """The run's stored results: ``path``, ``tile_id``, ``features`` per file (OK
+    downloads with at least one object)."""
+    rows = [
+        {"path": str(journal.run_dir / d.path), "tile_id": d.tile_id, "features": int(d.features)}
+        for d in journal.downloads()
+        if d.status == Status.OK and d.path and d.features
+    ]
+    return pd.DataFrame(rows, columns=FILE_COLUMNS)
+
+
+def _render(messages: list) -> list[str]:
+    return [render_message(m) for m in messages]
+
+
+_PROC_COLUMNS = [
+    "key",
+    "processing_id",
+    "status",
+    "estimate",
+    "cost",
+    "area_km2",
+    "restarts",
+    "messages",
+    "created_at",
+    "finished_at",
+]
+
+
+def _processings(records: list[jr.ProcessingRecord]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "key": r.key,
+                "processing_id": r.processing_id,
+                "status": r.status,
+                "estimate": r.estimate,
+                "cost": r.cost,
+                "area_km2": r.area_km2,
+                "restarts": r.restarts,
+                "messages": _render(r.messages),
+                "created_at": r.created_at,
+                "finished_at": r.finished_at,
+            }
+            for r in records
+            if r.status != Status.REPLANNED  # split into the pieces that follow; never created
+        ],
+        columns=_PROC_COLUMNS,
+    )
+
+
+def _tiles(plan: gpd.GeoDataFrame, procs: pd.DataFrame, downloads: list) -> gpd.GeoDataFrame:
+    tile_status = {d.tile_id: (d.status, _render(d.messages)) for d in downloads if d.tile_id}
+    by_key = procs.set_index("key")
+    tiles = plan.copy()
+    tiles["processing_id"] = tiles["processing_key"].map(by_key["processing_id"])
+    proc_status = tiles["processing_key"].map(by_key["status"]).fillna(Status.PLANNED.value)
+    tiles["status"] = [
+        tile_status.get(t, (s,))[0]
+        for t, s in zip(tiles["tile_id"].astype(str), proc_status, strict=False)
+    ]
+    tiles["messages"] = [
+        tile_status[t][1]
+        if t in tile_status
+        else list(by_key["messages"].get(k, []) or [])
+        if s != Status.OK
+        else []
+        for t, k, s in zip(
+            tiles["tile_id"].astype(str), tiles["processing_key"], tiles["status"], strict=False
+        )
+    ]
+    for col in ("cost", "created_at", "finished_at"):
+        tiles[col] = tiles["processing_key"].map(by_key[col])
+    return tiles
+
+
+def load_result(run_dir: str | os.PathLike, journal: jr.Journal | None = None) -> MapflowResult:
+    """Build a :class:`MapflowResult` from a run dir (stored files and journal)."""
+    run_dir = Path(run_dir)
+    own = journal is None
+    if own:
+        journal = jr.Journal(run_dir, None, lock=False)
+    try:
+        plan = gpd.read_parquet(run_dir / "plan.parquet")
+        aois = gpd.read_parquet(run_dir / "aois.parquet")
+        recs = journal.records()
+        downloads = journal.downloads()
+        files = result_files(journal)
+    finally:
+        if own:
+            journal.close()
+    procs = _processings(recs)
+    tiles = _tiles(plan, procs, downloads)
+    if len(files):
+        merged = read_result_files(files["path"])
+        jr.failpoint("mid_merge")
+        features = stitch(merged, plan)
+    else:
+        features = empty_features()
+    return MapflowResult(
+        features=features,
+        tiles=tiles,
+        aois=aois,
+        processings=procs,
+        run_dir=run_dir,
+        files=files,
+    )
+
+
+def open_run(run_dir: str | os.PathLike) -> MapflowResult:
+    """Reopen a finished or interrupted run offline (no network, no lock).
+
+    Examples
+    --------
+    >>> res = open_run("runs/city")                      # doctest: +SKIP
+    >>> res.features.head()                              # doctest: +SKIP
+    """
+    return load_result(run_dir)
+
+
+def tile_for(tiles: gpd.GeoDataFrame, aoi: Any) -> str | None:
+    """The plan tile an AOI listed by the service belongs to (by a point inside it)."""
+    geom = getattr(aoi, "geometry", None)
+    if geom is None:
+        return str(tiles["tile_id"].iloc[0]) if len(tiles) == 1 else None
+    if isinstance(geom, dict):
+        geom = shapely.geometry.shape(geom)
+    pt = geom.representative_point()
+    hit = tiles[shapely.intersects(tiles.geometry.values, pt.buffer(1e-9))]
+    if len(hit) == 0:
+        dist = shapely.distance(tiles.geometry.values, pt)
+        return str(tiles["tile_id"].iloc[int(np.argmin(dist))])
+    return str(hit["tile_id"].iloc[0])

@@ -1,0 +1,39 @@
+"""Maps of plans and results: folium previews (:mod:`.explore`), static figures
+(:mod:`.plotting`), colours for every status and class (:mod:`.styles`) and Mapflow's
+own tile layers (:mod:`.layers`)."""
+
+from mapflow_geo.viz.explore import (
+    DEFAULT_BASEMAPS,
+    MAX_FEATURES,
+    preview_plan,
+    preview_result,
+    simplify_tolerance_deg,
+)
+from mapflow_geo.viz.layers import safe_tile_url
+from mapflow_geo.viz.plotting import add_scalebar, plot_result, save_image
+from mapflow_geo.viz.styles import (
+    AOI_COLOR,
+    OTHER_STATUS_COLOR,
+    STATUS_COLORS,
+    class_colors,
+    class_labels,
+    status_color,
+)
+
+__all__ = [
+    "AOI_COLOR",
+    "DEFAULT_BASEMAPS",
+    "MAX_FEATURES",
+    "OTHER_STATUS_COLOR",
+    "STATUS_COLORS",
+    "add_scalebar",
+    "class_colors",
+    "class_labels",
+    "plot_result",
+    "preview_plan",
+    "preview_result",
+    "safe_tile_url",
+    "save_image",
+    "simplify_tolerance_deg",
+    "status_color",
+]

@@ -1,0 +1,220 @@
+"""Static maps for reports: matplotlib figures and image files (PNG, SVG, PDF)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from mapflow_geo.viz.styles import (
+    AOI_COLOR,
+    bounds_of,
+    class_colors,
+    class_labels,
+    status_color,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import matplotlib.axes
+
+    from mapflow_geo.results import MapflowResult
+
+log = logging.getLogger(__name__)
+
+
+def plot_result(
+    result: MapflowResult,
+    ax: matplotlib.axes.Axes | None = None,
+    *,
+    title: str | None = None,
+    tiles: bool | str = "failed",
+    legend: bool = True,
+    scalebar: bool = True,
+    basemap: bool | Any = False,
+    figsize: tuple[float, float] = (8.0, 8.0),
+) -> matplotlib.axes.Axes:
+    """A static map of a run (Web Mercator): input area outlines, objects coloured by
+    class, tiles by status, a legend, a title and a geodesic scale bar.
+
+    Parameters
+    ----------
+    result : MapflowResult
+    ax : matplotlib Axes, optional
+        Drawn into; a new figure of ``figsize`` otherwise.
+    title : str, optional
+        Defaults to a one-line summary (objects, tiles OK, credits).
+    tiles : bool or "failed"
+        Draw all tile outlines, none, or only the tiles that did not succeed (default).
+    legend, scalebar : bool
+    basemap : bool or xyzservices provider
+        Draw a basemap under the map with contextily: only when contextily is installed
+        and the tiles can be fetched (off by default; never required).
+    figsize : (float, float)
+        Inches, for a new figure.
+
+    Examples
+    --------
+    >>> ax = res.plot()                                          # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    handles: list[Any] = []
+    aois = result.aois.to_crs(3857)
+    tiles_m = result.tiles.to_crs(3857)
+    feats = result.features
+    if len(feats):
+        labels = class_labels(feats)
+        colors = class_colors(labels)
+        fm = feats.to_crs(3857)
+        for lab, col in colors.items():
+            sel = (labels == lab).values
+            fm[sel].plot(ax=ax, color=col, edgecolor=col, linewidth=0.3, zorder=2)
+            handles.append(Patch(facecolor=col, edgecolor=col, label=f"{lab} ({sel.sum():,})"))
+    if tiles and len(tiles_m):
+        status = tiles_m["status"].fillna("PLANNED").astype(str)
+        show = status != "OK" if tiles == "failed" else pd.Series(True, index=status.index)
+        for s in sorted(status[show].unique()):
+            sub = tiles_m[show & (status == s)]
+            c = status_color(s)
+            sub.plot(ax=ax, facecolor=c + "33", edgecolor=c, linewidth=1.0, zorder=1)
+            handles.append(Patch(facecolor=c + "33", edgecolor=c, label=f"tiles {s} ({len(sub)})"))
+    if len(aois):
+        aois.boundary.plot(ax=ax, color=AOI_COLOR, linewidth=1.4, zorder=3)
+        handles.insert(0, Line2D([], [], color=AOI_COLOR, linewidth=1.4, label="input areas"))
+    minx, miny, maxx, maxy = bounds_of(aois, tiles_m) if len(aois) else (0, 0, 1, 1)
+    if len(aois) or len(tiles_m):
+        b = gpd.GeoSeries([shapely.box(minx, miny, maxx, maxy)], crs=4326).to_crs(3857)
+        x0, y0, x1, y1 = b.total_bounds
+        pad = 0.04 * max(x1 - x0, y1 - y0)
+        ax.set_xlim(x0 - pad, x1 + pad)
+        ax.set_ylim(y0 - pad, y1 + pad)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    if basemap:
+        _add_basemap(ax, basemap)
+    if scalebar:
+        add_scalebar(ax)
+    if legend and handles:
+        fig = ax.figure
+        engine = fig.get_layout_engine()
+        if type(engine).__name__ == "ConstrainedLayoutEngine" and len(fig.axes) == 1:
+            fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
+        else:
+            ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
+    if title is None:
+        n_ok = int((result.tiles["status"] == "OK").sum()) if len(result.tiles) else 0
+        cost = result.processings.get("cost", pd.Series(dtype=float))
+        title = (
+            f"Mapflow: {len(feats):,} objects, {n_ok}/{len(result.tiles)} tiles OK, "
+            f"{int(pd.to_numeric(cost, errors='coerce').fillna(0).sum()):,} credits"
+        )
+    ax.set_title(title)
+    return ax
+
+
+def _add_basemap(ax: Any, basemap: Any) -> None:
+    try:
+        import contextily
+    except ImportError:
+        log.info("basemap skipped: contextily is not installed")
+        return
+    kwargs = {} if basemap is True else {"source": basemap}
+    try:
+        contextily.add_basemap(ax, crs="EPSG:3857", zorder=0, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - a basemap is decoration
+        log.warning("basemap skipped: %s", exc)
+
+
+def _nice_length(metres: float) -> float:
+    """The largest 1, 2 or 5 × 10ⁿ not above ``metres``."""
+    if metres <= 0:
+        return 0.0
+    exp = 10 ** math.floor(math.log10(metres))
+    return max(m * exp for m in (1, 2, 5) if m * exp <= metres)
+
+
+def add_scalebar(ax: Any, *, fraction: float = 0.25, loc: str = "lower left") -> None:
+    """Draw a geodesic scale bar on an axes in Web Mercator (EPSG:3857) metres.
+
+    Its length is a round number of metres or kilometres about ``fraction`` of the
+    axes' width, measured on the WGS84 ellipsoid eastward from the bar's start (so it
+    is right at that latitude, where Mercator's scale differs from the centre's).
+    """
+    import pyproj
+    from matplotlib.patches import Rectangle
+
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    to_ll = pyproj.Transformer.from_crs(3857, 4326, always_xy=True)
+    to_m = pyproj.Transformer.from_crs(4326, 3857, always_xy=True)
+    geod = pyproj.Geod(ellps="WGS84")
+    bx = x0 + 0.05 * (x1 - x0)
+    by = y0 + 0.05 * (y1 - y0) if "lower" in loc else y1 - 0.08 * (y1 - y0)
+    lon0, lat0 = to_ll.transform(bx, by)
+    lon1, lat1 = to_ll.transform(bx + fraction * (x1 - x0), by)
+    _, _, dist = geod.inv(lon0, lat0, lon1, lat1)
+    length = _nice_length(dist)
+    if not length:
+        return
+    lon_e, lat_e, _ = geod.fwd(lon0, lat0, 90.0, length)
+    ex, _ = to_m.transform(lon_e, lat_e)
+    width = ex - bx
+    h = 0.012 * (y1 - y0)
+    for i in range(2):
+        ax.add_patch(
+            Rectangle(
+                (bx + i * width / 2, by),
+                width / 2,
+                h,
+                facecolor="black" if i == 0 else "white",
+                edgecolor="black",
+                linewidth=0.8,
+                zorder=5,
+            )
+        )
+    label = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
+    ax.text(bx + width / 2, by + 1.8 * h, label, ha="center", va="bottom", fontsize=8, zorder=5)
+
+
+def save_image(
+    result: MapflowResult,
+    path: str | Path,
+    *,
+    dpi: float = 150,
+    format: str | None = None,
+    figsize: tuple[float, float] = (8.0, 8.0),
+    **plot_kwargs: Any,
+) -> Path:
+    """Write :func:`plot_result` to PNG, SVG or PDF (by ``format`` or the extension).
+
+    The image is exactly ``figsize × dpi`` pixels (PNG records the dpi).
+
+    Examples
+    --------
+    >>> res.to_image("run.png", dpi=200)                         # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fmt = (format or path.suffix.lstrip(".") or "png").lower()
+    if fmt not in ("png", "svg", "pdf"):
+        raise ValueError(f"image format must be png, svg or pdf, not {fmt!r}")
+    fig, ax = plt.subplots(figsize=figsize, dpi=dpi, layout="constrained")
+    try:
+        plot_result(result, ax=ax, **plot_kwargs)
+        fig.savefig(path, dpi=dpi, format=fmt)
+    finally:
+        plt.close(fig)
+    return path
