@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import logging
 
+from mapflow_geo._version import __version__
 from mapflow_geo.exceptions import MapflowError, MapflowWarning
-
-__version__ = "0.1.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

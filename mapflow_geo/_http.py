@@ -47,6 +47,7 @@ import requests
 import urllib3.exceptions
 
 from mapflow_geo._secrets import redact, redact_text, secret_values
+from mapflow_geo._version import __version__
 from mapflow_geo.exceptions import (
     AmbiguousCreateError,
     APIError,
@@ -465,8 +466,6 @@ class Transport:
         self._owns_session = session is None
         self.session = session if session is not None else requests.Session()
         if user_agent is None:
-            from mapflow_geo import __version__
-
             user_agent = f"mapflow-geo/{__version__} python-requests/{requests.__version__}"
         self.session.headers.setdefault("User-Agent", user_agent)
         self.session.headers["User-Agent"] = user_agent
