@@ -1,11 +1,14 @@
 """The simulator's typed state and its state-file persistence.
 
-One :class:`State` per simulated account. Every record is a dataclass with ``to_dict`` /
-``from_dict`` for the state file, whose format (``version`` 1) is the one the simulator has
-always written: camelCase keys, timestamps as seconds since the epoch, models and data
-providers as the plain dicts of ``catalog.py`` (they are configuration the caller may pass
-in, see the ``models`` / ``data_providers`` options). Files written before the split load
-unchanged (``tests/sim/data/state_v1.json``).
+One :class:`State` per simulated account. Every record is a dataclass (:class:`Record`)
+with ``to_dict`` / ``from_dict`` for the state file, whose format (``version`` 1) is the
+one the simulator has always written: camelCase keys (snake_case for the Data API's
+images and for the counters, as the API spells them), timestamps as seconds since the
+epoch, models and data providers as the plain dicts of ``catalog.py`` (configuration the
+caller may pass in: the ``models`` / ``data_providers`` options). Files written before the
+typed state load unchanged and round-trip exactly (``tests/sim/data/state_v1.json``); a
+file of another version is refused (bump :data:`STATE_VERSION` and migrate in
+:meth:`State.from_dict` when the format changes).
 
 Processing lifecycles are computed from the state and a clock reading (no background
 threads): :meth:`Aoi.status`, :meth:`Processing.status`.
@@ -17,16 +20,58 @@ import copy
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 STATE_VERSION = 1
 TERMINAL = ("OK", "FAILED", "CANCELLED", "REFUNDED")
 
 
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(w.capitalize() for w in rest)
+
+
+class Record:
+    """``to_dict`` / ``from_dict`` by dataclass field: the state-file key is the field name,
+    in camelCase when ``CAMEL``; ``NESTED`` names list fields of records. A key missing from
+    a file takes the field's default (a field without default is required)."""
+
+    CAMEL: ClassVar[bool] = True
+    NESTED: ClassVar[dict[str, type[Record]]] = {}
+
+    @classmethod
+    def _layout(cls) -> list[tuple[str, str, type[Record] | None]]:
+        """``(field, key, nested record type)`` per field (cached per class)."""
+        lay = cls.__dict__.get("_layout_cache")
+        if lay is None:
+            lay = [
+                (f.name, _camel(f.name) if cls.CAMEL else f.name, cls.NESTED.get(f.name))
+                for f in fields(cls)
+            ]
+            cls._layout_cache = lay
+        return lay
+
+    def to_dict(self) -> dict:
+        d = self.__dict__
+        return {
+            key: [x.to_dict() for x in d[name]] if nested else d[name]
+            for name, key, nested in self._layout()
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Any:
+        kw = {}
+        for name, key, nested in cls._layout():
+            if key in d:
+                v = d[key]
+                kw[name] = [nested.from_dict(x) for x in v] if nested else v
+        return cls(**kw)
+
+
 # ----------------------------------------------------------------------------- account
 @dataclass
-class Account:
+class Account(Record):
     id: str
     email: str
     login: str
@@ -42,47 +87,10 @@ class Account:
     role: str = "USER"
     is_premium: bool = False
 
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "email": self.email,
-            "login": self.login,
-            "role": self.role,
-            "billingType": self.billing_type,
-            "remainingCredits": self.remaining_credits,
-            "areaLimit": self.area_limit,
-            "processedArea": self.processed_area,
-            "aoiAreaLimit": self.aoi_area_limit,
-            "maxAoisPerProcessing": self.max_aois_per_processing,
-            "memoryLimit": self.memory_limit,
-            "isPremium": self.is_premium,
-            "created": self.created,
-            "updated": self.updated,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Account:
-        return cls(
-            id=d["id"],
-            email=d["email"],
-            login=d.get("login", d["email"]),
-            role=d.get("role", "USER"),
-            billing_type=str(d["billingType"]).upper(),
-            remaining_credits=int(d["remainingCredits"]),
-            area_limit=int(d["areaLimit"]),
-            processed_area=int(d["processedArea"]),
-            aoi_area_limit=int(d["aoiAreaLimit"]),
-            max_aois_per_processing=int(d["maxAoisPerProcessing"]),
-            memory_limit=int(d["memoryLimit"]),
-            is_premium=bool(d.get("isPremium", False)),
-            created=d["created"],
-            updated=d["updated"],
-        )
-
 
 # ----------------------------------------------------------------------------- projects
 @dataclass
-class Share:
+class Share(Record):
     """A project share; ``time`` is set on the account-wide log (``State.shares``) only."""
 
     project_id: str
@@ -91,18 +99,14 @@ class Share:
     time: float | None = None
 
     def to_dict(self) -> dict:
-        d = {"projectId": self.project_id, "email": self.email, "role": self.role}
-        if self.time is not None:
-            d["time"] = self.time
+        d = super().to_dict()
+        if self.time is None:  # a project's own list has no times
+            del d["time"]
         return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Share:
-        return cls(d["projectId"], d["email"], d["role"], d.get("time"))
 
 
 @dataclass
-class Project:
+class Project(Record):
     id: str
     name: str
     description: str | None
@@ -111,33 +115,12 @@ class Project:
     is_default: bool = False
     shares: list[Share] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "description": self.description,
-            "isDefault": self.is_default,
-            "created": self.created,
-            "updated": self.updated,
-            "shares": [s.to_dict() for s in self.shares],
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Project:
-        return cls(
-            id=d["id"],
-            name=d["name"],
-            description=d.get("description"),
-            is_default=bool(d.get("isDefault", False)),
-            created=d["created"],
-            updated=d["updated"],
-            shares=[Share.from_dict(s) for s in d.get("shares", [])],
-        )
+    NESTED = {"shares": Share}
 
 
 # ----------------------------------------------------------------------------- processings
 @dataclass
-class Attempt:
+class Attempt(Record):
     """One run of an AOI: phases of the given durations from ``start``, then OK or FAILED."""
 
     n: int
@@ -152,37 +135,16 @@ class Attempt:
     def end(self) -> float:
         return self.start + self.unprocessed + self.awaiting + self.processing
 
-    def to_dict(self) -> dict:
-        return {
-            "n": self.n,
-            "start": self.start,
-            "unprocessed": self.unprocessed,
-            "awaiting": self.awaiting,
-            "processing": self.processing,
-            "fail": self.fail,
-            "message": self.message,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Attempt:
-        return cls(
-            n=int(d["n"]),
-            start=d["start"],
-            unprocessed=d["unprocessed"],
-            awaiting=d["awaiting"],
-            processing=d["processing"],
-            fail=bool(d["fail"]),
-            message=d.get("message"),
-        )
-
 
 @dataclass
-class Aoi:
+class Aoi(Record):
     id: str
     geometry: dict  # GeoJSON
     area: int  # m²
     wkb: str  # hex WKB of the polygon (the failure draws and results hash it)
     attempts: list[Attempt] = field(default_factory=list)
+
+    NESTED = {"attempts": Attempt}
 
     def status(self, now: float) -> tuple[str, int, float]:
         """``(status, percentCompleted, since)`` of the latest attempt at ``now``."""
@@ -197,28 +159,9 @@ class Aoi:
             return "IN_PROGRESS", min(99, int(100 * (e - u - w) / p)), at.start + u + w
         return ("FAILED", 0, at.end) if at.fail else ("OK", 100, at.end)
 
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "geometry": self.geometry,
-            "area": self.area,
-            "wkb": self.wkb,
-            "attempts": [a.to_dict() for a in self.attempts],
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Aoi:
-        return cls(
-            id=d["id"],
-            geometry=d["geometry"],
-            area=int(d["area"]),
-            wkb=d["wkb"],
-            attempts=[Attempt.from_dict(a) for a in d["attempts"]],
-        )
-
 
 @dataclass
-class Processing:
+class Processing(Record):
     id: str
     api: str  # "v1" | "v2": the create route
     name: str
@@ -246,6 +189,8 @@ class Processing:
     rating: Any = None
     forced_status: str | None = None  # never set by the simulator; honoured when loaded
 
+    NESTED = {"aois": Aoi}
+
     def status(self, now: float) -> tuple[str, int, float]:
         """``(status, percentCompleted, updated)`` at ``now``, from the AOIs' attempts."""
         if self.forced_status:
@@ -263,6 +208,12 @@ class Processing:
             return "AWAITING", 0, upd
         return "IN_PROGRESS", min(pct, 99), upd
 
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        if not self.forced_status:
+            del d["forcedStatus"]
+        return d
+
     def messages(self, now: float) -> list[dict]:
         """The failed AOIs' messages, deduplicated."""
         out, seen = [], set()
@@ -275,72 +226,9 @@ class Processing:
                     out.append(copy.deepcopy(msg))
         return out
 
-    def to_dict(self) -> dict:
-        d = {
-            "id": self.id,
-            "api": self.api,
-            "name": self.name,
-            "description": self.description,
-            "projectId": self.project_id,
-            "wdId": self.wd_id,
-            "params": self.params,
-            "blocks": self.blocks,
-            "enabledBlocks": self.enabled_blocks,
-            "meta": self.meta,
-            "area": self.area,
-            "aoiArea": self.aoi_area,
-            "aoiCount": self.aoi_count,
-            "cost": self.cost,
-            "charged": self.charged,
-            "chargedArea": self.charged_area,
-            "dataProvider": self.data_provider,
-            "sourceType": self.source_type,
-            "vectorLayerId": self.vector_layer_id,
-            "rasterLayerId": self.raster_layer_id,
-            "reviewStatus": self.review_status,
-            "rating": self.rating,
-            "created": self.created,
-            "updated": self.updated,
-            "aois": [a.to_dict() for a in self.aois],
-        }
-        if self.forced_status:
-            d["forcedStatus"] = self.forced_status
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Processing:
-        return cls(
-            id=d["id"],
-            api=d.get("api", "v2"),
-            name=d.get("name") or "",
-            description=d.get("description"),
-            project_id=d["projectId"],
-            wd_id=d["wdId"],
-            params=d.get("params") if d.get("params") is not None else {},
-            blocks=d.get("blocks") or [],
-            enabled_blocks=d.get("enabledBlocks") or {},
-            meta=d.get("meta") or {},
-            area=int(d["area"]),
-            aoi_area=int(d.get("aoiArea", d["area"])),
-            aoi_count=int(d.get("aoiCount", len(d["aois"]))),
-            cost=int(d["cost"]),
-            charged=int(d.get("charged", 0)),
-            charged_area=int(d.get("chargedArea", 0)),
-            data_provider=d.get("dataProvider"),
-            source_type=d.get("sourceType", "default"),
-            vector_layer_id=d["vectorLayerId"],
-            raster_layer_id=d["rasterLayerId"],
-            review_status=d.get("reviewStatus"),
-            rating=d.get("rating"),
-            created=d["created"],
-            updated=d["updated"],
-            aois=[Aoi.from_dict(a) for a in d["aois"]],
-            forced_status=d.get("forcedStatus"),
-        )
-
 
 @dataclass
-class Charge:
+class Charge(Record):
     """One committed create (there is no idempotency key: each create is one charge)."""
 
     processing_id: str
@@ -351,55 +239,19 @@ class Charge:
     meta: dict[str, str]
     api: str
 
-    def to_dict(self) -> dict:
-        return {
-            "processingId": self.processing_id,
-            "cost": self.cost,
-            "area": self.area,
-            "billingType": self.billing_type,
-            "time": self.time,
-            "meta": dict(self.meta),
-            "api": self.api,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Charge:
-        return cls(
-            processing_id=d["processingId"],
-            cost=int(d["cost"]),
-            area=int(d["area"]),
-            billing_type=d["billingType"],
-            time=d["time"],
-            meta=d.get("meta") or {},
-            api=d.get("api", "v2"),
-        )
-
 
 # ----------------------------------------------------------------------------- Data API
 @dataclass
-class Mosaic:
+class Mosaic(Record):
     id: str
     name: str
     tags: list[str]
     created: float
     updated: float
 
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "tags": list(self.tags),
-            "created": self.created,
-            "updated": self.updated,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Mosaic:
-        return cls(d["id"], d["name"], list(d.get("tags") or []), d["created"], d["updated"])
-
 
 @dataclass
-class Image:
+class Image(Record):
     id: str
     mosaic_id: str
     filename: str
@@ -413,61 +265,21 @@ class Image:
     is_tiff: bool = False
     readable: bool = False  # real metadata was read from the bytes (rasterio)
 
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "mosaic_id": self.mosaic_id,
-            "filename": self.filename,
-            "name": self.name,
-            "file_size": self.file_size,
-            "uploaded_at": self.uploaded_at,
-            "image_url": self.image_url,
-            "cog_link": self.cog_link,
-            "meta_data": self.meta_data,
-            "linked": self.linked,
-            "is_tiff": self.is_tiff,
-            "readable": self.readable,
-        }
+    CAMEL = False  # the Data API's own snake_case
 
     @classmethod
     def from_dict(cls, d: dict) -> Image:
-        return cls(
-            id=d["id"],
-            mosaic_id=d["mosaic_id"],
-            filename=d["filename"],
-            name=d.get("name", d["filename"]),
-            file_size=int(d["file_size"]),
-            uploaded_at=d["uploaded_at"],
-            image_url=d["image_url"],
-            cog_link=d["cog_link"],
-            meta_data=d.get("meta_data") or {},
-            linked=bool(d.get("linked", False)),
-            is_tiff=bool(d.get("is_tiff", False)),
-            readable=bool(d.get("readable", False)),
-        )
+        return super().from_dict({"name": d.get("filename"), **d})
 
 
 # ----------------------------------------------------------------------------- the state
 @dataclass
-class Counters:
+class Counters(Record):
     requests: int = 0
     creates_committed: int = 0
     creates_refused: int = 0
 
-    def to_dict(self) -> dict:
-        return {
-            "requests": self.requests,
-            "creates_committed": self.creates_committed,
-            "creates_refused": self.creates_refused,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Counters:
-        return cls(
-            int(d.get("requests", 0)),
-            int(d.get("creates_committed", 0)),
-            int(d.get("creates_refused", 0)),
-        )
+    CAMEL = False
 
 
 @dataclass
