@@ -126,22 +126,19 @@ def local_areas_m2(geoms: np.ndarray) -> np.ndarray:
 
 
 def local_lengths_m(geoms: np.ndarray) -> np.ndarray:
-    """Approximate metric length (m) of short lon/lat lines."""
+    """Geodesic length (m) of lon/lat (multi)lines, vectorised over all segments."""
+    geoms = np.asarray(geoms, dtype=object)
     if len(geoms) == 0:
         return np.zeros(0)
-    out = np.zeros(len(geoms))
-    for i, g in enumerate(geoms):
-        parts = g.geoms if hasattr(g, "geoms") else [g]
-        total = 0.0
-        for part in parts:
-            c = np.asarray(part.coords)
-            if len(c) < 2:
-                continue
-            lon1, lat1, lon2, lat2 = c[:-1, 0], c[:-1, 1], c[1:, 0], c[1:, 1]
-            _, _, d = GEOD.inv(lon1, lat1, lon2, lat2)
-            total += float(np.sum(d))
-        out[i] = total
-    return out
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    coords, part = shapely.get_coordinates(parts, return_index=True)
+    if len(coords) < 2:
+        return np.zeros(len(geoms))
+    same = part[1:] == part[:-1]
+    a, b = coords[:-1][same], coords[1:][same]
+    _, _, d = GEOD.inv(a[:, 0], a[:, 1], b[:, 0], b[:, 1])
+    per_part = np.bincount(part[:-1][same], weights=np.asarray(d), minlength=len(parts))
+    return np.bincount(owner, weights=per_part, minlength=len(geoms))
 
 
 @dataclass
