@@ -1,28 +1,36 @@
 # Two entry points, both from nothing: `make demo` and `make test`.
-# Everything they need is installed by the project's own files into .venv.
+# Everything they need is installed by the project's own files into .venv:
+# `scripts/setup.sh demo` only what the demo runs (lean: no dev tools, browser or npm),
+# `scripts/setup.sh test` everything the suite needs. Each has its own stamp.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-stamp
+DEMO_STAMP := $(VENV)/.demo-stamp
+TEST_STAMP := $(VENV)/.test-stamp
 
 .PHONY: setup demo test test-full lint clean
 
-$(STAMP): pyproject.toml scripts/setup.sh
-	PYTHON=$(PYTHON) bash scripts/setup.sh
-	touch $(STAMP)
+$(DEMO_STAMP): pyproject.toml scripts/setup.sh
+	PYTHON=$(PYTHON) bash scripts/setup.sh demo
+	touch $(DEMO_STAMP)
 
-setup: $(STAMP)
+# the test setup installs everything the demo needs too
+$(TEST_STAMP): pyproject.toml scripts/setup.sh
+	PYTHON=$(PYTHON) bash scripts/setup.sh test
+	touch $(TEST_STAMP) $(DEMO_STAMP)
 
-demo: $(STAMP)
-	$(BIN)/python -m mapflow_geo.demo
+setup: $(TEST_STAMP)
 
-test: $(STAMP)
+demo: $(DEMO_STAMP)
+	$(BIN)/python -u -m mapflow_geo.demo
+
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
-test-full: $(STAMP)
+test-full: $(TEST_STAMP)
 	MAPFLOW_FULL=1 $(BIN)/python -m pytest -n 2 -q
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check mapflow_geo tests benchmarks
 
 clean:

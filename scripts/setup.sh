@@ -1,11 +1,33 @@
 #!/usr/bin/env bash
-# Set up everything the demo and the test suite need, from nothing but python3.
+# Set up .venv from nothing but python3.
+#
+#   scripts/setup.sh demo   what `make demo` needs and nothing more: the package with its
+#                           runtime dependencies, the simulator and the map (extra `demo`)
+#   scripts/setup.sh test   everything the test suite needs (the default): the dev extra,
+#                           Debian's chromium and npm, the map assets for the browser tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=${1:-test}
+case "$MODE" in
+    demo | test) ;;
+    *)
+        echo "usage: scripts/setup.sh [demo|test]" >&2
+        exit 2
+        ;;
+esac
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
+
+if [ "$MODE" = demo ]; then
+    # The venv's own pip is recent enough for an editable install; no upgrade, and no
+    # byte-compiling at install time (Python compiles what the demo imports as it runs).
+    echo "setup: installing the demo's packages into .venv (runtime, simulator, map)..."
+    .venv/bin/python -m pip install --quiet --no-compile -e ".[demo]"
+    exit 0
+fi
+
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[dev]"
 
