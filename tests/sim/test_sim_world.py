@@ -24,37 +24,41 @@ def _distinct(pieces) -> int:
     return len(shapely.get_parts(shapely.union_all(pieces)))
 
 
-@pytest.mark.parametrize(
-    "a,b,u",
-    [
-        # two adjacent boxes sharing a vertical edge
-        (
-            box(37.60, 55.75, 37.62, 55.76),
-            box(37.62, 55.75, 37.64, 55.76),
-            box(37.60, 55.75, 37.64, 55.76),
-        ),
-        # a diagonal cut through a box
-        (
-            {
-                "type": "Polygon",
-                "coordinates": [[[37.6, 55.75], [37.63, 55.75], [37.6, 55.77], [37.6, 55.75]]],
-            },
-            {
-                "type": "Polygon",
-                "coordinates": [[[37.63, 55.75], [37.63, 55.77], [37.6, 55.77], [37.63, 55.75]]],
-            },
-            box(37.60, 55.75, 37.63, 55.77),
-        ),
-    ],
-)
-def test_adjacent_aois_union_equals_union_result(api, a, b, u):
+def _city_cuts(cut: str):
+    """Two AOIs a, b and their union u over a dense (urban) district of the seed-0 world
+    near the tests' usual place (37.6 E, 55.75 N): attached buildings straddle the cut."""
+    from test_sim_world_truth import urban_district
+
+    x0, y0, x1, y1 = urban_district(37.6, 55.75)
+    xa, xb, ya, yb = x0 + 0.001, x1 - 0.001, y0 + 0.001, y1 - 0.001
+    if cut == "vertical":  # two adjacent boxes sharing a vertical edge
+        xc = 0.5 * (xa + xb) + 0.0003
+        return box(xa, ya, xc, yb), box(xc, ya, xb, yb), box(xa, ya, xb, yb)
+    # a diagonal cut through a box
+    return (
+        {"type": "Polygon", "coordinates": [[[xa, ya], [xb, ya], [xa, yb], [xa, ya]]]},
+        {"type": "Polygon", "coordinates": [[[xb, ya], [xb, yb], [xa, yb], [xb, ya]]]},
+        box(xa, ya, xb, yb),
+    )
+
+
+@pytest.mark.parametrize("cut", ["vertical", "diagonal"])
+def test_adjacent_aois_union_equals_union_result(api, cut):
+    a, b, u = _city_cuts(cut)
     res = {}
     for name, g in (("a", a), ("b", b), ("u", u)):
         p = api.create(g)
         res[name] = api.get(f"/processings/{p['id']}/result").json()
     pa, pb, pu = _geoms(res["a"]), _geoms(res["b"]), _geoms(res["u"])
     pieces = np.concatenate([pa, pb])
-    assert _distinct(pieces) == _distinct(pu) == len(pu)
+    # attached buildings touch, so connected components are compared, and the number of
+    # distinct buildings comes from the world's truth ids
+    assert _distinct(pieces) == _distinct(pu)
+    aois = {"a": a, "b": b, "u": u}
+    ids = {n: world.pieces(shape(g), seed=0)[1]["truth_id"] for n, g in aois.items()}
+    assert len(ids["u"]) == len(set(ids["u"].tolist())) == len(pu)
+    assert set(ids["a"].tolist()) | set(ids["b"].tolist()) == set(ids["u"].tolist())
+    assert len(pa) == len(ids["a"]) and len(pb) == len(ids["b"])
     assert len(pieces) > len(pu)  # some buildings straddle the seam
     area_tiles = shapely.area(pieces).sum()
     area_union = shapely.area(pu).sum()
@@ -83,7 +87,9 @@ def test_small_building_rule_applies_to_whole_building():
         shapely.intersects(tiny_whole, x) and shapely.intersection(tiny_whole, x).area > 0
         for x in g
     )
-    seam = shapely.box(37.6, 55.75, 37.6103, 55.76)
+    # a seam 0.5 m into a building leaves a piece under 20 m²
+    x = shapely.bounds(g[len(g) // 2])[0] + 0.5 / 62_800
+    seam = shapely.box(37.6, 55.75, x, 55.76)
     g2, p2 = world.generate("buildings", seam, 0)
     assert min(p["area"] for p in p2) < 20  # a piece can be smaller than 20 m²; it is kept
 
