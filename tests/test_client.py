@@ -12,7 +12,7 @@ import pytest
 
 from mapflow_geo import exceptions as exc
 from mapflow_geo import sim, sources
-from mapflow_geo.client import MapflowClient, normalise_model_name
+from mapflow_geo.client import MapflowClient, default_client, normalise_model_name
 from mapflow_geo.models import Aoi, Image, Memory, Mosaic, Processing, Project, Status, UserStatus
 
 SMALL = {  # ~0.35 km² in Moscow
@@ -364,3 +364,26 @@ def test_secrets_never_leak(mapflow_sim, caplog):
     for s in secrets:
         assert s not in blob
     assert "***" in repr(src)
+
+
+def test_client_secrets_are_every_form_of_its_token():
+    with MapflowClient(CANARY_TOKEN, base_url="http://127.0.0.1:9/rest") as c:
+        secrets = c._secrets()
+    raw = f"{CANARY_EMAIL}:{CANARY_KEY}"
+    assert {CANARY_TOKEN, raw, CANARY_KEY, f"Basic {CANARY_TOKEN}"} <= set(secrets)
+    assert CANARY_EMAIL not in secrets
+    body = c.describe_body({"name": f"run for {raw}", "params": {"rasterPassword": "p"}})
+    assert body == {"name": "run for ***", "params": {"rasterPassword": "***"}}
+
+
+def test_default_client(monkeypatch):
+    given = MapflowClient(CANARY_TOKEN, base_url="http://127.0.0.1:9/rest")
+    assert default_client(given) is given
+    monkeypatch.delenv("MAPFLOW_TOKEN", raising=False)
+    with pytest.raises(exc.ConfigError):
+        default_client()
+    monkeypatch.setenv("MAPFLOW_TOKEN", CANARY_TOKEN)
+    monkeypatch.setenv("MAPFLOW_API_URL", "http://127.0.0.1:9/rest")
+    with default_client() as c:
+        assert isinstance(c, MapflowClient) and c.base_url == "http://127.0.0.1:9/rest"
+        assert CANARY_KEY in c._secrets()
