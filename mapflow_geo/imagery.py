@@ -52,7 +52,12 @@ from shapely.geometry import mapping, shape
 
 from mapflow_geo.client import default_client
 from mapflow_geo.exceptions import ImageryError
+from mapflow_geo.run.prepare import scene_source, scene_sources
 from mapflow_geo.scenes import (
+    SCENE_ORDER,
+    assign_scenes,
+    choose_scenes,
+    plan_scenes,
     rank_scenes,
     union_4326,
 )
@@ -479,3 +484,23 @@ def check_dataarray(
     free = client.memory().free_bytes if client is not None else None
     check_upload(meta, mosaic_images=images, free_bytes=free, **limits)
     return meta
+
+
+__all__ = [
+    "ALLOWED_BAND_COUNTS",
+    "ALLOWED_DTYPES",
+    "MAX_PIXEL_SIZE_M",
+    "SCENE_ORDER",
+    "assign_scenes",
+    "check_dataarray",
+    "check_upload",
+    "choose_scenes",
+    "plan_scenes",
+    "rank_scenes",
+    "raster_meta",
+    "scene_source",
+    "scene_sources",
+    "scenes_frame",
+    "search_imagery",
+    "upload",
+]

@@ -138,7 +138,7 @@ def test_stitch_recovers_every_object(rects):
 )
 def test_fast_parse_path_equals_gdal_path(model, blocks, monkeypatch):
     """The Arrow-JSON fast path reads a uniform result exactly as GDAL does."""
-    import mapflow_geo.results as results
+    import mapflow_geo.results.io as results
     from mapflow_geo import sim
 
     with sim.serve(processing_seconds=0, aoi_area_limit_km2=100) as server:
@@ -161,7 +161,7 @@ def test_fast_parse_path_equals_gdal_path(model, blocks, monkeypatch):
 
 
 def test_mixed_or_nested_results_fall_back_to_gdal():
-    import mapflow_geo.results as results
+    import mapflow_geo.results.io as results
 
     poly = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}
     line = {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}

@@ -15,7 +15,7 @@ import pytest
 import shapely
 from test_tiling_props import check_plan
 
-import mapflow_geo  # noqa: F401  (registers the accessor)
+import mapflow_geo
 from mapflow_geo.aoi import prepare_aois
 from mapflow_geo.exceptions import AOIError, AOIWarning, ConfigError
 from mapflow_geo.tiling import credits_for, plan, summarize
@@ -74,7 +74,9 @@ def test_bad_limits(kw):
 
 def test_limits_and_price_from_client():
     client = FakeClient(limit=50, max_aois=3, price=2)
-    tiles = plan(_gdf(shapely.box(10, 10, 10.2, 10.2)), client=client, model="🏠 Buildings")
+    tiles = mapflow_geo.plan(
+        _gdf(shapely.box(10, 10, 10.2, 10.2)), client=client, model="🏠 Buildings"
+    )
     assert client.calls == ["account_limits", ("model_price", "🏠 Buildings")]
     s = tiles.attrs["summary"]
     assert s["area_limit_km2"] == 50 and s["max_aois"] == 3 and s["price_per_km2"] == 2
@@ -84,7 +86,7 @@ def test_limits_and_price_from_client():
 
 def test_explicit_limits_win_over_client():
     client = FakeClient(limit=50, max_aois=3)
-    tiles = plan(
+    tiles = mapflow_geo.plan(
         _gdf(shapely.box(10, 10, 10.1, 10.1)), client=client, area_limit_km2=25, max_aois=10
     )
     assert client.calls == []  # nothing asked: no model, limits given
