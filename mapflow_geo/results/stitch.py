@@ -42,6 +42,8 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -54,6 +56,8 @@ SEAM_EPS_DEG = 1e-7
 MIN_OVERLAP_DEG = 2 * SEAM_EPS_DEG
 #: … and over at least this share of the shorter of the two cut edges.
 MIN_OVERLAP_SHARE = 0.5
+#: Cut edges this much farther from their counterpart than the nearest are not it.
+_GAP_TIE_DEG = 1e-3 * SEAM_EPS_DEG
 
 _KEY_COLUMNS = ("row", "object_type", "class_id", "class")
 _POLYGONAL = (3, 6)  # shapely type ids: Polygon, MultiPolygon
@@ -102,10 +106,12 @@ def stitch(features: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFr
     if features.empty or tiles["row"].value_counts().max() < 2:
         return features.reset_index(drop=True)
     feats = features.reset_index(drop=True)
-    cand = np.flatnonzero(seam_mask(feats, tiles))
+    plan = _Plan(tiles)
+    pos = plan.lookup(feats["tile_id"])
+    cand = np.flatnonzero(_seam_mask(feats, tiles, plan, pos))
     if len(cand) < 2:
         return feats
-    left, right = _cut_pairs(feats.iloc[cand], tiles)
+    left, right = _cut_pairs(feats.iloc[cand], plan, pos[cand])
     if len(left) == 0:
         return feats
     labels = _components(len(feats), cand[left], cand[right])
@@ -114,31 +120,87 @@ def stitch(features: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFr
 
 def seam_mask(features: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> np.ndarray:
     """The seam rule: a piece "may have been cut" when its input row has several tiles
-    and it reaches its tile's boundary. Only such pieces are ever joined."""
+    and it reaches (comes within :data:`SEAM_EPS_DEG` of) its tile's boundary. Only such
+    pieces are ever joined."""
     if features.empty:
         return np.zeros(0, dtype=bool)
+    plan = _Plan(tiles)
+    return _seam_mask(features, tiles, plan, plan.lookup(features["tile_id"]))
+
+
+def _seam_mask(features, tiles, plan: _Plan, pos: np.ndarray) -> np.ndarray:
     multi = tiles.groupby("row")["tile_id"].transform("size") > 1
     in_row = np.asarray(features["row"].isin(set(tiles.loc[multi, "row"])))
-    boundary = _tile_boundaries(features["tile_id"], tiles)
+    geoms = np.asarray(features.geometry.values)
+    if in_row.all():
+        return plan.near(geoms, pos)
     out = np.zeros(len(features), dtype=bool)
     idx = np.flatnonzero(in_row)
-    out[idx] = shapely.dwithin(boundary[idx], features.geometry.values[idx], SEAM_EPS_DEG)
+    out[idx] = plan.near(geoms[idx], pos[idx])
     return out
 
 
-def _tile_boundaries(tile_id: pd.Series, tiles: gpd.GeoDataFrame) -> np.ndarray:
-    """Each piece's tile boundary (prepared; ``None`` for a tile not in the plan)."""
-    bounds = shapely.boundary(np.asarray(tiles.geometry.values))
-    shapely.prepare(bounds)
-    codes = pd.Index(tiles["tile_id"].astype(str)).get_indexer(tile_id.astype(str))
-    return np.append(bounds, None)[codes]  # code -1 → the appended None
+class _Plan:
+    """The tiles as arrays: boundaries, bounds, and which are axis-aligned rectangles
+    (plain arithmetic on bounds decides "near the boundary" for those). Position -1 (a
+    tile not in the plan) is never near anything."""
+
+    def __init__(self, tiles: gpd.GeoDataFrame):
+        geoms = np.asarray(tiles.geometry.values)
+        self.ids = pd.Index(tiles["tile_id"].astype(str))
+        self.boundary = np.append(shapely.boundary(geoms), None)
+        bounds = shapely.bounds(geoms)
+        box_area = (bounds[:, 2] - bounds[:, 0]) * (bounds[:, 3] - bounds[:, 1])
+        rect = (
+            (shapely.get_type_id(geoms) == 3)
+            & (shapely.get_num_interior_rings(geoms) == 0)
+            & np.isclose(shapely.area(geoms), box_area, rtol=1e-12, atol=0)
+        )
+        self.bounds = np.vstack([bounds, np.full((1, 4), np.nan)])
+        self.rect = np.append(rect, False)
+
+    def lookup(self, tile_id: pd.Series) -> np.ndarray:
+        """Each piece's tile position (-1: not in the plan)."""
+        codes, uniques = pd.factorize(tile_id)
+        found = self.ids.get_indexer(pd.Index(uniques).astype(str))
+        return np.append(found, -1)[codes]
+
+    def near(self, geoms: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Whether each geometry lies within :data:`SEAM_EPS_DEG` of its tile's boundary."""
+        return self._near(geoms, pos, shapely.bounds, lambda g: g)
+
+    def near_points(self, xy: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """:meth:`near` for points given as an (n, 2) array."""
+        return self._near(xy, pos, lambda p: np.hstack([p, p]), shapely.points)
+
+    def _near(self, items, pos, bounds_of, geoms_of) -> np.ndarray:
+        rect = self.rect[pos]
+        if rect.all():
+            return _near_box(bounds_of(items), self.bounds[pos])
+        out = np.zeros(len(pos), dtype=bool)
+        r, other = np.flatnonzero(rect), np.flatnonzero(~rect & (pos >= 0))
+        out[r] = _near_box(bounds_of(items[r]), self.bounds[pos[r]])
+        if len(other):
+            out[other] = shapely.dwithin(
+                self.boundary[pos[other]], geoms_of(items[other]), SEAM_EPS_DEG
+            )
+        return out
 
 
-def _cut_pairs(cand: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _near_box(b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Whether a geometry with bounds ``b`` inside (or near) a rectangle with bounds ``t``
+    comes within :data:`SEAM_EPS_DEG` of the rectangle's boundary: its distance to the
+    nearest side from inside, to the rectangle from outside."""
+    inside = np.minimum(b[:, :2] - t[:, :2], t[:, 2:] - b[:, 2:]).min(axis=1)
+    outside = np.maximum(np.maximum(t[:, :2] - b[:, 2:], b[:, :2] - t[:, 2:]), 0)
+    return (inside <= SEAM_EPS_DEG) & (np.hypot(outside[:, 0], outside[:, 1]) <= SEAM_EPS_DEG)
+
+
+def _cut_pairs(
+    cand: gpd.GeoDataFrame, plan: _Plan, pos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (positions in ``cand``) of pieces that are two parts of one cut object."""
     geoms = np.asarray(cand.geometry.values)
-    boundary = _tile_boundaries(cand["tile_id"], tiles)
-    tile = pd.factorize(cand["tile_id"].astype(str))[0]
     cols = [c for c in _KEY_COLUMNS if c in cand]
     key = cand.groupby(cols, dropna=False, sort=False).ngroup().to_numpy()
     kind = shapely.get_type_id(geoms)
@@ -148,70 +210,100 @@ def _cut_pairs(cand: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> tuple[np.ndar
     for types, finder in ((_POLYGONAL + _LINEAR, _edge_pairs), (_LINEAR, _line_pairs)):
         sel = np.flatnonzero(np.isin(kind, types))
         if len(sel) > 1:
-            a, b = finder(geoms[sel], boundary[sel])
-            a, b = sel[a], sel[b]
-            ok = (tile[a] != tile[b]) & (key[a] == key[b])
-            pairs.append((a[ok], b[ok]))
+            a, b = finder(geoms[sel], plan, pos[sel], key[sel])
+            pairs.append((sel[a], sel[b]))
     if not pairs:
         return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
     return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
 
 
-def _on_boundary(xy: np.ndarray, boundary: np.ndarray) -> np.ndarray:
-    return shapely.dwithin(boundary, shapely.points(xy), SEAM_EPS_DEG)
-
-
-def _cut_segments(geoms: np.ndarray, boundary: np.ndarray):
+def _cut_segments(geoms: np.ndarray, plan: _Plan, pos: np.ndarray):
     """Edges (polygon rings, line parts) that lie on their piece's tile boundary:
     (start xy, end xy, owner position)."""
-    parts, owner = shapely.get_parts(geoms, return_index=True)
+    kind = shapely.get_type_id(geoms)
+    single = np.flatnonzero(np.isin(kind, (1, 3)))
+    multi = np.flatnonzero(~np.isin(kind, (1, 3)))
+    parts, owner = shapely.get_parts(geoms[multi], return_index=True)
+    parts, owner = np.r_[geoms[single], parts], np.r_[single, multi[owner]]
     rings, ring_owner = shapely.get_rings(parts, return_index=True)
     lines = np.flatnonzero(shapely.get_type_id(parts) == 1)
     rings = np.concatenate([rings, parts[lines]])
     owner = owner[np.concatenate([ring_owner, lines])]
     xy, ring = shapely.get_coordinates(rings, return_index=True)
     vertex_owner = owner[ring]
-    on = _on_boundary(xy, boundary[vertex_owner])
+    on = plan.near_points(xy, pos[vertex_owner])
     s = np.flatnonzero((ring[:-1] == ring[1:]) & on[:-1] & on[1:])
-    s = s[_on_boundary((xy[s] + xy[s + 1]) / 2, boundary[vertex_owner[s]])]
+    s = s[plan.near_points((xy[s] + xy[s + 1]) / 2, pos[vertex_owner[s]])]
     return xy[s], xy[s + 1], vertex_owner[s]
 
 
-def _edge_pairs(geoms: np.ndarray, boundary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _edge_pairs(
+    geoms: np.ndarray, plan: _Plan, pos: np.ndarray, key: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Pieces whose cut edges overlap over a length (see the module docstring)."""
-    p0, p1, owner = _cut_segments(geoms, boundary)
+    p0, p1, owner = _cut_segments(geoms, plan, pos)
     d = p1 - p0
     length = np.hypot(d[:, 0], d[:, 1])
     long = length > MIN_OVERLAP_DEG
     p0, p1, owner, d, length = p0[long], p1[long], owner[long], d[long], length[long]
-    segs = shapely.linestrings(np.stack([p0, p1], axis=1))
-    i, j = shapely.STRtree(segs).query(segs, predicate="dwithin", distance=SEAM_EPS_DEG)
-    keep = owner[i] < owner[j]
+    lo, hi = np.minimum(p0, p1), np.maximum(p0, p1)
+    boxes = shapely.box(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1])
+    near = shapely.box(*(lo - SEAM_EPS_DEG).T, *(hi + SEAM_EPS_DEG).T)
+    i, j = shapely.STRtree(boxes).query(near)  # envelopes; the tests below are exact
+    i, j = j, i
+    a, b = owner[i], owner[j]
+    keep = (a < b) & (pos[a] != pos[b]) & (key[a] == key[b])
     i, j = i[keep], j[keep]
     u = d[i] / length[i, None]
     b0, b1 = p0[j] - p0[i], p1[j] - p0[i]
-    off0 = np.abs(u[:, 0] * b0[:, 1] - u[:, 1] * b0[:, 0])
-    off1 = np.abs(u[:, 0] * b1[:, 1] - u[:, 1] * b1[:, 0])
+    gap = np.maximum(
+        np.abs(u[:, 0] * b0[:, 1] - u[:, 1] * b0[:, 0]),
+        np.abs(u[:, 0] * b1[:, 1] - u[:, 1] * b1[:, 0]),
+    )
     t0, t1 = np.einsum("ij,ij->i", b0, u), np.einsum("ij,ij->i", b1, u)
     overlap = np.minimum(length[i], np.maximum(t0, t1)) - np.maximum(0.0, np.minimum(t0, t1))
     ok = (
-        (np.maximum(off0, off1) <= 2 * SEAM_EPS_DEG)
+        (gap <= 2 * SEAM_EPS_DEG)
         & (overlap > MIN_OVERLAP_DEG)
         & (overlap >= MIN_OVERLAP_SHARE * np.minimum(length[i], length[j]))
     )
+    i, j, gap = i[ok], j[ok], gap[ok]
+    ok = _nearest_across(i, j, gap, pos[owner])
     return owner[i[ok]], owner[j[ok]]
 
 
-def _line_pairs(geoms: np.ndarray, boundary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _nearest_across(i: np.ndarray, j: np.ndarray, gap: np.ndarray, tile: np.ndarray) -> np.ndarray:
+    """Keep a pair of overlapping cut edges only if, for both, the other is (one of) the
+    nearest among the overlapping cut edges of its tile.
+
+    A stretch of seam is cut from one piece on each side. A wall closer to a seam than
+    :data:`SEAM_EPS_DEG` (the house beside it was cut into a sliver) also passes for a
+    cut edge; the sliver's real cut edge lies nearer.
+    """
+    if len(i) == 0:
+        return np.zeros(0, dtype=bool)
+    m = len(i)
+    seg, other = np.r_[i, j], np.r_[tile[j], tile[i]]
+    group = pd.factorize(seg.astype(np.int64) * (int(tile.max()) + 2) + other)[0]
+    best = np.full(group.max() + 1, np.inf)
+    np.minimum.at(best, group, np.r_[gap, gap])
+    near = np.r_[gap, gap] <= best[group] + _GAP_TIE_DEG
+    return near[:m] & near[m:]
+
+
+def _line_pairs(
+    geoms: np.ndarray, plan: _Plan, pos: np.ndarray, key: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Line pieces with an end each at the same point of the seam."""
     parts, owner = shapely.get_parts(geoms, return_index=True)
     ends = np.concatenate([shapely.get_point(parts, 0), shapely.get_point(parts, -1)])
     owner = np.concatenate([owner, owner])
-    cut = shapely.dwithin(boundary[owner], ends, SEAM_EPS_DEG)
+    cut = plan.near(ends, pos[owner])
     ends, owner = ends[cut], owner[cut]
     i, j = shapely.STRtree(ends).query(ends, predicate="dwithin", distance=SEAM_EPS_DEG)
-    keep = owner[i] < owner[j]
-    return owner[i[keep]], owner[j[keep]]
+    a, b = owner[i], owner[j]
+    keep = (a < b) & (pos[a] != pos[b]) & (key[a] == key[b])
+    return a[keep], b[keep]
 
 
 def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -248,10 +340,14 @@ def _merge_groups(feats: gpd.GeoDataFrame, group: np.ndarray) -> gpd.GeoDataFram
 
 
 def _join_values(values: pd.Series, gid: np.ndarray) -> np.ndarray:
-    """Per group, the distinct values as strings, sorted and joined with ``+``."""
+    """Per group (``gid`` 0..n-1), the distinct values as strings, sorted and joined
+    with ``+``."""
     df = pd.DataFrame({"g": gid, "v": values.astype(str).to_numpy()})
     df = df.drop_duplicates().sort_values(["g", "v"], kind="stable")
-    return df.groupby("g", sort=True)["v"].agg("+".join).to_numpy()
+    g = df["g"].to_numpy()
+    offsets = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1, len(g)].astype(np.int32)
+    lists = pa.ListArray.from_arrays(pa.array(offsets), pa.array(df["v"].to_numpy(), pa.string()))
+    return pc.binary_join(lists, "+").to_numpy(zero_copy_only=False)
 
 
 def _union_groups(geoms: np.ndarray, gid: np.ndarray) -> np.ndarray:
