@@ -68,8 +68,13 @@ def uniform(seed: int, layer: int, i, j, k=0) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- truth ids
-# truth_id = layer << 56 | (j + 2**18) << 37 | (i + 2**20) << 16 | k   (always < 2**60)
-_J_OFF, _I_OFF = 1 << 18, 1 << 20
+# truth_id = layer << 49 | (j + 2**17) << 31 | (i + 2**18) << 12 | k   (always < 2**53, so
+# the ids survive JSON readers that hold numbers as doubles, e.g. JavaScript)
+_J_BITS, _I_BITS, _K_BITS = 18, 19, 12
+_J_OFF, _I_OFF = 1 << (_J_BITS - 1), 1 << (_I_BITS - 1)
+_K_SHIFT, _I_SHIFT = 0, _K_BITS
+_J_SHIFT = _K_BITS + _I_BITS
+_L_SHIFT = _J_SHIFT + _J_BITS
 LAYER_NAMES = {
     1: "building",
     2: "industrial",
@@ -87,19 +92,21 @@ def truth_ids(layer: int, i, j, k) -> np.ndarray:
     i = np.asarray(i, dtype=np.int64) + _I_OFF
     j = np.asarray(j, dtype=np.int64) + _J_OFF
     k = np.asarray(k, dtype=np.int64)
-    if np.any((i < 0) | (i >= 1 << 21) | (j < 0) | (j >= 1 << 19) | (k < 0) | (k >= 1 << 16)):
+    if np.any(
+        (i < 0) | (i >> _I_BITS > 0) | (j < 0) | (j >> _J_BITS > 0) | (k < 0) | (k >> _K_BITS > 0)
+    ):
         raise ValueError("cell index out of the truth-id range")
-    return (np.int64(layer) << 56) | (j << 37) | (i << 16) | k
+    return (np.int64(layer) << _L_SHIFT) | (j << _J_SHIFT) | (i << _I_SHIFT) | k
 
 
 def decode_truth_ids(ids) -> dict[str, np.ndarray]:
     """(layer, i, j, k) of truth ids, the inverse of :func:`truth_ids`."""
     ids = np.asarray(ids, dtype=np.int64)
     return {
-        "layer": ids >> 56,
-        "j": ((ids >> 37) & ((1 << 19) - 1)) - _J_OFF,
-        "i": ((ids >> 16) & ((1 << 21) - 1)) - _I_OFF,
-        "k": ids & 0xFFFF,
+        "layer": ids >> _L_SHIFT,
+        "j": ((ids >> _J_SHIFT) & ((1 << _J_BITS) - 1)) - _J_OFF,
+        "i": ((ids >> _I_SHIFT) & ((1 << _I_BITS) - 1)) - _I_OFF,
+        "k": ids & ((1 << _K_BITS) - 1),
     }
 
 

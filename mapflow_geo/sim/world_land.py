@@ -72,6 +72,7 @@ def forest_objects(bounds, seed: int, density: float, opt: WorldOptions) -> dict
     half = np.minimum(dlon * mx, FOREST_CELL_DEG * my) / 2
     cx0 = lon0 + dlon / 2
     large = draw(key, 0) < np.clip(opt.forest_share * density, 0, 1)
+    large &= half > 200  # (cells shrink to nothing at the poles)
     parts = []
 
     # --- large patches with clearings
@@ -88,8 +89,7 @@ def forest_objects(bounds, seed: int, density: float, opt: WorldOptions) -> dict
         phi = np.linspace(0, 2 * np.pi, K_SHELL, endpoint=False)
         jit = 0.05 * (2 * draw(k[:, None], 100 + np.arange(K_SHELL)[None, :]) - 1)
         wave = sum(
-            amp[:, m : m + 1] * np.cos((m + 1) * phi[None, :] + pha[:, m : m + 1])
-            for m in range(3)
+            amp[:, m : m + 1] * np.cos((m + 1) * phi[None, :] + pha[:, m : m + 1]) for m in range(3)
         )
         radii = R[:, None] * (1 + wave + jit)
         shell = star_rings(cx, cy, mx[sel], my[sel], radii, np.zeros(len(sel)))
@@ -134,6 +134,7 @@ def forest_objects(bounds, seed: int, density: float, opt: WorldOptions) -> dict
         q = np.tile(np.arange(g), len(sel))
         kk = cell_key(seed, _GROVE, i[c], j[c] * 64 + q)
         ok = draw(kk, 0) < np.clip(opt.grove_share * density, 0, 1)
+        ok &= half[c] > 200
         c, q, kk = c[ok], q[ok], kk[ok]
         sw = dlon[c] * mx[c] / GROVES
         sh = FOREST_CELL_DEG * my[c] / GROVES
@@ -146,9 +147,7 @@ def forest_objects(bounds, seed: int, density: float, opt: WorldOptions) -> dict
         gcy = gcy + (2 * draw(kk, 3) - 1) * off / my[c]
         phi = np.linspace(0, 2 * np.pi, K_GROVE, endpoint=False)
         wave = (
-            0.2
-            * draw(kk, 4)[:, None]
-            * np.cos(2 * phi[None, :] + 2 * np.pi * draw(kk, 5)[:, None])
+            0.2 * draw(kk, 4)[:, None] * np.cos(2 * phi[None, :] + 2 * np.pi * draw(kk, 5)[:, None])
         )
         jit = 0.15 * (2 * draw(kk[:, None], 100 + np.arange(K_GROVE)[None, :]) - 1)
         radii = R[:, None] * (1 + wave + jit)
@@ -316,9 +315,10 @@ def local_streets(bounds, seed: int, density: float, opt: WorldOptions) -> dict:
     kind = d["kind"]
     factor = np.select([kind == URBAN, kind == SUBURBAN, kind == RURAL], [1.0, 0.8, 0.0], 0.7)
     k = np.arange(2 * BLOCKS)
-    exists = draw(d["key"][:, None], 600 + k[None, :]) < np.clip(
-        opt.street_share * density * factor, 0, 1
-    )[:, None]
+    exists = (
+        draw(d["key"][:, None], 600 + k[None, :])
+        < np.clip(opt.street_share * density * factor, 0, 1)[:, None]
+    )
     di, kk = np.nonzero(exists)
     if len(di) == 0:
         z = np.zeros(0, dtype=np.int64)

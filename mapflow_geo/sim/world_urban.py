@@ -91,9 +91,7 @@ def districts(bounds, seed: int, opt: WorldOptions) -> dict:
         [4 * h + np.floor((5 - wb[:, h]) * draw(key, 24 + h)).astype(np.int64) for h in (0, 1)],
         1,
     )
-    hb = np.stack(
-        [2 + np.floor(7 * draw(key, 26 + h) ** 1.5).astype(np.int64) for h in (0, 1)], 1
-    )
+    hb = np.stack([2 + np.floor(7 * draw(key, 26 + h) ** 1.5).astype(np.int64) for h in (0, 1)], 1)
     r0 = np.stack(
         [np.floor((9 - hb[:, h]) * draw(key, 28 + h)).astype(np.int64) for h in (0, 1)], 1
     )
@@ -492,7 +490,7 @@ def building_rings(bounds, seed: int, density: float, opt: WorldOptions) -> dict
         0.0,
     )
     keep = draw(key, 4) * n_min <= N
-    layout[~keep] = _EMPTY
+    layout[~keep | ~(A > 15) | ~(B > 15)] = _EMPTY  # (blocks shrink to nothing at the poles)
     N = np.maximum(N, n_min)
 
     out = _Rects()
