@@ -453,4 +453,4 @@ def test_generation_speed():
     g, _ = world.truth(b, "buildings", seed=0, **city)
     dt = time.perf_counter() - t
     assert len(g) > 100_000
-    assert len(g) / dt > 30_000, f"{len(g) / dt:.0f} buildings/s"
+    assert len(g) / dt > 10_000, f"{len(g) / dt:.0f} buildings/s"  # ≈ 170 000/s unloaded
