@@ -39,6 +39,7 @@ from mapflow_geo.exceptions import (
     AmbiguousCreateError,
     APIError,
     AuthenticationError,
+    MapflowError,
     PermissionDeniedError,
     RateLimitError,
     RunFailedError,
@@ -115,8 +116,9 @@ class RunOptions:
     max_workers : int
         Threads for creates, cost requests and downloads.
     adopt_grace_s : float
-        How long a create whose outcome is unknown must stay absent from the listings
-        before it is sent again.
+        How long a create whose outcome is unknown must stay absent from complete
+        listings before it is sent again (default 10 minutes; the run goes on with its
+        other processings meanwhile).
     max_outage_s : float
         How long polling waits out an unreachable or failing API before the run gives up
         (resumable).
@@ -130,7 +132,7 @@ class RunOptions:
     min_poll_interval: float = 2.0
     max_restarts: int = 2
     max_workers: int = 4
-    adopt_grace_s: float = 20.0
+    adopt_grace_s: float = 600.0
     max_outage_s: float = 1800.0
     progress: bool = True
     sleep: Callable[[float], None] = time.sleep
@@ -184,8 +186,20 @@ class Runner:
         self._stop_creating = False
         self._stop_reason: str | None = None
         self._missing_since: dict[str, float] = {}
+        self._spent = 0  # credits of the processings this runner created or adopted
+        self._balance0 = self._balance()
         self._bar = _Progress(len(processings), enabled=opts.progress)
         self._lock = threading.Lock()
+
+    def _balance(self) -> int | None:
+        """Credits left on a ``CREDITS`` account when the runner starts (else None)."""
+        try:
+            status = self.client.user_status()
+        except MapflowError:
+            return None
+        billing = str(getattr(status, "billing_type", "") or "").upper()
+        left = getattr(status, "remaining_credits", None)
+        return int(left) if billing == "CREDITS" and left is not None else None
 
     # -- create ------------------------------------------------------------------
     def _meta(self, key: str) -> dict:
@@ -231,9 +245,7 @@ class Runner:
             self._finish_unsent(key, Status.NOT_CREATED, str(exc))
             return
         _failpoint("after_create")
-        self.journal.mark_created(
-            key, created.id, status=_status_str(created.status), cost=created.cost
-        )
+        self._mark_created(key, created)
 
     def _send_create(self, key: str, proc: PlannedProcessing, meta: dict) -> Any:
         """Send the create; a 429 (the server refused it: nothing committed) is re-sent
@@ -333,36 +345,107 @@ class Runner:
         self.journal.mark_finished(key)
 
     # -- reconcile ----------------------------------------------------------------
-    def _adopt(self, listing: list) -> None:
-        """Match records left in ``intent`` to listed processings by ``meta``."""
-        by_key = {}
+    def _adopt(self, listing: list, complete: bool = True) -> None:
+        """Match records left in ``intent`` to listed processings, and re-create one only
+        on the reconciliation policy (DESIGN.md, "Ambiguous creates"):
+
+        * a listed processing carrying this run's ``meta`` (run id and key) is adopted;
+          one listed without ``meta`` but with the create's exact name, created after the
+          intent was journalled, is adopted too (a service that drops ``meta``);
+        * absence counts only from *complete* sweeps (every page read), and a create is
+          sent again only after it has stayed absent for ``adopt_grace_s`` (default 10
+          minutes: longer than any listing lag seen) while the run goes on with the rest;
+        * on a ``CREDITS`` account, a charge the account shows that no processing of this
+          run explains keeps it waiting: the missing create may have committed.
+        """
+        by_key: dict[str, Any] = {}
+        by_name: dict[str, Any] = {}
         for p in listing:
             meta = getattr(p, "meta", None) or {}
             if meta.get(META_RUN) == self.run_id and META_KEY in meta:
                 by_key.setdefault(meta[META_KEY], p)
+            elif not meta and getattr(p, "name", None):
+                by_name.setdefault(str(p.name), p)
         for rec in self.journal.records():
             if rec.state != jr.INTENT:
                 continue
-            found = by_key.get(rec.key)
+            found = by_key.get(rec.key) or self._by_name(rec, by_name)
             if found is not None:
                 log.info("adopting processing %s for %s", found.id, rec.key)
-                self.journal.mark_created(
-                    rec.key, found.id, status=_status_str(found.status), cost=found.cost
-                )
+                self._mark_created(rec.key, found)
                 self._missing_since.pop(rec.key, None)
                 continue
+            if not complete:
+                continue  # a partial sweep proves nothing about absence
             first = self._missing_since.setdefault(rec.key, self.clock())
-            if self.clock() - first >= self.adopt_grace_s:
-                log.info(
-                    "%s absent from listings for %.0fs: creating it", rec.key, self.clock() - first
-                )
-                self._missing_since.pop(rec.key, None)
-                self._create(rec.key)
+            if self.clock() - first < self.adopt_grace_s or self._unexplained_charge(rec.key):
+                continue
+            log.info(
+                "%s absent from complete listings for %.0fs: creating it",
+                rec.key,
+                self.clock() - first,
+            )
+            self._missing_since.pop(rec.key, None)
+            self._create(rec.key)
+
+    def _by_name(self, rec: jr.ProcessingRecord, by_name: dict[str, Any]) -> Any:
+        proc = (
+            by_name.get(str(self.procs[rec.key].body.get("name")))
+            if rec.key in self.procs
+            else None
+        )
+        created = getattr(proc, "created", None)
+        if proc is None or created is None or rec.updated_at is None:
+            return None
+        return proc if created.timestamp() >= rec.updated_at - 60.0 else None
+
+    def _mark_created(self, key: str, proc: Any) -> None:
+        self.journal.mark_created(key, proc.id, status=_status_str(proc.status), cost=proc.cost)
+        with self._lock:
+            self._spent += int(proc.cost or 0)
+
+    def _unexplained_charge(self, key: str) -> bool:
+        """True when the account's credits dropped by more than this run's known
+        processings cost since the run started: the missing create may be that charge."""
+        if self._balance0 is None:
+            return False
+        try:
+            now = self.client.user_status().remaining_credits
+        except MapflowError as exc:
+            log.info("balance check failed (%s); %s keeps waiting", exc, key)
+            return True
+        if now is None:
+            return False
+        unexplained = self._balance0 - int(now) - self._spent
+        if unexplained >= (self.procs[key].estimate or 1):
+            log.warning(
+                "%s: %d credits charged that no known processing explains; not creating "
+                "it again until a listing shows it or the charge is explained",
+                key,
+                unexplained,
+            )
+            return True
+        return False
+
+    def _sweep(self, want_ids: set, want_intents: bool) -> tuple[list, bool]:
+        """List the project's processings newest first, page by page, until every wanted
+        processing is seen (then stop: polling costs ⌈active / page size⌉ requests) or
+        the pages run out. Returns (listing, complete)."""
+        pages = getattr(self.client, "iter_processings", None)
+        if pages is None:
+            return list(self.client.list_processings(self.project_id)), True
+        out, missing = [], set(want_ids)
+        for proc in pages(self.project_id):
+            out.append(proc)
+            missing.discard(proc.id)
+            if not missing and not want_intents:
+                return out, False
+        return out, True
+
+    def _list(self) -> list:
+        return self._sweep(set(), True)[0]
 
     # -- poll ---------------------------------------------------------------------
-    def _list(self) -> list:
-        return list(self.client.list_processings(self.project_id))
-
     def _handle(
         self,
         rec: jr.ProcessingRecord,
@@ -526,10 +609,13 @@ class Runner:
         pool: ThreadPoolExecutor,
         pending: dict[str, Future],
     ) -> bool:
-        """One poll cycle: one list request, then act on every created processing."""
-        listing = self._list()
-        if any(r.state == jr.INTENT for r in records):
-            self._adopt(listing)
+        """One poll cycle: a newest-first sweep of the project's listing until every
+        live processing is seen, then act on every created processing."""
+        want = {r.processing_id for r in records if r.state == jr.CREATED and r.key not in pending}
+        intents = any(r.state == jr.INTENT for r in records)
+        listing, complete = self._sweep(want, intents)
+        if intents:
+            self._adopt(listing, complete)
             records = self.journal.records()
         by_id = {p.id: p for p in listing}
         changed = False
