@@ -98,17 +98,15 @@ def test_canary_never_leaks(tmp_path, caplog):
         _assert_clean(blob, "a pickled result")
         with pytest.raises(TypeError):
             pickle.dumps(client)
-        # saved HTML map, with Mapflow's layers (the client is used for tile URLs)
-        if hasattr(res, "preview"):
-            server.set_token(TOKEN)
-            for kw in ({}, {"client": client}):
-                try:
-                    m = res.preview(**kw)
-                except TypeError:
-                    continue
-                html = tmp_path / "map.html"
-                m.save(str(html))
-                _assert_clean(html.read_bytes(), f"saved HTML {kw}")
+        # saved HTML maps, plain and with Mapflow's layers (the client is used for tile
+        # URLs): always made and always checked
+        server.set_token(TOKEN)
+        for n, kw in enumerate(({}, {"client": client})):
+            html = tmp_path / f"map{n}.html"
+            res.preview(**kw).save(str(html))
+            page = html.read_bytes()
+            assert b"<html" in page.lower() and len(page) > 1000, f"no map saved for {kw}"
+            _assert_clean(page, f"saved HTML {kw}")
     texts += [caplog.text] + [r.getMessage() for r in caplog.records]
     assert any(r.name.startswith("urllib3") for r in caplog.records)
     _assert_clean("\n".join(texts), "logs, reprs or exception text")
