@@ -379,6 +379,41 @@ def _snippet(text: str) -> str:
     return text[:_BODY_SNIPPET] + ("…" if len(text) > _BODY_SNIPPET else "")
 
 
+def _params_dict(params: Any) -> dict:
+    """``{...}``, ``[{"key", "value"}]`` or anything else → a plain dict."""
+    if isinstance(params, list):
+        params = {
+            str(p.get("key")): p.get("value")
+            for p in params
+            if isinstance(p, Mapping) and "key" in p
+        }
+    return dict(params) if isinstance(params, Mapping) else {}
+
+
+def _parse_detail(data: Mapping[str, Any]) -> tuple[str | None, str, dict, bool]:
+    """The Data API's ``{"detail": {"code", "parameters"|"params", "message"}}``.
+
+    >>> code, msg, params, _ = _parse_detail({"detail": {"code": "ItemNotFound",
+    ...     "parameters": {"instance_type": "image", "uid": "i1"}}})
+    >>> code, msg
+    ('ItemNotFound', 'ItemNotFound: instance_type=image, uid=i1')
+    >>> params
+    {'instance_type': 'image', 'uid': 'i1'}
+    """
+    detail = data["detail"]
+    code = detail.get("code")
+    code = str(code) if code not in (None, "") else None
+    params = detail.get("parameters")
+    params = _params_dict(params if params is not None else detail.get("params"))
+    msg = detail.get("message", data.get("message"))
+    if msg is None:
+        listed = ", ".join(f"{k}={v}" for k, v in params.items())
+        msg = f"{code}: {listed}" if code and listed else (code or "")
+    if not isinstance(msg, str):
+        msg = json.dumps(msg, ensure_ascii=False)[:_BODY_SNIPPET]
+    return code, msg, params, True
+
+
 def _parse_error_body(resp: requests.Response) -> tuple[str | None, str, dict, bool]:
     """(code, message, params, is_mapflow_error) from an error response body."""
     try:
@@ -391,6 +426,8 @@ def _parse_error_body(resp: requests.Response) -> tuple[str | None, str, dict, b
             data = json.loads(text)
         except ValueError:
             data = None
+    if isinstance(data, dict) and isinstance(data.get("detail"), Mapping):
+        return _parse_detail(data)
     if isinstance(data, dict):
         code = data.get("code")
         code = str(code) if code not in (None, "") else None
@@ -402,15 +439,7 @@ def _parse_error_body(resp: requests.Response) -> tuple[str | None, str, dict, b
         params = data.get("params")
         if params is None:
             params = data.get("parameters")
-        if isinstance(params, list):  # [{"key":..,"value":..}]
-            params = {
-                str(p.get("key")): p.get("value")
-                for p in params
-                if isinstance(p, Mapping) and "key" in p
-            }
-        if not isinstance(params, Mapping):
-            params = {}
-        return code, msg, dict(params), code is not None or "message" in data
+        return code, msg, _params_dict(params), code is not None or "message" in data
     return None, _snippet(text) or (resp.reason or ""), {}, False
 
 
@@ -547,12 +576,15 @@ class Transport:
             The create's ``meta``, copied onto an :class:`AmbiguousCreateError`.
         """
         method = method.upper()
+        url = self.base_url + path
+        if path.startswith(("http://", "https://")):  # a URL the API handed out
+            url, path = self._same_origin(path), urlsplit(path).path
         if idempotent is None:
             idempotent = method in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
         call = _Call(
             method=method,
             path=self.redact_text(path),
-            url=self.base_url + path,
+            url=url,
             params=params,
             json_body=json_body,
             data=data,
@@ -575,6 +607,19 @@ class Transport:
             if 200 <= resp.status_code < 300:
                 return self._decode(call, resp)
             self._raise_for_status(call, resp)
+
+    def _same_origin(self, url: str) -> str:
+        """``url`` if it is on the API's origin (scheme, host, port), else TransportError:
+        the token goes to the configured API only."""
+        scheme, host, _ = _origin(url)
+        if _origin(url) != _origin(self.base_url):
+            raise TransportError(
+                self.redact_text(
+                    f"refusing to send the token to another origin ({scheme}://{host})"
+                ),
+                path=urlsplit(url).path,
+            )
+        return url
 
     # -- the steps of a call -----------------------------------------------------
     def _send_once(self, call: _Call) -> requests.Response:

@@ -19,7 +19,8 @@ import random as _random
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -27,21 +28,28 @@ import requests
 
 from mapflow_geo._http import DEFAULT_TIMEOUT, RetryPolicy, Transport, quote_path
 from mapflow_geo._secrets import redact
-from mapflow_geo.exceptions import ModelNotFoundError, TransportError
+from mapflow_geo.exceptions import APIError, MapflowError, ModelNotFoundError, TransportError
 from mapflow_geo.models import (
     DEFAULT_MAX_AOIS_PER_PROCESSING,
     AccountLimits,
     Aoi,
     CatalogSearchResult,
     Image,
+    ImageDownload,
+    Listing,
     Memory,
     Model,
     Mosaic,
+    Page,
     Processing,
     ProcessingStats,
     Project,
+    Template,
     UserStatus,
+    check_scale,
+    from_fraction,
 )
+from mapflow_geo.sources import create_body
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -59,6 +67,83 @@ _BODY_KEYS = {
     "source_params": "sourceParams",
     "inference_params": "inferenceParams",
 }
+
+#: Statuses meaning "this deployment does not serve that route" (a newer path falls back
+#: to the documented older one).
+_NO_ROUTE = (404, 405)
+
+
+def _no_route(exc: APIError) -> bool:
+    return exc.status in _NO_ROUTE
+
+
+def _items(data: Any, *keys: str) -> list:
+    """A bare list, or the list under the first of ``keys`` of a wrapper object."""
+    if isinstance(data, Mapping):
+        for k in keys:
+            if isinstance(data.get(k), list):
+                return data[k]
+        return []
+    return list(data) if isinstance(data, list) else []
+
+
+def _int_or_none(v: Any) -> int | None:
+    try:
+        return None if v is None or isinstance(v, bool) else int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _one_page(data: Any, parse: Callable[[Mapping[str, Any]], Any]) -> Page:
+    """An unpaged listing (a bare list or a wrapper) as one complete page."""
+    rows = _items(data, "results", "items", "processings", "projects")
+    items = [parse(r) for r in rows if isinstance(r, Mapping)]
+    return Page(items, 0, None, len(items), len(items), True, raw=data)
+
+
+def _created_key(p: Any) -> float:
+    c = getattr(p, "created", None)
+    return c.timestamp() if c is not None else float("-inf")
+
+
+def _template_aois(aois: Any) -> list[dict]:
+    """Named AOIs for the template API: one Polygon per item (MultiPolygons exploded).
+
+    ``aois``: a GeoJSON geometry, a Feature, a FeatureCollection, or a list of those or of
+    ``(geometry, name)`` pairs; a feature's name is ``properties.name``."""
+    if isinstance(aois, Mapping):
+        aois = list(aois["features"]) if aois.get("type") == "FeatureCollection" else [aois]
+    out: list[dict] = []
+    for item in aois:
+        name = None
+        if isinstance(item, tuple):
+            item, name = item
+        if isinstance(item, Mapping) and item.get("type") == "Feature":
+            name = name if name is not None else (item.get("properties") or {}).get("name")
+            item = item.get("geometry")
+        geom = getattr(item, "__geo_interface__", item)
+        if not isinstance(geom, Mapping):
+            raise TypeError(f"not a GeoJSON geometry: {type(item).__name__}")
+        if geom.get("type") == "MultiPolygon":
+            polys = [{"type": "Polygon", "coordinates": c} for c in geom["coordinates"]]
+        elif geom.get("type") == "Polygon":
+            polys = [dict(geom)]
+        else:
+            raise ValueError(f"template AOIs are polygons, got {geom.get('type')}")
+        for poly in polys:
+            out.append({"geometry": poly, "name": None if name is None else str(name)[:64]})
+    return out
+
+
+def _active_until(value: Any = None) -> str:
+    """``activeUntil`` as the plugin writes it; default now + 180 days − 1 minute (the
+    service accepts at most six months ahead)."""
+    if value is None:
+        value = datetime.now(timezone.utc) + timedelta(days=180, minutes=-1)
+    if isinstance(value, datetime):
+        value = value.astimezone(timezone.utc) if value.tzinfo else value
+        return value.strftime("%Y-%m-%dT%H:%M:%S.0Z")
+    return str(value)
 
 
 # ----------------------------------------------------------------------- model names
@@ -179,6 +264,16 @@ class MapflowClient:
     >>> client.close()
     """
 
+    #: Page sizes Geoalert's QGIS plugin uses (projects 20, processings 30, catalog and
+    #: template images 100); set on an instance to change them.
+    projects_page_size: int = 20
+    processings_page_size: int = 30
+    catalog_page_size: int = 100
+    #: The scale ``/catalog/meta`` and template images use for ``maxCloudCover``,
+    #: ``minAoiIntersectionPercent`` and ``cloudCover``: the service's ``"percent"``;
+    #: ``"fraction"`` for a deployment on the 2026 page's 0–1 scale.
+    catalog_scale: str = "percent"
+
     def __init__(
         self,
         token: str | None = None,
@@ -214,6 +309,7 @@ class MapflowClient:
             random=random,
         )
         self._user_status: UserStatus | None = None
+        self._default_project_id: str | None = None
 
     # -- housekeeping ------------------------------------------------------------
     @property
@@ -281,6 +377,13 @@ class MapflowClient:
             self._user_status = UserStatus.from_json(self._get("/user/status"))
         return self._user_status
 
+    def version(self) -> str:
+        """``GET /version``: the service's version, as text."""
+        text = str(self._get("/version", expect="text") or "").strip()
+        if text.startswith('"') and text.endswith('"') and len(text) > 1:
+            text = text[1:-1]
+        return text
+
     def processing_stats(self, *, type: str = "JSON", **filters: Any) -> ProcessingStats:
         """``POST /processings/stats?type=JSON``: processing history with totals.
 
@@ -325,17 +428,76 @@ class MapflowClient:
         return pd.read_csv(io.StringIO(text))
 
     # -- projects ----------------------------------------------------------------
-    def list_projects(self) -> list[Project]:
-        """``GET /projects``."""
-        data = self._get("/projects")
-        if isinstance(data, Mapping):  # tolerate a paged wrapper
-            data = data.get("results", data.get("items", data.get("projects", [])))
-        return [Project.from_json(p) for p in data or [] if isinstance(p, Mapping)]
+    def list_projects(self) -> Listing:
+        """Every project: ``POST /projects/page`` walked to its ``total`` (pages of
+        :attr:`projects_page_size`, most recently updated first), or ``GET /projects``
+        where the paged route is not served (404/405)."""
+        items: dict[str, Project] = {}
+        extra: list[Project] = []
+        page = Page()
+        for page in self._pages(
+            "/projects/page",
+            {"sortBy": "UPDATED", "sortOrder": "DESC"},
+            self.projects_page_size,
+            lambda: iter([_one_page(self._get("/projects"), Project.from_json)]),
+            Project.from_json,
+        ):
+            for p in page.items:
+                if p.id is None:
+                    extra.append(p)
+                else:
+                    items.setdefault(p.id, p)
+        return Listing([*items.values(), *extra], total=page.total, complete=page.complete)
+
+    def _pages(
+        self,
+        path: str,
+        order: Mapping[str, Any],
+        page_size: int,
+        fallback: Callable[[], Iterator[Page]],
+        parse: Callable[[Mapping[str, Any]], Any],
+    ) -> Iterator[Page]:
+        """Walk a paged route (``{limit, offset, ...order}`` → ``{results, total, count}``)
+        until the offsets reach ``total`` (or a page comes back empty, or, without a
+        ``total``, short); ``fallback()``'s pages when the route answers 404/405."""
+        size = max(1, int(page_size))
+        offset = 0
+        while True:
+            body = {"limit": size, "offset": offset, **order}
+            try:
+                data = self._http.request("POST", path, json_body=body, idempotent=True)
+            except APIError as exc:
+                if offset or not _no_route(exc):
+                    raise
+                yield from fallback()
+                return
+            if isinstance(data, list):  # a bare list: the route does not page
+                yield _one_page(data, parse)
+                return
+            rows = _items(data, "results", "items", "processings", "projects")
+            parsed = [parse(r) for r in rows if isinstance(r, Mapping)]
+            total = _int_or_none(data.get("total")) if isinstance(data, Mapping) else None
+            count = _int_or_none(data.get("count")) if isinstance(data, Mapping) else None
+            reached = offset + len(rows)
+            last = not rows or (reached >= total if total is not None else len(rows) < size)
+            yield Page(parsed, offset, size, total, count, last, raw=data)
+            if last:
+                return
+            offset = reached
 
     def default_project(self) -> Project:
         """``GET /projects/default``: the default project, its ``user`` carrying
         ``aoi_area_limit`` (m²)."""
-        return Project.from_json(self._get("/projects/default"))
+        project = Project.from_json(self._get("/projects/default"))
+        if project.id:
+            self._default_project_id = project.id
+        return project
+
+    def default_project_id(self) -> str | None:
+        """The default project's id (one ``GET /projects/default`` per client, cached)."""
+        if self._default_project_id is None:
+            self.default_project()
+        return self._default_project_id
 
     def get_project(self, project_id: str) -> Project:
         """``GET /projects/{id}``."""
@@ -433,24 +595,159 @@ class MapflowClient:
         ...     params=sources.data_provider("Mapbox", zoom=18),
         ...     meta={"run": "r1", "tile": "7"})
         """
-        b = self._body(body)
+        b = self._with_project(self._body(body))
         data = self._http.request(
             "POST", "/processings/v2", json_body=b, create=True, meta=b.get("meta")
         )
         return Processing.from_json(data)
 
+    def _with_project(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` with ``projectId`` (the default project's when missing): Geoalert's
+        clients always name the project."""
+        if not body.get("projectId"):
+            pid = self.default_project_id()
+            if pid:
+                body = {**body, "projectId": pid}
+        return body
+
+    def processing_body(
+        self,
+        model: str | Model,
+        geometry: Mapping[str, Any] | None = None,
+        *,
+        project_id: str | None = None,
+        source: Any = None,
+        blocks: Any = None,
+        name: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A create (and cost) body as Geoalert's clients send it:
+        :func:`mapflow_geo.sources.create_body` with the model looked up by name
+        (:meth:`find_model`) and ``projectId`` the default project's when not given.
+
+        Always ``projectId``, ``wdId``, ``params.sourceParams`` (Mapbox at zoom 18 when
+        ``source`` is None, the documented default) and every optional block of the
+        model with ``enabled`` true or false.
+
+        Examples
+        --------
+        >>> body = client.processing_body("buildings", geom, blocks=["OSM"])  # doctest: +SKIP
+        >>> client.cost(**body), client.create_processing(**body, name="b1")  # doctest: +SKIP
+        """
+        found = model if isinstance(model, Model) else self.find_model(str(model))
+        return create_body(
+            found,
+            geometry,
+            project_id=project_id or self.default_project_id(),
+            source=source,
+            blocks=blocks,
+            name=name,
+            meta=meta,
+        )
+
     def get_processing(self, processing_id: str) -> Processing:
         """``GET /processings/{id}/v2``."""
         return Processing.from_json(self._get(f"/processings/{_P(processing_id)}/v2"))
 
-    def list_processings(self, project_id: str | None = None) -> list[Processing]:
-        """``GET /processings/v2`` (default project) or ``/projects/{id}/processings/v2``."""
-        path = (
-            "/processings/v2"
-            if project_id is None
-            else f"/projects/{_P(project_id)}/processings/v2"
+    def list_processings(self, project_id: str | None = None) -> Listing:
+        """Every processing of a project, newest first: one complete sweep of
+        :meth:`iter_processings` (``POST /projects/{id}/processings/v2/page``, or the
+        documented ``GET .../processings/v2`` where that is not served). Without a
+        project, ``GET /processings/v2`` (unpaged).
+
+        Returns
+        -------
+        Listing
+            A list of :class:`Processing` with ``total`` (the service's count) and
+            ``complete`` (the sweep's offsets reached ``total``).
+        """
+        seen: dict[str, Processing] = {}
+        extra: list[Processing] = []
+        page = Page()
+        for page in self.processing_pages(project_id):
+            for p in page.items:
+                if p.id is None:
+                    extra.append(p)
+                else:
+                    seen.setdefault(p.id, p)
+        return Listing([*seen.values(), *extra], total=page.total, complete=page.complete)
+
+    def processing_pages(
+        self,
+        project_id: str | None = None,
+        *,
+        page_size: int | None = None,
+        sort: str = "CREATED",
+        order: str = "DESC",
+        terms: str | None = None,
+    ) -> Iterator[Page]:
+        """The pages of one sweep over a project's processings:
+        ``POST /projects/{id}/processings/v2/page`` with ``{limit, offset, sortBy,
+        sortOrder}`` (``terms`` filters by text), walked until the offsets reach the
+        service's ``total``. Where the paged route answers 404/405, one page from
+        ``GET /projects/{id}/processings/v2`` (sorted here by ``created`` when
+        ``sort="CREATED"``); without a project, one page from ``GET /processings/v2``.
+
+        Each :class:`~mapflow_geo.models.Page` holds ``items`` (processings),
+        ``offset``, ``limit``, ``total`` and ``last``; the final page's ``complete`` is
+        True when the sweep covered ``total``. A processing created during a sweep
+        shifts the later pages by one, so an item can show up on two pages (callers
+        dedupe by id; :meth:`iter_processings` does).
+
+        Examples
+        --------
+        >>> for page in client.processing_pages(project.id):            # doctest: +SKIP
+        ...     print(page.offset, len(page), page.total)
+        """
+        size = int(page_size or self.processings_page_size)
+
+        def unpaged(path: str) -> Iterator[Page]:
+            page = _one_page(self._get(path), Processing.from_json)
+            if sort.upper() == "CREATED":
+                page.items.sort(key=_created_key, reverse=order.upper() == "DESC")
+            yield page
+
+        if project_id is None:
+            yield from unpaged("/processings/v2")
+            return
+        pid = _P(project_id)
+        body: dict[str, Any] = {"sortBy": sort, "sortOrder": order}
+        if terms:
+            body["terms"] = terms
+        yield from self._pages(
+            f"/projects/{pid}/processings/v2/page",
+            body,
+            size,
+            lambda: unpaged(f"/projects/{pid}/processings/v2"),
+            Processing.from_json,
         )
-        return self._processing_list(self._get(path))
+
+    def iter_processings(
+        self,
+        project_id: str | None = None,
+        *,
+        page_size: int | None = None,
+        sort: str = "CREATED",
+        order: str = "DESC",
+        terms: str | None = None,
+    ) -> Iterator[Processing]:
+        """A project's processings page by page (newest first by default), each id once:
+        :meth:`processing_pages` flattened and deduplicated.
+
+        Examples
+        --------
+        >>> newest = next(client.iter_processings(project.id))           # doctest: +SKIP
+        """
+        seen: set[str] = set()
+        for page in self.processing_pages(
+            project_id, page_size=page_size, sort=sort, order=order, terms=terms
+        ):
+            for p in page.items:
+                if p.id is not None:
+                    if p.id in seen:
+                        continue
+                    seen.add(p.id)
+                yield p
 
     @staticmethod
     def _processing_list(data: Any) -> list[Processing]:
@@ -468,14 +765,31 @@ class MapflowClient:
         )
         return Processing.from_json(data) if isinstance(data, Mapping) else None
 
+    def rename_processing(
+        self, processing_id: str, name: str, description: str | None = None
+    ) -> Processing | None:
+        """``PUT /processings/{id}/v2`` with ``{name, description}`` (description left out
+        when None), as Geoalert's plugin renames; the older ``PUT /processing/{id}`` where
+        the v2 route is not served (404/405). Returns the renamed processing."""
+        return self.update_processing(processing_id, name=name, description=description)
+
     def update_processing(
         self, processing_id: str, *, name: str | None = None, description: str | None = None
     ) -> Processing | None:
-        """``PUT /processing/{id}`` (singular path, as published): rename/re-describe."""
+        """Rename and/or re-describe: ``PUT /processings/{id}/v2``, falling back to the
+        published ``PUT /processing/{id}`` (singular) on 404/405."""
         body = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
-        data = self._http.request(
-            "PUT", f"/processing/{_P(processing_id)}", json_body=body, expect="json_optional"
-        )
+        pid = _P(processing_id)
+        try:
+            data = self._http.request(
+                "PUT", f"/processings/{pid}/v2", json_body=body, expect="json_optional"
+            )
+        except APIError as exc:
+            if not _no_route(exc):
+                raise
+            data = self._http.request(
+                "PUT", f"/processing/{pid}", json_body=body, expect="json_optional"
+            )
         return Processing.from_json(data) if isinstance(data, Mapping) else None
 
     def delete_processing(self, processing_id: str) -> None:
@@ -483,15 +797,73 @@ class MapflowClient:
         self._http.request("DELETE", f"/processings/{_P(processing_id)}", expect="json_optional")
 
     def restart_processing(self, processing_id: str) -> Processing | None:
-        """``POST /processings/{id}/restart``: rerun failed partitions only (retried:
-        restarting twice restarts nothing more)."""
-        data = self._http.request(
-            "POST",
-            f"/processings/{_P(processing_id)}/restart",
-            idempotent=True,
+        """``POST /processings/{id}/restart/v2`` (the older ``/restart`` on 404/405):
+        rerun failed partitions only (retried: restarting twice restarts nothing more)."""
+        pid = _P(processing_id)
+        try:
+            data = self._http.request(
+                "POST", f"/processings/{pid}/restart/v2", idempotent=True, expect="json_optional"
+            )
+        except APIError as exc:
+            if not _no_route(exc):
+                raise
+            data = self._http.request(
+                "POST", f"/processings/{pid}/restart", idempotent=True, expect="json_optional"
+            )
+        return Processing.from_json(data) if isinstance(data, Mapping) else None
+
+    # -- review (accounts with reviewWorkflowEnabled) -------------------------------
+    def rate_processing(self, processing_id: str, rating: int, feedback: str | None = None) -> Any:
+        """``PUT /processings/{id}/rate`` with ``{"rating": 1–5, "feedback"}``.
+
+        Raises
+        ------
+        ValueError
+            ``rating`` is not a whole number from 1 to 5 (nothing is sent).
+
+        Examples
+        --------
+        >>> client.rate_processing(p.id, 5, "clean outlines")           # doctest: +SKIP
+        """
+        if isinstance(rating, bool) or not isinstance(rating, (int, float)):
+            raise ValueError(f"rating must be a whole number from 1 to 5, got {rating!r}")
+        if rating != int(rating) or not 1 <= int(rating) <= 5:
+            raise ValueError(f"rating must be a whole number from 1 to 5, got {rating!r}")
+        body: dict[str, Any] = {"rating": int(rating)}
+        if feedback is not None:
+            body["feedback"] = str(feedback)
+        return self._http.request(
+            "PUT", f"/processings/{_P(processing_id)}/rate", json_body=body, expect="json_optional"
+        )
+
+    def accept_processing(self, processing_id: str) -> Any:
+        """``PUT /processings/{id}/acceptation``: accept a processing in review."""
+        return self._http.request(
+            "PUT", f"/processings/{_P(processing_id)}/acceptation", expect="json_optional"
+        )
+
+    def reject_processing(
+        self,
+        processing_id: str,
+        comment: str | None = None,
+        features: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None = None,
+    ) -> Any:
+        """``PUT /processings/{id}/rejection`` with ``{"comment", "features"}``:
+        ``features`` are the corrections (a FeatureCollection or a list of features; an
+        empty FeatureCollection when None). The review status becomes ``NOT_ACCEPTED``."""
+        if features is None:
+            fc: dict[str, Any] = {"type": "FeatureCollection", "features": []}
+        elif isinstance(features, Mapping):
+            fc = dict(getattr(features, "__geo_interface__", features))
+        else:
+            fc = {"type": "FeatureCollection", "features": [dict(f) for f in features]}
+        body: dict[str, Any] = {"comment": "" if comment is None else str(comment), "features": fc}
+        return self._http.request(
+            "PUT",
+            f"/processings/{_P(processing_id)}/rejection",
+            json_body=body,
             expect="json_optional",
         )
-        return Processing.from_json(data) if isinstance(data, Mapping) else None
 
     def processing_aois(self, processing_id: str) -> list[Aoi]:
         """``GET /processings/{id}/aois``."""
@@ -566,6 +938,8 @@ class MapflowClient:
         ...             params=sources.data_provider("Mapbox", zoom=18))
         """
         b = self._body(body)
+        if "geometry" in b:  # the create body: priced as it will be sent
+            b = self._with_project(b)
         return _as_int_cost(
             self._http.request("POST", "/processing/cost/v2", json_body=b, idempotent=True)
         )
@@ -648,6 +1022,16 @@ class MapflowClient:
             create=True,
         )
         data = data if isinstance(data, Mapping) else {}
+        if "mosaic_id" in data and "id" not in data:  # the service's {message, mosaic_id}
+            mosaic_id = str(data["mosaic_id"])
+            if isinstance(data.get("image"), Mapping):
+                images = [Image.from_json(data["image"])]
+            else:
+                try:
+                    images = self.list_images(mosaic_id)
+                except MapflowError:  # created all the same: keep its id
+                    images = []
+            return Mosaic(id=mosaic_id, name=name, tags=tags, images=images, raw=dict(data))
         if "mosaic_id" in data and "id" in data and "tags" not in data and "image" not in data:
             # an image-shaped answer: the mosaic is its parent
             image = Image.from_json(data)
@@ -675,7 +1059,35 @@ class MapflowClient:
         )
         if isinstance(data, list):  # some deployments answer with the list of images
             data = data[-1] if data else {}
-        return Image.from_json(data if isinstance(data, Mapping) else {})
+        data = data if isinstance(data, Mapping) else {}
+        if isinstance(data.get("image"), Mapping):  # an answer that carries the image
+            return Image.from_json(data["image"])
+        if "id" not in data:  # the service's {message, mosaic_id}: find it in the mosaic
+            return self._find_uploaded(
+                str(data.get("mosaic_id") or mosaic_id), filename, path_or_bytes, data
+            )
+        return Image.from_json(data)
+
+    def _find_uploaded(
+        self, mosaic_id: str, filename: str | None, source: Any, answer: Mapping
+    ) -> Image:
+        """The image just uploaded, found by listing the mosaic (the service answers
+        only ``{message, mosaic_id}``): the newest one with the file's name, else the
+        newest. An image without an id when the listing fails."""
+        if filename is None and isinstance(source, (str, os.PathLike)):
+            filename = Path(source).name
+        try:
+            images = self.list_images(mosaic_id)
+        except MapflowError:
+            images = []
+        named = [i for i in images if filename and i.filename == filename] or images
+        if not named:
+            return Image(id=None, mosaic_id=mosaic_id, filename=filename, raw=dict(answer))
+        newest = max(
+            enumerate(named),
+            key=lambda t: (t[1].uploaded.timestamp() if t[1].uploaded else float("-inf"), t[0]),
+        )
+        return newest[1]
 
     def link_image(self, mosaic_id: str, url: str) -> dict:
         """``POST /rasters/mosaic/{id}/link-image`` with an ``s3://`` URL. Sent once."""
@@ -726,37 +1138,324 @@ class MapflowClient:
         except NotFoundError:
             raise not_found from None
 
+    def image_download(self, image_id: str) -> ImageDownload:
+        """``GET /rasters/image/{id}/download`` → ``{download_url, filename, expires_in}``:
+        a short-lived link to the original file (404 no access, 403 not downloadable,
+        409 not ready)."""
+        return ImageDownload.from_json(self._get(f"/rasters/image/{_P(image_id)}/download"))
+
+    def download_image(self, image_id: str) -> bytes:
+        """The original file of an image: :meth:`image_download`, then its
+        ``download_url`` fetched **only when it is on the API's own origin** (the session
+        carries the token); a link elsewhere (a presigned storage URL) raises
+        :class:`~mapflow_geo.exceptions.TransportError`: fetch ``image_download(id)
+        .download_url`` with a client of your choice."""
+        link = self.image_download(image_id)
+        if not link.download_url:
+            raise TransportError(
+                f"no download_url for image {image_id}", method="GET", path="/rasters/image"
+            )
+        return self._http.request("GET", link.download_url, expect="bytes")
+
     def memory(self) -> Memory:
         """``GET /rasters/memory``: Data API storage used and available (bytes)."""
         return Memory.from_json(self._get("/rasters/memory"))
 
     def search_catalog(
-        self, aoi: Mapping[str, Any] | None = None, **body: Any
+        self,
+        aoi: Mapping[str, Any] | None = None,
+        *,
+        max_cloud_cover: float | None = None,
+        min_aoi_intersection: float | None = None,
+        **body: Any,
     ) -> CatalogSearchResult:
-        """``POST /catalog/meta``: search imagery of linked providers.
+        """``POST /catalog/meta``: search imagery of linked providers (one page).
 
         Parameters
         ----------
         aoi : GeoJSON geometry
-            Polygon or MultiPolygon (its area is limited by the account's AOI limit).
+            Polygon or MultiPolygon (its area is limited by ``searchAreaLimit``).
+        max_cloud_cover, min_aoi_intersection : float, optional
+            **Fractions 0–1**, sent as ``maxCloudCover`` and ``minAoiIntersectionPercent``
+            on :attr:`catalog_scale` (the service's percent: 0.2 → 20).
         **body
-            ``acquisitionDateFrom``, ``acquisitionDateTo``, ``minResolution``,
-            ``maxResolution``, ``maxCloudCover`` (sent as given: 0–1 on the 2026 page),
-            ``limit``, ``offset``, ``sortBy``, ``sortOrder``, ``dataProviders``…
+            Further fields sent as given (on the service's scale): ``acquisitionDateFrom``,
+            ``acquisitionDateTo``, ``minResolution``, ``maxResolution``,
+            ``maxCloudCover``, ``limit`` (default :attr:`catalog_page_size`), ``offset``,
+            ``sortBy``, ``sortOrder``, ``dataProviders``, ``productTypes``…
+
+        Returns
+        -------
+        CatalogSearchResult
+            Scenes read on :attr:`catalog_scale` (``cloud_cover_fraction`` is 0–1).
 
         Examples
         --------
-        >>> scenes = client.search_catalog(geom, maxCloudCover=0.1)    # doctest: +SKIP
+        >>> scenes = client.search_catalog(geom, max_cloud_cover=0.1)  # doctest: +SKIP
         >>> sources.imagery_search(scenes[0].provider_name, [scenes[0].id])  # doctest: +SKIP
         """
+        scale = check_scale(self.catalog_scale)
         b = dict(body)
         if aoi is not None:
             b["aoi"] = dict(aoi)
         if "aoi" not in b:
             raise ValueError("search_catalog needs an aoi (GeoJSON Polygon or MultiPolygon)")
+        if max_cloud_cover is not None:
+            b["maxCloudCover"] = from_fraction(max_cloud_cover, scale)
+        if min_aoi_intersection is not None:
+            b["minAoiIntersectionPercent"] = from_fraction(min_aoi_intersection, scale)
+        b.setdefault("limit", self.catalog_page_size)
+        b.setdefault("offset", 0)
         return CatalogSearchResult.from_json(
-            self._http.request("POST", "/catalog/meta", json_body=b, idempotent=True)
+            self._http.request("POST", "/catalog/meta", json_body=b, idempotent=True),
+            cloud_cover_scale=scale,
         )
+
+    # -- planned processings (templates) -----------------------------------------
+    def create_template(
+        self,
+        name: str,
+        aois: Any,
+        *,
+        project_id: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        max_cloud_cover: float | None = None,
+        min_aoi_intersection: float | None = None,
+        active_until: Any = None,
+        **search_params: Any,
+    ) -> Template:
+        """``POST /processings/template``: a planned processing, a saved imagery search
+        over named AOIs that the service re-runs daily. Sent once.
+
+        Parameters
+        ----------
+        name : str
+        aois : GeoJSON geometry, Feature, FeatureCollection, or a list of those or of
+            ``(geometry, name)`` pairs
+            Sent as ``searchParams.aoiDetails``, one Polygon feature per part
+            (MultiPolygons exploded), ``properties.name`` (≤ 64 characters) or null.
+        project_id : str, optional
+            The default project's when None (the service requires one).
+        date_from, date_to : str, optional
+            ``acquisitionDateFrom`` / ``acquisitionDateTo`` (ISO 8601).
+        max_cloud_cover, min_aoi_intersection : float, optional
+            Fractions 0–1, sent in percent as in ``/catalog/meta``.
+        active_until : datetime or str, optional
+            Default now + 180 days − 1 minute (the most the service accepts).
+        **search_params
+            Further ``searchParams`` (``productTypes``, ``dataProviders``,
+            ``hideUnavailable``…).
+
+        Examples
+        --------
+        >>> t = client.create_template("North fields", [(field, "North")])  # doctest: +SKIP
+        >>> t.status, t.is_active                                           # doctest: +SKIP
+        """
+        search = self._search_params(
+            date_from, date_to, max_cloud_cover, min_aoi_intersection, search_params
+        )
+        search["aoiDetails"] = {
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "geometry": a["geometry"], "properties": {"name": a["name"]}}
+                for a in _template_aois(aois)
+            ],
+        }
+        body = {
+            "name": name,
+            "searchParams": search,
+            "projectId": project_id or self.default_project_id(),
+            "activeUntil": _active_until(active_until),
+        }
+        return Template.from_json(
+            self._http.request("POST", "/processings/template", json_body=body, create=True)
+        )
+
+    def _search_params(
+        self,
+        date_from: Any,
+        date_to: Any,
+        max_cloud_cover: float | None,
+        min_aoi_intersection: float | None,
+        extra: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        scale = check_scale(self.catalog_scale)
+        out: dict[str, Any] = {}
+        if date_from is not None:
+            out["acquisitionDateFrom"] = str(date_from)
+        if date_to is not None:
+            out["acquisitionDateTo"] = str(date_to)
+        if max_cloud_cover is not None:
+            out["maxCloudCover"] = from_fraction(max_cloud_cover, scale)
+        if min_aoi_intersection is not None:
+            out["minAoiIntersectionPercent"] = from_fraction(min_aoi_intersection, scale)
+        out.update(extra)
+        return out
+
+    def list_templates(
+        self, project_id: str | None = None, *, user_id: str | None = None
+    ) -> list[Template]:
+        """``GET /processings/template`` (all), ``/processings/template/project/{id}``
+        (a project's; short records without ``searchParams``) or
+        ``/processings/template/user/{id}``."""
+        if project_id is not None:
+            path = f"/processings/template/project/{_P(project_id)}"
+        elif user_id is not None:
+            path = f"/processings/template/user/{_P(user_id)}"
+        else:
+            path = "/processings/template"
+        rows = _items(self._get(path), "templates", "results", "items")
+        return [Template.from_json(t) for t in rows if isinstance(t, Mapping)]
+
+    def get_template(self, template_id: str) -> Template:
+        """``GET /processings/template/{id}`` (``search_results`` holds the images found)."""
+        return Template.from_json(self._get(f"/processings/template/{_P(template_id)}"))
+
+    def update_template(
+        self,
+        template_id: str,
+        *,
+        name: str | None = None,
+        active_until: Any = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        max_cloud_cover: float | None = None,
+        min_aoi_intersection: float | None = None,
+        **search_params: Any,
+    ) -> Template | None:
+        """``PUT /processings/template/{id}``: a partial update (``name``, ``activeUntil``,
+        ``searchParams`` merged by the service; AOIs change through
+        :meth:`add_template_aois` and friends, never here)."""
+        body: dict[str, Any] = {}
+        if name is not None:
+            body["name"] = name
+        if active_until is not None:
+            body["activeUntil"] = _active_until(active_until)
+        search = self._search_params(
+            date_from, date_to, max_cloud_cover, min_aoi_intersection, search_params
+        )
+        if "aoi" in search or "aoiDetails" in search:
+            raise ValueError("template AOIs change through add/update/delete_template_aois")
+        if search:
+            body["searchParams"] = search
+        data = self._http.request(
+            "PUT",
+            f"/processings/template/{_P(template_id)}",
+            json_body=body,
+            expect="json_optional",
+        )
+        return Template.from_json(data) if isinstance(data, Mapping) else None
+
+    def _template_call(self, method: str, template_id: str, tail: str = "", **kw: Any) -> Any:
+        path = f"/processings/template/{_P(template_id)}{tail}"
+        kw.setdefault("expect", "json_optional")
+        return self._http.request(method, path, **kw)
+
+    def delete_template(self, template_id: str) -> None:
+        """``DELETE /processings/template/{id}``."""
+        self._template_call("DELETE", template_id)
+
+    def pause_template(self, template_id: str) -> Any:
+        """``POST /processings/template/{id}/pause``: stop the daily search."""
+        return self._template_call("POST", template_id, "/pause", idempotent=True)
+
+    def resume_template(self, template_id: str) -> Any:
+        """``POST /processings/template/{id}/resume`` (refused over the active-templates
+        cap); extend it with ``update_template(id, active_until=...)`` as the plugin does."""
+        return self._template_call("POST", template_id, "/resume", idempotent=True)
+
+    def restart_template(self, template_id: str) -> Any:
+        """``POST /processings/template/{id}/restart``: search again (FAILED templates)."""
+        return self._template_call("POST", template_id, "/restart", idempotent=True)
+
+    def run_template(self, template_id: str, **body: Any) -> Processing:
+        """``POST /processings/template/{id}/v2``: create **and start** a paid processing
+        from images the template found. Sent once, like :meth:`create_processing`.
+
+        ``body`` is a create body (``name``, ``wdId``, ``geometry`` — the union of the
+        chosen AOIs —, ``params`` with ``imagerySearch`` of the template's images,
+        ``blocks``, ``meta``); ``updateTemplateGeometry`` defaults to false."""
+        b = self._body(body)
+        b.setdefault("updateTemplateGeometry", False)
+        data = self._template_call(
+            "POST", template_id, "/v2", json_body=b, create=True, meta=b.get("meta"), expect="json"
+        )
+        return Processing.from_json(data if isinstance(data, Mapping) else {})
+
+    def template_processings(self, template_id: str) -> list[Processing]:
+        """``GET /processings/template/{id}/processings`` (v1 shape: flat ``params``)."""
+        rows = _items(self._template_call("GET", template_id, "/processings"), "results", "items")
+        return [Processing.from_json(p) for p in rows if isinstance(p, Mapping)]
+
+    def template_images(
+        self,
+        template_id: str,
+        *,
+        aoi_ids: Iterable[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+    ) -> CatalogSearchResult:
+        """``POST /processings/template/{id}/images``: one page of the images the
+        template found (``isNew``, ``aoiIntersectionPercent`` in ``raw``), read on
+        :attr:`catalog_scale` like :meth:`search_catalog`."""
+        body: dict[str, Any] = {"limit": int(limit or self.catalog_page_size), "offset": offset}
+        if aoi_ids is not None:
+            body["aoiIds"] = [str(a) for a in aoi_ids]
+        if sort_by is not None:
+            body["sortBy"] = sort_by
+        if sort_order is not None:
+            body["sortOrder"] = sort_order
+        data = self._template_call(
+            "POST", template_id, "/images", json_body=body, idempotent=True, expect="json"
+        )
+        return CatalogSearchResult.from_json(
+            data, cloud_cover_scale=check_scale(self.catalog_scale)
+        )
+
+    def add_template_aois(self, template_id: str, aois: Any) -> Any:
+        """``POST /processings/template/{id}/aoi`` with ``{"aois": [{geometry, name}]}``
+        (``aois`` as in :meth:`create_template`). Sent once."""
+        body = {"aois": _template_aois(aois)}
+        return self._template_call("POST", template_id, "/aoi", json_body=body, create=True)
+
+    def update_template_aoi(
+        self,
+        template_id: str,
+        aoi_id: str,
+        *,
+        name: str | None = None,
+        geometry: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """``POST /processings/template/{id}/aoi/{aoi_id}`` with ``{"name"}`` or
+        ``{"geometry"}`` (POST, as the service serves it)."""
+        body: dict[str, Any] = {}
+        if name is not None:
+            body["name"] = str(name)[:64]
+        if geometry is not None:
+            body["geometry"] = dict(getattr(geometry, "__geo_interface__", geometry))
+        if not body:
+            raise ValueError("update_template_aoi needs name= or geometry=")
+        return self._template_call(
+            "POST", template_id, f"/aoi/{_P(aoi_id)}", json_body=body, idempotent=True
+        )
+
+    def delete_template_aois(self, template_id: str, aoi_ids: Iterable[str]) -> Any:
+        """``DELETE /processings/template/{id}/aoi`` with the JSON body ``{"aoiIds"}``."""
+        body = {"aoiIds": [str(a) for a in aoi_ids]}
+        return self._template_call("DELETE", template_id, "/aoi", json_body=body)
+
+    def mark_template_image_seen(self, template_id: str, image_id: str) -> Any:
+        """``POST /processings/template/{id}/image/{image_id}/seen``."""
+        return self._template_call(
+            "POST", template_id, f"/image/{_P(image_id)}/seen", idempotent=True
+        )
+
+    def mark_template_images_seen(self, template_id: str) -> Any:
+        """``PUT /processings/template/{id}/image/seenAll``: resets ``newImagesCount``."""
+        return self._template_call("PUT", template_id, "/image/seenAll", json_body={})
 
     # -- helpers -----------------------------------------------------------------
     def models(self, *, refresh: bool = False) -> list[Model]:

@@ -4,12 +4,11 @@ Catalog
 -------
 :func:`search_imagery` pages through ``POST /catalog/meta`` and returns one row per scene
 with every metadata field as a typed column. ``cloud_cover`` is always a **fraction
-0–1**: the service has published two scales (0–1 on the 2026 page, percent on the older
-one); a response in which any scene has ``cloudCover > 1`` is read as percent and divided
-by 100 (a percent-scale answer whose scenes are all ≤ 1 % is indistinguishable from a
-fraction one; it is read as a fraction). The ``max_cloud_cover`` filter is a fraction too;
-it is sent on the 2026 scale and applied again to the normalised column, so the answer
-honours it whichever scale the server used.
+0–1**, read by the scale of the endpoint (the client's ``catalog_scale``: the service
+answers percent, so a 0.8 % scene is 0.008), never guessed from the values. The
+``max_cloud_cover`` and ``min_intersection`` filters are fractions too; the client sends
+them on the service's scale (``maxCloudCover``, ``minAoiIntersectionPercent`` in percent)
+and ``max_cloud_cover`` is applied again to the normalised column.
 
 Scene choice rule
 -----------------
@@ -52,6 +51,7 @@ from shapely.geometry import mapping, shape
 
 from mapflow_geo.client import default_client
 from mapflow_geo.exceptions import ImageryError
+from mapflow_geo.models import check_scale
 from mapflow_geo.run.prepare import scene_source, scene_sources
 from mapflow_geo.scenes import (
     SCENE_ORDER,
@@ -141,7 +141,7 @@ def search_imagery(
     date_from, date_to : str, datetime or Timestamp, optional
         Acquisition window (UTC).
     max_cloud_cover : float, optional
-        Fraction 0–1 (values > 1 are taken as percent).
+        Fraction 0–1 (sent in percent: 0.2 → ``maxCloudCover: 20``).
     min_resolution, max_resolution : float, optional
         Pixel size, m/px.
     max_off_nadir : float, optional
@@ -150,7 +150,7 @@ def search_imagery(
         ``dataProviders`` (e.g. ``["CG_mosaic_2022"]``), ``productTypes`` (``IMAGE``,
         ``MOSAIC``).
     min_intersection : float, optional
-        Minimum share of the AOI a scene covers, 0–1.
+        Minimum share of the AOI a scene covers, 0–1 (sent in percent).
     page_size, max_results : int
         Paging: ``limit`` per request; stop after ``max_results`` scenes (all by default).
     **body
@@ -179,19 +179,17 @@ def search_imagery(
     client = default_client(client)
     area = union_4326(gdf)
     cloud = None if max_cloud_cover is None else float(max_cloud_cover)
-    if cloud is not None and cloud > 1.0:
-        cloud /= 100.0
     req: dict[str, Any] = {}
     for key, value in (
+        ("max_cloud_cover", cloud),
+        ("min_aoi_intersection", min_intersection),
         ("acquisitionDateFrom", _iso(date_from)),
         ("acquisitionDateTo", _iso(date_to)),
-        ("maxCloudCover", cloud),
         ("minResolution", min_resolution),
         ("maxResolution", max_resolution),
         ("maxOffNadirAngle", max_off_nadir),
         ("dataProviders", list(providers) if providers is not None else None),
         ("productTypes", list(product_types) if product_types is not None else None),
-        ("minAoiIntersectionPercent", min_intersection),
     ):
         if value is not None:
             req[key] = value
@@ -209,15 +207,17 @@ def search_imagery(
         offset += len(items)
         if len(items) < limit:
             break
-    frame = scenes_frame(records)
+    frame = scenes_frame(records, cloud_cover_scale=client.catalog_scale)
     if cloud is not None and len(frame):
         frame = frame[~(frame["cloud_cover"] > cloud + 1e-9)]
     return frame.reset_index(drop=True)
 
 
-def scenes_frame(records: list[dict]) -> gpd.GeoDataFrame:
+def scenes_frame(records: list[dict], *, cloud_cover_scale: str = "percent") -> gpd.GeoDataFrame:
     """Catalog answers (``/catalog/meta`` scene dicts) → the typed frame of
-    :func:`search_imagery` (deduplicated by id, cloud cover normalised, rule order)."""
+    :func:`search_imagery` (deduplicated by id, rule order). ``cloudCover`` is read on
+    ``cloud_cover_scale`` (the service's ``"percent"``, or ``"fraction"``) into a 0–1
+    ``cloud_cover`` column."""
     rows = []
     for r in records:
         out: dict[str, Any] = {}
@@ -236,7 +236,7 @@ def scenes_frame(records: list[dict]) -> gpd.GeoDataFrame:
     for col in _FLOATS:
         if col in df or col != "aoi_intersection_percent":  # that one only when sent
             df[col] = pd.to_numeric(df.get(col), errors="coerce").astype("float64")
-    if len(df) and (df["cloud_cover"] > 1.0).any():  # the percent scale
+    if check_scale(cloud_cover_scale) == "percent":  # the endpoint's scale, not a guess
         df["cloud_cover"] = df["cloud_cover"] / 100.0
     df["pixel_resolution"] = df["pixel_resolution"].where(df["pixel_resolution"] > 0)
     df["acquisition_date"] = pd.to_datetime(

@@ -264,6 +264,42 @@ class BillingType(_StrEnum):
             return cls.UNKNOWN
 
 
+#: The two scales the service has published for cloud cover and AOI intersection.
+SCALES = ("percent", "fraction")
+
+
+def check_scale(scale: str) -> str:
+    """``scale`` if it is ``"percent"`` or ``"fraction"``, else ValueError."""
+    if scale not in SCALES:
+        raise ValueError(f"scale must be 'percent' or 'fraction', got {scale!r}")
+    return scale
+
+
+def to_fraction(value: float, scale: str) -> float:
+    """A value read on ``scale`` as a fraction 0–1 (the scale decides, not the value).
+
+    >>> to_fraction(0.8, "percent"), to_fraction(0.8, "fraction")
+    (0.008, 0.8)
+    """
+    return float(value) / 100.0 if check_scale(scale) == "percent" else float(value)
+
+
+def from_fraction(value: float, scale: str) -> float | int:
+    """A fraction 0–1 on the wire's ``scale`` (whole percents as ints, as Geoalert's
+    plugin sends them).
+
+    >>> from_fraction(0.2, "percent"), from_fraction(0.008, "percent"), from_fraction(0.2, "fraction")
+    (20, 0.8, 0.2)
+    """
+    v = float(value)
+    if isinstance(value, bool) or not 0.0 <= v <= 1.0:
+        raise ValueError(f"expected a fraction between 0 and 1, got {value!r} (20 % is 0.2)")
+    if check_scale(scale) == "fraction":
+        return v
+    pct = round(v * 100.0, 6)
+    return int(pct) if pct.is_integer() else pct
+
+
 # ----------------------------------------------------------------------- models
 @dataclass(repr=False)
 class Block(_Record):
@@ -606,6 +642,19 @@ class Message(dict):
         )
 
 
+def _rating(v: Any) -> int | None:
+    """``{"rating": 4, "feedback": ...}``, ``"4"`` or ``4`` → 4; null → None."""
+    if isinstance(v, Mapping):
+        v = v.get("rating")
+    return _int(v)
+
+
+def _feedback(v: Any, d: Mapping[str, Any]) -> str | None:
+    if isinstance(v, Mapping) and v.get("feedback") is not None:
+        return str(v["feedback"])
+    return _str(d.get("feedback"))
+
+
 @dataclass(repr=False)
 class Processing(_Record):
     """A processing (v1 or v2 shape). Areas in m², ``cost`` in credits."""
@@ -629,7 +678,9 @@ class Processing(_Record):
     blocks: list[dict] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
     review_status: ReviewStatus | None = None
-    rating: Any = None
+    rating: int | None = None
+    feedback: str | None = None
+    in_review_until: datetime | None = None
     created: datetime | None = None
     updated: datetime | None = None
     raw: dict = field(default_factory=dict, compare=False)
@@ -659,7 +710,9 @@ class Processing(_Record):
             blocks=[b for b in _list(_get(d, "blocks")) if isinstance(b, Mapping)],
             meta=_dict(_get(d, "meta")),
             review_status=ReviewStatus.parse(_get(d, "reviewStatus", "review_status")),
-            rating=_get(d, "rating"),
+            rating=_rating(_get(d, "rating")),
+            feedback=_feedback(_get(d, "rating"), d),
+            in_review_until=parse_datetime(_dict(_get(d, "reviewStatus")).get("inReviewUntil")),
             created=parse_datetime(_get(d, "created")),
             updated=parse_datetime(_get(d, "updated")),
             raw=d,
@@ -805,8 +858,17 @@ class Memory(_Record):
 
 @dataclass(repr=False)
 class CatalogScene(_Record):
-    """One image of a catalog search. ``cloud_cover`` is as sent (0–1 or 0–100 depending
-    on the service version); ``cloud_cover_fraction`` is always 0–1."""
+    """One image of a catalog search. ``cloud_cover`` is as sent; ``cloud_cover_scale``
+    is the scale of the endpoint that sent it (``"percent"`` for ``/catalog/meta`` and
+    template images, as the service answers; ``"fraction"`` for a deployment on the
+    2026 page's 0–1 scale), and ``cloud_cover_fraction`` is 0–1 by that scale, never by
+    the value: a 0.8 % scene is 0.008.
+
+    >>> CatalogScene.from_json({"cloudCover": 0.8}).cloud_cover_fraction
+    0.008
+    >>> CatalogScene.from_json({"cloudCover": 0.3}, cloud_cover_scale="fraction").cloud_cover_fraction
+    0.3
+    """
 
     id: str | None
     provider_name: str | None = None
@@ -820,10 +882,11 @@ class CatalogScene(_Record):
     preview_type: str | None = None
     preview_url: str | None = None
     footprint: dict | None = None
+    cloud_cover_scale: str = "percent"
     raw: dict = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> CatalogScene:
+    def from_json(cls, d: Mapping[str, Any], *, cloud_cover_scale: str = "percent") -> CatalogScene:
         d = _dict(d)
         fp = _get(d, "footprint", "geometry")
         return cls(
@@ -839,6 +902,7 @@ class CatalogScene(_Record):
             preview_type=_str(_get(d, "previewType")),
             preview_url=_str(_get(d, "previewUrl", "preview_url")),
             footprint=dict(fp) if isinstance(fp, Mapping) else None,
+            cloud_cover_scale=check_scale(cloud_cover_scale),
             raw=d,
         )
 
@@ -846,28 +910,44 @@ class CatalogScene(_Record):
     def cloud_cover_fraction(self) -> float | None:
         if self.cloud_cover is None:
             return None
-        return self.cloud_cover / 100.0 if self.cloud_cover > 1.0 else self.cloud_cover
+        return to_fraction(self.cloud_cover, self.cloud_cover_scale)
 
 
 @dataclass(repr=False)
 class CatalogSearchResult(_Record):
-    """Result of ``POST /catalog/meta``: a bare list (2026) or ``{"images": [...]}``
-    (older page). Iterable over its scenes."""
+    """Result of ``POST /catalog/meta`` (or a template's images): the service's
+    ``{"images", "total", "limit", "offset"}``, a bare list (2026 page) or
+    ``{"images": [...]}`` (older page). Iterable over its scenes; ``cloud_cover_scale``
+    is the scale the answer was read on."""
 
     images: list[CatalogScene] = field(default_factory=list)
     total: int | None = None
+    limit: int | None = None
+    offset: int | None = None
     raw: Any = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_json(cls, d: Any) -> CatalogSearchResult:
+    def from_json(cls, d: Any, *, cloud_cover_scale: str = "percent") -> CatalogSearchResult:
+        limit = offset = None
         if isinstance(d, list):
             items, total = d, None
         else:
             dd = _dict(d)
             items = _list(_get(dd, "images", "results", "items", "features"))
             total = _int(_get(dd, "total", "count"))
-        scenes = [CatalogScene.from_json(i) for i in items if isinstance(i, Mapping)]
-        return cls(images=scenes, total=total if total is not None else len(scenes), raw=d)
+            limit, offset = _int(_get(dd, "limit")), _int(_get(dd, "offset"))
+        scenes = [
+            CatalogScene.from_json(i, cloud_cover_scale=cloud_cover_scale)
+            for i in items
+            if isinstance(i, Mapping)
+        ]
+        return cls(
+            images=scenes,
+            total=total if total is not None else len(scenes),
+            limit=limit,
+            offset=offset,
+            raw=d,
+        )
 
     def __iter__(self):
         return iter(self.images)
@@ -931,6 +1011,169 @@ class AccountLimits(_Record):
         )
 
 
+# ----------------------------------------------------------------------- paging
+class Listing(list):
+    """A list of records from a listing walked page by page. ``total`` is the service's
+    count when it sent one; ``complete`` is True when the walk reached it (the offsets
+    covered ``total``, or an unpaged listing was read whole).
+
+    >>> Listing([1, 2], total=2).complete, Listing([1], total=3, complete=False).complete
+    (True, False)
+    """
+
+    def __init__(self, items: Any = (), *, total: int | None = None, complete: bool = True):
+        super().__init__(items)
+        self.total = total
+        self.complete = complete
+
+
+@dataclass(repr=False)
+class Page(_Record):
+    """One page of a paged listing (``{"results", "total", "count"}``).
+
+    ``offset`` is where the page starts, ``limit`` what was asked for, ``total`` the
+    service's count at the time of this page (None when unpaged), ``last`` True on the
+    final page of a walk. ``reached`` = ``offset + len(items)``."""
+
+    items: list = field(default_factory=list)
+    offset: int = 0
+    limit: int | None = None
+    total: int | None = None
+    count: int | None = None
+    last: bool = True
+    raw: Any = field(default_factory=dict, compare=False)
+
+    @property
+    def reached(self) -> int:
+        return self.offset + len(self.items)
+
+    @property
+    def complete(self) -> bool:
+        """The last page of a walk whose offsets reached ``total``."""
+        return self.last and (self.total is None or self.reached >= self.total)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass(repr=False)
+class ImageDownload(_Record):
+    """``GET /rasters/image/{id}/download``: a short-lived URL to the original file."""
+
+    download_url: str | None = None
+    filename: str | None = None
+    expires_in: int | None = None
+    raw: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ImageDownload:
+        d = _dict(d)
+        return cls(
+            download_url=_str(_get(d, "download_url", "downloadUrl", "url")),
+            filename=_str(_get(d, "filename")),
+            expires_in=_int(_get(d, "expires_in", "expiresIn")),
+            raw=d,
+        )
+
+
+# ----------------------------------------------------------------------- templates
+class TemplateStatus(_StrEnum):
+    """Status of a planned processing (template): its search state."""
+
+    SEARCHING = "SEARCHING"
+    READY = "READY"
+    FAILED = "FAILED"
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def parse(cls, value: Any) -> TemplateStatus:
+        try:
+            return cls(str(value).strip().upper())
+        except ValueError:
+            return cls.UNKNOWN
+
+
+@dataclass(repr=False)
+class TemplateAoi(_Record):
+    """One named area of a template (``searchParams.aoiDetails.features[]``)."""
+
+    id: str | None
+    name: str | None = None
+    has_new_images: bool | None = None
+    geometry: dict | None = None
+    processings: list[dict] = field(default_factory=list)
+    raw: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> TemplateAoi:
+        d = _dict(d)
+        props = _dict(_get(d, "properties"))
+        geom = _get(d, "geometry")
+        return cls(
+            id=_str(_get(d, "id") or _get(props, "id")),
+            name=_str(_get(props, "name") or _get(d, "name")),
+            has_new_images=_bool(_get(props, "hasNewImages")),
+            geometry=dict(geom) if isinstance(geom, Mapping) else None,
+            processings=[p for p in _list(_get(props, "processings")) if isinstance(p, Mapping)],
+            raw=d,
+        )
+
+
+@dataclass(repr=False)
+class Template(_Record):
+    """A planned processing: a saved imagery search over named AOIs that the service
+    re-runs daily. Answers ``{"template": T, "searchResults": [...]}`` and a bare ``T``
+    are both accepted; ``search_results`` keeps the former's list."""
+
+    id: str | None
+    name: str | None = None
+    status: TemplateStatus = TemplateStatus.UNKNOWN
+    user_id: str | None = None
+    project_id: str | None = None
+    created: datetime | None = None
+    active_until: datetime | None = None
+    last_checked: datetime | None = None
+    new_images_count: int | None = None
+    is_active: bool = False
+    is_archived: bool | None = None
+    area: float | None = None
+    search_params: dict = field(default_factory=dict)
+    processing_params: dict = field(default_factory=dict)
+    aois: list[TemplateAoi] = field(default_factory=list)
+    search_results: list[dict] = field(default_factory=list)
+    raw: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Template:
+        d = _dict(d)
+        results = [r for r in _list(_get(d, "searchResults")) if isinstance(r, Mapping)]
+        t = _dict(d["template"]) if isinstance(d.get("template"), Mapping) else d
+        search = _dict(_get(t, "searchParams"))
+        feats = _list(_dict(_get(search, "aoiDetails")).get("features"))
+        return cls(
+            id=_str(_get(t, "id")),
+            name=_str(_get(t, "name")),
+            status=TemplateStatus.parse(_get(t, "status")),
+            user_id=_str(_get(t, "userId")),
+            project_id=_str(_get(t, "projectId")),
+            created=parse_datetime(_get(t, "createdAt", "created")),
+            active_until=parse_datetime(_get(t, "activeUntil")),
+            last_checked=parse_datetime(_get(t, "lastCheckedAt")),
+            new_images_count=_int(_get(t, "newImagesCount")),
+            is_active=bool(_bool(_get(t, "isActive"))),
+            is_archived=_bool(_get(t, "isArchived")),
+            area=_float(_get(t, "area")),
+            search_params=search,
+            processing_params=_dict(_get(t, "processingParams")),
+            aois=[TemplateAoi.from_json(f) for f in feats if isinstance(f, Mapping)],
+            search_results=results,
+            raw=d,
+        )
+
+
 __all__ = [
     "AccountLimits",
     "Aoi",
@@ -940,11 +1183,14 @@ __all__ = [
     "CatalogSearchResult",
     "DataProvider",
     "Image",
+    "ImageDownload",
     "Layer",
+    "Listing",
     "Memory",
     "Message",
     "Model",
     "Mosaic",
+    "Page",
     "Processing",
     "ProcessingStats",
     "Project",
@@ -952,8 +1198,15 @@ __all__ = [
     "ReviewStatus",
     "Status",
     "Team",
+    "Template",
+    "TemplateAoi",
+    "TemplateStatus",
     "UserStatus",
     "Workflow",
     "normalise_parameters",
+    "SCALES",
+    "check_scale",
+    "from_fraction",
     "parse_datetime",
+    "to_fraction",
 ]

@@ -272,12 +272,129 @@ def blocks(
     return [{"name": k, "enabled": v} for k, v in out.items()]
 
 
+#: The source sent when none is given: the documented default data provider (a basemap)
+#: at the zoom the pages and Geoalert's QGIS plugin use.
+DEFAULT_PROVIDER = "Mapbox"
+DEFAULT_ZOOM = 18
+
+
+def default_source() -> SourceParams:
+    """The ``params`` a create carries when the caller names no source: the documented
+    default data provider, ``Mapbox`` at zoom 18.
+
+    >>> default_source()
+    {'sourceParams': {'dataProvider': {'providerName': 'Mapbox', 'zoom': 18}}}
+    """
+    return data_provider(DEFAULT_PROVIDER, zoom=DEFAULT_ZOOM)
+
+
+def _as_params(source: Any) -> dict:
+    """``params`` from a ``sourceParams`` dict, a whole ``params`` dict or a builder's
+    result; the default source when None."""
+    if source is None:
+        return dict(default_source())
+    if not isinstance(source, Mapping):
+        raise TypeError("source must be a dict such as mapflow_geo.sources.data_provider(...)")
+    params = dict(source)
+    if "sourceParams" not in params:
+        params = {"sourceParams": params}
+    if not params.get("sourceParams"):
+        params["sourceParams"] = dict(default_source())["sourceParams"]
+    return params
+
+
+_block_list = blocks  # ``create_body`` has a ``blocks`` argument
+
+
+def _block_flags(wanted: Any) -> Mapping[str, bool] | list[str] | None:
+    """Names, ``{name: bool}`` or ``[{"name", "enabled"}]`` → names or flags."""
+    if wanted is None or isinstance(wanted, Mapping):
+        return wanted
+    if isinstance(wanted, str):
+        return [wanted]
+    flags: dict[str, bool] = {}
+    for b in wanted:
+        if isinstance(b, Mapping) and "name" in b:
+            flags[str(b["name"])] = bool(b.get("enabled", True))
+        else:
+            flags[str(b)] = True
+    return flags
+
+
+def create_body(
+    model: Any,
+    geometry: Mapping[str, Any] | None = None,
+    *,
+    project_id: str | None,
+    source: Any = None,
+    blocks: Any = None,
+    name: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The body of ``POST /processings/v2`` (and of ``/processing/cost/v2``), in the
+    shape Geoalert's clients send.
+
+    Always ``wdId`` (and ``wdName``), ``projectId`` when known (the client fills the
+    default project's id otherwise), ``params.sourceParams`` (:func:`default_source` when
+    ``source`` is None) and **every optional block of the model** with ``enabled`` true or
+    false (those named in ``blocks`` on, the rest off), so the request, and the estimate
+    made from the same body, say exactly what is paid for.
+
+    Parameters
+    ----------
+    model : Model
+        The model record (``client.find_model(...)``); its ``blocks`` decide the list.
+    geometry : GeoJSON geometry, optional
+        Left out for a shared part that is completed per processing.
+    project_id : str or None
+    source : dict, optional
+        A :mod:`mapflow_geo.sources` builder's result, a ``sourceParams`` or ``params`` dict.
+    blocks : list of str, mapping of name → bool, or list of ``{"name", "enabled"}``
+    name : str, optional
+    meta : mapping, optional
+
+    Examples
+    --------
+    >>> from mapflow_geo.models import Model
+    >>> m = Model.from_json({"id": "wd1", "name": "Buildings", "blocks": [
+    ...     {"name": "Base", "optional": False}, {"name": "Classification", "optional": True},
+    ...     {"name": "OSM", "optional": True}]})
+    >>> b = create_body(m, project_id="p1", blocks=["Classification"])
+    >>> b["blocks"], b["params"]["sourceParams"]["dataProvider"]["zoom"], b["projectId"]
+    ([{'name': 'Classification', 'enabled': True}, {'name': 'OSM', 'enabled': False}], 18, 'p1')
+    """
+    body: dict[str, Any] = {"wdName": getattr(model, "name", None) or str(model)}
+    wd_id = getattr(model, "id", None)
+    if wd_id:
+        body["wdId"] = wd_id
+    if project_id:
+        body["projectId"] = str(project_id)
+    body["params"] = _as_params(source)
+    model_blocks = getattr(model, "blocks", None)
+    flags = _block_flags(blocks)
+    if model_blocks:
+        body["blocks"] = _block_list(flags, model=model)
+    else:
+        body["blocks"] = _block_list(flags) if flags else []
+    if name is not None:
+        body["name"] = name
+    if geometry is not None:
+        body["geometry"] = dict(geometry)
+    if meta:
+        body["meta"] = {str(k): (v if isinstance(v, str) else str(v)) for k, v in meta.items()}
+    return body
+
+
 __all__ = [
+    "DEFAULT_PROVIDER",
+    "DEFAULT_ZOOM",
     "REDACTED",
     "SOURCE_TYPES",
     "SourceParams",
     "blocks",
+    "create_body",
     "data_provider",
+    "default_source",
     "imagery_search",
     "is_secret_key",
     "my_imagery",

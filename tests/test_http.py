@@ -273,7 +273,7 @@ def test_retry_after_honoured_and_clamped(server, caplog):
         c.list_projects()
     assert ft.sleeps == [3.0, 20.0]
     text = caplog.text
-    assert "GET /projects -> 429 (attempt 1)" in text
+    assert "POST /projects/page -> 429 (attempt 1)" in text  # the paged listing
     assert "attempt 2/5, delay 3.000s" in text
 
 

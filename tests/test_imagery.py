@@ -36,7 +36,8 @@ def test_search_typed_columns_and_paging(mapflow_sim):
     for col in ("pixel_resolution", "cloud_cover", "off_nadir_angle"):
         assert paged[col].dtype == np.float64
     assert paged["cloud_cover"].between(0, 1).all()
-    assert {"Scene", "Mosaic"} <= set(paged["product_type"])
+    kinds = set(paged["product_type"])  # the service answers Image; older pages say Scene
+    assert "Mosaic" in kinds and kinds & {"Scene", "Image"}
     assert paged["id"].is_unique
     assert paged.geometry.intersects(AOI.geometry.iloc[0]).all()
     # rule order: newest first
@@ -51,16 +52,29 @@ def test_cloud_cover_normalised_and_filters(scale):
 
     with sim.serve(catalog_cloud_cover_scale=scale) as server:
         client = server.client()
+        client.catalog_scale = scale  # the deployment's scale, told, never guessed
         all_ = AOI.mapflow.search_imagery(client=client)
         clear = AOI.mapflow.search_imagery(
             client=client, max_cloud_cover=0.2, date_from="2022-01-01", date_to="2025-06-30"
         )
-        pct = AOI.mapflow.search_imagery(client=client, max_cloud_cover=20)
+        with pytest.raises(ValueError, match="fraction"):
+            AOI.mapflow.search_imagery(client=client, max_cloud_cover=20)
     assert all_["cloud_cover"].max() <= 1.0 and all_["cloud_cover"].max() > 0.2
     assert len(clear) and (clear["cloud_cover"] <= 0.2).all()
     assert clear["acquisition_date"].min() >= pd.Timestamp("2022-01-01", tz="UTC")
     assert clear["acquisition_date"].max() <= pd.Timestamp("2025-06-30", tz="UTC")
-    assert set(pct["id"]) == set(all_.loc[all_["cloud_cover"] <= 0.2, "id"])
+    assert set(clear["id"]) <= set(all_.loc[all_["cloud_cover"] <= 0.2, "id"])
+
+
+@pytest.mark.parametrize(
+    ("scale", "raw", "fraction"),
+    [("percent", 0.8, 0.008), ("percent", 35.0, 0.35), ("fraction", 0.35, 0.35)],
+)
+def test_scenes_frame_reads_by_the_endpoints_scale(scale, raw, fraction):
+    s = scenes_frame(
+        [_scene("a", "2024-01-01T00:00:00Z", raw, (0, 0, 1, 1))], cloud_cover_scale=scale
+    )
+    assert s["cloud_cover"].iloc[0] == pytest.approx(fraction)
 
 
 def _scene(sid, date, cloud, box, provider="CG", res=0.5):

@@ -27,7 +27,7 @@ from mapflow_geo.aoi import polygon_parts, prepare_aois
 from mapflow_geo.client import default_client
 from mapflow_geo.exceptions import BudgetError, ConfigError, PlanError
 from mapflow_geo.scenes import plan_scenes
-from mapflow_geo.sources import imagery_search
+from mapflow_geo.sources import create_body, imagery_search
 from mapflow_geo.tiling import DEFAULT_MAX_AOIS, credits_for
 from mapflow_geo.tiling import plan as make_plan
 
@@ -142,17 +142,11 @@ def scene_sources(plan: gpd.GeoDataFrame) -> dict[int, dict]:
 
 
 def base_body(model: Any, *, params: dict | None, blocks: list | None, project: str | None) -> dict:
-    """The part of a create body every processing of a run shares."""
-    base: dict[str, Any] = {"wdName": model.name}
-    if getattr(model, "id", None):
-        base["wdId"] = model.id
-    if params:
-        base["params"] = params
-    if blocks:
-        base["blocks"] = blocks
-    if project:
-        base["projectId"] = project
-    return base
+    """The part of a create body every processing of a run shares:
+    :func:`mapflow_geo.sources.create_body` without name and geometry (``projectId``,
+    ``params.sourceParams`` with the documented default, every optional block of the
+    model enabled or not), so the estimate is made on exactly what is sent."""
+    return create_body(model, project_id=project, source=params, blocks=blocks)
 
 
 def build_processing(
