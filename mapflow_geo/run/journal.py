@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from mapflow_geo.exceptions import RunError
+from mapflow_geo.models import Status
 
 try:  # POSIX
     import fcntl
@@ -376,13 +377,13 @@ class Journal:
                 r[0]
                 for r in db.execute(
                     "SELECT key FROM processing WHERE status=? AND processing_id IS NULL",
-                    ("NOT_CREATED",),
+                    (Status.NOT_CREATED.value,),
                 )
             ]
             db.execute(
                 "UPDATE processing SET state=?, status=NULL, finished_at=NULL, updated_at=?"
                 " WHERE status=? AND processing_id IS NULL",
-                (PLANNED, time.time(), "NOT_CREATED"),
+                (PLANNED, time.time(), Status.NOT_CREATED.value),
             )
         return keys
 
