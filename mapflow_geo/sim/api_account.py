@@ -36,9 +36,14 @@ def user_status(svc: Service, req: Request) -> Response:
     return json_response(user_status_body(svc))
 
 
+def version(svc: Service, req: Request) -> Response:
+    """``GET /version``: plain text, the plugin version the service expects."""
+    return Response(200, str(svc.opts.plugin_version).encode(), content_type="text/plain")
+
+
 def user_status_body(svc: Service) -> dict:
     """The ``/user/status`` answer: the older top-level fields and the 2026 ``user``."""
-    a = svc.state.account
+    a = svc.account
     return {
         "id": a.id,
         "email": a.email,
@@ -49,13 +54,21 @@ def user_status_body(svc: Service) -> dict:
         "areaLimit": a.area_limit,
         "aoiAreaLimit": a.aoi_area_limit,
         "memoryLimit": a.memory_limit,
-        "memoryUsed": svc.state.memory_used(),
+        "memoryUsed": sum(i.file_size for i in svc.state.images.values() if svc.mine(i)),
         "billingType": a.billing_type,
         "remainingCredits": a.remaining_credits,
         "maxAoisPerProcessing": a.max_aois_per_processing,
         "isPremium": a.is_premium,
+        "templateAreaLimit": int(svc.opts.template_area_limit_km2 * 1e6),
+        "searchAreaLimit": int(svc.opts.catalog_area_limit_km2 * 1e6),
+        "reviewWorkflowEnabled": bool(svc.opts.review_workflow),
         "models": [catalog.public_model(m) for m in svc.state.models],
         "dataProviders": [catalog.public_provider(p) for p in svc.state.providers],
+        "searchDataProviders": [
+            catalog.public_provider(p)
+            for p in svc.state.providers
+            if p.get("search") or p.get("minAreaSqKm")
+        ],
         "teams": [
             {
                 "teamId": det_uuid("team", a.email),
@@ -69,9 +82,15 @@ def user_status_body(svc: Service) -> dict:
     }
 
 
-def user_obj(svc: Service) -> dict:
-    """The ``user`` object embedded in project answers."""
-    a = svc.state.account
+def user_obj(svc: Service, email: str | None = None) -> dict:
+    """The ``user`` object embedded in project answers (the project's owner)."""
+    a = svc.account
+    if email is not None and email != a.email:
+        a = (
+            svc.state.account
+            if email == svc.state.account.email
+            else svc.state.others.get(email, a)
+        )
     return {
         "id": a.id,
         "login": a.login,
@@ -83,6 +102,9 @@ def user_obj(svc: Service) -> dict:
         "created": iso(a.created),
         "updated": iso(a.updated),
         "isPremium": a.is_premium,
+        "templateAreaLimit": int(svc.opts.template_area_limit_km2 * 1e6),
+        "reviewWorkflowEnabled": bool(svc.opts.review_workflow),
+        "isCustomer": True,
     }
 
 
@@ -102,8 +124,11 @@ def _rows(svc: Service, body: dict) -> list[dict]:
     d_from, d_to = parse_iso(body.get("dateFrom")), parse_iso(body.get("dateTo"))
     statuses = _statuses(body)
     terms = str(body.get("terms") or "").lower()
+    site = svc.base.rsplit("/rest", 1)[0]
     rows = []
     for p in svc.state.processings.values():
+        if not svc.mine(p):
+            continue
         st, pct, upd = p.status(now)
         if d_from is not None and p.created < d_from:
             continue
@@ -117,7 +142,7 @@ def _rows(svc: Service, body: dict) -> list[dict]:
             "id": p.id,
             "projectName": proj.name if proj else "",
             "name": p.name,
-            "email": svc.state.account.email,
+            "email": svc.account.email,
             "area": str(p.area),
             "cost": str(p.cost),
             "created": iso(p.created),
@@ -126,7 +151,7 @@ def _rows(svc: Service, body: dict) -> list[dict]:
             "percentCompleted": str(pct),
             "archived": "false",
             "dataProvider": p.data_provider,
-            "linkToMap": f"https://app.mapflow.ai/projects/{p.project_id}/processings/{p.id}",
+            "linkToMap": f"{site}/projects/{p.project_id}/processings/{p.id}",
             "scenario": model["name"],
         }
         if terms and terms not in json.dumps(row, ensure_ascii=False).lower():

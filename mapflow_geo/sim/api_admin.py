@@ -93,3 +93,8 @@ def clock(server: Server, payload: Any) -> Response:
 
 def errors(server: Server, payload: Any) -> Response:
     return js(server.errors)
+
+
+def run_templates(server: Server, payload: Any) -> Response:
+    """``POST /_sim/templates/run``: the service's daily run of planned processings."""
+    return js({"started": server.run_templates()})

@@ -10,17 +10,33 @@ from __future__ import annotations
 import copy
 import email.parser
 import email.policy
+import hashlib
 import os
 import uuid
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from .base import ApiError, Request, Response, body_json, body_object, iso, json_response
+import shapely
+
+from .base import (
+    ApiError,
+    DataApiError,
+    Request,
+    Response,
+    body_json,
+    body_object,
+    iso,
+    json_response,
+)
 from .state import Image, Mosaic
 
 if TYPE_CHECKING:
     from .service import Service
 
-API_BASE = "https://api.mapflow.ai/rest"
+#: Q's upload limits (``maxUploadFileSize``, ``maxPixelCount``: pixels per side)
+MAX_UPLOAD_FILE_SIZE = 2 * 1024**3
+MAX_PIXEL_COUNT = 30_000
+DOWNLOAD_EXPIRES_S = 3600
 LEGACY_MOSAIC_ID = "legacy-uploads"
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 #: ``meta_data`` of an image whose bytes could not be read (or that was linked by URL)
@@ -31,6 +47,7 @@ PLACEHOLDER_META = {
     "count": 3,
     "dtypes": ["uint8", "uint8", "uint8"],
     "pixel_size": [0.5, 0.5],
+    "nodata": None,
 }
 
 
@@ -38,8 +55,18 @@ PLACEHOLDER_META = {
 def mosaic_of(svc: Service, mosaic_id: str) -> Mosaic:
     m = svc.state.mosaics.get(mosaic_id)
     if m is None:
-        raise ApiError(
-            404, "MOSAIC_NOT_FOUND", f"Mosaic {mosaic_id} not found", {"mosaicId": mosaic_id}
+        raise DataApiError(
+            404,
+            "ItemNotFound",
+            f"Mosaic {mosaic_id} not found",
+            {"instance_type": "mosaic", "uid": mosaic_id},
+        )
+    if not svc.mine(m):
+        raise DataApiError(
+            403,
+            "AccessDenied",
+            f"You do not have access to mosaic {mosaic_id}",
+            {"instance_type": "mosaic", "uid": mosaic_id},
         )
     return m
 
@@ -47,24 +74,85 @@ def mosaic_of(svc: Service, mosaic_id: str) -> Mosaic:
 def image_of(svc: Service, image_id: str) -> Image:
     i = svc.state.images.get(image_id)
     if i is None:
-        raise ApiError(404, "IMAGE_NOT_FOUND", f"Image {image_id} not found", {"imageId": image_id})
+        raise DataApiError(
+            404,
+            "ItemNotFound",
+            f"Image {image_id} not found",
+            {"instance_type": "image", "uid": image_id},
+        )
+    if not svc.mine(i):
+        raise DataApiError(
+            403,
+            "AccessDenied",
+            f"You do not have access to image {image_id}",
+            {"instance_type": "image", "uid": image_id},
+        )
     return i
 
 
+def used_bytes(svc: Service) -> int:
+    """Storage used by the current account."""
+    return sum(i.file_size for i in svc.state.images.values() if svc.mine(i))
+
+
+def _footprint(i: Image) -> str:
+    fp = i.meta_data.get("footprint")
+    if fp:
+        return fp
+    b = i.meta_data.get("bounds_wgs84")
+    if b:
+        return shapely.box(*b).wkt
+    return "POLYGON EMPTY"
+
+
+def mosaic_footprint(svc: Service, m: Mosaic) -> str:
+    """The union of the images' footprints (WKT MULTIPOLYGON; empty without any)."""
+    geoms = []
+    for i in svc.state.images_of(m.id):
+        try:
+            g = shapely.from_wkt(_footprint(i))
+        except Exception:  # noqa: BLE001 - a bad footprint is skipped
+            continue
+        if not g.is_empty:
+            geoms.append(g)
+    if not geoms:
+        return "MULTIPOLYGON EMPTY"
+    u = shapely.union_all(geoms)
+    if u.geom_type == "Polygon":
+        u = shapely.MultiPolygon([u])
+    return u.wkt
+
+
 def mosaic_json(svc: Service, m: Mosaic) -> dict:
+    """The service's mosaic (``rasterLayer``, WKT ``footprint``, ``sizeInBytes``) plus the
+    page's ``image_count`` / ``size_bytes`` / ``updated_at``."""
+    from .api_processings import layer_urls
+
     imgs = svc.state.images_of(m.id)
+    size = sum(i.file_size for i in imgs)
     return {
         "id": m.id,
         "name": m.name,
         "tags": list(m.tags),
         "created_at": iso(m.created),
         "updated_at": iso(m.updated),
+        "rasterLayer": layer_urls(svc, m.id, "png"),
+        "footprint": mosaic_footprint(svc, m),
+        "sizeInBytes": size,
         "image_count": len(imgs),
-        "size_bytes": sum(i.file_size for i in imgs),
+        "size_bytes": size,
     }
 
 
-def image_json(i: Image, base: str = API_BASE) -> dict:
+def checksum(svc: Service, i: Image) -> str:
+    if i.checksum is None:
+        i.checksum = hashlib.md5(_image_bytes(svc, i.id)).hexdigest()  # noqa: S324
+    return i.checksum
+
+
+def image_json(svc: Service, i: Image) -> dict:
+    base = svc.base
+    meta = {"nodata": None, **i.meta_data}
     return {
         "id": i.id,
         "mosaic_id": i.mosaic_id,
@@ -72,21 +160,23 @@ def image_json(i: Image, base: str = API_BASE) -> dict:
         "name": i.name,
         "file_size": i.file_size,
         "uploaded_at": iso(i.uploaded_at),
-        "footprint": i.meta_data.get("footprint", "POLYGON EMPTY"),
+        "footprint": _footprint(i),
         "image_url": i.image_url,
         "url": i.image_url,
         "cog_link": i.cog_link,
+        "checksum": checksum(svc, i),
+        "available_for_download": not i.linked,
         "preview_url_s": f"{base}/rasters/image/{i.id}/preview/s",
         "preview_url_l": f"{base}/rasters/image/{i.id}/preview/l",
-        "meta_data": dict(i.meta_data),
+        "meta_data": meta,
     }
 
 
 # ----------------------------------------------------------------------------- memory
 def memory(svc: Service, req: Request) -> Response:
     """Both pages' fields: ``used_bytes…usage_percent`` and ``memoryLimit…percentUsed``."""
-    used = svc.state.memory_used()
-    limit = svc.state.account.memory_limit
+    used = used_bytes(svc)
+    limit = svc.account.memory_limit
     gb = 1024**3
     pct = round(100.0 * used / limit, 2) if limit else 0.0
     return json_response(
@@ -101,6 +191,8 @@ def memory(svc: Service, req: Request) -> Response:
             "memoryUsed": used,
             "memoryFree": max(limit - used, 0),
             "percentUsed": pct,
+            "maxUploadFileSize": MAX_UPLOAD_FILE_SIZE,
+            "maxPixelCount": MAX_PIXEL_COUNT,
         }
     )
 
@@ -116,7 +208,7 @@ def _new_mosaic(svc: Service, name: Any, tags: Any) -> Mosaic:
     if not isinstance(tags, list):
         raise ApiError(400, "BAD_REQUEST", "'tags' must be a list of strings")
     now = svc.now()
-    m = Mosaic(str(uuid.uuid4()), name, [str(t) for t in tags], now, now)
+    m = Mosaic(str(uuid.uuid4()), name, [str(t) for t in tags], now, now, owner=svc.current)
     svc.state.mosaics[m.id] = m
     return m
 
@@ -129,7 +221,8 @@ def create_mosaic(svc: Service, req: Request) -> Response:
 
 
 def list_mosaics(svc: Service, req: Request) -> Response:
-    return json_response([mosaic_json(svc, m) for m in svc.state.mosaics.values()])
+    mine = [m for m in svc.state.mosaics.values() if svc.mine(m)]
+    return json_response([mosaic_json(svc, m) for m in svc.cap(mine)])
 
 
 def get_mosaic(svc: Service, req: Request, mosaic_id: str) -> Response:
@@ -154,7 +247,7 @@ def delete_mosaic(svc: Service, req: Request, mosaic_id: str) -> Response:
         _drop_image(svc, i.id)
     del svc.state.mosaics[mosaic_id]
     svc.save()
-    return Response(204)
+    return json_response({"message": "Mosaic deleted", "mosaic_id": mosaic_id})
 
 
 # ----------------------------------------------------------------------------- uploads
@@ -177,18 +270,25 @@ def _store_image(
     svc: Service, mosaic: Mosaic, filename: str, data: bytes, url: str | None = None
 ) -> Image:
     """Check storage and the mosaic rules, then store the image record and its bytes."""
-    used = svc.state.memory_used()
-    limit = svc.state.account.memory_limit
-    if used + len(data) > limit:
-        raise ApiError(
+    used = used_bytes(svc)
+    limit = svc.account.memory_limit
+    if len(data) > MAX_UPLOAD_FILE_SIZE:
+        raise DataApiError(
             400,
-            "MEMORY_LIMIT_EXCEEDED",
+            "FileTooBig",
+            f"File is larger than {MAX_UPLOAD_FILE_SIZE} bytes",
+            {"max_file_size": MAX_UPLOAD_FILE_SIZE, "actual_file_size": len(data)},
+        )
+    if used + len(data) > limit:
+        raise DataApiError(
+            400,
+            "MemoryLimitExceeded",
             f"Storage limit exceeded: {used + len(data)} > {limit} bytes",
-            {"memoryUsed": used, "memoryLimit": limit, "fileSize": len(data)},
+            {"memory_requested": len(data), "available_memory": max(limit - used, 0)},
         )
     iid = str(uuid.uuid4())
     now = svc.now()
-    link = url or f"s3://users-data/{svc.state.account.email}_{mosaic.id}/{iid}/{filename}"
+    link = url or f"s3://users-data/{svc.account.email}_{mosaic.id}/{iid}/{filename}"
     meta = _upload_meta(svc, mosaic, data) if url is None else None
     rec = Image(
         id=iid,
@@ -203,6 +303,8 @@ def _store_image(
         linked=url is not None,
         is_tiff=data[:4] in TIFF_MAGIC,
         readable=meta is not None,
+        owner=svc.current,
+        checksum=hashlib.md5(data).hexdigest(),  # noqa: S324
     )
     svc.state.images[iid] = rec
     bp = svc.blob_path(iid)
@@ -228,7 +330,7 @@ def _upload_meta(svc: Service, mosaic: Mosaic, data: bytes) -> dict | None:
     strict = svc.opts.strict_uploads
     if meta is None:
         if strict:
-            raise ApiError(
+            raise DataApiError(
                 400,
                 "source-validator.ImageReadError",
                 "We could not open and read the image you have uploaded",
@@ -237,14 +339,14 @@ def _upload_meta(svc: Service, mosaic: Mosaic, data: bytes) -> dict | None:
     if strict:
         dtypes = sorted(set(meta["dtypes"]))
         if dtypes != ["uint8"]:
-            raise ApiError(
+            raise DataApiError(
                 400,
                 "source-validator.DtypeNotAllowed",
                 f"Image data type (Dtype) must be one of ['uint8'], got {dtypes}",
                 {"required_dtypes": "['uint8']", "request_dtype": str(dtypes)},
             )
         if meta["count"] not in (3, 4):
-            raise ApiError(
+            raise DataApiError(
                 400,
                 "source-validator.NChannelsNotAllowed",
                 f"Number of channels in image must be one of [3, 4]. Got {meta['count']}",
@@ -253,7 +355,7 @@ def _upload_meta(svc: Service, mosaic: Mosaic, data: bytes) -> dict | None:
     others = [i.meta_data for i in svc.state.images_of(mosaic.id) if i.readable]
     bad = mosaic_mismatch(meta, others)
     if bad is not None:
-        raise ApiError(
+        raise DataApiError(
             400,
             "MOSAIC_IMAGE_MISMATCH",
             "All images in a mosaic must have the same CRS, number of bands and spatial "
@@ -268,13 +370,25 @@ def upload_image(svc: Service, req: Request, mosaic_id: str) -> Response:
     fname, data = _multipart_file(req)
     rec = _store_image(svc, m, fname, data)
     svc.save()
-    return json_response(image_json(rec))
+    return json_response(_uploaded(svc, m, rec))
+
+
+def _uploaded(svc: Service, m: Mosaic, rec: Image) -> dict:
+    """The service's upload answer ``{"message", "mosaic_id"}``; the simulator adds the new
+    image's id (``image_id``) and the image (``image``) for convenience."""
+    return {
+        "message": "Files successfully uploaded",
+        "mosaic_id": m.id,
+        "image_id": rec.id,
+        "image": image_json(svc, rec),
+    }
 
 
 def create_and_upload(svc: Service, req: Request) -> Response:
     """``POST /rasters/mosaic/image?name=&tags=`` (older page: ``/rasters/mosaic/mosaic``)."""
     name = req.arg("name")
-    tags = req.query.get("tags", [])
+    # repeated ``tags=a&tags=b`` (the spec) or one ``tags=a, b`` (the QGIS plugin)
+    tags = [t.strip() for v in req.query.get("tags", []) for t in v.split(",") if t.strip()]
     fname, data = _multipart_file(req)
     m = _new_mosaic(svc, name, tags)
     try:
@@ -283,11 +397,7 @@ def create_and_upload(svc: Service, req: Request) -> Response:
         del svc.state.mosaics[m.id]
         raise
     svc.save()
-    out = mosaic_json(svc, m)
-    out["mosaic_id"] = m.id
-    out["image"] = image_json(rec)
-    out["images"] = [image_json(rec)]
-    return json_response(out)
+    return json_response(_uploaded(svc, m, rec))
 
 
 def link_image(svc: Service, req: Request, mosaic_id: str) -> Response:
@@ -315,7 +425,7 @@ def legacy_upload(svc: Service, req: Request) -> Response:
     m = svc.state.mosaics.get(LEGACY_MOSAIC_ID)
     if m is None:
         now = svc.now()
-        m = Mosaic(LEGACY_MOSAIC_ID, "Legacy uploads", [], now, now)
+        m = Mosaic(LEGACY_MOSAIC_ID, "Legacy uploads", [], now, now, owner=svc.current)
     svc.state.mosaics[m.id] = m
     url = f"s3://mapflow-rasters/{uuid.uuid4()}/raster.tif"
     rec = _store_image(svc, m, fname, data, url=url)
@@ -344,11 +454,11 @@ def _drop_image(svc: Service, image_id: str) -> None:
 
 def list_images(svc: Service, req: Request, mosaic_id: str) -> Response:
     mosaic_of(svc, mosaic_id)
-    return json_response([image_json(i) for i in svc.state.images_of(mosaic_id)])
+    return json_response([image_json(svc, i) for i in svc.cap(svc.state.images_of(mosaic_id))])
 
 
 def get_image(svc: Service, req: Request, image_id: str) -> Response:
-    return json_response(image_json(image_of(svc, image_id)))
+    return json_response(image_json(svc, image_of(svc, image_id)))
 
 
 def rename_image(svc: Service, req: Request, image_id: str) -> Response:
@@ -363,14 +473,14 @@ def rename_image(svc: Service, req: Request, image_id: str) -> Response:
     i.name = name
     i.filename = name
     svc.save()
-    return json_response(image_json(i))
+    return json_response(image_json(svc, i))
 
 
 def delete_image(svc: Service, req: Request, image_id: str) -> Response:
     image_of(svc, image_id)
     _drop_image(svc, image_id)
     svc.save()
-    return Response(204)
+    return json_response({"message": "Image deleted", "image_id": image_id})
 
 
 def image_preview(svc: Service, req: Request, image_id: str, size: str) -> Response:
@@ -378,7 +488,7 @@ def image_preview(svc: Service, req: Request, image_id: str, size: str) -> Respo
     img = image_of(svc, image_id)
     size = size.lower()
     if size not in ("s", "l"):
-        raise ApiError(400, "BAD_REQUEST", "preview size must be 's' or 'l'", {"size": size})
+        raise DataApiError(400, "BAD_REQUEST", "preview size must be 's' or 'l'", {"size": size})
     from .preview import preview_jpeg
     from .rasters import preview
 
@@ -386,3 +496,45 @@ def image_preview(svc: Service, req: Request, image_id: str, size: str) -> Respo
     real = preview(_image_bytes(svc, image_id), px) if img.readable else None
     data, ctype = real or preview_jpeg(px, seed=image_id)
     return Response(200, data, content_type=ctype)
+
+
+def image_download(svc: Service, req: Request, image_id: str) -> Response:
+    """``GET /rasters/image/{id}/download``: ``{download_url, filename, expires_in}``, a
+    presigned-style URL on the simulator's own host (served by :func:`download_file`);
+    403 ``NotDownloadable`` for an image linked by URL (no bytes here)."""
+    i = image_of(svc, image_id)
+    if i.linked:
+        raise DataApiError(
+            403,
+            "NotDownloadable",
+            f"Image {image_id} is not available for download",
+            {"instance_type": "image", "uid": image_id},
+        )
+    expires = int(svc.now()) + DOWNLOAD_EXPIRES_S
+    sig = _download_sig(svc, image_id, expires)
+    fname = quote(i.filename, safe="")
+    url = f"{svc.base}/rasters/download/{image_id}/{fname}?expires={expires}&signature={sig}"
+    return json_response(
+        {"download_url": url, "filename": i.filename, "expires_in": DOWNLOAD_EXPIRES_S}
+    )
+
+
+def _download_sig(svc: Service, image_id: str, expires: int) -> str:
+    return hashlib.sha256(f"{svc.token}|{image_id}|{expires}".encode()).hexdigest()[:32]
+
+
+def download_file(svc: Service, req: Request, image_id: str, filename: str) -> Response:
+    """The presigned download URL (public: the signature is the credential)."""
+    try:
+        expires = int(req.arg("expires") or 0)
+    except ValueError:
+        expires = 0
+    if req.arg("signature") != _download_sig(svc, image_id, expires) or svc.now() > expires:
+        return Response(
+            403, b"<Error><Code>AccessDenied</Code></Error>", content_type="application/xml"
+        )
+    if image_id not in svc.state.images:
+        return Response(
+            404, b"<Error><Code>NoSuchKey</Code></Error>", content_type="application/xml"
+        )
+    return Response(200, _image_bytes(svc, image_id), content_type="image/tiff")

@@ -7,12 +7,23 @@ import copy
 import json
 import math
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import shapely
 
 from . import catalog, pricing, world
-from .base import ApiError, Request, Response, body_object, iso, json_response, u01
+from .base import (
+    ApiError,
+    Request,
+    Response,
+    body_json,
+    body_object,
+    iso,
+    json_response,
+    page_args,
+    u01,
+)
 from .geo import measure, to_geojson
 from .state import Aoi, Attempt, Charge, Processing
 
@@ -62,9 +73,53 @@ def _meta(meta: object) -> dict[str, str]:
     }
 
 
-def _create_checked(svc: Service, body: dict, api: str) -> Response:
+def check_sources(svc: Service, src: dict, polys: list, extra_scene_ids: Any = ()) -> None:
+    """Refuse unknown (404-like, answered 400) or foreign (403) source ids: My Imagery
+    ``mosaicId`` / ``imageIds`` and imagery-search scene ids (which must be catalog scenes
+    over the AOI, or ids a template found). Off with ``check_source_ids=False``."""
+    if not svc.opts.check_source_ids:
+        return
+    if src["type"] == "myImagery":
+        mid, iids = src.get("mosaicId"), src.get("imageIds") or []
+        if not mid and not iids:
+            raise ApiError(400, "BAD_REQUEST", "myImagery needs a mosaicId or imageIds")
+        if mid:
+            m = svc.state.mosaics.get(str(mid))
+            if m is None:
+                raise ApiError(
+                    400, "MOSAIC_NOT_FOUND", f"Mosaic {mid} not found", {"mosaicId": mid}
+                )
+            if not svc.mine(m):
+                raise svc.forbid("mosaic", str(mid))
+        for iid in iids:
+            i = svc.state.images.get(str(iid))
+            if i is None:
+                raise ApiError(400, "IMAGE_NOT_FOUND", f"Image {iid} not found", {"imageId": iid})
+            if not svc.mine(i):
+                raise svc.forbid("image", str(iid))
+    elif src["type"] == "imagerySearch":
+        ids = src.get("imageIds") or []
+        if not ids:
+            raise ApiError(400, "BAD_REQUEST", "imagerySearch needs imageIds")
+        from .scenes import scenes_for
+
+        known = {sc["id"] for sc in scenes_for(shapely.union_all(polys), svc.opts.seed, svc.now())}
+        known |= set(extra_scene_ids or ())
+        for sid in ids:
+            if sid not in known:
+                raise ApiError(
+                    400,
+                    "IMAGE_NOT_FOUND",
+                    f"Image {sid} is not in the catalog over this AOI",
+                    {"imageId": sid},
+                )
+
+
+def _create_checked(
+    svc: Service, body: dict, api: str, template_id: str | None = None, scene_ids: Any = ()
+) -> Response:
     """Validate, price and bill a create; commit only when everything passed."""
-    a = svc.state.account
+    a = svc.account
     model = svc.find_model(body.get("wdId"), body.get("wdName"))
     pid = body.get("projectId")
     project = svc.project(str(pid)) if pid else svc.default_project()
@@ -72,6 +127,7 @@ def _create_checked(svc: Service, body: dict, api: str) -> Response:
     m = pricing.check_limits(a, polys)
     params = body.get("params") if body.get("params") is not None else {}
     src = pricing.source(svc, params)
+    check_sources(svc, src, polys, scene_ids)
     meta = _meta(body.get("meta") or {})
     blocks = body.get("blocks") or []
     if not isinstance(blocks, list):
@@ -127,6 +183,8 @@ def _create_checked(svc: Service, body: dict, api: str) -> Response:
         created=now,
         updated=now,
         aois=aois,
+        owner=svc.current,
+        template_id=template_id,
     )
     for aoi in aois:
         new_attempt(svc, aoi, now)
@@ -167,49 +225,110 @@ def new_attempt(svc: Service, aoi: Aoi, now: float) -> None:
 
 
 # ----------------------------------------------------------------------------- read
+def layer_urls(svc: Service, layer_id: str, ext: str) -> dict:
+    """``tileJsonUrl`` / ``tileUrl`` of a layer on the simulator's own host (the token in
+    the path with the hostile option ``tile_url_token_in_path``)."""
+    base = f"{svc.base}/tiles/{layer_id}"
+    if svc.opts.tile_url_token_in_path:
+        base = f"{svc.base}/tiles/t/{quote(svc.token, safe='')}/{layer_id}"
+    return {"tileJsonUrl": f"{base}/tile.json", "tileUrl": f"{base}/{{z}}/{{x}}/{{y}}.{ext}"}
+
+
+#: the keys of each ``sourceParams`` variant, echoed null-filled (Q rebuilds them strictly)
+SOURCE_KEYS = {
+    "dataProvider": ("providerName", "zoom"),
+    "myImagery": ("imageIds", "mosaicId"),
+    "imagerySearch": ("dataProvider", "imageIds", "zoom"),
+    "userDefined": ("sourceType", "url", "zoom", "crs", "rasterLogin", "rasterPassword"),
+}
+
+
+def echo_params(params: Any) -> Any:
+    """The request's params as the service answers them: the chosen ``sourceParams``
+    variant with every key (null where unset), ``zoom`` an int; v1 flat params as sent."""
+    if not isinstance(params, dict):
+        return params
+    out = copy.deepcopy(params)
+    sp = out.get("sourceParams")
+    if isinstance(sp, dict):
+        for variant, keys in SOURCE_KEYS.items():
+            v = sp.get(variant)
+            if isinstance(v, dict):
+                full = {k: v.get(k) for k in keys}
+                if variant == "dataProvider" and full["providerName"] is None:
+                    full["providerName"] = v.get("name")
+                if variant == "imagerySearch" and full["dataProvider"] is None:
+                    full["dataProvider"] = v.get("providerName")
+                if full.get("zoom") is not None:
+                    try:
+                        full["zoom"] = int(full["zoom"])
+                    except (TypeError, ValueError):
+                        pass
+                sp[variant] = {**v, **full}
+    return out
+
+
+def echo_blocks(model: dict, blocks: Any, enabled: dict[str, bool]) -> list[dict]:
+    """Every optional block of the model with ``enabled`` (and ``displayName``)."""
+    out = []
+    for b in model.get("blocks", []):
+        if b.get("optional"):
+            out.append(
+                {
+                    "name": b["name"],
+                    "displayName": b.get("displayName") or b["name"],
+                    "enabled": bool(enabled.get(b["name"], False)),
+                }
+            )
+    return out
+
+
+def review_json(proc: Processing) -> dict | None:
+    if not proc.review_status:
+        return None
+    return {"reviewStatus": proc.review_status, "inReviewUntil": iso(proc.in_review_until)}
+
+
+def rating_json(rating: Any) -> dict | None:
+    if rating is None:
+        return None
+    if isinstance(rating, dict):
+        return {"rating": rating.get("rating"), "feedback": rating.get("feedback")}
+    return {"rating": rating, "feedback": None}
+
+
 def processing_json(
     svc: Service, proc: Processing, *, created: bool = False, now: float | None = None
 ) -> dict:
     now = svc.now() if now is None else now
-    model = svc.state.model(proc.wd_id) or {"id": proc.wd_id, "name": "?"}
+    model = svc.state.model(proc.wd_id) or {"id": proc.wd_id, "name": "?", "blocks": []}
     if created:
         status, pct, upd, msgs = "UNPROCESSED", 0, proc.updated, []
     else:
         status, pct, upd = proc.status(now)
         msgs = proc.messages(now) if status in ("FAILED", "IN_PROGRESS") else []
+    if svc.opts.review_workflow and status == "OK" and proc.review_status is None and proc.aois:
+        proc.review_status = "IN_REVIEW"
+        proc.in_review_until = upd + 14 * 86400
     vl, rl = proc.vector_layer_id, proc.raster_layer_id
-    cogs = "https://app.mapflow.ai/api/v0/cogs"
-    wd = catalog.public_model(model)
-    wd["blocks"] = [
-        dict(b, description=b.get("displayName", b["name"])) for b in wd.get("blocks", [])
-    ]
     return {
         "id": proc.id,
         "name": proc.name,
         "description": proc.description,
         "projectId": proc.project_id,
-        "vectorLayer": {
-            "id": vl,
-            "name": proc.name,
-            "tileJsonUrl": f"https://app.mapflow.ai/api/layers/{vl}.json",
-            "tileUrl": f"https://app.mapflow.ai/api/layers/{vl}/tiles/{{z}}/{{x}}/{{y}}.vector.pbf",
-        },
-        "rasterLayer": {
-            "id": rl,
-            "tileJsonUrl": f"{cogs}/tiles.json?uri=s3://mapflow-rasters/{rl}",
-            "tileUrl": f"{cogs}/tiles/{{z}}/{{x}}/{{y}}.png?uri=s3://mapflow-rasters/{rl}",
-        },
-        "workflowDef": wd,
+        "vectorLayer": {"id": vl, "name": proc.name, **layer_urls(svc, vl, "pbf")},
+        "rasterLayer": {"id": rl, **layer_urls(svc, rl, "png")},
+        "workflowDef": catalog.workflow_def(model),
         "aoiCount": proc.aoi_count,
         "area": proc.area,
         "aoiArea": proc.aoi_area,
         "cost": proc.cost,
         "status": status,
-        "reviewStatus": proc.review_status,
-        "rating": proc.rating,
+        "reviewStatus": review_json(proc),
+        "rating": rating_json(proc.rating),
         "percentCompleted": pct,
-        "params": copy.deepcopy(proc.params),
-        "blocks": proc.blocks,
+        "params": echo_params(proc.params),
+        "blocks": echo_blocks(model, proc.blocks, proc.enabled_blocks),
         "meta": dict(proc.meta),
         "messages": msgs,
         "created": iso(proc.created),
@@ -226,18 +345,61 @@ def list_processings(svc: Service, req: Request) -> Response:
     every processing of the account (the service's app does likewise), or ``?projectId=``'s.
     """
     now = svc.now()
-    procs = list(svc.state.processings.values())
+    procs = [p for p in svc.state.processings.values() if svc.mine(p) and svc.listed(p, now)]
     pid = req.arg("projectId")
     if pid:
         procs = [p for p in procs if p.project_id == pid]
-    return json_response([processing_json(svc, p, now=now) for p in procs])
+    return json_response([processing_json(svc, p, now=now) for p in svc.cap(procs)])
 
 
 def list_of_project(svc: Service, req: Request, project_id: str) -> Response:
     svc.project(project_id)
     now = svc.now()
-    procs = svc.state.processings_of(project_id)
-    return json_response([processing_json(svc, p, now=now) for p in procs])
+    procs = [p for p in svc.state.processings_of(project_id) if svc.listed(p, now)]
+    return json_response([processing_json(svc, p, now=now) for p in svc.cap(procs)])
+
+
+PAGE_SORT = {
+    "CREATED": lambda j: j["created"] or "",
+    "NAME": lambda j: str(j["name"]).lower(),
+    "STATUS": lambda j: j["status"],
+    "PROGRESS": lambda j: j["percentCompleted"],
+    "AREA": lambda j: j["aoiArea"],
+    "COST": lambda j: j["cost"],
+    "SCENARIO": lambda j: j["workflowDef"]["name"],
+    "PROJECT": lambda j: j["projectId"],
+    "EMAIL": lambda j: "",
+    "COMPLETED": lambda j: j["updated"] or "",
+    "PROVIDER": lambda j: json.dumps(j["params"], sort_keys=True),
+}
+
+
+def page_of_project(svc: Service, req: Request, project_id: str) -> Response:
+    """``POST /projects/{id}/processings/v2/page`` ``{limit, offset, terms, sortBy,
+    sortOrder}`` → ``{results, total, count}`` (default page 30)."""
+    body = body_object(req, {})
+    svc.project(project_id)
+    limit, offset = page_args(body, 30)
+    limit = svc.page_limit(limit)
+    now = svc.now()
+    procs = [p for p in svc.state.processings_of(project_id) if svc.listed(p, now)]
+    rows = [processing_json(svc, p, now=now) for p in procs]
+    terms = str(body.get("terms") or body.get("filter") or "").strip().lower()
+    if terms:
+        rows = [
+            r
+            for r in rows
+            if terms in str(r["name"]).lower()
+            or terms in str(r["description"] or "").lower()
+            or terms in r["id"]
+        ]
+    key = PAGE_SORT.get(str(body.get("sortBy") or "CREATED").upper(), PAGE_SORT["CREATED"])
+    rows.sort(
+        key=lambda r: (key(r), r["id"]),
+        reverse=str(body.get("sortOrder") or "DESC").upper() != "ASC",
+    )
+    page = rows[offset : offset + limit]
+    return json_response({"results": page, "total": len(rows), "count": len(page)})
 
 
 def aois(svc: Service, req: Request, processing_id: str) -> Response:
@@ -334,6 +496,74 @@ def update_processing(svc: Service, req: Request, processing_id: str) -> Respons
     if body.get("projectId"):
         proc.project_id = svc.project(str(body["projectId"])).id
     proc.updated = svc.now()
+    svc.save()
+    return json_response(processing_json(svc, proc))
+
+
+def _reviewable(svc: Service, proc: Processing) -> None:
+    st = proc.status(svc.now())[0]
+    if st != "OK":
+        raise ApiError(
+            400,
+            "BAD_REQUEST",
+            f"Processing {proc.id} is {st}; only OK processings can be rated or reviewed",
+            {"status": st, "processingId": proc.id},
+        )
+
+
+def rate(svc: Service, req: Request, processing_id: str) -> Response:
+    """``PUT /processings/{id}/rate`` ``{"rating": 1..5, "feedback": str}``."""
+    proc = svc.processing(processing_id)
+    body = body_object(req)
+    try:
+        r = int(body.get("rating"))
+    except (TypeError, ValueError):
+        r = 0
+    if not 1 <= r <= 5 or str(body.get("rating")).strip() not in {str(r), f"{r}.0"}:
+        raise ApiError(
+            400,
+            "BAD_REQUEST",
+            "rating must be an integer from 1 to 5",
+            {"rating": body.get("rating")},
+        )
+    _reviewable(svc, proc)
+    fb = body.get("feedback")
+    proc.rating = {"rating": r, "feedback": None if fb is None else str(fb)}
+    proc.updated = svc.now()
+    svc.save()
+    return json_response(processing_json(svc, proc))
+
+
+def accept(svc: Service, req: Request, processing_id: str) -> Response:
+    """``PUT /processings/{id}/acceptation`` (no body): review status ACCEPTED."""
+    proc = svc.processing(processing_id)
+    _reviewable(svc, proc)
+    if proc.review_status == "REFUNDED":
+        raise ApiError(
+            400, "BAD_REQUEST", "The processing was refunded", {"reviewStatus": "REFUNDED"}
+        )
+    proc.review_status, proc.in_review_until = "ACCEPTED", None
+    proc.updated = svc.now()
+    svc.save()
+    return json_response(processing_json(svc, proc))
+
+
+def reject(svc: Service, req: Request, processing_id: str) -> Response:
+    """``PUT /processings/{id}/rejection`` ``{"comment", "features"}``: NOT_ACCEPTED."""
+    proc = svc.processing(processing_id)
+    body = body_json(req, {})
+    if not isinstance(body, dict):
+        raise ApiError(400, "BAD_REQUEST", "Body must be a JSON object")
+    feats = body.get("features")
+    if feats is not None and not (
+        isinstance(feats, dict) and isinstance(feats.get("features"), list)
+    ):
+        raise ApiError(400, "BAD_REQUEST", "'features' must be a GeoJSON FeatureCollection")
+    _reviewable(svc, proc)
+    now = svc.now()
+    proc.review_status, proc.in_review_until = "NOT_ACCEPTED", now + 14 * 86400
+    proc.review_comment = None if body.get("comment") is None else str(body["comment"])
+    proc.updated = now
     svc.save()
     return json_response(processing_json(svc, proc))
 

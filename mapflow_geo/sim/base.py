@@ -100,3 +100,33 @@ def det_uuid(*parts: Any) -> str:
     """A deterministic UUID (version 4 layout) from ``parts``."""
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
     return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+class DataApiError(ApiError):
+    """A Data API (``/rasters``) error: ``{"detail": {"code", "parameters"}}`` (the Data
+    API's own envelope; ``detail.message`` is added for humans). ``params`` keep their types."""
+
+    def __init__(self, status: int, code: str, message: str, params: dict | None = None):
+        super().__init__(status, code, message, None)
+        self.params = dict(params or {})
+
+    def body(self) -> dict:
+        return {"detail": {"code": self.code, "parameters": self.params, "message": self.message}}
+
+
+def base_url(req: Request) -> str:
+    """The simulator's own ``/rest`` URL, as the client reached it (``Host`` header)."""
+    host = req.headers.get("host") or "127.0.0.1"
+    return f"http://{host}/rest"
+
+
+def page_args(body: dict, default_limit: int) -> tuple[int, int]:
+    """``(limit, offset)`` of a paged request (non-negative ints; bad values → 400)."""
+    try:
+        limit = int(body.get("limit") if body.get("limit") is not None else default_limit)
+        offset = int(body.get("offset") or 0)
+    except (TypeError, ValueError):
+        raise ApiError(400, "BAD_REQUEST", "limit and offset must be integers") from None
+    if limit < 0 or offset < 0:
+        raise ApiError(400, "BAD_REQUEST", "limit and offset must be non-negative")
+    return limit, offset

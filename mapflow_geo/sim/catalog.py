@@ -191,6 +191,7 @@ def mojibake(name: str) -> str:
 
 def public_model(m: dict) -> dict:
     out = {k: v for k, v in m.items() if k not in ("aliases", "kind")}
+    out["blocks"] = list(out.get("blocks") or [])
     out.setdefault("created", _CREATED)
     out.setdefault("updated", _UPDATED)
     return out
@@ -198,3 +199,36 @@ def public_model(m: dict) -> dict:
 
 def public_provider(p: dict) -> dict:
     return {k: v for k, v in p.items() if k not in ("aliases",)}
+
+
+def workflow_def(m: dict) -> dict:
+    """A model as projects and processings show it (``workflowDefs[]``, ``workflowDef``):
+    ``blocks`` items ``{name, displayName, description, optional: bool, price}``. A model
+    with blocks lists its base price as a non-optional block (QGIS prices a model with
+    blocks as the sum of its non-optional blocks), unless it has one already."""
+    out = public_model(m)
+    blocks = [
+        {
+            "name": b["name"],
+            "displayName": b.get("displayName") or b["name"],
+            "description": b.get("description") or b.get("displayName") or b["name"],
+            "optional": bool(b.get("optional")),
+            "price": float(b.get("price") or 0.0),
+        }
+        for b in m.get("blocks", [])
+    ]
+    base = float(m.get("pricePerSqKm") or 0.0)
+    if blocks and not any(not b["optional"] for b in blocks):
+        blocks.insert(
+            0,
+            {
+                "name": "Base",
+                "displayName": normalize_name(m["name"]).capitalize() or "Base",
+                "description": "The model itself",
+                "optional": False,
+                "price": base,
+            },
+        )
+    out["blocks"] = blocks
+    out["pricePerSqKm"] = base
+    return out

@@ -86,7 +86,12 @@ def source(svc: Service, params: Any) -> dict:
         if isinstance(sp.get("imagerySearch"), dict):
             s = sp["imagerySearch"]
             prov = svc.find_provider(s.get("dataProvider") or s.get("providerName"))
-            return {"type": "imagerySearch", "provider": prov, "zoom": zoom(s.get("zoom"))}
+            return {
+                "type": "imagerySearch",
+                "provider": prov,
+                "zoom": zoom(s.get("zoom")),
+                "imageIds": list(s.get("imageIds") or []),
+            }
         if isinstance(sp.get("dataProvider"), dict):
             s = sp["dataProvider"]
             prov = svc.find_provider(s.get("providerName") or s.get("name"))

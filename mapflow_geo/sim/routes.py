@@ -23,7 +23,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import api_account, api_admin, api_catalog, api_data, api_processings, api_projects
+from . import (
+    api_account,
+    api_admin,
+    api_catalog,
+    api_data,
+    api_processings,
+    api_projects,
+    api_templates,
+    api_tiles,
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,8 @@ class Route:
     handler: Callable
     paid_create: bool = False
     admin: bool = False
+    #: no ``Authorization`` needed (the tile URLs that carry the token in their path)
+    public: bool = False
     regex: re.Pattern = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -46,9 +57,11 @@ class Route:
 ROUTES: list[Route] = [
     # ---- account (api_account)
     Route("GET", "/user/status", api_account.user_status),
+    Route("GET", "/version", api_account.version),
     Route("POST", "/processings/stats", api_account.stats),
     # ---- projects (api_projects)
     Route("GET", "/projects", api_projects.list_projects),
+    Route("POST", "/projects/page", api_projects.page_projects),
     Route("POST", "/projects", api_projects.create_project, paid_create=True),
     Route("GET", "/projects/default", api_projects.get_default_project),
     Route("POST", "/projects/share", api_projects.share_project),
@@ -56,7 +69,39 @@ ROUTES: list[Route] = [
     Route("PUT", "/projects/{project_id}", api_projects.update_project),
     Route("DELETE", "/projects/{project_id}", api_projects.delete_project),
     Route("GET", "/projects/{project_id}/processings/v2", api_processings.list_of_project),
+    Route("POST", "/projects/{project_id}/processings/v2/page", api_processings.page_of_project),
     Route("GET", "/projects/{project_id}/processings", api_processings.list_of_project),
+    # ---- planned processings (api_templates); before /processings/{processing_id}
+    Route("POST", "/processings/template", api_templates.create),
+    Route("GET", "/processings/template", api_templates.list_all),
+    Route("GET", "/processings/template/project/{project_id}", api_templates.of_project),
+    Route("GET", "/processings/template/user/{user_id}", api_templates.of_user),
+    Route("GET", "/processings/template/{template_id}", api_templates.get),
+    Route("PUT", "/processings/template/{template_id}", api_templates.update),
+    Route("DELETE", "/processings/template/{template_id}", api_templates.delete),
+    Route("POST", "/processings/template/{template_id}/pause", api_templates.pause),
+    # resume and restart re-run the search: new acquisition dates start paid processings
+    Route(
+        "POST", "/processings/template/{template_id}/resume", api_templates.resume, paid_create=True
+    ),
+    Route(
+        "POST",
+        "/processings/template/{template_id}/restart",
+        api_templates.restart,
+        paid_create=True,
+    ),
+    Route("POST", "/processings/template/{template_id}/v2", api_templates.run_v2, paid_create=True),
+    Route("GET", "/processings/template/{template_id}/processings", api_templates.processings),
+    Route("POST", "/processings/template/{template_id}/images", api_templates.images),
+    Route("POST", "/processings/template/{template_id}/aoi", api_templates.add_aois),
+    Route("DELETE", "/processings/template/{template_id}/aoi", api_templates.delete_aois),
+    Route("POST", "/processings/template/{template_id}/aoi/{aoi_id}", api_templates.update_aoi),
+    Route(
+        "POST",
+        "/processings/template/{template_id}/image/{image_id}/seen",
+        api_templates.image_seen,
+    ),
+    Route("PUT", "/processings/template/{template_id}/image/seenAll", api_templates.seen_all),
     # ---- processings (api_processings)
     Route("POST", "/processings/v2", api_processings.create_v2, paid_create=True),
     Route("GET", "/processings/v2", api_processings.list_processings),
@@ -66,6 +111,11 @@ ROUTES: list[Route] = [
     Route("GET", "/processings/{processing_id}/aois", api_processings.aois),
     Route("GET", "/processings/{processing_id}/result", api_processings.result),
     Route("POST", "/processings/{processing_id}/restart", api_processings.restart),
+    Route("POST", "/processings/{processing_id}/restart/v2", api_processings.restart),
+    Route("PUT", "/processings/{processing_id}/v2", api_processings.update_processing),  # rename
+    Route("PUT", "/processings/{processing_id}/rate", api_processings.rate),
+    Route("PUT", "/processings/{processing_id}/acceptation", api_processings.accept),
+    Route("PUT", "/processings/{processing_id}/rejection", api_processings.reject),
     Route("GET", "/processings/{processing_id}", api_processings.get_processing),
     Route("PUT", "/processings/{processing_id}", api_processings.update_processing),  # move
     Route("DELETE", "/processings/{processing_id}", api_processings.delete_processing),
@@ -89,9 +139,18 @@ ROUTES: list[Route] = [
     Route("PUT", "/rasters/image/{image_id}", api_data.rename_image),
     Route("DELETE", "/rasters/image/{image_id}", api_data.delete_image),
     Route("GET", "/rasters/image/{image_id}/preview/{size}", api_data.image_preview),
+    Route("GET", "/rasters/image/{image_id}/download", api_data.image_download),
+    # the presigned download URL: no Authorization (the signature is the credential)
+    Route("GET", "/rasters/download/{image_id}/{filename}", api_data.download_file, public=True),
     Route("GET", "/rasters/{image_id}/preview/{size}", api_data.image_preview),  # older page
     # ---- catalog (api_catalog)
     Route("POST", "/catalog/meta", api_catalog.search),
+    Route("GET", "/catalog/preview/{scene}", api_catalog.preview),
+    # ---- layer tiles (api_tiles); the token-in-path form first (hostile option)
+    Route("GET", "/tiles/t/{token}/{layer_id}/tile.json", api_tiles.tile_json_t, public=True),
+    Route("GET", "/tiles/t/{token}/{layer_id}/{z}/{x}/{y}", api_tiles.tile_t, public=True),
+    Route("GET", "/tiles/{layer_id}/tile.json", api_tiles.tile_json),
+    Route("GET", "/tiles/{layer_id}/{z}/{x}/{y}", api_tiles.tile),
     # ---- simulator admin (api_admin): /_sim/..., no auth, not logged, not faulted
     Route("GET", "/_sim/requests", api_admin.requests, admin=True),
     Route("DELETE", "/_sim/requests", api_admin.clear_requests, admin=True),
@@ -100,6 +159,7 @@ ROUTES: list[Route] = [
     Route("POST", "/_sim/faults", api_admin.set_faults, admin=True),
     Route("PUT", "/_sim/faults", api_admin.set_faults, admin=True),
     Route("POST", "/_sim/clock", api_admin.clock, admin=True),
+    Route("POST", "/_sim/templates/run", api_admin.run_templates, admin=True),
     Route("GET", "/_sim/errors", api_admin.errors, admin=True),
 ]
 

@@ -36,15 +36,25 @@ def _ts(s) -> float | None:
     return d.timestamp()
 
 
-def _frac(v) -> float | None:
-    """A 0–1 fraction from a value on either the 0–1 or the 0–100 scale."""
+def _frac(v, percent: bool = False) -> float | None:
+    """A 0–1 fraction from a request value: percent (0–100) when ``percent`` (the
+    service's scale: 1 is 1 %), else guessed (≤ 1 a fraction, above a percentage)."""
     if v is None:
         return None
     v = float(v)
+    if percent:
+        return v / 100.0
     return v / 100.0 if v > 1.0 else v
 
 
-def scenes_for(aoi, seed: int) -> list[dict]:
+REVISIT_S = 30 * 86400  # one fresh scene per cell and 30 days after the archive's end
+
+
+def scenes_for(aoi, seed: int, now: float | None = None) -> list[dict]:
+    """The scenes of the cells around ``aoi``: a fixed archive (2020–2025, a mosaic and
+    ``SCENES_PER_CELL`` scenes per cell) and, when ``now`` is given, fresh acquisitions: one
+    scene per cell in every 30-day window from 2026-01-01 until ``now`` (what planned
+    processings discover)."""
     x0, y0, x1, y1 = aoi.bounds
     ii = np.arange(int(np.floor(x0 / CELL_DEG)) - 1, int(np.floor(x1 / CELL_DEG)) + 1)
     jj = np.arange(int(np.floor(y0 / CELL_DEG)) - 1, int(np.floor(y1 / CELL_DEG)) + 1)
@@ -66,7 +76,9 @@ def scenes_for(aoi, seed: int) -> list[dict]:
                     "colorBandOrder": "RGB",
                     "providerName": "CG_mosaic_2022",
                     "previewType": "xyz",
-                    "previewUrl": "https://app.mapflow.ai/tiles/provider/{z}/{x}/{-y}.png",
+                    "previewUrl": "{base}/tiles/"
+                    + f"JL1KF01A_PMS04_20220717_{i}_{j}_MOSAIC"
+                    + "/{z}/{x}/{y}.png",
                     "_geom": shapely.MultiPolygon([mosaic]),
                 }
             )
@@ -84,7 +96,7 @@ def scenes_for(aoi, seed: int) -> list[dict]:
                 out.append(
                     {
                         "id": f"{sensor}_PMS_{stamp}_{abs(int(i))}{abs(int(j))}{k}_L1",
-                        "productType": "Scene",
+                        "productType": "Image",
                         "acquisitionDate": _iso(ts),
                         "sensor": sensor,
                         "pixelResolution": round(0.3 + 1.2 * u[7], 2),
@@ -93,8 +105,39 @@ def scenes_for(aoi, seed: int) -> list[dict]:
                         "colorBandOrder": bands,
                         "providerName": provider,
                         "previewType": "png",
-                        "previewUrl": f"https://catalog.sim.local/preview/{sensor}_{stamp}.png",
+                        "previewUrl": "{base}/catalog/preview/"
+                        + f"{sensor}_PMS_{stamp}_{abs(int(i))}{abs(int(j))}{k}_L1.png",
                         "_geom": shapely.Polygon(ring),
+                    }
+                )
+            if now is None:
+                continue
+            k = 0
+            while _T1 + k * REVISIT_S < now:
+                u = [float(uniform(seed, _LAYER + 1, i, j, 10 * k + m)) for m in range(4)]
+                ts = _T1 + (k + u[0]) * REVISIT_S
+                k += 1
+                if ts > now:
+                    break
+                stamp = _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y%m%d%H%M%S")
+                cell = shapely.box(
+                    i * CELL_DEG, j * CELL_DEG, (i + 1) * CELL_DEG, (j + 1) * CELL_DEG
+                )
+                sid = f"JL1GF03A_PMS_{stamp}_{abs(int(i))}{abs(int(j))}R_L1"
+                out.append(
+                    {
+                        "id": sid,
+                        "productType": "Image",
+                        "acquisitionDate": _iso(ts),
+                        "sensor": "JL1GF03A",
+                        "pixelResolution": round(0.5 + 0.3 * u[1], 2),
+                        "cloudCover": round(u[2] ** 3, 2),
+                        "offNadirAngle": round(-20 + 40 * u[3], 2),
+                        "colorBandOrder": "B,G,R,NIR,PAN",
+                        "providerName": "CG",
+                        "previewType": "png",
+                        "previewUrl": "{base}/catalog/preview/" + f"{sid}.png",
+                        "_geom": cell.buffer(0.01, join_style="mitre"),
                     }
                 )
     return out
@@ -105,19 +148,33 @@ _SORT = {
     "CLOUD_COVER": "cloudCover",
     "PIXEL_RESOLUTION": "pixelResolution",
     "OFF_NADIR_ANGLE": "offNadirAngle",
+    "PROVIDER_NAME": "providerName",
+    "SAT_ID": "sensor",
 }
 
 
-def search(aoi, body: dict, seed: int = 0) -> list[dict]:
-    scenes = scenes_for(aoi, seed)
+def search(aoi, body: dict, seed: int = 0, percent: bool = False, now=None) -> list[dict]:
+    """One page (``offset``, ``limit``) of :func:`search_all`."""
+    hits = search_all(aoi, body, seed, percent, now)
+    off = int(body.get("offset") or 0)
+    lim = int(body.get("limit") or 100)
+    return hits[off : off + lim]
+
+
+def search_all(
+    aoi, body: dict, seed: int = 0, percent: bool = False, now: float | None = None
+) -> list[dict]:
+    """Every scene over ``aoi`` that passes the filters, sorted; ``cloudCover`` a fraction.
+    Request percentages are read as percent when ``percent`` (else guessed)."""
+    scenes = scenes_for(aoi, seed, now)
     d_from, d_to = _ts(body.get("acquisitionDateFrom")), _ts(body.get("acquisitionDateTo"))
-    cloud = _frac(body.get("maxCloudCover"))
+    cloud = _frac(body.get("maxCloudCover"), percent)
     min_res, max_res = body.get("minResolution"), body.get("maxResolution")
     min_on, max_on = body.get("minOffNadirAngle"), body.get("maxOffNadirAngle")
-    min_int = _frac(body.get("minAoiIntersectionPercent"))
+    min_int = _frac(body.get("minAoiIntersectionPercent"), percent)
     providers = {str(p).lower() for p in body.get("dataProviders") or []}
     ptypes = {
-        ("SCENE" if str(t).upper() in ("IMAGE", "SCENE") else str(t).upper())
+        ("IMAGE" if str(t).upper() in ("IMAGE", "SCENE") else str(t).upper())
         for t in body.get("productTypes") or []
     }
     aoi_area = aoi.area
@@ -159,6 +216,4 @@ def search(aoi, body: dict, seed: int = 0) -> list[dict]:
         key=lambda r: (r[key], r["id"]),
         reverse=str(body.get("sortOrder") or "DESC").upper() != "ASC",
     )
-    off = int(body.get("offset") or 0)
-    lim = int(body.get("limit") or 100)
-    return hits[off : off + lim]
+    return hits

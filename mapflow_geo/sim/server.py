@@ -279,9 +279,7 @@ class _Handler(BaseHTTPRequestHandler):
                 else:
                     status = 200 if after == "html_200" else 504
                     title = b"Welcome" if status == 200 else b"504 Gateway Time-out"
-                    resp = Response(
-                        status, _HTML_PAGE % (title, title), content_type="text/html"
-                    )
+                    resp = Response(status, _HTML_PAGE % (title, title), content_type="text/html")
         # log before answering, so a client that got its answer finds the record
         if resp is not None:
             rec.status = resp.status
@@ -431,6 +429,14 @@ class Server:
     @property
     def processings(self) -> list[dict]:
         return self.snapshot()["processings"]
+
+    def run_templates(self) -> list[str]:
+        """The service's daily run of planned processings (templates): re-check each active
+        template; returns the ids of the processings it started (each one charged)."""
+        from .api_templates import run_all
+
+        with self.service.lock:
+            return run_all(self.service)
 
     def advance(self, seconds: float) -> None:
         """Move the simulator's clock forward (lifecycles are computed from it)."""

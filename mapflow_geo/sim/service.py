@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import catalog
-from .base import ApiError, Request, Response, det_uuid, json_response
+from .base import ApiError, Request, Response, base_url, det_uuid, json_response
 from .routes import match_api
 from .state import Account, Counters, Processing, Project, State
 
@@ -55,8 +55,9 @@ class SimOptions:
     seed: int = 0
     density: float = 1.0
     catalog_area_limit_km2: float = 2000.0
-    # "fraction" (0–1, the 2026 page) or "percent" (0–100, the older page) for cloudCover
-    catalog_cloud_cover_scale: str = "fraction"
+    # cloudCover in /catalog/meta answers: "percent" (0–100, what the service answers and
+    # Geoalert's QGIS plugin compares with its 1–100 slider) or "fraction" (0–1, the 2026 page)
+    catalog_cloud_cover_scale: str = "percent"
     # refuse uploads that are not a readable GeoTIFF, not uint8 or not 3/4 bands at upload
     # time (the real service fails the processing later with source-validator.* instead)
     strict_uploads: bool = False
@@ -64,6 +65,21 @@ class SimOptions:
     clock: Callable[[], float] | None = None
     models: list | None = None
     data_providers: list | None = None
+    # further accounts: each token (base64 of email:key) is another user of the service,
+    # with its own projects, processings, mosaics and templates (403 on each other's)
+    extra_tokens: tuple | list = ()
+    # refuse unknown/foreign My Imagery mosaic/image ids and imagery-search scene ids on
+    # create (False: accept any id, as the doc examples' placeholders need)
+    check_source_ids: bool = True
+    # hostile realism, all off by default:
+    listing_lag_s: float = 0.0  # a new processing shows in listings only after this delay
+    page_size: int | None = None  # cap of every listing page (paged and unpaged listings)
+    tile_url_token_in_path: bool = False  # layer tile URLs embed the account's token
+    # review workflow (/user/status reviewWorkflowEnabled): OK processings wait IN_REVIEW
+    review_workflow: bool = False
+    template_area_limit_km2: float = 100.0  # templateAreaLimit
+    max_active_templates: int = 5
+    plugin_version: str = "3.6.0"  # GET /version
 
 
 class Service:
@@ -74,6 +90,14 @@ class Service:
         self.lock = threading.RLock()
         self.time_offset = 0.0
         self._clock = options.clock or time.time
+        #: the e-mail of the account of the request being handled; None = the main account
+        self.current: str | None = None
+        #: the simulator's own ``/rest`` URL as the request reached it (``Host`` header)
+        self.base = "http://127.0.0.1/rest"
+        self._extra = {
+            t: (_email_from_token(t) or f"user{k + 2}@mapflow.local")
+            for k, t in enumerate(options.extra_tokens or ())
+        }
         #: uploaded bytes when there is no state file (else ``<state_file>.blobs/<id>``)
         self.blobs: dict[str, bytes] = {}
         if options.state_file and os.path.exists(options.state_file):
@@ -89,8 +113,21 @@ class Service:
     def _fresh_state(self) -> State:
         o = self.opts
         email = o.email or _email_from_token(o.token) or DEFAULT_EMAIL
+        account = self._new_account(email)
+        models = o.models if o.models is not None else catalog.default_models()
+        providers = (
+            o.data_providers if o.data_providers is not None else catalog.default_providers()
+        )
+        state = State(o.token, account, models, providers, counters=Counters())
         now = self.now()
-        account = Account(
+        pid = det_uuid("default-project", email)
+        state.projects[pid] = Project(pid, "Default", None, now, now, is_default=True)
+        return state
+
+    def _new_account(self, email: str) -> Account:
+        o = self.opts
+        now = self.now()
+        return Account(
             id=det_uuid("user", email),
             email=email,
             login=email,
@@ -104,18 +141,43 @@ class Service:
             created=now,
             updated=now,
         )
-        models = o.models if o.models is not None else catalog.default_models()
-        providers = (
-            o.data_providers if o.data_providers is not None else catalog.default_providers()
+
+    @property
+    def account(self) -> Account:
+        """The account of the request being handled."""
+        if self.current is None:
+            return self.state.account
+        a = self.state.others.get(self.current)
+        if a is None:
+            a = self.state.others[self.current] = self._new_account(self.current)
+        return a
+
+    def mine(self, obj: Any) -> bool:
+        """Whether a project/processing/mosaic/image/template belongs to the current account."""
+        return getattr(obj, "owner", None) == self.current
+
+    def forbid(self, kind: str, oid: str) -> ApiError:
+        return ApiError(
+            403, "ACCESS_DENIED", f"You do not have access to {kind} {oid}", {f"{kind}Id": oid}
         )
-        state = State(o.token, account, models, providers, counters=Counters())
-        pid = det_uuid("default-project", email)
-        state.projects[pid] = Project(pid, "Default", None, now, now, is_default=True)
-        return state
+
+    def listed(self, proc: Processing, now: float) -> bool:
+        """Whether a processing shows in listings yet (option ``listing_lag_s``)."""
+        return now >= proc.created + float(self.opts.listing_lag_s or 0)
+
+    def cap(self, items: list) -> list:
+        """An unpaged listing, capped at ``page_size`` as a real capped list would be."""
+        n = self.opts.page_size
+        return items[: int(n)] if n else items
+
+    def page_limit(self, limit: int) -> int:
+        n = self.opts.page_size
+        return min(limit, int(n)) if n else limit
 
     def new_project(self, pid: str, name: str, description: str | None, **kw: Any) -> Project:
         """Create and store a project."""
         now = self.now()
+        kw.setdefault("owner", self.current)
         p = Project(pid, name, description, now, now, **kw)
         self.state.projects[pid] = p
         return p
@@ -136,9 +198,9 @@ class Service:
     # ------------------------------------------------------------------ lookups
     def default_project(self) -> Project:
         for p in self.state.projects.values():
-            if p.is_default:
+            if p.is_default and self.mine(p):
                 return p
-        pid = det_uuid("default-project", self.state.account.email, self.now())
+        pid = det_uuid("default-project", self.account.email, self.now())
         return self.new_project(pid, "Default", None, is_default=True)
 
     def project(self, pid: str, *, create_doc: bool = True) -> Project:
@@ -148,6 +210,8 @@ class Service:
             p = self.new_project(pid, DOC_PROJECT_IDS[pid], "Project of a documentation example")
         if p is None:
             raise ApiError(404, "PROJECT_NOT_FOUND", f"Project {pid} not found", {"projectId": pid})
+        if not self.mine(p) and not any(s.email == self.account.email for s in p.shares):
+            raise self.forbid("project", pid)
         return p
 
     def processing(self, pid: str) -> Processing:
@@ -156,6 +220,10 @@ class Service:
             raise ApiError(
                 404, "PROCESSING_NOT_FOUND", f"Processing {pid} not found", {"processingId": pid}
             )
+        if not self.mine(p):
+            proj = self.state.projects.get(p.project_id)
+            if proj is None or not any(s.email == self.account.email for s in proj.shares):
+                raise self.forbid("processing", pid)
         return p
 
     def find_model(self, wd_id: Any = None, wd_name: Any = None) -> dict:
@@ -202,10 +270,19 @@ class Service:
 
     # ------------------------------------------------------------------ auth + dispatch
     def authorized(self, req: Request) -> bool:
+        return self.who(req) is not False
+
+    def who(self, req: Request) -> str | None | bool:
+        """The account of a request: None (main), an extra account's e-mail, or False."""
         parts = req.headers.get("authorization", "").split(None, 1)
         if len(parts) != 2 or parts[0].lower() not in ("basic", "bearer"):
             return False
-        return parts[1].strip() == self.token
+        return self.token_owner(parts[1].strip())
+
+    def token_owner(self, token: str) -> str | None | bool:
+        if token == self.token:
+            return None
+        return self._extra.get(token, False)
 
     def handle(self, req: Request) -> Response:
         """Route, authorise and run one API request (everything below ``/rest``)."""
@@ -217,20 +294,35 @@ class Service:
                         405, "METHOD_NOT_ALLOWED", f"{req.method} is not allowed on {req.path}"
                     )
                 raise ApiError(404, "NOT_FOUND", f"No route {req.method} {req.path}")
-            if not self.authorized(req):
+            who = None if route.public else self.who(req)
+            if who is False:
                 raise ApiError(
                     401,
                     "UNAUTHORIZED",
                     "Missing or invalid API token (use 'Authorization: Basic <token>')",
                 )
             with self.lock:
+                self.current = who
+                self.base = base_url(req)
                 self.state.counters.requests += 1
-                resp = route.handler(self, req, **params)
+                try:
+                    resp = route.handler(self, req, **params)
+                finally:
+                    self.current = None
             if route.paid_create and 200 <= resp.status < 300:
                 resp.committed_create = True
             return resp
         except ApiError as e:
-            return json_response(e.body(), e.status)
+            body = e.body()
+            if _is_data_api(req.path) and "detail" not in body:
+                # the Data API's envelope for every error on /rasters
+                body = {"detail": {"code": e.code, "parameters": e.params, "message": e.message}}
+            return json_response(body, e.status)
+
+
+def _is_data_api(path: str) -> bool:
+    rel = path[5:] if path.startswith("/rest/") else path
+    return rel.startswith("/rasters")
 
 
 def _email_from_token(token: str) -> str | None:

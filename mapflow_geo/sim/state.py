@@ -39,6 +39,9 @@ class Record:
 
     CAMEL: ClassVar[bool] = True
     NESTED: ClassVar[dict[str, type[Record]]] = {}
+    #: fields left out of ``to_dict`` while they hold None (added after version 1 files
+    #: were written: such files still round-trip exactly)
+    OPTIONAL: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def _layout(cls) -> list[tuple[str, str, type[Record] | None]]:
@@ -54,9 +57,11 @@ class Record:
 
     def to_dict(self) -> dict:
         d = self.__dict__
+        opt = self.OPTIONAL
         return {
             key: [x.to_dict() for x in d[name]] if nested else d[name]
             for name, key, nested in self._layout()
+            if not (name in opt and d[name] is None)
         }
 
     @classmethod
@@ -114,8 +119,11 @@ class Project(Record):
     updated: float
     is_default: bool = False
     shares: list[Share] = field(default_factory=list)
+    #: the e-mail of the owning account when it is not the main one (option ``extra_tokens``)
+    owner: str | None = None
 
     NESTED = {"shares": Share}
+    OPTIONAL = ("owner",)
 
 
 # ----------------------------------------------------------------------------- processings
@@ -188,8 +196,13 @@ class Processing(Record):
     review_status: str | None = None
     rating: Any = None
     forced_status: str | None = None  # never set by the simulator; honoured when loaded
+    owner: str | None = None
+    in_review_until: float | None = None
+    review_comment: str | None = None
+    template_id: str | None = None  # created by a planned processing (template)
 
     NESTED = {"aois": Aoi}
+    OPTIONAL = ("owner", "in_review_until", "review_comment", "template_id")
 
     def status(self, now: float) -> tuple[str, int, float]:
         """``(status, percentCompleted, updated)`` at ``now``, from the AOIs' attempts."""
@@ -248,6 +261,9 @@ class Mosaic(Record):
     tags: list[str]
     created: float
     updated: float
+    owner: str | None = None
+
+    OPTIONAL = ("owner",)
 
 
 @dataclass
@@ -264,12 +280,56 @@ class Image(Record):
     linked: bool = False
     is_tiff: bool = False
     readable: bool = False  # real metadata was read from the bytes (rasterio)
+    owner: str | None = None
+    checksum: str | None = None  # md5 of the bytes (computed on read when absent)
 
     CAMEL = False  # the Data API's own snake_case
+    OPTIONAL = ("owner", "checksum")
 
     @classmethod
     def from_dict(cls, d: dict) -> Image:
         return super().from_dict({"name": d.get("filename"), **d})
+
+
+# ----------------------------------------------------------------------------- templates
+@dataclass
+class TemplateAoi(Record):
+    """One named AOI of a planned processing (a Polygon)."""
+
+    id: str
+    geometry: dict  # GeoJSON Polygon
+    name: str | None
+    area: int  # m²
+    created: float
+
+
+@dataclass
+class Template(Record):
+    """A planned processing: a saved imagery search over named AOIs, re-checked by
+    :meth:`Service.run_template`; new acquisition dates over an AOI start paid processings
+    when ``processing_params`` names a model (``wdId``/``wdName``)."""
+
+    id: str
+    name: str
+    project_id: str
+    user_id: str
+    created: float
+    updated: float
+    active_until: float | None
+    search_params: dict  # the filters, without aoi / aoiDetails
+    processing_params: dict | None = None
+    status: str = "READY"  # SEARCHING | READY | FAILED
+    is_active: bool = True
+    deleted: bool = False
+    last_checked_at: float | None = None
+    aois: list[TemplateAoi] = field(default_factory=list)
+    known_images: list[str] = field(default_factory=list)  # ids found by a check
+    new_images: list[str] = field(default_factory=list)  # found by the latest checks, unseen
+    known_dates: list[str] = field(default_factory=list)  # "aoiId|YYYY-MM-DD" processed
+    owner: str | None = None
+
+    NESTED = {"aois": TemplateAoi}
+    OPTIONAL = ("owner",)
 
 
 # ----------------------------------------------------------------------------- the state
@@ -295,6 +355,9 @@ class State:
     shares: list[Share] = field(default_factory=list)
     charges: list[Charge] = field(default_factory=list)
     counters: Counters = field(default_factory=Counters)
+    templates: dict[str, Template] = field(default_factory=dict)
+    #: accounts of the extra tokens (option ``extra_tokens``), by e-mail
+    others: dict[str, Account] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ queries
     def model(self, wd_id: str) -> dict | None:
@@ -328,6 +391,12 @@ class State:
             "shares": [s.to_dict() for s in self.shares],
             "charges": [c.to_dict() for c in self.charges],
             "counters": self.counters.to_dict(),
+            **(
+                {"templates": {k: t.to_dict() for k, t in self.templates.items()}}
+                if self.templates
+                else {}
+            ),
+            **({"others": {k: a.to_dict() for k, a in self.others.items()}} if self.others else {}),
         }
 
     @classmethod
@@ -350,6 +419,8 @@ class State:
             shares=[Share.from_dict(s) for s in d.get("shares", [])],
             charges=[Charge.from_dict(c) for c in d.get("charges", [])],
             counters=Counters.from_dict(d.get("counters", {})),
+            templates={k: Template.from_dict(v) for k, v in d.get("templates", {}).items()},
+            others={k: Account.from_dict(v) for k, v in d.get("others", {}).items()},
         )
 
     @classmethod

@@ -29,18 +29,20 @@ def copy_state(dst: Path) -> str:
     return str(sf)
 
 
-def _answer(r) -> object:
+def _answer(r, base: str = "") -> object:
+    """The recorded answer; the simulator's own URL (random port) reads ``http://sim``."""
     ctype = r.headers.get("Content-Type", "")
+    base = base or "\x00no-base"
     if ctype.startswith("application/json"):
-        return {"status": r.status_code, "json": r.json()}
+        return {"status": r.status_code, "json": json.loads(r.text.replace(base, "http://sim"))}
     if ctype == "application/octet-stream":  # a result: its features are the world model's
         fc = json.loads(r.content)  # (world.py, tested on its own); here only its envelope
         return {"status": r.status_code, "type": ctype, "geojson": fc["type"]}
     return {
         "status": r.status_code,
         "type": ctype,
-        "sha256": hashlib.sha256(r.content).hexdigest(),
-        "size": len(r.content),
+        "sha256": hashlib.sha256(r.content.replace(base.encode(), b"http://sim")).hexdigest(),
+        "size": len(r.content.replace(base.encode(), b"http://sim")),
     }
 
 
@@ -55,43 +57,43 @@ def golden_reads(state_file: str) -> dict:
     for t in CLOCKS:
         with serve(state_file=state_file, clock=lambda t=t: t) as sim:
             a = Api(sim)
+
+            def ans(r, base=sim.base):
+                return _answer(r, base)
+
             got: dict = {}
-            got["user"] = _answer(a.get("/user/status"))
-            got["projects"] = _answer(a.get("/projects"))
+            got["user"] = ans(a.get("/user/status"))
+            got["projects"] = ans(a.get("/projects"))
             for p in got["projects"]["json"]:
-                got[f"project {p['name']}"] = _answer(a.get(f"/projects/{p['id']}"))
-                got[f"project {p['name']} processings"] = _answer(
+                got[f"project {p['name']}"] = ans(a.get(f"/projects/{p['id']}"))
+                got[f"project {p['name']} processings"] = ans(
                     a.get(f"/projects/{p['id']}/processings")
                 )
-            got["processings"] = _answer(a.get("/processings/v2"))
-            got["processings v1"] = _answer(a.get("/processings"))
+            got["processings"] = ans(a.get("/processings/v2"))
+            got["processings v1"] = ans(a.get("/processings"))
             for p in got["processings"]["json"]:
                 pid = p["id"]
-                got[f"{p['name']} v2"] = _answer(a.get(f"/processings/{pid}/v2"))
-                got[f"{p['name']} aois"] = _answer(a.get(f"/processings/{pid}/aois"))
-                got[f"{p['name']} result"] = _answer(a.get(f"/processings/{pid}/result"))
+                got[f"{p['name']} v2"] = ans(a.get(f"/processings/{pid}/v2"))
+                got[f"{p['name']} aois"] = ans(a.get(f"/processings/{pid}/aois"))
+                got[f"{p['name']} result"] = ans(a.get(f"/processings/{pid}/result"))
                 for k, aoi in enumerate(got[f"{p['name']} aois"]["json"]):
-                    got[f"{p['name']} result aoi {k}"] = _answer(
+                    got[f"{p['name']} result aoi {k}"] = ans(
                         a.get(f"/processings/{pid}/result", params={"aoiId": aoi["id"]})
                     )
-            got["stats"] = _answer(a.post("/processings/stats", json={"sort": "name:asc"}))
-            got["stats csv"] = _answer(
-                a.post("/processings/stats?type=CSV", json={"sort": "name:asc"})
-            )
-            got["stats failed"] = _answer(
+            got["stats"] = ans(a.post("/processings/stats", json={"sort": "name:asc"}))
+            got["stats csv"] = ans(a.post("/processings/stats?type=CSV", json={"sort": "name:asc"}))
+            got["stats failed"] = ans(
                 a.post("/processings/stats", json={"statuses": ["FAILED"], "sort": "name:asc"})
             )
-            got["memory"] = _answer(a.get("/rasters/memory"))
-            got["mosaics"] = _answer(a.get("/rasters/mosaic"))
+            got["memory"] = ans(a.get("/rasters/memory"))
+            got["mosaics"] = ans(a.get("/rasters/mosaic"))
             for m in got["mosaics"]["json"]:
-                got[f"mosaic {m['name']}"] = _answer(a.get(f"/rasters/mosaic/{m['id']}"))
-                got[f"mosaic {m['name']} images"] = _answer(
-                    a.get(f"/rasters/mosaic/{m['id']}/image")
-                )
+                got[f"mosaic {m['name']}"] = ans(a.get(f"/rasters/mosaic/{m['id']}"))
+                got[f"mosaic {m['name']} images"] = ans(a.get(f"/rasters/mosaic/{m['id']}/image"))
             cost = {"wdName": "🏠 Buildings", "geometry": SMALL}
-            got["cost v2"] = _answer(a.post("/processing/cost/v2", json=cost))
-            got["cost v1"] = _answer(a.post("/processing/cost", json=cost))
-            got["sim state"] = _answer(requests.get(sim.base + "/_sim/state", timeout=10))
+            got["cost v2"] = ans(a.post("/processing/cost/v2", json=cost))
+            got["cost v1"] = ans(a.post("/processing/cost", json=cost))
+            got["sim state"] = ans(requests.get(sim.base + "/_sim/state", timeout=10))
             got["charges"] = sim.charges
         out[str(t)] = got
     return out

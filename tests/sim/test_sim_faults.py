@@ -153,7 +153,7 @@ def test_persistence_across_restart(tmp_path):
         g = a.get(f"/processings/{p['id']}/v2").json()
         assert g["status"] == "OK" and g["meta"] == {"k": "v"} and g["projectId"] == proj
         assert a.get("/user/status").json()["remainingCredits"] == 1000 - p["cost"]
-        assert a.get(f"/rasters/mosaic/{m['id']}").json()["image_count"] == 1
+        assert len(a.get(f"/rasters/mosaic/{m['mosaic_id']}/image").json()) == 1
         assert sim2.charges_for(p["id"]) == 1
         assert a.get(f"/processings/{p['id']}/result").status_code == 200
 

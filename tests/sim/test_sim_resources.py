@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 from conftest import SMALL, box
@@ -173,7 +174,9 @@ def test_data_api(api):
     u = api.put(f"/rasters/mosaic/{m['id']}", json={"name": "m2", "tags": ["c"]}).json()
     assert u["name"] == "m2" and u["tags"] == ["c"]
     data = b"II*\x00" + bytes(1000)
-    img = api.post(f"/rasters/mosaic/{m['id']}/image", files={"file": ("ortho.tif", data)}).json()
+    upl = api.post(f"/rasters/mosaic/{m['id']}/image", files={"file": ("ortho.tif", data)}).json()
+    assert upl["message"] == "Files successfully uploaded" and upl["mosaic_id"] == m["id"]
+    img = upl["image"]
     assert (
         img["file_size"] == 1000 + 4
         and img["filename"] == "ortho.tif"
@@ -242,9 +245,16 @@ def test_data_api(api):
         files={"file": ("x.tif", data)},
     )
     assert r.status_code == 200
-    body = r.json()
+    body = api.get(f"/rasters/mosaic/{r.json()['mosaic_id']}").json()
     assert body["name"] == "Quick" and body["tags"] == ["t1", "t2"] and body["image_count"] == 1
-    assert body["image"]["mosaic_id"] == body["id"]
+    assert r.json()["image"]["mosaic_id"] == body["id"]
+    # one comma-joined tags value (the QGIS plugin) is split
+    r2 = api.post(
+        "/rasters/mosaic/image",
+        params={"name": "Q2", "tags": "spring, rgb"},
+        files={"file": ("x.tif", data)},
+    )
+    assert api.get(f"/rasters/mosaic/{r2.json()['mosaic_id']}").json()["tags"] == ["spring", "rgb"]
     # upload needs a file part
     assert api.post(f"/rasters/mosaic/{body['id']}/image", data=b"x").status_code == 400
 
@@ -253,13 +263,33 @@ def test_data_api(api):
 def test_memory_limit(api):
     m = api.post("/rasters/mosaic", json={"name": "m"}).json()
     r = api.post(f"/rasters/mosaic/{m['id']}/image", files={"file": ("a.tif", bytes(200))})
-    assert r.status_code == 400 and r.json()["code"] == "MEMORY_LIMIT_EXCEEDED"
+    d = r.json()["detail"]
+    assert r.status_code == 400 and d["code"] == "MemoryLimitExceeded"
+    assert d["parameters"] == {"memory_requested": 200, "available_memory": 100}
+
+
+def meta(api, aoi, **body):
+    r = api.post("/catalog/meta", json={"aoi": aoi, "limit": 1000, **body})
+    assert r.status_code == 200, r.text
+    return r.json()["images"]
+
+
+@pytest.mark.mapflow_sim(catalog_cloud_cover_scale="fraction")
+def test_catalog_fraction_scale(api):
+    aoi = box(69.1618, 41.2105, 69.3716, 41.3784)
+    allr = meta(api, aoi)
+    assert max(s["cloudCover"] for s in allr) <= 1
+    assert meta(api, aoi, maxCloudCover=0.1) == meta(api, aoi, maxCloudCover=10)
 
 
 def test_catalog_search(api):
     aoi = box(69.1618, 41.2105, 69.3716, 41.3784)
-    allr = api.post("/catalog/meta", json={"aoi": aoi}).json()
-    assert isinstance(allr, list) and allr
+    whole = api.post("/catalog/meta", json={"aoi": aoi, "limit": 1000}).json()
+    assert set(whole) == {"images", "total", "limit", "offset"}
+    allr = whole["images"]
+    assert allr and whole["total"] == len(allr)
+    assert all(isinstance(s["previews"], list) and s["previews"] for s in allr)
+    assert all("mapflow.ai" not in json.dumps(s) for s in allr)
     for s in allr:
         assert {
             "id",
@@ -276,32 +306,32 @@ def test_catalog_search(api):
             "providerName",
         } <= set(s)
     # deterministic
-    assert api.post("/catalog/meta", json={"aoi": aoi}).json() == allr
-    # cloud cover on both scales
-    a = api.post("/catalog/meta", json={"aoi": aoi, "maxCloudCover": 0.1}).json()
-    b = api.post("/catalog/meta", json={"aoi": aoi, "maxCloudCover": 10}).json()
-    assert a == b and 0 < len(a) < len(allr)
-    assert all(s["cloudCover"] <= 0.1 for s in a)
+    assert api.post("/catalog/meta", json={"aoi": aoi, "limit": 1000}).json()["images"] == allr
+    # cloud cover in percent (0–100), requests too: 1 means 1 %
+    a = meta(api, aoi, maxCloudCover=10)
+    assert 0 < len(a) < len(allr) and all(s["cloudCover"] <= 10 for s in a)
+    assert max(s["cloudCover"] for s in allr) > 10
+    assert all(s["cloudCover"] <= 1 for s in meta(api, aoi, maxCloudCover=1))
     # paging
-    p1 = api.post("/catalog/meta", json={"aoi": aoi, "limit": 3, "offset": 0}).json()
-    p2 = api.post("/catalog/meta", json={"aoi": aoi, "limit": 3, "offset": 3}).json()
+    p1 = meta(api, aoi, limit=3, offset=0)
+    p2 = meta(api, aoi, limit=3, offset=3)
     assert [s["id"] for s in p1 + p2] == [s["id"] for s in allr[:6]]
     # sorted by date desc by default
     dates = [s["acquisitionDate"] for s in allr]
     assert dates == sorted(dates, reverse=True)
     # filters
-    mos = api.post("/catalog/meta", json={"aoi": aoi, "productTypes": ["MOSAIC"]}).json()
+    mos = meta(api, aoi, productTypes=["MOSAIC"])
     assert mos and {s["productType"] for s in mos} == {"Mosaic"}
-    cg = api.post("/catalog/meta", json={"aoi": aoi, "dataProviders": ["CG"]}).json()
+    img = meta(api, aoi, productTypes=["SCENE"])
+    assert img and {s["productType"] for s in img} == {"Image"}
+    cg = meta(api, aoi, dataProviders=["CG"])
     assert {s["providerName"] for s in cg} == {"CG"}
-    dated = api.post(
-        "/catalog/meta",
-        json={
-            "aoi": aoi,
-            "acquisitionDateFrom": "2023-01-01T00:00:00Z",
-            "acquisitionDateTo": "2023-12-31T23:59:59Z",
-        },
-    ).json()
+    dated = meta(
+        api,
+        aoi,
+        acquisitionDateFrom="2023-01-01T00:00:00Z",
+        acquisitionDateTo="2023-12-31T23:59:59Z",
+    )
     assert all(s["acquisitionDate"].startswith("2023") for s in dated)
     r = api.post("/catalog/meta", json={})
     assert r.status_code == 400

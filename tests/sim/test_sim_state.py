@@ -81,6 +81,9 @@ def test_paid_creates_are_declared_in_the_table():
             ("POST", "/rasters/mosaic/{mosaic_id}/image"),
             ("POST", "/rasters/mosaic/{mosaic_id}/link-image"),
             ("POST", "/rasters"),
+            ("POST", "/processings/template/{template_id}/v2"),
+            ("POST", "/processings/template/{template_id}/restart"),
+            ("POST", "/processings/template/{template_id}/resume"),
         ]
     )
 

@@ -35,8 +35,23 @@ def tiff_bytes(*, crs="EPSG:32637", px=0.5, count=3, dtype="uint8", size=64, val
     return buf.getvalue()
 
 
+class _Up:
+    """An upload answer ``{message, mosaic_id, image_id, image}``; ``.json()`` is the image
+    (errors: the Data API's ``detail`` flattened to ``code``/``params``)."""
+
+    def __init__(self, r):
+        self.r, self.status_code = r, r.status_code
+
+    def json(self):
+        body = self.r.json()
+        if "detail" in body:
+            d = body["detail"]
+            return {"code": d["code"], "params": d["parameters"], "message": d.get("message")}
+        return body["image"]
+
+
 def up(api, mosaic_id, data, name="a.tif"):
-    return api.post(f"/rasters/mosaic/{mosaic_id}/image", files={"file": (name, data)})
+    return _Up(api.post(f"/rasters/mosaic/{mosaic_id}/image", files={"file": (name, data)}))
 
 
 def test_real_metadata_footprint_and_preview(api):

@@ -116,9 +116,12 @@ def test_ids_stable_across_overlapping_bboxes(x, y, w, h, fx, fy, model):
     ov = shapely.box(*a).intersection(shapely.box(*b))
     for g, p, other in ((ga, pa, ib), (gb, pb, ia)):
         inter = shapely.intersection(g, ov)
-        meets = np.where(
-            np.isin(shapely.get_type_id(g), (3, 6)), shapely.area(inter), shapely.length(inter)
-        ) > 0
+        meets = (
+            np.where(
+                np.isin(shapely.get_type_id(g), (3, 6)), shapely.area(inter), shapely.length(inter)
+            )
+            > 0
+        )
         assert all(t in other for t in p["truth_id"][meets].tolist())
 
 
@@ -358,9 +361,7 @@ def test_any_tiling_reassembles_the_truth(x, y, nx, ny, ox, oy, model):
     dx, dy = 700 / float(mx), 700 / float(my)
     xs = x + dx * (np.arange(nx + 1) + ox)
     ys = y + dy * (np.arange(ny + 1) + oy)
-    tiles = [
-        shapely.box(xs[a], ys[b], xs[a + 1], ys[b + 1]) for a in range(nx) for b in range(ny)
-    ]
+    tiles = [shapely.box(xs[a], ys[b], xs[a + 1], ys[b + 1]) for a in range(nx) for b in range(ny)]
     cover = shapely.box(xs[0], ys[0], xs[-1], ys[-1])
     got = stitched_by_id(tiles, model, seed=1)
     g, p = world.truth(cover.bounds, model, seed=1)
