@@ -1,7 +1,7 @@
 """``mapflow-geo``: a thin command line over the Python API.
 
 Commands: ``sim`` (serve the local simulator), ``plan``, ``estimate``, ``process``,
-``demo``. The token and API URL come from ``MAPFLOW_TOKEN`` / ``MAPFLOW_API_URL``.
+``review``, ``demo``. The token and API URL come from ``MAPFLOW_TOKEN`` / ``MAPFLOW_API_URL``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from mapflow_geo import accessors as _accessors  # noqa: F401  (registers gdf.ma
 from mapflow_geo.client import default_client
 from mapflow_geo.demo import main as demo_main
 from mapflow_geo.exceptions import MapflowError
+from mapflow_geo.run.store import open_run
 from mapflow_geo.sim import cli_main as sim_main
 
 
@@ -62,6 +63,23 @@ def _process(args: argparse.Namespace) -> int:
     return 0 if res.complete else 3
 
 
+def _review(args: argparse.Namespace) -> int:
+    res = open_run(args.run_dir)
+    client = _client()
+    if args.rate is not None:
+        ids = res.rate(args.rate, feedback=args.feedback, client=client)
+        print(f"rated {len(ids)} processing(s) {args.rate}")
+    elif args.accept:
+        print(f"accepted {len(res.accept(client=client))} processing(s)")
+    elif args.reject is not None:
+        print(f"rejected {len(res.reject(args.reject, client=client))} processing(s)")
+    tiles = res.review(client)
+    print(
+        tiles.groupby("processing_id", dropna=True)[["reviewStatus", "rating"]].first().to_string()
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sim"]:
@@ -90,7 +108,17 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--run-dir")
     r.add_argument("--max-credits", type=int)
     r.set_defaults(func=_process)
+    v = sub.add_parser("review", help="rate, accept or reject a run's processings")
+    v.add_argument("run_dir")
+    act = v.add_mutually_exclusive_group()
+    act.add_argument("--rate", type=int, choices=range(1, 6), metavar="1-5")
+    act.add_argument("--accept", action="store_true")
+    act.add_argument("--reject", metavar="COMMENT")
+    v.add_argument("--feedback")
+    v.set_defaults(func=_review)
     args = ap.parse_args(argv)
+    if args.cmd == "review" and args.feedback is not None and args.rate is None:
+        ap.error("--feedback goes with --rate")
     try:
         return args.func(args)
     except MapflowError as exc:

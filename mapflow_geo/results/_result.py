@@ -89,6 +89,80 @@ class MapflowResult:
     def _repr_html_(self) -> str:
         return f"<p>{html.escape(self.__repr__()[1:-1])}</p>" + self.costs_table("html")
 
+    # -- review (the client is passed in: results know no HTTP) ------------------
+    def processing_ids(self) -> list[str]:
+        """The ids of the run's processings on the service (created ones only)."""
+        ids = self.tiles["processing_id"] if "processing_id" in self.tiles else []
+        return sorted({str(i) for i in ids if isinstance(i, str) and i})
+
+    def _targets(self, processing_id: str | None) -> list[str]:
+        ids = [processing_id] if processing_id is not None else self.processing_ids()
+        if not ids:
+            raise ValueError("the run has no processing on the service to review")
+        return ids
+
+    def rate(
+        self,
+        rating: int,
+        *,
+        feedback: str | None = None,
+        client: Any,
+        processing_id: str | None = None,
+    ) -> list[str]:
+        """Rate one processing, or every processing of the run, 1–5 (with ``feedback``),
+        through ``client.rate_processing``. Returns the ids rated.
+
+        Examples
+        --------
+        >>> res.rate(5, feedback="clean outlines", client=client)   # doctest: +SKIP
+        """
+        ids = self._targets(processing_id)
+        for pid in ids:
+            client.rate_processing(pid, rating, feedback)
+        return ids
+
+    def accept(self, *, client: Any, processing_id: str | None = None) -> list[str]:
+        """Accept one processing in review, or every processing of the run."""
+        ids = self._targets(processing_id)
+        for pid in ids:
+            client.accept_processing(pid)
+        return ids
+
+    def reject(
+        self,
+        comment: str,
+        *,
+        client: Any,
+        processing_id: str | None = None,
+        features: Any = None,
+    ) -> list[str]:
+        """Reject one processing in review, or every processing of the run, with a
+        ``comment`` (and corrected ``features``, a FeatureCollection)."""
+        ids = self._targets(processing_id)
+        for pid in ids:
+            client.reject_processing(pid, comment, features)
+        return ids
+
+    def review(self, client: Any) -> gpd.GeoDataFrame:
+        """Fill ``reviewStatus`` and ``rating`` columns into :attr:`tiles`, by
+        processing, from ``client.get_processing`` (one call per processing); returns
+        the tiles."""
+        status: dict[str, Any] = {}
+        rating: dict[str, Any] = {}
+        for pid in self.processing_ids():
+            p = client.get_processing(pid)
+            status[pid] = None if p.review_status is None else str(p.review_status)
+            rating[pid] = p.rating
+        pids = self.tiles["processing_id"] if "processing_id" in self.tiles else None
+        if pids is None:
+            self.tiles = self.tiles.assign(reviewStatus=None, rating=None)
+        else:
+            self.tiles = self.tiles.assign(
+                reviewStatus=pids.map(status).astype("object"),
+                rating=pids.map(rating).astype("Int64"),
+            )
+        return self.tiles
+
     # -- presentation (results.tables, mapflow_geo.viz) ------------------------
     def costs_table(self, fmt: str = "styler", path: str | Path | None = None) -> Any:
         """:attr:`costs` formatted: a pandas ``Styler`` (notebooks), or ``"markdown"``,
