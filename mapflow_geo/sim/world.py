@@ -86,12 +86,15 @@ def model_kind(model: str) -> str:
     raise ValueError(f"unknown world model {model!r}; use one of {', '.join(MODELS)}")
 
 
+_TINY = 1e-100  # degrees; smaller coordinates are flushed to 0 (see pieces)
+
+
 def _bounds(bbox) -> tuple[float, float, float, float]:
     if isinstance(bbox, shapely.Geometry):
-        return tuple(float(v) for v in bbox.bounds)
-    if isinstance(bbox, str):
+        bbox = bbox.bounds
+    elif isinstance(bbox, str):
         bbox = [float(v) for v in bbox.split(",")]
-    x0, y0, x1, y1 = (float(v) for v in bbox)
+    x0, y0, x1, y1 = (0.0 if abs(float(v)) < _TINY else float(v) for v in bbox)
     if not (x0 <= x1 and y0 <= y1):
         raise ValueError(f"bbox must be (minx, miny, maxx, maxy), got {bbox!r}")
     return x0, y0, x1, y1
@@ -333,10 +336,10 @@ def pieces(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The world's objects clipped to ``aoi``: (pieces, properties of the WHOLE objects as
     :func:`truth` gives them, incl. ``truth_id``, plus ``piece_area`` / ``piece_length``)."""
-    # GEOS mis-clips against subnormal coordinates (|v| < 2.2e-308, e.g. -2.2e-313 gives a
-    # line below y = 0 back whole): they are zero for every practical purpose
-    if np.any(np.abs(c := shapely.get_coordinates(aoi))[c != 0] < 1e-300):
-        aoi = shapely.transform(aoi, lambda xy: np.where(np.abs(xy) < 1e-300, 0.0, xy))
+    # GEOS mis-clips against coordinates so small that their products underflow (e.g. an
+    # AOI edge at y = -2.2e-313 gives a line dipping below y = 0 back whole): they are 0
+    if np.any(np.abs(c := shapely.get_coordinates(aoi))[c != 0] < _TINY):
+        aoi = shapely.transform(aoi, lambda xy: np.where(np.abs(xy) < _TINY, 0.0, xy))
     geoms, props = truth(
         aoi.bounds, model, seed=seed, density=density, options=options, **world_options
     )
