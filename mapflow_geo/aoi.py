@@ -283,7 +283,7 @@ def prepare_aois(
     if frame.crs is None:
         raise AOIError("the frame has no CRS; set one (e.g. gdf.set_crs(4326))", row=None)
     if not frame.index.is_unique:
-        dup = frame.index[frame.index.duplicated()][0]
+        dup = frame.index[frame.index.duplicated()].tolist()[0]  # 3, not np.int64(3)
         raise AOIError(f"index labels must be unique (label {dup!r} repeats)", row=None)
     labels: list[Hashable] = frame.index.tolist()
     geoms_in = np.asarray(frame.geometry.values, dtype=object)

@@ -104,3 +104,44 @@ def child_env(server, failpoint: str | None = None, token: str | None = None) ->
 
 def run_child(cmd, env, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def progress(server) -> int:
+    """Work the service has seen done: committed creates (charges) plus processings
+    whose result it has served. A run of ``n`` processings is done at ``2 n``; below
+    ``2 n - m`` it still has at least ``m`` requests to make, so it is surely running."""
+    served = {
+        r.path
+        for r in server.requests
+        if r.method == "GET" and r.path.endswith("/result") and r.status == 200
+    }
+    return len(server.charges) + len(served)
+
+
+def kill_at(child: subprocess.Popen, server, threshold: int, timeout: float = 600) -> None:
+    """SIGKILL ``child`` as soon as :func:`progress` reaches ``threshold`` (while it still
+    has work to do) and assert that the kill landed: the child died of SIGKILL, not of its
+    own accord."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    while progress(server) < threshold:
+        if child.poll() is not None:
+            out, err = child.communicate()
+            raise AssertionError(
+                f"the child ended ({child.returncode}) before progress {threshold} "
+                f"(at {progress(server)}): {out[-1000:]} {err[-2000:]}"
+            )
+        if time.monotonic() > deadline:
+            raise AssertionError(f"progress {threshold} not reached in {timeout:.0f} s")
+        time.sleep(0.01)
+    os.kill(child.pid, signal.SIGKILL)
+    child.communicate()
+    assert child.returncode == -signal.SIGKILL, f"the kill did not land ({child.returncode})"
+
+
+def kill_thresholds(rng, n_procs: int, kills: int, margin: int = 10) -> list[int]:
+    """``kills`` distinct progress points, increasing, spread over creates and downloads,
+    each at least ``margin`` requests before the end of a run of ``n_procs``."""
+    return sorted(rng.sample(range(3, 2 * n_procs - margin), kills))
