@@ -89,7 +89,6 @@ def test_help(args):
     assert "usage" in _cli(*args).stdout.lower()
 
 
-@pytest.mark.xfail(strict=False, reason="sim route pending")
 def test_review_a_run(tmp_path):
     run_dir = tmp_path / "run"
     with sim.serve(aoi_area_limit_km2=25, processing_seconds=0) as server:

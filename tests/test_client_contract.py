@@ -36,7 +36,6 @@ SMALL = {
         [[37.615, 55.755], [37.625, 55.755], [37.625, 55.760], [37.615, 55.760], [37.615, 55.755]]
     ],
 }
-PENDING = pytest.mark.xfail(strict=False, reason="sim route pending")
 
 
 class Recorder(requests.Session):
@@ -159,7 +158,6 @@ def test_listings_over_the_simulator_are_complete_newest_first(mapflow_sim):
         assert project.id in {p.id for p in client.list_projects()}
 
 
-@PENDING
 def test_simulator_serves_the_paged_routes(mapflow_sim):
     rec = Recorder()
     with _client(mapflow_sim, session=rec) as client:
@@ -355,7 +353,6 @@ def test_rename_restart_version(mapflow_sim):
     assert [c for c in rec.calls if c[1].endswith(f"/processings/{p.id}/restart/v2")]
 
 
-@PENDING
 def test_version(mapflow_sim):
     with _client(mapflow_sim) as client:
         v = client.version()
@@ -374,7 +371,6 @@ def test_restart_falls_back_to_the_old_route():
                                                  "/rest/processings/p1/restart"]  # fmt: skip
 
 
-@PENDING
 def test_review_workflow(mapflow_sim):
     rec = Recorder()
     with _client(mapflow_sim, session=rec) as client:
@@ -443,7 +439,6 @@ def test_download_image_only_from_the_same_origin():
     assert not any("bucket.example.org" in p for _, p, _ in rec.calls)
 
 
-@PENDING
 def test_download_image_over_the_simulator(mapflow_sim):
     with _client(mapflow_sim) as client:
         m = client.create_mosaic("dl")
@@ -509,7 +504,6 @@ def test_template_bodies():
         client.update_template("t1", aoiDetails={})
 
 
-@PENDING
 def test_template_lifecycle_over_the_simulator(mapflow_sim):
     with _client(mapflow_sim) as client:
         project = client.default_project()

@@ -103,7 +103,7 @@ def test_quota_checked_before_sending(mapflow_sim):
     # unchecked, the server refuses it itself
     from mapflow_geo.exceptions import BadRequestError
 
-    with pytest.raises(BadRequestError, match="MEMORY_LIMIT_EXCEEDED"):
+    with pytest.raises(BadRequestError, match="MemoryLimitExceeded"):
         ortho(size=200, noise=True).mapflow.upload(client=client, name="big", check=False)
 
 

@@ -217,7 +217,10 @@ def test_catalog_shapes():
     for r in (old, new):
         assert len(r) == 1 and r[0].provider_name == "CG" and list(r)[0].id == "JL1"
     assert new[0].cloud_cover_fraction == pytest.approx(0.09)
-    assert M.CatalogScene.from_json({"cloudCover": 0.2}).cloud_cover_fraction == 0.2
+    # the scale is the endpoint's, never guessed from the value
+    frac = M.CatalogScene.from_json({"cloudCover": 0.2}, cloud_cover_scale="fraction")
+    assert frac.cloud_cover_fraction == 0.2
+    assert M.CatalogScene.from_json({"cloudCover": 0.2}).cloud_cover_fraction == 0.002
 
 
 def test_mosaic_image_aoi_stats():

@@ -10,7 +10,6 @@ import shapely
 from mapflow_geo import sim
 
 
-@pytest.mark.xfail(strict=False, reason="sim route pending")
 def test_rate_accept_reject_and_review_columns(tmp_path):
     gdf = gpd.GeoDataFrame(geometry=[shapely.box(37.60, 55.70, 37.64, 55.72)], crs=4326)
     with sim.serve(aoi_area_limit_km2=2, processing_seconds=0) as server:
