@@ -277,3 +277,33 @@ def test_markdown_escapes_pipes():
     df = pd.DataFrame({"name": ["a|b"]}, index=pd.Index(["x"], name="row"))
     assert "a\\|b" in to_markdown(df)
     assert re.match(r"\| row \| name \|", to_markdown(df))
+
+
+@pytest.mark.parametrize("leaky", [False, True])
+def test_saved_map_leaves_out_tile_layers_holding_the_token(tmp_path, leaky):
+    """The simulator's hostile ``tile_url_token_in_path`` puts the account's token in the
+    path of every layer URL (no user-info, no credential parameter to strip): the
+    preview's guard, fed with every form of the client's token, leaves those layers out of
+    the saved map; without the option the same layers are in it."""
+    gdf = gpd.GeoDataFrame(geometry=[shapely.box(30.0, 50.0, 30.02, 50.015)], crs=4326)
+    with sim.serve(processing_seconds=0, tile_url_token_in_path=leaky) as server:
+        client = server.client()
+        res = gdf.mapflow.process(
+            "buildings",
+            client=client,
+            run_dir=tmp_path / "run",
+            progress=False,
+            poll_interval=0.2,
+            min_poll_interval=0.05,
+        )
+        path = tmp_path / "map.html"
+        res.preview(client=client).save(str(path))
+        secrets = client._secrets()
+        base = server.url.rstrip("/")
+    html = path.read_text()
+    assert secrets and all(s not in html for s in secrets)
+    layers = re.findall(re.escape(base.replace("/rest", "")) + r"[^\"' ]*/tiles/[^\"' ]*", html)
+    if leaky:
+        assert layers == [], layers  # left out, not written with the token
+    else:
+        assert layers, "the simulator's layers should be on the map"
