@@ -19,7 +19,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 from mapflow_geo import accessors as _accessors  # noqa: E402,F401
 from mapflow_geo.aoi import prepare_aois  # noqa: E402
 from mapflow_geo.client import MapflowClient  # noqa: E402
-from mapflow_geo.results import MapflowResult  # noqa: E402
+from mapflow_geo.results import MapflowResult, get_options, set_options  # noqa: E402
 from mapflow_geo.run import open_run, plan  # noqa: E402
 
 __all__ = [
@@ -27,8 +27,10 @@ __all__ = [
     "MapflowError",
     "MapflowResult",
     "MapflowWarning",
+    "get_options",
     "open_run",
     "plan",
     "prepare_aois",
+    "set_options",
     "__version__",
 ]

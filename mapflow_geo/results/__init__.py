@@ -4,7 +4,9 @@ This layer knows nothing of HTTP or runs: it turns stored pieces into objects an
 objects into tables. :class:`MapflowResult` is what a run returns.
 """
 
+from mapflow_geo.results._options import FeaturesTooLargeError, get_options, set_options
 from mapflow_geo.results._result import MapflowResult
+from mapflow_geo.results.dataset import DatasetInfo, read_dataset, write_dataset
 from mapflow_geo.results.io import (
     PROVENANCE,
     geoparquet_bytes,
@@ -18,12 +20,18 @@ from mapflow_geo.results.stitch import SEAM_EPS_DEG, seam_mask, stitch
 __all__ = [
     "PROVENANCE",
     "SEAM_EPS_DEG",
+    "DatasetInfo",
+    "FeaturesTooLargeError",
     "MapflowResult",
     "geoparquet_bytes",
+    "get_options",
+    "read_dataset",
     "read_geojson",
     "read_geojson_table",
     "read_result_files",
     "seam_mask",
+    "set_options",
     "stitch",
     "table_to_geodataframe",
+    "write_dataset",
 ]

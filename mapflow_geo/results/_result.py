@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,16 @@ import geopandas as gpd
 import pandas as pd
 
 from mapflow_geo.results import stats as _stats
+from mapflow_geo.results._options import OPTIONS, FeaturesTooLargeError
 from mapflow_geo.results.dask import to_dask
-from mapflow_geo.results.io import FILE_COLUMNS
+from mapflow_geo.results.dataset import (
+    DatasetInfo,
+    stitched_features,
+    stream_class_sums,
+    write_dataset,
+    write_frame_dataset,
+)
+from mapflow_geo.results.io import FILE_COLUMNS, empty_features
 from mapflow_geo.results.raster import to_xarray
 from mapflow_geo.results.tables import present
 
@@ -24,6 +33,10 @@ class MapflowResult:
     features : GeoDataFrame
         Detected objects with Mapflow's properties plus ``row`` (input index label),
         ``tile_id`` and ``processing_id``; objects cut at tile seams are stitched.
+        Loaded on first access (a run and :func:`open_run` read no object before);
+        above ``max_features_in_memory`` pieces (:func:`mapflow_geo.set_options`) it
+        raises :class:`~mapflow_geo.results.FeaturesTooLargeError`: use
+        :meth:`to_parquet`, :meth:`to_dask` and :attr:`stats`, which stream.
     tiles : GeoDataFrame
         The plan with ``status``, ``processing_id``, ``area_km2``, ``cost``,
         ``messages`` and timings.
@@ -39,19 +52,121 @@ class MapflowResult:
     def __init__(
         self,
         *,
-        features: gpd.GeoDataFrame,
+        features: gpd.GeoDataFrame | None = None,
         tiles: gpd.GeoDataFrame,
         aois: gpd.GeoDataFrame,
         processings: pd.DataFrame,
         run_dir: str | Path | None = None,
         files: pd.DataFrame | None = None,
+        loader: Callable[[], gpd.GeoDataFrame] | None = None,
     ) -> None:
-        self.features = features
+        self._features = features
+        self._loader = loader  # makes `features` from `files` (default: stitched_features)
+        self._sums: pd.DataFrame | None = None  # objects and area per (row, class)
+        self._n_objects: int | None = None
+        #: The stitched dataset last written by :meth:`to_parquet` (its folder).
+        self.dataset: Path | None = None
         self.tiles = tiles
         self.aois = aois
         self.processings = processings
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.files = files if files is not None else pd.DataFrame(columns=FILE_COLUMNS)
+
+    # -- objects (loaded on first access; results.dataset streams everything else) ------
+    @property
+    def features(self) -> gpd.GeoDataFrame:
+        """The stitched objects (see the class docstring); loaded on first access."""
+        if self._features is None:
+            self._features = self._load_features()
+        return self._features
+
+    @features.setter
+    def features(self, value: gpd.GeoDataFrame) -> None:
+        self._features, self._sums, self._n_objects = value, None, None
+
+    @property
+    def n_pieces(self) -> int:
+        """Stored pieces (objects before stitching) of the run's files."""
+        return int(pd.to_numeric(self.files["features"]).sum()) if len(self.files) else 0
+
+    def _load_features(self) -> gpd.GeoDataFrame:
+        limit = OPTIONS["max_features_in_memory"]
+        if limit is not None and self.n_pieces > limit:
+            raise FeaturesTooLargeError(
+                f"this result has {self.n_pieces:,} stored pieces, more than "
+                f"max_features_in_memory={limit:,} allows to load into one GeoDataFrame "
+                "(about 1.5 kB each). Stream instead: res.to_parquet(folder) writes the "
+                "stitched objects as a GeoParquet dataset, res.stats / res.summary() count "
+                "them, res.to_dask() gives a dask-geopandas frame; or raise the limit: "
+                "with mapflow_geo.set_options(max_features_in_memory=None): res.features"
+            )
+        if self._loader is not None:
+            return self._loader()
+        if len(self.files):
+            return stitched_features(self.files, self.tiles)
+        return empty_features()
+
+    def class_sums(self, *, client: Any = None) -> pd.DataFrame:
+        """Objects and area per (input ``row``, class) of the stitched objects
+        (:func:`mapflow_geo.results.stats.class_sums`): from :attr:`features` when they
+        are loaded, else by streaming over the stored files without loading them
+        (:func:`mapflow_geo.results.dataset.stream_class_sums`; ``client``: on a dask
+        cluster). Kept once computed; :meth:`to_parquet` computes them on the way."""
+        if self._sums is None:
+            if self._features is not None or not len(self.files):
+                feats = self.features
+                self._sums = _stats.class_sums(feats) if len(feats) else _stats.empty_sums()
+                self._n_objects = len(feats)
+            else:
+                info = stream_class_sums(self.files, self.tiles, client=client)
+                self._sums, self._n_objects = info.sums, info.objects
+        return self._sums
+
+    def to_parquet(
+        self,
+        path: str | Path,
+        *,
+        partition_features: int | None = None,
+        client: Any = None,
+        overwrite: bool = True,
+    ) -> DatasetInfo:
+        """Write the stitched objects as a GeoParquet 1.1 **dataset** (a folder of
+        spatially partitioned files with a ``bbox`` covering column and ``_metadata``),
+        streaming: the objects are never all in memory, whatever the size of the run.
+
+        Read it with ``geopandas.read_parquet(path)`` (``bbox=`` filters),
+        ``dask_geopandas.read_parquet``, ``pyarrow.dataset``, DuckDB or Apache Sedona
+        (``docs/guide/results.md``). :attr:`stats` afterwards costs nothing.
+
+        Parameters
+        ----------
+        path : str or Path
+            The dataset folder (replaced if it holds a dataset, ``overwrite``).
+        partition_features : int, optional
+            Objects per file (default ``get_options()["partition_features"]``, 100,000);
+            memory grows with it.
+        client : dask.distributed.Client or str, optional
+            Do the work on a dask cluster (a client or a scheduler address); ``path``
+            must be a folder every worker sees.
+
+        Returns
+        -------
+        DatasetInfo
+            ``path``, ``objects``, ``parts``, ``bounds``.
+
+        Examples
+        --------
+        >>> info = res.to_parquet("belgium-buildings")          # doctest: +SKIP
+        >>> info.objects == res.stats["objects"].sum()          # doctest: +SKIP
+        True
+        """
+        kw = {"partition_features": partition_features, "overwrite": overwrite}
+        if len(self.files):
+            info = write_dataset(self.files, self.tiles, path, client=client, **kw)
+        else:
+            info = write_frame_dataset(self.features, path, **kw)
+        self._sums, self._n_objects, self.dataset = info.sums, info.objects, info.path
+        return info
 
     # -- tables --------------------------------------------------------------------
     @property
@@ -80,8 +195,14 @@ class MapflowResult:
 
     def __repr__(self) -> str:
         n_ok = int((self.tiles["status"] == "OK").sum())
+        if self._features is not None:
+            objects = f"{len(self._features)} features"
+        elif self._n_objects is not None:
+            objects = f"{self._n_objects} features (not loaded)"
+        else:
+            objects = f"{self.n_pieces} stored pieces (not loaded)"
         return (
-            f"<MapflowResult: {len(self.features)} features from {n_ok}/{len(self.tiles)} "
+            f"<MapflowResult: {objects} from {n_ok}/{len(self.tiles)} "
             f"tiles in {len(self.processings)} processings, "
             f"{int(self.processings['cost'].fillna(0).sum())} credits charged>"
         )
@@ -196,7 +317,8 @@ class MapflowResult:
         return save_image(self, path, dpi=dpi, **options)
 
     def to_file(self, path: str | Path, **kwargs: Any) -> None:
-        """Write :attr:`features` (GeoPackage, GeoJSON, GeoParquet by extension)."""
+        """Write :attr:`features` to one file (GeoPackage, GeoJSON, GeoParquet by
+        extension). This loads the objects; :meth:`to_parquet` streams them instead."""
         path = Path(path)
         if path.suffix.lower() == ".parquet":
             self.features.to_parquet(path, **kwargs)

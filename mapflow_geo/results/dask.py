@@ -38,13 +38,13 @@ from typing import TYPE_CHECKING
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 if TYPE_CHECKING:  # pragma: no cover
     import dask_geopandas
 
     from mapflow_geo.results import MapflowResult
 
+from mapflow_geo.results.dataset import neighbourhood_groups
 from mapflow_geo.results.io import empty_features, read_result_files
 from mapflow_geo.results.stats import class_sums, stats_from_sums
 from mapflow_geo.results.stitch import seam_mask, stitch
@@ -66,31 +66,11 @@ def _require():
 def _neighbourhood_groups(
     files: pd.DataFrame, tiles: gpd.GeoDataFrame, partition_features: int
 ) -> list[list[str]]:
-    """Files ordered by the Hilbert index of their tile's centre, cut into groups of
-    about ``partition_features`` objects."""
-    if files.empty:
-        return []
-    centre = pd.Series(
-        shapely.centroid(tiles.geometry.values), index=tiles["tile_id"].astype(str).to_numpy()
-    )
-    pts = gpd.GeoSeries(centre.reindex(files["tile_id"].astype(str)).values, crs=tiles.crs).fillna(
-        shapely.Point(0, 0)
-    )
-    total = pts.total_bounds
-    if not np.all(np.isfinite(total)) or total[0] == total[2] or total[1] == total[3]:
-        order = np.arange(len(files))
-    else:
-        order = np.argsort(pts.hilbert_distance(total_bounds=total).to_numpy(), kind="stable")
-    groups, cur, n = [], [], 0
-    for i in order:
-        cur.append(files["path"].iloc[i])
-        n += int(files["features"].iloc[i])
-        if n >= partition_features:
-            groups.append(cur)
-            cur, n = [], 0
-    if cur:
-        groups.append(cur)
-    return groups
+    """Paths of ``files`` in spatial neighbourhoods of about ``partition_features``
+    pieces (:func:`mapflow_geo.results.dataset.neighbourhood_groups`, the dataset's
+    partitions too)."""
+    paths = files["path"].astype(str).to_numpy()
+    return [list(paths[g]) for g in neighbourhood_groups(files, tiles, partition_features)]
 
 
 def _read_group(paths: list[str], meta: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

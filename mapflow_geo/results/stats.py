@@ -56,6 +56,10 @@ def cost_table(result: MapflowResult) -> pd.DataFrame:
     return out.astype({"processings": "Int64"})
 
 
+#: Columns of :func:`class_sums`.
+SUM_COLUMNS = ["row", "cls", "n", "area"]
+
+
 def class_sums(features: pd.DataFrame) -> pd.DataFrame:
     """Objects per (input ``row``, class): columns ``row``, ``cls``, ``n``, ``area`` (m²).
 
@@ -99,13 +103,17 @@ def stats_from_sums(sums: pd.DataFrame, aois: pd.DataFrame, tiles: pd.DataFrame)
     return base
 
 
+def empty_sums() -> pd.DataFrame:
+    """:func:`class_sums` of no object."""
+    return pd.DataFrame(columns=SUM_COLUMNS)
+
+
 def stats_table(result: MapflowResult) -> pd.DataFrame:
     """Per input row: ``count:<class>`` and ``area_m2:<class>`` by object type / class,
     ``objects``, ``objects_per_km2`` and ``coverage`` (share of the row's area covered
-    by successful tiles)."""
-    feats = result.features
-    sums = class_sums(feats) if len(feats) else pd.DataFrame(columns=["row", "cls", "n", "area"])
-    return stats_from_sums(sums, result.aois, result.tiles)
+    by successful tiles). From :meth:`MapflowResult.class_sums`, which streams over the
+    stored files when the objects are not loaded."""
+    return stats_from_sums(result.class_sums(), result.aois, result.tiles)
 
 
 def summary_frame(result: MapflowResult) -> gpd.GeoDataFrame:

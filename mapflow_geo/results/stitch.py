@@ -106,7 +106,7 @@ def stitch(features: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFr
     if features.empty or tiles["row"].value_counts().max() < 2:
         return features.reset_index(drop=True)
     feats = features.reset_index(drop=True)
-    plan = _Plan(tiles)
+    plan = TilePlan(tiles)
     pos = plan.lookup(feats["tile_id"])
     cand = np.flatnonzero(_seam_mask(feats, tiles, plan, pos))
     if len(cand) < 2:
@@ -118,36 +118,56 @@ def stitch(features: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFr
     return _merge_groups(feats, labels)
 
 
-def seam_mask(features: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> np.ndarray:
+def seam_mask(
+    features: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame, *, plan: TilePlan | None = None
+) -> np.ndarray:
     """The seam rule: a piece "may have been cut" when its input row has several tiles
     and it reaches (comes within :data:`SEAM_EPS_DEG` of) its tile's boundary. Only such
-    pieces are ever joined."""
+    pieces are ever joined. ``plan`` (``TilePlan(tiles)``) saves rebuilding the tile
+    arrays when the rule is applied file by file."""
     if features.empty:
         return np.zeros(0, dtype=bool)
-    plan = _Plan(tiles)
+    plan = plan if plan is not None else TilePlan(tiles)
     return _seam_mask(features, tiles, plan, plan.lookup(features["tile_id"]))
 
 
-def _seam_mask(features, tiles, plan: _Plan, pos: np.ndarray) -> np.ndarray:
-    multi = tiles.groupby("row")["tile_id"].transform("size") > 1
-    in_row = np.asarray(features["row"].isin(set(tiles.loc[multi, "row"])))
-    geoms = np.asarray(features.geometry.values)
-    if in_row.all():
-        return plan.near(geoms, pos)
-    out = np.zeros(len(features), dtype=bool)
-    idx = np.flatnonzero(in_row)
-    out[idx] = plan.near(geoms[idx], pos[idx])
-    return out
+def cut_pairs(pieces: gpd.GeoDataFrame, plan: TilePlan) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (positions in ``pieces``) of pieces that are two parts of one cut object,
+    by the rule of :func:`stitch`; ``pieces`` are pieces :func:`seam_mask` flags.
+
+    A pair's verdict depends only on the pieces of its two tiles, so pieces may be
+    given a neighbourhood of whole tiles at a time (:mod:`mapflow_geo.results.dataset`).
+    """
+    if len(pieces) < 2:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    return _cut_pairs(pieces, plan, plan.lookup(pieces["tile_id"]))
 
 
-class _Plan:
+def merge_groups(features: gpd.GeoDataFrame, group: np.ndarray) -> gpd.GeoDataFrame:
+    """One object per group label (``group``, one per row of ``features``): pieces alone
+    in their group pass through in their order, then the joined objects as
+    :func:`stitch` makes them (union, largest piece's properties, ``area`` summed,
+    provenance joined with ``+``)."""
+    if len(features) == 0:
+        return features.reset_index(drop=True)
+    return _merge_groups(features.reset_index(drop=True), pd.factorize(group)[0])
+
+
+def _seam_mask(features, tiles, plan: TilePlan, pos: np.ndarray) -> np.ndarray:
+    return plan.seam(features["row"], np.asarray(features.geometry.values), pos)
+
+
+class TilePlan:
     """The tiles as arrays: boundaries, bounds, and which are axis-aligned rectangles
-    (plain arithmetic on bounds decides "near the boundary" for those). Position -1 (a
-    tile not in the plan) is never near anything."""
+    (plain arithmetic on bounds decides "near the boundary" for those); the input rows
+    planned into several tiles (only their pieces can be cut). Position -1 (a tile not
+    in the plan) is never near anything."""
 
     def __init__(self, tiles: gpd.GeoDataFrame):
         geoms = np.asarray(tiles.geometry.values)
         self.ids = pd.Index(tiles["tile_id"].astype(str))
+        multi = tiles.groupby("row")["tile_id"].transform("size") > 1
+        self.multi_rows = set(tiles.loc[multi, "row"])
         self.boundary = np.append(shapely.boundary(geoms), None)
         bounds = shapely.bounds(geoms)
         box_area = (bounds[:, 2] - bounds[:, 0]) * (bounds[:, 3] - bounds[:, 1])
@@ -159,7 +179,18 @@ class _Plan:
         self.bounds = np.vstack([bounds, np.full((1, 4), np.nan)])
         self.rect = np.append(rect, False)
 
-    def lookup(self, tile_id: pd.Series) -> np.ndarray:
+    def seam(self, row: pd.Series | np.ndarray, geoms: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """The seam rule (:func:`seam_mask`) on arrays: each piece's input ``row``,
+        geometry and tile position (:meth:`lookup`)."""
+        in_row = np.asarray(pd.Series(row).isin(self.multi_rows))
+        if in_row.all():
+            return self.near(geoms, pos)
+        out = np.zeros(len(geoms), dtype=bool)
+        idx = np.flatnonzero(in_row)
+        out[idx] = self.near(geoms[idx], pos[idx])
+        return out
+
+    def lookup(self, tile_id: pd.Series | np.ndarray) -> np.ndarray:
         """Each piece's tile position (-1: not in the plan)."""
         codes, uniques = pd.factorize(tile_id)
         found = self.ids.get_indexer(pd.Index(uniques).astype(str))
@@ -197,7 +228,7 @@ def _near_box(b: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def _cut_pairs(
-    cand: gpd.GeoDataFrame, plan: _Plan, pos: np.ndarray
+    cand: gpd.GeoDataFrame, plan: TilePlan, pos: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (positions in ``cand``) of pieces that are two parts of one cut object."""
     geoms = np.asarray(cand.geometry.values)
@@ -217,7 +248,7 @@ def _cut_pairs(
     return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
 
 
-def _cut_segments(geoms: np.ndarray, plan: _Plan, pos: np.ndarray):
+def _cut_segments(geoms: np.ndarray, plan: TilePlan, pos: np.ndarray):
     """Edges (polygon rings, line parts) that lie on their piece's tile boundary:
     (start xy, end xy, owner position)."""
     kind = shapely.get_type_id(geoms)
@@ -238,7 +269,7 @@ def _cut_segments(geoms: np.ndarray, plan: _Plan, pos: np.ndarray):
 
 
 def _edge_pairs(
-    geoms: np.ndarray, plan: _Plan, pos: np.ndarray, key: np.ndarray
+    geoms: np.ndarray, plan: TilePlan, pos: np.ndarray, key: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pieces whose cut edges overlap over a length (see the module docstring)."""
     p0, p1, owner = _cut_segments(geoms, plan, pos)
@@ -292,7 +323,7 @@ def _nearest_across(i: np.ndarray, j: np.ndarray, gap: np.ndarray, tile: np.ndar
 
 
 def _line_pairs(
-    geoms: np.ndarray, plan: _Plan, pos: np.ndarray, key: np.ndarray
+    geoms: np.ndarray, plan: TilePlan, pos: np.ndarray, key: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Line pieces with an end each at the same point of the seam."""
     parts, owner = shapely.get_parts(geoms, return_index=True)

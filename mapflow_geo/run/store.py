@@ -15,6 +15,7 @@ Every file is written with an atomic rename; nothing is rewritten in place.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -165,8 +166,17 @@ def _tiles(plan: gpd.GeoDataFrame, procs: pd.DataFrame, downloads: list) -> gpd.
     return tiles
 
 
+def _merge_stored(files: pd.DataFrame, plan: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Every stored piece in one frame, stitched: ``MapflowResult.features``."""
+    merged = read_result_files(files["path"])
+    jr.failpoint("mid_merge")
+    return stitch(merged, plan)
+
+
 def load_result(run_dir: str | os.PathLike, journal: jr.Journal | None = None) -> MapflowResult:
-    """Build a :class:`MapflowResult` from a run dir (stored files and journal)."""
+    """Build a :class:`MapflowResult` from a run dir (journal, plan, areas and the list
+    of stored files). No object is read: ``features`` loads them on first access,
+    ``stats`` and ``to_parquet`` stream over the files."""
     run_dir = Path(run_dir)
     own = journal is None
     if own:
@@ -182,14 +192,9 @@ def load_result(run_dir: str | os.PathLike, journal: jr.Journal | None = None) -
             journal.close()
     procs = _processings(recs)
     tiles = _tiles(plan, procs, downloads)
-    if len(files):
-        merged = read_result_files(files["path"])
-        jr.failpoint("mid_merge")
-        features = stitch(merged, plan)
-    else:
-        features = empty_features()
     return MapflowResult(
-        features=features,
+        features=None if len(files) else empty_features(),
+        loader=functools.partial(_merge_stored, files, plan),
         tiles=tiles,
         aois=aois,
         processings=procs,
@@ -199,11 +204,15 @@ def load_result(run_dir: str | os.PathLike, journal: jr.Journal | None = None) -
 
 
 def open_run(run_dir: str | os.PathLike) -> MapflowResult:
-    """Reopen a finished or interrupted run offline (no network, no lock).
+    """Reopen a finished or interrupted run offline (no network, no lock), without
+    reading its objects: ``res.stats``, ``res.costs`` and ``res.to_parquet(folder)``
+    stream over the stored files; ``res.features`` loads them on first access.
 
     Examples
     --------
     >>> res = open_run("runs/city")                      # doctest: +SKIP
+    >>> res.stats                                        # doctest: +SKIP
+    >>> res.to_parquet("city-buildings")                 # doctest: +SKIP
     >>> res.features.head()                              # doctest: +SKIP
     """
     return load_result(run_dir)

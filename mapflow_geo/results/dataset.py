@@ -1,0 +1,798 @@
+"""Country-sized results: the stitched objects as a GeoParquet dataset, written by streaming.
+
+A run stores every downloaded AOI result as its own GeoParquet file (the *pieces*).
+:func:`write_dataset` turns them into the stitched objects without ever holding the run
+in memory, and writes them as a **GeoParquet 1.1 dataset**: a folder of
+``part-NNNNN.parquet`` files, each a spatial neighbourhood of about
+``partition_features`` objects (the pieces' files in Hilbert order of their tile's
+centre), with a ``bbox`` covering column (struct ``xmin``/``ymin``/``xmax``/``ymax``,
+declared in each file's ``geo`` metadata), the provenance columns ``row``, ``tile_id``,
+``processing_id``, and the ``_metadata`` / ``_common_metadata`` summary files that
+``pyarrow.dataset``, dask and Spark read. DuckDB, Apache Sedona and dask-geopandas read
+it as it is (``docs/guide/results.md``).
+
+Seams, with memory bounded by the partition, not by the run:
+
+1. **scan** (per partition): read each file, flag with the seam rule
+   (:func:`~mapflow_geo.results.stitch.seam_mask`) the pieces that may have been cut —
+   a few per cent — and spill them to an Arrow IPC file (one record batch per source
+   file, so any file's seam pieces can be read back alone). Everything else is final.
+2. **pairs** (per partition): load the seam pieces of the partition's tiles and of the
+   tiles next to them (same input row, within a few :data:`SEAM_EPS_DEG`), and find the
+   pairs of pieces that are parts of one object with the rule of ``stitch``
+   (:func:`~mapflow_geo.results.stitch.cut_pairs`). A pair's verdict depends only on
+   the pieces of its two tiles, so whole tiles at a time give exactly ``stitch``'s pairs.
+3. **groups** (on the caller): connected components of the pairs, over the seam pieces
+   only (integers: a few bytes per seam piece). Each group belongs to the first
+   partition holding one of its pieces.
+4. **merge and write** (per partition): read the group's pieces back from the spills
+   (objects spanning many tiles, such as long roads, reach into other partitions' spills
+   for just those batches), join them with ``stitch``'s merge
+   (:func:`~mapflow_geo.results.stitch.merge_groups`, pieces in the in-memory order so
+   ties break the same way), add the partition's uncut pieces file by file, write.
+
+The objects equal ``stitch(read_result_files(files.path), tiles)`` (row order aside);
+``tests/test_dataset.py`` checks it object by object. The per-(row, class) sums of
+:mod:`mapflow_geo.results.stats` come out of the same pass (the uncut pieces are summed
+in step 1, the joined ones in step 4), so stats never need the objects in memory either
+(:func:`stream_class_sums` runs steps 1–4 without writing). Each step is a list of
+independent tasks: with ``client=`` (a ``dask.distributed.Client`` or a scheduler
+address) they run on the cluster (the spills then need a folder every worker sees: the
+output folder, or ``spill_dir``).
+
+Examples
+--------
+>>> info = write_dataset(res.files, res.tiles, "buildings")           # doctest: +SKIP
+>>> import pyarrow.dataset as ds                                      # doctest: +SKIP
+>>> ds.dataset("buildings").count_rows() == info.objects              # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import shapely
+
+from mapflow_geo.results.io import _wgs84_projjson, read_result_files, table_to_geodataframe
+from mapflow_geo.results.stats import SUM_COLUMNS, class_sums, empty_sums
+from mapflow_geo.results.stitch import (
+    SEAM_EPS_DEG,
+    TilePlan,
+    _components,
+    cut_pairs,
+    merge_groups,
+    stitch,
+)
+
+log = logging.getLogger(__name__)
+
+#: The GeoParquet version written.
+GEOPARQUET_VERSION = "1.1.0"
+#: The covering column: per object ``xmin``, ``ymin``, ``xmax``, ``ymax`` (float64).
+BBOX = "bbox"
+#: Tiles closer than this (degrees) are neighbours whose pieces may be parts of one
+#: object: cut edges lie within SEAM_EPS_DEG of their tile and 2·SEAM_EPS_DEG of each other.
+NEIGHBOUR_DEG = 10 * SEAM_EPS_DEG
+
+_SRC, _OFF = "_src", "_off"  # spill columns: the source file's index in `files`, row in it
+_BBOX_TYPE = pa.struct([(k, pa.float64()) for k in ("xmin", "ymin", "xmax", "ymax")])
+_TYPE_NAMES = {
+    0: "Point",
+    1: "LineString",
+    3: "Polygon",
+    4: "MultiPoint",
+    5: "MultiLineString",
+    6: "MultiPolygon",
+    7: "GeometryCollection",
+}
+
+
+@dataclass
+class DatasetInfo:
+    """What :func:`write_dataset` wrote (or :func:`stream_class_sums` counted).
+
+    Attributes
+    ----------
+    path : Path or None
+        The dataset folder (None when only counting).
+    objects : int
+        Stitched objects written.
+    pieces : int
+        Stored pieces read.
+    parts : list of str
+        The partition files, in spatial (Hilbert) order.
+    sums : DataFrame
+        Objects and area per (``row``, class), as :func:`mapflow_geo.results.stats.class_sums`.
+    bounds : tuple of float
+        ``(xmin, ymin, xmax, ymax)`` of every object (NaNs when empty).
+    """
+
+    path: Path | None
+    objects: int
+    pieces: int
+    parts: list[str] = field(default_factory=list)
+    sums: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SUM_COLUMNS))
+    bounds: tuple[float, float, float, float] = (np.nan, np.nan, np.nan, np.nan)
+
+
+def stitched_features(files: pd.DataFrame, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The in-memory path: every stored piece read into one frame and stitched
+    (what :attr:`MapflowResult.features` holds; ~1.5 kB per object)."""
+    return stitch(read_result_files(files["path"]), tiles)
+
+
+# -- the run's files in spatial order --------------------------------------------------
+def neighbourhood_groups(
+    files: pd.DataFrame, tiles: gpd.GeoDataFrame, partition_features: int
+) -> list[np.ndarray]:
+    """Positions of ``files`` ordered by the Hilbert index of their tile's centre and
+    cut, in that order, into groups of about ``partition_features`` pieces: spatial
+    neighbourhoods (the partitions of the dataset and of
+    :func:`~mapflow_geo.results.dask.to_dask`)."""
+    if files.empty:
+        return []
+    centre = pd.Series(
+        shapely.centroid(tiles.geometry.values), index=tiles["tile_id"].astype(str).to_numpy()
+    )
+    centre = centre[~centre.index.duplicated()]
+    pts = gpd.GeoSeries(centre.reindex(files["tile_id"].astype(str)).values, crs=tiles.crs).fillna(
+        shapely.Point(0, 0)
+    )
+    total = pts.total_bounds
+    if not np.all(np.isfinite(total)) or total[0] == total[2] or total[1] == total[3]:
+        order = np.arange(len(files))
+    else:
+        order = np.argsort(pts.hilbert_distance(total_bounds=total).to_numpy(), kind="stable")
+    counts = files["features"].to_numpy(dtype=np.int64)[order]
+    groups, start, n = [], 0, 0
+    for i, c in enumerate(counts):
+        n += int(c)
+        if n >= partition_features:
+            groups.append(order[start : i + 1])
+            start, n = i + 1, 0
+    if start < len(order):
+        groups.append(order[start:])
+    return groups
+
+
+def unified_schema(paths: Sequence[str | os.PathLike]) -> pa.Schema:
+    """The schema of the pieces' files together (types widened as
+    ``pa.concat_tables(promote_options="permissive")`` widens them: what
+    :func:`~mapflow_geo.results.io.read_result_files` gives). Reads footers only."""
+    schemas = [pq.read_schema(p).remove_metadata() for p in paths]
+    return pa.unify_schemas(schemas, promote_options="permissive")
+
+
+def read_piece_file(path: str | os.PathLike, schema: pa.Schema) -> pa.Table:
+    """One stored file as an Arrow table with exactly ``schema`` (missing columns null)."""
+    table = pq.read_table(path).replace_schema_metadata(None)
+    return conform(table, schema)
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` cast to ``schema``: columns in its order, missing ones null, types cast
+    (safely when possible)."""
+    if table.schema.equals(schema):
+        return table
+    cols = []
+    for f in schema:
+        if f.name not in table.column_names:
+            cols.append(pa.nulls(len(table), f.type))
+            continue
+        col = table[f.name]
+        if col.type != f.type:
+            try:
+                col = col.cast(f.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                col = col.cast(f.type, safe=False)
+        cols.append(col)
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+# -- the tasks (module-level, plain arguments: they run on dask workers unchanged) ------
+def _seam_rows(table: pa.Table, plan: TilePlan) -> np.ndarray:
+    """The seam rule (:func:`~mapflow_geo.results.stitch.seam_mask`) on a stored file."""
+    if table.num_rows == 0:
+        return np.zeros(0, dtype=bool)
+    geoms = shapely.from_wkb(table["geometry"].to_numpy(zero_copy_only=False))
+    pos = plan.lookup(table["tile_id"].to_numpy(zero_copy_only=False))
+    return plan.seam(table["row"].to_numpy(zero_copy_only=False), geoms, pos)
+
+
+_SUM_INPUTS = ("row", "object_type", "class", "class_id", "area")
+
+
+def _sums_of(table: pa.Table) -> pd.DataFrame:
+    if table.num_rows == 0:
+        return empty_sums()
+    cols = [c for c in _SUM_INPUTS if c in table.column_names]
+    return class_sums(table.select(cols).to_pandas())
+
+
+def _scan_group(
+    index: Sequence[int],
+    paths: Sequence[str],
+    schema: pa.Schema,
+    tiles: gpd.GeoDataFrame,
+    spill: str,
+) -> dict:
+    """Step 1 for one partition: spill each file's seam pieces (one batch per file) and
+    sum the rest. Returns per-file piece and seam counts and the sums of uncut pieces."""
+    plan = TilePlan(tiles)
+    spill_schema = schema.append(pa.field(_SRC, pa.int64())).append(pa.field(_OFF, pa.int64()))
+    names = [c for c in _SUM_INPUTS if c in schema.names]
+    uncut, pieces, seams = [], [], []
+    with pa.OSFile(spill, "wb") as sink, pa.ipc.new_file(sink, spill_schema) as writer:
+        for src, path in zip(index, paths, strict=True):
+            table = read_piece_file(path, schema)
+            mask = _seam_rows(table, plan)
+            rows = np.flatnonzero(mask)
+            cut = table.take(rows)
+            cut = cut.append_column(_SRC, pa.array(np.full(len(rows), src), pa.int64()))
+            cut = cut.append_column(_OFF, pa.array(rows, pa.int64()))
+            writer.write_batch(_one_batch(cut, spill_schema))
+            uncut.append(table.select(names).filter(pa.array(~mask)))
+            pieces.append(table.num_rows)
+            seams.append(len(rows))
+    sums = _sums_of(pa.concat_tables(uncut)) if uncut else empty_sums()
+    return {"pieces": np.array(pieces), "seams": np.array(seams), "sums": sums}
+
+
+def _one_batch(table: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([c.combine_chunks() for c in table.columns], schema=schema)
+
+
+def _load_seams(
+    loads: Sequence[tuple[str, int, np.ndarray | None]], columns: Sequence[str] | None = None
+) -> tuple[pa.Table | None, np.ndarray]:
+    """Seam pieces read back from spills: ``(spill path, batch, rows or None for all)``;
+    also the number of rows each load gave."""
+    tables, handles, readers = [], [], {}
+    try:
+        for path, batch, rows in loads:
+            if path not in readers:
+                handles.append(pa.OSFile(path, "rb"))
+                readers[path] = pa.ipc.open_file(handles[-1])
+            b = readers[path].get_batch(int(batch))
+            if columns is not None:
+                b = b.select(columns)
+            tables.append(pa.Table.from_batches([b if rows is None else b.take(pa.array(rows))]))
+    finally:
+        for h in handles:
+            h.close()
+    sizes = np.array([t.num_rows for t in tables], dtype=np.int64)
+    if not tables:
+        return None, sizes
+    return pa.concat_tables(tables), sizes
+
+
+def _pair_window(
+    loads: Sequence[tuple[str, int, None]],
+    offsets: np.ndarray,
+    parts: np.ndarray,
+    part: int,
+    tiles: gpd.GeoDataFrame,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step 2 for one partition: pairs (global seam ids) among the seam pieces of its
+    tiles and their neighbours, those this partition is first to see."""
+    cols = ["geometry", "row", "tile_id", "object_type", "class_id", "class"]
+    schema = pa.ipc.open_file(loads[0][0]).schema if loads else None
+    table, sizes = _load_seams(loads, [c for c in cols if schema and c in schema.names])
+    empty = np.zeros(0, dtype=np.int64)
+    if table is None or table.num_rows < 2:
+        return empty, empty
+    gid = np.concatenate([np.arange(n) + o for n, o in zip(sizes, offsets, strict=True)])
+    part_of = np.repeat(parts, sizes)
+    left, right = cut_pairs(table_to_geodataframe(table), TilePlan(tiles))
+    pl, pr = part_of[left], part_of[right]
+    keep = ((pl == part) | (pr == part)) & (np.minimum(pl, pr) == part)
+    return gid[left[keep]], gid[right[keep]]
+
+
+def _merge_part(
+    members: Sequence[tuple[str, int, np.ndarray]],
+    labels: np.ndarray,
+    own: Sequence[tuple[str, str, int]],
+    schema: pa.Schema,
+    out: str | None,
+) -> dict:
+    """Step 4 for one partition: join the groups it owns (``members``: spill loads whose
+    rows, in order, carry ``labels``), add its uncut pieces (``own``: source path, its
+    spill and batch) and write the partition to ``out`` (or only sum it)."""
+    seam = _merged_seams(members, labels, schema)
+    sums = [_sums_of(seam)]
+    if out is None:
+        return {"sums": _concat_sums(sums), "objects": seam.num_rows}
+    tables = [_with_bbox(seam)]
+    for path, spill, batch in own:
+        table = pq.read_table(path).replace_schema_metadata(None)
+        cut, _ = _load_seams([(spill, batch, None)], [_OFF])
+        keep = np.ones(table.num_rows, dtype=bool)
+        keep[cut[_OFF].to_numpy()] = False
+        tables.append(_with_bbox(conform(table.filter(pa.array(keep)), schema)))
+    part = pa.concat_tables(tables).combine_chunks()
+    del tables
+    meta = _write_part(part, out)
+    return {"sums": _concat_sums(sums), "objects": part.num_rows, **meta}
+
+
+def _merged_seams(
+    members: Sequence[tuple[str, int, np.ndarray]], labels: np.ndarray, schema: pa.Schema
+) -> pa.Table:
+    table, _ = _load_seams(members)
+    if table is None or table.num_rows == 0:
+        return schema.empty_table()
+    # the in-memory order (file, then row): ties between equal pieces break the same way
+    order = np.lexsort((table[_OFF].to_numpy(), table[_SRC].to_numpy()))
+    table, labels = table.take(pa.array(order)), np.asarray(labels)[order]
+    frame = table_to_geodataframe(table.drop_columns([_SRC, _OFF]))
+    merged = merge_groups(frame, labels)
+    return _from_frame(merged, schema)
+
+
+def _from_frame(frame: gpd.GeoDataFrame, schema: pa.Schema) -> pa.Table:
+    """A stitched frame back to Arrow with the pieces' schema (WKB geometry)."""
+    df = pd.DataFrame(frame.drop(columns="geometry"))
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    wkb = shapely.to_wkb(np.asarray(frame.geometry.values))
+    table = table.append_column("geometry", pa.array(wkb, pa.binary()))
+    return conform(table, schema)
+
+
+def _with_bbox(table: pa.Table) -> pa.Table:
+    geoms = shapely.from_wkb(table["geometry"].to_numpy(zero_copy_only=False))
+    b = shapely.bounds(geoms)
+    bbox = pa.StructArray.from_arrays(
+        [pa.array(b[:, i]) for i in range(4)], fields=list(_BBOX_TYPE)
+    )
+    return table.append_column(pa.field(BBOX, _BBOX_TYPE), bbox)
+
+
+def _geo_metadata(types: Sequence[str], bounds: Sequence[float]) -> dict:
+    column: dict[str, Any] = {
+        "encoding": "WKB",
+        "geometry_types": sorted(types),
+        "crs": _wgs84_projjson(),
+        "covering": {
+            "bbox": {k: [BBOX, k] for k in ("xmin", "ymin", "xmax", "ymax")},
+        },
+    }
+    if all(np.isfinite(bounds)):
+        column["bbox"] = [float(v) for v in bounds]
+    return {
+        "version": GEOPARQUET_VERSION,
+        "primary_column": "geometry",
+        "columns": {"geometry": column},
+    }
+
+
+def _write_part(table: pa.Table, out: str) -> dict:
+    bbox = table[BBOX]
+    if table.num_rows:
+        b = bbox.combine_chunks()
+        bounds = [
+            float(pc.min(b.field("xmin")).as_py()),
+            float(pc.min(b.field("ymin")).as_py()),
+            float(pc.max(b.field("xmax")).as_py()),
+            float(pc.max(b.field("ymax")).as_py()),
+        ]
+        wkb = table["geometry"].to_numpy(zero_copy_only=False)
+        kinds = np.unique(shapely.get_type_id(shapely.from_wkb(wkb)))
+        types = [_TYPE_NAMES.get(int(k), "Unknown") for k in kinds]
+    else:
+        bounds, types = [np.nan] * 4, []
+    geo = _geo_metadata(types, bounds)
+    table = table.replace_schema_metadata({b"geo": json.dumps(geo).encode()})
+    tmp = f"{out}.tmp"
+    pq.write_table(table, tmp, row_group_size=32_768, write_statistics=True)
+    os.replace(tmp, out)
+    return {"bounds": bounds, "types": types}
+
+
+def _concat_sums(sums: list[pd.DataFrame]) -> pd.DataFrame:
+    sums = [s for s in sums if len(s)]
+    if not sums:
+        return empty_sums()
+    out = pd.concat(sums, ignore_index=True)
+    return out.groupby(["row", "cls"], sort=False, dropna=False, as_index=False).agg(
+        n=("n", "sum"), area=("area", lambda s: s.sum(min_count=1))
+    )
+
+
+# -- running the steps here or on a dask cluster ---------------------------------------
+def _mapper(client: Any) -> tuple[Callable, Callable[[], None]]:
+    """``map(fn, list of argument tuples) -> list of results``, here or on a dask client."""
+    if client is None:
+        return (lambda fn, calls: [fn(*args) for args in calls]), lambda: None
+    close = lambda: None  # noqa: E731
+    if isinstance(client, str):
+        from distributed import Client
+
+        client = Client(client)
+        close = client.close
+
+    def run(fn, calls):
+        if not calls:
+            return []
+        futures = [client.submit(fn, *args, pure=False) for args in calls]
+        return client.gather(futures)
+
+    return run, close
+
+
+def _tiles_small(tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"tile_id": tiles["tile_id"].astype(str).to_numpy(), "row": tiles["row"].to_numpy()},
+        geometry=np.asarray(tiles.geometry.values),
+        crs=tiles.crs,
+    )
+
+
+def _neighbours(tiles: gpd.GeoDataFrame) -> list[np.ndarray]:
+    """For each tile (position), the tiles of its row within :data:`NEIGHBOUR_DEG`."""
+    geoms = np.asarray(tiles.geometry.values)
+    i, j = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=NEIGHBOUR_DEG)
+    rows = tiles["row"].to_numpy()
+    keep = (i != j) & (rows[i] == rows[j])
+    i, j = i[keep], j[keep]
+    order = np.argsort(i, kind="stable")
+    i, j = i[order], j[order]
+    starts = np.searchsorted(i, np.arange(len(geoms) + 1))
+    return [j[starts[k] : starts[k + 1]] for k in range(len(geoms))]
+
+
+def _stream(
+    files: pd.DataFrame,
+    tiles: gpd.GeoDataFrame,
+    out: Path | None,
+    spill_dir: Path,
+    partition_features: int,
+    client: Any,
+) -> DatasetInfo:
+    files = files.reset_index(drop=True)
+    paths = [str(p) for p in files["path"]]
+    schema = unified_schema(paths)
+    small = _tiles_small(tiles)
+    groups = neighbourhood_groups(files, small, partition_features)
+    n_files = len(files)
+    part_of = np.zeros(n_files, dtype=np.int64)
+    batch_of = np.zeros(n_files, dtype=np.int64)
+    for k, g in enumerate(groups):
+        part_of[g] = k
+        batch_of[g] = np.arange(len(g))
+    spills = [str(spill_dir / f"seams-{k:05d}.arrow") for k in range(len(groups))]
+    run, close = _mapper(client)
+    try:
+        if client is not None and not isinstance(client, str):
+            small_arg = client.scatter(small, broadcast=True)
+        else:
+            small_arg = small
+        scans = run(
+            _scan_group,
+            [([int(i) for i in g], [paths[i] for i in g], schema, small_arg, spills[k])
+             for k, g in enumerate(groups)],
+        )  # fmt: skip
+        seams = np.zeros(n_files, dtype=np.int64)
+        for g, s in zip(groups, scans, strict=True):
+            seams[g] = s["seams"]
+        offsets = np.r_[0, np.cumsum(seams)]
+        log.info("%d pieces, %d on seams", sum(int(s["pieces"].sum()) for s in scans), offsets[-1])
+        labels = _seam_groups(files, small, groups, part_of, batch_of, seams, offsets, spills, run,
+                              small_arg)  # fmt: skip
+        owner = _owners(labels, part_of, seams)
+        calls = _merge_calls(groups, files, paths, part_of, batch_of, seams, offsets, spills,
+                             labels, owner, schema, out)  # fmt: skip
+        merges = run(_merge_part, calls)
+    finally:
+        close()
+    sums = _concat_sums([s["sums"] for s in scans] + [m["sums"] for m in merges])
+    pieces = int(sum(int(s["pieces"].sum()) for s in scans))
+    uncut = pieces - int(seams.sum())
+    if out is None:
+        objects = uncut + sum(m["objects"] for m in merges)
+        return DatasetInfo(None, objects, pieces, sums=sums)
+    info = DatasetInfo(out, sum(m["objects"] for m in merges), pieces, sums=sums)
+    info.parts = [c[-1] for c in calls]
+    info.bounds = _total_bounds([m["bounds"] for m in merges])
+    types = sorted({t for m in merges for t in m["types"]})
+    _write_summary(out, info.parts, schema, types, info.bounds)
+    return info
+
+
+def _seam_groups(files, small, groups, part_of, batch_of, seams, offsets, spills, run, tiles_arg):
+    """Steps 2 and 3: pairs per partition window, then connected components."""
+    n_seam = int(offsets[-1])
+    if n_seam == 0:
+        return np.zeros(0, dtype=np.int64)
+    tile_pos = pd.Index(small["tile_id"]).get_indexer(files["tile_id"].astype(str))
+    neigh = _neighbours(small)
+    files_of_tile: dict[int, list[int]] = {}
+    for f, t in enumerate(tile_pos):
+        files_of_tile.setdefault(int(t), []).append(f)
+    calls = []
+    for k, g in enumerate(groups):
+        want = set(int(f) for f in g if seams[f])
+        for f in g:
+            t = tile_pos[f]
+            if t < 0 or not seams[f]:
+                continue
+            for n in neigh[t]:
+                want.update(x for x in files_of_tile.get(int(n), []) if seams[x])
+        if not any(part_of[f] == k for f in want):
+            continue
+        fs = sorted(want, key=lambda f: (part_of[f], batch_of[f]))
+        loads = [(spills[part_of[f]], int(batch_of[f]), None) for f in fs]
+        calls.append((loads, offsets[fs], part_of[fs], k, tiles_arg))
+    pairs = run(_pair_window, calls)
+    left = np.concatenate([p[0] for p in pairs] or [np.zeros(0, np.int64)])
+    right = np.concatenate([p[1] for p in pairs] or [np.zeros(0, np.int64)])
+    log.info("%d seam pieces, %d pairs", n_seam, len(left))
+    return _components(n_seam, left, right)
+
+
+def _owners(labels: np.ndarray, part_of: np.ndarray, seams: np.ndarray) -> np.ndarray:
+    """Per group label, the first partition holding one of its pieces."""
+    if len(labels) == 0:
+        return np.zeros(0, dtype=np.int64)
+    piece_part = np.repeat(part_of, seams)
+    owner = np.full(int(labels.max()) + 1, np.iinfo(np.int64).max)
+    np.minimum.at(owner, labels, piece_part)
+    return owner
+
+
+def _merge_calls(groups, files, paths, part_of, batch_of, seams, offsets, spills, labels, owner,
+                 schema, out):  # fmt: skip
+    n_seam = int(offsets[-1])
+    piece_file = np.repeat(np.arange(len(files)), seams)
+    piece_row = np.arange(n_seam) - offsets[piece_file]
+    piece_owner = owner[labels] if n_seam else np.zeros(0, dtype=np.int64)
+    order = np.argsort(piece_owner, kind="stable")
+    bounds = np.searchsorted(piece_owner[order], np.arange(len(groups) + 1))
+    calls = []
+    for k, g in enumerate(groups):
+        ids = order[bounds[k] : bounds[k + 1]]
+        ids = ids[np.lexsort((piece_row[ids], piece_file[ids]))]
+        members = []
+        fs, starts = np.unique(piece_file[ids], return_index=True)
+        ends = np.r_[starts[1:], len(ids)]
+        for f, a, b in zip(fs, starts, ends, strict=True):
+            members.append((spills[part_of[f]], int(batch_of[f]), piece_row[ids[a:b]]))
+        own = [(paths[f], spills[k], int(batch_of[f])) for f in g]
+        target = None if out is None else str(out / f"part-{k:05d}.parquet")
+        calls.append((members, labels[ids], own, schema, target))
+    return calls
+
+
+def _total_bounds(bounds: list) -> tuple[float, float, float, float]:
+    b = np.array([x for x in bounds if np.all(np.isfinite(x))], dtype=float).reshape(-1, 4)
+    if len(b) == 0:
+        return (np.nan, np.nan, np.nan, np.nan)
+    return (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
+
+
+def _write_summary(out: Path, parts: list[str], schema: pa.Schema, types, bounds) -> None:
+    """``_common_metadata`` (schema with the ``geo`` metadata) and ``_metadata`` (every
+    part's row groups), as ``pyarrow.dataset`` / dask / Spark read them."""
+    full = schema.append(pa.field(BBOX, _BBOX_TYPE))
+    full = full.with_metadata({b"geo": json.dumps(_geo_metadata(types, bounds)).encode()})
+    pq.write_metadata(full, out / "_common_metadata")
+    collected = None
+    for p in parts:
+        md = pq.read_metadata(p)
+        md.set_file_path(Path(p).name)
+        if collected is None:
+            collected = md
+        else:
+            collected.append_row_groups(md)
+    if collected is not None:
+        collected.write_metadata_file(str(out / "_metadata"))
+
+
+# -- public entry points ----------------------------------------------------------------
+def write_dataset(
+    files: pd.DataFrame,
+    tiles: gpd.GeoDataFrame,
+    path: str | os.PathLike,
+    *,
+    partition_features: int | None = None,
+    client: Any = None,
+    overwrite: bool = True,
+) -> DatasetInfo:
+    """Stitch a run's stored pieces and write them as a GeoParquet 1.1 dataset, streaming
+    (see the module docstring; memory grows with ``partition_features``, not the run).
+
+    Parameters
+    ----------
+    files : DataFrame
+        The stored files (``path``, ``tile_id``, ``features``), as
+        :attr:`MapflowResult.files <mapflow_geo.MapflowResult.files>`.
+    tiles : GeoDataFrame
+        The plan (``tile_id``, ``row``, ``geometry``).
+    path : str or PathLike
+        The dataset folder. Written beside it and renamed at the end; an existing dataset
+        there is replaced when ``overwrite`` (a folder holding anything else never is).
+    partition_features : int, optional
+        Objects per partition file (default: ``get_options()["partition_features"]``).
+    client : dask.distributed.Client or str, optional
+        Run the steps on this dask cluster (a client or a scheduler address); ``path``
+        must then be a folder every worker sees.
+
+    Returns
+    -------
+    DatasetInfo
+        Objects, parts, bounds and the per-(row, class) sums that :attr:`stats` needs.
+
+    Examples
+    --------
+    >>> info = write_dataset(res.files, res.tiles, "out/buildings")     # doctest: +SKIP
+    >>> gpd.read_parquet("out/buildings", bbox=(4.3, 50.8, 4.4, 50.9))  # doctest: +SKIP
+    """
+    from mapflow_geo.results._options import OPTIONS
+
+    out = Path(path)
+    _check_target(out, overwrite)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        (tmp / "_spill").mkdir()
+        n = int(partition_features or OPTIONS["partition_features"])
+        if len(files):
+            info = _stream(files, tiles, tmp, tmp / "_spill", n, client)
+        else:
+            info = _write_empty(tmp)
+        shutil.rmtree(tmp / "_spill")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    info.path = out
+    info.parts = [str(out / Path(p).name) for p in info.parts]
+    return info
+
+
+def write_frame_dataset(
+    features: gpd.GeoDataFrame,
+    path: str | os.PathLike,
+    *,
+    partition_features: int | None = None,
+    overwrite: bool = True,
+) -> DatasetInfo:
+    """:func:`write_dataset` for objects already in memory (a result built from a
+    frame): sorted by the Hilbert index of their centres, cut into partitions."""
+    from mapflow_geo.results._options import OPTIONS
+
+    out = Path(path)
+    _check_target(out, overwrite)
+    n = int(partition_features or OPTIONS["partition_features"])
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        if len(features) == 0:
+            info = _write_empty(tmp)
+        else:
+            feats = features.to_crs(4326) if features.crs else features
+            order = np.argsort(feats.geometry.hilbert_distance().to_numpy(), kind="stable")
+            feats = feats.iloc[order]
+            table = _frame_table(feats)
+            schema = table.schema
+            parts, metas = [], []
+            for k, start in enumerate(range(0, len(feats), n)):
+                target = str(tmp / f"part-{k:05d}.parquet")
+                metas.append(_write_part(_with_bbox(table.slice(start, n)), target))
+                parts.append(target)
+            bounds = _total_bounds([m["bounds"] for m in metas])
+            types = sorted({t for m in metas for t in m["types"]})
+            _write_summary(tmp, parts, schema, types, bounds)
+            info = DatasetInfo(tmp, len(feats), len(feats), parts, class_sums(feats), bounds)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    info.path = out
+    info.parts = [str(out / Path(p).name) for p in info.parts]
+    return info
+
+
+def _frame_table(frame: gpd.GeoDataFrame) -> pa.Table:
+    df = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    wkb = shapely.to_wkb(np.asarray(frame.geometry.values))
+    return table.append_column("geometry", pa.array(wkb, pa.binary()))
+
+
+def _write_empty(out: Path) -> DatasetInfo:
+    from mapflow_geo.results.io import empty_features
+
+    table = _with_bbox(_frame_table(empty_features()))
+    target = str(out / "part-00000.parquet")
+    _write_part(table, target)
+    _write_summary(out, [target], table.schema.remove(table.schema.get_field_index(BBOX)), [],
+                   (np.nan,) * 4)  # fmt: skip
+    return DatasetInfo(out, 0, 0, [target])
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a dataset folder")
+    names = [p.name for p in out.iterdir()]
+    ours = all(n.startswith("part-") or n in ("_metadata", "_common_metadata") for n in names)
+    if names and not ours:
+        raise FileExistsError(f"{out} holds other files; not replacing it with a dataset")
+    if names and not overwrite:
+        raise FileExistsError(f"{out} already holds a dataset (overwrite=False)")
+
+
+def stream_class_sums(
+    files: pd.DataFrame,
+    tiles: gpd.GeoDataFrame,
+    *,
+    partition_features: int | None = None,
+    client: Any = None,
+    spill_dir: str | os.PathLike | None = None,
+) -> DatasetInfo:
+    """The stitched objects' per-(row, class) sums and count, by the streaming pass of
+    :func:`write_dataset` without writing the objects (seam pieces spill to
+    ``spill_dir``, a temporary folder by default, removed at the end)."""
+    from mapflow_geo.results._options import OPTIONS
+
+    n = int(partition_features or OPTIONS["partition_features"])
+    if not len(files):
+        return DatasetInfo(None, 0, 0)
+    base = Path(spill_dir) if spill_dir is not None else None
+    if base is not None:
+        base.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".mapflow-seams-", dir=base))
+    try:
+        return _stream(files, tiles, None, tmp, n, client)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read_dataset(
+    path: str | os.PathLike,
+    *,
+    bbox: Sequence[float] | None = None,
+    columns: Sequence[str] | None = None,
+) -> gpd.GeoDataFrame:
+    """Read a stitched dataset (or the part of it whose objects' ``bbox`` meets
+    ``bbox = (xmin, ymin, xmax, ymax)``: the covering column lets Parquet skip row
+    groups) into a GeoDataFrame, without the ``bbox`` column."""
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset(str(path), format="parquet", exclude_invalid_files=False)
+    flt = None
+    if bbox is not None:
+        xmin, ymin, xmax, ymax = bbox
+        flt = (
+            (ds.field(BBOX, "xmin") <= xmax)
+            & (ds.field(BBOX, "xmax") >= xmin)
+            & (ds.field(BBOX, "ymin") <= ymax)
+            & (ds.field(BBOX, "ymax") >= ymin)
+        )
+    cols = None if columns is None else [*dict.fromkeys([*columns, "geometry"])]
+    table = dataset.to_table(columns=cols, filter=flt)
+    if BBOX in table.column_names:
+        table = table.drop_columns([BBOX])
+    return table_to_geodataframe(table)
