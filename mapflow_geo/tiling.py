@@ -85,6 +85,14 @@ class _Piece:
     geom: shapely.Polygon
     area: float  # geodesic km²
     bounds: tuple[float, float, float, float]
+    bbox: float = -1.0  # geodesic km² of the lat/lon bbox; -1 until first asked
+
+
+def _bbox_area(p: _Piece) -> float:
+    """The piece's bbox area, computed once (a full grid cell knows it from its band)."""
+    if p.bbox < 0:
+        p.bbox = box_area_km2(*p.bounds)
+    return p.bbox
 
 
 # ------------------------------------------------------------------------ cutting
@@ -133,21 +141,34 @@ def _cut_polygon(poly: shapely.Polygon, row: int, key: tuple, cap: float) -> lis
             cell_lat1 = lat0 + dphi
             dlon = _cell_width_deg(lat0, cell_lat1, cap)
             cell_area = box_area_km2(0.0, lat0, dlon, cell_lat1)
-            for c, comp in enumerate(polygon_parts(strip)):
+            comps = polygon_parts(strip)
+            for c, comp in enumerate(comps):
                 cx0, _, cx1, _ = comp.bounds
                 ncol = max(1, math.ceil((cx1 - cx0) / dlon - 1e-12))
                 xs = cx0 + dlon * np.arange(ncol + 1)
                 cells = shapely.box(xs[:-1], lat0, xs[1:], cell_lat1)
-                clipped = shapely.intersection(cells, comp)
+                # A cell strictly inside the polygon (so inside the band) and in this
+                # part is a whole piece; only the others are clipped. (Asked of the
+                # polygon, not of the part, whose band edges every cell touches.)
+                inside = shapely.contains_properly(poly, cells)
+                if len(comps) > 1 and inside.any():
+                    mid = (xs[:-1][inside] + xs[1:][inside]) / 2
+                    inside[inside] = shapely.contains_xy(comp, mid, (lat0 + cell_lat1) / 2)
+                edge = np.flatnonzero(~inside)
+                clipped = dict(zip(edge.tolist(), shapely.intersection(cells[edge], comp)))
                 full_planar = (xs[1:] - xs[:-1]) * (cell_lat1 - lat0)
-                areas = shapely.area(clipped)
-                for j, g in enumerate(clipped):
-                    if g.is_empty:
-                        continue
+                cell_bounds = shapely.bounds(cells).tolist()
+                for j in range(len(cells)):
                     k = (*key, band, c, j)
-                    if areas[j] >= full_planar[j] * (1.0 - 1e-12) and g.geom_type == "Polygon":
-                        cell = cells[j]
-                        pieces.append(_Piece(row, k, cell, cell_area, cell.bounds))
+                    g = clipped.get(j)
+                    if g is None or (
+                        g.geom_type == "Polygon" and g.area >= full_planar[j] * (1.0 - 1e-12)
+                    ):
+                        pieces.append(
+                            _Piece(row, k, cells[j], cell_area, tuple(cell_bounds[j]), cell_area)
+                        )
+                        continue
+                    if g.is_empty:
                         continue
                     for s, p in enumerate(polygon_parts(g)):
                         pieces.append(_Piece(row, (*k, s), p, -1.0, p.bounds))
@@ -246,7 +267,7 @@ def _ensure_fit(pieces: list[_Piece], cap: float) -> list[_Piece]:
     stack = list(reversed(pieces))
     while stack:
         p = stack.pop()
-        if p.area <= cap and box_area_km2(*p.bounds) <= cap:
+        if p.area <= cap and _bbox_area(p) <= cap:
             out.append(p)
             continue
         minx, miny, maxx, maxy = p.bounds
@@ -325,9 +346,11 @@ def _merge_slivers(pieces: list[_Piece], cap: float, fraction: float) -> list[_P
         if union.geom_type != "Polygon":
             continue
         area = float(geodesic_area_km2([union])[0])
-        if area > cap or box_area_km2(*union.bounds) > cap:
+        ubounds = union.bounds
+        ubbox = box_area_km2(*ubounds)
+        if area > cap or ubbox > cap:
             continue
-        pieces[j] = _Piece(q.row, min(q.key, p.key), union, area, union.bounds)
+        pieces[j] = _Piece(q.row, min(q.key, p.key), union, area, ubounds, ubbox)
         alive[i] = False
         redirect[i] = j
     return [p for p, a in zip(pieces, alive, strict=True) if a]
@@ -371,7 +394,8 @@ def _try_place(b: _Bin, p: _Piece, cap: float, max_aois: int) -> bool:
         return False
     xs0, ys0, xs1, ys1 = zip(*[t.bounds for t in group], p.bounds, strict=True)
     bounds = (min(xs0), min(ys0), max(xs1), max(ys1))
-    if box_area_km2(*bounds) > cap:
+    bbox = box_area_km2(*bounds)
+    if bbox > cap:
         return False
     union = shapely.union_all([t.geom for t in group] + [p.geom])
     if union.geom_type != "Polygon":
@@ -381,7 +405,8 @@ def _try_place(b: _Bin, p: _Piece, cap: float, max_aois: int) -> bool:
     if area > cap or used > cap:
         return False
     key = min([t.key for t in group] + [p.key])
-    merged = _Piece(p.row, key, union, area, union.bounds)
+    ubounds = union.bounds
+    merged = _Piece(p.row, key, union, area, ubounds, bbox if ubounds == bounds else -1.0)
     keep = [t for i, t in enumerate(b.tiles) if i not in set(conflicts)]
     b.tiles = keep + [merged]
     b.used = used
@@ -393,11 +418,17 @@ def _pack(pieces: list[_Piece], cap: float, max_aois: int) -> list[_Bin]:
     order = sorted(range(len(pieces)), key=lambda i: (-pieces[i].area, pieces[i].key))
     bins: list[_Bin] = []
     free = np.zeros(max(16, len(pieces)), dtype=float)  # remaining capacity per bin
+    # an upper bound of free[: len(bins)] (free space only shrinks, new bins raise it):
+    # a full cell, which fits no open bin, opens its own without scanning them all
+    most_free = -math.inf
     for i in order:
         p = pieces[i]
         placed = False
-        if bins:
-            cand = np.flatnonzero(free[: len(bins)] >= p.area - 1e-12)
+        if bins and most_free >= p.area - 1e-12:
+            open_ = free[: len(bins)]
+            cand = np.flatnonzero(open_ >= p.area - 1e-12)
+            if not len(cand):
+                most_free = float(open_.max())
             for bi in cand.tolist():
                 if _try_place(bins[bi], p, cap, max_aois):
                     free[bi] = cap - bins[bi].used
@@ -408,6 +439,7 @@ def _pack(pieces: list[_Piece], cap: float, max_aois: int) -> list[_Bin]:
             b.tiles.append(p)
             b.used = p.area
             free[len(bins)] = cap - b.used
+            most_free = max(most_free, free[len(bins)])
             bins.append(b)
     return bins
 
@@ -450,11 +482,19 @@ def credits_for(area_km2: float, price_per_km2: float) -> int:
     return int(math.ceil(raw - 1e-9 * max(1.0, raw)))
 
 
-def _tile_id(label: Any, geom: shapely.Polygon) -> str:
-    rounded = shapely.transform(geom, lambda c: np.round(c, 10))
-    h = hashlib.blake2b(repr(label).encode(), digest_size=8)
-    h.update(shapely.to_wkb(shapely.normalize(rounded), output_dimension=2))
-    return h.hexdigest()
+def _tile_ids(labels: list, geoms: list) -> list[str]:
+    """Stable id of each tile: a hash of its row label and its normalised geometry
+    (coordinates rounded to 1e-10°)."""
+    if not geoms:
+        return []
+    rounded = shapely.transform(np.asarray(geoms, dtype=object), lambda c: np.round(c, 10))
+    wkbs = shapely.to_wkb(shapely.normalize(rounded), output_dimension=2)
+    out = []
+    for label, wkb in zip(labels, wkbs, strict=True):
+        h = hashlib.blake2b(repr(label).encode(), digest_size=8)
+        h.update(wkb)
+        out.append(h.hexdigest())
+    return out
 
 
 def plan(
@@ -566,16 +606,17 @@ def plan(
         b.tiles.sort(key=lambda t: t.key)
     bins.sort(key=lambda b: b.tiles[0].key)
 
-    rows, geoms, areas, proc, p_area, p_aois = [], [], [], [], [], []
+    rows, geoms, areas, bboxes, proc, p_area, p_aois = [], [], [], [], [], [], []
     for n, b in enumerate(bins):
         for t in b.tiles:
             rows.append(labels[t.row])
             geoms.append(t.geom)
             areas.append(t.area)
+            bboxes.append(_bbox_area(t))
             proc.append(n)
             p_area.append(b.used)
             p_aois.append(b.count)
-    bbox = np.array([box_area_km2(*g.bounds) for g in geoms], dtype=float)
+    bbox = np.asarray(bboxes, dtype=float)
     areas_arr = np.asarray(areas, dtype=float)
     if len(geoms) and (areas_arr.max() > cap * (1 + 1e-12) or bbox.max() > cap * (1 + 1e-12)):
         raise PlanError("internal error: a tile breaks the limits")  # pragma: no cover
@@ -585,7 +626,7 @@ def plan(
     out = gpd.GeoDataFrame(
         {
             "row": pd.Series(rows, dtype=object),
-            "tile_id": [_tile_id(lab, g) for lab, g in zip(rows, geoms, strict=True)],
+            "tile_id": _tile_ids(rows, geoms),
             "processing": np.asarray(proc, dtype=np.int64),
             "area_km2": areas_arr,
             "bbox_area_km2": bbox,
