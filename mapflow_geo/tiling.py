@@ -155,7 +155,9 @@ def _cut_polygon(poly: shapely.Polygon, row: int, key: tuple, cap: float) -> lis
                     mid = (xs[:-1][inside] + xs[1:][inside]) / 2
                     inside[inside] = shapely.contains_xy(comp, mid, (lat0 + cell_lat1) / 2)
                 edge = np.flatnonzero(~inside)
-                clipped = dict(zip(edge.tolist(), shapely.intersection(cells[edge], comp)))
+                clipped = dict(
+                    zip(edge.tolist(), shapely.intersection(cells[edge], comp), strict=True)
+                )
                 full_planar = (xs[1:] - xs[:-1]) * (cell_lat1 - lat0)
                 cell_bounds = shapely.bounds(cells).tolist()
                 for j in range(len(cells)):
