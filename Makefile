@@ -35,3 +35,10 @@ lint: $(TEST_STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+
+# Mutation testing of the guarantee functions: tools/mutate.py applies hand-written
+# mutants (create/adopt decisions, journal ordering, stitch, tiling limits, budgets,
+# redaction) to a scratch copy, runs the tests guarding each, prints killed/survived.
+.PHONY: mutate
+mutate: $(TEST_STAMP)
+	$(BIN)/python tools/mutate.py $(MUTANTS)
