@@ -319,16 +319,19 @@ def _merge_part(
     sums = [_sums_of(seam)]
     if out is None:
         return {"sums": _concat_sums(sums), "objects": seam.num_rows}
-    tables = [_with_bbox(seam)]
+    first, types = _with_bbox(seam)
+    tables = [first]
     for path, spill, batch in own:
         table = pq.read_table(path).replace_schema_metadata(None)
         cut, _ = _load_seams([(spill, batch, None)], [_OFF])
         keep = np.ones(table.num_rows, dtype=bool)
         keep[cut[_OFF].to_numpy()] = False
-        tables.append(_with_bbox(conform(table.filter(pa.array(keep)), schema)))
-    part = pa.concat_tables(tables).combine_chunks()
+        table, kinds = _with_bbox(conform(table.filter(pa.array(keep)), schema))
+        tables.append(table)
+        types |= kinds
+    part = pa.concat_tables(tables)
     del tables
-    meta = _write_part(part, out)
+    meta = _write_part(part, out, types)
     return {"sums": _concat_sums(sums), "objects": part.num_rows, **meta}
 
 
@@ -355,13 +358,15 @@ def _from_frame(frame: gpd.GeoDataFrame, schema: pa.Schema) -> pa.Table:
     return conform(table, schema)
 
 
-def _with_bbox(table: pa.Table) -> pa.Table:
+def _with_bbox(table: pa.Table) -> tuple[pa.Table, set[str]]:
+    """``table`` with its ``bbox`` covering column; the geometry types it holds."""
     geoms = shapely.from_wkb(table["geometry"].to_numpy(zero_copy_only=False))
     b = shapely.bounds(geoms)
-    bbox = pa.StructArray.from_arrays(
-        [pa.array(b[:, i]) for i in range(4)], fields=list(_BBOX_TYPE)
-    )
-    return table.append_column(pa.field(BBOX, _BBOX_TYPE), bbox)
+    kinds = {_TYPE_NAMES.get(int(k), "Unknown") for k in np.unique(shapely.get_type_id(geoms))}
+    del geoms
+    cols = [pa.array(b[:, i]) for i in range(4)]
+    bbox = pa.StructArray.from_arrays(cols, fields=list(_BBOX_TYPE))
+    return table.append_column(pa.field(BBOX, _BBOX_TYPE), bbox), kinds - {"Unknown"}
 
 
 def _geo_metadata(types: Sequence[str], bounds: Sequence[float]) -> dict:
@@ -382,27 +387,22 @@ def _geo_metadata(types: Sequence[str], bounds: Sequence[float]) -> dict:
     }
 
 
-def _write_part(table: pa.Table, out: str) -> dict:
-    bbox = table[BBOX]
+def _write_part(table: pa.Table, out: str, types: set[str]) -> dict:
+    """One partition file (atomic rename), row groups of 32,768 objects, its ``geo``
+    metadata with its own bbox and geometry types."""
     if table.num_rows:
-        b = bbox.combine_chunks()
-        bounds = [
-            float(pc.min(b.field("xmin")).as_py()),
-            float(pc.min(b.field("ymin")).as_py()),
-            float(pc.max(b.field("xmax")).as_py()),
-            float(pc.max(b.field("ymax")).as_py()),
-        ]
-        wkb = table["geometry"].to_numpy(zero_copy_only=False)
-        kinds = np.unique(shapely.get_type_id(shapely.from_wkb(wkb)))
-        types = [_TYPE_NAMES.get(int(k), "Unknown") for k in kinds]
+        bbox = table[BBOX]
+        lo = [pc.min(pc.struct_field(bbox, k)).as_py() for k in ("xmin", "ymin")]
+        hi = [pc.max(pc.struct_field(bbox, k)).as_py() for k in ("xmax", "ymax")]
+        bounds = [float(v) for v in (*lo, *hi)]
     else:
-        bounds, types = [np.nan] * 4, []
-    geo = _geo_metadata(types, bounds)
+        bounds = [np.nan] * 4
+    geo = _geo_metadata(sorted(types), bounds)
     table = table.replace_schema_metadata({b"geo": json.dumps(geo).encode()})
     tmp = f"{out}.tmp"
-    pq.write_table(table, tmp, row_group_size=32_768, write_statistics=True)
+    pq.write_table(table, tmp, row_group_size=32_768)
     os.replace(tmp, out)
-    return {"bounds": bounds, "types": types}
+    return {"bounds": bounds, "types": sorted(types)}
 
 
 def _concat_sums(sums: list[pd.DataFrame]) -> pd.DataFrame:
@@ -696,7 +696,8 @@ def write_frame_dataset(
             parts, metas = [], []
             for k, start in enumerate(range(0, len(feats), n)):
                 target = str(tmp / f"part-{k:05d}.parquet")
-                metas.append(_write_part(_with_bbox(table.slice(start, n)), target))
+                chunk, kinds = _with_bbox(table.slice(start, n))
+                metas.append(_write_part(chunk, target, kinds))
                 parts.append(target)
             bounds = _total_bounds([m["bounds"] for m in metas])
             types = sorted({t for m in metas for t in m["types"]})
@@ -723,9 +724,9 @@ def _frame_table(frame: gpd.GeoDataFrame) -> pa.Table:
 def _write_empty(out: Path) -> DatasetInfo:
     from mapflow_geo.results.io import empty_features
 
-    table = _with_bbox(_frame_table(empty_features()))
+    table, _ = _with_bbox(_frame_table(empty_features()))
     target = str(out / "part-00000.parquet")
-    _write_part(table, target)
+    _write_part(table, target, set())
     _write_summary(out, [target], table.schema.remove(table.schema.get_field_index(BBOX)), [],
                    (np.nan,) * 4)  # fmt: skip
     return DatasetInfo(out, 0, 0, [target])

@@ -148,9 +148,10 @@ def merge_groups(features: gpd.GeoDataFrame, group: np.ndarray) -> gpd.GeoDataFr
     in their group pass through in their order, then the joined objects as
     :func:`stitch` makes them (union, largest piece's properties, ``area`` summed,
     provenance joined with ``+``)."""
-    if len(features) == 0:
+    labels = pd.factorize(np.asarray(group))[0]
+    if len(features) == 0 or np.bincount(labels).max() < 2:
         return features.reset_index(drop=True)
-    return _merge_groups(features.reset_index(drop=True), pd.factorize(group)[0])
+    return _merge_groups(features.reset_index(drop=True), labels)
 
 
 def _seam_mask(features, tiles, plan: TilePlan, pos: np.ndarray) -> np.ndarray:
