@@ -447,9 +447,10 @@ def _type_codes(b: _Objects, a: _Objects) -> tuple[np.ndarray, np.ndarray]:
 def _match(b: _Objects, a: _Objects, rule: ChangeRule) -> _Groups:
     """Link the objects of the two sides (the rule's step 1) and sum each group."""
     nb, na = len(b), len(a)
-    if nb and na:
-        i, j = shapely.STRtree(a.geoms).query(b.geoms)
-        tb, ta = _type_codes(b, a)
+    tree = shapely.STRtree(a.geoms) if nb and na else None
+    tb, ta = _type_codes(b, a)
+    if tree is not None:
+        i, j = tree.query(b.geoms)
         same = tb[i] == ta[j]
         i, j = i[same], j[same]
     else:
@@ -462,9 +463,9 @@ def _match(b: _Objects, a: _Objects, rule: ChangeRule) -> _Groups:
     inter = np.zeros(len(i))
     inter[maybe] = _intersection_areas(b, a, i[maybe], j[maybe])
     link = maybe & (inter > 0) & (inter >= rule.min_overlap * small)
-    graph = coo_matrix(
-        (np.ones(int(link.sum()), np.int8), (i[link], nb + j[link])), shape=(nb + na, nb + na)
-    )
+    fi, fj = _fragments(b, a, i[link], j[link], tree, (tb, ta), rule)
+    li, lj = np.r_[i[link], fi], np.r_[j[link], fj]
+    graph = coo_matrix((np.ones(len(li), np.int8), (li, nb + lj)), shape=(nb + na, nb + na))
     label = connected_components(graph, directed=False)[1]
     label_b, label_a = label[:nb], label[nb:]
     # envelope pairs the first test skipped whose objects ended up in one group anyway
@@ -485,6 +486,75 @@ def _match(b: _Objects, a: _Objects, rule: ChangeRule) -> _Groups:
     )
 
 
+def _fragments(b, a, li, lj, tree, types, rule: ChangeRule) -> tuple[np.ndarray, np.ndarray]:
+    """Links for fragments (the rule's step 1b): an object linked to nothing that lies
+    within ``tolerance_m`` of linked objects of the other side, but for at most
+    ``area_change_m2``, is a piece of them (a sliver left at a seam, an outline drawn in
+    two parts): it is linked to the nearest. Returns (before, after) positions."""
+    out_i, out_j = [np.zeros(0, np.intp)], [np.zeros(0, np.intp)]
+    linked_b = np.zeros(len(b), bool)
+    linked_b[li] = True
+    linked_a = np.zeros(len(a), bool)
+    linked_a[lj] = True
+    for lone_side, other, lone_mask, other_linked, types_lo, types_ot, flip in (
+        (a, b, ~linked_a, linked_b, types[1], types[0], True),
+        (b, a, ~linked_b, linked_a, types[0], types[1], False),
+    ):
+        lone = np.flatnonzero(lone_mask)
+        if not len(lone) or not other_linked.any():
+            continue
+        env = _envelopes(lone_side.bounds[lone], rule.tolerance_m)
+        if flip:  # a small tree of the lone after objects, queried with linked before ones
+            cand = np.flatnonzero(other_linked)
+            q, o = shapely.STRtree(env).query(shapely.box(*other.bounds[cand].T))
+            q, o = o, cand[q]
+        else:
+            q, o = tree.query(env)
+            keep = other_linked[o]
+            q, o = q[keep], o[keep]
+        same = types_lo[lone[q]] == types_ot[o]
+        q, o = q[same], o[same]
+        if not len(q):
+            continue
+        near, dist, beyond = _near_and_beyond(lone_side, other, lone, q, o, rule.tolerance_m)
+        q, o, dist = q[near], o[near], dist[near]
+        frag = beyond[q] <= rule.area_change_m2
+        q, o, dist = q[frag], o[frag], dist[frag]
+        order = np.lexsort((o, dist, q))  # per lone object: the nearest, then input order
+        first = np.r_[True, q[order][1:] != q[order][:-1]] if len(q) else np.zeros(0, bool)
+        q, o = q[order][first], o[order][first]
+        (out_i if not flip else out_j).append(lone[q])
+        (out_j if not flip else out_i).append(o)
+    return np.concatenate(out_i), np.concatenate(out_j)
+
+
+def _envelopes(bounds: np.ndarray, metres: float) -> np.ndarray:
+    """Envelopes grown by ``metres`` (degrees at their latitude), as boxes."""
+    kx, ky = _metres_per_degree(np.maximum(np.abs(bounds[:, 1]), np.abs(bounds[:, 3])))
+    mx, my = metres / kx, metres / ky
+    return shapely.box(bounds[:, 0] - mx, bounds[:, 1] - my, bounds[:, 2] + mx, bounds[:, 3] + my)
+
+
+def _near_and_beyond(lone_side, other, lone, q, o, tolerance_m):
+    """For candidate pairs (lone object ``lone[q]``, other-side object ``o``): whether
+    they lie within ``tolerance_m``, their distance (m), and per lone object the area
+    (m²) of it lying farther than the tolerance from all its near neighbours."""
+    lon0 = (lone_side.bounds[lone, 0] + lone_side.bounds[lone, 2]) / 2
+    lat0 = lone_side.lat[lone]
+    kx, ky = _metres_per_degree(lat0)
+    mine = _to_local(lone_side.geoms[lone], lon0, lat0, kx, ky)
+    theirs = _to_local(other.geoms[o], lon0[q], lat0[q], kx[q], ky[q])
+    dist = shapely.distance(mine[q], theirs)
+    near = dist <= tolerance_m
+    beyond = np.full(len(lone), np.inf)
+    has = np.unique(q[near])
+    if len(has):
+        _, slot = np.unique(q[near], return_inverse=True)
+        cover = shapely.buffer(_union_by(theirs[near], slot, len(has)), tolerance_m, quad_segs=4)
+        beyond[has] = shapely.area(shapely.difference(mine[has], cover))
+    return near, dist, beyond
+
+
 # -- classification ---------------------------------------------------------------------
 def _classify(b: _Objects, a: _Objects, grp: _Groups, rule: ChangeRule) -> np.ndarray:
     """A change code per group (the rule's steps 2 and 3)."""
@@ -494,11 +564,16 @@ def _classify(b: _Objects, a: _Objects, grp: _Groups, rule: ChangeRule) -> np.nd
     both = (grp.n_before > 0) & (grp.n_after > 0)
     delta = np.abs(grp.area_after - grp.area_before)
     grown = delta > np.maximum(rule.area_change_m2, rule.area_change * grp.area_before)
-    code[both & grown] = _MODIFIED
-    iou = _iou(grp)
-    check = np.flatnonzero(both & ~grown & (iou < rule.min_iou))
+    # the tolerant IoU is never below the plain one: only these can be modified
+    check = np.flatnonzero(both & (grown | (_iou(grp) < rule.min_iou)))
     if len(check):
-        code[check[_shape_changed(b, a, grp, check, rule)]] = _MODIFIED
+        added, lost = _beyond(b, a, grp, check, rule.tolerance_m)
+        union = grp.area_before[check] + grp.area_after[check] - grp.inter[check]
+        moved = added + lost
+        with np.errstate(divide="ignore", invalid="ignore"):
+            reshaped = (1.0 - moved / union < rule.min_iou) & (moved > rule.area_change_m2)
+        real = grown[check] & (np.maximum(added, lost) > rule.area_change_m2)
+        code[check[real | reshaped]] = _MODIFIED
     return code
 
 
@@ -518,12 +593,15 @@ def _members(label: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndar
     return pos, where[label[pos]]
 
 
-def _shape_changed(
-    b: _Objects, a: _Objects, grp: _Groups, groups: np.ndarray, rule: ChangeRule
-) -> np.ndarray:
-    """Whether each of ``groups`` changed shape beyond ``tolerance_m``: outlines are
-    compared in a local metric frame per group; a one-to-one pair whose Hausdorff
-    distance is within the tolerance is settled without buffers."""
+def _beyond(
+    b: _Objects, a: _Objects, grp: _Groups, groups: np.ndarray, tolerance_m: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``groups``: the area (m²) of the after side lying farther than
+    ``tolerance_m`` outside the before side (added), and the reverse (lost).
+
+    Outlines are compared in a local metric frame per group; a one-to-one pair whose
+    vertices all lie within the tolerance of the other outline (discrete Hausdorff
+    distance) adds and loses nothing, without buffers."""
     pb, gb = _members(grp.label_b, groups)
     pa_, ga = _members(grp.label_a, groups)
     # each group's frame: the envelope centre of its first before object
@@ -536,22 +614,19 @@ def _shape_changed(
     local_a = _to_local(a.geoms[pa_], lon0[ga], lat0[ga], kx[ga], ky[ga])
     shape_b = _union_by(local_b, gb, len(groups))
     shape_a = _union_by(local_a, ga, len(groups))
-    changed = np.zeros(len(groups), bool)
+    added, lost = np.zeros(len(groups)), np.zeros(len(groups))
     todo = np.arange(len(groups))
     one = (grp.n_before[groups] == 1) & (grp.n_after[groups] == 1)
     if one.any():
-        close = shapely.hausdorff_distance(shape_b[one], shape_a[one]) <= rule.tolerance_m
+        close = shapely.hausdorff_distance(shape_b[one], shape_a[one]) <= tolerance_m
         todo = np.setdiff1d(todo, np.flatnonzero(one)[close])
     if len(todo):
-        tol = rule.tolerance_m
         sb, sa = shape_b[todo], shape_a[todo]
-        out_a = shapely.area(shapely.difference(sa, shapely.buffer(sb, tol, quad_segs=4)))
-        out_b = shapely.area(shapely.difference(sb, shapely.buffer(sa, tol, quad_segs=4)))
-        outside = out_a + out_b
-        g = groups[todo]
-        union = grp.area_before[g] + grp.area_after[g] - grp.inter[g]
-        changed[todo] = (outside > rule.area_change_m2) & (1 - outside / union < rule.min_iou)
-    return changed
+        buf_b = shapely.buffer(sb, tolerance_m, quad_segs=4)
+        buf_a = shapely.buffer(sa, tolerance_m, quad_segs=4)
+        added[todo] = shapely.area(shapely.difference(sa, buf_b))
+        lost[todo] = shapely.area(shapely.difference(sb, buf_a))
+    return added, lost
 
 
 def _to_local(geoms, lon0, lat0, kx, ky) -> np.ndarray:
