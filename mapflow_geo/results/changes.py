@@ -433,6 +433,10 @@ class _Groups:
     area_before: np.ndarray
     area_after: np.ndarray
     inter: np.ndarray
+    #: (group, object position) pairs: groups whose making looked at an object of the
+    #: other side that is not theirs (a fragment's neighbours), per side
+    deps_b: np.ndarray
+    deps_a: np.ndarray
 
     def __len__(self) -> int:
         return len(self.n_before)
@@ -463,7 +467,7 @@ def _match(b: _Objects, a: _Objects, rule: ChangeRule) -> _Groups:
     inter = np.zeros(len(i))
     inter[maybe] = _intersection_areas(b, a, i[maybe], j[maybe])
     link = maybe & (inter > 0) & (inter >= rule.min_overlap * small)
-    fi, fj = _fragments(b, a, i[link], j[link], tree, (tb, ta), rule)
+    fi, fj, (near_a, near_b) = _fragments(b, a, i[link], j[link], tree, (tb, ta), rule)
     li, lj = np.r_[i[link], fi], np.r_[j[link], fj]
     graph = coo_matrix((np.ones(len(li), np.int8), (li, nb + lj)), shape=(nb + na, nb + na))
     label = connected_components(graph, directed=False)[1]
@@ -483,49 +487,54 @@ def _match(b: _Objects, a: _Objects, rule: ChangeRule) -> _Groups:
         np.bincount(label_b, weights=b.area_m2, minlength=g),
         np.bincount(label_a, weights=a.area_m2, minlength=g),
         np.bincount(label_b[i[inside]], weights=inter_m2, minlength=g),
+        # a fragment's group looked at its neighbours, and their groups at it
+        np.r_[
+            np.column_stack([label_a[near_a[0]], near_a[1]]),
+            np.column_stack([label_a[near_b[1]], near_b[0]]),
+        ],
+        np.r_[
+            np.column_stack([label_b[near_b[0]], near_b[1]]),
+            np.column_stack([label_b[near_a[1]], near_a[0]]),
+        ],
     )
 
 
-def _fragments(b, a, li, lj, tree, types, rule: ChangeRule) -> tuple[np.ndarray, np.ndarray]:
-    """Links for fragments (the rule's step 1b): an object linked to nothing that lies
-    within ``tolerance_m`` of linked objects of the other side, but for at most
-    ``area_change_m2``, is a piece of them (a sliver left at a seam, an outline drawn in
-    two parts): it is linked to the nearest. Returns (before, after) positions."""
-    out_i, out_j = [np.zeros(0, np.intp)], [np.zeros(0, np.intp)]
-    linked_b = np.zeros(len(b), bool)
-    linked_b[li] = True
-    linked_a = np.zeros(len(a), bool)
-    linked_a[lj] = True
-    for lone_side, other, lone_mask, other_linked, types_lo, types_ot, flip in (
-        (a, b, ~linked_a, linked_b, types[1], types[0], True),
-        (b, a, ~linked_b, linked_a, types[0], types[1], False),
-    ):
-        lone = np.flatnonzero(lone_mask)
-        if not len(lone) or not other_linked.any():
+def _fragments(b, a, li, lj, tree, types, rule: ChangeRule):
+    """Links for fragments (the rule's step 1b): an object linked to nothing of which at
+    most ``area_change_m2`` lies farther than ``tolerance_m`` from the other side's
+    objects is a piece of them (a sliver left at a seam, an outline drawn in two parts):
+    it is linked to the nearest. Returns (before, after) positions of the links and the
+    near pairs looked at, (lone after, before) and (lone before, after)."""
+    links = {0: [np.zeros(0, np.intp)], 1: [np.zeros(0, np.intp)]}
+    empty = np.zeros(0, np.intp)
+    near_pairs = [(empty, empty), (empty, empty)]
+    linked = [np.zeros(len(b), bool), np.zeros(len(a), bool)]
+    linked[0][li] = True
+    linked[1][lj] = True
+    for k, (mine, other) in enumerate(((a, b), (b, a))):
+        lone = np.flatnonzero(~linked[1 - k])
+        if not len(lone) or not len(other):
             continue
-        env = _envelopes(lone_side.bounds[lone], rule.tolerance_m)
-        if flip:  # a small tree of the lone after objects, queried with linked before ones
-            cand = np.flatnonzero(other_linked)
-            q, o = shapely.STRtree(env).query(shapely.box(*other.bounds[cand].T))
-            q, o = o, cand[q]
+        env = _envelopes(mine.bounds[lone], rule.tolerance_m)
+        if k == 0:  # a small tree of the lone after objects, queried with the before ones
+            o, q = shapely.STRtree(env).query(shapely.box(*other.bounds.T))
         else:
             q, o = tree.query(env)
-            keep = other_linked[o]
-            q, o = q[keep], o[keep]
-        same = types_lo[lone[q]] == types_ot[o]
+        same = types[1 - k][lone[q]] == types[k][o]
         q, o = q[same], o[same]
         if not len(q):
             continue
-        near, dist, beyond = _near_and_beyond(lone_side, other, lone, q, o, rule.tolerance_m)
+        near, dist, beyond = _near_and_beyond(mine, other, lone, q, o, rule.tolerance_m)
         q, o, dist = q[near], o[near], dist[near]
+        near_pairs[k] = (lone[q], o)
         frag = beyond[q] <= rule.area_change_m2
         q, o, dist = q[frag], o[frag], dist[frag]
         order = np.lexsort((o, dist, q))  # per lone object: the nearest, then input order
         first = np.r_[True, q[order][1:] != q[order][:-1]] if len(q) else np.zeros(0, bool)
-        q, o = q[order][first], o[order][first]
-        (out_i if not flip else out_j).append(lone[q])
-        (out_j if not flip else out_i).append(o)
-    return np.concatenate(out_i), np.concatenate(out_j)
+        links[1 - k].append(lone[q[order][first]])
+        links[k].append(o[order][first])
+    before, after = np.concatenate(links[0]), np.concatenate(links[1])
+    return before, after, near_pairs
 
 
 def _envelopes(bounds: np.ndarray, metres: float) -> np.ndarray:
@@ -559,9 +568,12 @@ def _near_and_beyond(lone_side, other, lone, q, o, tolerance_m):
 def _classify(b: _Objects, a: _Objects, grp: _Groups, rule: ChangeRule) -> np.ndarray:
     """A change code per group (the rule's steps 2 and 3)."""
     code = np.full(len(grp), _UNCHANGED, np.int8)
-    code[grp.n_before == 0] = _NEW
-    code[grp.n_after == 0] = _REMOVED
-    both = (grp.n_before > 0) & (grp.n_after > 0)
+    # a side of fragments only (at most area_change_m2 in all, against more) is nothing
+    tiny_b = grp.area_before <= rule.area_change_m2
+    tiny_a = grp.area_after <= rule.area_change_m2
+    code[(grp.n_before == 0) | (tiny_b & ~tiny_a)] = _NEW
+    code[(grp.n_after == 0) | (tiny_a & ~tiny_b)] = _REMOVED
+    both = (code == _UNCHANGED) & (grp.n_before > 0) & (grp.n_after > 0)
     delta = np.abs(grp.area_after - grp.area_before)
     grown = delta > np.maximum(rule.area_change_m2, rule.area_change * grp.area_before)
     # the tolerant IoU is never below the plain one: only these can be modified
@@ -701,15 +713,18 @@ def _frame(
     big_b = _largest(grp.label_b, b.area_m2, g)[groups]
     big_a = _largest(grp.label_a, a.area_m2, g)[groups]
     nb, na = grp.n_before[groups], grp.n_after[groups]
-    has_a = na > 0
+    has_a = code[groups] != _REMOVED  # the side a change shows: after's, before's if removed
     geom = np.empty(len(groups), dtype=object)
-    geom[~has_a] = b.geoms[big_b[~has_a]]
-    single = has_a & (na == 1)
-    geom[single] = a.geoms[big_a[single]]
-    multi = np.flatnonzero(has_a & (na > 1))
-    if len(multi):
-        pos, where = _members(grp.label_a, groups[multi])
-        geom[multi] = _union_by(a.geoms[pos], where, len(multi))
+    for objs, label, count, big, mask in (
+        (b, grp.label_b, nb, big_b, ~has_a),
+        (a, grp.label_a, na, big_a, has_a),
+    ):
+        one = np.flatnonzero(mask & (count == 1))
+        geom[one] = objs.geoms[big[one]]
+        multi = np.flatnonzero(mask & (count > 1))
+        if len(multi):
+            pos, where = _members(label, groups[multi])
+            geom[multi] = _union_by(objs.geoms[pos], where, len(multi))
     side_b, side_a = b.props, a.props
 
     def pick(col: str) -> np.ndarray:
@@ -1277,7 +1292,7 @@ def _iter_dataset(
             if spill is not None:
                 hard.append(spill)
         if hard:
-            part = _solve_hard(store, leaves, hard, rule, margin_m)
+            part = _solve_hard(store, leaves, hard, rule)
             if len(part):
                 yield part
 
@@ -1298,15 +1313,20 @@ def _anchors(b: _Objects, a: _Objects, grp: _Groups) -> tuple[np.ndarray, np.nda
     return x, y
 
 
-def _complete(b: _Objects, a: _Objects, grp: _Groups, window) -> np.ndarray:
-    """Whether every object of each group lies within ``window`` (so every object that
-    could link to it was loaded with it)."""
-    out = np.ones(len(grp), bool)
+def _complete(b: _Objects, a: _Objects, grp: _Groups, window, tolerance_m: float) -> np.ndarray:
+    """Whether each group was made from everything that could change it: every object it
+    holds or looked at lies, with ``tolerance_m`` around it, within ``window`` (so every
+    object touching or near it was loaded with it)."""
     x0, y0, x1, y1 = window
-    for objs, label in ((b, grp.label_b), (a, grp.label_a)):
-        bb = objs.bounds
-        outside = (bb[:, 0] < x0) | (bb[:, 1] < y0) | (bb[:, 2] > x1) | (bb[:, 3] > y1)
-        out[label[outside]] = False
+    ok = []
+    for objs in (b, a):
+        bb = shapely.bounds(_envelopes(objs.bounds, tolerance_m)) if len(objs) else objs.bounds
+        ok.append((bb[:, 0] >= x0) & (bb[:, 1] >= y0) & (bb[:, 2] <= x1) & (bb[:, 3] <= y1))
+    out = np.ones(len(grp), bool)
+    out[grp.label_b[~ok[0]]] = False
+    out[grp.label_a[~ok[1]]] = False
+    out[grp.deps_b[~ok[0][grp.deps_b[:, 1]], 0]] = False
+    out[grp.deps_a[~ok[1][grp.deps_a[:, 1]], 0]] = False
     return out
 
 
@@ -1317,15 +1337,14 @@ def _solve_cell(b: _Objects, a: _Objects, rule: ChangeRule, cell: _Cell, window)
     ax, ay = _anchors(b, a, grp)
     x0, y0, x1, y1 = cell.box
     owned = (ax >= x0) & (ax < x1) & (ay >= y0) & (ay < y1)
-    complete = _complete(b, a, grp, window)
+    complete = _complete(b, a, grp, window, rule.tolerance_m)
     keep = np.flatnonzero(owned & complete)
     code = _classify(b, a, grp, rule)  # cheap checks for all, shapes only where needed
     part = _frame(b, a, grp, code, keep)
     big = np.flatnonzero(owned & ~complete)
     if not len(big):
         return part, None
-    in_b = np.isin(grp.label_b, big)
-    in_a = np.isin(grp.label_a, big)
+    in_b, in_a = _involved(grp, big, len(b), len(a))
     return part, (b.take(np.flatnonzero(in_b)), a.take(np.flatnonzero(in_a)))
 
 
@@ -1338,26 +1357,26 @@ def _leaf_of(leaves: dict[_Cell, Any], x: float, y: float) -> _Cell | None:
     return None
 
 
-def _solve_hard(store: _Store, leaves, hard, rule: ChangeRule, margin_m: float):
+def _solve_hard(store: _Store, leaves, hard, rule: ChangeRule) -> gpd.GeoDataFrame:
     """Groups larger than their anchor cell's margin: grow each from its objects to
-    every object linked to it, reading the cells they reach, then report those their
-    anchor cell could not."""
+    every object linked to it (and every object its making looked at), reading the cells
+    they reach, then report those their anchor cell could not."""
     work_b = _dedupe(_Objects.concat([h[0] for h in hard]))
     work_a = _dedupe(_Objects.concat([h[1] for h in hard]))
-    seeds = (set(work_b.gid.tolist()), set(work_a.gid.tolist()))
-    done: tuple[set, set] = (set(), set())
+    seeds = (work_b.gid.copy(), work_a.gid.copy())
+    done = (np.zeros(0, np.int64), np.zeros(0, np.int64))
     frontier = (work_b, work_a)
     while len(frontier[0]) or len(frontier[1]):
         boxes = np.vstack([frontier[0].bounds, frontier[1].bounds])
-        found = _read_around(store, leaves, boxes)
-        done[0].update(frontier[0].gid.tolist())
-        done[1].update(frontier[1].gid.tolist())
+        found = _read_around(store, leaves, shapely.bounds(_envelopes(boxes, rule.tolerance_m)))
+        done = (np.r_[done[0], frontier[0].gid], np.r_[done[1], frontier[1].gid])
         work_b = _dedupe(_Objects.concat([work_b, found[0]]))
         work_a = _dedupe(_Objects.concat([work_a, found[1]]))
         grp = _match(work_b, work_a, rule)
         groups = _seeded(work_b, work_a, grp, seeds)
-        need_b = np.isin(grp.label_b, groups) & ~np.isin(work_b.gid, list(done[0]))
-        need_a = np.isin(grp.label_a, groups) & ~np.isin(work_a.gid, list(done[1]))
+        need_b, need_a = _involved(grp, groups, len(work_b), len(work_a))
+        need_b &= ~np.isin(work_b.gid, done[0])
+        need_a &= ~np.isin(work_a.gid, done[1])
         frontier = (work_b.take(np.flatnonzero(need_b)), work_a.take(np.flatnonzero(need_a)))
     grp = _match(work_b, work_a, rule)
     groups = _seeded(work_b, work_a, grp, seeds)
@@ -1365,25 +1384,24 @@ def _solve_hard(store: _Store, leaves, hard, rule: ChangeRule, margin_m: float):
     report = []
     for g in groups:  # few: the groups larger than a margin
         cell = _leaf_of(leaves, ax[g], ay[g])
-        if cell is None or not _complete_one(work_b, work_a, grp, g, leaves[cell]):
+        if cell is None or not _complete(work_b, work_a, grp, leaves[cell], rule.tolerance_m)[g]:
             report.append(g)
     code = _classify(work_b, work_a, grp, rule)
     return _frame(work_b, work_a, grp, code, np.asarray(report, dtype=np.int64))
 
 
-def _complete_one(b: _Objects, a: _Objects, grp: _Groups, g: int, window) -> bool:
-    x0, y0, x1, y1 = window
-    for objs, label in ((b, grp.label_b), (a, grp.label_a)):
-        bb = objs.bounds[label == g]
-        if ((bb[:, 0] < x0) | (bb[:, 1] < y0) | (bb[:, 2] > x1) | (bb[:, 3] > y1)).any():
-            return False
-    return True
+def _involved(grp: _Groups, groups: np.ndarray, nb: int, na: int):
+    """Objects (masks per side) that ``groups`` hold or looked at."""
+    in_b, in_a = np.isin(grp.label_b, groups), np.isin(grp.label_a, groups)
+    in_b[grp.deps_b[np.isin(grp.deps_b[:, 0], groups), 1]] = True
+    in_a[grp.deps_a[np.isin(grp.deps_a[:, 0], groups), 1]] = True
+    return in_b, in_a
 
 
-def _seeded(b: _Objects, a: _Objects, grp: _Groups, seeds: tuple[set, set]) -> np.ndarray:
+def _seeded(b: _Objects, a: _Objects, grp: _Groups, seeds) -> np.ndarray:
     """Groups holding a seed object."""
-    hit_b = grp.label_b[np.isin(b.gid, list(seeds[0]))]
-    hit_a = grp.label_a[np.isin(a.gid, list(seeds[1]))]
+    hit_b = grp.label_b[np.isin(b.gid, seeds[0])]
+    hit_a = grp.label_a[np.isin(a.gid, seeds[1])]
     return np.unique(np.r_[hit_b, hit_a]).astype(np.int64)
 
 
