@@ -1291,6 +1291,11 @@ def _iter_dataset(
                 yield part
             if spill is not None:
                 hard.append(spill)
+        log.info(
+            "changes: %d cells, %d with groups larger than their margin",
+            len(leaves),
+            len(hard),
+        )
         if hard:
             part = _solve_hard(store, leaves, hard, rule)
             if len(part):
