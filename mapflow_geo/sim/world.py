@@ -31,6 +31,7 @@ import numpy as np
 import shapely
 
 from . import world_land as land
+from . import world_time as wt
 from . import world_urban as urban
 from .geo import local_areas_m2, local_lengths_m, meters_per_degree
 from .world_core import (
@@ -41,6 +42,7 @@ from .world_core import (
     decode_truth_ids,
     draw,
     hash64,
+    rebuilt_ids,
     truth_ids,
     uniform,
 )
@@ -101,35 +103,103 @@ def _bounds(bbox) -> tuple[float, float, float, float]:
 
 
 # ----------------------------------------------------------------------------- layers
-def _buildings(bounds, seed, density, opt) -> tuple[np.ndarray, dict]:
+# Each layer gives every object that ever stands near the bounds: (geometries of the
+# first version, properties, life) with life = built / demolished / modified days
+# (world_time), "alt" (the second version's geometry where modified, else None) and
+# "alt_props" (properties that differ in the second version).
+def _static_life(n: int) -> dict:
+    return {
+        "built": np.full(n, wt.ALWAYS),
+        "demolished": np.full(n, wt.NEVER),
+        "modified": np.full(n, wt.NEVER),
+        "alt": np.full(n, None, dtype=object),
+        "alt_props": {},
+    }
+
+
+def _buildings(bounds, seed, density, opt):
     w = urban.building_rings(bounds, seed, density, opt)
-    rings = w["rings"]
-    hit = bbox_hit(bounds_of_rings(rings), bounds)
+    rings, alt = w["rings"], w["alt"]
+    bb = bounds_of_rings(rings)
+    has_alt = np.nonzero(alt != None)[0]  # noqa: E711 - object array
+    if len(has_alt):  # a second footprint contains the first
+        bb[has_alt] = shapely.bounds(alt[has_alt])
+    hit = bbox_hit(bb, bounds)
     sel = {k: v[hit] for k, v in w.items()}
-    geoms = shapely.polygons(sel["rings"]) if hit.any() else np.empty(0, dtype=object)
-    area = _ring_areas_m2(sel["rings"])
+    rings, alt = sel["rings"], sel["alt"]
+    geoms = shapely.polygons(rings) if hit.any() else np.empty(0, dtype=object)
+    area = _ring_areas_m2(rings)
     keep = area >= MIN_BUILDING_AREA_M2  # the rule applies to WHOLE world buildings
+    has_alt = np.nonzero((alt != None) & keep)[0]  # noqa: E711
     if keep.any():
-        # no buildings on the major roads
-        corr = land.major_corridors(tuple(shapely.total_bounds(geoms[keep])), seed)
+        # no buildings on the major roads (and no extensions onto them)
+        box = shapely.total_bounds(np.concatenate([geoms[keep], alt[has_alt]]))
+        corr = land.major_corridors(tuple(box), seed)
         tree = shapely.STRtree(corr)
         under = tree.query(geoms, predicate="intersects")[0]
         keep[under] = False
-    ids = sel["truth_id"][keep]
-    cls = sel["class_id"][keep]
+        if len(has_alt):
+            under = has_alt[np.unique(tree.query(alt[has_alt], predicate="intersects")[0])]
+            alt[under] = None
+            sel["modified"][under] = wt.NEVER
+    sel = {k: v[keep] for k, v in sel.items()}
+    geoms, alt, area = geoms[keep], sel["alt"], area[keep]
+    ids = sel["truth_id"]
     props = {
         "truth_id": ids,
         "object_type": np.full(len(ids), "buildings"),
-        "area": np.round(area[keep]).astype(np.int64),
-        "class_id": cls.astype(str),
+        "area": np.round(area).astype(np.int64),
+        "class_id": sel["class_id"].astype(str),
         "shape_type": np.full(len(ids), "rectangle"),
         "simplification_confidence_score": np.round(
             0.5 + 0.5 * draw(cell_key(0, _SCORE, ids, 0), 0), 3
         ),
-        "building_type": np.asarray(urban.BUILDING_TYPES)[sel["btype"][keep]],
-        "group_id": sel["row"][keep],
+        "building_type": np.asarray(urban.BUILDING_TYPES)[sel["btype"]],
+        "group_id": sel["row"],
     }
-    return geoms[keep], props
+    alt_area = np.zeros(len(ids), dtype=np.int64)
+    a = np.nonzero(alt != None)[0]  # noqa: E711
+    if len(a):
+        alt_area[a] = np.round(local_areas_m2(alt[a])).astype(np.int64)
+    life = {
+        "built": sel["built"],
+        "demolished": sel["demolished"],
+        "modified": sel["modified"],
+        "alt": np.where(sel["modified"] != wt.NEVER, alt, None),
+        "alt_props": {"area": alt_area},
+    }
+    # buildings rebuilt on the footprint of demolished ones (bigger where there is room)
+    rb = np.nonzero(sel["rebuilt"] != wt.NEVER)[0]
+    if len(rb):
+        big = alt[rb] != None  # noqa: E711
+        g2 = np.where(big, alt[rb], geoms[rb])
+        p2 = {k: v[rb] for k, v in props.items()}
+        p2["truth_id"] = rebuilt_ids(ids[rb])
+        p2["area"] = np.where(big, alt_area[rb], p2["area"])
+        p2["simplification_confidence_score"] = np.round(
+            0.5 + 0.5 * draw(cell_key(0, _SCORE, p2["truth_id"], 0), 0), 3
+        )
+        l2 = _static_life(len(rb))
+        l2["built"] = sel["rebuilt"][rb]
+        geoms, props, life = _concat((geoms, props, life), (g2, p2, l2))
+    return geoms, props, life
+
+
+def _concat(*layers):
+    """One layer from several (geoms, props, life) with the same property names."""
+    if len(layers) == 1:
+        return layers[0]
+    g = np.concatenate([x[0] for x in layers])
+    props = {k: np.concatenate([x[1][k] for x in layers]) for k in layers[0][1]}
+    life = {
+        k: np.concatenate([x[2][k] for x in layers])
+        for k in ("built", "demolished", "modified", "alt")
+    }
+    names = set().union(*(x[2]["alt_props"] for x in layers))
+    life["alt_props"] = {
+        k: np.concatenate([x[2]["alt_props"].get(k, x[1][k]) for x in layers]) for k in names
+    }
+    return g, props, life
 
 
 def _ring_areas_m2(rings: np.ndarray) -> np.ndarray:
@@ -146,8 +216,9 @@ def _ring_areas_m2(rings: np.ndarray) -> np.ndarray:
 
 
 def world_buildings(bounds, seed: int, density: float = 1.0, options: Any = None) -> dict:
-    """Whole world buildings generated near ``bounds``, BEFORE the 20 m² rule (for tests):
-    ``geoms``, ``area`` (m²), ``class_id``, ``truth_id``."""
+    """Whole world buildings (first versions, whatever their dates) generated near
+    ``bounds``, BEFORE the 20 m² rule (for tests): ``geoms``, ``area`` (m²), ``class_id``,
+    ``truth_id``."""
     opt = WorldOptions.of(options)
     w = urban.building_rings(_bounds(bounds), seed, density, opt)
     geoms = shapely.polygons(w["rings"]) if len(w["rings"]) else np.empty(0, dtype=object)
@@ -159,7 +230,7 @@ def world_buildings(bounds, seed: int, density: float = 1.0, options: Any = None
     }
 
 
-def _forest(bounds, seed, density, opt) -> tuple[np.ndarray, dict]:
+def _forest(bounds, seed, density, opt):
     f = land.forest_objects(bounds, seed, density, opt)
     g = f["geoms"]
     area = local_areas_m2(g)
@@ -170,10 +241,18 @@ def _forest(bounds, seed, density, opt) -> tuple[np.ndarray, dict]:
         "class": np.asarray(HEIGHT_CLASSES)[f["height"]] if len(g) else np.zeros(0, str),
         "holes": f["holes"],
     }
-    return g, props
+    life = _static_life(len(g))
+    life["demolished"], life["modified"] = f["demolished"], f["modified"]
+    life["alt"] = f["alt"]
+    alt_area = np.zeros(len(g), dtype=np.int64)
+    a = np.nonzero(f["alt"] != None)[0]  # noqa: E711
+    if len(a):
+        alt_area[a] = np.round(local_areas_m2(f["alt"][a])).astype(np.int64)
+    life["alt_props"] = {"area": alt_area, "holes": f["alt_holes"]}
+    return g, props, life
 
 
-def _roads(bounds, seed, density, opt) -> tuple[np.ndarray, dict]:
+def _roads(bounds, seed, density, opt):
     mode = opt.road_geometry
     parts = [land.major_roads(bounds, seed, polygons=mode != "lines")]
     if mode != "polygons":
@@ -195,18 +274,30 @@ def _roads(bounds, seed, density, opt) -> tuple[np.ndarray, dict]:
         "length": np.round(length, 1),
         "area": area,
     }
-    return g, props
+    life = _static_life(len(g))
+    life["built"] = np.concatenate(
+        [p.get("built", np.full(len(p["geoms"]), wt.ALWAYS)) for p in parts]
+    )
+    return g, props, life
 
 
 def _simple(fn, object_type):
     def layer(bounds, seed, density, opt):
-        f = fn(bounds, seed, density)
+        f = fn(bounds, seed, density, opt)
         g = f["geoms"]
-        return g, {
-            "truth_id": f["truth_id"],
-            "object_type": np.full(len(g), object_type),
-            "area": np.round(local_areas_m2(g)).astype(np.int64),
-        }
+        life = _static_life(len(g))
+        for k in ("built", "demolished"):
+            if k in f:
+                life[k] = f[k]
+        return (
+            g,
+            {
+                "truth_id": f["truth_id"],
+                "object_type": np.full(len(g), object_type),
+                "area": np.round(local_areas_m2(g)).astype(np.int64),
+            },
+            life,
+        )
 
     return layer
 
@@ -221,6 +312,25 @@ _LAYERS = {
 }
 
 
+def _at_date(geoms, props, life, day: int):
+    """The objects standing on ``day``, in their version of that day, with their life
+    (``built``, ``demolished``, ``modified``: ISO dates or None) and ``version``."""
+    on = wt.at(day, life["built"], life["demolished"])
+    mod = life["modified"][on] <= day
+    g = geoms[on]
+    out = {k: v[on] for k, v in props.items()}
+    if mod.any():
+        g = g.copy()
+        g[mod] = life["alt"][on][mod]
+        for k, v in life["alt_props"].items():
+            out[k] = np.where(mod, v[on], out[k])
+    out["built"] = wt.iso_days(life["built"][on])
+    out["demolished"] = wt.iso_days(life["demolished"][on])
+    out["modified"] = wt.iso_days(life["modified"][on])
+    out["version"] = 1 + mod.astype(np.int64)
+    return g, out
+
+
 # ----------------------------------------------------------------------------- the oracle
 def truth(
     bbox,
@@ -229,20 +339,27 @@ def truth(
     seed: int = 0,
     density: float = 1.0,
     options: WorldOptions | dict | None = None,
+    date: Any = None,
     **world_options: Any,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Ground truth: the WHOLE (unclipped) world objects of ``model`` that meet ``bbox``.
+    """Ground truth: the WHOLE (unclipped) world objects of ``model`` that meet ``bbox``
+    as the world stood on ``date``.
 
     ``bbox``: ``(minx, miny, maxx, maxy)`` in lon/lat, a ``"minx,miny,maxx,maxy"`` string,
     or a shapely geometry (its bounds). ``model``: a layer (``buildings``, ``forest``,
     ``forest_heights``, ``roads``, ``construction``, ``fields``) or a model name.
     ``seed``, ``density``: the simulator's options; ``options`` / keyword arguments: the
-    :class:`WorldOptions`. Objects that only touch the bbox's edge (no area or length in
-    common) are left out, exactly as the results leave them out.
+    :class:`WorldOptions`. ``date``: None (today: the latest state, 2026-12-31),
+    ``"YYYY-MM-DD"`` or a ``datetime.date`` (see ``world_time``). Objects that only touch
+    the bbox's edge (no area or length in common) are left out, exactly as the results
+    leave them out.
 
     Returns ``(geometries, properties)``: an object ndarray of shapely geometries and a
-    dict of equally long ndarrays: ``truth_id`` (int64, stable), ``object_type``,
-    ``area`` (m², int, of the whole object; 0 for lines) and per layer ``class_id``,
+    dict of equally long ndarrays: ``truth_id`` (int64, stable across bboxes and dates),
+    ``object_type``, ``area`` (m², int, of the whole object; 0 for lines), its life
+    ``built``, ``demolished``, ``modified`` (``"YYYY-MM-DD"`` or None: built before 2015,
+    never demolished, never modified), ``version`` (1, or 2 from ``modified`` on: an
+    extended building, a forest whose clearing grew) and per layer ``class_id``,
     ``shape_type``, ``simplification_confidence_score``, ``building_type``, ``group_id``
     (buildings: attached buildings of one row / perimeter block share it, −1 if
     free-standing); ``class``, ``holes`` (forest); ``road_type``, ``length`` (m of the
@@ -251,7 +368,8 @@ def truth(
     bounds = _bounds(bbox)
     kind = model_kind(model)
     opt = WorldOptions.of(options, **world_options)
-    geoms, props = _LAYERS[kind](bounds, int(seed), float(density), opt)
+    day = wt.to_day(date)
+    geoms, props = _at_date(*_LAYERS[kind](bounds, int(seed), float(density), opt), day)
     if len(geoms) == 0:
         return geoms, props
     x0, y0, x1, y1 = bounds
@@ -332,16 +450,24 @@ def pieces(
     seed: int = 0,
     density: float = 1.0,
     options: WorldOptions | dict | None = None,
+    date: Any = None,
     **world_options: Any,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The world's objects clipped to ``aoi``: (pieces, properties of the WHOLE objects as
-    :func:`truth` gives them, incl. ``truth_id``, plus ``piece_area`` / ``piece_length``)."""
+    """The world's objects on ``date`` clipped to ``aoi``: (pieces, properties of the WHOLE
+    objects as :func:`truth` gives them, incl. ``truth_id``, plus ``piece_area`` /
+    ``piece_length``)."""
     # GEOS mis-clips against coordinates so small that their products underflow (e.g. an
     # AOI edge at y = -2.2e-313 gives a line dipping below y = 0 back whole): they are 0
     if np.any(np.abs(c := shapely.get_coordinates(aoi))[c != 0] < _TINY):
         aoi = shapely.transform(aoi, lambda xy: np.where(np.abs(xy) < _TINY, 0.0, xy))
     geoms, props = truth(
-        aoi.bounds, model, seed=seed, density=density, options=options, **world_options
+        aoi.bounds,
+        model,
+        seed=seed,
+        density=density,
+        options=options,
+        date=date,
+        **world_options,
     )
     polygonal = np.isin(shapely.get_type_id(geoms), (3, 6)) if len(geoms) else np.zeros(0, bool)
     out, idx = _clip(geoms, aoi, polygonal)
@@ -363,15 +489,17 @@ def generate(
     density: float = 1.0,
     blocks: dict | None = None,
     options: WorldOptions | dict | None = None,
+    date: Any = None,
 ):
-    """World objects of ``kind`` clipped to ``aoi``: (geometries array, property dicts) with
-    the service's result properties (``area`` / ``length`` of the piece, no world id)."""
+    """World objects of ``kind`` on ``date`` clipped to ``aoi``: (geometries array,
+    property dicts) with the service's result properties (``area`` / ``length`` of the
+    piece, no world id)."""
     blocks = blocks or {}
     try:
         kind = model_kind(kind)
     except ValueError:
         kind = "buildings"  # as before: an unknown kind maps to buildings
-    g, pp = pieces(aoi, kind, seed=seed, density=density, options=options)
+    g, pp = pieces(aoi, kind, seed=seed, density=density, options=options, date=date)
     n = len(g)
     out: list[dict] = []
     if kind == "buildings":

@@ -84,7 +84,17 @@ LAYER_NAMES = {
     6: "street",
     7: "construction",
     8: "field",
+    9: "building_rebuilt",  # a building rebuilt after its demolition (same block, same k)
+    10: "industrial_rebuilt",
 }
+
+
+REBUILT_LAYER_OFFSET = 8  # a rebuilt building's layer: its predecessor's + 8
+
+
+def rebuilt_ids(ids) -> np.ndarray:
+    """Truth ids of the buildings rebuilt on the footprints of ``ids`` (layer + 8)."""
+    return np.asarray(ids, dtype=np.int64) + (np.int64(REBUILT_LAYER_OFFSET) << _L_SHIFT)
 
 
 def truth_ids(layer: int, i, j, k) -> np.ndarray:
@@ -135,6 +145,16 @@ class WorldOptions:
     grove_share: float = 0.12  # ≈550 m sub-cells of the other forest cells holding a grove
     street_share: float = 0.85  # candidate local streets that exist in built-up districts
     road_geometry: str = "lines"  # "lines" | "polygons" | "mixed" (see world.roads)
+    # ---- time (world_time): change from 2015-01-01 to 2026-12-31; rates are per year
+    hotspot_share: float = 0.08  # built-up districts that are development hot spots
+    hotspot_years: float = 4.0  # longest development window of a hot spot (≥ 1.5 years)
+    new_building_rate: float = 0.006  # background: buildings built per standing building
+    demolition_rate: float = 0.003  # background: free-standing buildings demolished
+    rebuild_share: float = 0.6  # of the demolished ones, rebuilt (a new truth_id) later
+    extension_rate: float = 0.006  # buildings extended (a bigger footprint, a new version)
+    new_street_rate: float = 0.004  # background: local streets built
+    grove_clearing_rate: float = 0.01  # small forest patches cleared
+    clearing_growth_rate: float = 0.03  # large forest patches whose clearing grows / appears
 
     @classmethod
     def of(cls, options: Any = None, **overrides: Any) -> WorldOptions:
@@ -174,9 +194,13 @@ class WorldOptions:
             "forest_share",
             "grove_share",
             "street_share",
+            "hotspot_share",
+            "rebuild_share",
         ):
             if getattr(self, name) > 1:
                 raise ValueError(f"world option {name} must be ≤ 1")
+        if self.hotspot_years < 1.5:
+            raise ValueError("world option hotspot_years must be ≥ 1.5")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -231,7 +255,13 @@ def to_lonlat(cx, cy, mx, my, theta, x, y):
     All arguments broadcast; ``x``, ``y`` are (n, m) arrays and the rest (n,) arrays. The
     same (x, y) values always give bit-identical lon/lat, so shared walls stay shared.
     """
-    c, s = np.cos(theta)[:, None], np.sin(theta)[:, None]
+    return to_lonlat_cs(cx, cy, mx, my, np.cos(theta), np.sin(theta), x, y)
+
+
+def to_lonlat_cs(cx, cy, mx, my, c, s, x, y):
+    """:func:`to_lonlat` with the rotation's cosine and sine given (per row): the same
+    (x, y) and (c, s) values always give bit-identical lon/lat, whatever the array."""
+    c, s = c[:, None], s[:, None]
     dx = x * c - y * s
     dy = x * s + y * c
     return cx[:, None] + dx / mx[:, None], cy[:, None] + dy / my[:, None]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
+from . import world_time as wt
 from .geo import meters_per_degree
 from .world_core import (
     WorldOptions,
@@ -35,7 +36,16 @@ from .world_core import (
     star_rings,
     truth_ids,
 )
-from .world_urban import BLOCK_DEG, BLOCKS, DISTRICT_DEG, RURAL, SUBURBAN, URBAN, districts
+from .world_urban import (
+    BLOCK_DEG,
+    BLOCKS,
+    DISTRICT_DEG,
+    RURAL,
+    SUBURBAN,
+    URBAN,
+    districts,
+    districts_at,
+)
 
 _FOREST, _GROVE, _EW, _NS, _EWC, _NSC, _STREET, _CONSTRUCTION, _FIELDS = (
     23,
@@ -97,7 +107,7 @@ def forest_objects(bounds, seed: int, density: float, opt: WorldOptions) -> dict
         nh = np.floor(4 * draw(k, 10)).astype(np.int64)
         rho = R * (1 - 0.42) * np.cos(np.pi / K_SHELL)
         phi0 = 2 * np.pi * draw(k, 11)
-        holes = []
+        holes, centres = [], []
         for m in range(3):
             ang = phi0 + 2 * np.pi * m / 3
             hx = cx + 0.45 * rho * np.cos(ang) / mx[sel]
@@ -105,25 +115,32 @@ def forest_objects(bounds, seed: int, density: float, opt: WorldOptions) -> dict
             rh = 0.3 * rho * (0.35 + 0.65 * draw(k, 20 + m))
             hr = rh[:, None] * (0.7 + 0.3 * draw(k[:, None], 200 + 20 * m + np.arange(K_HOLE)))
             holes.append(star_rings(hx, hy, mx[sel], my[sel], hr, np.zeros(len(sel))))
-        # ragged assembly: per patch its shell, then its nh holes (no per-object loop)
-        n = len(sel)
-        flat = np.concatenate([shell.reshape(-1, 2)] + [hh.reshape(-1, 2) for hh in holes])
-        starts = np.stack(
-            [np.arange(n) * (K_SHELL + 1)]
-            + [n * (K_SHELL + 1) + (m * n + np.arange(n)) * (K_HOLE + 1) for m in range(3)],
-            1,
-        )
-        lens = np.array([K_SHELL + 1] + [K_HOLE + 1] * 3)
-        use = np.stack([np.ones(n, bool)] + [nh > m for m in range(3)], 1)  # (n, 4)
-        r_start = starts[use]  # row-major: patch by patch, shell first
-        r_len = np.broadcast_to(lens, (n, 4))[use]
-        pick = np.repeat(r_start - np.cumsum(r_len) + r_len, r_len) + np.arange(r_len.sum())
-        coords = flat[pick]
-        ring_offsets = np.concatenate([[0], np.cumsum(r_len)])
-        geom_offsets = np.concatenate([[0], np.cumsum(use.sum(1))])
-        geoms = polygons_ragged(coords, ring_offsets, geom_offsets)
+            centres.append((hx, hy, hr))
+        geoms = _patches(shell, holes, nh)
+        ids = truth_ids(3, i[sel], j[sel], 0)
+        dem, mod = wt.forest_life(seed, ids, np.ones(len(sel), bool), opt)
+        # the second version: the first clearing grown by half (it stays clear of the
+        # others and of the outline), or a first clearing where there was none
+        alt = np.full(len(sel), None, dtype=object)
+        alt_nh = nh.copy()
+        ch = np.nonzero(mod != wt.NEVER)[0]
+        if len(ch):
+            hx, hy, hr = (a[ch] for a in centres[0])
+            grown = np.where((nh[ch] > 0)[:, None], 1.5, 1.0) * hr
+            h0 = star_rings(hx, hy, mx[sel][ch], my[sel][ch], grown, np.zeros(len(ch)))
+            alt_nh[ch] = np.maximum(nh[ch], 1)
+            alt[ch] = _patches(shell[ch], [h0, holes[1][ch], holes[2][ch]], alt_nh[ch])
         parts.append(
-            (geoms, truth_ids(3, i[sel], j[sel], 0), np.floor(3 * draw(k, 30)).astype(np.int64), nh)
+            (
+                geoms,
+                ids,
+                np.floor(3 * draw(k, 30)).astype(np.int64),
+                nh,
+                dem,
+                mod,
+                alt,
+                alt_nh,
+            )
         )
 
     # --- groves in the other cells
@@ -153,19 +170,49 @@ def forest_objects(bounds, seed: int, density: float, opt: WorldOptions) -> dict
         radii = R[:, None] * (1 + wave + jit)
         rings = star_rings(gcx, gcy, mx[c], my[c], radii, np.zeros(len(c)))
         geoms = shapely.polygons(rings) if len(c) else np.empty(0, dtype=object)
+        ids = truth_ids(3, i[c], j[c], 1 + q)
+        dem, mod = wt.forest_life(seed, ids, np.zeros(len(c), bool), opt)
+        nz = np.zeros(len(c), dtype=np.int64)
         parts.append(
             (
                 geoms,
-                truth_ids(3, i[c], j[c], 1 + q),
+                ids,
                 np.floor(3 * draw(kk, 30)).astype(np.int64),
-                np.zeros(len(c), dtype=np.int64),
+                nz,
+                dem,
+                mod,
+                np.full(len(c), None, dtype=object),
+                nz,
             )
         )
+    names = ("geoms", "truth_id", "height", "holes", "demolished", "modified", "alt", "alt_holes")
     if not parts:
         z = np.zeros(0, dtype=np.int64)
-        return {"geoms": np.empty(0, dtype=object), "truth_id": z, "height": z, "holes": z}
-    g, ids, hc, nh = (np.concatenate(x) for x in zip(*parts, strict=True))
-    return {"geoms": g, "truth_id": ids, "height": hc, "holes": nh}
+        out = dict.fromkeys(names, z)
+        out["geoms"] = out["alt"] = np.empty(0, dtype=object)
+        return out
+    return {n: np.concatenate(x) for n, x in zip(names, zip(*parts, strict=True), strict=True)}
+
+
+def _patches(shell: np.ndarray, holes: list, nh: np.ndarray) -> np.ndarray:
+    """Polygons of shells (n, K+1, 2) with their first ``nh`` holes of ``holes`` (three
+    (n, K_HOLE+1, 2) arrays), by ragged assembly (no per-object loop)."""
+    n = len(shell)
+    flat = np.concatenate([shell.reshape(-1, 2)] + [hh.reshape(-1, 2) for hh in holes])
+    starts = np.stack(
+        [np.arange(n) * (K_SHELL + 1)]
+        + [n * (K_SHELL + 1) + (m * n + np.arange(n)) * (K_HOLE + 1) for m in range(3)],
+        1,
+    )
+    lens = np.array([K_SHELL + 1] + [K_HOLE + 1] * 3)
+    use = np.stack([np.ones(n, bool)] + [nh > m for m in range(3)], 1)  # (n, 4)
+    r_start = starts[use]  # row-major: patch by patch, shell first
+    r_len = np.broadcast_to(lens, (n, 4))[use]
+    pick = np.repeat(r_start - np.cumsum(r_len) + r_len, r_len) + np.arange(r_len.sum())
+    coords = flat[pick]
+    ring_offsets = np.concatenate([[0], np.cumsum(r_len)])
+    geom_offsets = np.concatenate([[0], np.cumsum(use.sum(1))])
+    return polygons_ragged(coords, ring_offsets, geom_offsets)
 
 
 # ----------------------------------------------------------------------------- roads
@@ -351,29 +398,60 @@ def local_streets(bounds, seed: int, density: float, opt: WorldOptions) -> dict:
         np.concatenate([y_s[:, None], vy_in, y_n[:, None]], 1),
     )
     geoms = shapely.linestrings(np.stack([xs, ys], -1))
+    ids = truth_ids(6, i, j, kk)
     return {
         "geoms": geoms,
-        "truth_id": truth_ids(6, i, j, kk),
+        "truth_id": ids,
         "road_type": np.full(len(di), "residential"),
+        "built": wt.street_life(seed, ids, d["hot"][di], d["hot_start"][di], opt),
     }
 
 
 # ----------------------------------------------------------------------------- small layers
-def construction_objects(bounds, seed: int, density: float) -> dict:
+PAST_SITE_SHARE = 0.3  # cells that held a construction site some time before today
+HOT_SITE_SHARE = 0.5  # cells of a hot spot that hold one during its window
+
+
+def construction_objects(bounds, seed: int, density: float, opt: WorldOptions) -> dict:
+    """Construction sites: each lives 1–3 years. Today's sites (8 % of the cells) started
+    up to that long ago; other cells held one earlier (``PAST_SITE_SHARE``); in a hot spot
+    half the cells hold one during its development window."""
     i, j, lon0, lat0, dlon, latc = row_cells(bounds, CONSTRUCTION_CELL_DEG)
     key = cell_key(seed, _CONSTRUCTION, i, j)
-    ok = draw(key, 0) < np.clip(0.08 * density, 0, 1)
-    i, j, lon0, dlon, latc, key = (x[ok] for x in (i, j, lon0, dlon, latc, key))
+    cx = lon0 + dlon / 2
+    u = draw(key, 0)
+    now = u < np.clip(0.08 * density, 0, 1)
+    past = ~now & (u < np.clip((0.08 + PAST_SITE_SHARE) * density, 0, 1))
+    d = districts_at(cx, latc, seed, opt)
+    hot = d["hot"] & (draw(key, 10) < HOT_SITE_SHARE)
+    dur = wt.days_in(draw(key, 11), wt.YEAR, 2 * wt.YEAR)
+    built = np.where(
+        now,
+        wt.END - wt.days_in(draw(key, 12), 0, dur),
+        wt.days_in(draw(key, 12), wt.START - wt.YEAR, wt.END - wt.START + wt.YEAR - dur),
+    )
+    hot_built = wt.days_in(draw(key, 13), d["hot_start"], np.maximum(d["hot_days"] - wt.YEAR, 1))
+    built = np.where(hot, hot_built, built)
+    demolished = np.where(now & ~hot, wt.NEVER, built + dur)
+    demolished = np.where(demolished > wt.END, wt.NEVER, demolished)
+    built = np.where(built < wt.START, wt.ALWAYS, built)
+    ok = now | past | hot
+    i, j, cx, latc, key = (x[ok] for x in (i, j, cx, latc, key))
     a = 20 + 60 * draw(key, 1)
     b = 20 + 50 * draw(key, 2)
     theta = np.pi / 2 * draw(key, 3)
     my, mx = meters_per_degree(latc)
-    rings = rect_rings(lon0 + dlon / 2, latc, mx, my, theta, -a, a, -b, b)
+    rings = rect_rings(cx, latc, mx, my, theta, -a, a, -b, b)
     geoms = shapely.polygons(rings) if len(i) else np.empty(0, dtype=object)
-    return {"geoms": geoms, "truth_id": truth_ids(7, i, j, np.zeros(len(i), np.int64))}
+    return {
+        "geoms": geoms,
+        "truth_id": truth_ids(7, i, j, np.zeros(len(i), np.int64)),
+        "built": built[ok],
+        "demolished": demolished[ok],
+    }
 
 
-def field_objects(bounds, seed: int, density: float) -> dict:
+def field_objects(bounds, seed: int, density: float, opt: WorldOptions | None = None) -> dict:
     i, j, lon0, lat0, dlon, latc = row_cells(bounds, FIELD_CELL_DEG)
     key = cell_key(seed, _FIELDS, i, j)
     ok = draw(key, 0) < np.clip(0.55 * density, 0, 1)

@@ -33,7 +33,9 @@ the block, fixed before any filtering) or ``truth_ids(2, district i, district j,
 from __future__ import annotations
 
 import numpy as np
+import shapely
 
+from . import world_time as wt
 from .geo import meters_per_degree
 from .world_core import (
     WorldOptions,
@@ -44,6 +46,7 @@ from .world_core import (
     rect_rings,
     row_cells,
     row_dlon,
+    to_lonlat_cs,
     truth_ids,
 )
 
@@ -69,8 +72,21 @@ FARM_SHARE = 0.4  # of rural buildings in farmsteads; the rest are scattered
 
 # ----------------------------------------------------------------------------- districts
 def districts(bounds, seed: int, opt: WorldOptions) -> dict:
-    """Districts meeting ``bounds``: cell, kind, frame, and their large-footprint layout."""
-    i, j, lon0, lat0, dlon, latc = row_cells(bounds, DISTRICT_DEG)
+    """Districts meeting ``bounds``: cell, kind, frame, their large-footprint layout and
+    their development window (``hot``, ``hot_start``, ``hot_days``: ``world_time``)."""
+    return _districts(seed, opt, *row_cells(bounds, DISTRICT_DEG))
+
+
+def districts_at(lon, lat, seed: int, opt: WorldOptions) -> dict:
+    """The districts of points (one row per point), as :func:`districts` gives them."""
+    lat = np.asarray(lat, dtype=np.float64)
+    j = np.floor(lat / DISTRICT_DEG).astype(np.int64)
+    dlon = row_dlon(j, DISTRICT_DEG)
+    i = np.floor(np.asarray(lon, dtype=np.float64) / dlon).astype(np.int64)
+    return _districts(seed, opt, i, j, i * dlon, j * DISTRICT_DEG, dlon, (j + 0.5) * DISTRICT_DEG)
+
+
+def _districts(seed, opt, i, j, lon0, lat0, dlon, latc) -> dict:
     key = cell_key(seed, _DISTRICT, i, j)
     cx = lon0 + dlon / 2
     pj = np.floor(latc / CITY_DEG).astype(np.int64)
@@ -99,6 +115,7 @@ def districts(bounds, seed: int, opt: WorldOptions) -> dict:
         "i": i, "j": j, "lon0": lon0, "lat0": lat0, "dlon": dlon, "latc": latc,
         "key": key, "kind": kind, "theta": theta,
         "ind_has": has, "ind_c0": c0, "ind_wb": wb, "ind_r0": r0, "ind_hb": hb,
+        **wt.hot_windows(key, kind != RURAL, opt),
     }  # fmt: skip
 
 
@@ -114,35 +131,64 @@ def district_of_block(d: dict, idx: np.ndarray, bi: np.ndarray, bj: np.ndarray) 
 
 # ----------------------------------------------------------------------------- output
 class _Rects:
-    """Accumulates rectangles in block frames: block index, sides, k, type, class, row."""
+    """Accumulates rectangles in block frames: block index, sides, k, type, class, row,
+    and the extension each one may get (``ek`` 0: none, 1: an annex beside one side,
+    inset from its ends, the footprint becoming the union; 2: the rectangle grown to
+    cover the annex)."""
+
+    COLS = ("blk", "x0", "x1", "y0", "y1", "k", "btype", "cls", "row")
+    EXT = ("ek", "ex0", "ex1", "ey0", "ey1")
+    _TYPES = (np.int64, None, None, None, None, np.int64, np.int8, np.int16, np.int64)
 
     def __init__(self):
         self.parts: list[tuple] = []
 
-    def add(self, blk, x0, x1, y0, y1, k, btype, cls, row):
+    def add(self, blk, x0, x1, y0, y1, k, btype, cls, row, ext=None):
         n = len(blk)
         if n == 0:
             return
-        self.parts.append(
-            (
-                blk,
-                x0,
-                x1,
-                y0,
-                y1,
-                np.broadcast_to(k, n).astype(np.int64),
-                np.broadcast_to(btype, n).astype(np.int8),
-                np.broadcast_to(cls, n).astype(np.int16),
-                np.broadcast_to(row, n).astype(np.int64),
-            )
-        )
+        cols = [blk, x0, x1, y0, y1, k, btype, cls, row]
+        cols = [
+            np.asarray(c) if t is None else np.broadcast_to(c, n).astype(t)
+            for c, t in zip(cols, self._TYPES, strict=True)
+        ]
+        if ext is None:
+            z = np.zeros(n)
+            ext = (np.zeros(n, np.int8), z, z, z, z)
+        ext = tuple(np.broadcast_to(e, n) for e in ext)
+        self.parts.append((*cols, *ext))
 
-    def arrays(self):
+    def arrays(self) -> dict:
+        names = self.COLS + self.EXT
         if not self.parts:
             z = np.zeros(0)
             zi = np.zeros(0, dtype=np.int64)
-            return zi, z, z, z, z, zi, zi.astype(np.int8), zi.astype(np.int16), zi
-        return tuple(np.concatenate(c) for c in zip(*self.parts, strict=True))
+            out = dict.fromkeys(names, z)
+            out.update(blk=zi, k=zi, btype=zi.astype(np.int8), cls=zi.astype(np.int16), row=zi)
+            out["ek"] = zi.astype(np.int8)
+            return out
+        return {
+            n: np.concatenate(c) for n, c in zip(names, zip(*self.parts, strict=True), strict=True)
+        }
+
+
+ANNEX_INSET_M = 0.75  # an attached house's annex keeps this far from its party walls
+
+
+def _lot_annex(lx0, lx1, ly0, ly1, x0, x1, y0, y1, lkey, sides=(0, 1, 2, 3)):
+    """A free-standing building's extension inside its lot: on one side (0 W, 1 E, 2 S,
+    3 N, drawn among ``sides``), up to half the gap to the lot's edge (≤ 8 m), so it never
+    reaches a neighbour; none when that leaves less than 1 m."""
+    sides = np.asarray(sides)
+    side = sides[np.minimum((len(sides) * draw(lkey, 90)).astype(np.int64), len(sides) - 1)]
+    gap = np.select([side == 0, side == 1, side == 2], [x0 - lx0, lx1 - x1, y0 - ly0], ly1 - y1)
+    e = np.minimum(gap / 2, 8.0) * (0.6 + 0.4 * draw(lkey, 91))
+    kind = np.where(e >= 1.0, 2, 0).astype(np.int8)
+    ex0 = np.where(side == 0, x0 - e, np.where(side == 1, x1, x0))
+    ex1 = np.where(side == 0, x0, np.where(side == 1, x1 + e, x1))
+    ey0 = np.where(side == 2, y0 - e, np.where(side == 3, y1, y0))
+    ey1 = np.where(side == 2, y0, np.where(side == 3, y1 + e, y1))
+    return kind, ex0, ex1, ey0, ey1
 
 
 def _pick(u, probs, values):
@@ -177,7 +223,14 @@ def _strips(out, blk, skey, sidx, axis, a, b, c, e, n, k0, btype, cls_probs, cls
     y1 = np.where(ax == 0, ee, t1)
     cls = _pick(draw(key, 3000 + k), cls_probs, cls_vals)
     row = sidx[s]
-    out.add(blk[s], x0, x1, y0, y1, k0[s] + k, btype, cls, row)
+    # houses of strips along x may get a rear annex towards the block's centre (2–4 m
+    # deep, inset from both party walls, so neighbours' walls stay exactly shared)
+    dep = 2.0 + 2.0 * draw(key, 5000 + k)
+    up = cc + ee < 0
+    ax0, ax1 = t0 + ANNEX_INSET_M, t1 - ANNEX_INSET_M
+    kind = np.where((ax == 0) & (ax1 - ax0 >= 2.0), 1, 0).astype(np.int8)
+    ext = (kind, ax0, ax1, np.where(up, ee, cc - dep), np.where(up, ee + dep, cc))
+    out.add(blk[s], x0, x1, y0, y1, k0[s] + k, btype, cls, row, ext)
 
 
 def _perimeter(out, blk, key, A, B, N):
@@ -339,7 +392,8 @@ def _apartments(out, blk, key, A, B, N):
     fh = 0.45 + 0.4 * draw(lkey, 2)
     x0, x1, y0, y1 = _in_lot(lx0, lx1, ly0, ly1, fw, fh, lkey, 3)
     cls = _pick(draw(lkey, 5), (0.7, 0.2, 0.1), (101, 104, 105))
-    out.add(blk[s], x0, x1, y0, y1, q, _APT, cls, -1)
+    ext = _lot_annex(lx0, lx1, ly0, ly1, x0, x1, y0, y1, lkey)
+    out.add(blk[s], x0, x1, y0, y1, q, _APT, cls, -1, ext)
 
 
 def _houses(out, blk, key, A, B, N):
@@ -356,7 +410,9 @@ def _houses(out, blk, key, A, B, N):
     hy0 = np.where(front0, ly0 + setback, ly1 - setback - dep)
     hy1 = hy0 + dep
     cls = _pick(draw(lkey, 5), (0.9, 0.1), (102, 105))
-    out.add(blk[s], hx0, hx0 + w, hy0, hy1, 2 * q, _HOUSE, cls, -1)
+    # sideways only: the garden shed is behind the house
+    ext = _lot_annex(lx0, lx1, ly0, ly1, hx0, hx0 + w, hy0, hy1, lkey, (0, 1))
+    out.add(blk[s], hx0, hx0 + w, hy0, hy1, 2 * q, _HOUSE, cls, -1, ext)
     # garden sheds behind the house (6–30 m²; the smaller ones are dropped by the rule)
     has = draw(lkey, 6) < 0.5
     sw = 2.5 + 3.0 * draw(lkey, 7)
@@ -391,7 +447,8 @@ def _farms(out, blk, key, A, B):
     x0, x1, y0, y1 = _in_lot(lx0, lx1, ly0, ly1, fw, fh, lkey, 4)
     btype = np.where(q == 0, _HOUSE, np.where(q == 1, _FARM, _SHED))
     cls = np.where(q == 0, 102, 105)
-    out.add(blk[s][has], x0[has], x1[has], y0[has], y1[has], q[has], btype[has], cls[has], -1)
+    ext = tuple(e[has] for e in _lot_annex(lx0, lx1, ly0, ly1, x0, x1, y0, y1, lkey))
+    out.add(blk[s][has], x0[has], x1[has], y0[has], y1[has], q[has], btype[has], cls[has], -1, ext)
 
 
 def _scattered(out, blk, key, A, B, p_lot):
@@ -408,7 +465,8 @@ def _scattered(out, blk, key, A, B, p_lot):
     x0, x1, y0, y1 = _in_lot(lx0, lx1, ly0, ly1, fw, fh, lkey, 4)
     cls = np.where(draw(lkey, 6) < 0.6, 102, 105)
     bt = np.where(w * h < 60, _SHED, _HOUSE)
-    out.add(blk[s][has], x0[has], x1[has], y0[has], y1[has], q[has], bt[has], cls[has], -1)
+    ext = tuple(e[has] for e in _lot_annex(lx0, lx1, ly0, ly1, x0, x1, y0, y1, lkey))
+    out.add(blk[s][has], x0[has], x1[has], y0[has], y1[has], q[has], bt[has], cls[has], -1, ext)
 
 
 def _sheds(out, blk, key, A, B, p_lot):
@@ -419,7 +477,8 @@ def _sheds(out, blk, key, A, B, p_lot):
     fh = 0.5 + 0.4 * draw(lkey, 3)
     x0, x1, y0, y1 = _in_lot(lx0, lx1, ly0, ly1, fw, fh, lkey, 4)
     cls = _pick(draw(lkey, 6), (0.8, 0.2), (103, 105))
-    out.add(blk[s][has], x0[has], x1[has], y0[has], y1[has], q[has], _SHED, cls[has], -1)
+    ext = tuple(e[has] for e in _lot_annex(lx0, lx1, ly0, ly1, x0, x1, y0, y1, lkey))
+    out.add(blk[s][has], x0[has], x1[has], y0[has], y1[has], q[has], _SHED, cls[has], -1, ext)
 
 
 # ----------------------------------------------------------------------------- buildings
@@ -514,26 +573,91 @@ def building_rings(bounds, seed: int, density: float, opt: WorldOptions) -> dict
             _scattered(*args, scatter_p[sel])
         else:
             _sheds(*args, np.clip(N[sel] / 4, 0, 0.95))
-    blk, rx0, rx1, ry0, ry1, k, btype, cls, row = out.arrays()
-    rings = rect_rings(cx[blk], cy[blk], mx[blk], my[blk], theta[blk], rx0, rx1, ry0, ry1)
-    ids = truth_ids(1, gi[blk], gj[blk], k)
+    r = out.arrays()
+    blk = r["blk"]
+    c, sn = np.cos(theta[blk]), np.sin(theta[blk])
+    frame = (cx[blk], cy[blk], mx[blk], my[blk], c, sn)
+    xs = np.stack([r["x0"], r["x1"], r["x1"], r["x0"], r["x0"]], axis=1)
+    ys = np.stack([r["y0"], r["y0"], r["y1"], r["y1"], r["y0"]], axis=1)
+    rings = np.stack(to_lonlat_cs(*frame, xs, ys), axis=-1)
+    ids = truth_ids(1, gi[blk], gj[blk], r["k"])
+    # lives: a hot spot's block starts at a day of its district's window
+    dhot = d["hot"][di][blk]
+    start = wt.block_start(seed, gi[blk], gj[blk], d["hot_start"][di][blk], d["hot_days"][di][blk])
+    fill = np.minimum(wt.FILL_YEARS * wt.YEAR, d["hot_days"][di][blk] / 2)
+    life = wt.building_life(seed, ids, r["row"], dhot, start, fill, r["ek"] > 0, opt)
+    alt = _extended(r, frame, life)
 
     # large industrial footprints (district level, confined to the blocks they cover)
-    ind_rings, ind_ids = _industrial(d)
+    ind_rings, ind_ids, ind_d = _industrial(d)
     n_ind = len(ind_ids)
+    ind_start = wt.days_in(
+        draw(d["key"][ind_d], 60), d["hot_start"][ind_d], d["hot_days"][ind_d] // 2
+    )
+    ind_life = wt.building_life(
+        seed,
+        ind_ids,
+        np.full(n_ind, -1, np.int64),
+        d["hot"][ind_d],
+        ind_start,
+        d["hot_days"][ind_d] // 2,
+        np.zeros(n_ind, bool),
+        opt,
+    )
     return {
         "rings": np.concatenate([rings.reshape(-1, 5, 2), ind_rings]),
         "truth_id": np.concatenate([ids, ind_ids]),
-        "btype": np.concatenate([btype, np.full(n_ind, _IND, np.int8)]),
-        "class_id": np.concatenate([cls, np.full(n_ind, 103, np.int16)]),
-        "row": np.concatenate([row, np.full(n_ind, -1, np.int64)]),
+        "btype": np.concatenate([r["btype"], np.full(n_ind, _IND, np.int8)]),
+        "class_id": np.concatenate([r["cls"], np.full(n_ind, 103, np.int16)]),
+        "row": np.concatenate([r["row"], np.full(n_ind, -1, np.int64)]),
+        "alt": np.concatenate([alt, np.full(n_ind, None, dtype=object)]),
+        **{k: np.concatenate([life[k], ind_life[k]]) for k in life},
     }
+
+
+def _extended(r: dict, frame: tuple, life: dict) -> np.ndarray:
+    """The second footprint of the buildings that get one (extended, or rebuilt bigger):
+    an object array, None for the others. Corners are computed from the same local
+    coordinates and frame as the first footprint, so party walls stay bit-identical."""
+    n = len(r["blk"])
+    alt = np.full(n, None, dtype=object)
+    need = (r["ek"] > 0) & ((life["modified"] != wt.NEVER) | (life["rebuilt"] != wt.NEVER))
+    x0, x1, y0, y1 = r["x0"], r["x1"], r["y0"], r["y1"]
+    ex0, ex1, ey0, ey1 = r["ex0"], r["ex1"], r["ey0"], r["ey1"]
+    # grown rectangles (free-standing)
+    sel = np.nonzero(need & (r["ek"] == 2))[0]
+    if len(sel):
+        gx0, gx1 = np.minimum(x0, ex0)[sel], np.maximum(x1, ex1)[sel]
+        gy0, gy1 = np.minimum(y0, ey0)[sel], np.maximum(y1, ey1)[sel]
+        xs = np.stack([gx0, gx1, gx1, gx0, gx0], axis=1)
+        ys = np.stack([gy0, gy0, gy1, gy1, gy0], axis=1)
+        f = tuple(a[sel] for a in frame)
+        alt[sel] = shapely.polygons(np.stack(to_lonlat_cs(*f, xs, ys), axis=-1))
+    # annexes beside one side (attached): the union, a 9-vertex ring (counter-clockwise)
+    sel = np.nonzero(need & (r["ek"] == 1))[0]
+    if len(sel):
+        a0, a1, b0, b1 = x0[sel], x1[sel], y0[sel], y1[sel]
+        p0, p1, q0, q1 = ex0[sel], ex1[sel], ey0[sel], ey1[sel]
+        up = (q0 >= b1)[:, None]
+        xs = np.where(
+            up,
+            np.stack([a0, a1, a1, p1, p1, p0, p0, a0, a0], axis=1),
+            np.stack([a0, p0, p0, p1, p1, a1, a1, a0, a0], axis=1),
+        )
+        ys = np.where(
+            up,
+            np.stack([b0, b0, b1, b1, q1, q1, b1, b1, b0], axis=1),
+            np.stack([b0, b0, q0, q0, b0, b0, b1, b1, b0], axis=1),
+        )
+        f = tuple(a[sel] for a in frame)
+        alt[sel] = shapely.polygons(np.stack(to_lonlat_cs(*f, xs, ys), axis=-1))
+    return alt
 
 
 def _industrial(d: dict):
     sel_d, half = np.nonzero(d["ind_has"])
     if len(sel_d) == 0:
-        return np.zeros((0, 5, 2)), np.zeros(0, dtype=np.int64)
+        return np.zeros((0, 5, 2)), np.zeros(0, dtype=np.int64), sel_d
     latc = d["latc"][sel_d]
     cxd = d["lon0"][sel_d] + d["dlon"][sel_d] / 2
     my, mx = meters_per_degree(latc)
@@ -554,4 +678,4 @@ def _industrial(d: dict):
     fcy = latc + (fy0 + fy1) / 2 / my
     rings = rect_rings(fcx, fcy, mx, my, theta, -a, a, -b, b)
     ids = truth_ids(2, d["i"][sel_d], d["j"][sel_d], half)
-    return rings, ids
+    return rings, ids, sel_d

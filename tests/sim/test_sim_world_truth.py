@@ -357,6 +357,9 @@ def test_road_lines_cut_by_tiles_keep_their_length():
     model=st.sampled_from(["buildings", "forest", "roads"]),
 )
 def test_any_tiling_reassembles_the_truth(x, y, nx, ny, ox, oy, model):
+    # GEOS mis-clips against subnormal coordinates (the world flushes them: `pieces`),
+    # so the expected pieces below are computed without them
+    x, y = (0.0 if abs(v) < 1e-100 else v for v in (x, y))
     my, mx = meters_per_degree(y)
     dx, dy = 700 / float(mx), 700 / float(my)
     xs = x + dx * (np.arange(nx + 1) + ox)
@@ -439,8 +442,9 @@ def test_options_change_the_mix(city):
 def test_truth_ids_decode_to_their_generating_cell(city):
     g, p = world.truth(city, seed=0)
     d = decode_truth_ids(p["truth_id"])
-    assert set(np.unique(d["layer"]).tolist()) <= {1, 2}
-    blk = d["layer"] == 1
+    # 1, 2: blocks' and districts' buildings; 9, 10: buildings rebuilt on their footprints
+    assert set(np.unique(d["layer"]).tolist()) <= {1, 2, 9, 10}
+    blk = np.isin(d["layer"], (1, 9))
     # a building lies in the block that generated it
     cy = shapely.get_y(shapely.centroid(g[blk]))
     assert np.array_equal(np.floor(cy / urban.BLOCK_DEG).astype(np.int64), d["j"][blk])
