@@ -18,6 +18,8 @@ from mapflow_geo.results import MapflowResult
 from mapflow_geo.run import estimate as _estimate
 from mapflow_geo.run import plan as _plan
 from mapflow_geo.run import process as _process
+from mapflow_geo.run.monitor import Monitor
+from mapflow_geo.run.monitor import monitor as _monitor
 from mapflow_geo.viz import preview_plan as _preview_plan
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -57,6 +59,10 @@ class MapflowAccessor:
     @doc(_process)
     def process(self, model: str, **options: Any) -> MapflowResult:
         return _process(self._obj, model, **options)
+
+    @doc(_monitor)
+    def monitor(self, model: str, **options: Any) -> Monitor:
+        return _monitor(self._obj, model, **options)
 
     @doc(_preview_plan)
     def preview(self, **options: Any) -> Any:

@@ -1,7 +1,8 @@
 """``mapflow-geo``: a thin command line over the Python API.
 
 Commands: ``sim`` (serve the local simulator), ``plan``, ``estimate``, ``process``,
-``review``, ``demo``. The token and API URL come from ``MAPFLOW_TOKEN`` / ``MAPFLOW_API_URL``.
+``review``, ``monitor``, ``demo``. The token and API URL come from ``MAPFLOW_TOKEN`` /
+``MAPFLOW_API_URL``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from mapflow_geo import accessors as _accessors  # noqa: F401  (registers gdf.ma
 from mapflow_geo.client import default_client
 from mapflow_geo.demo import main as demo_main
 from mapflow_geo.exceptions import MapflowError
+from mapflow_geo.run.monitor import monitor, open_monitor
 from mapflow_geo.run.store import open_run
 from mapflow_geo.sim import cli_main as sim_main
 
@@ -80,6 +82,26 @@ def _review(args: argparse.Namespace) -> int:
     return 0
 
 
+def _monitor(args: argparse.Namespace) -> int:
+    if args.aoi:
+        mon = monitor(
+            _read(args.aoi), args.model or "buildings", client=_client(), run_dir=args.run_dir
+        )
+    else:
+        mon = open_monitor(args.run_dir, _client())
+    upd = mon.check()
+    print(f"{mon!r}: {len(upd.dates)} imagery date(s), new: {', '.join(upd.new_dates) or '-'}")
+    print(
+        f"{len(upd.features)} objects as of {upd.dates[-1] if upd.dates else '-'}; "
+        f"{upd.credits} credits charged by the template's processings"
+    )
+    if len(upd.changes):
+        print(upd.changes["change"].value_counts().to_string())
+        if args.output:
+            upd.changes.to_file(args.output)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sim"]:
@@ -116,6 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     act.add_argument("--reject", metavar="COMMENT")
     v.add_argument("--feedback")
     v.set_defaults(func=_review)
+    m = sub.add_parser(
+        "monitor",
+        help="watch areas for change through a planned processing; fetch what is new",
+    )
+    m.add_argument("run_dir", help="the monitor's folder (made on first use with --aoi)")
+    m.add_argument("--aoi", help="areas to watch: creates (or resumes) the template")
+    m.add_argument("--model", help="model for a new monitor (default: buildings)")
+    m.add_argument("-o", "--output", help="write the changes since the last look")
+    m.set_defaults(func=_monitor)
     args = ap.parse_args(argv)
     if args.cmd == "review" and args.feedback is not None and args.rate is None:
         ap.error("--feedback goes with --rate")

@@ -1223,6 +1223,7 @@ class MapflowClient:
         max_cloud_cover: float | None = None,
         min_aoi_intersection: float | None = None,
         active_until: Any = None,
+        processing_params: Mapping[str, Any] | None = None,
         **search_params: Any,
     ) -> Template:
         """``POST /processings/template``: a planned processing, a saved imagery search
@@ -1243,6 +1244,10 @@ class MapflowClient:
             Fractions 0–1, sent in percent as in ``/catalog/meta``.
         active_until : datetime or str, optional
             Default now + 180 days − 1 minute (the most the service accepts).
+        processing_params : mapping, optional
+            ``processingParams``: the model (``wdId``/``wdName``, ``blocks``…) the
+            service runs on every new image (the planned-processing spec; the QGIS plugin
+            sends none and processes by hand).
         **search_params
             Further ``searchParams`` (``productTypes``, ``dataProviders``,
             ``hideUnavailable``…).
@@ -1268,6 +1273,8 @@ class MapflowClient:
             "projectId": project_id or self.default_project_id(),
             "activeUntil": _active_until(active_until),
         }
+        if processing_params is not None:
+            body["processingParams"] = dict(processing_params)
         return Template.from_json(
             self._http.request("POST", "/processings/template", json_body=body, create=True)
         )

@@ -101,3 +101,18 @@ def test_review_a_run(tmp_path):
         assert bad.returncode != 0
         rejected = _cli("review", str(run_dir), "--reject", "missing sheds", env=env)
         assert "rejected" in rejected.stdout
+
+
+def test_monitor_from_the_command_line(tmp_path):
+    """``mapflow-geo monitor DIR --aoi FILE`` creates the template; after new imagery,
+    ``mapflow-geo monitor DIR`` fetches the new date; the simulator holds one template."""
+    run_dir = tmp_path / "watch"
+    with sim.serve(processing_seconds=0) as server:
+        env = dict(os.environ, MAPFLOW_API_URL=server.url, MAPFLOW_TOKEN=server.token)
+        first = _cli("monitor", str(run_dir), "--aoi", str(SAMPLE), env=env)
+        assert "0 imagery date(s)" in first.stdout
+        server.advance(31 * 86400)
+        assert server.run_templates()
+        second = _cli("monitor", str(run_dir), env=env)
+        assert "new: 20" in second.stdout and "objects as of" in second.stdout
+        assert len(server.client().list_templates()) == 1

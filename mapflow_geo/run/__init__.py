@@ -3,10 +3,12 @@
 * :mod:`.prepare` — account limits, the one create-body builder, estimates, budgets;
 * :mod:`.engine` — :class:`Runner` and its :class:`RunOptions`, :func:`process`;
 * :mod:`.journal` — the durable record of every processing and download;
-* :mod:`.store` — the run dir's files, :func:`load_result` and :func:`open_run`.
+* :mod:`.store` — the run dir's files, :func:`load_result` and :func:`open_run`;
+* :mod:`.monitor` — recurring monitoring through planned processings (templates).
 """
 
 from mapflow_geo.run.engine import FAILPOINTS, Runner, RunOptions, process
+from mapflow_geo.run.monitor import Monitor, MonitorUpdate, monitor, open_monitor
 from mapflow_geo.run.prepare import (
     MAX_PROCESSINGS,
     META_KEY,
@@ -22,6 +24,8 @@ from mapflow_geo.run.store import load_result, open_run
 __all__ = [
     "FAILPOINTS",
     "MAX_PROCESSINGS",
+    "Monitor",
+    "MonitorUpdate",
     "META_KEY",
     "META_RUN",
     "PlannedProcessing",
@@ -30,6 +34,8 @@ __all__ = [
     "estimate",
     "fingerprint_of",
     "load_result",
+    "monitor",
+    "open_monitor",
     "open_run",
     "plan",
     "prepare_run",

@@ -1,0 +1,125 @@
+"""Recurring monitoring through planned processings (templates), against the simulator:
+one template over the rows, results fetched per imagery date, changes between dates,
+each processing paid once — across a SIGKILL and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+
+import geopandas as gpd
+import pytest
+import shapely
+
+import mapflow_geo  # noqa: F401  (gdf.mapflow)
+from mapflow_geo import sim
+from mapflow_geo.run.journal import FAILPOINT_ENV
+from mapflow_geo.run.monitor import open_monitor
+
+DAY = 86400.0
+SIM = dict(processing_seconds=0, seed=5, credits=10**7)
+
+
+def _areas() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"name": ["north", "south"]},
+        geometry=[shapely.box(37.60, 55.76, 37.63, 55.78), shapely.box(37.60, 55.73, 37.63, 55.75)],
+        crs=4326,
+    )
+
+
+def _new_imagery(server, days: float = 31) -> list[str]:
+    """A month passes: new scenes in the catalog; the service's daily template run."""
+    server.advance(days * DAY)
+    return server.run_templates()
+
+
+def _paid_once(server) -> None:
+    charges = Counter(c["processingId"] for c in server.charges)
+    assert charges and all(n == 1 for n in charges.values()), charges
+
+
+def test_monitor_fetches_each_date_and_pays_each_processing_once(tmp_path):
+    gdf = _areas()
+    with sim.serve(**SIM) as server:
+        client = server.client()
+        mon = gdf.mapflow.monitor("buildings", client=client, run_dir=tmp_path / "watch")
+        first = mon.check()
+        assert first.dates == [] and first.features.empty  # nothing new yet
+        seen_dates: list[str] = []
+        for _ in range(3):
+            started = _new_imagery(server)
+            assert started, "the template started no processing for the new imagery"
+            upd = mon.check()
+            assert upd.new_dates and set(upd.new_dates).isdisjoint(seen_dates)
+            seen_dates += upd.new_dates
+            assert not upd.features.empty
+            assert set(upd.features["row"]) <= set(gdf.index)
+        # a check with nothing new fetches nothing and downloads nothing again
+        server.clear_requests()
+        again = mon.check()
+        assert again.new_dates == [] and len(again.features) == len(upd.features)
+        assert [r.path for r in server.requests if "/result" in r.path] == []
+        # a second monitor() on the same folder resumes the same template
+        again_mon = gdf.mapflow.monitor("buildings", client=client, run_dir=tmp_path / "watch")
+        assert again_mon.template_id == mon.template_id
+        assert len(client.list_templates()) == 1
+        _paid_once(server)
+        template_procs = [p for p in server.processings if (p.get("meta") or {}).get("templateId")]
+        assert {p["id"] for p in template_procs} == set(again.processings["processing_id"])
+        assert again.credits == sum(p["cost"] for p in template_procs)
+    assert len(seen_dates) >= 3 and seen_dates == sorted(seen_dates)
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys, geopandas as gpd, mapflow_geo
+    gdf = gpd.read_parquet(sys.argv[1])
+    mon = gdf.mapflow.monitor("buildings", run_dir=sys.argv[2])
+    upd = mon.check()
+    print("DONE", len(upd.dates), len(upd.features), flush=True)
+    """
+)
+
+
+@pytest.mark.reliability
+def test_monitoring_loop_survives_sigkill_and_pays_once(tmp_path):
+    """Three imagery dates; at each, the check is killed at one of the monitor's
+    failpoints (the template create's intent and answer, recording, mid-download, before
+    a result's rename) and run again: one template, every processing paid once, every
+    date's results stored once."""
+    gdf = _areas()
+    path = tmp_path / "aoi.parquet"
+    gdf.to_parquet(path)
+    run_dir = tmp_path / "watch"
+    cmd = [sys.executable, "-c", CHILD, str(path), str(run_dir)]
+    with sim.serve(**SIM) as server:
+        env = dict(os.environ, MAPFLOW_API_URL=server.url, MAPFLOW_TOKEN=server.token)
+        env.pop(FAILPOINT_ENV, None)
+        kills = []
+        plan = [["monitor_after_intent", "monitor_after_create"]] + [
+            ["monitor_after_record", "monitor_mid_download", "monitor_before_rename"]
+        ] * 3
+        for step, points in enumerate(plan):
+            if step:
+                assert _new_imagery(server)
+            for point in points:
+                out = subprocess.run(
+                    cmd, env={**env, FAILPOINT_ENV: point}, capture_output=True, timeout=300
+                )
+                assert out.returncode == -signal.SIGKILL, (point, out.stderr[-2000:])
+                kills.append(point)
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+            assert out.returncode == 0 and "DONE" in out.stdout, out.stderr[-2000:]
+        assert len(server.client().list_templates()) == 1  # never a second template
+        _paid_once(server)
+        final = open_monitor(run_dir, server.client()).check()
+        downloads = [r.path for r in server.requests if r.path.endswith("/result")]
+    assert len(kills) == 11
+    assert len(final.dates) >= 3
+    assert not final.processings["processing_id"].duplicated().any()
+    assert downloads  # the results were fetched over HTTP
