@@ -79,6 +79,48 @@ def test_lagging_listings_and_dropped_creates_never_pay_twice(tmp_path):
     assert len(charges) == n == len({c["processingId"] for c in charges})
 
 
+def test_balance_holds_a_recreate_back_while_listings_lag(tmp_path):
+    """Mutant: the balance check (an unexplained charge keeps a missing create waiting)
+    disabled. On a ``CREDITS`` account whose listings lag 2 s, a run with a grace period
+    of 0.3 s and dropped create answers must still pay once per processing: the charge
+    the account shows, and no known processing explains, holds the re-create back until
+    the listing shows the processing."""
+    gdf = _squares(6)
+    with sim.serve(aoi_area_limit_km2=5, listing_lag_s=2.0, processing_seconds=0.5, seed=7,
+                   faults={"drop_create_response": 0.5}) as server:  # fmt: skip
+        res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path,
+                                  adopt_grace_s=0.3, **FAST)  # fmt: skip
+        dropped = [r for r in server.requests if r.fault == "drop_create_response"]
+        keys = _keys(server)
+        charges = server.charges
+    assert len(dropped) >= 2, "the scenario did not drop create answers"
+    assert res.complete
+    assert [k for k, c in keys.items() if c > 1] == [], f"paid twice: {keys}"
+    assert len(charges) == 6 == len(keys)
+
+
+def test_a_processing_of_another_run_is_never_adopted(tmp_path):
+    """Mutant: adoption by ``meta`` key alone, without the run id. A second run of the
+    same areas (another run dir: same processing keys, another run id) in the same
+    project, whose creates are reset before the server handles them half the time, must
+    create and pay for its own processings, never take the first run's."""
+    gdf = _squares(6)
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=11) as server:
+        client = server.client()
+        first = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path / "a", **FAST)
+        ids_a = set(first.tiles["processing_id"])
+        server.set_faults(reset=0.5, methods=["POST"], paths=["/processings/v2"])
+        second = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path / "b",
+                                     adopt_grace_s=0.3, **FAST)  # fmt: skip
+        resets = [r for r in server.requests if r.fault == "reset"]
+        charges = server.charges
+    assert len(resets) >= 2, "the scenario reset no create"
+    assert second.complete
+    ids_b = set(second.tiles["processing_id"])
+    assert len(ids_b) == 6 and not ids_a & ids_b, "the second run adopted the first's"
+    assert len(charges) == 12 == len({c["processingId"] for c in charges})
+
+
 # ---------------------------------------------------------------- b, c. stitch
 X0, Y0 = 37.6, 55.7
 
@@ -186,6 +228,24 @@ def test_credit_billing_budget_refuses_one_credit_short_and_allows_exact(tmp_pat
         else:
             res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
             assert res.complete and sum(c["cost"] for c in server.charges) == need
+
+
+@pytest.mark.parametrize("margin", [-1, 0])
+def test_max_credits_refuses_one_short_and_allows_the_estimate(tmp_path, margin):
+    """Mutants: ``max_credits`` compared with ``>=`` or not enforced on the server's
+    estimates. ``max_credits`` one under the estimate is refused before any create;
+    equal to it, the run goes ahead."""
+    gdf = _squares(3)
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
+        client = server.client()
+        need = int(gdf.mapflow.estimate("buildings", client=client).attrs["total_credits"])
+        run = dict(client=client, run_dir=tmp_path, max_credits=need + margin, **FAST)
+        if margin < 0:
+            with pytest.raises(exc.BudgetError, match=f"max_credits={need - 1}"):
+                gdf.mapflow.process("buildings", **run)
+            assert _committed(server) == [] and server.charges == []
+        else:
+            assert gdf.mapflow.process("buildings", **run).complete
 
 
 def test_credit_budget_counts_only_what_is_still_to_create(tmp_path):
