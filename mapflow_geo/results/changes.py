@@ -252,14 +252,15 @@ def _normalise(frame: pd.DataFrame, geoms: np.ndarray, gid: np.ndarray) -> _Obje
 
 
 def _dates(col: pd.Series | None, n: int) -> np.ndarray:
+    """Dates as naive UTC datetime64 (NaT where missing or unreadable); parsed once per
+    distinct value."""
     if col is None:
         return np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
-    if isinstance(col.dtype, pd.DatetimeTZDtype):
-        col = col.dt.tz_convert("UTC").dt.tz_localize(None)
-    out = pd.to_datetime(col.astype(object).where(col.notna(), None), errors="coerce")
-    if isinstance(out.dtype, pd.DatetimeTZDtype):
-        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
-    return out.to_numpy(dtype="datetime64[ns]")
+    codes, uniques = pd.factorize(col)
+    values = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+    parsed = pd.to_datetime(values, errors="coerce", utc=True).dt.tz_localize(None)
+    table = np.r_[parsed.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT", "ns")]
+    return table[np.where(codes >= 0, codes, len(table) - 1)]
 
 
 def _frame_objects(obj: Any) -> _Objects:
@@ -284,10 +285,8 @@ class _Edges:
     @classmethod
     def of(cls, geoms: np.ndarray) -> _Edges:
         n = len(geoms)
-        simple = np.flatnonzero(
-            (shapely.get_type_id(geoms) == 3) & (shapely.get_num_interior_rings(geoms) == 0)
-        )
-        other = np.setdiff1d(np.arange(n), simple)
+        is_simple = (shapely.get_type_id(geoms) == 3) & (shapely.get_num_interior_rings(geoms) == 0)
+        simple, other = np.flatnonzero(is_simple), np.flatnonzero(~is_simple)
         pieces = []
         if len(simple):  # one ring each: the common case, without ragged arrays
             xy, owner = shapely.get_coordinates(geoms[simple], return_index=True)
@@ -321,18 +320,19 @@ class _Edges:
 def _ring_edges(xy: np.ndarray, ring: np.ndarray, exterior: np.ndarray, owner: np.ndarray):
     """Edges of closed rings given as vertices with their ring number; each ring
     oriented by ``exterior``; ``owner`` maps ring → geometry."""
+    x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
     k = np.flatnonzero(ring[:-1] == ring[1:])
-    r = ring[k]
-    first = np.r_[0, np.flatnonzero(np.diff(ring)) + 1]
-    ox, oy = xy[first, 0][ring[k]], xy[first, 1][ring[k]]  # shifted: exact signs
-    ax, ay, bx, by = xy[k, 0] - ox, xy[k, 1] - oy, xy[k + 1, 0] - ox, xy[k + 1, 1] - oy
-    signed = np.bincount(r, weights=ax * by - ay * bx, minlength=len(exterior))
-    flip = (signed > 0) != exterior[: len(signed)]
-    f = flip[r]
-    x0, x1 = np.where(f, xy[k + 1, 0], xy[k, 0]), np.where(f, xy[k, 0], xy[k + 1, 0])
-    y0, y1 = np.where(f, xy[k + 1, 1], xy[k, 1]), np.where(f, xy[k, 1], xy[k + 1, 1])
+    r = ring.take(k)
+    first = np.r_[0, np.flatnonzero(ring[1:] != ring[:-1]) + 1]
+    xa, ya, xb, yb = x.take(k), y.take(k), x.take(k + 1), y.take(k + 1)
+    ox, oy = x.take(first).take(r), y.take(first).take(r)  # shifted: exact signs
+    cross = (xa - ox) * (yb - oy) - (ya - oy) * (xb - ox)
+    signed = np.bincount(r, weights=cross, minlength=len(exterior))
+    f = ((signed > 0) != exterior[: len(signed)]).take(r)
+    x0, x1 = np.where(f, xb, xa), np.where(f, xa, xb)
+    y0, y1 = np.where(f, yb, ya), np.where(f, ya, yb)
     keep = (x0 != x1) | (y0 != y1)
-    return x0[keep], y0[keep], x1[keep], y1[keep], owner[r[keep]]
+    return x0[keep], y0[keep], x1[keep], y1[keep], owner.take(r[keep])
 
 
 def _segments(n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -548,19 +548,20 @@ def _near_and_beyond(lone_side, other, lone, q, o, tolerance_m):
     """For candidate pairs (lone object ``lone[q]``, other-side object ``o``): whether
     they lie within ``tolerance_m``, their distance (m), and per lone object the area
     (m²) of it lying farther than the tolerance from all its near neighbours."""
-    lon0 = (lone_side.bounds[lone, 0] + lone_side.bounds[lone, 2]) / 2
-    lat0 = lone_side.lat[lone]
-    kx, ky = _metres_per_degree(lat0)
-    mine = _to_local(lone_side.geoms[lone], lon0, lat0, kx, ky)
-    theirs = _to_local(other.geoms[o], lon0[q], lat0[q], kx[q], ky[q])
-    dist = shapely.distance(mine[q], theirs)
-    near = dist <= tolerance_m
     beyond = np.full(len(lone), np.inf)
-    has = np.unique(q[near])
-    if len(has):
-        _, slot = np.unique(q[near], return_inverse=True)
-        cover = shapely.buffer(_union_by(theirs[near], slot, len(has)), tolerance_m, quad_segs=4)
-        beyond[has] = shapely.area(shapely.difference(mine[has], cover))
+    has, slot = np.unique(q, return_inverse=True)  # lone objects with candidates
+    sel = lone[has]
+    lon0 = (lone_side.bounds[sel, 0] + lone_side.bounds[sel, 2]) / 2
+    lat0 = lone_side.lat[sel]
+    kx, ky = _metres_per_degree(lat0)
+    mine = _to_local(lone_side.geoms[sel], lon0, lat0, kx, ky)
+    theirs = _to_local(other.geoms[o], lon0[slot], lat0[slot], kx[slot], ky[slot])
+    dist = shapely.distance(mine[slot], theirs)
+    near = dist <= tolerance_m
+    hit, hslot = np.unique(slot[near], return_inverse=True)
+    if len(hit):
+        cover = shapely.buffer(_union_by(theirs[near], hslot, len(hit)), tolerance_m, quad_segs=4)
+        beyond[has[hit]] = shapely.area(shapely.difference(mine[hit], cover))
     return near, dist, beyond
 
 
@@ -631,7 +632,9 @@ def _beyond(
     one = (grp.n_before[groups] == 1) & (grp.n_after[groups] == 1)
     if one.any():
         close = shapely.hausdorff_distance(shape_b[one], shape_a[one]) <= tolerance_m
-        todo = np.setdiff1d(todo, np.flatnonzero(one)[close])
+        settled = np.zeros(len(groups), bool)
+        settled[np.flatnonzero(one)[close]] = True
+        todo = np.flatnonzero(~settled)
     if len(todo):
         sb, sa = shape_b[todo], shape_a[todo]
         buf_b = shapely.buffer(sb, tolerance_m, quad_segs=4)
