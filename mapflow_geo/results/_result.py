@@ -12,6 +12,7 @@ import pandas as pd
 
 from mapflow_geo.results import stats as _stats
 from mapflow_geo.results._options import OPTIONS, FeaturesTooLargeError
+from mapflow_geo.results.changes import changes as _changes
 from mapflow_geo.results.dask import to_dask
 from mapflow_geo.results.dataset import (
     DatasetInfo,
@@ -187,6 +188,22 @@ class MapflowResult:
     def summary(self) -> gpd.GeoDataFrame:
         """The input areas with the stats and cost columns joined on."""
         return _stats.summary_frame(self)
+
+    def changes(self, before: Any, **options: Any) -> gpd.GeoDataFrame:
+        """Object-level change from ``before`` (an earlier result, a GeoDataFrame or a
+        GeoParquet path) to this result: ``new``, ``removed``, ``modified`` (with its area
+        change) or ``unchanged``, robust to outline jitter and to the runs' different
+        seams. See :func:`mapflow_geo.changes` for the rule and the options
+        (``min_iou``, ``tolerance_m``, ``area_change``, ``area_change_m2``,
+        ``unchanged``…); per-row tables with
+        :func:`~mapflow_geo.results.changes.change_table`.
+
+        Examples
+        --------
+        >>> ch = res_2024.changes(res_2022)                          # doctest: +SKIP
+        >>> change_table(ch, aois=res_2024.aois)                     # doctest: +SKIP
+        """
+        return _changes(before, self, **options)
 
     @property
     def complete(self) -> bool:
