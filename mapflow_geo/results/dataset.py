@@ -50,6 +50,8 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import os
@@ -206,6 +208,27 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 # -- the tasks (module-level, plain arguments: they run on dask workers unchanged) ------
+def _system_pool(fn: Callable) -> Callable:
+    """Run ``fn`` with Arrow allocating from the system allocator (``malloc``).
+
+    Streaming reads thousands of small files one after the other; Arrow's default pool
+    (mimalloc) keeps the pages each one freed, ~100 MB more at the peak on a 1 M-object
+    run (``benchmarks/memory.py``), and is no faster here. Buffers remember their pool,
+    so switching the default for the duration is safe for data made before or after.
+    """
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        old = pa.default_memory_pool()
+        pa.set_memory_pool(pa.system_memory_pool())
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            pa.set_memory_pool(old)
+
+    return run
+
+
 def _seam_rows(table: pa.Table, plan: TilePlan) -> np.ndarray:
     """The seam rule (:func:`~mapflow_geo.results.stitch.seam_mask`) on a stored file."""
     if table.num_rows == 0:
@@ -225,6 +248,7 @@ def _sums_of(table: pa.Table) -> pd.DataFrame:
     return class_sums(table.select(cols).to_pandas())
 
 
+@_system_pool
 def _scan_group(
     index: Sequence[int],
     paths: Sequence[str],
@@ -282,6 +306,7 @@ def _load_seams(
     return pa.concat_tables(tables), sizes
 
 
+@_system_pool
 def _pair_window(
     loads: Sequence[tuple[str, int, None]],
     offsets: np.ndarray,
@@ -305,6 +330,7 @@ def _pair_window(
     return gid[left[keep]], gid[right[keep]]
 
 
+@_system_pool
 def _merge_part(
     members: Sequence[tuple[str, int, np.ndarray]],
     labels: np.ndarray,
@@ -319,20 +345,22 @@ def _merge_part(
     sums = [_sums_of(seam)]
     if out is None:
         return {"sums": _concat_sums(sums), "objects": seam.num_rows}
-    first, types = _with_bbox(seam)
-    tables = [first]
-    for path, spill, batch in own:
-        table = pq.read_table(path).replace_schema_metadata(None)
-        cut, _ = _load_seams([(spill, batch, None)], [_OFF])
-        keep = np.ones(table.num_rows, dtype=bool)
-        keep[cut[_OFF].to_numpy()] = False
-        table, kinds = _with_bbox(conform(table.filter(pa.array(keep)), schema))
-        tables.append(table)
-        types |= kinds
-    part = pa.concat_tables(tables)
-    del tables
-    meta = _write_part(part, out, types)
-    return {"sums": _concat_sums(sums), "objects": part.num_rows, **meta}
+    writer = _PartWriter(out, schema.append(pa.field(BBOX, _BBOX_TYPE)))
+    try:
+        writer.add(*_with_bbox(seam))
+        objects = seam.num_rows
+        for path, spill, batch in own:
+            table = pq.read_table(path).replace_schema_metadata(None)
+            cut, _ = _load_seams([(spill, batch, None)], [_OFF])
+            keep = np.ones(table.num_rows, dtype=bool)
+            keep[cut[_OFF].to_numpy()] = False
+            table = conform(table.filter(pa.array(keep)), schema)
+            objects += table.num_rows
+            writer.add(*_with_bbox(table))
+    except BaseException:
+        writer.abort()
+        raise
+    return {"sums": _concat_sums(sums), "objects": objects, **writer.close()}
 
 
 def _merged_seams(
@@ -387,22 +415,72 @@ def _geo_metadata(types: Sequence[str], bounds: Sequence[float]) -> dict:
     }
 
 
-def _write_part(table: pa.Table, out: str, types: set[str]) -> dict:
-    """One partition file (atomic rename), row groups of 32,768 objects, its ``geo``
-    metadata with its own bbox and geometry types."""
-    if table.num_rows:
+class _PartWriter:
+    """One partition file, written as its pieces come (row groups of :attr:`ROWS`
+    objects), its ``geo`` metadata (own bbox and geometry types) added at the end; an
+    atomic rename when closed. The Arrow schema is not stored: readers take the ``geo``
+    key-value metadata as the schema's, as GeoParquet asks."""
+
+    ROWS = 32_768
+
+    def __init__(self, out: str, schema: pa.Schema) -> None:
+        self.out, self.tmp = out, f"{out}.tmp"
+        self.writer = pq.ParquetWriter(self.tmp, schema.remove_metadata(), store_schema=False)
+        self.buf: list[pa.Table] = []
+        self.buffered = 0
+        self.lo, self.hi = np.full(2, np.inf), np.full(2, -np.inf)
+        self.types: set[str] = set()
+
+    def add(self, table: pa.Table, kinds: set[str]) -> None:
+        """Append objects (with their ``bbox`` column) of the given geometry types."""
+        if table.num_rows == 0:
+            return
         bbox = table[BBOX]
         lo = [pc.min(pc.struct_field(bbox, k)).as_py() for k in ("xmin", "ymin")]
         hi = [pc.max(pc.struct_field(bbox, k)).as_py() for k in ("xmax", "ymax")]
-        bounds = [float(v) for v in (*lo, *hi)]
-    else:
-        bounds = [np.nan] * 4
-    geo = _geo_metadata(sorted(types), bounds)
-    table = table.replace_schema_metadata({b"geo": json.dumps(geo).encode()})
-    tmp = f"{out}.tmp"
-    pq.write_table(table, tmp, row_group_size=32_768)
-    os.replace(tmp, out)
-    return {"bounds": bounds, "types": sorted(types)}
+        self.lo, self.hi = np.fmin(self.lo, lo), np.fmax(self.hi, hi)
+        self.types |= kinds
+        self.buf.append(table)
+        self.buffered += table.num_rows
+        if self.buffered >= self.ROWS:
+            self._flush(final=False)
+
+    def _flush(self, *, final: bool) -> None:
+        if not self.buf:
+            return
+        table = pa.concat_tables(self.buf)
+        n = table.num_rows if final else table.num_rows // self.ROWS * self.ROWS
+        if n:
+            self.writer.write_table(table.slice(0, n), row_group_size=self.ROWS)
+        self.buf = [table.slice(n)] if n < table.num_rows else []
+        self.buffered = table.num_rows - n
+
+    def close(self) -> dict:
+        self._flush(final=True)
+        bounds = [float(v) for v in (*self.lo, *self.hi)]
+        if not np.all(np.isfinite(bounds)):
+            bounds = [np.nan] * 4
+        geo = _geo_metadata(sorted(self.types), bounds)
+        self.writer.add_key_value_metadata({"geo": json.dumps(geo)})
+        self.writer.close()
+        os.replace(self.tmp, self.out)
+        return {"bounds": bounds, "types": sorted(self.types)}
+
+    def abort(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            os.remove(self.tmp)
+
+
+def _write_part(table: pa.Table, out: str, types: set[str]) -> dict:
+    """A partition from one table (with its ``bbox`` column)."""
+    writer = _PartWriter(out, table.schema)
+    try:
+        writer.add(table, types)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.close()
 
 
 def _concat_sums(sums: list[pd.DataFrame]) -> pd.DataFrame:
@@ -457,6 +535,7 @@ def _neighbours(tiles: gpd.GeoDataFrame) -> list[np.ndarray]:
     return [j[starts[k] : starts[k + 1]] for k in range(len(geoms))]
 
 
+@_system_pool
 def _stream(
     files: pd.DataFrame,
     tiles: gpd.GeoDataFrame,
@@ -589,7 +668,8 @@ def _total_bounds(bounds: list) -> tuple[float, float, float, float]:
 def _write_summary(out: Path, parts: list[str], schema: pa.Schema, types, bounds) -> None:
     """``_common_metadata`` (schema with the ``geo`` metadata) and ``_metadata`` (every
     part's row groups), as ``pyarrow.dataset`` / dask / Spark read them."""
-    full = schema.append(pa.field(BBOX, _BBOX_TYPE))
+    # the parts' own schema (as read back: no stored Arrow schema), with the whole's geo
+    full = pq.read_schema(parts[0]) if parts else schema.append(pa.field(BBOX, _BBOX_TYPE))
     full = full.with_metadata({b"geo": json.dumps(_geo_metadata(types, bounds)).encode()})
     pq.write_metadata(full, out / "_common_metadata")
     collected = None
