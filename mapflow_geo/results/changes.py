@@ -824,11 +824,13 @@ def changes(
     Parameters
     ----------
     before, after : MapflowResult, GeoDataFrame, or str / Path
-        Two results (their ``features``), two GeoDataFrames (EPSG:4326, or any CRS: they
-        are converted), or two GeoParquet files or directories, processed partition by
-        partition with bounded memory. Polygons are compared; lines and points are left
-        out. Ids are the ``id`` column (else the index label); dates the
-        ``processing_date`` column (else ``date``).
+        Results (their ``features``; or the GeoParquet dataset a result wrote with
+        ``to_parquet``, when it did), GeoDataFrames (EPSG:4326, or any CRS: they are
+        converted), or GeoParquet files or directories. When either side is a dataset,
+        both are processed partition by partition with bounded memory (the same result
+        as in memory). Polygons are compared; lines and points are left out. Ids are the
+        ``id`` column (else the index label); dates the ``processing_date`` column (else
+        ``date``).
     min_iou : float
         A matched group whose intersection over union, measured with ``tolerance_m``,
         is below this is modified (when the part outside exceeds ``area_change_m2``).
@@ -873,9 +875,8 @@ def changes(
     2       new      None        C
     """
     rule = ChangeRule(min_overlap, min_iou, tolerance_m, area_change, area_change_m2)
+    before, after = _source(before), _source(after)
     if _is_path(before) or _is_path(after):
-        if not (_is_path(before) and _is_path(after)):
-            raise TypeError("give both sides as GeoParquet paths, or neither")
         parts = list(
             _iter_dataset(before, after, rule, int(partition_features), float(margin_m), workdir)
         )
@@ -888,8 +889,8 @@ def changes(
 
 
 def changes_to_parquet(
-    before: str | Path,
-    after: str | Path,
+    before: Any,
+    after: Any,
     path: str | Path,
     *,
     unchanged: bool = True,
@@ -898,10 +899,11 @@ def changes_to_parquet(
     workdir: str | Path | None = None,
     **rule: float,
 ) -> Path:
-    """:func:`changes` between two GeoParquet datasets, written partition by partition
-    as a GeoParquet directory ``path`` (``part-00000.parquet``…), so that neither the
-    inputs nor the changes are ever held in memory whole. ``before_id`` / ``after_id``
-    are lists of strings there (one id, several, or none). Returns ``path``.
+    """:func:`changes` on the dataset path (any side as for :func:`changes`), written
+    partition by partition as a GeoParquet directory ``path`` (``part-00000.parquet``…),
+    so that neither the inputs nor the changes are ever held in memory whole.
+    ``before_id`` / ``after_id`` are lists of strings there (one id, several, or none).
+    Returns ``path``.
 
     ``rule``: ``min_iou``, ``tolerance_m``, ``area_change``, ``area_change_m2``,
     ``min_overlap`` as for :func:`changes`.
@@ -910,7 +912,8 @@ def changes_to_parquet(
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     k = 0
-    for part in _iter_dataset(before, after, r, int(partition_features), float(margin_m), workdir):
+    sides = (_source(before), _source(after))
+    for part in _iter_dataset(*sides, r, int(partition_features), float(margin_m), workdir):
         part = _finish(part)
         if not unchanged:
             part = part[part["change"] != "unchanged"]
@@ -941,6 +944,17 @@ def _empty_props() -> pd.DataFrame:
 
 def _is_path(x: Any) -> bool:
     return isinstance(x, str | Path)
+
+
+def _source(obj: Any) -> str | Path | gpd.GeoDataFrame:
+    """A side as a GeoParquet path (given, or the dataset a result wrote with
+    ``to_parquet``: compared with bounded memory) or a GeoDataFrame."""
+    if _is_path(obj):
+        return obj
+    dataset = getattr(obj, "dataset", None)
+    if dataset is not None and hasattr(obj, "features"):
+        return Path(dataset)
+    return _as_frame(obj)
 
 
 # -- tables -----------------------------------------------------------------------------
@@ -1162,9 +1176,16 @@ class _Store:
         self.count.pop(cell, None)
 
 
-def _scan(path: str | Path) -> Iterator[tuple[int, pd.DataFrame, np.ndarray]]:
-    """A GeoParquet file or directory in batches: (first input position, properties,
-    geometries in EPSG:4326)."""
+def _scan(
+    path: str | Path | gpd.GeoDataFrame,
+) -> Iterator[tuple[int, pd.DataFrame, np.ndarray]]:
+    """A GeoParquet file or directory (or a GeoDataFrame) in batches: (first input
+    position, properties, geometries in EPSG:4326)."""
+    if isinstance(path, gpd.GeoDataFrame):
+        for start in range(0, len(path), _BATCH_ROWS):
+            part = path.iloc[start : start + _BATCH_ROWS]
+            yield start, part, part.geometry.values
+        return
     dataset = pads.dataset(str(path), format="parquet", partitioning="hive")
     meta = dataset.schema.metadata or {}
     geo = _geo_metadata(meta)
@@ -1250,8 +1271,8 @@ def _from_tables(tables: Iterable[pa.Table]) -> _Objects:
 
 
 def _iter_dataset(
-    before: str | Path,
-    after: str | Path,
+    before: str | Path | gpd.GeoDataFrame,
+    after: str | Path | gpd.GeoDataFrame,
     rule: ChangeRule,
     partition_features: int,
     margin_m: float,
