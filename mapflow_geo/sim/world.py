@@ -126,15 +126,15 @@ def _buildings(bounds, seed, density, opt):
         bb[has_alt] = shapely.bounds(alt[has_alt])
     hit = bbox_hit(bb, bounds)
     sel = {k: v[hit] for k, v in w.items()}
-    rings, alt = sel["rings"], sel["alt"]
+    rings, alt, bb = sel["rings"], sel["alt"], bb[hit]
     geoms = shapely.polygons(rings) if hit.any() else np.empty(0, dtype=object)
     area = _ring_areas_m2(rings)
     keep = area >= MIN_BUILDING_AREA_M2  # the rule applies to WHOLE world buildings
     has_alt = np.nonzero((alt != None) & keep)[0]  # noqa: E711
     if keep.any():
         # no buildings on the major roads (and no extensions onto them)
-        box = shapely.total_bounds(np.concatenate([geoms[keep], alt[has_alt]]))
-        corr = land.major_corridors(tuple(box), seed)
+        box = (*bb[keep, :2].min(axis=0), *bb[keep, 2:].max(axis=0))
+        corr = land.major_corridors(box, seed)
         tree = shapely.STRtree(corr)
         under = tree.query(geoms, predicate="intersects")[0]
         keep[under] = False
@@ -151,9 +151,7 @@ def _buildings(bounds, seed, density, opt):
         "area": np.round(area).astype(np.int64),
         "class_id": sel["class_id"].astype(str),
         "shape_type": np.full(len(ids), "rectangle"),
-        "simplification_confidence_score": np.round(
-            0.5 + 0.5 * draw(cell_key(0, _SCORE, ids, 0), 0), 3
-        ),
+        "simplification_confidence_score": _score(ids),
         "building_type": np.asarray(urban.BUILDING_TYPES)[sel["btype"]],
         "group_id": sel["row"],
     }
@@ -165,41 +163,13 @@ def _buildings(bounds, seed, density, opt):
         "built": sel["built"],
         "demolished": sel["demolished"],
         "modified": sel["modified"],
-        "alt": np.where(sel["modified"] != wt.NEVER, alt, None),
+        "alt": alt,
         "alt_props": {"area": alt_area},
+        # buildings rebuilt on the footprints of demolished ones (bigger where there is
+        # room: their second footprint), under new ids (world_core.rebuilt_ids)
+        "rebuilt": sel["rebuilt"],
     }
-    # buildings rebuilt on the footprint of demolished ones (bigger where there is room)
-    rb = np.nonzero(sel["rebuilt"] != wt.NEVER)[0]
-    if len(rb):
-        big = alt[rb] != None  # noqa: E711
-        g2 = np.where(big, alt[rb], geoms[rb])
-        p2 = {k: v[rb] for k, v in props.items()}
-        p2["truth_id"] = rebuilt_ids(ids[rb])
-        p2["area"] = np.where(big, alt_area[rb], p2["area"])
-        p2["simplification_confidence_score"] = np.round(
-            0.5 + 0.5 * draw(cell_key(0, _SCORE, p2["truth_id"], 0), 0), 3
-        )
-        l2 = _static_life(len(rb))
-        l2["built"] = sel["rebuilt"][rb]
-        geoms, props, life = _concat((geoms, props, life), (g2, p2, l2))
     return geoms, props, life
-
-
-def _concat(*layers):
-    """One layer from several (geoms, props, life) with the same property names."""
-    if len(layers) == 1:
-        return layers[0]
-    g = np.concatenate([x[0] for x in layers])
-    props = {k: np.concatenate([x[1][k] for x in layers]) for k in layers[0][1]}
-    life = {
-        k: np.concatenate([x[2][k] for x in layers])
-        for k in ("built", "demolished", "modified", "alt")
-    }
-    names = set().union(*(x[2]["alt_props"] for x in layers))
-    life["alt_props"] = {
-        k: np.concatenate([x[2]["alt_props"].get(k, x[1][k]) for x in layers]) for k in names
-    }
-    return g, props, life
 
 
 def _ring_areas_m2(rings: np.ndarray) -> np.ndarray:
@@ -314,21 +284,41 @@ _LAYERS = {
 
 def _at_date(geoms, props, life, day: int):
     """The objects standing on ``day``, in their version of that day, with their life
-    (``built``, ``demolished``, ``modified``: ISO dates or None) and ``version``."""
-    on = wt.at(day, life["built"], life["demolished"])
+    (``built``, ``demolished``, ``modified``: ISO dates or None) and ``version``; then the
+    buildings rebuilt by ``day`` (``life["rebuilt"]``)."""
+    on = np.nonzero(wt.at(day, life["built"], life["demolished"]))[0]
     mod = life["modified"][on] <= day
     g = geoms[on]
     out = {k: v[on] for k, v in props.items()}
     if mod.any():
-        g = g.copy()
-        g[mod] = life["alt"][on][mod]
+        g[mod] = life["alt"][on[mod]]
         for k, v in life["alt_props"].items():
             out[k] = np.where(mod, v[on], out[k])
     out["built"] = wt.iso_days(life["built"][on])
     out["demolished"] = wt.iso_days(life["demolished"][on])
     out["modified"] = wt.iso_days(life["modified"][on])
     out["version"] = 1 + mod.astype(np.int64)
-    return g, out
+    rb = life.get("rebuilt")
+    r = np.nonzero(rb <= day)[0] if rb is not None else ()
+    if len(r) == 0:
+        return g, out
+    alt = life["alt"][r]
+    big = alt != None  # noqa: E711 - object array
+    g2 = np.where(big, alt, geoms[r])
+    p2 = {k: v[r] for k, v in props.items()}
+    for k, v in life["alt_props"].items():
+        p2[k] = np.where(big, v[r], p2[k])
+    p2["truth_id"] = rebuilt_ids(p2["truth_id"])
+    if "simplification_confidence_score" in p2:
+        p2["simplification_confidence_score"] = _score(p2["truth_id"])
+    p2["built"] = wt.iso_days(rb[r])
+    p2["demolished"] = p2["modified"] = np.full(len(r), None, dtype=object)
+    p2["version"] = np.ones(len(r), dtype=np.int64)
+    return np.concatenate([g, g2]), {k: np.concatenate([out[k], p2[k]]) for k in out}
+
+
+def _score(ids: np.ndarray) -> np.ndarray:
+    return np.round(0.5 + 0.5 * draw(cell_key(0, _SCORE, ids, 0), 0), 3)
 
 
 # ----------------------------------------------------------------------------- the oracle

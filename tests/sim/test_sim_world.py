@@ -96,9 +96,9 @@ def test_small_building_rule_applies_to_whole_building():
 
 def test_generation_is_fast_for_100_km2():
     aoi = shapely.box(37.5, 55.7, 37.66, 55.79)  # ≈ 100 km²
-    t = time.perf_counter()
+    t = time.process_time()  # CPU time: other processes on a loaded machine do not count
     g, props = world.generate("buildings", aoi, 0, density=1.0)
-    dt = time.perf_counter() - t
+    dt = time.process_time() - t
     assert len(g) > 3000
     assert dt < 2.0, dt
 
