@@ -223,9 +223,19 @@ def _near_box(b: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Whether a geometry with bounds ``b`` inside (or near) a rectangle with bounds ``t``
     comes within :data:`SEAM_EPS_DEG` of the rectangle's boundary: its distance to the
     nearest side from inside, to the rectangle from outside."""
-    inside = np.minimum(b[:, :2] - t[:, :2], t[:, 2:] - b[:, 2:]).min(axis=1)
-    outside = np.maximum(np.maximum(t[:, :2] - b[:, 2:], b[:, :2] - t[:, 2:]), 0)
-    return (inside <= SEAM_EPS_DEG) & (np.hypot(outside[:, 0], outside[:, 1]) <= SEAM_EPS_DEG)
+    eps = SEAM_EPS_DEG
+    near = ~(
+        (b[:, 0] - t[:, 0] > eps)
+        & (b[:, 1] - t[:, 1] > eps)
+        & (t[:, 2] - b[:, 2] > eps)
+        & (t[:, 3] - b[:, 3] > eps)
+    )
+    k = np.flatnonzero(near)  # not well inside: near unless wholly outside, farther off
+    b, t = b[k], t[k]
+    dx = np.maximum(np.maximum(t[:, 0] - b[:, 2], b[:, 0] - t[:, 2]), 0)
+    dy = np.maximum(np.maximum(t[:, 1] - b[:, 3], b[:, 1] - t[:, 3]), 0)
+    near[k] = np.hypot(dx, dy) <= eps
+    return near
 
 
 def _cut_pairs(
