@@ -62,7 +62,8 @@ def test_result_preview_content(run):
     assert "tile.openstreetmap.org" in html  # xyzservices basemap
     # without a client Mapflow's layers are skipped; with one they are added, hidden
     assert "app.mapflow.ai" not in html
-    assert "cogs/tiles" in with_layers and "vector.pbf" in with_layers
+    # (the simulator serves both from its own host, as /tiles/<layer>/{z}/{x}/{y}.<ext>)
+    assert "{z}/{x}/{y}.png" in with_layers and "{z}/{x}/{y}.pbf" in with_layers
     assert token not in with_layers and token not in html
     assert "Authorization" not in with_layers
 

@@ -319,6 +319,15 @@ class MapflowResult:
 
         return preview_result(self, **options)
 
+    def explore(self, *, engine: str = "auto", threshold: int | None = None, **options: Any) -> Any:
+        """An interactive map sized to the result: folium (:meth:`preview`) up to
+        ``threshold`` objects (20,000 by default), lonboard (deck.gl, every object drawn
+        by the GPU) above; same colours and legend, ``.save(path)`` on both. See
+        :func:`mapflow_geo.viz.explore_result`."""
+        from mapflow_geo.viz import explore_result  # presentation reaches up
+
+        return explore_result(self, engine=engine, threshold=threshold, **options)
+
     def plot(self, ax: Any = None, **options: Any) -> Any:
         """A matplotlib map (areas, objects by class, failed tiles, legend, scale bar);
         returns the Axes. See :func:`mapflow_geo.viz.plot_result`."""

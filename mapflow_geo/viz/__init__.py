@@ -1,10 +1,14 @@
-"""Maps of plans and results: folium previews (:mod:`.explore`), static figures
+"""Maps of plans and results: folium previews and the engine choice (:mod:`.explore`),
+lonboard maps of millions of objects (:mod:`.deck`), static figures
 (:mod:`.plotting`), colours for every status and class (:mod:`.styles`) and Mapflow's
 own tile layers (:mod:`.layers`)."""
 
+from mapflow_geo.viz.deck import OUTLINE_LIMIT, DeckMap, deck_result
 from mapflow_geo.viz.explore import (
     DEFAULT_BASEMAPS,
+    LONBOARD_THRESHOLD,
     MAX_FEATURES,
+    explore_result,
     preview_plan,
     preview_result,
     simplify_tolerance_deg,
@@ -23,12 +27,17 @@ from mapflow_geo.viz.styles import (
 __all__ = [
     "AOI_COLOR",
     "DEFAULT_BASEMAPS",
+    "DeckMap",
+    "LONBOARD_THRESHOLD",
     "MAX_FEATURES",
+    "OUTLINE_LIMIT",
     "OTHER_STATUS_COLOR",
     "STATUS_COLORS",
     "add_scalebar",
     "class_colors",
     "class_labels",
+    "deck_result",
+    "explore_result",
     "plot_result",
     "preview_plan",
     "preview_result",

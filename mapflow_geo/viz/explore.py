@@ -46,6 +46,7 @@ import shapely
 from branca.element import MacroElement, Template
 
 from mapflow_geo.run.prepare import plan as make_plan
+from mapflow_geo.viz.deck import DeckMap, deck_result
 from mapflow_geo.viz.layers import add_processing_layers
 from mapflow_geo.viz.styles import (
     AOI_COLOR,
@@ -53,6 +54,7 @@ from mapflow_geo.viz.styles import (
     bounds_of,
     class_colors,
     class_labels,
+    legend_rows_html,
     status_color,
 )
 
@@ -71,6 +73,15 @@ MAX_FEATURES = 20_000
 DEFAULT_BASEMAPS = ("OpenStreetMap.Mapnik", "Esri.WorldImagery")
 
 _LARGE_MODES = ("simplify", "cluster", "cap")
+
+#: ``explore(engine="auto")`` draws up to this many objects with folium (each as it is,
+#: with popups) and more with lonboard (deck.gl: every object, drawn by the GPU).
+LONBOARD_THRESHOLD = MAX_FEATURES
+
+_ENGINES = ("auto", "folium", "lonboard")
+# options only one engine takes; engine="auto" passes each engine its own
+_FOLIUM_ONLY = ("max_features", "large", "detail_zoom", "layers", "client", "width")
+_LONBOARD_ONLY = ("fields", "outlines")
 
 
 def preview_plan(
@@ -253,6 +264,76 @@ def preview_result(
             add_processing_layers(m, result, client, layers)
     _finish(m, legend=legend, title="Mapflow result", notes=notes)
     return m
+
+
+def explore_result(
+    result: MapflowResult,
+    *,
+    engine: str = "auto",
+    threshold: int | None = None,
+    **options: Any,
+) -> folium.Map | DeckMap:
+    """An interactive map of a run sized to it: folium for small results, lonboard
+    (deck.gl on GeoArrow) for big ones. Both draw the same layers in the same colours
+    (:mod:`mapflow_geo.viz.styles`) with the same legend, and both ``.save(path)``.
+
+    Parameters
+    ----------
+    result : MapflowResult
+    engine : {"auto", "folium", "lonboard"}
+        ``"auto"``: folium (:func:`preview_result`) up to ``threshold`` objects, lonboard
+        (:func:`~mapflow_geo.viz.deck.deck_result`) above, or folium with its ``large=``
+        handling when lonboard is not installed.
+    threshold : int, optional
+        Objects up to which ``"auto"`` picks folium; :data:`LONBOARD_THRESHOLD` (20,000,
+        where the folium map stops drawing every object as it is) by default.
+    **options
+        Passed to the engine: ``features``, ``tiles``, ``aois``, ``basemap``, ``height``
+        to both; ``max_features``, ``large``, ``detail_zoom``, ``layers``, ``client``,
+        ``width`` to folium; ``fields``, ``outlines`` to lonboard. With ``"auto"`` each
+        engine gets only its own.
+
+    Returns
+    -------
+    folium.Map or DeckMap
+
+    Examples
+    --------
+    >>> m = res.explore()                                        # doctest: +SKIP
+    >>> m.save("result.html")                                    # doctest: +SKIP
+    >>> m = res.explore(engine="lonboard", basemap=None)         # doctest: +SKIP
+    """
+    if engine not in _ENGINES:
+        raise ValueError(f"engine must be one of {_ENGINES}, not {engine!r}")
+    limit = LONBOARD_THRESHOLD if threshold is None else int(threshold)
+    if engine == "auto":
+        n = len(result.features) if options.get("features", True) else 0
+        engine = "folium"
+        if n > limit:
+            if _has_lonboard():
+                engine = "lonboard"
+            else:
+                log.info(
+                    "explore: %s objects but lonboard is not installed "
+                    "(pip install 'mapflow-geo[viz]'); folium with large=%r",
+                    f"{n:,}",
+                    options.get("large", "simplify"),
+                )
+        skip = _FOLIUM_ONLY if engine == "lonboard" else _LONBOARD_ONLY
+        options = {k: v for k, v in options.items() if k not in skip}
+    if engine == "lonboard":
+        if not _has_lonboard():
+            raise ImportError("engine='lonboard' needs lonboard: pip install 'mapflow-geo[viz]'")
+        return deck_result(result, **options)
+    return preview_result(result, **options)
+
+
+def _has_lonboard() -> bool:
+    try:
+        import lonboard  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _new_map(
@@ -513,22 +594,9 @@ def _finish(
 ) -> None:
     import folium
 
-    rows = []
-    for label, color, kind in legend:
-        if kind == "outline":
-            swatch = f"border:2.5px solid {color};background:transparent"
-        elif kind == "tile":
-            swatch = f"border:1.5px solid {color};background:{color}33"
-        else:
-            swatch = f"border:1px solid {color};background:{color}99"
-        rows.append(
-            f'<div class="mf-legend-row"><span style="display:inline-block;width:14px;'
-            f'height:11px;margin-right:6px;vertical-align:middle;{swatch}"></span>'
-            f"{html.escape(label)}</div>"
-        )
     notes_html = "".join(f'<div class="mf-note">{html.escape(n)}</div>' for n in notes)
     _BoxControl(
-        f"<b>{html.escape(title)}</b>{''.join(rows)}",
+        f"<b>{html.escape(title)}</b>{legend_rows_html(legend)}",
         position="bottomleft",
         css_class="mf-legend",
         style="background:rgba(255,255,255,.92);padding:6px 9px;border-radius:4px;"

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable
 from typing import Any
 
@@ -71,6 +72,8 @@ def class_colors(labels: Iterable[str]) -> dict[str, str]:
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
 
+    if isinstance(labels, pd.Series | pd.Index | np.ndarray):
+        labels = pd.unique(pd.Series(labels).dropna())  # a million labels, a few classes
     uniq = sorted({str(x) for x in labels})
     if len(uniq) <= len(_CLASS_PALETTE):
         return {lab: _CLASS_PALETTE[i] for i, lab in enumerate(uniq)}
@@ -81,6 +84,26 @@ def class_colors(labels: Iterable[str]) -> dict[str, str]:
 def status_color(status: Any) -> str:
     """The colour of a tile status (:data:`STATUS_COLORS`, grey for anything else)."""
     return STATUS_COLORS.get(str(status).upper(), OTHER_STATUS_COLOR)
+
+
+def legend_rows_html(legend: Iterable[tuple[str, str, str]]) -> str:
+    """Legend rows (HTML): a swatch and an escaped label per ``(label, colour, kind)``,
+    ``kind`` being ``"outline"`` (input areas), ``"tile"`` (tiles by status) or
+    ``"fill"`` (objects by class) — the same swatches on every interactive map."""
+    rows = []
+    for label, color, kind in legend:
+        if kind == "outline":
+            swatch = f"border:2.5px solid {color};background:transparent"
+        elif kind == "tile":
+            swatch = f"border:1.5px solid {color};background:{color}33"
+        else:
+            swatch = f"border:1px solid {color};background:{color}99"
+        rows.append(
+            f'<div class="mf-legend-row"><span style="display:inline-block;width:14px;'
+            f'height:11px;margin-right:6px;vertical-align:middle;{swatch}"></span>'
+            f"{html.escape(label)}</div>"
+        )
+    return "".join(rows)
 
 
 def bounds_of(*frames: gpd.GeoDataFrame) -> tuple[float, float, float, float]:

@@ -159,3 +159,32 @@ def open_map(browser, html_path: str | Path, *, width: int = 1200, height: int =
     page.route("**/*", handle)
     session.url = page_url  # type: ignore[attr-defined]
     return page, session
+
+
+def open_file(browser, html_path: str | Path, *, width: int = 1200, height: int = 800):
+    """A new page for a saved file opened as a user would, from ``file://`` (no server);
+    every network request is routed: basemap tiles get a blank PNG, anything else is
+    aborted and recorded in ``Session.unexpected``.
+
+    Returns ``(page, session)`` with ``session.url`` the file URL to ``goto``.
+    """
+    session = Session()
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.on("pageerror", lambda exc: session.page_errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: session.console_errors.append(msg.text) if msg.type == "error" else None,
+    )
+
+    def handle(route):
+        url = route.request.url
+        host = urllib.parse.urlsplit(url).hostname or ""
+        if any(host == h or host.endswith("." + h) for h in _TILE_HOSTS):
+            session.tiles += 1
+            return route.fulfill(status=200, body=BLANK_PNG, content_type="image/png")
+        session.unexpected.append(url)
+        return route.abort()
+
+    page.route(re.compile(r"^(https?|wss?)://"), handle)
+    session.url = Path(html_path).resolve().as_uri()  # type: ignore[attr-defined]
+    return page, session

@@ -1,0 +1,785 @@
+"""Interactive maps of millions of objects: lonboard (deck.gl on GeoArrow, drawn by the
+GPU), for results too big for a Leaflet map.
+
+:func:`deck_result` turns a result into a :class:`DeckMap`: one layer per object class,
+one per tile status and the input areas, coloured as the folium preview and the static
+figures (:mod:`mapflow_geo.viz.styles`), with the same legend. In a notebook it shows
+as a lonboard widget; :meth:`DeckMap.save` writes one self-contained HTML file.
+
+The saved page needs no CDN
+---------------------------
+``lonboard.Map.to_html`` writes a page that loads the Jupyter widget manager, require.js
+and the widget code from CDNs, and lonboard's bundle then fetches its Parquet decoder
+(parquet-wasm) and an earcut worker from jsDelivr: offline it shows nothing. The page
+:meth:`DeckMap.save` writes instead holds
+
+* lonboard's own bundle (``lonboard/static/index.js`` from the wheel), run by a small
+  host script that plays the widget manager (the state of every widget, no kernel);
+* the data as Arrow IPC streams, gzipped and base64-encoded in the page, unzipped by the
+  browser's ``DecompressionStream``; the bundle is patched at two places to read them
+  directly instead of through parquet-wasm (:func:`offline_bundle`);
+* the basemap's MapLibre style (a raster source of the xyzservices provider), answered
+  from the page itself.
+
+At view time the page asks the network for basemap tiles only (none with
+``basemap=None``); without a network the objects still draw, on a plain background.
+If a lonboard release changes the patched places, the page falls back to lonboard's
+Parquet buffers and CDN decoder, with a :class:`~mapflow_geo.exceptions.MapflowWarning`.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import html
+import json
+import logging
+import math
+import re
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import shapely
+
+from mapflow_geo.exceptions import MapflowWarning
+from mapflow_geo.viz.styles import (
+    AOI_COLOR,
+    bounds_of,
+    class_colors,
+    class_labels,
+    legend_rows_html,
+    status_color,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mapflow_geo.results import MapflowResult
+
+log = logging.getLogger(__name__)
+
+#: The basemap of a saved page unless told otherwise (an xyzservices name).
+DEFAULT_BASEMAP = "OpenStreetMap.Mapnik"
+
+#: Object properties carried into the map (shown on click), where the result has them.
+FEATURE_FIELDS = ("class", "area", "id", "row", "tile_id", "processing_id")
+#: Objects outlined by default (above this, fills only).
+OUTLINE_LIMIT = 100_000
+_TILE_FIELDS = ("tile_id", "row", "status", "area_km2", "cost", "processing_id")
+
+# Rows per data chunk: ~5 MB of Arrow each and at most 32 per layer, as lonboard does
+# (deck.gl draws each chunk as a sub-layer, and picks among at most 255 layers).
+_CHUNK_BYTES = 5 * 1024 * 1024
+_MAX_CHUNKS = 32
+
+# The style URL a saved page answers from its own content (never resolved).
+_STYLE_URL = "https://basemap.mapflow-geo.invalid/style.json"
+# Fetched by lonboard's bundle from a CDN although a saved page never needs it: the
+# earcut worker (the bundle makes its own pool from inline code, or triangulates on the
+# main thread when the answer is empty) and parquet-wasm (not read after the patch).
+_REFUSED = (
+    "https://cdn.jsdelivr.net/npm/@geoarrow/geoarrow-js@",
+    "https://cdn.jsdelivr.net/npm/parquet-wasm@",
+)
+# The two places of lonboard's bundle patched for a page without parquet-wasm; each must
+# match exactly once (checked against lonboard 0.17).
+_BUNDLE_PATCHES = (
+    # the top-level `await init()` that fetches parquet_wasm_bg.wasm: mark it done
+    (
+        re.compile(r"async function ([\w$]+)\(\)\{([\w$]+)\|\|\(await [\w$]+\([\w$]+\),\2=!0\)\}"),
+        r"async function \1(){\2=!0}",
+    ),
+    # readParquet(bytes).intoIPCStream(): the buffer already is an Arrow IPC stream
+    (
+        re.compile(
+            r"[\w$]+\(new Uint8Array\(([\w$]+)\.buffer\),\{batchSize:2\*\*31\}\)"
+            r"\.intoIPCStream\(\)"
+        ),
+        r"new Uint8Array(\1.buffer,\1.byteOffset,\1.byteLength)",
+    ),
+)
+
+
+@dataclass
+class DeckLayer:
+    """One lonboard layer of a :class:`DeckMap`: its data and its style.
+
+    ``kind`` is ``"polygon"``, ``"path"`` or ``"scatterplot"`` (lonboard's
+    ``PolygonLayer``, ``PathLayer``, ``ScatterplotLayer``); ``table`` a GeoArrow table in
+    EPSG:4326; ``style`` the layer's keyword arguments (colours as RGBA lists).
+    """
+
+    name: str
+    kind: str
+    table: pa.Table
+    style: dict[str, Any]
+
+    def lonboard_class(self) -> type:
+        import lonboard
+
+        return {
+            "polygon": lonboard.PolygonLayer,
+            "path": lonboard.PathLayer,
+            "scatterplot": lonboard.ScatterplotLayer,
+        }[self.kind]
+
+
+@dataclass
+class DeckMap:
+    """A lonboard map of a result: its layers, legend and notes.
+
+    Show it in a notebook (a lonboard widget, with the legend above), or write one
+    self-contained HTML file with :meth:`save` (no CDN: see the module docs).
+
+    Examples
+    --------
+    >>> m = res.explore(engine="lonboard")                       # doctest: +SKIP
+    >>> m.save("objects.html")                                   # doctest: +SKIP
+    >>> m.to_lonboard()   # the lonboard.Map itself               # doctest: +SKIP
+    """
+
+    layers: list[DeckLayer]
+    bounds: tuple[float, float, float, float]
+    legend: list[tuple[str, str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    title: str = "Mapflow result"
+    basemap: Any = DEFAULT_BASEMAP
+    height: str | int = 600
+
+    @property
+    def n_objects(self) -> int:
+        return sum(len(layer.table) for layer in self.layers if layer.name.startswith("Objects"))
+
+    def to_lonboard(self) -> Any:
+        """The live ``lonboard.Map`` (for a notebook; its basemap is lonboard's own,
+        CARTO's, fetched by the browser). Building it serialises every layer, as
+        lonboard does: seconds for a million objects."""
+        import lonboard
+        from lonboard.basemap import MaplibreBasemap
+
+        layers = [layer.lonboard_class()(table=layer.table, **layer.style) for layer in self.layers]
+        return lonboard.Map(
+            layers,
+            basemap=MaplibreBasemap() if self.basemap is not None else None,
+            view_state=_view_state(self.bounds, 900, 600),
+            height=self.height if isinstance(self.height, str) else f"{self.height}px",
+        )
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        import ipywidgets
+
+        legend = ipywidgets.HTML(_legend_box(self.title, self.legend, self.notes, fixed=False))
+        return ipywidgets.VBox([legend, self.to_lonboard()])._repr_mimebundle_(**kwargs)
+
+    def to_html(self) -> str:
+        """The self-contained page :meth:`save` writes."""
+        return _page(self)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the map as one HTML file that opens offline (see the module docs)."""
+        path = Path(path)
+        path.write_text(self.to_html(), encoding="utf-8")
+        return path
+
+
+def deck_result(
+    result: MapflowResult,
+    *,
+    features: bool = True,
+    tiles: bool = True,
+    aois: bool = True,
+    fields: Sequence[str] = FEATURE_FIELDS,
+    outlines: bool | None = None,
+    basemap: str | Any | None = DEFAULT_BASEMAP,
+    height: str | int = 600,
+) -> DeckMap:
+    """A lonboard (deck.gl) map of a run: input areas, tiles by status, every object by
+    class, with no simplification and no cap.
+
+    Parameters
+    ----------
+    result : MapflowResult
+    features, tiles, aois : bool
+        Which layers to draw.
+    fields : sequence of str
+        Object properties carried into the map and shown on click (``"class"`` is the
+        readable class of :func:`~mapflow_geo.viz.class_labels`); those the result lacks
+        are skipped. Fewer fields make a smaller page.
+    outlines : bool, optional
+        Outline each polygon (1 px, its class colour) as well as filling it. By default
+        only up to :data:`OUTLINE_LIMIT` objects: a million outlines are invisible at
+        the zoom that shows them all and cost more to draw than the fills.
+    basemap : str, TileProvider, sequence of them, or None
+        An xyzservices name or provider (the first of a sequence), drawn under the
+        objects from its tile server (the only thing a saved page fetches); ``None``
+        for a plain background.
+    height : str or int
+        The widget's height in a notebook (a saved page fills the window).
+
+    Returns
+    -------
+    DeckMap
+        Shown inline in notebooks; ``.save("map.html")`` writes a page that opens
+        offline.
+
+    Examples
+    --------
+    >>> m = deck_result(res)                                     # doctest: +SKIP
+    >>> m.save("objects.html")                                   # doctest: +SKIP
+    """
+    if isinstance(basemap, list | tuple):  # folium's basemap list: the first is shown
+        basemap = basemap[0] if basemap else None
+    layers: list[DeckLayer] = []
+    legend: list[tuple[str, str, str]] = []
+    notes: list[str] = []
+    if aois and len(result.aois):
+        layers.append(_aoi_layer(result.aois))
+        legend.append(("Input areas", AOI_COLOR, "outline"))
+    if tiles and len(result.tiles):
+        tile_layers, tile_legend = _tile_layers(result.tiles)
+        layers = tile_layers + layers  # under the area outlines
+        legend += tile_legend
+    feats = result.features if features else result.features.iloc[:0]
+    if len(feats):
+        labels = class_labels(feats)
+        colors = class_colors(labels)
+        if outlines is None:
+            outlines = len(feats) <= OUTLINE_LIMIT
+        layers += _feature_layers(feats, labels, colors, fields, outlines)
+        counts = labels.value_counts()
+        legend += [(f"{lab} ({int(counts.get(lab, 0)):,})", c, "fill") for lab, c in colors.items()]
+        notes.append(
+            f"{len(feats):,} objects drawn by deck.gl (lonboard); click one for its properties."
+        )
+    elif features:
+        notes.append("No objects found.")
+    return DeckMap(
+        layers=layers,
+        bounds=bounds_of(result.aois, result.tiles, *([feats] if len(feats) else [])),
+        legend=legend,
+        notes=notes,
+        basemap=basemap,
+        height=height,
+    )
+
+
+# ------------------------------------------------------------------ layers and tables
+def _rgba(color: str, alpha: float = 1.0) -> list[int]:
+    from matplotlib.colors import to_rgb
+
+    return [round(255 * v) for v in to_rgb(color)] + [round(255 * alpha)]
+
+
+def _polygon_style(color: str, *, fill: float, width: float, filled: bool = True) -> dict:
+    return {
+        "get_fill_color": _rgba(color, fill),
+        "get_line_color": _rgba(color),
+        "filled": filled,
+        "stroked": True,
+        "get_line_width": width,
+        "line_width_units": "pixels",
+        "pickable": True,
+        "auto_highlight": True,
+    }
+
+
+def _aoi_layer(aois: gpd.GeoDataFrame) -> DeckLayer:
+    frame = aois.reset_index(drop=aois.index.name in aois.columns)
+    cols = [c for c in frame.columns if c != frame.geometry.name and not str(c).startswith("_")]
+    table = geoarrow_table(frame, cols[:8], "polygon")
+    style = _polygon_style(AOI_COLOR, fill=0.0, width=2.5, filled=False)
+    return DeckLayer(f"Input areas ({len(frame)})", "polygon", table, style)
+
+
+def _tile_layers(tiles: gpd.GeoDataFrame) -> tuple[list[DeckLayer], list[tuple[str, str, str]]]:
+    shown = tiles.copy()
+    shown["status"] = shown["status"].fillna("PLANNED").astype(str)
+    fields = [c for c in _TILE_FIELDS if c in shown]
+    layers, legend = [], []
+    for status, n in shown["status"].value_counts().items():
+        sub = shown[shown["status"] == status]
+        c = status_color(status)
+        table = geoarrow_table(sub, fields, "polygon")
+        style = _polygon_style(c, fill=0.2, width=1.5)
+        layers.append(DeckLayer(f"Tiles {status} ({n})", "polygon", table, style))
+        legend.append((f"Tiles {status} ({n})", c, "tile"))
+    return layers, legend
+
+
+def _feature_layers(
+    feats: gpd.GeoDataFrame,
+    labels: pd.Series,
+    colors: dict[str, str],
+    fields: Sequence[str],
+    outlines: bool,
+) -> list[DeckLayer]:
+    frame = feats.assign(**{"class": labels.values}) if "class" in fields else feats
+    cols = [c for c in fields if c in frame]
+    kinds = _kinds(frame.geometry.values)
+    layers = []
+    for lab, c in colors.items():
+        in_class = (labels == lab).to_numpy()
+        for kind in ("polygon", "path", "scatterplot"):
+            sel = in_class & (kinds == kind)
+            if not sel.any():
+                continue
+            table = geoarrow_table(frame[sel], cols, kind)
+            if kind == "polygon":
+                style = _polygon_style(c, fill=0.6, width=1.0)
+                style["stroked"] = outlines
+            elif kind == "path":
+                style = {"get_color": _rgba(c), "get_width": 2, "width_units": "pixels"}
+            else:
+                style = {"get_fill_color": _rgba(c, 0.8), "get_radius": 3, "radius_units": "pixels"}
+            style.setdefault("pickable", True)
+            layers.append(DeckLayer(f"Objects: {lab} ({int(sel.sum()):,})", kind, table, style))
+    return layers
+
+
+def _kinds(geoms: np.ndarray) -> np.ndarray:
+    """``"polygon"``, ``"path"``, ``"scatterplot"`` or ``""`` (empty, collections) per geometry."""
+    t = shapely.get_type_id(geoms)
+    out = np.full(len(geoms), "", dtype=object)
+    out[np.isin(t, (3, 6))] = "polygon"
+    out[np.isin(t, (1, 2, 5))] = "path"
+    out[np.isin(t, (0, 4))] = "scatterplot"
+    out[shapely.is_empty(geoms)] = ""
+    return out
+
+
+_EXTENSION = {"polygon": "polygon", "path": "linestring", "scatterplot": "point"}
+_MULTI = {"polygon": "multipolygon", "path": "multilinestring", "scatterplot": "multipoint"}
+
+
+def geoarrow_table(frame: gpd.GeoDataFrame, columns: Sequence[str], kind: str) -> pa.Table:
+    """``frame``'s ``columns`` and geometry (EPSG:4326, interleaved GeoArrow) as an Arrow
+    table for a lonboard layer of ``kind``.
+
+    Polygons without holes (most objects Mapflow finds) are encoded straight from their
+    coordinates, several times faster than :func:`shapely.to_ragged_array`; everything
+    else goes through it. Strings become dictionary columns (small in the page).
+    """
+    geoms = frame.geometry.values
+    if frame.crs is not None and not frame.crs.equals("EPSG:4326"):
+        geoms = frame.geometry.to_crs(4326).values
+    geoms = np.asarray(geoms, dtype=object)
+    geom = _geoarrow(geoms, kind)
+    data = {c: _arrow_column(frame[c]) for c in columns}
+    meta = {
+        "ARROW:extension:name": geom.extension_name,
+        "ARROW:extension:metadata": json.dumps({"crs": _crs84(), "crs_type": "projjson"}),
+    }
+    f = pa.field("geometry", geom.array.type, metadata=meta)
+    arrays = list(data.values()) + [geom.array]
+    return pa.Table.from_arrays(
+        arrays, schema=pa.schema([*(pa.field(c, a.type) for c, a in data.items()), f])
+    )
+
+
+@dataclass
+class _GeoArrow:
+    array: pa.Array
+    extension_name: str
+
+
+def _geoarrow(geoms: np.ndarray, kind: str) -> _GeoArrow:
+    types = shapely.get_type_id(geoms)
+    if kind == "polygon" and (types == 3).all() and not shapely.get_num_interior_rings(geoms).any():
+        coords = shapely.get_coordinates(geoms)
+        ring = np.concatenate([[0], np.cumsum(shapely.get_num_coordinates(geoms))])
+        arr = pa.ListArray.from_arrays(
+            pa.array(np.arange(len(geoms) + 1, dtype=np.int32)),
+            pa.ListArray.from_arrays(pa.array(ring.astype(np.int32)), _xy(coords)),
+        )
+        return _GeoArrow(arr, "geoarrow.polygon")
+    gtype, coords, offsets = shapely.to_ragged_array(geoms)
+    arr = _xy(coords)
+    for off in reversed(offsets):
+        arr = pa.ListArray.from_arrays(pa.array(np.asarray(off, dtype=np.int32)), arr)
+    simple = {1: "linestring", 3: "polygon", 0: "point"}.get(int(gtype))
+    name = simple if simple is not None else _MULTI[kind]
+    return _GeoArrow(arr, f"geoarrow.{name}")
+
+
+def _xy(coords: np.ndarray) -> pa.Array:
+    flat = pa.array(np.ascontiguousarray(coords[:, :2], dtype=np.float64).ravel())
+    return pa.FixedSizeListArray.from_arrays(flat, 2)
+
+
+def _arrow_column(s: pd.Series) -> pa.Array:
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        return pa.array(pd.to_numeric(s, errors="coerce").to_numpy(dtype=float))
+    try:
+        arr = pa.array(s.astype(str) if isinstance(s.dtype, pd.CategoricalDtype) else s)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = None
+    if arr is None or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = pa.array(s.map(_text).to_numpy(dtype=object), type=pa.string())  # lists, mixed
+    return arr.cast(pa.string()).fill_null("").dictionary_encode()
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, list | tuple | np.ndarray):
+        return "; ".join(_text(x) for x in v)
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return str(v)
+
+
+_CRS84: dict | None = None
+
+
+def _crs84() -> dict:
+    global _CRS84
+    if _CRS84 is None:
+        import pyproj
+
+        _CRS84 = pyproj.CRS("OGC:CRS84").to_json_dict()
+    return _CRS84
+
+
+# ------------------------------------------------------------------- the saved page
+def _view_state(bounds: tuple[float, float, float, float], width: int, height: int) -> dict:
+    """deck.gl's view (512 px world at zoom 0) fitting ``bounds`` in ``width × height``."""
+    minx, miny, maxx, maxy = bounds
+
+    def merc(lat: float) -> float:
+        lat = max(min(lat, 85.0), -85.0)
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    dx = max(maxx - minx, 1e-9) / 360
+    dy = max(merc(maxy) - merc(miny), 1e-9) / (2 * math.pi)
+    zoom = math.log2(min(0.9 * width / (512 * dx), 0.9 * height / (512 * dy)))
+    lat = math.degrees(2 * math.atan(math.exp((merc(miny) + merc(maxy)) / 2)) - math.pi / 2)
+    return {
+        "longitude": (minx + maxx) / 2,
+        "latitude": lat,
+        "zoom": max(0.0, min(zoom, 20.0)),
+        "pitch": 0,
+        "bearing": 0,
+    }
+
+
+def basemap_style(basemap: str | Any) -> dict:
+    """A MapLibre style drawing an xyzservices provider's raster tiles."""
+    import xyzservices
+
+    provider = xyzservices.providers.query_name(basemap) if isinstance(basemap, str) else basemap
+    return {
+        "version": 8,
+        "sources": {
+            "basemap": {
+                "type": "raster",
+                "tiles": [provider.build_url(scale_factor="")],
+                "tileSize": 256,
+                "maxzoom": int(provider.get("max_zoom", 19)),
+                "attribution": provider.html_attribution,
+            }
+        },
+        "layers": [
+            {"id": "background", "type": "background", "paint": {"background-color": "#f2efe9"}},
+            {"id": "basemap", "type": "raster", "source": "basemap"},
+        ],
+    }
+
+
+def offline_bundle(esm: str) -> str | None:
+    """lonboard's bundle patched to read Arrow IPC buffers without parquet-wasm (or
+    None when this lonboard's bundle does not have the places patched)."""
+    for pattern, repl in _BUNDLE_PATCHES:
+        esm, n = pattern.subn(repl, esm)
+        if n != 1:
+            return None
+    return esm
+
+
+def _rows_per_chunk(table: pa.Table) -> int:
+    n_chunks = min(max(round(table.nbytes / _CHUNK_BYTES), 1), _MAX_CHUNKS)
+    return max(math.ceil(table.num_rows / n_chunks), 1)
+
+
+def _ipc_stream(batch: pa.RecordBatch) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+def _encode_ipc(batch: pa.RecordBatch) -> str:
+    # gzip level 1: 4× faster than the default for ~10 % more bytes; zlib frees the GIL
+    return base64.b64encode(gzip.compress(_ipc_stream(batch), compresslevel=1, mtime=0)).decode()
+
+
+def _encode_parquet(batch: pa.RecordBatch) -> str:
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_batches([batch]), sink, compression="zstd")
+    return base64.b64encode(sink.getvalue().to_pybytes()).decode()
+
+
+def _parquet_to_ipc(data_b64: str) -> str:
+    table = pq.read_table(pa.BufferReader(base64.b64decode(data_b64)))
+    return _encode_ipc(table.combine_chunks().to_batches()[0])
+
+
+def _page(deck: DeckMap) -> str:
+    import lonboard
+    from ipywidgets.embed import dependency_state
+    from lonboard.basemap import MaplibreBasemap
+
+    # lonboard builds every widget's state from a one-row copy of each layer (its own
+    # Parquet serialisation of a million rows would take most of the time); the page
+    # then carries the full tables, encoded here.
+    templates = [
+        layer.lonboard_class()(table=layer.table.slice(0, 1), **layer.style)
+        for layer in deck.layers
+    ]
+    m = lonboard.Map(
+        templates,
+        basemap=MaplibreBasemap(style=_STYLE_URL) if deck.basemap is not None else None,
+        view_state=_view_state(deck.bounds, 1000, 700),
+        height="100%",
+    )
+    state = dependency_state(m, drop_defaults=False)
+    root = state[m.model_id]["state"]
+    esm = root.pop("_esm")
+    css = root.pop("_css", "")
+    if not isinstance(esm, str) or not esm.lstrip().startswith(("var", "import", "//", "/*", "(")):
+        esm = Path(esm).read_text(encoding="utf-8")  # anywidget may hold a path
+    patched = offline_bundle(esm)
+    offline = patched is not None
+    if not offline:
+        warnings.warn(
+            f"lonboard {lonboard.__version__}: its bundle is not the one mapflow-geo patches "
+            "for offline pages; the saved map loads lonboard's Parquet decoder from a CDN",
+            MapflowWarning,
+            stacklevel=3,
+        )
+        patched = esm
+    encode = _encode_ipc if offline else _encode_parquet
+
+    jobs: list[tuple[str, list, Any]] = []  # (model id, buffer path, encoder call)
+    for layer, tpl in zip(deck.layers, templates, strict=True):
+        entry = state[tpl.model_id]
+        entry["buffers"] = [b for b in entry.get("buffers", []) if b["path"][0] != "table"]
+        batches = layer.table.to_batches(max_chunksize=_rows_per_chunk(layer.table))
+        batches = [b for b in batches if b.num_rows]
+        entry["state"]["table"] = [None] * len(batches)
+        for i, b in enumerate(batches):
+            jobs.append((tpl.model_id, ["table", i], (encode, b)))
+    for mid, entry in state.items():
+        for b in entry.get("buffers", []):  # accessor columns, if a style holds arrays
+            jobs.append((mid, b["path"], (_parquet_to_ipc if offline else str, b["data"])))
+        entry["buffers"] = []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        encoded = list(pool.map(lambda job: job[2][0](job[2][1]), jobs))
+
+    models = {}
+    for mid, entry in state.items():
+        models[mid] = {"state": entry["state"], "buffers": []}
+    chunks = []
+    for k, ((mid, path, _), data) in enumerate(zip(jobs, encoded, strict=True)):
+        models[mid]["buffers"].append({"path": path, "id": f"mf-buf-{k}"})
+        chunks.append(f'<script type="application/octet-stream" id="mf-buf-{k}">{data}</script>')
+    local = {}
+    if deck.basemap is not None:
+        local[_STYLE_URL] = json.dumps(basemap_style(deck.basemap))
+    payload = {
+        "root": m.model_id,
+        "models": models,
+        "esm": patched,
+        "gzip": offline,
+        "bounds": [float(v) for v in deck.bounds],
+        "local": local,
+        "refused": list(_REFUSED) if offline else [],
+    }
+    blob = json.dumps(payload, default=_json_default).replace("</", "<\\/")
+    return _PAGE.format(
+        title=html.escape(deck.title),
+        css=css.replace("</", "<\\/"),
+        box_css=_BOX_CSS,
+        legend=_legend_box(deck.title, deck.legend, deck.notes, fixed=True),
+        state=blob,
+        buffers="\n".join(chunks),
+        host=_HOST_JS,
+    )
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, tuple | set):
+        return list(v)
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def _legend_box(
+    title: str, legend: list[tuple[str, str, str]], notes: list[str], *, fixed: bool
+) -> str:
+    where = "position:absolute;left:10px;bottom:56px;z-index:10;" if fixed else ""
+    out = (
+        f'<div class="mf-legend" style="{where}background:rgba(255,255,255,.92);'
+        "padding:6px 9px;border-radius:4px;font:12px/1.45 sans-serif;"
+        f'box-shadow:0 1px 4px rgba(0,0,0,.3);max-width:320px"><b>{html.escape(title)}</b>'
+        f"{legend_rows_html(legend)}</div>"
+    )
+    if notes:
+        where = "position:absolute;left:10px;top:10px;z-index:10;" if fixed else ""
+        out += (
+            f'<div class="mf-notes" style="{where}background:#fff8dc;padding:5px 9px;'
+            'border:1px solid #e0c060;border-radius:4px;font:12px/1.4 sans-serif;max-width:380px">'
+            + "".join(f'<div class="mf-note">{html.escape(n)}</div>' for n in notes)
+            + "</div>"
+        )
+    return out
+
+
+_BOX_CSS = """
+html, body { height: 100%; margin: 0; overflow: hidden; }
+#mf-deck { position: absolute; inset: 0; }
+"""
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>{css}</style>
+<style>{box_css}</style>
+</head>
+<body>
+<div id="mf-deck"></div>
+{legend}
+<script type="application/json" id="mf-deck-state">{state}</script>
+{buffers}
+<script type="module">
+{host}
+</script>
+</body>
+</html>
+"""
+
+# The widget manager's part, for one anywidget (lonboard's Map) and its child widgets:
+# models that hold state and fire change events, the data buffers put back in place,
+# the view fitted to the window; then lonboard's own render().
+_HOST_JS = r"""
+const S = JSON.parse(document.getElementById("mf-deck-state").textContent);
+const status = (window.mapflowDeck = { ready: false, error: null });
+const realFetch = window.fetch.bind(window);
+window.fetch = (input, init) => {
+  const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+  if (Object.prototype.hasOwnProperty.call(S.local, url)) {
+    return Promise.resolve(
+      new Response(S.local[url], { headers: { "Content-Type": "application/json" } })
+    );
+  }
+  if (S.refused.some((p) => url.startsWith(p))) {
+    return Promise.resolve(new Response("", { status: 404 }));
+  }
+  return realFetch(input, init);
+};
+
+function decode64(text) {
+  if (Uint8Array.fromBase64) return Uint8Array.fromBase64(text);
+  const s = atob(text);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+async function buffer(id) {
+  let data = decode64(document.getElementById(id).textContent.trim());
+  if (S.gzip) {
+    const stream = new Blob([data]).stream().pipeThrough(new DecompressionStream("gzip"));
+    data = new Uint8Array(await new Response(stream).arrayBuffer());
+  }
+  return new DataView(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function setPath(obj, path, value) {
+  for (let i = 0; i < path.length - 1; i++) obj = obj[path[i]];
+  obj[path[path.length - 1]] = value;
+}
+
+const models = {};
+const manager = { get_model: async (id) => models[id] };
+
+class Model {
+  constructor(id, state) {
+    this.model_id = id;
+    this.state = state;
+    this.handlers = {};
+    this.widget_manager = manager;
+  }
+  get(key) {
+    return this.state[key];
+  }
+  set(key, value) {
+    this.state[key] = value;
+    for (const f of (this.handlers["change:" + key] || []).slice()) f(this, value);
+    for (const f of (this.handlers["change"] || []).slice()) f(this);
+  }
+  on(events, f) {
+    for (const e of events.split(/\s+/)) (this.handlers[e] ||= []).push(f);
+  }
+  off(events, f) {
+    if (!events) {
+      this.handlers = {};
+      return;
+    }
+    for (const e of events.split(/\s+/)) {
+      this.handlers[e] = f ? (this.handlers[e] || []).filter((g) => g !== f) : [];
+    }
+  }
+  save_changes() {}
+  send() {}
+}
+
+function fitView([minx, miny, maxx, maxy], w, h) {
+  // as _view_state in Python: deck.gl's world is 512 px wide at zoom 0
+  const clamp = (v, lo, hi) => Math.max(lo, Math.min(hi, v));
+  const merc = (lat) => Math.log(Math.tan(Math.PI / 4 + (clamp(lat, -85, 85) * Math.PI) / 360));
+  const dx = Math.max(maxx - minx, 1e-9) / 360;
+  const dy = Math.max(merc(maxy) - merc(miny), 1e-9) / (2 * Math.PI);
+  const zoom = Math.log2(Math.min((0.9 * w) / (512 * dx), (0.9 * h) / (512 * dy)));
+  const mid = (merc(miny) + merc(maxy)) / 2;
+  const lat = ((2 * Math.atan(Math.exp(mid)) - Math.PI / 2) * 180) / Math.PI;
+  const longitude = (minx + maxx) / 2;
+  return { longitude, latitude: lat, zoom: clamp(zoom, 0, 20), pitch: 0, bearing: 0 };
+}
+
+async function main() {
+  for (const [id, m] of Object.entries(S.models)) {
+    for (const b of m.buffers) setPath(m.state, b.path, await buffer(b.id));
+    models[id] = new Model(id, m.state);
+  }
+  performance.mark("mapflow-deck-data");
+  const url = URL.createObjectURL(new Blob([S.esm], { type: "text/javascript" }));
+  let widget = (await import(url)).default;
+  if (typeof widget === "function") widget = await widget();
+  performance.mark("mapflow-deck-bundle");
+  const model = models[S.root];
+  const el = document.getElementById("mf-deck");
+  model.state.view_state = fitView(S.bounds, el.clientWidth || 1000, el.clientHeight || 700);
+  const experimental = {
+    invoke: async () => {
+      throw new Error("a saved map has no Python kernel");
+    },
+  };
+  if (widget.initialize) await widget.initialize({ model, experimental });
+  await widget.render({ model, el, experimental });
+  performance.mark("mapflow-deck-render");
+  status.ready = true;
+}
+
+main().catch((e) => {
+  status.error = String((e && e.stack) || e);
+  console.error(e);
+});
+"""
