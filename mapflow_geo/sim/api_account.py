@@ -7,7 +7,7 @@ import io
 import json
 from typing import TYPE_CHECKING, Any
 
-from . import catalog
+from . import catalog, world_service
 from .base import ApiError, Request, Response, body_object, det_uuid, iso, json_response, parse_iso
 from .state import TERMINAL
 
@@ -63,9 +63,10 @@ def user_status_body(svc: Service) -> dict:
         "searchAreaLimit": int(svc.opts.catalog_area_limit_km2 * 1e6),
         "reviewWorkflowEnabled": bool(svc.opts.review_workflow),
         "models": [catalog.public_model(m) for m in svc.state.models],
-        "dataProviders": [catalog.public_provider(p) for p in svc.state.providers],
+        # with each provider's imagery date ("vintage": world_service)
+        "dataProviders": [world_service.provider_json(svc.opts, p) for p in svc.state.providers],
         "searchDataProviders": [
-            catalog.public_provider(p)
+            world_service.provider_json(svc.opts, p)
             for p in svc.state.providers
             if p.get("search") or p.get("minAreaSqKm")
         ],

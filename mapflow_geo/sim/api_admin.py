@@ -1,8 +1,8 @@
 """Simulator admin routes (``/_sim/...``): request log, state snapshot, faults, clock,
-simulator errors. No auth, never logged, never faulted.
+simulator errors, the world's ground truth. No auth, never logged, never faulted.
 
 Handlers take the running :class:`~.server.Server` (request log, faults, errors live
-there) and the parsed JSON body (``{}`` when empty).
+there) and the parsed JSON body (``{}`` when empty; a GET's query parameters instead).
 """
 
 from __future__ import annotations
@@ -93,6 +93,29 @@ def clock(server: Server, payload: Any) -> Response:
 
 def errors(server: Server, payload: Any) -> Response:
     return js(server.errors)
+
+
+def world(server: Server, payload: Any) -> Response:
+    """``GET /_sim/world?bbox=minx,miny,maxx,maxy&model=buildings&date=YYYY-MM-DD``: the
+    whole (unclipped) objects of the world on that date (none: today) as a GeoJSON
+    FeatureCollection, as ``server.truth_geojson`` gives them; a bbox over
+    ``world_service.MAX_BBOX_KM2`` → 400 ``BBOX_TOO_LARGE``; a bad bbox, model or date →
+    400 ``BAD_REQUEST``."""
+    from .world_service import MAX_BBOX_KM2, BboxTooLarge
+
+    q = {k: payload.get(k) for k in ("bbox", "model", "date")}
+    if not q["bbox"]:
+        return js({"code": "BAD_REQUEST", "message": "bbox=minx,miny,maxx,maxy is required"}, 400)
+    try:
+        fc = server.truth_geojson(
+            str(q["bbox"]), q["model"] or "buildings", date=q["date"] or None, max_km2=MAX_BBOX_KM2
+        )
+    except BboxTooLarge as e:
+        params = {"areaKm2": round(e.km2, 3), "maxAreaKm2": e.limit}
+        return js({"code": "BBOX_TOO_LARGE", "message": str(e), "params": params}, 400)
+    except (TypeError, ValueError) as e:
+        return js({"code": "BAD_REQUEST", "message": str(e), "params": q}, 400)
+    return Response(200, json.dumps(fc).encode(), content_type="application/geo+json")
 
 
 def run_templates(server: Server, payload: Any) -> Response:

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import shapely
 
-from . import catalog, pricing, world
+from . import catalog, pricing, world, world_service
 from .base import (
     ApiError,
     Request,
@@ -458,15 +458,23 @@ def result(svc: Service, req: Request, processing_id: str) -> Response:
 
 
 def result_bytes(svc: Service, proc: Processing, aois: list[Aoi]) -> bytes:
-    """The GeoJSON FeatureCollection of ``aois``: the world's objects clipped to each AOI;
-    feature ids are UUIDs from (AOI id, index)."""
+    """The GeoJSON FeatureCollection of ``aois``: the world's objects on the imagery's date
+    clipped to each AOI; feature ids are UUIDs from (AOI id, index)."""
     model = svc.state.model(proc.wd_id) or {"kind": "buildings"}
     kind = model.get("kind", "buildings")
+    # the world as it stood on the imagery's date (scene, upload, provider vintage)
+    seen = world_service.imagery_date(svc, proc)
     chunks = []
     for a in aois:
         poly = shapely.from_wkb(bytes.fromhex(a.wkb))
         geoms, props = world.generate(
-            kind, poly, svc.opts.seed, svc.opts.density, proc.enabled_blocks or {}
+            kind,
+            poly,
+            svc.opts.seed,
+            svc.opts.density,
+            proc.enabled_blocks or {},
+            options=svc.opts.world,
+            date=seen,
         )
         if not len(geoms):
             continue
@@ -477,6 +485,7 @@ def result_bytes(svc: Service, proc: Processing, aois: list[Aoi]) -> bytes:
             p = {"id": str(uuid.uuid5(ns, str(k))), **p}
             if kind == "buildings":
                 p["processing_date"] = date
+            p["imagery_date"] = seen
             chunks.append(
                 '{"type":"Feature","geometry":' + g + ',"properties":' + json.dumps(p) + "}"
             )

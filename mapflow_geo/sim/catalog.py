@@ -2,7 +2,9 @@
 
 Ids are the ones the documentation pages show, so documented requests that name a
 ``wdId`` resolve. ``aliases`` are further documented ids of the same model (the pages show
-different ids for the same default model); they are accepted, never listed.
+different ids for the same default model); they are accepted, never listed. A provider's
+``vintage`` is the date of its imagery (None: fresh imagery; no key: the simulator's
+``basemap_vintage``; see ``world_service``).
 """
 
 from __future__ import annotations
@@ -129,6 +131,7 @@ DEFAULT_PROVIDERS = [
         "aliases": ["sentinel_l2a", "sentinel2"],
         "price": [{"zoom": 14, "priceSqKm": 0.0}],
         "defaultZoom": 14,
+        "vintage": None,  # fresh imagery: the world of the processing's day
     },
     {
         "id": "a41f0e2d-5b8e-4f0c-9a3b-1e2d3c4b3a04",
@@ -138,6 +141,7 @@ DEFAULT_PROVIDERS = [
         "price": [{"zoom": 18, "priceSqKm": 15.0}],
         "defaultZoom": 18,
         "minAreaSqKm": 5.0,
+        "vintage": None,
     },
     {
         "id": "b52e1f3c-6c9f-4a1d-8b4c-2f3e4d5c3a05",
@@ -147,6 +151,7 @@ DEFAULT_PROVIDERS = [
         "price": [{"zoom": 18, "priceSqKm": 10.0}],
         "defaultZoom": 18,
         "minAreaSqKm": 5.0,
+        "vintage": None,
     },
     {
         "id": "c63f2a4d-7daf-4b2e-9c5d-3a4f5e6d3a06",
@@ -155,6 +160,7 @@ DEFAULT_PROVIDERS = [
         "aliases": ["orbview"],
         "price": [{"zoom": 18, "priceSqKm": 4.0}],
         "defaultZoom": 18,
+        "vintage": "2022-07-17",  # the mosaic's acquisition date (scenes.py)
     },
 ]
 

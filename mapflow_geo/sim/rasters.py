@@ -31,7 +31,8 @@ def read_meta(data: bytes) -> dict | None:
 
     Keys: ``crs`` (``EPSG:xxxx`` or WKT), ``width``, ``height``, ``count``, ``dtypes``,
     ``pixel_size`` ([x, y], CRS units), ``transform`` (6 GDAL numbers), ``footprint``
-    (WKT, EPSG:4326), ``pixel_size_m`` (x, metres: degrees converted at the centre).
+    (WKT, EPSG:4326), ``pixel_size_m`` (x, metres: degrees converted at the centre) and,
+    when a tag of :data:`DATE_TAGS` holds one, ``acquisition_date`` (``YYYY-MM-DD``).
     """
     rio = _rasterio()
     if rio is None or not data:
@@ -61,7 +62,7 @@ def read_meta(data: bytes) -> dict | None:
                 px_m = px * 111_320.0 * max(math.cos(math.radians(lat)), 1e-6)
             else:
                 px_m = px * float(crs.linear_units_factor[1] or 1.0)
-            return {
+            out = {
                 "crs": crs_s,
                 "width": int(ds.width),
                 "height": int(ds.height),
@@ -72,8 +73,30 @@ def read_meta(data: bytes) -> dict | None:
                 "footprint": fp.wkt,
                 "pixel_size_m": float(px_m),
             }
+            day = acquisition_date(ds.tags())
+            if day is not None:
+                out["acquisition_date"] = day
+            return out
     except Exception:  # noqa: BLE001 - unreadable bytes are not a raster
         return None
+
+
+#: GeoTIFF tags that may hold the acquisition date (first found wins)
+DATE_TAGS = ("ACQUISITION_DATE", "acquisitionDate", "acquisition_date", "TIFFTAG_DATETIME")
+
+
+def acquisition_date(tags: dict) -> str | None:
+    """``YYYY-MM-DD`` of the first date tag (``TIFFTAG_DATETIME`` is ``YYYY:MM:DD hh:mm:ss``)."""
+    import datetime as dt
+
+    for k in DATE_TAGS:
+        v = str(tags.get(k) or "").strip()
+        if len(v) >= 10:
+            try:
+                return dt.date.fromisoformat(v[:10].replace(":", "-")).isoformat()
+            except ValueError:
+                continue
+    return None
 
 
 def mosaic_mismatch(meta: dict, others: list[dict]) -> dict | None:

@@ -161,6 +161,8 @@ ROUTES: list[Route] = [
     Route("POST", "/_sim/clock", api_admin.clock, admin=True),
     Route("POST", "/_sim/templates/run", api_admin.run_templates, admin=True),
     Route("GET", "/_sim/errors", api_admin.errors, admin=True),
+    # the world's ground truth: ?bbox=minx,miny,maxx,maxy&model=buildings&date=YYYY-MM-DD
+    Route("GET", "/_sim/world", api_admin.world, admin=True),
 ]
 
 _API = [r for r in ROUTES if not r.admin]

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import api_admin
+from . import api_admin, world_service
 from .base import Request, Response
 from .routes import is_admin_path, match_admin
 from .service import Service, SimOptions
@@ -222,7 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if is_admin_path(path):
-            self._send(sim._admin(self.command, path, body))
+            self._send(sim._admin(self.command, path, body, query))
             return
         rec = RequestRecord(self.command, path, parts.query, 0, t0, 0.0, len(body), 0)
         rec.authorized = bool(self.headers.get("Authorization"))
@@ -438,6 +438,30 @@ class Server:
         with self.service.lock:
             return run_all(self.service)
 
+    def truth(self, bbox, model: str = "buildings", *, date: Any = None, max_km2=None):
+        """The ground truth of this simulator's world (its seed, density and ``world``
+        options): the WHOLE objects of ``model`` meeting ``bbox`` as they stood on ``date``
+        (None: today; ``"YYYY-MM-DD"`` or a ``datetime.date``), as ``(geometries,
+        properties)``: an object ndarray of shapely geometries and a dict of equally long
+        ndarrays (``truth_id``, ``built``, ``demolished``, ``modified``, ``version``, …:
+        ``world.truth``). ``bbox``: ``(minx, miny, maxx, maxy)``, ``"minx,miny,maxx,maxy"``
+        or a shapely geometry."""
+        return world_service.truth(self.options, bbox, model, date=date, max_km2=max_km2)
+
+    def truth_geojson(
+        self, bbox, model: str = "buildings", *, date: Any = None, max_km2=None
+    ) -> dict:
+        """:meth:`truth` as a GeoJSON FeatureCollection (feature ``id`` = ``truth_id``):
+        what ``GET /_sim/world`` answers."""
+        return world_service.truth_geojson(self.options, bbox, model, date=date, max_km2=max_km2)
+
+    def imagery_date(self, processing_id: str) -> str:
+        """``YYYY-MM-DD``: the date of the world a processing's results show (its scene's
+        acquisition date, its upload's date, its provider's vintage or its creation day)."""
+        with self.service.lock:
+            proc = self.service.state.processings[processing_id]
+            return world_service.imagery_date(self.service, proc)
+
     def advance(self, seconds: float) -> None:
         """Move the simulator's clock forward (lifecycles are computed from it)."""
         with self.service.lock:
@@ -496,13 +520,15 @@ class Server:
         with self._rng_lock:
             return self._rng.random() < p
 
-    def _admin(self, method: str, path: str, body: bytes) -> Response:
+    def _admin(self, method: str, path: str, body: bytes, query: dict | None = None) -> Response:
         """An admin request (``/_sim/...``): routes from ``routes.py``, handlers in
-        ``api_admin.py``."""
+        ``api_admin.py``; a GET's payload is its query (last value of each name)."""
         try:
             payload = json.loads(body) if body.strip() else {}
         except json.JSONDecodeError:
             return api_admin.js({"code": "BAD_REQUEST", "message": "body is not JSON"}, 400)
+        if method == "GET" and query and not body.strip():
+            payload = {k: v[-1] for k, v in query.items()}
         route = match_admin(method, path)
         if route is None:
             msg = f"no admin route {method} {path}"

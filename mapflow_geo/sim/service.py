@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import catalog
+from . import catalog, world_service
 from .base import ApiError, Request, Response, base_url, det_uuid, json_response
 from .routes import match_api
 from .state import Account, Counters, Processing, Project, State
@@ -80,12 +80,17 @@ class SimOptions:
     template_area_limit_km2: float = 100.0  # templateAreaLimit
     max_active_templates: int = 5
     plugin_version: str = "3.6.0"  # GET /version
+    # the world (world_service): WorldOptions fields, e.g. {"urban_share": 0.3}; checked at
+    # start. Basemap providers (no "vintage" of their own) show the world of this date
+    world: dict | None = None
+    basemap_vintage: str = "2024-06-01"
 
 
 class Service:
     """The simulated Mapflow service for one account."""
 
     def __init__(self, options: SimOptions):
+        world_service.check_options(options)
         self.opts = options
         self.lock = threading.RLock()
         self.time_offset = 0.0

@@ -55,7 +55,8 @@ def test_adjacent_aois_union_equals_union_result(api, cut):
     # distinct buildings comes from the world's truth ids
     assert _distinct(pieces) == _distinct(pu)
     aois = {"a": a, "b": b, "u": u}
-    ids = {n: world.pieces(shape(g), seed=0)[1]["truth_id"] for n, g in aois.items()}
+    day = res["u"]["features"][0]["properties"]["imagery_date"]  # the basemap's vintage
+    ids = {n: world.pieces(shape(g), seed=0, date=day)[1]["truth_id"] for n, g in aois.items()}
     assert len(ids["u"]) == len(set(ids["u"].tolist())) == len(pu)
     assert set(ids["a"].tolist()) | set(ids["b"].tolist()) == set(ids["u"].tolist())
     assert len(pa) == len(ids["a"]) and len(pb) == len(ids["b"])

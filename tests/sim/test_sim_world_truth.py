@@ -384,7 +384,10 @@ def test_results_are_the_truth_clipped_to_the_aoi(api, city):
     p = api.create(aoi)
     fc = api.get(f"/processings/{p['id']}/result").json()
     served = np.array([shape(f["geometry"]) for f in fc["features"]], dtype=object)
-    pieces, pp = world.pieces(shape(aoi), "buildings", seed=0)
+    # the default source is the basemap: the world of its vintage
+    day = fc["features"][0]["properties"]["imagery_date"]
+    assert day == "2024-06-01" == api.sim.imagery_date(p["id"])
+    pieces, pp = world.pieces(shape(aoi), "buildings", seed=0, date=day)
     assert len(served) == len(pieces) > 100
     assert shapely.equals_exact(served, pieces, tolerance=1e-12).all()
     props = fc["features"][0]["properties"]
@@ -396,13 +399,14 @@ def test_results_are_the_truth_clipped_to_the_aoi(api, city):
         "shape_type",
         "simplification_confidence_score",
         "processing_date",
-    } or set(props) == {"id", "area", "object_type", "processing_date"} | (
+        "imagery_date",
+    } or set(props) == {"id", "area", "object_type", "processing_date", "imagery_date"} | (
         set(props) & {"class_id", "shape_type", "simplification_confidence_score"}
     )
     assert "truth_id" not in props
     assert [f["properties"]["area"] for f in fc["features"]] == pp["piece_area"].tolist()
     # whole buildings inside the AOI come back with the truth's area
-    g, tp = world.truth(shape(aoi).bounds, "buildings", seed=0)
+    g, tp = world.truth(shape(aoi).bounds, "buildings", seed=0, date=day)
     whole = shapely.within(g, shape(aoi))
     assert set(tp["truth_id"][whole].tolist()) <= set(pp["truth_id"].tolist())
 
