@@ -9,7 +9,7 @@ import shapely
 dask = pytest.importorskip("dask")
 dask_geopandas = pytest.importorskip("dask_geopandas")
 
-import mapflow_geo  # noqa: E402,F401
+import mapflow_geo  # noqa: E402
 from mapflow_geo.results.dask import stats_dask, stitch_dask, to_dask  # noqa: E402
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.02, "progress": False}
@@ -98,3 +98,38 @@ def test_local_cluster(big_run):
     ):
         out = big_run.to_dask(partition_features=2000).compute()
     assert_same_objects(out, big_run.features)
+
+
+def test_process_cluster_stitch_stats_and_dataset(big_run, tmp_path):
+    """On a ``dask.distributed`` cluster of worker processes, stitching, stats and the
+    stitched dataset equal the local path; ``client=`` takes a Client or an address."""
+    distributed = pytest.importorskip("distributed")
+    from mapflow_geo.results import read_dataset
+
+    res = big_run
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        stitched = stitch_dask(to_dask(res, partition_features=400), res.tiles)
+        out = client.compute(stitched).result()
+        stats = stats_dask(stitched, res, client=client)
+        info = res.to_parquet(tmp_path / "on-cluster", partition_features=800, client=client)
+        by_address = stats_dask(stitched, res, client=cluster.scheduler_address)
+        sums = mapflow_geo.MapflowResult(
+            tiles=res.tiles, aois=res.aois, processings=res.processings, files=res.files
+        ).class_sums(client=cluster.scheduler_address)
+    assert_same_objects(out, res.features)
+    pd.testing.assert_frame_equal(stats, res.stats, check_dtype=False)
+    pd.testing.assert_frame_equal(by_address, res.stats, check_dtype=False)
+    assert int(sums["n"].sum()) == len(res.features)
+    assert len(info.parts) > 3 and info.objects == len(res.features)
+    assert_same_objects(read_dataset(tmp_path / "on-cluster"), res.features)
+    local = res.to_parquet(tmp_path / "local", partition_features=800)
+    assert local.objects == info.objects
+    pd.testing.assert_frame_equal(
+        res.stats, mapflow_geo.results.stats.stats_from_sums(info.sums, res.aois, res.tiles),
+        check_dtype=False,
+    )  # fmt: skip

@@ -23,9 +23,19 @@ Step 2 moves only seam pieces (a few per cent of the objects). Its unit of work 
 input row's seam pieces, so a single enormous row bounds the parallelism of step 2, not
 its correctness.
 
+Everything here is plain dask-geopandas work (module-level functions, no state): it runs
+unchanged on a ``dask.distributed`` cluster — the user's ``Client`` (the default one
+when it runs) or ``client=`` / a scheduler address (:func:`compute`, :func:`stats_dask`).
+The stitched GeoParquet dataset (:func:`mapflow_geo.results.dataset.write_dataset`,
+``MapflowResult.to_parquet(path, client=...)``) runs its bounded steps on the same
+cluster; its memory per task is bounded by a partition, where step 2 here is bounded by
+an input row's seam pieces.
+
 >>> res = open_run("runs/country")                                  # doctest: +SKIP
 >>> ddf = res.to_dask()                                             # doctest: +SKIP
 >>> objects = stitch_dask(ddf, res.tiles).compute()                 # doctest: +SKIP
+>>> stitched = stitch_dask(ddf, res.tiles)                           # doctest: +SKIP
+>>> stats = stats_dask(stitched, res, client="tcp://scheduler:8786") # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ from __future__ import annotations
 import functools
 import logging
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -209,16 +219,44 @@ def _stitch_dask(dd, ddf, tiles, npartitions):
     inner = flagged[~flagged[SEAM]].drop(columns=[SEAM])
     seam = flagged[flagged[SEAM]].drop(columns=[SEAM])
     n = npartitions or max(1, ddf.npartitions // 4)
-    seam = seam.assign(_rowkey=seam["row"].astype(str)).shuffle(on="_rowkey", npartitions=n)
+    # the task-based shuffle pickles partitions; the P2P shuffle a distributed client
+    # would pick moves Arrow tables and cannot carry the geometry column
+    seam = seam.assign(_rowkey=seam["row"].astype(str)).shuffle(
+        on="_rowkey", npartitions=n, shuffle_method="tasks"
+    )
     seam = seam.drop(columns=["_rowkey"])
     stitched = seam.map_partitions(_stitch_part, small, meta=meta)
     return dd.concat([inner, stitched])
 
 
-def stats_dask(ddf: dask_geopandas.GeoDataFrame, result: MapflowResult) -> pd.DataFrame:
+def compute(collection: Any, client: Any = None) -> Any:
+    """Compute a dask collection with the scheduler in force (the default
+    ``dask.distributed`` client when one runs), or on ``client``: a
+    ``distributed.Client`` or a scheduler address (connected to for the call).
+
+    Examples
+    --------
+    >>> from distributed import LocalCluster                          # doctest: +SKIP
+    >>> with LocalCluster(n_workers=2) as cluster:                    # doctest: +SKIP
+    ...     objects = compute(res.to_dask(), cluster.scheduler_address)
+    """
+    if client is None:
+        return collection.compute()
+    if isinstance(client, str):
+        from distributed import Client
+
+        with Client(client) as connected:
+            return connected.compute(collection).result()
+    return client.compute(collection).result()
+
+
+def stats_dask(
+    ddf: dask_geopandas.GeoDataFrame, result: MapflowResult, *, client: Any = None
+) -> pd.DataFrame:
     """:attr:`MapflowResult.stats` computed from a (stitched) dask frame: per input row
     ``count:<class>``, ``area_m2:<class>``, ``objects``, ``objects_per_km2``,
-    ``coverage``. Only the per-(row, class) sums travel to the client."""
+    ``coverage``. Only the per-(row, class) sums travel to the client; ``client``: a
+    ``distributed.Client`` or scheduler address to compute on (see :func:`compute`)."""
     meta = pd.DataFrame(
         {
             "row": pd.Series([], dtype=ddf._meta["row"].dtype),
@@ -227,5 +265,5 @@ def stats_dask(ddf: dask_geopandas.GeoDataFrame, result: MapflowResult) -> pd.Da
             "area": pd.Series([], dtype="float64"),
         }
     )
-    sums = ddf.map_partitions(class_sums, meta=meta).compute()
+    sums = compute(ddf.map_partitions(class_sums, meta=meta), client)
     return stats_from_sums(sums, result.aois, result.tiles)

@@ -649,7 +649,7 @@ def _merge_calls(groups, files, paths, part_of, batch_of, seams, offsets, spills
         ids = ids[np.lexsort((piece_row[ids], piece_file[ids]))]
         members = []
         fs, starts = np.unique(piece_file[ids], return_index=True)
-        ends = np.r_[starts[1:], len(ids)]
+        ends = np.r_[starts[1:], len(ids)][: len(starts)]
         for f, a, b in zip(fs, starts, ends, strict=True):
             members.append((spills[part_of[f]], int(batch_of[f]), piece_row[ids[a:b]]))
         own = [(paths[f], spills[k], int(batch_of[f])) for f in g]
