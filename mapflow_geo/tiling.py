@@ -508,6 +508,7 @@ def plan(
     safety_margin: float = DEFAULT_SAFETY_MARGIN,
     errors: Literal["raise", "skip"] = "raise",
     sliver_fraction: float = DEFAULT_SLIVER_FRACTION,
+    prepared: bool = False,
 ) -> gpd.GeoDataFrame:
     """Plan tiles and processings that Mapflow will accept, few and nearly full.
 
@@ -531,6 +532,9 @@ def plan(
     sliver_fraction : float
         Pieces smaller than this fraction of the limit are merged into a touching piece
         of the same row when the union still meets the rules (default 1 %; 0 disables).
+    prepared : bool
+        ``gdf`` is what :func:`~mapflow_geo.aoi.prepare_aois` returned: plan it without
+        preparing it again (``mapflow_geo.run`` prepares once, then plans).
 
     Returns
     -------
@@ -575,7 +579,7 @@ def plan(
         raise ConfigError(f"safety_margin must be in [0, 1), not {safety_margin!r}")
     cap = area_limit_km2 * (1.0 - float(safety_margin))
 
-    aois = prepare_aois(gdf, errors=errors)
+    aois = gdf if prepared else prepare_aois(gdf, errors=errors)
     labels = aois["row"].tolist()
     grid: list[list[_Piece]] = []
     strips: dict[int, list[_Piece]] = {}

@@ -1,5 +1,6 @@
 """The run journal: durable intents, fingerprint guard, one live process per run dir."""
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -87,3 +88,111 @@ def test_atomic_write_and_temp_cleanup(tmp_path):
     (tmp_path / "sub" / ".f.bin.123.tmp").write_bytes(b"torn")
     assert jr.remove_temp_files(tmp_path) == 1
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["f.bin"]
+
+
+def test_concurrent_intents_share_commits_and_each_is_on_disk(tmp_path):
+    """Group commit: many threads' intents, each on disk when its call returns (a
+    second connection sees it), one attempt each."""
+    import sqlite3
+    import threading
+
+    keys = [f"p{i:03d}" for i in range(64)]
+    seen_on_return = []
+    with jr.Journal(tmp_path, "g" * 64) as j:
+        j.add_planned_many((k, 1, 1.0) for k in keys)
+
+        def intent(key):
+            j.mark_intent(key, meta={"mapflow_geo_key": key})
+            other = sqlite3.connect(tmp_path / "journal.sqlite")
+            try:
+                row = other.execute("SELECT state FROM processing WHERE key=?", (key,)).fetchone()
+            finally:
+                other.close()
+            seen_on_return.append(row[0])
+
+        threads = [threading.Thread(target=intent, args=(k,)) for k in keys]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert seen_on_return == [jr.INTENT] * len(keys)
+        assert [r.create_attempts for r in j.records()] == [1] * len(keys)
+        assert [r.meta["mapflow_geo_key"] for r in j.records(jr.INTENT)] == keys
+
+
+def test_failed_group_commit_raises_in_every_caller(tmp_path, monkeypatch):
+    with jr.Journal(tmp_path, "h" * 64) as j:
+        j.add_planned("p1", estimate=1, area_km2=1.0)
+
+        def broken(*a, **k):
+            raise OSError("disk full")
+
+        monkeypatch.setattr(j, "_tx", broken)
+        with pytest.raises(OSError, match="disk full"):
+            j.mark_intent("p1", meta={})
+        monkeypatch.undo()
+        j.mark_intent("p1", meta={})  # the next one leads a commit again
+        assert j.get("p1").state == jr.INTENT
+
+
+def test_in_memory_records_match_the_database(tmp_path):
+    """The locked journal's copy follows every write; a lock-free reader of the same
+    file sees the same records."""
+    with jr.Journal(tmp_path, "m" * 64) as j:
+        j.add_planned_many([("b", 2, 2.0), ("a", 1, 1.0), ("c", 3, 3.0)])
+        j.add_planned("a", estimate=9, area_km2=9.0)  # known: left as it is
+        j.mark_intent("a", meta={"k": "a"})
+        j.mark_created("a", "id-a", status="IN_PROGRESS", cost=1)
+        j.mark_intent("b", meta={"k": "b"})
+        j.mark_not_created("b", message="no credits")
+        j.update_statuses(
+            [
+                {"key": "a", "status": "OK", "percent": 100, "cost": 2, "messages": []},
+                {"key": "c", "status": "FAILED", "messages": ["x"]},
+            ]
+        )
+        j.count_restart("c")
+        j.finish(
+            "a",
+            [
+                {
+                    "aoi_id": "whole",
+                    "tile_id": "t",
+                    "status": "OK",
+                    "path": "r/a.parquet",
+                    "features": 3,
+                }
+            ],
+        )
+        assert [r.key for r in j.records()] == ["a", "b", "c"]
+        assert [r.key for r in j.records(jr.PLANNED)] == ["b", "c"]
+        assert j.count(jr.PLANNED) == 2 and j.count() == 3
+        assert j.get("a").estimate == 1
+        mine = [dataclasses.asdict(r) for r in j.records()]
+        with jr.Journal(tmp_path, None, lock=False) as view:
+            assert [dataclasses.asdict(r) for r in view.records()] == mine
+            assert [r.key for r in view.records(jr.FINISHED)] == ["a"]
+            assert [d.features for d in view.downloads("a")] == [3]
+        j.reopen_downloads({"a": ["whole"]})
+        assert j.get("a").state == jr.CREATED and j.get("a").finished_at is None
+        assert j.downloads("a") == []
+    with jr.Journal(tmp_path, "m" * 64) as j:  # reopened: read from disk
+        assert [dataclasses.asdict(r) for r in j.records()][1:] == mine[1:]
+        assert j.get("a").state == jr.CREATED
+
+
+def test_state_index_exists(tmp_path):
+    with jr.Journal(tmp_path, "i" * 64) as j:
+        plan = j._db.execute(
+            "EXPLAIN QUERY PLAN SELECT key FROM processing WHERE state=?", (jr.CREATED,)
+        ).fetchall()
+    assert "processing_state" in " ".join(str(tuple(r)) for r in plan)
+
+
+def test_unsynced_write_and_parquet_check(tmp_path):
+    target = tmp_path / "r" / "x.parquet"
+    jr.atomic_write_bytes(target, b"PAR1" + b"\0" * 8 + b"PAR1", durable=False)
+    assert jr.parquet_intact(target)
+    target.write_bytes(b"PAR1" + b"\0" * 8)  # cut short
+    assert not jr.parquet_intact(target)
+    assert not jr.parquet_intact(tmp_path / "r" / "missing.parquet")

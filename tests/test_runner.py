@@ -242,3 +242,62 @@ def test_credit_floor_refuses_without_asking_cost_per_processing(tmp_path):
             )
         assert [r for r in server.requests if "/processing/cost" in r.path] == []
         assert _creates(server) == []
+
+
+def test_resume_fetches_again_results_a_power_cut_lost(tmp_path):
+    """Results are stored without fsync; on resume a journalled file that is missing or
+    cut short is fetched again (free), and nothing is created again."""
+    from mapflow_geo.run import journal as jr
+
+    gdf = _gdf(_rect_km(20.0, 10.0, 6, 5))
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
+        client = server.client()
+        first = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        files = sorted((tmp_path / "results").glob("*.parquet"))
+        assert len(files) >= 3
+        files[0].unlink()
+        files[1].write_bytes(files[1].read_bytes()[:100])
+        n_creates = len(_creates(server))
+        n_results = len([r for r in server.requests if "/result" in r.path])
+        second = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        assert len(_creates(server)) == n_creates
+        assert len([r for r in server.requests if "/result" in r.path]) == n_results + 2
+    assert all(jr.parquet_intact(f) for f in files)
+    assert second.complete
+    assert len(second.features) == len(first.features)
+
+
+def test_poll_comes_when_progress_predicts_a_finish():
+    """The percentages of two polls predict the first finish; the next poll is due then
+    (never sooner than min_poll_interval after the cycle began: see Runner.run)."""
+    from types import SimpleNamespace
+
+    from mapflow_geo.run import journal as jr
+    from mapflow_geo.run.engine import Runner
+
+    now = [100.0]
+    runner = Runner.__new__(Runner)
+    runner.clock = lambda: now[0]
+    runner._progress = {}
+    recs = [jr.ProcessingRecord(key=k, state=jr.CREATED) for k in ("a", "b", "c")]
+
+    def seen(pcts, statuses=("IN_PROGRESS",) * 3):
+        return [
+            (r, SimpleNamespace(status=s, percent_completed=p))
+            for r, p, s in zip(recs, pcts, statuses, strict=True)
+        ]
+
+    assert runner._predict(seen([10, 0, None])) is None  # first sighting: no rate yet
+    now[0] = 104.0
+    # a: 10 → 30 % in 4 s → 100 % 14 s later; b: 0 → 10 % in 4 s → 36 s later
+    assert runner._predict(seen([30, 10, None])) == pytest.approx(118.0)
+    now[0] = 120.0  # a finished; b's first sighting stays its reference
+    assert runner._predict(seen([100, 50, None], ("OK", "IN_PROGRESS", "IN_PROGRESS"))) == (
+        pytest.approx(120.0 + 50 * 20 / 50)
+    )
+    assert "a" not in runner._progress
+    done = ("OK", "IN_PROGRESS", "IN_PROGRESS")
+    now[0] = 200.0
+    assert runner._predict(seen([100, 99, None], done)) == pytest.approx(200.0 + 1 * 100 / 99)
+    now[0] = 210.0  # stuck at 99 %: no prediction, polling backs off as usual
+    assert runner._predict(seen([100, 99, None], done)) is None

@@ -307,3 +307,25 @@ def test_rows_of_a_few_limits_use_minimal_processings(area_limits):
     check_plan(tiles, prepare_aois(gdf), 25, 10)
     s = tiles.attrs["summary"]
     assert s["processings"] == math.ceil(s["total_area_km2"] / (25 * 0.995))
+
+
+def test_prepared_input_plans_the_same():
+    """``prepared=True`` (what the runner passes after preparing the rows itself) plans
+    exactly what planning the raw rows does."""
+    import warnings
+
+    gdf = gpd.GeoDataFrame(
+        {"name": ["a", "b", "c"]},
+        geometry=[
+            shapely.box(30.0, 50.0, 30.25, 50.12),
+            shapely.box(30.2, 50.1, 30.3, 50.2),  # overlaps a: trimmed
+            shapely.Polygon([(179.9, 10), (180.1, 10), (180.1, 10.1), (179.9, 10.1)]),
+        ],
+        crs=4326,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw = plan(gdf, area_limit_km2=25, max_aois=10)
+        pre = plan(prepare_aois(gdf), area_limit_km2=25, max_aois=10, prepared=True)
+    assert raw.drop(columns="geometry").equals(pre.drop(columns="geometry"))
+    assert raw.geometry.geom_equals_exact(pre.geometry, 0).all()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import threading
 import time
@@ -186,6 +187,10 @@ class Runner:
         self._stop_creating = False
         self._stop_reason: str | None = None
         self._missing_since: dict[str, float] = {}
+        # (time, percent) when first and last seen, of each processing in progress, and
+        # the earliest finish their progress predicts (a poll is due then, not later)
+        self._progress: dict[str, tuple[float, float, float, float]] = {}
+        self._eta: float | None = None
         self._spent = 0  # credits of the processings this runner created or adopted
         self._balance0 = self._balance()
         self._bar = _Progress(len(processings), enabled=opts.progress)
@@ -268,10 +273,12 @@ class Runner:
     # -- re-plan ------------------------------------------------------------------
     def _set_plan(self, plan: gpd.GeoDataFrame) -> None:
         self.plan = plan
+        tile_ids = plan["tile_id"].astype(str).to_numpy()
         self._plan_index = (
             plan,
             plan.groupby("processing_key", sort=False).indices,
-            dict(zip(plan["tile_id"].astype(str), plan["row"], strict=True)),
+            dict(zip(tile_ids, plan["row"], strict=True)),
+            tile_ids,
         )
 
     def _replan(self, key: str, exc: TooLargeProcessingError) -> list[str]:
@@ -366,9 +373,7 @@ class Runner:
                 by_key.setdefault(meta[META_KEY], p)
             elif not meta and getattr(p, "name", None):
                 by_name.setdefault(str(p.name), p)
-        for rec in self.journal.records():
-            if rec.state != jr.INTENT:
-                continue
+        for rec in self.journal.records(jr.INTENT):
             found = by_key.get(rec.key) or self._by_name(rec, by_name)
             if found is not None:
                 log.info("adopting processing %s for %s", found.id, rec.key)
@@ -446,54 +451,63 @@ class Runner:
         return self._sweep(set(), True)[0]
 
     # -- poll ---------------------------------------------------------------------
-    def _handle(
+    @staticmethod
+    def _update(rec: jr.ProcessingRecord, proc: Any) -> dict | None:
+        """The journal update for what the listing says about one processing, or None.
+
+        Only a change of status, cost or messages is written (the percentage alone is
+        cosmetic and would cost one journal write per processing per cycle)."""
+        status = _status_str(proc.status)
+        messages = list(getattr(proc, "messages", None) or [])
+        cost = getattr(proc, "cost", None)
+        if (
+            status != rec.status
+            or (cost is not None and cost != rec.cost)
+            or messages != rec.messages
+        ):
+            return {
+                "key": rec.key,
+                "status": status,
+                "percent": getattr(proc, "percent_completed", None),
+                "cost": cost,
+                "messages": messages,
+            }
+        return None
+
+    def _act(
         self,
         rec: jr.ProcessingRecord,
         proc: Any,
         pool: ThreadPoolExecutor,
         pending: dict[str, Future],
-    ) -> bool:
-        """Record what the listing says about one processing; restart or fetch it.
-
-        Only a change of status, cost or messages is written to the journal (the
-        percentage alone is cosmetic and would cost one durable transaction per
-        processing per cycle). Returns True when the status changed.
-        """
+    ) -> None:
+        """Restart a failed processing, or fetch a finished one's results."""
         status = _status_str(proc.status)
-        messages = list(getattr(proc, "messages", None) or [])
-        cost = getattr(proc, "cost", None)
-        changed = status != rec.status
-        if changed or (cost is not None and cost != rec.cost) or messages != rec.messages:
-            self.journal.update_status(
-                rec.key,
-                status=status,
-                percent=getattr(proc, "percent_completed", None),
-                cost=cost,
-                messages=messages,
-            )
         _failpoint("mid_poll")
         if status == Status.FAILED and rec.restarts < self.max_restarts:
             log.info("restarting failed processing %s (%s)", proc.id, rec.key)
             self.client.restart_processing(proc.id)
             self.journal.count_restart(rec.key)
-            return changed
+            return
         if Status.parse(status).is_terminal and rec.key not in pending:
             pending[rec.key] = pool.submit(self._fetch, rec.key, proc.id, status)
-        return changed
 
     def _fetch(self, key: str, processing_id: str, status: str) -> None:
         """Store every not-yet-stored OK AOI result of a finished processing."""
-        plan, positions, _ = self._plan_index  # consistent, even while re-planning
-        tiles = plan.iloc[positions[key]]
+        plan, positions, _, tile_ids = self._plan_index  # consistent, even while re-planning
+        pos = positions[key]
         done = {d.aoi_id for d in self.journal.downloads(key) if d.status == Status.OK}
         if status == Status.OK and self.procs[key].body["geometry"]["type"] == "Polygon":
-            # one polygon is one AOI: its result is the processing's; no AOI listing
-            if WHOLE not in done:
-                self._store(key, processing_id, WHOLE, None, tiles)
-            self.journal.mark_finished(key)
+            # one polygon is one AOI: its result is the processing's; no AOI listing.
+            # Stored file, its record and "finished" in one journal write.
+            one = str(tile_ids[pos[0]]) if len(pos) == 1 else None
+            stored = [] if WHOLE in done else [self._store(key, processing_id, WHOLE, None, one)]
+            self.journal.finish(key, stored)
             return
+        tiles = plan.iloc[pos]
         aois = list(self.client.processing_aois(processing_id))
         single = len(aois) == 1 and status == Status.OK
+        unstored = []  # per-AOI failures: recorded with "finished"
         for aoi in aois:
             aoi_id = str(aoi.id)
             if aoi_id in done:
@@ -501,16 +515,20 @@ class Runner:
             tile_id = tile_for(tiles, aoi)
             aoi_status = _status_str(getattr(aoi, "status", status)) or status
             if aoi_status != Status.OK:
-                self.journal.record_download(
-                    key,
-                    aoi_id,
-                    tile_id=tile_id,
-                    status=aoi_status,
-                    messages=list(getattr(aoi, "messages", None) or []),
+                unstored.append(
+                    {
+                        "aoi_id": aoi_id,
+                        "tile_id": tile_id,
+                        "status": aoi_status,
+                        "messages": list(getattr(aoi, "messages", None) or []),
+                    }
                 )
                 continue
-            self._store(key, processing_id, aoi_id, None if single else aoi_id, tiles, tile_id)
-        self.journal.mark_finished(key)
+            if tile_id is None and len(pos) == 1:
+                tile_id = str(tile_ids[pos[0]])
+            rec = self._store(key, processing_id, aoi_id, None if single else aoi_id, tile_id)
+            self.journal.record_download(key, **rec)  # each stored file as it lands
+        self.journal.finish(key, unstored)
 
     def _store(
         self,
@@ -518,12 +536,11 @@ class Runner:
         processing_id: str,
         aoi_id: str,
         query_aoi: str | None,
-        tiles: gpd.GeoDataFrame,
-        tile_id: str | None = None,
-    ) -> None:
-        """Download one result, store it as GeoParquet (atomic) and journal it."""
-        if tile_id is None and len(tiles) == 1:
-            tile_id = str(tiles["tile_id"].iloc[0])
+        tile_id: str | None,
+    ) -> dict:
+        """Download one result and store it as GeoParquet (atomic); return its journal
+        record (keyword arguments of :meth:`Journal.record_download`), for the caller to
+        write once the file is in place."""
         data = self.client.processing_result_bytes(processing_id, query_aoi)
         _failpoint("mid_download")
         table = read_geojson_table(data)  # Arrow all the way: no pandas per result
@@ -532,38 +549,58 @@ class Runner:
         for name, value in (("row", row), ("tile_id", tile_id), ("processing_id", processing_id)):
             table = table.append_column(name, constant_column(value, n))
         rel = Path("results") / f"{key}.{aoi_id}.parquet"  # one folder: no mkdir per result
-        jr.atomic_write_bytes(
+        jr.atomic_write_bytes(  # not fsynced: checked on resume instead (_check_stored)
             self.journal.run_dir / rel,
             geoparquet_bytes(table),
             failpoint_name="before_result_rename",
+            durable=False,
         )
-        self.journal.record_download(
-            key, aoi_id, tile_id=tile_id, status=Status.OK.value, path=str(rel), features=n
-        )
+        return {
+            "aoi_id": aoi_id,
+            "tile_id": tile_id,
+            "status": Status.OK.value,
+            "path": str(rel),
+            "features": n,
+        }
+
+    def _check_stored(self) -> None:
+        """Results are stored without fsync (atomic rename only: a killed process loses
+        none). After a power cut a journalled file may be missing or torn: forget such
+        downloads, so that they are fetched again (results can be downloaded again for
+        free)."""
+        lost: dict[str, list[str]] = {}
+        for d in self.journal.downloads():
+            if d.status == Status.OK and d.path:
+                if not jr.parquet_intact(self.journal.run_dir / d.path):
+                    lost.setdefault(d.processing_key, []).append(d.aoi_id)
+        if lost:
+            n = sum(map(len, lost.values()))
+            log.warning("%d stored result(s) missing or torn; fetching them again", n)
+            self.journal.reopen_downloads(lost)
 
     def run(self) -> None:
-        recs = {r.key: r for r in self.journal.records()}
-        for key, p in self.procs.items():
-            if key not in recs:
-                self.journal.add_planned(key, estimate=p.estimate, area_km2=p.area_km2)
+        journal = self.journal
+        self._check_stored()
+        known = {r.key for r in journal.records()}
+        journal.add_planned_many(
+            (key, p.estimate, p.area_km2) for key, p in self.procs.items() if key not in known
+        )
         interval = self.min_poll_interval
         pending: dict[str, Future] = {}
         with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
             # Resume: first adopt whatever an earlier, interrupted run already created.
-            if any(r.state == jr.INTENT for r in self.journal.records()):
+            if journal.count(jr.INTENT):
                 self._adopt_all_now()
-            for r in self.journal.records():
-                if r.key not in self.procs and r.state != jr.FINISHED:
+            for r in journal.records(jr.PLANNED, jr.INTENT, jr.CREATED):
+                if r.key not in self.procs:
                     # re-planned before a crash (only ever after the server refused it)
                     self._finish_unsent(r.key, Status.REPLANNED, "re-planned smaller")
-            planned = [
-                r.key for r in self.journal.records() if r.state == jr.PLANNED and r.status is None
-            ]
+            planned = [r.key for r in journal.records(jr.PLANNED) if r.status is None]
             for fut in [pool.submit(self._create, k) for k in planned]:
                 fut.result()
             if self._stop_creating:  # the server refused a create: say so for the rest
-                for r in self.journal.records():
-                    if r.state == jr.PLANNED and r.status is None:
+                for r in journal.records(jr.PLANNED):
+                    if r.status is None:
                         self._finish_unsent(
                             r.key,
                             Status.NOT_CREATED,
@@ -573,15 +610,14 @@ class Runner:
             while True:
                 started = self.clock()
                 self._collect(pending)
-                records = self.journal.records()
-                self._bar.update(records)
-                live = [r for r in records if r.state in (jr.INTENT, jr.CREATED)]
+                self._bar.update(journal)
+                live = journal.records(jr.INTENT, jr.CREATED)
                 if not live and not pending:
                     break
                 changed = False
                 if any(r.key not in pending for r in live):
                     try:
-                        changed = self._poll(records, pool, pending)
+                        changed = self._poll(live, pool, pending)
                     except (TransportError, ServerError, RateLimitError) as exc:
                         # The API is down or overloaded (after the client's own retries):
                         # nothing is lost by waiting. Keep polling at the long interval
@@ -594,39 +630,79 @@ class Runner:
                         self._wait(pending, started + interval)
                         continue
                     outage_since = None
-                    self._bar.update(self.journal.records())
                 # Percent creeping up is no news: back off. A status change (something
-                # started, finished or failed) brings the short interval back.
+                # started, finished or failed) brings the short interval back; and the
+                # next poll comes no later than the first finish the progress predicts.
                 interval = (
                     self.min_poll_interval if changed else min(self.poll_interval, interval * 1.5)
                 )
-                self._wait(pending, started + interval)
-        self._bar.close(self.journal.records())
+                due = started + interval
+                if self._eta is not None:
+                    due = min(due, max(self._eta, started + self.min_poll_interval))
+                self._wait(pending, due)
+        self._bar.close(journal)
 
     def _poll(
         self,
-        records: list[jr.ProcessingRecord],
+        live: list[jr.ProcessingRecord],
         pool: ThreadPoolExecutor,
         pending: dict[str, Future],
     ) -> bool:
         """One poll cycle: a newest-first sweep of the project's listing until every
-        live processing is seen, then act on every created processing."""
-        want = {r.processing_id for r in records if r.state == jr.CREATED and r.key not in pending}
-        intents = any(r.state == jr.INTENT for r in records)
+        live processing is seen, then act on every created processing: what changed is
+        written to the journal in one transaction, then failed ones are restarted and
+        finished ones fetched. Returns True when a status changed."""
+        self._eta = None
+        want = {r.processing_id for r in live if r.state == jr.CREATED and r.key not in pending}
+        intents = any(r.state == jr.INTENT for r in live)
         listing, complete = self._sweep(want, intents)
         if intents:
             self._adopt(listing, complete)
-            records = self.journal.records()
+        created = [r for r in self.journal.records(jr.CREATED) if r.key not in pending]
         by_id = {p.id: p for p in listing}
-        changed = False
-        for rec in records:
-            if rec.state != jr.CREATED or rec.key in pending:
-                continue
+        seen = []
+        for rec in created:
             proc = by_id.get(rec.processing_id)
             if proc is None:  # moved out of the project or listing lag
                 proc = self.client.get_processing(rec.processing_id)
-            changed |= self._handle(rec, proc, pool, pending)
+            seen.append((rec, proc))
+        updates, changed = [], False
+        for rec, proc in seen:
+            update = self._update(rec, proc)
+            if update is not None:
+                updates.append(update)
+                changed |= update["status"] != rec.status
+        self.journal.update_statuses(updates)
+        self._eta = self._predict(seen)
+        for rec, proc in seen:
+            self._act(rec, proc, pool, pending)
         return changed
+
+    def _predict(self, seen: list) -> float | None:
+        """The earliest finish that the processings' progress predicts, if in the
+        future: the percentage gained since first seen, over the time it took,
+        extrapolated to 100 %; only for those that progressed since the last poll (one
+        stuck at 99 % predicts nothing). None when nothing progresses: then polling
+        backs off as usual."""
+        now = self.clock()
+        best = None
+        for rec, proc in seen:
+            pct = getattr(proc, "percent_completed", None)
+            if Status.parse(_status_str(proc.status)).is_terminal or pct is None:
+                self._progress.pop(rec.key, None)
+                continue
+            pct = float(pct)
+            first = self._progress.get(rec.key)
+            if first is None or pct < first[3]:  # first seen, or restarted
+                self._progress[rec.key] = (now, pct, now, pct)
+                continue
+            t0, p0, _, last = first
+            self._progress[rec.key] = (t0, p0, now, pct)
+            if pct > last and now > t0:
+                eta = now + (100.0 - pct) * (now - t0) / (pct - p0)
+                if eta > now and (best is None or eta < best):
+                    best = eta
+        return best
 
     def _wait(self, pending: dict[str, Future], deadline: float) -> None:
         """Sleep until ``deadline``; while downloads run, wake as each one ends and stop
@@ -644,10 +720,7 @@ class Runner:
             wait(running, timeout=remaining, return_when=FIRST_COMPLETED)
 
     def _awaiting_poll(self, pending: dict[str, Future]) -> bool:
-        return any(
-            r.state in (jr.INTENT, jr.CREATED) and r.key not in pending
-            for r in self.journal.records()
-        )
+        return any(r.key not in pending for r in self.journal.records(jr.INTENT, jr.CREATED))
 
     def _adopt_all_now(self) -> None:
         for k in list(self._missing_since):
@@ -666,10 +739,13 @@ class Runner:
 
 
 class _Progress:
-    """One aggregate tqdm bar: done/total, counts by status, credits spent, ETA."""
+    """One aggregate tqdm bar: done/total, counts by status, credits spent, ETA; redrawn
+    at most every ``every`` seconds (counting 40,000 records each poll cycle is not free)."""
 
-    def __init__(self, total: int, *, enabled: bool) -> None:
+    def __init__(self, total: int, *, enabled: bool, every: float = 0.5) -> None:
         self.bar = None
+        self.every = every
+        self._last = -math.inf
         if enabled and total:
             try:
                 from tqdm.auto import tqdm
@@ -677,9 +753,14 @@ class _Progress:
                 return
             self.bar = tqdm(total=total, desc="mapflow", unit="proc")
 
-    def update(self, records: list[jr.ProcessingRecord]) -> None:
+    def update(self, journal: jr.Journal, *, force: bool = False) -> None:
         if self.bar is None:
             return
+        now = time.monotonic()
+        if not force and now - self._last < self.every:
+            return
+        self._last = now
+        records = journal.records()
         done = sum(r.state == jr.FINISHED for r in records)
         counts = Counter((r.status or "PLANNED") for r in records)
         spent = sum(r.cost or 0 for r in records if r.processing_id)
@@ -690,9 +771,9 @@ class _Progress:
         )
         self.bar.refresh()
 
-    def close(self, records: list[jr.ProcessingRecord]) -> None:
+    def close(self, journal: jr.Journal) -> None:
         if self.bar is not None:
-            self.update(records)
+            self.update(journal, force=True)
             self.bar.close()
 
 

@@ -7,9 +7,21 @@ The journal is what makes a run safe to kill. Its rules:
   After a crash, a record left in ``intent`` means "maybe created, maybe charged": the
   runner lists the project's processings and adopts the one whose ``meta`` matches,
   instead of creating a second one.
-* **Nothing is rewritten in place.** SQLite with ``journal_mode=WAL`` and
-  ``synchronous=FULL`` commits each transaction atomically and durably; result files are
-  written to a temporary name, fsynced and renamed (see :func:`atomic_write_bytes`).
+* **Nothing is rewritten in place.** SQLite with ``journal_mode=WAL`` commits each
+  transaction atomically; files are written to a temporary name and renamed (see
+  :func:`atomic_write_bytes`): a reader sees the old file or the new one, never a torn
+  one. The run's inputs (plan, areas, parameters) are fsynced too; downloaded results
+  are not (one fsync per result would cost more than parsing it): a killed process
+  loses none of them, and after a power cut the runner checks every journalled result
+  file and fetches again any that is missing or torn (:meth:`Journal.reopen_downloads`).
+* **What money rests on is on disk first.** Intents (and the run's identity) are committed
+  with ``synchronous=FULL``: fsynced before the create is sent. Concurrent intents share
+  one fsync (group commit); each caller still returns only once its own intent is on disk.
+  Bookkeeping the runner can always learn again — a created processing's id (found again
+  by its ``meta``), statuses (polled again), stored downloads (fetched again) — is
+  committed with ``synchronous=NORMAL``: as safe from a killed process (SIGKILL) as FULL,
+  and made durable by the next FULL commit, which fsyncs the write-ahead log up to it.
+  A power loss can only lose such bookkeeping after the last intent, never an intent.
 * **One live process per run dir.** :class:`Journal` takes an exclusive ``flock`` on
   ``run_dir/lock``; a second process is refused with :class:`~mapflow_geo.exceptions.RunError`.
   The lock dies with its process, so a SIGKILLed run leaves nothing to clean up.
@@ -70,6 +82,7 @@ CREATE TABLE IF NOT EXISTS processing (
     finished_at    REAL,
     updated_at     REAL
 );
+CREATE INDEX IF NOT EXISTS processing_state ON processing(state);
 CREATE TABLE IF NOT EXISTS download (
     processing_key TEXT NOT NULL,
     aoi_id         TEXT NOT NULL,
@@ -157,22 +170,45 @@ def failpoint(name: str) -> None:
 
 
 def atomic_write_bytes(
-    path: str | os.PathLike, data: bytes, *, failpoint_name: str | None = None
+    path: str | os.PathLike,
+    data: bytes,
+    *,
+    failpoint_name: str | None = None,
+    durable: bool = True,
 ) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename,
-    fsync of the folder. A reader sees the old file or the new one, never a torn one.
-    ``failpoint_name`` names the :func:`failpoint` just before the rename."""
+    """Write ``data`` to ``path`` atomically: temp file in the same folder, rename. A
+    reader sees the old file or the new one, never a torn one, and a killed process
+    leaves one or the other. ``durable``: fsync the file before the rename and the
+    folder after it, so that a power cut cannot lose it either. ``failpoint_name``
+    names the :func:`failpoint` just before the rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
     if failpoint_name:
         failpoint(failpoint_name)
     os.replace(tmp, path)
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
+
+
+def parquet_intact(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a whole Parquet file as far as its ends tell (``PAR1`` at
+    both): what a power cut can leave of an unsynced file is missing or cut short."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() < 12:
+                return False
+            fh.seek(-4, os.SEEK_END)
+            return head == b"PAR1" and fh.read(4) == b"PAR1"
+    except OSError:
+        return False
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:
@@ -195,8 +231,30 @@ def remove_temp_files(folder: str | os.PathLike) -> int:
     return n
 
 
+class _Ticket:
+    """One intent waiting for a group commit."""
+
+    __slots__ = ("done", "error", "params")
+
+    def __init__(self, params: tuple) -> None:
+        self.params = params
+        self.done = False
+        self.error: BaseException | None = None
+
+
+_INTENT_SQL = (
+    "UPDATE processing SET state=?, meta=?, create_attempts=create_attempts+1,"
+    " updated_at=? WHERE key=? AND state IN (?, ?)"
+)
+
+
 class Journal:
     """The durable state of one run, in ``run_dir/journal.sqlite``.
+
+    A journal opened with the lock (the run's own) keeps a copy of every processing
+    record in memory, refreshed after each of its writes, so that :meth:`records` costs
+    no query (a run reads them every poll cycle); one opened without the lock reads the
+    database each time.
 
     Parameters
     ----------
@@ -231,7 +289,17 @@ class Journal:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._sync = "FULL"
         self._db.executescript(_SCHEMA)
+        # in-memory copy of the processing table (locked journals only): key → record,
+        # keys by state, and the keys in order (None: to sort again)
+        self._cache: dict[str, ProcessingRecord] | None = None
+        self._by_state: dict[str, set[str]] = {s: set() for s in STATES}
+        self._order: list[str] | None = None
+        self._caching = lock
+        self._intents: list[_Ticket] = []
+        self._intent_cv = threading.Condition(threading.Lock())
+        self._intent_leader = False
         stored = self.get_run("fingerprint")
         if fingerprint is not None:
             if stored is None:
@@ -295,13 +363,19 @@ class Journal:
         return row[0] if row else default
 
     def set_run(self, key: str, value: str) -> None:
-        with self._tx() as db:
+        with self._tx(sync=True) as db:
             db.execute("INSERT OR REPLACE INTO run(key, value) VALUES (?, ?)", (key, value))
 
     # ------------------------------------------------------------------ processings
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, *, sync: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction; ``sync``: fsynced before it returns (``synchronous=FULL``),
+        else atomic and safe from a killed process, on disk by the next FULL commit."""
         with self._mutex:
+            mode = "FULL" if sync else "NORMAL"
+            if self._sync != mode:
+                self._db.execute(f"PRAGMA synchronous={mode}")
+                self._sync = mode
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -310,23 +384,99 @@ class Journal:
                 raise
             self._db.execute("COMMIT")
 
+    # -- the in-memory copy --------------------------------------------------------
+    def _load_cache(self) -> dict[str, ProcessingRecord]:
+        if self._cache is None:
+            with self._mutex:
+                rows = self._db.execute("SELECT * FROM processing").fetchall()
+                self._cache = {}
+                self._by_state = {s: set() for s in STATES}
+                for row in rows:
+                    self._put(ProcessingRecord._from_row(row))
+                self._order = None
+        return self._cache
+
+    def _put(self, rec: ProcessingRecord) -> None:
+        assert self._cache is not None
+        old = self._cache.get(rec.key)
+        if old is None:
+            self._order = None
+        else:
+            self._by_state.setdefault(old.state, set()).discard(rec.key)
+        self._cache[rec.key] = rec
+        self._by_state.setdefault(rec.state, set()).add(rec.key)
+
+    def _refresh(self, keys: Any = None) -> None:
+        """Read the given records (all when None) again after a write."""
+        if not self._caching or self._cache is None:
+            return
+        with self._mutex:
+            if keys is None:
+                self._cache = None
+                self._load_cache()
+                return
+            keys = list(keys)
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT * FROM processing WHERE key IN ({marks})", chunk
+                ).fetchall()
+                for row in rows:
+                    self._put(ProcessingRecord._from_row(row))
+
+    # -- writes ----------------------------------------------------------------------
     def add_planned(self, key: str, *, estimate: int | None, area_km2: float) -> None:
         """Record a planned processing (no-op if the key is known)."""
+        self.add_planned_many([(key, estimate, area_km2)])
+
+    def add_planned_many(self, rows: Any) -> None:
+        """Record planned processings, ``(key, estimate, area_km2)`` each, in one
+        transaction (known keys are left as they are)."""
+        now = time.time()
+        params = [(key, PLANNED, est, area, now) for key, est, area in rows]
+        if not params:
+            return
         with self._tx() as db:
-            db.execute(
+            db.executemany(
                 "INSERT OR IGNORE INTO processing(key, state, estimate, area_km2, updated_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (key, PLANNED, estimate, area_km2, time.time()),
+                params,
             )
+        self._refresh(p[0] for p in params)
 
     def mark_intent(self, key: str, *, meta: dict) -> None:
-        """Durably record that a create is about to be sent, with its ``meta``."""
-        with self._tx() as db:
-            db.execute(
-                "UPDATE processing SET state=?, meta=?, create_attempts=create_attempts+1,"
-                " updated_at=? WHERE key=? AND state IN (?, ?)",
-                (INTENT, json.dumps(meta, sort_keys=True), time.time(), key, PLANNED, INTENT),
-            )
+        """Durably record that a create is about to be sent, with its ``meta``: returns
+        once the intent is fsynced. Intents of concurrent callers share one commit."""
+        ticket = _Ticket(
+            (INTENT, json.dumps(meta, sort_keys=True), time.time(), key, PLANNED, INTENT)
+        )
+        cv = self._intent_cv
+        with cv:
+            self._intents.append(ticket)
+            while not ticket.done:
+                if self._intent_leader:  # another caller is committing: wait for it
+                    cv.wait()
+                    continue
+                # lead: commit every waiting intent (this one among them) at once
+                batch, self._intents = self._intents, []
+                self._intent_leader = True
+                error: BaseException | None = None
+                cv.release()
+                try:
+                    with self._tx(sync=True) as db:
+                        db.executemany(_INTENT_SQL, [t.params for t in batch])
+                except BaseException as exc:  # every intent of the batch failed
+                    error = exc
+                finally:
+                    cv.acquire()
+                for t in batch:
+                    t.done, t.error = True, error
+                self._intent_leader = False
+                cv.notify_all()
+        if ticket.error is not None:
+            raise ticket.error
+        self._refresh([key])
 
     def mark_not_created(self, key: str, *, message: str | None = None) -> None:
         """The server refused the create (a 4xx): nothing was charged; back to planned."""
@@ -335,16 +485,20 @@ class Journal:
                 "UPDATE processing SET state=?, messages=?, updated_at=? WHERE key=?",
                 (PLANNED, json.dumps([message] if message else []), time.time(), key),
             )
+        self._refresh([key])
 
     def mark_created(
         self, key: str, processing_id: str, *, status: str | None = None, cost: int | None = None
     ) -> None:
+        """The server gave the processing an id (found again by ``meta`` if this record
+        is lost with a power cut: not fsynced on its own)."""
         with self._tx() as db:
             db.execute(
                 "UPDATE processing SET state=?, processing_id=?, status=?, cost=?,"
                 " created_at=COALESCE(created_at, ?), updated_at=? WHERE key=?",
                 (CREATED, processing_id, status, cost, time.time(), time.time(), key),
             )
+        self._refresh([key])
 
     def update_status(
         self,
@@ -355,19 +509,34 @@ class Journal:
         cost: int | None = None,
         messages: list | None = None,
     ) -> None:
+        self.update_statuses(
+            [{"key": key, "status": status, "percent": percent, "cost": cost, "messages": messages}]
+        )
+
+    def update_statuses(self, updates: list[dict]) -> None:
+        """Several :meth:`update_status` at once (dicts with ``key``, ``status`` and
+        optionally ``percent``, ``cost``, ``messages``), in one transaction."""
+        if not updates:
+            return
+        now = time.time()
+        params = [
+            (
+                u["status"],
+                u.get("percent"),
+                u.get("cost"),
+                None if u.get("messages") is None else json.dumps(u["messages"]),
+                now,
+                u["key"],
+            )
+            for u in updates
+        ]
         with self._tx() as db:
-            db.execute(
+            db.executemany(
                 "UPDATE processing SET status=?, percent=?, cost=COALESCE(?, cost),"
                 " messages=COALESCE(?, messages), updated_at=? WHERE key=?",
-                (
-                    status,
-                    percent,
-                    cost,
-                    None if messages is None else json.dumps(messages),
-                    time.time(),
-                    key,
-                ),
+                params,
             )
+        self._refresh(p[-1] for p in params)
 
     def reopen_not_created(self) -> list[str]:
         """Records the server refused (finished as ``NOT_CREATED``, never given an id, so
@@ -385,26 +554,85 @@ class Journal:
                 " WHERE status=? AND processing_id IS NULL",
                 (PLANNED, time.time(), Status.NOT_CREATED.value),
             )
+        self._refresh(keys)
         return keys
 
     def count_restart(self, key: str) -> None:
         with self._tx() as db:
             db.execute("UPDATE processing SET restarts=restarts+1 WHERE key=?", (key,))
+        self._refresh([key])
 
     def mark_finished(self, key: str) -> None:
+        self.finish(key)
+
+    def finish(self, key: str, downloads: list[dict] | None = None) -> None:
+        """Mark ``key`` finished, recording ``downloads`` (keyword arguments of
+        :meth:`record_download` each, with ``aoi_id``) in the same transaction."""
+        now = time.time()
         with self._tx() as db:
+            for d in downloads or ():
+                self._insert_download(db, key, **d)
             db.execute(
                 "UPDATE processing SET state=?, finished_at=?, updated_at=? WHERE key=?",
-                (FINISHED, time.time(), time.time(), key),
+                (FINISHED, now, now, key),
             )
+        self._refresh([key])
+
+    def reopen_downloads(self, lost: dict[str, list[str]]) -> None:
+        """Forget stored downloads whose files are gone (``{key: [aoi_id, ...]}``) and
+        put their finished processings back to ``created``, to be fetched again."""
+        now = time.time()
+        with self._tx() as db:
+            for key, aoi_ids in lost.items():
+                db.executemany(
+                    "DELETE FROM download WHERE processing_key=? AND aoi_id=?",
+                    [(key, a) for a in aoi_ids],
+                )
+                db.execute(
+                    "UPDATE processing SET state=?, finished_at=NULL, updated_at=?"
+                    " WHERE key=? AND state=? AND processing_id IS NOT NULL",
+                    (CREATED, now, key, FINISHED),
+                )
+        self._refresh(list(lost))
 
     def get(self, key: str) -> ProcessingRecord | None:
+        if self._caching and self._cache is not None:
+            return self._cache.get(key)
         row = self._db.execute("SELECT * FROM processing WHERE key=?", (key,)).fetchone()
         return ProcessingRecord._from_row(row) if row else None
 
-    def records(self) -> list[ProcessingRecord]:
-        rows = self._db.execute("SELECT * FROM processing ORDER BY key").fetchall()
-        return [ProcessingRecord._from_row(r) for r in rows]
+    def records(self, *states: str) -> list[ProcessingRecord]:
+        """Every processing record in key order, or those in the given ``states``.
+
+        The records of a locked journal are shared snapshots: each write replaces a
+        record, never changes one in place; do not change them either."""
+        if not self._caching:
+            if states:
+                marks = ",".join("?" * len(states))
+                rows = self._db.execute(
+                    f"SELECT * FROM processing WHERE state IN ({marks}) ORDER BY key", states
+                ).fetchall()
+            else:
+                rows = self._db.execute("SELECT * FROM processing ORDER BY key").fetchall()
+            return [ProcessingRecord._from_row(r) for r in rows]
+        with self._mutex:
+            cache = self._load_cache()
+            if states:
+                keys = sorted(k for s in states for k in self._by_state.get(s, ()))
+                return [cache[k] for k in keys]
+            if self._order is None:
+                self._order = sorted(cache)
+            return [cache[k] for k in self._order]
+
+    def count(self, *states: str) -> int:
+        """How many records are in the given ``states`` (all when none is given)."""
+        if not self._caching:
+            return len(self.records(*states))
+        with self._mutex:
+            cache = self._load_cache()
+            if not states:
+                return len(cache)
+            return sum(len(self._by_state.get(s, ())) for s in states)
 
     # ------------------------------------------------------------------ downloads
     def record_download(
@@ -419,19 +647,42 @@ class Journal:
         messages: list | None = None,
     ) -> None:
         with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO download VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    processing_key,
-                    aoi_id,
-                    tile_id,
-                    status,
-                    path,
-                    features,
-                    json.dumps(messages or []),
-                    time.time(),
-                ),
+            self._insert_download(
+                db,
+                processing_key,
+                aoi_id=aoi_id,
+                tile_id=tile_id,
+                status=status,
+                path=path,
+                features=features,
+                messages=messages,
             )
+
+    @staticmethod
+    def _insert_download(
+        db: sqlite3.Connection,
+        processing_key: str,
+        *,
+        aoi_id: str,
+        tile_id: str | None,
+        status: str,
+        path: str | None = None,
+        features: int | None = None,
+        messages: list | None = None,
+    ) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO download VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                processing_key,
+                aoi_id,
+                tile_id,
+                status,
+                path,
+                features,
+                json.dumps(messages or []),
+                time.time(),
+            ),
+        )
 
     def downloads(self, processing_key: str | None = None) -> list[DownloadRecord]:
         if processing_key is None:
