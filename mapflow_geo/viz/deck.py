@@ -630,7 +630,9 @@ def _legend_box(
         f"{legend_rows_html(legend)}</div>"
     )
     if notes:
-        where = "position:absolute;left:10px;top:10px;z-index:10;" if fixed else ""
+        where = ""
+        if fixed:  # top centre, clear of lonboard's side panel and controls
+            where = "position:absolute;left:50%;top:10px;transform:translateX(-50%);z-index:10;"
         out += (
             f'<div class="mf-notes" style="{where}background:#fff8dc;padding:5px 9px;'
             'border:1px solid #e0c060;border-radius:4px;font:12px/1.4 sans-serif;max-width:380px">'

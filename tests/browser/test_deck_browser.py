@@ -1,0 +1,160 @@
+"""A million objects on a lonboard (deck.gl) map: ``res.explore()`` picks lonboard, the
+page is saved and opened as a user would, from ``file://``, in real headless Chromium
+with no network (basemap tiles get a blank PNG, anything else is refused). The canvas
+must draw the objects in their class colours, a click must show an object's
+properties, and the page must log no error. The screenshot is kept as
+``artifacts/deck-1m.png``."""
+
+import io
+import math
+import re
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from offline import open_file
+
+from mapflow_geo.results import MapflowResult
+from mapflow_geo.viz import DeckMap, class_colors, class_labels
+from mapflow_geo.viz.deck import _view_state
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
+N_ROWS, PER_ROW = 1250, 800  # 1,000,000 buildings
+VIEWPORT = (1200, 800)
+# buildings of 9 × 7 m (in degrees near 55.7° N), attached in rows, rows 12 m apart
+W, H, ROW_STEP = 9 / 62_700, 7 / 111_320, 12 / 111_320
+LON0, LAT0 = 37.50, 55.70
+
+
+def _city() -> MapflowResult:
+    """Terraced rows of attached buildings in blocks of three classes, under a 4 × 4 grid
+    of tiles (three FAILED) and one input area: cheap to make (a few seconds)."""
+    i = np.arange(N_ROWS * PER_ROW)
+    row, col = np.divmod(i, PER_ROW)
+    x = LON0 + col * W
+    y = LAT0 + row * ROW_STEP
+    geoms = shapely.box(x, y, x + W, y + H)
+    block = (row // 125 + col // 200) % 3
+    tile = (row * 4 // N_ROWS) * 4 + col * 4 // PER_ROW
+    feats = gpd.GeoDataFrame(
+        {
+            "object_type": "buildings",
+            "class_id": np.array(["101", "102", "103"])[block],
+            "area": 63.0,
+            "tile_id": pd.Categorical.from_codes(tile, [f"t{k:02d}" for k in range(16)]),
+        },
+        geometry=geoms,
+        crs=4326,
+    )
+    minx, miny, maxx, maxy = feats.total_bounds
+    xs, ys = np.linspace(minx, maxx, 5), np.linspace(miny, maxy, 5)
+    tiles = gpd.GeoDataFrame(
+        {
+            "tile_id": [f"t{k:02d}" for k in range(16)],
+            "status": ["OK"] * 5 + ["FAILED"] + ["OK"] * 4 + ["FAILED"] * 2 + ["OK"] * 4,
+        },
+        geometry=[
+            shapely.box(xs[c], ys[r], xs[c + 1], ys[r + 1]) for r in range(4) for c in range(4)
+        ],
+        crs=4326,
+    )
+    aois = gpd.GeoDataFrame(
+        {"name": ["city"]}, geometry=[shapely.box(minx, miny, maxx, maxy)], crs=4326
+    )
+    procs = pd.DataFrame({"processing_id": ["p1"], "cost": [100]})
+    return MapflowResult(features=feats, tiles=tiles, aois=aois, processings=procs)
+
+
+def _screen_box(bounds, width, height):
+    """Where deck.gl draws ``bounds`` in a ``width × height`` page (the page's fit)."""
+    v = _view_state(bounds, width, height)
+    scale = 512 * 2 ** v["zoom"]
+
+    def px(lon, lat):
+        y = math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+        return (lon + 180) / 360 * scale, (1 - y / math.pi) / 2 * scale
+
+    cx, cy = px(v["longitude"], v["latitude"])
+    (x0, y1), (x1, y0) = px(bounds[0], bounds[1]), px(bounds[2], bounds[3])
+    return (x0 - cx + width / 2, y0 - cy + height / 2, x1 - cx + width / 2, y1 - cy + height / 2)
+
+
+def _rgb(h: str) -> np.ndarray:
+    return np.array([int(h[i : i + 2], 16) for i in (1, 3, 5)], dtype=float)
+
+
+@pytest.fixture(scope="module")
+def million(tmp_path_factory):
+    t0 = time.perf_counter()
+    res = _city()
+    m = res.explore()  # engine="auto": lonboard above 20,000 objects
+    assert isinstance(m, DeckMap)
+    path = m.save(tmp_path_factory.mktemp("deck") / "deck.html")
+    took = time.perf_counter() - t0
+    return res, path, took
+
+
+def test_million_objects_draw_in_chromium(browser, million):
+    from PIL import Image
+
+    res, path, took = million
+    assert len(res.features) >= 1_000_000
+    page_html = path.read_text()
+    # nothing is loaded from elsewhere: no external script or stylesheet
+    assert not re.search(r"<(script|link)\b[^>]*\b(src|href)=", page_html)
+    page, session = open_file(browser, path, width=VIEWPORT[0], height=VIEWPORT[1])
+    page.goto(session.url, wait_until="load")
+    page.wait_for_function(
+        "() => window.mapflowDeck && (window.mapflowDeck.ready || window.mapflowDeck.error)",
+        timeout=60_000,
+    )
+    assert page.evaluate("window.mapflowDeck.error") is None
+
+    # the canvas drew: inside the objects' box nearly every pixel differs from the
+    # background, in the three class colours; beside it, the background
+    x0, y0, x1, y1 = _screen_box(res.aois.total_bounds, *VIEWPORT)
+    assert 200 < x0 < x1 < 1000 and 0 < y0 < y1 < VIEWPORT[1]
+    inner = (slice(int(y0) + 30, int(y1) - 30), slice(int(x0) + 10, int(x1) - 10))
+    deadline = time.monotonic() + 100
+    while True:
+        shot = page.screenshot(timeout=120_000)
+        px = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(float)
+        background = px[VIEWPORT[1] // 2, int(x1) + 60]
+        drawn = np.abs(px[inner] - background).max(axis=2) > 25
+        if drawn.mean() > 0.9 or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(1000)
+    assert drawn.mean() > 0.9, drawn.mean()
+    assert np.abs(background - _rgb("#f2efe9")).max() < 8  # the blank basemap
+    beside = px[int(y0) + 30 : int(y1) - 30, int(x1) + 20 : int(x1) + 150]
+    assert (np.abs(beside - background).max(axis=2) <= 25).mean() > 0.95
+
+    labels = class_labels(res.features)
+    colors = class_colors(labels)
+    blends = np.array([0.6 * _rgb(c) + 0.4 * background for c in colors.values()])
+    cells = px[inner][drawn]
+    nearest = np.argmin(((cells[:, None, :] - blends[None]) ** 2).sum(axis=2), axis=1)
+    shares = np.bincount(nearest, minlength=len(blends)) / len(cells)
+    assert (shares > 0.15).all(), dict(zip(colors, shares.round(3), strict=True))
+
+    legend = page.inner_text(".mf-legend")
+    assert "Tiles FAILED (3)" in legend and "buildings:101" in legend
+    assert "1,000,000 objects" in page.inner_text(".mf-notes")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "deck-1m.png"), timeout=120_000)
+
+    # every object is pickable: a click shows one's properties
+    page.mouse.click((x0 + x1) / 2, (y0 + y1) / 2)
+    page.wait_for_function(
+        "() => /buildings:10[123]/.test(document.body.innerText.split('Mapflow result')[0])",
+        timeout=60_000,
+    )
+    assert session.errors == [], session.errors[:3]
+    assert session.unexpected == [], session.unexpected[:3]
+    assert took < 60, f"explore + save took {took:.1f} s"
+    page.close()
