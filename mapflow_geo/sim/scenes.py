@@ -56,8 +56,9 @@ def scenes_for(aoi, seed: int, now: float | None = None) -> list[dict]:
     scene per cell in every 30-day window from 2026-01-01 until ``now`` (what planned
     processings discover)."""
     x0, y0, x1, y1 = aoi.bounds
-    ii = np.arange(int(np.floor(x0 / CELL_DEG)) - 1, int(np.floor(x1 / CELL_DEG)) + 1)
-    jj = np.arange(int(np.floor(y0 / CELL_DEG)) - 1, int(np.floor(y1 / CELL_DEG)) + 1)
+    # a scene reaches up to a cell beyond its own on every side: look one cell out both ways
+    ii = np.arange(int(np.floor(x0 / CELL_DEG)) - 1, int(np.floor(x1 / CELL_DEG)) + 2)
+    jj = np.arange(int(np.floor(y0 / CELL_DEG)) - 1, int(np.floor(y1 / CELL_DEG)) + 2)
     out = []
     for i in ii:
         for j in jj:
