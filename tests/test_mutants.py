@@ -121,6 +121,34 @@ def test_a_processing_of_another_run_is_never_adopted(tmp_path):
     assert len(charges) == 12 == len({c["processingId"] for c in charges})
 
 
+def test_a_same_named_processing_from_before_the_intent_is_never_adopted(tmp_path):
+    """Mutant: adoption by name ignores when the processing was created. Processings
+    without ``meta`` that carry exactly the names the run will give its creates, made
+    ten minutes earlier (by a script, a colleague, an old version), are in the project;
+    the run's creates are reset before the server handles them half the time. The run
+    must create its own processings, never adopt those."""
+    import time
+
+    from mapflow_geo.run.prepare import prepare_run
+
+    offset = [-600.0]  # the simulator's clock: ten minutes ago, then now
+    gdf = _squares(4)
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=13,
+                   clock=lambda: time.time() + offset[0]) as server:  # fmt: skip
+        client = server.client()
+        _, _, procs, _ = prepare_run(gdf, "buildings", client=client)
+        stale = {client.create_processing(**p.body).id for p in procs}  # no meta
+        offset[0] = 0.0
+        server.set_faults(reset=0.5, methods=["POST"], paths=["/processings/v2"])
+        res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path,
+                                  adopt_grace_s=0.3, **FAST)  # fmt: skip
+        resets = [r for r in server.requests if r.fault == "reset"]
+    assert resets, "the scenario reset no create"
+    assert res.complete
+    own = set(res.tiles["processing_id"])
+    assert len(own) == 4 and not own & stale, "an old same-named processing was adopted"
+
+
 # ---------------------------------------------------------------- b, c. stitch
 X0, Y0 = 37.6, 55.7
 
