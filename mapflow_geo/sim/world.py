@@ -128,6 +128,8 @@ def _buildings(bounds, seed, density, opt):
     sel = {k: v[hit] for k, v in w.items()}
     rings, alt, bb = sel["rings"], sel["alt"], bb[hit]
     geoms = shapely.polygons(rings) if hit.any() else np.empty(0, dtype=object)
+    more = np.nonzero(sel["first"] != None)[0]  # noqa: E711 - rectangles with more vertices
+    geoms[more] = sel["first"][more]
     area = _ring_areas_m2(rings)
     keep = area >= MIN_BUILDING_AREA_M2  # the rule applies to WHOLE world buildings
     has_alt = np.nonzero((alt != None) & keep)[0]  # noqa: E711
