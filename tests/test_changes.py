@@ -482,18 +482,27 @@ def test_split_and_merge_are_groups():
 
 def test_seam_pieces_and_slivers_are_not_changes():
     """A building left in pieces at a seam in one run, and a sliver a seam shaved off,
-    are the building, not new objects."""
-    whole = _m(0, 0, 12, 10)
-    before = _frame(["house"], [whole])
+    are the building, not new objects; so is a sliver of an extension, far from
+    anything of the other date."""
+    before = _frame(["house", "shop"], [_m(0, 0, 12, 10), _m(40, 0, 50, 10)])
     after = _frame(
-        ["piece-a", "piece-b", "sliver"],
-        [_m(0, 0, 7, 10.1), _m(7, 0, 11.98, 10.1), _m(11.98, 0, 12.25, 10.1)],
+        ["piece-a", "piece-b", "sliver", "shop", "shop-end"],
+        [
+            _m(0, 0, 7, 10.1),
+            _m(7, 0, 11.98, 10.1),
+            _m(11.98, 0, 12.25, 10.1),
+            _m(40, 0, 59.99, 10),  # extended by 10 m …
+            _m(59.99, 0, 60.0, 10),  # … and cut at a seam 1 cm from its end
+        ],
     )
-    ch = changes(before, after)
-    assert len(ch) == 1
-    row = ch.iloc[0]
-    assert row["change"] == "unchanged" and row["match"] == "1:n"
-    assert row["after_id"] == ["piece-a", "piece-b", "sliver"]
+    ch = changes(before, after).set_index(changes(before, after)["before_id"])
+    assert len(ch) == 2
+    house = ch.loc["house"]
+    assert house["change"] == "unchanged" and house["match"] == "1:n"
+    assert house["after_id"] == ["piece-a", "piece-b", "sliver"]
+    shop = ch.loc["shop"]
+    assert shop["change"] == "modified" and shop["after_id"] == ["shop", "shop-end"]
+    assert shop["area_change_m2"] == pytest.approx(100, rel=1e-3)
 
 
 def test_new_attached_house_and_moved_building():

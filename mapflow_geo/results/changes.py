@@ -17,8 +17,10 @@ Objects are polygons (lines and points are left out) of the same ``object_type``
    so is the reverse (a merge, ``"n:1"``); most groups are ``"1:1"``.
 2. **Fragments.** An object linked to nothing of which at most ``area_change_m2`` lies
    farther than ``tolerance_m`` from the other side's objects (a sliver a seam shaved
-   off, an outline drawn in two parts) joins the group of the nearest of them. Anything
-   else linked to nothing is ``new`` (after) or ``removed`` (before).
+   off, an outline drawn in two parts) joins the group of the nearest of them; one
+   still linked to nothing, of at most ``area_change_m2``, within ``tolerance_m`` of an
+   object of its own side is a piece of that object (left at a seam) and joins its
+   group. Anything else linked to nothing is ``new`` (after) or ``removed`` (before).
 3. **Compare** each group as a whole: ``area_before_m2`` and ``area_after_m2`` are the
    sums of its objects' areas (geodesic, m²) per side, ``iou`` the intersection over
    union of the two sides. A side adding up to at most ``area_change_m2`` against a
@@ -480,7 +482,13 @@ def _match(b: _Objects, a: _Objects, rule: ChangeRule) -> _Groups:
     link = maybe & (inter > 0) & (inter >= rule.min_overlap * small)
     fi, fj, (near_a, near_b) = _fragments(b, a, i[link], j[link], tree, (tb, ta), rule)
     li, lj = np.r_[i[link], fi], np.r_[j[link], fj]
-    graph = coo_matrix((np.ones(len(li), np.int8), (li, nb + lj)), shape=(nb + na, nb + na))
+    linked_b, linked_a = np.zeros(nb, bool), np.zeros(na, bool)
+    linked_b[li], linked_a[lj] = True, True
+    pb, qb = _pieces(b, ~linked_b, tb, rule)
+    pa, qa = _pieces(a, ~linked_a, ta, rule)
+    rows = np.r_[li, pb[0], nb + pa[0]]
+    cols = np.r_[nb + lj, pb[1], nb + pa[1]]
+    graph = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(nb + na, nb + na))
     label = connected_components(graph, directed=False)[1]
     label_b, label_a = label[:nb], label[nb:]
     # envelope pairs the first test skipped whose objects ended up in one group anyway
@@ -498,16 +506,49 @@ def _match(b: _Objects, a: _Objects, rule: ChangeRule) -> _Groups:
         np.bincount(label_b, weights=b.area_m2, minlength=g),
         np.bincount(label_a, weights=a.area_m2, minlength=g),
         np.bincount(label_b[i[inside]], weights=inter_m2, minlength=g),
-        # a fragment's group looked at its neighbours, and their groups at it
+        # a fragment's or a piece's group looked at its neighbours, and theirs at it
         np.r_[
             np.column_stack([label_a[near_a[0]], near_a[1]]),
             np.column_stack([label_a[near_b[1]], near_b[0]]),
+            np.column_stack([label_b[qb[0]], qb[1]]),
+            np.column_stack([label_b[qb[1]], qb[0]]),
         ],
         np.r_[
             np.column_stack([label_b[near_b[0]], near_b[1]]),
             np.column_stack([label_b[near_a[1]], near_a[0]]),
+            np.column_stack([label_a[qa[0]], qa[1]]),
+            np.column_stack([label_a[qa[1]], qa[0]]),
         ],
     )
+
+
+def _pieces(objs: _Objects, lone: np.ndarray, types: np.ndarray, rule: ChangeRule):
+    """Same-side links for pieces (the rule's step 2, second half): an object still
+    linked to nothing, of at most ``area_change_m2``, within ``tolerance_m`` of another
+    object of its own side is a piece of it (left at a seam): it is linked to the
+    nearest. Returns the links and the near pairs looked at, both as (piece,
+    neighbour) positions."""
+    empty = (np.zeros(0, np.intp), np.zeros(0, np.intp))
+    cand = np.flatnonzero(lone & (objs.area_m2 <= rule.area_change_m2))
+    if not len(cand) or len(objs) < 2:
+        return empty, empty
+    env = _envelopes(objs.bounds[cand], rule.tolerance_m)
+    o, q = shapely.STRtree(env).query(shapely.box(*objs.bounds.T))
+    keep = (o != cand[q]) & (types[o] == types[cand[q]])
+    q, o = q[keep], o[keep]
+    if not len(q):
+        return empty, empty
+    lon0 = (objs.bounds[cand, 0] + objs.bounds[cand, 2]) / 2
+    lat0 = objs.lat[cand]
+    kx, ky = _metres_per_degree(lat0)
+    mine = _to_local(objs.geoms[cand], lon0, lat0, kx, ky)
+    theirs = _to_local(objs.geoms[o], lon0[q], lat0[q], kx[q], ky[q])
+    dist = shapely.distance(mine[q], theirs)
+    near = dist <= rule.tolerance_m
+    q, o, dist = q[near], o[near], dist[near]
+    order = np.lexsort((o, dist, q))  # per piece: the nearest, then input order
+    first = np.r_[True, q[order][1:] != q[order][:-1]] if len(q) else np.zeros(0, bool)
+    return (cand[q[order][first]], o[order][first]), (cand[q], o)
 
 
 def _fragments(b, a, li, lj, tree, types, rule: ChangeRule):
