@@ -149,6 +149,37 @@ def test_a_same_named_processing_from_before_the_intent_is_never_adopted(tmp_pat
     assert len(own) == 4 and not own & stale, "an old same-named processing was adopted"
 
 
+def test_journal_never_moves_a_paid_processing_back(tmp_path):
+    """Mutants: ``mark_intent`` without its state guard; ``reopen_not_created`` by status
+    alone. A created (paid) or finished record never goes back to ``intent`` or
+    ``planned``, whatever is asked of the journal: only records the server refused and
+    never gave an id are re-opened."""
+    from mapflow_geo.models import Status
+    from mapflow_geo.run import journal as jr
+
+    with jr.Journal(tmp_path, "f" * 64) as j:
+        for key in ("paid", "done", "refused", "odd"):
+            j.add_planned(key, estimate=1, area_km2=1.0)
+            j.mark_intent(key, meta={"mapflow_geo_key": key})
+        j.mark_created("paid", "id-paid", status="IN_PROGRESS", cost=13)
+        j.mark_created("done", "id-done", status="OK", cost=13)
+        j.mark_finished("done")
+        j.mark_intent("paid", meta={"mapflow_geo_key": "paid"})
+        j.mark_intent("done", meta={"mapflow_geo_key": "done"})
+        assert (j.get("paid").state, j.get("paid").create_attempts) == (jr.CREATED, 1)
+        assert j.get("done").state == jr.FINISHED
+        # refused before any id; and a paid one whose status reads NOT_CREATED
+        j.mark_not_created("refused", message="HTTP 400")
+        j.update_status("refused", status=Status.NOT_CREATED.value, messages=["HTTP 400"])
+        j.mark_finished("refused")
+        j.mark_created("odd", "id-odd", status="OK", cost=13)
+        j.update_status("odd", status=Status.NOT_CREATED.value)
+        j.mark_finished("odd")
+        assert j.reopen_not_created() == ["refused"]
+        assert j.get("refused").state == jr.PLANNED
+        assert (j.get("odd").state, j.get("odd").processing_id) == (jr.FINISHED, "id-odd")
+
+
 # ---------------------------------------------------------------- b, c. stitch
 X0, Y0 = 37.6, 55.7
 
