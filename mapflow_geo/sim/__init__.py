@@ -43,7 +43,9 @@ def serve(**options: Any) -> Iterator[Server]:
     ``processing_seconds`` (0), ``awaiting_seconds``, ``unprocessed_seconds``,
     ``fail_fraction``, ``seed``, ``density``, ``state_file``, ``faults``, ``clock``,
     ``memory_limit_bytes``, ``catalog_area_limit_km2``, ``models``, ``data_providers``,
-    ``host`` ("127.0.0.1"), ``port`` (0 = a free port).
+    ``world`` (a dict of ``WorldOptions`` fields), ``basemap_vintage`` ("2024-06-01"),
+    ``host`` ("127.0.0.1"), ``port`` (0 = a free port); the rest in README.md. The
+    world's ground truth: ``server.truth(bbox, model, date=...)`` (README, *World model*).
     """
     server = Server(**options)
     server.start()
