@@ -72,6 +72,7 @@ def cli_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--billing-type", default="CREDITS", choices=["CREDITS", "AREA", "NONE"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--state-file", default=None)
+    ap.add_argument("--basemap-vintage", default="2024-06-01", help="date of the basemaps' imagery")
     args = ap.parse_args(argv)
     server = Server(
         host=args.host,
@@ -86,6 +87,7 @@ def cli_main(argv: list[str] | None = None) -> int:
         billing_type=args.billing_type,
         seed=args.seed,
         state_file=args.state_file,
+        basemap_vintage=args.basemap_vintage,
     )
     print(f"Mapflow simulator listening on {server.url}", flush=True)
     print(f"token: {server.token}", flush=True)
