@@ -26,6 +26,7 @@ from shapely.geometry import box
 import mapflow_geo
 from mapflow_geo.results import stitch
 from mapflow_geo.results.changes import (
+    CHANGE_COLUMNS,
     CHANGES,
     _intersection_areas,
     _metres_per_degree,
@@ -552,6 +553,7 @@ def test_ids_dates_rows_and_other_types():
     )
     ch = changes(before, after.to_crs(3857))  # any CRS
     assert ch.crs.to_epsg() == 4326
+    assert list(ch.columns) == [*CHANGE_COLUMNS, "geometry"]
     assert ch["change"].astype(str).tolist() == ["unchanged", "removed", "new"]
     assert ch["after_id"].tolist() == [10, None, 11]  # the index without an id column
     assert ch["row"].tolist() == ["x", "y", "z"]  # after's row, before's for removed
@@ -650,6 +652,8 @@ def test_dataset_path_equals_memory(tmp_path, partition_features, margin_m):
     assert shapely.equals_exact(mem.geometry.values, ds.geometry.values, 1e-12).all()
     mixed = changes(tmp_path / "before.parquet", after, partition_features=partition_features)
     _assert_same(mem, mixed)
+    big = changes(before, after, partition_features=len(before) // 8, margin_m=margin_m)
+    _assert_same(mem, big)  # frames too big for one go take the dataset path
     out = changes_to_parquet(
         tmp_path / "before.parquet",
         tmp_path / "after",

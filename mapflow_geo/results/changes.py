@@ -878,9 +878,10 @@ def changes(
     before, after : MapflowResult, GeoDataFrame, or str / Path
         Results (their ``features``; or the GeoParquet dataset a result wrote with
         ``to_parquet``, when it did), GeoDataFrames (EPSG:4326, or any CRS: they are
-        converted), or GeoParquet files or directories. When either side is a dataset,
-        both are processed partition by partition with bounded memory (the same result
-        as in memory). Polygons are compared; lines and points are left out. Ids are the
+        converted), or GeoParquet files or directories. When either side is a dataset
+        (or the two frames hold more than ``8 * partition_features`` objects), both are
+        processed partition by partition with bounded memory (the same result as in
+        memory). Polygons are compared; lines and points are left out. Ids are the
         ``id`` column (else the index label); dates the ``processing_date`` column (else
         ``date``).
     min_iou : float
@@ -930,7 +931,9 @@ def changes(
     """
     rule = ChangeRule(min_overlap, min_iou, tolerance_m, area_change, area_change_m2)
     before, after = _source(before), _source(after)
-    if _is_path(before) or _is_path(after):
+    big = not _is_path(before) and not _is_path(after)
+    big = big and len(before) + len(after) > 8 * partition_features
+    if _is_path(before) or _is_path(after) or big:
         parts = list(
             _iter_dataset(before, after, rule, int(partition_features), float(margin_m), workdir)
         )
