@@ -1,6 +1,9 @@
 """Maps, figures and tables of results (mapflow_geo.viz, mapflow_geo.tables): content
 checked sensibly, not pixel by pixel. The real-browser check is tests/browser."""
 
+import base64
+import gzip
+import json
 import re
 import warnings
 from pathlib import Path
@@ -8,6 +11,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import shapely
 
@@ -308,3 +312,194 @@ def test_saved_map_leaves_out_tile_layers_holding_the_token(tmp_path, leaky):
         assert layers == [], layers  # left out, not written with the token
     else:
         assert layers, "the simulator's layers should be on the map"
+
+
+# ----------------------------------------------------------------- lonboard (viz.deck)
+def _deck_state(html: str) -> dict:
+    m = re.search(r'<script type="application/json" id="mf-deck-state">(.*?)</script>', html, re.S)
+    return json.loads(m.group(1).replace("<\\/", "</"))
+
+
+def _deck_tables(html: str, state: dict) -> dict[str, list[pa.Table]]:
+    """Each layer model's tables, decoded as the page does (base64, gunzip, Arrow IPC)."""
+    out: dict[str, list[pa.Table]] = {}
+    for mid, model in state["models"].items():
+        for b in model["buffers"]:
+            m = re.search(rf'id="{b["id"]}">([^<]*)</script>', html)
+            data = gzip.decompress(base64.b64decode(m.group(1)))
+            out.setdefault(mid, []).append(pa.ipc.open_stream(data).read_all())
+    return out
+
+
+def test_explore_picks_the_engine(run, monkeypatch):
+    import folium
+
+    _, res, _, _ = run
+    assert len(res.features) <= viz.LONBOARD_THRESHOLD
+    assert isinstance(res.explore(basemap=None), folium.Map)
+    deck = res.explore(threshold=10, basemap=None, large="cap")  # folium-only option dropped
+    assert isinstance(deck, viz.DeckMap)
+    assert isinstance(res.explore(engine="lonboard"), viz.DeckMap)
+    assert isinstance(res.explore(engine="folium", threshold=0), folium.Map)
+    with pytest.raises(ValueError, match="engine"):
+        res.explore(engine="deck")
+    # without lonboard "auto" stays with folium (and its large= handling)
+    monkeypatch.setattr(viz.explore, "_has_lonboard", lambda: False)
+    assert isinstance(res.explore(threshold=10, basemap=None), folium.Map)
+    with pytest.raises(ImportError, match="lonboard"):
+        res.explore(engine="lonboard")
+
+
+def test_deck_page_is_self_contained_and_agrees_with_folium(run, tmp_path):
+    _, res, _, _ = run
+    deck = viz.deck_result(res)
+    html = deck.save(tmp_path / "deck.html").read_text()
+    # nothing loaded from elsewhere; the bundle patched to read Arrow IPC, not Parquet
+    assert not re.search(r"<(script|link)\b[^>]*\b(src|href)=", html)
+    state = _deck_state(html)
+    assert state["gzip"] is True
+    assert "{batchSize:2**31}).intoIPCStream()" not in state["esm"]
+    assert "wasm not ready" in state["esm"]
+    assert any(u.startswith("https://cdn.jsdelivr.net/npm/parquet-wasm@") for u in state["refused"])
+    style = json.loads(next(iter(state["local"].values())))
+    assert style["sources"]["basemap"]["tiles"][0].startswith("https://tile.openstreetmap.org/")
+    tables = _deck_tables(html, state)
+    labels = viz.class_labels(res.features)
+    fills = {}
+    for mid, model in state["models"].items():
+        s = model["state"]
+        if s.get("_layer_type") == "polygon" and s.get("filled") is not False:
+            fills[tuple(s["get_fill_color"][:3])] = (s, sum(t.num_rows for t in tables[mid]))
+    # objects by class and tiles by status, in the colours of the folium map and figures
+    for label, color in viz.class_colors(labels).items():
+        s, n = fills[tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))]
+        assert n == int((labels == label).sum()), label
+        assert s["get_fill_color"][3] == round(0.6 * 255)
+    for status, n in res.tiles["status"].value_counts().items():
+        c = viz.status_color(status)
+        assert fills[tuple(int(c[i : i + 2], 16) for i in (1, 3, 5))][1] == n, status
+    # the legend rows are the folium map's
+    legend = viz.styles.legend_rows_html([("Input areas", viz.AOI_COLOR, "outline")])
+    assert legend in html and "Tiles FAILED" in html and "buildings:101" in html
+
+
+def test_deck_geoarrow_round_trip():
+    """Every geometry kind survives the page's encoding (fast path and the general one)."""
+    donut = shapely.Polygon(
+        [(0, 0), (4, 0), (4, 4), (0, 4)], holes=[[(1, 1), (1, 3), (3, 3), (3, 1)]]
+    )
+    frames = {
+        "polygon": [shapely.box(0, 0, 1, 1), shapely.box(2, 2, 3, 4)],
+        "holes": [donut, shapely.MultiPolygon([shapely.box(5, 5, 6, 6), shapely.box(7, 7, 8, 8)])],
+        "path": [
+            shapely.LineString([(0, 0), (1, 1), (2, 0)]),
+            shapely.LineString([(3, 3), (4, 4)]),
+        ],
+        "scatterplot": [shapely.Point(1, 2), shapely.Point(3, 4)],
+    }
+    for name, geoms in frames.items():
+        kind = "polygon" if name == "holes" else name
+        gdf = gpd.GeoDataFrame({"class": ["a", "b"], "area": [1.5, 2.0]}, geometry=geoms, crs=4326)
+        table = viz.deck.geoarrow_table(gdf, ["class", "area"], kind)
+        back = gpd.GeoDataFrame.from_arrow(table)
+        assert back.crs.equals("OGC:CRS84")
+        # a column of polygons and multipolygons comes back as multipolygons
+        assert shapely.equals(back.geometry.values, gdf.geometry.values).all(), name
+        assert back["class"].tolist() == ["a", "b"]
+    # other CRSs are reprojected to EPSG:4326
+    m = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 1000, 1000)], crs=3857)
+    back = gpd.GeoDataFrame.from_arrow(viz.deck.geoarrow_table(m, [], "polygon"))
+    assert back.total_bounds[2] == pytest.approx(1000 / 111_319.49, rel=1e-6)
+
+
+def test_deck_page_falls_back_when_lonboard_changes(run, tmp_path, monkeypatch):
+    from mapflow_geo.exceptions import MapflowWarning
+
+    _, res, _, _ = run
+    monkeypatch.setattr(viz.deck, "offline_bundle", lambda esm: None)
+    with pytest.warns(MapflowWarning, match="CDN"):
+        html = viz.deck_result(res, basemap=None).to_html()
+    state = _deck_state(html)
+    assert state["gzip"] is False and state["refused"] == [] and state["local"] == {}
+
+
+def test_deck_outlines_and_notebook_widget(run):
+    _, res, _, _ = run
+    big = _big_result(res, 3000)
+    deck = viz.deck_result(big)
+    objects = [layer for layer in deck.layers if layer.name.startswith("Objects")]
+    assert sum(len(layer.table) for layer in objects) == 3000
+    assert all(layer.style["stroked"] for layer in objects)  # under OUTLINE_LIMIT
+    assert not any(
+        layer.style["stroked"]
+        for layer in viz.deck_result(big, outlines=False).layers
+        if layer.name.startswith("Objects")
+    )
+    assert "3,000 objects" in deck.notes[0]
+    m = deck.to_lonboard()
+    assert len(m.layers) == len(deck.layers)
+
+
+# ------------------------------------------------------------ static maps, rasterised
+def test_png_rasterised_above_threshold(run, tmp_path):
+    from PIL import Image
+
+    _, res, _, _ = run
+    path = res.to_image(tmp_path / "r.png", dpi=100, figsize=(6, 5), raster_threshold=10)
+    px = np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3).astype(int)
+    labels = viz.class_labels(res.features)
+    for color in viz.class_colors(labels).values():
+        near = np.abs(px - _hex_rgb(color)).max(axis=1) <= 12
+        assert near.sum() >= 20, color
+    # in SVG the objects are an image; below the threshold one path each
+    svg = res.to_image(tmp_path / "r.svg", raster_threshold=10).read_text()
+    assert "<image" in svg
+    vector = res.to_image(tmp_path / "v.svg").read_text()
+    assert svg.count("<path") < vector.count("<path") - len(res.features) // 2
+
+
+def test_rasterised_polygons_keep_holes_and_parts(tmp_path):
+    from PIL import Image
+
+    donut = shapely.Polygon(
+        [(0, 0), (0.01, 0), (0.01, 0.01), (0, 0.01)],
+        holes=[[(0.003, 0.003), (0.007, 0.003), (0.007, 0.007), (0.003, 0.007)]],
+    )
+    far = shapely.MultiPolygon(
+        [shapely.box(0.012, 0, 0.014, 0.002), shapely.box(0.012, 0.008, 0.014, 0.01)]
+    )
+    feats = gpd.GeoDataFrame(
+        {"object_type": ["buildings", "buildings"]}, geometry=[donut, far], crs=4326
+    )
+    aoi = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 0.014, 0.01)], crs=4326)
+    res = MapflowResult(
+        features=feats,
+        tiles=gpd.GeoDataFrame({"status": []}, geometry=[], crs=4326),
+        aois=aoi,
+        processings=pd.DataFrame({"processing_id": [], "cost": []}),
+    )
+    path = res.to_image(
+        tmp_path / "h.png",
+        dpi=100,
+        figsize=(7, 5),
+        raster_threshold=0,
+        legend=False,
+        scalebar=False,
+        title="",
+    )
+    img = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    color = _hex_rgb(viz.class_colors(["buildings"])["buildings"])
+    is_obj = np.abs(img - color).max(axis=2) <= 12
+    ys, xs = np.nonzero(is_obj)
+    x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
+    # the donut's left part: filled at its ring, empty in its hole
+    span = x1 - x0
+    ring_x = int(x0 + span * 0.1 / 1.4)
+    hole_x = int(x0 + span * 0.5 / 1.4)
+    mid_y = (y0 + y1) // 2
+    assert is_obj[mid_y, ring_x]
+    assert not is_obj[mid_y, hole_x]
+    assert (img[mid_y, hole_x] >= 240).all()
+    # both parts of the multipolygon drawn, nothing between them
+    part_x = int(x0 + span * 1.3 / 1.4)
+    assert is_obj[y0 + 2, part_x] and is_obj[y1 - 2, part_x] and not is_obj[mid_y, part_x]

@@ -14,7 +14,7 @@ from mapflow_geo.viz.explore import (
     simplify_tolerance_deg,
 )
 from mapflow_geo.viz.layers import safe_tile_url
-from mapflow_geo.viz.plotting import add_scalebar, plot_result, save_image
+from mapflow_geo.viz.plotting import RASTER_THRESHOLD, add_scalebar, plot_result, save_image
 from mapflow_geo.viz.styles import (
     AOI_COLOR,
     OTHER_STATUS_COLOR,
@@ -31,6 +31,7 @@ __all__ = [
     "LONBOARD_THRESHOLD",
     "MAX_FEATURES",
     "OUTLINE_LIMIT",
+    "RASTER_THRESHOLD",
     "OTHER_STATUS_COLOR",
     "STATUS_COLORS",
     "add_scalebar",

@@ -401,7 +401,7 @@ def _geoarrow(geoms: np.ndarray, kind: str) -> _GeoArrow:
         return _GeoArrow(arr, "geoarrow.polygon")
     gtype, coords, offsets = shapely.to_ragged_array(geoms)
     arr = _xy(coords)
-    for off in reversed(offsets):
+    for off in offsets:  # innermost (coordinates per ring or line) first
         arr = pa.ListArray.from_arrays(pa.array(np.asarray(off, dtype=np.int32)), arr)
     simple = {1: "linestring", 3: "polygon", 0: "point"}.get(int(gtype))
     name = simple if simple is not None else _MULTI[kind]
