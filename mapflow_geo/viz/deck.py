@@ -153,10 +153,6 @@ class DeckMap:
     basemap: Any = DEFAULT_BASEMAP
     height: str | int = 600
 
-    @property
-    def n_objects(self) -> int:
-        return sum(len(layer.table) for layer in self.layers if layer.name.startswith("Objects"))
-
     def to_lonboard(self) -> Any:
         """The live ``lonboard.Map`` (for a notebook; its basemap is lonboard's own,
         CARTO's, fetched by the browser). Building it serialises every layer, as
@@ -529,13 +525,41 @@ def _parquet_to_ipc(data_b64: str) -> str:
 
 
 def _page(deck: DeckMap) -> str:
+    state, root, templates = _widget_state(deck)
+    esm, offline = _bundle(state[root]["state"].pop("_esm"))
+    css = state[root]["state"].pop("_css", "")
+    models, chunks = _buffers(deck, state, templates, offline)
+    local = {}
+    if deck.basemap is not None:
+        local[_STYLE_URL] = json.dumps(basemap_style(deck.basemap))
+    payload = {
+        "root": root,
+        "models": models,
+        "esm": esm,
+        "gzip": offline,
+        "bounds": [float(v) for v in deck.bounds],
+        "local": local,
+        "refused": list(_REFUSED) if offline else [],
+    }
+    return _PAGE.format(
+        title=html.escape(deck.title),
+        css=css.replace("</", "<\\/"),
+        box_css=_BOX_CSS,
+        legend=_legend_box(deck.title, deck.legend, deck.notes, fixed=True),
+        state=json.dumps(payload, default=_json_default).replace("</", "<\\/"),
+        buffers="\n".join(chunks),
+        host=_HOST_JS,
+    )
+
+
+def _widget_state(deck: DeckMap) -> tuple[dict, str, list]:
+    """Every widget's state (ipywidgets' embed format) of a lonboard Map built on a
+    one-row copy of each layer: lonboard's own Parquet serialisation of a million rows
+    would take most of the time, and the page carries the full tables anyway."""
     import lonboard
     from ipywidgets.embed import dependency_state
     from lonboard.basemap import MaplibreBasemap
 
-    # lonboard builds every widget's state from a one-row copy of each layer (its own
-    # Parquet serialisation of a million rows would take most of the time); the page
-    # then carries the full tables, encoded here.
     templates = [
         layer.lonboard_class()(table=layer.table.slice(0, 1), **layer.style)
         for layer in deck.layers
@@ -546,69 +570,50 @@ def _page(deck: DeckMap) -> str:
         view_state=_view_state(deck.bounds, 1000, 700),
         height="100%",
     )
-    state = dependency_state(m, drop_defaults=False)
-    root = state[m.model_id]["state"]
-    esm = root.pop("_esm")
-    css = root.pop("_css", "")
-    if not isinstance(esm, str) or not esm.lstrip().startswith(("var", "import", "//", "/*", "(")):
-        esm = Path(esm).read_text(encoding="utf-8")  # anywidget may hold a path
-    patched = offline_bundle(esm)
-    offline = patched is not None
-    if not offline:
-        warnings.warn(
-            f"lonboard {lonboard.__version__}: its bundle is not the one mapflow-geo patches "
-            "for offline pages; the saved map loads lonboard's Parquet decoder from a CDN",
-            MapflowWarning,
-            stacklevel=3,
-        )
-        patched = esm
-    encode = _encode_ipc if offline else _encode_parquet
+    return dependency_state(m, drop_defaults=False), m.model_id, templates
 
-    jobs: list[tuple[str, list, Any]] = []  # (model id, buffer path, encoder call)
+
+def _bundle(esm: str) -> tuple[str, bool]:
+    """lonboard's bundle for the page and whether it is the offline one."""
+    if len(esm) < 4096 and Path(esm).is_file():  # anywidget may hold a path
+        esm = Path(esm).read_text(encoding="utf-8")
+    patched = offline_bundle(esm)
+    if patched is not None:
+        return patched, True
+    import lonboard
+
+    warnings.warn(
+        f"lonboard {lonboard.__version__}: its bundle is not the one mapflow-geo patches "
+        "for offline pages; the saved map loads lonboard's Parquet decoder from a CDN",
+        MapflowWarning,
+        stacklevel=4,
+    )
+    return esm, False
+
+
+def _buffers(deck: DeckMap, state: dict, templates: list, offline: bool) -> tuple[dict, list[str]]:
+    """The models for the page (state, and where each data buffer goes) and the buffers'
+    ``<script>`` elements: each layer's full table in chunks, encoded in threads."""
+    encode = _encode_ipc if offline else _encode_parquet
+    jobs: list[tuple[str, list, Any, Any]] = []  # (model id, buffer path, encoder, data)
     for layer, tpl in zip(deck.layers, templates, strict=True):
         entry = state[tpl.model_id]
         entry["buffers"] = [b for b in entry.get("buffers", []) if b["path"][0] != "table"]
         batches = layer.table.to_batches(max_chunksize=_rows_per_chunk(layer.table))
         batches = [b for b in batches if b.num_rows]
         entry["state"]["table"] = [None] * len(batches)
-        for i, b in enumerate(batches):
-            jobs.append((tpl.model_id, ["table", i], (encode, b)))
+        jobs += [(tpl.model_id, ["table", i], encode, b) for i, b in enumerate(batches)]
     for mid, entry in state.items():
         for b in entry.get("buffers", []):  # accessor columns, if a style holds arrays
-            jobs.append((mid, b["path"], (_parquet_to_ipc if offline else str, b["data"])))
-        entry["buffers"] = []
+            jobs.append((mid, b["path"], _parquet_to_ipc if offline else str, b["data"]))
     with ThreadPoolExecutor(max_workers=4) as pool:
-        encoded = list(pool.map(lambda job: job[2][0](job[2][1]), jobs))
-
-    models = {}
-    for mid, entry in state.items():
-        models[mid] = {"state": entry["state"], "buffers": []}
+        encoded = list(pool.map(lambda job: job[2](job[3]), jobs))
+    models = {mid: {"state": entry["state"], "buffers": []} for mid, entry in state.items()}
     chunks = []
-    for k, ((mid, path, _), data) in enumerate(zip(jobs, encoded, strict=True)):
+    for k, ((mid, path, _, _), data) in enumerate(zip(jobs, encoded, strict=True)):
         models[mid]["buffers"].append({"path": path, "id": f"mf-buf-{k}"})
         chunks.append(f'<script type="application/octet-stream" id="mf-buf-{k}">{data}</script>')
-    local = {}
-    if deck.basemap is not None:
-        local[_STYLE_URL] = json.dumps(basemap_style(deck.basemap))
-    payload = {
-        "root": m.model_id,
-        "models": models,
-        "esm": patched,
-        "gzip": offline,
-        "bounds": [float(v) for v in deck.bounds],
-        "local": local,
-        "refused": list(_REFUSED) if offline else [],
-    }
-    blob = json.dumps(payload, default=_json_default).replace("</", "<\\/")
-    return _PAGE.format(
-        title=html.escape(deck.title),
-        css=css.replace("</", "<\\/"),
-        box_css=_BOX_CSS,
-        legend=_legend_box(deck.title, deck.legend, deck.notes, fixed=True),
-        state=blob,
-        buffers="\n".join(chunks),
-        host=_HOST_JS,
-    )
+    return models, chunks
 
 
 def _json_default(v: Any) -> Any:
