@@ -189,7 +189,7 @@ class Monitor:
                 ("row", row),
                 ("tile_id", tile_id),
                 ("processing_id", rec.processing_id),
-                ("imagery_date", date),
+                ("monitor_date", date),
             ):
                 table = table.append_column(name, constant_column(value, n))
             rel = Path("results") / f"{rec.key}.{aoi_id}.parquet"
@@ -393,11 +393,11 @@ def _tile_of(tiles: gpd.GeoDataFrame, aoi: Any) -> str | None:
 def _state(pieces: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame, date: str | None) -> gpd.GeoDataFrame:
     """The objects as of ``date``: for each template AOI, its latest result at or before
     ``date``; stitched across AOIs."""
-    if date is None or pieces.empty or "imagery_date" not in pieces:
+    if date is None or pieces.empty or "monitor_date" not in pieces:
         return empty_features()
-    dated = pieces[pieces["imagery_date"].astype(str) <= date]
+    dated = pieces[pieces["monitor_date"].astype(str) <= date]
     if dated.empty:
         return empty_features()
-    last = dated.groupby("tile_id")["imagery_date"].transform("max")
-    current = dated[dated["imagery_date"] == last]
+    last = dated.groupby("tile_id")["monitor_date"].transform("max")
+    current = dated[dated["monitor_date"] == last]
     return stitch(current.reset_index(drop=True), tiles)
