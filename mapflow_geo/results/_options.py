@@ -33,8 +33,8 @@ _VALIDATORS = {"max_features_in_memory": _positive_or_none, "partition_features"
 class set_options:  # noqa: N801 - named as xarray's, used as a function
     """Set options for the rest of the process, or for a ``with`` block.
 
-    Parameters
-    ----------
+    Options
+    -------
     max_features_in_memory : int or None, default 5,000,000
         :attr:`MapflowResult.features <mapflow_geo.MapflowResult.features>` loads every
         object into one GeoDataFrame (about 1.5 kB per object); above this many stored
