@@ -143,8 +143,10 @@ def test_fast_parse_path_equals_gdal_path(model, blocks, monkeypatch):
 
     with sim.serve(processing_seconds=0, aoi_area_limit_km2=100) as server:
         client = server.client()
-        body = {"wdName": client.find_model(model).name,
-                "geometry": shapely.geometry.mapping(box(30, 50, 30.02, 50.015))}
+        body = {
+            "wdName": client.find_model(model).name,
+            "geometry": shapely.geometry.mapping(box(30, 50, 30.02, 50.015)),
+        }
         if blocks:
             body["blocks"] = blocks
         data = client.processing_result_bytes(client.create_processing(**body).id)
@@ -165,13 +167,19 @@ def test_mixed_or_nested_results_fall_back_to_gdal():
 
     poly = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}
     line = {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}
-    mixed = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"a": 1}, "geometry": poly},
-        {"type": "Feature", "properties": {"a": 2}, "geometry": line},
-    ]}
-    nested = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"a": {"b": 1}}, "geometry": poly},
-    ]}
+    mixed = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"a": 1}, "geometry": poly},
+            {"type": "Feature", "properties": {"a": 2}, "geometry": line},
+        ],
+    }
+    nested = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": {"a": {"b": 1}}, "geometry": poly},
+        ],
+    }
     for fc in (mixed, nested):
         data = json.dumps(fc).encode()
         assert results._read_uniform_collection(data) is None

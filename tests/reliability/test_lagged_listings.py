@@ -88,6 +88,4 @@ def test_lagging_paged_listings_dropped_creates_and_kills_pay_once(tmp_path):
             "buildings", client=server.client(), run_dir=tmp_path / "ref", **FAST
         )
     same_features(res.features, ref.features)
-    print(
-        f"lagged listings: {N} processings, {kills} kills, {len(dropped)} dropped, 0 paid twice"
-    )
+    print(f"lagged listings: {N} processings, {kills} kills, {len(dropped)} dropped, 0 paid twice")
