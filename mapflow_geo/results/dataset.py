@@ -316,17 +316,19 @@ def _pair_window(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Step 2 for one partition: pairs (global seam ids) among the seam pieces of its
     tiles and their neighbours, those this partition is first to see."""
+    if not loads:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    with pa.OSFile(loads[0][0], "rb") as f:
+        names = pa.ipc.open_file(f).schema.names
     cols = ["geometry", "row", "tile_id", "object_type", "class_id", "class"]
-    schema = pa.ipc.open_file(loads[0][0]).schema if loads else None
-    table, sizes = _load_seams(loads, [c for c in cols if schema and c in schema.names])
+    table, sizes = _load_seams(loads, [c for c in cols if c in names])
     empty = np.zeros(0, dtype=np.int64)
     if table is None or table.num_rows < 2:
         return empty, empty
     gid = np.concatenate([np.arange(n) + o for n, o in zip(sizes, offsets, strict=True)])
     part_of = np.repeat(parts, sizes)
     left, right = cut_pairs(table_to_geodataframe(table), TilePlan(tiles))
-    pl, pr = part_of[left], part_of[right]
-    keep = ((pl == part) | (pr == part)) & (np.minimum(pl, pr) == part)
+    keep = np.minimum(part_of[left], part_of[right]) == part
     return gid[left[keep]], gid[right[keep]]
 
 
