@@ -204,9 +204,10 @@ def _cut(obj, tiles: gpd.GeoDataFrame, object_type: str) -> gpd.GeoDataFrame:
 
 
 def test_objects_of_two_rows_touching_at_their_shared_seam_stay_apart():
-    """Mutant: ``row`` dropped from the stitch key. Two input rows side by side, each of
-    two tiles; a building straddles the border between the rows: its two pieces share
-    a cut edge along that border, but belong to different rows and must stay two."""
+    """Mutants: ``row`` dropped from the stitch key (or from the line rule's). Two input
+    rows side by side, each of two tiles; a building and a road straddle the border
+    between the rows: their pieces meet along that border (a shared cut edge, a shared
+    end), but belong to different rows and must stay two each."""
     s = 0.01
     tiles = _tiles([
         ("a0", 0, (X0, Y0, X0 + s, Y0 + s)), ("a1", 0, (X0, Y0 + s, X0 + s, Y0 + 2 * s)),
@@ -214,11 +215,13 @@ def test_objects_of_two_rows_touching_at_their_shared_seam_stay_apart():
         ("b1", 1, (X0 + s, Y0 + s, X0 + 2 * s, Y0 + 2 * s)),
     ])  # fmt: skip
     house = box(X0 + s - 0.0004, Y0 + 0.004, X0 + s + 0.0005, Y0 + 0.005)
-    pieces = _cut(house, tiles, "buildings")
-    assert sorted(pieces["tile_id"]) == ["a0", "b0"]
-    out = stitch(pieces, tiles)
-    assert sorted(out["row"]) == [0, 1]
-    assert sorted(out["tile_id"]) == ["a0", "b0"]
+    road = LineString([(X0 + s - 0.003, Y0 + 0.007), (X0 + s + 0.003, Y0 + 0.0072)])
+    for obj, kind in ((house, "buildings"), (road, "roads")):
+        pieces = _cut(obj, tiles, kind)
+        assert sorted(pieces["tile_id"]) == ["a0", "b0"]
+        out = stitch(pieces, tiles)
+        assert sorted(out["row"]) == [0, 1], kind
+        assert sorted(out["tile_id"]) == ["a0", "b0"], kind
 
 
 def test_road_cut_into_four_pieces_around_a_tile_corner_is_one():
