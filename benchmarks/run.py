@@ -154,6 +154,108 @@ def side_bound(url: str, n: int, seconds: float, workers: int) -> dict:
 SIDES = {"runner": side_runner, "bound": side_bound}
 
 
+# ----------------------------------------------------------------------------- scale
+def journal_scale(n: int) -> list[tuple[str, float]]:
+    """Time the journal's operations and one poll cycle's engine work at ``n``
+    processings, on a fake client that lists ``n`` processings without HTTP (the
+    HTTP part of a sweep is ⌈live ÷ page size⌉ page requests; not timed here)."""
+    from types import SimpleNamespace
+
+    from mapflow_geo.models import Status
+    from mapflow_geo.run import journal as jr
+    from mapflow_geo.run.engine import Runner
+
+    out: list[tuple[str, float]] = []
+
+    def timed(label: str, fn):
+        t0, c0 = time.perf_counter(), time.process_time()
+        res = fn()
+        out.append((label, time.perf_counter() - t0, time.process_time() - c0))
+        return res
+
+    keys = [f"p{i:05d}-{i:010x}" for i in range(n)]
+    with tempfile.TemporaryDirectory() as tmp, jr.Journal(tmp, "f" * 64) as j:
+        j.records()  # as a run does: the (empty) journal is read once, then kept in memory
+        timed(
+            f"add_planned_many, {n} records (one transaction)",
+            lambda: j.add_planned_many((k, 25, 24.9) for k in keys),
+        )
+
+        def intent(k: str) -> None:
+            j.mark_intent(k, meta={"k": k})
+
+        def created(k: str) -> None:
+            j.mark_created(k, "id-" + k, status="IN_PROGRESS", cost=25)
+
+        with ThreadPoolExecutor(4) as pool:
+            timed(
+                f"mark_intent × {n}, 4 threads (fsynced, group commit)",
+                lambda: list(pool.map(intent, keys)),
+            )
+            timed(f"mark_created × {n}, 4 threads", lambda: list(pool.map(created, keys)))
+        timed("records(), all (in memory)", j.records)
+        timed("records(intent, created): the live ones", lambda: j.records(jr.INTENT, jr.CREATED))
+        with jr.Journal(tmp, None, lock=False) as view:
+            timed("records(created), lock-free reader (SQL, state index)",
+                  lambda: view.records(jr.CREATED))  # fmt: skip
+        listing = [
+            SimpleNamespace(
+                id="id-" + k,
+                status=Status.IN_PROGRESS,
+                percent_completed=50.0,
+                cost=25,
+                messages=[],
+                meta={},
+                name=k,
+            )
+            for k in reversed(keys)
+        ]
+        client = SimpleNamespace(
+            iter_processings=lambda project_id: iter(listing), user_status=lambda: None
+        )
+        procs = {k: SimpleNamespace(key=k, estimate=25, area_km2=24.9, body={}) for k in keys}
+        runner = Runner.__new__(Runner)  # the engine's poll, without plan or HTTP
+        runner.__dict__.update(
+            client=client,
+            journal=j,
+            project_id="p",
+            procs=procs,
+            clock=time.monotonic,
+            _progress={},
+            _eta=None,
+            max_restarts=2,
+            _missing_since={},
+            _fetch=lambda *a: None,  # finished ones are queued, not fetched (no plan)
+        )
+        pending: dict = {}
+        with ThreadPoolExecutor(1) as pool:
+            live = j.records(jr.INTENT, jr.CREATED)
+
+            def cycle() -> bool:
+                return runner._poll(live, pool, pending)
+
+            timed(f"poll cycle, {n} live, no change", cycle)
+            for p in listing:
+                p.percent_completed = 60.0
+            timed(f"poll cycle, {n} live, progress only (no write)", cycle)
+            for p in listing:
+                p.status = Status.OK
+            timed(
+                f"poll cycle, {n} live, every one finished (one write, {n} fetches queued)", cycle
+            )
+
+        def finish_all() -> None:
+            for k in keys:
+                rec = {"aoi_id": "whole", "tile_id": k, "status": "OK", "features": 100}
+                j.finish(k, [dict(rec, path=f"results/{k}.parquet")])
+
+        timed(f"finish × {n}, one download each", finish_all)
+        timed(f"downloads(), {n} rows", j.downloads)
+        with jr.Journal(tmp, None, lock=False) as view:
+            timed(f"records(), {n} rows read from disk (a resumed run's first read)", view.records)
+    return out
+
+
 # ----------------------------------------------------------------------------- driver
 def _sim_requests(url: str) -> list[dict]:
     base = url.rsplit("/rest", 1)[0]
@@ -215,9 +317,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--density", type=float, default=1.0, help="sim world density")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each side; best counts")
+    ap.add_argument("--scale", type=int, help="only time journal ops and a poll cycle at N")
     ap.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.scale:
+        print(f"journal and poll at {args.scale} processings — {date.today()}, "
+              f"Python {platform.python_version()}, {os.cpu_count()} CPUs\n")  # fmt: skip
+        print("| operation | wall s | CPU s |\n| --- | ---: | ---: |")
+        for label, sec, cpu in journal_scale(args.scale):
+            print(f"| {label} | {sec:.3f} | {cpu:.3f} |")
+        return
     if args.side:
         res = SIDES[args.side](args.url, args.processings, float(args.seconds), args.workers)
         print(json.dumps(res))

@@ -1,6 +1,7 @@
 """The run journal: durable intents, fingerprint guard, one live process per run dir."""
 
 import dataclasses
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -152,6 +153,9 @@ def test_in_memory_records_match_the_database(tmp_path):
             ]
         )
         j.count_restart("c")
+        j.mark_intent("a", meta={"k": "again"})  # created: left as it is
+        j.mark_created("a", "id-a", status="IN_PROGRESS")  # created_at kept, cost set
+        j.update_statuses([{"key": "a", "status": "OK", "cost": 2}])
         j.finish(
             "a",
             [
@@ -196,3 +200,26 @@ def test_unsynced_write_and_parquet_check(tmp_path):
     target.write_bytes(b"PAR1" + b"\0" * 8)  # cut short
     assert not jr.parquet_intact(target)
     assert not jr.parquet_intact(tmp_path / "r" / "missing.parquet")
+
+
+def test_failed_write_leaves_the_in_memory_copy_as_on_disk(tmp_path, monkeypatch):
+    with jr.Journal(tmp_path, "w" * 64) as j:
+        j.add_planned("p1", estimate=1, area_km2=1.0)
+        j.records()
+        real = j._db
+
+        class FailingCommit:
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+            def execute(self, sql, *args):
+                if sql == "COMMIT":
+                    raise sqlite3.OperationalError("disk I/O error")
+                return real.execute(sql, *args)
+
+        monkeypatch.setattr(j, "_db", FailingCommit())
+        with pytest.raises(sqlite3.OperationalError):
+            j.update_statuses([{"key": "p1", "status": "OK"}])
+        monkeypatch.setattr(j, "_db", real)
+        assert j.get("p1").status is None
+        assert [r.status for r in j.records()] == [None]

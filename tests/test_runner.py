@@ -301,3 +301,27 @@ def test_poll_comes_when_progress_predicts_a_finish():
     assert runner._predict(seen([100, 99, None], done)) == pytest.approx(200.0 + 1 * 100 / 99)
     now[0] = 210.0  # stuck at 99 %: no prediction, polling backs off as usual
     assert runner._predict(seen([100, 99, None], done)) is None
+
+
+def test_downloads_failing_past_max_outage_give_up_resumably(tmp_path):
+    """Listings answer but every result download fails (API partly down): the run probes
+    one download per poll interval, gives up with the error after ``max_outage_s``, and
+    a rerun completes without creating anything again."""
+    from mapflow_geo.exceptions import ServerError
+
+    gdf = _gdf(_rect_km(20.0, 10.0, 6, 5))
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
+        server.set_faults(status_503=1.0, methods=["GET"], paths=["/processings/"])
+        client = server.client(max_retries=0)
+        opts = dict(FAST, poll_interval=0.3, max_outage_s=1.5)
+        with pytest.raises(ServerError):
+            gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **opts)
+        n_creates = len(_creates(server))
+        failed = [r for r in server.requests if r.fault and "/result" in r.path]
+        assert n_creates >= 3
+        # the first wave, then about one probe per poll interval
+        assert len(failed) <= n_creates + 1.5 / 0.3 + 3
+        server.clear_faults()
+        res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        assert len(_creates(server)) == n_creates
+    assert res.complete

@@ -191,6 +191,9 @@ class Runner:
         # the earliest finish their progress predicts (a poll is due then, not later)
         self._progress: dict[str, tuple[float, float, float, float]] = {}
         self._eta: float | None = None
+        self._submitted: dict[str, float] = {}  # when each pending download was submitted
+        self._fetch_outage_since: float | None = None
+        self._next_probe = -math.inf
         self._spent = 0  # credits of the processings this runner created or adopted
         self._balance0 = self._balance()
         self._bar = _Progress(len(processings), enabled=opts.progress)
@@ -490,6 +493,12 @@ class Runner:
             self.journal.count_restart(rec.key)
             return
         if Status.parse(status).is_terminal and rec.key not in pending:
+            if self._fetch_outage_since is not None:
+                # downloads fail (API down): one probe at a time, one per poll interval
+                if pending or self.clock() < self._next_probe:
+                    return
+                self._next_probe = self.clock() + self.poll_interval
+            self._submitted[rec.key] = self.clock()
             pending[rec.key] = pool.submit(self._fetch, rec.key, proc.id, status)
 
     def _fetch(self, key: str, processing_id: str, status: str) -> None:
@@ -728,14 +737,27 @@ class Runner:
         self._adopt(self._list())
 
     def _collect(self, pending: dict[str, Future]) -> None:
+        """Take the ended downloads. A failed one is fetched again after the next poll;
+        when downloads fail for an unreachable or failing API (after the client's own
+        retries) for longer than ``max_outage_s``, counted from the submission of the
+        first failed one, the run gives up with that error (resumable), as polling does."""
         for key in [k for k, f in pending.items() if f.done()]:
             fut = pending.pop(key)
+            submitted = self._submitted.pop(key, self.clock())
             exc = fut.exception()
-            if exc is not None:
-                if isinstance(exc, (TransportError, APIError)):
-                    log.warning("download of %s failed (%s); will retry", key, exc)
-                    continue
-                raise exc
+            if exc is None:
+                self._fetch_outage_since = None
+                continue
+            if isinstance(exc, (TransportError, ServerError, RateLimitError)):
+                since = self._fetch_outage_since
+                since = submitted if since is None else min(since, submitted)
+                self._fetch_outage_since = since
+                if self.clock() - since > self.max_outage_s:
+                    raise exc
+            if isinstance(exc, (TransportError, APIError)):
+                log.warning("download of %s failed (%s); will retry", key, exc)
+                continue
+            raise exc
 
 
 class _Progress:

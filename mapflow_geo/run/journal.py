@@ -34,6 +34,7 @@ The token is never stored: records hold ids, statuses, costs, file names and ``m
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sqlite3
@@ -120,9 +121,16 @@ class ProcessingRecord:
     @classmethod
     def _from_row(cls, row: sqlite3.Row) -> ProcessingRecord:
         d = dict(row)
-        d["messages"] = json.loads(d["messages"] or "[]")
-        d["meta"] = json.loads(d["meta"] or "{}")
+        d["messages"] = _loads(d["messages"], list)
+        d["meta"] = _loads(d["meta"], dict)
         return cls(**d)
+
+
+def _loads(text: str | None, empty: type) -> Any:
+    """JSON text of a record's field (``None``, ``[]`` and ``{}`` without parsing)."""
+    if not text or text in ("[]", "{}"):
+        return empty()
+    return json.loads(text)
 
 
 @dataclass
@@ -141,7 +149,7 @@ class DownloadRecord:
     @classmethod
     def _from_row(cls, row: sqlite3.Row) -> DownloadRecord:
         d = dict(row)
-        d["messages"] = json.loads(d["messages"] or "[]")
+        d["messages"] = _loads(d["messages"], list)
         return cls(**d)
 
 
@@ -378,11 +386,13 @@ class Journal:
                 self._sync = mode
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
+                yield self._db  # writes, and their changes to the in-memory copy
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                self._cache = None  # it may hold what did not commit: read it again
                 raise
-            self._db.execute("COMMIT")
 
     # -- the in-memory copy --------------------------------------------------------
     def _load_cache(self) -> dict[str, ProcessingRecord]:
@@ -405,6 +415,14 @@ class Journal:
             self._by_state.setdefault(old.state, set()).discard(rec.key)
         self._cache[rec.key] = rec
         self._by_state.setdefault(rec.state, set()).add(rec.key)
+
+    def _change(self, key: str, **values: Any) -> None:
+        """Apply a committed write to the in-memory copy (no read back)."""
+        if self._cache is not None:
+            with self._mutex:
+                rec = self._cache.get(key)
+                if rec is not None:
+                    self._put(dataclasses.replace(rec, **values))
 
     def _refresh(self, keys: Any = None) -> None:
         """Read the given records (all when None) again after a write."""
@@ -443,7 +461,14 @@ class Journal:
                 " VALUES (?, ?, ?, ?, ?)",
                 params,
             )
-        self._refresh(p[0] for p in params)
+            if self._cache is not None:
+                for key, _, est, area, at in params:
+                    if key not in self._cache:
+                        self._put(
+                            ProcessingRecord(
+                                key, PLANNED, estimate=est, area_km2=area, updated_at=at
+                            )
+                        )
 
     def mark_intent(self, key: str, *, meta: dict) -> None:
         """Durably record that a create is about to be sent, with its ``meta``: returns
@@ -476,7 +501,16 @@ class Journal:
                 cv.notify_all()
         if ticket.error is not None:
             raise ticket.error
-        self._refresh([key])
+        with self._mutex:
+            rec = self._cache.get(key) if self._cache is not None else None
+            if rec is not None and rec.state in (PLANNED, INTENT):
+                self._change(
+                    key,
+                    state=INTENT,
+                    meta=json.loads(ticket.params[1]),
+                    create_attempts=rec.create_attempts + 1,
+                    updated_at=ticket.params[2],
+                )
 
     def mark_not_created(self, key: str, *, message: str | None = None) -> None:
         """The server refused the create (a 4xx): nothing was charged; back to planned."""
@@ -492,13 +526,24 @@ class Journal:
     ) -> None:
         """The server gave the processing an id (found again by ``meta`` if this record
         is lost with a power cut: not fsynced on its own)."""
+        now = time.time()
         with self._tx() as db:
             db.execute(
                 "UPDATE processing SET state=?, processing_id=?, status=?, cost=?,"
                 " created_at=COALESCE(created_at, ?), updated_at=? WHERE key=?",
-                (CREATED, processing_id, status, cost, time.time(), time.time(), key),
+                (CREATED, processing_id, status, cost, now, now, key),
             )
-        self._refresh([key])
+            rec = self._cache.get(key) if self._cache is not None else None
+            if rec is not None:
+                self._change(
+                    key,
+                    state=CREATED,
+                    processing_id=processing_id,
+                    status=status,
+                    cost=cost,
+                    created_at=now if rec.created_at is None else rec.created_at,
+                    updated_at=now,
+                )
 
     def update_status(
         self,
@@ -536,7 +581,19 @@ class Journal:
                 " messages=COALESCE(?, messages), updated_at=? WHERE key=?",
                 params,
             )
-        self._refresh(p[-1] for p in params)
+            if self._cache is not None:
+                for status, percent, cost, messages, at, key in params:
+                    rec = self._cache.get(key)
+                    if rec is None:
+                        continue
+                    self._change(
+                        key,
+                        status=status,
+                        percent=percent,
+                        cost=rec.cost if cost is None else cost,
+                        messages=rec.messages if messages is None else _loads(messages, list),
+                        updated_at=at,
+                    )
 
     def reopen_not_created(self) -> list[str]:
         """Records the server refused (finished as ``NOT_CREATED``, never given an id, so
@@ -560,7 +617,9 @@ class Journal:
     def count_restart(self, key: str) -> None:
         with self._tx() as db:
             db.execute("UPDATE processing SET restarts=restarts+1 WHERE key=?", (key,))
-        self._refresh([key])
+            rec = self._cache.get(key) if self._cache is not None else None
+            if rec is not None:
+                self._change(key, restarts=rec.restarts + 1)
 
     def mark_finished(self, key: str) -> None:
         self.finish(key)
@@ -576,7 +635,7 @@ class Journal:
                 "UPDATE processing SET state=?, finished_at=?, updated_at=? WHERE key=?",
                 (FINISHED, now, now, key),
             )
-        self._refresh([key])
+            self._change(key, state=FINISHED, finished_at=now, updated_at=now)
 
     def reopen_downloads(self, lost: dict[str, list[str]]) -> None:
         """Forget stored downloads whose files are gone (``{key: [aoi_id, ...]}``) and
