@@ -28,7 +28,13 @@ import requests
 
 from mapflow_geo._http import DEFAULT_TIMEOUT, RetryPolicy, Transport, quote_path
 from mapflow_geo._secrets import redact
-from mapflow_geo.exceptions import APIError, MapflowError, ModelNotFoundError, TransportError
+from mapflow_geo.exceptions import (
+    APIError,
+    MapflowError,
+    ModelNotFoundError,
+    NotFoundError,
+    TransportError,
+)
 from mapflow_geo.models import (
     DEFAULT_MAX_AOIS_PER_PROCESSING,
     AccountLimits,
@@ -1125,8 +1131,6 @@ class MapflowClient:
     def image_preview(self, image_id: str, size: str = "s") -> bytes:
         """``GET /rasters/image/{id}/preview/{size}`` → image bytes (``s`` 256 px,
         ``l`` 1024 px). Falls back to the older ``/rasters/{id}/preview/{size}`` on 404."""
-        from mapflow_geo.exceptions import NotFoundError
-
         if size not in ("s", "l"):
             raise ValueError(f"size must be 's' or 'l', got {size!r}")
         try:

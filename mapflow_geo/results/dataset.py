@@ -71,7 +71,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
-from mapflow_geo.results.io import _wgs84_projjson, read_result_files, table_to_geodataframe
+from mapflow_geo.results._options import OPTIONS
+from mapflow_geo.results.io import (
+    _wgs84_projjson,
+    empty_features,
+    read_result_files,
+    table_to_geodataframe,
+)
 from mapflow_geo.results.stats import SUM_COLUMNS, class_sums, empty_sums
 from mapflow_geo.results.stitch import (
     SEAM_EPS_DEG,
@@ -725,7 +731,6 @@ def write_dataset(
     >>> info = write_dataset(res.files, res.tiles, "out/buildings")     # doctest: +SKIP
     >>> gpd.read_parquet("out/buildings", bbox=(4.3, 50.8, 4.4, 50.9))  # doctest: +SKIP
     """
-    from mapflow_geo.results._options import OPTIONS
 
     out = Path(path)
     _check_target(out, overwrite)
@@ -759,7 +764,6 @@ def write_frame_dataset(
 ) -> DatasetInfo:
     """:func:`write_dataset` for objects already in memory (a result built from a
     frame): sorted by the Hilbert index of their centres, cut into partitions."""
-    from mapflow_geo.results._options import OPTIONS
 
     out = Path(path)
     _check_target(out, overwrite)
@@ -804,7 +808,6 @@ def _frame_table(frame: gpd.GeoDataFrame) -> pa.Table:
 
 
 def _write_empty(out: Path) -> DatasetInfo:
-    from mapflow_geo.results.io import empty_features
 
     table, _ = _with_bbox(_frame_table(empty_features()))
     target = str(out / "part-00000.parquet")
@@ -838,7 +841,6 @@ def stream_class_sums(
     """The stitched objects' per-(row, class) sums and count, by the streaming pass of
     :func:`write_dataset` without writing the objects (seam pieces spill to
     ``spill_dir``, a temporary folder by default, removed at the end)."""
-    from mapflow_geo.results._options import OPTIONS
 
     n = int(partition_features or OPTIONS["partition_features"])
     if not len(files):
