@@ -68,8 +68,8 @@ T_ENGINE = [
     "tests/reliability/test_create_outcomes.py",
     "tests/reliability/test_crash_points.py",
 ]
-T_JOURNAL = ["tests/test_journal.py", "tests/reliability/test_crash_points.py",
-             "tests/test_runner.py"]  # fmt: skip
+T_JOURNAL = ["tests/test_mutants.py", "tests/test_journal.py",
+             "tests/reliability/test_crash_points.py", "tests/test_runner.py"]  # fmt: skip
 T_STITCH = ["tests/test_mutants.py", "tests/test_stitch_props.py", "tests/test_results.py"]
 T_TILING = ["tests/test_tiling.py", "tests/test_tiling_props.py"]
 T_BUDGET = ["tests/test_mutants.py", "tests/test_runner.py"]
