@@ -2,7 +2,7 @@
 
 One world (same seed), seen by two simulators whose basemaps have different vintages
 (2024-06-01 and 2026-06-01), processed at different area limits so the two runs have
-different tiles and seams, over ≥ 20 km² of a city district with attached buildings.
+different tiles and seams, over ≥ 20 km² (22 km²) of a city district with attached buildings.
 ``mapflow_geo.changes`` between the two results is compared with the simulator's own
 record of what changed (``Server.truth`` at both dates, by stable ``truth_id``): precision
 and recall of ``new`` and ``removed`` ≥ 0.99; no ``modified`` for an object that did not
@@ -19,8 +19,8 @@ import mapflow_geo
 from mapflow_geo import sim
 
 D1, D2 = "2024-06-01", "2026-06-01"
-# about 24 km² of a developing city district (the simulator's world, seed 11)
-AREA = shapely.box(37.56, 55.745, 37.63, 55.776)
+# about 22 km² of a developing city district (the simulator's world, seed 11)
+AREA = shapely.box(37.56, 55.745, 37.64, 55.785)
 FAST = dict(progress=False, poll_interval=0.2, min_poll_interval=0.05, max_workers=4)
 
 
