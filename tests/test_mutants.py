@@ -178,6 +178,11 @@ def test_journal_never_moves_a_paid_processing_back(tmp_path):
         assert j.reopen_not_created() == ["refused"]
         assert j.get("refused").state == jr.PLANNED
         assert (j.get("odd").state, j.get("odd").processing_id) == (jr.FINISHED, "id-odd")
+    # and on disk, as a resumed run reads it
+    with jr.Journal(tmp_path, "f" * 64) as j:
+        got = {r.key: (r.state, r.processing_id) for r in j.records()}
+    assert got == {"paid": (jr.CREATED, "id-paid"), "done": (jr.FINISHED, "id-done"),
+                   "refused": (jr.PLANNED, None), "odd": (jr.FINISHED, "id-odd")}  # fmt: skip
 
 
 # ---------------------------------------------------------------- b, c. stitch

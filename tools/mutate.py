@@ -56,6 +56,7 @@ class Mutant:
     new: str
     tests: list[str]  # pytest arguments (files, node ids, -k expressions)
     why: str
+    more: list[tuple[str, str]] = field(default_factory=list)  # further (old, new) pairs
     status: str = ""
     seconds: float = 0.0
     detail: list[str] = field(default_factory=list)
@@ -149,32 +150,18 @@ MUTANTS = [
         T_JOURNAL, "the intent is journalled after the create is sent, not before",
     ),
     Mutant(
-        "journal-download-before-file", E,
-        "        rel = Path(\"results\") / f\"{key}.{aoi_id}.parquet\"  # one folder: no mkdir per result\n"
-        "        jr.atomic_write_bytes(\n"
-        "            self.journal.run_dir / rel,\n"
-        "            geoparquet_bytes(table),\n"
-        '            failpoint_name="before_result_rename",\n'
-        "        )\n"
-        "        self.journal.record_download(\n"
-        "            key, aoi_id, tile_id=tile_id, status=Status.OK.value, path=str(rel), features=n\n"
-        "        )\n",
-        "        rel = Path(\"results\") / f\"{key}.{aoi_id}.parquet\"  # one folder: no mkdir per result\n"
-        "        self.journal.record_download(\n"
-        "            key, aoi_id, tile_id=tile_id, status=Status.OK.value, path=str(rel), features=n\n"
-        "        )\n"
-        "        jr.atomic_write_bytes(\n"
-        "            self.journal.run_dir / rel,\n"
-        "            geoparquet_bytes(table),\n"
-        '            failpoint_name="before_result_rename",\n'
-        "        )\n",
-        T_JOURNAL, "a download is journalled before its file is durably in place",
+        "journal-resume-unchecked", E,
+        "        self._check_stored()\n        known = {r.key for r in journal.records()}\n",
+        "        known = {r.key for r in journal.records()}\n",
+        T_JOURNAL, "stored results (not fsynced) are not checked on resume: a torn file is kept",
     ),
     Mutant(
         "journal-intent-any-state", J,
-        '" updated_at=? WHERE key=? AND state IN (?, ?)",',
-        '" updated_at=? WHERE key=? AND state IN (?, ?, \'created\', \'finished\')",',
+        '" updated_at=? WHERE key=? AND state IN (?, ?)"',
+        '" updated_at=? WHERE key=? AND state IN (?, ?, \'created\', \'finished\')"',
         T_JOURNAL, "mark_intent moves a created or finished record back to intent",
+        more=[("            if rec is not None and rec.state in (PLANNED, INTENT):\n",
+               "            if rec is not None:\n")],
     ),
     Mutant(
         "journal-reopen-paid", J,
@@ -184,9 +171,11 @@ MUTANTS = [
     ),
     Mutant(
         "journal-not-durable", J,
-        'self._db.execute("PRAGMA synchronous=FULL")',
-        'self._db.execute("PRAGMA synchronous=OFF")',
-        T_JOURNAL, "the journal is not synced to disk at each commit",
+        "                    with self._tx(sync=True) as db:\n"
+        "                        db.executemany(_INTENT_SQL, [t.params for t in batch])\n",
+        "                    with self._tx(sync=False) as db:\n"
+        "                        db.executemany(_INTENT_SQL, [t.params for t in batch])\n",
+        T_JOURNAL, "intents are not fsynced before the create is sent",
     ),
     # ------------------------------------------------------------ stitch
     Mutant(
@@ -468,11 +457,15 @@ def run(mutants: list[Mutant], timeout: float, baseline: bool = True) -> int:
         for m in mutants:
             target = dest / m.path
             original = target.read_text(encoding="utf-8")
-            if original.count(m.old) != 1:
+            pairs = [(m.old, m.new), *m.more]
+            counts = [original.count(old) for old, _ in pairs]
+            if counts != [1] * len(pairs):
                 m.status = "stale"
-                m.detail = [f"snippet found {original.count(m.old)} times in {m.path}"]
+                m.detail = [f"snippets found {counts} times in {m.path}"]
             else:
-                mutated = original.replace(m.old, m.new)
+                mutated = original
+                for old, new in pairs:
+                    mutated = mutated.replace(old, new)
                 compile(mutated, str(target), "exec")  # a mutant is always valid Python
                 target.write_text(mutated, encoding="utf-8")
                 t0 = time.monotonic()
