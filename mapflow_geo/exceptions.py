@@ -241,6 +241,12 @@ class RunFailedError(RunError):
         super().__init__(message)
 
 
+class FeaturesTooLargeError(MapflowError, MemoryError):
+    """A result holds more objects than ``max_features_in_memory`` allows to load into
+    one GeoDataFrame (see :class:`mapflow_geo.set_options`); the message says what to use
+    instead."""
+
+
 # ------------------------------------------------------------------------ warnings
 class MapflowWarning(UserWarning):
     """Base of every warning mapflow-geo issues; silence them all with
@@ -285,6 +291,7 @@ __all__ = [
     "RateLimitError",
     "RunError",
     "RunFailedError",
+    "FeaturesTooLargeError",
     "RunIncompleteWarning",
     "MapflowWarning",
     "AOIWarning",

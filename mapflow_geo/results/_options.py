@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mapflow_geo.exceptions import MapflowError
+from mapflow_geo.exceptions import FeaturesTooLargeError  # noqa: F401 (re-exported)
 
 #: The options in force. Read them with :func:`get_options`; change them with
 #: :class:`set_options`.
@@ -74,8 +74,3 @@ class set_options:  # noqa: N801 - named as xarray's, used as a function
 def get_options() -> dict[str, Any]:
     """A copy of the options in force (see :class:`set_options`)."""
     return dict(OPTIONS)
-
-
-class FeaturesTooLargeError(MapflowError, MemoryError):
-    """A result holds more objects than ``max_features_in_memory`` allows to load into
-    one GeoDataFrame (see :class:`set_options`); the message says what to use instead."""
