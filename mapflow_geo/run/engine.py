@@ -10,10 +10,15 @@ are in :mod:`mapflow_geo.run.prepare`):
    and adopts the one whose ``meta`` matches. Only after the processing has stayed absent
    from several listings, spread over a grace period, is it created again.
 3. Results are stored per processing and AOI as they arrive (GeoParquet, atomic rename)
-   and never downloaded twice.
+   and never downloaded twice — unless a power cut lost a stored file (results are not
+   fsynced one by one): a resumed run checks every journalled file and fetches a missing
+   or torn one again, which costs nothing.
 
-Polling is one ``list`` request per cycle for the whole project, whatever the number of
-processings, at an interval that starts short and backs off to ``poll_interval``.
+Polling is one newest-first sweep of the project's listing per cycle, until every live
+processing is seen, at an interval that starts short and backs off to ``poll_interval``;
+a poll is due earlier when the processings' progress predicts a finish. The journal keeps
+its records in memory: a cycle reads none from disk and writes what changed in one
+transaction.
 """
 
 from __future__ import annotations
