@@ -786,16 +786,19 @@ class MapflowClient:
         published ``PUT /processing/{id}`` (singular) on 404/405."""
         body = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
         pid = _P(processing_id)
+        return self._v2_or_older(
+            "PUT", f"/processings/{pid}/v2", f"/processing/{pid}", json_body=body
+        )
+
+    def _v2_or_older(self, method: str, path: str, older: str, **kw: Any) -> Processing | None:
+        """``method path``, or the older published route when the service has no such
+        route (404/405); the answer as a :class:`Processing` when it is one."""
         try:
-            data = self._http.request(
-                "PUT", f"/processings/{pid}/v2", json_body=body, expect="json_optional"
-            )
+            data = self._http.request(method, path, expect="json_optional", **kw)
         except APIError as exc:
             if not _no_route(exc):
                 raise
-            data = self._http.request(
-                "PUT", f"/processing/{pid}", json_body=body, expect="json_optional"
-            )
+            data = self._http.request(method, older, expect="json_optional", **kw)
         return Processing.from_json(data) if isinstance(data, Mapping) else None
 
     def delete_processing(self, processing_id: str) -> None:
@@ -806,17 +809,9 @@ class MapflowClient:
         """``POST /processings/{id}/restart/v2`` (the older ``/restart`` on 404/405):
         rerun failed partitions only (retried: restarting twice restarts nothing more)."""
         pid = _P(processing_id)
-        try:
-            data = self._http.request(
-                "POST", f"/processings/{pid}/restart/v2", idempotent=True, expect="json_optional"
-            )
-        except APIError as exc:
-            if not _no_route(exc):
-                raise
-            data = self._http.request(
-                "POST", f"/processings/{pid}/restart", idempotent=True, expect="json_optional"
-            )
-        return Processing.from_json(data) if isinstance(data, Mapping) else None
+        return self._v2_or_older(
+            "POST", f"/processings/{pid}/restart/v2", f"/processings/{pid}/restart", idempotent=True
+        )
 
     # -- review (accounts with reviewWorkflowEnabled) -------------------------------
     def rate_processing(self, processing_id: str, rating: int, feedback: str | None = None) -> Any:

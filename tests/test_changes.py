@@ -19,11 +19,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import box
 
 import mapflow_geo
+from mapflow_geo.aoi import polygonal
 from mapflow_geo.results import stitch
 from mapflow_geo.results.changes import (
     CHANGE_COLUMNS,
@@ -341,13 +342,20 @@ def polygon_pairs(draw):
             a = b
         elif how == "clipped":  # both cut by one line: a shared, collinear edge
             cut = shapely.box(cx - 1, cy - 1, cx + draw(st.floats(-5, 5)) / KX, cy + 1)
-            b, a = b.intersection(cut), shapely.affinity.translate(b, 1e-6, 0).intersection(cut)
+            try:
+                b, a = b.intersection(cut), shapely.affinity.translate(b, 1e-6, 0).intersection(cut)
+            except shapely.errors.GEOSException:  # GEOS's own overlay gives up: no oracle
+                continue
+            # as _normalise hands them to the kernel: a collection's polygonal part
+            b, a = polygonal(b), polygonal(a)
         elif how == "shifted":
             dx, dy = draw(st.floats(-8, 8)), draw(st.floats(-8, 8))
             a = shapely.affinity.translate(b, dx / KX, dy / KY)
         else:
             a = _shape(draw, cx + draw(st.floats(-10, 10)) / KX, cy + draw(st.floats(-10, 10)) / KY)
         if b.is_empty or a.is_empty or b.area == 0 or a.area == 0:
+            continue
+        if not (b.is_valid and a.is_valid):  # _normalise repairs these before the kernel
             continue
         out_b.append(b)
         out_a.append(a)
@@ -372,7 +380,10 @@ def test_intersection_areas_equal_geos(pairs):
     b, a = _objects(before), _objects(after)
     i = j = np.arange(len(before))
     got = _intersection_areas(b, a, i, j)
-    want = shapely.area(shapely.intersection(b.geoms, a.geoms))
+    try:
+        want = shapely.area(shapely.intersection(b.geoms, a.geoms))
+    except shapely.errors.GEOSException:  # GEOS's overlay gives up: no oracle here
+        assume(False)
     scale = np.minimum(b.area_deg, a.area_deg)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-9 * scale.max())
 

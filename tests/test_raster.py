@@ -91,9 +91,19 @@ def test_forest_height_classes_and_strips(tmp_path):
         res = aoi.mapflow.process(
             "Forest with heights", client=server.client(), run_dir=tmp_path, **FAST
         )
+        geoms, props = server.truth(aoi.geometry.iloc[0], "forest")
+    # the world's truth: each height class's area inside the row
+    truth = gpd.GeoDataFrame({"class": props["class"]}, geometry=list(geoms), crs=4326)
+    truth["geometry"] = truth.intersection(aoi.geometry.iloc[0])
+    truth = truth[~truth.is_empty]
+    true_area = truth.to_crs(32637).dissolve("class").area
+    assert len(true_area) >= 2  # the test needs more than one class
     ds = res.to_xarray(resolution_m=100, strip_rows=3)
     shares = [v for v in ds.data_vars if v.startswith("forest_") and v != "forest_coverage"]
-    assert shares == ["forest_00m_04m", "forest_04m_10m", "forest_10m_99m"]
+    assert shares == [f"forest_{c.replace('-', '_')}" for c in sorted(true_area.index)]
+    for c, area in true_area.items():
+        got = float(ds[f"forest_{c.replace('-', '_')}"].sum()) * 100 * 100
+        assert got == pytest.approx(area, rel=0.02)
     total = sum(ds[v] for v in shares)
     assert float(np.abs(total - ds["forest_coverage"]).max()) < 1e-5  # classes do not overlap
     one_strip = res.to_xarray(resolution_m=100, strip_rows=10_000)

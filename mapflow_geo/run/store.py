@@ -90,12 +90,12 @@ def apply_stored_plan(
     return stored, out
 
 
-def result_files(journal: jr.Journal) -> pd.DataFrame:
+def result_files(run_dir: Path, downloads: list) -> pd.DataFrame:
     """The run's stored results: ``path``, ``tile_id``, ``features`` per file (OK
     downloads with at least one object)."""
     rows = [
-        {"path": str(journal.run_dir / d.path), "tile_id": d.tile_id, "features": int(d.features)}
-        for d in journal.downloads()
+        {"path": str(run_dir / d.path), "tile_id": d.tile_id, "features": int(d.features)}
+        for d in downloads
         if d.status == Status.OK and d.path and d.features
     ]
     return pd.DataFrame(rows, columns=FILE_COLUMNS)
@@ -186,7 +186,7 @@ def load_result(run_dir: str | os.PathLike, journal: jr.Journal | None = None) -
         aois = gpd.read_parquet(run_dir / "aois.parquet")
         recs = journal.records()
         downloads = journal.downloads()
-        files = result_files(journal)
+        files = result_files(run_dir, downloads)
     finally:
         if own:
             journal.close()

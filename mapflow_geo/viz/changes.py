@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from mapflow_geo.results.changes import CHANGES
+from mapflow_geo.results.changes import CHANGE_COLUMNS, CHANGES
 from mapflow_geo.viz.explore import (
     DEFAULT_BASEMAPS,
     MAX_FEATURES,
@@ -49,20 +49,7 @@ CHANGE_COLORS: dict[str, str] = {
 LARGE_CHANGES = 100_000
 
 _DRAW_ORDER = ("unchanged", "modified", "removed", "new")  # bottom to top
-_POPUP = [
-    "change",
-    "before_id",
-    "after_id",
-    "before_date",
-    "after_date",
-    "area_before_m2",
-    "area_after_m2",
-    "area_change_m2",
-    "area_change_pct",
-    "iou",
-    "match",
-    "row",
-]
+_POPUP = [c for c in CHANGE_COLUMNS if c != "object_type"]
 
 
 def changes_map(

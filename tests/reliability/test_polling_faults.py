@@ -125,7 +125,9 @@ def test_outage_keeps_requests_within_budget_and_run_completes(tmp_path, outage_
 def test_outage_longer_than_max_outage_gives_up_resumably(tmp_path):
     with sim.serve(**SIM) as server:
         # the outage starts with the first wait after the creates and never ends
-        fake = FakeTime(server, lambda now: server.set_faults(status_503=1.0, methods=["GET", "POST"]))
+        fake = FakeTime(
+            server, lambda now: server.set_faults(status_503=1.0, methods=["GET", "POST"])
+        )
         client = server.client(sleep=fake.sleep, clock=fake.clock)
         gdf = grid_gdf(N)
         with pytest.raises(exc.ServerError):
