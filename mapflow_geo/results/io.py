@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import io
 import json
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +222,16 @@ def read_result_files(paths: Iterable[str | Path]) -> gpd.GeoDataFrame:
     """
     import pyarrow.parquet as pq
 
-    tables = [pq.read_table(p).replace_schema_metadata(None) for p in paths]
+    def read(path: str | Path) -> pa.Table:
+        # one small file: Arrow's own threads cost more than they give
+        return pq.read_table(path, use_threads=False).replace_schema_metadata(None)
+
+    paths = list(paths)
+    if len(paths) > 16:  # Parquet decoding releases the GIL: a few files at a time
+        with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
+            tables = list(pool.map(read, paths))
+    else:
+        tables = [read(p) for p in paths]
     if not tables:
         return empty_features()
     return table_to_geodataframe(pa.concat_tables(tables, promote_options="permissive"))

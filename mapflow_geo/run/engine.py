@@ -203,6 +203,12 @@ class Runner:
         self._balance0 = self._balance()
         self._bar = _Progress(len(processings), enabled=opts.progress)
         self._lock = threading.Lock()
+        # downloads wait on the network, parsing on the CPU: as many parse at once as
+        # there are cores, so that memory holds that many results in flight, not one
+        # per download thread (each is several times its GeoJSON while parsed)
+        self._parsing = threading.BoundedSemaphore(
+            max(1, min(self.max_workers, os.cpu_count() or 1))
+        )
 
     def _balance(self) -> int | None:
         """Credits left on a ``CREDITS`` account when the runner starts (else None)."""
@@ -557,15 +563,23 @@ class Runner:
         write once the file is in place."""
         data = self.client.processing_result_bytes(processing_id, query_aoi)
         _failpoint("mid_download")
-        table = read_geojson_table(data)  # Arrow all the way: no pandas per result
-        row = self._plan_index[2].get(tile_id) if tile_id else None
-        n = table.num_rows
-        for name, value in (("row", row), ("tile_id", tile_id), ("processing_id", processing_id)):
-            table = table.append_column(name, constant_column(value, n))
+        with self._parsing:
+            table = read_geojson_table(data)  # Arrow all the way: no pandas per result
+            del data
+            row = self._plan_index[2].get(tile_id) if tile_id else None
+            n = table.num_rows
+            for name, value in (
+                ("row", row),
+                ("tile_id", tile_id),
+                ("processing_id", processing_id),
+            ):
+                table = table.append_column(name, constant_column(value, n))
+            payload = geoparquet_bytes(table)
+            del table
         rel = Path("results") / f"{key}.{aoi_id}.parquet"  # one folder: no mkdir per result
         jr.atomic_write_bytes(  # not fsynced: checked on resume instead (_check_stored)
             self.journal.run_dir / rel,
-            geoparquet_bytes(table),
+            payload,
             failpoint_name="before_result_rename",
             durable=False,
         )
