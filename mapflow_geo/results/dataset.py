@@ -76,6 +76,7 @@ from mapflow_geo.results.io import (
     _wgs84_projjson,
     empty_features,
     read_result_files,
+    release_memory,
     table_to_geodataframe,
 )
 from mapflow_geo.results.stats import SUM_COLUMNS, class_sums, empty_sums
@@ -231,6 +232,7 @@ def _system_pool(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         finally:
             pa.set_memory_pool(old)
+            release_memory()  # what the task freed, back to the system before the next
 
     return run
 

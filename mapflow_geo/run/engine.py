@@ -56,7 +56,7 @@ from mapflow_geo.exceptions import (
 )
 from mapflow_geo.models import Status
 from mapflow_geo.results import MapflowResult, geoparquet_bytes, read_geojson_table
-from mapflow_geo.results.io import constant_column
+from mapflow_geo.results.io import constant_column, release_memory
 from mapflow_geo.run import journal as jr
 from mapflow_geo.run.prepare import (
     MAX_PROCESSINGS,
@@ -576,6 +576,7 @@ class Runner:
                 table = table.append_column(name, constant_column(value, n))
             payload = geoparquet_bytes(table)
             del table
+            release_memory()
         rel = Path("results") / f"{key}.{aoi_id}.parquet"  # one folder: no mkdir per result
         jr.atomic_write_bytes(  # not fsynced: checked on resume instead (_check_stored)
             self.journal.run_dir / rel,
