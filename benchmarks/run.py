@@ -375,12 +375,12 @@ def main(argv: list[str] | None = None) -> None:
             f"{rt['seconds'] / sb['seconds']:.2f}× | {reqs} | {rt['features']} | "
             f"{lb['bytes'] / 1e6:.1f} | {rt['rss_mb']:.0f} / {lb['rss_mb']:.0f} |"
         )
-        phases.append((seconds, lb, rt))
+        phases.append((seconds, lb, rt, sb))
     print("\ntarget ≤ 1.15× at both processing times\n")
     print("Requests by kind, from the side's first request: first start – last answer, s")
     print("\n| processing s | side | cost | create | list | result |")
     print("| ---: | --- | --- | --- | --- | --- |")
-    for seconds, lb, rt in phases:
+    for seconds, lb, rt, sb in phases:
         for name, r in (("bound", lb), ("bound + cost", sb), ("runner", rt)):
             cells = [
                 "–" if k not in r["spans"] else "{:.2f}–{:.2f}".format(*r["spans"][k])
