@@ -670,6 +670,7 @@ class Runner:
                     due = min(due, max(self._eta, started + self.min_poll_interval))
                 self._wait(pending, due)
         self._bar.close(journal)
+        release_memory()  # the download threads' freed buffers, before loading or streaming
 
     def _poll(
         self,
