@@ -224,7 +224,13 @@ def test_cli_serves_until_interrupted(tmp_path):
         assert r.json()["user"]["aoiAreaLimit"] == 3_000_000
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
+        try:  # communicate drains the pipes: a full stderr pipe must not hold it up
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+            pytest.fail(f"the simulator did not stop on SIGINT; stderr: {err[-2000:]}")
+    assert proc.returncode == 0 and "stopped" in err
     assert proc.returncode == 0
 
 
