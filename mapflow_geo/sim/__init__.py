@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -92,6 +93,10 @@ def cli_main(argv: list[str] | None = None) -> int:
     print(f"Mapflow simulator listening on {server.url}", flush=True)
     print(f"token: {server.token}", flush=True)
     print(f"admin: {server.base}/_sim/requests  {server.base}/_sim/state", flush=True)
+    # Stop on Ctrl-C and on SIGTERM, even when started with SIGINT ignored (a background
+    # job of a non-interactive shell, ``nohup``): Python then installs no handler itself.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
