@@ -89,11 +89,10 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import shapely
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from mapflow_geo._geodesy import GEOD, geodesic_area_km2
 from mapflow_geo.aoi import polygonal
+from mapflow_geo.results.stitch import _components
 
 log = logging.getLogger(__name__)
 
@@ -488,8 +487,7 @@ def _match(b: _Objects, a: _Objects, rule: ChangeRule) -> _Groups:
     pa, qa = _pieces(a, ~linked_a, ta, rule)
     rows = np.r_[li, pb[0], nb + pa[0]]
     cols = np.r_[nb + lj, pb[1], nb + pa[1]]
-    graph = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(nb + na, nb + na))
-    label = connected_components(graph, directed=False)[1]
+    label = _components(nb + na, rows, cols)
     label_b, label_a = label[:nb], label[nb:]
     # envelope pairs the first test skipped whose objects ended up in one group anyway
     late = ~maybe & (label_b[i] == label_a[j])

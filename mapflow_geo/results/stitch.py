@@ -45,8 +45,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 #: Distance (degrees, ~1 cm) under which a point lies on a tile boundary or on another
 #: piece's cut edge.
@@ -350,6 +348,10 @@ def _line_pairs(
 
 def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Connected components of the graph with edges (left, right): a label per node."""
+    # scipy (19 MB, ~80 ms) loads only when something is to be joined, not on import
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n))
     return connected_components(graph, directed=False)[1]
 
