@@ -117,19 +117,23 @@ def test_million_objects_draw_in_chromium(browser, million):
     x0, y0, x1, y1 = _screen_box(res.aois.total_bounds, *VIEWPORT)
     assert 200 < x0 < x1 < 1000 and 0 < y0 < y1 < VIEWPORT[1]
     inner = (slice(int(y0) + 30, int(y1) - 30), slice(int(x0) + 10, int(x1) - 10))
+    # until the page has settled on its fitted view (deck.gl may draw a first frame at
+    # another zoom while the canvas takes its size): objects inside the box, paper beside
     deadline = time.monotonic() + 100
     while True:
         shot = page.screenshot(timeout=120_000)
         px = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(float)
         background = px[VIEWPORT[1] // 2, int(x1) + 60]
         drawn = np.abs(px[inner] - background).max(axis=2) > 25
-        if drawn.mean() > 0.9 or time.monotonic() > deadline:
+        beside = px[int(y0) + 30 : int(y1) - 30, int(x1) + 20 : int(x1) + 150]
+        paper = np.abs(background - _rgb("#f2efe9")).max() < 8  # the blank basemap
+        clear = (np.abs(beside - background).max(axis=2) <= 25).mean() > 0.95
+        if (drawn.mean() > 0.9 and paper and clear) or time.monotonic() > deadline:
             break
         page.wait_for_timeout(1000)
     assert drawn.mean() > 0.9, drawn.mean()
-    assert np.abs(background - _rgb("#f2efe9")).max() < 8  # the blank basemap
-    beside = px[int(y0) + 30 : int(y1) - 30, int(x1) + 20 : int(x1) + 150]
-    assert (np.abs(beside - background).max(axis=2) <= 25).mean() > 0.95
+    assert paper, background
+    assert clear
 
     labels = class_labels(res.features)
     colors = class_colors(labels)
