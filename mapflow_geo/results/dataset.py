@@ -733,7 +733,6 @@ def write_dataset(
     >>> info = write_dataset(res.files, res.tiles, "out/buildings")     # doctest: +SKIP
     >>> gpd.read_parquet("out/buildings", bbox=(4.3, 50.8, 4.4, 50.9))  # doctest: +SKIP
     """
-
     out = Path(path)
     _check_target(out, overwrite)
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
@@ -766,7 +765,6 @@ def write_frame_dataset(
 ) -> DatasetInfo:
     """:func:`write_dataset` for objects already in memory (a result built from a
     frame): sorted by the Hilbert index of their centres, cut into partitions."""
-
     out = Path(path)
     _check_target(out, overwrite)
     n = int(partition_features or OPTIONS["partition_features"])
@@ -810,7 +808,6 @@ def _frame_table(frame: gpd.GeoDataFrame) -> pa.Table:
 
 
 def _write_empty(out: Path) -> DatasetInfo:
-
     table, _ = _with_bbox(_frame_table(empty_features()))
     target = str(out / "part-00000.parquet")
     _write_part(table, target, set())
@@ -843,7 +840,6 @@ def stream_class_sums(
     """The stitched objects' per-(row, class) sums and count, by the streaming pass of
     :func:`write_dataset` without writing the objects (seam pieces spill to
     ``spill_dir``, a temporary folder by default, removed at the end)."""
-
     n = int(partition_features or OPTIONS["partition_features"])
     if not len(files):
         return DatasetInfo(None, 0, 0)
