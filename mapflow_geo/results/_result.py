@@ -218,10 +218,15 @@ class MapflowResult:
             objects = f"{self._n_objects} features (not loaded)"
         else:
             objects = f"{self.n_pieces} stored pieces (not loaded)"
+        cost = self.processings["cost"].fillna(0)
+        earlier = self.processings.get("earlier", pd.Series(False, index=cost.index))
+        earlier = earlier.fillna(False).astype(bool)
+        credits = f"{int(cost[~earlier].sum())} credits charged"
+        if earlier.any():
+            credits += f" (+{int(cost[earlier].sum())} earlier)"
         return (
             f"<MapflowResult: {objects} from {n_ok}/{len(self.tiles)} "
-            f"tiles in {len(self.processings)} processings, "
-            f"{int(self.processings['cost'].fillna(0).sum())} credits charged>"
+            f"tiles in {len(self.processings)} processings, {credits}>"
         )
 
     def _repr_html_(self) -> str:

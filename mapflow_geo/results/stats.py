@@ -23,22 +23,33 @@ def class_column(features: pd.DataFrame) -> pd.Series:
 
 def cost_table(result: MapflowResult) -> pd.DataFrame:
     """Per input row: ``area_km2``, ``processings``, ``estimated_credits``,
-    ``charged_credits``; a ``total`` row at the end.
+    ``charged_credits`` (charged by the call that made this result) and
+    ``charged_earlier_credits`` (charged by earlier calls whose processings the result
+    reuses: a resumed or reused run, a reopened one); a ``total`` row at the end.
 
     A processing shared by several rows is split between them in proportion to the
     area each row has in it, so the column sums equal the run's totals.
     """
     tiles = result.tiles
     procs = result.processings.set_index("key")
+    cost = procs["cost"].fillna(0)
+    earlier = (
+        procs["earlier"].fillna(False).astype(bool)
+        if "earlier" in procs
+        else pd.Series(False, index=procs.index)
+    )
     share = tiles.groupby(["processing_key", "row"], sort=False)["area_km2"].sum()
     per_proc_area = share.groupby(level=0).transform("sum")
     frac = (share / per_proc_area).rename("frac").reset_index()
-    frac["estimated_credits"] = frac["frac"] * frac["processing_key"].map(procs["estimate"])
-    frac["charged_credits"] = frac["frac"] * frac["processing_key"].map(procs["cost"]).fillna(0)
+    key = frac["processing_key"]
+    frac["estimated_credits"] = frac["frac"] * key.map(procs["estimate"])
+    frac["charged_credits"] = frac["frac"] * key.map(cost.where(~earlier, 0)).fillna(0)
+    frac["charged_earlier_credits"] = frac["frac"] * key.map(cost.where(earlier, 0)).fillna(0)
     by_row = frac.groupby("row", sort=False).agg(
         processings=("processing_key", "nunique"),
         estimated_credits=("estimated_credits", "sum"),
         charged_credits=("charged_credits", "sum"),
+        charged_earlier_credits=("charged_earlier_credits", "sum"),
     )
     area = tiles.groupby("row", sort=False)["area_km2"].sum().rename("area_km2")
     table = pd.concat([area, by_row], axis=1).reindex(result.aois.index)
@@ -48,7 +59,8 @@ def cost_table(result: MapflowResult) -> pd.DataFrame:
             "area_km2": [table["area_km2"].sum()],
             "processings": [len(procs)],
             "estimated_credits": [procs["estimate"].fillna(0).sum()],
-            "charged_credits": [procs["cost"].fillna(0).sum()],
+            "charged_credits": [cost[~earlier].sum()],
+            "charged_earlier_credits": [cost[earlier].sum()],
         },
         index=pd.Index(["total"], name="row"),
     )

@@ -57,6 +57,7 @@ def _header(column: str) -> str:
         "processings": "processings",
         "estimated_credits": "estimated credits",
         "charged_credits": "charged credits",
+        "charged_earlier_credits": "charged earlier",
         "objects_per_km2": "objects per km²",
     }
     if column in names:

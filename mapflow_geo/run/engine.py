@@ -30,8 +30,7 @@ import os
 import threading
 import time
 import warnings
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +62,7 @@ from mapflow_geo.run.prepare import (
     META_KEY,
     META_RUN,
     PlannedProcessing,
+    account_of,
     api_host,
     build_processing,
     check_budget,
@@ -73,9 +73,12 @@ from mapflow_geo.run.prepare import (
     prepare_run,
     shared_part,
 )
+from mapflow_geo.run.progress import RunProgress, note
 from mapflow_geo.run.store import (
     apply_stored_plan,
     default_run_dir,
+    describe_stored,
+    holds_run,
     load_result,
     save_inputs,
     tile_for,
@@ -169,6 +172,7 @@ class Runner:
         project_id: str,
         max_aois: int = 10,
         options: RunOptions | None = None,
+        earlier: Collection[str] = (),
         **kwargs: Any,
     ) -> None:
         opts = RunOptions.from_kwargs(options, **kwargs)
@@ -201,7 +205,7 @@ class Runner:
         self._next_probe = -math.inf
         self._spent = 0  # credits of the processings this runner created or adopted
         self._balance0 = self._balance()
-        self._bar = _Progress(len(processings), enabled=opts.progress)
+        self._bar = RunProgress(len(processings), enabled=opts.progress, earlier=earlier)
         self._lock = threading.Lock()
         # downloads wait on the network, parsing on the CPU: as many parse at once as
         # there are cores, so that memory holds that many results in flight, not one
@@ -625,8 +629,10 @@ class Runner:
                     # re-planned before a crash (only ever after the server refused it)
                     self._finish_unsent(r.key, Status.REPLANNED, "re-planned smaller")
             planned = [r.key for r in journal.records(jr.PLANNED) if r.status is None]
+            self._bar.set_phase("create" if planned else "process", journal)
             for fut in [pool.submit(self._create, k) for k in planned]:
                 fut.result()
+                self._bar.update(journal)
             if self._stop_creating:  # the server refused a create: say so for the rest
                 for r in journal.records(jr.PLANNED):
                     if r.status is None:
@@ -639,6 +645,7 @@ class Runner:
             while True:
                 started = self.clock()
                 self._collect(pending)
+                self._bar.set_phase("download" if pending else "process", journal)
                 self._bar.update(journal)
                 live = journal.records(jr.INTENT, jr.CREATED)
                 if not live and not pending:
@@ -781,45 +788,6 @@ class Runner:
             raise exc
 
 
-class _Progress:
-    """One aggregate tqdm bar: done/total, counts by status, credits spent, ETA; redrawn
-    at most every ``every`` seconds (counting 40,000 records each poll cycle is not free)."""
-
-    def __init__(self, total: int, *, enabled: bool, every: float = 0.5) -> None:
-        self.bar = None
-        self.every = every
-        self._last = -math.inf
-        if enabled and total:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:  # pragma: no cover - tqdm is the `progress` extra
-                return
-            self.bar = tqdm(total=total, desc="mapflow", unit="proc")
-
-    def update(self, journal: jr.Journal, *, force: bool = False) -> None:
-        if self.bar is None:
-            return
-        now = time.monotonic()
-        if not force and now - self._last < self.every:
-            return
-        self._last = now
-        records = journal.records()
-        done = sum(r.state == jr.FINISHED for r in records)
-        counts = Counter((r.status or "PLANNED") for r in records)
-        spent = sum(r.cost or 0 for r in records if r.processing_id)
-        self.bar.n = done
-        self.bar.set_postfix_str(
-            " ".join(f"{k}={v}" for k, v in sorted(counts.items())) + f" credits={spent}",
-            refresh=False,
-        )
-        self.bar.refresh()
-
-    def close(self, journal: jr.Journal) -> None:
-        if self.bar is not None:
-            self.update(journal, force=True)
-            self.bar.close()
-
-
 # ----------------------------------------------------------------------------- API
 def process(
     gdf: gpd.GeoDataFrame,
@@ -830,6 +798,7 @@ def process(
     blocks: Any = None,
     project: str | None = None,
     run_dir: str | os.PathLike | None = None,
+    fresh: bool = False,
     max_credits: int | None = None,
     errors: str = "raise",
     input_errors: str = "raise",
@@ -859,7 +828,16 @@ def process(
     project : str, optional
         Project id; the account's default project otherwise.
     run_dir : path, optional
-        Journal and results folder; a per-user cache dir keyed by the inputs otherwise.
+        Journal and results folder. By default a per-user cache dir keyed by the inputs,
+        the parameters, the service's host and the account (never the key: a rotated key
+        of the same account resumes). A call that finds a stored run resumes or reuses
+        it and says so (an INFO log line and a line above the progress bar, with the
+        run dir and what it holds); credits charged by earlier calls are reported apart
+        (``res.costs["charged_earlier_credits"]``).
+    fresh : bool, default False
+        Start afresh in a new run dir, creating (and paying for) new processings; the
+        stored run is kept, and later calls resume the new one. With an explicit
+        ``run_dir``, that folder must not hold a run yet.
     max_credits : int, optional
         Refuse (having spent nothing) when the estimate is higher.
     errors : {"raise", "warn"}
@@ -903,13 +881,16 @@ def process(
     )
     check_size(procs, max_processings)
     check_credit_floor(client, run_params["model"], blocks, procs, max_credits)
-    fingerprint = fingerprint_of(aois, run_params, api_host(client))
-    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(fingerprint)
+    fingerprint = fingerprint_of(aois, run_params, api_host(client), account_of(client))
+    run_dir = _run_dir(run_dir, fingerprint, fresh)
     with jr.Journal(run_dir, fingerprint) as journal:
         jr.remove_temp_files(run_dir)
         reopened = journal.reopen_not_created()  # refused before: never charged, retry
         if reopened:
             log.info("creating %d processing(s) the server refused before", len(reopened))
+        earlier = {r.key for r in journal.records() if r.state != jr.PLANNED}
+        if journal.count():
+            _announce_stored(journal, opts.progress)
         plan, procs = apply_stored_plan(run_dir, plan, procs)
         known = {r.key: r for r in journal.records()}
         for p in procs:
@@ -929,10 +910,36 @@ def process(
             project_id=project_id,
             max_aois=int(run_params["max_aois"]),
             options=opts,
+            earlier=earlier,
         ).run()
-        result = load_result(run_dir, journal)
+        result = load_result(run_dir, journal, earlier=earlier, progress=opts.progress)
     _report_incomplete(result, errors)
     return result
+
+
+def _run_dir(run_dir: str | os.PathLike | None, fingerprint: str, fresh: bool) -> Path:
+    """The run dir of a call: the one given, or the default cache dir (a new one with
+    ``fresh``)."""
+    if run_dir is None:
+        return default_run_dir(fingerprint, fresh=fresh)
+    run_dir = Path(run_dir)
+    if fresh and holds_run(run_dir):
+        raise ValueError(
+            f"fresh=True but run_dir {str(run_dir)!r} already holds a run: pass a new "
+            "run_dir, or leave run_dir out to start in a new cache dir"
+        )
+    return run_dir
+
+
+def _announce_stored(journal: jr.Journal, progress: bool) -> None:
+    """Say that this call continues a stored run: which folder, and what it holds."""
+    finished = journal.count() == journal.count(jr.FINISHED)
+    verb = "reusing the finished run" if finished else "resuming the run"
+    text = f"{verb} stored in {journal.run_dir}: {describe_stored(journal)} earlier"
+    if finished:
+        text += "; fresh=True starts a new run"
+    log.info(text)
+    note(f"mapflow: {text}", enabled=progress)
 
 
 def _report_incomplete(result: MapflowResult, errors: str) -> None:

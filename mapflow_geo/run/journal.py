@@ -55,6 +55,9 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 #: Record states, in the order a processing moves through them.
+#: The journal's file name in a run dir.
+JOURNAL_FILE = "journal.sqlite"
+
 PLANNED = "planned"  # known, nothing sent
 INTENT = "intent"  # create is about to be / was sent; outcome unknown until recorded
 CREATED = "created"  # the server gave us an id
@@ -292,7 +295,7 @@ class Journal:
             self._acquire_lock()
         self._mutex = threading.RLock()
         self._db = sqlite3.connect(
-            self.run_dir / "journal.sqlite", check_same_thread=False, isolation_level=None
+            self.run_dir / JOURNAL_FILE, check_same_thread=False, isolation_level=None
         )
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -318,7 +321,8 @@ class Journal:
                 self.close()
                 raise RunError(
                     f"run dir {self.run_dir} holds a run with other inputs or parameters "
-                    f"(fingerprint {stored[:12]}…, this call {fingerprint[:12]}…); "
+                    "(or for another service or account: fingerprint "
+                    f"{stored[:12]}…, this call {fingerprint[:12]}…); "
                     "use another run_dir to start a new run"
                 )
         elif stored is None:
@@ -742,6 +746,14 @@ class Journal:
                 time.time(),
             ),
         )
+
+    def stored_objects(self) -> int:
+        """Objects in the stored results (pieces before stitching)."""
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(features), 0) FROM download WHERE status=?",
+            (Status.OK.value,),
+        ).fetchone()
+        return int(row[0])
 
     def downloads(self, processing_key: str | None = None) -> list[DownloadRecord]:
         if processing_key is None:

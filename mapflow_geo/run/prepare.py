@@ -25,7 +25,7 @@ from shapely.geometry import mapping
 
 from mapflow_geo.aoi import polygon_parts, prepare_aois
 from mapflow_geo.client import default_client
-from mapflow_geo.exceptions import BudgetError, ConfigError, PlanError
+from mapflow_geo.exceptions import BudgetError, ConfigError, MapflowError, PlanError
 from mapflow_geo.scenes import plan_scenes
 from mapflow_geo.sources import create_body, imagery_search
 from mapflow_geo.tiling import DEFAULT_MAX_AOIS, credits_for
@@ -359,17 +359,27 @@ def estimate(
     return out
 
 
-def fingerprint_of(aois: gpd.GeoDataFrame, run_params: dict, api_host: str | None = None) -> str:
-    """Digest of the prepared inputs, the run's parameters and the API's host name.
+def fingerprint_of(
+    aois: gpd.GeoDataFrame,
+    run_params: dict,
+    api_host: str | None = None,
+    account: str | None = None,
+) -> str:
+    """Digest of the prepared inputs, the run's parameters, the API's host name and the
+    account (:func:`account_of`).
 
-    Not the token (a rotated token resumes the run), not the URL's port or path (a
-    restarted local server resumes it); the host, so that a run dir made against one
-    service is never resumed against another, whose processings it cannot see.
+    Not the token (a rotated key of the same account resumes the run), not the URL's port
+    or path (a restarted local server resumes it); the host, so that a run dir made
+    against one service is never resumed against another, whose processings it cannot
+    see; the account, so that one account never reuses another's processings (nor reports
+    their charges as its own).
     """
     wkb = shapely.to_wkb(aois.geometry.values, hex=False)
     parts: list[Any] = [[str(i) for i in aois.index], b"".join(wkb), run_params]
     if api_host:
         parts.append({"api_host": api_host.lower()})
+    if account:
+        parts.append({"account": account})
     return digest(*parts)
 
 
@@ -383,11 +393,37 @@ def api_host(client: Any) -> str | None:
         return None
 
 
+def account_of(client: Any) -> str | None:
+    """The identity of the client's account, for the fingerprint: the e-mail (else the
+    user id) that ``/user/status`` names — the answer a run has read already for its
+    limits and models, so no request is added. Never the key: a rotated key of the same
+    account gives the same identity. When the service names no account, a one-way digest
+    of the token stands in (runs are then kept apart per token, never across accounts).
+    """
+    status = None
+    read = getattr(client, "user_status", None)
+    if read is not None:
+        try:
+            status = read(refresh=False)
+        except MapflowError:
+            status = None
+    raw = getattr(status, "raw", None) or {}
+    user = raw.get("user") if isinstance(raw.get("user"), dict) else {}
+    for ident in (getattr(status, "email", None), raw.get("id"), user.get("id")):
+        if ident:
+            return f"user:{str(ident).strip().lower()}"
+    secrets = getattr(client, "_secrets", None)
+    forms = sorted(secrets()) if secrets is not None else []
+    return f"token:{digest(forms)}" if forms else None
+
+
 __all__ = [
     "MAX_PROCESSINGS",
     "META_KEY",
     "META_RUN",
     "PlannedProcessing",
+    "account_of",
+    "api_host",
     "build_processing",
     "check_budget",
     "check_credit_floor",

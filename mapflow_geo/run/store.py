@@ -19,6 +19,7 @@ import functools
 import io
 import json
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +35,51 @@ from mapflow_geo.results import MapflowResult, read_result_files, stitch
 from mapflow_geo.results.io import FILE_COLUMNS, empty_features
 from mapflow_geo.run import journal as jr
 from mapflow_geo.run.prepare import PlannedProcessing, build_processing, shared_part
+from mapflow_geo.run.progress import stitching
 
 
-def default_run_dir(fingerprint: str) -> Path:
-    """Per-user cache folder for a run, keyed by its fingerprint."""
+def default_run_dir(fingerprint: str, *, fresh: bool = False) -> Path:
+    """Per-user cache folder for a run, keyed by its fingerprint (inputs, parameters,
+    service host and account: :func:`~mapflow_geo.run.prepare.fingerprint_of`).
+
+    The newest folder of the fingerprint is resumed; ``fresh`` names a new one beside
+    the others (``<key>.2``, ``<key>.3``…), which later calls then resume. Nothing is
+    deleted.
+    """
     import platformdirs
 
-    return Path(platformdirs.user_cache_dir("mapflow-geo")) / "runs" / fingerprint[:20]
+    root = Path(platformdirs.user_cache_dir("mapflow-geo")) / "runs"
+    key = fingerprint[:20]
+    numbers = [1] if (root / key).exists() else []
+    for p in root.glob(f"{key}.*"):
+        suffix = p.name[len(key) + 1 :]
+        if suffix.isdigit():
+            numbers.append(int(suffix))
+    if fresh and numbers:
+        return root / f"{key}.{max(numbers) + 1}"
+    newest = max(numbers, default=1)
+    return root / key if newest == 1 else root / f"{key}.{newest}"
+
+
+def holds_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a run's journal."""
+    return (Path(run_dir) / jr.JOURNAL_FILE).exists()
+
+
+def describe_stored(journal: jr.Journal) -> str:
+    """What a stored run holds, in words: processings done, objects stored, credits
+    charged (by the calls that created them).
+
+    Example: ``"3 of 4 processings done, 1,234 objects stored, 56 credits charged"``.
+    """
+    records = journal.records()
+    done = sum(r.state == jr.FINISHED for r in records)
+    credits = sum(int(r.cost or 0) for r in records if r.processing_id)
+    objects = journal.stored_objects()
+    return (
+        f"{done} of {len(records)} processings done, {objects:,} objects stored, "
+        f"{credits:,} credits charged"
+    )
 
 
 def write_parquet(gdf: gpd.GeoDataFrame, path: Path) -> None:
@@ -116,10 +155,15 @@ _PROC_COLUMNS = [
     "messages",
     "created_at",
     "finished_at",
+    "earlier",
 ]
 
 
-def _processings(records: list[jr.ProcessingRecord]) -> pd.DataFrame:
+def _processings(
+    records: list[jr.ProcessingRecord], earlier: Collection[str] | None = None
+) -> pd.DataFrame:
+    """One row per processing; ``earlier`` is True for those an earlier call created
+    (every created one when the run is reopened: ``earlier`` None)."""
     return pd.DataFrame(
         [
             {
@@ -133,6 +177,8 @@ def _processings(records: list[jr.ProcessingRecord]) -> pd.DataFrame:
                 "messages": _render(r.messages),
                 "created_at": r.created_at,
                 "finished_at": r.finished_at,
+                "earlier": bool(r.processing_id)
+                and (earlier is None or r.key in earlier),
             }
             for r in records
             if r.status != Status.REPLANNED  # split into the pieces that follow; never created
@@ -166,17 +212,31 @@ def _tiles(plan: gpd.GeoDataFrame, procs: pd.DataFrame, downloads: list) -> gpd.
     return tiles
 
 
-def _merge_stored(files: pd.DataFrame, plan: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def _merge_stored(
+    files: pd.DataFrame, plan: gpd.GeoDataFrame, progress: bool = False
+) -> gpd.GeoDataFrame:
     """Every stored piece in one frame, stitched: ``MapflowResult.features``."""
-    merged = read_result_files(files["path"])
-    jr.failpoint("mid_merge")
-    return stitch(merged, plan)
+    pieces = int(pd.to_numeric(files["features"]).sum()) if len(files) else 0
+    with stitching(pieces, enabled=progress) as done:
+        merged = read_result_files(files["path"])
+        jr.failpoint("mid_merge")
+        out = stitch(merged, plan)
+        done(len(out))
+    return out
 
 
-def load_result(run_dir: str | os.PathLike, journal: jr.Journal | None = None) -> MapflowResult:
+def load_result(
+    run_dir: str | os.PathLike,
+    journal: jr.Journal | None = None,
+    *,
+    earlier: Collection[str] | None = None,
+    progress: bool = False,
+) -> MapflowResult:
     """Build a :class:`MapflowResult` from a run dir (journal, plan, areas and the list
-    of stored files). No object is read: ``features`` loads them on first access,
-    ``stats`` and ``to_parquet`` stream over the files."""
+    of stored files). No object is read: ``features`` loads them on first access (with a
+    ``stitch`` progress bar when ``progress``), ``stats`` and ``to_parquet`` stream over
+    the files. ``earlier``: keys of the processings created before this call (None: all
+    of them, as when a run is reopened)."""
     run_dir = Path(run_dir)
     own = journal is None
     if own:
@@ -190,11 +250,11 @@ def load_result(run_dir: str | os.PathLike, journal: jr.Journal | None = None) -
     finally:
         if own:
             journal.close()
-    procs = _processings(recs)
+    procs = _processings(recs, earlier)
     tiles = _tiles(plan, procs, downloads)
     return MapflowResult(
         features=None if len(files) else empty_features(),
-        loader=functools.partial(_merge_stored, files, plan),
+        loader=functools.partial(_merge_stored, files, plan, progress),
         tiles=tiles,
         aois=aois,
         processings=procs,
@@ -203,10 +263,13 @@ def load_result(run_dir: str | os.PathLike, journal: jr.Journal | None = None) -
     )
 
 
-def open_run(run_dir: str | os.PathLike) -> MapflowResult:
+def open_run(run_dir: str | os.PathLike, *, progress: bool = True) -> MapflowResult:
     """Reopen a finished or interrupted run offline (no network, no lock), without
     reading its objects: ``res.stats``, ``res.costs`` and ``res.to_parquet(folder)``
-    stream over the stored files; ``res.features`` loads them on first access.
+    stream over the stored files; ``res.features`` loads them on first access (with a
+    ``stitch`` progress bar on stderr unless ``progress=False``). Every charge of the
+    run was made before it was reopened: ``res.costs`` shows it as
+    ``charged_earlier_credits``.
 
     Examples
     --------
@@ -215,7 +278,7 @@ def open_run(run_dir: str | os.PathLike) -> MapflowResult:
     >>> res.to_parquet("city-buildings")                 # doctest: +SKIP
     >>> res.features.head()                              # doctest: +SKIP
     """
-    return load_result(run_dir)
+    return load_result(run_dir, progress=progress)
 
 
 def tile_for(tiles: gpd.GeoDataFrame, aoi: Any) -> str | None:
