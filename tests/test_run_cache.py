@@ -1,0 +1,194 @@
+"""The default run cache: keyed by service host and account, announced when reused,
+earlier charges kept apart, ``fresh=True`` — against the simulator with several accounts."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from shapely.geometry import box
+
+import mapflow_geo  # noqa: F401  (registers gdf.mapflow)
+from mapflow_geo import sim
+from mapflow_geo.client import MapflowClient
+from mapflow_geo.sim.service import DEFAULT_EMAIL
+
+FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
+OTHER_EMAIL = "other@mapflow.local"
+OTHER_KEY = "other-key-2"
+OTHER = base64.b64encode(f"{OTHER_EMAIL}:{OTHER_KEY}".encode()).decode()
+ENGINE_LOG = "mapflow_geo.run.engine"
+
+
+@pytest.fixture
+def cache_home(tmp_path, monkeypatch):
+    """The per-user cache (platformdirs) inside the test's folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "mapflow-geo" / "runs"
+
+
+def _gdf():
+    lat = 55.7
+    dlon = 2.0 / (111.32 * np.cos(np.radians(lat)))
+    return gpd.GeoDataFrame(
+        {"name": ["a", "b"]},
+        geometry=[box(37.5, lat, 37.5 + dlon, lat + 2 / 111.2), box(37.6, lat, 37.61, lat + 0.01)],
+        crs=4326,
+    )
+
+
+def _serve():
+    return sim.serve(aoi_area_limit_km2=2, processing_seconds=0, seed=5, extra_tokens=[OTHER])
+
+
+def _creates(server, token=None):
+    """Committed creates of one account (None: the main one), from the simulator's state."""
+    owners = {p["id"]: p.get("owner") for p in server.state["processings"].values()}
+    return [c for c in server.charges if owners.get(c["processingId"]) == token]
+
+
+def _credits_left(server, email=None):
+    state = server.state
+    account = state["account"] if email is None else state["others"][email]
+    return account["remainingCredits"]
+
+
+def test_two_accounts_on_one_host_never_share_a_run(cache_home):
+    gdf = _gdf()
+    with _serve() as server:
+        start = _credits_left(server)
+        mine = gdf.mapflow.process("buildings", client=server.client(), **FAST)
+        other_client = MapflowClient(OTHER, base_url=server.url)
+        theirs = gdf.mapflow.process("buildings", client=other_client, **FAST)
+        main_charges = _creates(server)
+        other_charges = _creates(server, OTHER_EMAIL)
+        other_left = _credits_left(server, OTHER_EMAIL)
+        main_left = _credits_left(server)
+    assert mine.run_dir != theirs.run_dir
+    assert mine.run_dir.parent == theirs.run_dir.parent == cache_home
+    # each account created and paid for its own processings
+    n = len(mine.processings)
+    assert len(main_charges) == n and len(other_charges) == len(theirs.processings) == n
+    assert set(theirs.processings["processing_id"]) == {c["processingId"] for c in other_charges}
+    assert set(mine.processings["processing_id"]) == {c["processingId"] for c in main_charges}
+    paid_by_other = sum(c["cost"] for c in other_charges)
+    assert paid_by_other > 0 and start - other_left == paid_by_other
+    assert start - main_left == sum(c["cost"] for c in main_charges)
+    # and reports them as its own, not the other account's
+    totals = theirs.costs.loc["total"]
+    assert totals["charged_credits"] == paid_by_other
+    assert totals["charged_earlier_credits"] == 0
+    assert len(theirs.features) == len(mine.features) > 0
+
+
+def test_rerun_on_the_same_account_reuses_and_says_so(cache_home, caplog, capfd):
+    gdf = _gdf()
+    with _serve() as server:
+        first = gdf.mapflow.process("buildings", client=server.client(), **FAST)
+        charged = sum(c["cost"] for c in _creates(server))
+        n_charges = len(server.charges)
+        capfd.readouterr()
+        with caplog.at_level(logging.INFO, logger=ENGINE_LOG):
+            again = gdf.mapflow.process(
+                "buildings", client=server.client(), **dict(FAST, progress=True)
+            )
+        assert len(server.charges) == n_charges  # nothing created, nothing charged
+    assert again.run_dir == first.run_dir
+    said = [r.getMessage() for r in caplog.records if r.name == ENGINE_LOG]
+    line = next(m for m in said if "reusing" in m)
+    n = len(first.processings)
+    assert str(first.run_dir) in line
+    assert f"{n} of {n} processings done" in line
+    assert f"{first.n_pieces:,} objects stored" in line
+    assert f"{charged:,} credits charged earlier" in line
+    err = capfd.readouterr().err
+    assert f"reusing the finished run stored in {first.run_dir}" in err
+    # the earlier call's charges are reported as earlier ones, not as this call's
+    totals = again.costs.loc["total"]
+    assert totals["charged_credits"] == 0
+    assert totals["charged_earlier_credits"] == charged
+    assert again.processings["earlier"].all()
+    assert first.costs.loc["total", "charged_credits"] == charged
+    assert not first.processings["earlier"].any()
+    assert "(+" in repr(again) and "(+" not in repr(first)
+
+
+def test_a_rotated_key_of_the_same_account_resumes(cache_home, caplog):
+    gdf = _gdf()
+    with _serve() as server:
+        old_token = server.token
+        first = gdf.mapflow.process("buildings", client=server.client(), **FAST)
+        n_charges = len(server.charges)
+        new_key = "rotated-key-0123456789"
+        new_token = base64.b64encode(f"{DEFAULT_EMAIL}:{new_key}".encode()).decode()
+        server.set_token(new_token)
+        with caplog.at_level(logging.INFO, logger=ENGINE_LOG):
+            again = gdf.mapflow.process(
+                "buildings", client=MapflowClient(new_token, base_url=server.url), **FAST
+            )
+        assert len(server.charges) == n_charges
+    assert again.run_dir == first.run_dir
+    assert any(str(first.run_dir) in r.getMessage() for r in caplog.records)
+    # the account's identity keys the cache; no form of either token is written
+    old_key = base64.b64decode(old_token).decode().split(":", 1)[1]
+    for f in first.run_dir.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            for secret in (old_token, old_key, new_token, new_key):
+                assert secret.encode() not in data, f"{secret[:3]}… in {f.name}"
+    assert DEFAULT_EMAIL not in str(first.run_dir)
+
+
+def test_fresh_starts_a_new_run_and_keeps_the_old(cache_home, caplog):
+    gdf = _gdf()
+    with _serve() as server:
+        first = gdf.mapflow.process("buildings", client=server.client(), **FAST)
+        before = {c["processingId"] for c in server.charges}
+        new = gdf.mapflow.process("buildings", client=server.client(), fresh=True, **FAST)
+        added = [c for c in server.charges if c["processingId"] not in before]
+        with caplog.at_level(logging.INFO, logger=ENGINE_LOG):
+            later = gdf.mapflow.process("buildings", client=server.client(), **FAST)
+        n_after = len(server.charges)
+    assert new.run_dir != first.run_dir and new.run_dir.parent == first.run_dir.parent
+    assert len(added) == len(new.processings) > 0
+    assert set(new.processings["processing_id"]) == {c["processingId"] for c in added}
+    assert new.costs.loc["total", "charged_credits"] == sum(c["cost"] for c in added)
+    # the old run is still there, whole
+    assert (first.run_dir / "journal.sqlite").exists()
+    assert len(mapflow_geo.open_run(first.run_dir, progress=False).features) == len(
+        first.features
+    )
+    # a later call resumes the newest run
+    assert later.run_dir == new.run_dir and n_after == len(before) + len(added)
+    assert any(str(new.run_dir) in r.getMessage() for r in caplog.records)
+
+
+def test_fresh_refuses_a_given_run_dir_that_holds_a_run(tmp_path):
+    gdf = _gdf()
+    with _serve() as server:
+        gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        n = len(server.charges)
+        with pytest.raises(ValueError, match="fresh=True.*already holds a run"):
+            gdf.mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path, fresh=True, **FAST
+            )
+        assert len(server.charges) == n
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=Path(tmp_path) / "new", fresh=True, **FAST
+        )
+        assert len(server.charges) == n + len(res.processings)
+
+
+def test_a_given_run_dir_refuses_another_account(tmp_path):
+    gdf = _gdf()
+    with _serve() as server:
+        gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        n = len(server.charges)
+        other = MapflowClient(OTHER, base_url=server.url)
+        with pytest.raises(mapflow_geo.exceptions.RunError, match="another service or account"):
+            gdf.mapflow.process("buildings", client=other, run_dir=tmp_path, **FAST)
+        assert len(server.charges) == n
