@@ -2,7 +2,8 @@
 
 Run ``make demo`` (or ``python -m mapflow_geo.demo [AOI_FILE] [-o OUT]``): it starts a
 simulator on loopback, plans the sample areas under a 25 km² limit, estimates, processes
-them with ``gdf.mapflow.process``, and writes the objects, tables and a map to ``OUT``.
+them with ``gdf.mapflow.process`` (a progress bar on stderr), and writes the objects,
+tables and a map to ``OUT``, ending with what it wrote where.
 """
 
 from __future__ import annotations
@@ -49,12 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     print(res)
     print("\nCosts\n" + res.costs.round(2).to_string())
     print("\nStats\n" + res.stats.round(3).to_string())
-    res.features.to_file(out / "features.gpkg", driver="GPKG")
+    features = res.features
+    features.to_file(out / "features.gpkg", driver="GPKG")
     res.costs.to_csv(out / "costs.csv")
-    print(f"\nWrote {out / 'features.gpkg'} and {out / 'costs.csv'}")
-    m = res.preview()
-    m.save(str(out / "preview.html"))
-    print(f"Wrote {out / 'preview.html'}")
+    res.preview().save(str(out / "preview.html"))
+    print()
+    print(f"wrote {len(features):,} objects to {out / 'features.gpkg'}")
+    print(f"wrote the credits per input row to {out / 'costs.csv'}")
+    print(f"wrote a map of the run to {out / 'preview.html'}")
     return 0
 
 
