@@ -159,9 +159,7 @@ def test_fresh_starts_a_new_run_and_keeps_the_old(cache_home, caplog):
     assert new.costs.loc["total", "charged_credits"] == sum(c["cost"] for c in added)
     # the old run is still there, whole
     assert (first.run_dir / "journal.sqlite").exists()
-    assert len(mapflow_geo.open_run(first.run_dir, progress=False).features) == len(
-        first.features
-    )
+    assert len(mapflow_geo.open_run(first.run_dir, progress=False).features) == len(first.features)
     # a later call resumes the newest run
     assert later.run_dir == new.run_dir and n_after == len(before) + len(added)
     assert any(str(new.run_dir) in r.getMessage() for r in caplog.records)

@@ -2,8 +2,9 @@
 
 The bar is tqdm's ``tqdm.auto`` (a widget in notebooks, text in a terminal). One bar per
 run follows its phases — ``create``, ``process``, ``download`` — with the counts and the
-credits in its postfix, and reads ``mapflow done`` when the run ends; a short ``stitch`` bar follows when the stored pieces are joined
-into objects (on first access to ``res.features``). Notes such as "reusing the run
+credits in its postfix, and reads ``mapflow done`` when the run ends; a short ``stitch``
+bar follows when the stored pieces are joined into objects (on first access to
+``res.features``). Notes such as "reusing the run
 stored in …" are written above the bar. ``enabled=False`` writes nothing at all.
 
 The engine calls this module at phase changes; no other module imports tqdm.
@@ -108,7 +109,9 @@ class RunProgress:
             r.state == jr.FINISHED and (r.status or "") not in (Status.OK, Status.REPLANNED)
             for r in records
         )
-        now = sum(int(r.cost or 0) for r in records if r.processing_id and r.key not in self.earlier)
+        now = sum(
+            int(r.cost or 0) for r in records if r.processing_id and r.key not in self.earlier
+        )
         before = sum(int(r.cost or 0) for r in records if r.processing_id and r.key in self.earlier)
         objects = journal.stored_objects()
         parts = [

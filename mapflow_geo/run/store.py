@@ -177,8 +177,7 @@ def _processings(
                 "messages": _render(r.messages),
                 "created_at": r.created_at,
                 "finished_at": r.finished_at,
-                "earlier": bool(r.processing_id)
-                and (earlier is None or r.key in earlier),
+                "earlier": bool(r.processing_id) and (earlier is None or r.key in earlier),
             }
             for r in records
             if r.status != Status.REPLANNED  # split into the pieces that follow; never created
