@@ -190,3 +190,23 @@ def test_a_given_run_dir_refuses_another_account(tmp_path):
         with pytest.raises(mapflow_geo.exceptions.RunError, match="another service or account"):
             gdf.mapflow.process("buildings", client=other, run_dir=tmp_path, **FAST)
         assert len(server.charges) == n
+
+
+def test_an_unfinished_run_is_resumed_and_says_so(cache_home, caplog):
+    gdf = _gdf()
+    with _serve() as server:
+        server.set_faults(status_400=1.0, methods=["POST"], paths=["/processings/v2"])
+        with pytest.warns(mapflow_geo.exceptions.RunIncompleteWarning):
+            first = gdf.mapflow.process("buildings", client=server.client(), errors="warn", **FAST)
+        assert server.charges == [] and len(first.processings) > 0
+        server.clear_faults()
+        with caplog.at_level(logging.INFO, logger=ENGINE_LOG):
+            again = gdf.mapflow.process("buildings", client=server.client(), **FAST)
+        charged = sum(c["cost"] for c in server.charges)
+    assert again.run_dir == first.run_dir and again.complete
+    n = len(again.processings)
+    line = next(r.getMessage() for r in caplog.records if "resuming" in r.getMessage())
+    assert str(first.run_dir) in line and f"0 of {n} processings done" in line
+    # refused creates were never charged: every charge is this call's
+    assert again.costs.loc["total", "charged_credits"] == charged > 0
+    assert again.costs.loc["total", "charged_earlier_credits"] == 0
