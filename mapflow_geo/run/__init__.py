@@ -4,6 +4,7 @@
 * :mod:`.engine` — :class:`Runner` and its :class:`RunOptions`, :func:`process`;
 * :mod:`.journal` — the durable record of every processing and download;
 * :mod:`.store` — the run dir's files, :func:`load_result` and :func:`open_run`;
+* :mod:`.progress` — the run's progress bar (the one tqdm import);
 * :mod:`.monitor` — recurring monitoring through planned processings (templates).
 """
 
