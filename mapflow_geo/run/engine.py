@@ -132,7 +132,7 @@ class RunOptions:
         How long polling waits out an unreachable or failing API before the run gives up
         (resumable).
     progress : bool
-        Show a tqdm bar.
+        Show the run's progress bar on stderr (:mod:`mapflow_geo.run.progress`).
     sleep, clock : callables
         Injectable collaborators (tests swap them without monkeypatching).
     """

@@ -42,7 +42,7 @@ from mapflow_geo.results import geoparquet_bytes, read_geojson_table, read_resul
 from mapflow_geo.results.changes import changes as object_changes
 from mapflow_geo.results.io import constant_column, empty_features
 from mapflow_geo.run import journal as jr
-from mapflow_geo.run.prepare import digest, fingerprint_of, plan
+from mapflow_geo.run.prepare import account_of, api_host, digest, fingerprint_of, plan
 from mapflow_geo.run.store import save_inputs
 
 log = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ def monitor(
         "max_cloud_cover": max_cloud_cover,
         "template_area_limit_km2": limit,
     }
-    fingerprint = fingerprint_of(aois, {"monitor": params}, _host(client))
+    fingerprint = fingerprint_of(aois, {"monitor": params}, api_host(client), account_of(client))
     run_dir = Path(run_dir)
     with jr.Journal(run_dir, fingerprint) as j:
         save_inputs(run_dir, aois, tiles, params)
@@ -335,12 +335,6 @@ def _template_limit(client: Any) -> float:
     raw = getattr(client.user_status(), "raw", {}) or {}
     value = raw.get("templateAreaLimit")
     return float(value) / 1e6 if value else DEFAULT_TEMPLATE_AREA_LIMIT_KM2
-
-
-def _host(client: Any) -> str | None:
-    from urllib.parse import urlsplit
-
-    return urlsplit(str(getattr(client, "base_url", "") or "")).hostname
 
 
 def _date_of(proc: Any) -> str | None:
