@@ -747,6 +747,22 @@ class Journal:
             ),
         )
 
+    def tally(self) -> dict[str, int]:
+        """Counts over every processing record, in one query (no record is built):
+        ``records``, ``finished``, ``live`` (intent or created), ``created`` (given an
+        id), ``failed`` (finished other than OK or re-planned) and ``credits`` (charged
+        for the created ones)."""
+        row = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(state=?), 0), COALESCE(SUM(state IN (?, ?)), 0),"
+            " COALESCE(SUM(processing_id IS NOT NULL), 0),"
+            " COALESCE(SUM(state=? AND COALESCE(status, '') NOT IN (?, ?)), 0),"
+            " COALESCE(SUM(CASE WHEN processing_id IS NOT NULL THEN cost END), 0)"
+            " FROM processing",
+            (FINISHED, INTENT, CREATED, FINISHED, Status.OK.value, Status.REPLANNED.value),
+        ).fetchone()
+        names = ("records", "finished", "live", "created", "failed", "credits")
+        return dict(zip(names, map(int, row), strict=True))
+
     def stored_objects(self) -> int:
         """Objects in the stored results (pieces before stitching)."""
         row = self._db.execute(

@@ -16,11 +16,9 @@ import contextlib
 import math
 import sys
 import time
-from collections import Counter
 from collections.abc import Collection, Iterator
 from typing import Any
 
-from mapflow_geo.models import Status
 from mapflow_geo.run import journal as jr
 
 #: The phases of a run, in order.
@@ -94,32 +92,27 @@ class RunProgress:
         if not force and now - self._last < self.every:
             return
         self._last = now
-        records = journal.records()
-        self.bar.total = len(records) or self.bar.total  # re-planned pieces join the run
-        self.bar.n = sum(r.state == jr.FINISHED for r in records)
+        tally = journal.tally()
+        self.bar.total = tally["records"] or self.bar.total  # re-planned pieces join the run
+        self.bar.n = tally["finished"]
         self.bar.set_description_str(self._desc(), refresh=False)
-        self.bar.set_postfix_str(self.postfix(journal), refresh=False)
+        self.bar.set_postfix_str(self.postfix(journal, tally), refresh=False)
         self.bar.refresh()
 
-    def postfix(self, journal: jr.Journal) -> str:
+    def postfix(self, journal: jr.Journal, tally: dict[str, int] | None = None) -> str:
         """``created 3/4 · running 1 · failed 0 · objects 1,234 · credits 12 (+30 earlier)``."""
-        records = journal.records()
-        states = Counter(r.state for r in records)
-        failed = sum(
-            r.state == jr.FINISHED and (r.status or "") not in (Status.OK, Status.REPLANNED)
-            for r in records
-        )
-        now = sum(
-            int(r.cost or 0) for r in records if r.processing_id and r.key not in self.earlier
-        )
-        before = sum(int(r.cost or 0) for r in records if r.processing_id and r.key in self.earlier)
-        objects = journal.stored_objects()
+        t = tally or journal.tally()
+        before = 0
+        for key in self.earlier:  # only a resumed run has any
+            rec = journal.get(key)
+            if rec is not None and rec.processing_id:
+                before += int(rec.cost or 0)
         parts = [
-            f"created {sum(1 for r in records if r.processing_id)}/{len(records)}",
-            f"running {states[jr.CREATED] + states[jr.INTENT]}",
-            f"failed {failed}",
-            f"objects {objects:,}",
-            f"credits {now:,}" + (f" (+{before:,} earlier)" if before else ""),
+            f"created {t['created']}/{t['records']}",
+            f"running {t['live']}",
+            f"failed {t['failed']}",
+            f"objects {journal.stored_objects():,}",
+            f"credits {t['credits'] - before:,}" + (f" (+{before:,} earlier)" if before else ""),
         ]
         return " · ".join(parts)
 
