@@ -107,6 +107,7 @@ def test_rerun_on_the_same_account_reuses_and_says_so(cache_home, caplog, capfd)
     assert f"{charged:,} credits charged earlier" in line
     err = capfd.readouterr().err
     assert f"reusing the finished run stored in {first.run_dir}" in err
+    assert f"credits 0 (+{charged:,} earlier)" in err  # the bar keeps them apart too
     # the earlier call's charges are reported as earlier ones, not as this call's
     totals = again.costs.loc["total"]
     assert totals["charged_credits"] == 0
