@@ -202,9 +202,7 @@ RULES: dict[str, Rule] = {
 }
 
 
-def unknown_keyword(
-    func: str, given: str, valid: Iterable[str], also: Iterable[str] = ()
-) -> str:
+def unknown_keyword(func: str, given: str, valid: Iterable[str], also: Iterable[str] = ()) -> str:
     """``func() got an unexpected keyword argument 'x'; did you mean 'y'? Valid
     keywords: …`` — the suggestion is taken from ``valid`` and ``also`` (parameters
     usually passed by position), the list shows ``valid``."""

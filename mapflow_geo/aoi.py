@@ -364,8 +364,8 @@ def prepare_aois(
 
     if repairs:
         after = geodesic_area_km2([out_geoms[i] for i in repairs])
-        _warn_repaired({labels[i]: r for i, r in repairs.items()},
-                       {labels[i]: float(a) for i, a in zip(repairs, after, strict=True)})  # fmt: skip
+        areas = {labels[i]: float(a) for i, a in zip(repairs, after, strict=True)}
+        _warn_repaired({labels[i]: r for i, r in repairs.items()}, areas)
 
     # overlaps: first row (frame order) wins
     keep = [i for i in range(len(geoms)) if i not in problems]
