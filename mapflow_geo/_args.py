@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
+_NO_DEFAULT = object()
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,8 @@ def checked(func: F | None = None, /, **overrides: Rule) -> F | Callable[[F], F]
     """Check a public function's keywords and arguments before it runs.
 
     Parameters named in :data:`RULES` (or in ``overrides``) are checked, by name, in
-    whatever way they were passed; other parameters pass as they are. A function with
+    whatever way they were passed (a parameter's own default is always allowed); other
+    parameters pass as they are. A function with
     ``**kwargs`` accepts extra keywords, except one that looks like a misspelt named
     parameter (refused with the suggestion), since it would otherwise travel on silently.
     """
@@ -232,6 +234,7 @@ def checked(func: F | None = None, /, **overrides: Rule) -> F | Callable[[F], F]
         shown = keywords[1:] if named and keywords and keywords[0] == named[0] else keywords
         extra_ok = any(p.kind is p.VAR_KEYWORD for p in params)
         rules = {n: overrides.get(n) or RULES.get(n) for n in named}
+        defaults = {p.name: p.default for p in params if p.default is not p.empty}  # allowed
         label = f.__name__ if f.__name__ != "__init__" else f.__qualname__.split(".")[-2]
 
         @functools.wraps(f)
@@ -247,7 +250,7 @@ def checked(func: F | None = None, /, **overrides: Rule) -> F | Callable[[F], F]
                 raise TypeError(f"{label}(): {exc}") from None
             for key, value in bound.arguments.items():
                 rule = rules.get(key)
-                if rule is not None:
+                if rule is not None and value is not defaults.get(key, _NO_DEFAULT):
                     rule.check(label, key, value)
             return f(*args, **kwargs)
 

@@ -178,6 +178,13 @@ def test_a_bad_token_type_is_refused_without_showing_it():
     assert "token=<hidden>" in str(ei.value) and secret.decode() not in str(ei.value)
 
 
+def test_a_parameters_own_default_is_always_allowed():
+    # model=None is plan's default (no price): allowed there, refused where a model is due
+    assert len(mapflow_geo.plan(AREA, area_limit_km2=25, model=None)) >= 1
+    with pytest.raises(TypeError, match="model=None"):
+        AREA.mapflow.estimate(None)
+
+
 def test_valid_calls_still_run(tmp_path):
     with sim.serve(aoi_area_limit_km2=25, processing_seconds=0) as server:
         res = AREA.mapflow.process(

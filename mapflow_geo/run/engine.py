@@ -110,30 +110,8 @@ def _status_str(status: Any) -> str:
 
 @dataclass
 class RunOptions:
-    """How a run polls, retries and reconciles (all but the first three rarely change).
-
-    Attributes
-    ----------
-    poll_interval : float
-        Longest wait between two poll cycles, seconds (the service asks for 30–60 s).
-    min_poll_interval : float
-        Shortest wait, used right after a status changed.
-    max_restarts : int
-        Restarts of a failed processing (failed partitions only) before giving up.
-    max_workers : int
-        Threads for creates, cost requests and downloads.
-    adopt_grace_s : float
-        How long a create whose outcome is unknown must stay absent from complete
-        listings before it is sent again (default 10 minutes; the run goes on with its
-        other processings meanwhile).
-    max_outage_s : float
-        How long polling waits out an unreachable or failing API before the run gives up
-        (resumable).
-    progress : bool
-        Show a tqdm bar.
-    sleep, clock : callables
-        Injectable collaborators (tests swap them without monkeypatching).
-    """
+    """How a run polls, retries and reconciles: the :class:`Runner`'s settings, given by
+    the user as keyword arguments of :func:`process` (documented there), not directly."""
 
     poll_interval: float = 30.0
     min_poll_interval: float = 2.0
