@@ -61,6 +61,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.mapflow.ai/rest"
 ENV_TOKEN = "MAPFLOW_TOKEN"
 ENV_BASE_URL = "MAPFLOW_API_URL"
+#: Where a user gets an API token (the API docs' "Authentication": profile settings).
+TOKEN_PAGE = "https://app.mapflow.ai/account/api"
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 120.0)
 #: Retried for idempotent calls only (creates are never re-sent). 500 is included: an
 #: idempotent read or write is safe to repeat, and one transient 500 among the hundreds
@@ -185,6 +187,23 @@ def resolve_base_url(base_url: str | None = None) -> str:
     return url.rstrip("/")
 
 
+def token_hint(status: int, source: str) -> str:
+    """What a user can do when the service refuses the token (401) or access (403):
+    where the token came from, how to set one, where one comes from. Never the token."""
+    where = "passed as token=" if source == "argument" else f"read from ${ENV_TOKEN}"
+    todo = (
+        f"Set ${ENV_TOKEN} or pass token=... (to MapflowClient) with a valid token; "
+        f"a token is issued on your Mapflow account page, {TOKEN_PAGE} (see the API "
+        "docs, Authentication)."
+    )
+    if status == 401:
+        return f"the Mapflow API refused the token ({where}). {todo}"
+    return (
+        f"access denied to the account of the token ({where}): it may belong to "
+        f"another account or be refused. {todo}"
+    )
+
+
 def resolve_token(token: str | None = None) -> str:
     """The API token: argument, else ``$MAPFLOW_TOKEN``.
 
@@ -196,7 +215,10 @@ def resolve_token(token: str | None = None) -> str:
     tok = token if token is not None else os.environ.get(ENV_TOKEN, "")
     tok = (tok or "").strip()
     if not tok:
-        raise ConfigError(f"no Mapflow API token: pass token=... or set ${ENV_TOKEN}")
+        raise ConfigError(
+            f"no Mapflow API token: set ${ENV_TOKEN} or pass token=... (to MapflowClient); "
+            f"get a token on your Mapflow account page, {TOKEN_PAGE}"
+        )
     if any(c in tok for c in "\r\n"):
         raise ConfigError("the API token contains a line break")
     return tok
@@ -488,6 +510,7 @@ class Transport:
     ) -> None:
         self.base_url = resolve_base_url(base_url)
         self._auth = _TokenAuth(resolve_token(token), auth)
+        self._token_source = "argument" if token is not None else "environment"
         if isinstance(timeout, (int, float)):
             timeout = (float(timeout), float(timeout))
         self.timeout: tuple[float, float] = (float(timeout[0]), float(timeout[1]))
@@ -766,6 +789,7 @@ class Transport:
             method=call.method,
             path=call.path,
             retry_after=retry_after,
+            hint=token_hint(status, self._token_source) if status in (401, 403) else "",
         )
 
     def _decode(self, call: _Call, resp: requests.Response) -> Any:
@@ -850,4 +874,5 @@ __all__ = [
     "quote_path",
     "resolve_base_url",
     "resolve_token",
+    "token_hint",
 ]

@@ -1,38 +1,24 @@
 """The ``mapflow`` accessor on GeoDataFrame: a thin door to the package.
 
-pandas builds a new accessor object on every attribute access, so nothing is kept on it;
-each method delegates in one line and shares its implementation's docstring (the
-geopandas ``@doc`` style), so the two never drift apart.
+pandas builds a new accessor object on every attribute access, so nothing is kept on it.
+Each method is its implementation with the frame passed for it
+(:func:`mapflow_geo._args.door`): the same signature without the frame, so ``help()``,
+``inspect.signature`` and completion show every keyword, the same docstring, and the
+implementation's argument checks (a misspelt keyword gets a suggestion).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
-
 import geopandas as gpd
 import pandas as pd
 
+from mapflow_geo._args import door
 from mapflow_geo.imagery import search_imagery as _search_imagery
-from mapflow_geo.results import MapflowResult
 from mapflow_geo.run import estimate as _estimate
 from mapflow_geo.run import plan as _plan
 from mapflow_geo.run import process as _process
-from mapflow_geo.run.monitor import Monitor
 from mapflow_geo.run.monitor import monitor as _monitor
 from mapflow_geo.viz import preview_plan as _preview_plan
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def doc(source: Callable[..., Any]) -> Callable[[F], F]:
-    """Give the decorated door the docstring of the function it delegates to."""
-
-    def wrap(door: F) -> F:
-        door.__doc__ = source.__doc__
-        return door
-
-    return wrap
 
 
 @pd.api.extensions.register_dataframe_accessor("mapflow")
@@ -44,29 +30,12 @@ class MapflowAccessor:
             raise AttributeError("the mapflow accessor needs a GeoDataFrame")
         self._obj = obj
 
-    @doc(_plan)
-    def plan(self, **options: Any) -> gpd.GeoDataFrame:
-        return _plan(self._obj, **options)
-
-    @doc(_estimate)
-    def estimate(self, model: str, **options: Any) -> pd.DataFrame:
-        return _estimate(self._obj, model, **options)
-
-    @doc(_search_imagery)
-    def search_imagery(self, **filters: Any) -> gpd.GeoDataFrame:
-        return _search_imagery(self._obj, **filters)
-
-    @doc(_process)
-    def process(self, model: str, **options: Any) -> MapflowResult:
-        return _process(self._obj, model, **options)
-
-    @doc(_monitor)
-    def monitor(self, model: str, **options: Any) -> Monitor:
-        return _monitor(self._obj, model, **options)
-
-    @doc(_preview_plan)
-    def preview(self, **options: Any) -> Any:
-        return _preview_plan(self._obj, **options)
+    plan = door(_plan)
+    estimate = door(_estimate)
+    search_imagery = door(_search_imagery)
+    process = door(_process)
+    monitor = door(_monitor)
+    preview = door(_preview_plan)
 
 
 # ``da.mapflow`` on xarray DataArrays: registered when xarray is (or gets) imported.

@@ -11,7 +11,7 @@ import logging
 import os
 import warnings
 from collections.abc import Hashable, Iterable
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -20,7 +20,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from mapflow_geo._geodesy import geodesic_area_km2
-from mapflow_geo.exceptions import AOIError, AOITypeError, AOIWarning
+from mapflow_geo.exceptions import AOIError, AOIRepairWarning, AOITypeError, AOIWarning
 
 logger = logging.getLogger(__name__)
 
@@ -160,8 +160,9 @@ def _repair(geom: BaseGeometry) -> BaseGeometry:
     return fixed
 
 
-def _prepare_geometry(geom: BaseGeometry | None) -> BaseGeometry:
-    """One row's geometry (already in EPSG:4326) → valid polygonal lon/lat in ±180."""
+def _prepare_geometry(geom: BaseGeometry | None) -> tuple[BaseGeometry, _Repair | None]:
+    """One row's geometry (already in EPSG:4326) → valid polygonal lon/lat in ±180, and
+    what its repair changed when it was not valid."""
     if geom is None:
         raise _RowProblem("has no geometry (None)")
     if geom.is_empty:
@@ -193,7 +194,10 @@ def _prepare_geometry(geom: BaseGeometry | None) -> BaseGeometry:
     # antimeridian: unwrap each polygon so rings are continuous in longitude
     polys = [_unwrap_polygon(p) for p in shapely.get_parts(geom) if not p.is_empty]
     geom = polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
-    geom = _repair(geom)
+    repair = None
+    if not geom.is_valid:
+        repair = _Repair(shapely.is_valid_reason(geom), float(geodesic_area_km2([geom])[0]))
+        geom = _repair(geom)
     # split at ±180 and bring every piece into -180..180
     xmin, _, xmax, _ = geom.bounds if not geom.is_empty else (0, 0, 0, 0)
     if xmin < -180.0 or xmax > 180.0:
@@ -217,7 +221,34 @@ def _prepare_geometry(geom: BaseGeometry | None) -> BaseGeometry:
     geom = polygonal(geom)
     if geom.is_empty or geom.area <= 0.0:
         raise _RowProblem("has no area (degenerate polygon)")
-    return geom
+    return geom, repair
+
+
+class _Repair(NamedTuple):
+    reason: str  # GEOS's words, e.g. "Self-intersection[0.05 0.05]"
+    drawn_km2: float  # the ring's area as drawn (lobes of a crossed ring cancel)
+
+
+def _warn_repaired(repairs: dict[Hashable, _Repair], areas: dict[Hashable, float]) -> None:
+    """One :class:`AOIRepairWarning` naming each repaired row and its area change."""
+    if not repairs:
+        return
+    rows = {label: (r.drawn_km2, areas[label]) for label, r in repairs.items()}
+    lines = [
+        f"row {label!r} ({r.reason}): {r.drawn_km2:,.4f} km² as drawn → "
+        f"{areas[label]:,.4f} km² repaired ({areas[label] - r.drawn_km2:+,.4f} km²)"
+        for label, r in list(repairs.items())[:10]
+    ]
+    more = f"; and {len(repairs) - 10} more" if len(repairs) > 10 else ""
+    warnings.warn(
+        AOIRepairWarning(
+            f"repaired {len(repairs)} invalid geometr{'y' if len(repairs) == 1 else 'ies'}, "
+            f"which will be planned and charged as repaired: {'; '.join(lines)}{more}. "
+            "Fix the input (e.g. shapely.make_valid) if that is not the area you mean.",
+            rows,
+        ),
+        stacklevel=3,
+    )
 
 
 # ------------------------------------------------------------------------- public
@@ -282,6 +313,8 @@ def prepare_aois(
     frame = _as_geodataframe(gdf)
     if frame.crs is None:
         raise AOIError("the frame has no CRS; set one (e.g. gdf.set_crs(4326))", row=None)
+    if len(frame) == 0:
+        warnings.warn("the frame has no rows: there is nothing to plan", AOIWarning, stacklevel=2)
     if not frame.index.is_unique:
         dup = frame.index[frame.index.duplicated()].tolist()[0]  # 3, not np.int64(3)
         raise AOIError(f"index labels must be unique (label {dup!r} repeats)", row=None)
@@ -308,11 +341,14 @@ def prepare_aois(
             geoms[ok] = np.asarray(src.to_crs("EPSG:4326").values, dtype=object)
 
     out_geoms: list[BaseGeometry | None] = [None] * len(geoms)
+    repairs: dict[int, _Repair] = {}
     for i, g in enumerate(geoms):
         if i in problems:
             continue
         try:
-            out_geoms[i] = _prepare_geometry(g)
+            out_geoms[i], repair = _prepare_geometry(g)
+            if repair is not None:
+                repairs[i] = repair
         except _RowProblem as exc:
             problems[i] = exc.problem
         except shapely.errors.GEOSException as exc:  # pragma: no cover - defensive
@@ -325,6 +361,11 @@ def prepare_aois(
             raise AOIError(problems[first] + extra, row=labels[first])
         text = "; ".join(f"row {labels[i]!r} {problems[i]}" for i in sorted(problems))
         warnings.warn(f"skipped {len(problems)} row(s): {text}", AOIWarning, stacklevel=2)
+
+    if repairs:
+        after = geodesic_area_km2([out_geoms[i] for i in repairs])
+        areas = {labels[i]: float(a) for i, a in zip(repairs, after, strict=True)}
+        _warn_repaired({labels[i]: r for i, r in repairs.items()}, areas)
 
     # overlaps: first row (frame order) wins
     keep = [i for i in range(len(geoms)) if i not in problems]
@@ -347,6 +388,17 @@ def prepare_aois(
     out = out.rename_geometry("geometry") if out.geometry.name != "geometry" else out
     logger.debug("prepared %d AOI row(s) from %d input row(s)", len(out), len(frame))
     return out
+
+
+def require_rows(aois: gpd.GeoDataFrame, given: Any) -> None:
+    """Refuse to run, estimate or monitor nothing: ``aois`` (prepared from ``given``)
+    is empty because the input frame has no rows, or because every row was skipped
+    (:func:`prepare_aois` with ``errors="skip"``)."""
+    if len(aois):
+        return
+    if isinstance(given, (pd.DataFrame, pd.Series)) and len(given) == 0:
+        raise AOIError("the frame has no rows: there is nothing to process", row=None)
+    raise AOIError("no input row is usable (every row was skipped): nothing to process")
 
 
 def _trim_overlaps(geoms: list[BaseGeometry]) -> list[BaseGeometry | None]:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import requests
 
+from mapflow_geo._args import checked
 from mapflow_geo._http import DEFAULT_TIMEOUT, RetryPolicy, Transport, quote_path
 from mapflow_geo._secrets import redact
 from mapflow_geo.exceptions import (
@@ -280,6 +281,7 @@ class MapflowClient:
     #: ``"fraction"`` for a deployment on the 2026 page's 0–1 scale.
     catalog_scale: str = "percent"
 
+    @checked
     def __init__(
         self,
         token: str | None = None,

@@ -135,6 +135,7 @@ class APIError(MapflowError):
         method: str = "",
         path: str = "",
         retry_after: float | None = None,
+        hint: str = "",
     ) -> None:
         self.status = int(status)
         self.code = code
@@ -143,8 +144,11 @@ class APIError(MapflowError):
         self.method = method
         self.path = path
         self.retry_after = retry_after
+        self.hint = hint
         head = f"{method} {path} -> HTTP {self.status}".strip()
         detail = f"{code}: {message}" if code else message
+        if hint:  # what the user can do first, then the server's own words
+            detail = f"{hint} The server said: {detail}" if detail else hint
         super().__init__(f"{head}: {detail}" if detail else head)
 
     def __reduce__(self):  # keep attributes through pickling
@@ -159,11 +163,12 @@ class APIError(MapflowError):
                 self.method,
                 self.path,
                 self.retry_after,
+                self.hint,
             ),
         )
 
 
-def _rebuild_api_error(cls, status, message, code, params, method, path, retry_after):
+def _rebuild_api_error(cls, status, message, code, params, method, path, retry_after, hint=""):
     return cls(
         status,
         message,
@@ -172,6 +177,7 @@ def _rebuild_api_error(cls, status, message, code, params, method, path, retry_a
         method=method,
         path=path,
         retry_after=retry_after,
+        hint=hint,
     )
 
 
@@ -185,11 +191,13 @@ class TooLargeProcessingError(BadRequestError):
 
 
 class AuthenticationError(APIError):
-    """HTTP 401: the token is missing or wrong."""
+    """HTTP 401: the token is missing or wrong; the message says where a token is set
+    (``$MAPFLOW_TOKEN`` or ``token=``) and where one comes from, then the server's text."""
 
 
 class PermissionDeniedError(APIError):
-    """HTTP 403."""
+    """HTTP 403: the token's account may not do this (or the token is refused); the
+    message says so before the server's text."""
 
 
 class NotFoundError(APIError):
@@ -258,6 +266,21 @@ class AOIWarning(MapflowWarning):
     """Rows were skipped or dropped while preparing AOIs (the message names them)."""
 
 
+class AOIRepairWarning(AOIWarning):
+    """Invalid geometries (e.g. self-intersecting rings) were repaired: the message names
+    each row, the problem and its area as drawn and as repaired (what will be charged).
+
+    Attributes
+    ----------
+    rows : dict
+        Row label → ``(area_km2 as drawn, area_km2 repaired)``.
+    """
+
+    def __init__(self, message: str, rows: dict | None = None) -> None:
+        self.rows = dict(rows or {})
+        super().__init__(message)
+
+
 class RunIncompleteWarning(MapflowWarning):
     """Issued by ``errors="warn"`` when some tiles of a run did not succeed."""
 
@@ -295,6 +318,7 @@ __all__ = [
     "RunIncompleteWarning",
     "MapflowWarning",
     "AOIWarning",
+    "AOIRepairWarning",
     "ServerError",
     "TooLargeProcessingError",
     "TransportError",

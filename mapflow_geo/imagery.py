@@ -49,6 +49,7 @@ import geopandas as gpd
 import pandas as pd
 from shapely.geometry import mapping, shape
 
+from mapflow_geo._args import checked
 from mapflow_geo.client import default_client
 from mapflow_geo.exceptions import ImageryError
 from mapflow_geo.models import check_scale
@@ -113,6 +114,7 @@ def _iso(value: Any) -> str | None:
 
 
 # ----------------------------------------------------------------------------- catalog
+@checked
 def search_imagery(
     gdf: gpd.GeoDataFrame | gpd.GeoSeries | Any,
     *,
@@ -383,6 +385,7 @@ def check_upload(
             )
 
 
+@checked
 def upload(
     image: Any,
     *,
@@ -391,7 +394,10 @@ def upload(
     name: str | None = None,
     tags: Iterable[str] | None = None,
     check: bool = True,
-    **limits: Any,
+    max_pixel_size_m: float | None = MAX_PIXEL_SIZE_M,
+    allowed_dtypes: Iterable[str] = ALLOWED_DTYPES,
+    allowed_band_counts: Iterable[int] = ALLOWED_BAND_COUNTS,
+    max_file_bytes: int | None = None,
 ):
     """Upload a GeoTIFF (path) or a rioxarray DataArray to a mosaic, checking first.
 
@@ -405,8 +411,8 @@ def upload(
         image (``POST /rasters/mosaic/image``).
     check : bool
         Run :func:`check_upload` against the mosaic's images and the free storage.
-    **limits
-        Passed to :func:`check_upload` (``max_pixel_size_m``, ``allowed_band_counts``…).
+    max_pixel_size_m, allowed_dtypes, allowed_band_counts, max_file_bytes
+        The upload rules checked (see :func:`check_upload`).
 
     Returns
     -------
@@ -429,7 +435,13 @@ def upload(
             meta = raster_meta(path)
             existing = client.list_images(mosaic_id) if mosaic_id else []
             check_upload(
-                meta, mosaic_images=existing, free_bytes=client.memory().free_bytes, **limits
+                meta,
+                mosaic_images=existing,
+                free_bytes=client.memory().free_bytes,
+                max_pixel_size_m=max_pixel_size_m,
+                allowed_dtypes=allowed_dtypes,
+                allowed_band_counts=allowed_band_counts,
+                max_file_bytes=max_file_bytes,
             )
         if mosaic_id:
             img = client.upload_image(mosaic_id, path, filename=filename)
@@ -467,8 +479,16 @@ def _dataarray_to_tiff(da: Any) -> str:
 # ----------------------------------------------------------------------------- helpers
 
 
+@checked
 def check_dataarray(
-    da: Any, *, client: MapflowClient | None = None, mosaic: Any = None, **limits: Any
+    da: Any,
+    *,
+    client: MapflowClient | None = None,
+    mosaic: Any = None,
+    max_pixel_size_m: float | None = MAX_PIXEL_SIZE_M,
+    allowed_dtypes: Iterable[str] = ALLOWED_DTYPES,
+    allowed_band_counts: Iterable[int] = ALLOWED_BAND_COUNTS,
+    max_file_bytes: int | None = None,
 ) -> dict:
     """The metadata the Data API would read from a georeferenced DataArray, after
     :func:`check_upload` (against ``mosaic``'s images and the free storage when a client
@@ -482,7 +502,15 @@ def check_dataarray(
     mosaic_id = getattr(mosaic, "id", mosaic)
     images = client.list_images(mosaic_id) if (client is not None and mosaic_id) else []
     free = client.memory().free_bytes if client is not None else None
-    check_upload(meta, mosaic_images=images, free_bytes=free, **limits)
+    check_upload(
+        meta,
+        mosaic_images=images,
+        free_bytes=free,
+        max_pixel_size_m=max_pixel_size_m,
+        allowed_dtypes=allowed_dtypes,
+        allowed_band_counts=allowed_band_counts,
+        max_file_bytes=max_file_bytes,
+    )
     return meta
 
 

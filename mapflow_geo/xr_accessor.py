@@ -17,18 +17,8 @@ import importlib.util
 import sys
 from typing import Any
 
+from mapflow_geo._args import door
 from mapflow_geo.imagery import check_dataarray, upload
-
-
-def doc(source: Any) -> Any:
-    """Give the decorated door the docstring of the function it delegates to."""
-
-    def wrap(door: Any) -> Any:
-        door.__doc__ = source.__doc__
-        return door
-
-    return wrap
-
 
 _REGISTERED = False
 
@@ -37,19 +27,15 @@ class MapflowDataArrayAccessor:
     """``da.mapflow``: send a georeferenced raster to Mapflow's Data API.
 
     Stateless (xarray caches accessor objects per DataArray; nothing is kept on them but
-    the array).
+    the array). Each method is its implementation with the array passed for it: the same
+    signature (without the array) and docstring.
     """
 
     def __init__(self, obj: Any) -> None:
         self._obj = obj
 
-    @doc(upload)
-    def upload(self, **options: Any) -> Any:
-        return upload(self._obj, **options)
-
-    @doc(check_dataarray)
-    def check(self, **options: Any) -> dict:
-        return check_dataarray(self._obj, **options)
+    upload = door(upload)
+    check = door(check_dataarray)
 
 
 def register() -> None:

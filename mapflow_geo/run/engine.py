@@ -39,6 +39,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from mapflow_geo._args import checked
 from mapflow_geo.client import default_client
 from mapflow_geo.exceptions import (
     AmbiguousCreateError,
@@ -112,30 +113,8 @@ def _status_str(status: Any) -> str:
 
 @dataclass
 class RunOptions:
-    """How a run polls, retries and reconciles (all but the first three rarely change).
-
-    Attributes
-    ----------
-    poll_interval : float
-        Longest wait between two poll cycles, seconds (the service asks for 30–60 s).
-    min_poll_interval : float
-        Shortest wait, used right after a status changed.
-    max_restarts : int
-        Restarts of a failed processing (failed partitions only) before giving up.
-    max_workers : int
-        Threads for creates, cost requests and downloads.
-    adopt_grace_s : float
-        How long a create whose outcome is unknown must stay absent from complete
-        listings before it is sent again (default 10 minutes; the run goes on with its
-        other processings meanwhile).
-    max_outage_s : float
-        How long polling waits out an unreachable or failing API before the run gives up
-        (resumable).
-    progress : bool
-        Show the run's progress bar on stderr (:mod:`mapflow_geo.run.progress`).
-    sleep, clock : callables
-        Injectable collaborators (tests swap them without monkeypatching).
-    """
+    """How a run polls, retries and reconciles: the :class:`Runner`'s settings, given by
+    the user as keyword arguments of :func:`process` (documented there), not directly."""
 
     poll_interval: float = 30.0
     min_poll_interval: float = 2.0
@@ -789,6 +768,7 @@ class Runner:
 
 
 # ----------------------------------------------------------------------------- API
+@checked
 def process(
     gdf: gpd.GeoDataFrame,
     model: str,
@@ -806,8 +786,15 @@ def process(
     max_aois: int | None = None,
     name: str | None = None,
     max_processings: int | None = MAX_PROCESSINGS,
-    options: RunOptions | None = None,
-    **run_options: Any,
+    poll_interval: float = RunOptions.poll_interval,
+    min_poll_interval: float = RunOptions.min_poll_interval,
+    max_restarts: int = RunOptions.max_restarts,
+    max_workers: int = RunOptions.max_workers,
+    adopt_grace_s: float = RunOptions.adopt_grace_s,
+    max_outage_s: float = RunOptions.max_outage_s,
+    progress: bool = RunOptions.progress,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> MapflowResult:
     """Run a Mapflow model over every row; return a :class:`~mapflow_geo.results.MapflowResult`.
 
@@ -852,10 +839,25 @@ def process(
         Prefix of the processings' names.
     max_processings : int or None
         Plans with more processings are refused before anything is sent (None: no cap).
-    options : RunOptions, optional
-        How the run polls, retries and reconciles; or pass its fields as keywords
-        (``poll_interval=5``, ``adopt_grace_s=…``, ``progress=False``, ``max_workers``,
-        ``max_restarts``, ``max_outage_s``, ``sleep``, ``clock``).
+    poll_interval : float
+        Longest wait between two poll cycles, seconds (the service asks for 30–60 s).
+    min_poll_interval : float
+        Shortest wait between poll cycles, used right after a status changed, seconds.
+    max_restarts : int
+        Restarts of a failed processing (failed partitions only) before giving up.
+    max_workers : int
+        Threads for creates, cost requests and downloads.
+    adopt_grace_s : float
+        How long a create whose outcome is unknown must stay absent from complete
+        listings before it is sent again, seconds (the run goes on meanwhile).
+    max_outage_s : float
+        How long the run waits out an unreachable or failing API before giving up
+        (resumable), seconds.
+    progress : bool, default True
+        Show one progress bar through the run's phases on stderr (a widget in notebooks;
+        :mod:`mapflow_geo.run.progress`).
+    sleep, clock : callable
+        Collaborators to swap in tests (``time.sleep``, ``time.monotonic``).
 
     Examples
     --------
@@ -863,9 +865,17 @@ def process(
     >>> with sim.serve() as server:                              # doctest: +SKIP
     ...     res = gdf.mapflow.process("buildings", client=server.client())
     """
-    if errors not in ("raise", "warn"):
-        raise ValueError("errors must be 'raise' or 'warn'")
-    opts = RunOptions.from_kwargs(options, **run_options)
+    opts = RunOptions(
+        poll_interval=poll_interval,
+        min_poll_interval=min_poll_interval,
+        max_restarts=max_restarts,
+        max_workers=max_workers,
+        adopt_grace_s=adopt_grace_s,
+        max_outage_s=max_outage_s,
+        progress=progress,
+        sleep=sleep,
+        clock=clock,
+    )
     client = default_client(client)
     aois, plan, procs, run_params = prepare_run(
         gdf,

@@ -34,7 +34,8 @@ import pandas as pd
 import shapely
 from shapely.geometry import mapping
 
-from mapflow_geo.aoi import prepare_aois
+from mapflow_geo._args import checked
+from mapflow_geo.aoi import prepare_aois, require_rows
 from mapflow_geo.client import default_client
 from mapflow_geo.exceptions import AmbiguousCreateError, ConfigError, MapflowError
 from mapflow_geo.models import Status
@@ -202,6 +203,7 @@ class Monitor:
         j.mark_finished(rec.key)
 
 
+@checked
 def monitor(
     gdf: gpd.GeoDataFrame,
     model: str,
@@ -255,6 +257,7 @@ def monitor(
     """
     client = default_client(client)
     aois = prepare_aois(gdf)
+    require_rows(aois, gdf)
     found = client.find_model(model)
     limit = template_area_limit_km2 or _template_limit(client)
     tiles = plan(aois, area_limit_km2=limit, max_aois=1)

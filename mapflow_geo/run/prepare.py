@@ -23,12 +23,18 @@ import pandas as pd
 import shapely
 from shapely.geometry import mapping
 
-from mapflow_geo.aoi import polygon_parts, prepare_aois
+from mapflow_geo._args import checked
+from mapflow_geo.aoi import polygon_parts, prepare_aois, require_rows
 from mapflow_geo.client import default_client
 from mapflow_geo.exceptions import BudgetError, ConfigError, MapflowError, PlanError
 from mapflow_geo.scenes import plan_scenes
 from mapflow_geo.sources import create_body, imagery_search
-from mapflow_geo.tiling import DEFAULT_MAX_AOIS, credits_for
+from mapflow_geo.tiling import (
+    DEFAULT_MAX_AOIS,
+    DEFAULT_SAFETY_MARGIN,
+    DEFAULT_SLIVER_FRACTION,
+    credits_for,
+)
 from mapflow_geo.tiling import plan as make_plan
 
 #: ``meta`` keys every create carries: how a processing is found again after an
@@ -84,6 +90,7 @@ def resolve_limits(
     return area_limit_km2, DEFAULT_MAX_AOIS if max_aois is None else max_aois
 
 
+@checked
 def plan(
     gdf: Any,
     *,
@@ -92,10 +99,32 @@ def plan(
     area_limit_km2: float | None = None,
     max_aois: int | None = None,
     price_per_km2: float | None = None,
-    **options: Any,
+    input_errors: str = "raise",
+    safety_margin: float = DEFAULT_SAFETY_MARGIN,
+    sliver_fraction: float = DEFAULT_SLIVER_FRACTION,
 ) -> gpd.GeoDataFrame:
     """Plan tiles and processings under the account's limits: :func:`mapflow_geo.tiling.plan`
     with the limits (and, given ``model``, the price) read from ``client`` where not given.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        The areas, one row each (any CRS).
+    client : MapflowClient, optional
+        Reads the account's limits (and the model's price) where they are not given;
+        without it the plan is made offline from ``area_limit_km2``.
+    model : str, optional
+        With a client: fill ``planned_credits`` from the model's price.
+    area_limit_km2, max_aois : optional
+        Plan under these limits instead of the account's.
+    price_per_km2 : float, optional
+        Credits per km² for ``planned_credits`` (instead of the model's price).
+    input_errors : {"raise", "skip"}
+        Unusable input rows: raise an :class:`~mapflow_geo.exceptions.AOIError` naming
+        the row, or skip it with a warning (as in :func:`mapflow_geo.run.process`).
+    safety_margin, sliver_fraction : float
+        Fraction of the limit kept free, and the size under which pieces are merged
+        (see :func:`mapflow_geo.tiling.plan`).
 
     Examples
     --------
@@ -113,7 +142,9 @@ def plan(
         area_limit_km2=area_limit_km2,
         max_aois=max_aois,
         price_per_km2=price_per_km2,
-        **options,
+        errors=input_errors,
+        safety_margin=safety_margin,
+        sliver_fraction=sliver_fraction,
     )
 
 
@@ -200,6 +231,7 @@ def prepare_run(
     Returns (aois, plan, processings, params); sends nothing that creates or costs.
     """
     aois = prepare_aois(gdf, errors=errors)
+    require_rows(aois, gdf)
     area_limit_km2, max_aois = resolve_limits(client, area_limit_km2, max_aois)
     found = client.find_model(model)
     scenes = source if isinstance(source, gpd.GeoDataFrame) else None
@@ -311,6 +343,7 @@ def check_budget(
             )
 
 
+@checked
 def estimate(
     gdf: gpd.GeoDataFrame,
     model: str,
@@ -320,14 +353,32 @@ def estimate(
     blocks: Any = None,
     area_limit_km2: float | None = None,
     max_aois: int | None = None,
-    errors: str = "raise",
+    input_errors: str = "raise",
     max_processings: int | None = MAX_PROCESSINGS,
 ) -> pd.DataFrame:
     """Estimated cost per input row: ``area_km2``, ``processings``, ``credits``.
 
     Plans the run and asks the server's cost endpoint about every planned processing;
     creates nothing. A processing shared by several rows is split between them by area.
-    Plans over ``max_processings`` are refused before any cost request.
+    Plans over ``max_processings`` are refused before any cost request. The keywords
+    mean what they mean in :func:`mapflow_geo.run.process`.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        The areas, one row each (any CRS).
+    model : str
+        Model name, e.g. ``"buildings"``.
+    client : MapflowClient, optional
+        Defaults to one built from ``MAPFLOW_TOKEN`` / ``MAPFLOW_API_URL``.
+    source, blocks : optional
+        Imagery source (or chosen catalog scenes) and model options.
+    area_limit_km2, max_aois : optional
+        Plan under these limits instead of the account's.
+    input_errors : {"raise", "skip"}
+        Unusable input rows: raise naming the row, or skip it with a warning.
+    max_processings : int or None
+        Plans with more processings are refused before any cost request.
     """
     client = default_client(client)
     aois, plan, procs, _ = prepare_run(
@@ -338,7 +389,7 @@ def estimate(
         blocks=blocks,
         area_limit_km2=area_limit_km2,
         max_aois=max_aois,
-        errors=errors,
+        errors=input_errors,
     )
     check_size(procs, max_processings)
     estimate_processings(client, procs)

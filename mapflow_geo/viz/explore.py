@@ -45,6 +45,7 @@ import pandas as pd
 import shapely
 from branca.element import MacroElement, Template
 
+from mapflow_geo._args import checked
 from mapflow_geo.run.prepare import plan as make_plan
 from mapflow_geo.viz.deck import DeckMap, deck_result
 from mapflow_geo.viz.layers import add_processing_layers
@@ -84,6 +85,7 @@ _FOLIUM_ONLY = ("max_features", "large", "detail_zoom", "layers", "client", "wid
 _LONBOARD_ONLY = ("fields", "outlines")
 
 
+@checked
 def preview_plan(
     gdf: gpd.GeoDataFrame,
     *,
@@ -95,7 +97,8 @@ def preview_plan(
     basemap: str | Sequence[Any] | None = DEFAULT_BASEMAPS,
     width: str | int = "100%",
     height: str | int = 600,
-    **plan_options: Any,
+    price_per_km2: float | None = None,
+    input_errors: str = "raise",
 ) -> folium.Map:
     """A folium map of the input areas and the tiles a run would create.
 
@@ -108,8 +111,8 @@ def preview_plan(
         The input areas (any CRS).
     plan : GeoDataFrame, optional
         A plan from :func:`mapflow_geo.tiling.plan`; made from the limits otherwise.
-    area_limit_km2, max_aois, client, model, **plan_options
-        Passed to :func:`mapflow_geo.tiling.plan` when ``plan`` is not given.
+    area_limit_km2, max_aois, client, model, price_per_km2, input_errors
+        Passed to :func:`mapflow_geo.plan` when ``plan`` is not given.
     basemap : str, TileProvider, sequence of them, or None
         xyzservices names or providers; the first is shown, the others are in the layer
         control.
@@ -128,7 +131,8 @@ def preview_plan(
             max_aois=max_aois,
             client=client,
             model=model,
-            **plan_options,
+            price_per_km2=price_per_km2,
+            input_errors=input_errors,
         )
     aois = gdf.to_crs(4326) if gdf.crs is not None else gdf.set_crs(4326)
     tiles = plan.to_crs(4326)
