@@ -5,9 +5,12 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pyarrow.parquet as pq
+import pyogrio
 import pyproj
 import pytest
 import shapely
@@ -204,9 +207,17 @@ def test_every_format_written_and_read_back_with_the_true_count(tmp_path, area_f
     assert [o["format"] for o in doc["outputs"]] == [
         "gpkg", "geojson", "geojson", "fgb", "parquet", "dataset"
     ]  # fmt: skip
+    drivers = {"gpkg": "GPKG", "geojson": "GeoJSON", "fgb": "FlatGeobuf"}
     for out in doc["outputs"]:
         path = out["path"]
-        read = gpd.read_parquet if out["format"] in ("parquet", "dataset") else gpd.read_file
+        if out["format"] in drivers:
+            assert pyogrio.read_info(path)["driver"] == drivers[out["format"]], path
+            read = gpd.read_file
+        else:
+            assert Path(path).is_dir() == (out["format"] == "dataset"), path
+            files = sorted(Path(path).glob("*.parquet")) if Path(path).is_dir() else [path]
+            assert all(b"geo" in pq.read_schema(f).metadata for f in files), path
+            read = gpd.read_parquet
         assert len(read(path)) == out["objects"] == n_true, path
         assert f"wrote {n_true:,} objects to {path}" in proc.stderr
     assert server.token not in proc.stdout + proc.stderr
