@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 import traceback
 import warnings
@@ -37,7 +38,7 @@ from mapflow_geo.exceptions import (
 from mapflow_geo.sim import cli_main as sim_main
 
 #: Exit codes (documented in ``--help`` and ``docs/guide/cli.md``).
-EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
 
 #: The errors a user can act on: one line on stderr, exit code 2.
 USER_ERRORS = (MapflowError, OSError)
@@ -136,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _logging(args.verbose, args.quiet):
             return COMMANDS[args.cmd](args)
+    except BrokenPipeError:  # stdout closed early (piped into head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE
     except KeyboardInterrupt:
         print("mapflow-geo: interrupted; run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED

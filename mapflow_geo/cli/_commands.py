@@ -135,7 +135,9 @@ def estimate(args: argparse.Namespace) -> int:
         **_drop_none(area_limit_km2=args.area_limit_km2, max_aois=args.max_aois),
         **_max_processings(args),
     )
-    total = est.attrs.get("total_credits", est["credits"].sum())
+    total = est.attrs.get("total_credits")
+    if total is None:  # the total of the per-row credits column
+        total = est[[c for c in est.columns if "credit" in c][0]].sum()
     n_proc = est.attrs.get("processings")
     if args.json:
         rows = [
@@ -149,7 +151,7 @@ def estimate(args: argparse.Namespace) -> int:
                 "model": args.model,
                 "rows": rows,
                 "processings": _num(n_proc),
-                "area_km2": _num(est["area_km2"].sum()),
+                "area_km2": _num(est["area_km2"].sum()) if "area_km2" in est else None,
                 "total_credits": _num(total),
             }
         )

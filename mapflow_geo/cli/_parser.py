@@ -35,7 +35,8 @@ exit codes:
        reports; --debug adds the traceback
   3    process: the run finished but some tiles failed; the partial result is written
   130  interrupted (Ctrl-C); process resumes where it stopped when run again with
-       the same --run-dir"""
+       the same --run-dir
+  141  stdout was closed early (e.g. piped into head)"""
 
 
 class Parser(argparse.ArgumentParser):
