@@ -174,6 +174,11 @@ def test_help_names_units_defaults_and_environment():
     assert "MAPFLOW_API_URL" in text and "MAPFLOW_TOKEN" in text
     for opt in ("--max-credits", "--run-dir", "--progress", "--json", "--quiet", "--debug"):
         assert opt in text
+    for cmd in ("plan", "estimate", "review", "monitor"):
+        sub = _cli(cmd, "--help").stdout
+        assert "``" not in sub and "MAPFLOW_TOKEN" in sub and "exit codes" in sub, cmd
+    simulator = " ".join(_cli("sim", "--help").stdout.split())
+    assert "km²" in simulator and "(default: 25.0)" in simulator and "0–1" in simulator
 
 
 def test_every_format_written_and_read_back_with_the_true_count(tmp_path, area_file):
