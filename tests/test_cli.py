@@ -3,8 +3,10 @@
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -355,3 +357,30 @@ def test_json_plan(tmp_path, area_file):
     assert plan["processings"] == tiles["processing"].nunique()
     assert plan["area_km2"] == pytest.approx(AREA_KM2, rel=1e-2)
     assert (tiles["area_km2"] <= 0.5 + 1e-9).all()
+
+
+def test_interrupt_exits_130_and_the_same_command_resumes(tmp_path, area_file):
+    """Ctrl-C while the processings run: exit 130 and one line; the same command again
+    finishes the run without creating anything new."""
+    args = [sys.executable, "-m", "mapflow_geo.cli", "process", str(area_file), "-m",
+            "buildings", *FAST, "--run-dir", str(tmp_path / "run"), "-o",
+            str(tmp_path / "o.gpkg")]  # fmt: skip
+    with sim.serve(seed=11, processing_seconds=600) as server:
+        env = _env(server)
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)  # fmt: skip
+        deadline = time.monotonic() + 120
+        while len(_creates(server)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        created = len(_creates(server))
+        server.advance(1200)
+        again = _cli(*args[3:], "--json", env=env)
+        assert len(_creates(server)) == created == 3
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == (
+        "mapflow-geo: interrupted; run the same command again to resume"
+    )
+    assert "Traceback" not in err
+    assert json.loads(again.stdout)["complete"]

@@ -277,4 +277,4 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-__all__ = ["DESCRIPTION", "ENV_TOKEN", "build_parser"]
+__all__ = ["DESCRIPTION", "ENVIRONMENT", "EXIT_CODES", "Parser", "build_parser"]
