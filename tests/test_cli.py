@@ -83,16 +83,13 @@ def test_budget_error_is_a_clean_message(tmp_path):
             env=env,
             check=False,
         )
-    assert proc.returncode == 2
-    assert "max_credits=1" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert "max_credits=1" in _error_line(proc)
 
 
 def test_missing_token_is_a_clean_message(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MAPFLOW_TOKEN"}
     proc = _cli("estimate", str(SAMPLE), "--model", "buildings", env=env, check=False)
-    assert proc.returncode == 2
-    assert "MAPFLOW_TOKEN" in proc.stderr
+    assert "MAPFLOW_TOKEN" in _one_error_line(proc)
 
 
 @pytest.mark.parametrize("args", [["--help"], ["sim", "--help"]])
@@ -129,7 +126,7 @@ def test_monitor_from_the_command_line(tmp_path):
         assert len(server.client().list_templates()) == 1
 
 
-# ----------------------------------------------------------------- conventions
+# ------------------------------------- formats, streams, errors and exit codes
 AREA = shapely.box(37.60, 55.75, 37.62, 55.76)  # ≈ 1.4 km² of a city district (seed 11)
 LIMIT = ("--area-limit-km2", "0.5")
 FAST = (*LIMIT, "--poll-interval", "0.2")
@@ -154,6 +151,16 @@ def _one_error_line(proc) -> str:
     assert len(lines) == 1 and ": error: " in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
     return lines[0]
+
+
+def _error_line(proc) -> str:
+    """The error of a command that failed after logging: the last line of stderr, the
+    only one saying ``error:``, no traceback, exit code 2."""
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert [ln for ln in lines if ": error: " in ln] == lines[-1:], proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[-1]
 
 
 def _creates(server) -> list:
@@ -331,7 +338,7 @@ def test_refused_token_is_one_line_naming_the_variable(tmp_path, area_file):
         proc = _cli("process", str(area_file), "-m", "buildings", "-o", str(tmp_path / "o.gpkg"),
                     env=_env(server) | {"MAPFLOW_TOKEN": token}, check=False)  # fmt: skip
         assert _creates(server) == []
-    line = _one_error_line(proc)
+    line = _error_line(proc)
     assert "MAPFLOW_TOKEN" in line and "401" in line
     for secret in (token, key, f"someone@example.com:{key}"):
         assert secret not in proc.stdout + proc.stderr
