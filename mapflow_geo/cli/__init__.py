@@ -29,13 +29,11 @@ from mapflow_geo._http import ENV_TOKEN
 from mapflow_geo.cli._commands import COMMANDS, EXIT_INCOMPLETE
 from mapflow_geo.cli._output import FORMATS, UsageError, resolve_target
 from mapflow_geo.cli._parser import build_parser
-from mapflow_geo.demo import main as demo_main
 from mapflow_geo.exceptions import (
     AuthenticationError,
     MapflowError,
     PermissionDeniedError,
 )
-from mapflow_geo.sim import cli_main as sim_main
 
 #: Exit codes (documented in ``--help`` and ``docs/guide/cli.md``).
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 130, 141
@@ -124,9 +122,14 @@ def _check_args(args: argparse.Namespace) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     """Run ``mapflow-geo`` with ``argv`` (default ``sys.argv[1:]``); return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # the simulator and the demo load only when asked (half a second off every other command)
     if argv[:1] == ["sim"]:
-        return sim_main(argv[1:]) or EXIT_OK
+        from mapflow_geo.sim import cli_main
+
+        return cli_main(argv[1:]) or EXIT_OK
     if argv[:1] == ["demo"]:
+        from mapflow_geo.demo import main as demo_main
+
         return demo_main(argv[1:])
     ap = build_parser()
     args = ap.parse_args(argv)
