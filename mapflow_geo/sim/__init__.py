@@ -59,20 +59,56 @@ def serve(**options: Any) -> Iterator[Server]:
 def cli_main(argv: list[str] | None = None) -> int:
     """``sim --port PORT --token TOKEN [...]``: serve until Ctrl-C."""
     ap = argparse.ArgumentParser(
-        prog="mapflow-geo sim", description="Run the local Mapflow API simulator."
+        prog="mapflow-geo sim",
+        description="Serve the local Mapflow API simulator until Ctrl-C (or SIGTERM); point "
+        "MAPFLOW_API_URL at the printed URL and MAPFLOW_TOKEN at --token.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-    ap.add_argument("--token", default=DEFAULT_TOKEN, help="API token (base64 of email:apikey)")
-    ap.add_argument("--aoi-area-limit-km2", type=float, default=25.0)
-    ap.add_argument("--max-aois-per-processing", type=int, default=10)
-    ap.add_argument("--processing-seconds", type=float, default=0.0)
-    ap.add_argument("--awaiting-seconds", type=float, default=0.0)
-    ap.add_argument("--fail-fraction", type=float, default=0.0)
-    ap.add_argument("--credits", type=int, default=100_000)
-    ap.add_argument("--billing-type", default="CREDITS", choices=["CREDITS", "AREA", "NONE"])
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--state-file", default=None)
+    ap.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    ap.add_argument("--port", type=int, default=8765, help="TCP port (0 picks a free port)")
+    ap.add_argument(
+        "--token",
+        default=DEFAULT_TOKEN,
+        help="the token it accepts (base64 of email:apikey)",
+    )
+    ap.add_argument(
+        "--aoi-area-limit-km2", type=float, default=25.0, help="largest AOI of a processing, km²"
+    )
+    ap.add_argument(
+        "--max-aois-per-processing", type=int, default=10, help="most AOIs in one processing"
+    )
+    ap.add_argument(
+        "--processing-seconds",
+        type=float,
+        default=0.0,
+        help="seconds each AOI attempt stays IN_PROGRESS (0: OK on first read)",
+    )
+    ap.add_argument(
+        "--awaiting-seconds", type=float, default=0.0, help="seconds in AWAITING before IN_PROGRESS"
+    )
+    ap.add_argument(
+        "--fail-fraction",
+        type=float,
+        default=0.0,
+        help="probability that an AOI attempt fails, 0–1",
+    )
+    ap.add_argument(
+        "--credits", type=int, default=100_000, help="the account's starting remainingCredits"
+    )
+    ap.add_argument(
+        "--billing-type",
+        default="CREDITS",
+        choices=["CREDITS", "AREA", "NONE"],
+        help="how the account pays",
+    )
+    ap.add_argument(
+        "--seed", type=int, default=0, help="seed of the world, failure draws, catalog and faults"
+    )
+    ap.add_argument(
+        "--state-file",
+        default=None,
+        help="keep the state in this file across restarts (None: in memory only)",
+    )
     ap.add_argument("--basemap-vintage", default="2024-06-01", help="date of the basemaps' imagery")
     args = ap.parse_args(argv)
     server = Server(
