@@ -13,6 +13,7 @@ import pandas as pd
 from mapflow_geo.results import stats as _stats
 from mapflow_geo.results._options import OPTIONS, FeaturesTooLargeError
 from mapflow_geo.results.changes import changes as _changes
+from mapflow_geo.results.columns import public_frame
 from mapflow_geo.results.dask import to_dask
 from mapflow_geo.results.dataset import (
     DatasetInfo,
@@ -61,7 +62,7 @@ class MapflowResult:
         files: pd.DataFrame | None = None,
         loader: Callable[[], gpd.GeoDataFrame] | None = None,
     ) -> None:
-        self._features = features
+        self._features = public_frame(features) if features is not None else None
         self._loader = loader  # makes `features` from `files` (default: stitched_features)
         self._sums: pd.DataFrame | None = None  # objects and area per (row, class)
         self._n_objects: int | None = None
@@ -83,7 +84,7 @@ class MapflowResult:
 
     @features.setter
     def features(self, value: gpd.GeoDataFrame) -> None:
-        self._features, self._sums, self._n_objects = value, None, None
+        self._features, self._sums, self._n_objects = public_frame(value), None, None
 
     @property
     def n_pieces(self) -> int:
@@ -102,16 +103,16 @@ class MapflowResult:
                 "with mapflow_geo.set_options(max_features_in_memory=None): res.features"
             )
         if self._loader is not None:
-            return self._loader()
+            return public_frame(self._loader())
         if len(self.files):
-            return stitched_features(self.files, self.tiles)
-        return empty_features()
+            return public_frame(stitched_features(self.files, self.tiles))
+        return public_frame(empty_features())
 
-    def class_sums(self, *, client: Any = None) -> pd.DataFrame:
+    def class_sums(self, *, dask_client: Any = None) -> pd.DataFrame:
         """Objects and area per (input ``row``, class) of the stitched objects
         (:func:`mapflow_geo.results.stats.class_sums`): from :attr:`features` when they
         are loaded, else by streaming over the stored files without loading them
-        (:func:`mapflow_geo.results.dataset.stream_class_sums`; ``client``: on a dask
+        (:func:`mapflow_geo.results.dataset.stream_class_sums`; ``dask_client``: on a dask
         cluster). Kept once computed; :meth:`to_parquet` computes them on the way."""
         if self._sums is None:
             if self._features is not None or not len(self.files):
@@ -119,7 +120,7 @@ class MapflowResult:
                 self._sums = _stats.class_sums(feats) if len(feats) else _stats.empty_sums()
                 self._n_objects = len(feats)
             else:
-                info = stream_class_sums(self.files, self.tiles, client=client)
+                info = stream_class_sums(self.files, self.tiles, dask_client=dask_client)
                 self._sums, self._n_objects = info.sums, info.objects
         return self._sums
 
@@ -128,7 +129,7 @@ class MapflowResult:
         path: str | Path,
         *,
         partition_features: int | None = None,
-        client: Any = None,
+        dask_client: Any = None,
         overwrite: bool = True,
     ) -> DatasetInfo:
         """Write the stitched objects as a GeoParquet 1.1 **dataset** (a folder of
@@ -146,7 +147,7 @@ class MapflowResult:
         partition_features : int, optional
             Objects per file (default ``get_options()["partition_features"]``, 100,000);
             memory grows with it.
-        client : dask.distributed.Client or str, optional
+        dask_client : dask.distributed.Client or str, optional
             Do the work on a dask cluster (a client or a scheduler address); ``path``
             must be a folder every worker sees.
 
@@ -163,7 +164,7 @@ class MapflowResult:
         """
         kw = {"partition_features": partition_features, "overwrite": overwrite}
         if len(self.files):
-            info = write_dataset(self.files, self.tiles, path, client=client, **kw)
+            info = write_dataset(self.files, self.tiles, path, dask_client=dask_client, **kw)
         else:
             info = write_frame_dataset(self.features, path, **kw)
         self._sums, self._n_objects, self.dataset = info.sums, info.objects, info.path
@@ -177,8 +178,25 @@ class MapflowResult:
 
     @property
     def costs(self) -> pd.DataFrame:
-        """Per input row: area, processings, estimated and charged credits; a total row."""
+        """Per input row (index ``row``): ``area_km2``, ``processings``,
+        ``estimated_credits``, ``charged_credits``. Tidy: no total row, so
+        ``res.costs["charged_credits"].sum()`` is the run's charge (:attr:`totals`)."""
         return _stats.cost_table(self)
+
+    @property
+    def totals(self) -> pd.Series:
+        """The run's totals (a Series): ``rows``, ``area_km2``, ``tiles``, ``tiles_ok``,
+        ``tiles_failed``, ``processings``, ``estimated_credits``, ``charged_credits``,
+        ``objects`` and ``coverage``. Counting the objects streams over the stored files
+        when they are not loaded (as :attr:`stats`).
+
+        Examples
+        --------
+        >>> res.totals["charged_credits"] == res.costs["charged_credits"].sum()  # doctest: +SKIP
+        True
+        """
+        self.class_sums()
+        return _stats.totals(self, objects=self._n_objects)
 
     @property
     def stats(self) -> pd.DataFrame:
@@ -305,7 +323,12 @@ class MapflowResult:
     def costs_table(self, fmt: str = "styler", path: str | Path | None = None) -> Any:
         """:attr:`costs` formatted: a pandas ``Styler`` (notebooks), or ``"markdown"``,
         ``"html"``, ``"csv"`` text; also written to ``path`` when given."""
-        return present(self.costs, fmt, path, caption="Credits per input row")
+        t = _stats.totals(self)
+        caption = (
+            f"Credits per input row (total: {t['charged_credits']:,} charged, "
+            f"{t['estimated_credits']:,} estimated)"
+        )
+        return present(self.costs, fmt, path, caption=caption)
 
     def stats_table(self, fmt: str = "styler", path: str | Path | None = None) -> Any:
         """:attr:`stats` formatted, as :meth:`costs_table`."""
