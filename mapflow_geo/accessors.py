@@ -20,7 +20,8 @@ from mapflow_geo.run import plan as _plan
 from mapflow_geo.run import process as _process
 from mapflow_geo.run.monitor import Monitor
 from mapflow_geo.run.monitor import monitor as _monitor
-from mapflow_geo.viz import preview_plan as _preview_plan
+from mapflow_geo.viz import explore_plan as _explore_plan
+from mapflow_geo.viz import plot_plan as _plot_plan
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,7 +38,7 @@ def doc(source: Callable[..., Any]) -> Callable[[F], F]:
 
 @pd.api.extensions.register_dataframe_accessor("mapflow")
 class MapflowAccessor:
-    """``gdf.mapflow``: plan, estimate, process and preview Mapflow runs over the rows."""
+    """``gdf.mapflow``: plan, estimate, process Mapflow runs over the rows and map the plan."""
 
     def __init__(self, obj: pd.DataFrame) -> None:
         if not isinstance(obj, gpd.GeoDataFrame):
@@ -64,9 +65,13 @@ class MapflowAccessor:
     def monitor(self, model: str, **options: Any) -> Monitor:
         return _monitor(self._obj, model, **options)
 
-    @doc(_preview_plan)
-    def preview(self, **options: Any) -> Any:
-        return _preview_plan(self._obj, **options)
+    @doc(_explore_plan)
+    def explore_plan(self, **options: Any) -> Any:
+        return _explore_plan(self._obj, **options)
+
+    @doc(_plot_plan)
+    def plot_plan(self, **options: Any) -> Any:
+        return _plot_plan(self._obj, **options)
 
 
 # ``da.mapflow`` on xarray DataArrays: registered when xarray is (or gets) imported.

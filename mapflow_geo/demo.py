@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     res.features.to_file(out / "features.gpkg", driver="GPKG")
     res.costs.to_csv(out / "costs.csv")
     print(f"\nWrote {out / 'features.gpkg'} and {out / 'costs.csv'}")
-    m = res.preview()
-    m.save(str(out / "preview.html"))
-    print(f"Wrote {out / 'preview.html'}")
+    m = res.explore()
+    m.save(str(out / "result.html"))
+    print(f"Wrote {out / 'result.html'}")
     return 0
 
 

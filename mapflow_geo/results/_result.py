@@ -228,22 +228,64 @@ class MapflowResult:
         """True when every tile succeeded."""
         return bool((self.tiles["status"] == "OK").all())
 
-    def __repr__(self) -> str:
-        n_ok = int((self.tiles["status"] == "OK").sum())
+    def _objects_text(self) -> str:
         if self._features is not None:
-            objects = f"{len(self._features)} features"
-        elif self._n_objects is not None:
-            objects = f"{self._n_objects} features (not loaded)"
-        else:
-            objects = f"{self.n_pieces} stored pieces (not loaded)"
+            return f"{len(self._features):,} objects"
+        if self._n_objects is not None:
+            return f"{self._n_objects:,} objects (not loaded)"
+        return f"{self.n_pieces:,} stored pieces (not loaded)"
+
+    def __repr__(self) -> str:
+        t = _stats.totals(self)
+        failed = f", {t['tiles_failed']} failed" if t["tiles_failed"] else ""
+        cover = "" if t["coverage"] is None else f", coverage {t['coverage']:.0%}"
+        where = f", run_dir={str(self.run_dir)!r}" if self.run_dir is not None else ""
         return (
-            f"<MapflowResult: {objects} from {n_ok}/{len(self.tiles)} "
-            f"tiles in {len(self.processings)} processings, "
-            f"{int(self.processings['cost'].fillna(0).sum())} credits charged>"
+            f"<MapflowResult: {self._objects_text()} over {t['rows']} input rows "
+            f"({t['area_km2']:,.2f} km²); {t['tiles_ok']}/{t['tiles']} tiles OK{failed}"
+            f"{cover}; {t['processings']} processings, {t['charged_credits']:,} credits "
+            f"charged of {t['estimated_credits']:,} estimated{where}>"
         )
 
     def _repr_html_(self) -> str:
-        return f"<p>{html.escape(self.__repr__()[1:-1])}</p>" + self.costs_table("html")
+        """A card for notebooks: objects, tiles, coverage, credits, the failed tiles
+        with their messages, and the per-row costs. Never loads the objects."""
+        t = _stats.totals(self)
+        e = html.escape
+        rows = [
+            ("objects", self._objects_text()),
+            ("input rows", f"{t['rows']} ({t['area_km2']:,.2f} km²)"),
+            ("tiles", f"{t['tiles_ok']} OK of {t['tiles']}, {t['tiles_failed']} failed"),
+            ("coverage", "—" if t["coverage"] is None else f"{t['coverage']:.1%}"),
+            ("processings", f"{t['processings']}"),
+            (
+                "credits",
+                f"{t['charged_credits']:,} charged, {t['estimated_credits']:,} estimated",
+            ),
+        ]
+        if self.run_dir is not None:
+            rows.append(("run dir", str(self.run_dir)))
+        cells = "".join(
+            f"<tr><th style='text-align:left;padding:1px 8px'>{e(k)}</th>"
+            f"<td style='text-align:left;padding:1px 8px'>{e(v)}</td></tr>"
+            for k, v in rows
+        )
+        out = f"<div><b>MapflowResult</b><table>{cells}</table>"
+        failed = self.failed
+        if len(failed):
+            cols = [c for c in ("tile_id", "row", "status", "messages") if c in failed]
+            shown = failed[cols].head(10).copy()
+            if "messages" in shown:
+                shown["messages"] = [
+                    "; ".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
+                    for v in shown["messages"]
+                ]
+            more = f" (first 10 of {len(failed)})" if len(failed) > 10 else ""
+            out += f"<details open><summary>Failed tiles{more}</summary>"
+            out += shown.to_html(index=False, escape=True) + "</details>"
+        out += "<details><summary>Credits per input row</summary>"
+        out += self.costs_table("html") + "</details></div>"
+        return out
 
     # -- review (the client is passed in: results know no HTTP) ------------------
     def processing_ids(self) -> list[str]:
@@ -334,29 +376,38 @@ class MapflowResult:
         """:attr:`stats` formatted, as :meth:`costs_table`."""
         return present(self.stats, fmt, path, caption="Objects per input row")
 
-    def preview(self, **options: Any) -> Any:
-        """A folium map: input areas, tiles by status (popups with the error), objects
-        by class, legend and layer control. See :func:`mapflow_geo.viz.preview_result`
-        (``max_features`` / ``large`` for big results, ``client`` for Mapflow's layers)."""
-        from mapflow_geo.viz import preview_result  # presentation reaches up (as explore)
+    def explore(self, column: str | None = None, **kwargs: Any) -> Any:
+        """An interactive map, as :meth:`GeoDataFrame.explore`: input areas, tiles by
+        status (popups with the error), objects by class or by ``column``. Takes
+        ``GeoDataFrame.explore``'s keywords (``cmap``, ``tooltip``, ``popup``,
+        ``style_kwds``, ``m``, ``tiles``, ``width``, ``height``…) and returns the
+        library's own map: a ``folium.Map``, or a ``lonboard.Map`` above ``threshold``
+        objects (20,000; ``engine=`` chooses). See :func:`mapflow_geo.viz.explore_result`
+        (``max_features`` / ``large`` for big folium maps, ``client`` for Mapflow's
+        layers, ``show_features`` / ``show_tiles`` / ``show_aois``).
 
-        return preview_result(self, **options)
-
-    def explore(self, *, engine: str = "auto", threshold: int | None = None, **options: Any) -> Any:
-        """An interactive map sized to the result: folium (:meth:`preview`) up to
-        ``threshold`` objects (20,000 by default), lonboard (deck.gl, every object drawn
-        by the GPU) above; same colours and legend, ``.save(path)`` on both. See
-        :func:`mapflow_geo.viz.explore_result`."""
+        Examples
+        --------
+        >>> m = res.explore(column="area_m2", cmap="viridis")         # doctest: +SKIP
+        >>> m.save("result.html")                                     # doctest: +SKIP
+        """
         from mapflow_geo.viz import explore_result  # presentation reaches up
 
-        return explore_result(self, engine=engine, threshold=threshold, **options)
+        return explore_result(self, column, **kwargs)
 
-    def plot(self, ax: Any = None, **options: Any) -> Any:
-        """A matplotlib map (areas, objects by class, failed tiles, legend, scale bar);
-        returns the Axes. See :func:`mapflow_geo.viz.plot_result`."""
+    def plot(self, column: str | None = None, **kwargs: Any) -> Any:
+        """A static map, as :meth:`GeoDataFrame.plot`: input areas, objects by class or
+        by ``column``, failed tiles, legend, scale bar; returns the matplotlib Axes.
+        Takes ``GeoDataFrame.plot``'s keywords (``ax``, ``cmap``, ``legend``,
+        ``figsize``, ``alpha``, ``edgecolor``…). See :func:`mapflow_geo.viz.plot_result`.
+
+        Examples
+        --------
+        >>> ax = res.plot(column="area_m2", cmap="magma", legend=True)  # doctest: +SKIP
+        """
         from mapflow_geo.viz import plot_result  # presentation reaches up
 
-        return plot_result(self, ax, **options)
+        return plot_result(self, column, **kwargs)
 
     def to_image(self, path: str | Path, *, dpi: float = 150, **options: Any) -> Path:
         """Save :meth:`plot` as PNG, SVG or PDF (by extension). See
