@@ -245,7 +245,7 @@ def folium_result(
 
     Examples
     --------
-    >>> m = folium_result(res, "area_m2", cmap="viridis", tooltip=["class_id", "area_m2"])  # doctest: +SKIP
+    >>> m = folium_result(res, "area_m2", cmap="viridis", tooltip=["area_m2"])  # doctest: +SKIP
     >>> m = folium_result(res, max_features=5000, large="cluster")    # doctest: +SKIP
     """
     if large not in _LARGE_MODES:
