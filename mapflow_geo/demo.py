@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     res.features.to_file(out / "features.gpkg", driver="GPKG")
     res.costs.to_csv(out / "costs.csv")
     print(f"\nWrote {out / 'features.gpkg'} and {out / 'costs.csv'}")
-    m = res.explore()
+    m = res.explore(engine="folium")  # one HTML file, whatever the size
     m.save(str(out / "result.html"))
     print(f"Wrote {out / 'result.html'}")
     return 0
