@@ -98,3 +98,20 @@ def public_table(table: pa.Table) -> pa.Table:
 def public_schema(schema: pa.Schema) -> pa.Schema:
     """The schema :func:`public_table` gives tables of ``schema``."""
     return public_table(schema.empty_table()).schema
+
+
+def check_column(feats: pd.DataFrame, column: str | None) -> None:
+    """A ``column=`` the objects do not have: an error naming it, the closest name and
+    the columns there are (before any drawing)."""
+    if column is None or column in feats.columns or not len(feats.columns):
+        return
+    import difflib
+
+    geometry = getattr(feats, "active_geometry_name", None)  # a GeoDataFrame's
+    names = [str(c) for c in feats.columns if c != geometry]
+    close = difflib.get_close_matches(str(column), names, n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise ValueError(
+        f"column={column!r} is not a column of the result's objects; {hint}"
+        f"columns: {', '.join(names)}"
+    )

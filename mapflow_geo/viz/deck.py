@@ -51,6 +51,7 @@ import pyarrow.parquet as pq
 import shapely
 
 from mapflow_geo.exceptions import MapflowWarning
+from mapflow_geo.results.columns import check_column
 from mapflow_geo.viz.styles import (
     AOI_COLOR,
     bounds_of,
@@ -313,8 +314,6 @@ def lonboard_result(
             stacklevel=4,  # the caller of res.explore
         )
     kwargs = {k: v for k, v in kwargs.items() if k in own}
-    from mapflow_geo.viz.explore import check_column
-
     feats = result.features if kwargs.get("show_features", True) else None
     colors = None
     if feats is not None and (column is not None or color is not None or style_kwds):

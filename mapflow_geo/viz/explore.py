@@ -45,6 +45,7 @@ import pandas as pd
 import shapely
 from branca.element import MacroElement, Template
 
+from mapflow_geo.results.columns import check_column
 from mapflow_geo.run.prepare import plan as make_plan
 from mapflow_geo.viz.deck import lonboard_result
 from mapflow_geo.viz.layers import add_processing_layers
@@ -291,22 +292,6 @@ def folium_result(
             add_processing_layers(m, result, client, layers)
     _finish(m, legend=legend, title="Mapflow result", notes=notes)
     return m
-
-
-def check_column(feats: pd.DataFrame, column: str | None) -> None:
-    """A ``column=`` the objects do not have: an error naming it, the closest name and
-    the columns there are (before any drawing)."""
-    if column is None or column in feats.columns or not len(feats.columns):
-        return
-    import difflib
-
-    names = [str(c) for c in feats.columns if c != getattr(feats, "_geometry_column_name", "")]
-    close = difflib.get_close_matches(str(column), names, n=1, cutoff=0.5)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise ValueError(
-        f"column={column!r} is not a column of the result's objects; {hint}"
-        f"columns: {', '.join(names)}"
-    )
 
 
 def _add_features_by(

@@ -21,6 +21,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from mapflow_geo.results.columns import check_column
 from mapflow_geo.viz.styles import (
     AOI_COLOR,
     bounds_of,
@@ -104,8 +105,6 @@ def plot_result(
     tiles_m = result.tiles.to_crs(3857)
     feats = result.features if show_features else result.features.iloc[:0]
     if column is not None:
-        from mapflow_geo.viz.explore import check_column
-
         check_column(feats, column)
     if len(feats) and (column is not None or kwargs):
         big = len(feats) > raster_threshold
