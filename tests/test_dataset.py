@@ -116,7 +116,7 @@ def test_stats_stream_without_loading(run, monkeypatch):
     stats = res.stats
     res.summary()
     assert len(res.costs)
-    assert "features (not loaded)" in repr(res)
+    assert "objects (not loaded)" in repr(res)
     monkeypatch.undo()
     in_memory = open_run(run_dir)
     in_memory.features  # noqa: B018 - load, so stats come from the frame
