@@ -45,6 +45,9 @@ def big_run(tmp_path_factory):
 
 def canonical(df: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     df = df.sort_values(["tile_id", "id"], kind="stable").reset_index(drop=True)
+    # class columns: categories in memory, strings in dask partitions (same values)
+    cats = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
+    df = df.astype({c: str for c in cats})
     return gpd.GeoDataFrame(df, geometry="geometry", crs=df.crs)
 
 
