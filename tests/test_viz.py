@@ -601,3 +601,11 @@ def test_plan_maps_have_their_own_names(run):
         assert f"{len(plan)} tiles" in ax.get_title()
     finally:
         plt.close(ax.figure)
+
+
+def test_offline_page_refuses_per_object_colours(run):
+    _, res, _, _ = run
+    rgba = np.zeros((len(res.features), 4), np.uint8)
+    deck = viz.deck_result(res, tiles=None, object_colors=rgba)
+    with pytest.raises(ValueError, match="to_lonboard"):
+        deck.to_html()

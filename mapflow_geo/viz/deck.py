@@ -176,7 +176,14 @@ class DeckMap:
         return ipywidgets.VBox([legend, self.to_lonboard()])._repr_mimebundle_(**kwargs)
 
     def to_html(self) -> str:
-        """The self-contained page :meth:`save` writes."""
+        """The self-contained page :meth:`save` writes (class colours only: a map with
+        one colour per object, ``object_colors``, is saved with the live map's
+        ``to_lonboard().to_html(path)``)."""
+        if any(isinstance(v, np.ndarray) for layer in self.layers for v in layer.style.values()):
+            raise ValueError(
+                "a map with one colour per object (object_colors) has no offline page; "
+                "write it with deck.to_lonboard().to_html(path)"
+            )
         return _page(self)
 
     def save(self, path: str | Path) -> Path:
