@@ -1,6 +1,7 @@
 """Benchmark maps of a million objects: the static PNG (``res.to_image``) against the
 plain ``GeoDataFrame.plot`` a competent user would write, and the interactive page
-(``res.explore().save``, lonboard) against lonboard's own ``viz(...).to_html()``.
+(``deck_result(res).save``: the lonboard map ``res.explore()`` draws, as an offline
+page) against lonboard's own ``viz(...).to_html()``.
 
 Run: ``python benchmarks/maps.py [--objects 1000000] [--out DIR]``. Prints Markdown
 tables; the PNGs are kept in ``--out`` (a temporary folder by default) to look at.
@@ -51,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mapflow_geo.results import MapflowResult  # noqa: E402
+from mapflow_geo.viz import deck_result  # noqa: E402
 
 STATIC = ("to_image", "gdf_plot")
 INTERACTIVE = ("explore_save", "lonboard_viz")
@@ -138,7 +140,7 @@ def run_method(method: str, res: MapflowResult, out: Path) -> Path:
         plt.close(fig)
         return path
     if method == "explore_save":
-        return res.explore().save(out / "explore.html")
+        return deck_result(res).save(out / "explore.html")  # res.explore()'s map, offline
     if method == "lonboard_viz":
         import lonboard
 

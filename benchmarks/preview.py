@@ -11,10 +11,10 @@ over the AOIs. Variants, each saved to HTML and opened in a fresh page:
 
 * **explore** — ``result.features.explore()``: geopandas' default (SVG, a tooltip with
   every column);
-* **preview (simplify)** — ``result.preview()``: the default for large results
+* **preview (simplify)** — ``result.explore(engine="folium")``: the default for large results
   (simplified at half a pixel at zoom 16, coordinates to 1e-6°, class + area tooltips,
   canvas renderer), with tiles, AOIs, legend and note;
-* **preview (cluster)** — ``result.preview(large="cluster")``.
+* **preview (cluster)** — ``result.explore(engine="folium", large="cluster")``.
 
 *Build s* is Python time to make and save the HTML. *First render s* is from navigation
 start until the page's ``load`` event (folium adds all layers in inline scripts before
@@ -136,8 +136,8 @@ def main(argv: list[str] | None = None) -> None:
 
     variants = {
         "explore": lambda: res.features.explore(),
-        "preview (simplify)": lambda: res.preview(),
-        "preview (cluster)": lambda: res.preview(large="cluster"),
+        "preview (simplify)": lambda: res.explore(engine="folium"),
+        "preview (cluster)": lambda: res.explore(engine="folium", large="cluster"),
     }
     rows = []
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:

@@ -18,12 +18,13 @@ from mapflow_geo.run import estimate as _estimate
 from mapflow_geo.run import plan as _plan
 from mapflow_geo.run import process as _process
 from mapflow_geo.run.monitor import monitor as _monitor
-from mapflow_geo.viz import preview_plan as _preview_plan
+from mapflow_geo.viz import explore_plan as _explore_plan
+from mapflow_geo.viz import plot_plan as _plot_plan
 
 
 @pd.api.extensions.register_dataframe_accessor("mapflow")
 class MapflowAccessor:
-    """``gdf.mapflow``: plan, estimate, process and preview Mapflow runs over the rows."""
+    """``gdf.mapflow``: plan, estimate, process Mapflow runs over the rows and map the plan."""
 
     def __init__(self, obj: pd.DataFrame) -> None:
         if not isinstance(obj, gpd.GeoDataFrame):
@@ -35,7 +36,8 @@ class MapflowAccessor:
     search_imagery = door(_search_imagery)
     process = door(_process)
     monitor = door(_monitor)
-    preview = door(_preview_plan)
+    explore_plan = door(_explore_plan)
+    plot_plan = door(_plot_plan)
 
 
 # ``da.mapflow`` on xarray DataArrays: registered when xarray is (or gets) imported.

@@ -53,11 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     features = res.features
     features.to_file(out / "features.gpkg", driver="GPKG")
     res.costs.to_csv(out / "costs.csv")
-    res.preview().save(str(out / "preview.html"))
+    m = res.explore(engine="folium")  # one HTML file, whatever the size
+    m.save(str(out / "result.html"))
     print()
     print(f"wrote {len(features):,} objects to {out / 'features.gpkg'}")
     print(f"wrote the credits per input row to {out / 'costs.csv'}")
-    print(f"wrote a map of the run to {out / 'preview.html'}")
+    print(f"wrote a map of the run to {out / 'result.html'}")
     return 0
 
 

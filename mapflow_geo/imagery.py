@@ -6,7 +6,7 @@ Catalog
 with every metadata field as a typed column. ``cloud_cover`` is always a **fraction
 0–1**, read by the scale of the endpoint (the client's ``catalog_scale``: the service
 answers percent, so a 0.8 % scene is 0.008), never guessed from the values. The
-``max_cloud_cover`` and ``min_intersection`` filters are fractions too; the client sends
+``max_cloud_cover`` and ``min_aoi_intersection`` filters are fractions too; the client sends
 them on the service's scale (``maxCloudCover``, ``minAoiIntersectionPercent`` in percent)
 and ``max_cloud_cover`` is applied again to the normalised column.
 
@@ -127,7 +127,7 @@ def search_imagery(
     max_off_nadir: float | None = None,
     providers: Iterable[str] | None = None,
     product_types: Iterable[str] | None = None,
-    min_intersection: float | None = None,
+    min_aoi_intersection: float | None = None,
     page_size: int = 100,
     max_results: int | None = None,
     **body: Any,
@@ -151,7 +151,7 @@ def search_imagery(
     providers, product_types : list of str, optional
         ``dataProviders`` (e.g. ``["CG_mosaic_2022"]``), ``productTypes`` (``IMAGE``,
         ``MOSAIC``).
-    min_intersection : float, optional
+    min_aoi_intersection : float, optional
         Minimum share of the AOI a scene covers, 0–1 (sent in percent).
     page_size, max_results : int
         Paging: ``limit`` per request; stop after ``max_results`` scenes (all by default).
@@ -184,7 +184,7 @@ def search_imagery(
     req: dict[str, Any] = {}
     for key, value in (
         ("max_cloud_cover", cloud),
-        ("min_aoi_intersection", min_intersection),
+        ("min_aoi_intersection", min_aoi_intersection),
         ("acquisitionDateFrom", _iso(date_from)),
         ("acquisitionDateTo", _iso(date_to)),
         ("minResolution", min_resolution),

@@ -222,7 +222,9 @@ def test_search_imagery_reads_percent_scenes_by_scale():
     answer = {"images": [scene], "total": 1, "limit": 100, "offset": 0}
     client, rec = _canned_client({("POST", "/catalog/meta"): [(200, answer)]})
     aoi = gpd.GeoDataFrame(geometry=[shapely.box(37.6, 55.7, 37.65, 55.73)], crs=4326)
-    frame = aoi.mapflow.search_imagery(client=client, max_cloud_cover=0.01, min_intersection=0.3)
+    frame = aoi.mapflow.search_imagery(
+        client=client, max_cloud_cover=0.01, min_aoi_intersection=0.3
+    )
     (sent,) = rec.bodies("POST", "/catalog/meta")
     assert sent["maxCloudCover"] == 1 and sent["minAoiIntersectionPercent"] == 30
     assert frame["cloud_cover"].iloc[0] == pytest.approx(0.008)

@@ -116,7 +116,7 @@ def test_stats_stream_without_loading(run, monkeypatch):
     stats = res.stats
     res.summary()
     assert len(res.costs)
-    assert "features (not loaded)" in repr(res)
+    assert "objects (not loaded)" in repr(res)
     monkeypatch.undo()
     in_memory = open_run(run_dir)
     in_memory.features  # noqa: B018 - load, so stats come from the frame
@@ -273,7 +273,7 @@ def test_frame_result_and_empty(tmp_path):
     info = write_frame_dataset(feats, tmp_path / "frame", partition_features=2)
     assert info.objects == 3 and len(info.parts) == 2
     back = read_dataset(tmp_path / "frame")
-    assert sorted(back["area"]) == [1, 2, 3]
+    assert sorted(back["area_m2"]) == [1, 2, 3]
     empty = write_dataset(pd.DataFrame(columns=["path", "tile_id", "features"]), tiles,
                           tmp_path / "empty")  # fmt: skip
     assert empty.objects == 0

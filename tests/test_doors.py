@@ -29,7 +29,7 @@ from mapflow_geo.exceptions import (
 )
 from mapflow_geo.imagery import check_dataarray, search_imagery, upload
 from mapflow_geo.run import RunOptions, estimate, monitor, plan, process
-from mapflow_geo.viz import preview_plan
+from mapflow_geo.viz import explore_plan, plot_plan
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
 GEOD = Geod(ellps="WGS84")
@@ -74,7 +74,8 @@ def test_process_signature_lists_every_run_setting():
         ("process", process),
         ("monitor", monitor),
         ("search_imagery", search_imagery),
-        ("preview", preview_plan),
+        ("explore_plan", explore_plan),
+        ("plot_plan", plot_plan),
     ],
 )
 def test_accessor_methods_have_their_implementation_signature(door, impl):

@@ -184,3 +184,94 @@ def test_mixed_or_nested_results_fall_back_to_gdal():
         data = json.dumps(fc).encode()
         assert results._read_uniform_collection(data) is None
         assert len(read_geojson(data)) == len(fc["features"])
+
+
+# ------------------------------------------------------- the result's tables and types
+@pytest.fixture(scope="module")
+def sim_run(tmp_path_factory):
+    """A run with failed tiles over three input rows, with the simulator's own record
+    of what it charged and of each processing's imagery date (read while it runs)."""
+    import warnings
+    from pathlib import Path
+
+    from mapflow_geo import sim, sources
+
+    gdf = gpd.read_file(Path(__file__).resolve().parents[1] / "data" / "sample_aoi.geojson")
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, fail_fraction=0.3, seed=3) as s:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = gdf.mapflow.process(
+                "buildings",
+                client=s.client(),
+                run_dir=tmp_path_factory.mktemp("run"),
+                progress=False,
+                poll_interval=0.2,
+                min_poll_interval=0.05,
+                errors="warn",
+                max_restarts=0,
+                blocks=sources.blocks(Classification=True),
+            )
+        charged = sum(c["cost"] for c in s.charges)
+        dates = {p: s.imagery_date(p) for p in res.processing_ids()}
+    return gdf, res, charged, dates
+
+
+def test_costs_are_tidy_and_sum_to_the_charge(sim_run):
+    gdf, res, charged, _ = sim_run
+    assert charged > 0
+    costs = res.costs
+    assert list(costs.index) == list(gdf.index) and costs.index.name == "row"
+    assert costs["charged_credits"].sum() == pytest.approx(charged)
+    assert res.totals["charged_credits"] == charged
+    assert res.totals["rows"] == len(gdf)
+    assert res.totals["tiles_failed"] == int((res.tiles["status"] != "OK").sum()) > 0
+    assert res.totals["objects"] == len(res.features)
+    assert [c for c in costs.columns if "credit" in c] == ["estimated_credits", "charged_credits"]
+
+
+def test_summary_has_row_once(sim_run):
+    gdf, res, _, _ = sim_run
+    summary = res.summary()
+    assert summary.index.name == "row" and "row" not in summary.columns
+    assert len(summary) == len(gdf)
+    by_row = summary.groupby("row")["charged_credits"].sum()  # works: row is the index only
+    assert by_row.sum() == pytest.approx(res.totals["charged_credits"])
+
+
+def test_feature_columns_say_units_and_types(sim_run, tmp_path):
+    import pandas as pd
+
+    from mapflow_geo.results import read_dataset
+
+    _, res, _, dates = sim_run
+    f = res.features
+    assert "area" not in f.columns and f["area_m2"].dtype == "float64"
+    assert f["area_m2"].sum() > 0 and (f["area_m2"].dropna() >= 0).all()
+    utc = pd.DatetimeTZDtype("ns", "UTC")
+    assert f["imagery_date"].dtype == utc and f["processing_date"].dtype == utc
+    assert isinstance(f["class_id"].dtype, pd.CategoricalDtype)
+    # the dates are the simulator's, per processing
+    for pids, when in zip(f["processing_id"], f["imagery_date"], strict=True):
+        # (an object stitched across processings names them all, joined by "+")
+        assert when in {pd.Timestamp(dates[p], tz="UTC") for p in pids.split("+")}
+    # the stitched dataset has the same date type, in the file and through read_dataset
+    info = res.to_parquet(tmp_path / "ds")
+    back = read_dataset(info.path)
+    assert back["imagery_date"].dtype == utc and back["area_m2"].dtype == "float64"
+    assert isinstance(back["class_id"].dtype, pd.CategoricalDtype)
+    assert gpd.read_parquet(info.path)["imagery_date"].dtype == utc
+
+
+def test_repr_html_and_repr(sim_run):
+    _, res, charged, _ = sim_run
+    n_failed = int((res.tiles["status"] != "OK").sum())
+    text = repr(res)
+    assert f"{len(res.features):,} objects" in text
+    assert f"{charged:,} credits charged" in text and f"{n_failed} failed" in text
+    html = res._repr_html_()
+    assert f"{charged:,} charged" in html
+    assert f"{len(res.features):,} objects" in html
+    assert f"{n_failed} failed" in html and "Failed tiles" in html
+    failed = res.tiles[res.tiles["status"] != "OK"]
+    assert failed["tile_id"].iloc[0] in html
+    assert "coverage" in html and "%" in html

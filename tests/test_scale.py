@@ -45,6 +45,9 @@ def big_run(tmp_path_factory):
 
 def canonical(df: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     df = df.sort_values(["tile_id", "id"], kind="stable").reset_index(drop=True)
+    # class columns: categories in memory, strings in dask partitions (same values)
+    cats = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
+    df = df.astype({c: str for c in cats})
     return gpd.GeoDataFrame(df, geometry="geometry", crs=df.crs)
 
 
@@ -102,7 +105,7 @@ def test_local_cluster(big_run):
 
 def test_process_cluster_stitch_stats_and_dataset(big_run, tmp_path):
     """On a ``dask.distributed`` cluster of worker processes, stitching, stats and the
-    stitched dataset equal the local path; ``client=`` takes a Client or an address."""
+    stitched dataset equal the local path; ``dask_client=`` takes a Client or an address."""
     distributed = pytest.importorskip("distributed")
     from mapflow_geo.results import read_dataset
 
@@ -115,12 +118,12 @@ def test_process_cluster_stitch_stats_and_dataset(big_run, tmp_path):
     ):
         stitched = stitch_dask(to_dask(res, partition_features=400), res.tiles)
         out = client.compute(stitched).result()
-        stats = stats_dask(stitched, res, client=client)
-        info = res.to_parquet(tmp_path / "on-cluster", partition_features=800, client=client)
-        by_address = stats_dask(stitched, res, client=cluster.scheduler_address)
+        stats = stats_dask(stitched, res, dask_client=client)
+        info = res.to_parquet(tmp_path / "on-cluster", partition_features=800, dask_client=client)
+        by_address = stats_dask(stitched, res, dask_client=cluster.scheduler_address)
         sums = mapflow_geo.MapflowResult(
             tiles=res.tiles, aois=res.aois, processings=res.processings, files=res.files
-        ).class_sums(client=cluster.scheduler_address)
+        ).class_sums(dask_client=cluster.scheduler_address)
     assert_same_objects(out, res.features)
     pd.testing.assert_frame_equal(stats, res.stats, check_dtype=False)
     pd.testing.assert_frame_equal(by_address, res.stats, check_dtype=False)

@@ -42,7 +42,7 @@ def run(tmp_path_factory):
                 max_restarts=0,
                 blocks=sources.blocks(Classification=True),
             )
-        with_layers = res.preview(client=client).get_root().render()
+        with_layers = res.explore(client=client).get_root().render()
         token = s.token
     return gdf, res, with_layers, token
 
@@ -51,9 +51,9 @@ def _html(m) -> str:
     return m.get_root().render()
 
 
-def test_result_preview_content(run):
+def test_result_map_content(run):
     _, res, with_layers, token = run
-    html = _html(res.preview())
+    html = _html(res.explore())
     failed = res.tiles[res.tiles["status"] == "FAILED"]
     assert len(failed)
     for tid in res.tiles["tile_id"]:
@@ -72,19 +72,19 @@ def test_result_preview_content(run):
     assert "Authorization" not in with_layers
 
 
-def test_preview_layer_switches(run):
+def test_map_layer_switches(run):
     _, res, _, _ = run
-    html = _html(res.preview(features=False, tiles=False, basemap=None))
+    html = _html(res.explore(show_features=False, show_tiles=False, tiles=None))
     assert res.tiles["tile_id"].iloc[0] not in html
     assert "tile.openstreetmap.org" not in html
     with pytest.raises(ValueError, match="large"):
-        res.preview(large="nope")
+        res.explore(large="nope")
 
 
-def test_plan_preview(run):
+def test_plan_map(run):
     gdf, _, _, _ = run
     plan = gdf.mapflow.plan(area_limit_km2=5, max_aois=10)
-    html = _html(gdf.mapflow.preview(area_limit_km2=5, max_aois=10))
+    html = _html(gdf.mapflow.explore_plan(area_limit_km2=5, max_aois=10))
     for tid in plan["tile_id"]:
         assert tid in html
     assert "planned credits" in html or "processing area" in html
@@ -120,7 +120,7 @@ def _big_result(res: MapflowResult, n: int) -> MapflowResult:
 def test_large_results(run, large):
     _, res, _, _ = run
     big = _big_result(res, 3000)
-    m = big.preview(max_features=1000, large=large)
+    m = big.explore(max_features=1000, large=large)
     html = _html(m)
     assert "max_features=1,000" in html  # the visible note
     if large == "simplify":
@@ -133,13 +133,13 @@ def test_large_results(run, large):
     else:
         assert "largest of 3,000" in html
         # only the 1000 largest objects (by area) are drawn
-        assert '"area": "3,000"' in html or '"area": "3000"' in html
-        assert '"area": "1"' not in html
+        assert '"area_m2": "3,000"' in html
+        assert '"area_m2": "1.000"' not in html
 
 
 def test_small_results_are_drawn_whole(run):
     _, res, _, _ = run
-    html = _html(res.preview(basemap=None))
+    html = _html(res.explore(tiles=None))
     assert "max_features" not in html
     assert res.features["id"].iloc[-1] in html
 
@@ -216,7 +216,7 @@ def test_plot_into_given_axes(run):
     _, res, _, _ = run
     fig, axes = plt.subplots(1, 2)
     try:
-        ax = res.plot(axes[1], tiles=True, title="mine", scalebar=False)
+        ax = res.plot(ax=axes[1], show_tiles=True, title="mine", scalebar=False)
         assert ax is axes[1]
         assert ax.get_title() == "mine"
         assert ax.get_legend() is not None
@@ -258,19 +258,18 @@ def test_tables(run, tmp_path):
     md = res.costs_table("markdown")
     lines = md.splitlines()
     assert lines[0].startswith("| row | area, km² |")
-    assert lines[-1].startswith("| **total** |")
-    assert len(lines) == len(res.costs) + 2
+    assert "total" not in md  # one row per input row, totals outside the table
+    assert len(lines) == len(res.aois) + 2
     total = int(res.processings["cost"].sum())
-    assert f"{total:,}" in lines[-1]
     styler = res.costs_table()
     html = styler.to_html()
-    assert "font-weight: bold" in html and "Credits per input row" in html
+    assert "Credits per input row" in html and f"total: {total:,} charged" in html
     stats_md = res.stats_table("markdown", tmp_path / "stats.md")
     assert (tmp_path / "stats.md").read_text() == stats_md
     assert "%" in stats_md  # coverage as a percentage
     res.costs_table("csv", tmp_path / "costs.csv")
     back = pd.read_csv(tmp_path / "costs.csv", index_col=0)
-    assert back.loc["total", "charged_credits"] == pytest.approx(total)
+    assert back["charged_credits"].sum() == pytest.approx(total)
     assert "<table" in res._repr_html_()
     with pytest.raises(ValueError):
         res.costs_table("xlsx")
@@ -302,7 +301,7 @@ def test_saved_map_leaves_out_tile_layers_holding_the_token(tmp_path, leaky):
             min_poll_interval=0.05,
         )
         path = tmp_path / "map.html"
-        res.preview(client=client).save(str(path))
+        res.explore(client=client).save(str(path))
         secrets = client._secrets()
         base = server.url.rstrip("/")
     html = path.read_text()
@@ -333,19 +332,20 @@ def _deck_tables(html: str, state: dict) -> dict[str, list[pa.Table]]:
 
 def test_explore_picks_the_engine(run, monkeypatch):
     import folium
+    import lonboard
 
     _, res, _, _ = run
     assert len(res.features) <= viz.LONBOARD_THRESHOLD
-    assert isinstance(res.explore(basemap=None), folium.Map)
-    deck = res.explore(threshold=10, basemap=None, large="cap")  # folium-only option dropped
-    assert isinstance(deck, viz.DeckMap)
-    assert isinstance(res.explore(engine="lonboard"), viz.DeckMap)
+    assert isinstance(res.explore(tiles=None), folium.Map)
+    deck = res.explore(threshold=10, tiles=None, large="cap")  # folium-only option dropped
+    assert isinstance(deck, lonboard.Map)
+    assert isinstance(res.explore(engine="lonboard"), lonboard.Map)
     assert isinstance(res.explore(engine="folium", threshold=0), folium.Map)
     with pytest.raises(ValueError, match="engine"):
         res.explore(engine="deck")
     # without lonboard "auto" stays with folium (and its large= handling)
     monkeypatch.setattr(viz.explore, "_has_lonboard", lambda: False)
-    assert isinstance(res.explore(threshold=10, basemap=None), folium.Map)
+    assert isinstance(res.explore(threshold=10, tiles=None), folium.Map)
     with pytest.raises(ImportError, match="lonboard"):
         res.explore(engine="lonboard")
 
@@ -418,7 +418,7 @@ def test_deck_page_falls_back_when_lonboard_changes(run, tmp_path, monkeypatch):
     _, res, _, _ = run
     monkeypatch.setattr(viz.deck, "offline_bundle", lambda esm: None)
     with pytest.warns(MapflowWarning, match="CDN"):
-        html = viz.deck_result(res, basemap=None).to_html()
+        html = viz.deck_result(res, tiles=None).to_html()
     state = _deck_state(html)
     assert state["gzip"] is False and state["refused"] == [] and state["local"] == {}
 
@@ -503,3 +503,109 @@ def test_rasterised_polygons_keep_holes_and_parts(tmp_path):
     # both parts of the multipolygon drawn, nothing between them
     part_x = int(x0 + span * 1.3 / 1.4)
     assert is_obj[y0 + 2, part_x] and is_obj[y1 - 2, part_x] and not is_obj[mid_y, part_x]
+
+
+# -------------------------------------------------------- maps as geopandas draws them
+def test_explore_forwards_geopandas_keywords(run):
+    import folium
+
+    _, res, _, _ = run
+    feats = res.features
+    m = res.explore(
+        column="area_m2", cmap="viridis", tooltip=["class_id", "area_m2"], tiles=None,
+        style_kwds={"weight": 3},
+    )  # fmt: skip
+    assert type(m) is folium.Map
+    html = _html(m)
+    # every object's area is in the map (geopandas' tooltip data), with its colour scale
+    for v in feats["area_m2"].sample(20, random_state=0):
+        assert f'"area_m2": {v}' in html
+    assert "viridis" in html.lower() or "#440154" in html.lower()  # the colormap's first colour
+    assert '"weight": 3' in html
+    # onto the caller's map: the same object comes back, with the tiles drawn on it
+    mine = folium.Map()
+    assert res.explore(column="class_id", m=mine, tiles=None) is mine
+    assert res.tiles["tile_id"].iloc[0] in _html(mine)
+    with pytest.raises(ValueError, match="did you mean 'area_m2'"):
+        res.explore(column="area")
+
+
+def test_explore_above_the_threshold_is_lonboard(run):
+    import lonboard
+    from matplotlib import colormaps
+
+    _, res, _, _ = run
+    feats = res.features
+    m = res.explore(column="area_m2", cmap="magma", threshold=100, tiles=None)
+    assert isinstance(m, lonboard.Map)
+    objects = [layer for layer in m.layers if len(layer.table) == len(feats)]
+    assert len(objects) == 1  # every object, in its own colour
+    colors = pa.chunked_array(objects[0].get_fill_color).combine_chunks()  # Arrow (arro3)
+    fill = colors.flatten().to_numpy(zero_copy_only=False).reshape(-1, 4)
+    assert fill.shape == (len(feats), 4)
+    top = np.round(np.array(colormaps["magma"](1.0)[:3]) * 255)
+    biggest = int(np.argmax(feats["area_m2"].to_numpy()))
+    assert (fill[biggest, :3] == top).all()
+    with pytest.warns(mapflow_geo.MapflowWarning, match="popup"):
+        res.explore(threshold=100, popup=True)
+    # onto the caller's lonboard map
+    mine = lonboard.Map([])
+    assert res.explore(threshold=100, m=mine) is mine and len(mine.layers) > 1
+
+
+def test_plot_forwards_geopandas_keywords(run):
+    import matplotlib.pyplot as plt
+
+    _, res, _, _ = run
+    feats = res.features
+    ax = res.plot(column="area_m2", cmap="magma", legend=True, show_tiles=False)
+    try:
+        # geopandas' one collection of every object, coloured by the column
+        objects = [c for c in ax.collections if c.get_array() is not None]
+        assert len(objects) == 1
+        assert len(objects[0].get_paths()) == len(feats)
+        assert np.allclose(np.asarray(objects[0].get_array()), feats["area_m2"].to_numpy())
+        assert objects[0].get_cmap().name == "magma"
+        assert len(ax.figure.axes) == 2  # the colour bar
+    finally:
+        plt.close(ax.figure)
+    ax = res.plot(column="class_id", categorical=True, legend=True)
+    try:  # geopandas' legend of the classes; the package's (areas, tiles) beside it
+        assert {t.get_text() for t in ax.get_legend().get_texts()} == set(
+            feats["class_id"].astype(str)
+        )
+        ours = {t.get_text() for leg in ax.figure.legends for t in leg.get_texts()}
+        assert "input areas" in ours and any(t.startswith("tiles FAILED") for t in ours)
+    finally:
+        plt.close(ax.figure)
+    ax = res.plot(column="class_id", legend=False)
+    try:
+        assert ax.get_legend() is None and not ax.figure.legends
+    finally:
+        plt.close(ax.figure)
+
+
+def test_plan_maps_have_their_own_names(run):
+    import folium
+    import matplotlib.pyplot as plt
+
+    gdf, res, _, _ = run
+    plan = res.tiles.drop(columns=["status"])
+    assert not hasattr(gdf.mapflow, "preview") and not hasattr(res, "preview")
+    m = gdf.mapflow.explore_plan(plan=plan, tiles=None)
+    assert type(m) is folium.Map and plan["tile_id"].iloc[0] in _html(m)
+    ax = gdf.mapflow.plot_plan(plan=plan)
+    try:
+        patches = sum(len(c.get_paths()) for c in ax.collections)
+        assert patches >= len(plan)  # one patch per planned tile (and the area outlines)
+        assert f"{len(plan)} tiles" in ax.get_title()
+    finally:
+        plt.close(ax.figure)
+
+
+def test_offline_page_refuses_per_object_colours(run):
+    _, res, _, _ = run
+    rgba = np.zeros((len(res.features), 4), np.uint8)
+    deck = viz.deck_result(res, tiles=None, object_colors=rgba)
+    with pytest.raises(ValueError, match="to_lonboard"):
+        deck.to_html()

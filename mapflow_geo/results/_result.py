@@ -13,6 +13,7 @@ import pandas as pd
 from mapflow_geo.results import stats as _stats
 from mapflow_geo.results._options import OPTIONS, FeaturesTooLargeError
 from mapflow_geo.results.changes import changes as _changes
+from mapflow_geo.results.columns import public_frame
 from mapflow_geo.results.dask import to_dask
 from mapflow_geo.results.dataset import (
     DatasetInfo,
@@ -61,7 +62,7 @@ class MapflowResult:
         files: pd.DataFrame | None = None,
         loader: Callable[[], gpd.GeoDataFrame] | None = None,
     ) -> None:
-        self._features = features
+        self._features = public_frame(features) if features is not None else None
         self._loader = loader  # makes `features` from `files` (default: stitched_features)
         self._sums: pd.DataFrame | None = None  # objects and area per (row, class)
         self._n_objects: int | None = None
@@ -83,7 +84,7 @@ class MapflowResult:
 
     @features.setter
     def features(self, value: gpd.GeoDataFrame) -> None:
-        self._features, self._sums, self._n_objects = value, None, None
+        self._features, self._sums, self._n_objects = public_frame(value), None, None
 
     @property
     def n_pieces(self) -> int:
@@ -102,16 +103,16 @@ class MapflowResult:
                 "with mapflow_geo.set_options(max_features_in_memory=None): res.features"
             )
         if self._loader is not None:
-            return self._loader()
+            return public_frame(self._loader())
         if len(self.files):
-            return stitched_features(self.files, self.tiles)
-        return empty_features()
+            return public_frame(stitched_features(self.files, self.tiles))
+        return public_frame(empty_features())
 
-    def class_sums(self, *, client: Any = None) -> pd.DataFrame:
+    def class_sums(self, *, dask_client: Any = None) -> pd.DataFrame:
         """Objects and area per (input ``row``, class) of the stitched objects
         (:func:`mapflow_geo.results.stats.class_sums`): from :attr:`features` when they
         are loaded, else by streaming over the stored files without loading them
-        (:func:`mapflow_geo.results.dataset.stream_class_sums`; ``client``: on a dask
+        (:func:`mapflow_geo.results.dataset.stream_class_sums`; ``dask_client``: on a dask
         cluster). Kept once computed; :meth:`to_parquet` computes them on the way."""
         if self._sums is None:
             if self._features is not None or not len(self.files):
@@ -119,7 +120,7 @@ class MapflowResult:
                 self._sums = _stats.class_sums(feats) if len(feats) else _stats.empty_sums()
                 self._n_objects = len(feats)
             else:
-                info = stream_class_sums(self.files, self.tiles, client=client)
+                info = stream_class_sums(self.files, self.tiles, dask_client=dask_client)
                 self._sums, self._n_objects = info.sums, info.objects
         return self._sums
 
@@ -128,7 +129,7 @@ class MapflowResult:
         path: str | Path,
         *,
         partition_features: int | None = None,
-        client: Any = None,
+        dask_client: Any = None,
         overwrite: bool = True,
     ) -> DatasetInfo:
         """Write the stitched objects as a GeoParquet 1.1 **dataset** (a folder of
@@ -146,7 +147,7 @@ class MapflowResult:
         partition_features : int, optional
             Objects per file (default ``get_options()["partition_features"]``, 100,000);
             memory grows with it.
-        client : dask.distributed.Client or str, optional
+        dask_client : dask.distributed.Client or str, optional
             Do the work on a dask cluster (a client or a scheduler address); ``path``
             must be a folder every worker sees.
 
@@ -163,7 +164,7 @@ class MapflowResult:
         """
         kw = {"partition_features": partition_features, "overwrite": overwrite}
         if len(self.files):
-            info = write_dataset(self.files, self.tiles, path, client=client, **kw)
+            info = write_dataset(self.files, self.tiles, path, dask_client=dask_client, **kw)
         else:
             info = write_frame_dataset(self.features, path, **kw)
         self._sums, self._n_objects, self.dataset = info.sums, info.objects, info.path
@@ -177,8 +178,25 @@ class MapflowResult:
 
     @property
     def costs(self) -> pd.DataFrame:
-        """Per input row: area, processings, estimated and charged credits; a total row."""
+        """Per input row (index ``row``): ``area_km2``, ``processings``,
+        ``estimated_credits``, ``charged_credits``. Tidy: no total row, so
+        ``res.costs["charged_credits"].sum()`` is the run's charge (:attr:`totals`)."""
         return _stats.cost_table(self)
+
+    @property
+    def totals(self) -> pd.Series:
+        """The run's totals (a Series): ``rows``, ``area_km2``, ``tiles``, ``tiles_ok``,
+        ``tiles_failed``, ``processings``, ``estimated_credits``, ``charged_credits``,
+        ``objects`` and ``coverage``. Counting the objects streams over the stored files
+        when they are not loaded (as :attr:`stats`).
+
+        Examples
+        --------
+        >>> res.totals["charged_credits"] == res.costs["charged_credits"].sum()  # doctest: +SKIP
+        True
+        """
+        self.class_sums()
+        return _stats.totals(self, objects=self._n_objects)
 
     @property
     def stats(self) -> pd.DataFrame:
@@ -210,27 +228,68 @@ class MapflowResult:
         """True when every tile succeeded."""
         return bool((self.tiles["status"] == "OK").all())
 
-    def __repr__(self) -> str:
-        n_ok = int((self.tiles["status"] == "OK").sum())
+    def _objects_text(self) -> str:
         if self._features is not None:
-            objects = f"{len(self._features)} features"
-        elif self._n_objects is not None:
-            objects = f"{self._n_objects} features (not loaded)"
-        else:
-            objects = f"{self.n_pieces} stored pieces (not loaded)"
-        cost = self.processings["cost"].fillna(0)
-        earlier = self.processings.get("earlier", pd.Series(False, index=cost.index))
-        earlier = earlier.fillna(False).astype(bool)
-        credits = f"{int(cost[~earlier].sum())} credits charged"
-        if earlier.any():
-            credits += f" (+{int(cost[earlier].sum())} earlier)"
+            return f"{len(self._features):,} objects"
+        if self._n_objects is not None:
+            return f"{self._n_objects:,} objects (not loaded)"
+        return f"{self.n_pieces:,} stored pieces (not loaded)"
+
+    def __repr__(self) -> str:
+        t = _stats.totals(self)
+        failed = f", {t['tiles_failed']} failed" if t["tiles_failed"] else ""
+        cover = "" if t["coverage"] is None else f", coverage {t['coverage']:.0%}"
+        where = f", run_dir={str(self.run_dir)!r}" if self.run_dir is not None else ""
+        before = t["charged_earlier_credits"]
+        earlier = f" (+{before:,} earlier)" if before else ""
         return (
-            f"<MapflowResult: {objects} from {n_ok}/{len(self.tiles)} "
-            f"tiles in {len(self.processings)} processings, {credits}>"
+            f"<MapflowResult: {self._objects_text()} over {t['rows']} input rows "
+            f"({t['area_km2']:,.2f} km²); {t['tiles_ok']}/{t['tiles']} tiles OK{failed}"
+            f"{cover}; {t['processings']} processings, {t['charged_credits']:,} credits "
+            f"charged{earlier} of {t['estimated_credits']:,} estimated{where}>"
         )
 
     def _repr_html_(self) -> str:
-        return f"<p>{html.escape(self.__repr__()[1:-1])}</p>" + self.costs_table("html")
+        """A card for notebooks: objects, tiles, coverage, credits, the failed tiles
+        with their messages, and the per-row costs. Never loads the objects."""
+        t = _stats.totals(self)
+        e = html.escape
+        rows = [
+            ("objects", self._objects_text()),
+            ("input rows", f"{t['rows']} ({t['area_km2']:,.2f} km²)"),
+            ("tiles", f"{t['tiles_ok']} OK of {t['tiles']}, {t['tiles_failed']} failed"),
+            ("coverage", "—" if t["coverage"] is None else f"{t['coverage']:.1%}"),
+            ("processings", f"{t['processings']}"),
+            (
+                "credits",
+                f"{t['charged_credits']:,} charged, {t['estimated_credits']:,} estimated",
+            ),
+        ]
+        if t["charged_earlier_credits"]:
+            rows.append(("charged earlier", f"{t['charged_earlier_credits']:,} credits"))
+        if self.run_dir is not None:
+            rows.append(("run dir", str(self.run_dir)))
+        cells = "".join(
+            f"<tr><th style='text-align:left;padding:1px 8px'>{e(k)}</th>"
+            f"<td style='text-align:left;padding:1px 8px'>{e(v)}</td></tr>"
+            for k, v in rows
+        )
+        out = f"<div><b>MapflowResult</b><table>{cells}</table>"
+        failed = self.failed
+        if len(failed):
+            cols = [c for c in ("tile_id", "row", "status", "messages") if c in failed]
+            shown = failed[cols].head(10).copy()
+            if "messages" in shown:
+                shown["messages"] = [
+                    "; ".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
+                    for v in shown["messages"]
+                ]
+            more = f" (first 10 of {len(failed)})" if len(failed) > 10 else ""
+            out += f"<details open><summary>Failed tiles{more}</summary>"
+            out += shown.to_html(index=False, escape=True) + "</details>"
+        out += "<details><summary>Credits per input row</summary>"
+        out += self.costs_table("html") + "</details></div>"
+        return out
 
     # -- review (the client is passed in: results know no HTTP) ------------------
     def processing_ids(self) -> list[str]:
@@ -310,35 +369,49 @@ class MapflowResult:
     def costs_table(self, fmt: str = "styler", path: str | Path | None = None) -> Any:
         """:attr:`costs` formatted: a pandas ``Styler`` (notebooks), or ``"markdown"``,
         ``"html"``, ``"csv"`` text; also written to ``path`` when given."""
-        return present(self.costs, fmt, path, caption="Credits per input row")
+        t = _stats.totals(self)
+        caption = (
+            f"Credits per input row (total: {t['charged_credits']:,} charged, "
+            f"{t['estimated_credits']:,} estimated)"
+        )
+        return present(self.costs, fmt, path, caption=caption)
 
     def stats_table(self, fmt: str = "styler", path: str | Path | None = None) -> Any:
         """:attr:`stats` formatted, as :meth:`costs_table`."""
         return present(self.stats, fmt, path, caption="Objects per input row")
 
-    def preview(self, **options: Any) -> Any:
-        """A folium map: input areas, tiles by status (popups with the error), objects
-        by class, legend and layer control. See :func:`mapflow_geo.viz.preview_result`
-        (``max_features`` / ``large`` for big results, ``client`` for Mapflow's layers)."""
-        from mapflow_geo.viz import preview_result  # presentation reaches up (as explore)
+    def explore(self, column: str | None = None, **kwargs: Any) -> Any:
+        """An interactive map, as :meth:`GeoDataFrame.explore`: input areas, tiles by
+        status (popups with the error), objects by class or by ``column``. Takes
+        ``GeoDataFrame.explore``'s keywords (``cmap``, ``tooltip``, ``popup``,
+        ``style_kwds``, ``m``, ``tiles``, ``width``, ``height``…) and returns the
+        library's own map: a ``folium.Map``, or a ``lonboard.Map`` above ``threshold``
+        objects (20,000; ``engine=`` chooses). See :func:`mapflow_geo.viz.explore_result`
+        (``max_features`` / ``large`` for big folium maps, ``client`` for Mapflow's
+        layers, ``show_features`` / ``show_tiles`` / ``show_aois``).
 
-        return preview_result(self, **options)
-
-    def explore(self, *, engine: str = "auto", threshold: int | None = None, **options: Any) -> Any:
-        """An interactive map sized to the result: folium (:meth:`preview`) up to
-        ``threshold`` objects (20,000 by default), lonboard (deck.gl, every object drawn
-        by the GPU) above; same colours and legend, ``.save(path)`` on both. See
-        :func:`mapflow_geo.viz.explore_result`."""
+        Examples
+        --------
+        >>> m = res.explore(column="area_m2", cmap="viridis")         # doctest: +SKIP
+        >>> m.save("result.html")                                     # doctest: +SKIP
+        """
         from mapflow_geo.viz import explore_result  # presentation reaches up
 
-        return explore_result(self, engine=engine, threshold=threshold, **options)
+        return explore_result(self, column, **kwargs)
 
-    def plot(self, ax: Any = None, **options: Any) -> Any:
-        """A matplotlib map (areas, objects by class, failed tiles, legend, scale bar);
-        returns the Axes. See :func:`mapflow_geo.viz.plot_result`."""
+    def plot(self, column: str | None = None, **kwargs: Any) -> Any:
+        """A static map, as :meth:`GeoDataFrame.plot`: input areas, objects by class or
+        by ``column``, failed tiles, legend, scale bar; returns the matplotlib Axes.
+        Takes ``GeoDataFrame.plot``'s keywords (``ax``, ``cmap``, ``legend``,
+        ``figsize``, ``alpha``, ``edgecolor``…). See :func:`mapflow_geo.viz.plot_result`.
+
+        Examples
+        --------
+        >>> ax = res.plot(column="area_m2", cmap="magma", legend=True)  # doctest: +SKIP
+        """
         from mapflow_geo.viz import plot_result  # presentation reaches up
 
-        return plot_result(self, ax, **options)
+        return plot_result(self, column, **kwargs)
 
     def to_image(self, path: str | Path, *, dpi: float = 150, **options: Any) -> Path:
         """Save :meth:`plot` as PNG, SVG or PDF (by extension). See

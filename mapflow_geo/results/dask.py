@@ -25,9 +25,9 @@ its correctness.
 
 Everything here is plain dask-geopandas work (module-level functions, no state): it runs
 unchanged on a ``dask.distributed`` cluster — the user's ``Client`` (the default one
-when it runs) or ``client=`` / a scheduler address (:func:`compute`, :func:`stats_dask`).
+when it runs) or ``dask_client=`` / a scheduler address (:func:`compute`, :func:`stats_dask`).
 The stitched GeoParquet dataset (:func:`mapflow_geo.results.dataset.write_dataset`,
-``MapflowResult.to_parquet(path, client=...)``) runs its bounded steps on the same
+``MapflowResult.to_parquet(path, dask_client=...)``) runs its bounded steps on the same
 cluster; its memory per task is bounded by a partition, where step 2 here is bounded by
 an input row's seam pieces.
 
@@ -35,7 +35,7 @@ an input row's seam pieces.
 >>> ddf = res.to_dask()                                             # doctest: +SKIP
 >>> objects = stitch_dask(ddf, res.tiles).compute()                 # doctest: +SKIP
 >>> stitched = stitch_dask(ddf, res.tiles)                           # doctest: +SKIP
->>> stats = stats_dask(stitched, res, client="tcp://scheduler:8786") # doctest: +SKIP
+>>> stats = stats_dask(stitched, res, dask_client="tcp://scheduler:8786") # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from mapflow_geo.results import MapflowResult
 
+from mapflow_geo.results.columns import public_frame
 from mapflow_geo.results.dataset import neighbourhood_groups
 from mapflow_geo.results.io import empty_features, read_result_files
 from mapflow_geo.results.stats import class_sums, stats_from_sums
@@ -131,14 +132,18 @@ def to_dask(
     -------
     dask_geopandas.GeoDataFrame
         Unstitched pieces (``stitched=False``) with ``row``, ``tile_id``,
-        ``processing_id`` and Mapflow's properties, EPSG:4326.
+        ``processing_id`` and Mapflow's properties, EPSG:4326; columns named and typed
+        as :attr:`MapflowResult.features` (:mod:`mapflow_geo.results.columns`; class
+        columns as strings).
     """
     _require()
     files, tiles = result.files, result.tiles
     if files.empty:
         import dask_geopandas
 
-        return dask_geopandas.from_geopandas(empty_features(), npartitions=1)
+        return dask_geopandas.from_geopandas(
+            public_frame(empty_features(), categories=False), npartitions=1
+        )
     return from_files(files, tiles, partition_features=partition_features, stitched=stitched)
 
 
@@ -163,6 +168,9 @@ def from_files(
         ddf = dd.from_map(read, groups, meta=meta, enforce_metadata=False, label="mapflow-results")
         if stitched:
             ddf = stitch_dask(ddf, tiles)
+        # the names and types of ``result.features`` (area_m2, UTC dates, categories)
+        tidy = functools.partial(public_frame, categories=False)
+        ddf = ddf.map_partitions(tidy, meta=tidy(ddf._meta))
     return ddf
 
 
@@ -229,9 +237,9 @@ def _stitch_dask(dd, ddf, tiles, npartitions):
     return dd.concat([inner, stitched])
 
 
-def compute(collection: Any, client: Any = None) -> Any:
+def compute(collection: Any, dask_client: Any = None) -> Any:
     """Compute a dask collection with the scheduler in force (the default
-    ``dask.distributed`` client when one runs), or on ``client``: a
+    ``dask.distributed`` client when one runs), or on ``dask_client``: a
     ``distributed.Client`` or a scheduler address (connected to for the call).
 
     Examples
@@ -240,22 +248,22 @@ def compute(collection: Any, client: Any = None) -> Any:
     >>> with LocalCluster(n_workers=2) as cluster:                    # doctest: +SKIP
     ...     objects = compute(res.to_dask(), cluster.scheduler_address)
     """
-    if client is None:
+    if dask_client is None:
         return collection.compute()
-    if isinstance(client, str):
+    if isinstance(dask_client, str):
         from distributed import Client
 
-        with Client(client) as connected:
+        with Client(dask_client) as connected:
             return connected.compute(collection).result()
-    return client.compute(collection).result()
+    return dask_client.compute(collection).result()
 
 
 def stats_dask(
-    ddf: dask_geopandas.GeoDataFrame, result: MapflowResult, *, client: Any = None
+    ddf: dask_geopandas.GeoDataFrame, result: MapflowResult, *, dask_client: Any = None
 ) -> pd.DataFrame:
     """:attr:`MapflowResult.stats` computed from a (stitched) dask frame: per input row
     ``count:<class>``, ``area_m2:<class>``, ``objects``, ``objects_per_km2``,
-    ``coverage``. Only the per-(row, class) sums travel to the client; ``client``: a
+    ``coverage``. Only the per-(row, class) sums travel to the client; ``dask_client``: a
     ``distributed.Client`` or scheduler address to compute on (see :func:`compute`)."""
     meta = pd.DataFrame(
         {
@@ -265,5 +273,5 @@ def stats_dask(
             "area": pd.Series([], dtype="float64"),
         }
     )
-    sums = compute(ddf.map_partitions(class_sums, meta=meta), client)
+    sums = compute(ddf.map_partitions(class_sums, meta=meta), dask_client)
     return stats_from_sums(sums, result.aois, result.tiles)

@@ -36,7 +36,7 @@ The objects equal ``stitch(read_result_files(files.path), tiles)`` (row order as
 :mod:`mapflow_geo.results.stats` come out of the same pass (the uncut pieces are summed
 in step 1, the joined ones in step 4), so stats never need the objects in memory either
 (:func:`stream_class_sums` runs steps 1–4 without writing). Each step is a list of
-independent tasks: with ``client=`` (a ``dask.distributed.Client`` or a scheduler
+independent tasks: with ``dask_client=`` (a ``dask.distributed.Client`` or a scheduler
 address) they run on the cluster (the spills then need a folder every worker sees: the
 output folder, or ``spill_dir``).
 
@@ -72,6 +72,7 @@ import pyarrow.parquet as pq
 import shapely
 
 from mapflow_geo.results._options import OPTIONS
+from mapflow_geo.results.columns import public_frame, public_schema, public_table
 from mapflow_geo.results.io import (
     _wgs84_projjson,
     empty_features,
@@ -246,7 +247,7 @@ def _seam_rows(table: pa.Table, plan: TilePlan) -> np.ndarray:
     return plan.seam(table["row"].to_numpy(zero_copy_only=False), geoms, pos)
 
 
-_SUM_INPUTS = ("row", "object_type", "class", "class_id", "area")
+_SUM_INPUTS = ("row", "object_type", "class", "class_id", "area", "area_m2")
 
 
 def _sums_of(table: pa.Table) -> pd.DataFrame:
@@ -435,7 +436,8 @@ class _PartWriter:
 
     def __init__(self, out: str, schema: pa.Schema) -> None:
         self.out, self.tmp = out, f"{out}.tmp"
-        self.writer = pq.ParquetWriter(self.tmp, schema.remove_metadata(), store_schema=False)
+        schema = public_schema(schema.remove_metadata())  # the names and dates users see
+        self.writer = pq.ParquetWriter(self.tmp, schema, store_schema=False)
         self.buf: list[pa.Table] = []
         self.buffered = 0
         self.lo, self.hi = np.full(2, np.inf), np.full(2, -np.inf)
@@ -445,6 +447,7 @@ class _PartWriter:
         """Append objects (with their ``bbox`` column) of the given geometry types."""
         if table.num_rows == 0:
             return
+        table = public_table(table)
         bbox = table[BBOX]
         lo = [pc.min(pc.struct_field(bbox, k)).as_py() for k in ("xmin", "ymin")]
         hi = [pc.max(pc.struct_field(bbox, k)).as_py() for k in ("xmax", "ymax")]
@@ -504,22 +507,22 @@ def _concat_sums(sums: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 # -- running the steps here or on a dask cluster ---------------------------------------
-def _mapper(client: Any) -> tuple[Callable, Callable[[], None]]:
+def _mapper(dask_client: Any) -> tuple[Callable, Callable[[], None]]:
     """``map(fn, list of argument tuples) -> list of results``, here or on a dask client."""
-    if client is None:
+    if dask_client is None:
         return (lambda fn, calls: [fn(*args) for args in calls]), lambda: None
     close = lambda: None  # noqa: E731
-    if isinstance(client, str):
+    if isinstance(dask_client, str):
         from distributed import Client
 
-        client = Client(client)
-        close = client.close
+        dask_client = Client(dask_client)
+        close = dask_client.close
 
     def run(fn, calls):
         if not calls:
             return []
-        futures = [client.submit(fn, *args, pure=False) for args in calls]
-        return client.gather(futures)
+        futures = [dask_client.submit(fn, *args, pure=False) for args in calls]
+        return dask_client.gather(futures)
 
     return run, close
 
@@ -552,7 +555,7 @@ def _stream(
     out: Path | None,
     spill_dir: Path,
     partition_features: int,
-    client: Any,
+    dask_client: Any,
 ) -> DatasetInfo:
     files = files.reset_index(drop=True)
     paths = [str(p) for p in files["path"]]
@@ -566,10 +569,10 @@ def _stream(
         part_of[g] = k
         batch_of[g] = np.arange(len(g))
     spills = [str(spill_dir / f"seams-{k:05d}.arrow") for k in range(len(groups))]
-    run, close = _mapper(client)
+    run, close = _mapper(dask_client)
     try:
-        if client is not None and not isinstance(client, str):
-            small_arg = client.scatter(small, broadcast=True)
+        if dask_client is not None and not isinstance(dask_client, str):
+            small_arg = dask_client.scatter(small, broadcast=True)
         else:
             small_arg = small
         scans = run(
@@ -701,7 +704,7 @@ def write_dataset(
     path: str | os.PathLike,
     *,
     partition_features: int | None = None,
-    client: Any = None,
+    dask_client: Any = None,
     overwrite: bool = True,
 ) -> DatasetInfo:
     """Stitch a run's stored pieces and write them as a GeoParquet 1.1 dataset, streaming
@@ -719,7 +722,7 @@ def write_dataset(
         there is replaced when ``overwrite`` (a folder holding anything else never is).
     partition_features : int, optional
         Objects per partition file (default: ``get_options()["partition_features"]``).
-    client : dask.distributed.Client or str, optional
+    dask_client : dask.distributed.Client or str, optional
         Run the steps on this dask cluster (a client or a scheduler address); ``path``
         must then be a folder every worker sees.
 
@@ -741,7 +744,7 @@ def write_dataset(
         (tmp / "_spill").mkdir()
         n = int(partition_features or OPTIONS["partition_features"])
         if len(files):
-            info = _stream(files, tiles, tmp, tmp / "_spill", n, client)
+            info = _stream(files, tiles, tmp, tmp / "_spill", n, dask_client)
         else:
             info = _write_empty(tmp)
         shutil.rmtree(tmp / "_spill")
@@ -834,7 +837,7 @@ def stream_class_sums(
     tiles: gpd.GeoDataFrame,
     *,
     partition_features: int | None = None,
-    client: Any = None,
+    dask_client: Any = None,
     spill_dir: str | os.PathLike | None = None,
 ) -> DatasetInfo:
     """The stitched objects' per-(row, class) sums and count, by the streaming pass of
@@ -848,7 +851,7 @@ def stream_class_sums(
         base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".mapflow-seams-", dir=base))
     try:
-        return _stream(files, tiles, None, tmp, n, client)
+        return _stream(files, tiles, None, tmp, n, dask_client)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -878,4 +881,4 @@ def read_dataset(
     table = dataset.to_table(columns=cols, filter=flt)
     if BBOX in table.column_names:
         table = table.drop_columns([BBOX])
-    return table_to_geodataframe(table)
+    return public_frame(table_to_geodataframe(table))

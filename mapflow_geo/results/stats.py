@@ -22,22 +22,19 @@ def class_column(features: pd.DataFrame) -> pd.Series:
 
 
 def cost_table(result: MapflowResult) -> pd.DataFrame:
-    """Per input row: ``area_km2``, ``processings``, ``estimated_credits``,
-    ``charged_credits`` (charged by the call that made this result) and
-    ``charged_earlier_credits`` (charged by earlier calls whose processings the result
-    reuses: a resumed or reused run, a reopened one); a ``total`` row at the end.
+    """Per input row (the index, ``row``): ``area_km2``, ``processings``,
+    ``estimated_credits``, ``charged_credits`` (charged by the call that made this
+    result) and ``charged_earlier_credits`` (charged by earlier calls whose processings
+    the result reuses: a resumed or reused run, a reopened one). No total row: the
+    columns sum to the run's totals (:func:`totals`).
 
     A processing shared by several rows is split between them in proportion to the
     area each row has in it, so the column sums equal the run's totals.
     """
     tiles = result.tiles
     procs = result.processings.set_index("key")
-    cost = procs["cost"].fillna(0)
-    earlier = (
-        procs["earlier"].fillna(False).astype(bool)
-        if "earlier" in procs
-        else pd.Series(False, index=procs.index)
-    )
+    cost = pd.to_numeric(procs["cost"]).fillna(0)
+    earlier = _earlier(procs)
     share = tiles.groupby(["processing_key", "row"], sort=False)["area_km2"].sum()
     per_proc_area = share.groupby(level=0).transform("sum")
     frac = (share / per_proc_area).rename("frac").reset_index()
@@ -54,18 +51,47 @@ def cost_table(result: MapflowResult) -> pd.DataFrame:
     area = tiles.groupby("row", sort=False)["area_km2"].sum().rename("area_km2")
     table = pd.concat([area, by_row], axis=1).reindex(result.aois.index)
     table.index.name = "row"
-    total = pd.DataFrame(
+    credits = ["estimated_credits", "charged_credits", "charged_earlier_credits"]
+    table[credits] = table[credits].fillna(0.0)
+    return table.astype({"processings": "Int64"})
+
+
+def _earlier(procs: pd.DataFrame) -> pd.Series:
+    """Which processings an earlier call charged (a resumed, reused or reopened run)."""
+    if "earlier" not in procs:
+        return pd.Series(False, index=procs.index)
+    return procs["earlier"].fillna(False).astype(bool)
+
+
+def totals(result: MapflowResult, *, objects: int | None = None) -> pd.Series:
+    """The run's totals as one Series: input ``rows``, ``area_km2``, ``tiles``,
+    ``tiles_ok``, ``tiles_failed`` (every tile not OK), ``processings``,
+    ``estimated_credits``, ``charged_credits`` (by this call),
+    ``charged_earlier_credits`` (by earlier calls), ``objects`` (as given: None when not
+    counted) and ``coverage`` (share of the input area covered by successful tiles)."""
+    tiles, procs = result.tiles, result.processings
+    ok = tiles["status"] == "OK" if len(tiles) else pd.Series(dtype=bool)
+    area = float(tiles["area_km2"].sum()) if len(tiles) else 0.0
+    ok_area = float(tiles.loc[ok, "area_km2"].sum()) if len(tiles) else 0.0
+    cost = pd.to_numeric(procs["cost"]).fillna(0)
+    earlier = _earlier(procs)
+    return pd.Series(
         {
-            "area_km2": [table["area_km2"].sum()],
-            "processings": [len(procs)],
-            "estimated_credits": [procs["estimate"].fillna(0).sum()],
-            "charged_credits": [cost[~earlier].sum()],
-            "charged_earlier_credits": [cost[earlier].sum()],
+            "rows": len(result.aois),
+            "area_km2": area,
+            "tiles": len(tiles),
+            "tiles_ok": int(ok.sum()),
+            "tiles_failed": int(len(tiles) - ok.sum()),
+            "processings": len(procs),
+            "estimated_credits": int(pd.to_numeric(procs["estimate"]).fillna(0).sum()),
+            "charged_credits": int(cost[~earlier.to_numpy()].sum()),
+            "charged_earlier_credits": int(cost[earlier.to_numpy()].sum()),
+            "objects": objects,
+            "coverage": ok_area / area if area > 0 else None,
         },
-        index=pd.Index(["total"], name="row"),
+        name="totals",
+        dtype=object,
     )
-    out = pd.concat([table, total])
-    return out.astype({"processings": "Int64"})
 
 
 #: Columns of :func:`class_sums`.
@@ -77,10 +103,11 @@ def class_sums(features: pd.DataFrame) -> pd.DataFrame:
 
     Works on a whole frame or on one partition of a dask frame (sums of partial sums are
     the same sums)."""
-    cls = class_column(features)
+    cls = class_column(features)  # (``area_m2``, or Mapflow's ``area`` of stored pieces)
+    col = next((c for c in ("area_m2", "area") if c in features), None)
     area = (
-        pd.to_numeric(features["area"], errors="coerce")
-        if "area" in features
+        pd.to_numeric(features[col], errors="coerce")
+        if col is not None
         else pd.Series(0.0, index=features.index)
     )
     df = pd.DataFrame(
@@ -129,7 +156,9 @@ def stats_table(result: MapflowResult) -> pd.DataFrame:
 
 
 def summary_frame(result: MapflowResult) -> gpd.GeoDataFrame:
-    """The prepared input areas with stats and cost columns joined on."""
-    costs = result.costs.drop(index="total").drop(columns=["area_km2"])
-    joined = result.aois.join(result.stats.drop(columns=["area_km2"])).join(costs)
+    """The prepared input areas with stats and cost columns joined on, one row per input
+    row; ``row`` is the index (not a column as well)."""
+    costs = result.costs.drop(columns=["area_km2"])
+    aois = result.aois.drop(columns=[c for c in ("row",) if c in result.aois])
+    joined = aois.join(result.stats.drop(columns=["area_km2"])).join(costs)
     return gpd.GeoDataFrame(joined, geometry=result.aois.geometry.name, crs=result.aois.crs)

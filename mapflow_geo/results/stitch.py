@@ -374,8 +374,9 @@ def _merge_groups(feats: gpd.GeoDataFrame, group: np.ndarray) -> gpd.GeoDataFram
     out = feats.iloc[idx[starts]].copy()
     out["geometry"] = _union_groups(geoms[idx], gid)
     members = feats.iloc[idx]
-    if "area" in feats:
-        out["area"] = members["area"].groupby(gid).sum(min_count=1).to_numpy()
+    for col in ("area", "area_m2"):  # Mapflow's name in stored pieces, ours in features
+        if col in feats:
+            out[col] = members[col].groupby(gid).sum(min_count=1).to_numpy()
     for col in ("tile_id", "processing_id"):
         if col in feats:
             out[col] = _join_values(members[col], gid)

@@ -3,7 +3,7 @@ CSV for reports.
 
 The numbers stay numbers (CSV gets them unrounded); only what is shown is formatted:
 areas to two decimals, credits and counts as whole numbers with thousands separators,
-coverage as a percentage, the ``total`` row in bold.
+coverage as a percentage. Totals are never a row of the table (the caption gives them).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def formatted(df: pd.DataFrame) -> pd.DataFrame:
 
 def styled(df: pd.DataFrame, *, caption: str | None = None) -> Any:
     """A pandas ``Styler``: formatted numbers, readable headers, numbers right-aligned,
-    a bold ``total`` row, coverage as a bar."""
+    coverage as a bar."""
     sty = df.style.format({c: _formatter(str(c)) for c in df.columns})
     sty = sty.format_index(lambda c: _header(str(c)), axis=1)
     sty = sty.set_properties(**{"text-align": "right"})
@@ -91,15 +91,6 @@ def styled(df: pd.DataFrame, *, caption: str | None = None) -> Any:
             {"selector": "caption", "props": "caption-side: top; font-weight: bold;"},
         ]
     )
-    if "total" in df.index:
-        sty = sty.apply(
-            lambda r: (
-                ["font-weight: bold; border-top: 1px solid #888"] * len(r)
-                if r.name == "total"
-                else [""] * len(r)
-            ),
-            axis=1,
-        )
     if "coverage" in df.columns and df["coverage"].notna().any():
         sty = sty.bar(subset=["coverage"], vmin=0, vmax=1, color="#a6d96a")
     if caption:
@@ -130,7 +121,7 @@ def to_markdown(df: pd.DataFrame) -> str:
         "| " + " | ".join("--:" for _ in header) + " |",
     ]
     for idx, row in f.iterrows():
-        cells = [f"**{esc(idx)}**" if idx == "total" else esc(idx), *map(esc, row.tolist())]
+        cells = [esc(idx), *map(esc, row.tolist())]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

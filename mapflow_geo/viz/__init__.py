@@ -1,20 +1,26 @@
-"""Maps of plans and results: folium previews and the engine choice (:mod:`.explore`),
+"""Maps of plans and results: folium maps and the engine choice (:mod:`.explore`),
 lonboard maps of millions of objects (:mod:`.deck`), static figures
 (:mod:`.plotting`), colours for every status and class (:mod:`.styles`) and Mapflow's
 own tile layers (:mod:`.layers`)."""
 
-from mapflow_geo.viz.deck import OUTLINE_LIMIT, DeckMap, deck_result
+from mapflow_geo.viz.deck import OUTLINE_LIMIT, DeckMap, deck_result, lonboard_result
 from mapflow_geo.viz.explore import (
     DEFAULT_BASEMAPS,
     LONBOARD_THRESHOLD,
     MAX_FEATURES,
+    explore_plan,
     explore_result,
-    preview_plan,
-    preview_result,
+    folium_result,
     simplify_tolerance_deg,
 )
 from mapflow_geo.viz.layers import safe_tile_url
-from mapflow_geo.viz.plotting import RASTER_THRESHOLD, add_scalebar, plot_result, save_image
+from mapflow_geo.viz.plotting import (
+    RASTER_THRESHOLD,
+    add_scalebar,
+    plot_plan,
+    plot_result,
+    save_image,
+)
 from mapflow_geo.viz.styles import (
     AOI_COLOR,
     OTHER_STATUS_COLOR,
@@ -38,10 +44,12 @@ __all__ = [
     "class_colors",
     "class_labels",
     "deck_result",
+    "explore_plan",
     "explore_result",
+    "folium_result",
+    "lonboard_result",
+    "plot_plan",
     "plot_result",
-    "preview_plan",
-    "preview_result",
     "safe_tile_url",
     "save_image",
     "simplify_tolerance_deg",

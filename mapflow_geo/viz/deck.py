@@ -51,6 +51,7 @@ import pyarrow.parquet as pq
 import shapely
 
 from mapflow_geo.exceptions import MapflowWarning
+from mapflow_geo.results.columns import check_column
 from mapflow_geo.viz.styles import (
     AOI_COLOR,
     bounds_of,
@@ -69,7 +70,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BASEMAP = "OpenStreetMap.Mapnik"
 
 #: Object properties carried into the map (shown on click), where the result has them.
-FEATURE_FIELDS = ("class", "area", "id", "row", "tile_id", "processing_id")
+FEATURE_FIELDS = ("class", "area_m2", "id", "row", "tile_id", "processing_id")
 #: Objects outlined by default (above this, fills only).
 OUTLINE_LIMIT = 100_000
 _TILE_FIELDS = ("tile_id", "row", "status", "area_km2", "cost", "processing_id")
@@ -140,9 +141,9 @@ class DeckMap:
 
     Examples
     --------
-    >>> m = res.explore(engine="lonboard")                       # doctest: +SKIP
+    >>> m = deck_result(res)                                     # doctest: +SKIP
     >>> m.save("objects.html")                                   # doctest: +SKIP
-    >>> m.to_lonboard()   # the lonboard.Map itself               # doctest: +SKIP
+    >>> m.to_lonboard()   # the lonboard.Map res.explore() gives  # doctest: +SKIP
     """
 
     layers: list[DeckLayer]
@@ -175,7 +176,14 @@ class DeckMap:
         return ipywidgets.VBox([legend, self.to_lonboard()])._repr_mimebundle_(**kwargs)
 
     def to_html(self) -> str:
-        """The self-contained page :meth:`save` writes."""
+        """The self-contained page :meth:`save` writes (class colours only: a map with
+        one colour per object, ``object_colors``, is saved with the live map's
+        ``to_lonboard().to_html(path)``)."""
+        if any(isinstance(v, np.ndarray) for layer in self.layers for v in layer.style.values()):
+            raise ValueError(
+                "a map with one colour per object (object_colors) has no offline page; "
+                "write it with deck.to_lonboard().to_html(path)"
+            )
         return _page(self)
 
     def save(self, path: str | Path) -> Path:
@@ -188,13 +196,14 @@ class DeckMap:
 def deck_result(
     result: MapflowResult,
     *,
-    features: bool = True,
-    tiles: bool = True,
-    aois: bool = True,
+    show_features: bool = True,
+    show_tiles: bool = True,
+    show_aois: bool = True,
     fields: Sequence[str] = FEATURE_FIELDS,
     outlines: bool | None = None,
-    basemap: str | Any | None = DEFAULT_BASEMAP,
+    tiles: str | Any | None = DEFAULT_BASEMAP,
     height: str | int = 600,
+    object_colors: np.ndarray | None = None,
 ) -> DeckMap:
     """A lonboard (deck.gl) map of a run: input areas, tiles by status, every object by
     class, with no simplification and no cap.
@@ -202,7 +211,7 @@ def deck_result(
     Parameters
     ----------
     result : MapflowResult
-    features, tiles, aois : bool
+    show_features, show_tiles, show_aois : bool
         Which layers to draw.
     fields : sequence of str
         Object properties carried into the map and shown on click (``"class"`` is the
@@ -212,12 +221,15 @@ def deck_result(
         Outline each polygon (1 px, its class colour) as well as filling it. By default
         only up to :data:`OUTLINE_LIMIT` objects: a million outlines are invisible at
         the zoom that shows them all and cost more to draw than the fills.
-    basemap : str, TileProvider, sequence of them, or None
-        An xyzservices name or provider (the first of a sequence), drawn under the
+    tiles : str, TileProvider, sequence of them, or None
+        The basemap: an xyzservices name or provider (the first of a sequence), drawn under the
         objects from its tile server (the only thing a saved page fetches); ``None``
         for a plain background.
     height : str or int
         The widget's height in a notebook (a saved page fills the window).
+    object_colors : array of shape (n, 4), optional
+        One RGBA colour (0–255) per object, in the order of ``result.features``, in
+        place of the class colours (:func:`lonboard_result` makes them from a column).
 
     Returns
     -------
@@ -230,31 +242,37 @@ def deck_result(
     >>> m = deck_result(res)                                     # doctest: +SKIP
     >>> m.save("objects.html")                                   # doctest: +SKIP
     """
+    basemap = tiles
     if isinstance(basemap, list | tuple):  # folium's basemap list: the first is shown
         basemap = basemap[0] if basemap else None
     layers: list[DeckLayer] = []
     legend: list[tuple[str, str, str]] = []
     notes: list[str] = []
-    if aois and len(result.aois):
+    if show_aois and len(result.aois):
         layers.append(_aoi_layer(result.aois))
         legend.append(("Input areas", AOI_COLOR, "outline"))
-    if tiles and len(result.tiles):
+    if show_tiles and len(result.tiles):
         tile_layers, tile_legend = _tile_layers(result.tiles)
         layers = tile_layers + layers  # under the area outlines
         legend += tile_legend
-    feats = result.features if features else result.features.iloc[:0]
+    feats = result.features if show_features else result.features.iloc[:0]
     if len(feats):
         labels = class_labels(feats)
         colors = class_colors(labels)
         if outlines is None:
             outlines = len(feats) <= OUTLINE_LIMIT
-        layers += _feature_layers(feats, labels, colors, fields, outlines)
-        counts = labels.value_counts()
-        legend += [(f"{lab} ({int(counts.get(lab, 0)):,})", c, "fill") for lab, c in colors.items()]
+        if object_colors is not None:
+            layers += _colored_layers(feats, np.asarray(object_colors), fields, outlines)
+        else:
+            layers += _feature_layers(feats, labels, colors, fields, outlines)
+            counts = labels.value_counts()
+            legend += [
+                (f"{lab} ({int(counts.get(lab, 0)):,})", c, "fill") for lab, c in colors.items()
+            ]
         notes.append(
             f"{len(feats):,} objects drawn by deck.gl (lonboard); click one for its properties."
         )
-    elif features:
+    elif show_features:
         notes.append("No objects found.")
     return DeckMap(
         layers=layers,
@@ -264,6 +282,112 @@ def deck_result(
         basemap=basemap,
         height=height,
     )
+
+
+def lonboard_result(
+    result: MapflowResult,
+    column: str | None = None,
+    *,
+    cmap: str | Any = None,
+    color: str | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    categorical: bool | None = None,
+    tooltip: bool | Sequence[str] = True,
+    style_kwds: dict[str, Any] | None = None,
+    m: Any = None,
+    **kwargs: Any,
+) -> Any:
+    """A ``lonboard.Map`` of a run (:func:`deck_result`'s layers), with the keywords of
+    :meth:`GeoDataFrame.explore` that have a lonboard meaning: ``column`` (with
+    ``cmap``, ``vmin``, ``vmax``, ``categorical``) or one ``color`` for the objects;
+    ``tooltip`` (lonboard's tooltip on hover, any true value); ``style_kwds``
+    ``fillOpacity``, ``weight`` (px), ``color`` and ``fillColor``; ``m`` (a
+    ``lonboard.Map`` the layers are added to); ``tiles``, ``height``, ``show_*``,
+    ``fields``, ``outlines`` as :func:`deck_result`. Other keywords are named in a
+    :class:`~mapflow_geo.exceptions.MapflowWarning` and left out.
+
+    Examples
+    --------
+    >>> m = lonboard_result(res, "area_m2", cmap="viridis")     # doctest: +SKIP
+    """
+    own = {"show_features", "show_tiles", "show_aois", "fields", "outlines", "tiles", "height"}
+    ignored = sorted(k for k in kwargs if k not in own)
+    if ignored:
+        warnings.warn(
+            f"the lonboard map leaves out {', '.join(ignored)} (folium-only keywords of "
+            "GeoDataFrame.explore); pass engine='folium' to use them",
+            MapflowWarning,
+            stacklevel=4,  # the caller of res.explore
+        )
+    kwargs = {k: v for k, v in kwargs.items() if k in own}
+    feats = result.features if kwargs.get("show_features", True) else None
+    colors = None
+    if feats is not None and (column is not None or color is not None or style_kwds):
+        check_column(feats, column)
+        colors = object_rgba(feats, column, cmap=cmap, color=color, vmin=vmin, vmax=vmax,
+                             categorical=categorical, style_kwds=style_kwds)  # fmt: skip
+    deck = deck_result(result, object_colors=colors, **kwargs)
+    for layer in deck.layers:
+        if style_kwds and "weight" in style_kwds and "get_line_width" in layer.style:
+            layer.style["get_line_width"] = float(style_kwds["weight"])
+    live = deck.to_lonboard()
+    live.show_tooltip = bool(tooltip)
+    if m is None:
+        return live
+    m.add_layer(list(live.layers))
+    return m
+
+
+def object_rgba(
+    feats: pd.DataFrame,
+    column: str | None,
+    *,
+    cmap: Any = None,
+    color: str | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    categorical: bool | None = None,
+    style_kwds: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """One RGBA colour (uint8) per object: from ``column`` through ``cmap`` (numbers
+    scaled to ``vmin``–``vmax``; text, categories and ``categorical=True`` one colour
+    per value, as geopandas), else ``color`` / ``style_kwds["fillColor"]``, else by
+    class; alpha from ``style_kwds["fillOpacity"]`` (0.6 by default)."""
+    import matplotlib as mpl
+    from matplotlib.colors import Normalize, to_rgba
+
+    style = style_kwds or {}
+    alpha = float(style.get("fillOpacity", 0.6))
+    n = len(feats)
+    if column is not None:
+        values = feats[column]
+        numeric = pd.api.types.is_numeric_dtype(values) and not isinstance(
+            values.dtype, pd.CategoricalDtype
+        )
+        if categorical or not numeric:
+            cats = pd.Categorical(values.astype(str))
+            cm = mpl.colormaps[cmap or "tab20"]
+            k = max(len(cats.categories), 1)
+            rgba = cm(np.linspace(0, 1, k) if cm.N > 32 else np.arange(k) % cm.N)[cats.codes]
+        else:
+            x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+            norm = Normalize(
+                vmin=np.nanmin(x) if vmin is None else vmin,
+                vmax=np.nanmax(x) if vmax is None else vmax,
+            )
+            rgba = mpl.colormaps[cmap or "viridis"](norm(x))
+    else:
+        fill = color or style.get("fillColor") or style.get("color")
+        if fill is None:
+            labels = class_labels(feats)
+            palette = class_colors(labels)
+            rgba = np.array([to_rgba(palette[lab]) for lab in labels], dtype=float).reshape(n, 4)
+        else:
+            rgba = np.tile(to_rgba(fill), (n, 1))
+    rgba = np.asarray(rgba, dtype=float).reshape(n, 4)
+    rgba[:, 3] = alpha
+    return np.round(rgba * 255).astype(np.uint8)
 
 
 # ------------------------------------------------------------------ layers and tables
@@ -336,6 +460,36 @@ def _feature_layers(
                 style = {"get_fill_color": _rgba(c, 0.8), "get_radius": 3, "radius_units": "pixels"}
             style.setdefault("pickable", True)
             layers.append(DeckLayer(f"Objects: {lab} ({int(sel.sum()):,})", kind, table, style))
+    return layers
+
+
+def _colored_layers(
+    feats: gpd.GeoDataFrame, rgba: np.ndarray, fields: Sequence[str], outlines: bool
+) -> list[DeckLayer]:
+    """The objects in one layer per geometry kind, each object in its own colour."""
+    labels = class_labels(feats)
+    frame = feats.assign(**{"class": labels.values}) if "class" in fields else feats
+    cols = [c for c in fields if c in frame]
+    kinds = _kinds(frame.geometry.values)
+    layers = []
+    for kind in ("polygon", "path", "scatterplot"):
+        sel = kinds == kind
+        if not sel.any():
+            continue
+        table = geoarrow_table(frame[sel], cols, kind)
+        colors = rgba[sel]
+        if kind == "polygon":
+            style = {**_polygon_style("#000000", fill=0.6, width=1.0), "stroked": outlines}
+            style["get_fill_color"] = colors
+            style["get_line_color"] = np.concatenate(
+                [colors[:, :3], np.full((len(colors), 1), 255, np.uint8)], axis=1
+            )
+        elif kind == "path":
+            style = {"get_color": colors, "get_width": 2, "width_units": "pixels"}
+        else:
+            style = {"get_fill_color": colors, "get_radius": 3, "radius_units": "pixels"}
+        style.setdefault("pickable", True)
+        layers.append(DeckLayer(f"Objects ({int(sel.sum()):,})", kind, table, style))
     return layers
 
 

@@ -10,7 +10,7 @@ Colours come from :mod:`mapflow_geo.viz.styles`; Mapflow's own tile layers from
 Large results
 -------------
 A Leaflet map draws every object as an SVG path, and a browser tab struggles past a
-few tens of thousands. :func:`preview_result` therefore draws up to ``max_features``
+few tens of thousands. :func:`folium_result` therefore draws up to ``max_features``
 objects (default :data:`MAX_FEATURES`) exactly as they are, with popups; above that it
 applies ``large=``:
 
@@ -46,8 +46,9 @@ import shapely
 from branca.element import MacroElement, Template
 
 from mapflow_geo._args import checked
+from mapflow_geo.results.columns import check_column
 from mapflow_geo.run.prepare import plan as make_plan
-from mapflow_geo.viz.deck import DeckMap, deck_result
+from mapflow_geo.viz.deck import lonboard_result
 from mapflow_geo.viz.layers import add_processing_layers
 from mapflow_geo.viz.styles import (
     AOI_COLOR,
@@ -80,13 +81,12 @@ _LARGE_MODES = ("simplify", "cluster", "cap")
 LONBOARD_THRESHOLD = MAX_FEATURES
 
 _ENGINES = ("auto", "folium", "lonboard")
-# options only one engine takes; engine="auto" passes each engine its own
+# folium_result's own options with no lonboard meaning (left out there without a word)
 _FOLIUM_ONLY = ("max_features", "large", "detail_zoom", "layers", "client", "width")
-_LONBOARD_ONLY = ("fields", "outlines")
 
 
 @checked
-def preview_plan(
+def explore_plan(
     gdf: gpd.GeoDataFrame,
     *,
     plan: gpd.GeoDataFrame | None = None,
@@ -94,11 +94,12 @@ def preview_plan(
     max_aois: int | None = None,
     client: MapflowClient | None = None,
     model: str | None = None,
-    basemap: str | Sequence[Any] | None = DEFAULT_BASEMAPS,
+    tiles: str | Sequence[Any] | None = DEFAULT_BASEMAPS,
     width: str | int = "100%",
     height: str | int = 600,
     price_per_km2: float | None = None,
     input_errors: str = "raise",
+    m: folium.Map | None = None,
 ) -> folium.Map:
     """A folium map of the input areas and the tiles a run would create.
 
@@ -113,15 +114,21 @@ def preview_plan(
         A plan from :func:`mapflow_geo.tiling.plan`; made from the limits otherwise.
     area_limit_km2, max_aois, client, model, price_per_km2, input_errors
         Passed to :func:`mapflow_geo.plan` when ``plan`` is not given.
-    basemap : str, TileProvider, sequence of them, or None
-        xyzservices names or providers; the first is shown, the others are in the layer
-        control.
+    tiles : str, TileProvider, sequence of them, or None
+        Basemap tiles, as :meth:`GeoDataFrame.explore`'s ``tiles``: xyzservices names or
+        providers; the first is shown, the others are in the layer control.
     width, height
         Map size.
+    m : folium.Map, optional
+        Draw onto this map instead of a new one.
+
+    Returns
+    -------
+    folium.Map
 
     Examples
     --------
-    >>> m = gdf.mapflow.preview(area_limit_km2=5, max_aois=10)   # doctest: +SKIP
+    >>> m = gdf.mapflow.explore_plan(area_limit_km2=5, max_aois=10)   # doctest: +SKIP
     >>> m.save("plan.html")                                      # doctest: +SKIP
     """
     if plan is None:
@@ -135,12 +142,13 @@ def preview_plan(
             input_errors=input_errors,
         )
     aois = gdf.to_crs(4326) if gdf.crs is not None else gdf.set_crs(4326)
-    tiles = plan.to_crs(4326)
-    m = _new_map(bounds_of(aois, tiles), basemap=basemap, width=width, height=height)
+    planned = plan.to_crs(4326)
+    if m is None:
+        m = _new_map(bounds_of(aois, planned), basemap=tiles, width=width, height=height)
     _add_aois(m, aois)
-    n_proc = int(tiles["processing"].nunique()) if "processing" in tiles else len(tiles)
-    if len(tiles):
-        shown = tiles.copy()
+    n_proc = int(planned["processing"].nunique()) if "processing" in planned else len(planned)
+    if len(planned):
+        shown = planned.copy()
         shown["status"] = "PLANNED"
         proc = shown["processing"] if "processing" in shown else pd.Series(range(len(shown)))
         palette = class_colors([f"{int(p):06d}" for p in proc.unique()])
@@ -162,7 +170,7 @@ def preview_plan(
         _explore(
             shown,
             m,
-            name=f"Planned tiles ({len(tiles)} in {n_proc} processings)",
+            name=f"Planned tiles ({len(planned)} in {n_proc} processings)",
             fields=fields,
             color_col="_color",
             style={"fillOpacity": 0.25, "weight": 1.5, "dashArray": "4 3"},
@@ -175,27 +183,34 @@ def preview_plan(
     return m
 
 
-def preview_result(
+def folium_result(
     result: MapflowResult,
+    column: str | None = None,
     *,
-    features: bool = True,
-    tiles: bool = True,
-    aois: bool = True,
+    show_features: bool = True,
+    show_tiles: bool = True,
+    show_aois: bool = True,
     max_features: int = MAX_FEATURES,
     large: str = "simplify",
     detail_zoom: int = 16,
     layers: Sequence[str] = ("raster", "vector"),
     client: MapflowClient | None = None,
-    basemap: str | Sequence[Any] | None = DEFAULT_BASEMAPS,
+    tiles: str | Sequence[Any] | None = DEFAULT_BASEMAPS,
     width: str | int = "100%",
     height: str | int = 600,
+    m: folium.Map | None = None,
+    **kwargs: Any,
 ) -> folium.Map:
-    """A folium map of a run: input areas, tiles by status, objects by class.
+    """A folium map of a run: input areas, tiles by status, objects by class (or by
+    ``column``, drawn by :meth:`geopandas.GeoDataFrame.explore`).
 
     Parameters
     ----------
     result : MapflowResult
-    features, tiles, aois : bool
+    column : str, optional
+        Colour the objects by this column of ``result.features`` (e.g. ``"area_m2"``,
+        ``"class_id"``), with geopandas' legend; by class otherwise.
+    show_features, show_tiles, show_aois : bool
         Which layers to draw.
     max_features : int
         Objects drawn as they are, with popups; above this ``large`` applies.
@@ -214,40 +229,53 @@ def preview_result(
         map: these URLs may need a logged-in Mapflow session to show.
     client : MapflowClient, optional
         Used only to look up the layer URLs.
-    basemap : str, TileProvider, sequence of them, or None
-        xyzservices names or providers; the first is shown.
+    tiles : str, TileProvider, sequence of them, or None
+        Basemap tiles (:meth:`GeoDataFrame.explore`'s ``tiles``): xyzservices names or
+        providers; the first is shown, the others are in the layer control.
     width, height
         Map size.
+    m : folium.Map, optional
+        Draw onto this map instead of a new one.
+    **kwargs
+        :meth:`geopandas.GeoDataFrame.explore`'s keywords for the objects layer:
+        ``cmap``, ``color``, ``tooltip``, ``popup``, ``style_kwds``, ``highlight``,
+        ``categorical``, ``scheme``, ``k``, ``vmin``, ``vmax``, ``legend``,
+        ``legend_kwds``, ``tooltip_kwds``, ``popup_kwds``, ``name``… With any of them
+        (or ``column``) the objects are drawn by geopandas instead of by class.
 
     Returns
     -------
     folium.Map
-        Save with ``m.save("preview.html")``; shown inline in notebooks.
+        Save with ``m.save("map.html")``; shown inline in notebooks.
 
     Examples
     --------
-    >>> m = res.preview()                                        # doctest: +SKIP
-    >>> m = res.preview(max_features=5000, large="cluster")      # doctest: +SKIP
+    >>> m = folium_result(res, "area_m2", cmap="viridis", tooltip=["area_m2"])  # doctest: +SKIP
+    >>> m = folium_result(res, max_features=5000, large="cluster")    # doctest: +SKIP
     """
     if large not in _LARGE_MODES:
         raise ValueError(f"large must be one of {_LARGE_MODES}, not {large!r}")
-    feats = result.features if features else result.features.iloc[:0]
+    feats = result.features if show_features else result.features.iloc[:0]
+    check_column(feats, column)
     n_feats = len(feats)
     is_large = n_feats > max_features
-    m = _new_map(
-        bounds_of(result.aois, result.tiles),
-        basemap=basemap,
-        width=width,
-        height=height,
-        prefer_canvas=is_large and large == "simplify",
-    )
+    if m is None:
+        m = _new_map(
+            bounds_of(result.aois, result.tiles),
+            basemap=tiles,
+            width=width,
+            height=height,
+            prefer_canvas=is_large and large == "simplify",
+        )
     legend: list[tuple[str, str, str]] = []
     notes: list[str] = []
-    if aois and len(result.aois):
+    if show_aois and len(result.aois):
         legend.append(("Input areas", AOI_COLOR, "outline"))
-    if tiles and len(result.tiles):
+    if show_tiles and len(result.tiles):
         legend += _add_result_tiles(m, result.tiles)
-    if n_feats:
+    if n_feats and (column is not None or kwargs):
+        _add_features_by(m, feats, column, kwargs)
+    elif n_feats:
         labels = class_labels(feats)
         colors = class_colors(labels)
         if not is_large:
@@ -257,61 +285,81 @@ def preview_result(
                 _add_large_features(m, feats, labels, colors, max_features, large, detail_zoom)
             )
         legend += [(lab, col, "fill") for lab, col in colors.items()]
-    elif features:
+    elif show_features:
         notes.append("No objects found.")
-    if aois and len(result.aois):
+    if show_aois and len(result.aois):
         _add_aois(m, result.aois)  # outlines on top; clicks inside reach the tiles
     if layers:
         if client is None:
-            log.info("preview: no client, so Mapflow's raster/vector tile layers are skipped")
+            log.info("explore: no client, so Mapflow's raster/vector tile layers are skipped")
         else:
             add_processing_layers(m, result, client, layers)
     _finish(m, legend=legend, title="Mapflow result", notes=notes)
     return m
 
 
+def _add_features_by(
+    m: folium.Map, feats: gpd.GeoDataFrame, column: str | None, kwargs: dict[str, Any]
+) -> None:
+    """The objects drawn by :meth:`GeoDataFrame.explore` with the caller's keywords."""
+    shown = feats.to_crs(4326)
+    for col in shown.columns:  # lists (e.g. joined ids) as text, as popups show them
+        if col != shown.geometry.name and shown[col].dtype == object:
+            shown[col] = _popup_values(shown[col])
+    kwargs = {"name": f"Objects ({len(shown):,})", **kwargs}
+    shown.explore(column=column, m=m, **kwargs)
+
+
 def explore_result(
     result: MapflowResult,
+    column: str | None = None,
     *,
     engine: str = "auto",
     threshold: int | None = None,
-    **options: Any,
-) -> folium.Map | DeckMap:
-    """An interactive map of a run sized to it: folium for small results, lonboard
-    (deck.gl on GeoArrow) for big ones. Both draw the same layers in the same colours
-    (:mod:`mapflow_geo.viz.styles`) with the same legend, and both ``.save(path)``.
+    **kwargs: Any,
+) -> Any:
+    """An interactive map of a run sized to it, as :meth:`GeoDataFrame.explore`:
+    folium up to ``threshold`` objects, lonboard (deck.gl on GeoArrow, every object
+    drawn by the GPU) above. Returns the library's own map: a :class:`folium.Map` or a
+    :class:`lonboard.Map`.
 
     Parameters
     ----------
     result : MapflowResult
+    column : str, optional
+        Colour the objects by this column (``cmap``, ``vmin``, ``vmax``,
+        ``categorical`` as geopandas); by class otherwise.
     engine : {"auto", "folium", "lonboard"}
-        ``"auto"``: folium (:func:`preview_result`) up to ``threshold`` objects, lonboard
-        (:func:`~mapflow_geo.viz.deck.deck_result`) above, or folium with its ``large=``
-        handling when lonboard is not installed.
+        ``"auto"``: folium (:func:`folium_result`) up to ``threshold`` objects, lonboard
+        (:func:`~mapflow_geo.viz.deck.lonboard_result`) above, or folium with its
+        ``large=`` handling when lonboard is not installed.
     threshold : int, optional
         Objects up to which ``"auto"`` picks folium; :data:`LONBOARD_THRESHOLD` (20,000,
         where the folium map stops drawing every object as it is) by default.
-    **options
-        Passed to the engine: ``features``, ``tiles``, ``aois``, ``basemap``, ``height``
-        to both; ``max_features``, ``large``, ``detail_zoom``, ``layers``, ``client``,
-        ``width`` to folium; ``fields``, ``outlines`` to lonboard. With ``"auto"`` each
-        engine gets only its own.
+    **kwargs
+        :func:`folium_result`'s options and :meth:`GeoDataFrame.explore`'s keywords
+        (``cmap``, ``tooltip``, ``popup``, ``style_kwds``, ``m``, ``tiles``, ``width``,
+        ``height``…) for folium. For lonboard the matching ones apply (``column``,
+        ``cmap``, ``vmin``, ``vmax``, ``categorical``, ``color``, ``tooltip``,
+        ``style_kwds`` ``fillOpacity``/``weight``/``color``/``fillColor``, ``tiles``,
+        ``height``, ``m`` a ``lonboard.Map``, ``show_*``); the others are named in a
+        :class:`~mapflow_geo.exceptions.MapflowWarning` and left out.
 
     Returns
     -------
-    folium.Map or DeckMap
+    folium.Map or lonboard.Map
 
     Examples
     --------
     >>> m = res.explore()                                        # doctest: +SKIP
+    >>> m = res.explore(column="area_m2", cmap="viridis", tooltip=["class_id"])  # doctest: +SKIP
     >>> m.save("result.html")                                    # doctest: +SKIP
-    >>> m = res.explore(engine="lonboard", basemap=None)         # doctest: +SKIP
     """
     if engine not in _ENGINES:
         raise ValueError(f"engine must be one of {_ENGINES}, not {engine!r}")
     limit = LONBOARD_THRESHOLD if threshold is None else int(threshold)
     if engine == "auto":
-        n = len(result.features) if options.get("features", True) else 0
+        n = len(result.features) if kwargs.get("show_features", True) else 0
         engine = "folium"
         if n > limit:
             if _has_lonboard():
@@ -321,15 +369,14 @@ def explore_result(
                     "explore: %s objects but lonboard is not installed "
                     "(pip install 'mapflow-geo[viz]'); folium with large=%r",
                     f"{n:,}",
-                    options.get("large", "simplify"),
+                    kwargs.get("large", "simplify"),
                 )
-        skip = _FOLIUM_ONLY if engine == "lonboard" else _LONBOARD_ONLY
-        options = {k: v for k, v in options.items() if k not in skip}
     if engine == "lonboard":
         if not _has_lonboard():
             raise ImportError("engine='lonboard' needs lonboard: pip install 'mapflow-geo[viz]'")
-        return deck_result(result, **options)
-    return preview_result(result, **options)
+        kwargs = {k: v for k, v in kwargs.items() if k not in _FOLIUM_ONLY}
+        return lonboard_result(result, column, **kwargs)
+    return folium_result(result, column, **kwargs)
 
 
 def _has_lonboard() -> bool:
@@ -442,7 +489,7 @@ def _alias(field: str) -> str:
         "cost": "credits",
         "processing_id": "processing id",
         "messages": "error",
-        "area": "area, m²",
+        "area_m2": "area, m²",
         "object_type": "type",
     }.get(field, field)
 
@@ -500,7 +547,7 @@ def _add_result_tiles(m: folium.Map, tiles: gpd.GeoDataFrame) -> list[tuple[str,
 
 
 def _feature_fields(feats: pd.DataFrame) -> list[str]:
-    keep = ("object_type", "class", "class_id", "area", "id", "row", "tile_id", "processing_id")
+    keep = ("object_type", "class", "class_id", "area_m2", "id", "row", "tile_id", "processing_id")
     return [c for c in keep if c in feats]
 
 
@@ -546,8 +593,8 @@ def _add_large_features(
     n = len(feats)
     geoms = feats.geometry.to_crs(4326).values
     if large == "cap":
-        if "area" in feats:  # Mapflow's own area (m²), else the planar one
-            area = pd.to_numeric(feats["area"], errors="coerce").fillna(0).to_numpy()
+        if "area_m2" in feats:  # Mapflow's own area, else the planar one
+            area = pd.to_numeric(feats["area_m2"], errors="coerce").fillna(0).to_numpy()
         else:
             area = shapely.area(geoms)
         keep = np.sort(np.argsort(-area, kind="stable")[:max_features])

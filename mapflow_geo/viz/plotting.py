@@ -21,6 +21,8 @@ import pandas as pd
 import pyproj
 import shapely
 
+from mapflow_geo._args import checked
+from mapflow_geo.results.columns import check_column
 from mapflow_geo.viz.styles import (
     AOI_COLOR,
     bounds_of,
@@ -32,6 +34,7 @@ from mapflow_geo.viz.styles import (
 if TYPE_CHECKING:  # pragma: no cover
     import matplotlib.axes
 
+    from mapflow_geo.client import MapflowClient
     from mapflow_geo.results import MapflowResult
 
 log = logging.getLogger(__name__)
@@ -43,32 +46,45 @@ RASTER_THRESHOLD = 50_000
 
 def plot_result(
     result: MapflowResult,
-    ax: matplotlib.axes.Axes | None = None,
+    column: str | None = None,
     *,
+    ax: matplotlib.axes.Axes | None = None,
     title: str | None = None,
-    tiles: bool | str = "failed",
+    show_features: bool = True,
+    show_tiles: bool | str = "failed",
+    show_aois: bool = True,
     legend: bool = True,
     scalebar: bool = True,
-    basemap: bool | Any = False,
+    tiles: bool | Any = False,
     figsize: tuple[float, float] = (8.0, 8.0),
     raster_threshold: int = RASTER_THRESHOLD,
+    **kwargs: Any,
 ) -> matplotlib.axes.Axes:
     """A static map of a run (Web Mercator): input area outlines, objects coloured by
-    class, tiles by status, a legend, a title and a geodesic scale bar.
+    class (or by ``column``, drawn by :meth:`geopandas.GeoDataFrame.plot`), tiles by
+    status, a legend, a title and a geodesic scale bar.
 
     Parameters
     ----------
     result : MapflowResult
+    column : str, optional
+        Colour the objects by this column of ``result.features`` (``cmap``,
+        ``categorical``, ``scheme``, ``vmin``, ``vmax`` and ``legend`` as geopandas).
     ax : matplotlib Axes, optional
         Drawn into; a new figure of ``figsize`` otherwise.
     title : str, optional
         Defaults to a one-line summary (objects, tiles OK, credits).
-    tiles : bool or "failed"
+    show_features, show_aois : bool
+        Draw the objects, the input area outlines.
+    show_tiles : bool or "failed"
         Draw all tile outlines, none, or only the tiles that did not succeed (default).
     legend, scalebar : bool
-    basemap : bool or xyzservices provider
-        Draw a basemap under the map with contextily: only when contextily is installed
-        and the tiles can be fetched (off by default; never required).
+    tiles : bool or xyzservices provider
+        A basemap under the map, drawn with contextily: only when contextily is
+        installed and the tiles can be fetched (off by default; never required).
+    **kwargs
+        :meth:`GeoDataFrame.plot`'s keywords for the objects (``cmap``, ``color``,
+        ``alpha``, ``edgecolor``, ``linewidth``, ``legend_kwds``, ``categorical``…).
     figsize : (float, float)
         Inches, for a new figure.
     raster_threshold : int
@@ -78,6 +94,7 @@ def plot_result(
     Examples
     --------
     >>> ax = res.plot()                                          # doctest: +SKIP
+    >>> ax = res.plot(column="area_m2", cmap="magma", legend=True)  # doctest: +SKIP
     """
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
@@ -88,8 +105,16 @@ def plot_result(
     handles: list[Any] = []
     aois = result.aois.to_crs(3857)
     tiles_m = result.tiles.to_crs(3857)
-    feats = result.features
-    if len(feats):
+    feats = result.features if show_features else result.features.iloc[:0]
+    if column is not None:
+        check_column(feats, column)
+    if len(feats) and (column is not None or kwargs):
+        big = len(feats) > raster_threshold
+        kw = {"linewidth": 0.3, "zorder": 2, **kwargs}
+        if column is not None:
+            kw["legend"] = legend
+        feats.to_crs(3857).plot(column=column, ax=ax, rasterized=big, **kw)
+    elif len(feats):
         labels = class_labels(feats)
         colors = class_colors(labels)
         fm = feats.to_crs(3857) if len(feats) <= raster_threshold else None
@@ -100,15 +125,15 @@ def plot_result(
             else:
                 draw_rasterized(ax, feats.geometry[sel], col, zorder=2)
             handles.append(Patch(facecolor=col, edgecolor=col, label=f"{lab} ({sel.sum():,})"))
-    if tiles and len(tiles_m):
+    if show_tiles and len(tiles_m):
         status = tiles_m["status"].fillna("PLANNED").astype(str)
-        show = status != "OK" if tiles == "failed" else pd.Series(True, index=status.index)
+        show = status != "OK" if show_tiles == "failed" else pd.Series(True, index=status.index)
         for s in sorted(status[show].unique()):
             sub = tiles_m[show & (status == s)]
             c = status_color(s)
             sub.plot(ax=ax, facecolor=c + "33", edgecolor=c, linewidth=1.0, zorder=1)
             handles.append(Patch(facecolor=c + "33", edgecolor=c, label=f"tiles {s} ({len(sub)})"))
-    if len(aois):
+    if show_aois and len(aois):
         aois.boundary.plot(ax=ax, color=AOI_COLOR, linewidth=1.4, zorder=3)
         handles.insert(0, Line2D([], [], color=AOI_COLOR, linewidth=1.4, label="input areas"))
     minx, miny, maxx, maxy = bounds_of(aois, tiles_m) if len(aois) else (0, 0, 1, 1)
@@ -123,11 +148,17 @@ def plot_result(
     ax.set_yticks([])
     ax.set_xlabel("")
     ax.set_ylabel("")
-    if basemap:
-        _add_basemap(ax, basemap)
+    if tiles:
+        _add_basemap(ax, tiles)
     if scalebar:
         add_scalebar(ax)
-    if legend and handles:
+    if legend and handles and column is not None:
+        fig = ax.figure  # geopandas drew the column's legend on the axes
+        if ax.get_legend() is None and len(fig.axes) == 1:
+            ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
+        else:
+            fig.legend(handles=handles, loc="lower right", fontsize=8, frameon=False)
+    elif legend and handles:
         fig = ax.figure
         engine = fig.get_layout_engine()
         if type(engine).__name__ == "ConstrainedLayoutEngine" and len(fig.axes) == 1:
@@ -142,6 +173,85 @@ def plot_result(
             f"{int(pd.to_numeric(cost, errors='coerce').fillna(0).sum()):,} credits"
         )
     ax.set_title(title)
+    return ax
+
+
+@checked
+def plot_plan(
+    gdf: gpd.GeoDataFrame,
+    *,
+    plan: gpd.GeoDataFrame | None = None,
+    ax: matplotlib.axes.Axes | None = None,
+    title: str | None = None,
+    legend: bool = True,
+    scalebar: bool = True,
+    figsize: tuple[float, float] = (8.0, 8.0),
+    area_limit_km2: float | None = None,
+    max_aois: int | None = None,
+    client: MapflowClient | None = None,
+    model: str | None = None,
+    price_per_km2: float | None = None,
+    input_errors: str = "raise",
+) -> matplotlib.axes.Axes:
+    """A static map of a plan (Web Mercator): the input areas and the tiles a run would
+    create, one colour per processing, with a legend and a scale bar; the matplotlib
+    counterpart of :func:`~mapflow_geo.viz.explore_plan`. Returns the Axes.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        The input areas (any CRS).
+    plan : GeoDataFrame, optional
+        A plan from :func:`mapflow_geo.plan`; made from the limits otherwise.
+    area_limit_km2, max_aois, client, model, price_per_km2, input_errors
+        Passed to :func:`mapflow_geo.plan` when ``plan`` is not given.
+
+    Examples
+    --------
+    >>> ax = gdf.mapflow.plot_plan(area_limit_km2=5, max_aois=10)  # doctest: +SKIP
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    from mapflow_geo.run.prepare import plan as make_plan
+
+    if plan is None:
+        plan = make_plan(
+            gdf,
+            area_limit_km2=area_limit_km2,
+            max_aois=max_aois,
+            client=client,
+            model=model,
+            price_per_km2=price_per_km2,
+            input_errors=input_errors,
+        )
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    aois = (gdf.to_crs(4326) if gdf.crs is not None else gdf.set_crs(4326)).to_crs(3857)
+    tiles_m = plan.to_crs(3857)
+    proc = tiles_m["processing"] if "processing" in tiles_m else pd.Series(range(len(tiles_m)))
+    palette = class_colors([f"{int(p):06d}" for p in proc.unique()])
+    colors = [palette[f"{int(p):06d}"] for p in proc]
+    if len(tiles_m):
+        tiles_m.plot(ax=ax, color=colors, alpha=0.35, edgecolor=colors, linewidth=0.8)
+    if len(aois):
+        aois.boundary.plot(ax=ax, color=AOI_COLOR, linewidth=1.4, zorder=3)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if scalebar and len(aois):
+        add_scalebar(ax)
+    n_proc = int(proc.nunique())
+    if legend:
+        handles = [
+            Line2D([], [], color=AOI_COLOR, linewidth=1.4, label="input areas"),
+            Patch(facecolor="#999999", alpha=0.35, label=f"{len(tiles_m)} tiles, one colour per "
+                  f"processing ({n_proc})"),
+        ]  # fmt: skip
+        ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
+    ax.set_title(title if title is not None else f"Plan: {len(tiles_m)} tiles in {n_proc} "
+                 "processings")  # fmt: skip
     return ax
 
 

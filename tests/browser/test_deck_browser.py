@@ -19,7 +19,7 @@ import shapely
 from offline import open_file
 
 from mapflow_geo.results import MapflowResult
-from mapflow_geo.viz import DeckMap, class_colors, class_labels
+from mapflow_geo.viz import DeckMap, class_colors, class_labels, deck_result
 from mapflow_geo.viz.deck import _view_state
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +91,7 @@ def _rgb(h: str) -> np.ndarray:
 @pytest.fixture(scope="module")
 def million(tmp_path_factory):
     res = _city()
-    m = res.explore()  # engine="auto": lonboard above 20,000 objects
+    m = deck_result(res)  # the lonboard map res.explore() draws, as an offline page
     assert isinstance(m, DeckMap)
     return res, m.save(tmp_path_factory.mktemp("deck") / "deck.html")
 

@@ -37,7 +37,7 @@ def run(tmp_path_factory):
                 blocks=sources.blocks(Classification=True),
             )
         html_path = tmp_path_factory.mktemp("html") / "preview.html"
-        res.preview(client=client).save(html_path)
+        res.explore(engine="folium", client=client).save(html_path)
         token = s.token
     assert (res.tiles["status"] == "FAILED").any() and (res.tiles["status"] == "OK").any()
     return gdf, res, html_path, token
@@ -116,7 +116,7 @@ def test_plan_preview_in_chromium(browser, run, tmp_path):
     gdf, _, _, _ = run
     plan = gdf.mapflow.plan(area_limit_km2=5, max_aois=10)
     html_path = tmp_path / "plan.html"
-    gdf.mapflow.preview(plan=plan).save(html_path)
+    gdf.mapflow.explore_plan(plan=plan).save(html_path)
     page, session = open_map(browser, html_path)
     page.goto(session.url, wait_until="load")
     page.wait_for_function(

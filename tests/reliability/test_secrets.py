@@ -103,7 +103,7 @@ def test_canary_never_leaks(tmp_path, caplog):
         server.set_token(TOKEN)
         for n, kw in enumerate(({}, {"client": client})):
             html = tmp_path / f"map{n}.html"
-            res.preview(**kw).save(str(html))
+            res.explore(**kw).save(str(html))
             page = html.read_bytes()
             assert b"<html" in page.lower() and len(page) > 1000, f"no map saved for {kw}"
             _assert_clean(page, f"saved HTML {kw}")
