@@ -88,4 +88,4 @@ def test_the_demo_shows_progress_and_says_what_it_wrote(tmp_path):
     n = len(gpd.read_file(gpkg))
     lines = proc.stdout.strip().splitlines()
     assert f"wrote {n:,} objects to {gpkg}" in proc.stdout
-    assert lines[-1].startswith("wrote ") and (tmp_path / "out" / "preview.html").exists()
+    assert lines[-1].startswith("wrote ") and (tmp_path / "out" / "result.html").exists()

@@ -226,7 +226,9 @@ def test_costs_are_tidy_and_sum_to_the_charge(sim_run):
     assert res.totals["rows"] == len(gdf)
     assert res.totals["tiles_failed"] == int((res.tiles["status"] != "OK").sum()) > 0
     assert res.totals["objects"] == len(res.features)
-    assert [c for c in costs.columns if "credit" in c] == ["estimated_credits", "charged_credits"]
+    credit_columns = [c for c in costs.columns if "credit" in c]
+    assert credit_columns == ["estimated_credits", "charged_credits", "charged_earlier_credits"]
+    assert costs["charged_earlier_credits"].sum() == res.totals["charged_earlier_credits"] == 0
 
 
 def test_summary_has_row_once(sim_run):

@@ -79,7 +79,7 @@ def test_two_accounts_on_one_host_never_share_a_run(cache_home):
     assert paid_by_other > 0 and start - other_left == paid_by_other
     assert start - main_left == sum(c["cost"] for c in main_charges)
     # and reports them as its own, not the other account's
-    totals = theirs.costs.loc["total"]
+    totals = theirs.totals
     assert totals["charged_credits"] == paid_by_other
     assert totals["charged_earlier_credits"] == 0
     assert len(theirs.features) == len(mine.features) > 0
@@ -109,11 +109,11 @@ def test_rerun_on_the_same_account_reuses_and_says_so(cache_home, caplog, capfd)
     assert f"reusing the finished run stored in {first.run_dir}" in err
     assert f"credits 0 (+{charged:,} earlier)" in err  # the bar keeps them apart too
     # the earlier call's charges are reported as earlier ones, not as this call's
-    totals = again.costs.loc["total"]
+    totals = again.totals
     assert totals["charged_credits"] == 0
     assert totals["charged_earlier_credits"] == charged
     assert again.processings["earlier"].all()
-    assert first.costs.loc["total", "charged_credits"] == charged
+    assert first.totals["charged_credits"] == charged
     assert not first.processings["earlier"].any()
     assert "(+" in repr(again) and "(+" not in repr(first)
 
@@ -157,7 +157,7 @@ def test_fresh_starts_a_new_run_and_keeps_the_old(cache_home, caplog):
     assert new.run_dir != first.run_dir and new.run_dir.parent == first.run_dir.parent
     assert len(added) == len(new.processings) > 0
     assert set(new.processings["processing_id"]) == {c["processingId"] for c in added}
-    assert new.costs.loc["total", "charged_credits"] == sum(c["cost"] for c in added)
+    assert new.totals["charged_credits"] == sum(c["cost"] for c in added)
     # the old run is still there, whole
     assert (first.run_dir / "journal.sqlite").exists()
     assert len(mapflow_geo.open_run(first.run_dir, progress=False).features) == len(first.features)
@@ -209,5 +209,5 @@ def test_an_unfinished_run_is_resumed_and_says_so(cache_home, caplog):
     line = next(r.getMessage() for r in caplog.records if "resuming" in r.getMessage())
     assert str(first.run_dir) in line and f"0 of {n} processings done" in line
     # refused creates were never charged: every charge is this call's
-    assert again.costs.loc["total", "charged_credits"] == charged > 0
-    assert again.costs.loc["total", "charged_earlier_credits"] == 0
+    assert again.totals["charged_credits"] == charged > 0
+    assert again.totals["charged_earlier_credits"] == 0
