@@ -55,9 +55,10 @@ from mapflow_geo.exceptions import (
     TransportError,
 )
 from mapflow_geo.models import Status
-from mapflow_geo.results import MapflowResult, geoparquet_bytes, read_geojson_table
-from mapflow_geo.results.io import constant_column, release_memory
+from mapflow_geo.results import MapflowResult
+from mapflow_geo.results.io import release_memory
 from mapflow_geo.run import journal as jr
+from mapflow_geo.run.fetch import store_result
 from mapflow_geo.run.prepare import (
     MAX_PROCESSINGS,
     META_KEY,
@@ -561,28 +562,16 @@ class Runner:
         """Download one result and store it as GeoParquet (atomic); return its journal
         record (keyword arguments of :meth:`Journal.record_download`), for the caller to
         write once the file is in place."""
-        data = self.client.processing_result_bytes(processing_id, query_aoi)
-        _failpoint("mid_download")
-        with self._parsing:
-            table = read_geojson_table(data)  # Arrow all the way: no pandas per result
-            del data
-            row = self._plan_index[2].get(tile_id) if tile_id else None
-            n = table.num_rows
-            for name, value in (
-                ("row", row),
-                ("tile_id", tile_id),
-                ("processing_id", processing_id),
-            ):
-                table = table.append_column(name, constant_column(value, n))
-            payload = geoparquet_bytes(table)
-            del table
-            release_memory()
+        row = self._plan_index[2].get(tile_id) if tile_id else None
         rel = Path("results") / f"{key}.{aoi_id}.parquet"  # one folder: no mkdir per result
-        jr.atomic_write_bytes(  # not fsynced: checked on resume instead (_check_stored)
-            self.journal.run_dir / rel,
-            payload,
-            failpoint_name="before_result_rename",
-            durable=False,
+        n = store_result(  # not fsynced: checked on resume instead (_check_stored)
+            self.client,
+            self.journal.run_dir,
+            processing_id,
+            query_aoi,
+            rel,
+            {"row": row, "tile_id": tile_id, "processing_id": processing_id},
+            parsing=self._parsing,
         )
         return {
             "aoi_id": aoi_id,

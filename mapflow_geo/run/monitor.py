@@ -38,10 +38,11 @@ from mapflow_geo.aoi import prepare_aois
 from mapflow_geo.client import default_client
 from mapflow_geo.exceptions import AmbiguousCreateError, ConfigError, MapflowError
 from mapflow_geo.models import Status
-from mapflow_geo.results import geoparquet_bytes, read_geojson_table, read_result_files, stitch
+from mapflow_geo.results import read_result_files, stitch
 from mapflow_geo.results.changes import changes as object_changes
-from mapflow_geo.results.io import constant_column, empty_features
+from mapflow_geo.results.io import empty_features
 from mapflow_geo.run import journal as jr
+from mapflow_geo.run.fetch import Failpoints, store_result
 from mapflow_geo.run.prepare import digest, fingerprint_of, plan
 from mapflow_geo.run.store import save_inputs
 
@@ -58,6 +59,7 @@ FAILPOINTS = (
     "monitor_mid_download",
     "monitor_before_rename",
 )
+_FETCH_FAILPOINTS = Failpoints("monitor_mid_download", "monitor_before_rename")
 
 
 @dataclass
@@ -181,20 +183,21 @@ class Monitor:
                 continue
             tile_id = _tile_of(tiles, aoi)
             row = tiles.set_index("tile_id")["row"].get(tile_id) if tile_id else None
-            data = self.client.processing_result_bytes(rec.processing_id, aoi_id)
-            jr.failpoint("monitor_mid_download")
-            table = read_geojson_table(data)
-            n = table.num_rows
-            for name, value in (
-                ("row", row),
-                ("tile_id", tile_id),
-                ("processing_id", rec.processing_id),
-                ("monitor_date", date),
-            ):
-                table = table.append_column(name, constant_column(value, n))
             rel = Path("results") / f"{rec.key}.{aoi_id}.parquet"
-            jr.atomic_write_bytes(
-                j.run_dir / rel, geoparquet_bytes(table), failpoint_name="monitor_before_rename"
+            n = store_result(
+                self.client,
+                j.run_dir,
+                rec.processing_id,
+                aoi_id,
+                rel,
+                {
+                    "row": row,
+                    "tile_id": tile_id,
+                    "processing_id": rec.processing_id,
+                    "monitor_date": date,
+                },
+                durable=True,
+                failpoints=_FETCH_FAILPOINTS,
             )
             j.record_download(
                 rec.key, aoi_id, tile_id=tile_id, status="OK", path=str(rel), features=n
