@@ -36,13 +36,18 @@ from shapely.geometry import mapping
 
 from mapflow_geo.aoi import prepare_aois
 from mapflow_geo.client import default_client
-from mapflow_geo.exceptions import AmbiguousCreateError, ConfigError, MapflowError
+from mapflow_geo.exceptions import (
+    AmbiguousCreateError,
+    ConfigError,
+    DamagedResultError,
+    MapflowError,
+)
 from mapflow_geo.models import Status
 from mapflow_geo.results import read_result_files, stitch
 from mapflow_geo.results.changes import changes as object_changes
 from mapflow_geo.results.io import empty_features
 from mapflow_geo.run import journal as jr
-from mapflow_geo.run.fetch import Failpoints, store_result
+from mapflow_geo.run.fetch import DAMAGED_RESULT, Failpoints, store_result
 from mapflow_geo.run.prepare import digest, fingerprint_of, plan
 from mapflow_geo.run.store import save_inputs
 
@@ -177,6 +182,7 @@ class Monitor:
             return
         date = (rec.meta or {}).get("date")
         done = {d.aoi_id for d in j.downloads(rec.key) if d.status == Status.OK}
+        damaged = False
         for aoi in self.client.processing_aois(rec.processing_id):
             aoi_id = str(aoi.id)
             if aoi_id in done:
@@ -184,25 +190,41 @@ class Monitor:
             tile_id = _tile_of(tiles, aoi)
             row = tiles.set_index("tile_id")["row"].get(tile_id) if tile_id else None
             rel = Path("results") / f"{rec.key}.{aoi_id}.parquet"
-            n = store_result(
-                self.client,
-                j.run_dir,
-                rec.processing_id,
-                aoi_id,
-                rel,
-                {
-                    "row": row,
-                    "tile_id": tile_id,
-                    "processing_id": rec.processing_id,
-                    "monitor_date": date,
-                },
-                durable=True,
-                failpoints=_FETCH_FAILPOINTS,
-            )
+            try:
+                stored = store_result(
+                    self.client,
+                    j.run_dir,
+                    rec.processing_id,
+                    aoi_id,
+                    rel,
+                    {
+                        "row": row,
+                        "tile_id": tile_id,
+                        "processing_id": rec.processing_id,
+                        "monitor_date": date,
+                    },
+                    durable=True,
+                    failpoints=_FETCH_FAILPOINTS,
+                )
+            except DamagedResultError as exc:  # the next check fetches it again
+                log.warning("%s: %s; the next check fetches it again", rec.key, exc)
+                j.record_download(
+                    rec.key, aoi_id, tile_id=tile_id, status=DAMAGED_RESULT, messages=[str(exc)]
+                )
+                damaged = True
+                continue
             j.record_download(
-                rec.key, aoi_id, tile_id=tile_id, status="OK", path=str(rel), features=n
+                rec.key,
+                aoi_id,
+                tile_id=tile_id,
+                status="OK",
+                path=str(rel),
+                features=stored.features,
+                repaired=stored.repairs.repaired,
+                dropped=stored.repairs.dropped,
             )
-        j.mark_finished(rec.key)
+        if not damaged:
+            j.mark_finished(rec.key)
 
 
 def monitor(

@@ -32,7 +32,9 @@ from mapflow_geo.messages import render_message
 from mapflow_geo.models import Status
 from mapflow_geo.results import MapflowResult, read_result_files, stitch
 from mapflow_geo.results.io import FILE_COLUMNS, empty_features
+from mapflow_geo.results.repair import QA_COLUMNS
 from mapflow_geo.run import journal as jr
+from mapflow_geo.run.fetch import DAMAGED_RESULT
 from mapflow_geo.run.prepare import PlannedProcessing, build_processing, shared_part
 
 
@@ -166,6 +168,24 @@ def _tiles(plan: gpd.GeoDataFrame, procs: pd.DataFrame, downloads: list) -> gpd.
     return tiles
 
 
+def _qa(records: list[jr.ProcessingRecord], downloads: list) -> pd.DataFrame:
+    """``MapflowResult.qa``: per processing with stored or damaged results, objects
+    stored, repaired and dropped on ingest, and results given up on as unreadable."""
+    ids = {r.key: r.processing_id for r in records}
+    per: dict[str, list[int]] = {}
+    for d in downloads:
+        row = per.setdefault(d.processing_key, [0, 0, 0, 0])
+        if d.status == Status.OK:
+            row[0] += int(d.features or 0)
+            row[1] += int(d.repaired or 0)
+            row[2] += int(d.dropped or 0)
+        elif d.status == DAMAGED_RESULT:
+            row[3] += 1
+    return pd.DataFrame(
+        [[k, ids.get(k), *v] for k, v in sorted(per.items())], columns=QA_COLUMNS
+    ).astype({c: "int64" for c in QA_COLUMNS[2:]})
+
+
 def _merge_stored(files: pd.DataFrame, plan: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Every stored piece in one frame, stitched: ``MapflowResult.features``."""
     merged = read_result_files(files["path"])
@@ -192,6 +212,7 @@ def load_result(run_dir: str | os.PathLike, journal: jr.Journal | None = None) -
             journal.close()
     procs = _processings(recs)
     tiles = _tiles(plan, procs, downloads)
+    qa = _qa(recs, downloads)
     return MapflowResult(
         features=None if len(files) else empty_features(),
         loader=functools.partial(_merge_stored, files, plan),
@@ -200,6 +221,7 @@ def load_result(run_dir: str | os.PathLike, journal: jr.Journal | None = None) -
         processings=procs,
         run_dir=run_dir,
         files=files,
+        qa=qa,
     )
 
 
