@@ -25,6 +25,8 @@ import json
 import logging
 import os
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,9 +103,16 @@ class MonitorUpdate:
 class Monitor:
     """A template over the rows, its journal and its stored results (see the module)."""
 
-    def __init__(self, run_dir: str | os.PathLike, client: Any = None) -> None:
+    def __init__(
+        self,
+        run_dir: str | os.PathLike,
+        client: Any = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.client = default_client(client)
+        self.sleep = sleep  # the wait before an unreadable result is downloaded again
         with self._journal() as j:
             self.template_id = j.get_run("template_id")
         if not self.template_id:
@@ -205,6 +214,7 @@ class Monitor:
                     },
                     durable=True,
                     failpoints=_FETCH_FAILPOINTS,
+                    sleep=self.sleep,
                 )
             except DamagedResultError as exc:  # the next check fetches it again
                 log.warning("%s: %s; the next check fetches it again", rec.key, exc)
@@ -303,9 +313,15 @@ def monitor(
     return Monitor(run_dir, client)
 
 
-def open_monitor(run_dir: str | os.PathLike, client: Any = None) -> Monitor:
-    """Reopen a monitor made by :func:`monitor` (its template and stored results)."""
-    return Monitor(run_dir, client)
+def open_monitor(
+    run_dir: str | os.PathLike,
+    client: Any = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Monitor:
+    """Reopen a monitor made by :func:`monitor` (its template and stored results);
+    ``sleep`` waits before an unreadable result is downloaded again."""
+    return Monitor(run_dir, client, sleep=sleep)
 
 
 # ----------------------------------------------------------------------------- helpers
