@@ -125,3 +125,63 @@ def test_damaged_features_never_reach_stitch_dataset_or_changes(tmp_path_factory
         frames.append(back)
     diff = changes(frames[0], frames[1])
     assert shapely.is_valid(diff.geometry.values[~shapely.is_missing(diff.geometry.values)]).all()
+
+
+def _line(points, kind):
+    line = {"type": "LineString", "coordinates": points}
+    if kind == "repeated_points":
+        return {"type": "LineString", "coordinates": [p for p in points for _ in (0, 1)]}
+    if kind == "empty":
+        return {"type": "LineString", "coordinates": []}
+    if kind == "null":
+        return None
+    if kind == "collection":
+        return {
+            "type": "GeometryCollection",
+            "geometries": [line, {"type": "Point", "coordinates": points[0]}],
+        }
+    if kind == "z":
+        return {"type": "LineString", "coordinates": [[*p, 2.0] for p in points]}
+    return line
+
+
+roads = st.lists(
+    st.tuples(
+        st.lists(
+            st.tuples(st.floats(0, 0.01), st.floats(0, 0.01)), min_size=2, max_size=6, unique=True
+        ),
+        st.sampled_from([k for k in KINDS if k != "self_intersecting"]),
+    ),
+    min_size=1,
+    max_size=20,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(features=roads)
+def test_damaged_roads_become_valid_lines_and_nothing_else(features):
+    body = json.dumps(
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "geometry": _line([list(p) for p in pts], kind),
+                    "properties": {"object_type": "roads"},
+                }
+                for pts, kind in features
+            ],
+        }
+    ).encode()
+    table = read_geojson_table(body)
+    fixed, repairs = repair_table(table)
+    geoms = shapely.from_wkb(np.asarray(fixed.column("geometry").to_pylist(), dtype=object))
+    assert fixed.num_rows + repairs.dropped == len(features)
+    assert np.isin(shapely.get_type_id(geoms), (1, 5)).all()  # lines stay lines
+    assert shapely.is_valid(geoms).all() and not shapely.has_z(geoms).any()
+    gone = sum(kind in ("empty", "null") for _, kind in features)
+    assert repairs.dropped == gone
+    # a road that was only repeated points, Z or a collection comes back as it was
+    kept = [(pts, kind) for pts, kind in features if kind not in ("empty", "null")]
+    for g, (pts, _) in zip(geoms, kept, strict=True):
+        assert shapely.equals(g, shapely.LineString(pts))
