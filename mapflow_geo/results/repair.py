@@ -47,23 +47,30 @@ def repair_geometries(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     suspect = np.zeros(len(geoms), dtype=bool)
     idx = np.flatnonzero(keep)
     g = geoms[idx]
-    flat = shapely.force_2d(g)
-    dedup = shapely.remove_repeated_points(flat)
     suspect[idx] = (
         shapely.has_z(g)
-        | (shapely.get_num_coordinates(dedup) != shapely.get_num_coordinates(g))
+        | _repeated_points(g)
         | (shapely.get_type_id(g) == _COLLECTION)
-        | ~shapely.is_valid(dedup)
+        | ~shapely.is_valid(g)
     )
     repaired = np.zeros(len(geoms), dtype=bool)
     for i in np.flatnonzero(suspect):
         fixed = _repair_one(geoms[i])
         if fixed is None:
             keep[i] = False
-        else:
+        elif not shapely.equals_exact(fixed, geoms[i], 0.0) or shapely.has_z(geoms[i]):
             out[i] = fixed
             repaired[i] = True
     return out, keep, repaired
+
+
+def _repeated_points(geoms: np.ndarray) -> np.ndarray:
+    """Whether each geometry has a vertex twice in a row (coordinates, no GEOS calls)."""
+    xy, which = shapely.get_coordinates(geoms, return_index=True)
+    same = (xy[1:] == xy[:-1]).all(axis=1) & (which[1:] == which[:-1])
+    out = np.zeros(len(geoms), dtype=bool)
+    out[which[1:][same]] = True
+    return out
 
 
 def _repair_one(geom) -> shapely.Geometry | None:
