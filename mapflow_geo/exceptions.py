@@ -10,7 +10,8 @@ of them. Two families hang below it:
 * API errors (:class:`APIError` and one subclass per HTTP status), which keep the
   server's ``status``, Mapflow ``code``, ``message`` and ``params``; and transport errors
   (:class:`TransportError`), where no answer arrived at all;
-* run errors (:class:`RunError`, :class:`RunFailedError` with the partial result).
+* run errors (:class:`RunError`, :class:`RunFailedError` with the partial result) and
+  unreadable results (:class:`DamagedResultError`).
 
 Every warning derives from :class:`MapflowWarning` (:class:`AOIWarning`,
 :class:`RunIncompleteWarning`); :func:`strict` and :func:`ignore` set them all at once.
@@ -249,6 +250,44 @@ class RunFailedError(RunError):
         super().__init__(message)
 
 
+class DamagedResultError(MapflowError):
+    """A result body that is not a readable GeoJSON FeatureCollection (cut short,
+    malformed JSON, an HTML page, another GeoJSON object). Fetched again with backoff;
+    raised when it stayed unreadable: that tile is marked ``DAMAGED_RESULT``, the run goes
+    on, and the next run in the same run dir fetches it again.
+
+    Attributes
+    ----------
+    processing_id, aoi_id : str or None
+        Whose result it was (``aoi_id`` None for a whole processing's).
+    problem : str
+        What was wrong with it.
+    """
+
+    def __init__(
+        self, problem: str, *, processing_id: str | None = None, aoi_id: str | None = None
+    ) -> None:
+        self.problem = problem
+        self.processing_id = processing_id
+        self.aoi_id = aoi_id
+        where = ""
+        if processing_id is not None:
+            where = f"result of processing {processing_id}"
+            where += f" (AOI {aoi_id})" if aoi_id is not None else ""
+            where += ": "
+        super().__init__(f"{where}{problem}")
+
+    def __reduce__(self) -> Any:
+        return (
+            _rebuild_damaged,
+            (self.problem, self.processing_id, self.aoi_id),
+        )
+
+
+def _rebuild_damaged(problem, processing_id, aoi_id):
+    return DamagedResultError(problem, processing_id=processing_id, aoi_id=aoi_id)
+
+
 class FeaturesTooLargeError(MapflowError, MemoryError):
     """A result holds more objects than ``max_features_in_memory`` allows to load into
     one GeoDataFrame (see :class:`mapflow_geo.set_options`); the message says what to use
@@ -305,6 +344,7 @@ __all__ = [
     "BudgetError",
     "ConfigError",
     "ConflictError",
+    "DamagedResultError",
     "MapflowError",
     "ImageryError",
     "ModelNotFoundError",

@@ -123,3 +123,32 @@ def test_monitoring_loop_survives_sigkill_and_pays_once(tmp_path):
     assert len(final.dates) >= 3
     assert not final.processings["processing_id"].duplicated().any()
     assert downloads  # the results were fetched over HTTP
+
+
+def test_an_unreadable_result_waits_for_the_next_check_and_damaged_objects_are_repaired(
+    tmp_path,
+):
+    gdf = _areas()
+    with sim.serve(**SIM) as server:
+        client = server.client()
+        gdf.mapflow.monitor("buildings", client=client, run_dir=tmp_path / "watch")
+        mon = open_monitor(tmp_path / "watch", client, sleep=lambda s: None)
+        mon.check()
+        assert _new_imagery(server)
+        server.set_faults(truncated_result=1.0)  # every result body cut short
+        upd = mon.check()
+        assert upd.new_dates == [] and upd.features.empty  # nothing half-parsed kept
+        cut = [r for r in server.requests if r.fault == "truncated_result"]
+        assert cut
+        server.set_faults(damaged_geometry=0.05)
+        upd = mon.check()  # the next check fetches what was unreadable
+        assert upd.new_dates and not upd.features.empty
+        assert shapely.is_valid(upd.features.geometry.values).all()
+        geoms, props = server.truth(gdf.total_bounds, date=upd.new_dates[-1])
+        damaged = server.damage(props["truth_id"])
+        inside = shapely.intersects(geoms, shapely.union_all(gdf.geometry.values))
+        gone = set(props["truth_id"][inside & ((damaged == "null") | (damaged == "empty"))])
+        assert gone, "no object of the areas was damaged to nothing"
+        # every object damaged to nothing is missing from the state, every other is there
+        assert len(upd.features) == int(inside.sum()) - len(gone)
+        _paid_once(server)

@@ -24,6 +24,7 @@ from mapflow_geo.results.dataset import (
 )
 from mapflow_geo.results.io import FILE_COLUMNS, empty_features
 from mapflow_geo.results.raster import to_xarray
+from mapflow_geo.results.repair import QA_COLUMNS
 from mapflow_geo.results.tables import present
 
 
@@ -49,6 +50,11 @@ class MapflowResult:
     files : DataFrame
         The stored result files (``path``, ``tile_id``, ``features``): the unstitched
         pieces as a partitioned GeoParquet dataset, read by :meth:`to_dask`.
+    qa : DataFrame
+        Per processing: ``objects`` stored, objects ``repaired`` (invalid rings,
+        repeated points, collections, Z) and ``dropped`` (empty, null) on ingest, and
+        ``damaged_results``: results that stayed unreadable (fetched again by the next
+        run in the same run dir). Also in :meth:`to_parquet`'s ``mapflow_geo`` metadata.
     """
 
     def __init__(
@@ -61,6 +67,7 @@ class MapflowResult:
         run_dir: str | Path | None = None,
         files: pd.DataFrame | None = None,
         loader: Callable[[], gpd.GeoDataFrame] | None = None,
+        qa: pd.DataFrame | None = None,
     ) -> None:
         self._features = public_frame(features) if features is not None else None
         self._loader = loader  # makes `features` from `files` (default: stitched_features)
@@ -73,6 +80,7 @@ class MapflowResult:
         self.processings = processings
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.files = files if files is not None else pd.DataFrame(columns=FILE_COLUMNS)
+        self.qa = qa if qa is not None else pd.DataFrame(columns=QA_COLUMNS)
 
     # -- objects (loaded on first access; results.dataset streams everything else) ------
     @property
@@ -164,7 +172,9 @@ class MapflowResult:
         """
         kw = {"partition_features": partition_features, "overwrite": overwrite}
         if len(self.files):
-            info = write_dataset(self.files, self.tiles, path, dask_client=dask_client, **kw)
+            info = write_dataset(
+                self.files, self.tiles, path, dask_client=dask_client, qa=self.qa, **kw
+            )
         else:
             info = write_frame_dataset(self.features, path, **kw)
         self._sums, self._n_objects, self.dataset = info.sums, info.objects, info.path

@@ -80,6 +80,7 @@ from mapflow_geo.results.io import (
     release_memory,
     table_to_geodataframe,
 )
+from mapflow_geo.results.repair import qa_metadata
 from mapflow_geo.results.stats import SUM_COLUMNS, class_sums, empty_sums
 from mapflow_geo.results.stitch import (
     SEAM_EPS_DEG,
@@ -139,6 +140,10 @@ class DatasetInfo:
     parts: list[str] = field(default_factory=list)
     sums: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SUM_COLUMNS))
     bounds: tuple[float, float, float, float] = (np.nan, np.nan, np.nan, np.nan)
+    #: Objects repaired and dropped on ingest (the result's QA table), as written to the
+    #: dataset's ``mapflow_geo`` metadata.
+    repaired: int = 0
+    dropped: int = 0
 
 
 def stitched_features(files: pd.DataFrame, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -697,6 +702,21 @@ def _write_summary(out: Path, parts: list[str], schema: pa.Schema, types, bounds
         collected.write_metadata_file(str(out / "_metadata"))
 
 
+def _write_qa(out: Path, info: DatasetInfo, qa: pd.DataFrame | None) -> None:
+    """The QA counts (objects repaired and dropped on ingest) as ``mapflow_geo``
+    metadata of ``_common_metadata``, and on ``info``."""
+    meta = qa_metadata(qa)
+    info.repaired, info.dropped = meta["repaired"], meta["dropped"]
+    common = out / "_common_metadata"
+    if not common.exists():
+        return
+    schema = pq.read_schema(common)
+    schema = schema.with_metadata(
+        {**(schema.metadata or {}), b"mapflow_geo": json.dumps(meta).encode()}
+    )
+    pq.write_metadata(schema, common)
+
+
 # -- public entry points ----------------------------------------------------------------
 def write_dataset(
     files: pd.DataFrame,
@@ -706,6 +726,7 @@ def write_dataset(
     partition_features: int | None = None,
     dask_client: Any = None,
     overwrite: bool = True,
+    qa: pd.DataFrame | None = None,
 ) -> DatasetInfo:
     """Stitch a run's stored pieces and write them as a GeoParquet 1.1 dataset, streaming
     (see the module docstring; memory grows with ``partition_features``, not the run).
@@ -725,6 +746,9 @@ def write_dataset(
     dask_client : dask.distributed.Client or str, optional
         Run the steps on this dask cluster (a client or a scheduler address); ``path``
         must then be a folder every worker sees.
+    qa : DataFrame, optional
+        The result's QA table (:attr:`MapflowResult.qa`): its counts of objects repaired
+        and dropped on ingest go into ``_common_metadata`` as ``mapflow_geo``.
 
     Returns
     -------
@@ -748,6 +772,7 @@ def write_dataset(
         else:
             info = _write_empty(tmp)
         shutil.rmtree(tmp / "_spill")
+        _write_qa(tmp, info, qa)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

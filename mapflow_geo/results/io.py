@@ -21,6 +21,8 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
+from mapflow_geo.exceptions import DamagedResultError
+
 #: Provenance columns every stored piece and every stitched object carries.
 PROVENANCE = ["row", "tile_id", "processing_id"]
 #: Columns of the table of a run's stored result files.
@@ -47,12 +49,16 @@ def read_geojson_table(data: bytes | str | dict) -> pa.Table:
     """Parse a GeoJSON FeatureCollection into an Arrow table (no pandas on the way).
 
     Properties become columns (JSON-typed ones plain strings); the geometry is a WKB
-    ``binary`` column named ``geometry``, in EPSG:4326 (GeoJSON's CRS).
+    ``binary`` column named ``geometry``, in EPSG:4326 (GeoJSON's CRS). A body that is
+    not a readable FeatureCollection (cut short, malformed, an HTML page, another
+    GeoJSON object) raises :class:`~mapflow_geo.exceptions.DamagedResultError` saying
+    what was wrong; nothing is returned half-parsed.
     """
     if isinstance(data, dict):
         data = json.dumps(data).encode()
     elif isinstance(data, str):
         data = data.encode()
+    check_collection(data)
     if _is_empty_collection(data):
         return pa.table({"geometry": pa.array([], pa.binary())})
     fast = _read_uniform_collection(data)
@@ -60,7 +66,11 @@ def read_geojson_table(data: bytes | str | dict) -> pa.Table:
         return fast
     import pyogrio  # only here: its import costs 0.4 s that the fast path never needs
 
-    meta, table = pyogrio.read_arrow(io.BytesIO(data))
+    try:
+        meta, table = pyogrio.read_arrow(io.BytesIO(data))
+    except Exception as exc:  # noqa: BLE001 - GDAL's errors for unreadable GeoJSON vary
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise DamagedResultError(f"not readable GeoJSON ({reason})") from None
     geom_name = meta.get("geometry_name") or "wkb_geometry"
     cols, names = [], []
     for name, col in zip(table.column_names, table.columns, strict=True):
@@ -205,6 +215,37 @@ def _midnight_as_date(col: pa.Array) -> pa.Array:
     if (seconds % 86400 == 0).all():
         return pc.cast(col, pa.date32())
     return col
+
+
+#: Bodies up to this size are parsed whole by :func:`check_collection` (cheap).
+_SMALL = 64 * 1024
+
+
+def check_collection(data: bytes) -> None:
+    """Raise :class:`~mapflow_geo.exceptions.DamagedResultError` unless ``data`` looks like
+    a whole GeoJSON FeatureCollection: a JSON object (not an HTML page), ending where an
+    object ends (not cut short), of type ``FeatureCollection``. Small bodies are parsed
+    whole; the parsers catch what the ends do not show in larger ones."""
+    body = data.strip()
+    if not body:
+        raise DamagedResultError("empty body where a GeoJSON FeatureCollection was expected")
+    if body[:1] == b"<":
+        raise DamagedResultError("an HTML/XML page where a GeoJSON FeatureCollection was expected")
+    if body[:1] != b"{":
+        raise DamagedResultError(f"not a JSON object (starts {body[:20]!r})")
+    if body[-1:] != b"}":
+        raise DamagedResultError(f"cut short after {len(data):,} bytes (ends {body[-20:]!r})")
+    if len(body) <= _SMALL:
+        try:
+            doc = json.loads(body)
+        except ValueError as exc:
+            raise DamagedResultError(f"malformed JSON ({exc})") from None
+        kind = doc.get("type") if isinstance(doc, dict) else None
+        if kind != "FeatureCollection" or not isinstance(doc.get("features", []), list):
+            raise DamagedResultError(f"a GeoJSON {kind or 'object'}, not a FeatureCollection")
+        return
+    if b'"FeatureCollection"' not in body[:4096] and b'"FeatureCollection"' not in body[-4096:]:
+        raise DamagedResultError("not a GeoJSON FeatureCollection (no such type member)")
 
 
 def _is_empty_collection(data: bytes) -> bool:

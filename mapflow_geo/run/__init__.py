@@ -2,6 +2,7 @@
 
 * :mod:`.prepare` — account limits, the one create-body builder, estimates, budgets;
 * :mod:`.engine` — :class:`Runner` and its :class:`RunOptions`, :func:`process`;
+* :mod:`.fetch` — download, parse and store one result (the runner's and the monitor's);
 * :mod:`.journal` — the durable record of every processing and download;
 * :mod:`.store` — the run dir's files, :func:`load_result` and :func:`open_run`;
 * :mod:`.progress` — the run's progress bar (the one tqdm import);

@@ -45,6 +45,7 @@ from mapflow_geo.exceptions import (
     AmbiguousCreateError,
     APIError,
     AuthenticationError,
+    DamagedResultError,
     MapflowError,
     PermissionDeniedError,
     RateLimitError,
@@ -55,9 +56,10 @@ from mapflow_geo.exceptions import (
     TransportError,
 )
 from mapflow_geo.models import Status
-from mapflow_geo.results import MapflowResult, geoparquet_bytes, read_geojson_table
-from mapflow_geo.results.io import constant_column, release_memory
+from mapflow_geo.results import MapflowResult
+from mapflow_geo.results.io import release_memory
 from mapflow_geo.run import journal as jr
+from mapflow_geo.run.fetch import DAMAGED_RESULT, store_result
 from mapflow_geo.run.prepare import (
     MAX_PROCESSINGS,
     META_KEY,
@@ -530,6 +532,9 @@ class Runner:
             if tile_id is None and len(pos) == 1:
                 tile_id = str(tile_ids[pos[0]])
             rec = self._store(key, processing_id, aoi_id, None if single else aoi_id, tile_id)
+            if rec["status"] != Status.OK:
+                unstored.append(rec)
+                continue
             self.journal.record_download(key, **rec)  # each stored file as it lands
         self.journal.finish(key, unstored)
 
@@ -543,48 +548,54 @@ class Runner:
     ) -> dict:
         """Download one result and store it as GeoParquet (atomic); return its journal
         record (keyword arguments of :meth:`Journal.record_download`), for the caller to
-        write once the file is in place."""
-        data = self.client.processing_result_bytes(processing_id, query_aoi)
-        _failpoint("mid_download")
-        with self._parsing:
-            table = read_geojson_table(data)  # Arrow all the way: no pandas per result
-            del data
-            row = self._plan_index[2].get(tile_id) if tile_id else None
-            n = table.num_rows
-            for name, value in (
-                ("row", row),
-                ("tile_id", tile_id),
-                ("processing_id", processing_id),
-            ):
-                table = table.append_column(name, constant_column(value, n))
-            payload = geoparquet_bytes(table)
-            del table
-            release_memory()
+        write once the file is in place. A result that stayed unreadable
+        (:class:`DamagedResultError`) gives a ``DAMAGED_RESULT`` record instead: that tile
+        fails, the run goes on, and the next run in the same run dir fetches it again."""
+        row = self._plan_index[2].get(tile_id) if tile_id else None
         rel = Path("results") / f"{key}.{aoi_id}.parquet"  # one folder: no mkdir per result
-        jr.atomic_write_bytes(  # not fsynced: checked on resume instead (_check_stored)
-            self.journal.run_dir / rel,
-            payload,
-            failpoint_name="before_result_rename",
-            durable=False,
-        )
+        try:
+            stored = store_result(  # not fsynced: checked on resume instead (_check_stored)
+                self.client,
+                self.journal.run_dir,
+                processing_id,
+                query_aoi,
+                rel,
+                {"row": row, "tile_id": tile_id, "processing_id": processing_id},
+                parsing=self._parsing,
+                sleep=self.sleep,
+            )
+        except DamagedResultError as exc:
+            log.warning("%s: %s; the next run in this run dir fetches it again", key, exc)
+            return {
+                "aoi_id": aoi_id,
+                "tile_id": tile_id,
+                "status": DAMAGED_RESULT,
+                "messages": [str(exc)],
+            }
         return {
             "aoi_id": aoi_id,
             "tile_id": tile_id,
             "status": Status.OK.value,
             "path": str(rel),
-            "features": n,
+            "features": stored.features,
+            "repaired": stored.repairs.repaired,
+            "dropped": stored.repairs.dropped,
         }
 
     def _check_stored(self) -> None:
         """Results are stored without fsync (atomic rename only: a killed process loses
         none). After a power cut a journalled file may be missing or torn: forget such
         downloads, so that they are fetched again (results can be downloaded again for
-        free)."""
+        free). Results given up on as unreadable (``DAMAGED_RESULT``) are fetched again
+        too."""
         lost: dict[str, list[str]] = {}
         for d in self.journal.downloads():
-            if d.status == Status.OK and d.path:
-                if not jr.parquet_intact(self.journal.run_dir / d.path):
-                    lost.setdefault(d.processing_key, []).append(d.aoi_id)
+            if d.status == DAMAGED_RESULT or (
+                d.status == Status.OK
+                and d.path
+                and not jr.parquet_intact(self.journal.run_dir / d.path)
+            ):
+                lost.setdefault(d.processing_key, []).append(d.aoi_id)
         if lost:
             n = sum(map(len, lost.values()))
             log.warning("%d stored result(s) missing or torn; fetching them again", n)

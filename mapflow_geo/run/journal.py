@@ -96,9 +96,14 @@ CREATE TABLE IF NOT EXISTS download (
     features       INTEGER,
     messages       TEXT,
     updated_at     REAL,
+    repaired       INTEGER NOT NULL DEFAULT 0,
+    dropped        INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (processing_key, aoi_id)
 );
 """
+#: Columns added to the download table since its first version (journals made before
+#: get them on open): objects repaired and dropped on ingest.
+_DOWNLOAD_ADDED = ("repaired", "dropped")
 
 
 @dataclass
@@ -148,6 +153,8 @@ class DownloadRecord:
     features: int | None
     messages: list = field(default_factory=list)
     updated_at: float | None = None
+    repaired: int = 0
+    dropped: int = 0
 
     @classmethod
     def _from_row(cls, row: sqlite3.Row) -> DownloadRecord:
@@ -302,6 +309,12 @@ class Journal:
         self._db.execute("PRAGMA synchronous=FULL")
         self._sync = "FULL"
         self._db.executescript(_SCHEMA)
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(download)")}
+        for col in _DOWNLOAD_ADDED:
+            if col not in have:
+                self._db.execute(
+                    f"ALTER TABLE download ADD COLUMN {col} INTEGER NOT NULL DEFAULT 0"
+                )
         # in-memory copy of the processing table (locked journals only): key → record,
         # keys by state, and the keys in order (None: to sort again)
         self._cache: dict[str, ProcessingRecord] | None = None
@@ -708,6 +721,8 @@ class Journal:
         path: str | None = None,
         features: int | None = None,
         messages: list | None = None,
+        repaired: int = 0,
+        dropped: int = 0,
     ) -> None:
         with self._tx() as db:
             self._insert_download(
@@ -719,6 +734,8 @@ class Journal:
                 path=path,
                 features=features,
                 messages=messages,
+                repaired=repaired,
+                dropped=dropped,
             )
 
     @staticmethod
@@ -732,9 +749,13 @@ class Journal:
         path: str | None = None,
         features: int | None = None,
         messages: list | None = None,
+        repaired: int = 0,
+        dropped: int = 0,
     ) -> None:
         db.execute(
-            "INSERT OR REPLACE INTO download VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO download (processing_key, aoi_id, tile_id, status, path,"
+            " features, messages, updated_at, repaired, dropped)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 processing_key,
                 aoi_id,
@@ -744,6 +765,8 @@ class Journal:
                 features,
                 json.dumps(messages or []),
                 time.time(),
+                int(repaired),
+                int(dropped),
             ),
         )
 

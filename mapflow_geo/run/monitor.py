@@ -25,6 +25,8 @@ import json
 import logging
 import os
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,12 +39,18 @@ from shapely.geometry import mapping
 from mapflow_geo._args import checked
 from mapflow_geo.aoi import prepare_aois, require_rows
 from mapflow_geo.client import default_client
-from mapflow_geo.exceptions import AmbiguousCreateError, ConfigError, MapflowError
+from mapflow_geo.exceptions import (
+    AmbiguousCreateError,
+    ConfigError,
+    DamagedResultError,
+    MapflowError,
+)
 from mapflow_geo.models import Status
-from mapflow_geo.results import geoparquet_bytes, read_geojson_table, read_result_files, stitch
+from mapflow_geo.results import read_result_files, stitch
 from mapflow_geo.results.changes import changes as object_changes
-from mapflow_geo.results.io import constant_column, empty_features
+from mapflow_geo.results.io import empty_features
 from mapflow_geo.run import journal as jr
+from mapflow_geo.run.fetch import DAMAGED_RESULT, Failpoints, store_result
 from mapflow_geo.run.prepare import account_of, api_host, digest, fingerprint_of, plan
 from mapflow_geo.run.store import save_inputs
 
@@ -59,6 +67,7 @@ FAILPOINTS = (
     "monitor_mid_download",
     "monitor_before_rename",
 )
+_FETCH_FAILPOINTS = Failpoints("monitor_mid_download", "monitor_before_rename")
 
 
 @dataclass
@@ -95,9 +104,16 @@ class MonitorUpdate:
 class Monitor:
     """A template over the rows, its journal and its stored results (see the module)."""
 
-    def __init__(self, run_dir: str | os.PathLike, client: Any = None) -> None:
+    def __init__(
+        self,
+        run_dir: str | os.PathLike,
+        client: Any = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.client = default_client(client)
+        self.sleep = sleep  # the wait before an unreadable result is downloaded again
         with self._journal() as j:
             self.template_id = j.get_run("template_id")
         if not self.template_id:
@@ -176,31 +192,50 @@ class Monitor:
             return
         date = (rec.meta or {}).get("date")
         done = {d.aoi_id for d in j.downloads(rec.key) if d.status == Status.OK}
+        damaged = False
         for aoi in self.client.processing_aois(rec.processing_id):
             aoi_id = str(aoi.id)
             if aoi_id in done:
                 continue
             tile_id = _tile_of(tiles, aoi)
             row = tiles.set_index("tile_id")["row"].get(tile_id) if tile_id else None
-            data = self.client.processing_result_bytes(rec.processing_id, aoi_id)
-            jr.failpoint("monitor_mid_download")
-            table = read_geojson_table(data)
-            n = table.num_rows
-            for name, value in (
-                ("row", row),
-                ("tile_id", tile_id),
-                ("processing_id", rec.processing_id),
-                ("monitor_date", date),
-            ):
-                table = table.append_column(name, constant_column(value, n))
             rel = Path("results") / f"{rec.key}.{aoi_id}.parquet"
-            jr.atomic_write_bytes(
-                j.run_dir / rel, geoparquet_bytes(table), failpoint_name="monitor_before_rename"
-            )
+            try:
+                stored = store_result(
+                    self.client,
+                    j.run_dir,
+                    rec.processing_id,
+                    aoi_id,
+                    rel,
+                    {
+                        "row": row,
+                        "tile_id": tile_id,
+                        "processing_id": rec.processing_id,
+                        "monitor_date": date,
+                    },
+                    durable=True,
+                    failpoints=_FETCH_FAILPOINTS,
+                    sleep=self.sleep,
+                )
+            except DamagedResultError as exc:  # the next check fetches it again
+                log.warning("%s: %s; the next check fetches it again", rec.key, exc)
+                j.record_download(
+                    rec.key, aoi_id, tile_id=tile_id, status=DAMAGED_RESULT, messages=[str(exc)]
+                )
+                damaged = True
+                continue
             j.record_download(
-                rec.key, aoi_id, tile_id=tile_id, status="OK", path=str(rel), features=n
+                rec.key,
+                aoi_id,
+                tile_id=tile_id,
+                status="OK",
+                path=str(rel),
+                features=stored.features,
+                repaired=stored.repairs.repaired,
+                dropped=stored.repairs.dropped,
             )
-        j.mark_finished(rec.key)
+        if not damaged:
+            j.mark_finished(rec.key)
 
 
 @checked
@@ -281,9 +316,15 @@ def monitor(
     return Monitor(run_dir, client)
 
 
-def open_monitor(run_dir: str | os.PathLike, client: Any = None) -> Monitor:
-    """Reopen a monitor made by :func:`monitor` (its template and stored results)."""
-    return Monitor(run_dir, client)
+def open_monitor(
+    run_dir: str | os.PathLike,
+    client: Any = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Monitor:
+    """Reopen a monitor made by :func:`monitor` (its template and stored results);
+    ``sleep`` waits before an unreadable result is downloaded again."""
+    return Monitor(run_dir, client, sleep=sleep)
 
 
 # ----------------------------------------------------------------------------- helpers

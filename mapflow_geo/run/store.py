@@ -33,7 +33,9 @@ from mapflow_geo.messages import render_message
 from mapflow_geo.models import Status
 from mapflow_geo.results import MapflowResult, read_result_files, stitch
 from mapflow_geo.results.io import FILE_COLUMNS, empty_features
+from mapflow_geo.results.repair import QA_COLUMNS
 from mapflow_geo.run import journal as jr
+from mapflow_geo.run.fetch import DAMAGED_RESULT
 from mapflow_geo.run.prepare import PlannedProcessing, build_processing, shared_part
 from mapflow_geo.run.progress import stitching
 
@@ -211,6 +213,24 @@ def _tiles(plan: gpd.GeoDataFrame, procs: pd.DataFrame, downloads: list) -> gpd.
     return tiles
 
 
+def _qa(records: list[jr.ProcessingRecord], downloads: list) -> pd.DataFrame:
+    """``MapflowResult.qa``: per processing with stored or damaged results, objects
+    stored, repaired and dropped on ingest, and results given up on as unreadable."""
+    ids = {r.key: r.processing_id for r in records}
+    per: dict[str, list[int]] = {}
+    for d in downloads:
+        row = per.setdefault(d.processing_key, [0, 0, 0, 0])
+        if d.status == Status.OK:
+            row[0] += int(d.features or 0)
+            row[1] += int(d.repaired or 0)
+            row[2] += int(d.dropped or 0)
+        elif d.status == DAMAGED_RESULT:
+            row[3] += 1
+    return pd.DataFrame(
+        [[k, ids.get(k), *v] for k, v in sorted(per.items())], columns=QA_COLUMNS
+    ).astype({c: "int64" for c in QA_COLUMNS[2:]})
+
+
 def _merge_stored(
     files: pd.DataFrame, plan: gpd.GeoDataFrame, progress: bool = False
 ) -> gpd.GeoDataFrame:
@@ -251,6 +271,7 @@ def load_result(
             journal.close()
     procs = _processings(recs, earlier)
     tiles = _tiles(plan, procs, downloads)
+    qa = _qa(recs, downloads)
     return MapflowResult(
         features=None if len(files) else empty_features(),
         loader=functools.partial(_merge_stored, files, plan, progress),
@@ -259,6 +280,7 @@ def load_result(
         processings=procs,
         run_dir=run_dir,
         files=files,
+        qa=qa,
     )
 
 

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import shapely
 
-from . import catalog, pricing, world, world_service
+from . import catalog, damage, pricing, world, world_service
 from .base import (
     ApiError,
     Request,
@@ -467,7 +467,7 @@ def result_bytes(svc: Service, proc: Processing, aois: list[Aoi]) -> bytes:
     chunks = []
     for a in aois:
         poly = shapely.from_wkb(bytes.fromhex(a.wkb))
-        geoms, props = world.generate(
+        geoms, props, ids = world.generate(
             kind,
             poly,
             svc.opts.seed,
@@ -475,11 +475,16 @@ def result_bytes(svc: Service, proc: Processing, aois: list[Aoi]) -> bytes:
             proc.enabled_blocks or {},
             options=svc.opts.world,
             date=seen,
+            with_ids=True,
         )
         if not len(geoms):
             continue
         date = iso(a.attempts[-1].end)[:10]
-        gj = shapely.to_geojson(geoms)
+        gj = shapely.to_geojson(geoms).tolist()
+        if svc.result_damage > 0:  # the damaged_geometry fault (damage.py)
+            for k, how in enumerate(damage.damage_kinds(ids, svc.opts.seed, svc.result_damage)):
+                if how:
+                    gj[k] = damage.damage_geometry(gj[k], how)
         ns = uuid.UUID(a.id)
         for k, (g, p) in enumerate(zip(gj, props, strict=False)):
             p = {"id": str(uuid.uuid5(ns, str(k))), **p}

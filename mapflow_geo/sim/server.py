@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import api_admin, world_service
+from . import api_admin, damage, world_service
 from .base import Request, Response
 from .routes import is_admin_path, match_admin
 from .service import Service, SimOptions
@@ -38,9 +38,13 @@ _STATUS_FAULTS = (
 )
 #: Faults applied *after* the handler ran (a create has committed and been charged).
 _AFTER_FAULTS = ("html_200", "gateway_timeout", "hang")
+#: Faults of a result body (``GET .../result`` answered 200), applied after the handler.
+_RESULT_FAULTS = ("truncated_result", "malformed_result")
 FAULT_KEYS = {
     *_STATUS_FAULTS,
     *_AFTER_FAULTS,
+    *_RESULT_FAULTS,
+    "damaged_geometry",
     "drop_create_response",
     "latency_s",
     "hang_s",
@@ -91,7 +95,13 @@ def normalize_faults(faults: dict | None) -> dict:
     if unknown:
         raise ValueError(f"unknown fault keys: {sorted(unknown)}; known: {sorted(FAULT_KEYS)}")
     out: dict[str, Any] = {}
-    for k in (*_STATUS_FAULTS, *_AFTER_FAULTS, "drop_create_response"):
+    for k in (
+        *_STATUS_FAULTS,
+        *_AFTER_FAULTS,
+        *_RESULT_FAULTS,
+        "drop_create_response",
+        "damaged_geometry",
+    ):
         v = float(faults.get(k, 0.0) or 0.0)
         if not 0.0 <= v <= 1.0:
             raise ValueError(f"fault {k} must be a probability in [0, 1], got {v}")
@@ -270,6 +280,11 @@ class _Handler(BaseHTTPRequestHandler):
                 rec.fault = "drop_create_response"
                 rec.handled_status = resp.status
                 resp = None
+            if resp is not None and resp.status == 200 and _is_result(self.command, path):
+                cut = sim._draw_result_fault(resp.body or b"")
+                if cut is not None:
+                    rec.fault, body = cut
+                    resp = Response(200, body, content_type=resp.content_type)
             after = sim._draw_after_fault(self.command, path) if resp is not None else None
             if after is not None:
                 rec.fault = after
@@ -307,6 +322,7 @@ class Server:
         self.service = Service(self.options)
         self.host = host
         self._faults = normalize_faults(faults)
+        self.service.result_damage = self._faults["damaged_geometry"]
         self._rng = random.Random(self.options.seed)
         self._rng_lock = threading.Lock()
         self._log_lock = threading.Lock()
@@ -390,9 +406,16 @@ class Server:
         merged = dict(faults or {})
         merged.update(kw)
         self._faults = normalize_faults(merged)
+        self.service.result_damage = self._faults["damaged_geometry"]
 
     def clear_faults(self) -> None:
-        self._faults = normalize_faults(None)
+        self.set_faults(None)
+
+    def damage(self, truth_ids) -> Any:
+        """How the ``damaged_geometry`` fault now damages each of these world objects in
+        results (``truth_id`` as :meth:`truth` gives them): an array of the kinds of
+        ``damage.KINDS``, ``""`` for an undamaged one."""
+        return damage.damage_kinds(truth_ids, self.options.seed, self._faults["damaged_geometry"])
 
     def set_token(self, token: str) -> None:
         """Rotate the account's API token (the old one gets 401 from now on)."""
@@ -513,6 +536,15 @@ class Server:
                     return k
         return None
 
+    def _draw_result_fault(self, body: bytes) -> tuple[str, bytes] | None:
+        f = self._faults
+        with self._rng_lock:
+            if f["truncated_result"] and self._rng.random() < f["truncated_result"]:
+                return "truncated_result", damage.truncate(body, self._rng)
+            if f["malformed_result"] and self._rng.random() < f["malformed_result"]:
+                return "malformed_result", damage.malform(body)
+        return None
+
     def _draw_drop_create(self) -> bool:
         p = self._faults["drop_create_response"]
         if not p:
@@ -541,3 +573,8 @@ def _client_class():
     from mapflow_geo.client import MapflowClient
 
     return MapflowClient
+
+
+def _is_result(method: str, path: str) -> bool:
+    """A result download: ``GET /processings/{id}/result`` (with or without ``/rest``)."""
+    return method == "GET" and path.rstrip("/").endswith("/result") and "/processings/" in path

@@ -94,6 +94,9 @@ class Service:
         self.opts = options
         self.lock = threading.RLock()
         self.time_offset = 0.0
+        #: fraction of world objects whose geometry results damage (the server's
+        #: ``damaged_geometry`` fault; ``damage.py``)
+        self.result_damage = 0.0
         self._clock = options.clock or time.time
         #: the e-mail of the account of the request being handled; None = the main account
         self.current: str | None = None

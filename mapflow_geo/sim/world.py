@@ -482,10 +482,12 @@ def generate(
     blocks: dict | None = None,
     options: WorldOptions | dict | None = None,
     date: Any = None,
+    *,
+    with_ids: bool = False,
 ):
     """World objects of ``kind`` on ``date`` clipped to ``aoi``: (geometries array,
     property dicts) with the service's result properties (``area`` / ``length`` of the
-    piece, no world id)."""
+    piece, no world id); ``with_ids``: and the pieces' ``truth_id`` array third."""
     blocks = blocks or {}
     try:
         kind = model_kind(kind)
@@ -532,4 +534,4 @@ def generate(
     else:
         area = pp["piece_area"].tolist()
         out = [{"area": area[m], "object_type": kind} for m in range(n)]
-    return g, out
+    return (g, out, pp["truth_id"]) if with_ids else (g, out)

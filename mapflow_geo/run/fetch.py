@@ -1,0 +1,119 @@
+"""Fetching one result: download → Arrow → repaired geometry → provenance columns →
+GeoParquet (atomic rename). The one way a run or a monitor stores what the service
+produced; the caller journals what it returns.
+
+A body that is not a readable FeatureCollection (cut short with a matching
+``Content-Length``, malformed, an HTML page) is downloaded again after a full-jitter
+backoff, up to :data:`RESULT_ATTEMPTS` times; then :class:`DamagedResultError` (with the
+processing id and what was wrong) is raised and nothing is stored. Objects are repaired
+once, here (:mod:`mapflow_geo.results.repair`)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mapflow_geo.exceptions import DamagedResultError
+from mapflow_geo.results import geoparquet_bytes, read_geojson_table
+from mapflow_geo.results.io import constant_column, release_memory
+from mapflow_geo.results.repair import Repairs, repair_table
+from mapflow_geo.run import journal as jr
+
+log = logging.getLogger(__name__)
+
+#: Downloads of one result before an unreadable body is given up on (for this run).
+RESULT_ATTEMPTS = 5
+#: Full-jitter backoff between them: ``uniform(0, min(cap, base · 2^attempt))`` seconds.
+RESULT_BACKOFF_S = 1.0
+RESULT_BACKOFF_CAP_S = 30.0
+#: The download status of a result given up on (the tile's status in ``res.tiles``);
+#: the next run in the same run dir fetches it again.
+DAMAGED_RESULT = "DAMAGED_RESULT"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What :func:`store_result` stored: objects, and objects repaired and dropped."""
+
+    features: int
+    repairs: Repairs = Repairs()
+
+
+@dataclass(frozen=True)
+class Failpoints:
+    """Crash-test failpoint names of one fetch: after the download, before the rename."""
+
+    downloaded: str = "mid_download"
+    before_rename: str = "before_result_rename"
+
+
+def store_result(
+    client: Any,
+    run_dir: Path,
+    processing_id: str,
+    query_aoi: str | None,
+    rel: Path,
+    columns: dict[str, Any],
+    *,
+    parsing: Any = None,
+    durable: bool = False,
+    failpoints: Failpoints = Failpoints(),
+    sleep: Callable[[float], None] = time.sleep,
+    attempts: int = RESULT_ATTEMPTS,
+) -> Stored:
+    """Download one result (``query_aoi``: the AOI asked for, None for the whole
+    processing), repair its objects, add ``columns`` (name → constant value) and store it
+    at ``run_dir / rel``.
+
+    ``parsing`` (a semaphore) bounds how many results are parsed at once: each is
+    several times its GeoJSON in memory while parsed. ``durable=False`` stores without
+    fsync (atomic rename only): the caller checks stored files on resume instead.
+    Raises :class:`DamagedResultError` when every one of ``attempts`` downloads was
+    unreadable (see the module)."""
+    for attempt in range(attempts):
+        data = client.processing_result_bytes(processing_id, query_aoi)
+        jr.failpoint(failpoints.downloaded)
+        try:
+            with parsing if parsing is not None else contextlib.nullcontext():
+                payload, stored = _parse(data, columns)
+            break
+        except DamagedResultError as exc:
+            del data
+            if attempt + 1 >= attempts:
+                raise DamagedResultError(
+                    f"{exc.problem} ({attempts} downloads)",
+                    processing_id=processing_id,
+                    aoi_id=query_aoi,
+                ) from None
+            delay = random.uniform(0, min(RESULT_BACKOFF_CAP_S, RESULT_BACKOFF_S * 2**attempt))
+            log.warning(
+                "result of %s%s unreadable (%s); fetching it again in %.1fs",
+                processing_id,
+                f" AOI {query_aoi}" if query_aoi else "",
+                exc.problem,
+                delay,
+            )
+            sleep(delay)
+    jr.atomic_write_bytes(
+        run_dir / rel, payload, failpoint_name=failpoints.before_rename, durable=durable
+    )
+    return stored
+
+
+def _parse(data: bytes, columns: dict[str, Any]) -> tuple[bytes, Stored]:
+    table = read_geojson_table(data)  # Arrow all the way: no pandas per result
+    del data
+    table, repairs = repair_table(table)
+    n = table.num_rows
+    for name, value in columns.items():
+        table = table.append_column(name, constant_column(value, n))
+    payload = geoparquet_bytes(table)
+    del table
+    release_memory()
+    return payload, Stored(n, repairs)
