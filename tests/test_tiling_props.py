@@ -345,3 +345,44 @@ def test_plan_on_and_across_the_antimeridian(case):
     assert ((b["maxx"] - b["minx"]) < 180.0).all(), "a tile spans the antimeridian"
     if case["side"] in ("touch_west", "touch_east"):  # one side only: never wrapped over
         assert (b["minx"] > 0).all() if case["side"] == "touch_west" else (b["maxx"] < 0).all()
+
+
+@st.composite
+def holes_touching_the_outline(draw):
+    """A triangle with a triangular hole touching one of its edges at a point (valid),
+    its first corner on −180, on +180 or anywhere, from 0.05° to 20° across."""
+    where = draw(st.sampled_from(["-180", "+180", "any"]))
+    x0 = {"-180": -180.0, "+180": 180.0, "any": draw(st.floats(-150, 150))}[where]
+    sign = -1.0 if where == "+180" else 1.0
+    y0 = draw(st.floats(-80, 60))
+    size = draw(st.sampled_from([0.05, 0.5, 5.0, 20.0]))
+    b = (x0 + sign * size * draw(st.floats(0.1, 1)), y0 + size * draw(st.floats(0.1, 1)))
+    c = (x0 + sign * size * draw(st.floats(0.1, 1)), y0 + size * draw(st.floats(-0.5, 0.05)))
+    a = (x0, y0)
+    t = draw(st.floats(0.1, 0.9))
+    p = (a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]))
+    m = ((a[0] + c[0]) / 2, (a[1] + c[1]) / 2)
+    s1, s2 = draw(st.floats(0.1, 0.9)), draw(st.floats(0.1, 0.9))
+    q = (p[0] + s1 * (c[0] - p[0]), p[1] + s1 * (c[1] - p[1]))
+    r = (p[0] + s2 * (m[0] - p[0]), p[1] + s2 * (m[1] - p[1]))
+    limits = draw(st.sampled_from([1.1, 2.5, 4.0, 8.0]))
+    return [a, b, c], [p, q, r], limits, draw(st.sampled_from([1, 3, 10]))
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.filter_too_much])
+@given(case=holes_touching_the_outline())
+# a hole touching a slanted edge, the shell on −180: valid in degrees, not in the
+# equal-area plane where strips are measured (the hole pokes through the bent edge)
+@example(case=([(-180, 10), (-170, 60), (-160, 10)], [(-175, 35), (-172, 30), (-174, 28)], 2.5, 10))
+def test_plan_holes_touching_the_outline(case):
+    shell, hole, limits, max_aois = case
+    poly = shapely.Polygon(shell, [hole])
+    assume(poly.area > 0)
+    gdf = gpd.GeoDataFrame({"name": ["r0"]}, geometry=[poly], crs=4326, index=["r0"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AOIWarning)
+        prepared = prepare_aois(gdf, errors="skip")
+        assume(len(prepared) > 0)
+        limit = float(prepared["area_km2"].sum()) / limits
+        tiles = plan(gdf, area_limit_km2=limit, max_aois=max_aois, price_per_km2=13)
+    check_plan(tiles, prepared, limit, max_aois)
