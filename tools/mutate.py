@@ -97,8 +97,8 @@ MUTANTS = [
     ),
     Mutant(
         "engine-sweep-pages-run-out", E,
-        "complete = page is not None and page.complete and (page.total or 0) >= most",
-        "complete = True",
+        "return out, page is not None and page.complete",
+        "return out, True",
         T_ENGINE, "a sweep counted complete when its pages run out, short of the total",
     ),
     Mutant(

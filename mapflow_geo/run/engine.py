@@ -452,18 +452,18 @@ class Runner:
         the pages run out. Returns (listing, complete).
 
         ``complete`` comes from the service's paging, never from the pages running out:
-        the last page's offsets reached its ``total`` (:attr:`Page.complete`) and no page
-        counted more than the last (a processing deleted mid-sweep shifts later ones onto
-        pages already read). A sweep stopped early, or ended by an empty or short page
-        before ``total``, is incomplete: absence is never concluded from it."""
+        the last page's offsets reached its ``total`` with the count never falling on the
+        way (:attr:`Page.complete`). A sweep stopped early, ended by an empty or short
+        page before ``total``, or over a count that fell (a processing deleted mid-sweep
+        moves later ones onto pages already read) is incomplete: absence is never
+        concluded from it."""
         pages = getattr(self.client, "processing_pages", None)
         if pages is None:
             listing = self.client.list_processings(self.project_id)
             return list(listing), bool(getattr(listing, "complete", True))
         out, seen, missing = [], set(), set(want_ids)
-        page, most = None, 0
+        page = None
         for page in pages(self.project_id):
-            most = max(most, page.total or 0)
             for proc in page.items:
                 if proc.id is not None and proc.id in seen:
                     continue  # shifted onto a later page by a create during the sweep
@@ -472,8 +472,7 @@ class Runner:
                 missing.discard(proc.id)
             if not missing and not want_intents:
                 return out, False
-        complete = page is not None and page.complete and (page.total or 0) >= most
-        return out, complete
+        return out, page is not None and page.complete
 
     def _list(self) -> list:
         return self._sweep(set(), True)[0]
