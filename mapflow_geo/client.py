@@ -467,9 +467,10 @@ class MapflowClient:
     ) -> Iterator[Page]:
         """Walk a paged route (``{limit, offset, ...order}`` → ``{results, total, count}``)
         until the offsets reach ``total`` (or a page comes back empty, or, without a
-        ``total``, short); ``fallback()``'s pages when the route answers 404/405."""
+        ``total``, short); ``fallback()``'s pages when the route answers 404/405. Pages
+        after one whose ``total`` fell below an earlier page's are marked ``shrank``."""
         size = max(1, int(page_size))
-        offset = 0
+        offset, most = 0, 0
         while True:
             body = {"limit": size, "offset": offset, **order}
             try:
@@ -488,7 +489,9 @@ class MapflowClient:
             count = _int_or_none(data.get("count")) if isinstance(data, Mapping) else None
             reached = offset + len(rows)
             last = not rows or (reached >= total if total is not None else len(rows) < size)
-            yield Page(parsed, offset, size, total, count, last, raw=data)
+            shrank = total is not None and total < most
+            most = max(most, total or 0)
+            yield Page(parsed, offset, size, total, count, last, raw=data, shrank=shrank)
             if last:
                 return
             offset = reached

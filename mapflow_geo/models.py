@@ -1033,7 +1033,10 @@ class Page(_Record):
 
     ``offset`` is where the page starts, ``limit`` what was asked for, ``total`` the
     service's count at the time of this page (None when unpaged), ``last`` True on the
-    final page of a walk. ``reached`` = ``offset + len(items)``."""
+    final page of a walk. ``reached`` = ``offset + len(items)``. ``shrank`` is True once
+    the service counted fewer than on an earlier page of the same walk: something was
+    deleted meanwhile, and what followed it moved onto pages already read (one item
+    may have been skipped)."""
 
     items: list = field(default_factory=list)
     offset: int = 0
@@ -1042,6 +1045,7 @@ class Page(_Record):
     count: int | None = None
     last: bool = True
     raw: Any = field(default_factory=dict, compare=False)
+    shrank: bool = False
 
     @property
     def reached(self) -> int:
@@ -1049,8 +1053,9 @@ class Page(_Record):
 
     @property
     def complete(self) -> bool:
-        """The last page of a walk whose offsets reached ``total``."""
-        return self.last and (self.total is None or self.reached >= self.total)
+        """The last page of a walk whose offsets reached ``total``, the count never
+        falling on the way."""
+        return self.last and not self.shrank and (self.total is None or self.reached >= self.total)
 
     def __iter__(self):
         return iter(self.items)

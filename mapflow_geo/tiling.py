@@ -188,13 +188,18 @@ def _cumulative_area(poly: shapely.Polygon, axis: int):
 
     Areas are measured in a cylindrical equal-area plane (longitude, authalic function of
     latitude), where meridians and parallels stay straight lines, over ``_SLABS`` slabs
-    from one vectorised intersection.
+    from one vectorised intersection. Other straight edges bend in that plane, so a
+    polygon valid in degrees may not be there (a hole touching a slanted edge of its
+    shell pokes through it): it is repaired there first, which moves no cut by more than
+    the bend.
     """
     minx, miny, maxx, maxy = poly.bounds
     lo, hi = (minx, maxx) if axis == 0 else (miny, maxy)
     if hi <= lo:
         return None
     cea = shapely.transform(poly, lambda c: np.c_[np.radians(c[:, 0]), _authalic_f(c[:, 1])])
+    if not cea.is_valid:
+        cea = shapely.make_valid(cea, method="structure", keep_collapsed=False)
     edges = np.linspace(lo, hi, _SLABS + 1)
     if axis == 0:
         e = np.radians(edges)

@@ -10,5 +10,11 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-settings.register_profile("ci", parent=settings.get_profile("default"), derandomize=True)
+# CI (``.ci/run``, ``make test``): the same examples on every run, so a failure found once
+# shows again; failing cases found by the random run are kept as explicit ``@example``s.
+settings.register_profile(
+    "ci", parent=settings.get_profile("default"), derandomize=True, database=None
+)
+# ``make test-random``: new examples each run, and a failure prints how to reproduce it.
+settings.register_profile("random", parent=settings.get_profile("default"), print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -158,6 +158,25 @@ def test_listings_over_the_simulator_are_complete_newest_first(mapflow_sim):
         assert project.id in {p.id for p in client.list_projects()}
 
 
+def test_a_sweep_over_a_count_that_fell_is_incomplete(mapflow_sim):
+    """A processing deleted mid-sweep moves the later ones onto pages already read: the
+    sweep ends at the new ``total`` having skipped one, and must not call itself whole."""
+    with _client(mapflow_sim) as client:
+        project = client.create_project("paged")
+        made = [_create(client, f"p{i}", projectId=project.id).id for i in range(4)]
+        walk = client.processing_pages(project.id, page_size=1)
+        first = next(walk)
+        assert [p.id for p in first] == [made[3]] and first.total == 4
+        client.delete_processing(made[3])  # the page already read
+        rest = list(walk)
+        seen = [p.id for pg in (first, *rest) for p in pg]
+        skipped = set(made) - set(seen) - {made[3]}
+        assert skipped == {made[2]}, seen  # the service's answer: one shifted past us
+        assert rest[-1].last and rest[-1].reached >= rest[-1].total == 3
+        assert rest[-1].shrank and not rest[-1].complete
+        assert client.list_processings(project.id).complete  # a fresh sweep is whole
+
+
 def test_simulator_serves_the_paged_routes(mapflow_sim):
     rec = Recorder()
     with _client(mapflow_sim, session=rec) as client:

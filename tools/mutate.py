@@ -68,6 +68,7 @@ T_ENGINE = [
     "tests/test_runner.py",
     "tests/reliability/test_create_outcomes.py",
     "tests/reliability/test_crash_points.py",
+    "tests/reliability/test_cut_listings.py",
 ]
 T_JOURNAL = ["tests/test_mutants.py", "tests/test_journal.py",
              "tests/reliability/test_crash_points.py", "tests/test_runner.py"]  # fmt: skip
@@ -93,6 +94,12 @@ MUTANTS = [
         "            if not complete:\n                continue  # a partial sweep proves nothing about absence\n",
         "",
         T_ENGINE, "absence counted from partial sweeps (polling stops early)",
+    ),
+    Mutant(
+        "engine-sweep-pages-run-out", E,
+        "return out, page is not None and page.complete",
+        "return out, True",
+        T_ENGINE, "a sweep counted complete when its pages run out, short of the total",
     ),
     Mutant(
         "engine-meta-any-run", E,

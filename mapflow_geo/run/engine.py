@@ -434,17 +434,30 @@ class Runner:
     def _sweep(self, want_ids: set, want_intents: bool) -> tuple[list, bool]:
         """List the project's processings newest first, page by page, until every wanted
         processing is seen (then stop: polling costs ⌈active / page size⌉ requests) or
-        the pages run out. Returns (listing, complete)."""
-        pages = getattr(self.client, "iter_processings", None)
+        the pages run out. Returns (listing, complete).
+
+        ``complete`` comes from the service's paging, never from the pages running out:
+        the last page's offsets reached its ``total`` with the count never falling on the
+        way (:attr:`Page.complete`). A sweep stopped early, ended by an empty or short
+        page before ``total``, or over a count that fell (a processing deleted mid-sweep
+        moves later ones onto pages already read) is incomplete: absence is never
+        concluded from it."""
+        pages = getattr(self.client, "processing_pages", None)
         if pages is None:
-            return list(self.client.list_processings(self.project_id)), True
-        out, missing = [], set(want_ids)
-        for proc in pages(self.project_id):
-            out.append(proc)
-            missing.discard(proc.id)
+            listing = self.client.list_processings(self.project_id)
+            return list(listing), bool(getattr(listing, "complete", True))
+        out, seen, missing = [], set(), set(want_ids)
+        page = None
+        for page in pages(self.project_id):
+            for proc in page.items:
+                if proc.id is not None and proc.id in seen:
+                    continue  # shifted onto a later page by a create during the sweep
+                seen.add(proc.id)
+                out.append(proc)
+                missing.discard(proc.id)
             if not missing and not want_intents:
                 return out, False
-        return out, True
+        return out, page is not None and page.complete
 
     def _list(self) -> list:
         return self._sweep(set(), True)[0]

@@ -46,6 +46,7 @@ FAULT_KEYS = {
     *_RESULT_FAULTS,
     "damaged_geometry",
     "drop_create_response",
+    "cut_listing",
     "latency_s",
     "hang_s",
     "methods",
@@ -101,6 +102,7 @@ def normalize_faults(faults: dict | None) -> dict:
         *_RESULT_FAULTS,
         "drop_create_response",
         "damaged_geometry",
+        "cut_listing",
     ):
         v = float(faults.get(k, 0.0) or 0.0)
         if not 0.0 <= v <= 1.0:
@@ -117,6 +119,23 @@ def normalize_faults(faults: dict | None) -> dict:
     p = faults.get("paths")
     out["paths"] = list(p) if p else None
     return out
+
+
+def _cut_listing(resp: Response) -> Response | None:
+    """A paged listing's answer (``{results, total, ...}``) with its results lost and its
+    ``total`` kept: an empty page before ``total``. None for any other answer."""
+    try:
+        data = json.loads(resp.body or b"")
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        return None
+    if not isinstance(data.get("total"), int) or not data["results"]:
+        return None
+    data["results"] = []
+    if "count" in data:
+        data["count"] = 0
+    return Response(200, json.dumps(data, ensure_ascii=False).encode("utf-8"))
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -285,6 +304,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if cut is not None:
                     rec.fault, body = cut
                     resp = Response(200, body, content_type=resp.content_type)
+            cut = _cut_listing(resp) if sim._draw_cut_listing(self.command, path, resp) else None
+            if cut is not None:
+                rec.fault = "cut_listing"
+                rec.handled_status = resp.status
+                resp = cut
             after = sim._draw_after_fault(self.command, path) if resp is not None else None
             if after is not None:
                 rec.fault = after
@@ -544,6 +568,13 @@ class Server:
             if f["malformed_result"] and self._rng.random() < f["malformed_result"]:
                 return "malformed_result", damage.malform(body)
         return None
+
+    def _draw_cut_listing(self, method: str, path: str, resp: Response | None) -> bool:
+        p = self._faults["cut_listing"]
+        if not p or resp is None or resp.status != 200 or not self._applies(method, path):
+            return False
+        with self._rng_lock:
+            return self._rng.random() < p
 
     def _draw_drop_create(self) -> bool:
         p = self._faults["drop_create_response"]

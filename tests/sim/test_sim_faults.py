@@ -65,6 +65,27 @@ def test_drop_create_response_commits_and_charges(mapflow_sim, api):
     assert rec.fault == "drop_create_response" and rec.handled_status == 200
 
 
+def test_cut_listing_serves_an_empty_page_before_total(mapflow_sim, api):
+    pid = api.get("/projects/default").json()["id"]
+    for i in range(3):
+        body = {"name": f"p{i}", "wdName": "🏠 Buildings", "geometry": SMALL, "projectId": pid}
+        assert api.post("/processings/v2", json=body).status_code == 200
+    page = f"/projects/{pid}/processings/v2/page"
+    mapflow_sim.set_faults({"cut_listing": 1.0, "paths": [page]})
+    cut = api.post(page, json={"limit": 2, "offset": 0}).json()
+    assert cut == {"results": [], "total": 3, "count": 0}
+    rec = mapflow_sim.requests[-1]
+    assert rec.fault == "cut_listing" and rec.handled_status == 200 and rec.status == 200
+    # only pages that had results are cut; other routes answer whole; nothing is committed
+    assert api.post(page, json={"limit": 2, "offset": 3}).json()["count"] == 0
+    assert mapflow_sim.requests[-1].fault is None
+    assert len(api.get("/processings/v2").json()) == 3
+    assert len(mapflow_sim.charges) == 3
+    mapflow_sim.clear_faults()
+    whole = api.post(page, json={"limit": 2, "offset": 0}).json()
+    assert whole["total"] == 3 and whole["count"] == 2 and len(whole["results"]) == 2
+
+
 @pytest.mark.mapflow_sim(faults={"status_503": 1.0, "methods": ["GET"]})
 def test_fault_methods_filter(mapflow_sim, api):
     assert api.get("/user/status").status_code == 503
