@@ -1,9 +1,12 @@
 """Typed records for Mapflow API objects.
 
-Every record is a dataclass built with ``from_json(dict)``. Records are tolerant:
-unknown fields are ignored (but kept in ``.raw``), missing fields become ``None`` (or an
-empty list/dict), and both camelCase and snake_case spellings are accepted where the
-published pages disagree. Reprs never show ``rasterPassword`` (or other secrets).
+Each record is a pydantic model declared once: its fields, their camelCase wire names
+(``projectId`` for ``project_id``, generated) and the other spellings the published
+pages use (``AliasChoices``) or nested places (``AliasPath``). ``from_json(dict)`` builds
+one. Records are tolerant: a field of the wrong type reads as ``None`` (or its default),
+missing fields become ``None`` (or an empty list/dict), and the server's dict is kept
+whole in ``.raw`` (its unknown fields in ``.extra``). Reprs never show
+``rasterPassword`` (or other secrets). Why pydantic: DESIGN.md, "Typed records".
 
 >>> p = Processing.from_json({"id": "p1", "status": "AWAITING", "percentCompleted": 0})
 >>> p.status, p.status.is_terminal
@@ -14,23 +17,30 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, ClassVar
+
+from pydantic import (
+    AliasChoices,
+    AliasPath,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import core_schema
 
 from mapflow_geo._secrets import redact
 from mapflow_geo.messages import normalise_parameters
 
 
-# ----------------------------------------------------------------------- helpers
-def _get(d: Mapping[str, Any], *keys: str, default: Any = None) -> Any:
-    for k in keys:
-        if k in d and d[k] is not None:
-            return d[k]
-    return default
-
-
+# ----------------------------------------------------------------------- lenient values
 def _num(v: Any, kind: type = float) -> Any:
     if v is None or isinstance(v, bool):
         return None
@@ -58,6 +68,17 @@ def _dict(v: Any) -> dict:
 
 def _list(v: Any) -> list:
     return list(v) if isinstance(v, (list, tuple)) else []
+
+
+def _mappings(v: Any) -> list:
+    """The objects (or records) of a list; anything else in it (or a non-list) is dropped."""
+    if not isinstance(v, (list, tuple)):
+        return []
+    return [x for x in v if isinstance(x, (Mapping, BaseModel))]
+
+
+def _mapping_or_none(v: Any) -> Any:
+    return v if isinstance(v, (Mapping, BaseModel)) else None
 
 
 def _bool(v: Any) -> bool | None:
@@ -92,26 +113,32 @@ def parse_datetime(v: Any) -> datetime | None:
         return None
 
 
-@dataclass(repr=False)
-class _Record:
-    """Base: ``raw`` keeps the server's dict; repr hides secrets and ``raw``."""
+class _Lenient:
+    """``Annotated`` marker: the type's own (lax) validation first, in pydantic's core;
+    a value it refuses goes to ``fallback`` (a plain function that never raises), so a
+    wrong type never fails a record. ``bools=False`` sends booleans to the fallback
+    (``True`` is not the number 1 here)."""
 
-    def __repr__(self) -> str:
-        parts = []
-        for f in dataclasses.fields(self):
-            if f.name == "raw" or not f.repr:
-                continue
-            v = getattr(self, f.name)
-            if isinstance(v, (dict, list)):
-                v = redact(v)
-            parts.append(f"{f.name}={v!r}")
-        return f"{type(self).__name__}({', '.join(parts)})"
+    def __init__(self, fallback: Callable[[Any], Any], *, bools: bool = True):
+        self.fallback, self.bools = fallback, bools
 
-    __str__ = __repr__
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        fallback = core_schema.no_info_plain_validator_function(self.fallback)
+        choices = [handler(source), fallback]
+        if not self.bools:
+            choices.insert(
+                0, core_schema.chain_schema([core_schema.is_instance_schema(bool), fallback])
+            )
+        return core_schema.union_schema(choices, mode="left_to_right")
 
-    def to_json(self) -> dict:
-        """The server's dict (as received)."""
-        return dict(getattr(self, "raw", {}) or {})
+
+Int = Annotated[int | None, _Lenient(_int, bools=False)]
+Float = Annotated[float | None, _Lenient(_float, bools=False)]
+Str = Annotated[str | None, _Lenient(_str)]
+Bool = Annotated[bool | None, PlainValidator(_bool)]
+When = Annotated[datetime | None, PlainValidator(parse_datetime)]
+Obj = Annotated[dict, _Lenient(_dict)]
+Objs = Annotated[list[dict], BeforeValidator(_mappings)]
 
 
 # ----------------------------------------------------------------------- enums
@@ -300,58 +327,195 @@ def from_fraction(value: float, scale: str) -> float | int:
     return int(pct) if pct.is_integer() else pct
 
 
-# ----------------------------------------------------------------------- models
+def _describe(obj: Any, names: Any) -> str:
+    parts = []
+    for name in names:
+        v = getattr(obj, name)
+        if isinstance(v, (dict, list)):
+            v = redact(v)
+        parts.append(f"{name}={v!r}")
+    return f"{type(obj).__name__}({', '.join(parts)})"
+
+
+#: validation context of a record read from the server (``from_json``)
+_SERVER: dict[str, Any] = {"cloud_cover_scale": "percent"}
+
+
+class _Record(BaseModel):
+    """Base of the records read from the server.
+
+    ``raw`` keeps the server's object as received (``to_json()`` gives it back), ``extra``
+    its fields no record attribute reads; equality ignores both; the repr hides secrets
+    and ``raw``. Keyword construction (``Processing(id=..., status=...)``) takes the
+    attribute names and keeps ``raw`` as given.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        coerce_numbers_to_str=True,
+        arbitrary_types_allowed=True,
+        revalidate_instances="never",
+    )
+
+    raw: Any = Field(default_factory=dict, validation_alias="(raw)", repr=False)
+
+    #: input shapes kept as ``raw`` (any other input reads as ``{}``)
+    _raw_shapes: ClassVar[tuple[type, ...]] = (Mapping,)
+
+    @classmethod
+    def from_json(cls, d: Any) -> Any:
+        """The record for the server's object ``d`` (anything else reads as ``{}``)."""
+        return cls.model_validate(d, context=_SERVER)
+
+    @classmethod
+    def _reshape(cls, raw: Any, context: dict[str, Any]) -> Any:
+        """The server's object as the fields read it (most records: as it is)."""
+        return raw if isinstance(raw, Mapping) else {}
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_raw(cls, data: Any, handler: Any, info: ValidationInfo) -> Any:
+        if info.context is None:  # keywords, or model_validate without a context
+            return handler(data)
+        raw = data if isinstance(data, cls._raw_shapes) else {}
+        if isinstance(raw, Mapping) and not isinstance(raw, dict):
+            raw = dict(raw)
+        record = handler(cls._reshape(raw, info.context))
+        record.raw = raw
+        return record
+
+    def __repr__(self) -> str:
+        return _describe(self, (n for n in type(self).model_fields if n != "raw"))
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        names = [n for n in type(self).model_fields if n != "raw"]
+        return all(getattr(self, n) == getattr(other, n) for n in names)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_json(self) -> Any:
+        """The server's object (as received)."""
+        raw = self.raw
+        return dict(raw) if isinstance(raw, Mapping) else ({} if raw is None else raw)
+
+    @property
+    def extra(self) -> dict:
+        """The server's fields that no attribute of the record reads."""
+        if not isinstance(self.raw, Mapping):
+            return {}
+        known = _wire_names(type(self))
+        return {k: v for k, v in self.raw.items() if k not in known}
+
+
+def _wire_names(cls: type[_Record]) -> frozenset[str]:
+    """Every top-level key a record's fields read (names, aliases, first path steps)."""
+    names: set[str] = set(getattr(cls, "_reads", ()))
+    for name, f in cls.model_fields.items():
+        if name == "raw":
+            continue
+        names.update((name, f.alias or name))
+        choices = f.validation_alias
+        if isinstance(choices, str):
+            choices = AliasChoices(choices)
+        for c in choices.choices if isinstance(choices, AliasChoices) else [choices]:
+            if isinstance(c, str):
+                names.add(c)
+            elif isinstance(c, AliasPath):
+                names.add(str(c.path[0]))
+    return frozenset(names)
+
+
 @dataclass(repr=False)
+class _Built:
+    """Base of the records the client builds (pages, limits): dataclasses with the
+    records' repr and ``to_json``."""
+
+    def __repr__(self) -> str:
+        return _describe(self, (f.name for f in dataclasses.fields(self) if f.name != "raw"))
+
+    __str__ = __repr__
+
+    def to_json(self) -> dict:
+        """The server's dict (as received)."""
+        return dict(getattr(self, "raw", {}) or {})
+
+
+# ----------------------------------------------------------------------- records
+def _text(v: Any) -> str:
+    return "" if v is None else str(v)
+
+
+def _price(v: Any) -> float:
+    return _float(v) or 0.0
+
+
+def _optional(v: Any) -> bool:
+    return True if v is None else bool(_bool(v))
+
+
+def _true(v: Any) -> bool:
+    return bool(_bool(v))
+
+
+def _none(v: Any) -> None:
+    return None
+
+
+def _get(d: Mapping[str, Any], *keys: str) -> Any:
+    """The first of ``keys`` that ``d`` holds with a value other than null."""
+    for k in keys:
+        if d.get(k) is not None:
+            return d[k]
+    return None
+
+
+Text = Annotated[str, _Lenient(_text)]
+Price = Annotated[float, _Lenient(_price, bools=False)]
+Geometry = Annotated[dict | None, _Lenient(_none)]
+
+
+def _one(record: Any) -> Any:
+    """A nested record that may be absent: an object, or ``None`` for anything else."""
+    return Annotated[record | None, BeforeValidator(_mapping_or_none)]
+
+
+def _many(record: Any) -> Any:
+    """A list of nested records: the list's objects, anything else dropped."""
+    return Annotated[list[record], BeforeValidator(_mappings)]
+
+
+def _enum(parse: Callable[[Any], Any]) -> Any:
+    return PlainValidator(parse)
+
+
 class Block(_Record):
     """An optional (or mandatory) step of a workflow, with its price per km²."""
 
-    name: str
-    display_name: str | None = None
-    description: str | None = None
-    optional: bool = True
-    price: float = 0.0
-    raw: dict = field(default_factory=dict, compare=False)
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Block:
-        d = _dict(d)
-        opt = _get(d, "optional")
-        return cls(
-            name=str(_get(d, "name", default="")),
-            display_name=_str(_get(d, "displayName", "display_name")),
-            description=_str(_get(d, "description")),
-            optional=True if opt is None else bool(_bool(opt)),
-            price=_float(_get(d, "price", "priceSqKm", "pricePerSqKm")) or 0.0,
-            raw=d,
-        )
+    name: Text = ""
+    display_name: Str = None
+    description: Str = None
+    optional: Annotated[bool, PlainValidator(_optional)] = True
+    price: Price = Field(0.0, validation_alias=AliasChoices("price", "priceSqKm", "pricePerSqKm"))
 
 
-@dataclass(repr=False)
 class Model(_Record):
     """A workflow definition (AI model): ``🏠 Buildings``, ``🌲 Forest``…"""
 
-    id: str | None
-    name: str
-    description: str | None = None
-    price_per_sq_km: float = 0.0
-    blocks: list[Block] = field(default_factory=list)
-    created: datetime | None = None
-    updated: datetime | None = None
-    raw: dict = field(default_factory=dict, compare=False)
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Model:
-        d = _dict(d)
-        return cls(
-            id=_str(_get(d, "id", "wdId")),
-            name=str(_get(d, "name", default="")),
-            description=_str(_get(d, "description")),
-            price_per_sq_km=_float(_get(d, "pricePerSqKm", "price_per_sq_km", "price")) or 0.0,
-            blocks=[Block.from_json(b) for b in _list(_get(d, "blocks")) if isinstance(b, Mapping)],
-            created=parse_datetime(_get(d, "created")),
-            updated=parse_datetime(_get(d, "updated")),
-            raw=d,
-        )
+    id: Str = Field(None, validation_alias=AliasChoices("id", "wdId"))
+    name: Text = ""
+    description: Str = None
+    price_per_sq_km: Price = Field(
+        0.0, validation_alias=AliasChoices("pricePerSqKm", "price_per_sq_km", "price")
+    )
+    blocks: _many(Block) = Field(default_factory=list)
+    created: When = None
+    updated: When = None
 
     def block(self, name: str) -> Block | None:
         """The block called ``name`` (or with that display name), case-insensitively."""
@@ -365,44 +529,36 @@ class Model(_Record):
 Workflow = Model
 
 
-@dataclass(repr=False)
+def _prices(price: Any) -> dict[int, float]:
+    """``[{zoom, priceSqKm}]``, ``{zoom: price}`` or one number (zoom ``-1``) → {zoom: price}."""
+    prices: dict[int, float] = {}
+    if isinstance(price, list):
+        for p in price:
+            if isinstance(p, Mapping):
+                z = _int(_get(p, "zoom"))
+                v = _float(_get(p, "priceSqKm", "pricePerSqKm", "price"))
+                if v is not None:
+                    prices[z if z is not None else -1] = v
+    elif isinstance(price, Mapping):
+        for z, v in price.items():
+            zi, vf = _int(z), _float(v)
+            if zi is not None and vf is not None:
+                prices[zi] = vf
+    elif _float(price) is not None:
+        prices[-1] = _float(price)
+    return prices
+
+
 class DataProvider(_Record):
     """An imagery provider linked to the account, with prices by zoom (credits/km²)."""
 
-    id: str | None
-    name: str
-    display_name: str | None = None
-    prices: dict[int, float] = field(default_factory=dict)
-    min_area_sq_km: float | None = None
-    raw: dict = field(default_factory=dict, compare=False)
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> DataProvider:
-        d = _dict(d)
-        prices: dict[int, float] = {}
-        price = _get(d, "price", "prices")
-        if isinstance(price, list):
-            for p in price:
-                if isinstance(p, Mapping):
-                    z = _int(_get(p, "zoom"))
-                    v = _float(_get(p, "priceSqKm", "pricePerSqKm", "price"))
-                    if v is not None:
-                        prices[z if z is not None else -1] = v
-        elif isinstance(price, Mapping):
-            for z, v in price.items():
-                zi, vf = _int(z), _float(v)
-                if zi is not None and vf is not None:
-                    prices[zi] = vf
-        elif _float(price) is not None:
-            prices[-1] = _float(price)
-        return cls(
-            id=_str(_get(d, "id")),
-            name=str(_get(d, "name", "providerName", default="")),
-            display_name=_str(_get(d, "displayName", "display_name")),
-            prices=prices,
-            min_area_sq_km=_float(_get(d, "minAreaSqKm", "min_area_sq_km")),
-            raw=d,
-        )
+    id: Str = None
+    name: Text = Field("", validation_alias=AliasChoices("name", "providerName"))
+    display_name: Str = None
+    prices: Annotated[dict[int, float], PlainValidator(_prices)] = Field(
+        default_factory=dict, validation_alias=AliasChoices("price", "prices")
+    )
+    min_area_sq_km: Float = None
 
     def price_at(self, zoom: int | None = None) -> float:
         """Price per km² at ``zoom``. Without a zoom (or an unlisted one) the highest
@@ -420,32 +576,21 @@ class DataProvider(_Record):
         return max(self.prices.values())
 
 
-@dataclass(repr=False)
 class Team(_Record):
-    id: str | None
-    name: str | None = None
-    role: str | None = None
-    credits_limit: float | None = None
-    active_until: datetime | None = None
-    raw: dict = field(default_factory=dict, compare=False)
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Team:
-        d = _dict(d)
-        return cls(
-            id=_str(_get(d, "teamId", "id")),
-            name=_str(_get(d, "name")),
-            role=_str(_get(d, "role")),
-            credits_limit=_float(_get(d, "creditsLimit")),
-            active_until=parse_datetime(_get(d, "activeUntil")),
-            raw=d,
-        )
+    id: Str = Field(None, validation_alias=AliasChoices("teamId", "id"))
+    name: Str = None
+    role: Str = None
+    credits_limit: Float = None
+    active_until: When = None
 
 
 DEFAULT_MAX_AOIS_PER_PROCESSING = 10
 
 
-@dataclass(repr=False)
+def _max_aois(v: Any) -> int:
+    return _int(v) or DEFAULT_MAX_AOIS_PER_PROCESSING
+
+
 class UserStatus(_Record):
     """``GET /user/status``: billing, limits, models and data providers.
 
@@ -453,47 +598,27 @@ class UserStatus(_Record):
     10 when the server omits it.
     """
 
-    email: str | None = None
-    billing_type: BillingType | None = None
-    remaining_credits: float | None = None
-    remaining_area: int | None = None
-    processed_area: int | None = None
-    area_limit: int | None = None
-    memory_limit: int | None = None
-    max_aois_per_processing: int = DEFAULT_MAX_AOIS_PER_PROCESSING
-    models: list[Model] = field(default_factory=list)
-    data_providers: list[DataProvider] = field(default_factory=list)
-    teams: list[Team] = field(default_factory=list)
-    raw: dict = field(default_factory=dict, compare=False)
+    email: Str = Field(None, validation_alias=AliasChoices("email", "login"))
+    billing_type: Annotated[BillingType | None, _enum(BillingType.parse)] = None
+    remaining_credits: Float = Field(
+        None, validation_alias=AliasChoices("remainingCredits", "remaining_credits", "credits")
+    )
+    remaining_area: Int = None
+    processed_area: Int = None
+    area_limit: Int = None
+    memory_limit: Int = None
+    max_aois_per_processing: Annotated[int, PlainValidator(_max_aois)] = (
+        DEFAULT_MAX_AOIS_PER_PROCESSING
+    )
+    models: _many(Model) = Field(default_factory=list)
+    data_providers: _many(DataProvider) = Field(default_factory=list)
+    teams: _many(Team) = Field(default_factory=list)
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> UserStatus:
-        d = _dict(d)
-        user = _dict(_get(d, "user"))  # the 2026 page nests some of it under "user"
-        both = {**user, **d}
-        return cls(
-            email=_str(_get(both, "email", "login")),
-            billing_type=BillingType.parse(_get(both, "billingType", "billing_type")),
-            remaining_credits=_float(
-                _get(both, "remainingCredits", "remaining_credits", "credits")
-            ),
-            remaining_area=_int(_get(both, "remainingArea", "remaining_area")),
-            processed_area=_int(_get(both, "processedArea", "processed_area")),
-            area_limit=_int(_get(both, "areaLimit", "area_limit")),
-            memory_limit=_int(_get(both, "memoryLimit", "memory_limit")),
-            max_aois_per_processing=_int(
-                _get(both, "maxAoisPerProcessing", "max_aois_per_processing")
-            )
-            or DEFAULT_MAX_AOIS_PER_PROCESSING,
-            models=[Model.from_json(m) for m in _list(_get(d, "models")) if isinstance(m, Mapping)],
-            data_providers=[
-                DataProvider.from_json(p)
-                for p in _list(_get(d, "dataProviders", "data_providers"))
-                if isinstance(p, Mapping)
-            ],
-            teams=[Team.from_json(t) for t in _list(_get(d, "teams")) if isinstance(t, Mapping)],
-            raw=d,
-        )
+    def _reshape(cls, raw: Any, context: dict[str, Any]) -> Any:
+        # the 2026 page nests some of it under "user"
+        user = raw.get("user")
+        return {**user, **raw} if isinstance(user, Mapping) else raw
 
     def data_provider(self, name: str) -> DataProvider | None:
         """The provider whose name or display name matches ``name`` (case-insensitive)."""
@@ -504,100 +629,52 @@ class UserStatus(_Record):
         return None
 
 
-@dataclass(repr=False)
 class ProjectUser(_Record):
     """The ``user`` of a project: its owner, carrying the area limits (m²)."""
 
-    id: str | None = None
-    email: str | None = None
-    login: str | None = None
-    role: str | None = None
-    area_limit: int | None = None
-    aoi_area_limit: int | None = None
-    processed_area: int | None = None
-    is_premium: bool | None = None
-    raw: dict = field(default_factory=dict, compare=False)
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> ProjectUser:
-        d = _dict(d)
-        return cls(
-            id=_str(_get(d, "id")),
-            email=_str(_get(d, "email")),
-            login=_str(_get(d, "login")),
-            role=_str(_get(d, "role")),
-            area_limit=_int(_get(d, "areaLimit", "area_limit")),
-            aoi_area_limit=_int(_get(d, "aoiAreaLimit", "aoi_area_limit")),
-            processed_area=_int(_get(d, "processedArea")),
-            is_premium=_bool(_get(d, "isPremium")),
-            raw=d,
-        )
+    id: Str = None
+    email: Str = None
+    login: Str = None
+    role: Str = None
+    area_limit: Int = None
+    aoi_area_limit: Int = None
+    processed_area: Int = None
+    is_premium: Bool = None
 
     @property
     def aoi_area_limit_km2(self) -> float | None:
         return None if self.aoi_area_limit is None else self.aoi_area_limit / 1e6
 
 
-@dataclass(repr=False)
 class Project(_Record):
-    id: str | None
-    name: str | None = None
-    description: str | None = None
-    is_default: bool | None = None
-    status: Status | None = None
-    percent_completed: float | None = None
-    aoi_count: int | None = None
-    area: int | None = None
-    user: ProjectUser | None = None
-    workflow_defs: list[Model] = field(default_factory=list)
-    created: datetime | None = None
-    updated: datetime | None = None
-    raw: dict = field(default_factory=dict, compare=False)
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Project:
-        d = _dict(d)
-        progress = _dict(_get(d, "progress"))
-        user = _get(d, "user")
-        return cls(
-            id=_str(_get(d, "id")),
-            name=_str(_get(d, "name")),
-            description=_str(_get(d, "description")),
-            is_default=_bool(_get(d, "isDefault", "is_default")),
-            status=Status.parse(progress["status"]) if "status" in progress else None,
-            percent_completed=_float(_get(progress, "percentCompleted")),
-            aoi_count=_int(_get(d, "aoiCount")),
-            area=_int(_get(d, "area")),
-            user=ProjectUser.from_json(user) if isinstance(user, Mapping) else None,
-            workflow_defs=[
-                Model.from_json(w) for w in _list(_get(d, "workflowDefs")) if isinstance(w, Mapping)
-            ],
-            created=parse_datetime(_get(d, "created")),
-            updated=parse_datetime(_get(d, "updated")),
-            raw=d,
-        )
+    id: Str = None
+    name: Str = None
+    description: Str = None
+    is_default: Bool = None
+    status: Annotated[Status | None, _enum(Status.parse)] = Field(
+        None, validation_alias=AliasPath("progress", "status")
+    )
+    percent_completed: Float = Field(
+        None, validation_alias=AliasPath("progress", "percentCompleted")
+    )
+    aoi_count: Int = None
+    area: Int = None
+    user: _one(ProjectUser) = None
+    workflow_defs: _many(Model) = Field(default_factory=list)
+    created: When = None
+    updated: When = None
 
 
-@dataclass(repr=False)
 class Layer(_Record):
-    id: str | None = None
-    name: str | None = None
-    tile_url: str | None = None
-    tile_json_url: str | None = None
-    raw: dict = field(default_factory=dict, compare=False)
+    id: Str = None
+    name: Str = None
+    tile_url: Str = None
+    tile_json_url: Str = None
 
     @classmethod
     def from_json(cls, d: Any) -> Layer | None:
-        if not isinstance(d, Mapping):
-            return None
-        d = dict(d)
-        return cls(
-            id=_str(_get(d, "id")),
-            name=_str(_get(d, "name")),
-            tile_url=_str(_get(d, "tileUrl", "tile_url")),
-            tile_json_url=_str(_get(d, "tileJsonUrl", "tile_json_url")),
-            raw=d,
-        )
+        """The layer, or None when ``d`` is not an object."""
+        return super().from_json(d) if isinstance(d, Mapping) else None
 
 
 class Message(dict):
@@ -649,74 +726,39 @@ def _rating(v: Any) -> int | None:
     return _int(v)
 
 
-def _feedback(v: Any, d: Mapping[str, Any]) -> str | None:
-    if isinstance(v, Mapping) and v.get("feedback") is not None:
-        return str(v["feedback"])
-    return _str(d.get("feedback"))
+def _messages(v: Any) -> list[Message]:
+    return [Message.from_json(m) for m in _list(v)]
 
 
-@dataclass(repr=False)
 class Processing(_Record):
     """A processing (v1 or v2 shape). Areas in m², ``cost`` in credits."""
 
-    id: str | None
-    name: str | None = None
-    description: str | None = None
-    project_id: str | None = None
-    status: Status = Status.UNKNOWN
-    status_raw: str | None = None
-    percent_completed: float | None = None
-    aoi_count: int | None = None
-    area: int | None = None
-    aoi_area: int | None = None
-    cost: int | None = None
-    messages: list[Message] = field(default_factory=list)
-    vector_layer: Layer | None = None
-    raster_layer: Layer | None = None
-    workflow_def: Model | None = None
-    params: dict = field(default_factory=dict)
-    blocks: list[dict] = field(default_factory=list)
-    meta: dict = field(default_factory=dict)
-    review_status: ReviewStatus | None = None
-    rating: int | None = None
-    feedback: str | None = None
-    in_review_until: datetime | None = None
-    created: datetime | None = None
-    updated: datetime | None = None
-    raw: dict = field(default_factory=dict, compare=False)
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Processing:
-        d = _dict(d)
-        st = _get(d, "status")
-        wd = _get(d, "workflowDef", "workflow_def")
-        return cls(
-            id=_str(_get(d, "id")),
-            name=_str(_get(d, "name")),
-            description=_str(_get(d, "description")),
-            project_id=_str(_get(d, "projectId", "project_id")),
-            status=Status.parse(st),
-            status_raw=_str(st),
-            percent_completed=_float(_get(d, "percentCompleted", "percent_completed")),
-            aoi_count=_int(_get(d, "aoiCount", "aoi_count")),
-            area=_int(_get(d, "area")),
-            aoi_area=_int(_get(d, "aoiArea", "aoi_area")),
-            cost=_int(_get(d, "cost")),
-            messages=[Message.from_json(m) for m in _list(_get(d, "messages"))],
-            vector_layer=Layer.from_json(_get(d, "vectorLayer", "vector_layer")),
-            raster_layer=Layer.from_json(_get(d, "rasterLayer", "raster_layer")),
-            workflow_def=Model.from_json(wd) if isinstance(wd, Mapping) else None,
-            params=_dict(_get(d, "params")),
-            blocks=[b for b in _list(_get(d, "blocks")) if isinstance(b, Mapping)],
-            meta=_dict(_get(d, "meta")),
-            review_status=ReviewStatus.parse(_get(d, "reviewStatus", "review_status")),
-            rating=_rating(_get(d, "rating")),
-            feedback=_feedback(_get(d, "rating"), d),
-            in_review_until=parse_datetime(_dict(_get(d, "reviewStatus")).get("inReviewUntil")),
-            created=parse_datetime(_get(d, "created")),
-            updated=parse_datetime(_get(d, "updated")),
-            raw=d,
-        )
+    id: Str = None
+    name: Str = None
+    description: Str = None
+    project_id: Str = None
+    status: Annotated[Status, _enum(Status.parse)] = Status.UNKNOWN
+    status_raw: Str = Field(None, validation_alias="status")
+    percent_completed: Float = None
+    aoi_count: Int = None
+    area: Int = None
+    aoi_area: Int = None
+    cost: Int = None
+    messages: Annotated[list[Message], PlainValidator(_messages)] = Field(default_factory=list)
+    vector_layer: _one(Layer) = None
+    raster_layer: _one(Layer) = None
+    workflow_def: _one(Model) = None
+    params: Obj = Field(default_factory=dict)
+    blocks: Objs = Field(default_factory=list)
+    meta: Obj = Field(default_factory=dict)
+    review_status: Annotated[ReviewStatus | None, _enum(ReviewStatus.parse)] = None
+    rating: Annotated[int | None, PlainValidator(_rating)] = None
+    feedback: Str = Field(
+        None, validation_alias=AliasChoices(AliasPath("rating", "feedback"), "feedback")
+    )
+    in_review_until: When = Field(None, validation_alias=AliasPath("reviewStatus", "inReviewUntil"))
+    created: When = None
+    updated: When = None
 
     @property
     def is_terminal(self) -> bool:
@@ -727,95 +769,56 @@ class Processing(_Record):
         return self.workflow_def.name if self.workflow_def else None
 
 
-@dataclass(repr=False)
 class Aoi(_Record):
     """One area of a processing (each polygon of the geometry is one AOI)."""
 
-    id: str | None
-    status: Status = Status.UNKNOWN
-    percent_completed: float | None = None
-    area: int | None = None
-    geometry: dict | None = None
-    messages: list[Message] = field(default_factory=list)
-    raw: dict = field(default_factory=dict, compare=False)
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Aoi:
-        d = _dict(d)
-        geom = _get(d, "geometry")
-        if geom is None and isinstance(_get(d, "type"), str) and d.get("type") == "Feature":
-            geom = None
-        return cls(
-            id=_str(_get(d, "id")),
-            status=Status.parse(_get(d, "status")),
-            percent_completed=_float(_get(d, "percentCompleted")),
-            area=_int(_get(d, "area")),
-            geometry=dict(geom) if isinstance(geom, Mapping) else None,
-            messages=[Message.from_json(m) for m in _list(_get(d, "messages"))],
-            raw=d,
-        )
+    id: Str = None
+    status: Annotated[Status, _enum(Status.parse)] = Status.UNKNOWN
+    percent_completed: Float = None
+    area: Int = None
+    geometry: Geometry = None
+    messages: Annotated[list[Message], PlainValidator(_messages)] = Field(default_factory=list)
 
 
-@dataclass(repr=False)
-class Mosaic(_Record):
-    id: str | None
-    name: str | None = None
-    tags: list[str] = field(default_factory=list)
-    image_count: int | None = None
-    created: datetime | None = None
-    images: list[Image] = field(default_factory=list)
-    raw: dict = field(default_factory=dict, compare=False)
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Mosaic:
-        d = _dict(d)
-        imgs = [i for i in _list(_get(d, "images")) if isinstance(i, Mapping)]
-        if not imgs and isinstance(_get(d, "image"), Mapping):
-            imgs = [d["image"]]
-        return cls(
-            id=_str(_get(d, "id", "mosaic_id", "mosaicId")),
-            name=_str(_get(d, "name")),
-            tags=[str(t) for t in _list(_get(d, "tags"))],
-            image_count=_int(_get(d, "image_count", "imageCount")),
-            created=parse_datetime(_get(d, "created_at", "createdAt", "created")),
-            images=[Image.from_json(i) for i in imgs],
-            raw=d,
-        )
-
-
-@dataclass(repr=False)
 class Image(_Record):
-    id: str | None
-    mosaic_id: str | None = None
-    filename: str | None = None
-    file_size: int | None = None
-    uploaded: datetime | None = None
+    id: Str = Field(None, validation_alias=AliasChoices("id", "image_id", "imageId"))
+    mosaic_id: Str = Field(None, validation_alias=AliasChoices("mosaic_id", "mosaicId"))
+    filename: Str = Field(None, validation_alias=AliasChoices("filename", "name"))
+    file_size: Int = Field(None, validation_alias=AliasChoices("file_size", "fileSize"))
+    uploaded: When = Field(
+        None, validation_alias=AliasChoices("uploaded_at", "uploadedAt", "created_at", "created")
+    )
     footprint: Any = None
-    meta_data: dict = field(default_factory=dict)
-    cog_link: str | None = None
-    preview_url_s: str | None = None
-    preview_url_l: str | None = None
-    raw: dict = field(default_factory=dict, compare=False)
+    meta_data: Obj = Field(
+        default_factory=dict, validation_alias=AliasChoices("meta_data", "metaData")
+    )
+    cog_link: Str = Field(
+        None, validation_alias=AliasChoices("cog_link", "cogLink", "image_url", "url")
+    )
+    preview_url_s: Str = Field(None, validation_alias="preview_url_s")
+    preview_url_l: Str = Field(None, validation_alias="preview_url_l")
+
+
+def _tags(v: Any) -> list[str]:
+    return [str(t) for t in _list(v)]
+
+
+class Mosaic(_Record):
+    id: Str = Field(None, validation_alias=AliasChoices("id", "mosaic_id", "mosaicId"))
+    name: Str = None
+    tags: Annotated[list[str], PlainValidator(_tags)] = Field(default_factory=list)
+    image_count: Int = Field(None, validation_alias=AliasChoices("image_count", "imageCount"))
+    created: When = Field(None, validation_alias=AliasChoices("created_at", "createdAt", "created"))
+    images: _many(Image) = Field(default_factory=list)
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Image:
-        d = _dict(d)
-        return cls(
-            id=_str(_get(d, "id", "image_id", "imageId")),
-            mosaic_id=_str(_get(d, "mosaic_id", "mosaicId")),
-            filename=_str(_get(d, "filename", "name")),
-            file_size=_int(_get(d, "file_size", "fileSize")),
-            uploaded=parse_datetime(_get(d, "uploaded_at", "uploadedAt", "created_at", "created")),
-            footprint=_get(d, "footprint"),
-            meta_data=_dict(_get(d, "meta_data", "metaData")),
-            cog_link=_str(_get(d, "cog_link", "cogLink", "image_url", "url")),
-            preview_url_s=_str(_get(d, "preview_url_s")),
-            preview_url_l=_str(_get(d, "preview_url_l")),
-            raw=d,
-        )
+    def _reshape(cls, raw: Any, context: dict[str, Any]) -> Any:
+        # an upload's answer carries one ``image``
+        if not _mappings(raw.get("images")) and isinstance(raw.get("image"), Mapping):
+            return {**raw, "images": [raw["image"]]}
+        return raw
 
 
-@dataclass(repr=False)
 class Memory(_Record):
     """Data API storage (``GET /rasters/memory``), in bytes.
 
@@ -826,37 +829,39 @@ class Memory(_Record):
     75
     """
 
-    used_bytes: int | None = None
-    limit_bytes: int | None = None
-    free_bytes: int | None = None
-    raw: dict = field(default_factory=dict, compare=False)
+    used_bytes: Int = None
+    limit_bytes: Int = None
+    free_bytes: Int = None
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Memory:
-        d = _dict(d)
+    def _reshape(cls, raw: Any, context: dict[str, Any]) -> Any:
         gb = 1024**3
-        used = _int(_get(d, "used_bytes", "memoryUsed", "usedBytes"))
-        limit = _int(_get(d, "limit_bytes", "memoryLimit", "limitBytes"))
-        free = _int(_get(d, "free_bytes", "memoryFree", "freeBytes"))
-        if used is None and _float(_get(d, "used_gb")) is not None:
-            used = int(_float(d["used_gb"]) * gb)
-        if limit is None and _float(_get(d, "limit_gb")) is not None:
-            limit = int(_float(d["limit_gb"]) * gb)
+        used = _int(_get(raw, "used_bytes", "memoryUsed", "usedBytes"))
+        limit = _int(_get(raw, "limit_bytes", "memoryLimit", "limitBytes"))
+        free = _int(_get(raw, "free_bytes", "memoryFree", "freeBytes"))
+        if used is None and _float(raw.get("used_gb")) is not None:
+            used = int(_float(raw["used_gb"]) * gb)
+        if limit is None and _float(raw.get("limit_gb")) is not None:
+            limit = int(_float(raw["limit_gb"]) * gb)
         if free is None and used is not None and limit is not None:
             free = max(0, limit - used)
         if used is None and free is not None and limit is not None:
             used = max(0, limit - free)
-        return cls(used_bytes=used, limit_bytes=limit, free_bytes=free, raw=d)
+        return {"used_bytes": used, "limit_bytes": limit, "free_bytes": free}
+
+    #: keys read by ``_reshape`` (not by a field's own names)
+    _reads: ClassVar[tuple[str, ...]] = (
+        "memoryUsed", "usedBytes", "memoryLimit", "limitBytes", "memoryFree", "freeBytes",
+        "used_gb", "limit_gb", "usage_percent",
+    )  # fmt: skip
 
     @property
     def usage_percent(self) -> float | None:
         if self.used_bytes is None or not self.limit_bytes:
-            p = _float(_get(self.raw, "usage_percent"))
-            return p
+            return _float(_get(self.raw, "usage_percent"))
         return 100.0 * self.used_bytes / self.limit_bytes
 
 
-@dataclass(repr=False)
 class CatalogScene(_Record):
     """One image of a catalog search. ``cloud_cover`` is as sent; ``cloud_cover_scale``
     is the scale of the endpoint that sent it (``"percent"`` for ``/catalog/meta`` and
@@ -870,41 +875,32 @@ class CatalogScene(_Record):
     0.3
     """
 
-    id: str | None
-    provider_name: str | None = None
-    product_type: str | None = None
-    acquisition_date: datetime | None = None
-    sensor: str | None = None
-    pixel_resolution: float | None = None
-    cloud_cover: float | None = None
-    off_nadir_angle: float | None = None
-    color_band_order: str | None = None
-    preview_type: str | None = None
-    preview_url: str | None = None
-    footprint: dict | None = None
-    cloud_cover_scale: str = "percent"
-    raw: dict = field(default_factory=dict, compare=False)
+    id: Str = None
+    provider_name: Str = Field(
+        None, validation_alias=AliasChoices("providerName", "provider_name", "dataProvider")
+    )
+    product_type: Str = None
+    acquisition_date: When = None
+    sensor: Str = None
+    pixel_resolution: Float = None
+    cloud_cover: Float = None
+    off_nadir_angle: Float = None
+    color_band_order: Str = Field(None, validation_alias="colorBandOrder")
+    preview_type: Str = Field(None, validation_alias="previewType")
+    preview_url: Str = None
+    footprint: Geometry = Field(None, validation_alias=AliasChoices("footprint", "geometry"))
+    # set by the endpoint (the context), never read from the server's object
+    cloud_cover_scale: Annotated[str, PlainValidator(check_scale)] = Field(
+        "percent", validation_alias="(scale)"
+    )
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any], *, cloud_cover_scale: str = "percent") -> CatalogScene:
-        d = _dict(d)
-        fp = _get(d, "footprint", "geometry")
-        return cls(
-            id=_str(_get(d, "id")),
-            provider_name=_str(_get(d, "providerName", "provider_name", "dataProvider")),
-            product_type=_str(_get(d, "productType", "product_type")),
-            acquisition_date=parse_datetime(_get(d, "acquisitionDate", "acquisition_date")),
-            sensor=_str(_get(d, "sensor")),
-            pixel_resolution=_float(_get(d, "pixelResolution", "pixel_resolution")),
-            cloud_cover=_float(_get(d, "cloudCover", "cloud_cover")),
-            off_nadir_angle=_float(_get(d, "offNadirAngle", "off_nadir_angle")),
-            color_band_order=_str(_get(d, "colorBandOrder")),
-            preview_type=_str(_get(d, "previewType")),
-            preview_url=_str(_get(d, "previewUrl", "preview_url")),
-            footprint=dict(fp) if isinstance(fp, Mapping) else None,
-            cloud_cover_scale=check_scale(cloud_cover_scale),
-            raw=d,
-        )
+    def from_json(cls, d: Any, *, cloud_cover_scale: str = "percent") -> CatalogScene:
+        return cls.model_validate(d, context={"cloud_cover_scale": check_scale(cloud_cover_scale)})
+
+    @classmethod
+    def _reshape(cls, raw: Any, context: dict[str, Any]) -> Any:
+        return {**raw, "(scale)": context.get("cloud_cover_scale", "percent")}
 
     @property
     def cloud_cover_fraction(self) -> float | None:
@@ -913,43 +909,37 @@ class CatalogScene(_Record):
         return to_fraction(self.cloud_cover, self.cloud_cover_scale)
 
 
-@dataclass(repr=False)
 class CatalogSearchResult(_Record):
     """Result of ``POST /catalog/meta`` (or a template's images): the service's
     ``{"images", "total", "limit", "offset"}``, a bare list (2026 page) or
     ``{"images": [...]}`` (older page). Iterable over its scenes; ``cloud_cover_scale``
     is the scale the answer was read on."""
 
-    images: list[CatalogScene] = field(default_factory=list)
-    total: int | None = None
-    limit: int | None = None
-    offset: int | None = None
-    raw: Any = field(default_factory=dict, compare=False)
+    images: _many(CatalogScene) = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("images", "results", "items", "features"),
+    )
+    total: Int = Field(None, validation_alias=AliasChoices("total", "count"))
+    limit: Int = None
+    offset: Int = None
+
+    _raw_shapes: ClassVar[tuple[type, ...]] = (Mapping, list)
 
     @classmethod
     def from_json(cls, d: Any, *, cloud_cover_scale: str = "percent") -> CatalogSearchResult:
-        limit = offset = None
-        if isinstance(d, list):
-            items, total = d, None
-        else:
-            dd = _dict(d)
-            items = _list(_get(dd, "images", "results", "items", "features"))
-            total = _int(_get(dd, "total", "count"))
-            limit, offset = _int(_get(dd, "limit")), _int(_get(dd, "offset"))
-        scenes = [
-            CatalogScene.from_json(i, cloud_cover_scale=cloud_cover_scale)
-            for i in items
-            if isinstance(i, Mapping)
-        ]
-        return cls(
-            images=scenes,
-            total=total if total is not None else len(scenes),
-            limit=limit,
-            offset=offset,
-            raw=d,
-        )
+        return cls.model_validate(d, context={"cloud_cover_scale": check_scale(cloud_cover_scale)})
 
-    def __iter__(self):
+    @classmethod
+    def _reshape(cls, raw: Any, context: dict[str, Any]) -> Any:
+        return {"images": raw} if isinstance(raw, list) else raw
+
+    @model_validator(mode="after")
+    def _count(self) -> CatalogSearchResult:
+        if self.total is None:
+            self.total = len(self.images)
+        return self
+
+    def __iter__(self):  # type: ignore[override]
         return iter(self.images)
 
     def __len__(self) -> int:
@@ -959,35 +949,24 @@ class CatalogSearchResult(_Record):
         return self.images[i]
 
 
-@dataclass(repr=False)
 class ProcessingStats(_Record):
     """``POST /processings/stats?type=JSON``: history rows and totals."""
 
-    results: list[dict] = field(default_factory=list)
-    total: int | None = None
-    count: int | None = None
-    total_cost: float | None = None
-    total_area: int | None = None
-    raw: Any = field(default_factory=dict, compare=False)
+    results: Objs = Field(
+        default_factory=list, validation_alias=AliasChoices("results", "items", "processings")
+    )
+    total: Int = None
+    count: Int = None
+    total_cost: Float = None
+    total_area: Int = None
+
+    _raw_shapes: ClassVar[tuple[type, ...]] = (Mapping, list)
 
     @classmethod
-    def from_json(cls, d: Any) -> ProcessingStats:
-        if isinstance(d, list):
-            return cls(
-                results=[r for r in d if isinstance(r, Mapping)], total=len(d), count=len(d), raw=d
-            )
-        dd = _dict(d)
-        rows = [
-            r for r in _list(_get(dd, "results", "items", "processings")) if isinstance(r, Mapping)
-        ]
-        return cls(
-            results=rows,
-            total=_int(_get(dd, "total")),
-            count=_int(_get(dd, "count")),
-            total_cost=_float(_get(dd, "totalCost", "total_cost")),
-            total_area=_int(_get(dd, "totalArea", "total_area")),
-            raw=dd,
-        )
+    def _reshape(cls, raw: Any, context: dict[str, Any]) -> Any:
+        if isinstance(raw, list):
+            return {"results": raw, "total": len(raw), "count": len(raw)}
+        return raw
 
     def to_dataframe(self):
         """The rows as a pandas DataFrame."""
@@ -997,7 +976,7 @@ class ProcessingStats(_Record):
 
 
 @dataclass(repr=False)
-class AccountLimits(_Record):
+class AccountLimits(_Built):
     """Limits a planner needs: AOI area (km²) and AOIs per processing."""
 
     aoi_area_limit_km2: float | None
@@ -1028,7 +1007,7 @@ class Listing(list):
 
 
 @dataclass(repr=False)
-class Page(_Record):
+class Page(_Built):
     """One page of a paged listing (``{"results", "total", "count"}``).
 
     ``offset`` is where the page starts, ``limit`` what was asked for, ``total`` the
@@ -1059,24 +1038,14 @@ class Page(_Record):
         return len(self.items)
 
 
-@dataclass(repr=False)
 class ImageDownload(_Record):
     """``GET /rasters/image/{id}/download``: a short-lived URL to the original file."""
 
-    download_url: str | None = None
-    filename: str | None = None
-    expires_in: int | None = None
-    raw: dict = field(default_factory=dict, compare=False)
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> ImageDownload:
-        d = _dict(d)
-        return cls(
-            download_url=_str(_get(d, "download_url", "downloadUrl", "url")),
-            filename=_str(_get(d, "filename")),
-            expires_in=_int(_get(d, "expires_in", "expiresIn")),
-            raw=d,
-        )
+    download_url: Str = Field(
+        None, validation_alias=AliasChoices("download_url", "downloadUrl", "url")
+    )
+    filename: Str = None
+    expires_in: Int = Field(None, validation_alias=AliasChoices("expires_in", "expiresIn"))
 
 
 # ----------------------------------------------------------------------- templates
@@ -1096,82 +1065,60 @@ class TemplateStatus(_StrEnum):
             return cls.UNKNOWN
 
 
-@dataclass(repr=False)
 class TemplateAoi(_Record):
     """One named area of a template (``searchParams.aoiDetails.features[]``)."""
 
-    id: str | None
-    name: str | None = None
-    has_new_images: bool | None = None
-    geometry: dict | None = None
-    processings: list[dict] = field(default_factory=list)
-    raw: dict = field(default_factory=dict, compare=False)
+    id: Str = None
+    name: Str = None
+    has_new_images: Bool = None
+    geometry: Geometry = None
+    processings: Objs = Field(default_factory=list)
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> TemplateAoi:
-        d = _dict(d)
-        props = _dict(_get(d, "properties"))
-        geom = _get(d, "geometry")
-        return cls(
-            id=_str(_get(d, "id") or _get(props, "id")),
-            name=_str(_get(props, "name") or _get(d, "name")),
-            has_new_images=_bool(_get(props, "hasNewImages")),
-            geometry=dict(geom) if isinstance(geom, Mapping) else None,
-            processings=[p for p in _list(_get(props, "processings")) if isinstance(p, Mapping)],
-            raw=d,
-        )
+    def _reshape(cls, raw: Any, context: dict[str, Any]) -> Any:
+        # a GeoJSON feature: the rest is in its properties
+        props = _dict(raw.get("properties"))
+        return {
+            "id": raw.get("id") or props.get("id"),
+            "name": props.get("name") or raw.get("name"),
+            "hasNewImages": props.get("hasNewImages"),
+            "geometry": raw.get("geometry"),
+            "processings": props.get("processings"),
+        }
+
+    _reads: ClassVar[tuple[str, ...]] = ("properties",)
 
 
-@dataclass(repr=False)
 class Template(_Record):
     """A planned processing: a saved imagery search over named AOIs that the service
     re-runs daily. Answers ``{"template": T, "searchResults": [...]}`` and a bare ``T``
     are both accepted; ``search_results`` keeps the former's list."""
 
-    id: str | None
-    name: str | None = None
-    status: TemplateStatus = TemplateStatus.UNKNOWN
-    user_id: str | None = None
-    project_id: str | None = None
-    created: datetime | None = None
-    active_until: datetime | None = None
-    last_checked: datetime | None = None
-    new_images_count: int | None = None
-    is_active: bool = False
-    is_archived: bool | None = None
-    area: float | None = None
-    search_params: dict = field(default_factory=dict)
-    processing_params: dict = field(default_factory=dict)
-    aois: list[TemplateAoi] = field(default_factory=list)
-    search_results: list[dict] = field(default_factory=list)
-    raw: dict = field(default_factory=dict, compare=False)
+    id: Str = None
+    name: Str = None
+    status: Annotated[TemplateStatus, _enum(TemplateStatus.parse)] = TemplateStatus.UNKNOWN
+    user_id: Str = None
+    project_id: Str = None
+    created: When = Field(None, validation_alias=AliasChoices("createdAt", "created"))
+    active_until: When = None
+    last_checked: When = Field(None, validation_alias="lastCheckedAt")
+    new_images_count: Int = None
+    is_active: Annotated[bool, PlainValidator(_true)] = False
+    is_archived: Bool = None
+    area: Float = None
+    search_params: Obj = Field(default_factory=dict)
+    processing_params: Obj = Field(default_factory=dict)
+    aois: _many(TemplateAoi) = Field(
+        default_factory=list, validation_alias=AliasPath("searchParams", "aoiDetails", "features")
+    )
+    search_results: Objs = Field(default_factory=list)
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Template:
-        d = _dict(d)
-        results = [r for r in _list(_get(d, "searchResults")) if isinstance(r, Mapping)]
-        t = _dict(d["template"]) if isinstance(d.get("template"), Mapping) else d
-        search = _dict(_get(t, "searchParams"))
-        feats = _list(_dict(_get(search, "aoiDetails")).get("features"))
-        return cls(
-            id=_str(_get(t, "id")),
-            name=_str(_get(t, "name")),
-            status=TemplateStatus.parse(_get(t, "status")),
-            user_id=_str(_get(t, "userId")),
-            project_id=_str(_get(t, "projectId")),
-            created=parse_datetime(_get(t, "createdAt", "created")),
-            active_until=parse_datetime(_get(t, "activeUntil")),
-            last_checked=parse_datetime(_get(t, "lastCheckedAt")),
-            new_images_count=_int(_get(t, "newImagesCount")),
-            is_active=bool(_bool(_get(t, "isActive"))),
-            is_archived=_bool(_get(t, "isArchived")),
-            area=_float(_get(t, "area")),
-            search_params=search,
-            processing_params=_dict(_get(t, "processingParams")),
-            aois=[TemplateAoi.from_json(f) for f in feats if isinstance(f, Mapping)],
-            search_results=results,
-            raw=d,
-        )
+    def _reshape(cls, raw: Any, context: dict[str, Any]) -> Any:
+        t = raw.get("template")
+        return {**t, "searchResults": raw.get("searchResults")} if isinstance(t, Mapping) else raw
+
+    _reads: ClassVar[tuple[str, ...]] = ("template",)
 
 
 __all__ = [
