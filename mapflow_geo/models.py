@@ -31,6 +31,7 @@ from pydantic import (
     Field,
     PlainValidator,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -70,15 +71,19 @@ def _list(v: Any) -> list:
     return list(v) if isinstance(v, (list, tuple)) else []
 
 
+def _is_object(x: Any) -> bool:
+    return type(x) is dict or isinstance(x, (Mapping, BaseModel))
+
+
 def _mappings(v: Any) -> list:
     """The objects (or records) of a list; anything else in it (or a non-list) is dropped."""
     if not isinstance(v, (list, tuple)):
         return []
-    return [x for x in v if isinstance(x, (Mapping, BaseModel))]
+    return [x for x in v if _is_object(x)]
 
 
 def _mapping_or_none(v: Any) -> Any:
-    return v if isinstance(v, (Mapping, BaseModel)) else None
+    return v if _is_object(v) else None
 
 
 def _bool(v: Any) -> bool | None:
@@ -337,7 +342,9 @@ def _describe(obj: Any, names: Any) -> str:
     return f"{type(obj).__name__}({', '.join(parts)})"
 
 
-#: validation context of a record read from the server (``from_json``)
+#: the key that carries the server's object to the ``raw`` field (no server sends it)
+_RAW = "(raw)"
+#: the validation context of what ``from_json`` reads (the server's objects)
 _SERVER: dict[str, Any] = {"cloud_cover_scale": "percent"}
 
 
@@ -359,7 +366,7 @@ class _Record(BaseModel):
         revalidate_instances="never",
     )
 
-    raw: Any = Field(default_factory=dict, validation_alias="(raw)", repr=False)
+    raw: Any = Field(default_factory=dict, validation_alias=_RAW, repr=False)
 
     #: input shapes kept as ``raw`` (any other input reads as ``{}``)
     _raw_shapes: ClassVar[tuple[type, ...]] = (Mapping,)
@@ -370,21 +377,22 @@ class _Record(BaseModel):
         return cls.model_validate(d, context=_SERVER)
 
     @classmethod
-    def _reshape(cls, raw: Any, context: dict[str, Any]) -> Any:
+    def _reshape(cls, raw: Any) -> Any:
         """The server's object as the fields read it (most records: as it is)."""
-        return raw if isinstance(raw, Mapping) else {}
+        return raw
 
-    @model_validator(mode="wrap")
+    @model_validator(mode="before")
     @classmethod
-    def _keep_raw(cls, data: Any, handler: Any, info: ValidationInfo) -> Any:
+    def _keep_raw(cls, data: Any, info: ValidationInfo) -> Any:
         if info.context is None:  # keywords, or model_validate without a context
-            return handler(data)
-        raw = data if isinstance(data, cls._raw_shapes) else {}
-        if isinstance(raw, Mapping) and not isinstance(raw, dict):
-            raw = dict(raw)
-        record = handler(cls._reshape(raw, info.context))
-        record.raw = raw
-        return record
+            return data
+        if type(data) is dict:
+            raw = data
+        elif isinstance(data, Mapping):
+            raw = dict(data)
+        else:
+            raw = data if isinstance(data, cls._raw_shapes) else {}
+        return {**cls._reshape(raw), _RAW: raw}
 
     def __repr__(self) -> str:
         return _describe(self, (n for n in type(self).model_fields if n != "raw"))
@@ -615,7 +623,7 @@ class UserStatus(_Record):
     teams: _many(Team) = Field(default_factory=list)
 
     @classmethod
-    def _reshape(cls, raw: Any, context: dict[str, Any]) -> Any:
+    def _reshape(cls, raw: Any) -> Any:
         # the 2026 page nests some of it under "user"
         user = raw.get("user")
         return {**user, **raw} if isinstance(user, Mapping) else raw
@@ -812,7 +820,7 @@ class Mosaic(_Record):
     images: _many(Image) = Field(default_factory=list)
 
     @classmethod
-    def _reshape(cls, raw: Any, context: dict[str, Any]) -> Any:
+    def _reshape(cls, raw: Any) -> Any:
         # an upload's answer carries one ``image``
         if not _mappings(raw.get("images")) and isinstance(raw.get("image"), Mapping):
             return {**raw, "images": [raw["image"]]}
@@ -834,7 +842,7 @@ class Memory(_Record):
     free_bytes: Int = None
 
     @classmethod
-    def _reshape(cls, raw: Any, context: dict[str, Any]) -> Any:
+    def _reshape(cls, raw: Any) -> Any:
         gb = 1024**3
         used = _int(_get(raw, "used_bytes", "memoryUsed", "usedBytes"))
         limit = _int(_get(raw, "limit_bytes", "memoryLimit", "limitBytes"))
@@ -889,18 +897,17 @@ class CatalogScene(_Record):
     preview_type: Str = Field(None, validation_alias="previewType")
     preview_url: Str = None
     footprint: Geometry = Field(None, validation_alias=AliasChoices("footprint", "geometry"))
-    # set by the endpoint (the context), never read from the server's object
-    cloud_cover_scale: Annotated[str, PlainValidator(check_scale)] = Field(
-        "percent", validation_alias="(scale)"
-    )
+    # the endpoint's (``from_json``'s argument), never read from the server's object
+    cloud_cover_scale: str = Field("percent", validation_alias="(scale)", validate_default=True)
 
     @classmethod
     def from_json(cls, d: Any, *, cloud_cover_scale: str = "percent") -> CatalogScene:
         return cls.model_validate(d, context={"cloud_cover_scale": check_scale(cloud_cover_scale)})
 
+    @field_validator("cloud_cover_scale", mode="plain")
     @classmethod
-    def _reshape(cls, raw: Any, context: dict[str, Any]) -> Any:
-        return {**raw, "(scale)": context.get("cloud_cover_scale", "percent")}
+    def _scale(cls, v: Any, info: ValidationInfo) -> str:
+        return check_scale((info.context or {}).get("cloud_cover_scale", v))
 
     @property
     def cloud_cover_fraction(self) -> float | None:
@@ -930,7 +937,7 @@ class CatalogSearchResult(_Record):
         return cls.model_validate(d, context={"cloud_cover_scale": check_scale(cloud_cover_scale)})
 
     @classmethod
-    def _reshape(cls, raw: Any, context: dict[str, Any]) -> Any:
+    def _reshape(cls, raw: Any) -> Any:
         return {"images": raw} if isinstance(raw, list) else raw
 
     @model_validator(mode="after")
@@ -963,7 +970,7 @@ class ProcessingStats(_Record):
     _raw_shapes: ClassVar[tuple[type, ...]] = (Mapping, list)
 
     @classmethod
-    def _reshape(cls, raw: Any, context: dict[str, Any]) -> Any:
+    def _reshape(cls, raw: Any) -> Any:
         if isinstance(raw, list):
             return {"results": raw, "total": len(raw), "count": len(raw)}
         return raw
@@ -1075,7 +1082,7 @@ class TemplateAoi(_Record):
     processings: Objs = Field(default_factory=list)
 
     @classmethod
-    def _reshape(cls, raw: Any, context: dict[str, Any]) -> Any:
+    def _reshape(cls, raw: Any) -> Any:
         # a GeoJSON feature: the rest is in its properties
         props = _dict(raw.get("properties"))
         return {
@@ -1114,7 +1121,7 @@ class Template(_Record):
     search_results: Objs = Field(default_factory=list)
 
     @classmethod
-    def _reshape(cls, raw: Any, context: dict[str, Any]) -> Any:
+    def _reshape(cls, raw: Any) -> Any:
         t = raw.get("template")
         return {**t, "searchResults": raw.get("searchResults")} if isinstance(t, Mapping) else raw
 
