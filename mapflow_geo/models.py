@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,16 +26,18 @@ from typing import Annotated, Any, ClassVar
 from pydantic import (
     AliasChoices,
     AliasPath,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
+    TypeAdapter,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+from pydantic.fields import FieldInfo
 from pydantic_core import core_schema
 
 from mapflow_geo._secrets import redact
@@ -72,7 +75,7 @@ def _list(v: Any) -> list:
 
 
 def _is_object(x: Any) -> bool:
-    return type(x) is dict or isinstance(x, (Mapping, BaseModel))
+    return type(x) is dict or isinstance(x, (Mapping, _Record))
 
 
 def _mappings(v: Any) -> list:
@@ -332,49 +335,90 @@ def from_fraction(value: float, scale: str) -> float | int:
     return int(pct) if pct.is_integer() else pct
 
 
-def _describe(obj: Any, names: Any) -> str:
-    parts = []
-    for name in names:
-        v = getattr(obj, name)
-        if isinstance(v, (dict, list)):
-            v = redact(v)
-        parts.append(f"{name}={v!r}")
-    return f"{type(obj).__name__}({', '.join(parts)})"
+class _Shown:
+    """Repr and ``str`` of every record (secrets hidden, ``raw`` left out), ``to_json``."""
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in dataclasses.fields(self):
+            if f.name == "raw":
+                continue
+            v = getattr(self, f.name)
+            if isinstance(v, (dict, list)):
+                v = redact(v)
+            parts.append(f"{f.name}={v!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    __str__ = __repr__
+
+    def to_json(self) -> Any:
+        """The server's object (as received)."""
+        raw = getattr(self, "raw", None)
+        if isinstance(raw, Mapping):
+            return dict(raw)
+        return {} if raw is None else raw
 
 
 #: the key that carries the server's object to the ``raw`` field (no server sends it)
 _RAW = "(raw)"
 #: the validation context of what ``from_json`` reads (the server's objects)
 _SERVER: dict[str, Any] = {"cloud_cover_scale": "percent"}
+#: every record reads camelCase keys (generated) and its attribute names
+_CONFIG = ConfigDict(
+    alias_generator=to_camel,
+    validate_by_name=True,
+    validate_by_alias=True,
+    coerce_numbers_to_str=True,
+    arbitrary_types_allowed=True,
+    revalidate_instances="never",
+)
 
 
-class _Record(BaseModel):
-    """Base of the records read from the server.
+def _record(cls: type) -> type:
+    """A record class: a pydantic dataclass with the records' config, repr and equality
+    (the base's), and the keys its fields read (``_wire_keys``, for ``extra``)."""
+    keys: set[str] = set(cls.__dict__.get("_reads", ()))
+    for name in cls.__dict__.get("__annotations__", {}):
+        if name.startswith("_"):
+            continue
+        keys.update((name, to_camel(name)))
+        info = cls.__dict__.get(name)
+        alias = info.validation_alias if isinstance(info, FieldInfo) else None
+        for choice in alias.choices if isinstance(alias, AliasChoices) else [alias]:
+            if isinstance(choice, str):
+                keys.add(choice)
+            elif isinstance(choice, AliasPath):
+                keys.add(str(choice.path[0]))
+    inherited = [getattr(base, "_wire_keys", frozenset()) for base in cls.__mro__[1:]]
+    cls._wire_keys = frozenset(keys.union(*inherited)) - {"raw", _RAW}
+    return pydantic_dataclass(cls, config=_CONFIG, repr=False, eq=False)
+
+
+@functools.cache
+def _adapter(cls: type) -> TypeAdapter:
+    return TypeAdapter(cls)
+
+
+@_record
+class _Record(_Shown):
+    """Base of the records read from the server (pydantic dataclasses).
 
     ``raw`` keeps the server's object as received (``to_json()`` gives it back), ``extra``
-    its fields no record attribute reads; equality ignores both; the repr hides secrets
-    and ``raw``. Keyword construction (``Processing(id=..., status=...)``) takes the
+    its fields no attribute reads; equality ignores ``raw``; the repr hides secrets and
+    ``raw``. Built from keywords (``Processing(id=..., status=...)``) a record takes the
     attribute names and keeps ``raw`` as given.
     """
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        coerce_numbers_to_str=True,
-        arbitrary_types_allowed=True,
-        revalidate_instances="never",
-    )
-
-    raw: Any = Field(default_factory=dict, validation_alias=_RAW, repr=False)
+    raw: Any = Field(default_factory=dict, validation_alias=_RAW, repr=False, kw_only=True)
 
     #: input shapes kept as ``raw`` (any other input reads as ``{}``)
     _raw_shapes: ClassVar[tuple[type, ...]] = (Mapping,)
+    _wire_keys: ClassVar[frozenset[str]]
 
     @classmethod
     def from_json(cls, d: Any) -> Any:
         """The record for the server's object ``d`` (anything else reads as ``{}``)."""
-        return cls.model_validate(d, context=_SERVER)
+        return _adapter(cls).validate_python(d, context=_SERVER)
 
     @classmethod
     def _reshape(cls, raw: Any) -> Any:
@@ -384,7 +428,7 @@ class _Record(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _keep_raw(cls, data: Any, info: ValidationInfo) -> Any:
-        if info.context is None:  # keywords, or model_validate without a context
+        if info.context is None:  # built from keywords
             return data
         if type(data) is dict:
             raw = data
@@ -394,64 +438,21 @@ class _Record(BaseModel):
             raw = data if isinstance(data, cls._raw_shapes) else {}
         return {**cls._reshape(raw), _RAW: raw}
 
-    def __repr__(self) -> str:
-        return _describe(self, (n for n in type(self).model_fields if n != "raw"))
-
-    __str__ = __repr__
-
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        names = [n for n in type(self).model_fields if n != "raw"]
+        names = [f.name for f in dataclasses.fields(self) if f.name != "raw"]
         return all(getattr(self, n) == getattr(other, n) for n in names)
 
     __hash__ = None  # type: ignore[assignment]
 
-    def to_json(self) -> Any:
-        """The server's object (as received)."""
-        raw = self.raw
-        return dict(raw) if isinstance(raw, Mapping) else ({} if raw is None else raw)
-
     @property
     def extra(self) -> dict:
         """The server's fields that no attribute of the record reads."""
-        if not isinstance(self.raw, Mapping):
+        raw = self.raw
+        if not isinstance(raw, Mapping):
             return {}
-        known = _wire_names(type(self))
-        return {k: v for k, v in self.raw.items() if k not in known}
-
-
-def _wire_names(cls: type[_Record]) -> frozenset[str]:
-    """Every top-level key a record's fields read (names, aliases, first path steps)."""
-    names: set[str] = set(getattr(cls, "_reads", ()))
-    for name, f in cls.model_fields.items():
-        if name == "raw":
-            continue
-        names.update((name, f.alias or name))
-        choices = f.validation_alias
-        if isinstance(choices, str):
-            choices = AliasChoices(choices)
-        for c in choices.choices if isinstance(choices, AliasChoices) else [choices]:
-            if isinstance(c, str):
-                names.add(c)
-            elif isinstance(c, AliasPath):
-                names.add(str(c.path[0]))
-    return frozenset(names)
-
-
-@dataclass(repr=False)
-class _Built:
-    """Base of the records the client builds (pages, limits): dataclasses with the
-    records' repr and ``to_json``."""
-
-    def __repr__(self) -> str:
-        return _describe(self, (f.name for f in dataclasses.fields(self) if f.name != "raw"))
-
-    __str__ = __repr__
-
-    def to_json(self) -> dict:
-        """The server's dict (as received)."""
-        return dict(getattr(self, "raw", {}) or {})
+        return {k: v for k, v in raw.items() if k not in self._wire_keys}
 
 
 # ----------------------------------------------------------------------- records
@@ -502,6 +503,7 @@ def _enum(parse: Callable[[Any], Any]) -> Any:
     return PlainValidator(parse)
 
 
+@_record
 class Block(_Record):
     """An optional (or mandatory) step of a workflow, with its price per km²."""
 
@@ -512,6 +514,7 @@ class Block(_Record):
     price: Price = Field(0.0, validation_alias=AliasChoices("price", "priceSqKm", "pricePerSqKm"))
 
 
+@_record
 class Model(_Record):
     """A workflow definition (AI model): ``🏠 Buildings``, ``🌲 Forest``…"""
 
@@ -557,6 +560,7 @@ def _prices(price: Any) -> dict[int, float]:
     return prices
 
 
+@_record
 class DataProvider(_Record):
     """An imagery provider linked to the account, with prices by zoom (credits/km²)."""
 
@@ -584,6 +588,7 @@ class DataProvider(_Record):
         return max(self.prices.values())
 
 
+@_record
 class Team(_Record):
     id: Str = Field(None, validation_alias=AliasChoices("teamId", "id"))
     name: Str = None
@@ -599,6 +604,7 @@ def _max_aois(v: Any) -> int:
     return _int(v) or DEFAULT_MAX_AOIS_PER_PROCESSING
 
 
+@_record
 class UserStatus(_Record):
     """``GET /user/status``: billing, limits, models and data providers.
 
@@ -637,6 +643,7 @@ class UserStatus(_Record):
         return None
 
 
+@_record
 class ProjectUser(_Record):
     """The ``user`` of a project: its owner, carrying the area limits (m²)."""
 
@@ -654,6 +661,7 @@ class ProjectUser(_Record):
         return None if self.aoi_area_limit is None else self.aoi_area_limit / 1e6
 
 
+@_record
 class Project(_Record):
     id: Str = None
     name: Str = None
@@ -673,6 +681,7 @@ class Project(_Record):
     updated: When = None
 
 
+@_record
 class Layer(_Record):
     id: Str = None
     name: Str = None
@@ -738,6 +747,7 @@ def _messages(v: Any) -> list[Message]:
     return [Message.from_json(m) for m in _list(v)]
 
 
+@_record
 class Processing(_Record):
     """A processing (v1 or v2 shape). Areas in m², ``cost`` in credits."""
 
@@ -746,7 +756,8 @@ class Processing(_Record):
     description: Str = None
     project_id: Str = None
     status: Annotated[Status, _enum(Status.parse)] = Status.UNKNOWN
-    status_raw: Str = Field(None, validation_alias="status")
+    # the server's text; keywords name it (``dataclasses.replace`` passes every field)
+    status_raw: Str = Field(None, validation_alias=AliasChoices("status_raw", "status"))
     percent_completed: Float = None
     aoi_count: Int = None
     area: Int = None
@@ -777,6 +788,7 @@ class Processing(_Record):
         return self.workflow_def.name if self.workflow_def else None
 
 
+@_record
 class Aoi(_Record):
     """One area of a processing (each polygon of the geometry is one AOI)."""
 
@@ -788,6 +800,7 @@ class Aoi(_Record):
     messages: Annotated[list[Message], PlainValidator(_messages)] = Field(default_factory=list)
 
 
+@_record
 class Image(_Record):
     id: Str = Field(None, validation_alias=AliasChoices("id", "image_id", "imageId"))
     mosaic_id: Str = Field(None, validation_alias=AliasChoices("mosaic_id", "mosaicId"))
@@ -811,6 +824,7 @@ def _tags(v: Any) -> list[str]:
     return [str(t) for t in _list(v)]
 
 
+@_record
 class Mosaic(_Record):
     id: Str = Field(None, validation_alias=AliasChoices("id", "mosaic_id", "mosaicId"))
     name: Str = None
@@ -827,6 +841,7 @@ class Mosaic(_Record):
         return raw
 
 
+@_record
 class Memory(_Record):
     """Data API storage (``GET /rasters/memory``), in bytes.
 
@@ -870,6 +885,7 @@ class Memory(_Record):
         return 100.0 * self.used_bytes / self.limit_bytes
 
 
+@_record
 class CatalogScene(_Record):
     """One image of a catalog search. ``cloud_cover`` is as sent; ``cloud_cover_scale``
     is the scale of the endpoint that sent it (``"percent"`` for ``/catalog/meta`` and
@@ -902,7 +918,9 @@ class CatalogScene(_Record):
 
     @classmethod
     def from_json(cls, d: Any, *, cloud_cover_scale: str = "percent") -> CatalogScene:
-        return cls.model_validate(d, context={"cloud_cover_scale": check_scale(cloud_cover_scale)})
+        return _adapter(cls).validate_python(
+            d, context={"cloud_cover_scale": check_scale(cloud_cover_scale)}
+        )
 
     @field_validator("cloud_cover_scale", mode="plain")
     @classmethod
@@ -916,6 +934,7 @@ class CatalogScene(_Record):
         return to_fraction(self.cloud_cover, self.cloud_cover_scale)
 
 
+@_record
 class CatalogSearchResult(_Record):
     """Result of ``POST /catalog/meta`` (or a template's images): the service's
     ``{"images", "total", "limit", "offset"}``, a bare list (2026 page) or
@@ -934,7 +953,9 @@ class CatalogSearchResult(_Record):
 
     @classmethod
     def from_json(cls, d: Any, *, cloud_cover_scale: str = "percent") -> CatalogSearchResult:
-        return cls.model_validate(d, context={"cloud_cover_scale": check_scale(cloud_cover_scale)})
+        return _adapter(cls).validate_python(
+            d, context={"cloud_cover_scale": check_scale(cloud_cover_scale)}
+        )
 
     @classmethod
     def _reshape(cls, raw: Any) -> Any:
@@ -956,6 +977,7 @@ class CatalogSearchResult(_Record):
         return self.images[i]
 
 
+@_record
 class ProcessingStats(_Record):
     """``POST /processings/stats?type=JSON``: history rows and totals."""
 
@@ -983,7 +1005,7 @@ class ProcessingStats(_Record):
 
 
 @dataclass(repr=False)
-class AccountLimits(_Built):
+class AccountLimits(_Shown):
     """Limits a planner needs: AOI area (km²) and AOIs per processing."""
 
     aoi_area_limit_km2: float | None
@@ -1014,7 +1036,7 @@ class Listing(list):
 
 
 @dataclass(repr=False)
-class Page(_Built):
+class Page(_Shown):
     """One page of a paged listing (``{"results", "total", "count"}``).
 
     ``offset`` is where the page starts, ``limit`` what was asked for, ``total`` the
@@ -1045,6 +1067,7 @@ class Page(_Built):
         return len(self.items)
 
 
+@_record
 class ImageDownload(_Record):
     """``GET /rasters/image/{id}/download``: a short-lived URL to the original file."""
 
@@ -1072,6 +1095,7 @@ class TemplateStatus(_StrEnum):
             return cls.UNKNOWN
 
 
+@_record
 class TemplateAoi(_Record):
     """One named area of a template (``searchParams.aoiDetails.features[]``)."""
 
@@ -1096,6 +1120,7 @@ class TemplateAoi(_Record):
     _reads: ClassVar[tuple[str, ...]] = ("properties",)
 
 
+@_record
 class Template(_Record):
     """A planned processing: a saved imagery search over named AOIs that the service
     re-runs daily. Answers ``{"template": T, "searchResults": [...]}`` and a bare ``T``
