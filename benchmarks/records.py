@@ -24,12 +24,15 @@ needs from the package, and each library alone).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import types
 import uuid
@@ -89,7 +92,8 @@ def make_listing(n: int, seed: int = 0) -> bytes:
                 "reviewStatus": None,
                 "rating": None,
                 "percentCompleted": 100 if status in ("OK", "FAILED") else 40,
-                "params": {"sourceParams": {"dataProvider": {"providerName": "Mapbox", "zoom": 18}}},
+                "params": {"sourceParams": {"dataProvider": {"providerName": "Mapbox",
+                                                             "zoom": 18}}},
                 "blocks": [{"name": "Classification", "displayName": "Classification",
                             "enabled": bool(i % 2)}],
                 "meta": {"mapflow_geo_run": "r1", "mapflow_geo_key": f"{i}"},
@@ -101,14 +105,15 @@ def make_listing(n: int, seed: int = 0) -> bytes:
     return json.dumps({"results": rows, "total": n, "count": n}).encode()
 
 
+def git_show(rev: str, path: str) -> str:
+    return subprocess.run(
+        ["git", "-C", ROOT, "show", f"{rev}:{path}"], check=True, capture_output=True, text=True
+    ).stdout
+
+
 def load_before(rev: str) -> types.ModuleType:
     """``mapflow_geo/models.py`` as of ``rev``, as a module of its own."""
-    src = subprocess.run(
-        ["git", "-C", ROOT, "show", f"{rev}:mapflow_geo/models.py"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    src = git_show(rev, "mapflow_geo/models.py")
     mod = types.ModuleType("models_before")
     sys.modules[mod.__name__] = mod
     exec(compile(src, "models_before.py", "exec"), mod.__dict__)
@@ -279,17 +284,19 @@ def main(argv: list[str] | None = None) -> None:
 
     methods = {"after": parse_with(models), "before": parse_with(before), **candidates()}
     times: dict[str, list[float]] = {k: [] for k in methods}
-    outs = {}
+    key = ("id", "status", "cost", "area", "percent_completed", "created", "model_name")
+    seen = {}
     for _ in range(args.repeat):
         for name, fn in methods.items():
+            gc.collect()  # every method starts with the same live objects
             t0 = time.perf_counter()
-            outs[name] = fn(data)
+            out = fn(data)
             times[name].append(time.perf_counter() - t0)
-            outs[name] = len(outs[name]) if name not in ("after", "before") else outs[name]
-    key = ("id", "status", "cost", "area", "percent_completed", "created", "model_name")
-    a = [tuple(getattr(p, k) for k in key) for p in outs["after"]]
-    b = [tuple(getattr(p, k) for k in key) for p in outs["before"]]
-    assert a == b and len(a) == args.processings, "before and after disagree"
+            if name in ("after", "before"):
+                seen[name] = [tuple(getattr(p, k) for k in key) for p in out]
+            assert len(out) == args.processings
+            del out
+    assert seen["after"] == seen["before"], "before and after disagree"
     med = {k: statistics.median(v) for k, v in times.items()}
     print(
         f"records benchmark — {date.today()}, Python {platform.python_version()}, "
@@ -303,21 +310,30 @@ def main(argv: list[str] | None = None) -> None:
             f"| {k} | {med[k]:.3f} | {args.processings / med[k]:,.0f} "
             f"| {med['before'] / med[k]:.2f}× |"
         )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
-    needs = "import mapflow_geo._secrets, mapflow_geo.messages"
-    old_src = f"import subprocess; src = subprocess.run(['git', '-C', {ROOT!r}, 'show', "
-    old_src += f"'{args.before}:mapflow_geo/models.py'], capture_output=True, text=True).stdout"
-    old_exec = (
-        "import sys, types; m = types.ModuleType('mb'); sys.modules['mb'] = m; "
-        "exec(compile(src, 'mb.py', 'exec'), m.__dict__)"
+    # the models module on top of the two package modules it needs (not the package's
+    # __init__, which imports everything): before's source from git, after's from the tree
+    tmp = tempfile.mkdtemp()
+    with open(os.path.join(tmp, "models_before.py"), "w") as fh:
+        fh.write(git_show(args.before, "mapflow_geo/models.py"))
+    paths = [ROOT, tmp, os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
+    package = os.path.join(ROOT, "mapflow_geo")
+    needs = (
+        "import sys, types\n"
+        f"pkg = types.ModuleType('mapflow_geo'); pkg.__path__ = [{package!r}]\n"
+        "sys.modules['mapflow_geo'] = pkg\n"
+        "import mapflow_geo._secrets, mapflow_geo.messages"
     )
     cases = {
         "models after (pydantic)": ("import mapflow_geo.models", needs),
-        "models before": (old_exec, f"{needs}\n{old_src}"),
-        "pydantic": ("from pydantic import BaseModel, Field, AliasChoices, AliasPath", ""),
+        "models before": ("import models_before", needs),
+        "pydantic": ("from pydantic import TypeAdapter, Field, dataclasses", ""),
         "msgspec": ("import msgspec", ""),
         "attrs + cattrs": ("import attrs, cattrs", ""),
     }
+    for code, setup in cases.values():  # warm-up: bytecode caches written
+        with contextlib.suppress(subprocess.CalledProcessError):
+            import_seconds(code, setup, env)
     imp: dict[str, list[float]] = {k: [] for k in cases}
     for _ in range(args.repeat):
         for name, (code, setup) in cases.items():

@@ -371,27 +371,37 @@ _CONFIG = ConfigDict(
     coerce_numbers_to_str=True,
     arbitrary_types_allowed=True,
     revalidate_instances="never",
+    defer_build=True,  # schemas are built on a class's first use, not on import
 )
 
 
 def _record(cls: type) -> type:
     """A record class: a pydantic dataclass with the records' config, repr and equality
-    (the base's), and the keys its fields read (``_wire_keys``, for ``extra``)."""
-    keys: set[str] = set(cls.__dict__.get("_reads", ()))
-    for name in cls.__dict__.get("__annotations__", {}):
-        if name.startswith("_"):
-            continue
-        keys.update((name, to_camel(name)))
-        info = cls.__dict__.get(name)
-        alias = info.validation_alias if isinstance(info, FieldInfo) else None
-        for choice in alias.choices if isinstance(alias, AliasChoices) else [alias]:
-            if isinstance(choice, str):
-                keys.add(choice)
-            elif isinstance(choice, AliasPath):
-                keys.add(str(choice.path[0]))
-    inherited = [getattr(base, "_wire_keys", frozenset()) for base in cls.__mro__[1:]]
-    cls._wire_keys = frozenset(keys.union(*inherited)) - {"raw", _RAW}
+    (the base's); its declared fields are noted for ``extra``."""
+    cls._declared = {
+        name: cls.__dict__.get(name)
+        for name in cls.__dict__.get("__annotations__", {})
+        if not name.startswith("_") and name != "raw"
+    }
     return pydantic_dataclass(cls, config=_CONFIG, repr=False, eq=False)
+
+
+@functools.cache
+def _wire_keys(cls: type) -> frozenset[str]:
+    """The top-level keys a record's fields read: names, camelCase names, aliases, the
+    first step of alias paths, and what ``_reshape`` reads (``_reads``)."""
+    keys: set[str] = set()
+    for klass in cls.__mro__:
+        keys.update(klass.__dict__.get("_reads", ()))
+        for name, info in klass.__dict__.get("_declared", {}).items():
+            keys.update((name, to_camel(name)))
+            alias = info.validation_alias if isinstance(info, FieldInfo) else None
+            for choice in alias.choices if isinstance(alias, AliasChoices) else [alias]:
+                if isinstance(choice, str):
+                    keys.add(choice)
+                elif isinstance(choice, AliasPath):
+                    keys.add(str(choice.path[0]))
+    return frozenset(keys)
 
 
 @functools.cache
@@ -413,7 +423,7 @@ class _Record(_Shown):
 
     #: input shapes kept as ``raw`` (any other input reads as ``{}``)
     _raw_shapes: ClassVar[tuple[type, ...]] = (Mapping,)
-    _wire_keys: ClassVar[frozenset[str]]
+    _declared: ClassVar[dict[str, Any]]
 
     @classmethod
     def from_json(cls, d: Any) -> Any:
@@ -452,7 +462,8 @@ class _Record(_Shown):
         raw = self.raw
         if not isinstance(raw, Mapping):
             return {}
-        return {k: v for k, v in raw.items() if k not in self._wire_keys}
+        known = _wire_keys(type(self))
+        return {k: v for k, v in raw.items() if k not in known}
 
 
 # ----------------------------------------------------------------------- records
