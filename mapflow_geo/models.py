@@ -338,6 +338,8 @@ def from_fraction(value: float, scale: str) -> float | int:
 class _Shown:
     """Repr and ``str`` of every record (secrets hidden, ``raw`` left out), ``to_json``."""
 
+    __slots__ = ()
+
     def __repr__(self) -> str:
         parts = []
         for f in dataclasses.fields(self):
@@ -383,7 +385,7 @@ def _record(cls: type) -> type:
         for name in cls.__dict__.get("__annotations__", {})
         if not name.startswith("_") and name != "raw"
     }
-    return pydantic_dataclass(cls, config=_CONFIG, repr=False, eq=False)
+    return pydantic_dataclass(cls, config=_CONFIG, repr=False, eq=False, slots=True)
 
 
 @functools.cache
