@@ -512,10 +512,6 @@ def _many(record: Any) -> Any:
     return Annotated[list[record], BeforeValidator(_mappings)]
 
 
-def _enum(parse: Callable[[Any], Any]) -> Any:
-    return PlainValidator(parse)
-
-
 @_record
 class Block(_Record):
     """An optional (or mandatory) step of a workflow, with its price per km²."""
@@ -626,7 +622,7 @@ class UserStatus(_Record):
     """
 
     email: Str = Field(None, validation_alias=AliasChoices("email", "login"))
-    billing_type: Annotated[BillingType | None, _enum(BillingType.parse)] = None
+    billing_type: Annotated[BillingType | None, PlainValidator(BillingType.parse)] = None
     remaining_credits: Float = Field(
         None, validation_alias=AliasChoices("remainingCredits", "remaining_credits", "credits")
     )
@@ -680,7 +676,7 @@ class Project(_Record):
     name: Str = None
     description: Str = None
     is_default: Bool = None
-    status: Annotated[Status | None, _enum(Status.parse)] = Field(
+    status: Annotated[Status | None, PlainValidator(Status.parse)] = Field(
         None, validation_alias=AliasPath("progress", "status")
     )
     percent_completed: Float = Field(
@@ -768,7 +764,7 @@ class Processing(_Record):
     name: Str = None
     description: Str = None
     project_id: Str = None
-    status: Annotated[Status, _enum(Status.parse)] = Status.UNKNOWN
+    status: Annotated[Status, PlainValidator(Status.parse)] = Status.UNKNOWN
     # the server's text; keywords name it (``dataclasses.replace`` passes every field)
     status_raw: Str = Field(None, validation_alias=AliasChoices("status_raw", "status"))
     percent_completed: Float = None
@@ -783,7 +779,7 @@ class Processing(_Record):
     params: Obj = Field(default_factory=dict)
     blocks: Objs = Field(default_factory=list)
     meta: Obj = Field(default_factory=dict)
-    review_status: Annotated[ReviewStatus | None, _enum(ReviewStatus.parse)] = None
+    review_status: Annotated[ReviewStatus | None, PlainValidator(ReviewStatus.parse)] = None
     rating: Annotated[int | None, PlainValidator(_rating)] = None
     feedback: Str = Field(
         None, validation_alias=AliasChoices(AliasPath("rating", "feedback"), "feedback")
@@ -806,7 +802,7 @@ class Aoi(_Record):
     """One area of a processing (each polygon of the geometry is one AOI)."""
 
     id: Str = None
-    status: Annotated[Status, _enum(Status.parse)] = Status.UNKNOWN
+    status: Annotated[Status, PlainValidator(Status.parse)] = Status.UNKNOWN
     percent_completed: Float = None
     area: Int = None
     geometry: Geometry = None
@@ -1141,7 +1137,7 @@ class Template(_Record):
 
     id: Str = None
     name: Str = None
-    status: Annotated[TemplateStatus, _enum(TemplateStatus.parse)] = TemplateStatus.UNKNOWN
+    status: Annotated[TemplateStatus, PlainValidator(TemplateStatus.parse)] = TemplateStatus.UNKNOWN
     user_id: Str = None
     project_id: Str = None
     created: When = Field(None, validation_alias=AliasChoices("createdAt", "created"))
