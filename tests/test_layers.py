@@ -6,6 +6,7 @@ and on a copy with an upward import injected, which must fail."""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shutil
@@ -59,6 +60,12 @@ def test_contracts_kept():
         ("sim/world.py", "from mapflow_geo import tiling as _up", "simulator imports nothing"),
         # a hidden, function-level upward import is an import too
         ("aoi.py", "def _f():\n    from mapflow_geo.results import stitch\n", "Layers one way"),
+        # the simulator's service reaching up to its route table (the dispatcher's place)
+        ("sim/service.py", "def _f():\n    from . import routes\n", "simulator in order"),
+        # one API area on another of its own layer
+        ("sim/api_projects.py", "from . import api_templates as _up", "simulator in order"),
+        # the state (the bottom) on an API area
+        ("sim/state.py", "from .api_processings import processing_json", "simulator in order"),
     ],
 )
 def test_injected_upward_import_breaks_the_contract(tmp_path, module, line, contract):
@@ -70,3 +77,46 @@ def test_injected_upward_import_breaks_the_contract(tmp_path, module, line, cont
     text = " ".join(proc.stdout.split())  # the report wraps long contract names
     verdict = re.search(re.escape(contract) + r".{0,200}?\b(BROKEN|KEPT)\b", text)
     assert verdict is not None and verdict.group(1) == "BROKEN", proc.stdout
+
+
+# ----------------------------------------------------------------------- simulator imports
+#: what the simulator may import inside a function: heavy optional dependencies, the
+#: documented convenience client, and the pytest plugin's lazy fixture (pytest loads the
+#: plugin on every run; the simulator loads when the fixture is used)
+OPTIONAL = ("PIL", "rasterio", "mapflow_geo.client")
+LAZY = {("pytest_plugin.py", ".")}
+
+
+def _function_level_imports(sim: Path) -> list[str]:
+    found = []
+    for path in sorted(sim.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for fn in ast.walk(tree):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.ImportFrom):
+                    names = ["." * node.level + (node.module or "")]
+                elif isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                else:
+                    continue
+                for name in names:
+                    if name.split(".")[0] in OPTIONAL or name in OPTIONAL:
+                        continue
+                    if (path.name, name) not in LAZY:
+                        found.append(f"{path.name}:{node.lineno} {name}")
+    return found
+
+
+def test_simulator_imports_at_the_top_of_the_file():
+    assert _function_level_imports(ROOT / "mapflow_geo" / "sim") == []
+
+
+def test_a_function_level_import_in_the_simulator_is_found(tmp_path):
+    repo = _copy(tmp_path)
+    path = repo / "mapflow_geo" / "sim" / "api_tiles.py"
+    path.write_text(path.read_text() + "\n\ndef _f():\n    from .scenes import search_all\n")
+    assert _function_level_imports(repo / "mapflow_geo" / "sim") == [
+        "api_tiles.py:" + str(len(path.read_text().splitlines())) + " .scenes"
+    ]

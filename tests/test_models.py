@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -331,3 +332,137 @@ def test_every_record_tolerates_arbitrary_json(d):
 def test_enums_print_as_wire_values():
     assert str(Status.OK) == "OK" and f"{M.BillingType.CREDITS}" == "CREDITS"
     assert Status.OK == "OK" and str(M.ReviewStatus.IN_REVIEW) == "IN_REVIEW"
+
+
+# ----------------------------------------------------------------------- unknown and missing
+def _sim_processing(server):
+    """A processing as the simulator answers ``GET /processings/{id}/v2``, read over HTTP."""
+    import requests
+
+    with server.client() as client:
+        created = client.create_processing(
+            **client.processing_body(
+                "🏠 Buildings",
+                {
+                    "type": "Polygon",
+                    "coordinates": [
+                        [
+                            [37.615, 55.755],
+                            [37.625, 55.755],
+                            [37.625, 55.76],
+                            [37.615, 55.76],
+                            [37.615, 55.755],
+                        ]
+                    ],
+                },
+                name="records",
+                meta={"purpose": "records"},
+            )
+        )
+    answer = requests.get(
+        f"{server.url}/processings/{created.id}/v2",
+        headers={"Authorization": f"Basic {server.token}"},
+        timeout=10,
+    )
+    answer.raise_for_status()
+    return answer.json()
+
+
+def test_every_key_the_simulator_sends_is_read(mapflow_sim):
+    wire = _sim_processing(mapflow_sim)
+    p = M.Processing.from_json(wire)
+    assert p.extra == {} and p.to_json() == wire
+    assert (p.id, p.project_id, p.name, p.area, p.aoi_area, p.cost) == (
+        wire["id"],
+        wire["projectId"],
+        wire["name"],
+        wire["area"],
+        wire["aoiArea"],
+        wire["cost"],
+    )
+    assert p.status == wire["status"] and p.percent_completed == wire["percentCompleted"]
+    assert p.vector_layer.tile_url == wire["vectorLayer"]["tileUrl"]
+    assert p.vector_layer.extra == {} and p.workflow_def.extra == {}
+    assert [b.name for b in p.workflow_def.blocks] == [
+        b["name"] for b in wire["workflowDef"]["blocks"]
+    ]
+    assert p.created == M.parse_datetime(wire["created"]) and p.created.tzinfo is not None
+
+
+def test_unknown_fields_are_kept_at_every_level(mapflow_sim):
+    wire = _sim_processing(mapflow_sim)
+    wire = {
+        **wire,
+        "ownerTeam": {"id": "t1"},
+        "labels": ["a", "b"],
+        "workflowDef": {
+            **wire["workflowDef"],
+            "modelVersion": "7.2",
+            "blocks": [{**b, "unitPrice": 1} for b in wire["workflowDef"]["blocks"]],
+        },
+        "vectorLayer": {**wire["vectorLayer"], "minZoom": 9},
+    }
+    p = M.Processing.from_json(wire)
+    assert p.extra == {"ownerTeam": {"id": "t1"}, "labels": ["a", "b"]}
+    assert p.workflow_def.extra == {"modelVersion": "7.2"}
+    assert all(b.extra == {"unitPrice": 1} for b in p.workflow_def.blocks)
+    assert p.vector_layer.extra == {"minZoom": 9}
+    assert p.to_json() == wire and p.raw is wire
+    assert p.workflow_def.to_json() == wire["workflowDef"]
+
+
+@pytest.mark.parametrize(
+    "key, attribute, empty",
+    [
+        ("name", "name", None),
+        ("projectId", "project_id", None),
+        ("vectorLayer", "vector_layer", None),
+        ("workflowDef", "workflow_def", None),
+        ("aoiArea", "aoi_area", None),
+        ("cost", "cost", None),
+        ("status", "status", Status.UNKNOWN),
+        ("percentCompleted", "percent_completed", None),
+        ("params", "params", {}),
+        ("blocks", "blocks", []),
+        ("meta", "meta", {}),
+        ("created", "created", None),
+    ],
+)
+def test_a_missing_optional_field_reads_as_empty(mapflow_sim, key, attribute, empty):
+    wire = _sim_processing(mapflow_sim)
+    full = M.Processing.from_json(wire)
+    without = M.Processing.from_json({k: v for k, v in wire.items() if k != key})
+    assert getattr(without, attribute) == empty and getattr(full, attribute) != empty
+    others = [
+        f.name for f in dataclasses.fields(full) if f.name not in (attribute, "status_raw", "raw")
+    ]
+    assert all(getattr(without, n) == getattr(full, n) for n in others)
+
+
+def test_every_record_reads_an_empty_object_as_empty():
+    for cls in (
+        M.Processing,
+        M.UserStatus,
+        M.Project,
+        M.Model,
+        M.Block,
+        M.DataProvider,
+        M.Aoi,
+        M.Mosaic,
+        M.Image,
+        M.Memory,
+        M.CatalogScene,
+        M.ProjectUser,
+        M.Team,
+        M.Template,
+        M.TemplateAoi,
+        M.ImageDownload,
+    ):
+        rec = cls.from_json({})
+        for f in dataclasses.fields(rec):
+            v = getattr(rec, f.name)
+            assert v in (None, "", [], {}, False, True, 0.0, 10, "percent") or v in (
+                Status.UNKNOWN,
+                M.TemplateStatus.UNKNOWN,
+            ), (cls.__name__, f.name, v)
+        assert rec.extra == {} and rec.to_json() == {}

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .api_account import user_status_body
 from .base import Response, iso
+from .world_service import MAX_BBOX_KM2, BboxTooLarge
 
 if TYPE_CHECKING:
     from .server import Server
@@ -101,8 +102,6 @@ def world(server: Server, payload: Any) -> Response:
     FeatureCollection, as ``server.truth_geojson`` gives them; a bbox over
     ``world_service.MAX_BBOX_KM2`` → 400 ``BBOX_TOO_LARGE``; a bad bbox, model or date →
     400 ``BAD_REQUEST``."""
-    from .world_service import MAX_BBOX_KM2, BboxTooLarge
-
     q = {k: payload.get(k) for k in ("bbox", "model", "date")}
     if not q["bbox"]:
         return js({"code": "BAD_REQUEST", "message": "bbox=minx,miny,maxx,maxy is required"}, 400)

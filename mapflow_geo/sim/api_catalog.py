@@ -17,6 +17,8 @@ import shapely
 from . import pricing
 from .base import ApiError, Request, Response, body_object, json_response, page_args
 from .geo import measure
+from .preview import preview_jpeg
+from .scenes import search_all
 
 if TYPE_CHECKING:
     from .service import Service
@@ -45,8 +47,6 @@ def image_json(svc: Service, rec: dict) -> dict:
 
 
 def search_body(svc: Service, body: dict, aoi) -> list[dict]:
-    from .scenes import search_all
-
     try:
         return search_all(aoi, body, seed=svc.opts.seed, percent=percent_scale(svc), now=svc.now())
     except (TypeError, ValueError) as e:
@@ -78,7 +78,5 @@ def search(svc: Service, req: Request) -> Response:
 
 def preview(svc: Service, req: Request, scene: str) -> Response:
     """``GET /catalog/preview/{scene id}.png``: a synthetic preview image."""
-    from .preview import preview_jpeg
-
     data, ctype = preview_jpeg(256, seed=scene)
     return Response(200, data, content_type=ctype)

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import shapely
 
+from .api_processings import layer_urls
 from .base import (
     ApiError,
     DataApiError,
@@ -28,6 +29,8 @@ from .base import (
     iso,
     json_response,
 )
+from .preview import preview_jpeg
+from .rasters import describe, mosaic_mismatch, preview, read_meta
 from .state import Image, Mosaic
 
 if TYPE_CHECKING:
@@ -126,8 +129,6 @@ def mosaic_footprint(svc: Service, m: Mosaic) -> str:
 def mosaic_json(svc: Service, m: Mosaic) -> dict:
     """The service's mosaic (``rasterLayer``, WKT ``footprint``, ``sizeInBytes``) plus the
     page's ``image_count`` / ``size_bytes`` / ``updated_at``."""
-    from .api_processings import layer_urls
-
     imgs = svc.state.images_of(m.id)
     size = sum(i.file_size for i in imgs)
     return {
@@ -324,8 +325,6 @@ def _store_image(
 def _upload_meta(svc: Service, mosaic: Mosaic, data: bytes) -> dict | None:
     """Real metadata of an upload (rasterio); the documented mosaic rules (same CRS,
     bands, resolution) enforced against the mosaic's readable images."""
-    from .rasters import describe, mosaic_mismatch, read_meta
-
     meta = read_meta(data)
     strict = svc.opts.strict_uploads
     if meta is None:
@@ -489,8 +488,6 @@ def image_preview(svc: Service, req: Request, image_id: str, size: str) -> Respo
     size = size.lower()
     if size not in ("s", "l"):
         raise DataApiError(400, "BAD_REQUEST", "preview size must be 's' or 'l'", {"size": size})
-    from .preview import preview_jpeg
-    from .rasters import preview
 
     px = 256 if size == "s" else 1024
     real = preview(_image_bytes(svc, image_id), px) if img.readable else None

@@ -25,6 +25,7 @@ from .base import (
     u01,
 )
 from .geo import measure, to_geojson
+from .scenes import scenes_for
 from .state import Aoi, Attempt, Charge, Processing
 
 if TYPE_CHECKING:
@@ -101,7 +102,6 @@ def check_sources(svc: Service, src: dict, polys: list, extra_scene_ids: Any = (
         ids = src.get("imageIds") or []
         if not ids:
             raise ApiError(400, "BAD_REQUEST", "imagerySearch needs imageIds")
-        from .scenes import scenes_for
 
         known = {sc["id"] for sc in scenes_for(shapely.union_all(polys), svc.opts.seed, svc.now())}
         known |= set(extra_scene_ids or ())

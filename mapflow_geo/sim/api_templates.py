@@ -14,14 +14,28 @@ starts one processing (charged like any create) from that date's images. ``POST
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import shapely
 
 from . import pricing
-from .base import ApiError, Request, Response, body_json, body_object, iso, json_response, page_args
+from .api_catalog import image_json
+from .api_processings import _create_checked, processing_json
+from .base import (
+    ApiError,
+    Request,
+    Response,
+    body_json,
+    body_object,
+    iso,
+    json_response,
+    page_args,
+    parse_iso,
+)
 from .geo import measure, to_geojson
+from .scenes import search_all
 from .state import Template, TemplateAoi
 
 if TYPE_CHECKING:
@@ -97,8 +111,6 @@ def _check_area(svc: Service, aois: list[TemplateAoi]) -> None:
 
 
 def _active_until(svc: Service, v: Any) -> float:
-    from .base import parse_iso
-
     ts = parse_iso(v)
     now = svc.now()
     if ts is None:
@@ -125,8 +137,6 @@ def _search_filters(sp: Any) -> dict:
 
 
 def _hits(svc: Service, t: Template, aoi: TemplateAoi, extra: dict | None = None) -> list[dict]:
-    from .scenes import search_all
-
     body = {**t.search_params, **(extra or {})}
     poly = shapely.geometry.shape(aoi.geometry)
     try:
@@ -217,8 +227,6 @@ def _meta(h: dict) -> dict:
 # ----------------------------------------------------------------------------- the check
 def check(svc: Service, t: Template, *, initial: bool = False) -> list[str]:
     """Re-run the template's search; returns the ids of processings it started."""
-    from .api_processings import _create_checked
-
     started: list[str] = []
     known = set(t.known_images)
     dates = set(t.known_dates)
@@ -264,7 +272,6 @@ def check(svc: Service, t: Template, *, initial: bool = False) -> list[str]:
             except ApiError:
                 svc.state.counters.creates_refused += 1
                 continue
-            import json
 
             started.append(json.loads(resp.body)["id"])
     t.known_images = sorted(known)
@@ -432,8 +439,6 @@ def restart(svc: Service, req: Request, template_id: str) -> Response:
 
 def run_v2(svc: Service, req: Request, template_id: str) -> Response:
     """Start a processing from images of the template's results (a paid create)."""
-    from .api_processings import _create_checked
-
     t = template_of(svc, template_id)
     body = body_object(req)
     body = {k: v for k, v in body.items() if k != "updateTemplateGeometry"}
@@ -449,8 +454,6 @@ def run_v2(svc: Service, req: Request, template_id: str) -> Response:
 
 def processings(svc: Service, req: Request, template_id: str) -> Response:
     """The template's processings, as v1 processings (flat ``params``)."""
-    from .api_processings import processing_json
-
     t = template_of(svc, template_id)
     now = svc.now()
     out = []
@@ -472,8 +475,6 @@ def processings(svc: Service, req: Request, template_id: str) -> Response:
 def images(svc: Service, req: Request, template_id: str) -> Response:
     """The template's results over the chosen AOIs (``aoiIds``; all when none), shaped
     like ``/catalog/meta``: exactly ``{images, total, limit, offset}``."""
-    from .api_catalog import image_json
-
     t = template_of(svc, template_id)
     body = body_object(req, {})
     limit, offset = page_args(body, 100)

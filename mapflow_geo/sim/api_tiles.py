@@ -15,7 +15,9 @@ from urllib.parse import unquote
 
 import shapely
 
+from .api_data import mosaic_footprint
 from .base import ApiError, Request, Response, json_response
+from .preview import preview_jpeg
 
 if TYPE_CHECKING:
     from .service import Service
@@ -34,7 +36,6 @@ def _bounds(svc: Service, layer_id: str) -> list[float]:
     if m is not None:
         if not svc.mine(m):
             raise svc.forbid("layer", layer_id)
-        from .api_data import mosaic_footprint
 
         g = shapely.from_wkt(mosaic_footprint(svc, m))
         return WORLD if g.is_empty else [round(v, 7) for v in g.bounds]
@@ -66,7 +67,6 @@ def tile(svc: Service, req: Request, layer_id: str, z: str, x: str, y: str) -> R
     _bounds(svc, layer_id)
     if y.endswith(".pbf") or y.endswith(".mvt"):
         return Response(200, b"", content_type="application/x-protobuf")  # an empty tile
-    from .preview import preview_jpeg
 
     data, ctype = preview_jpeg(256, seed=f"{layer_id}/{z}/{x}/{y}")
     return Response(200, data, content_type=ctype)

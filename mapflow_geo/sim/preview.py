@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import struct
 import zlib
 from functools import lru_cache
@@ -44,8 +45,6 @@ def preview_jpeg(size: int, seed: str = "") -> tuple[bytes, str]:
     """(image bytes, content type) of a size×size preview."""
     rgb = _pixels(size, seed)
     try:
-        import io
-
         from PIL import Image
 
         buf = io.BytesIO()

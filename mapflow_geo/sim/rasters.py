@@ -8,11 +8,13 @@ answers ``None`` and the caller keeps a placeholder.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import math
 from typing import Any
 
 import numpy as np
+import shapely.geometry
 
 #: What the documentation says every image of one mosaic shares.
 MOSAIC_KEYS = ("crs", "count", "pixel_size")
@@ -54,8 +56,6 @@ def read_meta(data: bytes) -> dict | None:
             geom = transform_geom(
                 crs, "EPSG:4326", {"type": "Polygon", "coordinates": [ring]}, precision=7
             )
-            import shapely.geometry
-
             fp = shapely.geometry.shape(geom)
             if crs.is_geographic:
                 lat = fp.centroid.y
@@ -87,8 +87,6 @@ DATE_TAGS = ("ACQUISITION_DATE", "acquisitionDate", "acquisition_date", "TIFFTAG
 
 def acquisition_date(tags: dict) -> str | None:
     """``YYYY-MM-DD`` of the first date tag (``TIFFTAG_DATETIME`` is ``YYYY:MM:DD hh:mm:ss``)."""
-    import datetime as dt
-
     for k in DATE_TAGS:
         v = str(tags.get(k) or "").strip()
         if len(v) >= 10:

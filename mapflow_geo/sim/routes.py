@@ -3,7 +3,7 @@
 A :class:`Route` says explicitly whether it is a **paid create** (``paid_create=True``): a
 create that commits something the account pays for or keeps (a processing is charged
 credits or area; a project, mosaic or image is created; an upload takes storage). The
-dispatcher (``Service.handle``) reads only that flag, never a handler's name: on a 2xx
+dispatcher (``dispatch``) reads only that flag, never a handler's name: on a 2xx
 answer of a paid create it marks the response ``committed_create``, which arms the
 ``after_create`` failpoint and the ``drop_create_response`` fault (``server.py``).
 Renaming a handler changes nothing.
@@ -33,6 +33,8 @@ from . import (
     api_templates,
     api_tiles,
 )
+from .base import ApiError, Request, Response, base_url, json_response
+from .service import Service
 
 
 @dataclass(frozen=True)
@@ -198,3 +200,45 @@ def match_admin(method: str, path: str) -> Route | None:
 def paid_creates() -> list[tuple[str, str]]:
     """``(method, path)`` of every paid create (for docs and tests)."""
     return [(r.method, r.path) for r in ROUTES if r.paid_create]
+
+
+def dispatch(service: Service, req: Request) -> Response:
+    """Route, authorise and run one API request (everything below ``/rest``) on
+    ``service``: the simulator without sockets."""
+    route, params, path_known = match_api(req.method, req.path)
+    try:
+        if route is None:
+            if path_known:  # the path exists with other methods
+                raise ApiError(
+                    405, "METHOD_NOT_ALLOWED", f"{req.method} is not allowed on {req.path}"
+                )
+            raise ApiError(404, "NOT_FOUND", f"No route {req.method} {req.path}")
+        who = None if route.public else service.who(req)
+        if who is False:
+            raise ApiError(
+                401,
+                "UNAUTHORIZED",
+                "Missing or invalid API token (use 'Authorization: Basic <token>')",
+            )
+        with service.lock:
+            service.current = who
+            service.base = base_url(req)
+            service.state.counters.requests += 1
+            try:
+                resp = route.handler(service, req, **params)
+            finally:
+                service.current = None
+        if route.paid_create and 200 <= resp.status < 300:
+            resp.committed_create = True
+        return resp
+    except ApiError as e:
+        body = e.body()
+        if _is_data_api(req.path) and "detail" not in body:
+            # the Data API's envelope for every error on /rasters
+            body = {"detail": {"code": e.code, "parameters": e.params, "message": e.message}}
+        return json_response(body, e.status)
+
+
+def _is_data_api(path: str) -> bool:
+    rel = path[5:] if path.startswith("/rest/") else path
+    return rel.startswith("/rasters")

@@ -16,9 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import api_admin, damage, world_service
+from . import api_admin, api_templates, damage, world_service
 from .base import Request, Response
-from .routes import is_admin_path, match_admin
+from .routes import dispatch, is_admin_path, match_admin
 from .service import Service, SimOptions
 
 #: Faults answered *before* the handler runs (nothing is committed), in draw order.
@@ -284,7 +284,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.command, path, query, {k.lower(): v for k, v in self.headers.items()}, body
             )
             try:
-                resp = sim.service.handle(req)
+                resp = dispatch(sim.service, req)
             except Exception:  # noqa: BLE001 - a simulator bug: answer 500, keep the trace
                 sim.errors.append(traceback.format_exc())
                 resp = Response(
@@ -480,10 +480,8 @@ class Server:
     def run_templates(self) -> list[str]:
         """The service's daily run of planned processings (templates): re-check each active
         template; returns the ids of the processings it started (each one charged)."""
-        from .api_templates import run_all
-
         with self.service.lock:
-            return run_all(self.service)
+            return api_templates.run_all(self.service)
 
     def truth(self, bbox, model: str = "buildings", *, date: Any = None, max_km2=None):
         """The ground truth of this simulator's world (its seed, density and ``world``

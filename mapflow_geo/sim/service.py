@@ -1,9 +1,9 @@
 """The simulated Mapflow service: options, state, clock, auth and dispatch (no sockets).
 
-``Service.handle(Request) -> Response`` is a pure-Python entry point; ``server.py`` puts it
-on a loopback socket and adds faults and the request log. The handlers live in the
-``api_*`` modules, one per API area; ``routes.py`` is the one table that maps requests to
-them and says which routes are paid creates.
+What every handler works on; the handlers live in the ``api_*`` modules, one per API
+area, above this one; ``routes.py`` maps requests to them (``routes.dispatch(service,
+Request) -> Response``, a pure-Python entry point) and ``server.py`` puts that on a
+loopback socket with faults and the request log.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import catalog, world_service
-from .base import ApiError, Request, Response, base_url, det_uuid, json_response
-from .routes import match_api
+from .base import ApiError, Request, det_uuid
 from .state import Account, Counters, Processing, Project, State
 
 DEFAULT_EMAIL = "sim@mapflow.local"
@@ -291,46 +290,6 @@ class Service:
         if token == self.token:
             return None
         return self._extra.get(token, False)
-
-    def handle(self, req: Request) -> Response:
-        """Route, authorise and run one API request (everything below ``/rest``)."""
-        route, params, path_known = match_api(req.method, req.path)
-        try:
-            if route is None:
-                if path_known:  # the path exists with other methods
-                    raise ApiError(
-                        405, "METHOD_NOT_ALLOWED", f"{req.method} is not allowed on {req.path}"
-                    )
-                raise ApiError(404, "NOT_FOUND", f"No route {req.method} {req.path}")
-            who = None if route.public else self.who(req)
-            if who is False:
-                raise ApiError(
-                    401,
-                    "UNAUTHORIZED",
-                    "Missing or invalid API token (use 'Authorization: Basic <token>')",
-                )
-            with self.lock:
-                self.current = who
-                self.base = base_url(req)
-                self.state.counters.requests += 1
-                try:
-                    resp = route.handler(self, req, **params)
-                finally:
-                    self.current = None
-            if route.paid_create and 200 <= resp.status < 300:
-                resp.committed_create = True
-            return resp
-        except ApiError as e:
-            body = e.body()
-            if _is_data_api(req.path) and "detail" not in body:
-                # the Data API's envelope for every error on /rasters
-                body = {"detail": {"code": e.code, "parameters": e.params, "message": e.message}}
-            return json_response(body, e.status)
-
-
-def _is_data_api(path: str) -> bool:
-    rel = path[5:] if path.startswith("/rest/") else path
-    return rel.startswith("/rasters")
 
 
 def _email_from_token(token: str) -> str | None:

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import shapely
 
-from . import catalog, world
+from . import catalog, pricing, world
 from . import world_time as wt
 from .geo import meters_per_degree
+from .scenes import scenes_for
 from .world_core import WorldOptions
 
 if TYPE_CHECKING:
@@ -88,8 +89,6 @@ def _utc_day(ts: float) -> str:
 
 def imagery_date(svc: Service, proc: Processing) -> str:
     """``YYYY-MM-DD``: the date of the imagery ``proc`` runs on (see the module doc)."""
-    from . import pricing
-
     created = _utc_day(proc.created)
     try:
         src = pricing.source(svc, proc.params)
@@ -107,8 +106,6 @@ def imagery_date(svc: Service, proc: Processing) -> str:
 
 def _scene_date(svc: Service, proc: Processing, ids: list) -> str | None:
     """The latest acquisition date of the chosen catalog scenes (or one in their ids)."""
-    from .scenes import scenes_for
-
     polys = [shapely.from_wkb(bytes.fromhex(a.wkb)) for a in proc.aois]
     if not polys:
         return None

@@ -118,7 +118,7 @@ def test_dispatcher_reads_the_flag_not_the_name(monkeypatch, paid, status, commi
     monkeypatch.setattr(routes, "_API", table)
     svc = Service(SimOptions())
     auth = {"authorization": f"Basic {svc.token}"}
-    resp = svc.handle(Request("POST", "/rest/thing", {}, auth))
+    resp = routes.dispatch(svc, Request("POST", "/rest/thing", {}, auth))
     assert resp.status == status and resp.committed_create is committed
 
 
@@ -126,11 +126,11 @@ def test_a_refused_paid_create_is_not_committed(mapflow_sim):
     svc = mapflow_sim.service
     auth = {"authorization": f"Basic {svc.token}"}
     body = json.dumps({"wdName": "🏠 Buildings", "geometry": SMALL}).encode()
-    ok = svc.handle(Request("POST", "/rest/processings/v2", {}, auth, body))
+    ok = routes.dispatch(svc, Request("POST", "/rest/processings/v2", {}, auth, body))
     assert ok.status == 200 and ok.committed_create
-    bad = svc.handle(Request("POST", "/rest/processings/v2", {}, auth, b"{}"))
+    bad = routes.dispatch(svc, Request("POST", "/rest/processings/v2", {}, auth, b"{}"))
     assert bad.status == 400 and not bad.committed_create
-    got = svc.handle(Request("GET", "/rest/processings/v2", {}, auth))
+    got = routes.dispatch(svc, Request("GET", "/rest/processings/v2", {}, auth))
     assert got.status == 200 and not got.committed_create
 
 
