@@ -123,8 +123,8 @@ def side_bound(url: str, n: int, seconds: float, workers: int, costs: bool = Fal
 
     client = _client(url)
     gdf = squares(n)
-    project = client.default_project().id
-    model = client.find_model("buildings")
+    project = client.projects.default().id
+    model = client.account.find_model("buildings")
     bodies = [
         {"name": f"lb{i}", "wdName": model.name, "projectId": project, "geometry": mapping(g)}
         for i, g in enumerate(gdf.geometry)
@@ -132,7 +132,7 @@ def side_bound(url: str, n: int, seconds: float, workers: int, costs: bool = Fal
     early = 0
 
     def create(body: dict) -> tuple[str, float]:
-        pid = client.create_processing(**body).id
+        pid = client.processings.create(**body).id
         return pid, time.perf_counter() + seconds  # done T after the answer, at the latest
 
     def fetch(created) -> int:
@@ -141,7 +141,7 @@ def side_bound(url: str, n: int, seconds: float, workers: int, costs: bool = Fal
         time.sleep(max(0.0, ready - time.perf_counter()))
         while True:
             try:
-                return len(client.processing_result_bytes(pid))
+                return len(client.processings.result_bytes(pid))
             except APIError:  # pragma: no cover - not ready yet (clock skew): try again
                 early += 1
                 time.sleep(0.01)
@@ -149,7 +149,7 @@ def side_bound(url: str, n: int, seconds: float, workers: int, costs: bool = Fal
     t0 = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
         if costs:  # the money rule: every estimate before the first create
-            sum(pool.map(lambda b: int(client.cost(**b)), bodies))
+            sum(pool.map(lambda b: int(client.processings.cost(**b)), bodies))
         creates = [pool.submit(create, b) for b in bodies]
         fetches = [pool.submit(fetch, c) for c in creates]  # queued behind the creates
         nbytes = sum(f.result() for f in fetches)
@@ -223,7 +223,8 @@ def journal_scale(n: int) -> list[tuple[str, float]]:
             for k in reversed(keys)
         ]
         client = SimpleNamespace(
-            iter_processings=lambda project_id: iter(listing), user_status=lambda: None
+            processings=SimpleNamespace(list=lambda project_id: listing),
+            account=SimpleNamespace(status=lambda: None),
         )
         procs = {k: SimpleNamespace(key=k, estimate=25, area_km2=24.9, body={}) for k in keys}
         runner = Runner.__new__(Runner)  # the engine's poll, without plan or HTTP

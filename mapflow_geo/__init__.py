@@ -18,7 +18,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 # Importing the package registers the ``mapflow`` accessor on GeoDataFrame.
 from mapflow_geo import accessors as _accessors  # noqa: E402,F401
 from mapflow_geo.aoi import prepare_aois  # noqa: E402
-from mapflow_geo.client import MapflowClient  # noqa: E402
+from mapflow_geo.client import MapflowClient, RetryPolicy  # noqa: E402
 from mapflow_geo.results import MapflowResult, get_options, set_options  # noqa: E402
 from mapflow_geo.results.changes import changes  # noqa: E402
 from mapflow_geo.run import open_run, plan  # noqa: E402
@@ -28,6 +28,7 @@ __all__ = [
     "MapflowError",
     "MapflowResult",
     "MapflowWarning",
+    "RetryPolicy",
     "changes",
     "get_options",
     "open_run",

@@ -188,6 +188,7 @@ RULES: dict[str, Rule] = {
     "plan": Rule("a plan GeoDataFrame or None", lambda v: v is None or hasattr(v, "geometry")),
     "token": Rule("a string or None", lambda v: v is None or isinstance(v, str), secret=True),
     "base_url": instance("a URL string", str),
+    "retry": Rule("a RetryPolicy or None", lambda v: v is None or hasattr(v, "backoff")),
     "max_retries": number(low=0, integer=True),
     "deadline": _SECONDS,
     "backoff_base": _SECONDS,

@@ -1,6 +1,7 @@
 """HTTP transport for the Mapflow API: one session, auth, timeouts, retries, errors.
 
-This module is private; :class:`mapflow_geo.client.MapflowClient` is the public door.
+This module is private; :class:`mapflow_geo.client.MapflowClient` is the public door
+(its API areas, :mod:`mapflow_geo.api`, share one :class:`Transport`).
 The policy is written down in ``DESIGN.md`` ("Retry and error policy"):
 
 * every request carries a ``(connect, read)`` timeout;
@@ -46,6 +47,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import requests
 import urllib3.exceptions
 
+from mapflow_geo._args import RULES
 from mapflow_geo._secrets import redact, redact_text, secret_values
 from mapflow_geo._version import __version__
 from mapflow_geo.exceptions import (
@@ -111,6 +113,10 @@ class RetryPolicy:
     max_retry_after: float = 60.0
     deadline: float = 300.0
     statuses: frozenset[int] = field(default=RETRY_STATUSES)
+
+    def __post_init__(self) -> None:
+        for name in ("max_retries", "backoff_base", "backoff_max", "max_retry_after", "deadline"):
+            RULES[name].check("RetryPolicy", name, getattr(self, name))
 
     def backoff(self, retry_number: int, rand: Callable[[], float]) -> float:
         """Full-jitter delay before retry number ``retry_number`` (1-based)."""

@@ -4,7 +4,7 @@ Catalog
 -------
 :func:`search_imagery` pages through ``POST /catalog/meta`` and returns one row per scene
 with every metadata field as a typed column. ``cloud_cover`` is always a **fraction
-0–1**, read by the scale of the endpoint (the client's ``catalog_scale``: the service
+0–1**, read by the scale of the endpoint (the client's ``catalog.scale``: the service
 answers percent, so a 0.8 % scene is 0.008), never guessed from the values. The
 ``max_cloud_cover`` and ``min_aoi_intersection`` filters are fractions too; the client sends
 them on the service's scale (``maxCloudCover``, ``minAoiIntersectionPercent`` in percent)
@@ -203,13 +203,13 @@ def search_imagery(
         limit = page_size if max_results is None else min(page_size, max_results - len(records))
         if limit <= 0:
             break
-        page = client.search_catalog(mapping(area), **req, limit=limit, offset=offset)
+        page = client.catalog.search(mapping(area), **req, limit=limit, offset=offset)
         items = [dict(s.raw) if s.raw else {} for s in page.images]
         records.extend(items)
         offset += len(items)
         if len(items) < limit:
             break
-    frame = scenes_frame(records, cloud_cover_scale=client.catalog_scale)
+    frame = scenes_frame(records, cloud_cover_scale=client.catalog.scale)
     if cloud is not None and len(frame):
         frame = frame[~(frame["cloud_cover"] > cloud + 1e-9)]
     return frame.reset_index(drop=True)
@@ -433,25 +433,25 @@ def upload(
         mosaic_id = getattr(mosaic, "id", mosaic)
         if check:
             meta = raster_meta(path)
-            existing = client.list_images(mosaic_id) if mosaic_id else []
+            existing = client.data.images.list(mosaic_id) if mosaic_id else []
             check_upload(
                 meta,
                 mosaic_images=existing,
-                free_bytes=client.memory().free_bytes,
+                free_bytes=client.data.memory().free_bytes,
                 max_pixel_size_m=max_pixel_size_m,
                 allowed_dtypes=allowed_dtypes,
                 allowed_band_counts=allowed_band_counts,
                 max_file_bytes=max_file_bytes,
             )
         if mosaic_id:
-            img = client.upload_image(mosaic_id, path, filename=filename)
+            img = client.data.images.upload(mosaic_id, path, filename=filename)
             if img.mosaic_id is None:
                 img.mosaic_id = str(mosaic_id)
             return img
-        m = client.create_mosaic_and_upload(
+        m = client.data.mosaics.create_and_upload(
             path, name or Path(filename).stem, tags, filename=filename
         )
-        img = m.images[0] if m.images else client.list_images(m.id)[0]
+        img = m.images[0] if m.images else client.data.images.list(m.id)[0]
         if img.mosaic_id is None:
             img.mosaic_id = m.id
         return img
@@ -500,8 +500,8 @@ def check_dataarray(
     finally:
         os.unlink(tmp)
     mosaic_id = getattr(mosaic, "id", mosaic)
-    images = client.list_images(mosaic_id) if (client is not None and mosaic_id) else []
-    free = client.memory().free_bytes if client is not None else None
+    images = client.data.images.list(mosaic_id) if (client is not None and mosaic_id) else []
+    free = client.data.memory().free_bytes if client is not None else None
     check_upload(
         meta,
         mosaic_images=images,

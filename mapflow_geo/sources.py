@@ -92,7 +92,7 @@ def data_provider(name: str, zoom: int | None = None) -> SourceParams:
     Parameters
     ----------
     name : str
-        Provider name as in ``user_status().data_providers[i].name``.
+        Provider name as in ``client.account.status().data_providers[i].name``.
     zoom : int, optional
         Tile zoom (basemaps: 17–19; the price depends on it).
 
@@ -135,7 +135,7 @@ def my_imagery(
 def imagery_search(
     data_provider: str, image_ids: Iterable[str] | str, zoom: int | None = None
 ) -> SourceParams:
-    """Imagery found with the catalog search (``MapflowClient.search_catalog``).
+    """Imagery found with the catalog search (``client.catalog.search``).
 
     Parameters
     ----------
@@ -343,7 +343,7 @@ def create_body(
     Parameters
     ----------
     model : Model
-        The model record (``client.find_model(...)``); its ``blocks`` decide the list.
+        The model record (``client.account.find_model(...)``); its ``blocks`` decide the list.
     geometry : GeoJSON geometry, optional
         Left out for a shared part that is completed per processing.
     project_id : str or None

@@ -123,7 +123,7 @@ def test_monitor_from_the_command_line(tmp_path):
         assert server.run_templates()
         second = _cli("monitor", str(run_dir), env=env)
         assert "new: 20" in second.stdout and "objects as of" in second.stdout
-        assert len(server.client().list_templates()) == 1
+        assert len(server.client().templates.list()) == 1
 
 
 # ------------------------------------- formats, streams, errors and exit codes
@@ -205,7 +205,7 @@ def test_every_format_written_and_read_back_with_the_true_count(tmp_path, area_f
         args = [a for o in outs for a in ("-o", f"{tmp_path}/{o}")]
         proc = _cli("process", str(area_file), "-m", "buildings", *FAST, "--json",
                     "--run-dir", str(tmp_path / "run"), *args, env=_env(server))  # fmt: skip
-        charged = 10_000 - server.client().user_status().remaining_credits
+        charged = 10_000 - server.client().account.status().remaining_credits
         first = gpd.read_file(tmp_path / "o.gpkg")
         date = server.imagery_date(str(first["processing_id"].iloc[0]))
         geoms, _ = server.truth(AREA.bounds, "buildings", date=date)

@@ -16,7 +16,7 @@ import shapely
 
 from mapflow_geo import exceptions as exc
 from mapflow_geo import sim, sources
-from mapflow_geo.client import MapflowClient
+from mapflow_geo.client import MapflowClient, RetryPolicy
 from mapflow_geo.models import (
     CatalogScene,
     CatalogSearchResult,
@@ -29,7 +29,8 @@ from mapflow_geo.models import (
     to_fraction,
 )
 
-FAST = {"backoff_base": 0.001, "backoff_max": 0.01, "max_retry_after": 0.01, "timeout": (2.0, 10.0)}
+FAST_RETRY = RetryPolicy(backoff_base=0.001, backoff_max=0.01, max_retry_after=0.01)
+FAST = {"retry": FAST_RETRY, "timeout": (2.0, 10.0)}
 SMALL = {
     "type": "Polygon",
     "coordinates": [
@@ -83,7 +84,7 @@ def _create(client, name="t", **kw):
         "params": sources.data_provider("Mapbox", zoom=18),
     }
     body.update(kw)
-    return client.create_processing(**body)
+    return client.processings.create(**body)
 
 
 # ------------------------------------------------------------------ listings
@@ -104,8 +105,8 @@ def test_paged_listing_walks_to_total_and_dedupes():
         (200, _page([_proc(1, "2026-01-01"), _proc(0, "2025-12-31")], 6)),
     ]
     client, rec = _canned_client({("POST", "/processings/v2/page"): pages})
-    client.processings_page_size = 2
-    listing = client.list_processings("proj")
+    client.processings.page_size = 2
+    listing = client.processings.list("proj")
     assert [p.id for p in listing] == ["p4", "p3", "p2", "p1", "p0"]
     assert isinstance(listing, Listing) and listing.complete and listing.total == 6
     sent = rec.bodies("POST", "/projects/proj/processings/v2/page")
@@ -118,7 +119,7 @@ def test_paged_listing_walks_to_total_and_dedupes():
 def test_page_records_say_when_a_sweep_is_complete():
     pages = [(200, _page([_proc(2, "2026-01-02")], 2)), (200, _page([_proc(1, "2026-01-01")], 2))]
     client, _ = _canned_client({("POST", "/processings/v2/page"): pages})
-    got = list(client.processing_pages("proj", page_size=1))
+    got = list(client.processings.pages("proj", page_size=1))
     assert [(p.offset, p.limit, p.total, p.last) for p in got] == [
         (0, 1, 2, False),
         (1, 1, 2, True),
@@ -128,7 +129,7 @@ def test_page_records_say_when_a_sweep_is_complete():
     client, _ = _canned_client(
         {("POST", "/processings/v2/page"): [(200, _page([_proc(1, "x")], 5)), (200, _page([], 5))]}
     )
-    assert client.list_processings("proj").complete is False
+    assert client.processings.list("proj").complete is False
 
 
 def test_paged_route_missing_falls_back_to_the_documented_get():
@@ -142,51 +143,51 @@ def test_paged_route_missing_falls_back_to_the_documented_get():
             ("GET", "/projects"): [(200, [{"id": "a", "name": "A"}])],
         }
     )
-    listing = client.list_processings("proj")
+    listing = client.processings.list("proj")
     assert [p.id for p in listing] == ["p2", "p1"] and listing.complete  # newest first
-    assert [p.id for p in client.list_projects()] == ["a"]
+    assert [p.id for p in client.projects.list()] == ["a"]
 
 
 def test_listings_over_the_simulator_are_complete_newest_first(mapflow_sim):
     with _client(mapflow_sim) as client:
-        project = client.create_project("paged")
+        project = client.projects.create("paged")
         made = [_create(client, f"p{i}", projectId=project.id).id for i in range(5)]
-        listing = client.list_processings(project.id)
+        listing = client.processings.list(project.id)
         assert [p.id for p in listing] == made[::-1]
         assert listing.complete
-        assert [p.id for p in client.iter_processings(project.id, page_size=2)] == made[::-1]
-        assert project.id in {p.id for p in client.list_projects()}
+        assert [p.id for p in client.processings.iter(project.id, page_size=2)] == made[::-1]
+        assert project.id in {p.id for p in client.projects.list()}
 
 
 def test_a_sweep_over_a_count_that_fell_is_incomplete(mapflow_sim):
     """A processing deleted mid-sweep moves the later ones onto pages already read: the
     sweep ends at the new ``total`` having skipped one, and must not call itself whole."""
     with _client(mapflow_sim) as client:
-        project = client.create_project("paged")
+        project = client.projects.create("paged")
         made = [_create(client, f"p{i}", projectId=project.id).id for i in range(4)]
-        walk = client.processing_pages(project.id, page_size=1)
+        walk = client.processings.pages(project.id, page_size=1)
         first = next(walk)
         assert [p.id for p in first] == [made[3]] and first.total == 4
-        client.delete_processing(made[3])  # the page already read
+        client.processings.delete(made[3])  # the page already read
         rest = list(walk)
         seen = [p.id for pg in (first, *rest) for p in pg]
         skipped = set(made) - set(seen) - {made[3]}
         assert skipped == {made[2]}, seen  # the service's answer: one shifted past us
         assert rest[-1].last and rest[-1].reached >= rest[-1].total == 3
         assert rest[-1].shrank and not rest[-1].complete
-        assert client.list_processings(project.id).complete  # a fresh sweep is whole
+        assert client.processings.list(project.id).complete  # a fresh sweep is whole
 
 
 def test_simulator_serves_the_paged_routes(mapflow_sim):
     rec = Recorder()
     with _client(mapflow_sim, session=rec) as client:
-        project = client.create_project("paged")
+        project = client.projects.create("paged")
         made = [_create(client, f"p{i}", projectId=project.id).id for i in range(3)]
         mapflow_sim.clear_requests()
-        pages = list(client.processing_pages(project.id, page_size=2))
+        pages = list(client.processings.pages(project.id, page_size=2))
         assert [len(p) for p in pages] == [2, 1] and pages[-1].complete
         assert [p.id for pg in pages for p in pg] == made[::-1]
-        client.list_projects()
+        client.projects.list()
     assert mapflow_sim.count("POST", f"/rest/projects/{project.id}/processings/v2/page") == 2
     assert mapflow_sim.count("GET", f"/rest/projects/{project.id}/processings/v2") == 0
     assert mapflow_sim.count("POST", "/rest/projects/page") >= 1
@@ -197,7 +198,7 @@ def test_fractions_sent_in_percent_and_read_by_scale():
     answer = {"images": [{"id": "s1", "cloudCover": 0.8, "previews": []}], "total": 1,
               "limit": 100, "offset": 0}  # fmt: skip
     client, rec = _canned_client({("POST", "/catalog/meta"): [(200, answer)]})
-    res = client.search_catalog(SMALL, max_cloud_cover=0.2, min_aoi_intersection=0.5)
+    res = client.catalog.search(SMALL, max_cloud_cover=0.2, min_aoi_intersection=0.5)
     (sent,) = rec.bodies("POST", "/catalog/meta")
     assert sent["maxCloudCover"] == 20 and sent["minAoiIntersectionPercent"] == 50
     assert sent["limit"] == 100 and sent["offset"] == 0
@@ -208,8 +209,8 @@ def test_fractions_sent_in_percent_and_read_by_scale():
 def test_fraction_scale_deployment_sends_and_reads_fractions():
     answer = {"images": [{"id": "s1", "cloudCover": 0.35}], "total": 1}
     client, rec = _canned_client({("POST", "/catalog/meta"): [(200, answer)]})
-    client.catalog_scale = "fraction"
-    res = client.search_catalog(SMALL, max_cloud_cover=0.2, min_aoi_intersection=0.5)
+    client.catalog.scale = "fraction"
+    res = client.catalog.search(SMALL, max_cloud_cover=0.2, min_aoi_intersection=0.5)
     (sent,) = rec.bodies("POST", "/catalog/meta")
     assert sent["maxCloudCover"] == 0.2 and sent["minAoiIntersectionPercent"] == 0.5
     assert res[0].cloud_cover_fraction == pytest.approx(0.35)
@@ -252,7 +253,7 @@ def test_search_imagery_reads_percent_scenes_by_scale():
 def test_catalog_over_the_simulator_in_percent():
     aoi = gpd.GeoDataFrame(geometry=[shapely.box(37.60, 55.70, 37.75, 55.78)], crs=4326)
     with sim.serve(catalog_cloud_cover_scale="percent") as server, _client(server) as client:
-        raw = client.search_catalog(shapely.geometry.mapping(aoi.geometry.iloc[0]))
+        raw = client.catalog.search(shapely.geometry.mapping(aoi.geometry.iloc[0]))
         frame = aoi.mapflow.search_imagery(client=client, max_cloud_cover=0.3)
     assert max(s.cloud_cover for s in raw if s.cloud_cover is not None) > 1  # percent
     assert all(
@@ -266,10 +267,10 @@ def test_catalog_over_the_simulator_in_percent():
 # ------------------------------------------------------------------ create bodies
 def test_processing_body_names_project_source_and_every_optional_block(mapflow_sim):
     with _client(mapflow_sim) as client:
-        model = client.find_model("buildings")
+        model = client.account.find_model("buildings")
         optional = {b.name for b in model.blocks if b.optional}
-        body = client.processing_body("buildings", SMALL, blocks=["Classification"])
-    assert body["projectId"] == client.default_project_id()
+        body = client.processings.body("buildings", SMALL, blocks=["Classification"])
+    assert body["projectId"] == client.projects.default_id()
     assert body["params"] == {
         "sourceParams": {"dataProvider": {"providerName": "Mapbox", "zoom": 18}}
     }
@@ -283,8 +284,8 @@ def test_process_sends_project_source_and_every_optional_block(mapflow_sim, tmp_
     rec = Recorder()
     gdf = gpd.GeoDataFrame(geometry=[shapely.box(37.615, 55.755, 37.625, 55.760)], crs=4326)
     with _client(mapflow_sim, session=rec) as client:
-        model = client.find_model("buildings")
-        default_project = client.default_project().id
+        model = client.account.find_model("buildings")
+        default_project = client.projects.default().id
         gdf.mapflow.process(
             "buildings", client=client, run_dir=tmp_path, poll_interval=0.05, progress=False
         )
@@ -313,21 +314,21 @@ def test_data_api_error_envelope_maps_to_exceptions():
     }
     client, _ = _canned_client({("GET", "/rasters/image/i9"): [(404, detail)]})
     with pytest.raises(exc.NotFoundError) as info:
-        client.get_image("i9")
+        client.data.images.get("i9")
     assert info.value.code == "ItemNotFound"
     assert info.value.params == {"instance_type": "image", "uid": "i9"}
     body = {"detail": {"code": "MemoryLimitExceeded", "params": {"memory_requested": "9"},
                        "message": "Not enough space"}}  # fmt: skip
     client, _ = _canned_client({("POST", "/image"): [(400, body)]})
     with pytest.raises(exc.BadRequestError) as info:
-        client.upload_image("m1", b"II*\x00")
+        client.data.images.upload("m1", b"II*\x00")
     assert info.value.code == "MemoryLimitExceeded" and "Not enough space" in str(info.value)
     assert info.value.params == {"memory_requested": "9"}
 
 
 def test_data_api_errors_over_the_simulator(mapflow_sim):
     with _client(mapflow_sim) as client, pytest.raises(exc.NotFoundError) as info:
-        client.get_image("no-such-image")
+        client.data.images.get("no-such-image")
     assert info.value.code is not None
 
 
@@ -351,8 +352,8 @@ def test_upload_answer_message_and_mosaic_id():
             ],
         }
     )
-    assert client.upload_image("m1", b"II*\x00", filename="a.tif").id == "i1"
-    m = client.create_mosaic_and_upload(b"II*\x00", "survey", ["a"])
+    assert client.data.images.upload("m1", b"II*\x00", filename="a.tif").id == "i1"
+    m = client.data.mosaics.create_and_upload(b"II*\x00", "survey", ["a"])
     assert m.id == "m1" and m.name == "survey" and {i.id for i in m.images} == {"i0", "i1"}
 
 
@@ -361,11 +362,11 @@ def test_rename_restart_version(mapflow_sim):
     rec = Recorder()
     with _client(mapflow_sim, session=rec) as client:
         p = _create(client)
-        renamed = client.rename_processing(p.id, "renamed", description="checked")
+        renamed = client.processings.rename(p.id, "renamed", description="checked")
         assert renamed is None or renamed.name == "renamed"
-        assert client.get_processing(p.id).name == "renamed"
-        client.rename_processing(p.id, "again")
-        client.restart_processing(p.id)
+        assert client.processings.get(p.id).name == "renamed"
+        client.processings.rename(p.id, "again")
+        client.processings.restart(p.id)
     assert rec.bodies("PUT", f"/processings/{p.id}/v2")[0] == {
         "name": "renamed",
         "description": "checked",
@@ -387,7 +388,7 @@ def test_restart_falls_back_to_the_old_route():
             ("POST", "/p1/restart"): [(200, {"id": "p1", "status": "IN_PROGRESS"})],
         }
     )
-    assert client.restart_processing("p1").status == "IN_PROGRESS"
+    assert client.processings.restart("p1").status == "IN_PROGRESS"
     assert [p for _, p, _ in rec.calls][-2:] == ["/rest/processings/p1/restart/v2",
                                                  "/rest/processings/p1/restart"]  # fmt: skip
 
@@ -397,12 +398,12 @@ def test_review_workflow(mapflow_sim):
     with _client(mapflow_sim, session=rec) as client:
         p = _create(client)
         mapflow_sim.advance(3600)
-        client.rate_processing(p.id, 4, "a few sheds missed")
-        got = client.get_processing(p.id)
+        client.processings.review.rate(p.id, 4, "a few sheds missed")
+        got = client.processings.get(p.id)
         assert got.rating == 4 and got.feedback == "a few sheds missed"
-        client.reject_processing(p.id, "two buildings missing")
-        assert client.get_processing(p.id).review_status is ReviewStatus.NOT_ACCEPTED
-        client.accept_processing(p.id)
+        client.processings.review.reject(p.id, "two buildings missing")
+        assert client.processings.get(p.id).review_status is ReviewStatus.NOT_ACCEPTED
+        client.processings.review.accept(p.id)
     assert rec.bodies("PUT", "/rate") == [{"rating": 4, "feedback": "a few sheds missed"}]
     assert rec.bodies("PUT", "/rejection") == [
         {
@@ -416,7 +417,7 @@ def test_review_workflow(mapflow_sim):
 def test_rating_validated_before_sending(bad):
     client, rec = _canned_client({})
     with pytest.raises(ValueError, match="1 to 5"):
-        client.rate_processing("p1", bad)
+        client.processings.review.rate("p1", bad)
     assert rec.calls == []
 
 
@@ -452,22 +453,22 @@ def test_download_image_only_from_the_same_origin():
             ],
         }
     )
-    link = client.image_download("i1")
+    link = client.data.images.download_link("i1")
     assert link.filename == "i1.tif" and link.expires_in == 3600
-    assert client.download_image("i1") == b'"bytes"'
+    assert client.data.images.download("i1") == b'"bytes"'
     with pytest.raises(exc.TransportError, match="another origin"):
-        client.download_image("i2")
+        client.data.images.download("i2")
     assert not any("bucket.example.org" in p for _, p, _ in rec.calls)
 
 
 def test_download_image_over_the_simulator(mapflow_sim):
     with _client(mapflow_sim) as client:
-        m = client.create_mosaic("dl")
-        img = client.upload_image(m.id, b"II*\x00" + b"\x00" * 64, filename="a.tif")
-        link = client.image_download(img.id)
+        m = client.data.mosaics.create("dl")
+        img = client.data.images.upload(m.id, b"II*\x00" + b"\x00" * 64, filename="a.tif")
+        link = client.data.images.download_link(img.id)
         assert link.download_url
         try:
-            data = client.download_image(img.id)
+            data = client.data.images.download(img.id)
         except exc.TransportError:  # a presigned URL elsewhere is refused, by design
             return
     assert data.startswith(b"II*")
@@ -498,7 +499,7 @@ def test_template_bodies():
         }
     )
     multi = {"type": "MultiPolygon", "coordinates": [SMALL["coordinates"], SMALL["coordinates"]]}
-    got = client.create_template(
+    got = client.templates.create(
         "watch", [(multi, "North")], project_id="pr", max_cloud_cover=0.3, min_aoi_intersection=0.5
     )
     assert isinstance(got, Template) and got.status is TemplateStatus.SEARCHING and got.is_active
@@ -509,53 +510,53 @@ def test_template_bodies():
     assert body["searchParams"]["maxCloudCover"] == 30
     assert body["searchParams"]["minAoiIntersectionPercent"] == 50
     assert body["projectId"] == "pr" and body["activeUntil"].endswith(".0Z")
-    client.update_template("t1", name="renamed", max_cloud_cover=0.2)
+    client.templates.update("t1", name="renamed", max_cloud_cover=0.2)
     assert rec.bodies("PUT", "/processings/template/t1") == [
         {"name": "renamed", "searchParams": {"maxCloudCover": 20}}
     ]
-    images = client.template_images("t1", aoi_ids=["a1"])
+    images = client.templates.images("t1", aoi_ids=["a1"])
     assert images[0].cloud_cover_fraction == pytest.approx(0.008)
     assert rec.bodies("POST", "/t1/images") == [{"limit": 100, "offset": 0, "aoiIds": ["a1"]}]
-    client.add_template_aois("t1", {"type": "FeatureCollection", "features": [
+    client.templates.add_aois("t1", {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": SMALL, "properties": {"name": "South"}}]})  # fmt: skip
     assert rec.bodies("POST", "/t1/aoi") == [{"aois": [{"geometry": SMALL, "name": "South"}]}]
-    client.delete_template_aois("t1", ["a1"])
+    client.templates.delete_aois("t1", ["a1"])
     assert rec.bodies("DELETE", "/t1/aoi") == [{"aoiIds": ["a1"]}]
     with pytest.raises(ValueError):
-        client.update_template("t1", aoiDetails={})
+        client.templates.update("t1", aoiDetails={})
 
 
 def test_template_lifecycle_over_the_simulator(mapflow_sim):
     with _client(mapflow_sim) as client:
-        project = client.default_project()
-        t = client.create_template("watch", [(SMALL, "North")], max_cloud_cover=0.5)
+        project = client.projects.default()
+        t = client.templates.create("watch", [(SMALL, "North")], max_cloud_cover=0.5)
         assert t.id and t.project_id == project.id
-        assert t.id in {x.id for x in client.list_templates()}
-        assert t.id in {x.id for x in client.list_templates(project.id)}
-        got = client.get_template(t.id)
+        assert t.id in {x.id for x in client.templates.list()}
+        assert t.id in {x.id for x in client.templates.list(project.id)}
+        got = client.templates.get(t.id)
         assert got.name == "watch" and got.aois and got.aois[0].name == "North"
-        client.update_template(t.id, name="renamed")
-        assert client.get_template(t.id).name == "renamed"
-        client.pause_template(t.id)
-        assert client.get_template(t.id).is_active is False
-        client.resume_template(t.id)
-        client.add_template_aois(t.id, [(SMALL, "South")])
-        aois = client.get_template(t.id).aois
+        client.templates.update(t.id, name="renamed")
+        assert client.templates.get(t.id).name == "renamed"
+        client.templates.pause(t.id)
+        assert client.templates.get(t.id).is_active is False
+        client.templates.resume(t.id)
+        client.templates.add_aois(t.id, [(SMALL, "South")])
+        aois = client.templates.get(t.id).aois
         assert {a.name for a in aois} >= {"North", "South"}
-        client.update_template_aoi(t.id, aois[0].id, name="North (west)")
-        client.delete_template_aois(t.id, [aois[-1].id])
+        client.templates.update_aoi(t.id, aois[0].id, name="North (west)")
+        client.templates.delete_aois(t.id, [aois[-1].id])
         mapflow_sim.advance(86400)
-        images = client.template_images(t.id)
+        images = client.templates.images(t.id)
         assert isinstance(images, CatalogSearchResult)
         if len(images):
-            client.mark_template_image_seen(t.id, images[0].id)
-            client.mark_template_images_seen(t.id)
-            p = client.run_template(
+            client.templates.mark_image_seen(t.id, images[0].id)
+            client.templates.mark_images_seen(t.id)
+            p = client.templates.run(
                 t.id,
                 name="from template",
                 wdName="🏠 Buildings",
                 geometry=SMALL,
                 params=sources.imagery_search(images[0].provider_name or "x", [images[0].id]),
             )
-            assert p.id in {x.id for x in client.template_processings(t.id)}
-        client.delete_template(t.id)
+            assert p.id in {x.id for x in client.templates.processings(t.id)}
+        client.templates.delete(t.id)

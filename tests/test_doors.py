@@ -290,7 +290,7 @@ def test_invalid_token_argument_names_where_tokens_come_from():
     with sim.serve() as server:
         client = MapflowClient(CANARY, base_url=server.url)
         with pytest.raises(AuthenticationError) as ei:
-            client.user_status()
+            client.account.status()
     _assert_actionable(ei.value, "Missing or invalid API token", "passed as token=")
     again = pickle.loads(pickle.dumps(ei.value))
     assert str(again) == str(ei.value)
@@ -309,7 +309,7 @@ def test_invalid_token_from_environment_says_so(monkeypatch, tmp_path):
 def test_access_denied_names_the_token_too():
     with sim.serve(faults={"status_403": 1.0}) as server:
         with pytest.raises(PermissionDeniedError) as ei:
-            server.client().user_status()
+            server.client().account.status()
     _assert_actionable(ei.value, "Access denied (simulated fault)", "passed as token=")
 
 
@@ -325,7 +325,7 @@ def test_no_token_at_all(monkeypatch):
 def test_other_errors_carry_no_token_hint():
     with sim.serve() as server:
         with pytest.raises(Exception) as ei:
-            server.client().get_processing("no-such-processing")
+            server.client().processings.get("no-such-processing")
     assert "MAPFLOW_TOKEN" not in str(ei.value)
 
 

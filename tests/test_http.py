@@ -27,6 +27,7 @@ CANARY_KEY = "CANARY-KEY-7f3a9b1c55e04d2a"
 CANARY_RAW = f"{CANARY_EMAIL}:{CANARY_KEY}"
 CANARY_TOKEN = base64.b64encode(CANARY_RAW.encode()).decode()
 SECRETS = [CANARY_TOKEN, CANARY_KEY, CANARY_RAW]
+RETRY_FIELDS = ("max_retries", "backoff_base", "backoff_max", "max_retry_after", "deadline")
 
 
 # --------------------------------------------------------------------------- server
@@ -128,12 +129,15 @@ class FakeTime:
 
 
 def make(server, ft=None, **kw) -> MapflowClient:
+    """A client on ``server`` with fake time; ``RetryPolicy`` fields among ``kw`` make
+    its ``retry`` (4 retries unless told)."""
     ft = ft or FakeTime()
-    kw.setdefault("max_retries", 4)
+    policy = {"max_retries": 4, **{k: kw.pop(k) for k in RETRY_FIELDS if k in kw}}
     kw.setdefault("timeout", (2.0, 2.0))
     return MapflowClient(
         CANARY_TOKEN,
         base_url=server.url,
+        retry=RetryPolicy(**policy),
         sleep=ft.sleep,
         clock=ft.clock,
         random=kw.pop("random", lambda: 0.5),
@@ -229,14 +233,14 @@ def test_parse_retry_after():
 # --------------------------------------------------------------------------- auth
 def test_basic_auth_default_and_bearer(server):
     with make(server) as c:
-        c.user_status()
+        c.account.status()
     assert server.log[-1]["headers"]["Authorization"] == f"Basic {CANARY_TOKEN}"
     with make(server, auth="bearer") as c:
-        c.user_status()
+        c.account.status()
     assert server.log[-1]["headers"]["Authorization"] == f"Bearer {CANARY_TOKEN}"
     # a raw email:key is encoded for the user
     with MapflowClient(CANARY_RAW, base_url=server.url) as c:
-        c.user_status()
+        c.account.status()
     assert server.log[-1]["headers"]["Authorization"] == f"Basic {CANARY_TOKEN}"
 
 
@@ -247,7 +251,7 @@ def test_get_retries_503_then_succeeds_with_full_jitter(server):
         {"status": 503, "body": "busy"}, {"status": 502}, {"status": 504}, {"body": {"email": "x"}}
     )
     with make(server, ft, backoff_base=0.1, random=lambda: 1.0) as c:
-        st = c.user_status()
+        st = c.account.status()
     assert st.email == "x"
     assert len(server.log) == 4
     assert ft.sleeps == pytest.approx([0.1, 0.2, 0.4])
@@ -257,7 +261,7 @@ def test_backoff_is_capped_and_jittered(server):
     ft = FakeTime()
     server.push(*[{"status": 503}] * 4)
     with make(server, ft, backoff_base=1.0, backoff_max=2.5, random=lambda: 0.5) as c:
-        c.user_status()
+        c.account.status()
     assert ft.sleeps == pytest.approx([0.5, 1.0, 1.25, 1.25])
 
 
@@ -270,7 +274,7 @@ def test_retry_after_honoured_and_clamped(server, caplog):
     )
     caplog.set_level(logging.DEBUG)
     with make(server, ft, max_retry_after=20.0) as c:
-        c.list_projects()
+        c.projects.list()
     assert ft.sleeps == [3.0, 20.0]
     text = caplog.text
     assert "POST /projects/page -> 429 (attempt 1)" in text  # the paged listing
@@ -281,7 +285,7 @@ def test_gives_up_after_max_retries(server):
     ft = FakeTime()
     server.push(*[{"status": 503, "body": {"code": "UNAVAILABLE", "message": "down"}}] * 10)
     with make(server, ft, max_retries=2) as c, pytest.raises(exc.ServerError) as ei:
-        c.get_processing("p1")
+        c.processings.get("p1")
     assert len(server.log) == 3
     e = ei.value
     assert (e.status, e.code, e.message, e.method, e.path) == (
@@ -296,7 +300,7 @@ def test_gives_up_after_max_retries(server):
 def test_429_exhausted_keeps_retry_after(server):
     server.push(*[{"status": 429, "headers": {"Retry-After": "1"}}] * 3)
     with make(server, max_retries=1) as c, pytest.raises(exc.RateLimitError) as ei:
-        c.memory()
+        c.data.memory()
     assert ei.value.retry_after == 1.0
 
 
@@ -305,7 +309,7 @@ def test_deadline_stops_retrying(server):
     server.push(*[{"status": 503}] * 10)
     with make(server, ft, max_retries=10, deadline=5.0, backoff_base=2.0, random=lambda: 1.0) as c:
         with pytest.raises(exc.ServerError):
-            c.user_status()
+            c.account.status()
     assert sum(ft.sleeps) <= 5.0
     assert len(server.log) == len(ft.sleeps) + 1 < 11
 
@@ -313,7 +317,7 @@ def test_deadline_stops_retrying(server):
 def test_4xx_not_retried(server):
     server.push({"status": 404, "body": {"code": "NOT_FOUND", "message": "no such processing"}})
     with make(server) as c, pytest.raises(exc.NotFoundError) as ei:
-        c.get_processing("nope")
+        c.processings.get("nope")
     assert len(server.log) == 1 and ei.value.code == "NOT_FOUND"
 
 
@@ -321,23 +325,23 @@ def test_read_timeout_retried_for_get(server):
     ft = FakeTime()
     server.push({"action": "sleep", "seconds": 0.6}, {"body": {"id": "p"}})
     with make(server, ft, timeout=(1.0, 0.2)) as c:
-        assert c.get_processing("p").id == "p"
+        assert c.processings.get("p").id == "p"
     assert len(ft.sleeps) == 1
 
 
 def test_reset_retried_for_get(server):
     server.push({"action": "drop"}, {"body": {"id": "p"}})
     with make(server) as c:
-        assert c.get_processing("p").id == "p"
+        assert c.processings.get("p").id == "p"
 
 
 def test_read_only_posts_are_retried(server):
     server.push({"status": 503}, {"body": 42})
     with make(server) as c:
-        assert c.cost(wdId="w", areaSqKm=1.0) == 42
+        assert c.processings.cost(wdId="w", areaSqKm=1.0) == 42
     server.push({"status": 503}, {"body": []})
     with make(server) as c:
-        assert len(c.search_catalog({"type": "Polygon", "coordinates": []})) == 0
+        assert len(c.catalog.search({"type": "Polygon", "coordinates": []})) == 0
 
 
 # --------------------------------------------------------------------------- creates
@@ -349,14 +353,14 @@ def test_create_not_retried_on_503(server):
         {"status": 503, "body": {"code": "UNAVAILABLE", "message": "later"}}, {"body": {"id": "x"}}
     )
     with make(server) as c, pytest.raises(exc.ServerError):
-        c.create_processing(**BODY)
+        c.processings.create(**BODY)
     assert [r["method"] for r in server.log] == ["POST"]
 
 
 def test_create_dropped_answer_is_ambiguous(server):
     server.push({"action": "drop"})
     with make(server) as c, pytest.raises(exc.AmbiguousCreateError) as ei:
-        c.create_processing(**BODY)
+        c.processings.create(**BODY)
     assert len(server.log) == 1
     assert ei.value.meta == {"run": "r1"}
     assert ei.value.path == "/processings/v2"
@@ -365,20 +369,20 @@ def test_create_dropped_answer_is_ambiguous(server):
 def test_create_timeout_is_ambiguous(server):
     server.push({"action": "sleep", "seconds": 0.6})
     with make(server, timeout=(1.0, 0.2)) as c, pytest.raises(exc.AmbiguousCreateError):
-        c.create_project("p")
+        c.projects.create("p")
     assert len(server.log) == 1
 
 
 def test_create_unreadable_200_is_ambiguous(server):
     server.push({"status": 200, "body": "<html>oops</html>"})
     with make(server) as c, pytest.raises(exc.AmbiguousCreateError):
-        c.create_processing(**BODY)
+        c.processings.create(**BODY)
 
 
 def test_create_gateway_502_html_is_ambiguous_but_json_error_is_not(server):
     server.push({"status": 502, "body": "<html><h1>Bad gateway</h1></html>"})
     with make(server) as c, pytest.raises(exc.AmbiguousCreateError):
-        c.create_mosaic("m")
+        c.data.mosaics.create("m")
     server.push(
         {
             "status": 400,
@@ -390,7 +394,7 @@ def test_create_gateway_502_html_is_ambiguous_but_json_error_is_not(server):
         }
     )
     with make(server) as c, pytest.raises(exc.TooLargeProcessingError) as ei:
-        c.create_processing(**BODY)
+        c.processings.create(**BODY)
     assert ei.value.params == {"area": "48669864", "aoiAreaLimit": "2500000"}
     assert ei.value.status == 400
 
@@ -404,12 +408,12 @@ def test_create_connection_refused_is_retried_then_transport_error():
     c = MapflowClient(
         CANARY_TOKEN,
         base_url=f"http://127.0.0.1:{port}/rest",
-        max_retries=2,
+        retry=RetryPolicy(max_retries=2),
         sleep=ft.sleep,
         clock=ft.clock,
     )
     with pytest.raises(exc.TransportError) as ei:
-        c.create_processing(**BODY)
+        c.processings.create(**BODY)
     assert not isinstance(ei.value, exc.AmbiguousCreateError)
     assert len(ft.sleeps) == 2
     assert "refused" in str(ei.value)
@@ -419,7 +423,7 @@ def test_create_connection_refused_is_retried_then_transport_error():
 def test_non_json_200_for_get_is_transport_error(server):
     server.push({"status": 200, "body": "<html>captive portal</html>"})
     with make(server, max_retries=0) as c, pytest.raises(exc.TransportError) as ei:
-        c.user_status()
+        c.account.status()
     assert not isinstance(ei.value, exc.AmbiguousCreateError)
     assert "not JSON" in str(ei.value)
 
@@ -441,7 +445,7 @@ def test_non_json_200_for_get_is_transport_error(server):
 def test_status_mapping(server, status, cls):
     server.push({"status": status, "body": {"code": "C", "message": "m", "params": {"k": "v"}}})
     with make(server, max_retries=0) as c, pytest.raises(cls) as ei:
-        c.get_project("a/b?c")
+        c.projects.get("a/b?c")
     e = ei.value
     assert (e.status, e.code, e.message, e.params) == (status, "C", "m", {"k": "v"})
     assert e.path == "/projects/a%2Fb%3Fc"  # ids cannot add path segments or a query
@@ -451,11 +455,11 @@ def test_status_mapping(server, status, cls):
 def test_plain_text_and_html_error_bodies(server):
     server.push({"status": 500, "body": "<html><body><h1>Internal</h1> boom</body></html>"})
     with make(server, max_retries=0) as c, pytest.raises(exc.ServerError) as ei:
-        c.user_status()
+        c.account.status()
     assert ei.value.message == "Internal boom" and ei.value.code is None
     server.push({"status": 403, "body": "Forbidden", "content_type": "text/plain"})
     with make(server, max_retries=0) as c, pytest.raises(exc.PermissionDeniedError) as ei:
-        c.user_status()
+        c.account.status()
     assert ei.value.message == "Forbidden"
 
 
@@ -468,17 +472,17 @@ def test_no_token_in_repr_logs_or_errors(server, caplog):
     texts += [repr(c), str(c), repr(c._http), repr(c._http._auth)]
     server.push({"action": "echo_auth", "status": 401})
     with pytest.raises(exc.AuthenticationError) as ei:
-        c.user_status()
+        c.account.status()
     texts.append(all_exception_text(ei.value))
     assert "***" in ei.value.message  # echoed header scrubbed
     server.push({"action": "sleep", "seconds": 0.5}, {"action": "sleep", "seconds": 0.5})
     with pytest.raises(exc.TransportError) as ei:
-        c.get_processing("p")
+        c.processings.get("p")
     texts.append(all_exception_text(ei.value))
     assert ei.value.__cause__ is not None and getattr(ei.value.__cause__, "request", None) is None
     server.push({"action": "drop"})
     with pytest.raises(exc.AmbiguousCreateError) as ei:
-        c.create_processing(**BODY)
+        c.processings.create(**BODY)
     texts.append(all_exception_text(ei.value))
     texts.append(caplog.text)
     texts += [r.getMessage() for r in caplog.records]
@@ -528,10 +532,10 @@ def test_error_bodies_echoing_the_token_leave_no_trace(server, caplog, echoed):
     errors = []
     with make(server, max_retries=0) as c:
         for call, cls in (
-            (c.user_status, exc.ServerError),
-            (c.user_status, exc.ServerError),
-            (c.user_status, exc.TransportError),
-            (lambda: c.create_processing(**BODY), exc.AmbiguousCreateError),
+            (c.account.status, exc.ServerError),
+            (c.account.status, exc.ServerError),
+            (c.account.status, exc.TransportError),
+            (lambda: c.processings.create(**BODY), exc.AmbiguousCreateError),
         ):
             with pytest.raises(cls) as ei:
                 call()
@@ -559,12 +563,12 @@ def test_key_in_a_path_is_redacted_in_errors_logs_and_chained_text(caplog):
     c = MapflowClient(
         CANARY_TOKEN,
         base_url=f"http://127.0.0.1:{port}/rest",
-        max_retries=1,
+        retry=RetryPolicy(max_retries=1),
         sleep=ft.sleep,
         clock=ft.clock,
     )
     with pytest.raises(exc.TransportError) as ei:
-        c.get_processing(f"id-{CANARY_KEY}")
+        c.processings.get(f"id-{CANARY_KEY}")
     e = ei.value
     text = all_exception_text(e) + "".join(traceback.format_exception(type(e), e, e.__traceback__))
     assert "Max retries exceeded" in text  # the chained urllib3 text is there, redacted

@@ -52,7 +52,7 @@ def test_cloud_cover_normalised_and_filters(scale):
 
     with sim.serve(catalog_cloud_cover_scale=scale) as server:
         client = server.client()
-        client.catalog_scale = scale  # the deployment's scale, told, never guessed
+        client.catalog.scale = scale  # the deployment's scale, told, never guessed
         all_ = AOI.mapflow.search_imagery(client=client)
         clear = AOI.mapflow.search_imagery(
             client=client, max_cloud_cover=0.2, date_from="2022-01-01", date_to="2025-06-30"

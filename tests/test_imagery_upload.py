@@ -42,10 +42,10 @@ def test_dataarray_upload_then_process_my_imagery(mapflow_sim, tmp_path):
     assert img.id and img.mosaic_id
     assert img.meta_data["crs"] == "EPSG:32637" and img.meta_data["count"] == 3
     img2 = ortho(x0=410050.0).mapflow.upload(client=client, mosaic=img.mosaic_id)
-    assert {i.id for i in client.list_images(img.mosaic_id)} == {img.id, img2.id}
-    assert client.image_preview(img.id, "s")[:3] == b"\xff\xd8\xff"
+    assert {i.id for i in client.data.images.list(img.mosaic_id)} == {img.id, img2.id}
+    assert client.data.images.preview(img.id, "s")[:3] == b"\xff\xd8\xff"
     # process the uploaded imagery
-    fp = shapely.from_wkt(client.get_image(img.id).raw["footprint"])
+    fp = shapely.from_wkt(client.data.images.get(img.id).raw["footprint"])
     aoi = gpd.GeoDataFrame(geometry=[fp.buffer(0.002)], crs=4326)
     res = aoi.mapflow.process(
         "buildings",
@@ -86,7 +86,7 @@ def test_path_upload_and_each_rule_has_a_clear_error(mapflow_sim, tmp_path):
         nocrs.mapflow.upload(client=client, mosaic=mid)
     assert err.value.rule == "georeference"
     # nothing refused was sent
-    assert len(client.list_images(mid)) == 1
+    assert len(client.data.images.list(mid)) == 1
     bad = tmp_path / "plain.txt"
     bad.write_bytes(b"hello")
     with pytest.raises(ImageryError, match="not a readable raster"):

@@ -340,8 +340,8 @@ def _sim_processing(server):
     import requests
 
     with server.client() as client:
-        created = client.create_processing(
-            **client.processing_body(
+        created = client.processings.create(
+            **client.processings.body(
                 "🏠 Buildings",
                 {
                     "type": "Polygon",

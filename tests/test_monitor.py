@@ -67,7 +67,7 @@ def test_monitor_fetches_each_date_and_pays_each_processing_once(tmp_path):
         # a second monitor() on the same folder resumes the same template
         again_mon = gdf.mapflow.monitor("buildings", client=client, run_dir=tmp_path / "watch")
         assert again_mon.template_id == mon.template_id
-        assert len(client.list_templates()) == 1
+        assert len(client.templates.list()) == 1
         _paid_once(server)
         template_procs = [p for p in server.processings if (p.get("meta") or {}).get("templateId")]
         assert {p["id"] for p in template_procs} == set(again.processings["processing_id"])
@@ -115,7 +115,7 @@ def test_monitoring_loop_survives_sigkill_and_pays_once(tmp_path):
                 kills.append(point)
             out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
             assert out.returncode == 0 and "DONE" in out.stdout, out.stderr[-2000:]
-        assert len(server.client().list_templates()) == 1  # never a second template
+        assert len(server.client().templates.list()) == 1  # never a second template
         _paid_once(server)
         final = open_monitor(run_dir, server.client()).check()
         downloads = [r.path for r in server.requests if r.path.endswith("/result")]

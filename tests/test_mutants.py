@@ -27,7 +27,7 @@ from shapely.geometry import LineString, box
 import mapflow_geo  # noqa: F401
 from mapflow_geo import exceptions as exc
 from mapflow_geo import sim
-from mapflow_geo.client import MapflowClient
+from mapflow_geo.client import MapflowClient, RetryPolicy
 from mapflow_geo.results import stitch
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
@@ -137,7 +137,7 @@ def test_a_same_named_processing_from_before_the_intent_is_never_adopted(tmp_pat
                    clock=lambda: time.time() + offset[0]) as server:  # fmt: skip
         client = server.client()
         _, _, procs, _ = prepare_run(gdf, "buildings", client=client)
-        stale = {client.create_processing(**p.body).id for p in procs}  # no meta
+        stale = {client.processings.create(**p.body).id for p in procs}  # no meta
         offset[0] = 0.0
         server.set_faults(reset=0.5, methods=["POST"], paths=["/processings/v2"])
         res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path,
@@ -268,7 +268,7 @@ def test_area_billing_budget_refuses_just_below_and_allows_just_above(tmp_path, 
         aoi_area_limit_km2=5, billing_type="AREA", area_limit_km2=left, processing_seconds=0
     ) as server:
         client = server.client()
-        assert client.user_status().remaining_area == pytest.approx(left * 1e6, abs=1)
+        assert client.account.status().remaining_area == pytest.approx(left * 1e6, abs=1)
         if side == "below":
             with pytest.raises(exc.BudgetError, match="km² left"):
                 gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
@@ -417,9 +417,9 @@ def test_server_errors_echoing_each_form_of_the_token_leave_no_trace(echo, caplo
     caplog.set_level(logging.DEBUG)
     echo.form, echo.status = form, status
     client = MapflowClient(TOKEN, base_url=f"http://127.0.0.1:{echo.server_port}/rest",
-                           max_retries=0)  # fmt: skip
+                           retry=RetryPolicy(max_retries=0))  # fmt: skip
     texts = [repr(client), str(client)]
-    for call in (client.user_status, lambda: client.get_processing("p1")):
+    for call in (client.account.status, lambda: client.processings.get("p1")):
         with pytest.raises(exc.APIError) as ei:
             call()
         assert ei.value.status == status

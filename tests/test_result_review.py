@@ -24,7 +24,7 @@ def test_rate_accept_reject_and_review_columns(tmp_path):
         assert (tiles["rating"] == 5).all()
         one = ids[0]
         assert res.rate(3, client=client, processing_id=one) == [one]
-        assert client.get_processing(one).rating == 3
+        assert client.processings.get(one).rating == 3
         res.reject("two buildings missing", client=client, processing_id=one)
         res.review(client)
         assert set(res.tiles.loc[res.tiles["processing_id"] == one, "reviewStatus"]) == {

@@ -144,12 +144,12 @@ def test_fast_parse_path_equals_gdal_path(model, blocks, monkeypatch):
     with sim.serve(processing_seconds=0, aoi_area_limit_km2=100) as server:
         client = server.client()
         body = {
-            "wdName": client.find_model(model).name,
+            "wdName": client.account.find_model(model).name,
             "geometry": shapely.geometry.mapping(box(30, 50, 30.02, 50.015)),
         }
         if blocks:
             body["blocks"] = blocks
-        data = client.processing_result_bytes(client.create_processing(**body).id)
+        data = client.processings.result_bytes(client.processings.create(**body).id)
     fast_table = results._read_uniform_collection(data)
     assert fast_table is not None, "a uniform result should take the fast path"
     fast = results.table_to_geodataframe(fast_table)

@@ -7,7 +7,7 @@ import shapely
 from shapely.geometry import Polygon, box
 
 import mapflow_geo  # noqa: F401
-from mapflow_geo import open_run, sim
+from mapflow_geo import RetryPolicy, open_run, sim
 from mapflow_geo.exceptions import (
     AOIError,
     BudgetError,
@@ -128,7 +128,7 @@ def test_dropped_create_responses_adopted_not_duplicated(tmp_path):
         aoi_area_limit_km2=5, processing_seconds=0, seed=5, faults={"drop_create_response": 0.3}
     ) as server:
         res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
-        listed = server.client().list_processings()
+        listed = server.client().processings.list()
         keys = [p.meta.get("mapflow_geo_key") for p in listed]
     assert res.complete
     assert len(keys) == len(set(keys)) == res.tiles["processing_key"].nunique()
@@ -313,7 +313,7 @@ def test_downloads_failing_past_max_outage_give_up_resumably(tmp_path):
     gdf = _gdf(_rect_km(20.0, 10.0, 6, 5))
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
         server.set_faults(status_503=1.0, methods=["GET"], paths=["/processings/"])
-        client = server.client(max_retries=0)
+        client = server.client(retry=RetryPolicy(max_retries=0))
         opts = dict(FAST, poll_interval=0.3, max_outage_s=1.5)
         with pytest.raises(ServerError):
             gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **opts)

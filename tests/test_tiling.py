@@ -40,13 +40,14 @@ class FakeClient:
         self.calls = []
         self._limits = SimpleNamespace(aoi_area_limit_km2=limit, max_aois_per_processing=max_aois)
         self._price = price
+        self.account = SimpleNamespace(limits=self._account_limits, model_price=self._model_price)
 
-    def account_limits(self):
-        self.calls.append("account_limits")
+    def _account_limits(self):
+        self.calls.append("account.limits")
         return self._limits
 
-    def model_price(self, model):
-        self.calls.append(("model_price", model))
+    def _model_price(self, model):
+        self.calls.append(("account.model_price", model))
         return self._price
 
 
@@ -77,7 +78,7 @@ def test_limits_and_price_from_client():
     tiles = mapflow_geo.plan(
         _gdf(shapely.box(10, 10, 10.2, 10.2)), client=client, model="🏠 Buildings"
     )
-    assert client.calls == ["account_limits", ("model_price", "🏠 Buildings")]
+    assert client.calls == ["account.limits", ("account.model_price", "🏠 Buildings")]
     s = tiles.attrs["summary"]
     assert s["area_limit_km2"] == 50 and s["max_aois"] == 3 and s["price_per_km2"] == 2
     assert tiles["planned_credits"].notna().all()

@@ -10,6 +10,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from mapflow_geo.api import RunClient
 from mapflow_geo.results import stats as _stats
 from mapflow_geo.results._options import OPTIONS, FeaturesTooLargeError
 from mapflow_geo.results.changes import changes as _changes
@@ -318,11 +319,11 @@ class MapflowResult:
         rating: int,
         *,
         feedback: str | None = None,
-        client: Any,
+        client: RunClient,
         processing_id: str | None = None,
     ) -> list[str]:
         """Rate one processing, or every processing of the run, 1–5 (with ``feedback``),
-        through ``client.rate_processing``. Returns the ids rated.
+        through ``client.processings.review.rate``. Returns the ids rated.
 
         Examples
         --------
@@ -330,21 +331,21 @@ class MapflowResult:
         """
         ids = self._targets(processing_id)
         for pid in ids:
-            client.rate_processing(pid, rating, feedback)
+            client.processings.review.rate(pid, rating, feedback)
         return ids
 
-    def accept(self, *, client: Any, processing_id: str | None = None) -> list[str]:
+    def accept(self, *, client: RunClient, processing_id: str | None = None) -> list[str]:
         """Accept one processing in review, or every processing of the run."""
         ids = self._targets(processing_id)
         for pid in ids:
-            client.accept_processing(pid)
+            client.processings.review.accept(pid)
         return ids
 
     def reject(
         self,
         comment: str,
         *,
-        client: Any,
+        client: RunClient,
         processing_id: str | None = None,
         features: Any = None,
     ) -> list[str]:
@@ -352,17 +353,17 @@ class MapflowResult:
         ``comment`` (and corrected ``features``, a FeatureCollection)."""
         ids = self._targets(processing_id)
         for pid in ids:
-            client.reject_processing(pid, comment, features)
+            client.processings.review.reject(pid, comment, features)
         return ids
 
-    def review(self, client: Any) -> gpd.GeoDataFrame:
+    def review(self, client: RunClient) -> gpd.GeoDataFrame:
         """Fill ``reviewStatus`` and ``rating`` columns into :attr:`tiles`, by
-        processing, from ``client.get_processing`` (one call per processing); returns
+        processing, from ``client.processings.get`` (one call per processing); returns
         the tiles."""
         status: dict[str, Any] = {}
         rating: dict[str, Any] = {}
         for pid in self.processing_ids():
-            p = client.get_processing(pid)
+            p = client.processings.get(pid)
             status[pid] = None if p.review_status is None else str(p.review_status)
             rating[pid] = p.rating
         pids = self.tiles["processing_id"] if "processing_id" in self.tiles else None

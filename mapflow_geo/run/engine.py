@@ -40,6 +40,7 @@ import geopandas as gpd
 import pandas as pd
 
 from mapflow_geo._args import checked
+from mapflow_geo.api import RunClient
 from mapflow_geo.client import default_client
 from mapflow_geo.exceptions import (
     AmbiguousCreateError,
@@ -145,7 +146,7 @@ class Runner:
 
     def __init__(
         self,
-        client: Any,
+        client: RunClient,
         journal: jr.Journal,
         plan: gpd.GeoDataFrame,
         processings: list[PlannedProcessing],
@@ -198,7 +199,7 @@ class Runner:
     def _balance(self) -> int | None:
         """Credits left on a ``CREDITS`` account when the runner starts (else None)."""
         try:
-            status = self.client.user_status()
+            status = self.client.account.status()
         except MapflowError:
             return None
         billing = str(getattr(status, "billing_type", "") or "").upper()
@@ -259,7 +260,7 @@ class Runner:
         first = self.clock()
         while True:
             try:
-                return self.client.create_processing(**proc.body, meta=meta)
+                return self.client.processings.create(**proc.body, meta=meta)
             except RateLimitError as exc:
                 attempt += 1
                 if self._stop_creating or self.clock() - first > self.max_outage_s:
@@ -414,7 +415,7 @@ class Runner:
         if self._balance0 is None:
             return False
         try:
-            now = self.client.user_status().remaining_credits
+            now = self.client.account.status().remaining_credits
         except MapflowError as exc:
             log.info("balance check failed (%s); %s keeps waiting", exc, key)
             return True
@@ -442,9 +443,9 @@ class Runner:
         page before ``total``, or over a count that fell (a processing deleted mid-sweep
         moves later ones onto pages already read) is incomplete: absence is never
         concluded from it."""
-        pages = getattr(self.client, "processing_pages", None)
+        pages = getattr(self.client.processings, "pages", None)
         if pages is None:
-            listing = self.client.list_processings(self.project_id)
+            listing = self.client.processings.list(self.project_id)
             return list(listing), bool(getattr(listing, "complete", True))
         out, seen, missing = [], set(), set(want_ids)
         page = None
@@ -498,7 +499,7 @@ class Runner:
         _failpoint("mid_poll")
         if status == Status.FAILED and rec.restarts < self.max_restarts:
             log.info("restarting failed processing %s (%s)", proc.id, rec.key)
-            self.client.restart_processing(proc.id)
+            self.client.processings.restart(proc.id)
             self.journal.count_restart(rec.key)
             return
         if Status.parse(status).is_terminal and rec.key not in pending:
@@ -523,7 +524,7 @@ class Runner:
             self.journal.finish(key, stored)
             return
         tiles = plan.iloc[pos]
-        aois = list(self.client.processing_aois(processing_id))
+        aois = list(self.client.processings.aois(processing_id))
         single = len(aois) == 1 and status == Status.OK
         unstored = []  # per-AOI failures: recorded with "finished"
         for aoi in aois:
@@ -704,7 +705,7 @@ class Runner:
         for rec in created:
             proc = by_id.get(rec.processing_id)
             if proc is None:  # moved out of the project or listing lag
-                proc = self.client.get_processing(rec.processing_id)
+                proc = self.client.processings.get(rec.processing_id)
             seen.append((rec, proc))
         updates, changed = [], False
         for rec, proc in seen:
@@ -797,7 +798,7 @@ def process(
     gdf: gpd.GeoDataFrame,
     model: str,
     *,
-    client: Any = None,
+    client: RunClient | None = None,
     source: Any = None,
     blocks: Any = None,
     project: str | None = None,
@@ -934,7 +935,7 @@ def process(
         to_create = [p for p in procs if p.key not in known or known[p.key].state == jr.PLANNED]
         check_budget(client, procs, to_create, max_credits)
         save_inputs(run_dir, aois, plan, run_params)
-        project_id = project or client.default_project().id
+        project_id = project or client.projects.default().id
         journal.set_run("project_id", str(project_id))
         Runner(
             client,

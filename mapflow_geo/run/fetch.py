@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mapflow_geo.api import RunClient
 from mapflow_geo.exceptions import DamagedResultError
 from mapflow_geo.results import geoparquet_bytes, read_geojson_table
 from mapflow_geo.results.io import constant_column, release_memory
@@ -54,7 +55,7 @@ class Failpoints:
 
 
 def store_result(
-    client: Any,
+    client: RunClient,
     run_dir: Path,
     processing_id: str,
     query_aoi: str | None,
@@ -77,7 +78,7 @@ def store_result(
     Raises :class:`DamagedResultError` when every one of ``attempts`` downloads was
     unreadable (see the module)."""
     for attempt in range(attempts):
-        data = client.processing_result_bytes(processing_id, query_aoi)
+        data = client.processings.result_bytes(processing_id, query_aoi)
         jr.failpoint(failpoints.downloaded)
         try:
             with parsing if parsing is not None else contextlib.nullcontext():

@@ -38,6 +38,7 @@ from shapely.geometry import mapping
 
 from mapflow_geo._args import checked
 from mapflow_geo.aoi import prepare_aois, require_rows
+from mapflow_geo.api import RunClient
 from mapflow_geo.client import default_client
 from mapflow_geo.exceptions import (
     AmbiguousCreateError,
@@ -107,7 +108,7 @@ class Monitor:
     def __init__(
         self,
         run_dir: str | os.PathLike,
-        client: Any = None,
+        client: RunClient | None = None,
         *,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -128,15 +129,15 @@ class Monitor:
     # -- the template ---------------------------------------------------------------
     def pause(self) -> None:
         """Stop the service's daily runs (nothing new is charged)."""
-        self.client.pause_template(self.template_id)
+        self.client.templates.pause(self.template_id)
 
     def resume(self) -> None:
         """Start the daily runs again."""
-        self.client.resume_template(self.template_id)
+        self.client.templates.resume(self.template_id)
 
     def template(self) -> Any:
         """The template as the service describes it now."""
-        return self.client.get_template(self.template_id)
+        return self.client.templates.get(self.template_id)
 
     # -- fetching -------------------------------------------------------------------
     def check(self) -> MonitorUpdate:
@@ -145,7 +146,7 @@ class Monitor:
         tiles = gpd.read_parquet(self.run_dir / "plan.parquet")
         with jr.Journal(self.run_dir, None) as j:
             before = set(_dates(j))
-            for proc in self.client.template_processings(self.template_id):
+            for proc in self.client.templates.processings(self.template_id):
                 self._record(j, proc)
                 jr.failpoint("monitor_after_record")
             for rec in j.records():
@@ -193,7 +194,7 @@ class Monitor:
         date = (rec.meta or {}).get("date")
         done = {d.aoi_id for d in j.downloads(rec.key) if d.status == Status.OK}
         damaged = False
-        for aoi in self.client.processing_aois(rec.processing_id):
+        for aoi in self.client.processings.aois(rec.processing_id):
             aoi_id = str(aoi.id)
             if aoi_id in done:
                 continue
@@ -243,7 +244,7 @@ def monitor(
     gdf: gpd.GeoDataFrame,
     model: str,
     *,
-    client: Any = None,
+    client: RunClient | None = None,
     run_dir: str | os.PathLike,
     name: str | None = None,
     project: str | None = None,
@@ -293,7 +294,7 @@ def monitor(
     client = default_client(client)
     aois = prepare_aois(gdf)
     require_rows(aois, gdf)
-    found = client.find_model(model)
+    found = client.account.find_model(model)
     limit = template_area_limit_km2 or _template_limit(client)
     tiles = plan(aois, area_limit_km2=limit, max_aois=1)
     params = {
@@ -310,7 +311,7 @@ def monitor(
         save_inputs(run_dir, aois, tiles, params)
         template_id = j.get_run("template_id")
         if template_id:
-            client.resume_template(template_id)
+            client.templates.resume(template_id)
         else:
             template_id = _create_template(client, j, tiles, found, params, name, active_until)
     return Monitor(run_dir, client)
@@ -318,7 +319,7 @@ def monitor(
 
 def open_monitor(
     run_dir: str | os.PathLike,
-    client: Any = None,
+    client: RunClient | None = None,
     *,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Monitor:
@@ -346,7 +347,7 @@ def _create_template(client, j, tiles, model, params, name, active_until) -> str
     j.set_run("template_intent", digest(tname))
     jr.failpoint("monitor_after_intent")
     try:
-        created = client.create_template(
+        created = client.templates.create(
             tname,
             aois,
             project_id=params["project"],
@@ -368,15 +369,15 @@ def _create_template(client, j, tiles, model, params, name, active_until) -> str
     return str(created.id)
 
 
-def _find_template(client: Any, name: str, project: str | None) -> Any:
-    for t in client.list_templates(project):
+def _find_template(client: RunClient, name: str, project: str | None) -> Any:
+    for t in client.templates.list(project):
         if t.name == name:
             return t
     return None
 
 
-def _template_limit(client: Any) -> float:
-    raw = getattr(client.user_status(), "raw", {}) or {}
+def _template_limit(client: RunClient) -> float:
+    raw = getattr(client.account.status(), "raw", {}) or {}
     value = raw.get("templateAreaLimit")
     return float(value) / 1e6 if value else DEFAULT_TEMPLATE_AREA_LIMIT_KM2
 

@@ -25,6 +25,7 @@ from shapely.geometry import mapping
 
 from mapflow_geo._args import checked
 from mapflow_geo.aoi import polygon_parts, prepare_aois, require_rows
+from mapflow_geo.api import RunClient
 from mapflow_geo.client import default_client
 from mapflow_geo.exceptions import BudgetError, ConfigError, MapflowError, PlanError
 from mapflow_geo.scenes import plan_scenes
@@ -69,7 +70,7 @@ def digest(*parts: Any) -> str:
 
 # ------------------------------------------------------------------------ limits
 def resolve_limits(
-    client: Any, area_limit_km2: float | None = None, max_aois: int | None = None
+    client: RunClient, area_limit_km2: float | None = None, max_aois: int | None = None
 ) -> tuple[float, int]:
     """The limits to plan under: the ones given, else the account's (one request each
     for ``/projects/default`` and ``/user/status``, only when one is missing).
@@ -77,7 +78,7 @@ def resolve_limits(
     A given limit always wins, including a falsy one (which then fails validation
     in the planner rather than silently becoming the account's)."""
     if (area_limit_km2 is None or max_aois is None) and client is not None:
-        limits = client.account_limits()
+        limits = client.account.limits()
         if area_limit_km2 is None:
             area_limit_km2 = limits.aoi_area_limit_km2
         if max_aois is None:
@@ -94,7 +95,7 @@ def resolve_limits(
 def plan(
     gdf: Any,
     *,
-    client: Any = None,
+    client: RunClient | None = None,
     model: str | None = None,
     area_limit_km2: float | None = None,
     max_aois: int | None = None,
@@ -136,7 +137,7 @@ def plan(
     if client is not None:
         area_limit_km2, max_aois = resolve_limits(client, area_limit_km2, max_aois)
         if price_per_km2 is None and model is not None:
-            price_per_km2 = client.model_price(model)
+            price_per_km2 = client.account.model_price(model)
     return make_plan(
         gdf,
         area_limit_km2=area_limit_km2,
@@ -217,7 +218,7 @@ def prepare_run(
     gdf: gpd.GeoDataFrame,
     model: str,
     *,
-    client: Any,
+    client: RunClient,
     source: Any = None,
     blocks: Any = None,
     project: str | None = None,
@@ -233,7 +234,7 @@ def prepare_run(
     aois = prepare_aois(gdf, errors=errors)
     require_rows(aois, gdf)
     area_limit_km2, max_aois = resolve_limits(client, area_limit_km2, max_aois)
-    found = client.find_model(model)
+    found = client.account.find_model(model)
     scenes = source if isinstance(source, gpd.GeoDataFrame) else None
     if scenes is not None:  # chosen catalog scenes: tiles clipped to them, one per processing
         plan = plan_scenes(aois, scenes, area_limit_km2=area_limit_km2, max_aois=max_aois)
@@ -269,13 +270,13 @@ def prepare_run(
 
 # ------------------------------------------------------------------------ money
 def estimate_processings(
-    client: Any, processings: list[PlannedProcessing], workers: int = 4
+    client: RunClient, processings: list[PlannedProcessing], workers: int = 4
 ) -> None:
     """Fill ``estimate`` of each processing from the server's cost endpoint (no create)."""
     todo = [p for p in processings if p.estimate is None]
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for p, cost in zip(
-            todo, pool.map(lambda p: int(client.cost(**p.body)), todo), strict=False
+            todo, pool.map(lambda p: int(client.processings.cost(**p.body)), todo), strict=False
         ):
             p.estimate = cost
 
@@ -292,13 +293,17 @@ def check_size(procs: list[PlannedProcessing], max_processings: int | None) -> N
 
 
 def check_credit_floor(
-    client: Any, model: str, blocks: Any, procs: list[PlannedProcessing], max_credits: int | None
+    client: RunClient,
+    model: str,
+    blocks: Any,
+    procs: list[PlannedProcessing],
+    max_credits: int | None,
 ) -> None:
     """Refuse before asking the server about each processing when even the model's own
     price (no imagery price: a lower bound of the server's cost) exceeds ``max_credits``."""
     if max_credits is None:
         return
-    price = float(client.model_price(model, blocks))
+    price = float(client.account.model_price(model, blocks))
     floor = sum(credits_for(p.area_km2, price) for p in procs)
     if floor > max_credits:
         raise BudgetError(
@@ -309,7 +314,7 @@ def check_credit_floor(
 
 
 def check_budget(
-    client: Any,
+    client: RunClient,
     procs: list[PlannedProcessing],
     to_create: list[PlannedProcessing],
     max_credits: int | None,
@@ -327,7 +332,7 @@ def check_budget(
         return
     new_credits = sum(p.estimate or 0 for p in to_create)
     new_area_km2 = sum(p.area_km2 for p in to_create)
-    status = client.user_status()
+    status = client.account.status()
     billing = str(getattr(status, "billing_type", "") or "").upper()
     if billing == "CREDITS" and status.remaining_credits is not None:
         if new_credits > status.remaining_credits:
@@ -348,7 +353,7 @@ def estimate(
     gdf: gpd.GeoDataFrame,
     model: str,
     *,
-    client: Any = None,
+    client: RunClient | None = None,
     source: Any = None,
     blocks: Any = None,
     area_limit_km2: float | None = None,
@@ -434,7 +439,7 @@ def fingerprint_of(
     return digest(*parts)
 
 
-def api_host(client: Any) -> str | None:
+def api_host(client: RunClient) -> str | None:
     """The host name of the client's API (for the fingerprint)."""
     from urllib.parse import urlsplit
 
@@ -444,7 +449,7 @@ def api_host(client: Any) -> str | None:
         return None
 
 
-def account_of(client: Any) -> str | None:
+def account_of(client: RunClient) -> str | None:
     """The identity of the client's account, for the fingerprint: the e-mail (else the
     user id) that ``/user/status`` names — the answer a run has read already for its
     limits and models, so no request is added. Never the key: a rotated key of the same
@@ -452,7 +457,7 @@ def account_of(client: Any) -> str | None:
     of the token stands in (runs are then kept apart per token, never across accounts).
     """
     status = None
-    read = getattr(client, "user_status", None)
+    read = getattr(getattr(client, "account", None), "status", None)
     if read is not None:
         try:
             status = read(refresh=False)

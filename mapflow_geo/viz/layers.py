@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -15,14 +15,14 @@ from mapflow_geo import _secrets
 if TYPE_CHECKING:  # pragma: no cover
     import folium
 
-    from mapflow_geo.client import MapflowClient
+    from mapflow_geo.api import RunClient
     from mapflow_geo.results import MapflowResult
 
 log = logging.getLogger(__name__)
 
 
 def add_processing_layers(
-    m: folium.Map, result: MapflowResult, client: MapflowClient, kinds: Sequence[str]
+    m: folium.Map, result: MapflowResult, client: RunClient, kinds: Sequence[str]
 ) -> None:
     import folium
     from folium.plugins import VectorGridProtobuf
@@ -37,7 +37,7 @@ def add_processing_layers(
     ids = result.processings.get("processing_id", pd.Series(dtype=object)).dropna().unique()
     for pid in ids:
         try:
-            proc = client.get_processing(str(pid))
+            proc = client.processings.get(str(pid))
         except Exception as exc:  # noqa: BLE001 - a preview never fails on a lookup
             log.warning("preview: no layers for processing %s: %s", pid, exc)
             continue
@@ -61,7 +61,7 @@ def add_processing_layers(
         vector.add_to(m)
 
 
-def client_secrets(client: Any) -> tuple[str, ...]:
+def client_secrets(client: RunClient) -> tuple[str, ...]:
     """Every form of the credentials a client holds (token, decoded ``email:key``, the
     key alone), so that none is ever written into a map."""
     get = getattr(client, "_secrets", None)

@@ -10,8 +10,8 @@ import pytest
 from _rel import FAST, FULL, assert_one_charge_each, creates, grid_gdf
 
 import mapflow_geo  # noqa: F401
+from mapflow_geo import RetryPolicy, sim
 from mapflow_geo import exceptions as exc
-from mapflow_geo import sim
 from mapflow_geo.exceptions import RunFailedError
 
 N = 12 if FULL else 4
@@ -43,9 +43,11 @@ CLIENT_CASES = {
 def test_client_classifies_each_create_outcome(fault):
     expected, committed = CLIENT_CASES[fault]
     with sim.serve(**SIM, faults={fault: 1.0, "hang_s": 1.0, **ON_CREATE}) as server:
-        client = server.client(timeout=(5.0, 0.5), max_retries=2, backoff_base=0.01)
+        client = server.client(
+            timeout=(5.0, 0.5), retry=RetryPolicy(max_retries=2, backoff_base=0.01)
+        )
         with pytest.raises(expected) as ei:
-            client.create_processing(
+            client.processings.create(
                 name="x", wdName="🏠 Buildings", geometry=SQUARE, meta={"k": fault}
             )
         time.sleep(1.1 if fault == "hang" else 0)  # let the hung handler finish logging
@@ -75,10 +77,13 @@ def test_client_connection_refused_is_retried_once_up(tmp_path):
     from mapflow_geo import MapflowClient
 
     client = MapflowClient(
-        first.token, base_url=first.url, max_retries=6, backoff_base=0.4, random=lambda: 1.0
+        first.token,
+        base_url=first.url,
+        retry=RetryPolicy(max_retries=6, backoff_base=0.4),
+        random=lambda: 1.0,
     )
     try:
-        p = client.create_processing(name="x", wdName="🏠 Buildings", geometry=SQUARE)
+        p = client.processings.create(name="x", wdName="🏠 Buildings", geometry=SQUARE)
     finally:
         t.join()
         server = holder["server"]
@@ -95,9 +100,9 @@ def test_client_connection_refused_throughout_is_not_ambiguous():
     s.close()
     from mapflow_geo import MapflowClient
 
-    client = MapflowClient(token, base_url=url, max_retries=2, backoff_base=0.01)
+    client = MapflowClient(token, base_url=url, retry=RetryPolicy(max_retries=2, backoff_base=0.01))
     with pytest.raises(exc.TransportError) as ei:
-        client.create_processing(name="x", wdName="🏠 Buildings", geometry=SQUARE)
+        client.processings.create(name="x", wdName="🏠 Buildings", geometry=SQUARE)
     assert not isinstance(ei.value, exc.AmbiguousCreateError)
     assert "refused" in str(ei.value)
 
@@ -129,7 +134,7 @@ def test_run_pays_once_for_every_retryable_or_ambiguous_create(tmp_path, fault):
 
     faults = {fault: 0.5, "hang_s": 0.6, "retry_after": "0.2", **ON_CREATE}
     with sim.serve(**SIM, faults=faults) as server:
-        client = server.client(timeout=(5.0, 0.4), backoff_base=0.01)
+        client = server.client(timeout=(5.0, 0.4), retry=RetryPolicy(backoff_base=0.01))
         res = gdf.mapflow.process(
             "buildings",
             client=client,

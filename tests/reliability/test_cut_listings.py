@@ -29,7 +29,7 @@ pytestmark = pytest.mark.reliability
 def test_listing_cut_short_is_no_proof_of_absence(tmp_path):
     gdf = grid_gdf(N)
     with sim.serve(**SIM) as server:
-        page = f"/rest/projects/{server.client().default_project_id()}/processings/v2/page"
+        page = f"/rest/projects/{server.client().projects.default_id()}/processings/v2/page"
         cut = {"cut_listing": 1.0, "paths": [page]}
         server.set_faults(drop_create_response=1.0, **cut)
 

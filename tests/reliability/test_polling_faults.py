@@ -13,8 +13,8 @@ import pytest
 from _rel import FULL, assert_one_charge_each, grid_gdf
 
 import mapflow_geo  # noqa: F401
+from mapflow_geo import RetryPolicy, sim
 from mapflow_geo import exceptions as exc
-from mapflow_geo import sim
 
 N = 8 if FULL else 4
 SIM = dict(aoi_area_limit_km2=5, processing_seconds=90, seed=9)
@@ -87,10 +87,12 @@ def test_5xx_backoff_stops_at_the_deadline():
     with sim.serve(**SIM, faults={"status_503": 1.0, "methods": ["GET"]}) as server:
         fake = FakeTime()
         client = server.client(
-            sleep=fake.sleep, clock=fake.clock, max_retries=1000, deadline=120, backoff_max=20
+            sleep=fake.sleep,
+            clock=fake.clock,
+            retry=RetryPolicy(max_retries=1000, deadline=120, backoff_max=20),
         )
         with pytest.raises(exc.ServerError):
-            client.user_status()
+            client.account.status()
         n = server.count("GET")
     assert fake.now <= 120  # no retry starts past the deadline
     assert max(fake.sleeps) <= 20  # capped backoff

@@ -16,7 +16,7 @@ import requests
 from _rel import FAST, grid_gdf
 
 import mapflow_geo  # noqa: F401
-from mapflow_geo import MapflowClient, open_run, sim, sources
+from mapflow_geo import MapflowClient, RetryPolicy, open_run, sim, sources
 from mapflow_geo import exceptions as exc
 from mapflow_geo._http import resolve_base_url
 
@@ -62,17 +62,17 @@ def test_canary_never_leaks(tmp_path, caplog):
         seed=3,
         faults=dict(faults, retry_after="0"),
     ) as server:
-        client = server.client(backoff_base=0.01)
+        client = server.client(retry=RetryPolicy(backoff_base=0.01))
         texts += [repr(client), str(client), repr(src), str(src)]
         res = grid_gdf(4).mapflow.process(
             "buildings", client=client, run_dir=run_dir, source=src, **FAST
         )
         texts += [repr(res), str(res), repr(res.processings), repr(res.tiles), repr(res.costs)]
-        texts += [repr(p) for p in client.list_processings()]
+        texts += [repr(p) for p in client.processings.list()]
         # errors, chained: ambiguous create, 401 after a token rotation, 404, 400
         server.set_faults(drop_create_response=1.0)
         with pytest.raises(exc.AmbiguousCreateError) as ei:
-            client.create_processing(
+            client.processings.create(
                 name="x",
                 wdName="🏠 Buildings",
                 params=src,
@@ -81,8 +81,8 @@ def test_canary_never_leaks(tmp_path, caplog):
         texts.append(_chain(ei.value))
         server.clear_faults()
         for bad in (
-            lambda: client.get_processing("nope"),
-            lambda: client.create_processing(
+            lambda: client.processings.get("nope"),
+            lambda: client.processings.create(
                 name="x", wdName="🏠 Buildings", params=src, geometry={"type": "Nope"}
             ),
         ):
@@ -91,7 +91,7 @@ def test_canary_never_leaks(tmp_path, caplog):
             texts += [_chain(ei.value), repr(ei.value)]
         server.set_token("b3RoZXJAeDpvdGhlcg==")
         with pytest.raises(exc.AuthenticationError) as ei:
-            client.user_status()
+            client.account.status()
         texts.append(_chain(ei.value))
         # pickles: the result pickles without the token; the client refuses
         blob = pickle.dumps(res)
@@ -180,9 +180,9 @@ def test_token_never_sent_to_another_host_on_redirect(target_host):
         # may hold a rasterPassword): a clear error, nothing reaches the other host
         client = server.client()
         with pytest.raises(exc.TransportError, match="redirect to another origin"):
-            client.user_status()
+            client.account.status()
         with pytest.raises(exc.TransportError, match="redirect to another origin"):
-            client.create_processing(
+            client.processings.create(
                 name="x",
                 wdName="🏠 Buildings",
                 geometry=grid_gdf(1).geometry.iloc[0].__geo_interface__,
@@ -196,6 +196,6 @@ def test_same_origin_redirect_followed_with_token():
         server.set_faults(redirect=0.5, redirect_to=server.base, methods=["GET"])
         client = server.client()
         for _ in range(10):
-            assert client.user_status().email == EMAIL
+            assert client.account.status().email == EMAIL
         hops = [r for r in server.requests if r.fault == "redirect"]
         assert hops and all(r.authorized for r in server.requests)

@@ -22,7 +22,7 @@ from _rel import (
 )
 
 import mapflow_geo  # noqa: F401
-from mapflow_geo import open_run, sim
+from mapflow_geo import RetryPolicy, open_run, sim
 
 N = 24 if FULL else 10
 SIM = dict(aoi_area_limit_km2=5, processing_seconds=1.5, seed=31)
@@ -49,7 +49,7 @@ def test_live_run_survives_server_restart(tmp_path, caplog):
     state = str(tmp_path / "sim.json")
     first = sim.Server(state_file=state, **SIM).start()
     port, token = first.port, first.token
-    client = first.client(backoff_base=0.05)
+    client = first.client(retry=RetryPolicy(backoff_base=0.05))
     out: dict = {}
 
     def run():
