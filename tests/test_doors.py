@@ -98,7 +98,7 @@ def test_dataarray_accessor_and_client_signatures():
         assert list(shown) == list(inspect.signature(impl).parameters)[1:]
         assert "max_pixel_size_m" in shown and "limits" not in shown
     client = inspect.signature(MapflowClient).parameters
-    assert {"token", "base_url", "max_retries", "timeout"} <= set(client)
+    assert {"token", "base_url", "retry", "timeout"} <= set(client)
 
 
 # ------------------------------------------------------------------- checked at the door
@@ -128,8 +128,8 @@ def test_misspelt_keyword_names_the_closest_valid_one(door, args, typo, meant, t
 
 
 def test_misspelt_client_keyword():
-    with pytest.raises(TypeError, match="did you mean 'max_retries'"):
-        MapflowClient("t", base_url="http://127.0.0.1:9/rest", max_retry=3)
+    with pytest.raises(TypeError, match="did you mean 'retry'"):
+        MapflowClient("t", base_url="http://127.0.0.1:9/rest", retyr=None)
 
 
 @pytest.mark.parametrize(

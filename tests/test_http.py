@@ -314,6 +314,20 @@ def test_deadline_stops_retrying(server):
     assert len(server.log) == len(ft.sleeps) + 1 < 11
 
 
+def test_the_client_takes_its_retry_policy_whole(server):
+    server.push(*[{"status": 503}] * 5)
+    with make(server, max_retries=1) as c, pytest.raises(exc.ServerError):
+        c.account.status()
+    assert c.retry_policy == RetryPolicy(max_retries=1) and len(server.log) == 2
+    with pytest.raises(ValueError, match=r"RetryPolicy\(\): max_retries=-1"):
+        RetryPolicy(max_retries=-1)
+    with pytest.raises(ValueError, match=r"deadline=-5"):
+        RetryPolicy(deadline=-5)
+    with pytest.raises(TypeError, match="retry must be a RetryPolicy or None"):
+        MapflowClient(CANARY_TOKEN, base_url=server.url, retry=3)
+    assert len(server.log) == 2  # refused before any request
+
+
 def test_4xx_not_retried(server):
     server.push({"status": 404, "body": {"code": "NOT_FOUND", "message": "no such processing"}})
     with make(server) as c, pytest.raises(exc.NotFoundError) as ei:

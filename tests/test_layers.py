@@ -1,6 +1,7 @@
 """The import contract of DESIGN.md ("Layers, one way"), run by import-linter: each layer
 imports only the layers below it, geometry and the API know nothing of each other, the
-simulator imports nothing of the package, and no cycles. The contracts live in
+simulator imports nothing of the package, the API areas sit between their composing
+client and the transport, and no cycles. The contracts live in
 ``pyproject.toml`` ([tool.importlinter]); these tests run them on the package as it is,
 and on a copy with an upward import injected, which must fail."""
 
@@ -66,6 +67,12 @@ def test_contracts_kept():
         ("sim/api_projects.py", "from . import api_templates as _up", "simulator in order"),
         # the state (the bottom) on an API area
         ("sim/state.py", "from .api_processings import processing_json", "simulator in order"),
+        # an API area on the geometry layer, on results, on its composing client; the
+        # simulator on an API area of the package
+        ("api/projects.py", "from mapflow_geo import tiling as _up", "API layer knows no geometry"),
+        ("api/catalog.py", "from mapflow_geo.results import stats as _up", "Layers one way"),
+        ("api/templates.py", "def _f():\n    from mapflow_geo import client\n", "API by area"),
+        ("sim/api_data.py", "from mapflow_geo.api import pricing as _up", "simulator imports nothing"),
     ],
 )
 def test_injected_upward_import_breaks_the_contract(tmp_path, module, line, contract):
