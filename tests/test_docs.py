@@ -24,6 +24,21 @@ ROOT = Path(__file__).resolve().parents[1]
 #: reference page → the modules it documents
 PAGES = {
     "client": ["client"],
+    "api": [
+        "api",
+        "api.projects",
+        "api.processings",
+        "api.processings_v1",
+        "api.review",
+        "api.data",
+        "api.mosaics",
+        "api.images",
+        "api.catalog",
+        "api.templates",
+        "api.account",
+        "api.pricing",
+        "api.protocol",
+    ],
     "models": ["models"],
     "exceptions": ["exceptions"],
     "sources": ["sources"],
