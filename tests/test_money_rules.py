@@ -177,11 +177,11 @@ def test_a_create_that_never_committed_is_sent_again_and_the_run_ends(tmp_path):
 
         runner = threading.Thread(target=run, daemon=True)
         runner.start()
-        runner.join(timeout=60)
+        runner.join(timeout=30)
         hung = runner.is_alive()
         resets = [r for r in server.requests if r.fault == "reset"]
         keys = _keys(server)
-    assert not hung, "the run did not end within 60 s: a missing create waits for ever"
+    assert not hung, "the run did not end within 30 s: a missing create waits for ever"
     assert "error" not in out, out.get("error")
     assert resets, "the scenario did not reset a create"
     assert out["res"].complete
