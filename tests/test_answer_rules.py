@@ -99,17 +99,20 @@ def test_overlap_is_measured_over_the_smaller_object():
     [
         # a 4 m² sliver 0.2 m outside the old outline, 1.7 m from the new one
         [_rect(0, 0, 10, 8.5), _rect(0, 10.2, 10, 10.6)],
-        # the house itself and a 4 m² sliver 0.2 m off its north wall
-        [_rect(0, 0, 10, 10), _rect(0, 10.2, 10, 10.6)],
+        # the house extended 2 m north, and a 4 m² sliver 0.3 m off its new wall (2.3 m
+        # from the old outline): a piece of its own side's house (step 2, second half)
+        [_rect(0, 0, 10, 12), _rect(0, 12.3, 10, 12.7)],
     ],
-    ids=["near-the-other-side", "beside-itself"],
+    ids=["near-the-other-side", "beside-its-own-side"],
 )
 def test_a_sliver_beside_an_object_is_a_fragment_not_a_new_object(after_geoms):
     """Rule step 2 (fragments): an object linked to nothing of which at most
     ``area_change_m2`` (5 m²) lies farther than ``tolerance_m`` (1 m) from the other
-    side joins the group of the nearest object there. A 4 m² sliver left beside a house
-    by a seam is part of that house's group, never a new building. Wrong rule caught:
-    the fragment rule switched off (the sliver reported ``new``)."""
+    side joins the group of the nearest object there; one still linked to nothing, of at
+    most ``area_change_m2``, within ``tolerance_m`` of an object of its own side is a
+    piece of it. A 4 m² sliver left beside a house by a seam is part of that house's
+    group, never a new building. Wrong rules caught: either half of the fragment rule
+    switched off (the sliver reported ``new``)."""
     before = _frame(["b"], [_rect(0, 0, 10, 10)])
     after = _frame(["a0", "a1"], after_geoms)
     assert not shapely.intersects(after.geometry[1], before.geometry[0])
