@@ -288,3 +288,28 @@ def test_stats_requests_send_their_type(monkeypatch):
     assert queries == ["type=JSON", "type=CSV", "type=CSV"], queries
     with pytest.raises(ValueError, match="format"):
         client.processing_stats(format="XML")
+
+
+def test_a_free_run_needs_no_credits(tmp_path):
+    """The documented rule gives ⌈area × 0⌉ = 0 credits for a model and imagery priced
+    at 0 per km²: such a run goes on with ``max_credits=0`` on an account with no credits
+    left. Wrong rules caught: an estimate of 0 counted as 1 credit (in the run's total
+    against ``max_credits``, or in what is still to create against the balance)."""
+    from mapflow_geo.sim.catalog import default_models, default_providers
+
+    models = default_models()
+    for m in models:
+        m["pricePerSqKm"] = 0.0
+    providers = default_providers()
+    for p in providers:
+        p["price"] = [{"zoom": z, "priceSqKm": 0.0} for z in (14, 17, 18, 19)]
+    gdf = _squares(2, km=1.0)
+    with sim.serve(
+        credits=0, models=models, data_providers=providers, processing_seconds=0, seed=9
+    ) as server:
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, max_credits=0, **FAST
+        )
+        charges = server.charges
+    assert res.complete
+    assert len(charges) == 2 and [c["cost"] for c in charges] == [0, 0]
