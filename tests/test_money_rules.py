@@ -312,4 +312,4 @@ def test_a_free_run_needs_no_credits(tmp_path):
         )
         charges = server.charges
     assert res.complete
-    assert len(charges) == 2 and [c["cost"] for c in charges] == [0, 0]
+    assert charges and {c["cost"] for c in charges} == {0}
