@@ -313,3 +313,45 @@ def test_a_free_run_needs_no_credits(tmp_path):
         charges = server.charges
     assert res.complete
     assert charges and {c["cost"] for c in charges} == {0}
+
+
+def _need_m2(gdf: gpd.GeoDataFrame) -> float:
+    """Geodesic area (WGS84) of the squares, m², by pyproj: what the service measures."""
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    return sum(abs(geod.geometry_area_perimeter(g)[0]) for g in gdf.geometry)
+
+
+def test_an_area_account_with_two_square_metres_to_spare_runs(tmp_path):
+    """``AREA`` billing counts m² (the service's unit): an account left with the run's
+    area plus 2 m² runs it. Wrong rule caught: km² turned into m² with any other factor
+    (a factor 1 ppm too large already asks ~4 m² more than this 4 km² run needs)."""
+    gdf = _squares(1, km=2.0)
+    left_m2 = int(_need_m2(gdf)) + 2
+    with sim.serve(
+        aoi_area_limit_km2=5,
+        billing_type="AREA",
+        area_limit_km2=left_m2 / 1e6,
+        processing_seconds=0,
+    ) as server:
+        client = server.client()
+        assert client.user_status().remaining_area == left_m2
+        res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        charges = server.charges
+    assert res.complete and len(charges) == 1
+
+
+def test_a_credits_account_is_not_held_to_its_area_figures(tmp_path):
+    """A ``CREDITS`` account is billed in credits only: the ``remainingArea`` its status
+    also reports (here smaller than the run) does not stop a run it has the credits for.
+    Wrong rule caught: the area check applied whatever the billing type."""
+    gdf = _squares(1, km=2.0)
+    with sim.serve(aoi_area_limit_km2=5, area_limit_km2=1.0, processing_seconds=0) as server:
+        client = server.client()
+        status = client.user_status()
+        assert str(status.billing_type).upper().endswith("CREDITS")
+        assert status.remaining_area < _need_m2(gdf)
+        res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        charges = server.charges
+    assert res.complete and len(charges) == 1
