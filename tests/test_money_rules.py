@@ -25,7 +25,7 @@ from shapely.geometry import box
 
 import mapflow_geo  # noqa: F401  (gdf.mapflow)
 from mapflow_geo import sim
-from mapflow_geo.exceptions import BudgetError
+from mapflow_geo.exceptions import BudgetError, PlanError
 from mapflow_geo.models import Status
 from mapflow_geo.tiling import credits_for
 
@@ -98,7 +98,7 @@ def test_credit_floor_is_charged_per_processing_not_on_the_summed_area(tmp_path)
         price = Fraction(client.model_price("buildings")).limit_denominator(1000)
         floor = 3 * _documented_charge(Fraction(3, 10), price)
         assert floor > _documented_charge(Fraction(9, 10), price)  # the test can tell
-        with pytest.raises(BudgetError):
+        with pytest.raises(BudgetError, match="nothing was created"):
             gdf.mapflow.process(
                 "buildings", client=client, run_dir=tmp_path, max_credits=floor - 1, **FAST
             )
@@ -355,3 +355,94 @@ def test_a_credits_account_is_not_held_to_its_area_figures(tmp_path):
         res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
         charges = server.charges
     assert res.complete and len(charges) == 1
+
+
+def _free_imagery() -> list[dict]:
+    from mapflow_geo.sim.catalog import default_providers
+
+    providers = default_providers()
+    for p in providers:
+        p["price"] = [{"zoom": z, "priceSqKm": 0.0} for z in (14, 17, 18, 19)]
+    return providers
+
+
+def _documented_price(model_kind: str, blocks: tuple[str, ...] = ()) -> Fraction:
+    """Credits per km² of a model and its enabled optional blocks, from the simulator's
+    own catalogue (the service's published prices)."""
+    from mapflow_geo.sim.catalog import default_models
+
+    (m,) = [m for m in default_models() if m["kind"] == model_kind]
+    extra = sum(b["price"] for b in m["blocks"] if b["name"] in blocks)
+    return Fraction(m["pricePerSqKm"] + extra).limit_denominator(1000)
+
+
+def test_credit_floor_counts_the_enabled_blocks(tmp_path):
+    """The floor is the model's price *with its enabled blocks* (the documented cost:
+    model price + enabled optional block prices + data price). Three 0.3 km²
+    processings with ``Classification`` enabled and ``max_credits`` one below
+    3 × ⌈1 km² × (model + block)⌉ are refused before any cost request. Wrong rule
+    caught: the floor priced without the blocks."""
+    gdf = _squares(3, km=0.55)
+    with_block = 3 * _documented_charge(
+        Fraction(1), _documented_price("buildings", ("Classification",))
+    )
+    without = 3 * _documented_charge(Fraction(1), _documented_price("buildings"))
+    assert with_block - 1 >= without
+    with sim.serve(aoi_area_limit_km2=0.5) as server:
+        with pytest.raises(BudgetError, match="nothing was created"):
+            gdf.mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path,
+                blocks=["Classification"], max_credits=with_block - 1, **FAST,
+            )  # fmt: skip
+        asked = [r for r in server.requests if r.path in (COST, CREATE)]
+    assert asked == []
+
+
+def test_a_run_costing_exactly_max_credits_runs(tmp_path):
+    """``max_credits`` is a ceiling the run may reach: a 0.3 km² processing charged as
+    1 km² × the model's price, on free imagery, runs with ``max_credits`` equal to that
+    charge and is charged exactly it. Wrong rule caught: the credit floor refusing a run
+    that costs exactly ``max_credits`` (``>=``)."""
+    need = _documented_charge(Fraction(1), _documented_price("buildings"))
+    with sim.serve(data_providers=_free_imagery(), processing_seconds=0) as server:
+        res = _squares(1, km=0.55).mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, max_credits=need, **FAST
+        )
+        charges = server.charges
+    assert res.complete and [c["cost"] for c in charges] == [need]
+
+
+def test_max_processings_is_a_ceiling_and_its_refusal_says_what_to_do(tmp_path):
+    """``max_processings`` allows exactly that many processings; one more is refused
+    before anything is sent, with the remedy in the message. Wrong rules caught: ``>=``
+    for ``>``; the remedy's text lost."""
+    gdf = _squares(3, km=0.55)  # one processing each under a 0.5 km² limit
+    with sim.serve(aoi_area_limit_km2=0.5, processing_seconds=0) as server:
+        client = server.client()
+        with pytest.raises(PlanError) as refused:
+            gdf.mapflow.process(
+                "buildings", client=client, run_dir=tmp_path / "a", max_processings=2, **FAST
+            )
+        assert _creates(server) == []
+        res = gdf.mapflow.process(
+            "buildings", client=client, run_dir=tmp_path / "b", max_processings=3, **FAST
+        )
+    assert "3 processings" in str(refused.value)
+    assert "Pass a larger max_processings (or None) to run it" in str(refused.value)
+    assert res.complete and res.tiles["processing_key"].nunique() == 3
+
+
+def test_an_area_refusal_shows_the_km2_left(tmp_path):
+    """An ``AREA`` account short of area is refused before any create, and the message
+    gives what is left in km² (the service reports m²: 1,234,501 m² is 1.235 km²). Wrong
+    rules caught: m² shown as km² with a wrong factor."""
+    with sim.serve(
+        aoi_area_limit_km2=5, billing_type="AREA", area_limit_km2=1.234501, processing_seconds=0
+    ) as server:
+        client = server.client()
+        assert client.user_status().remaining_area == 1_234_501
+        with pytest.raises(BudgetError, match=r"1\.235 km² left"):
+            _squares(1, km=2.0).mapflow.process(
+                "buildings", client=client, run_dir=tmp_path, **FAST
+            )
+        assert _creates(server) == []
