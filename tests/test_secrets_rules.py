@@ -1,8 +1,8 @@
 """The redaction rules at their edges (DESIGN.md, *Retry and error policy*: every form of
 the token — base64, the decoded ``email:key``, the key alone, URL-encoded —, credential
-names, URL user-info and credential query parameters). Each test here kills mutants that
-``make mutate MODULE=mapflow_geo/_secrets.py`` (mutmut) found alive; docs/reliability.md
-lists them."""
+names, URL user-info and credential query parameters). Each test here kills mutants of
+``_secrets.py`` that ``make mutate MODULE=mapflow_geo/_secrets.py`` (mutmut) generates;
+docs/reliability.md lists them."""
 
 from __future__ import annotations
 
