@@ -68,6 +68,20 @@ def test_a_processings_charge_is_rounded_up_as_documented(area_m2, price):
     assert credits_for(area_m2 / 1e6, price) == _documented_charge(area, Fraction(price))
 
 
+@pytest.mark.parametrize(
+    ("area_m2", "price_tenths"), [(82_500_000, 644), (85_000_000, 644), (90_000_000, 644)]
+)
+def test_float_noise_never_charges_an_extra_credit(area_m2, price_tenths):
+    """82.5 km² at 64.4 credits/km² is exactly 5,313 credits, but ``82.5 * 64.4`` is
+    5313.000000000001 in floating point: the charge is the documented ⌈area × price⌉ in
+    exact arithmetic, so 5,313. Wrong rule caught: a float tolerance that shrinks as the
+    charge grows (``1e-9 / raw`` instead of ``1e-9 * raw``) charging 5,314."""
+    area, price = Fraction(area_m2, 10**6), Fraction(price_tenths, 10)
+    raw = (area_m2 / 1e6) * (price_tenths / 10)
+    assert raw > int(area * price)  # the float product lies above the exact integer
+    assert credits_for(area_m2 / 1e6, price_tenths / 10) == _documented_charge(area, price)
+
+
 @pytest.mark.parametrize("area_km2", [0.3, 1.2, 2.2, 3.45, 7.01])
 def test_credits_match_the_simulators_cost_answer(area_km2):
     """The same rule against the simulator's independent cost formula: a 2.2 km² run of a
