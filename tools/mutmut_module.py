@@ -76,7 +76,12 @@ MODULES: dict[str, list[str]] = {
         "tests/test_answer_rules.py",
     ],
     # the client's paging (run with --only '*processing_pages*' and the like)
-    "mapflow_geo/client.py": ["tests/test_client.py", "tests/test_client_contract.py", *_MONEY],
+    "mapflow_geo/client.py": [
+        "tests/test_client.py",
+        "tests/test_client_contract.py",
+        "tests/test_client_paging.py",
+        *_MONEY,
+    ],
 }
 
 #: Mutants that change nothing a program can observe, by mutmut's name, with the reason.
