@@ -32,3 +32,49 @@ def test_a_sweep_with_terms_lists_only_the_matching_processings():
     assert names == ["North yard", "north block"]
     assert pages[-1].complete and pages[-1].total == 2
     assert sum(len(page.items) for page in everything) == 3
+
+
+FAST = {"backoff_base": 0.001, "backoff_max": 0.01, "max_retry_after": 0.01}
+PAGE = "/rest/projects/"
+
+
+def _three(client, pid):
+    for name in ("a one", "a two", "a three"):
+        client.create_processing(
+            name=name, wdName="🏠 Buildings", geometry=SMALL, projectId=pid,
+            params=sources.data_provider("Mapbox", zoom=18),
+        )  # fmt: skip
+
+
+def test_page_reads_are_retried_as_the_read_only_posts_they_are():
+    """A page request is a read-only POST (DESIGN.md: retried on 503 like a GET): with
+    half the page requests answered 503, a sweep still reads every page. Wrong rule
+    caught: page requests sent once, as creates are."""
+    with sim.serve(processing_seconds=0, seed=2) as server:
+        client = server.client(max_retries=8, **FAST)
+        pid = client.default_project_id()
+        _three(client, pid)
+        server.set_faults({"status_503": 0.5, "methods": ["POST"], "paths": [PAGE]})
+        pages = list(client.processing_pages(pid, page_size=1))
+        refused = [r for r in server.requests if r.status == 503]
+    assert refused, "the scenario refused no page request"
+    assert sum(len(p.items) for p in pages) == 3 and pages[-1].complete
+
+
+def test_a_page_route_that_refuses_is_an_error_not_a_reason_to_fall_back():
+    """Only 404/405 (the route is not served) falls back to the unpaged listing; a 400
+    on the first page is the service's answer and is raised. Wrong rule caught: any
+    error on the first page taken for a missing route."""
+    import pytest
+
+    from mapflow_geo.exceptions import BadRequestError
+
+    with sim.serve(processing_seconds=0, seed=3) as server:
+        client = server.client(**FAST)
+        pid = client.default_project_id()
+        _three(client, pid)
+        server.set_faults({"status_400": 1.0, "methods": ["POST"], "paths": [PAGE]})
+        with pytest.raises(BadRequestError):
+            list(client.processing_pages(pid, page_size=1))
+        unpaged = [r for r in server.requests if r.method == "GET" and "processings" in r.path]
+    assert unpaged == []
