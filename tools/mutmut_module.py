@@ -110,6 +110,9 @@ EQUIVALENT: dict[str, str] = {
         "credits lying 1e-9 to 2e-9 above an integer, which integer m² areas and prices "
         "to the cent never give (their products are multiples of 1e-8)"
     ),
+    "mapflow_geo.client.xǁMapflowClientǁ_pages__mutmut_26": (
+        '"post" for "POST": the transport upper-cases the method'
+    ),
 }
 
 #: Survivors that are not equivalent but that no test can see, with the reason; they
@@ -119,6 +122,20 @@ UNSEEABLE: dict[str, str] = {
         "area >= remaining instead of >: differs only when the geodesic area in m² (a float) "
         "equals the integer m² the service reports"
     ),
+    **{
+        f"mapflow_geo.client.xǁMapflowClientǁ_pages__mutmut_{n}": (
+            "a page route answering a bare list: the simulator, like the documented API, "
+            "answers {results, total, count}; only a hand-made server would show it"
+        )
+        for n in (31, 32, 33, 34)
+    },
+    **{
+        f"mapflow_geo.client.xǁMapflowClientǁ_pages__mutmut_{n}": (
+            "older answer keys (items, processings, projects) dropped: the simulator "
+            "answers results, as the documented API does"
+        )
+        for n in (38, 39, 40, 43)
+    },
 }
 
 
