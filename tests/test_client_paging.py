@@ -4,6 +4,8 @@ only the processings the service says match."""
 
 from __future__ import annotations
 
+import pytest
+
 from mapflow_geo import sim, sources
 
 SMALL = {  # ~0.35 km²
@@ -78,3 +80,59 @@ def test_a_page_route_that_refuses_is_an_error_not_a_reason_to_fall_back():
             list(client.processing_pages(pid, page_size=1))
         unpaged = [r for r in server.requests if r.method == "GET" and "processings" in r.path]
     assert unpaged == []
+
+
+# -- shapes the simulator never answers: a small loopback server of our own
+def _serve_page(answer: bytes):
+    """A loopback server whose every POST answers ``answer`` (JSON) with 200."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802  (http.server's name)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+ROWS = [{"id": "p-1", "name": "one", "status": "OK"}, {"id": "p-2", "name": "two", "status": "OK"}]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"items": ROWS, "total": 2},
+        {"processings": ROWS, "total": 2},
+        {"projects": ROWS, "total": 2},
+        ROWS,  # a route that does not page answers a bare list
+    ],
+    ids=["items", "processings", "projects", "bare-list"],
+)
+def test_older_page_shapes_are_read(answer):
+    """Older deployments (and the older API pages) answer pages as ``items``,
+    ``processings`` or ``projects``, or a bare list: each is read as one sweep of both
+    processings. The simulator answers only the documented ``results``."""
+    import json
+
+    from mapflow_geo.client import MapflowClient
+
+    httpd = _serve_page(json.dumps(answer).encode())
+    try:
+        client = MapflowClient(
+            "dXNlckB4Lm9yZzprZXk=", base_url=f"http://127.0.0.1:{httpd.server_port}/rest"
+        )
+        pages = list(client.processing_pages("project-1", page_size=10))
+    finally:
+        httpd.shutdown()
+    assert [p.id for page in pages for p in page.items] == ["p-1", "p-2"]
+    assert pages[-1].last

@@ -122,22 +122,8 @@ UNSEEABLE: dict[str, str] = {
         "area >= remaining instead of >: differs only when the geodesic area in m² (a float) "
         "equals the integer m² the service reports"
     ),
-    **{
-        f"mapflow_geo.client.xǁMapflowClientǁ_pages__mutmut_{n}": (
-            "a page route answering a bare list: the simulator, like the documented API, "
-            "answers {results, total, count}; only a hand-made server would show it"
-        )
-        for n in (31, 32, 33, 34)
-    },
-    **{
-        f"mapflow_geo.client.xǁMapflowClientǁ_pages__mutmut_{n}": (
-            "older answer keys (items, processings, projects) dropped: the simulator "
-            "answers results, as the documented API does"
-        )
-        for n in (38, 39, 40, 43, 44, 45, 48, 49, 50, 51, 52, 53)
-    },
     "mapflow_geo.client.xǁMapflowClientǁ_pages__mutmut_58": (
-        "a page answer that is neither an object nor a list: the simulator never gives one"
+        "a page answer that is neither an object nor a list (None): the transport gives none"
     ),
 }
 
