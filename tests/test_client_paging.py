@@ -136,3 +136,19 @@ def test_older_page_shapes_are_read(answer):
         httpd.shutdown()
     assert [p.id for page in pages for p in page.items] == ["p-1", "p-2"]
     assert pages[-1].last
+
+
+def test_a_null_page_answer_ends_the_sweep_empty():
+    """A page answered with JSON ``null`` (a proxy's or an older deployment's nothing)
+    is one empty, last page, not a crash."""
+    from mapflow_geo.client import MapflowClient
+
+    httpd = _serve_page(b"null")
+    try:
+        client = MapflowClient(
+            "dXNlckB4Lm9yZzprZXk=", base_url=f"http://127.0.0.1:{httpd.server_port}/rest"
+        )
+        pages = list(client.processing_pages("project-1", page_size=10))
+    finally:
+        httpd.shutdown()
+    assert len(pages) == 1 and pages[0].items == [] and pages[0].last

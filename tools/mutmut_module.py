@@ -122,9 +122,6 @@ UNSEEABLE: dict[str, str] = {
         "area >= remaining instead of >: differs only when the geodesic area in m² (a float) "
         "equals the integer m² the service reports"
     ),
-    "mapflow_geo.client.xǁMapflowClientǁ_pages__mutmut_58": (
-        "a page answer that is neither an object nor a list (None): the transport gives none"
-    ),
 }
 
 
