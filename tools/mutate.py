@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (the mutants are exact code snippets; lines as in the source)
-"""Mutation testing of the guarantee functions: ``make mutate`` (``python tools/mutate.py``).
+"""Mutation testing of the guarantee functions: ``make mutate-named`` (``python tools/mutate.py``).
 
 Each mutant below is a realistic, hand-written bug in a function that carries one of the
 project's promises (docs/reliability.md): the create/adopt decisions of the runner
@@ -24,12 +24,13 @@ Usage::
     python tools/mutate.py --list          # ids and descriptions
     python tools/mutate.py engine-grace stitch-row   # some, by id (or prefix: stitch)
     python tools/mutate.py --json out.json # also write the results
-    make mutate MUTANTS="budget secrets"   # the same through make
+    make mutate-named MUTANTS="budget secrets"   # the same through make
 
-mutmut 3 was considered: it mutates operators blindly (hundreds of mutants per module,
-most in logging and messages) and each one would rerun subprocess kill campaigns of
-minutes; the mutants here are the bugs that would break a promise, each with the tests
-that should catch it.
+Generated mutants (every operator, constant and argument of a module, by mutmut) are
+``make mutate MODULE=...`` (``tools/mutmut_module.py``). The two are complementary:
+mutmut finds what no test looks at, line by line; the mutants here are whole bugs that
+would break a promise (an intent journalled after the create, a grace period ignored)
+and replay the crash campaigns that catch them, which generated mutants cannot ask for.
 """
 
 from __future__ import annotations
