@@ -1,15 +1,22 @@
-"""Open saved folium maps in headless Chromium with no internet.
+"""Open saved maps in headless Chromium with no internet.
 
-Playwright routes every request the page makes: the CDN assets folium references are
-served from ``tests/browser/assets/node_modules`` (installed from the npm registry by
-``scripts/setup.sh``), basemap / Mapflow tile images get a blank PNG, and anything else
-is aborted and recorded in ``Session.unexpected``. Shared by the browser tests and
+Playwright routes every request the page makes: the CDN assets a saved folium or
+lonboard page references are served from ``tests/browser/assets/node_modules``
+(installed from the npm registry by ``scripts/setup.sh``), basemap / Mapflow tile images
+get a blank PNG, a MapLibre basemap style a plain one (:data:`PLAIN_STYLE`), and anything
+else is aborted and recorded in ``Session.unexpected``. Shared by the browser tests and
 ``benchmarks/preview.py``.
+
+Two assets of lonboard's ``Map.to_html`` page have no byte-identical npm copy, and the
+harness says so where it serves them: cdnjs's minified require.js (the page pins its
+hash, so the served page drops that one ``integrity`` attribute and gets npm's
+``requirejs``), and the Parquet decoder (:data:`PARQUET_WASM`, see there).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shutil
@@ -31,6 +38,11 @@ CHROMIUM_ARGS = [
 #: The page itself is served under this (never resolved) origin.
 PAGE_ORIGIN = "http://preview.test"
 
+_REQUIRE_JS = "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.4/require.min.js"
+#: The parquet-wasm release lonboard's bundle asks jsDelivr for, and the npm release the
+#: harness serves in its place: the registry has no 0.9.0, and 0.8.0's decoder reads
+#: lonboard's Parquet buffers (the browser test fails if it stops doing so).
+PARQUET_WASM = ("0.9.0", "0.8.0")
 # exact URLs whose npm copy has another path, or decoration-only CSS with no npm package
 _AWESOME = "drmonty-leaflet-awesome-markers"
 _EXPLICIT = {
@@ -39,6 +51,8 @@ _EXPLICIT = {
     "leaflet.awesome-markers.js": f"{_AWESOME}/js/leaflet.awesome-markers.js",
     "https://cdnjs.cloudflare.com/ajax/libs/Leaflet.awesome-markers/2.0.2/"
     "leaflet.awesome-markers.css": f"{_AWESOME}/css/leaflet.awesome-markers.css",
+    # ipywidgets' embed page (lonboard's Map.to_html): cdnjs's build of require.js
+    _REQUIRE_JS: "requirejs/require.js",
 }
 _EMPTY_CSS = (
     # glyphicon font for awesome-markers' "glyphicon" prefix; the maps use no icons
@@ -53,7 +67,7 @@ _PREFIXES = {
     ),
 }
 _NPM_CDN = re.compile(
-    r"^https://(?:cdn\.jsdelivr\.net/npm|unpkg\.com)/((?:@[^/]+/)?[^@/]+)@[^/]+/(.*)$"
+    r"^https://(?:cdn\.jsdelivr\.net/npm|unpkg\.com)/((?:@[^/]+/)?[^@/]+)@([^/]+)/(.*)$"
 )
 _TILE_HOSTS = ("tile.openstreetmap.org", "server.arcgisonline.com", "app.mapflow.ai")
 #: A plain 1×1 PNG in a basemap's land colour, served for every tile image.
@@ -69,11 +83,23 @@ _TYPES = {
     ".png": "image/png",
     ".svg": "image/svg+xml",
     ".map": "application/json",
+    ".wasm": "application/wasm",
 }
+#: The MapLibre style served for a basemap style URL: one plain background layer in a
+#: basemap's land colour (no tiles, glyphs or sprites to fetch).
+PLAIN_STYLE = {
+    "version": 8,
+    "sources": {},
+    "layers": [{"id": "paper", "type": "background", "paint": {"background-color": "#f2efe9"}}],
+}
+_STYLE_HOSTS = ("basemaps.cartocdn.com",)
+# served assets are cross-origin to the page (``crossorigin`` scripts, fetched wasm)
+_CORS = {"Access-Control-Allow-Origin": "*"}
 
 
 def local_asset(url: str) -> Path | None:
-    """The installed npm file for a CDN URL folium references, or None."""
+    """The installed npm file for a CDN URL a saved map references, or None (also when
+    the URL names an exact version other than the one installed)."""
     url = url.split("?", 1)[0].split("#", 1)[0]
     if url in _EXPLICIT:
         return ASSETS / _EXPLICIT[url]
@@ -81,9 +107,22 @@ def local_asset(url: str) -> Path | None:
         if url.startswith(prefix):
             return ASSETS / local / url[len(prefix) :]
     m = _NPM_CDN.match(url)
-    if m:
-        return ASSETS / m.group(1) / m.group(2)
-    return None
+    if m is None:
+        return None
+    name, version, path = m.groups()
+    if name == "parquet-wasm" and version == PARQUET_WASM[0]:
+        version = PARQUET_WASM[1]
+    if re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", version) and version != npm_version(name):
+        return None  # an exact version the npm copy is not
+    return ASSETS / name / path
+
+
+def npm_version(name: str) -> str | None:
+    """The version of an installed npm asset package, or None."""
+    manifest = ASSETS / name / "package.json"
+    if not manifest.is_file():
+        return None
+    return json.loads(manifest.read_text(encoding="utf-8")).get("version")
 
 
 def missing_requirements() -> list[str]:
@@ -95,7 +134,9 @@ def missing_requirements() -> list[str]:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         out.append("playwright (pip install -e '.[dev]')")
-    if not (ASSETS / "leaflet" / "dist" / "leaflet.js").exists():
+    if not all(
+        (ASSETS / f).exists() for f in ("leaflet/dist/leaflet.js", "anywidget/package.json")
+    ):
         out.append("npm assets (cd tests/browser/assets && npm ci)")
     return out
 
@@ -127,7 +168,7 @@ def open_map(browser, html_path: str | Path, *, width: int = 1200, height: int =
     ``page.goto(session_url)`` with ``session.url``.
     """
     html_path = Path(html_path)
-    body = html_path.read_bytes()
+    body = _without_require_js_hash(html_path.read_text(encoding="utf-8")).encode()
     page_url = f"{PAGE_ORIGIN}/{urllib.parse.quote(html_path.name)}"
     session = Session()
     page = browser.new_page(viewport={"width": width, "height": height})
@@ -148,8 +189,18 @@ def open_map(browser, html_path: str | Path, *, width: int = 1200, height: int =
         if local is not None and local.is_file():
             session.served.append(url)
             ctype = _TYPES.get(local.suffix, "application/octet-stream")
-            return route.fulfill(status=200, body=local.read_bytes(), content_type=ctype)
+            return route.fulfill(
+                status=200, body=local.read_bytes(), content_type=ctype, headers=_CORS
+            )
         host = urllib.parse.urlsplit(url).hostname or ""
+        if host in _STYLE_HOSTS and url.endswith(".json"):
+            session.served.append(url)
+            return route.fulfill(
+                status=200,
+                body=json.dumps(PLAIN_STYLE),
+                content_type="application/json",
+                headers=_CORS,
+            )
         if any(host == h or host.endswith("." + h) for h in _TILE_HOSTS):
             session.tiles += 1
             return route.fulfill(status=200, body=BLANK_PNG, content_type="image/png")
@@ -159,6 +210,14 @@ def open_map(browser, html_path: str | Path, *, width: int = 1200, height: int =
     page.route("**/*", handle)
     session.url = page_url  # type: ignore[attr-defined]
     return page, session
+
+
+def _without_require_js_hash(page: str) -> str:
+    """The page with no ``integrity`` hash on its require.js script (npm ships that
+    release unminified; every other asset is served as the page names it)."""
+    return re.sub(
+        r'(<script src="' + re.escape(_REQUIRE_JS) + r'")\s+integrity="[^"]*"', r"\1", page
+    )
 
 
 def open_file(browser, html_path: str | Path, *, width: int = 1200, height: int = 800):
