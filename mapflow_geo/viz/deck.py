@@ -16,6 +16,7 @@ a network. The lonboard release is pinned in ``pyproject.toml``; DESIGN.md says 
 from __future__ import annotations
 
 import html
+import json
 import logging
 import math
 import warnings

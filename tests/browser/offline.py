@@ -7,10 +7,12 @@ get a blank PNG, a MapLibre basemap style a plain one (:data:`PLAIN_STYLE`), and
 else is aborted and recorded in ``Session.unexpected``. Shared by the browser tests and
 ``benchmarks/preview.py``.
 
-Two assets of lonboard's ``Map.to_html`` page have no byte-identical npm copy, and the
-harness says so where it serves them: cdnjs's minified require.js (the page pins its
-hash, so the served page drops that one ``integrity`` attribute and gets npm's
-``requirejs``), and the Parquet decoder (:data:`PARQUET_WASM`, see there).
+A lonboard page (``Map.to_html``, ipywidgets' embed page) differs in two places, both
+said where they are handled: cdnjs's minified require.js has no npm copy (the page pins
+its hash, so the served page drops that one ``integrity`` attribute and gets npm's
+``requirejs``), and the widget manager first looks for each widget module beside the
+page (``<page folder>/anywidget.js``) before its CDN: those look-ups get a 404 and are
+listed in ``Session.lookups``, not as unexpected requests or errors.
 """
 
 from __future__ import annotations
@@ -39,10 +41,6 @@ CHROMIUM_ARGS = [
 PAGE_ORIGIN = "http://preview.test"
 
 _REQUIRE_JS = "https://cdnjs.cloudflare.com/ajax/libs/require.js/2.3.4/require.min.js"
-#: The parquet-wasm release lonboard's bundle asks jsDelivr for, and the npm release the
-#: harness serves in its place: the registry has no 0.9.0, and 0.8.0's decoder reads
-#: lonboard's Parquet buffers (the browser test fails if it stops doing so).
-PARQUET_WASM = ("0.9.0", "0.8.0")
 # exact URLs whose npm copy has another path, or decoration-only CSS with no npm package
 _AWESOME = "drmonty-leaflet-awesome-markers"
 _EXPLICIT = {
@@ -110,11 +108,69 @@ def local_asset(url: str) -> Path | None:
     if m is None:
         return None
     name, version, path = m.groups()
-    if name == "parquet-wasm" and version == PARQUET_WASM[0]:
-        version = PARQUET_WASM[1]
-    if re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", version) and version != npm_version(name):
-        return None  # an exact version the npm copy is not
+    installed = npm_version(name)
+    if installed is None or not satisfies(installed, urllib.parse.unquote(version)):
+        return None  # a version the npm copy is not
     return ASSETS / name / path
+
+
+def widget_state(page: str) -> dict:
+    """The widget state an ipywidgets embed page (lonboard's ``Map.to_html``) holds."""
+    m = re.search(
+        r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', page, re.S
+    )
+    if m is None:
+        raise ValueError("not an ipywidgets embed page: no widget state")
+    return json.loads(m.group(1))["state"]
+
+
+def cdn_urls(page: str) -> list[str]:
+    """The CDN URLs an embed page loads: its scripts, each widget's module, and the
+    jsDelivr URLs written in a widget's code (a version held in a variable is read from
+    the variable's assignment)."""
+    urls = re.findall(r'<script src="(https://[^"]+)"', page)
+    for model in widget_state(page).values():
+        name, version = model["model_module"], model["model_module_version"]
+        if not name.startswith("@jupyter-widgets/"):  # built into the widget manager
+            urls.append(f"https://cdn.jsdelivr.net/npm/{name}@{version}/dist/index.js")
+        code = model["state"].get("_esm") or ""
+        for m in re.finditer(
+            r"https://cdn\.jsdelivr\.net/npm/((?:@[\w.-]+/)?[\w.-]+)@([^/`\"']+)(/[^`\"']*)", code
+        ):
+            name, version, path = m.groups()
+            var = re.fullmatch(r"\$\{([\w$]+)\}", version)
+            if var:
+                found = re.search(r"(?<![\w$])" + re.escape(var.group(1)) + r'="([^"]+)"', code)
+                version = found.group(1) if found else version
+            urls.append(f"https://cdn.jsdelivr.net/npm/{name}@{version}{path}")
+    return urls
+
+
+def pinned_npm_version(url: str) -> tuple[str, str, str | None] | None:
+    """For a jsDelivr / unpkg URL: (package, version asked, version pinned in
+    ``assets/package.json`` or None); None for another URL."""
+    m = _NPM_CDN.match(url)
+    if m is None:
+        return None
+    name, version, _ = m.groups()
+    deps = json.loads((ASSETS.parent / "package.json").read_text(encoding="utf-8"))
+    return name, urllib.parse.unquote(version), deps["dependencies"].get(name)
+
+
+def satisfies(version: str, spec: str) -> bool:
+    """Whether ``version`` (x.y.z) meets an npm spec of an embed page: exact, ``^x.y.z``
+    or ``~x.y.*``."""
+    if not re.fullmatch(r"[\^~]?[0-9]+(\.([0-9]+|\*|x))*", spec):
+        return False
+    have = [int(v) for v in version.split(".")]
+    if spec.startswith("^"):
+        want = [int(v) for v in spec[1:].split(".")]
+        lead = next((i for i, v in enumerate(want) if v), len(want) - 1)
+        return have[: lead + 1] == want[: lead + 1] and have >= want
+    if spec.startswith("~"):
+        want = [v for v in spec[1:].split(".") if v not in ("*", "x")]
+        return [str(v) for v in have[: len(want)]] == want
+    return version == spec
 
 
 def npm_version(name: str) -> str | None:
@@ -148,6 +204,7 @@ class Session:
     served: list[str] = field(default_factory=list)
     tiles: int = 0
     unexpected: list[str] = field(default_factory=list)
+    lookups: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
 
@@ -173,15 +230,21 @@ def open_map(browser, html_path: str | Path, *, width: int = 1200, height: int =
     session = Session()
     page = browser.new_page(viewport={"width": width, "height": height})
     page.on("pageerror", lambda exc: session.page_errors.append(str(exc)))
-    page.on(
-        "console",
-        lambda msg: session.console_errors.append(msg.text) if msg.type == "error" else None,
-    )
+
+    def console(msg):
+        if msg.type == "error" and msg.location.get("url") not in session.lookups:
+            session.console_errors.append(msg.text)
+
+    page.on("console", console)
+    page_dir = page_url.rsplit("/", 1)[0] + "/"
 
     def handle(route):
         url = route.request.url
         if url == page_url:
             return route.fulfill(status=200, body=body, content_type="text/html")
+        if re.fullmatch(re.escape(page_dir) + r"[\w.-]+\.js", url):  # a module beside the page
+            session.lookups.append(url)
+            return route.fulfill(status=404, body="", content_type="text/plain")
         if url in _EMPTY_CSS:
             session.served.append(url)
             return route.fulfill(status=200, body="", content_type="text/css")
