@@ -164,8 +164,8 @@ def test_million_objects_draw_in_chromium(browser, million):
     assert len(res.features) >= 1_000_000
     page_html = path.read_text()
     page, session = open_map(browser, path, width=VIEWPORT[0], height=VIEWPORT[1])
-    page.goto(session.url, wait_until="load")
-    page.wait_for_selector("canvas", timeout=60_000)
+    page.goto(session.url, wait_until="commit")  # "load" waits for the whole widget state
+    page.wait_for_selector("canvas", timeout=180_000)
 
     # the canvas drew: inside the objects' box nearly every pixel differs from the
     # background, in the three class colours; beside it, the background
