@@ -102,7 +102,7 @@ _DEBUG_ONLY = ("spectorjs",)
 
 def _view(page_html: str) -> dict:
     """The view state the saved map opens at."""
-    views = [m["state"]["view_state"] for m in widget_state(page_html).values()]
+    views = [m["state"].get("view_state") for m in widget_state(page_html).values()]
     views = [v for v in views if isinstance(v, dict) and "longitude" in v]
     assert len(views) == 1, views
     return views[0]
