@@ -83,6 +83,11 @@ _TYPES = {
     ".map": "application/json",
     ".wasm": "application/wasm",
 }
+#: Console errors that say nothing is wrong with a saved page, kept in
+#: ``Session.benign``: anywidget (0.9) gives a widget's ``initialize`` 2 s before it
+#: logs this, and lonboard's takes longer while it decodes a large table; only messages
+#: from a Python kernel wait for it, and a saved page has none.
+BENIGN = ("[anywidget] Failed to initialize model.",)
 #: The MapLibre style served for a basemap style URL: one plain background layer in a
 #: basemap's land colour (no tiles, glyphs or sprites to fetch).
 PLAIN_STYLE = {
@@ -205,6 +210,7 @@ class Session:
     tiles: int = 0
     unexpected: list[str] = field(default_factory=list)
     lookups: list[str] = field(default_factory=list)
+    benign: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
 
@@ -232,8 +238,9 @@ def open_map(browser, html_path: str | Path, *, width: int = 1200, height: int =
     page.on("pageerror", lambda exc: session.page_errors.append(str(exc)))
 
     def console(msg):
-        if msg.type == "error" and msg.location.get("url") not in session.lookups:
-            session.console_errors.append(msg.text)
+        if msg.type != "error" or msg.location.get("url") in session.lookups:
+            return
+        (session.benign if msg.text in BENIGN else session.console_errors).append(msg.text)
 
     page.on("console", console)
     page_dir = page_url.rsplit("/", 1)[0] + "/"
