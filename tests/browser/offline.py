@@ -163,8 +163,10 @@ def pinned_npm_version(url: str) -> tuple[str, str, str | None] | None:
 
 
 def satisfies(version: str, spec: str) -> bool:
-    """Whether ``version`` (x.y.z) meets an npm spec of an embed page: exact, ``^x.y.z``
-    or ``~x.y.*``."""
+    """Whether ``version`` (x.y.z) meets an npm spec of a saved page: exact, ``^x.y.z``,
+    ``~x.y.*`` or ``latest`` (the npm copy is pinned at what it was)."""
+    if spec == "latest":
+        return True
     if not re.fullmatch(r"[\^~]?[0-9]+(\.([0-9]+|\*|x))*", spec):
         return False
     have = [int(v) for v in version.split(".")]
@@ -235,13 +237,17 @@ def open_map(browser, html_path: str | Path, *, width: int = 1200, height: int =
     page_url = f"{PAGE_ORIGIN}/{urllib.parse.quote(html_path.name)}"
     session = Session()
     page = browser.new_page(viewport={"width": width, "height": height})
-    page.on("pageerror", lambda exc: session.page_errors.append(str(exc)))
+
+    def page_error(exc):
+        text = str(exc)
+        (session.benign if text in BENIGN else session.page_errors).append(text)
 
     def console(msg):
         if msg.type != "error" or msg.location.get("url") in session.lookups:
             return
         (session.benign if msg.text in BENIGN else session.console_errors).append(msg.text)
 
+    page.on("pageerror", page_error)
     page.on("console", console)
     page_dir = page_url.rsplit("/", 1)[0] + "/"
 
