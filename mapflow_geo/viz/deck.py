@@ -551,7 +551,7 @@ def _style_url(tiles: Any) -> str | None:
     if tiles is None:
         return None
     if isinstance(tiles, str) and tiles.startswith(("https://", "http://")):
-        return str(tiles)
+        return tiles
     name = tiles if isinstance(tiles, str) else getattr(tiles, "name", type(tiles).__name__)
     warnings.warn(
         f"lonboard draws a MapLibre style URL as its basemap, not {name!r}: "
