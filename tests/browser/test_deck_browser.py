@@ -138,7 +138,17 @@ def test_saved_page_assets_are_pinned(tmp_path):
     accepts (the harness serves no other): a lonboard release that asks for another
     fails here, naming the asset."""
     import lonboard
+    import tomllib
+    from packaging.requirements import Requirement
 
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pin = next(
+        r for r in map(Requirement, extras["optional-dependencies"]["viz"]) if r.name == "lonboard"
+    )
+    assert pin.specifier.contains(lonboard.__version__), (
+        f"lonboard {lonboard.__version__} is installed, pyproject.toml pins {pin}: "
+        "reinstall the package (scripts/setup.sh)"
+    )
     res = _small_city()
     page = deck_result(res).to_html()
     urls = [u for u in cdn_urls(page) if not any(f"/npm/{d}@" in u for d in _DEBUG_ONLY)]
