@@ -627,4 +627,4 @@ def test_saved_page_keeps_per_object_colours(run):
             colours.append(pa.concat_tables([t for _, t in chunks]).column(0).combine_chunks())
     assert len(colours) == 1
     colours = [np.asarray(colours[0].flatten()).reshape(-1, 4)]
-    assert sorted(map(tuple, colours[0])) == sorted(map(tuple, rgba))
+    np.testing.assert_array_equal(colours[0], rgba)  # in the order of res.features
