@@ -8,12 +8,13 @@ The journal is what makes a run safe to kill. Its rules:
   runner lists the project's processings and adopts the one whose ``meta`` matches,
   instead of creating a second one.
 * **Nothing is rewritten in place.** SQLite with ``journal_mode=WAL`` commits each
-  transaction atomically; files are written to a temporary name and renamed (see
-  :func:`atomic_write_bytes`): a reader sees the old file or the new one, never a torn
-  one. The run's inputs (plan, areas, parameters) are fsynced too; downloaded results
-  are not (one fsync per result would cost more than parsing it): a killed process
-  loses none of them, and after a power cut the runner checks every journalled result
-  file and fetches again any that is missing or torn (:meth:`Journal.reopen_downloads`).
+  transaction atomically; files are written to a temporary name and renamed
+  (:func:`mapflow_geo.run._files.atomic_write_bytes`): a reader sees the old file or
+  the new one, never a torn one. The run's inputs (plan, areas, parameters) are
+  fsynced too; downloaded results are not (one fsync per result would cost more than
+  parsing it): a killed process loses none of them, and after a power cut the runner
+  checks every journalled result file and fetches again any that is missing or torn
+  (:meth:`Journal.reopen_downloads`).
 * **What money rests on is on disk first.** Intents (and the run's identity) are committed
   with ``synchronous=FULL``: fsynced before the create is sent. Concurrent intents share
   one fsync (group commit); each caller still returns only once its own intent is on disk.
@@ -161,92 +162,6 @@ class DownloadRecord:
         d = dict(row)
         d["messages"] = _loads(d["messages"], list)
         return cls(**d)
-
-
-#: Environment variable naming a crash-test failpoint: ``name`` SIGKILLs the process the
-#: first time it reaches ``name``; ``name:N`` at the N-th time.
-FAILPOINT_ENV = "MAPFLOW_GEO_FAILPOINT"
-_failpoint_hits: dict[str, int] = {}
-_failpoint_lock = threading.Lock()
-
-
-def failpoint(name: str) -> None:
-    """Crash-test hook: SIGKILL this process at ``name`` when ``$MAPFLOW_GEO_FAILPOINT``
-    asks for it (``name`` or ``name:N``, the N-th hit). A no-op otherwise."""
-    want = os.environ.get(FAILPOINT_ENV)
-    if not want:
-        return
-    wanted, _, nth = want.partition(":")
-    if wanted != name:
-        return
-    with _failpoint_lock:
-        _failpoint_hits[name] = hit = _failpoint_hits.get(name, 0) + 1
-    if hit >= int(nth or 1):
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def atomic_write_bytes(
-    path: str | os.PathLike,
-    data: bytes,
-    *,
-    failpoint_name: str | None = None,
-    durable: bool = True,
-) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, rename. A
-    reader sees the old file or the new one, never a torn one, and a killed process
-    leaves one or the other. ``durable``: fsync the file before the rename and the
-    folder after it, so that a power cut cannot lose it either. ``failpoint_name``
-    names the :func:`failpoint` just before the rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        if durable:
-            fh.flush()
-            os.fsync(fh.fileno())
-    if failpoint_name:
-        failpoint(failpoint_name)
-    os.replace(tmp, path)
-    if durable:
-        fsync_dir(path.parent)
-
-
-def parquet_intact(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a whole Parquet file as far as its ends tell (``PAR1`` at
-    both): what a power cut can leave of an unsynced file is missing or cut short."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-            fh.seek(0, os.SEEK_END)
-            if fh.tell() < 12:
-                return False
-            fh.seek(-4, os.SEEK_END)
-            return head == b"PAR1" and fh.read(4) == b"PAR1"
-    except OSError:
-        return False
-
-
-def fsync_dir(folder: str | os.PathLike) -> None:
-    """fsync a directory so a rename inside it is durable (no-op where unsupported)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def remove_temp_files(folder: str | os.PathLike) -> int:
-    """Delete ``.*.tmp`` files a killed writer left below ``folder``; return how many."""
-    n = 0
-    for p in Path(folder).rglob(".*.tmp"):
-        with contextlib.suppress(OSError):
-            p.unlink()
-            n += 1
-    return n
 
 
 class _Ticket:
