@@ -54,13 +54,10 @@ from mapflow_geo.run.fetch import DAMAGED_RESULT, store_result, tile_for
 from mapflow_geo.run.prepare import (
     MAX_PROCESSINGS,
     PlannedProcessing,
-    account_of,
-    api_host,
     check_budget,
     check_credit_floor,
-    check_size,
     estimate_processings,
-    fingerprint_of,
+    fingerprint_for,
     prepare_run,
 )
 from mapflow_geo.run.progress import RunProgress, note
@@ -644,7 +641,7 @@ def process(
         clock=clock,
     )
     client = default_client(client)
-    aois, plan, procs, run_params = prepare_run(
+    prepared = prepare_run(
         gdf,
         model,
         client=client,
@@ -655,10 +652,11 @@ def process(
         max_aois=max_aois,
         errors=input_errors,
         name=name,
+        max_processings=max_processings,
     )
-    check_size(procs, max_processings)
-    check_credit_floor(client, run_params["model"], blocks, procs, max_credits)
-    fingerprint = fingerprint_of(aois, run_params, api_host(client), account_of(client))
+    aois, run_params = prepared.aois, prepared.params
+    check_credit_floor(client, run_params["model"], blocks, prepared.processings, max_credits)
+    fingerprint = fingerprint_for(aois, run_params, client)
     run_dir = _run_dir(run_dir, fingerprint, fresh)
     with jr.Journal(run_dir, fingerprint) as journal:
         remove_temp_files(run_dir)
@@ -668,7 +666,7 @@ def process(
         earlier = {r.key for r in journal.records() if r.state != jr.PLANNED}
         if journal.count():
             _announce_stored(journal, opts.progress)
-        plan, procs = apply_stored_plan(run_dir, plan, procs)
+        plan, procs = apply_stored_plan(run_dir, prepared.plan, prepared.processings)
         known = {r.key: r for r in journal.records()}
         for p in procs:
             if p.key in known and known[p.key].estimate is not None:

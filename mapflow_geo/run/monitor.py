@@ -52,7 +52,7 @@ from mapflow_geo.results.io import empty_features
 from mapflow_geo.run import journal as jr
 from mapflow_geo.run._failpoints import failpoint
 from mapflow_geo.run.fetch import DAMAGED_RESULT, Failpoints, store_result, tile_for
-from mapflow_geo.run.prepare import account_of, api_host, digest, fingerprint_of, plan
+from mapflow_geo.run.prepare import digest, fingerprint_for, plan
 from mapflow_geo.run.store import save_inputs
 
 log = logging.getLogger(__name__)
@@ -297,7 +297,7 @@ def monitor(
         "max_cloud_cover": max_cloud_cover,
         "template_area_limit_km2": limit,
     }
-    fingerprint = fingerprint_of(aois, {"monitor": params}, api_host(client), account_of(client))
+    fingerprint = fingerprint_for(aois, {"monitor": params}, client)
     run_dir = Path(run_dir)
     with jr.Journal(run_dir, fingerprint) as j:
         save_inputs(run_dir, aois, tiles, params)
