@@ -179,10 +179,10 @@ MUTANTS = [
     ),
     Mutant(
         "journal-not-durable", J,
-        "                    with self._tx(sync=True) as db:\n"
-        "                        db.executemany(_INTENT_SQL, [t.params for t in batch])\n",
-        "                    with self._tx(sync=False) as db:\n"
-        "                        db.executemany(_INTENT_SQL, [t.params for t in batch])\n",
+        "        with self._tx(sync=True) as db:\n"
+        "            db.executemany(_INTENT_SQL, params)\n",
+        "        with self._tx(sync=False) as db:\n"
+        "            db.executemany(_INTENT_SQL, params)\n",
         T_JOURNAL, "intents are not fsynced before the create is sent",
     ),
     # ------------------------------------------------------------ stitch

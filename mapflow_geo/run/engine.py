@@ -54,6 +54,7 @@ from mapflow_geo.run.fetch import DAMAGED_RESULT, store_result, tile_for
 from mapflow_geo.run.prepare import (
     MAX_PROCESSINGS,
     PlannedProcessing,
+    PreparedRun,
     check_budget,
     check_credit_floor,
     estimate_processings,
@@ -356,6 +357,32 @@ class Runner:
             log.warning("%d stored result(s) missing or torn; fetching them again", n)
             self.journal.reopen_downloads(lost)
 
+    def _create_planned(self, pool: ThreadPoolExecutor) -> None:
+        """Adopt what an interrupted run created, then create every planned processing;
+        once creating stopped (the server refused a create), the rest are finished as
+        ``NOT_CREATED``."""
+        journal = self.journal
+        # Resume: first adopt whatever an earlier, interrupted run already created.
+        if journal.count(jr.INTENT):
+            self._adopt_all_now()
+        for r in journal.records(jr.PLANNED, jr.INTENT, jr.CREATED):
+            if r.key not in self.procs:
+                # re-planned before a crash (only ever after the server refused it)
+                self._creator.finish_unsent(r.key, Status.REPLANNED, "re-planned smaller")
+        planned = [r.key for r in journal.records(jr.PLANNED) if r.status is None]
+        self._bar.set_phase("create" if planned else "process", journal)
+        for fut in [pool.submit(self._creator.create, k) for k in planned]:
+            fut.result()
+            self._bar.update(journal)
+        if self._creator.stopped:  # the server refused a create: say so for the rest
+            for r in journal.records(jr.PLANNED):
+                if r.status is None:
+                    self._creator.finish_unsent(
+                        r.key,
+                        Status.NOT_CREATED,
+                        f"not sent: creating stopped ({self._creator.stop_reason})",
+                    )
+
     def run(self) -> None:
         journal = self.journal
         self._check_stored()
@@ -366,26 +393,7 @@ class Runner:
         interval = self.min_poll_interval
         pending: dict[str, Future] = {}
         with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
-            # Resume: first adopt whatever an earlier, interrupted run already created.
-            if journal.count(jr.INTENT):
-                self._adopt_all_now()
-            for r in journal.records(jr.PLANNED, jr.INTENT, jr.CREATED):
-                if r.key not in self.procs:
-                    # re-planned before a crash (only ever after the server refused it)
-                    self._creator.finish_unsent(r.key, Status.REPLANNED, "re-planned smaller")
-            planned = [r.key for r in journal.records(jr.PLANNED) if r.status is None]
-            self._bar.set_phase("create" if planned else "process", journal)
-            for fut in [pool.submit(self._creator.create, k) for k in planned]:
-                fut.result()
-                self._bar.update(journal)
-            if self._creator.stopped:  # the server refused a create: say so for the rest
-                for r in journal.records(jr.PLANNED):
-                    if r.status is None:
-                        self._creator.finish_unsent(
-                            r.key,
-                            Status.NOT_CREATED,
-                            f"not sent: creating stopped ({self._creator.stop_reason})",
-                        )
+            self._create_planned(pool)
             outage_since: float | None = None
             while True:
                 started = self.clock()
@@ -654,42 +662,56 @@ def process(
         name=name,
         max_processings=max_processings,
     )
-    aois, run_params = prepared.aois, prepared.params
-    check_credit_floor(client, run_params["model"], blocks, prepared.processings, max_credits)
-    fingerprint = fingerprint_for(aois, run_params, client)
+    model_name = prepared.params["model"]
+    check_credit_floor(client, model_name, blocks, prepared.processings, max_credits)
+    fingerprint = fingerprint_for(prepared.aois, prepared.params, client)
     run_dir = _run_dir(run_dir, fingerprint, fresh)
     with jr.Journal(run_dir, fingerprint) as journal:
-        remove_temp_files(run_dir)
-        reopened = journal.reopen_not_created()  # refused before: never charged, retry
-        if reopened:
-            log.info("creating %d processing(s) the server refused before", len(reopened))
-        earlier = {r.key for r in journal.records() if r.state != jr.PLANNED}
-        if journal.count():
-            _announce_stored(journal, opts.progress)
-        plan, procs = apply_stored_plan(run_dir, prepared.plan, prepared.processings)
-        known = {r.key: r for r in journal.records()}
-        for p in procs:
-            if p.key in known and known[p.key].estimate is not None:
-                p.estimate = known[p.key].estimate
-        estimate_processings(client, procs, opts.max_workers)
-        to_create = [p for p in procs if p.key not in known or known[p.key].state == jr.PLANNED]
-        check_budget(client, procs, to_create, max_credits)
-        save_inputs(run_dir, aois, plan, run_params)
-        project_id = project or client.default_project().id
-        journal.set_run("project_id", str(project_id))
-        Runner(
-            client,
-            journal,
-            plan,
-            procs,
-            project_id=project_id,
-            max_aois=int(run_params["max_aois"]),
-            options=opts,
-            earlier=earlier,
-        ).run()
-        result = load_result(run_dir, journal, earlier=earlier, progress=opts.progress)
+        result = _run(client, journal, prepared, project, max_credits, opts)
     _report_incomplete(result, errors)
     return result
+
+
+def _run(
+    client: Any,
+    journal: jr.Journal,
+    prepared: PreparedRun,
+    project: str | None,
+    max_credits: int | None,
+    opts: RunOptions,
+) -> MapflowResult:
+    """The part of :func:`process` in its run dir: what the journal holds wins (stored
+    plan, estimates), the budget is checked, and the :class:`Runner` runs."""
+    run_dir = journal.run_dir
+    remove_temp_files(run_dir)
+    reopened = journal.reopen_not_created()  # refused before: never charged, retry
+    if reopened:
+        log.info("creating %d processing(s) the server refused before", len(reopened))
+    earlier = {r.key for r in journal.records() if r.state != jr.PLANNED}
+    if journal.count():
+        _announce_stored(journal, opts.progress)
+    plan, procs = apply_stored_plan(run_dir, prepared.plan, prepared.processings)
+    known = {r.key: r for r in journal.records()}
+    for p in procs:
+        if p.key in known and known[p.key].estimate is not None:
+            p.estimate = known[p.key].estimate
+    estimate_processings(client, procs, opts.max_workers)
+    to_create = [p for p in procs if p.key not in known or known[p.key].state == jr.PLANNED]
+    check_budget(client, procs, to_create, max_credits)
+    save_inputs(run_dir, prepared.aois, plan, prepared.params)
+    project_id = project or client.default_project().id
+    journal.set_run("project_id", str(project_id))
+    Runner(
+        client,
+        journal,
+        plan,
+        procs,
+        project_id=project_id,
+        max_aois=int(prepared.params["max_aois"]),
+        options=opts,
+        earlier=earlier,
+    ).run()
+    return load_result(run_dir, journal, earlier=earlier, progress=opts.progress)
 
 
 def _run_dir(run_dir: str | os.PathLike | None, fingerprint: str, fresh: bool) -> Path:

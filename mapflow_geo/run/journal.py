@@ -42,7 +42,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,7 +165,7 @@ class DownloadRecord:
 
 
 class _Ticket:
-    """One intent waiting for a group commit."""
+    """One write waiting for a group commit."""
 
     __slots__ = ("done", "error", "params")
 
@@ -173,6 +173,44 @@ class _Ticket:
         self.params = params
         self.done = False
         self.error: BaseException | None = None
+
+
+class _GroupCommit:
+    """Writes of concurrent callers committed together: one caller leads and commits
+    every write waiting (its own among them), the others wait; each returns once its
+    own write is committed, or raises what the commit raised."""
+
+    def __init__(self, commit: Callable[[list[tuple]], None]) -> None:
+        self._commit = commit
+        self._waiting: list[_Ticket] = []
+        self._cv = threading.Condition(threading.Lock())
+        self._leading = False
+
+    def submit(self, params: tuple) -> None:
+        ticket = _Ticket(params)
+        cv = self._cv
+        with cv:
+            self._waiting.append(ticket)
+            while not ticket.done:
+                if self._leading:  # another caller is committing: wait for it
+                    cv.wait()
+                    continue
+                batch, self._waiting = self._waiting, []
+                self._leading = True
+                error: BaseException | None = None
+                cv.release()
+                try:
+                    self._commit([t.params for t in batch])
+                except BaseException as exc:  # every write of the batch failed
+                    error = exc
+                finally:
+                    cv.acquire()
+                for t in batch:
+                    t.done, t.error = True, error
+                self._leading = False
+                cv.notify_all()
+        if ticket.error is not None:
+            raise ticket.error
 
 
 _INTENT_SQL = (
@@ -236,9 +274,7 @@ class Journal:
         self._by_state: dict[str, set[str]] = {s: set() for s in STATES}
         self._order: list[str] | None = None
         self._caching = lock
-        self._intents: list[_Ticket] = []
-        self._intent_cv = threading.Condition(threading.Lock())
-        self._intent_leader = False
+        self._intents = _GroupCommit(self._commit_intents)
         stored = self.get_run("fingerprint")
         if fingerprint is not None:
             if stored is None:
@@ -405,44 +441,22 @@ class Journal:
     def mark_intent(self, key: str, *, meta: dict) -> None:
         """Durably record that a create is about to be sent, with its ``meta``: returns
         once the intent is fsynced. Intents of concurrent callers share one commit."""
-        ticket = _Ticket(
-            (INTENT, json.dumps(meta, sort_keys=True), time.time(), key, PLANNED, INTENT)
-        )
-        cv = self._intent_cv
-        with cv:
-            self._intents.append(ticket)
-            while not ticket.done:
-                if self._intent_leader:  # another caller is committing: wait for it
-                    cv.wait()
-                    continue
-                # lead: commit every waiting intent (this one among them) at once
-                batch, self._intents = self._intents, []
-                self._intent_leader = True
-                error: BaseException | None = None
-                cv.release()
-                try:
-                    with self._tx(sync=True) as db:
-                        db.executemany(_INTENT_SQL, [t.params for t in batch])
-                except BaseException as exc:  # every intent of the batch failed
-                    error = exc
-                finally:
-                    cv.acquire()
-                for t in batch:
-                    t.done, t.error = True, error
-                self._intent_leader = False
-                cv.notify_all()
-        if ticket.error is not None:
-            raise ticket.error
+        text, now = json.dumps(meta, sort_keys=True), time.time()
+        self._intents.submit((INTENT, text, now, key, PLANNED, INTENT))
         with self._mutex:
             rec = self._cache.get(key) if self._cache is not None else None
             if rec is not None and rec.state in (PLANNED, INTENT):
                 self._change(
                     key,
                     state=INTENT,
-                    meta=json.loads(ticket.params[1]),
+                    meta=json.loads(text),
                     create_attempts=rec.create_attempts + 1,
-                    updated_at=ticket.params[2],
+                    updated_at=now,
                 )
+
+    def _commit_intents(self, params: list[tuple]) -> None:
+        with self._tx(sync=True) as db:
+            db.executemany(_INTENT_SQL, params)
 
     def mark_not_created(self, key: str, *, message: str | None = None) -> None:
         """The server refused the create (a 4xx): nothing was charged; back to planned."""
@@ -626,32 +640,11 @@ class Journal:
             return sum(len(self._by_state.get(s, ())) for s in states)
 
     # ------------------------------------------------------------------ downloads
-    def record_download(
-        self,
-        processing_key: str,
-        aoi_id: str,
-        *,
-        tile_id: str | None,
-        status: str,
-        path: str | None = None,
-        features: int | None = None,
-        messages: list | None = None,
-        repaired: int = 0,
-        dropped: int = 0,
-    ) -> None:
+    def record_download(self, processing_key: str, aoi_id: str, **fields: Any) -> None:
+        """Record one stored (or failed) AOI result: ``tile_id`` and ``status``, and
+        optionally ``path``, ``features``, ``messages``, ``repaired``, ``dropped``."""
         with self._tx() as db:
-            self._insert_download(
-                db,
-                processing_key,
-                aoi_id=aoi_id,
-                tile_id=tile_id,
-                status=status,
-                path=path,
-                features=features,
-                messages=messages,
-                repaired=repaired,
-                dropped=dropped,
-            )
+            self._insert_download(db, processing_key, aoi_id=aoi_id, **fields)
 
     @staticmethod
     def _insert_download(
