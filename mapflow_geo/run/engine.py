@@ -115,7 +115,8 @@ class RunOptions:
 
 # ----------------------------------------------------------------------------- runner
 class Runner:
-    """Drives one run; use :func:`process` rather than this class directly."""
+    """Drives one run: creates through its :class:`~mapflow_geo.run.create.Creator`,
+    polls, restarts and fetches; use :func:`process` rather than this class directly."""
 
     def __init__(
         self,

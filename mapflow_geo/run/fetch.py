@@ -6,7 +6,8 @@ A body that is not a readable FeatureCollection (cut short with a matching
 ``Content-Length``, malformed, an HTML page) is downloaded again after a full-jitter
 backoff, up to :data:`RESULT_ATTEMPTS` times; then :class:`DamagedResultError` (with the
 processing id and what was wrong) is raised and nothing is stored. Objects are repaired
-once, here (:mod:`mapflow_geo.results.repair`)."""
+once, here (:mod:`mapflow_geo.results.repair`). :func:`tile_for` is the one way a listed
+AOI is matched to its plan tile."""
 
 from __future__ import annotations
 
