@@ -79,7 +79,7 @@ def test_the_stream_comes_from_the_written_dataset_or_the_loaded_frame(world, tm
     assert len(info.parts) > 2
     from_info = gpd.GeoDataFrame.from_arrow(info)  # the dataset handle streams too
     from_res = gpd.GeoDataFrame.from_arrow(res)
-    assert not hasattr(res, "_stream_dataset")  # read the user's dataset, wrote no copy
+    assert res._stream_dataset is None  # read the user's dataset, wrote no copy
     for frame in (from_info, from_res):
         assert _count_area(frame) == pytest.approx(
             (len(truth), shapely.area(truth).sum()), rel=1e-9
@@ -218,3 +218,11 @@ def test_stac_refuses_a_folder_of_other_files(world, tmp_path):
     with pytest.raises(FileExistsError, match="other files"):
         open_run(run_dir, progress=False).to_stac(tmp_path / "mine")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "mine"
+    res = open_run(run_dir, progress=False)
+    first = res.to_stac(tmp_path / "cat")
+    again = res.to_stac(tmp_path / "cat")  # an earlier catalog is replaced
+    assert sorted(i.id for i in again.get_items()) == sorted(i.id for i in first.get_items())
+    (tmp_path / "cat" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="other files"):
+        res.to_stac(tmp_path / "cat")
+    assert (tmp_path / "cat" / "notes.txt").read_text() == "mine"

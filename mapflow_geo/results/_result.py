@@ -86,6 +86,7 @@ class MapflowResult:
         self._n_objects: int | None = None
         #: The stitched dataset last written by :meth:`to_parquet` (its folder).
         self.dataset: Path | None = None
+        self._stream_dataset: Path | None = None  # a temporary one, for Arrow and DuckDB
         self.tiles = tiles
         self.aois = aois
         self.processings = processings
@@ -106,6 +107,7 @@ class MapflowResult:
     @features.setter
     def features(self, value: gpd.GeoDataFrame) -> None:
         self._features, self._sums, self._n_objects = public_frame(value), None, None
+        self._stream_dataset = None
 
     @property
     def n_pieces(self) -> int:

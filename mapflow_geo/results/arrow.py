@@ -107,7 +107,7 @@ def stitched_dataset(result: Any) -> Path:
     objects were stitched again."""
     if result.dataset is not None and Path(result.dataset).is_dir():
         return Path(result.dataset)
-    cached = getattr(result, "_stream_dataset", None)
+    cached = result._stream_dataset
     if cached is not None and cached.is_dir():
         return cached
     tmp = Path(tempfile.mkdtemp(prefix="mapflow-geo-stitched-"))

@@ -41,6 +41,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -421,19 +422,24 @@ def _summaries(pystac, items: list, run_fields: dict, facts: dict) -> Any:
 
 
 def _check_folder(out: Path) -> None:
-    """Refuse a folder holding anything but an earlier catalog written here."""
+    """Clear an earlier catalog written here (``collection.json``, the dataset folder,
+    the Item folders); refuse a folder holding anything else."""
     if not out.exists():
         return
     if not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a folder")
-    names = [p.name for p in out.iterdir()]
-    if names and "collection.json" not in names:
+    entries = list(out.iterdir())
+    ours = [
+        p
+        for p in entries
+        if p.name == "collection.json"
+        or (p.name == DATASET and p.is_dir())
+        or (p.is_dir() and (p / f"{p.name}.json").is_file())
+    ]
+    if len(ours) < len(entries) or (entries and not (out / "collection.json").is_file()):
         raise FileExistsError(f"{out} holds other files; not writing a STAC catalog there")
-    if names:
-        import shutil
-
-        for p in out.iterdir():
-            if p.is_dir():
-                shutil.rmtree(p)
-            else:
-                p.unlink()
+    for p in ours:
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
