@@ -70,6 +70,12 @@ def test_geopandas_takes_the_result_as_an_arrow_stream(world):
     assert field.metadata[b"ARROW:extension:name"] == b"geoarrow.wkb"
     crs = json.loads(field.metadata[b"ARROW:extension:metadata"])["crs"]
     assert crs["id"] == {"authority": "EPSG", "code": 4326}
+    # a consumer may ask for another schema it can take (the stream casts)
+    schema = pa.RecordBatchReader.from_stream(res).schema
+    want = pa.schema([f.with_type(pa.large_string()) if f.name == "tile_id" else f for f in schema])
+    cast = pa.RecordBatchReader.from_stream(res, schema=want)
+    assert cast.schema.field("tile_id").type == pa.large_string()
+    assert cast.read_all().num_rows == len(truth)
 
 
 def test_the_stream_comes_from_the_written_dataset_or_the_loaded_frame(world, tmp_path):
