@@ -226,7 +226,8 @@ def test_stac_refuses_a_folder_of_other_files(world, tmp_path):
     assert (tmp_path / "mine" / "notes.txt").read_text() == "mine"
     res = open_run(run_dir, progress=False)
     first = res.to_stac(tmp_path / "cat")
-    again = res.to_stac(tmp_path / "cat")  # an earlier catalog is replaced
+    again = res.to_stac(tmp_path / "cat", collection_id="district", title="District")
+    assert (again.id, again.title) == ("district", "District")  # an earlier one replaced
     assert sorted(i.id for i in again.get_items()) == sorted(i.id for i in first.get_items())
     (tmp_path / "cat" / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="other files"):

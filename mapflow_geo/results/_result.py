@@ -216,16 +216,34 @@ class MapflowResult:
         """
         return _duck.connect(_arrow.stitched_dataset(self), view=view)
 
-    def to_stac(self, folder: str | Path, **options: Any) -> Any:
+    def to_stac(
+        self,
+        folder: str | Path,
+        *,
+        collection_id: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        license: str = "other",
+        partition_features: int | None = None,
+    ) -> Any:
         """Write the result as a self-contained STAC Collection (one Item per
-        processing, the stitched dataset as assets) and return the ``pystac.Collection``.
-        See :func:`mapflow_geo.results.stac.write_stac` for the options.
+        processing, the stitched dataset beside it as assets) and return the
+        ``pystac.Collection``. See :func:`mapflow_geo.results.stac.write_stac` for the
+        layout and the options.
 
         Examples
         --------
         >>> collection = res.to_stac("catalog")                     # doctest: +SKIP
         """
-        return _stac.write_stac(self, folder, **options)
+        return _stac.write_stac(
+            self,
+            folder,
+            collection_id=collection_id,
+            title=title,
+            description=description,
+            license=license,
+            partition_features=partition_features,
+        )
 
     # -- tables --------------------------------------------------------------------
     @property
