@@ -41,6 +41,9 @@ PAGES = {
         "results.dask",
         "results.dataset",
         "results.changes",
+        "results.arrow",
+        "results.duck",
+        "results.stac",
     ],
     "run": [
         "run",

@@ -280,7 +280,16 @@ def load_result(
         run_dir=run_dir,
         files=files,
         qa=qa,
+        params=_params(run_dir),
     )
+
+
+def _params(run_dir: Path) -> dict:
+    """The run's stored parameters (``params.json``; empty when missing or unreadable)."""
+    try:
+        return json.loads((run_dir / "params.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def open_run(run_dir: str | os.PathLike, *, progress: bool = True) -> MapflowResult:
