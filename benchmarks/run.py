@@ -237,7 +237,6 @@ def journal_scale(n: int) -> list[tuple[str, float]]:
             _progress={},
             _eta=None,
             max_restarts=2,
-            _missing_since={},
             _submitted={},
             _fetch_outage_since=None,
             _fetch=lambda *a: None,  # finished ones are queued, not fetched (no plan)

@@ -11,6 +11,9 @@ import geopandas as gpd
 import pandas as pd
 
 from mapflow_geo.api import RunClient
+from mapflow_geo.results import arrow as _arrow
+from mapflow_geo.results import duck as _duck
+from mapflow_geo.results import stac as _stac
 from mapflow_geo.results import stats as _stats
 from mapflow_geo.results._options import OPTIONS, FeaturesTooLargeError
 from mapflow_geo.results.changes import changes as _changes
@@ -56,6 +59,13 @@ class MapflowResult:
         repeated points, collections, Z) and ``dropped`` (empty, null) on ingest, and
         ``damaged_results``: results that stayed unreadable (fetched again by the next
         run in the same run dir). Also in :meth:`to_parquet`'s ``mapflow_geo`` metadata.
+    params : dict
+        The run's parameters as stored in its run dir (``model``, ``source``,
+        ``blocks``, ``area_limit_km2``…; secrets redacted); empty for a result built
+        from a frame.
+
+    The result is an Arrow stream (``__arrow_c_stream__``): ``GeoDataFrame.from_arrow``,
+    ``lonboard.viz`` and DuckDB take it as it is (:meth:`to_arrow`).
     """
 
     def __init__(
@@ -69,6 +79,7 @@ class MapflowResult:
         files: pd.DataFrame | None = None,
         loader: Callable[[], gpd.GeoDataFrame] | None = None,
         qa: pd.DataFrame | None = None,
+        params: dict | None = None,
     ) -> None:
         self._features = public_frame(features) if features is not None else None
         self._loader = loader  # makes `features` from `files` (default: stitched_features)
@@ -76,12 +87,15 @@ class MapflowResult:
         self._n_objects: int | None = None
         #: The stitched dataset last written by :meth:`to_parquet` (its folder).
         self.dataset: Path | None = None
+        self._stream_dataset: Path | None = None  # a temporary one, for Arrow and DuckDB
         self.tiles = tiles
         self.aois = aois
         self.processings = processings
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.files = files if files is not None else pd.DataFrame(columns=FILE_COLUMNS)
         self.qa = qa if qa is not None else pd.DataFrame(columns=QA_COLUMNS)
+        #: The run's parameters (``model``, ``source``, ``blocks``…, secrets redacted).
+        self.params = dict(params or {})
 
     # -- objects (loaded on first access; results.dataset streams everything else) ------
     @property
@@ -94,6 +108,7 @@ class MapflowResult:
     @features.setter
     def features(self, value: gpd.GeoDataFrame) -> None:
         self._features, self._sums, self._n_objects = public_frame(value), None, None
+        self._stream_dataset = None
 
     @property
     def n_pieces(self) -> int:
@@ -180,6 +195,56 @@ class MapflowResult:
             info = write_frame_dataset(self.features, path, **kw)
         self._sums, self._n_objects, self.dataset = info.sums, info.objects, info.path
         return info
+
+    # -- hand-offs (results.arrow, results.duck, results.stac) -----------------------
+    def to_arrow(self) -> Any:
+        """The stitched objects as a ``pyarrow.RecordBatchReader`` with GeoArrow WKB
+        geometry and its CRS, streamed from the stitched dataset (see
+        :mod:`mapflow_geo.results.arrow`)."""
+        return _arrow.result_reader(self)
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """The Arrow PyCapsule stream of :meth:`to_arrow`."""
+        return self.to_arrow().__arrow_c_stream__(requested_schema)
+
+    def duckdb(self, *, view: str = "objects") -> Any:
+        """A DuckDB connection with the spatial extension loaded and the stitched
+        objects as the view ``view``. See :func:`mapflow_geo.results.duck.connect`.
+
+        Examples
+        --------
+        >>> res.duckdb().sql("select class_id, count(*) from objects group by 1")  # doctest: +SKIP
+        """
+        return _duck.connect(_arrow.stitched_dataset(self), view=view)
+
+    def to_stac(
+        self,
+        folder: str | Path,
+        *,
+        collection_id: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        license: str = "other",
+        partition_features: int | None = None,
+    ) -> Any:
+        """Write the result as a self-contained STAC Collection (one Item per
+        processing, the stitched dataset beside it as assets) and return the
+        ``pystac.Collection``. See :func:`mapflow_geo.results.stac.write_stac` for the
+        layout and the options.
+
+        Examples
+        --------
+        >>> collection = res.to_stac("catalog")                     # doctest: +SKIP
+        """
+        return _stac.write_stac(
+            self,
+            folder,
+            collection_id=collection_id,
+            title=title,
+            description=description,
+            license=license,
+            partition_features=partition_features,
+        )
 
     # -- tables --------------------------------------------------------------------
     @property

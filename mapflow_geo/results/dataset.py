@@ -145,6 +145,15 @@ class DatasetInfo:
     repaired: int = 0
     dropped: int = 0
 
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """The dataset's objects as an Arrow stream (GeoArrow WKB geometry):
+        ``gpd.GeoDataFrame.from_arrow(info)``, ``lonboard.viz(info)``, DuckDB."""
+        from mapflow_geo.results.arrow import dataset_reader  # the stream reads this class
+
+        if self.path is None:
+            raise ValueError("this DatasetInfo counted objects without writing a dataset")
+        return dataset_reader(self.path).__arrow_c_stream__(requested_schema)
+
 
 def stitched_features(files: pd.DataFrame, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The in-memory path: every stored piece read into one frame and stitched
