@@ -4,9 +4,11 @@ only the processings the service says match."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from mapflow_geo import sim, sources
+from mapflow_geo import RetryPolicy, sim, sources
 
 SMALL = {  # ~0.35 km²
     "type": "Polygon",
@@ -36,7 +38,7 @@ def test_a_sweep_with_terms_lists_only_the_matching_processings():
     assert sum(len(page.items) for page in everything) == 3
 
 
-FAST = {"backoff_base": 0.001, "backoff_max": 0.01, "max_retry_after": 0.01}
+FAST = RetryPolicy(backoff_base=0.001, backoff_max=0.01, max_retry_after=0.01)
 PAGE = "/rest/projects/"
 
 
@@ -53,7 +55,7 @@ def test_page_reads_are_retried_as_the_read_only_posts_they_are():
     half the page requests answered 503, a sweep still reads every page. Wrong rule
     caught: page requests sent once, as creates are."""
     with sim.serve(processing_seconds=0, seed=2) as server:
-        client = server.client(max_retries=8, **FAST)
+        client = server.client(retry=replace(FAST, max_retries=8))
         pid = client.projects.default_id()
         _three(client, pid)
         server.set_faults({"status_503": 0.5, "methods": ["POST"], "paths": [PAGE]})
@@ -72,7 +74,7 @@ def test_a_page_route_that_refuses_is_an_error_not_a_reason_to_fall_back():
     from mapflow_geo.exceptions import BadRequestError
 
     with sim.serve(processing_seconds=0, seed=3) as server:
-        client = server.client(**FAST)
+        client = server.client(retry=FAST)
         pid = client.projects.default_id()
         _three(client, pid)
         server.set_faults({"status_400": 1.0, "methods": ["POST"], "paths": [PAGE]})
