@@ -153,7 +153,7 @@ def plan(
         area_limit_km2=area_limit_km2,
         max_aois=max_aois,
         price_per_km2=price_per_km2,
-        errors=input_errors,
+        input_errors=input_errors,
         safety_margin=safety_margin,
         sliver_fraction=sliver_fraction,
     )
@@ -234,7 +234,7 @@ def prepare_run(
     project: str | None = None,
     area_limit_km2: float | None = None,
     max_aois: int | None = None,
-    errors: str = "raise",
+    input_errors: str = "raise",
     name: str | None = None,
     max_processings: int | None = None,
 ) -> PreparedRun:
@@ -243,7 +243,7 @@ def prepare_run(
     Plans over ``max_processings`` (None: no cap) are refused. Sends nothing that
     creates or costs.
     """
-    aois = prepare_aois(gdf, errors=errors)
+    aois = prepare_aois(gdf, input_errors=input_errors)
     require_rows(aois, gdf)
     area_limit_km2, max_aois = resolve_limits(client, area_limit_km2, max_aois)
     found = client.find_model(model)
@@ -403,7 +403,7 @@ def estimate(
         blocks=blocks,
         area_limit_km2=area_limit_km2,
         max_aois=max_aois,
-        errors=input_errors,
+        input_errors=input_errors,
         max_processings=max_processings,
     )
     plan, procs = prepared.plan, prepared.processings
