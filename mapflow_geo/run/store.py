@@ -272,7 +272,7 @@ def load_result(
     procs = _processings(recs, earlier)
     tiles = _tiles(plan, procs, downloads)
     qa = _qa(recs, downloads)
-    return MapflowResult(
+    res = MapflowResult(
         features=None if len(files) else empty_features(),
         loader=functools.partial(_merge_stored, files, plan, progress),
         tiles=tiles,
@@ -282,6 +282,9 @@ def load_result(
         files=files,
         qa=qa,
     )
+    params = run_dir / "params.json"
+    res.params = json.loads(params.read_text()) if params.exists() else {}
+    return res
 
 
 def open_run(run_dir: str | os.PathLike, *, progress: bool = True) -> MapflowResult:
