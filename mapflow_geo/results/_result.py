@@ -148,7 +148,7 @@ class MapflowResult:
         streaming: the objects are never all in memory, whatever the size of the run.
         The dataset describes itself: its data dictionary and provenance (model, blocks,
         provider, imagery dates, run id, package version) are in every file's
-        ``mapflow_geo`` metadata and in a ``README.md`` beside the parts.
+        ``mapflow_geo`` metadata and in a ``_README.md`` beside the parts.
 
         Read it with ``geopandas.read_parquet(path)`` (``bbox=`` filters),
         ``dask_geopandas.read_parquet``, ``pyarrow.dataset``, DuckDB or Apache Sedona

@@ -3,7 +3,8 @@
 Every dataset :func:`~mapflow_geo.results.write_dataset` writes describes itself twice:
 as JSON in the GeoParquet metadata of every part and of ``_common_metadata`` (the key
 :data:`~mapflow_geo.results.geoparquet.DESCRIPTION_KEY`, ``mapflow_geo``, beside
-``geo``), and as a ``README.md`` in the folder. Both hold the data dictionary (column,
+``geo``), and as a ``_README.md`` in the folder (Markdown; the underscore keeps
+dataset readers from taking it for a part). Both hold the data dictionary (column,
 type, unit, meaning), the provenance (model, blocks, imagery provider, the imagery and
 processing dates the objects carry, run id, processings, package version) and the QA
 counts of objects repaired and dropped on ingest.
@@ -24,8 +25,9 @@ from mapflow_geo.results.columns import is_date_column
 from mapflow_geo.results.geoparquet import BBOX, least
 from mapflow_geo.results.repair import qa_metadata
 
-#: The README written beside the parts.
-README = "README.md"
+#: The README written beside the parts. Its leading underscore makes every dataset
+#: reader (pyarrow, geopandas, dask, Spark) skip it, as they skip ``_metadata``.
+README = "_README.md"
 _MAPFLOW = "a property of Mapflow's result, as the service gave it"
 #: Unit and meaning of the columns a dataset may hold.
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -129,7 +131,7 @@ def merge_dates(parts: Sequence[Mapping[str, Sequence[str | None]]]) -> dict[str
 
 
 def write_readme(folder: Path, desc: Mapping[str, Any], objects: int, bounds: Sequence) -> Path:
-    """``README.md`` in ``folder``: what the dataset holds, where it comes from, its
+    """:data:`README` in ``folder``: what the dataset holds, where it comes from, its
     columns and how to read it."""
     prov = desc.get("provenance", {})
     dates = desc.get("dates", {})
