@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from mapflow_geo._version import __version__
+from mapflow_geo.sources import DEFAULT_PROVIDER
 from mapflow_geo.results.columns import is_date_column
 from mapflow_geo.results.geoparquet import BBOX, least
 from mapflow_geo.results.repair import qa_metadata
@@ -102,7 +103,7 @@ def provenance_of(result: Any) -> dict[str, Any]:
     return {
         "model": params.get("model"),
         "blocks": params.get("blocks"),
-        "provider": provider_of(params.get("source")),
+        "provider": provider_of(params.get("source")) or (DEFAULT_PROVIDER if params else None),
         "source": params.get("source"),
         "run_id": Path(run_dir).name if run_dir is not None else None,
         "processings": ids,
