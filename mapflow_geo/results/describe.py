@@ -21,10 +21,10 @@ import numpy as np
 import pyarrow as pa
 
 from mapflow_geo._version import __version__
-from mapflow_geo.sources import DEFAULT_PROVIDER
 from mapflow_geo.results.columns import is_date_column
 from mapflow_geo.results.geoparquet import BBOX, least
 from mapflow_geo.results.repair import qa_metadata
+from mapflow_geo.sources import DEFAULT_PROVIDER
 
 #: The README written beside the parts. Its leading underscore makes every dataset
 #: reader (pyarrow, geopandas, dask, Spark) skip it, as they skip ``_metadata``.
