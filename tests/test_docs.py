@@ -40,6 +40,8 @@ PAGES = {
         "results.raster",
         "results.dask",
         "results.dataset",
+        "results.geoparquet",
+        "results.describe",
         "results.changes",
     ],
     "run": ["run", "run.prepare", "run.engine", "run.store", "run.journal", "run.monitor"],

@@ -162,12 +162,7 @@ def _pieces(objs: Objects, lone: np.ndarray, types: np.ndarray, rule: ChangeRule
     q, o = q[keep], o[keep]
     if not len(q):
         return empty, empty
-    lon0 = (objs.bounds[cand, 0] + objs.bounds[cand, 2]) / 2
-    lat0 = objs.lat[cand]
-    kx, ky = metres_per_degree(lat0)
-    mine = to_local(objs.geoms[cand], lon0, lat0, kx, ky)
-    theirs = to_local(objs.geoms[o], lon0[q], lat0[q], kx[q], ky[q])
-    dist = shapely.distance(mine[q], theirs)
+    _, _, dist = _local_pairs(objs, cand, objs, o, q)
     near = dist <= rule.tolerance_m
     q, o, dist = q[near], o[near], dist[near]
     order = np.lexsort((o, dist, q))  # per piece: the nearest, then input order
@@ -213,19 +208,25 @@ def _fragments(b, a, li, lj, tree, types, rule: ChangeRule):
     return before, after, near_pairs
 
 
+def _local_pairs(objs: Objects, sel: np.ndarray, other: Objects, o: np.ndarray, q: np.ndarray):
+    """Pairs (``objs`` object ``sel[q]``, ``other`` object ``o``) in metres, in a local
+    frame per ``sel`` object (its envelope centre): ``sel``'s geometries, ``o``'s, and
+    the pairs' distances (m)."""
+    lon0 = (objs.bounds[sel, 0] + objs.bounds[sel, 2]) / 2
+    lat0 = objs.lat[sel]
+    kx, ky = metres_per_degree(lat0)
+    mine = to_local(objs.geoms[sel], lon0, lat0, kx, ky)
+    theirs = to_local(other.geoms[o], lon0[q], lat0[q], kx[q], ky[q])
+    return mine, theirs, shapely.distance(mine[q], theirs)
+
+
 def _near_and_beyond(lone_side, other, lone, q, o, tolerance_m):
     """For candidate pairs (lone object ``lone[q]``, other-side object ``o``): whether
     they lie within ``tolerance_m``, their distance (m), and per lone object the area
     (m²) of it lying farther than the tolerance from all its near neighbours."""
     beyond = np.full(len(lone), np.inf)
     has, slot = np.unique(q, return_inverse=True)  # lone objects with candidates
-    sel = lone[has]
-    lon0 = (lone_side.bounds[sel, 0] + lone_side.bounds[sel, 2]) / 2
-    lat0 = lone_side.lat[sel]
-    kx, ky = metres_per_degree(lat0)
-    mine = to_local(lone_side.geoms[sel], lon0, lat0, kx, ky)
-    theirs = to_local(other.geoms[o], lon0[slot], lat0[slot], kx[slot], ky[slot])
-    dist = shapely.distance(mine[slot], theirs)
+    mine, theirs, dist = _local_pairs(lone_side, lone[has], other, o, slot)
     near = dist <= tolerance_m
     hit, hslot = np.unique(slot[near], return_inverse=True)
     if len(hit):
