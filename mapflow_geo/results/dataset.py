@@ -81,6 +81,7 @@ from mapflow_geo.results.geoparquet import (
     write_part,
     write_summary,
 )
+from mapflow_geo.results.geoparquet import GEOPARQUET_VERSION as GEOPARQUET_VERSION
 from mapflow_geo.results.io import (
     empty_features,
     read_result_files,
