@@ -43,9 +43,16 @@ lint: $(TEST_STAMP)
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
 
-# Mutation testing of the guarantee functions: tools/mutate.py applies hand-written
-# mutants (create/adopt decisions, journal ordering, stitch, tiling limits, budgets,
-# redaction) to a scratch copy, runs the tests guarding each, prints killed/survived.
-.PHONY: mutate
+# Mutation testing, never part of `make test`.
+# `make mutate MODULE=mapflow_geo/_secrets.py`: mutmut generates every small change of that
+# module and runs the tests guarding it (tools/mutmut_module.py: modules, tests, known
+# equivalent mutants); `make mutate` does every money and answer module in turn (hours on
+# two cores). ONLY='<glob>' narrows to some mutants (e.g. ONLY='*processing_pages*').
+# `make mutate-named [MUTANTS="budget secrets"]`: the hand-written mutants of the promises
+# (tools/mutate.py: create/adopt decisions, journal ordering, crash points...).
+.PHONY: mutate mutate-named
 mutate: $(TEST_STAMP)
+	$(BIN)/python tools/mutmut_module.py $(MODULE) $(if $(ONLY),--only '$(ONLY)')
+
+mutate-named: $(TEST_STAMP)
 	$(BIN)/python tools/mutate.py $(MUTANTS)

@@ -1,7 +1,7 @@
 """Benchmark maps of a million objects: the static PNG (``res.to_image``) against the
 plain ``GeoDataFrame.plot`` a competent user would write, and the interactive page
-(``deck_result(res).save``: the lonboard map ``res.explore()`` draws, as an offline
-page) against lonboard's own ``viz(...).to_html()``.
+(``deck_result(res).save``: the lonboard map ``res.explore()`` draws, written by
+lonboard's ``Map.to_html`` with the legend) against lonboard's own ``viz(...).to_html()``.
 
 Run: ``python benchmarks/maps.py [--objects 1000000] [--out DIR]``. Prints Markdown
 tables; the PNGs are kept in ``--out`` (a temporary folder by default) to look at.
@@ -23,7 +23,7 @@ Static image, 8 × 8 in at 150 dpi (1200 × 1200 px), classes coloured alike:
 Interactive page:
 
 * **explore().save** — ``res.explore()`` (lonboard above 20,000 objects) and
-  ``.save("map.html")``: the self-contained page (no CDN);
+  ``.save("map.html")``: lonboard's ``Map.to_html`` page with the legend;
 * **lonboard viz().to_html** — ``lonboard.viz(features).to_html()``: lonboard's
   default (its page loads the widget code and its Parquet decoder from CDNs).
 """
@@ -140,7 +140,7 @@ def run_method(method: str, res: MapflowResult, out: Path) -> Path:
         plt.close(fig)
         return path
     if method == "explore_save":
-        return deck_result(res).save(out / "explore.html")  # res.explore()'s map, offline
+        return deck_result(res).save(out / "explore.html")  # res.explore()'s map
     if method == "lonboard_viz":
         import lonboard
 

@@ -223,7 +223,7 @@ def journal_scale(n: int) -> list[tuple[str, float]]:
             for k in reversed(keys)
         ]
         client = SimpleNamespace(
-            iter_processings=lambda project_id: iter(listing), user_status=lambda: None
+            list_processings=lambda project_id: listing, user_status=lambda: None
         )
         procs = {k: SimpleNamespace(key=k, estimate=25, area_km2=24.9, body={}) for k in keys}
         runner = Runner.__new__(Runner)  # the engine's poll, without plan or HTTP
@@ -236,7 +236,6 @@ def journal_scale(n: int) -> list[tuple[str, float]]:
             _progress={},
             _eta=None,
             max_restarts=2,
-            _missing_since={},
             _submitted={},
             _fetch_outage_since=None,
             _fetch=lambda *a: None,  # finished ones are queued, not fetched (no plan)

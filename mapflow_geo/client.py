@@ -392,17 +392,24 @@ class MapflowClient:
             text = text[1:-1]
         return text
 
-    def processing_stats(self, *, type: str = "JSON", **filters: Any) -> ProcessingStats:
-        """``POST /processings/stats?type=JSON``: processing history with totals.
+    def processing_stats(self, *, format: str = "JSON", **filters: Any) -> Any:
+        """``POST /processings/stats?type=JSON|CSV``: processing history with totals.
 
         Filters are sent as the JSON body: ``dateFrom``, ``dateTo``, ``statuses``,
         ``terms`` (older page) or ``page``, ``perPage``, ``sort``, ``filter`` (2026).
+        ``format="JSON"`` (default) returns :class:`ProcessingStats`; ``format="CSV"``
+        the service's CSV table as a DataFrame (:meth:`processing_stats_csv`).
 
         Examples
         --------
         >>> client.processing_stats(statuses=["OK"]).total             # doctest: +SKIP
         2
         """
+        kind = str(format).upper()
+        if kind == "CSV":
+            return self.processing_stats_csv(**filters)
+        if kind != "JSON":
+            raise ValueError(f"format must be 'JSON' or 'CSV', not {format!r}")
         data = self._http.request(
             "POST",
             "/processings/stats",

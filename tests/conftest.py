@@ -18,3 +18,22 @@ settings.register_profile(
 # ``make test-random``: new examples each run, and a failure prints how to reproduce it.
 settings.register_profile("random", parent=settings.get_profile("default"), print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# Every test has a bounded time (pytest-timeout; ``timeout`` in pyproject.toml, 300 s), so
+# a rule broken into a loop fails its test instead of hanging the suite. Long campaigns
+# get a longer bound: the ``slow`` and ``reliability`` markers and the heavy files below
+# (their own ``@pytest.mark.timeout`` wins), longer still in their full form.
+LONG_S = 3600 if os.environ.get("MAPFLOW_FULL") else 900
+LONG_FILES = ("tests/browser/", "test_scale.py", "test_notebooks.py", "test_runner_kill.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    import pytest
+
+    for item in items:
+        if item.get_closest_marker("timeout") is not None:
+            continue
+        path = str(item.fspath).replace("\\", "/")
+        long = item.get_closest_marker("slow") or "/reliability/" in path
+        if long or any(f in path for f in LONG_FILES):
+            item.add_marker(pytest.mark.timeout(LONG_S))

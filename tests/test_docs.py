@@ -44,7 +44,16 @@ PAGES = {
         "results.describe",
         "results.changes",
     ],
-    "run": ["run", "run.prepare", "run.engine", "run.store", "run.journal", "run.monitor"],
+    "run": [
+        "run",
+        "run.prepare",
+        "run.engine",
+        "run.create",
+        "run.fetch",
+        "run.store",
+        "run.journal",
+        "run.monitor",
+    ],
     "viz": [
         "viz",
         "viz.explore",

@@ -10,6 +10,7 @@ import pytest
 
 from mapflow_geo.exceptions import RunError
 from mapflow_geo.run import journal as jr
+from mapflow_geo.run._files import atomic_write_bytes, parquet_intact, remove_temp_files
 
 
 def test_records_survive_reopen(tmp_path):
@@ -83,11 +84,11 @@ def test_second_live_process_refused(tmp_path):
 
 def test_atomic_write_and_temp_cleanup(tmp_path):
     target = tmp_path / "sub" / "f.bin"
-    jr.atomic_write_bytes(target, b"one")
-    jr.atomic_write_bytes(target, b"two")
+    atomic_write_bytes(target, b"one")
+    atomic_write_bytes(target, b"two")
     assert target.read_bytes() == b"two"
     (tmp_path / "sub" / ".f.bin.123.tmp").write_bytes(b"torn")
-    assert jr.remove_temp_files(tmp_path) == 1
+    assert remove_temp_files(tmp_path) == 1
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["f.bin"]
 
 
@@ -195,11 +196,11 @@ def test_state_index_exists(tmp_path):
 
 def test_unsynced_write_and_parquet_check(tmp_path):
     target = tmp_path / "r" / "x.parquet"
-    jr.atomic_write_bytes(target, b"PAR1" + b"\0" * 8 + b"PAR1", durable=False)
-    assert jr.parquet_intact(target)
+    atomic_write_bytes(target, b"PAR1" + b"\0" * 8 + b"PAR1", durable=False)
+    assert parquet_intact(target)
     target.write_bytes(b"PAR1" + b"\0" * 8)  # cut short
-    assert not jr.parquet_intact(target)
-    assert not jr.parquet_intact(tmp_path / "r" / "missing.parquet")
+    assert not parquet_intact(target)
+    assert not parquet_intact(tmp_path / "r" / "missing.parquet")
 
 
 def test_failed_write_leaves_the_in_memory_copy_as_on_disk(tmp_path, monkeypatch):

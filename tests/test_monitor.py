@@ -17,7 +17,7 @@ import shapely
 
 import mapflow_geo  # noqa: F401  (gdf.mapflow)
 from mapflow_geo import sim
-from mapflow_geo.run.journal import FAILPOINT_ENV
+from mapflow_geo.run._failpoints import FAILPOINT_ENV
 from mapflow_geo.run.monitor import open_monitor
 
 DAY = 86400.0

@@ -248,7 +248,7 @@ def test_credit_floor_refuses_without_asking_cost_per_processing(tmp_path):
 def test_resume_fetches_again_results_a_power_cut_lost(tmp_path):
     """Results are stored without fsync; on resume a journalled file that is missing or
     cut short is fetched again (free), and nothing is created again."""
-    from mapflow_geo.run import journal as jr
+    from mapflow_geo.run._files import parquet_intact
 
     gdf = _gdf(_rect_km(20.0, 10.0, 6, 5))
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
@@ -263,7 +263,7 @@ def test_resume_fetches_again_results_a_power_cut_lost(tmp_path):
         second = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
         assert len(_creates(server)) == n_creates
         assert len([r for r in server.requests if "/result" in r.path]) == n_results + 2
-    assert all(jr.parquet_intact(f) for f in files)
+    assert all(parquet_intact(f) for f in files)
     assert second.complete
     assert len(second.features) == len(first.features)
 

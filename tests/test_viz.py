@@ -2,7 +2,6 @@
 checked sensibly, not pixel by pixel. The real-browser check is tests/browser."""
 
 import base64
-import gzip
 import json
 import re
 import warnings
@@ -12,6 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import shapely
 
@@ -315,18 +315,29 @@ def test_saved_map_leaves_out_tile_layers_holding_the_token(tmp_path, leaky):
 
 # ----------------------------------------------------------------- lonboard (viz.deck)
 def _deck_state(html: str) -> dict:
-    m = re.search(r'<script type="application/json" id="mf-deck-state">(.*?)</script>', html, re.S)
-    return json.loads(m.group(1).replace("<\\/", "</"))
+    """Every widget's model in a saved page (ipywidgets' embed state, lonboard's export)."""
+    m = re.search(
+        r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>', html, re.S
+    )
+    return json.loads(m.group(1))["state"]
 
 
-def _deck_tables(html: str, state: dict) -> dict[str, list[pa.Table]]:
-    """Each layer model's tables, decoded as the page does (base64, gunzip, Arrow IPC)."""
-    out: dict[str, list[pa.Table]] = {}
-    for mid, model in state["models"].items():
-        for b in model["buffers"]:
-            m = re.search(rf'id="{b["id"]}">([^<]*)</script>', html)
-            data = gzip.decompress(base64.b64decode(m.group(1)))
-            out.setdefault(mid, []).append(pa.ipc.open_stream(data).read_all())
+def _deck_buffers(model: dict) -> dict[tuple, pa.Table]:
+    """A model's binary traits (lonboard writes each as Parquet), by trait path."""
+    return {
+        tuple(b["path"]): pq.read_table(pa.BufferReader(base64.b64decode(b["data"])))
+        for b in model.get("buffers", [])
+    }
+
+
+def _deck_layers(html: str) -> list[tuple[dict, int]]:
+    """Each layer model's state and its number of rows."""
+    out = []
+    for model in _deck_state(html).values():
+        s = model["state"]
+        if "_layer_type" in s:
+            tables = [t for path, t in _deck_buffers(model).items() if path[0] == "table"]
+            out.append((s, sum(t.num_rows for t in tables)))
     return out
 
 
@@ -350,26 +361,18 @@ def test_explore_picks_the_engine(run, monkeypatch):
         res.explore(engine="lonboard")
 
 
-def test_deck_page_is_self_contained_and_agrees_with_folium(run, tmp_path):
+def test_deck_page_is_lonboards_export_and_agrees_with_folium(run, tmp_path):
     _, res, _, _ = run
     deck = viz.deck_result(res)
     html = deck.save(tmp_path / "deck.html").read_text()
-    # nothing loaded from elsewhere; the bundle patched to read Arrow IPC, not Parquet
-    assert not re.search(r"<(script|link)\b[^>]*\b(src|href)=", html)
-    state = _deck_state(html)
-    assert state["gzip"] is True
-    assert "{batchSize:2**31}).intoIPCStream()" not in state["esm"]
-    assert "wasm not ready" in state["esm"]
-    assert any(u.startswith("https://cdn.jsdelivr.net/npm/parquet-wasm@") for u in state["refused"])
-    style = json.loads(next(iter(state["local"].values())))
-    assert style["sources"]["basemap"]["tiles"][0].startswith("https://tile.openstreetmap.org/")
-    tables = _deck_tables(html, state)
+    # lonboard's own page: its widget state, and its CARTO basemap style by default
+    styles = [m["state"]["style"] for m in _deck_state(html).values() if "style" in m["state"]]
+    assert styles == ["https://basemaps.cartocdn.com/gl/positron-nolabels-gl-style/style.json"]
     labels = viz.class_labels(res.features)
     fills = {}
-    for mid, model in state["models"].items():
-        s = model["state"]
-        if s.get("_layer_type") == "polygon" and s.get("filled") is not False:
-            fills[tuple(s["get_fill_color"][:3])] = (s, sum(t.num_rows for t in tables[mid]))
+    for s, n in _deck_layers(html):
+        if s["_layer_type"] == "polygon" and s.get("filled") is not False:
+            fills[tuple(s["get_fill_color"][:3])] = (s, n)
     # objects by class and tiles by status, in the colours of the folium map and figures
     for label, color in viz.class_colors(labels).items():
         s, n = fills[tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))]
@@ -378,9 +381,11 @@ def test_deck_page_is_self_contained_and_agrees_with_folium(run, tmp_path):
     for status, n in res.tiles["status"].value_counts().items():
         c = viz.status_color(status)
         assert fills[tuple(int(c[i : i + 2], 16) for i in (1, 3, 5))][1] == n, status
-    # the legend rows are the folium map's
+    # the legend rows are the folium map's, once, over the map
     legend = viz.styles.legend_rows_html([("Input areas", viz.AOI_COLOR, "outline")])
-    assert legend in html and "Tiles FAILED" in html and "buildings:101" in html
+    assert html.count(legend) == 1
+    assert html.index(legend) < html.index("</body>")
+    assert "Tiles FAILED" in html and "buildings:101" in html
 
 
 def test_deck_geoarrow_round_trip():
@@ -412,15 +417,19 @@ def test_deck_geoarrow_round_trip():
     assert back.total_bounds[2] == pytest.approx(1000 / 111_319.49, rel=1e-6)
 
 
-def test_deck_page_falls_back_when_lonboard_changes(run, tmp_path, monkeypatch):
+def test_deck_basemap_is_a_maplibre_style(run):
+    from lonboard.basemap import CartoStyle
+
     from mapflow_geo.exceptions import MapflowWarning
 
     _, res, _, _ = run
-    monkeypatch.setattr(viz.deck, "offline_bundle", lambda esm: None)
-    with pytest.warns(MapflowWarning, match="CDN"):
-        html = viz.deck_result(res, tiles=None).to_html()
-    state = _deck_state(html)
-    assert state["gzip"] is False and state["refused"] == [] and state["local"] == {}
+    assert viz.deck_result(res, tiles=None).to_lonboard().basemap is None
+    dark = viz.deck_result(res, tiles=CartoStyle.DarkMatter).to_lonboard()
+    assert dark.basemap.style == CartoStyle.DarkMatter
+    # folium's basemap list: the first; an xyzservices name lonboard cannot draw: a warning
+    with pytest.warns(MapflowWarning, match="OpenStreetMap.Mapnik"):
+        m = viz.deck_result(res, tiles=["OpenStreetMap.Mapnik", "Esri.WorldImagery"])
+    assert m.basemap == viz.deck.DEFAULT_BASEMAP
 
 
 def test_deck_outlines_and_notebook_widget(run):
@@ -603,9 +612,19 @@ def test_plan_maps_have_their_own_names(run):
         plt.close(ax.figure)
 
 
-def test_offline_page_refuses_per_object_colours(run):
+def test_saved_page_keeps_per_object_colours(run):
     _, res, _, _ = run
     rgba = np.zeros((len(res.features), 4), np.uint8)
-    deck = viz.deck_result(res, tiles=None, object_colors=rgba)
-    with pytest.raises(ValueError, match="to_lonboard"):
-        deck.to_html()
+    rgba[:, 0] = np.arange(len(res.features)) % 256
+    rgba[:, 3] = 200
+    html = viz.deck_result(res, tiles=None, object_colors=rgba).to_html()
+    colours = []  # the objects' layer holds one colour per row, in chunks as its table
+    for model in _deck_state(html).values():
+        chunks = sorted(
+            (p[1], t) for p, t in _deck_buffers(model).items() if p[0] == "get_fill_color"
+        )
+        if chunks:
+            colours.append(pa.concat_tables([t for _, t in chunks]).column(0).combine_chunks())
+    assert len(colours) == 1
+    colours = [np.asarray(colours[0].flatten()).reshape(-1, 4)]
+    np.testing.assert_array_equal(colours[0], rgba)  # in the order of res.features

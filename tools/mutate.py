@@ -1,12 +1,12 @@
 # ruff: noqa: E501  (the mutants are exact code snippets; lines as in the source)
-"""Mutation testing of the guarantee functions: ``make mutate`` (``python tools/mutate.py``).
+"""Mutation testing of the guarantee functions: ``make mutate-named`` (``python tools/mutate.py``).
 
 Each mutant below is a realistic, hand-written bug in a function that carries one of the
 project's promises (docs/reliability.md): the create/adopt decisions of the runner
-(``run/engine.py``), the journal's ordering (``run/journal.py`` and its use in the
-engine), the seam rule (``results/stitch.py``), the tiling limits (``tiling.py``), the
-budget checks for every billing type (``run/prepare.py``) and redaction
-(``_secrets.py``). For each one the tool
+(``run/create.py``, and its listing sweep in ``run/engine.py``), the journal's ordering
+(``run/journal.py`` and its use when creating and storing), the seam rule
+(``results/stitch.py``), the tiling limits (``tiling.py``), the budget checks for every
+billing type (``run/prepare.py``) and redaction (``_secrets.py``). For each one the tool
 
 1. copies the working tree's ``mapflow_geo/``, ``tests/`` and ``pyproject.toml`` to a
    scratch folder (the checkout itself is never changed, so other work on it goes on);
@@ -24,12 +24,13 @@ Usage::
     python tools/mutate.py --list          # ids and descriptions
     python tools/mutate.py engine-grace stitch-row   # some, by id (or prefix: stitch)
     python tools/mutate.py --json out.json # also write the results
-    make mutate MUTANTS="budget secrets"   # the same through make
+    make mutate-named MUTANTS="budget secrets"   # the same through make
 
-mutmut 3 was considered: it mutates operators blindly (hundreds of mutants per module,
-most in logging and messages) and each one would rerun subprocess kill campaigns of
-minutes; the mutants here are the bugs that would break a promise, each with the tests
-that should catch it.
+Generated mutants (every operator, constant and argument of a module, by mutmut) are
+``make mutate MODULE=...`` (``tools/mutmut_module.py``). The two are complementary:
+mutmut finds what no test looks at, line by line; the mutants here are whole bugs that
+would break a promise (an intent journalled after the create, a grace period ignored)
+and replay the crash campaigns that catch them, which generated mutants cannot ask for.
 """
 
 from __future__ import annotations
@@ -78,19 +79,20 @@ T_BUDGET = ["tests/test_mutants.py", "tests/test_runner.py"]
 T_SECRETS = ["tests/test_secrets_module.py", "tests/test_mutants.py", "tests/test_http.py"]
 
 E, J, S = "mapflow_geo/run/engine.py", "mapflow_geo/run/journal.py", "mapflow_geo/results/stitch.py"
+C = "mapflow_geo/run/create.py"
 TL, P, X = "mapflow_geo/tiling.py", "mapflow_geo/run/prepare.py", "mapflow_geo/_secrets.py"
 
 # fmt: off
 MUTANTS = [
     # ------------------------------------------------------------ create / adopt decisions
     Mutant(
-        "engine-grace", E,
+        "engine-grace", C,
         "if self.clock() - first < self.adopt_grace_s or self._unexplained_charge(rec.key):",
         "if self._unexplained_charge(rec.key):",
         T_ENGINE, "adopt_grace_s ignored: what a complete listing lacks is re-created at once",
     ),
     Mutant(
-        "engine-partial-sweep", E,
+        "engine-partial-sweep", C,
         "            if not complete:\n                continue  # a partial sweep proves nothing about absence\n",
         "",
         T_ENGINE, "absence counted from partial sweeps (polling stops early)",
@@ -102,31 +104,31 @@ MUTANTS = [
         T_ENGINE, "a sweep counted complete when its pages run out, short of the total",
     ),
     Mutant(
-        "engine-meta-any-run", E,
+        "engine-meta-any-run", C,
         "if meta.get(META_RUN) == self.run_id and META_KEY in meta:",
         "if META_KEY in meta:",
         T_ENGINE, "a processing of another run with the same key is adopted",
     ),
     Mutant(
-        "engine-name-any-time", E,
+        "engine-name-any-time", C,
         "return proc if created.timestamp() >= rec.updated_at - 60.0 else None",
         "return proc",
         T_ENGINE, "a same-named processing created long before the intent is adopted",
     ),
     Mutant(
-        "engine-no-balance", E,
+        "engine-no-balance", C,
         "        if self._balance0 is None:\n            return False\n        try:",
         "        if True:\n            return False\n        try:",
         T_ENGINE, "the balance check (unexplained charge) never holds a re-create back",
     ),
     Mutant(
-        "engine-500-is-refusal", E,
+        "engine-500-is-refusal", C,
         "if exc.status >= 500:  # readable 5xx",
         "if exc.status > 500:  # readable 5xx",
         T_ENGINE, "a readable HTTP 500 on a create is taken as a refusal (nothing committed)",
     ),
     Mutant(
-        "engine-ambiguous-resent", E,
+        "engine-ambiguous-resent", C,
         "        except AmbiguousCreateError as exc:\n"
         '            log.info("create %s: outcome unknown (%s); will reconcile by meta", key, exc)\n'
         "            self._missing_since.setdefault(key, self.clock())\n"
@@ -134,25 +136,25 @@ MUTANTS = [
         "        except AmbiguousCreateError as exc:\n"
         '            log.info("create %s: outcome unknown (%s); will reconcile by meta", key, exc)\n'
         "            self.journal.mark_not_created(key, message=str(exc))\n"
-        "            return self._create(key)\n",
+        "            return self.create(key)\n",
         T_ENGINE, "an ambiguous create is sent again at once (as if refused)",
     ),
     Mutant(
-        "engine-429-not-resent", E,
+        "engine-429-not-resent", C,
         "            except RateLimitError as exc:\n                attempt += 1\n",
         "            except RateLimitError as exc:\n                raise\n                attempt += 1\n",
         T_ENGINE, "a 429 on a create stops creating instead of waiting Retry-After",
     ),
     # ------------------------------------------------------------ journal ordering
     Mutant(
-        "journal-intent-after-send", E,
+        "journal-intent-after-send", C,
         '        self.journal.mark_intent(key, meta=meta)  # durable before the request\n'
-        '        _failpoint("after_intent")\n'
+        '        failpoint("after_intent")\n'
         "        try:\n"
-        "            created = self._send_create(key, proc, meta)\n",
-        '        _failpoint("after_intent")\n'
+        "            created = self._send(key, proc, meta)\n",
+        '        failpoint("after_intent")\n'
         "        try:\n"
-        "            created = self._send_create(key, proc, meta)\n"
+        "            created = self._send(key, proc, meta)\n"
         "            self.journal.mark_intent(key, meta=meta)\n",
         T_JOURNAL, "the intent is journalled after the create is sent, not before",
     ),
@@ -178,10 +180,10 @@ MUTANTS = [
     ),
     Mutant(
         "journal-not-durable", J,
-        "                    with self._tx(sync=True) as db:\n"
-        "                        db.executemany(_INTENT_SQL, [t.params for t in batch])\n",
-        "                    with self._tx(sync=False) as db:\n"
-        "                        db.executemany(_INTENT_SQL, [t.params for t in batch])\n",
+        "        with self._tx(sync=True) as db:\n"
+        "            db.executemany(_INTENT_SQL, params)\n",
+        "        with self._tx(sync=False) as db:\n"
+        "            db.executemany(_INTENT_SQL, params)\n",
         T_JOURNAL, "intents are not fsynced before the create is sent",
     ),
     # ------------------------------------------------------------ stitch

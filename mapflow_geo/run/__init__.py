@@ -2,6 +2,7 @@
 
 * :mod:`.prepare` — account limits, the one create-body builder, estimates, budgets;
 * :mod:`.engine` — :class:`Runner` and its :class:`RunOptions`, :func:`process`;
+* :mod:`.create` — a processing's create: intent, send, adopt, re-plan;
 * :mod:`.fetch` — download, parse and store one result (the runner's and the monitor's);
 * :mod:`.journal` — the durable record of every processing and download;
 * :mod:`.store` — the run dir's files, :func:`load_result` and :func:`open_run`;
@@ -9,7 +10,7 @@
 * :mod:`.monitor` — recurring monitoring through planned processings (templates).
 """
 
-from mapflow_geo.run.engine import FAILPOINTS, Runner, RunOptions, process
+from mapflow_geo.run.engine import Runner, RunOptions, process
 from mapflow_geo.run.monitor import Monitor, MonitorUpdate, monitor, open_monitor
 from mapflow_geo.run.prepare import (
     MAX_PROCESSINGS,
@@ -24,7 +25,6 @@ from mapflow_geo.run.prepare import (
 from mapflow_geo.run.store import load_result, open_run
 
 __all__ = [
-    "FAILPOINTS",
     "MAX_PROCESSINGS",
     "Monitor",
     "MonitorUpdate",

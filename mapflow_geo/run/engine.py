@@ -1,18 +1,12 @@
 """The run engine: submit → poll → fetch, resumable from the journal.
 
-The money rules, in the order the code applies them (the ones before the first create
-are in :mod:`mapflow_geo.run.prepare`):
-
-1. Each processing's *intent* (and the ``meta`` its create carries: run id and key) is
-   committed to the journal before the create is sent.
-2. A create is sent once. When its outcome is unknown (timeout, reset, 5xx without a
-   readable answer) the runner does not create again: it lists the project's processings
-   and adopts the one whose ``meta`` matches. Only after the processing has stayed absent
-   from several listings, spread over a grace period, is it created again.
-3. Results are stored per processing and AOI as they arrive (GeoParquet, atomic rename)
-   and never downloaded twice — unless a power cut lost a stored file (results are not
-   fsynced one by one): a resumed run checks every journalled file and fetches a missing
-   or torn one again, which costs nothing.
+Creates (intent, send, adopt, re-plan) and their money rules are in
+:mod:`mapflow_geo.run.create`; the ones before the first create in
+:mod:`mapflow_geo.run.prepare`. Here, the rule of results: they are stored per
+processing and AOI as they arrive (GeoParquet, atomic rename: :mod:`mapflow_geo.run.fetch`)
+and never downloaded twice — unless a power cut lost a stored file (results are not
+fsynced one by one): a resumed run checks every journalled file and fetches a missing or
+torn one again, which costs nothing.
 
 Polling is one newest-first sweep of the project's listing per cycle, until every live
 processing is seen, at an interval that starts short and backs off to ``poll_interval``;
@@ -37,44 +31,35 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import pandas as pd
 
 from mapflow_geo._args import checked
 from mapflow_geo.client import default_client
 from mapflow_geo.exceptions import (
-    AmbiguousCreateError,
     APIError,
-    AuthenticationError,
     DamagedResultError,
-    MapflowError,
-    PermissionDeniedError,
     RateLimitError,
     RunFailedError,
     RunIncompleteWarning,
     ServerError,
-    TooLargeProcessingError,
     TransportError,
 )
 from mapflow_geo.models import Status
 from mapflow_geo.results import MapflowResult
 from mapflow_geo.results.io import release_memory
 from mapflow_geo.run import journal as jr
-from mapflow_geo.run.fetch import DAMAGED_RESULT, store_result
+from mapflow_geo.run._failpoints import failpoint
+from mapflow_geo.run._files import parquet_intact, remove_temp_files
+from mapflow_geo.run.create import Creator, PlanIndex, status_text
+from mapflow_geo.run.fetch import DAMAGED_RESULT, store_result, tile_for
 from mapflow_geo.run.prepare import (
     MAX_PROCESSINGS,
-    META_KEY,
-    META_RUN,
     PlannedProcessing,
-    account_of,
-    api_host,
-    build_processing,
+    PreparedRun,
     check_budget,
     check_credit_floor,
-    check_size,
     estimate_processings,
-    fingerprint_of,
+    fingerprint_for,
     prepare_run,
-    shared_part,
 )
 from mapflow_geo.run.progress import RunProgress, note
 from mapflow_geo.run.store import (
@@ -84,33 +69,22 @@ from mapflow_geo.run.store import (
     holds_run,
     load_result,
     save_inputs,
-    tile_for,
-    write_parquet,
 )
-from mapflow_geo.tiling import plan as make_plan
 
 log = logging.getLogger(__name__)
 
 #: ``aoi_id`` of a download that is a whole single-AOI processing's result.
 WHOLE = "whole"
-#: Upper clamp for a ``Retry-After`` the runner honours before re-sending a refused create.
-MAX_CREATE_RETRY_AFTER = 60.0
-
-#: Crash-test failpoints (``MAPFLOW_GEO_FAILPOINT=name`` or ``name:N``), in run order.
-FAILPOINTS = (
-    "before_intent",
-    "after_intent",
-    "after_create",
-    "mid_poll",
-    "mid_download",
-    "before_result_rename",
-    "mid_merge",
-)
-_failpoint = jr.failpoint
 
 
-def _status_str(status: Any) -> str:
-    return str(getattr(status, "value", status) or "").upper()
+@dataclass(frozen=True)
+class Sighting:
+    """A processing in progress as first and last seen: time and percentage of each."""
+
+    first_at: float
+    first_pct: float
+    last_at: float
+    last_pct: float
 
 
 @dataclass
@@ -141,7 +115,8 @@ class RunOptions:
 
 # ----------------------------------------------------------------------------- runner
 class Runner:
-    """Drives one run; use :func:`process` rather than this class directly."""
+    """Drives one run: creates through its :class:`~mapflow_geo.run.create.Creator`,
+    polls, restarts and fetches; use :func:`process` rather than this class directly."""
 
     def __init__(
         self,
@@ -160,276 +135,40 @@ class Runner:
         self.options = opts
         self.client = client
         self.journal = journal
-        self.max_aois = max_aois
-        self._set_plan(plan)
-        self.procs = {p.key: p for p in processings}
         self.project_id = project_id
         self.poll_interval = opts.poll_interval
         self.min_poll_interval = min(opts.min_poll_interval, opts.poll_interval)
         self.max_restarts = opts.max_restarts
         self.max_workers = opts.max_workers
-        self.adopt_grace_s = opts.adopt_grace_s
         self.max_outage_s = opts.max_outage_s
         self.sleep = opts.sleep
         self.clock = opts.clock
-        self.run_id = journal.run_id
-        self.results_dir = journal.run_dir / "results"
-        self._stop_creating = False
-        self._stop_reason: str | None = None
-        self._missing_since: dict[str, float] = {}
-        # (time, percent) when first and last seen, of each processing in progress, and
-        # the earliest finish their progress predicts (a poll is due then, not later)
-        self._progress: dict[str, tuple[float, float, float, float]] = {}
+        self._creator = Creator(
+            client,
+            journal,
+            plan,
+            {p.key: p for p in processings},
+            max_aois=max_aois,
+            adopt_grace_s=opts.adopt_grace_s,
+            max_outage_s=opts.max_outage_s,
+            sleep=opts.sleep,
+            clock=opts.clock,
+        )
+        self.procs = self._creator.procs  # grows when a processing is re-planned
+        # when and at what percentage each processing in progress was first and last
+        # seen, and the earliest finish they predict (a poll is due then, not later)
+        self._progress: dict[str, Sighting] = {}
         self._eta: float | None = None
         self._submitted: dict[str, float] = {}  # when each pending download was submitted
         self._fetch_outage_since: float | None = None
         self._next_probe = -math.inf
-        self._spent = 0  # credits of the processings this runner created or adopted
-        self._balance0 = self._balance()
         self._bar = RunProgress(len(processings), enabled=opts.progress, earlier=earlier)
-        self._lock = threading.Lock()
         # downloads wait on the network, parsing on the CPU: as many parse at once as
         # there are cores, so that memory holds that many results in flight, not one
         # per download thread (each is several times its GeoJSON while parsed)
         self._parsing = threading.BoundedSemaphore(
             max(1, min(self.max_workers, os.cpu_count() or 1))
         )
-
-    def _balance(self) -> int | None:
-        """Credits left on a ``CREDITS`` account when the runner starts (else None)."""
-        try:
-            status = self.client.user_status()
-        except MapflowError:
-            return None
-        billing = str(getattr(status, "billing_type", "") or "").upper()
-        left = getattr(status, "remaining_credits", None)
-        return int(left) if billing == "CREDITS" and left is not None else None
-
-    # -- create ------------------------------------------------------------------
-    def _meta(self, key: str) -> dict:
-        return {META_RUN: self.run_id, META_KEY: key}
-
-    def _create(self, key: str) -> None:
-        if self._stop_creating:
-            return
-        proc = self.procs[key]
-        meta = self._meta(key)
-        _failpoint("before_intent")
-        self.journal.mark_intent(key, meta=meta)  # durable before the request
-        _failpoint("after_intent")
-        try:
-            created = self._send_create(key, proc, meta)
-        except AmbiguousCreateError as exc:
-            log.info("create %s: outcome unknown (%s); will reconcile by meta", key, exc)
-            self._missing_since.setdefault(key, self.clock())
-            return
-        except TransportError as exc:  # never left (refused): not created; try again later
-            log.warning("create %s not sent (%s); will retry after reconciling", key, exc)
-            self._missing_since.setdefault(key, self.clock())
-            return
-        except (AuthenticationError, PermissionDeniedError):
-            self.journal.mark_not_created(key, message="authentication refused")
-            self._stop_creating = True
-            raise
-        except TooLargeProcessingError as exc:
-            self.journal.mark_not_created(key, message=str(exc))  # refused: not charged
-            new_keys = self._replan(key, exc)
-            if not new_keys:
-                self._finish_unsent(key, Status.TOO_LARGE_PROCESSING, str(exc))
-            for k in new_keys:
-                self._create(k)
-            return
-        except APIError as exc:
-            if exc.status >= 500:  # readable 5xx: still may have committed; reconcile
-                self._missing_since.setdefault(key, self.clock())
-                return
-            self.journal.mark_not_created(key, message=str(exc))
-            self._stop_creating = True  # e.g. out of credits: keep what is paid for
-            self._stop_reason = str(exc)
-            self._finish_unsent(key, Status.NOT_CREATED, str(exc))
-            return
-        _failpoint("after_create")
-        self._mark_created(key, created)
-
-    def _send_create(self, key: str, proc: PlannedProcessing, meta: dict) -> Any:
-        """Send the create; a 429 (the server refused it: nothing committed) is re-sent
-        after its ``Retry-After`` (clamped; else a growing delay) for as long as an outage
-        may last (``max_outage_s``), unless creating has stopped."""
-        attempt = 0
-        first = self.clock()
-        while True:
-            try:
-                return self.client.create_processing(**proc.body, meta=meta)
-            except RateLimitError as exc:
-                attempt += 1
-                if self._stop_creating or self.clock() - first > self.max_outage_s:
-                    raise
-                delay = exc.retry_after if exc.retry_after is not None else 2.0 ** min(attempt, 6)
-                delay = min(max(0.0, delay), MAX_CREATE_RETRY_AFTER)
-                log.info("create %s rate-limited; retrying in %.1fs", key, delay)
-                self.sleep(delay)
-
-    # -- re-plan ------------------------------------------------------------------
-    def _set_plan(self, plan: gpd.GeoDataFrame) -> None:
-        self.plan = plan
-        tile_ids = plan["tile_id"].astype(str).to_numpy()
-        self._plan_index = (
-            plan,
-            plan.groupby("processing_key", sort=False).indices,
-            dict(zip(tile_ids, plan["row"], strict=True)),
-            tile_ids,
-        )
-
-    def _replan(self, key: str, exc: TooLargeProcessingError) -> list[str]:
-        """The server refused ``key`` as too large (its limit shrank after planning):
-        plan that processing's tiles again under the limit it states and return the keys
-        of the pieces, to be created instead.
-
-        Durable in this order, so that a crash anywhere resumes correctly: the plan
-        file with the pieces in place of ``key`` (atomic replace), then the pieces in the
-        journal, then ``key`` marked ``REPLANNED``. On resume :func:`process` reads the
-        stored plan, so ``key`` is never created again and the pieces are.
-        """
-        try:
-            limit_km2 = float((exc.params or {})["aoiAreaLimit"]) / 1e6
-        except (KeyError, TypeError, ValueError):
-            log.warning("%s refused as too large without a usable limit: %s", key, exc)
-            return []
-        with self._lock:
-            plan = self.plan
-            old = plan[plan["processing_key"] == key]
-            if old.empty or limit_km2 <= 0:
-                return []
-            sub = gpd.GeoDataFrame(
-                geometry=old.geometry.values,
-                index=pd.Index(old["tile_id"].astype(str)),
-                crs=plan.crs,
-            )
-            pieces = make_plan(sub, area_limit_km2=limit_km2, max_aois=self.max_aois)
-            if pieces["processing"].nunique() < 2 and len(pieces) == len(old):
-                log.warning("%s cannot be planned smaller under %.3f km²", key, limit_km2)
-                return []
-            # each piece lies in one old tile (its "row" here): carry the old tile's
-            # columns over (input row, and e.g. the scene a scene-planned tile uses)
-            src = pieces["row"].astype(str)
-            by_tile = old.set_index(old["tile_id"].astype(str))
-            pieces["row"] = src.map(by_tile["row"])
-            for col in plan.columns:
-                if col not in pieces.columns:
-                    pieces[col] = src.map(by_tile[col]).values
-            base, prefix = shared_part(self.procs[key])
-            first_no = int(plan["processing"].max()) + 1 if "processing" in plan else 0
-            new_procs = []
-            for n, (_, tiles) in enumerate(pieces.groupby("processing", sort=True)):
-                new_key = f"{key}.{n:02d}"
-                new_procs.append(build_processing(new_key, base, tiles, prefix))
-                pieces.loc[tiles.index, "processing"] = first_no + n
-                pieces.loc[tiles.index, "processing_key"] = new_key
-            estimate_processings(self.client, new_procs, workers=1)
-            new_plan = pd.concat(
-                [plan[plan["processing_key"] != key], pieces[list(plan.columns)]],
-                ignore_index=True,
-            )
-            new_plan = gpd.GeoDataFrame(new_plan, geometry="geometry", crs=plan.crs)
-            write_parquet(new_plan, self.journal.run_dir / "plan.parquet")  # atomic replace
-            self._set_plan(new_plan)  # the next re-plan must start from what is on disk
-            for p in new_procs:
-                self.procs[p.key] = p
-            for p in new_procs:
-                self.journal.add_planned(p.key, estimate=p.estimate, area_km2=p.area_km2)
-            self.journal.update_status(
-                key,
-                status=Status.REPLANNED,
-                messages=[f"{exc} Re-planned as {len(new_procs)} processings."],
-            )
-            self.journal.mark_finished(key)
-        log.info("%s too large for %.3f km²: re-planned as %d", key, limit_km2, len(new_procs))
-        return [p.key for p in new_procs]
-
-    def _finish_unsent(self, key: str, status: str, message: str) -> None:
-        self.journal.update_status(key, status=status, messages=[message])
-        self.journal.mark_finished(key)
-
-    # -- reconcile ----------------------------------------------------------------
-    def _adopt(self, listing: list, complete: bool = True) -> None:
-        """Match records left in ``intent`` to listed processings, and re-create one only
-        on the reconciliation policy (DESIGN.md, "Ambiguous creates"):
-
-        * a listed processing carrying this run's ``meta`` (run id and key) is adopted;
-          one listed without ``meta`` but with the create's exact name, created after the
-          intent was journalled, is adopted too (a service that drops ``meta``);
-        * absence counts only from *complete* sweeps (every page read), and a create is
-          sent again only after it has stayed absent for ``adopt_grace_s`` (default 10
-          minutes: longer than any listing lag seen) while the run goes on with the rest;
-        * on a ``CREDITS`` account, a charge the account shows that no processing of this
-          run explains keeps it waiting: the missing create may have committed.
-        """
-        by_key: dict[str, Any] = {}
-        by_name: dict[str, Any] = {}
-        for p in listing:
-            meta = getattr(p, "meta", None) or {}
-            if meta.get(META_RUN) == self.run_id and META_KEY in meta:
-                by_key.setdefault(meta[META_KEY], p)
-            elif not meta and getattr(p, "name", None):
-                by_name.setdefault(str(p.name), p)
-        for rec in self.journal.records(jr.INTENT):
-            found = by_key.get(rec.key) or self._by_name(rec, by_name)
-            if found is not None:
-                log.info("adopting processing %s for %s", found.id, rec.key)
-                self._mark_created(rec.key, found)
-                self._missing_since.pop(rec.key, None)
-                continue
-            if not complete:
-                continue  # a partial sweep proves nothing about absence
-            first = self._missing_since.setdefault(rec.key, self.clock())
-            if self.clock() - first < self.adopt_grace_s or self._unexplained_charge(rec.key):
-                continue
-            log.info(
-                "%s absent from complete listings for %.0fs: creating it",
-                rec.key,
-                self.clock() - first,
-            )
-            self._missing_since.pop(rec.key, None)
-            self._create(rec.key)
-
-    def _by_name(self, rec: jr.ProcessingRecord, by_name: dict[str, Any]) -> Any:
-        proc = (
-            by_name.get(str(self.procs[rec.key].body.get("name")))
-            if rec.key in self.procs
-            else None
-        )
-        created = getattr(proc, "created", None)
-        if proc is None or created is None or rec.updated_at is None:
-            return None
-        return proc if created.timestamp() >= rec.updated_at - 60.0 else None
-
-    def _mark_created(self, key: str, proc: Any) -> None:
-        self.journal.mark_created(key, proc.id, status=_status_str(proc.status), cost=proc.cost)
-        with self._lock:
-            self._spent += int(proc.cost or 0)
-
-    def _unexplained_charge(self, key: str) -> bool:
-        """True when the account's credits dropped by more than this run's known
-        processings cost since the run started: the missing create may be that charge."""
-        if self._balance0 is None:
-            return False
-        try:
-            now = self.client.user_status().remaining_credits
-        except MapflowError as exc:
-            log.info("balance check failed (%s); %s keeps waiting", exc, key)
-            return True
-        if now is None:
-            return False
-        unexplained = self._balance0 - int(now) - self._spent
-        if unexplained >= (self.procs[key].estimate or 1):
-            log.warning(
-                "%s: %d credits charged that no known processing explains; not creating "
-                "it again until a listing shows it or the charge is explained",
-                key,
-                unexplained,
-            )
-            return True
-        return False
 
     def _sweep(self, want_ids: set, want_intents: bool) -> tuple[list, bool]:
         """List the project's processings newest first, page by page, until every wanted
@@ -469,7 +208,7 @@ class Runner:
 
         Only a change of status, cost or messages is written (the percentage alone is
         cosmetic and would cost one journal write per processing per cycle)."""
-        status = _status_str(proc.status)
+        status = status_text(proc.status)
         messages = list(getattr(proc, "messages", None) or [])
         cost = getattr(proc, "cost", None)
         if (
@@ -494,8 +233,8 @@ class Runner:
         pending: dict[str, Future],
     ) -> None:
         """Restart a failed processing, or fetch a finished one's results."""
-        status = _status_str(proc.status)
-        _failpoint("mid_poll")
+        status = status_text(proc.status)
+        failpoint("mid_poll")
         if status == Status.FAILED and rec.restarts < self.max_restarts:
             log.info("restarting failed processing %s (%s)", proc.id, rec.key)
             self.client.restart_processing(proc.id)
@@ -512,17 +251,19 @@ class Runner:
 
     def _fetch(self, key: str, processing_id: str, status: str) -> None:
         """Store every not-yet-stored OK AOI result of a finished processing."""
-        plan, positions, _, tile_ids = self._plan_index  # consistent, even while re-planning
-        pos = positions[key]
+        index = self._creator.index  # consistent, even while re-planning
+        pos, tile_ids = index.positions[key], index.tile_ids
         done = {d.aoi_id for d in self.journal.downloads(key) if d.status == Status.OK}
         if status == Status.OK and self.procs[key].body["geometry"]["type"] == "Polygon":
             # one polygon is one AOI: its result is the processing's; no AOI listing.
             # Stored file, its record and "finished" in one journal write.
             one = str(tile_ids[pos[0]]) if len(pos) == 1 else None
-            stored = [] if WHOLE in done else [self._store(key, processing_id, WHOLE, None, one)]
+            stored = []
+            if WHOLE not in done:
+                stored.append(self._store(key, processing_id, WHOLE, None, one, index))
             self.journal.finish(key, stored)
             return
-        tiles = plan.iloc[pos]
+        tiles = index.plan.iloc[pos]
         aois = list(self.client.processing_aois(processing_id))
         single = len(aois) == 1 and status == Status.OK
         unstored = []  # per-AOI failures: recorded with "finished"
@@ -531,7 +272,7 @@ class Runner:
             if aoi_id in done:
                 continue
             tile_id = tile_for(tiles, aoi)
-            aoi_status = _status_str(getattr(aoi, "status", status)) or status
+            aoi_status = status_text(getattr(aoi, "status", status)) or status
             if aoi_status != Status.OK:
                 unstored.append(
                     {
@@ -544,7 +285,9 @@ class Runner:
                 continue
             if tile_id is None and len(pos) == 1:
                 tile_id = str(tile_ids[pos[0]])
-            rec = self._store(key, processing_id, aoi_id, None if single else aoi_id, tile_id)
+            rec = self._store(
+                key, processing_id, aoi_id, None if single else aoi_id, tile_id, index
+            )
             if rec["status"] != Status.OK:
                 unstored.append(rec)
                 continue
@@ -558,13 +301,14 @@ class Runner:
         aoi_id: str,
         query_aoi: str | None,
         tile_id: str | None,
+        index: PlanIndex,
     ) -> dict:
         """Download one result and store it as GeoParquet (atomic); return its journal
         record (keyword arguments of :meth:`Journal.record_download`), for the caller to
         write once the file is in place. A result that stayed unreadable
         (:class:`DamagedResultError`) gives a ``DAMAGED_RESULT`` record instead: that tile
         fails, the run goes on, and the next run in the same run dir fetches it again."""
-        row = self._plan_index[2].get(tile_id) if tile_id else None
+        row = index.row_of.get(tile_id) if tile_id else None
         rel = Path("results") / f"{key}.{aoi_id}.parquet"  # one folder: no mkdir per result
         try:
             stored = store_result(  # not fsynced: checked on resume instead (_check_stored)
@@ -606,13 +350,39 @@ class Runner:
             if d.status == DAMAGED_RESULT or (
                 d.status == Status.OK
                 and d.path
-                and not jr.parquet_intact(self.journal.run_dir / d.path)
+                and not parquet_intact(self.journal.run_dir / d.path)
             ):
                 lost.setdefault(d.processing_key, []).append(d.aoi_id)
         if lost:
             n = sum(map(len, lost.values()))
             log.warning("%d stored result(s) missing or torn; fetching them again", n)
             self.journal.reopen_downloads(lost)
+
+    def _create_planned(self, pool: ThreadPoolExecutor) -> None:
+        """Adopt what an interrupted run created, then create every planned processing;
+        once creating stopped (the server refused a create), the rest are finished as
+        ``NOT_CREATED``."""
+        journal = self.journal
+        # Resume: first adopt whatever an earlier, interrupted run already created.
+        if journal.count(jr.INTENT):
+            self._adopt_all_now()
+        for r in journal.records(jr.PLANNED, jr.INTENT, jr.CREATED):
+            if r.key not in self.procs:
+                # re-planned before a crash (only ever after the server refused it)
+                self._creator.finish_unsent(r.key, Status.REPLANNED, "re-planned smaller")
+        planned = [r.key for r in journal.records(jr.PLANNED) if r.status is None]
+        self._bar.set_phase("create" if planned else "process", journal)
+        for fut in [pool.submit(self._creator.create, k) for k in planned]:
+            fut.result()
+            self._bar.update(journal)
+        if self._creator.stopped:  # the server refused a create: say so for the rest
+            for r in journal.records(jr.PLANNED):
+                if r.status is None:
+                    self._creator.finish_unsent(
+                        r.key,
+                        Status.NOT_CREATED,
+                        f"not sent: creating stopped ({self._creator.stop_reason})",
+                    )
 
     def run(self) -> None:
         journal = self.journal
@@ -624,26 +394,7 @@ class Runner:
         interval = self.min_poll_interval
         pending: dict[str, Future] = {}
         with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
-            # Resume: first adopt whatever an earlier, interrupted run already created.
-            if journal.count(jr.INTENT):
-                self._adopt_all_now()
-            for r in journal.records(jr.PLANNED, jr.INTENT, jr.CREATED):
-                if r.key not in self.procs:
-                    # re-planned before a crash (only ever after the server refused it)
-                    self._finish_unsent(r.key, Status.REPLANNED, "re-planned smaller")
-            planned = [r.key for r in journal.records(jr.PLANNED) if r.status is None]
-            self._bar.set_phase("create" if planned else "process", journal)
-            for fut in [pool.submit(self._create, k) for k in planned]:
-                fut.result()
-                self._bar.update(journal)
-            if self._stop_creating:  # the server refused a create: say so for the rest
-                for r in journal.records(jr.PLANNED):
-                    if r.status is None:
-                        self._finish_unsent(
-                            r.key,
-                            Status.NOT_CREATED,
-                            f"not sent: creating stopped ({self._stop_reason})",
-                        )
+            self._create_planned(pool)
             outage_since: float | None = None
             while True:
                 started = self.clock()
@@ -697,7 +448,7 @@ class Runner:
         intents = any(r.state == jr.INTENT for r in live)
         listing, complete = self._sweep(want, intents)
         if intents:
-            self._adopt(listing, complete)
+            self._creator.adopt(listing, complete)
         created = [r for r in self.journal.records(jr.CREATED) if r.key not in pending]
         by_id = {p.id: p for p in listing}
         seen = []
@@ -728,17 +479,17 @@ class Runner:
         best = None
         for rec, proc in seen:
             pct = getattr(proc, "percent_completed", None)
-            if Status.parse(_status_str(proc.status)).is_terminal or pct is None:
+            if Status.parse(status_text(proc.status)).is_terminal or pct is None:
                 self._progress.pop(rec.key, None)
                 continue
             pct = float(pct)
-            first = self._progress.get(rec.key)
-            if first is None or pct < first[3]:  # first seen, or restarted
-                self._progress[rec.key] = (now, pct, now, pct)
+            seen_before = self._progress.get(rec.key)
+            if seen_before is None or pct < seen_before.last_pct:  # first seen, or restarted
+                self._progress[rec.key] = Sighting(now, pct, now, pct)
                 continue
-            t0, p0, _, last = first
-            self._progress[rec.key] = (t0, p0, now, pct)
-            if pct > last and now > t0:
+            t0, p0 = seen_before.first_at, seen_before.first_pct
+            self._progress[rec.key] = Sighting(t0, p0, now, pct)
+            if pct > seen_before.last_pct and now > t0:
                 eta = now + (100.0 - pct) * (now - t0) / (pct - p0)
                 if eta > now and (best is None or eta < best):
                     best = eta
@@ -763,9 +514,7 @@ class Runner:
         return any(r.key not in pending for r in self.journal.records(jr.INTENT, jr.CREATED))
 
     def _adopt_all_now(self) -> None:
-        for k in list(self._missing_since):
-            self._missing_since[k] = self.clock()
-        self._adopt(self._list())
+        self._creator.adopt_all_now(self._list())
 
     def _collect(self, pending: dict[str, Future]) -> None:
         """Take the ended downloads. A failed one is fetched again after the next poll;
@@ -901,7 +650,7 @@ def process(
         clock=clock,
     )
     client = default_client(client)
-    aois, plan, procs, run_params = prepare_run(
+    prepared = prepare_run(
         gdf,
         model,
         client=client,
@@ -912,43 +661,58 @@ def process(
         max_aois=max_aois,
         errors=input_errors,
         name=name,
+        max_processings=max_processings,
     )
-    check_size(procs, max_processings)
-    check_credit_floor(client, run_params["model"], blocks, procs, max_credits)
-    fingerprint = fingerprint_of(aois, run_params, api_host(client), account_of(client))
+    model_name = prepared.params["model"]
+    check_credit_floor(client, model_name, blocks, prepared.processings, max_credits)
+    fingerprint = fingerprint_for(prepared.aois, prepared.params, client)
     run_dir = _run_dir(run_dir, fingerprint, fresh)
     with jr.Journal(run_dir, fingerprint) as journal:
-        jr.remove_temp_files(run_dir)
-        reopened = journal.reopen_not_created()  # refused before: never charged, retry
-        if reopened:
-            log.info("creating %d processing(s) the server refused before", len(reopened))
-        earlier = {r.key for r in journal.records() if r.state != jr.PLANNED}
-        if journal.count():
-            _announce_stored(journal, opts.progress)
-        plan, procs = apply_stored_plan(run_dir, plan, procs)
-        known = {r.key: r for r in journal.records()}
-        for p in procs:
-            if p.key in known and known[p.key].estimate is not None:
-                p.estimate = known[p.key].estimate
-        estimate_processings(client, procs, opts.max_workers)
-        to_create = [p for p in procs if p.key not in known or known[p.key].state == jr.PLANNED]
-        check_budget(client, procs, to_create, max_credits)
-        save_inputs(run_dir, aois, plan, run_params)
-        project_id = project or client.default_project().id
-        journal.set_run("project_id", str(project_id))
-        Runner(
-            client,
-            journal,
-            plan,
-            procs,
-            project_id=project_id,
-            max_aois=int(run_params["max_aois"]),
-            options=opts,
-            earlier=earlier,
-        ).run()
-        result = load_result(run_dir, journal, earlier=earlier, progress=opts.progress)
+        result = _run(client, journal, prepared, project, max_credits, opts)
     _report_incomplete(result, errors)
     return result
+
+
+def _run(
+    client: Any,
+    journal: jr.Journal,
+    prepared: PreparedRun,
+    project: str | None,
+    max_credits: int | None,
+    opts: RunOptions,
+) -> MapflowResult:
+    """The part of :func:`process` in its run dir: what the journal holds wins (stored
+    plan, estimates), the budget is checked, and the :class:`Runner` runs."""
+    run_dir = journal.run_dir
+    remove_temp_files(run_dir)
+    reopened = journal.reopen_not_created()  # refused before: never charged, retry
+    if reopened:
+        log.info("creating %d processing(s) the server refused before", len(reopened))
+    earlier = {r.key for r in journal.records() if r.state != jr.PLANNED}
+    if journal.count():
+        _announce_stored(journal, opts.progress)
+    plan, procs = apply_stored_plan(run_dir, prepared.plan, prepared.processings)
+    known = {r.key: r for r in journal.records()}
+    for p in procs:
+        if p.key in known and known[p.key].estimate is not None:
+            p.estimate = known[p.key].estimate
+    estimate_processings(client, procs, opts.max_workers)
+    to_create = [p for p in procs if p.key not in known or known[p.key].state == jr.PLANNED]
+    check_budget(client, procs, to_create, max_credits)
+    save_inputs(run_dir, prepared.aois, plan, prepared.params)
+    project_id = project or client.default_project().id
+    journal.set_run("project_id", str(project_id))
+    Runner(
+        client,
+        journal,
+        plan,
+        procs,
+        project_id=project_id,
+        max_aois=int(prepared.params["max_aois"]),
+        options=opts,
+        earlier=earlier,
+    ).run()
+    return load_result(run_dir, journal, earlier=earlier, progress=opts.progress)
 
 
 def _run_dir(run_dir: str | os.PathLike | None, fingerprint: str, fresh: bool) -> Path:

@@ -6,7 +6,8 @@ A body that is not a readable FeatureCollection (cut short with a matching
 ``Content-Length``, malformed, an HTML page) is downloaded again after a full-jitter
 backoff, up to :data:`RESULT_ATTEMPTS` times; then :class:`DamagedResultError` (with the
 processing id and what was wrong) is raised and nothing is stored. Objects are repaired
-once, here (:mod:`mapflow_geo.results.repair`)."""
+once, here (:mod:`mapflow_geo.results.repair`). :func:`tile_for` is the one way a listed
+AOI is matched to its plan tile."""
 
 from __future__ import annotations
 
@@ -19,11 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
+import numpy as np
+import shapely
+
 from mapflow_geo.exceptions import DamagedResultError
 from mapflow_geo.results import geoparquet_bytes, read_geojson_table
 from mapflow_geo.results.io import constant_column, release_memory
 from mapflow_geo.results.repair import Repairs, repair_table
-from mapflow_geo.run import journal as jr
+from mapflow_geo.run._failpoints import failpoint
+from mapflow_geo.run._files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +84,7 @@ def store_result(
     unreadable (see the module)."""
     for attempt in range(attempts):
         data = client.processing_result_bytes(processing_id, query_aoi)
-        jr.failpoint(failpoints.downloaded)
+        failpoint(failpoints.downloaded)
         try:
             with parsing if parsing is not None else contextlib.nullcontext():
                 payload, stored = _parse(data, columns)
@@ -100,7 +106,7 @@ def store_result(
                 delay,
             )
             sleep(delay)
-    jr.atomic_write_bytes(
+    atomic_write_bytes(
         run_dir / rel, payload, failpoint_name=failpoints.before_rename, durable=durable
     )
     return stored
@@ -117,3 +123,18 @@ def _parse(data: bytes, columns: dict[str, Any]) -> tuple[bytes, Stored]:
     del table
     release_memory()
     return payload, Stored(n, repairs)
+
+
+def tile_for(tiles: gpd.GeoDataFrame, aoi: Any) -> str | None:
+    """The plan tile an AOI listed by the service belongs to (by a point inside it)."""
+    geom = getattr(aoi, "geometry", None)
+    if geom is None:
+        return str(tiles["tile_id"].iloc[0]) if len(tiles) == 1 else None
+    if isinstance(geom, dict):
+        geom = shapely.geometry.shape(geom)
+    pt = geom.representative_point()
+    hit = tiles[shapely.intersects(tiles.geometry.values, pt.buffer(1e-9))]
+    if len(hit) == 0:
+        dist = shapely.distance(tiles.geometry.values, pt)
+        return str(tiles["tile_id"].iloc[int(np.argmin(dist))])
+    return str(hit["tile_id"].iloc[0])

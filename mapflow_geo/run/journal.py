@@ -8,12 +8,13 @@ The journal is what makes a run safe to kill. Its rules:
   runner lists the project's processings and adopts the one whose ``meta`` matches,
   instead of creating a second one.
 * **Nothing is rewritten in place.** SQLite with ``journal_mode=WAL`` commits each
-  transaction atomically; files are written to a temporary name and renamed (see
-  :func:`atomic_write_bytes`): a reader sees the old file or the new one, never a torn
-  one. The run's inputs (plan, areas, parameters) are fsynced too; downloaded results
-  are not (one fsync per result would cost more than parsing it): a killed process
-  loses none of them, and after a power cut the runner checks every journalled result
-  file and fetches again any that is missing or torn (:meth:`Journal.reopen_downloads`).
+  transaction atomically; files are written to a temporary name and renamed
+  (:func:`mapflow_geo.run._files.atomic_write_bytes`): a reader sees the old file or
+  the new one, never a torn one. The run's inputs (plan, areas, parameters) are
+  fsynced too; downloaded results are not (one fsync per result would cost more than
+  parsing it): a killed process loses none of them, and after a power cut the runner
+  checks every journalled result file and fetches again any that is missing or torn
+  (:meth:`Journal.reopen_downloads`).
 * **What money rests on is on disk first.** Intents (and the run's identity) are committed
   with ``synchronous=FULL``: fsynced before the create is sent. Concurrent intents share
   one fsync (group commit); each caller still returns only once its own intent is on disk.
@@ -41,7 +42,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,94 +164,8 @@ class DownloadRecord:
         return cls(**d)
 
 
-#: Environment variable naming a crash-test failpoint: ``name`` SIGKILLs the process the
-#: first time it reaches ``name``; ``name:N`` at the N-th time.
-FAILPOINT_ENV = "MAPFLOW_GEO_FAILPOINT"
-_failpoint_hits: dict[str, int] = {}
-_failpoint_lock = threading.Lock()
-
-
-def failpoint(name: str) -> None:
-    """Crash-test hook: SIGKILL this process at ``name`` when ``$MAPFLOW_GEO_FAILPOINT``
-    asks for it (``name`` or ``name:N``, the N-th hit). A no-op otherwise."""
-    want = os.environ.get(FAILPOINT_ENV)
-    if not want:
-        return
-    wanted, _, nth = want.partition(":")
-    if wanted != name:
-        return
-    with _failpoint_lock:
-        _failpoint_hits[name] = hit = _failpoint_hits.get(name, 0) + 1
-    if hit >= int(nth or 1):
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def atomic_write_bytes(
-    path: str | os.PathLike,
-    data: bytes,
-    *,
-    failpoint_name: str | None = None,
-    durable: bool = True,
-) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, rename. A
-    reader sees the old file or the new one, never a torn one, and a killed process
-    leaves one or the other. ``durable``: fsync the file before the rename and the
-    folder after it, so that a power cut cannot lose it either. ``failpoint_name``
-    names the :func:`failpoint` just before the rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        if durable:
-            fh.flush()
-            os.fsync(fh.fileno())
-    if failpoint_name:
-        failpoint(failpoint_name)
-    os.replace(tmp, path)
-    if durable:
-        fsync_dir(path.parent)
-
-
-def parquet_intact(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a whole Parquet file as far as its ends tell (``PAR1`` at
-    both): what a power cut can leave of an unsynced file is missing or cut short."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-            fh.seek(0, os.SEEK_END)
-            if fh.tell() < 12:
-                return False
-            fh.seek(-4, os.SEEK_END)
-            return head == b"PAR1" and fh.read(4) == b"PAR1"
-    except OSError:
-        return False
-
-
-def fsync_dir(folder: str | os.PathLike) -> None:
-    """fsync a directory so a rename inside it is durable (no-op where unsupported)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def remove_temp_files(folder: str | os.PathLike) -> int:
-    """Delete ``.*.tmp`` files a killed writer left below ``folder``; return how many."""
-    n = 0
-    for p in Path(folder).rglob(".*.tmp"):
-        with contextlib.suppress(OSError):
-            p.unlink()
-            n += 1
-    return n
-
-
 class _Ticket:
-    """One intent waiting for a group commit."""
+    """One write waiting for a group commit."""
 
     __slots__ = ("done", "error", "params")
 
@@ -258,6 +173,44 @@ class _Ticket:
         self.params = params
         self.done = False
         self.error: BaseException | None = None
+
+
+class _GroupCommit:
+    """Writes of concurrent callers committed together: one caller leads and commits
+    every write waiting (its own among them), the others wait; each returns once its
+    own write is committed, or raises what the commit raised."""
+
+    def __init__(self, commit: Callable[[list[tuple]], None]) -> None:
+        self._commit = commit
+        self._waiting: list[_Ticket] = []
+        self._cv = threading.Condition(threading.Lock())
+        self._leading = False
+
+    def submit(self, params: tuple) -> None:
+        ticket = _Ticket(params)
+        cv = self._cv
+        with cv:
+            self._waiting.append(ticket)
+            while not ticket.done:
+                if self._leading:  # another caller is committing: wait for it
+                    cv.wait()
+                    continue
+                batch, self._waiting = self._waiting, []
+                self._leading = True
+                error: BaseException | None = None
+                cv.release()
+                try:
+                    self._commit([t.params for t in batch])
+                except BaseException as exc:  # every write of the batch failed
+                    error = exc
+                finally:
+                    cv.acquire()
+                for t in batch:
+                    t.done, t.error = True, error
+                self._leading = False
+                cv.notify_all()
+        if ticket.error is not None:
+            raise ticket.error
 
 
 _INTENT_SQL = (
@@ -321,9 +274,7 @@ class Journal:
         self._by_state: dict[str, set[str]] = {s: set() for s in STATES}
         self._order: list[str] | None = None
         self._caching = lock
-        self._intents: list[_Ticket] = []
-        self._intent_cv = threading.Condition(threading.Lock())
-        self._intent_leader = False
+        self._intents = _GroupCommit(self._commit_intents)
         stored = self.get_run("fingerprint")
         if fingerprint is not None:
             if stored is None:
@@ -490,44 +441,22 @@ class Journal:
     def mark_intent(self, key: str, *, meta: dict) -> None:
         """Durably record that a create is about to be sent, with its ``meta``: returns
         once the intent is fsynced. Intents of concurrent callers share one commit."""
-        ticket = _Ticket(
-            (INTENT, json.dumps(meta, sort_keys=True), time.time(), key, PLANNED, INTENT)
-        )
-        cv = self._intent_cv
-        with cv:
-            self._intents.append(ticket)
-            while not ticket.done:
-                if self._intent_leader:  # another caller is committing: wait for it
-                    cv.wait()
-                    continue
-                # lead: commit every waiting intent (this one among them) at once
-                batch, self._intents = self._intents, []
-                self._intent_leader = True
-                error: BaseException | None = None
-                cv.release()
-                try:
-                    with self._tx(sync=True) as db:
-                        db.executemany(_INTENT_SQL, [t.params for t in batch])
-                except BaseException as exc:  # every intent of the batch failed
-                    error = exc
-                finally:
-                    cv.acquire()
-                for t in batch:
-                    t.done, t.error = True, error
-                self._intent_leader = False
-                cv.notify_all()
-        if ticket.error is not None:
-            raise ticket.error
+        text, now = json.dumps(meta, sort_keys=True), time.time()
+        self._intents.submit((INTENT, text, now, key, PLANNED, INTENT))
         with self._mutex:
             rec = self._cache.get(key) if self._cache is not None else None
             if rec is not None and rec.state in (PLANNED, INTENT):
                 self._change(
                     key,
                     state=INTENT,
-                    meta=json.loads(ticket.params[1]),
+                    meta=json.loads(text),
                     create_attempts=rec.create_attempts + 1,
-                    updated_at=ticket.params[2],
+                    updated_at=now,
                 )
+
+    def _commit_intents(self, params: list[tuple]) -> None:
+        with self._tx(sync=True) as db:
+            db.executemany(_INTENT_SQL, params)
 
     def mark_not_created(self, key: str, *, message: str | None = None) -> None:
         """The server refused the create (a 4xx): nothing was charged; back to planned."""
@@ -711,32 +640,11 @@ class Journal:
             return sum(len(self._by_state.get(s, ())) for s in states)
 
     # ------------------------------------------------------------------ downloads
-    def record_download(
-        self,
-        processing_key: str,
-        aoi_id: str,
-        *,
-        tile_id: str | None,
-        status: str,
-        path: str | None = None,
-        features: int | None = None,
-        messages: list | None = None,
-        repaired: int = 0,
-        dropped: int = 0,
-    ) -> None:
+    def record_download(self, processing_key: str, aoi_id: str, **fields: Any) -> None:
+        """Record one stored (or failed) AOI result: ``tile_id`` and ``status``, and
+        optionally ``path``, ``features``, ``messages``, ``repaired``, ``dropped``."""
         with self._tx() as db:
-            self._insert_download(
-                db,
-                processing_key,
-                aoi_id=aoi_id,
-                tile_id=tile_id,
-                status=status,
-                path=path,
-                features=features,
-                messages=messages,
-                repaired=repaired,
-                dropped=dropped,
-            )
+            self._insert_download(db, processing_key, aoi_id=aoi_id, **fields)
 
     @staticmethod
     def _insert_download(

@@ -16,7 +16,8 @@ Journalled like a run, in the same journal (:mod:`mapflow_geo.run.journal`):
   check resumes where it stopped. The monitor never creates a processing itself: the
   service does, once per image date.
 
-Crash-test failpoints (``MAPFLOW_GEO_FAILPOINT``): :data:`FAILPOINTS`.
+Crash-test failpoints (``MAPFLOW_GEO_FAILPOINT``):
+:data:`mapflow_geo.run._failpoints.MONITOR_FAILPOINTS`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-import shapely
 from shapely.geometry import mapping
 
 from mapflow_geo._args import checked
@@ -50,8 +50,9 @@ from mapflow_geo.results import read_result_files, stitch
 from mapflow_geo.results.changes import changes as object_changes
 from mapflow_geo.results.io import empty_features
 from mapflow_geo.run import journal as jr
-from mapflow_geo.run.fetch import DAMAGED_RESULT, Failpoints, store_result
-from mapflow_geo.run.prepare import account_of, api_host, digest, fingerprint_of, plan
+from mapflow_geo.run._failpoints import failpoint
+from mapflow_geo.run.fetch import DAMAGED_RESULT, Failpoints, store_result, tile_for
+from mapflow_geo.run.prepare import digest, fingerprint_for, plan
 from mapflow_geo.run.store import save_inputs
 
 log = logging.getLogger(__name__)
@@ -59,14 +60,6 @@ log = logging.getLogger(__name__)
 #: Template AOIs larger than this are split (the service's default ``templateAreaLimit``).
 DEFAULT_TEMPLATE_AREA_LIMIT_KM2 = 100.0
 _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
-#: Where a monitor can be killed for crash tests, in order.
-FAILPOINTS = (
-    "monitor_after_intent",
-    "monitor_after_create",
-    "monitor_after_record",
-    "monitor_mid_download",
-    "monitor_before_rename",
-)
 _FETCH_FAILPOINTS = Failpoints("monitor_mid_download", "monitor_before_rename")
 
 
@@ -147,7 +140,7 @@ class Monitor:
             before = set(_dates(j))
             for proc in self.client.template_processings(self.template_id):
                 self._record(j, proc)
-                jr.failpoint("monitor_after_record")
+                failpoint("monitor_after_record")
             for rec in j.records():
                 if rec.state == jr.CREATED and Status.parse(rec.status).is_terminal:
                     self._fetch(j, rec, tiles)
@@ -197,7 +190,7 @@ class Monitor:
             aoi_id = str(aoi.id)
             if aoi_id in done:
                 continue
-            tile_id = _tile_of(tiles, aoi)
+            tile_id = tile_for(tiles, aoi)
             row = tiles.set_index("tile_id")["row"].get(tile_id) if tile_id else None
             rel = Path("results") / f"{rec.key}.{aoi_id}.parquet"
             try:
@@ -304,7 +297,7 @@ def monitor(
         "max_cloud_cover": max_cloud_cover,
         "template_area_limit_km2": limit,
     }
-    fingerprint = fingerprint_of(aois, {"monitor": params}, api_host(client), account_of(client))
+    fingerprint = fingerprint_for(aois, {"monitor": params}, client)
     run_dir = Path(run_dir)
     with jr.Journal(run_dir, fingerprint) as j:
         save_inputs(run_dir, aois, tiles, params)
@@ -344,7 +337,7 @@ def _create_template(client, j, tiles, model, params, name, active_until) -> str
     if params["blocks"]:
         processing["blocks"] = params["blocks"]
     j.set_run("template_intent", digest(tname))
-    jr.failpoint("monitor_after_intent")
+    failpoint("monitor_after_intent")
     try:
         created = client.create_template(
             tname,
@@ -363,7 +356,7 @@ def _create_template(client, j, tiles, model, params, name, active_until) -> str
                 "listed yet; run monitor() again later with the same run_dir (it will look "
                 "for it again before creating anything)"
             ) from None
-    jr.failpoint("monitor_after_create")
+    failpoint("monitor_after_create")
     j.set_run("template_id", str(created.id))
     return str(created.id)
 
@@ -415,17 +408,6 @@ def _processing_table(j: jr.Journal) -> pd.DataFrame:
         ],
         columns=["processing_id", "date", "status", "cost"],
     )
-
-
-def _tile_of(tiles: gpd.GeoDataFrame, aoi: Any) -> str | None:
-    geom = getattr(aoi, "geometry", None)
-    if geom is None:
-        return None
-    if isinstance(geom, dict):
-        geom = shapely.geometry.shape(geom)
-    pt = geom.representative_point()
-    hit = tiles[shapely.intersects(tiles.geometry.values, pt)]
-    return str(hit["tile_id"].iloc[0]) if len(hit) else None
 
 
 def _state(pieces: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame, date: str | None) -> gpd.GeoDataFrame:

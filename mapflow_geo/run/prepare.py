@@ -16,7 +16,7 @@ import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import pandas as pd
@@ -56,6 +56,17 @@ class PlannedProcessing:
     area_km2: float
     tile_ids: list = field(default_factory=list)
     estimate: int | None = None
+
+
+class PreparedRun(NamedTuple):
+    """What :func:`prepare_run` made: the prepared areas, the plan (tiles with their
+    ``processing_key``), one :class:`PlannedProcessing` per processing, and the run's
+    parameters (as fingerprinted and stored in the run dir)."""
+
+    aois: gpd.GeoDataFrame
+    plan: gpd.GeoDataFrame
+    processings: list[PlannedProcessing]
+    params: dict
 
 
 def digest(*parts: Any) -> str:
@@ -225,10 +236,12 @@ def prepare_run(
     max_aois: int | None = None,
     errors: str = "raise",
     name: str | None = None,
-) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, list[PlannedProcessing], dict]:
-    """Validate the areas, plan tiles and build one create body per processing.
-
-    Returns (aois, plan, processings, params); sends nothing that creates or costs.
+    max_processings: int | None = None,
+) -> PreparedRun:
+    """Validate the areas, resolve the limits, plan tiles and build one create body per
+    processing: the front half of :func:`~mapflow_geo.run.process` and :func:`estimate`.
+    Plans over ``max_processings`` (None: no cap) are refused. Sends nothing that
+    creates or costs.
     """
     aois = prepare_aois(gdf, errors=errors)
     require_rows(aois, gdf)
@@ -264,7 +277,8 @@ def prepare_run(
         "area_limit_km2": area_limit_km2,
         "max_aois": max_aois,
     }
-    return aois, plan, processings, run_params
+    check_size(processings, max_processings)
+    return PreparedRun(aois, plan, processings, run_params)
 
 
 # ------------------------------------------------------------------------ money
@@ -381,7 +395,7 @@ def estimate(
         Plans with more processings are refused before any cost request.
     """
     client = default_client(client)
-    aois, plan, procs, _ = prepare_run(
+    prepared = prepare_run(
         gdf,
         model,
         client=client,
@@ -390,8 +404,9 @@ def estimate(
         area_limit_km2=area_limit_km2,
         max_aois=max_aois,
         errors=input_errors,
+        max_processings=max_processings,
     )
-    check_size(procs, max_processings)
+    plan, procs = prepared.plan, prepared.processings
     estimate_processings(client, procs)
     est = pd.Series({p.key: p.estimate for p in procs})
     share = plan.groupby(["processing_key", "row"], sort=False)["area_km2"].sum()
@@ -403,7 +418,7 @@ def estimate(
             "processings": plan.groupby("row")["processing_key"].nunique(),
             "credits": credits,
         }
-    ).reindex(aois.index)
+    ).reindex(prepared.aois.index)
     out.index.name = "row"
     out.attrs["total_credits"] = int(est.sum())
     out.attrs["processings"] = len(procs)
@@ -432,6 +447,11 @@ def fingerprint_of(
     if account:
         parts.append({"account": account})
     return digest(*parts)
+
+
+def fingerprint_for(aois: gpd.GeoDataFrame, run_params: dict, client: Any) -> str:
+    """:func:`fingerprint_of` with the host and the account of ``client``."""
+    return fingerprint_of(aois, run_params, api_host(client), account_of(client))
 
 
 def api_host(client: Any) -> str | None:
@@ -473,6 +493,7 @@ __all__ = [
     "META_KEY",
     "META_RUN",
     "PlannedProcessing",
+    "PreparedRun",
     "account_of",
     "api_host",
     "build_processing",
@@ -481,6 +502,7 @@ __all__ = [
     "check_size",
     "estimate",
     "estimate_processings",
+    "fingerprint_for",
     "fingerprint_of",
     "plan",
     "prepare_run",

@@ -21,12 +21,9 @@ import json
 import os
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
-import shapely
 
 from mapflow_geo._secrets import redact
 from mapflow_geo.messages import render_message
@@ -35,6 +32,8 @@ from mapflow_geo.results import MapflowResult, read_result_files, stitch
 from mapflow_geo.results.io import FILE_COLUMNS, empty_features
 from mapflow_geo.results.repair import QA_COLUMNS
 from mapflow_geo.run import journal as jr
+from mapflow_geo.run._failpoints import failpoint
+from mapflow_geo.run._files import atomic_write_bytes
 from mapflow_geo.run.fetch import DAMAGED_RESULT
 from mapflow_geo.run.prepare import PlannedProcessing, build_processing, shared_part
 from mapflow_geo.run.progress import stitching
@@ -88,7 +87,7 @@ def write_parquet(gdf: gpd.GeoDataFrame, path: Path) -> None:
     """Write a frame as GeoParquet with an atomic rename."""
     buf = io.BytesIO()
     gdf.to_parquet(buf)
-    jr.atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def save_inputs(run_dir: Path, aois, plan, run_params: dict) -> None:
@@ -98,7 +97,7 @@ def save_inputs(run_dir: Path, aois, plan, run_params: dict) -> None:
     if not (run_dir / "aois.parquet").exists():
         write_parquet(aois, run_dir / "aois.parquet")
     if not (run_dir / "params.json").exists():
-        jr.atomic_write_bytes(
+        atomic_write_bytes(
             run_dir / "params.json", json.dumps(redact(run_params), indent=1).encode()
         )
 
@@ -238,7 +237,7 @@ def _merge_stored(
     pieces = int(pd.to_numeric(files["features"]).sum()) if len(files) else 0
     with stitching(pieces, enabled=progress) as done:
         merged = read_result_files(files["path"])
-        jr.failpoint("mid_merge")
+        failpoint("mid_merge")
         out = stitch(merged, plan)
         done(len(out))
     return out
@@ -303,18 +302,3 @@ def open_run(run_dir: str | os.PathLike, *, progress: bool = True) -> MapflowRes
     >>> res.features.head()                              # doctest: +SKIP
     """
     return load_result(run_dir, progress=progress)
-
-
-def tile_for(tiles: gpd.GeoDataFrame, aoi: Any) -> str | None:
-    """The plan tile an AOI listed by the service belongs to (by a point inside it)."""
-    geom = getattr(aoi, "geometry", None)
-    if geom is None:
-        return str(tiles["tile_id"].iloc[0]) if len(tiles) == 1 else None
-    if isinstance(geom, dict):
-        geom = shapely.geometry.shape(geom)
-    pt = geom.representative_point()
-    hit = tiles[shapely.intersects(tiles.geometry.values, pt.buffer(1e-9))]
-    if len(hit) == 0:
-        dist = shapely.distance(tiles.geometry.values, pt)
-        return str(tiles["tile_id"].iloc[int(np.argmin(dist))])
-    return str(hit["tile_id"].iloc[0])

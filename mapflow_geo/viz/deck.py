@@ -4,41 +4,23 @@ GPU), for results too big for a Leaflet map.
 :func:`deck_result` turns a result into a :class:`DeckMap`: one layer per object class,
 one per tile status and the input areas, coloured as the folium preview and the static
 figures (:mod:`mapflow_geo.viz.styles`), with the same legend. In a notebook it shows
-as a lonboard widget; :meth:`DeckMap.save` writes one self-contained HTML file.
+as a lonboard widget; :meth:`DeckMap.save` writes one HTML file with lonboard's own
+export, ``lonboard.Map.to_html``, and the legend over it.
 
-The saved page needs no CDN
----------------------------
-``lonboard.Map.to_html`` writes a page that loads the Jupyter widget manager, require.js
-and the widget code from CDNs, and lonboard's bundle then fetches its Parquet decoder
-(parquet-wasm) and an earcut worker from jsDelivr: offline it shows nothing. The page
-:meth:`DeckMap.save` writes instead holds
-
-* lonboard's own bundle (``lonboard/static/index.js`` from the wheel), run by a small
-  host script that plays the widget manager (the state of every widget, no kernel);
-* the data as Arrow IPC streams, gzipped and base64-encoded in the page, unzipped by the
-  browser's ``DecompressionStream``; the bundle is patched at two places to read them
-  directly instead of through parquet-wasm (:func:`offline_bundle`);
-* the basemap's MapLibre style (a raster source of the xyzservices provider), answered
-  from the page itself.
-
-At view time the page asks the network for basemap tiles only (none with
-``basemap=None``); without a network the objects still draw, on a plain background.
-If a lonboard release changes the patched places, the page falls back to lonboard's
-Parquet buffers and CDN decoder, with a :class:`~mapflow_geo.exceptions.MapflowWarning`.
+Like every page of ``to_html``, the saved file holds the data and lonboard's code, and
+when opened loads the Jupyter widget manager, require.js, anywidget and lonboard's
+Parquet decoder from CDNs, and the basemap (a MapLibre style) from its server: it needs
+a network. The lonboard release is pinned in ``pyproject.toml``; DESIGN.md says why.
 """
 
 from __future__ import annotations
 
-import base64
-import gzip
 import html
 import json
 import logging
 import math
-import re
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,7 +29,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import shapely
 
 from mapflow_geo.exceptions import MapflowWarning
@@ -66,46 +47,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-#: The basemap of a saved page unless told otherwise (an xyzservices name).
-DEFAULT_BASEMAP = "OpenStreetMap.Mapnik"
+#: The basemap unless told otherwise: CARTO's Positron without labels, lonboard's default
+#: (``lonboard.basemap.CartoStyle.PositronNoLabels``).
+DEFAULT_BASEMAP = "https://basemaps.cartocdn.com/gl/positron-nolabels-gl-style/style.json"
 
 #: Object properties carried into the map (shown on click), where the result has them.
 FEATURE_FIELDS = ("class", "area_m2", "id", "row", "tile_id", "processing_id")
 #: Objects outlined by default (above this, fills only).
 OUTLINE_LIMIT = 100_000
 _TILE_FIELDS = ("tile_id", "row", "status", "area_km2", "cost", "processing_id")
-
-# Rows per data chunk: ~5 MB of Arrow each and at most 32 per layer, as lonboard does
-# (deck.gl draws each chunk as a sub-layer, and picks among at most 255 layers).
-_CHUNK_BYTES = 5 * 1024 * 1024
-_MAX_CHUNKS = 32
-
-# The style URL a saved page answers from its own content (never resolved).
-_STYLE_URL = "https://basemap.mapflow-geo.invalid/style.json"
-# Fetched by lonboard's bundle from a CDN although a saved page never needs it: the
-# earcut worker (the bundle makes its own pool from inline code, or triangulates on the
-# main thread when the answer is empty) and parquet-wasm (not read after the patch).
-_REFUSED = (
-    "https://cdn.jsdelivr.net/npm/@geoarrow/geoarrow-js@",
-    "https://cdn.jsdelivr.net/npm/parquet-wasm@",
-)
-# The two places of lonboard's bundle patched for a page without parquet-wasm; each must
-# match exactly once (checked against lonboard 0.17).
-_BUNDLE_PATCHES = (
-    # the top-level `await init()` that fetches parquet_wasm_bg.wasm: mark it done
-    (
-        re.compile(r"async function ([\w$]+)\(\)\{([\w$]+)\|\|\(await [\w$]+\([\w$]+\),\2=!0\)\}"),
-        r"async function \1(){\2=!0}",
-    ),
-    # readParquet(bytes).intoIPCStream(): the buffer already is an Arrow IPC stream
-    (
-        re.compile(
-            r"[\w$]+\(new Uint8Array\(([\w$]+)\.buffer\),\{batchSize:2\*\*31\}\)"
-            r"\.intoIPCStream\(\)"
-        ),
-        r"new Uint8Array(\1.buffer,\1.byteOffset,\1.byteLength)",
-    ),
-)
 
 
 @dataclass
@@ -136,8 +86,8 @@ class DeckLayer:
 class DeckMap:
     """A lonboard map of a result: its layers, legend and notes.
 
-    Show it in a notebook (a lonboard widget, with the legend above), or write one
-    self-contained HTML file with :meth:`save` (no CDN: see the module docs).
+    Show it in a notebook (a lonboard widget, with the legend above), or write it as one
+    HTML file with :meth:`save` (lonboard's ``Map.to_html``: see the module docs).
 
     Examples
     --------
@@ -151,20 +101,20 @@ class DeckMap:
     legend: list[tuple[str, str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     title: str = "Mapflow result"
-    basemap: Any = DEFAULT_BASEMAP
+    basemap: str | None = DEFAULT_BASEMAP
     height: str | int = 600
 
     def to_lonboard(self) -> Any:
-        """The live ``lonboard.Map`` (for a notebook; its basemap is lonboard's own,
-        CARTO's, fetched by the browser). Building it serialises every layer, as
-        lonboard does: seconds for a million objects."""
+        """The ``lonboard.Map`` (what ``res.explore()`` returns above its threshold).
+        Building it serialises every layer, as lonboard does: seconds for a million
+        objects."""
         import lonboard
         from lonboard.basemap import MaplibreBasemap
 
         layers = [layer.lonboard_class()(table=layer.table, **layer.style) for layer in self.layers]
         return lonboard.Map(
             layers,
-            basemap=MaplibreBasemap() if self.basemap is not None else None,
+            basemap=MaplibreBasemap(style=self.basemap) if self.basemap is not None else None,
             view_state=_view_state(self.bounds, 900, 600),
             height=self.height if isinstance(self.height, str) else f"{self.height}px",
         )
@@ -176,18 +126,17 @@ class DeckMap:
         return ipywidgets.VBox([legend, self.to_lonboard()])._repr_mimebundle_(**kwargs)
 
     def to_html(self) -> str:
-        """The self-contained page :meth:`save` writes (class colours only: a map with
-        one colour per object, ``object_colors``, is saved with the live map's
-        ``to_lonboard().to_html(path)``)."""
-        if any(isinstance(v, np.ndarray) for layer in self.layers for v in layer.style.values()):
-            raise ValueError(
-                "a map with one colour per object (object_colors) has no offline page; "
-                "write it with deck.to_lonboard().to_html(path)"
-            )
-        return _page(self)
+        """The page :meth:`save` writes: ``lonboard.Map.to_html`` of :meth:`to_lonboard`,
+        with the legend and notes over the map."""
+        page = self.to_lonboard().to_html(title=self.title)
+        legend = _legend_box(self.title, self.legend, self.notes, fixed=True)
+        head, body_end, tail = page.rpartition("</body>")
+        if not body_end:
+            raise RuntimeError("lonboard's Map.to_html wrote no </body>")
+        return f"{head}{legend}\n{body_end}{tail}"
 
     def save(self, path: str | Path) -> Path:
-        """Write the map as one HTML file that opens offline (see the module docs)."""
+        """Write the map as one HTML file (see :meth:`to_html`)."""
         path = Path(path)
         path.write_text(self.to_html(), encoding="utf-8")
         return path
@@ -221,10 +170,11 @@ def deck_result(
         Outline each polygon (1 px, its class colour) as well as filling it. By default
         only up to :data:`OUTLINE_LIMIT` objects: a million outlines are invisible at
         the zoom that shows them all and cost more to draw than the fills.
-    tiles : str, TileProvider, sequence of them, or None
-        The basemap: an xyzservices name or provider (the first of a sequence), drawn under the
-        objects from its tile server (the only thing a saved page fetches); ``None``
-        for a plain background.
+    tiles : str or None
+        The basemap: a MapLibre style URL (``lonboard.basemap.CartoStyle`` has CARTO's);
+        ``None`` for none. Other basemaps (xyzservices names or providers, which
+        lonboard does not draw) give the default with a
+        :class:`~mapflow_geo.exceptions.MapflowWarning`.
     height : str or int
         The widget's height in a notebook (a saved page fills the window).
     object_colors : array of shape (n, 4), optional
@@ -234,17 +184,15 @@ def deck_result(
     Returns
     -------
     DeckMap
-        Shown inline in notebooks; ``.save("map.html")`` writes a page that opens
-        offline.
+        Shown inline in notebooks; ``.save("map.html")`` writes lonboard's HTML
+        export with the legend.
 
     Examples
     --------
     >>> m = deck_result(res)                                     # doctest: +SKIP
     >>> m.save("objects.html")                                   # doctest: +SKIP
     """
-    basemap = tiles
-    if isinstance(basemap, list | tuple):  # folium's basemap list: the first is shown
-        basemap = basemap[0] if basemap else None
+    basemap = _style_url(tiles)
     layers: list[DeckLayer] = []
     legend: list[tuple[str, str, str]] = []
     notes: list[str] = []
@@ -595,7 +543,25 @@ def _crs84() -> dict:
     return _CRS84
 
 
-# ------------------------------------------------------------------- the saved page
+# ------------------------------------------------------------------- view and legend
+def _style_url(tiles: Any) -> str | None:
+    """The MapLibre style URL of a ``tiles`` argument (the first of folium's list)."""
+    if isinstance(tiles, list | tuple):
+        tiles = tiles[0] if tiles else None
+    if tiles is None:
+        return None
+    if isinstance(tiles, str) and tiles.startswith(("https://", "http://")):
+        return tiles
+    name = tiles if isinstance(tiles, str) else getattr(tiles, "name", type(tiles).__name__)
+    warnings.warn(
+        f"lonboard draws a MapLibre style URL as its basemap, not {name!r}: "
+        "the map uses CARTO's Positron (pass a style URL, or tiles=None)",
+        MapflowWarning,
+        stacklevel=4,
+    )
+    return DEFAULT_BASEMAP
+
+
 def _view_state(bounds: tuple[float, float, float, float], width: int, height: int) -> dict:
     """deck.gl's view (512 px world at zoom 0) fitting ``bounds`` in ``width × height``."""
     minx, miny, maxx, maxy = bounds
@@ -615,167 +581,6 @@ def _view_state(bounds: tuple[float, float, float, float], width: int, height: i
         "pitch": 0,
         "bearing": 0,
     }
-
-
-def basemap_style(basemap: str | Any) -> dict:
-    """A MapLibre style drawing an xyzservices provider's raster tiles."""
-    import xyzservices
-
-    provider = xyzservices.providers.query_name(basemap) if isinstance(basemap, str) else basemap
-    return {
-        "version": 8,
-        "sources": {
-            "basemap": {
-                "type": "raster",
-                "tiles": [provider.build_url(scale_factor="")],
-                "tileSize": 256,
-                "maxzoom": int(provider.get("max_zoom", 19)),
-                "attribution": provider.html_attribution,
-            }
-        },
-        "layers": [
-            {"id": "background", "type": "background", "paint": {"background-color": "#f2efe9"}},
-            {"id": "basemap", "type": "raster", "source": "basemap"},
-        ],
-    }
-
-
-def offline_bundle(esm: str) -> str | None:
-    """lonboard's bundle patched to read Arrow IPC buffers without parquet-wasm (or
-    None when this lonboard's bundle does not have the places patched)."""
-    for pattern, repl in _BUNDLE_PATCHES:
-        esm, n = pattern.subn(repl, esm)
-        if n != 1:
-            return None
-    return esm
-
-
-def _rows_per_chunk(table: pa.Table) -> int:
-    n_chunks = min(max(round(table.nbytes / _CHUNK_BYTES), 1), _MAX_CHUNKS)
-    return max(math.ceil(table.num_rows / n_chunks), 1)
-
-
-def _ipc_stream(batch: pa.RecordBatch) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, batch.schema) as writer:
-        writer.write_batch(batch)
-    return sink.getvalue().to_pybytes()
-
-
-def _encode_ipc(batch: pa.RecordBatch) -> str:
-    # gzip level 1: 4× faster than the default for ~10 % more bytes; zlib frees the GIL
-    return base64.b64encode(gzip.compress(_ipc_stream(batch), compresslevel=1, mtime=0)).decode()
-
-
-def _encode_parquet(batch: pa.RecordBatch) -> str:
-    sink = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_batches([batch]), sink, compression="zstd")
-    return base64.b64encode(sink.getvalue().to_pybytes()).decode()
-
-
-def _parquet_to_ipc(data_b64: str) -> str:
-    table = pq.read_table(pa.BufferReader(base64.b64decode(data_b64)))
-    return _encode_ipc(table.combine_chunks().to_batches()[0])
-
-
-def _page(deck: DeckMap) -> str:
-    state, root, templates = _widget_state(deck)
-    esm, offline = _bundle(state[root]["state"].pop("_esm"))
-    css = state[root]["state"].pop("_css", "")
-    models, chunks = _buffers(deck, state, templates, offline)
-    local = {}
-    if deck.basemap is not None:
-        local[_STYLE_URL] = json.dumps(basemap_style(deck.basemap))
-    payload = {
-        "root": root,
-        "models": models,
-        "esm": esm,
-        "gzip": offline,
-        "bounds": [float(v) for v in deck.bounds],
-        "local": local,
-        "refused": list(_REFUSED) if offline else [],
-    }
-    return _PAGE.format(
-        title=html.escape(deck.title),
-        css=css.replace("</", "<\\/"),
-        box_css=_BOX_CSS,
-        legend=_legend_box(deck.title, deck.legend, deck.notes, fixed=True),
-        state=json.dumps(payload, default=_json_default).replace("</", "<\\/"),
-        buffers="\n".join(chunks),
-        host=_HOST_JS,
-    )
-
-
-def _widget_state(deck: DeckMap) -> tuple[dict, str, list]:
-    """Every widget's state (ipywidgets' embed format) of a lonboard Map built on a
-    one-row copy of each layer: lonboard's own Parquet serialisation of a million rows
-    would take most of the time, and the page carries the full tables anyway."""
-    import lonboard
-    from ipywidgets.embed import dependency_state
-    from lonboard.basemap import MaplibreBasemap
-
-    templates = [
-        layer.lonboard_class()(table=layer.table.slice(0, 1), **layer.style)
-        for layer in deck.layers
-    ]
-    m = lonboard.Map(
-        templates,
-        basemap=MaplibreBasemap(style=_STYLE_URL) if deck.basemap is not None else None,
-        view_state=_view_state(deck.bounds, 1000, 700),
-        height="100%",
-    )
-    return dependency_state(m, drop_defaults=False), m.model_id, templates
-
-
-def _bundle(esm: str) -> tuple[str, bool]:
-    """lonboard's bundle for the page and whether it is the offline one."""
-    if len(esm) < 4096 and Path(esm).is_file():  # anywidget may hold a path
-        esm = Path(esm).read_text(encoding="utf-8")
-    patched = offline_bundle(esm)
-    if patched is not None:
-        return patched, True
-    import lonboard
-
-    warnings.warn(
-        f"lonboard {lonboard.__version__}: its bundle is not the one mapflow-geo patches "
-        "for offline pages; the saved map loads lonboard's Parquet decoder from a CDN",
-        MapflowWarning,
-        stacklevel=4,
-    )
-    return esm, False
-
-
-def _buffers(deck: DeckMap, state: dict, templates: list, offline: bool) -> tuple[dict, list[str]]:
-    """The models for the page (state, and where each data buffer goes) and the buffers'
-    ``<script>`` elements: each layer's full table in chunks, encoded in threads."""
-    encode = _encode_ipc if offline else _encode_parquet
-    jobs: list[tuple[str, list, Any, Any]] = []  # (model id, buffer path, encoder, data)
-    for layer, tpl in zip(deck.layers, templates, strict=True):
-        entry = state[tpl.model_id]
-        entry["buffers"] = [b for b in entry.get("buffers", []) if b["path"][0] != "table"]
-        batches = layer.table.to_batches(max_chunksize=_rows_per_chunk(layer.table))
-        batches = [b for b in batches if b.num_rows]
-        entry["state"]["table"] = [None] * len(batches)
-        jobs += [(tpl.model_id, ["table", i], encode, b) for i, b in enumerate(batches)]
-    for mid, entry in state.items():
-        for b in entry.get("buffers", []):  # accessor columns, if a style holds arrays
-            jobs.append((mid, b["path"], _parquet_to_ipc if offline else str, b["data"]))
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        encoded = list(pool.map(lambda job: job[2](job[3]), jobs))
-    models = {mid: {"state": entry["state"], "buffers": []} for mid, entry in state.items()}
-    chunks = []
-    for k, ((mid, path, _, _), data) in enumerate(zip(jobs, encoded, strict=True)):
-        models[mid]["buffers"].append({"path": path, "id": f"mf-buf-{k}"})
-        chunks.append(f'<script type="application/octet-stream" id="mf-buf-{k}">{data}</script>')
-    return models, chunks
-
-
-def _json_default(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, tuple | set):
-        return list(v)
-    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
 
 
 def _legend_box(
@@ -799,148 +604,3 @@ def _legend_box(
             + "</div>"
         )
     return out
-
-
-_BOX_CSS = """
-html, body { height: 100%; margin: 0; overflow: hidden; }
-#mf-deck { position: absolute; inset: 0; }
-"""
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{title}</title>
-<style>{css}</style>
-<style>{box_css}</style>
-</head>
-<body>
-<div id="mf-deck"></div>
-{legend}
-<script type="application/json" id="mf-deck-state">{state}</script>
-{buffers}
-<script type="module">
-{host}
-</script>
-</body>
-</html>
-"""
-
-# The widget manager's part, for one anywidget (lonboard's Map) and its child widgets:
-# models that hold state and fire change events, the data buffers put back in place,
-# the view fitted to the window; then lonboard's own render().
-_HOST_JS = r"""
-const S = JSON.parse(document.getElementById("mf-deck-state").textContent);
-const status = (window.mapflowDeck = { ready: false, error: null });
-const realFetch = window.fetch.bind(window);
-window.fetch = (input, init) => {
-  const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-  if (Object.prototype.hasOwnProperty.call(S.local, url)) {
-    return Promise.resolve(
-      new Response(S.local[url], { headers: { "Content-Type": "application/json" } })
-    );
-  }
-  if (S.refused.some((p) => url.startsWith(p))) {
-    return Promise.resolve(new Response("", { status: 404 }));
-  }
-  return realFetch(input, init);
-};
-
-function decode64(text) {
-  if (Uint8Array.fromBase64) return Uint8Array.fromBase64(text);
-  const s = atob(text);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
-async function buffer(id) {
-  let data = decode64(document.getElementById(id).textContent.trim());
-  if (S.gzip) {
-    const stream = new Blob([data]).stream().pipeThrough(new DecompressionStream("gzip"));
-    data = new Uint8Array(await new Response(stream).arrayBuffer());
-  }
-  return new DataView(data.buffer, data.byteOffset, data.byteLength);
-}
-
-function setPath(obj, path, value) {
-  for (let i = 0; i < path.length - 1; i++) obj = obj[path[i]];
-  obj[path[path.length - 1]] = value;
-}
-
-const models = {};
-const manager = { get_model: async (id) => models[id] };
-
-class Model {
-  constructor(id, state) {
-    this.model_id = id;
-    this.state = state;
-    this.handlers = {};
-    this.widget_manager = manager;
-  }
-  get(key) {
-    return this.state[key];
-  }
-  set(key, value) {
-    this.state[key] = value;
-    for (const f of (this.handlers["change:" + key] || []).slice()) f(this, value);
-    for (const f of (this.handlers["change"] || []).slice()) f(this);
-  }
-  on(events, f) {
-    for (const e of events.split(/\s+/)) (this.handlers[e] ||= []).push(f);
-  }
-  off(events, f) {
-    if (!events) {
-      this.handlers = {};
-      return;
-    }
-    for (const e of events.split(/\s+/)) {
-      this.handlers[e] = f ? (this.handlers[e] || []).filter((g) => g !== f) : [];
-    }
-  }
-  save_changes() {}
-  send() {}
-}
-
-function fitView([minx, miny, maxx, maxy], w, h) {
-  // as _view_state in Python: deck.gl's world is 512 px wide at zoom 0
-  const clamp = (v, lo, hi) => Math.max(lo, Math.min(hi, v));
-  const merc = (lat) => Math.log(Math.tan(Math.PI / 4 + (clamp(lat, -85, 85) * Math.PI) / 360));
-  const dx = Math.max(maxx - minx, 1e-9) / 360;
-  const dy = Math.max(merc(maxy) - merc(miny), 1e-9) / (2 * Math.PI);
-  const zoom = Math.log2(Math.min((0.9 * w) / (512 * dx), (0.9 * h) / (512 * dy)));
-  const mid = (merc(miny) + merc(maxy)) / 2;
-  const lat = ((2 * Math.atan(Math.exp(mid)) - Math.PI / 2) * 180) / Math.PI;
-  const longitude = (minx + maxx) / 2;
-  return { longitude, latitude: lat, zoom: clamp(zoom, 0, 20), pitch: 0, bearing: 0 };
-}
-
-async function main() {
-  for (const [id, m] of Object.entries(S.models)) {
-    for (const b of m.buffers) setPath(m.state, b.path, await buffer(b.id));
-    models[id] = new Model(id, m.state);
-  }
-  performance.mark("mapflow-deck-data");
-  const url = URL.createObjectURL(new Blob([S.esm], { type: "text/javascript" }));
-  let widget = (await import(url)).default;
-  if (typeof widget === "function") widget = await widget();
-  performance.mark("mapflow-deck-bundle");
-  const model = models[S.root];
-  const el = document.getElementById("mf-deck");
-  model.state.view_state = fitView(S.bounds, el.clientWidth || 1000, el.clientHeight || 700);
-  const experimental = {
-    invoke: async () => {
-      throw new Error("a saved map has no Python kernel");
-    },
-  };
-  if (widget.initialize) await widget.initialize({ model, experimental });
-  await widget.render({ model, el, experimental });
-  performance.mark("mapflow-deck-render");
-  status.ready = true;
-}
-
-main().catch((e) => {
-  status.error = String((e && e.stack) || e);
-  console.error(e);
-});
-"""

@@ -1,13 +1,15 @@
 """A million objects on a lonboard (deck.gl) map: ``res.explore()`` picks lonboard, the
-page is saved and opened as a user would, from ``file://``, in real headless Chromium
-with no network (basemap tiles get a blank PNG, anything else is refused). The canvas
-must draw the objects in their class colours, a click must show an object's
-properties, and the page must log no error. The screenshot is kept as
-``artifacts/deck-1m.png``."""
+page is saved with lonboard's ``Map.to_html`` and opened in real headless Chromium with
+no network (the CDN assets it loads served from the npm copies, basemap style and tiles
+plain, anything else refused). The canvas must draw the objects in their class colours,
+a click must show an object's properties, and the page must log no error. The
+screenshot is kept as ``artifacts/deck-1m.png``.
+
+:func:`test_saved_page_assets_are_pinned` says which asset a new lonboard release asks
+for that the npm copies do not pin."""
 
 import io
 import math
-import re
 import time
 from pathlib import Path
 
@@ -16,11 +18,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from offline import open_file
+from offline import (
+    _EXPLICIT,
+    cdn_urls,
+    open_map,
+    pinned_npm_version,
+    satisfies,
+    widget_state,
+)
 
 from mapflow_geo.results import MapflowResult
 from mapflow_geo.viz import DeckMap, class_colors, class_labels, deck_result
-from mapflow_geo.viz.deck import _view_state
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -29,6 +37,24 @@ VIEWPORT = (1200, 800)
 # buildings of 9 × 7 m (in degrees near 55.7° N), attached in rows, rows 12 m apart
 W, H, ROW_STEP = 9 / 62_700, 7 / 111_320, 12 / 111_320
 LON0, LAT0 = 37.50, 55.70
+
+
+def _small_city() -> MapflowResult:
+    """Two buildings in one tile of one input area."""
+    feats = gpd.GeoDataFrame(
+        {"object_type": "buildings", "class_id": ["101", "102"], "area": 63.0},
+        geometry=[shapely.box(0, 0, 1e-4, 1e-4), shapely.box(2e-4, 0, 3e-4, 1e-4)],
+        crs=4326,
+    )
+    box = gpd.GeoDataFrame(
+        {"tile_id": ["t"], "status": ["OK"]}, geometry=[shapely.box(0, 0, 1e-3, 1e-3)], crs=4326
+    )
+    return MapflowResult(
+        features=feats,
+        tiles=box,
+        aois=box[["geometry"]],
+        processings=pd.DataFrame({"processing_id": ["p1"]}),
+    )
 
 
 def _city() -> MapflowResult:
@@ -70,9 +96,20 @@ def _city() -> MapflowResult:
     return MapflowResult(features=feats, tiles=tiles, aois=aois, processings=procs)
 
 
-def _screen_box(bounds, width, height):
-    """Where deck.gl draws ``bounds`` in a ``width × height`` page (the page's fit)."""
-    v = _view_state(bounds, width, height)
+# loaded only by luma.gl's WebGL debugger (Spector.js) when asked for, never by a page
+_DEBUG_ONLY = ("spectorjs",)
+
+
+def _view(page_html: str) -> dict:
+    """The view state the saved map opens at."""
+    views = [m["state"].get("view_state") for m in widget_state(page_html).values()]
+    views = [v for v in views if isinstance(v, dict) and "longitude" in v]
+    assert len(views) == 1, views
+    return views[0]
+
+
+def _screen_box(bounds, v, width, height):
+    """Where deck.gl draws ``bounds`` in a ``width × height`` page showing view ``v``."""
     scale = 512 * 2 ** v["zoom"]
 
     def px(lon, lat):
@@ -91,9 +128,43 @@ def _rgb(h: str) -> np.ndarray:
 @pytest.fixture(scope="module")
 def million(tmp_path_factory):
     res = _city()
-    m = deck_result(res)  # the lonboard map res.explore() draws, as an offline page
+    m = deck_result(res)  # the lonboard map res.explore() draws
     assert isinstance(m, DeckMap)
     return res, m.save(tmp_path_factory.mktemp("deck") / "deck.html")
+
+
+def test_saved_page_assets_are_pinned(tmp_path):
+    """Every CDN asset a saved lonboard page loads has an npm copy of a version the page
+    accepts (the harness serves no other): a lonboard release that asks for another
+    fails here, naming the asset."""
+    import lonboard
+    import tomllib
+    from packaging.requirements import Requirement
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pin = next(
+        r for r in map(Requirement, extras["optional-dependencies"]["viz"]) if r.name == "lonboard"
+    )
+    assert pin.specifier.contains(lonboard.__version__), (
+        f"lonboard {lonboard.__version__} is installed, pyproject.toml pins {pin}: "
+        "reinstall the package (scripts/setup.sh)"
+    )
+    res = _small_city()
+    page = deck_result(res).to_html()
+    urls = [u for u in cdn_urls(page) if not any(f"/npm/{d}@" in u for d in _DEBUG_ONLY)]
+    assert any("parquet-wasm@" in u for u in urls), urls  # lonboard's Parquet decoder
+    for url in urls:
+        if url in _EXPLICIT:
+            continue
+        pin = pinned_npm_version(url)
+        assert pin is not None, f"lonboard {lonboard.__version__}: its page loads {url}"
+        name, asked, pinned = pin
+        assert pinned is not None and satisfies(pinned, asked), (
+            f"lonboard {lonboard.__version__}'s saved page loads {name}@{asked} ({url}); "
+            f"tests/browser/assets/package.json pins {name} {pinned}: pin that version "
+            "there if the npm registry has it, else keep lonboard at the release "
+            "pyproject.toml names"
+        )
 
 
 def test_million_objects_draw_in_chromium(browser, million):
@@ -102,19 +173,13 @@ def test_million_objects_draw_in_chromium(browser, million):
     res, path = million
     assert len(res.features) >= 1_000_000
     page_html = path.read_text()
-    # nothing is loaded from elsewhere: no external script or stylesheet
-    assert not re.search(r"<(script|link)\b[^>]*\b(src|href)=", page_html)
-    page, session = open_file(browser, path, width=VIEWPORT[0], height=VIEWPORT[1])
-    page.goto(session.url, wait_until="load")
-    page.wait_for_function(
-        "() => window.mapflowDeck && (window.mapflowDeck.ready || window.mapflowDeck.error)",
-        timeout=60_000,
-    )
-    assert page.evaluate("window.mapflowDeck.error") is None
+    page, session = open_map(browser, path, width=VIEWPORT[0], height=VIEWPORT[1])
+    page.goto(session.url, wait_until="commit")  # "load" waits for the whole widget state
+    page.wait_for_selector("canvas", timeout=180_000)
 
     # the canvas drew: inside the objects' box nearly every pixel differs from the
     # background, in the three class colours; beside it, the background
-    x0, y0, x1, y1 = _screen_box(res.aois.total_bounds, *VIEWPORT)
+    x0, y0, x1, y1 = _screen_box(res.aois.total_bounds, _view(page_html), *VIEWPORT)
     assert 200 < x0 < x1 < 1000 and 0 < y0 < y1 < VIEWPORT[1]
     inner = (slice(int(y0) + 30, int(y1) - 30), slice(int(x0) + 10, int(x1) - 10))
     # until the page has settled on its fitted view (deck.gl may draw a first frame at
@@ -157,6 +222,7 @@ def test_million_objects_draw_in_chromium(browser, million):
     )
     assert session.errors == [], session.errors[:3]
     assert session.unexpected == [], session.unexpected[:3]
+    assert any("parquet-wasm@" in u for u in session.served), session.served
     page.close()
 
 

@@ -24,7 +24,7 @@ from _rel import (
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import open_run, sim
-from mapflow_geo.run import FAILPOINTS
+from mapflow_geo.run._failpoints import FAILPOINTS
 
 N = 12 if FULL else 6
 HITS = (1, 3) if FULL else (2,)

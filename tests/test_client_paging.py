@@ -1,0 +1,154 @@
+"""The client's paging against the simulator's record: a sweep's ``terms`` filter is
+sent and applied by the service (its own listing rule), so a sweep for one name sees
+only the processings the service says match."""
+
+from __future__ import annotations
+
+import pytest
+
+from mapflow_geo import sim, sources
+
+SMALL = {  # ~0.35 km²
+    "type": "Polygon",
+    "coordinates": [
+        [[37.60, 55.75], [37.61, 55.75], [37.61, 55.755], [37.60, 55.755], [37.60, 55.75]]
+    ],
+}
+
+
+def test_a_sweep_with_terms_lists_only_the_matching_processings():
+    """``processing_pages(project, terms=...)`` sends ``terms`` in the page request: of
+    three processings, the two named "north …" come back, the service's own filter
+    (name or description containing the terms, case-insensitive) deciding which."""
+    with sim.serve(processing_seconds=0, seed=1) as server:
+        client = server.client()
+        pid = client.default_project_id()
+        for name in ("north block", "North yard", "south block"):
+            client.create_processing(
+                name=name, wdName="🏠 Buildings", geometry=SMALL, projectId=pid,
+                params=sources.data_provider("Mapbox", zoom=18),
+            )  # fmt: skip
+        pages = list(client.processing_pages(pid, terms="north", page_size=1))
+        everything = list(client.processing_pages(pid, page_size=2))
+    names = sorted(p.name for page in pages for p in page.items)
+    assert names == ["North yard", "north block"]
+    assert pages[-1].complete and pages[-1].total == 2
+    assert sum(len(page.items) for page in everything) == 3
+
+
+FAST = {"backoff_base": 0.001, "backoff_max": 0.01, "max_retry_after": 0.01}
+PAGE = "/rest/projects/"
+
+
+def _three(client, pid):
+    for name in ("a one", "a two", "a three"):
+        client.create_processing(
+            name=name, wdName="🏠 Buildings", geometry=SMALL, projectId=pid,
+            params=sources.data_provider("Mapbox", zoom=18),
+        )  # fmt: skip
+
+
+def test_page_reads_are_retried_as_the_read_only_posts_they_are():
+    """A page request is a read-only POST (DESIGN.md: retried on 503 like a GET): with
+    half the page requests answered 503, a sweep still reads every page. Wrong rule
+    caught: page requests sent once, as creates are."""
+    with sim.serve(processing_seconds=0, seed=2) as server:
+        client = server.client(max_retries=8, **FAST)
+        pid = client.default_project_id()
+        _three(client, pid)
+        server.set_faults({"status_503": 0.5, "methods": ["POST"], "paths": [PAGE]})
+        pages = list(client.processing_pages(pid, page_size=1))
+        refused = [r for r in server.requests if r.status == 503]
+    assert refused, "the scenario refused no page request"
+    assert sum(len(p.items) for p in pages) == 3 and pages[-1].complete
+
+
+def test_a_page_route_that_refuses_is_an_error_not_a_reason_to_fall_back():
+    """Only 404/405 (the route is not served) falls back to the unpaged listing; a 400
+    on the first page is the service's answer and is raised. Wrong rule caught: any
+    error on the first page taken for a missing route."""
+    import pytest
+
+    from mapflow_geo.exceptions import BadRequestError
+
+    with sim.serve(processing_seconds=0, seed=3) as server:
+        client = server.client(**FAST)
+        pid = client.default_project_id()
+        _three(client, pid)
+        server.set_faults({"status_400": 1.0, "methods": ["POST"], "paths": [PAGE]})
+        with pytest.raises(BadRequestError):
+            list(client.processing_pages(pid, page_size=1))
+        unpaged = [r for r in server.requests if r.method == "GET" and "processings" in r.path]
+    assert unpaged == []
+
+
+# -- shapes the simulator never answers: a small loopback server of our own
+def _serve_page(answer: bytes):
+    """A loopback server whose every POST answers ``answer`` (JSON) with 200."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802  (http.server's name)
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+ROWS = [{"id": "p-1", "name": "one", "status": "OK"}, {"id": "p-2", "name": "two", "status": "OK"}]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"items": ROWS, "total": 2},
+        {"processings": ROWS, "total": 2},
+        {"projects": ROWS, "total": 2},
+        ROWS,  # a route that does not page answers a bare list
+    ],
+    ids=["items", "processings", "projects", "bare-list"],
+)
+def test_older_page_shapes_are_read(answer):
+    """Older deployments (and the older API pages) answer pages as ``items``,
+    ``processings`` or ``projects``, or a bare list: each is read as one sweep of both
+    processings. The simulator answers only the documented ``results``."""
+    import json
+
+    from mapflow_geo.client import MapflowClient
+
+    httpd = _serve_page(json.dumps(answer).encode())
+    try:
+        client = MapflowClient(
+            "dXNlckB4Lm9yZzprZXk=", base_url=f"http://127.0.0.1:{httpd.server_port}/rest"
+        )
+        pages = list(client.processing_pages("project-1", page_size=10))
+    finally:
+        httpd.shutdown()
+    assert [p.id for page in pages for p in page.items] == ["p-1", "p-2"]
+    assert pages[-1].last
+
+
+def test_a_null_page_answer_ends_the_sweep_empty():
+    """A page answered with JSON ``null`` (a proxy's or an older deployment's nothing)
+    is one empty, last page, not a crash."""
+    from mapflow_geo.client import MapflowClient
+
+    httpd = _serve_page(b"null")
+    try:
+        client = MapflowClient(
+            "dXNlckB4Lm9yZzprZXk=", base_url=f"http://127.0.0.1:{httpd.server_port}/rest"
+        )
+        pages = list(client.processing_pages("project-1", page_size=10))
+    finally:
+        httpd.shutdown()
+    assert len(pages) == 1 and pages[0].items == [] and pages[0].last

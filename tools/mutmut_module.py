@@ -1,0 +1,237 @@
+"""Generated mutation testing of one money or answer module with mutmut: ``make mutate
+MODULE=mapflow_geo/_secrets.py`` (``python tools/mutmut_module.py MODULE``).
+
+mutmut (3.x) generates every small change of the module's functions (operators,
+comparisons, constants, arguments, ``and``/``or``, ``break``/``continue``…) and runs,
+for each, the tests that reach that function. This tool
+
+1. copies ``mapflow_geo/``, ``tests/`` and ``pyproject.toml`` to
+   ``build/mutmut/<module>/`` (the checkout is never changed; the folder keeps mutmut's
+   cache, so a second run only re-tests what changed);
+2. writes a ``[tool.mutmut]`` table there: the one module to mutate and the test files
+   that guard it (:data:`MODULES`; bounded, no soak or browser campaigns);
+3. runs ``mutmut run`` (``MUTMUT_CHILDREN`` workers, default 2; each mutant is a fork
+   of one pytest process, so tests run in-process, not under xdist), then prints every
+   survivor with its diff and the kill rate over the mutants that are not equivalent
+   (:data:`EQUIVALENT`, each with its reason; docs/reliability.md). Processes that tests
+   start import the installed package, not the mutant: what only a child process runs
+   is not judged here (``make mutate-named`` replays such campaigns).
+
+Usage::
+
+    python tools/mutmut_module.py --list                        # the modules and tests
+    python tools/mutmut_module.py mapflow_geo/_secrets.py       # one module
+    python tools/mutmut_module.py mapflow_geo/client.py --only '*processing_pages*'
+    make mutate MODULE=mapflow_geo/run/prepare.py
+    make mutate                                                 # every module: hours
+
+Exit status 1 when a non-equivalent mutant survived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MUTMUT = Path(sys.executable).with_name("mutmut")
+
+_MONEY = ["tests/test_money_rules.py"]
+#: The money and answer modules and the test files that guard each.
+MODULES: dict[str, list[str]] = {
+    "mapflow_geo/_secrets.py": ["tests/test_secrets_module.py", "tests/test_secrets_rules.py"],
+    "mapflow_geo/tiling.py": ["tests/test_tiling.py", "tests/test_tiling_props.py", *_MONEY],
+    "mapflow_geo/run/prepare.py": [*_MONEY, "tests/test_mutants.py", "tests/test_runner.py"],
+    "mapflow_geo/run/engine.py": [
+        *_MONEY,
+        "tests/test_mutants.py",
+        "tests/test_runner.py",
+        "tests/test_runner_replan.py",
+        "tests/reliability/test_create_outcomes.py",
+        "tests/reliability/test_lagged_listings.py",
+    ],
+    "mapflow_geo/run/journal.py": [
+        *_MONEY,
+        "tests/test_journal.py",
+        "tests/reliability/test_crash_points.py",
+    ],
+    "mapflow_geo/run/store.py": [*_MONEY, "tests/test_runner.py"],
+    "mapflow_geo/run/monitor.py": ["tests/test_monitor.py", "tests/test_answer_rules.py"],
+    "mapflow_geo/results/stitch.py": [
+        "tests/test_stitch_props.py",
+        "tests/test_stitch_truth.py",
+        "tests/test_mutants.py",
+        "tests/test_results.py",
+    ],
+    "mapflow_geo/results/dataset.py": ["tests/test_dataset.py", "tests/test_answer_rules.py"],
+    "mapflow_geo/results/changes.py": [
+        "tests/test_changes.py",
+        "tests/test_changes_truth.py",
+        "tests/test_answer_rules.py",
+    ],
+    # the client's paging (run with --only '*processing_pages*' and the like)
+    "mapflow_geo/client.py": [
+        "tests/test_client.py",
+        "tests/test_client_contract.py",
+        "tests/test_client_paging.py",
+        *_MONEY,
+    ],
+}
+
+#: Mutants that change nothing a program can observe, by mutmut's name, with the reason.
+#: Names are stable while a function's text is; a stale entry only shows as unknown.
+EQUIVALENT: dict[str, str] = {
+    "mapflow_geo._secrets.x__decode_basic__mutmut_10": 'codec name "UTF-8" = "utf-8"',
+    "mapflow_geo._secrets.x_secret_values__mutmut_14": 'codec name "UTF-8" = "utf-8"',
+    "mapflow_geo._secrets.x_secret_values__mutmut_16": 'codec name "ASCII" = "ascii"',
+    "mapflow_geo._secrets.x_secret_values__mutmut_40": (
+        'quote(safe="XXXX"): letters are never quoted, so "X" as a safe character changes nothing'
+    ),
+    "mapflow_geo.run.prepare.x_check_budget__mutmut_23": (
+        "getattr default for billing_type: UserStatus always has the field"
+    ),
+    "mapflow_geo.run.prepare.x_check_budget__mutmut_26": (
+        "getattr without a default: UserStatus always has billing_type"
+    ),
+    "mapflow_geo.run.prepare.x_check_budget__mutmut_29": (
+        "getattr default for billing_type: UserStatus always has the field"
+    ),
+    "mapflow_geo.run.prepare.x_check_budget__mutmut_30": (
+        'no billing type as "XXXX" instead of "": neither is CREDITS nor AREA'
+    ),
+    "mapflow_geo.tiling.x_credits_for__mutmut_19": (
+        "float tolerance max(2, raw) for max(1, raw): differs only for charges below 2 "
+        "credits lying 1e-9 to 2e-9 above an integer, which integer m² areas and prices "
+        "to the cent never give (their products are multiples of 1e-8)"
+    ),
+    "mapflow_geo.client.xǁMapflowClientǁ_pages__mutmut_26": (
+        '"post" for "POST": the transport upper-cases the method'
+    ),
+}
+
+#: Survivors that are not equivalent but that no test can see, with the reason; they
+#: still count against the kill rate.
+UNSEEABLE: dict[str, str] = {
+    "mapflow_geo.run.prepare.x_check_budget__mutmut_45": (
+        "area >= remaining instead of >: differs only when the geodesic area in m² (a float) "
+        "equals the integer m² the service reports"
+    ),
+}
+
+
+def _slug(module: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", module.removesuffix(".py")).strip("_")
+
+
+def _config(module: str, tests: list[str]) -> str:
+    def arr(items: list[str]) -> str:
+        return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+    return (
+        "\n[tool.mutmut]\n"
+        'source_paths = ["mapflow_geo"]\n'
+        f"only_mutate = {arr([module])}\n"
+        f"pytest_add_cli_args_test_selection = {arr(tests)}\n"
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n'
+    )
+
+
+def _scratch(module: str) -> Path:
+    """``build/mutmut/<module>``: fresh sources and tests, mutmut's cache kept."""
+    work = ROOT / "build" / "mutmut" / _slug(module)
+    work.mkdir(parents=True, exist_ok=True)
+    for name in ("mapflow_geo", "tests"):
+        shutil.rmtree(work / name, ignore_errors=True)
+        shutil.copytree(
+            ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+    text = (ROOT / "pyproject.toml").read_text()
+    text = re.sub(r"\n\[tool\.mutmut\][^\[]*", "\n", text)  # ours replaces any other
+    (work / "pyproject.toml").write_text(text + _config(module, MODULES[module]))
+    return work
+
+
+def _survivors(work: Path, env: dict) -> list[str]:
+    out = subprocess.run(
+        [str(MUTMUT), "results"], cwd=work, env=env, capture_output=True, text=True
+    ).stdout
+    return [line.split(":")[0].strip() for line in out.splitlines() if line.endswith(": survived")]
+
+
+def _diff(work: Path, env: dict, name: str) -> str:
+    out = subprocess.run(
+        [str(MUTMUT), "show", name], cwd=work, env=env, capture_output=True, text=True
+    ).stdout
+    return "\n".join(
+        ln for ln in out.splitlines() if ln[:1] in "+-" and not ln.startswith(("+++", "---"))
+    )
+
+
+def run_module(module: str, only: list[str]) -> dict:
+    work = _scratch(module)
+    # mutmut puts its mutated copy first on sys.path itself; a PYTHONPATH (the checkout,
+    # or the copy) hides from it which tests reach which function: no mutant is tested
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MUTANT_UNDER_TEST")}
+    children = os.environ.get("MUTMUT_CHILDREN", "2")
+    cmd = [str(MUTMUT), "run", "--max-children", children, *only]
+    print(f"== {module}: {' '.join(MODULES[module])}", flush=True)
+    with open(work / "run.log", "w") as log:
+        subprocess.run(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+    subprocess.run(
+        [str(MUTMUT), "export-cicd-stats"], cwd=work, env=env, capture_output=True, check=False
+    )
+    stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
+    alive = _survivors(work, env)
+    equivalent = [m for m in alive if m in EQUIVALENT]
+    real = [m for m in alive if m not in EQUIVALENT]
+    for m in alive:
+        if m in EQUIVALENT:
+            print(f"-- {m}: equivalent ({EQUIVALENT[m]})")
+        else:
+            print(
+                f"-- {m}: SURVIVED"
+                + (f" (no test can see it: {UNSEEABLE[m]})" if m in UNSEEABLE else "")
+            )
+        print(_diff(work, env, m))
+    # mutants with a verdict (--only leaves the others untested)
+    judged = ("killed", "survived", "timeout", "suspicious", "segfault", "no_tests")
+    counted = sum(stats.get(k, 0) for k in judged) - len(equivalent)
+    killed = stats["killed"] + stats.get("timeout", 0)
+    rate = killed / counted if counted else 1.0
+    print(
+        f"== {module}: {counted + len(equivalent)} of {stats['total']} mutants tested, "
+        f"{killed} killed ({stats.get('timeout', 0)} by timeout), "
+        f"{len(equivalent)} equivalent, {len(real)} surviving, "
+        f"{stats.get('no_tests', 0)} not reached by the tests; "
+        f"kill rate {rate:.1%} of {counted} non-equivalent",
+        flush=True,
+    )
+    return {"module": module, "stats": stats, "equivalent": equivalent, "survived": real}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("modules", nargs="*", help="module paths (default: every one of MODULES)")
+    ap.add_argument("--only", action="append", default=[], help="mutant name glob(s)")
+    ap.add_argument("--list", action="store_true", help="print the modules and their tests")
+    args = ap.parse_args(argv)
+    if args.list:
+        for module, tests in MODULES.items():
+            print(module, " ".join(tests))
+        return 0
+    modules = args.modules or list(MODULES)
+    unknown = [m for m in modules if m not in MODULES]
+    if unknown:
+        ap.error(f"unknown module(s) {unknown}; known: {', '.join(MODULES)}")
+    results = [run_module(m, args.only) for m in modules]
+    return 1 if any(r["survived"] for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
