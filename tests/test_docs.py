@@ -40,6 +40,8 @@ PAGES = {
         "results.raster",
         "results.dask",
         "results.dataset",
+        "results.geoparquet",
+        "results.describe",
         "results.changes",
         "results.arrow",
         "results.duck",
