@@ -111,13 +111,34 @@ def rect_area_km2(minx, miny, maxx, maxy):
     return dlon * _B2 * (_authalic_f(maxy) - _authalic_f(miny)) / 1e6
 
 
-def meridian_radius_m(lat_deg: float) -> float:
-    """Meridional radius of curvature (m) at a latitude."""
-    s = math.sin(math.radians(lat_deg))
+def meridian_radius_m(lat_deg):
+    """Meridional radius of curvature (m) at a latitude (a number or an array)."""
+    s = np.sin(np.radians(lat_deg))
     return _A * (1.0 - _E2) / (1.0 - _E2 * s * s) ** 1.5
 
 
-def parallel_radius_m(lat_deg: float) -> float:
-    """Radius (m) of the parallel at a latitude."""
-    s = math.sin(math.radians(lat_deg))
-    return _A * math.cos(math.radians(lat_deg)) / math.sqrt(1.0 - _E2 * s * s)
+def parallel_radius_m(lat_deg):
+    """Radius (m) of the parallel at a latitude (a number or an array)."""
+    s = np.sin(np.radians(lat_deg))
+    return _A * np.cos(np.radians(lat_deg)) / np.sqrt(1.0 - _E2 * s * s)
+
+
+def metres_per_degree(lat_deg) -> tuple[np.ndarray, np.ndarray]:
+    """Metres per degree of longitude and of latitude at ``lat_deg`` (WGS84; latitudes
+    clipped just short of the poles).
+
+    Examples
+    --------
+    >>> kx, ky = metres_per_degree(np.array([0.0]))
+    >>> round(float(kx[0])), round(float(ky[0]))
+    (111319, 110574)
+    """
+    lat = np.clip(lat_deg, -89.999, 89.999)
+    k = np.pi / 180.0
+    return parallel_radius_m(lat) * k, meridian_radius_m(lat) * k
+
+
+def m2_per_deg2(lat_deg) -> np.ndarray:
+    """The WGS84 area element (m² per degree²) at ``lat_deg``."""
+    kx, ky = metres_per_degree(lat_deg)
+    return kx * ky

@@ -255,7 +255,7 @@ def _warn_repaired(repairs: dict[Hashable, _Repair], areas: dict[Hashable, float
 def prepare_aois(
     gdf: Any,
     *,
-    errors: Literal["raise", "skip"] = "raise",
+    input_errors: Literal["raise", "skip"] = "raise",
 ) -> gpd.GeoDataFrame:
     """Turn user geometries into valid, non-overlapping EPSG:4326 AOI polygons.
 
@@ -265,7 +265,7 @@ def prepare_aois(
         mapping (or object with ``__geo_interface__``), or a path to a vector file.
         Frames and series must carry a CRS (any CRS: they are reprojected); bare
         geometries and GeoJSON are taken as EPSG:4326 longitude/latitude (RFC 7946).
-    errors : {"raise", "skip"}
+    input_errors : {"raise", "skip"}
         What to do with a row that cannot be an AOI (no/empty geometry, a point or line,
         NaN/infinite coordinates, latitudes beyond ±85°, no area): ``"raise"`` an
         :class:`~mapflow_geo.exceptions.AOIError` naming the row label and the
@@ -292,7 +292,7 @@ def prepare_aois(
     *Overlaps: first row wins.* Each point of ground belongs to the first row, in the
     frame's order, whose geometry covers it; later rows are trimmed by the union of the
     earlier ones, so nothing is planned or billed twice. A row trimmed to nothing is
-    dropped with an :class:`AOIWarning` (in both ``errors`` modes: its ground is still
+    dropped with an :class:`AOIWarning` (in both ``input_errors`` modes: its ground is still
     covered by the earlier rows).
 
     Examples
@@ -308,8 +308,8 @@ def prepare_aois(
     >>> out["row"].tolist(), out.geometry.iloc[0].geom_type  # both lobes kept
     ([0], 'MultiPolygon')
     """
-    if errors not in ("raise", "skip"):
-        raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
+    if input_errors not in ("raise", "skip"):
+        raise ValueError(f"input_errors must be 'raise' or 'skip', not {input_errors!r}")
     frame = _as_geodataframe(gdf)
     if frame.crs is None:
         raise AOIError("the frame has no CRS; set one (e.g. gdf.set_crs(4326))", row=None)
@@ -356,7 +356,7 @@ def prepare_aois(
 
     if problems:
         first = min(problems)
-        if errors == "raise":
+        if input_errors == "raise":
             extra = f" ({len(problems) - 1} more row(s) rejected)" if len(problems) > 1 else ""
             raise AOIError(problems[first] + extra, row=labels[first])
         text = "; ".join(f"row {labels[i]!r} {problems[i]}" for i in sorted(problems))
@@ -393,7 +393,7 @@ def prepare_aois(
 def require_rows(aois: gpd.GeoDataFrame, given: Any) -> None:
     """Refuse to run, estimate or monitor nothing: ``aois`` (prepared from ``given``)
     is empty because the input frame has no rows, or because every row was skipped
-    (:func:`prepare_aois` with ``errors="skip"``)."""
+    (:func:`prepare_aois` with ``input_errors="skip"``)."""
     if len(aois):
         return
     if isinstance(given, (pd.DataFrame, pd.Series)) and len(given) == 0:

@@ -511,7 +511,7 @@ def plan(
     max_aois: int | None = None,
     price_per_km2: float | None = None,
     safety_margin: float = DEFAULT_SAFETY_MARGIN,
-    errors: Literal["raise", "skip"] = "raise",
+    input_errors: Literal["raise", "skip"] = "raise",
     sliver_fraction: float = DEFAULT_SLIVER_FRACTION,
     prepared: bool = False,
 ) -> gpd.GeoDataFrame:
@@ -532,7 +532,7 @@ def plan(
     safety_margin : float
         Fraction of the limit kept free (default 0.5 %): every tile's area and bbox area
         and every processing's area stay ≤ ``area_limit_km2 × (1 − safety_margin)``.
-    errors : {"raise", "skip"}
+    input_errors : {"raise", "skip"}
         Passed to :func:`~mapflow_geo.aoi.prepare_aois` for unusable rows.
     sliver_fraction : float
         Pieces smaller than this fraction of the limit are merged into a touching piece
@@ -557,7 +557,7 @@ def plan(
     ConfigError
         No area limit, or nonsensical limits.
     AOIError
-        An input row cannot be used (``errors="raise"``).
+        An input row cannot be used (``input_errors="raise"``).
 
     Notes
     -----
@@ -584,7 +584,7 @@ def plan(
         raise ConfigError(f"safety_margin must be in [0, 1), not {safety_margin!r}")
     cap = area_limit_km2 * (1.0 - float(safety_margin))
 
-    aois = gdf if prepared else prepare_aois(gdf, errors=errors)
+    aois = gdf if prepared else prepare_aois(gdf, input_errors=input_errors)
     labels = aois["row"].tolist()
     grid: list[list[_Piece]] = []
     strips: dict[int, list[_Piece]] = {}

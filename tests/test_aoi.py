@@ -69,7 +69,7 @@ def test_bad_row_skipped_with_warning(case):
     geom, _ = BAD[case]
     gdf = _frame([shapely.box(0, 0, 0.01, 0.01), geom], index=[7, 8])
     with pytest.warns(AOIWarning, match=r"row 8"):
-        out = prepare_aois(gdf, errors="skip")
+        out = prepare_aois(gdf, input_errors="skip")
     assert out.index.tolist() == [7] and out["row"].tolist() == [7]
 
 
@@ -87,7 +87,7 @@ def test_duplicate_labels_refused():
 
 def test_bad_errors_argument():
     with pytest.raises(ValueError):
-        prepare_aois(_frame([shapely.box(0, 0, 1, 1)]), errors="ignore")
+        prepare_aois(_frame([shapely.box(0, 0, 1, 1)]), input_errors="ignore")
 
 
 def test_raise_mode_reports_first_bad_row_and_count():
@@ -297,7 +297,7 @@ def test_prepare_properties(geoms):
     gdf = _frame(geoms, index=[f"g{i}" for i in range(len(geoms))])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AOIWarning)
-        out = prepare_aois(gdf, errors="skip")
+        out = prepare_aois(gdf, input_errors="skip")
     # binary unions, not union_all: GEOS's unary union can drop area on near-degenerate
     # disjoint pieces (e.g. the @example above: 0.475 instead of 0.564)
     got = functools.reduce(shapely.union, out.geometry.values, shapely.Polygon())

@@ -24,21 +24,21 @@ from hypothesis import strategies as st
 from shapely.geometry import box
 
 import mapflow_geo
+from mapflow_geo._geodesy import metres_per_degree
 from mapflow_geo.aoi import polygonal
 from mapflow_geo.results import stitch
 from mapflow_geo.results.changes import (
     CHANGE_COLUMNS,
     CHANGES,
-    _intersection_areas,
-    _metres_per_degree,
-    _Objects,
     change_table,
     changes,
     changes_to_parquet,
 )
+from mapflow_geo.results.changes._objects import Objects
+from mapflow_geo.results.changes._overlay import intersection_areas
 
 X0, Y0 = 37.6, 55.7  # real magnitudes: the float noise of real coordinates
-KX, KY = (float(k[0]) for k in _metres_per_degree(np.array([Y0])))
+KX, KY = (float(k[0]) for k in metres_per_degree(np.array([Y0])))
 PLOT_X, PLOT_Y = 72.0, 44.0  # metres
 
 
@@ -362,10 +362,10 @@ def polygon_pairs(draw):
     return out_b, out_a
 
 
-def _objects(geoms) -> _Objects:
+def _objects(geoms) -> Objects:
     n = len(geoms)
     props = pd.DataFrame({"id": range(n), "row": 0, "object_type": "b", "date": pd.NaT})
-    return _Objects(np.arange(n), np.array(geoms, dtype=object), props)
+    return Objects(np.arange(n), np.array(geoms, dtype=object), props)
 
 
 @settings(max_examples=150)
@@ -379,7 +379,7 @@ def test_intersection_areas_equal_geos(pairs):
         return
     b, a = _objects(before), _objects(after)
     i = j = np.arange(len(before))
-    got = _intersection_areas(b, a, i, j)
+    got = intersection_areas(b, a, i, j)
     try:
         want = shapely.area(shapely.intersection(b.geoms, a.geoms))
     except shapely.errors.GEOSException:  # GEOS's overlay gives up: no oracle here

@@ -55,6 +55,8 @@ PAGES = {
         "results.raster",
         "results.dask",
         "results.dataset",
+        "results.geoparquet",
+        "results.describe",
         "results.changes",
         "results.arrow",
         "results.duck",

@@ -156,7 +156,7 @@ def test_deterministic_and_stable_ids():
 
 def test_empty_after_skip():
     with pytest.warns(AOIWarning):
-        tiles = plan(_gdf(shapely.Point(0, 0)), area_limit_km2=25, errors="skip")
+        tiles = plan(_gdf(shapely.Point(0, 0)), area_limit_km2=25, input_errors="skip")
     assert len(tiles) == 0 and "processing" in tiles.columns
     assert tiles.attrs["summary"]["processings"] == 0
 

@@ -202,9 +202,11 @@ def aoi_frames(draw, max_rows: int = 3):
 def _plan_and_check(gdf, limit, max_aois):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AOIWarning)
-        prepared = prepare_aois(gdf, errors="skip")
+        prepared = prepare_aois(gdf, input_errors="skip")
         assume(len(prepared) > 0)
-        tiles = plan(gdf, area_limit_km2=limit, max_aois=max_aois, price_per_km2=13, errors="skip")
+        tiles = plan(
+            gdf, area_limit_km2=limit, max_aois=max_aois, price_per_km2=13, input_errors="skip"
+        )
     check_plan(tiles, prepared, limit, max_aois)
     return tiles
 
@@ -227,12 +229,12 @@ def test_plan_deterministic(case):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AOIWarning)
         try:
-            a = plan(gdf, area_limit_km2=limit, max_aois=max_aois, errors="skip")
+            a = plan(gdf, area_limit_km2=limit, max_aois=max_aois, input_errors="skip")
         except Exception as exc:  # same input, same error
             with pytest.raises(type(exc)):
-                plan(gdf.copy(), area_limit_km2=limit, max_aois=max_aois, errors="skip")
+                plan(gdf.copy(), area_limit_km2=limit, max_aois=max_aois, input_errors="skip")
             return
-        b = plan(gdf.copy(), area_limit_km2=limit, max_aois=max_aois, errors="skip")
+        b = plan(gdf.copy(), area_limit_km2=limit, max_aois=max_aois, input_errors="skip")
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -334,7 +336,7 @@ def test_plan_on_and_across_the_antimeridian(case):
     gdf = _antimeridian_frame(**case)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AOIWarning)
-        prepared = prepare_aois(gdf, errors="skip")
+        prepared = prepare_aois(gdf, input_errors="skip")
         assume(len(prepared) > 0)
         limit = float(prepared["area_km2"].sum()) / limits
         assume(limit > 0.01)
@@ -389,7 +391,7 @@ def test_plan_holes_touching_the_outline(case):
     gdf = gpd.GeoDataFrame({"name": ["r0"]}, geometry=[poly], crs=4326, index=["r0"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AOIWarning)
-        prepared = prepare_aois(gdf, errors="skip")
+        prepared = prepare_aois(gdf, input_errors="skip")
         assume(len(prepared) > 0)
         limit = float(prepared["area_km2"].sum()) / limits
         tiles = plan(gdf, area_limit_km2=limit, max_aois=max_aois, price_per_km2=13)

@@ -26,6 +26,7 @@ from mapflow_geo.results.dataset import (
     write_dataset,
     write_frame_dataset,
 )
+from mapflow_geo.results.describe import provenance_of
 from mapflow_geo.results.io import FILE_COLUMNS, empty_features
 from mapflow_geo.results.raster import to_xarray
 from mapflow_geo.results.repair import QA_COLUMNS
@@ -159,6 +160,9 @@ class MapflowResult:
         """Write the stitched objects as a GeoParquet 1.1 **dataset** (a folder of
         spatially partitioned files with a ``bbox`` covering column and ``_metadata``),
         streaming: the objects are never all in memory, whatever the size of the run.
+        The dataset describes itself: its data dictionary and provenance (model, blocks,
+        provider, imagery dates, run id, package version) are in every file's
+        ``mapflow_geo`` metadata and in a ``_README.md`` beside the parts.
 
         Read it with ``geopandas.read_parquet(path)`` (``bbox=`` filters),
         ``dask_geopandas.read_parquet``, ``pyarrow.dataset``, DuckDB or Apache Sedona
@@ -186,7 +190,11 @@ class MapflowResult:
         >>> info.objects == res.stats["objects"].sum()          # doctest: +SKIP
         True
         """
-        kw = {"partition_features": partition_features, "overwrite": overwrite}
+        kw = {
+            "partition_features": partition_features,
+            "overwrite": overwrite,
+            "provenance": provenance_of(self),
+        }
         if len(self.files):
             info = write_dataset(
                 self.files, self.tiles, path, dask_client=dask_client, qa=self.qa, **kw

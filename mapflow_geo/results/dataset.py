@@ -50,9 +50,7 @@ True
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import json
 import logging
 import os
 import shutil
@@ -67,25 +65,34 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
 from mapflow_geo.results._options import OPTIONS
-from mapflow_geo.results.columns import public_frame, public_schema, public_table
+from mapflow_geo.results.columns import public_frame, public_schema
+from mapflow_geo.results.describe import README, description, merge_dates, write_readme
+from mapflow_geo.results.geoparquet import (
+    BBOX,
+    BBOX_TYPE,
+    PartWriter,
+    bbox_filter,
+    frame_table,
+    with_bbox,
+    write_part,
+    write_summary,
+)
+from mapflow_geo.results.geoparquet import GEOPARQUET_VERSION as GEOPARQUET_VERSION
 from mapflow_geo.results.io import (
-    _wgs84_projjson,
     empty_features,
     read_result_files,
     release_memory,
     table_to_geodataframe,
 )
-from mapflow_geo.results.repair import qa_metadata
 from mapflow_geo.results.stats import SUM_COLUMNS, class_sums, empty_sums
 from mapflow_geo.results.stitch import (
     SEAM_EPS_DEG,
     TilePlan,
-    _components,
+    components,
     cut_pairs,
     merge_groups,
     stitch,
@@ -93,25 +100,11 @@ from mapflow_geo.results.stitch import (
 
 log = logging.getLogger(__name__)
 
-#: The GeoParquet version written.
-GEOPARQUET_VERSION = "1.1.0"
-#: The covering column: per object ``xmin``, ``ymin``, ``xmax``, ``ymax`` (float64).
-BBOX = "bbox"
 #: Tiles closer than this (degrees) are neighbours whose pieces may be parts of one
 #: object: cut edges lie within SEAM_EPS_DEG of their tile and 2·SEAM_EPS_DEG of each other.
 NEIGHBOUR_DEG = 10 * SEAM_EPS_DEG
 
 _SRC, _OFF = "_src", "_off"  # spill columns: the source file's index in `files`, row in it
-_BBOX_TYPE = pa.struct([(k, pa.float64()) for k in ("xmin", "ymin", "xmax", "ymax")])
-_TYPE_NAMES = {
-    0: "Point",
-    1: "LineString",
-    3: "Polygon",
-    4: "MultiPoint",
-    5: "MultiLineString",
-    6: "MultiPolygon",
-    7: "GeometryCollection",
-}
 
 
 @dataclass
@@ -144,6 +137,8 @@ class DatasetInfo:
     #: dataset's ``mapflow_geo`` metadata.
     repaired: int = 0
     dropped: int = 0
+    #: The dataset's ``mapflow_geo`` metadata: data dictionary, provenance, dates, QA.
+    description: dict = field(default_factory=dict)
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         """The dataset's objects as an Arrow stream (GeoArrow WKB geometry):
@@ -362,17 +357,19 @@ def _merge_part(
     own: Sequence[tuple[str, str, int]],
     schema: pa.Schema,
     out: str | None,
+    desc: dict | None = None,
 ) -> dict:
     """Step 4 for one partition: join the groups it owns (``members``: spill loads whose
     rows, in order, carry ``labels``), add its uncut pieces (``own``: source path, its
-    spill and batch) and write the partition to ``out`` (or only sum it)."""
+    spill and batch) and write the partition to ``out`` (or only sum it), described by
+    ``desc``."""
     seam = _merged_seams(members, labels, schema)
     sums = [_sums_of(seam)]
     if out is None:
         return {"sums": _concat_sums(sums), "objects": seam.num_rows}
-    writer = _PartWriter(out, schema.append(pa.field(BBOX, _BBOX_TYPE)))
+    writer = PartWriter(out, schema.append(pa.field(BBOX, BBOX_TYPE)), description=desc)
     try:
-        writer.add(*_with_bbox(seam))
+        writer.add(*with_bbox(seam))
         objects = seam.num_rows
         for path, spill, batch in own:
             table = pq.read_table(path).replace_schema_metadata(None)
@@ -381,7 +378,7 @@ def _merge_part(
             keep[cut[_OFF].to_numpy()] = False
             table = conform(table.filter(pa.array(keep)), schema)
             objects += table.num_rows
-            writer.add(*_with_bbox(table))
+            writer.add(*with_bbox(table))
     except BaseException:
         writer.abort()
         raise
@@ -399,115 +396,7 @@ def _merged_seams(
     table, labels = table.take(pa.array(order)), np.asarray(labels)[order]
     frame = table_to_geodataframe(table.drop_columns([_SRC, _OFF]))
     merged = merge_groups(frame, labels)
-    return _from_frame(merged, schema)
-
-
-def _from_frame(frame: gpd.GeoDataFrame, schema: pa.Schema) -> pa.Table:
-    """A stitched frame back to Arrow with the pieces' schema (WKB geometry)."""
-    df = pd.DataFrame(frame.drop(columns="geometry"))
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    wkb = shapely.to_wkb(np.asarray(frame.geometry.values))
-    table = table.append_column("geometry", pa.array(wkb, pa.binary()))
-    return conform(table, schema)
-
-
-def _with_bbox(table: pa.Table) -> tuple[pa.Table, set[str]]:
-    """``table`` with its ``bbox`` covering column; the geometry types it holds."""
-    geoms = shapely.from_wkb(table["geometry"].to_numpy(zero_copy_only=False))
-    b = shapely.bounds(geoms)
-    kinds = {_TYPE_NAMES.get(int(k), "Unknown") for k in np.unique(shapely.get_type_id(geoms))}
-    del geoms
-    cols = [pa.array(b[:, i]) for i in range(4)]
-    bbox = pa.StructArray.from_arrays(cols, fields=list(_BBOX_TYPE))
-    return table.append_column(pa.field(BBOX, _BBOX_TYPE), bbox), kinds - {"Unknown"}
-
-
-def _geo_metadata(types: Sequence[str], bounds: Sequence[float]) -> dict:
-    column: dict[str, Any] = {
-        "encoding": "WKB",
-        "geometry_types": sorted(types),
-        "crs": _wgs84_projjson(),
-        "covering": {
-            "bbox": {k: [BBOX, k] for k in ("xmin", "ymin", "xmax", "ymax")},
-        },
-    }
-    if all(np.isfinite(bounds)):
-        column["bbox"] = [float(v) for v in bounds]
-    return {
-        "version": GEOPARQUET_VERSION,
-        "primary_column": "geometry",
-        "columns": {"geometry": column},
-    }
-
-
-class _PartWriter:
-    """One partition file, written as its pieces come (row groups of :attr:`ROWS`
-    objects), its ``geo`` metadata (own bbox and geometry types) added at the end; an
-    atomic rename when closed. The Arrow schema is not stored: readers take the ``geo``
-    key-value metadata as the schema's, as GeoParquet asks."""
-
-    ROWS = 32_768
-
-    def __init__(self, out: str, schema: pa.Schema) -> None:
-        self.out, self.tmp = out, f"{out}.tmp"
-        schema = public_schema(schema.remove_metadata())  # the names and dates users see
-        self.writer = pq.ParquetWriter(self.tmp, schema, store_schema=False)
-        self.buf: list[pa.Table] = []
-        self.buffered = 0
-        self.lo, self.hi = np.full(2, np.inf), np.full(2, -np.inf)
-        self.types: set[str] = set()
-
-    def add(self, table: pa.Table, kinds: set[str]) -> None:
-        """Append objects (with their ``bbox`` column) of the given geometry types."""
-        if table.num_rows == 0:
-            return
-        table = public_table(table)
-        bbox = table[BBOX]
-        lo = [pc.min(pc.struct_field(bbox, k)).as_py() for k in ("xmin", "ymin")]
-        hi = [pc.max(pc.struct_field(bbox, k)).as_py() for k in ("xmax", "ymax")]
-        self.lo, self.hi = np.fmin(self.lo, lo), np.fmax(self.hi, hi)
-        self.types |= kinds
-        self.buf.append(table)
-        self.buffered += table.num_rows
-        if self.buffered >= self.ROWS:
-            self._flush(final=False)
-
-    def _flush(self, *, final: bool) -> None:
-        if not self.buf:
-            return
-        table = pa.concat_tables(self.buf)
-        n = table.num_rows if final else table.num_rows // self.ROWS * self.ROWS
-        if n:
-            self.writer.write_table(table.slice(0, n), row_group_size=self.ROWS)
-        self.buf = [table.slice(n)] if n < table.num_rows else []
-        self.buffered = table.num_rows - n
-
-    def close(self) -> dict:
-        self._flush(final=True)
-        bounds = [float(v) for v in (*self.lo, *self.hi)]
-        if not np.all(np.isfinite(bounds)):
-            bounds = [np.nan] * 4
-        geo = _geo_metadata(sorted(self.types), bounds)
-        self.writer.add_key_value_metadata({"geo": json.dumps(geo)})
-        self.writer.close()
-        os.replace(self.tmp, self.out)
-        return {"bounds": bounds, "types": sorted(self.types)}
-
-    def abort(self) -> None:
-        self.writer.close()
-        with contextlib.suppress(OSError):
-            os.remove(self.tmp)
-
-
-def _write_part(table: pa.Table, out: str, types: set[str]) -> dict:
-    """A partition from one table (with its ``bbox`` column)."""
-    writer = _PartWriter(out, table.schema)
-    try:
-        writer.add(table, types)
-    except BaseException:
-        writer.abort()
-        raise
-    return writer.close()
+    return conform(frame_table(merged), schema)
 
 
 def _concat_sums(sums: list[pd.DataFrame]) -> pd.DataFrame:
@@ -570,10 +459,15 @@ def _stream(
     spill_dir: Path,
     partition_features: int,
     dask_client: Any,
+    provenance: dict | None = None,
+    qa: pd.DataFrame | None = None,
 ) -> DatasetInfo:
     files = files.reset_index(drop=True)
     paths = [str(p) for p in files["path"]]
     schema = unified_schema(paths)
+    desc = None
+    if out is not None:
+        desc = description(public_schema(schema.append(pa.field(BBOX, BBOX_TYPE))), provenance, qa)
     small = _tiles_small(tiles)
     groups = neighbourhood_groups(files, small, partition_features)
     n_files = len(files)
@@ -603,7 +497,7 @@ def _stream(
                               small_arg)  # fmt: skip
         owner = _owners(labels, part_of, seams)
         calls = _merge_calls(groups, files, paths, part_of, batch_of, seams, offsets, spills,
-                             labels, owner, schema, out)  # fmt: skip
+                             labels, owner, schema, out, desc)  # fmt: skip
         merges = run(_merge_part, calls)
     finally:
         close()
@@ -614,10 +508,11 @@ def _stream(
         objects = uncut + sum(m["objects"] for m in merges)
         return DatasetInfo(None, objects, pieces, sums=sums)
     info = DatasetInfo(out, sum(m["objects"] for m in merges), pieces, sums=sums)
-    info.parts = [c[-1] for c in calls]
+    info.parts = [c[4] for c in calls]
     info.bounds = _total_bounds([m["bounds"] for m in merges])
     types = sorted({t for m in merges for t in m["types"]})
-    _write_summary(out, info.parts, schema, types, info.bounds)
+    info.description = {**desc, "dates": merge_dates([m["dates"] for m in merges])}
+    write_summary(out, info.parts, schema, types, info.bounds, info.description)
     return info
 
 
@@ -649,7 +544,7 @@ def _seam_groups(files, small, groups, part_of, batch_of, seams, offsets, spills
     left = np.concatenate([p[0] for p in pairs] or [np.zeros(0, np.int64)])
     right = np.concatenate([p[1] for p in pairs] or [np.zeros(0, np.int64)])
     log.info("%d seam pieces, %d pairs", n_seam, len(left))
-    return _components(n_seam, left, right)
+    return components(n_seam, left, right)
 
 
 def _owners(labels: np.ndarray, part_of: np.ndarray, seams: np.ndarray) -> np.ndarray:
@@ -663,7 +558,7 @@ def _owners(labels: np.ndarray, part_of: np.ndarray, seams: np.ndarray) -> np.nd
 
 
 def _merge_calls(groups, files, paths, part_of, batch_of, seams, offsets, spills, labels, owner,
-                 schema, out):  # fmt: skip
+                 schema, out, desc):  # fmt: skip
     n_seam = int(offsets[-1])
     piece_file = np.repeat(np.arange(len(files)), seams)
     piece_row = np.arange(n_seam) - offsets[piece_file]
@@ -681,7 +576,7 @@ def _merge_calls(groups, files, paths, part_of, batch_of, seams, offsets, spills
             members.append((spills[part_of[f]], int(batch_of[f]), piece_row[ids[a:b]]))
         own = [(paths[f], spills[k], int(batch_of[f])) for f in g]
         target = None if out is None else str(out / f"part-{k:05d}.parquet")
-        calls.append((members, labels[ids], own, schema, target))
+        calls.append((members, labels[ids], own, schema, target, desc))
     return calls
 
 
@@ -692,38 +587,29 @@ def _total_bounds(bounds: list) -> tuple[float, float, float, float]:
     return (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
 
 
-def _write_summary(out: Path, parts: list[str], schema: pa.Schema, types, bounds) -> None:
-    """``_common_metadata`` (schema with the ``geo`` metadata) and ``_metadata`` (every
-    part's row groups), as ``pyarrow.dataset`` / dask / Spark read them."""
-    # the parts' own schema (as read back: no stored Arrow schema), with the whole's geo
-    full = pq.read_schema(parts[0]) if parts else schema.append(pa.field(BBOX, _BBOX_TYPE))
-    full = full.with_metadata({b"geo": json.dumps(_geo_metadata(types, bounds)).encode()})
-    pq.write_metadata(full, out / "_common_metadata")
-    collected = None
-    for p in parts:
-        md = pq.read_metadata(p)
-        md.set_file_path(Path(p).name)
-        if collected is None:
-            collected = md
-        else:
-            collected.append_row_groups(md)
-    if collected is not None:
-        collected.write_metadata_file(str(out / "_metadata"))
-
-
-def _write_qa(out: Path, info: DatasetInfo, qa: pd.DataFrame | None) -> None:
-    """The QA counts (objects repaired and dropped on ingest) as ``mapflow_geo``
-    metadata of ``_common_metadata``, and on ``info``."""
-    meta = qa_metadata(qa)
-    info.repaired, info.dropped = meta["repaired"], meta["dropped"]
-    common = out / "_common_metadata"
-    if not common.exists():
-        return
-    schema = pq.read_schema(common)
-    schema = schema.with_metadata(
-        {**(schema.metadata or {}), b"mapflow_geo": json.dumps(meta).encode()}
-    )
-    pq.write_metadata(schema, common)
+def _publish(
+    path: str | os.PathLike, overwrite: bool, build: Callable[[Path], DatasetInfo]
+) -> DatasetInfo:
+    """Build a dataset in a folder beside ``path`` (``build(folder)``), add its README,
+    and rename it into place (replacing a dataset there, never anything else)."""
+    out = Path(path)
+    _check_target(out, overwrite)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        info = build(tmp)
+        info.repaired = int(info.description.get("repaired", 0))
+        info.dropped = int(info.description.get("dropped", 0))
+        write_readme(tmp, info.description, info.objects, info.bounds)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    info.path = out
+    info.parts = [str(out / Path(p).name) for p in info.parts]
+    return info
 
 
 # -- public entry points ----------------------------------------------------------------
@@ -736,6 +622,7 @@ def write_dataset(
     dask_client: Any = None,
     overwrite: bool = True,
     qa: pd.DataFrame | None = None,
+    provenance: dict | None = None,
 ) -> DatasetInfo:
     """Stitch a run's stored pieces and write them as a GeoParquet 1.1 dataset, streaming
     (see the module docstring; memory grows with ``partition_features``, not the run).
@@ -757,7 +644,11 @@ def write_dataset(
         must then be a folder every worker sees.
     qa : DataFrame, optional
         The result's QA table (:attr:`MapflowResult.qa`): its counts of objects repaired
-        and dropped on ingest go into ``_common_metadata`` as ``mapflow_geo``.
+        and dropped on ingest go into the dataset's ``mapflow_geo`` metadata.
+    provenance : dict, optional
+        Where the objects come from (model, blocks, provider, run id, processings:
+        :func:`~mapflow_geo.results.describe.provenance_of`), for the ``mapflow_geo``
+        metadata and the README (:mod:`~mapflow_geo.results.describe`).
 
     Returns
     -------
@@ -769,28 +660,17 @@ def write_dataset(
     >>> info = write_dataset(res.files, res.tiles, "out/buildings")     # doctest: +SKIP
     >>> gpd.read_parquet("out/buildings", bbox=(4.3, 50.8, 4.4, 50.9))  # doctest: +SKIP
     """
-    out = Path(path)
-    _check_target(out, overwrite)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
+    n = int(partition_features or OPTIONS["partition_features"])
+
+    def build(tmp: Path) -> DatasetInfo:
+        if not len(files):
+            return _write_empty(tmp, provenance, qa)
         (tmp / "_spill").mkdir()
-        n = int(partition_features or OPTIONS["partition_features"])
-        if len(files):
-            info = _stream(files, tiles, tmp, tmp / "_spill", n, dask_client)
-        else:
-            info = _write_empty(tmp)
+        info = _stream(files, tiles, tmp, tmp / "_spill", n, dask_client, provenance, qa)
         shutil.rmtree(tmp / "_spill")
-        _write_qa(tmp, info, qa)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    info.path = out
-    info.parts = [str(out / Path(p).name) for p in info.parts]
-    return info
+        return info
+
+    return _publish(path, overwrite, build)
 
 
 def write_frame_dataset(
@@ -799,58 +679,47 @@ def write_frame_dataset(
     *,
     partition_features: int | None = None,
     overwrite: bool = True,
+    provenance: dict | None = None,
 ) -> DatasetInfo:
     """:func:`write_dataset` for objects already in memory (a result built from a
     frame): sorted by the Hilbert index of their centres, cut into partitions."""
-    out = Path(path)
-    _check_target(out, overwrite)
     n = int(partition_features or OPTIONS["partition_features"])
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
+
+    def build(tmp: Path) -> DatasetInfo:
         if len(features) == 0:
-            info = _write_empty(tmp)
-        else:
-            feats = features.to_crs(4326) if features.crs else features
-            order = np.argsort(feats.geometry.hilbert_distance().to_numpy(), kind="stable")
-            feats = feats.iloc[order]
-            table = _frame_table(feats)
-            schema = table.schema
-            parts, metas = [], []
-            for k, start in enumerate(range(0, len(feats), n)):
-                target = str(tmp / f"part-{k:05d}.parquet")
-                chunk, kinds = _with_bbox(table.slice(start, n))
-                metas.append(_write_part(chunk, target, kinds))
-                parts.append(target)
-            bounds = _total_bounds([m["bounds"] for m in metas])
-            types = sorted({t for m in metas for t in m["types"]})
-            _write_summary(tmp, parts, schema, types, bounds)
-            info = DatasetInfo(tmp, len(feats), len(feats), parts, class_sums(feats), bounds)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    info.path = out
-    info.parts = [str(out / Path(p).name) for p in info.parts]
-    return info
+            return _write_empty(tmp, provenance, None)
+        feats = features.to_crs(4326) if features.crs else features
+        order = np.argsort(feats.geometry.hilbert_distance().to_numpy(), kind="stable")
+        feats = feats.iloc[order]
+        table = frame_table(feats)
+        desc = description(public_schema(with_bbox(table.slice(0, 0))[0].schema), provenance)
+        parts, metas = [], []
+        for k, start in enumerate(range(0, len(feats), n)):
+            target = str(tmp / f"part-{k:05d}.parquet")
+            chunk, kinds = with_bbox(table.slice(start, n))
+            metas.append(write_part(chunk, target, kinds, description=desc))
+            parts.append(target)
+        bounds = _total_bounds([m["bounds"] for m in metas])
+        types = sorted({t for m in metas for t in m["types"]})
+        desc = {**desc, "dates": merge_dates([m["dates"] for m in metas])}
+        write_summary(tmp, parts, table.schema, types, bounds, desc)
+        info = DatasetInfo(tmp, len(feats), len(feats), parts, class_sums(feats), bounds)
+        info.description = desc
+        return info
+
+    return _publish(path, overwrite, build)
 
 
-def _frame_table(frame: gpd.GeoDataFrame) -> pa.Table:
-    df = pd.DataFrame(frame.drop(columns=frame.geometry.name))
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    wkb = shapely.to_wkb(np.asarray(frame.geometry.values))
-    return table.append_column("geometry", pa.array(wkb, pa.binary()))
-
-
-def _write_empty(out: Path) -> DatasetInfo:
-    table, _ = _with_bbox(_frame_table(empty_features()))
+def _write_empty(out: Path, provenance: dict | None, qa: pd.DataFrame | None) -> DatasetInfo:
+    table, _ = with_bbox(frame_table(empty_features()))
+    desc = {**description(public_schema(table.schema), provenance, qa), "dates": {}}
     target = str(out / "part-00000.parquet")
-    _write_part(table, target, set())
-    _write_summary(out, [target], table.schema.remove(table.schema.get_field_index(BBOX)), [],
-                   (np.nan,) * 4)  # fmt: skip
-    return DatasetInfo(out, 0, 0, [target])
+    write_part(table, target, set(), description=desc)
+    write_summary(out, [target], table.schema.remove(table.schema.get_field_index(BBOX)), [],
+                  (np.nan,) * 4, desc)  # fmt: skip
+    info = DatasetInfo(out, 0, 0, [target])
+    info.description = desc
+    return info
 
 
 def _check_target(out: Path, overwrite: bool) -> None:
@@ -859,7 +728,8 @@ def _check_target(out: Path, overwrite: bool) -> None:
     if not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a dataset folder")
     names = [p.name for p in out.iterdir()]
-    ours = all(n.startswith("part-") or n in ("_metadata", "_common_metadata") for n in names)
+    ours = all(n.startswith("part-") or n in ("_metadata", "_common_metadata", README)
+               for n in names)  # fmt: skip
     if names and not ours:
         raise FileExistsError(f"{out} holds other files; not replacing it with a dataset")
     if names and not overwrite:
@@ -902,15 +772,7 @@ def read_dataset(
     import pyarrow.dataset as ds
 
     dataset = ds.dataset(str(path), format="parquet", exclude_invalid_files=False)
-    flt = None
-    if bbox is not None:
-        xmin, ymin, xmax, ymax = bbox
-        flt = (
-            (ds.field(BBOX, "xmin") <= xmax)
-            & (ds.field(BBOX, "xmax") >= xmin)
-            & (ds.field(BBOX, "ymin") <= ymax)
-            & (ds.field(BBOX, "ymax") >= ymin)
-        )
+    flt = None if bbox is None else bbox_filter(bbox)
     cols = None if columns is None else [*dict.fromkeys([*columns, "geometry"])]
     table = dataset.to_table(columns=cols, filter=flt)
     if BBOX in table.column_names:

@@ -22,6 +22,21 @@ import pyarrow as pa
 import shapely
 
 from mapflow_geo.exceptions import DamagedResultError
+from mapflow_geo.results.geoparquet import geoparquet_bytes, wgs84
+
+__all__ = [
+    "FILE_COLUMNS",
+    "PROVENANCE",
+    "check_collection",
+    "constant_column",
+    "empty_features",
+    "geoparquet_bytes",
+    "read_geojson",
+    "read_geojson_table",
+    "read_result_files",
+    "release_memory",
+    "table_to_geodataframe",
+]
 
 #: Provenance columns every stored piece and every stitched object carries.
 PROVENANCE = ["row", "tile_id", "processing_id"]
@@ -89,38 +104,8 @@ def table_to_geodataframe(table: pa.Table) -> gpd.GeoDataFrame:
     (column order kept; the CRS object is built once per process, not per call)."""
     df = table.replace_schema_metadata(None).to_pandas()
     geoms = shapely.from_wkb(df["geometry"].to_numpy())
-    df["geometry"] = gpd.GeoSeries(geoms, index=df.index, crs=_wgs84())
-    return gpd.GeoDataFrame(df, geometry="geometry", crs=_wgs84())
-
-
-def geoparquet_bytes(table: pa.Table) -> bytes:
-    """Serialise an Arrow table with a WKB ``geometry`` column as GeoParquet 1.0
-    (EPSG:4326), readable by ``geopandas.read_parquet``."""
-    import pyarrow.parquet as pq
-
-    geo = {
-        "version": "1.0.0",
-        "primary_column": "geometry",
-        "columns": {
-            "geometry": {"encoding": "WKB", "geometry_types": [], "crs": _wgs84_projjson()}
-        },
-    }
-    table = table.replace_schema_metadata({b"geo": json.dumps(geo).encode()})
-    buf = pa.BufferOutputStream()
-    pq.write_table(table, buf)
-    return buf.getvalue().to_pybytes()
-
-
-@functools.cache
-def _wgs84() -> Any:
-    import pyproj
-
-    return pyproj.CRS.from_epsg(4326)
-
-
-@functools.cache
-def _wgs84_projjson() -> dict:
-    return _wgs84().to_json_dict()
+    df["geometry"] = gpd.GeoSeries(geoms, index=df.index, crs=wgs84())
+    return gpd.GeoDataFrame(df, geometry="geometry", crs=wgs84())
 
 
 #: Nesting depth of ``coordinates`` for each GeoJSON geometry type the fast path reads.

@@ -112,7 +112,7 @@ def stitch(features: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFr
     left, right = _cut_pairs(feats.iloc[cand], plan, pos[cand])
     if len(left) == 0:
         return feats
-    labels = _components(len(feats), cand[left], cand[right])
+    labels = components(len(feats), cand[left], cand[right])
     return _merge_groups(feats, labels)
 
 
@@ -346,7 +346,7 @@ def _line_pairs(
     return a[keep], b[keep]
 
 
-def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Connected components of the graph with edges (left, right): a label per node."""
     # scipy (19 MB, ~80 ms) loads only when something is to be joined, not on import
     from scipy.sparse import coo_matrix
@@ -395,11 +395,13 @@ def _join_values(values: pd.Series, gid: np.ndarray) -> np.ndarray:
     return pc.binary_join(lists, "+").to_numpy(zero_copy_only=False)
 
 
-def _union_groups(geoms: np.ndarray, gid: np.ndarray) -> np.ndarray:
-    """Union of each group of geometries (``gid`` sorted, groups 0..n-1), pairwise in
-    rounds so that every round is one vectorised call."""
-    geoms, gid = geoms.copy(), gid.copy()
-    while len(gid) > gid[-1] + 1:
+def union_by_group(geoms: np.ndarray, gid: np.ndarray) -> np.ndarray:
+    """The union of each group of geometries (``gid`` in 0..n-1, every group
+    non-empty, in any order), pairwise in rounds so that every round is one vectorised
+    call: one geometry per group, in group order."""
+    order = np.argsort(gid, kind="stable")
+    geoms, gid = np.asarray(geoms, dtype=object)[order], np.asarray(gid)[order]
+    while len(gid) and len(gid) > gid[-1] + 1:
         start = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
         rank = np.arange(len(gid)) - np.repeat(start, np.diff(np.r_[start, len(gid)]))
         even = rank % 2 == 0
@@ -407,6 +409,13 @@ def _union_groups(geoms: np.ndarray, gid: np.ndarray) -> np.ndarray:
         a = np.flatnonzero(has_next)
         geoms[a] = shapely.union(geoms[a], geoms[a + 1])
         geoms, gid = geoms[even], gid[even]
+    return geoms
+
+
+def _union_groups(geoms: np.ndarray, gid: np.ndarray) -> np.ndarray:
+    """:func:`union_by_group`, then the seam's own clean-up: lines merged, pieces split
+    by floating-point noise along the seam closed."""
+    geoms = union_by_group(geoms, gid)
     types = shapely.get_type_id(geoms)
     lines = types == 5
     if lines.any():

@@ -660,7 +660,7 @@ def process(
         project=project,
         area_limit_km2=area_limit_km2,
         max_aois=max_aois,
-        errors=input_errors,
+        input_errors=input_errors,
         name=name,
         max_processings=max_processings,
     )

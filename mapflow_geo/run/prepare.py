@@ -154,7 +154,7 @@ def plan(
         area_limit_km2=area_limit_km2,
         max_aois=max_aois,
         price_per_km2=price_per_km2,
-        errors=input_errors,
+        input_errors=input_errors,
         safety_margin=safety_margin,
         sliver_fraction=sliver_fraction,
     )
@@ -235,7 +235,7 @@ def prepare_run(
     project: str | None = None,
     area_limit_km2: float | None = None,
     max_aois: int | None = None,
-    errors: str = "raise",
+    input_errors: str = "raise",
     name: str | None = None,
     max_processings: int | None = None,
 ) -> PreparedRun:
@@ -244,7 +244,7 @@ def prepare_run(
     Plans over ``max_processings`` (None: no cap) are refused. Sends nothing that
     creates or costs.
     """
-    aois = prepare_aois(gdf, errors=errors)
+    aois = prepare_aois(gdf, input_errors=input_errors)
     require_rows(aois, gdf)
     area_limit_km2, max_aois = resolve_limits(client, area_limit_km2, max_aois)
     found = client.account.find_model(model)
@@ -408,7 +408,7 @@ def estimate(
         blocks=blocks,
         area_limit_km2=area_limit_km2,
         max_aois=max_aois,
-        errors=input_errors,
+        input_errors=input_errors,
         max_processings=max_processings,
     )
     plan, procs = prepared.plan, prepared.processings

@@ -271,7 +271,7 @@ def load_result(
     procs = _processings(recs, earlier)
     tiles = _tiles(plan, procs, downloads)
     qa = _qa(recs, downloads)
-    return MapflowResult(
+    res = MapflowResult(
         features=None if len(files) else empty_features(),
         loader=functools.partial(_merge_stored, files, plan, progress),
         tiles=tiles,
@@ -282,6 +282,7 @@ def load_result(
         qa=qa,
         params=_params(run_dir),
     )
+    return res
 
 
 def _params(run_dir: Path) -> dict:
