@@ -156,12 +156,17 @@ def _tile_table(batch: pa.RecordBatch) -> pa.Table:
     return table
 
 
-def _check_zooms(min_zoom: int, max_zoom: int) -> None:
+def _checked(path: str | os.PathLike, min_zoom: int, max_zoom: int) -> Path:
+    """The archive's path, once the path and zooms are checked (before any work)."""
+    path = Path(path)
+    if path.suffix.lower() != ".pmtiles":
+        raise ValueError(f"path={str(path)!r}: a PMTiles archive's name ends in .pmtiles")
     for name, z in (("min_zoom", min_zoom), ("max_zoom", max_zoom)):
         if isinstance(z, bool) or not isinstance(z, int | np.integer) or not 0 <= z <= 24:
             raise ValueError(f"{name}={z!r}: a zoom level is an integer from 0 to 24")
     if min_zoom > max_zoom:
         raise ValueError(f"min_zoom={min_zoom} is above max_zoom={max_zoom}")
+    return path
 
 
 def write_pmtiles(
@@ -203,10 +208,7 @@ def write_pmtiles(
     """
     import pyogrio
 
-    _check_zooms(min_zoom, max_zoom)
-    path = Path(path)
-    if path.suffix.lower() != ".pmtiles":
-        raise ValueError(f"path={str(path)!r}: a PMTiles archive's name ends in .pmtiles")
+    path = _checked(path, min_zoom, max_zoom)
     exe = tippecanoe_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     labels: Counter[str] = Counter()
@@ -285,6 +287,7 @@ def write_result_pmtiles(
     the objects when they are in memory, else the dataset :meth:`MapflowResult.to_parquet`
     wrote, else a stitched dataset streamed from the stored files into a temporary
     folder (never the whole result in memory)."""
+    _checked(path, options.get("min_zoom", MIN_ZOOM), options.get("max_zoom", MAX_ZOOM))
     if result._features is not None or not len(result.files):
         return write_pmtiles(frame_batches(result.features), path, **options)
     if result.dataset is not None and Path(result.dataset).is_dir():
