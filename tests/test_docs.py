@@ -41,6 +41,7 @@ PAGES = {
         "results.dask",
         "results.dataset",
         "results.changes",
+        "results.tiles",
     ],
     "run": ["run", "run.prepare", "run.engine", "run.store", "run.journal", "run.monitor"],
     "viz": [
@@ -51,6 +52,7 @@ PAGES = {
         "viz.layers",
         "viz.deck",
         "viz.changes",
+        "viz.webmap",
     ],
     "imagery": ["imagery"],
     "sim": ["sim"],

@@ -441,7 +441,7 @@ class MapflowResult:
         --------
         >>> info = res.to_pmtiles("web/buildings.pmtiles", page=True)   # doctest: +SKIP
         """
-        from mapflow_geo.viz.webmap import pmtiles_result  # presentation reaches up
+        from mapflow_geo.viz import pmtiles_result  # presentation reaches up
 
         return pmtiles_result(self, path, **options)
 
