@@ -139,3 +139,22 @@ def test_empty_result_is_an_error(run, tmp_path):
                           processings=res.processings)  # fmt: skip
     with pytest.raises(ValueError, match="no objects"):
         empty.to_pmtiles(tmp_path / "e.pmtiles")
+
+
+def test_a_frame_in_metres_is_tiled_in_lonlat(tmp_path):
+    from mapflow_geo.results.tiles import frame_batches, write_pmtiles
+
+    x, y = np.meshgrid(np.arange(10) * 30.0, np.arange(10) * 30.0)
+    x0, y0 = 4_174_000.0, 7_510_000.0  # Moscow in EPSG:3857
+    boxes = shapely.box(x0 + x.ravel(), y0 + y.ravel(), x0 + x.ravel() + 12, y0 + y.ravel() + 9)
+    frame = gpd.GeoDataFrame({"height": np.arange(100.0)}, geometry=boxes, crs=3857)
+    info = write_pmtiles(frame_batches(frame, rows=30), tmp_path / "m.pmtiles")
+    lonlat = frame.to_crs(4326)
+    np.testing.assert_allclose(info.bounds, lonlat.total_bounds)
+    assert info.objects == 100 and info.labels == {"object": 100}
+    objects = _objects(features_at(info.path, 16))
+    assert sorted(p["height"] for _, p in objects.values()) == list(range(100))
+    # each object where it is, to the tile grid's precision (~0.3 m at z16)
+    got = {p["height"]: g for g, p in objects.values()}
+    for h, geom in zip(lonlat["height"], lonlat.geometry, strict=True):
+        assert shapely.hausdorff_distance(got[h], geom) < 1e-5

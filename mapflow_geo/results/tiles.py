@@ -65,6 +65,7 @@ LAYER = "objects"
 #: Objects per record batch streamed to the tiler.
 BATCH_ROWS = 65_536
 _SKIP = ("bbox",)  # the dataset's covering column: no property of an object
+_CLASS_COLUMNS = ("object_type", "class", "class_id")  # what a label is made of
 
 
 @dataclass
@@ -113,7 +114,10 @@ def tippecanoe_path() -> str:
 
 
 def frame_batches(features: gpd.GeoDataFrame, rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-    """A frame of objects as record batches of properties and WKB ``geometry``."""
+    """A frame of objects as record batches of properties and WKB ``geometry`` in
+    EPSG:4326."""
+    if features.crs is not None and not features.crs.equals("EPSG:4326"):
+        features = features.to_crs(4326)
     geom = features.geometry.name
     props = features.drop(columns=[geom, *[c for c in _SKIP if c in features]])
     for start in range(0, len(features), rows):
@@ -149,9 +153,9 @@ def _tile_table(batch: pa.RecordBatch) -> pa.Table:
         else:
             continue
         table = table.set_column(i, name, col)
-    props = table.drop_columns(["geometry"]).to_pandas()
-    label = class_column(props).astype(str).to_numpy(dtype=object)
     if "label" not in table.column_names:
+        classes = table.select([c for c in _CLASS_COLUMNS if c in table.column_names])
+        label = class_column(classes.to_pandas()).astype(str).to_numpy(dtype=object)
         table = table.append_column("label", pa.array(label, pa.string()))
     return table
 
