@@ -8,6 +8,7 @@ kept as ``artifacts/pmtiles-page.png``."""
 from __future__ import annotations
 
 import io
+import os
 import re
 import threading
 import warnings
@@ -84,6 +85,12 @@ class RangeHandler(SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
     """A run (class blocks on), its archive and page, served on 127.0.0.1."""
+    for package in ("maplibre-gl/dist/maplibre-gl.js", "pmtiles/dist/pmtiles.js"):
+        if not (ASSETS / package).is_file():
+            msg = f"npm asset {package} missing (cd tests/browser/assets && npm ci)"
+            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                pytest.fail(msg)
+            pytest.skip(msg)
     gdf = gpd.GeoDataFrame({"name": ["district"]}, geometry=[AREA], crs=4326)
     with sim.serve(seed=11, processing_seconds=0) as server:
         with warnings.catch_warnings():
