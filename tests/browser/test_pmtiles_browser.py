@@ -21,7 +21,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from offline import ASSETS
+from offline import ASSETS, local_asset
 
 from mapflow_geo import sim, sources
 from mapflow_geo.results.stats import class_column
@@ -43,9 +43,9 @@ class RangeHandler(SimpleHTTPRequestHandler):
     ranges: list[str] = []
 
     def translate_path(self, path):
-        m = re.match(r"^/npm/((?:@[^/]+/)?[^@/]+)@[^/]+/(.*)$", path.split("?", 1)[0])
-        if m:
-            return str(ASSETS / m.group(1) / m.group(2))
+        if path.startswith("/npm/"):  # laid out as the CDN: offline.py's mapping
+            local = local_asset("https://unpkg.com/" + path.removeprefix("/npm/"))
+            return str(local) if local is not None else ""
         return super().translate_path(path)
 
     def send_head(self):
