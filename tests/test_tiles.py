@@ -158,3 +158,26 @@ def test_a_frame_in_metres_is_tiled_in_lonlat(tmp_path):
     got = {p["height"]: g for g, p in objects.values()}
     for h, geom in zip(lonlat["height"], lonlat.geometry, strict=True):
         assert shapely.hausdorff_distance(got[h], geom) < 1e-5
+
+
+def test_page_loads_the_tested_npm_versions_beside_the_archive(run, tmp_path):
+    import json
+    from pathlib import Path
+
+    from mapflow_geo.viz.webmap import MAPLIBRE, PMTILES_JS
+
+    res, _, _ = run
+    info = res.to_pmtiles(tmp_path / "w" / "b.pmtiles", page="map.html", max_zoom=13)
+    page = (tmp_path / "w" / "map.html").read_text()
+    # the versions the browser test draws with (tests/browser/assets/package.json)
+    assets = Path(__file__).parent / "browser" / "assets" / "package.json"
+    tested = json.loads(assets.read_text())["dependencies"]
+    for name, version in (MAPLIBRE, PMTILES_JS):
+        assert tested[name] == version
+        assert f'src="https://unpkg.com/{name}@{version}/dist/' in page
+    assert '"pmtiles://b.pmtiles"' in page and "tile.openstreetmap.org" in page
+    for label, n in info.labels.items():
+        assert f"{label} ({n:,})" in page
+    with pytest.raises(ValueError, match="archive's folder"):
+        res.to_pmtiles(tmp_path / "x" / "c.pmtiles", page=tmp_path / "elsewhere" / "i.html")
+    assert not (tmp_path / "x").exists()

@@ -46,6 +46,13 @@ def _asset(assets_url: str, package: tuple[str, str], file: str) -> str:
     return f"{assets_url.rstrip('/')}/{package[0]}@{package[1]}/{file}"
 
 
+def _check_beside(page: Path, archive: Path) -> None:
+    if page.resolve().parent != archive.resolve().parent:
+        raise ValueError(
+            f"page={str(page)!r}: the page must be in the archive's folder {str(archive.parent)!r}"
+        )
+
+
 def _style(info: TilesInfo, archive_name: str, colors: dict[str, str], basemap: str | None):
     match = ["match", ["get", "label"]]
     for label, color in colors.items():
@@ -114,10 +121,7 @@ def pmtiles_page(
     """
     archive = Path(info.path)
     page = Path(path) if path is not None else archive.parent / "index.html"
-    if page.resolve().parent != archive.resolve().parent:
-        raise ValueError(
-            f"path={str(page)!r}: the page must be in the archive's folder {str(archive.parent)!r}"
-        )
+    _check_beside(page, archive)
     colors = class_colors(info.labels)
     legend = [(f"{label} ({info.labels[label]:,})", c, "fill") for label, c in colors.items()]
     config = {
@@ -153,9 +157,12 @@ def pmtiles_result(
     (:func:`~mapflow_geo.results.tiles.write_result_pmtiles`, ``options``: ``min_zoom``,
     ``max_zoom``, ``layer``, ``tippecanoe_args``, ``tmp_dir``) and, with ``page``, the
     web page beside it (:func:`pmtiles_page`: ``index.html``, or the name given)."""
+    where = None
+    if page is not False and page is not True:
+        where = Path(page) if Path(page).parent != Path(".") else Path(path).parent / page
+        _check_beside(where, Path(path))  # before any tiling
     info = write_result_pmtiles(result, path, **options)
     if page is not False:
-        where = None if page is True else Path(info.path).parent / Path(page).name
         pmtiles_page(info, where, assets_url=assets_url, basemap=basemap)
     return info
 
