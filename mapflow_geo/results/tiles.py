@@ -13,7 +13,7 @@ the reference tiler (felt/tippecanoe), it keeps low zooms under the tile-size li
 dropping the densest objects first (``--drop-densest-as-needed``) and gives the smallest
 archives; on 200,000 buildings at zooms 12–16 it wrote 3.8 MB in about the time
 freestiler took, whose archive was 2.3× larger, and 4× faster than GDAL's PMTiles
-driver (``benchmarks/pmtiles.py``, ``benchmarks/README.md``).
+driver (``benchmarks/README.md``, *Vector tiles*).
 
 Every tile feature carries the object's properties as the dataset has them (dates as
 ``YYYY-MM-DD`` text, classes as text), a ``label`` (``object_type`` plus ``class`` /
