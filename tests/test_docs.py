@@ -61,6 +61,7 @@ PAGES = {
         "results.arrow",
         "results.duck",
         "results.stac",
+        "results.tiles",
     ],
     "run": [
         "run",
@@ -80,6 +81,7 @@ PAGES = {
         "viz.layers",
         "viz.deck",
         "viz.changes",
+        "viz.webmap",
     ],
     "imagery": ["imagery"],
     "sim": ["sim"],

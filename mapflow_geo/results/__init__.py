@@ -1,4 +1,4 @@
-"""Results: reading Mapflow's GeoJSON, stitching seams, stats, tables, grids and dask.
+"""Results: reading Mapflow's GeoJSON, stitching seams, stats, tables, grids, dask, tiles.
 
 This layer knows nothing of HTTP or runs: it turns stored pieces into objects and
 objects into tables. :class:`MapflowResult` is what a run returns.
@@ -16,10 +16,12 @@ from mapflow_geo.results.io import (
     table_to_geodataframe,
 )
 from mapflow_geo.results.stitch import SEAM_EPS_DEG, seam_mask, stitch
+from mapflow_geo.results.tiles import TilesInfo, write_pmtiles
 
 __all__ = [
     "PROVENANCE",
     "SEAM_EPS_DEG",
+    "TilesInfo",
     "DatasetInfo",
     "FeaturesTooLargeError",
     "MapflowResult",
@@ -34,4 +36,5 @@ __all__ = [
     "stitch",
     "table_to_geodataframe",
     "write_dataset",
+    "write_pmtiles",
 ]

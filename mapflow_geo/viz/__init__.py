@@ -1,7 +1,7 @@
 """Maps of plans and results: folium maps and the engine choice (:mod:`.explore`),
 lonboard maps of millions of objects (:mod:`.deck`), static figures
-(:mod:`.plotting`), colours for every status and class (:mod:`.styles`) and Mapflow's
-own tile layers (:mod:`.layers`)."""
+(:mod:`.plotting`), a MapLibre page of a PMTiles archive (:mod:`.webmap`), colours for
+every status and class (:mod:`.styles`) and Mapflow's own tile layers (:mod:`.layers`)."""
 
 from mapflow_geo.viz.deck import OUTLINE_LIMIT, DeckMap, deck_result, lonboard_result
 from mapflow_geo.viz.explore import (
@@ -29,6 +29,7 @@ from mapflow_geo.viz.styles import (
     class_labels,
     status_color,
 )
+from mapflow_geo.viz.webmap import pmtiles_page, pmtiles_result
 
 __all__ = [
     "AOI_COLOR",
@@ -50,6 +51,8 @@ __all__ = [
     "lonboard_result",
     "plot_plan",
     "plot_result",
+    "pmtiles_page",
+    "pmtiles_result",
     "safe_tile_url",
     "save_image",
     "simplify_tolerance_deg",
