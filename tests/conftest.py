@@ -15,8 +15,12 @@ settings.register_profile(
 settings.register_profile(
     "ci", parent=settings.get_profile("default"), derandomize=True, database=None
 )
-# ``make test-random``: new examples each run, and a failure prints how to reproduce it.
-settings.register_profile("random", parent=settings.get_profile("default"), print_blob=True)
+# ``make test-random``: new examples each run (also where Hypothesis would derandomise on
+# its own, as it does when the environment says CI), and a failure prints how to
+# reproduce it.
+settings.register_profile(
+    "random", parent=settings.get_profile("default"), derandomize=False, print_blob=True
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # Every test has a bounded time (pytest-timeout; ``timeout`` in pyproject.toml, 300 s), so
