@@ -478,27 +478,11 @@ def test_uploaded_image_read_and_downloaded_as_stored(mapflow_sim):
     """Upload, get and download through the client agree with the simulator's stored
     image (its state) and with the bytes sent."""
     import hashlib
-    import io
 
-    import numpy
+    pytest.importorskip("rasterio")
+    from raster_support import tiff_bytes
 
-    rasterio = pytest.importorskip("rasterio")
-    from rasterio.transform import Affine
-
-    buf = io.BytesIO()
-    with rasterio.open(
-        buf,
-        "w",
-        driver="GTiff",
-        width=16,
-        height=16,
-        count=3,
-        dtype="uint8",
-        crs="EPSG:4326",
-        transform=Affine(0.001, 0, 49.1, 0, -0.001, 55.79),
-    ) as ds:
-        ds.write(numpy.full((3, 16, 16), 7, dtype="uint8"))
-    data = buf.getvalue()
+    data = tiff_bytes(size=16, value=7)
     with _client(mapflow_sim) as client:
         m = client.data.mosaics.create_and_upload(data, "stored", filename="s.tif")
         img = client.data.images.upload(m.id, data, filename="t.tif")

@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import re
 
-import numpy as np
 import pytest
 import requests
 
 from mapflow_geo.sim import serve
 
-rasterio = pytest.importorskip("rasterio")
-from rasterio.transform import Affine  # noqa: E402
+pytest.importorskip("rasterio")
+from raster_support import tiff_bytes  # noqa: E402
 
 #: ``name: (json type, required)``; ``datetime`` = an ISO string the plugin parses,
 #: ``uuid`` = a string ``UUID()`` accepts. A field is required when it has no default.
@@ -128,24 +126,6 @@ def plugin_problems(body, schema: dict, where: str = "$") -> list[str]:
     return problems
 
 
-def geotiff(size: int = 24, count: int = 3) -> bytes:
-    data = (np.arange(count * size * size) % 251).astype("uint8").reshape(count, size, size)
-    buf = io.BytesIO()
-    with rasterio.open(
-        buf,
-        "w",
-        driver="GTiff",
-        width=size,
-        height=size,
-        count=count,
-        dtype="uint8",
-        crs="EPSG:4326",
-        transform=Affine(0.01 / size, 0, 49.10, 0, -0.01 / size, 55.79),
-    ) as ds:
-        ds.write(data)
-    return buf.getvalue()
-
-
 def _multipart(name: str, data: bytes) -> dict:
     # as the plugin sends it: part ``file``, Content-Type image/tiff (data_catalog_api.py:379-390)
     return {"file": (name, data, "image/tiff")}
@@ -168,7 +148,7 @@ def _post_mosaic_with_image(q, data: bytes, name="Ortho", tags=("spring", "rgb")
 
 
 def test_create_and_upload_answer_gives_the_plugin_its_mosaic(q):
-    data = geotiff()
+    data = tiff_bytes()
     r = _post_mosaic_with_image(q, data)
     assert r.status_code == 200, r.text
     body = r.json()
@@ -185,8 +165,8 @@ def test_create_and_upload_answer_gives_the_plugin_its_mosaic(q):
 
 
 def test_upload_answer_parses_as_image_schema(q):
-    mid = _post_mosaic_with_image(q, geotiff()).json()["mosaic_id"]
-    data = geotiff()
+    mid = _post_mosaic_with_image(q, tiff_bytes()).json()["mosaic_id"]
+    data = tiff_bytes()
     r = q.post(f"{q.base}/rasters/mosaic/{mid}/image", files=_multipart("b.tif", data))
     assert r.status_code == 200, r.text
     body = r.json()
@@ -199,8 +179,8 @@ def test_upload_answer_parses_as_image_schema(q):
 
 
 def test_get_image_parses_with_the_raster_s_real_metadata(q):
-    data = geotiff(size=40, count=4)
-    mid = _post_mosaic_with_image(q, geotiff(size=40, count=4)).json()["mosaic_id"]
+    data = tiff_bytes(size=40, count=4)
+    mid = _post_mosaic_with_image(q, tiff_bytes(size=40, count=4)).json()["mosaic_id"]
     iid = q.post(f"{q.base}/rasters/mosaic/{mid}/image", files=_multipart("c.tif", data)).json()[
         "image_id"
     ]
@@ -209,7 +189,7 @@ def test_get_image_parses_with_the_raster_s_real_metadata(q):
     assert r.status_code == 200 and not plugin_problems(body, IMAGE_RETURN), body
     meta = body["meta_data"]
     assert (meta["width"], meta["height"], meta["count"]) == (40, 40, 4)
-    assert meta["dtypes"] == ["uint8"] * 4 and meta["crs"] == "EPSG:4326"
+    assert meta["dtypes"] == ["uint8"] * 4 and meta["crs"] == "EPSG:32637"
     # the previews the plugin GETs as given (data_catalog_api.py:287-312) are served
     for key in ("preview_url_s", "preview_url_l"):
         assert q.get(body[key], timeout=30).content
@@ -219,8 +199,8 @@ def test_get_image_parses_with_the_raster_s_real_metadata(q):
 
 
 def test_download_link_serves_the_uploaded_bytes_without_the_token(q):
-    data = geotiff(size=32)
-    mid = _post_mosaic_with_image(q, geotiff(size=32)).json()["mosaic_id"]
+    data = tiff_bytes(size=32, value=9)
+    mid = _post_mosaic_with_image(q, tiff_bytes(size=32)).json()["mosaic_id"]
     iid = q.post(f"{q.base}/rasters/mosaic/{mid}/image", files=_multipart("d.tif", data)).json()[
         "id"
     ]
@@ -245,7 +225,7 @@ def test_download_errors_are_the_statuses_the_plugin_explains(q):
     r = q.get(f"{q.base}/rasters/image/{link['image_id']}/download", timeout=30)
     assert r.status_code == 403
     # a tampered link is refused
-    data = geotiff()
+    data = tiff_bytes()
     iid = _post_mosaic_with_image(q, data).json()["image_id"]
     url = q.get(f"{q.base}/rasters/image/{iid}/download", timeout=30).json()["download_url"]
     assert requests.get(url[:-1] + ("0" if url[-1] != "0" else "1"), timeout=30).status_code == 403
