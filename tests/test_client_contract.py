@@ -474,6 +474,30 @@ def test_download_image_over_the_simulator(mapflow_sim):
     assert data.startswith(b"II*")
 
 
+def test_uploaded_image_read_and_downloaded_as_stored(mapflow_sim):
+    """Upload, get and download through the client agree with the simulator's stored
+    image (its state) and with the bytes sent."""
+    import hashlib
+
+    pytest.importorskip("rasterio")
+    from raster_support import tiff_bytes
+
+    data = tiff_bytes(size=16, value=7)
+    with _client(mapflow_sim) as client:
+        m = client.data.mosaics.create_and_upload(data, "stored", filename="s.tif")
+        img = client.data.images.upload(m.id, data, filename="t.tif")
+        got = client.data.images.get(img.id)
+        blob = client.data.images.download(img.id)
+    stored = mapflow_sim.state["images"][img.id]
+    assert [i.id for i in m.images] and m.images[0].mosaic_id == m.id
+    for rec in (img, got):
+        assert rec.id == stored["id"] and rec.mosaic_id == stored["mosaic_id"] == m.id
+        assert rec.image_url == stored["image_url"] and rec.file_size == len(data)
+        assert rec.checksum == hashlib.md5(data).hexdigest()  # noqa: S324
+        assert rec.available_for_download is True
+    assert blob == data
+
+
 # ------------------------------------------------------------------ templates
 def test_template_bodies():
     t = {"id": "t1", "name": "watch", "status": "SEARCHING", "userId": "u", "projectId": "pr",

@@ -366,6 +366,11 @@ class Image(_Record):
     )
     preview_url_s: Str = Field(None, validation_alias="preview_url_s")
     preview_url_l: Str = Field(None, validation_alias="preview_url_l")
+    image_url: Str = Field(None, validation_alias=AliasChoices("image_url", "imageUrl", "url"))
+    checksum: Str = None
+    available_for_download: Bool = Field(
+        None, validation_alias=AliasChoices("available_for_download", "availableForDownload")
+    )
 
 
 def _tags(v: Any) -> list[str]:

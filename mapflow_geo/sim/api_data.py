@@ -365,16 +365,24 @@ def _upload_meta(svc: Service, mosaic: Mosaic, data: bytes) -> dict | None:
 
 
 def upload_image(svc: Service, req: Request, mosaic_id: str) -> Response:
+    """``POST /rasters/mosaic/{id}/image``: the new image itself (every field of
+    ``GET /rasters/image/{id}``, so the answer parses as Geoalert's ``ImageReturnSchema``,
+    mapflow-qgis ``mapflow/schema/data_catalog.py:73-91``) with the service's
+    ``message`` and the ``image_id`` / ``image`` keys of :func:`_uploaded`."""
     m = mosaic_of(svc, mosaic_id)
     fname, data = _multipart_file(req)
     rec = _store_image(svc, m, fname, data)
     svc.save()
-    return json_response(_uploaded(svc, m, rec))
+    up = _uploaded(svc, m, rec)
+    return json_response({**up["image"], **up})
 
 
 def _uploaded(svc: Service, m: Mosaic, rec: Image) -> dict:
     """The service's upload answer ``{"message", "mosaic_id"}``; the simulator adds the new
-    image's id (``image_id``) and the image (``image``) for convenience."""
+    image's id (``image_id``) and the image (``image``) for convenience. The
+    create-and-upload answer is this (its top-level ``id`` would be ambiguous: Geoalert's
+    plugin reads ``mosaic_id`` from it, mapflow-qgis
+    ``mapflow/functional/service/data_catalog.py:108-112``)."""
     return {
         "message": "Files successfully uploaded",
         "mosaic_id": m.id,

@@ -6,33 +6,9 @@ import numpy as np
 import pytest
 
 rasterio = pytest.importorskip("rasterio")
-from rasterio.transform import from_origin  # noqa: E402
 
 PIL = pytest.importorskip("PIL.Image")
-
-
-def tiff_bytes(*, crs="EPSG:32637", px=0.5, count=3, dtype="uint8", size=64, value=None):
-    data = np.zeros((count, size, size), dtype=dtype)
-    if value is None:
-        data[0] = 200  # a red image
-        if count > 1:
-            data[1:] = 20
-    else:
-        data[:] = value
-    buf = io.BytesIO()
-    with rasterio.open(
-        buf,
-        "w",
-        driver="GTiff",
-        width=size,
-        height=size,
-        count=count,
-        dtype=dtype,
-        crs=crs,
-        transform=from_origin(410000, 6180000, px, px),
-    ) as ds:
-        ds.write(data)
-    return buf.getvalue()
+from raster_support import tiff_bytes  # noqa: E402
 
 
 class _Up:
