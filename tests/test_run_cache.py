@@ -85,6 +85,30 @@ def test_two_accounts_on_one_host_never_share_a_run(cache_home):
     assert len(theirs.features) == len(mine.features) > 0
 
 
+def test_two_simulators_with_two_accounts_on_one_host(cache_home):
+    """Two services on the same host (127.0.0.1, two ports), each with its own account:
+    the second run pays for its own processings on its own service and reports its own
+    charges; neither reuses the other's stored run."""
+    gdf = _gdf()
+    runs, charges, spent = [], [], []
+    for token in (None, OTHER):
+        options = {} if token is None else {"token": token}
+        with sim.serve(aoi_area_limit_km2=2, processing_seconds=0, seed=5, **options) as server:
+            start = _credits_left(server)
+            res = gdf.mapflow.process("buildings", client=server.client(), **FAST)
+            charges.append(list(server.charges))
+            spent.append(start - _credits_left(server))
+        runs.append(res)
+    first, second = runs
+    assert first.run_dir != second.run_dir
+    assert first.run_dir.parent == second.run_dir.parent == cache_home
+    for res, made, paid in zip(runs, charges, spent):
+        assert len(made) == len(res.processings) > 0
+        assert set(res.processings["processing_id"]) == {c["processingId"] for c in made}
+        assert res.totals["charged_credits"] == paid == sum(c["cost"] for c in made) > 0
+        assert res.totals["charged_earlier_credits"] == 0
+
+
 def test_rerun_on_the_same_account_reuses_and_says_so(cache_home, caplog, capfd):
     gdf = _gdf()
     with _serve() as server:
