@@ -102,7 +102,7 @@ def test_two_simulators_with_two_accounts_on_one_host(cache_home):
     first, second = runs
     assert first.run_dir != second.run_dir
     assert first.run_dir.parent == second.run_dir.parent == cache_home
-    for res, made, paid in zip(runs, charges, spent):
+    for res, made, paid in zip(runs, charges, spent, strict=True):
         assert len(made) == len(res.processings) > 0
         assert set(res.processings["processing_id"]) == {c["processingId"] for c in made}
         assert res.totals["charged_credits"] == paid == sum(c["cost"] for c in made) > 0
