@@ -94,6 +94,13 @@ def test_status():
     assert Status.parse(None) is Status.UNKNOWN and Status("weird") is Status.UNKNOWN
     assert M.ReviewStatus.parse("NOT_ACCEPTED") is M.ReviewStatus.NOT_ACCEPTED
     assert M.ReviewStatus.parse("nah") is M.ReviewStatus.UNKNOWN
+    # the other enums read their text as leniently: any case, spaces around, null kept
+    assert M.ReviewStatus.parse({"reviewStatus": " accepted"}) is M.ReviewStatus.ACCEPTED
+    assert M.ReviewStatus.parse(None) is None and M.BillingType.parse(None) is None
+    assert M.BillingType.parse("area ") is M.BillingType.AREA
+    assert M.BillingType.parse("barter") is M.BillingType.UNKNOWN
+    assert M.TemplateStatus.parse("Ready") is M.TemplateStatus.READY
+    assert M.TemplateStatus.parse(None) is M.TemplateStatus.UNKNOWN
 
 
 def test_user_status_old_and_new_pages():

@@ -19,6 +19,14 @@ class _StrEnum(str, enum.Enum):
     def __format__(self, spec: str) -> str:
         return format(str(self.value), spec)
 
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        """The member spelt ``value`` (any case, spaces around), else ``UNKNOWN``."""
+        try:
+            return cls(str(value).strip().upper())
+        except ValueError:
+            return cls["UNKNOWN"]
+
 
 class Status(_StrEnum):
     """Status of a processing, an AOI, or a run's processing.
@@ -135,12 +143,7 @@ class ReviewStatus(_StrEnum):
         """``"ACCEPTED"`` or ``{"reviewStatus": "ACCEPTED", ...}`` → member; null → None."""
         if isinstance(value, Mapping):
             value = value.get("reviewStatus", value.get("status"))
-        if value is None:
-            return None
-        try:
-            return cls(str(value).strip().upper())
-        except ValueError:
-            return cls.UNKNOWN
+        return None if value is None else cls._from_text(value)
 
 
 class BillingType(_StrEnum):
@@ -151,12 +154,7 @@ class BillingType(_StrEnum):
 
     @classmethod
     def parse(cls, value: Any) -> BillingType | None:
-        if value is None:
-            return None
-        try:
-            return cls(str(value).strip().upper())
-        except ValueError:
-            return cls.UNKNOWN
+        return None if value is None else cls._from_text(value)
 
 
 class TemplateStatus(_StrEnum):
@@ -169,7 +167,4 @@ class TemplateStatus(_StrEnum):
 
     @classmethod
     def parse(cls, value: Any) -> TemplateStatus:
-        try:
-            return cls(str(value).strip().upper())
-        except ValueError:
-            return cls.UNKNOWN
+        return cls._from_text(value)
