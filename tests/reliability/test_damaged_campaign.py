@@ -100,7 +100,9 @@ def test_damaged_results_lagging_listings_and_kills(tmp_path):
         counts = check_against_truth(res.features.geometry.values, truth, damage)
     no_temp_files(run_dir)
     assert kills == KILLS
-    assert truncated >= 3 and five >= 3 and dropped_creates >= 3
+    # each fault kind happened (how often is drawn at random: 24 result downloads at 20 %
+    # give two or fewer truncated bodies one run in ten, none one run in two hundred)
+    assert truncated >= 1 and five >= 1 and dropped_creates >= 1
     assert counts["repaired"] + counts["dropped"] > 0
     assert res.qa["dropped"].sum() >= counts["dropped"]
     print(
