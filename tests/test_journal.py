@@ -224,3 +224,22 @@ def test_failed_write_leaves_the_in_memory_copy_as_on_disk(tmp_path, monkeypatch
         monkeypatch.setattr(j, "_db", real)
         assert j.get("p1").status is None
         assert [r.status for r in j.records()] == [None]
+
+
+def test_run_statuses_live_in_the_run_layer():
+    from mapflow_geo.models import Status
+    from mapflow_geo.run.status import RunStatus, is_finished, parse_status
+
+    assert {s.value for s in RunStatus} == {
+        "PLANNED", "NOT_CREATED", "REPLANNED", "TOO_LARGE_PROCESSING"
+    }  # fmt: skip
+    assert not {s.value for s in RunStatus} & {s.value for s in Status}
+    finished = {s for s in RunStatus if is_finished(s.value)}
+    assert finished == {RunStatus.NOT_CREATED, RunStatus.REPLANNED, RunStatus.TOO_LARGE_PROCESSING}
+    # the service's statuses read as the service's, terminal as the API says
+    assert parse_status("awaiting") is Status.AWAITING and not is_finished("AWAITING")
+    assert parse_status("canceled") is Status.CANCELLED and is_finished("REFUNDED")
+    assert parse_status("not created") is RunStatus.NOT_CREATED and is_finished("not_created")
+    assert parse_status(None) is Status.UNKNOWN and not is_finished(None)
+    assert not is_finished("PLANNED") and RunStatus.PLANNED == "PLANNED"
+    assert f"{RunStatus.REPLANNED}" == "REPLANNED" and str(RunStatus.NOT_CREATED) == "NOT_CREATED"

@@ -26,7 +26,7 @@ from shapely.geometry import box
 import mapflow_geo  # noqa: F401  (gdf.mapflow)
 from mapflow_geo import sim
 from mapflow_geo.exceptions import BudgetError, PlanError
-from mapflow_geo.models import Status
+from mapflow_geo.run.status import RunStatus
 from mapflow_geo.tiling import credits_for
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
@@ -219,7 +219,7 @@ def test_a_processing_of_several_tiles_refused_as_too_large_is_repacked(tmp_path
     assert refused, "the scenario's plan was not refused as too large"
     assert res.complete
     statuses = set(res.processings["status"].astype(str))
-    assert Status.TOO_LARGE_PROCESSING.value not in statuses
+    assert RunStatus.TOO_LARGE_PROCESSING.value not in statuses
     assert len(committed) >= 2
     assert all(float(p["area"]) <= 2e6 for p in committed)
     assert set(res.features["row"]) == set(gdf.index)

@@ -154,8 +154,8 @@ def test_journal_never_moves_a_paid_processing_back(tmp_path):
     alone. A created (paid) or finished record never goes back to ``intent`` or
     ``planned``, whatever is asked of the journal: only records the server refused and
     never gave an id are re-opened."""
-    from mapflow_geo.models import Status
     from mapflow_geo.run import journal as jr
+    from mapflow_geo.run.status import RunStatus
 
     with jr.Journal(tmp_path, "f" * 64) as j:
         for key in ("paid", "done", "refused", "odd"):
@@ -170,10 +170,10 @@ def test_journal_never_moves_a_paid_processing_back(tmp_path):
         assert j.get("done").state == jr.FINISHED
         # refused before any id; and a paid one whose status reads NOT_CREATED
         j.mark_not_created("refused", message="HTTP 400")
-        j.update_status("refused", status=Status.NOT_CREATED.value, messages=["HTTP 400"])
+        j.update_status("refused", status=RunStatus.NOT_CREATED.value, messages=["HTTP 400"])
         j.mark_finished("refused")
         j.mark_created("odd", "id-odd", status="OK", cost=13)
-        j.update_status("odd", status=Status.NOT_CREATED.value)
+        j.update_status("odd", status=RunStatus.NOT_CREATED.value)
         j.mark_finished("odd")
         assert j.reopen_not_created() == ["refused"]
         assert j.get("refused").state == jr.PLANNED

@@ -7,9 +7,9 @@ from shapely.geometry import box
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import open_run, sim
-from mapflow_geo.models import Status
+from mapflow_geo.run.status import RunStatus
 
-REPLANNED = Status.REPLANNED
+REPLANNED = RunStatus.REPLANNED
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
 

@@ -29,41 +29,31 @@ class _StrEnum(str, enum.Enum):
 
 
 class Status(_StrEnum):
-    """Status of a processing, an AOI, or a run's processing.
+    """Status of a processing or an AOI, as the service sends it.
 
-    The service's statuses come first; then the statuses a run gives its processings
-    itself (in the journal and the ``processings``/``tiles`` tables), which the service
-    never sends. Unknown strings map to ``UNKNOWN`` (the text is kept on the record as
-    ``status_raw``). Members are strings, so ``status == "OK"`` holds.
+    Unknown strings map to ``UNKNOWN`` (the text is kept on the record as
+    ``status_raw``). Members are strings, so ``status == "OK"`` holds. The statuses a
+    run gives its processings itself are :class:`mapflow_geo.run.status.RunStatus`.
 
-    ========================  =======  ================================================
-    member                    from     meaning
-    ========================  =======  ================================================
-    ``UNPROCESSED``           service  accepted, not started
-    ``AWAITING``              service  waiting (e.g. for imagery); not finished
-    ``IN_PROGRESS``           service  running
-    ``OK``                    service  finished; results ready
-    ``FAILED``                service  finished without results (``messages`` say why)
-    ``CANCELLED``             service  stopped by the user
-    ``REFUNDED``              service  failed and paid back
-    ``PLANNED``               run      in the plan, not sent yet
-    ``NOT_CREATED``           run      the service refused the create (nothing charged;
-                                       sent again on resume)
-    ``REPLANNED``             run      refused as too large; split into smaller
-                                       processings that follow it
-    ``TOO_LARGE_PROCESSING``  run      refused as too large and could not be split
-    ``UNKNOWN``               either   a status this version does not know
-    ========================  =======  ================================================
+    ===============  ================================================
+    member           meaning
+    ===============  ================================================
+    ``UNPROCESSED``  accepted, not started
+    ``AWAITING``     waiting (e.g. for imagery); not finished
+    ``IN_PROGRESS``  running
+    ``OK``           finished; results ready
+    ``FAILED``       finished without results (``messages`` say why)
+    ``CANCELLED``    stopped by the user
+    ``REFUNDED``     failed and paid back
+    ``UNKNOWN``      a status this version does not know
+    ===============  ================================================
 
     >>> Status.parse("REFUNDED").is_terminal, Status.parse("AWAITING").is_terminal
-    (True, False)
-    >>> Status.NOT_CREATED.is_terminal, Status.PLANNED.is_terminal
     (True, False)
     >>> Status.parse("SOMETHING_NEW")
     <Status.UNKNOWN: 'UNKNOWN'>
     """
 
-    # the service's
     UNPROCESSED = "UNPROCESSED"
     IN_PROGRESS = "IN_PROGRESS"
     AWAITING = "AWAITING"
@@ -71,11 +61,6 @@ class Status(_StrEnum):
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
     REFUNDED = "REFUNDED"
-    # a run's own
-    PLANNED = "PLANNED"
-    NOT_CREATED = "NOT_CREATED"
-    REPLANNED = "REPLANNED"
-    TOO_LARGE_PROCESSING = "TOO_LARGE_PROCESSING"
     UNKNOWN = "UNKNOWN"
 
     @classmethod
@@ -98,35 +83,16 @@ class Status(_StrEnum):
 
     @property
     def is_terminal(self) -> bool:
-        """True when nothing more will happen to the processing: the service's OK,
-        FAILED, CANCELLED and REFUNDED (AWAITING is *not* finished), and a run's
-        NOT_CREATED, REPLANNED and TOO_LARGE_PROCESSING (PLANNED is not)."""
+        """True when nothing more will happen to the processing: OK, FAILED, CANCELLED
+        and REFUNDED (AWAITING is *not* finished)."""
         return self in _TERMINAL
-
-    @property
-    def is_run_status(self) -> bool:
-        """True for the statuses a run gives, which the service never sends."""
-        return self in _RUN_STATUSES
 
     @property
     def is_success(self) -> bool:
         return self is Status.OK
 
 
-_RUN_STATUSES = frozenset(
-    {Status.PLANNED, Status.NOT_CREATED, Status.REPLANNED, Status.TOO_LARGE_PROCESSING}
-)
-_TERMINAL = frozenset(
-    {
-        Status.OK,
-        Status.FAILED,
-        Status.CANCELLED,
-        Status.REFUNDED,
-        Status.NOT_CREATED,
-        Status.REPLANNED,
-        Status.TOO_LARGE_PROCESSING,
-    }
-)
+_TERMINAL = frozenset({Status.OK, Status.FAILED, Status.CANCELLED, Status.REFUNDED})
 
 
 class ReviewStatus(_StrEnum):

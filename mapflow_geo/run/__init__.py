@@ -7,6 +7,7 @@
 * :mod:`.journal` — the durable record of every processing and download;
 * :mod:`.store` — the run dir's files, :func:`load_result` and :func:`open_run`;
 * :mod:`.progress` — the run's progress bar (the one tqdm import);
+* :mod:`.status` — the statuses a run gives its processings itself;
 * :mod:`.monitor` — recurring monitoring through planned processings (templates).
 """
 
@@ -22,6 +23,7 @@ from mapflow_geo.run.prepare import (
     plan,
     prepare_run,
 )
+from mapflow_geo.run.status import RunStatus
 from mapflow_geo.run.store import load_result, open_run
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "META_RUN",
     "PlannedProcessing",
     "RunOptions",
+    "RunStatus",
     "Runner",
     "estimate",
     "fingerprint_of",

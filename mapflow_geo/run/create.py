@@ -37,7 +37,6 @@ from mapflow_geo.exceptions import (
     TooLargeProcessingError,
     TransportError,
 )
-from mapflow_geo.models import Status
 from mapflow_geo.run import journal as jr
 from mapflow_geo.run._failpoints import failpoint
 from mapflow_geo.run.prepare import (
@@ -48,6 +47,7 @@ from mapflow_geo.run.prepare import (
     estimate_processings,
     shared_part,
 )
+from mapflow_geo.run.status import RunStatus
 from mapflow_geo.run.store import write_parquet
 from mapflow_geo.tiling import plan as make_plan
 
@@ -158,7 +158,7 @@ class Creator:
             self.journal.mark_not_created(key, message=str(exc))  # refused: not charged
             new_keys = self.replan(key, exc)
             if not new_keys:
-                self.finish_unsent(key, Status.TOO_LARGE_PROCESSING, str(exc))
+                self.finish_unsent(key, RunStatus.TOO_LARGE_PROCESSING, str(exc))
             for k in new_keys:
                 self.create(k)
             return
@@ -169,7 +169,7 @@ class Creator:
             self.journal.mark_not_created(key, message=str(exc))
             self.stopped = True  # e.g. out of credits: keep what is paid for
             self.stop_reason = str(exc)
-            self.finish_unsent(key, Status.NOT_CREATED, str(exc))
+            self.finish_unsent(key, RunStatus.NOT_CREATED, str(exc))
             return
         failpoint("after_create")
         self._mark_created(key, created)
@@ -227,7 +227,7 @@ class Creator:
                 self.journal.add_planned(p.key, estimate=p.estimate, area_km2=p.area_km2)
             self.journal.update_status(
                 key,
-                status=Status.REPLANNED,
+                status=RunStatus.REPLANNED,
                 messages=[f"{exc} Re-planned as {len(new_procs)} processings."],
             )
             self.journal.mark_finished(key)

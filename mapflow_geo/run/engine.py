@@ -63,6 +63,7 @@ from mapflow_geo.run.prepare import (
     prepare_run,
 )
 from mapflow_geo.run.progress import RunProgress, note
+from mapflow_geo.run.status import RunStatus, is_finished
 from mapflow_geo.run.store import (
     apply_stored_plan,
     default_run_dir,
@@ -241,7 +242,7 @@ class Runner:
             self.client.processings.restart(proc.id)
             self.journal.count_restart(rec.key)
             return
-        if Status.parse(status).is_terminal and rec.key not in pending:
+        if is_finished(status) and rec.key not in pending:
             if self._fetch_outage_since is not None:
                 # downloads fail (API down): one probe at a time, one per poll interval
                 if pending or self.clock() < self._next_probe:
@@ -370,7 +371,7 @@ class Runner:
         for r in journal.records(jr.PLANNED, jr.INTENT, jr.CREATED):
             if r.key not in self.procs:
                 # re-planned before a crash (only ever after the server refused it)
-                self._creator.finish_unsent(r.key, Status.REPLANNED, "re-planned smaller")
+                self._creator.finish_unsent(r.key, RunStatus.REPLANNED, "re-planned smaller")
         planned = [r.key for r in journal.records(jr.PLANNED) if r.status is None]
         self._bar.set_phase("create" if planned else "process", journal)
         for fut in [pool.submit(self._creator.create, k) for k in planned]:
@@ -381,7 +382,7 @@ class Runner:
                 if r.status is None:
                     self._creator.finish_unsent(
                         r.key,
-                        Status.NOT_CREATED,
+                        RunStatus.NOT_CREATED,
                         f"not sent: creating stopped ({self._creator.stop_reason})",
                     )
 

@@ -49,6 +49,7 @@ from typing import Any
 
 from mapflow_geo.exceptions import RunError
 from mapflow_geo.models import Status
+from mapflow_geo.run.status import RunStatus
 
 try:  # POSIX
     import fcntl
@@ -549,13 +550,13 @@ class Journal:
                 r[0]
                 for r in db.execute(
                     "SELECT key FROM processing WHERE status=? AND processing_id IS NULL",
-                    (Status.NOT_CREATED.value,),
+                    (RunStatus.NOT_CREATED.value,),
                 )
             ]
             db.execute(
                 "UPDATE processing SET state=?, status=NULL, finished_at=NULL, updated_at=?"
                 " WHERE status=? AND processing_id IS NULL",
-                (PLANNED, time.time(), Status.NOT_CREATED.value),
+                (PLANNED, time.time(), RunStatus.NOT_CREATED.value),
             )
         self._refresh(keys)
         return keys
@@ -689,7 +690,7 @@ class Journal:
             " COALESCE(SUM(state=? AND COALESCE(status, '') NOT IN (?, ?)), 0),"
             " COALESCE(SUM(CASE WHEN processing_id IS NOT NULL THEN cost END), 0)"
             " FROM processing",
-            (FINISHED, INTENT, CREATED, FINISHED, Status.OK.value, Status.REPLANNED.value),
+            (FINISHED, INTENT, CREATED, FINISHED, Status.OK.value, RunStatus.REPLANNED.value),
         ).fetchone()
         names = ("records", "finished", "live", "created", "failed", "credits")
         return dict(zip(names, map(int, row), strict=True))

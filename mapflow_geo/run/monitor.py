@@ -54,6 +54,7 @@ from mapflow_geo.run import journal as jr
 from mapflow_geo.run._failpoints import failpoint
 from mapflow_geo.run.fetch import DAMAGED_RESULT, Failpoints, store_result, tile_for
 from mapflow_geo.run.prepare import digest, fingerprint_for, plan
+from mapflow_geo.run.status import is_finished
 from mapflow_geo.run.store import save_inputs
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,7 @@ class Monitor:
                 self._record(j, proc)
                 failpoint("monitor_after_record")
             for rec in j.records():
-                if rec.state == jr.CREATED and Status.parse(rec.status).is_terminal:
+                if rec.state == jr.CREATED and is_finished(rec.status):
                     self._fetch(j, rec, tiles)
             dates = sorted(_dates(j))
             procs = _processing_table(j)

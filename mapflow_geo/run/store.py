@@ -37,6 +37,7 @@ from mapflow_geo.run._files import atomic_write_bytes
 from mapflow_geo.run.fetch import DAMAGED_RESULT
 from mapflow_geo.run.prepare import PlannedProcessing, build_processing, shared_part
 from mapflow_geo.run.progress import stitching
+from mapflow_geo.run.status import RunStatus
 
 
 def default_run_dir(fingerprint: str, *, fresh: bool = False) -> Path:
@@ -181,7 +182,7 @@ def _processings(
                 "earlier": bool(r.processing_id) and (earlier is None or r.key in earlier),
             }
             for r in records
-            if r.status != Status.REPLANNED  # split into the pieces that follow; never created
+            if r.status != RunStatus.REPLANNED  # split into the pieces that follow; never created
         ],
         columns=_PROC_COLUMNS,
     )
@@ -192,7 +193,7 @@ def _tiles(plan: gpd.GeoDataFrame, procs: pd.DataFrame, downloads: list) -> gpd.
     by_key = procs.set_index("key")
     tiles = plan.copy()
     tiles["processing_id"] = tiles["processing_key"].map(by_key["processing_id"])
-    proc_status = tiles["processing_key"].map(by_key["status"]).fillna(Status.PLANNED.value)
+    proc_status = tiles["processing_key"].map(by_key["status"]).fillna(RunStatus.PLANNED.value)
     tiles["status"] = [
         tile_status.get(t, (s,))[0]
         for t, s in zip(tiles["tile_id"].astype(str), proc_status, strict=False)

@@ -1,6 +1,7 @@
 """Fixed colours, so a map, a figure and a report agree.
 
-* tiles by status (:data:`STATUS_COLORS`, one colour for every :class:`~mapflow_geo.models.Status`:
+* tiles by status (:data:`STATUS_COLORS`, one colour for every service
+  :class:`~mapflow_geo.models.Status` and run :class:`~mapflow_geo.run.status.RunStatus`:
   OK green, FAILED red, running orange, planned blue, not created / re-planned greys);
 * objects by class (:func:`class_colors`: the readable class of :func:`class_labels`, in
   sorted order, on matplotlib's ``tab10`` less its green and red, then ``tab20``).
@@ -18,6 +19,7 @@ import pandas as pd
 
 from mapflow_geo.models import Status
 from mapflow_geo.results.stats import class_column
+from mapflow_geo.run.status import RunStatus
 
 #: Tile colours by status: every service status and every status of the run's own.
 STATUS_COLORS: dict[str, str] = {
@@ -28,10 +30,10 @@ STATUS_COLORS: dict[str, str] = {
     Status.IN_PROGRESS: "#f46d43",
     Status.AWAITING: "#fdae61",
     Status.UNPROCESSED: "#fdae61",
-    Status.PLANNED: "#4575b4",
-    Status.NOT_CREATED: "#5e5e5e",
-    Status.REPLANNED: "#b0b0b0",
-    Status.TOO_LARGE_PROCESSING: "#762a83",
+    RunStatus.PLANNED: "#4575b4",
+    RunStatus.NOT_CREATED: "#5e5e5e",
+    RunStatus.REPLANNED: "#b0b0b0",
+    RunStatus.TOO_LARGE_PROCESSING: "#762a83",
     Status.UNKNOWN: "#999999",
 }
 STATUS_COLORS = {str(getattr(k, "value", k)): v for k, v in STATUS_COLORS.items()}
