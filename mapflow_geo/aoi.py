@@ -310,20 +310,42 @@ def prepare_aois(
     """
     if input_errors not in ("raise", "skip"):
         raise ValueError(f"input_errors must be 'raise' or 'skip', not {input_errors!r}")
+    frame = _checked_frame(gdf)
+    labels: list[Hashable] = frame.index.tolist()
+    geoms_in = np.asarray(frame.geometry.values, dtype=object)
+    problems = _kind_problems(geoms_in)  # before reprojection: NaN/inf, geometry kind
+    geoms = _to_wgs84(geoms_in, frame.crs, [i not in problems for i in range(len(geoms_in))])
+    out_geoms, repairs = _prepare_rows(geoms, problems)
+    if problems:
+        _refuse_or_skip(problems, labels, input_errors)
+    if repairs:
+        after = geodesic_area_km2([out_geoms[i] for i in repairs])
+        areas = {labels[i]: float(a) for i, a in zip(repairs, after, strict=True)}
+        _warn_repaired({labels[i]: r for i, r in repairs.items()}, areas)
+    keep = [i for i in range(len(geoms)) if i not in problems]
+    final = _first_row_wins(keep, [out_geoms[i] for i in keep], labels)
+    out = _aoi_frame(frame, labels, final)
+    logger.debug("prepared %d AOI row(s) from %d input row(s)", len(out), len(frame))
+    return out
+
+
+def _checked_frame(gdf: Any) -> gpd.GeoDataFrame:
+    """The input as a frame with a CRS and unique labels (warns when it has no rows)."""
     frame = _as_geodataframe(gdf)
     if frame.crs is None:
         raise AOIError("the frame has no CRS; set one (e.g. gdf.set_crs(4326))", row=None)
     if len(frame) == 0:
-        warnings.warn("the frame has no rows: there is nothing to plan", AOIWarning, stacklevel=2)
+        warnings.warn("the frame has no rows: there is nothing to plan", AOIWarning, stacklevel=3)
     if not frame.index.is_unique:
         dup = frame.index[frame.index.duplicated()].tolist()[0]  # 3, not np.int64(3)
         raise AOIError(f"index labels must be unique (label {dup!r} repeats)", row=None)
-    labels: list[Hashable] = frame.index.tolist()
-    geoms_in = np.asarray(frame.geometry.values, dtype=object)
+    return frame
 
-    # check input coordinates before reprojection (NaN/inf, geometry kind)
+
+def _kind_problems(geoms: np.ndarray) -> dict[int, str]:
+    """By position, the rows that are no polygon at all or have non-finite coordinates."""
     problems: dict[int, str] = {}
-    for i, g in enumerate(geoms_in):
+    for i, g in enumerate(geoms):
         if g is None:
             problems[i] = "has no geometry (None)"
         elif g.is_empty:
@@ -332,62 +354,79 @@ def prepare_aois(
             problems[i] = f"is a {g.geom_type}, not a Polygon or MultiPolygon"
         elif not np.isfinite(shapely.get_coordinates(g)).all():
             problems[i] = "has NaN or infinite coordinates"
+    return problems
 
-    ok = np.array([i not in problems for i in range(len(geoms_in))], dtype=bool)
-    geoms = geoms_in.copy()
-    if ok.any() and not frame.crs.equals("EPSG:4326"):
-        src = gpd.GeoSeries(geoms_in[ok], crs=frame.crs)
+
+def _to_wgs84(geoms: np.ndarray, crs: Any, ok: list[bool]) -> np.ndarray:
+    """The geometries at the ``ok`` positions reprojected to EPSG:4326, the rest as given."""
+    ok_mask = np.array(ok, dtype=bool)
+    out = geoms.copy()
+    if ok_mask.any() and not crs.equals("EPSG:4326"):
+        src = gpd.GeoSeries(geoms[ok_mask], crs=crs)
         with np.errstate(all="ignore"):
-            geoms[ok] = np.asarray(src.to_crs("EPSG:4326").values, dtype=object)
+            out[ok_mask] = np.asarray(src.to_crs("EPSG:4326").values, dtype=object)
+    return out
 
-    out_geoms: list[BaseGeometry | None] = [None] * len(geoms)
+
+def _prepare_rows(
+    geoms: np.ndarray, problems: dict[int, str]
+) -> tuple[list[BaseGeometry | None], dict[int, _Repair]]:
+    """Each row without a problem prepared (:func:`_prepare_geometry`), and the repairs
+    made, by position; a row that cannot be prepared is added to ``problems``."""
+    out: list[BaseGeometry | None] = [None] * len(geoms)
     repairs: dict[int, _Repair] = {}
     for i, g in enumerate(geoms):
         if i in problems:
             continue
         try:
-            out_geoms[i], repair = _prepare_geometry(g)
+            out[i], repair = _prepare_geometry(g)
             if repair is not None:
                 repairs[i] = repair
         except _RowProblem as exc:
             problems[i] = exc.problem
         except shapely.errors.GEOSException as exc:  # pragma: no cover - defensive
             problems[i] = f"cannot be repaired ({exc})"
+    return out, repairs
 
-    if problems:
-        first = min(problems)
-        if input_errors == "raise":
-            extra = f" ({len(problems) - 1} more row(s) rejected)" if len(problems) > 1 else ""
-            raise AOIError(problems[first] + extra, row=labels[first])
-        text = "; ".join(f"row {labels[i]!r} {problems[i]}" for i in sorted(problems))
-        warnings.warn(f"skipped {len(problems)} row(s): {text}", AOIWarning, stacklevel=2)
 
-    if repairs:
-        after = geodesic_area_km2([out_geoms[i] for i in repairs])
-        areas = {labels[i]: float(a) for i, a in zip(repairs, after, strict=True)}
-        _warn_repaired({labels[i]: r for i, r in repairs.items()}, areas)
+def _refuse_or_skip(problems: dict[int, str], labels: list[Hashable], input_errors: str) -> None:
+    """Raise :class:`AOIError` naming the first unusable row, or warn naming each one."""
+    first = min(problems)
+    if input_errors == "raise":
+        extra = f" ({len(problems) - 1} more row(s) rejected)" if len(problems) > 1 else ""
+        raise AOIError(problems[first] + extra, row=labels[first])
+    text = "; ".join(f"row {labels[i]!r} {problems[i]}" for i in sorted(problems))
+    warnings.warn(f"skipped {len(problems)} row(s): {text}", AOIWarning, stacklevel=3)
 
-    # overlaps: first row (frame order) wins
-    keep = [i for i in range(len(geoms)) if i not in problems]
-    kept_geoms = _trim_overlaps([out_geoms[i] for i in keep])
-    dropped = [labels[keep[j]] for j, g in enumerate(kept_geoms) if g is None]
+
+def _first_row_wins(
+    keep: list[int], geoms: list[BaseGeometry], labels: list[Hashable]
+) -> list[tuple[int, BaseGeometry]]:
+    """The kept rows' positions and geometries trimmed by the earlier rows, without the
+    rows trimmed to nothing (one :class:`AOIWarning` names them)."""
+    trimmed = _trim_overlaps(geoms)
+    dropped = [labels[keep[j]] for j, g in enumerate(trimmed) if g is None]
     if dropped:
         warnings.warn(
             f"dropped {len(dropped)} row(s) wholly covered by earlier rows: "
             + ", ".join(repr(x) for x in dropped),
             AOIWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    final = [(keep[j], g) for j, g in enumerate(kept_geoms) if g is not None]
+    return [(keep[j], g) for j, g in enumerate(trimmed) if g is not None]
+
+
+def _aoi_frame(
+    frame: gpd.GeoDataFrame, labels: list[Hashable], final: list[tuple[int, BaseGeometry]]
+) -> gpd.GeoDataFrame:
+    """The prepared frame: the input's other columns, ``row``, ``area_km2``, geometry."""
     pos = [i for i, _ in final]
     data = pd.DataFrame(frame.drop(columns=frame.geometry.name)).iloc[pos].copy()
     data["row"] = [labels[i] for i in pos]
     geometry = [g for _, g in final]
     data["area_km2"] = geodesic_area_km2(geometry) if geometry else np.zeros(0)
     out = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geometry, index=data.index), crs=4326)
-    out = out.rename_geometry("geometry") if out.geometry.name != "geometry" else out
-    logger.debug("prepared %d AOI row(s) from %d input row(s)", len(out), len(frame))
-    return out
+    return out.rename_geometry("geometry") if out.geometry.name != "geometry" else out
 
 
 def require_rows(aois: gpd.GeoDataFrame, given: Any) -> None:

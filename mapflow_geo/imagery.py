@@ -323,8 +323,20 @@ def check_upload(
     ...     print(e.rule)
     dtype
     """
+    _check_format(meta, tuple(allowed_dtypes), tuple(allowed_band_counts), max_pixel_size_m)
+    _check_size(meta, max_file_bytes, free_bytes)
+    for img in mosaic_images:
+        _check_same_as(meta, img)
+
+
+def _check_format(
+    meta: dict,
+    allowed_dtypes: tuple[str, ...],
+    counts: tuple[int, ...],
+    max_pixel_size_m: float | None,
+) -> None:
+    """The data type, band count and pixel size the models accept."""
     dtypes = sorted(set(meta.get("dtypes") or []))
-    allowed_dtypes = tuple(allowed_dtypes)
     bad = [d for d in dtypes if d not in allowed_dtypes]
     if bad:
         raise ImageryError(
@@ -332,7 +344,6 @@ def check_upload(
             f"{'/'.join(allowed_dtypes)} (8-bit) imagery; rescale to 0–255 first",
             rule="dtype",
         )
-    counts = tuple(allowed_band_counts)
     if meta.get("count") not in counts:
         raise ImageryError(
             f"{meta.get('count')} band(s): images must have {' or '.join(map(str, counts))} "
@@ -346,6 +357,10 @@ def check_upload(
             "accept (source-validator.PixelSizeTooHigh)",
             rule="pixel_size",
         )
+
+
+def _check_size(meta: dict, max_file_bytes: int | None, free_bytes: int | None) -> None:
+    """The file fits the size limit and the Data API storage left."""
     size = meta.get("file_size")
     if max_file_bytes is not None and size is not None and size > max_file_bytes:
         raise ImageryError(
@@ -357,32 +372,35 @@ def check_upload(
             "API storage left (GET /rasters/memory); delete images or ask for more",
             rule="quota",
         )
-    for img in mosaic_images:
-        other = getattr(img, "meta_data", img) or {}
-        if not other.get("width"):
-            continue  # a placeholder: nothing known to compare
-        name = getattr(img, "filename", None) or getattr(img, "id", None) or "an image"
-        if str(other.get("crs")) != str(meta.get("crs")):
-            raise ImageryError(
-                f"CRS {meta.get('crs')} differs from the mosaic's {other.get('crs')} "
-                f"({name}): all images of a mosaic share one CRS",
-                rule="mosaic_crs",
-            )
-        if other.get("count") != meta.get("count"):
-            raise ImageryError(
-                f"{meta.get('count')} bands differ from the mosaic's {other.get('count')} "
-                f"({name}): all images of a mosaic have the same number of bands",
-                rule="mosaic_bands",
-            )
-        a, b = list(other.get("pixel_size") or []), list(meta.get("pixel_size") or [])
-        if len(a) == len(b) and any(
-            not math.isclose(x, y, rel_tol=1e-6) for x, y in zip(a, b, strict=True)
-        ):
-            raise ImageryError(
-                f"pixel size {b} differs from the mosaic's {a} ({name}): all images of a "
-                "mosaic have the same spatial resolution",
-                rule="mosaic_resolution",
-            )
+
+
+def _check_same_as(meta: dict, img: Any) -> None:
+    """The image shares CRS, band count and resolution with an image of the mosaic."""
+    other = getattr(img, "meta_data", img) or {}
+    if not other.get("width"):
+        return  # a placeholder: nothing known to compare
+    name = getattr(img, "filename", None) or getattr(img, "id", None) or "an image"
+    if str(other.get("crs")) != str(meta.get("crs")):
+        raise ImageryError(
+            f"CRS {meta.get('crs')} differs from the mosaic's {other.get('crs')} "
+            f"({name}): all images of a mosaic share one CRS",
+            rule="mosaic_crs",
+        )
+    if other.get("count") != meta.get("count"):
+        raise ImageryError(
+            f"{meta.get('count')} bands differ from the mosaic's {other.get('count')} "
+            f"({name}): all images of a mosaic have the same number of bands",
+            rule="mosaic_bands",
+        )
+    a, b = list(other.get("pixel_size") or []), list(meta.get("pixel_size") or [])
+    if len(a) == len(b) and any(
+        not math.isclose(x, y, rel_tol=1e-6) for x, y in zip(a, b, strict=True)
+    ):
+        raise ImageryError(
+            f"pixel size {b} differs from the mosaic's {a} ({name}): all images of a "
+            "mosaic have the same spatial resolution",
+            rule="mosaic_resolution",
+        )
 
 
 @checked

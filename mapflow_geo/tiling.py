@@ -585,7 +585,24 @@ def plan(
     cap = area_limit_km2 * (1.0 - float(safety_margin))
 
     aois = gdf if prepared else prepare_aois(gdf, input_errors=input_errors)
-    labels = aois["row"].tolist()
+    grid, strips = _cut_rows(aois, cap, max_aois)
+    bins = _pack_best(grid, strips, cap, max_aois, float(sliver_fraction), price_per_km2)
+    out = _tiles_frame(bins, aois["row"].tolist(), cap, price_per_km2)
+    out.attrs["summary"] = summarize(
+        out, area_limit_km2=area_limit_km2, price_per_km2=price_per_km2, max_aois=max_aois
+    )
+    out.attrs["summary"]["safety_margin"] = float(safety_margin)
+    logger.info(
+        "planned %d tile(s) in %d processing(s) for %d row(s)", len(out), len(bins), len(aois)
+    )
+    return out
+
+
+def _cut_rows(
+    aois: gpd.GeoDataFrame, cap: float, max_aois: int
+) -> tuple[list[list[_Piece]], dict[int, list[_Piece]]]:
+    """Every polygon of the prepared rows cut on its grid; and, by the grid cut's
+    position, the strip cut where one is worth trying."""
     grid: list[list[_Piece]] = []
     strips: dict[int, list[_Piece]] = {}
     for r, geom in enumerate(aois.geometry.values):
@@ -595,19 +612,33 @@ def plan(
             if alt is not None:
                 strips[len(grid)] = alt
             grid.append(cut)
+    return grid, strips
+
+
+def _pack_best(
+    grid: list[list[_Piece]],
+    strips: dict[int, list[_Piece]],
+    cap: float,
+    max_aois: int,
+    sliver_fraction: float,
+    price_per_km2: float | None,
+) -> list[_Bin]:
+    """The processings of the better packing, grid cuts or strip cuts, in a stable order.
+
+    Grid pieces pack well with other rows' pieces, strips win for a row on its own: both
+    are packed and the one with fewer processings, then credits, then polygons is kept
+    (ties: the grid)."""
 
     def finish(cuts: list[list[_Piece]]) -> list[_Bin]:
         pieces = _ensure_fit([p for cut in cuts for p in cut], cap)
         if sliver_fraction > 0:
-            pieces = _merge_slivers(pieces, cap, float(sliver_fraction))
+            pieces = _merge_slivers(pieces, cap, sliver_fraction)
         return _pack(pieces, cap, max_aois)
 
     def rank(bins: list[_Bin]) -> tuple:
         credits = sum(credits_for(b.used, price_per_km2) for b in bins) if price_per_km2 else 0
         return (len(bins), credits, sum(b.count for b in bins))
 
-    # grid pieces pack well with other rows' pieces, strips win for a row on its own:
-    # pack both ways and keep the better (ties: the grid)
     bins = finish(grid)
     if strips:
         other = finish([strips.get(i, cut) for i, cut in enumerate(grid)])
@@ -616,46 +647,38 @@ def plan(
     for b in bins:
         b.tiles.sort(key=lambda t: t.key)
     bins.sort(key=lambda b: b.tiles[0].key)
+    return bins
 
-    rows, geoms, areas, bboxes, proc, p_area, p_aois = [], [], [], [], [], [], []
-    for n, b in enumerate(bins):
-        for t in b.tiles:
-            rows.append(labels[t.row])
-            geoms.append(t.geom)
-            areas.append(t.area)
-            bboxes.append(_bbox_area(t))
-            proc.append(n)
-            p_area.append(b.used)
-            p_aois.append(b.count)
-    bbox = np.asarray(bboxes, dtype=float)
-    areas_arr = np.asarray(areas, dtype=float)
-    if len(geoms) and (areas_arr.max() > cap * (1 + 1e-12) or bbox.max() > cap * (1 + 1e-12)):
+
+def _tiles_frame(
+    bins: list[_Bin], labels: list, cap: float, price_per_km2: float | None
+) -> gpd.GeoDataFrame:
+    """One row per tile of the packed processings (the columns of :func:`plan`)."""
+    tiles = [(n, b, t) for n, b in enumerate(bins) for t in b.tiles]
+    rows = [labels[t.row] for _, _, t in tiles]
+    geoms = [t.geom for _, _, t in tiles]
+    areas = np.asarray([t.area for _, _, t in tiles], dtype=float)
+    bbox = np.asarray([_bbox_area(t) for _, _, t in tiles], dtype=float)
+    p_area = [b.used for _, b, _ in tiles]
+    if len(geoms) and (areas.max() > cap * (1 + 1e-12) or bbox.max() > cap * (1 + 1e-12)):
         raise PlanError("internal error: a tile breaks the limits")  # pragma: no cover
     credits = pd.array([pd.NA] * len(geoms), dtype="Int64")
     if price_per_km2 is not None:
         credits = pd.array([credits_for(a, price_per_km2) for a in p_area], dtype="Int64")
-    out = gpd.GeoDataFrame(
+    return gpd.GeoDataFrame(
         {
             "row": pd.Series(rows, dtype=object),
             "tile_id": _tile_ids(rows, geoms),
-            "processing": np.asarray(proc, dtype=np.int64),
-            "area_km2": areas_arr,
+            "processing": np.asarray([n for n, _, _ in tiles], dtype=np.int64),
+            "area_km2": areas,
             "bbox_area_km2": bbox,
             "processing_area_km2": np.asarray(p_area, dtype=float),
-            "processing_aois": np.asarray(p_aois, dtype=np.int64),
+            "processing_aois": np.asarray([b.count for _, b, _ in tiles], dtype=np.int64),
             "planned_credits": credits,
         },
         geometry=gpd.GeoSeries(geoms, crs=4326),
         crs=4326,
     )
-    out.attrs["summary"] = summarize(
-        out, area_limit_km2=area_limit_km2, price_per_km2=price_per_km2, max_aois=max_aois
-    )
-    out.attrs["summary"]["safety_margin"] = float(safety_margin)
-    logger.info(
-        "planned %d tile(s) in %d processing(s) for %d row(s)", len(out), len(bins), len(aois)
-    )
-    return out
 
 
 def summarize(

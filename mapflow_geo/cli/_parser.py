@@ -200,6 +200,18 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
+    _plan_command(sub)
+    _estimate_command(sub)
+    _process_command(sub)
+    _review_command(sub)
+    _monitor_command(sub)
+    sub.add_parser("sim", help="serve the local Mapflow simulator (mapflow-geo sim --help)")
+    sub.add_parser("demo", help="the whole workflow against a simulator started for it")
+    return ap
+
+
+def _plan_command(sub: argparse._SubParsersAction) -> None:
+    """``plan``: tiles and processings of an AOI file, offline with both limits."""
     p = _add(sub, "plan", "plan tiles and processings for an AOI file (creates nothing)")
     _aoi(p)
     _model(p, required=False)
@@ -211,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
         + (p.epilog or "")
     )
 
+
+def _estimate_command(sub: argparse._SubParsersAction) -> None:
+    """``estimate``: credits per input row."""
     e = _add(sub, "estimate", "estimate credits per input row (asks the service; creates nothing)")
     _aoi(e)
     _model(e, required=True)
@@ -218,10 +233,21 @@ def build_parser() -> argparse.ArgumentParser:
     _max_processings(e)
     _json(e, "the estimate per row and in total")
 
+
+def _process_command(sub: argparse._SubParsersAction) -> None:
+    """``process``: run a model over an AOI file and write the objects."""
     r = _add(sub, "process", "process an AOI file with a model and write the detected objects")
     _aoi(r)
     _model(r, required=True)
     _outputs(r, required=True, dataset=True)
+    _run_options(r)
+    _limits(r)
+    _max_processings(r)
+    _json(r, "the run's summary (credits, tile counts, outputs written)")
+
+
+def _run_options(r: argparse.ArgumentParser) -> None:
+    """The ``run`` group of ``process``: run dir, fresh, budget, names, polling, bar."""
     run = r.add_argument_group("run")
     run.add_argument(
         "--run-dir",
@@ -257,10 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a progress bar on stderr (default: when stderr is a terminal and not --quiet)",
     )
-    _limits(r)
-    _max_processings(r)
-    _json(r, "the run's summary (credits, tile counts, outputs written)")
 
+
+def _review_command(sub: argparse._SubParsersAction) -> None:
+    """``review``: rate, accept or reject a run's processings."""
     v = _add(sub, "review", "rate, accept or reject a run's processings")
     v.add_argument("run_dir", metavar="RUN_DIR", help="the run's folder (--run-dir of process)")
     act = v.add_mutually_exclusive_group()
@@ -271,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     act.add_argument("--reject", metavar="COMMENT", help="reject every processing, saying why")
     v.add_argument("--feedback", metavar="TEXT", help="a comment with --rate (default: none)")
 
+
+def _monitor_command(sub: argparse._SubParsersAction) -> None:
+    """``monitor``: watch areas through a planned processing."""
     m = _add(sub, "monitor", "watch areas for change through a planned processing")
     m.add_argument(
         "run_dir", metavar="RUN_DIR", help="the monitor's folder (made on first use with --aoi)"
@@ -278,10 +307,6 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--aoi", metavar="FILE", help="areas to watch: creates (or resumes) the monitor")
     m.add_argument("-m", "--model", help="the model of a new monitor (default: buildings)")
     _outputs(m, required=False, dataset=False)
-
-    sub.add_parser("sim", help="serve the local Mapflow simulator (mapflow-geo sim --help)")
-    sub.add_parser("demo", help="the whole workflow against a simulator started for it")
-    return ap
 
 
 __all__ = ["DESCRIPTION", "ENVIRONMENT", "EXIT_CODES", "Parser", "build_parser"]

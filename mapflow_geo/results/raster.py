@@ -42,6 +42,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -151,25 +152,14 @@ def rasterize_features(
 ) -> xr.Dataset:
     """Objects over ``area`` → Dataset of coverage fractions and counts (see the module
     docstring). ``features`` need ``geometry`` and ideally ``object_type`` / ``class``."""
-    import rioxarray  # noqa: F401 - registers .rio
-    import xarray as xr
-
     if supersample is None:
         supersample = auto_supersample(resolution_m)
     if supersample < 1:
         raise ValueError("supersample must be ≥ 1")
     target, transform, height, width = grid_for(area, resolution_m, crs)
-    res = transform.a
-    xs = transform.c + res * (np.arange(width) + 0.5)
-    ys = transform.f - res * (np.arange(height) + 0.5)
-    coords = {"y": ("y", ys), "x": ("x", xs)}
-    data: dict[str, Any] = {}
+    grid = _Grid(transform, height, width, supersample, strip_rows)
     area_geoms = np.asarray(area.to_crs(target).geometry.values)
-    aoi_tree = shapely.STRtree(area_geoms)
-    data["aoi_fraction"] = _coverage(
-        area_geoms, aoi_tree, transform, height, width, supersample, strip_rows
-    )
-
+    data: dict[str, Any] = {"aoi_fraction": grid.coverage(area_geoms)}
     feats = features[features.geometry.notna() & ~features.geometry.is_empty]
     geoms = np.asarray(feats.to_crs(target).geometry.values) if len(feats) else np.array([])
     kinds = (
@@ -177,40 +167,92 @@ def rasterize_features(
         if "object_type" in feats
         else np.full(len(feats), "object", dtype=object)
     )
+    data.update(_count_layers(grid, geoms, kinds))
+    classes = feats["class"].to_numpy() if "class" in feats else None
+    data.update(_coverage_layers(grid, geoms, kinds, classes))
+    return _dataset(data, grid, target, resolution_m)
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The output grid and how finely coverage is rasterised on it."""
+
+    transform: Any
+    height: int
+    width: int
+    supersample: int
+    strip_rows: int
+
+    def coverage(self, geoms: np.ndarray) -> np.ndarray:
+        tree = shapely.STRtree(geoms)
+        return _coverage(
+            geoms,
+            tree,
+            self.transform,
+            self.height,
+            self.width,
+            self.supersample,
+            self.strip_rows,
+        )
+
+    def counts(self, points: np.ndarray) -> np.ndarray:
+        return _counts(points, self.transform, self.height, self.width)
+
+
+def _count_layers(grid: _Grid, geoms: np.ndarray, kinds: np.ndarray) -> dict[str, np.ndarray]:
+    """``count``, and ``count_<object_type>`` when there are several types: objects per
+    cell by representative point."""
     pts = shapely.point_on_surface(geoms) if len(geoms) else np.array([])
-    data["count"] = _counts(pts, transform, height, width)
+    layers = {"count": grid.counts(pts)}
     uniq = pd.unique(kinds)
     if len(uniq) > 1:
         for k in uniq:
-            data[f"count_{_safe(k)}"] = _counts(pts[kinds == k], transform, height, width)
+            layers[f"count_{_safe(k)}"] = grid.counts(pts[kinds == k])
+    return layers
+
+
+def _coverage_layers(
+    grid: _Grid, geoms: np.ndarray, kinds: np.ndarray, classes: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """``<object_type>_coverage`` per type of polygon objects, and ``forest_<class>`` per
+    forest height class."""
+    layers: dict[str, np.ndarray] = {}
     types = shapely.get_type_id(geoms) if len(geoms) else np.array([], dtype=int)
     is_poly = np.isin(types, (3, 6))  # Polygon, MultiPolygon
-    for k in uniq:
+    for k in pd.unique(kinds):
         sel = is_poly & (kinds == k)
         if not sel.any():
             continue
         sub = geoms[sel]
-        tree = shapely.STRtree(sub)
-        data[f"{_safe(k)}_coverage"] = _coverage(
-            sub, tree, transform, height, width, supersample, strip_rows
-        )
-        if "class" in feats and k == "forest":
-            classes = feats["class"].to_numpy()[sel]
-            for c in sorted(pd.unique(classes[pd.notna(classes)]).tolist()):
-                csub = sub[classes == c]
-                data[f"forest_{_safe(c)}"] = _coverage(
-                    csub, shapely.STRtree(csub), transform, height, width, supersample, strip_rows
-                )
+        layers[f"{_safe(k)}_coverage"] = grid.coverage(sub)
+        if classes is not None and k == "forest":
+            cls = classes[sel]
+            for c in sorted(pd.unique(cls[pd.notna(cls)]).tolist()):
+                layers[f"forest_{_safe(c)}"] = grid.coverage(sub[cls == c])
+    return layers
+
+
+def _dataset(
+    data: dict[str, np.ndarray], grid: _Grid, target: Any, resolution_m: float
+) -> xr.Dataset:
+    """The layers as an xarray Dataset with units, names, CRS and transform."""
+    import rioxarray  # noqa: F401 - registers .rio
+    import xarray as xr
+
+    t = grid.transform
+    xs = t.c + t.a * (np.arange(grid.width) + 0.5)
+    ys = t.f - t.a * (np.arange(grid.height) + 0.5)
+    coords = {"y": ("y", ys), "x": ("x", xs)}
     ds = xr.Dataset({k: (("y", "x"), v) for k, v in data.items()}, coords=coords)
     for k in ds.data_vars:
         if k == "count" or k.startswith("count_"):
             ds[k].attrs.update(units="objects", long_name=f"{k.replace('_', ' ')} per cell")
         else:
             ds[k].attrs.update(units="1", long_name=f"{k.replace('_', ' ')} (share of cell area)")
-    ds = ds.rio.write_crs(target).rio.write_transform(transform)
+    ds = ds.rio.write_crs(target).rio.write_transform(t)
     ds.attrs.update(
         resolution_m=float(resolution_m),
-        method=f"rasterize, {supersample}x{supersample} supersampling (coverage); "
+        method=f"rasterize, {grid.supersample}x{grid.supersample} supersampling (coverage); "
         "representative points (counts)",
     )
     ds["x"].attrs.update(units="metre", axis="X")

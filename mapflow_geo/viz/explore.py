@@ -148,39 +148,44 @@ def explore_plan(
     _add_aois(m, aois)
     n_proc = int(planned["processing"].nunique()) if "processing" in planned else len(planned)
     if len(planned):
-        shown = planned.copy()
-        shown["status"] = "PLANNED"
-        proc = shown["processing"] if "processing" in shown else pd.Series(range(len(shown)))
-        palette = class_colors([f"{int(p):06d}" for p in proc.unique()])
-        shown["_color"] = [palette[f"{int(p):06d}"] for p in proc]
-        fields = [
-            c
-            for c in (
-                "tile_id",
-                "row",
-                "processing",
-                "area_km2",
-                "bbox_area_km2",
-                "processing_area_km2",
-                "processing_aois",
-                "planned_credits",
-            )
-            if c in shown
-        ]
-        _explore(
-            shown,
-            m,
-            name=f"Planned tiles ({len(planned)} in {n_proc} processings)",
-            fields=fields,
-            color_col="_color",
-            style={"fillOpacity": 0.25, "weight": 1.5, "dashArray": "4 3"},
-        )
+        _add_plan_tiles(m, planned, n_proc)
     legend = [("Input areas", AOI_COLOR, "outline")]
     legend.append(
         (f"Tiles, one colour per processing ({n_proc})", STATUS_COLORS["PLANNED"], "fill")
     )
     _finish(m, legend=legend, title="Plan", notes=[])
     return m
+
+
+def _add_plan_tiles(m: folium.Map, planned: gpd.GeoDataFrame, n_proc: int) -> None:
+    """The planned tiles, one colour per processing, with their plan columns in popups."""
+    shown = planned.copy()
+    shown["status"] = "PLANNED"
+    proc = shown["processing"] if "processing" in shown else pd.Series(range(len(shown)))
+    palette = class_colors([f"{int(p):06d}" for p in proc.unique()])
+    shown["_color"] = [palette[f"{int(p):06d}"] for p in proc]
+    fields = [
+        c
+        for c in (
+            "tile_id",
+            "row",
+            "processing",
+            "area_km2",
+            "bbox_area_km2",
+            "processing_area_km2",
+            "processing_aois",
+            "planned_credits",
+        )
+        if c in shown
+    ]
+    _explore(
+        shown,
+        m,
+        name=f"Planned tiles ({len(planned)} in {n_proc} processings)",
+        fields=fields,
+        color_col="_color",
+        style={"fillOpacity": 0.25, "weight": 1.5, "dashArray": "4 3"},
+    )
 
 
 def folium_result(
@@ -273,18 +278,10 @@ def folium_result(
         legend.append(("Input areas", AOI_COLOR, "outline"))
     if show_tiles and len(result.tiles):
         legend += _add_result_tiles(m, result.tiles)
-    if n_feats and (column is not None or kwargs):
-        _add_features_by(m, feats, column, kwargs)
-    elif n_feats:
-        labels = class_labels(feats)
-        colors = class_colors(labels)
-        if not is_large:
-            _add_features(m, feats, labels, colors)
-        else:
-            notes.append(
-                _add_large_features(m, feats, labels, colors, max_features, large, detail_zoom)
-            )
-        legend += [(lab, col, "fill") for lab, col in colors.items()]
+    if n_feats:
+        legend += _add_result_features(
+            m, feats, column, kwargs, notes, max_features, large, detail_zoom
+        )
     elif show_features:
         notes.append("No objects found.")
     if show_aois and len(result.aois):
@@ -296,6 +293,32 @@ def folium_result(
             add_processing_layers(m, result, client, layers)
     _finish(m, legend=legend, title="Mapflow result", notes=notes)
     return m
+
+
+def _add_result_features(
+    m: folium.Map,
+    feats: gpd.GeoDataFrame,
+    column: str | None,
+    kwargs: dict[str, Any],
+    notes: list[str],
+    max_features: int,
+    large: str,
+    detail_zoom: int,
+) -> list[tuple[str, str, str]]:
+    """The objects: by geopandas with ``column`` or the caller's keywords, else by class
+    (reduced as ``large`` says above ``max_features``, with a note); the class legend."""
+    if column is not None or kwargs:
+        _add_features_by(m, feats, column, kwargs)
+        return []
+    labels = class_labels(feats)
+    colors = class_colors(labels)
+    if len(feats) <= max_features:
+        _add_features(m, feats, labels, colors)
+    else:
+        notes.append(
+            _add_large_features(m, feats, labels, colors, max_features, large, detail_zoom)
+        )
+    return [(lab, col, "fill") for lab, col in colors.items()]
 
 
 def _add_features_by(

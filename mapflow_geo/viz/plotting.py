@@ -97,45 +97,91 @@ def plot_result(
     >>> ax = res.plot(column="area_m2", cmap="magma", legend=True)  # doctest: +SKIP
     """
     import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
 
     if ax is None:
         _, ax = plt.subplots(figsize=figsize, layout="constrained")
-    handles: list[Any] = []
     aois = result.aois.to_crs(3857)
     tiles_m = result.tiles.to_crs(3857)
     feats = result.features if show_features else result.features.iloc[:0]
     if column is not None:
         check_column(feats, column)
-    if len(feats) and (column is not None or kwargs):
-        big = len(feats) > raster_threshold
+    handles = _draw_objects(ax, feats, column, legend, raster_threshold, kwargs)
+    if show_tiles and len(tiles_m):
+        handles += _draw_tiles(ax, tiles_m, only_failed=show_tiles == "failed")
+    if show_aois and len(aois):
+        handles.insert(0, _draw_aois(ax, aois))
+    _frame(ax, aois, tiles_m)
+    if tiles:
+        _add_basemap(ax, tiles)
+    if scalebar:
+        add_scalebar(ax)
+    if legend and handles:
+        _place_legend(ax, handles, column_legend=column is not None)
+    ax.set_title(title if title is not None else _summary_title(result, len(feats)))
+    return ax
+
+
+def _draw_objects(
+    ax: Any,
+    feats: gpd.GeoDataFrame,
+    column: str | None,
+    legend: bool,
+    raster_threshold: int,
+    kwargs: dict[str, Any],
+) -> list[Any]:
+    """Draw the objects: by ``column`` or with the caller's keywords through geopandas,
+    else one colour per class (rasterised above ``raster_threshold``); the legend
+    handles of the classes."""
+    from matplotlib.patches import Patch
+
+    if not len(feats):
+        return []
+    if column is not None or kwargs:
         kw = {"linewidth": 0.3, "zorder": 2, **kwargs}
         if column is not None:
             kw["legend"] = legend
+        big = len(feats) > raster_threshold
         feats.to_crs(3857).plot(column=column, ax=ax, rasterized=big, **kw)
-    elif len(feats):
-        labels = class_labels(feats)
-        colors = class_colors(labels)
-        fm = feats.to_crs(3857) if len(feats) <= raster_threshold else None
-        for lab, col in colors.items():
-            sel = (labels == lab).to_numpy()
-            if fm is not None:
-                fm[sel].plot(ax=ax, color=col, edgecolor=col, linewidth=0.3, zorder=2)
-            else:
-                draw_rasterized(ax, feats.geometry[sel], col, zorder=2)
-            handles.append(Patch(facecolor=col, edgecolor=col, label=f"{lab} ({sel.sum():,})"))
-    if show_tiles and len(tiles_m):
-        status = tiles_m["status"].fillna("PLANNED").astype(str)
-        show = status != "OK" if show_tiles == "failed" else pd.Series(True, index=status.index)
-        for s in sorted(status[show].unique()):
-            sub = tiles_m[show & (status == s)]
-            c = status_color(s)
-            sub.plot(ax=ax, facecolor=c + "33", edgecolor=c, linewidth=1.0, zorder=1)
-            handles.append(Patch(facecolor=c + "33", edgecolor=c, label=f"tiles {s} ({len(sub)})"))
-    if show_aois and len(aois):
-        aois.boundary.plot(ax=ax, color=AOI_COLOR, linewidth=1.4, zorder=3)
-        handles.insert(0, Line2D([], [], color=AOI_COLOR, linewidth=1.4, label="input areas"))
+        return []
+    handles = []
+    labels = class_labels(feats)
+    fm = feats.to_crs(3857) if len(feats) <= raster_threshold else None
+    for lab, col in class_colors(labels).items():
+        sel = (labels == lab).to_numpy()
+        if fm is not None:
+            fm[sel].plot(ax=ax, color=col, edgecolor=col, linewidth=0.3, zorder=2)
+        else:
+            draw_rasterized(ax, feats.geometry[sel], col, zorder=2)
+        handles.append(Patch(facecolor=col, edgecolor=col, label=f"{lab} ({sel.sum():,})"))
+    return handles
+
+
+def _draw_tiles(ax: Any, tiles_m: gpd.GeoDataFrame, *, only_failed: bool) -> list[Any]:
+    """Draw the tile outlines coloured by status (only those not OK when
+    ``only_failed``); a legend handle per status."""
+    from matplotlib.patches import Patch
+
+    handles = []
+    status = tiles_m["status"].fillna("PLANNED").astype(str)
+    show = status != "OK" if only_failed else pd.Series(True, index=status.index)
+    for s in sorted(status[show].unique()):
+        sub = tiles_m[show & (status == s)]
+        c = status_color(s)
+        sub.plot(ax=ax, facecolor=c + "33", edgecolor=c, linewidth=1.0, zorder=1)
+        handles.append(Patch(facecolor=c + "33", edgecolor=c, label=f"tiles {s} ({len(sub)})"))
+    return handles
+
+
+def _draw_aois(ax: Any, aois: gpd.GeoDataFrame) -> Any:
+    """Draw the input area outlines; their legend handle."""
+    from matplotlib.lines import Line2D
+
+    aois.boundary.plot(ax=ax, color=AOI_COLOR, linewidth=1.4, zorder=3)
+    return Line2D([], [], color=AOI_COLOR, linewidth=1.4, label="input areas")
+
+
+def _frame(ax: Any, aois: gpd.GeoDataFrame, tiles_m: gpd.GeoDataFrame) -> None:
+    """Fit the view to the areas and tiles with a margin; no ticks or axis labels."""
     minx, miny, maxx, maxy = bounds_of(aois, tiles_m) if len(aois) else (0, 0, 1, 1)
     if len(aois) or len(tiles_m):
         b = gpd.GeoSeries([shapely.box(minx, miny, maxx, maxy)], crs=4326).to_crs(3857)
@@ -148,32 +194,33 @@ def plot_result(
     ax.set_yticks([])
     ax.set_xlabel("")
     ax.set_ylabel("")
-    if tiles:
-        _add_basemap(ax, tiles)
-    if scalebar:
-        add_scalebar(ax)
-    if legend and handles and column is not None:
-        fig = ax.figure  # geopandas drew the column's legend on the axes
+
+
+def _place_legend(ax: Any, handles: list[Any], *, column_legend: bool) -> None:
+    """The legend of areas, classes and tiles: beside the map when the figure has room,
+    else on the axes (or the figure, when geopandas drew a column's legend there)."""
+    fig = ax.figure
+    if column_legend:  # geopandas drew the column's legend on the axes
         if ax.get_legend() is None and len(fig.axes) == 1:
             ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
         else:
             fig.legend(handles=handles, loc="lower right", fontsize=8, frameon=False)
-    elif legend and handles:
-        fig = ax.figure
-        engine = fig.get_layout_engine()
-        if type(engine).__name__ == "ConstrainedLayoutEngine" and len(fig.axes) == 1:
-            fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
-        else:
-            ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
-    if title is None:
-        n_ok = int((result.tiles["status"] == "OK").sum()) if len(result.tiles) else 0
-        cost = result.processings.get("cost", pd.Series(dtype=float))
-        title = (
-            f"Mapflow: {len(feats):,} objects, {n_ok}/{len(result.tiles)} tiles OK, "
-            f"{int(pd.to_numeric(cost, errors='coerce').fillna(0).sum()):,} credits"
-        )
-    ax.set_title(title)
-    return ax
+        return
+    engine = fig.get_layout_engine()
+    if type(engine).__name__ == "ConstrainedLayoutEngine" and len(fig.axes) == 1:
+        fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
+    else:
+        ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
+
+
+def _summary_title(result: MapflowResult, n_objects: int) -> str:
+    """One line: objects, tiles OK of all, credits."""
+    n_ok = int((result.tiles["status"] == "OK").sum()) if len(result.tiles) else 0
+    cost = result.processings.get("cost", pd.Series(dtype=float))
+    return (
+        f"Mapflow: {n_objects:,} objects, {n_ok}/{len(result.tiles)} tiles OK, "
+        f"{int(pd.to_numeric(cost, errors='coerce').fillna(0).sum()):,} credits"
+    )
 
 
 @checked
