@@ -1,19 +1,7 @@
 """Arguments checked where a user calls: one rule per parameter name, one decorator.
 
-Every public entry point (``mapflow_geo.plan``, ``run.process``, ``run.estimate``,
-``monitor``, ``search_imagery``, the plan map, ``MapflowClient``) is wrapped by
-:func:`checked`, and the accessors delegate to them through :func:`door`. Before the
-function runs (so before any request):
-
-* an unknown keyword is a ``TypeError`` naming the closest valid one ("did you mean
-  'max_credits'?") and listing the valid names;
-* a wrong type (``max_credits="100"``) is a ``TypeError``, a wrong value
-  (``max_cloud_cover=20``) a ``ValueError``, each naming the argument, the value given and
-  what is allowed.
-
-The wrapped function keeps its real signature for ``inspect.signature``, ``help()`` and
-completion (``functools.wraps``); :func:`door` gives an accessor method the same
-signature with the frame parameter dropped.
+:func:`checked` wraps every public entry point and :func:`door` gives an accessor its
+implementation's signature; the rules are in DESIGN.md, *Arguments, errors and warnings*.
 """
 
 from __future__ import annotations

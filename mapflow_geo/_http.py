@@ -1,30 +1,8 @@
 """HTTP transport for the Mapflow API: one session, auth, timeouts, retries, errors.
 
-This module is private; :class:`mapflow_geo.client.MapflowClient` is the public door
-(its API areas, :mod:`mapflow_geo.api`, share one :class:`Transport`).
-The policy is written down in ``DESIGN.md`` ("Retry and error policy"):
-
-* every request carries a ``(connect, read)`` timeout;
-* idempotent calls retry with full-jitter exponential backoff on connection errors,
-  timeouts, 429 (``Retry-After`` honoured, clamped) and 500/502/503/504, within a bounded
-  number of attempts and a total deadline;
-* creates are sent once; only a refused connection (the request never left) is retried.
-  A timeout, reset or unreadable answer after sending raises
-  :class:`~mapflow_geo.exceptions.AmbiguousCreateError`;
-* HTTP errors become one exception class per status keeping Mapflow's
-  ``code``/``message``/``params``;
-* the token lives in a private auth object; nothing logged, repr'd or raised is built
-  from request headers, and every text we write (our messages, the server's message and
-  params, log lines, the text of chained exceptions) is redacted with every form of the
-  token (:mod:`mapflow_geo._secrets`).
-
-A call is a chain of small steps, each a method of :class:`Transport`: send once,
-follow a same-origin redirect, decode a 2xx, or either wait for the next attempt
-(``_next_delay``) or convert the failure to an exception (``_retry_or_raise`` for no
-answer, ``_raise_for_status`` → ``_convert_status`` for an error status).
-
-Collaborators (``session``, ``sleep``, ``clock``, ``random``) are injectable so tests
-need no monkeypatching.
+Private: :class:`mapflow_geo.client.MapflowClient` is the public door, and its API areas
+(:mod:`mapflow_geo.api`) share one :class:`Transport`. The policy and the chain of steps
+are in DESIGN.md, *Retry and error policy*.
 """
 
 from __future__ import annotations

@@ -1,26 +1,9 @@
 """Everything that must never be written, and the one way to hide it.
 
-Every writer of the package (exception text, log lines, reprs, the journal, files of a
-run, saved maps) hides secrets through this module, so there is one list of credential
-names and one notion of "the token's forms":
-
-* the API token in each form it can take: as given, base64 (``Basic`` credentials),
-  decoded ``email:key``, the key alone (the part after the first ``:``), and their
-  URL-quoted spellings: :func:`secret_values`;
-* values under credential-named fields or query parameters (``rasterPassword``,
-  ``password``, ``token``, ``access_token``, ``apikey``, ``?key=``, ``?sig=``…):
-  :func:`is_secret_key`;
-* user information in URLs (``https://user:pass@host``): :func:`redact_url`.
-
-The email is not a secret (it names the account); the key is. ``rasterLogin`` is a user
-name, shown like the email; ``rasterPassword`` is hidden.
-
-Like ``exceptions.py``, this module imports nothing of the package.
-
->>> from mapflow_geo._secrets import redact, secret_values
->>> token = "bWVAeC5vcmc6c2VjcmV0LWtleQ=="          # base64("me@x.org:secret-key")
->>> redact({"message": "bad key secret-key", "rasterPassword": "pw"}, secret_values(token))
-{'message': 'bad key ***', 'rasterPassword': '***'}
+Every writer (exception text, log lines, reprs, the journal, run files, saved maps) hides
+secrets through :func:`secret_values`, :func:`is_secret_key`, :func:`redact_url` and
+:func:`redact`; what counts as a secret is in DESIGN.md, *Retry and error policy*. Like
+``exceptions.py``, this module imports nothing of the package.
 """
 
 from __future__ import annotations

@@ -1,23 +1,7 @@
-"""Exceptions raised by mapflow-geo.
+"""Exceptions and warnings raised by mapflow-geo: every error under :class:`MapflowError`,
+every warning under :class:`MapflowWarning`.
 
-Everything derives from :class:`MapflowError`, so ``except MapflowError`` catches all
-of them. Two families hang below it:
-
-* client-side errors, raised before anything is sent or spent: bad AOI input
-  (:class:`AOIError`, naming the row), configuration (:class:`ConfigError`), planning
-  (:class:`PlanError`), unknown models (:class:`ModelNotFoundError`) and budget checks
-  (:class:`BudgetError`);
-* API errors (:class:`APIError` and one subclass per HTTP status), which keep the
-  server's ``status``, Mapflow ``code``, ``message`` and ``params``; and transport errors
-  (:class:`TransportError`), where no answer arrived at all;
-* run errors (:class:`RunError`, :class:`RunFailedError` with the partial result) and
-  unreadable results (:class:`DamagedResultError`).
-
-Every warning derives from :class:`MapflowWarning` (:class:`AOIWarning`,
-:class:`RunIncompleteWarning`); :func:`strict` and :func:`ignore` set them all at once.
-
-No exception text ever carries the API token: messages are built from the HTTP method,
-the URL path and the server's answer, never from request headers.
+The families and what each keeps: DESIGN.md, *Arguments, errors and warnings*.
 """
 
 from __future__ import annotations

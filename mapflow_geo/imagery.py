@@ -1,37 +1,8 @@
 """Imagery: the catalog as a GeoDataFrame, the scene choice rule, uploads to the Data API.
 
-Catalog
--------
-:func:`search_imagery` pages through ``POST /catalog/meta`` and returns one row per scene
-with every metadata field as a typed column. ``cloud_cover`` is always a **fraction
-0–1**, read by the scale of the endpoint (the client's ``catalog.scale``: the service
-answers percent, so a 0.8 % scene is 0.008), never guessed from the values. The
-``max_cloud_cover`` and ``min_aoi_intersection`` filters are fractions too; the client sends
-them on the service's scale (``maxCloudCover``, ``minAoiIntersectionPercent`` in percent)
-and ``max_cloud_cover`` is applied again to the normalised column.
-
-Scene choice rule
------------------
-Where several scenes cover the same ground, :data:`SCENE_ORDER` decides: **newest
-acquisition first, then least cloudy, then finest pixel (unknown resolution last), then
-id** (for determinism). :func:`choose_scenes` keeps, in that order, the scenes that add
-ground not yet covered; :func:`assign_scenes` gives every part of every AOI to the first
-scene in that order whose footprint covers it (parts no scene covers are dropped, with a
-warning); :func:`plan_scenes` plans each scene's parts on their own, so a processing never
-mixes two scenes, and records ``scene_id`` / ``scene_provider`` per tile, from which
-:func:`scene_source` builds the processing's ``imagerySearch`` source. Pass the chosen
-scenes as ``source=`` to ``gdf.mapflow.process`` / ``estimate`` to run that way.
-
-Uploads
--------
-:func:`upload` sends a GeoTIFF path (or a rioxarray DataArray, written to a temporary
-GeoTIFF) to a mosaic after :func:`check_upload` has verified the documented rules:
-the same CRS, band count and pixel size as the images already in the mosaic; ``uint8``
-data (the models read 8-bit RGB); :data:`ALLOWED_BAND_COUNTS`; pixel size at most
-:data:`MAX_PIXEL_SIZE_M` (``source-validator.PixelSizeTooHigh``: 1.2 m/px for the
-high-resolution models); a georeference; and a file size that fits the account's free
-storage (``GET /rasters/memory``). Each broken rule raises
-:class:`~mapflow_geo.exceptions.ImageryError` naming the rule and the numbers.
+:func:`search_imagery`, :func:`choose_scenes` / :func:`assign_scenes` /
+:func:`plan_scenes` / :func:`scene_source`, :func:`check_upload` and :func:`upload`; the
+rules (cloud-cover scale, scene order, upload checks) are in DESIGN.md, *Imagery*.
 """
 
 from __future__ import annotations

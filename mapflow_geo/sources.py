@@ -1,24 +1,7 @@
 """Builders for a processing's imagery source (``params.sourceParams``) and ``blocks``.
 
-The 2026 API (``POST /processings/v2``, ``POST /processing/cost/v2``) takes exactly one
-of four source kinds under ``params.sourceParams``::
-
-    {"dataProvider":  {"providerName": "Mapbox", "zoom": 18}}
-    {"myImagery":     {"mosaicId": "..."}}            or {"imageIds": ["..."]}
-    {"imagerySearch": {"dataProvider": "maxar", "imageIds": ["..."], "zoom": 18}}
-    {"userDefined":   {"sourceType": "XYZ", "url": "...", "zoom": 18, "crs": "EPSG:3857",
-                       "rasterLogin": "...", "rasterPassword": "..."}}
-
-Each builder returns ``{"sourceParams": {...}}``, ready to be used as (or merged into)
-the ``params`` of a create or cost body. The returned mapping is a plain ``dict``
-subclass whose ``repr`` hides ``rasterPassword`` (and any other credential:
-``mapflow_geo._secrets``).
-
->>> from mapflow_geo import sources
->>> sources.data_provider("Mapbox", zoom=18)
-{'sourceParams': {'dataProvider': {'providerName': 'Mapbox', 'zoom': 18}}}
->>> sources.blocks(Classification=True, OSM=False)
-[{'name': 'Classification', 'enabled': True}, {'name': 'OSM', 'enabled': False}]
+One builder per source kind, each returning ``{"sourceParams": {...}}`` with a repr that
+hides credentials; the four kinds are in DESIGN.md, *Imagery*.
 """
 
 from __future__ import annotations

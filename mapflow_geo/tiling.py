@@ -1,30 +1,8 @@
 """Split AOIs into tiles and pack the tiles into processings under Mapflow's limits.
 
-Pure geometry, no HTTP: the limits and the price come in as numbers.
-
-Mapflow refuses a processing whose total geodesic area exceeds the account's
-``aoiAreaLimit``, any of whose polygons has a lat/lon bounding box larger than that
-limit, or that holds more than ``maxAoisPerProcessing`` polygons; it charges each
-processing ``max(area_km2, 1) × price`` rounded up to a whole credit. :func:`plan`
-therefore aims at few processings, each nearly full.
-
-Algorithm
----------
-1. :func:`mapflow_geo.aoi.prepare_aois` repairs, reprojects, splits at the antimeridian
-   and trims overlaps (first row wins).
-2. Each polygon that fits whole (geodesic area and lat/lon bbox area within the
-   effective limit ``cap = limit × (1 − safety_margin)``) is one piece. Larger polygons
-   are cut on a lat/lon grid local to the polygon: bands of about ``√cap`` km height
-   from its southern edge, and in each band, for each connected part of the band, cells
-   of exactly ``cap`` geodesic area starting at the part's western edge (cell widths are
-   calibrated per band with :class:`pyproj.Geod`). A lat/lon cell *is* its own bounding
-   box, so every piece (a cell clipped to the polygon) meets the bbox rule by
-   construction; full interior cells fill a processing alone.
-3. Pieces are packed with first-fit decreasing by geodesic area into processings of
-   at most ``cap`` km² and ``max_aois`` polygons. Packed polygons never touch: a piece
-   touching a tile already in the processing is merged into it when the union is one
-   polygon of the same row that still meets the bbox rule, otherwise it goes on to the
-   next processing.
+Pure geometry, no HTTP: the limits and the price come in as numbers. The service's rules
+are in DESIGN.md, *Planning*; how :func:`plan` cuts and packs, and what it guarantees, in
+``docs/guide/planning.md``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pandas as pd
 from mapflow_geo.api import RunClient
 from mapflow_geo.results import arrow as _arrow
 from mapflow_geo.results import duck as _duck
+from mapflow_geo.results import review as _review
 from mapflow_geo.results import stac as _stac
 from mapflow_geo.results import stats as _stats
 from mapflow_geo.results import tiles as _tiles
@@ -31,7 +31,7 @@ from mapflow_geo.results.describe import provenance_of
 from mapflow_geo.results.io import FILE_COLUMNS, empty_features
 from mapflow_geo.results.raster import to_xarray
 from mapflow_geo.results.repair import QA_COLUMNS
-from mapflow_geo.results.tables import present
+from mapflow_geo.results.tables import present, result_card_html
 
 
 class MapflowResult:
@@ -337,56 +337,12 @@ class MapflowResult:
     def _repr_html_(self) -> str:
         """A card for notebooks: objects, tiles, coverage, credits, the failed tiles
         with their messages, and the per-row costs. Never loads the objects."""
-        t = _stats.totals(self)
-        e = html.escape
-        rows = [
-            ("objects", self._objects_text()),
-            ("input rows", f"{t['rows']} ({t['area_km2']:,.2f} km²)"),
-            ("tiles", f"{t['tiles_ok']} OK of {t['tiles']}, {t['tiles_failed']} failed"),
-            ("coverage", "—" if t["coverage"] is None else f"{t['coverage']:.1%}"),
-            ("processings", f"{t['processings']}"),
-            (
-                "credits",
-                f"{t['charged_credits']:,} charged, {t['estimated_credits']:,} estimated",
-            ),
-        ]
-        if t["charged_earlier_credits"]:
-            rows.append(("charged earlier", f"{t['charged_earlier_credits']:,} credits"))
-        if self.run_dir is not None:
-            rows.append(("run dir", str(self.run_dir)))
-        cells = "".join(
-            f"<tr><th style='text-align:left;padding:1px 8px'>{e(k)}</th>"
-            f"<td style='text-align:left;padding:1px 8px'>{e(v)}</td></tr>"
-            for k, v in rows
-        )
-        out = f"<div><b>MapflowResult</b><table>{cells}</table>"
-        failed = self.failed
-        if len(failed):
-            cols = [c for c in ("tile_id", "row", "status", "messages") if c in failed]
-            shown = failed[cols].head(10).copy()
-            if "messages" in shown:
-                shown["messages"] = [
-                    "; ".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
-                    for v in shown["messages"]
-                ]
-            more = f" (first 10 of {len(failed)})" if len(failed) > 10 else ""
-            out += f"<details open><summary>Failed tiles{more}</summary>"
-            out += shown.to_html(index=False, escape=True) + "</details>"
-        out += "<details><summary>Credits per input row</summary>"
-        out += self.costs_table("html") + "</details></div>"
-        return out
+        return result_card_html(self, _stats.totals(self), self._objects_text())
 
     # -- review (the client is passed in: results know no HTTP) ------------------
     def processing_ids(self) -> list[str]:
         """The ids of the run's processings on the service (created ones only)."""
-        ids = self.tiles["processing_id"] if "processing_id" in self.tiles else []
-        return sorted({str(i) for i in ids if isinstance(i, str) and i})
-
-    def _targets(self, processing_id: str | None) -> list[str]:
-        ids = [processing_id] if processing_id is not None else self.processing_ids()
-        if not ids:
-            raise ValueError("the run has no processing on the service to review")
-        return ids
+        return _review.processing_ids(self.tiles)
 
     def rate(
         self,
@@ -403,17 +359,11 @@ class MapflowResult:
         --------
         >>> res.rate(5, feedback="clean outlines", client=client)   # doctest: +SKIP
         """
-        ids = self._targets(processing_id)
-        for pid in ids:
-            client.processings.review.rate(pid, rating, feedback)
-        return ids
+        return _review.rate(self.tiles, rating, feedback, client, processing_id)
 
     def accept(self, *, client: RunClient, processing_id: str | None = None) -> list[str]:
         """Accept one processing in review, or every processing of the run."""
-        ids = self._targets(processing_id)
-        for pid in ids:
-            client.processings.review.accept(pid)
-        return ids
+        return _review.accept(self.tiles, client, processing_id)
 
     def reject(
         self,
@@ -425,29 +375,13 @@ class MapflowResult:
     ) -> list[str]:
         """Reject one processing in review, or every processing of the run, with a
         ``comment`` (and corrected ``features``, a FeatureCollection)."""
-        ids = self._targets(processing_id)
-        for pid in ids:
-            client.processings.review.reject(pid, comment, features)
-        return ids
+        return _review.reject(self.tiles, comment, features, client, processing_id)
 
     def review(self, client: RunClient) -> gpd.GeoDataFrame:
         """Fill ``reviewStatus`` and ``rating`` columns into :attr:`tiles`, by
         processing, from ``client.processings.get`` (one call per processing); returns
         the tiles."""
-        status: dict[str, Any] = {}
-        rating: dict[str, Any] = {}
-        for pid in self.processing_ids():
-            p = client.processings.get(pid)
-            status[pid] = None if p.review_status is None else str(p.review_status)
-            rating[pid] = p.rating
-        pids = self.tiles["processing_id"] if "processing_id" in self.tiles else None
-        if pids is None:
-            self.tiles = self.tiles.assign(reviewStatus=None, rating=None)
-        else:
-            self.tiles = self.tiles.assign(
-                reviewStatus=pids.map(status).astype("object"),
-                rating=pids.map(rating).astype("Int64"),
-            )
+        self.tiles = _review.with_review_columns(self.tiles, client)
         return self.tiles
 
     # -- presentation (results.tables, mapflow_geo.viz) ------------------------

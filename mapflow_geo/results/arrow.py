@@ -1,22 +1,7 @@
 """The stitched objects as an Arrow stream (the Arrow PyCapsule interface).
 
-:class:`~mapflow_geo.results.MapflowResult` and the
-:class:`~mapflow_geo.results.DatasetInfo` that ``to_parquet`` returns implement
-``__arrow_c_stream__``: every library that takes Arrow data without a copy takes them
-as they are, reading the stitched GeoParquet dataset record batch by record batch, never
-building a GeoDataFrame on the way::
-
-    gpd.GeoDataFrame.from_arrow(res)          # geopandas >= 1.0
-    lonboard.viz(res)                         # deck.gl on the GPU
-    duckdb.sql("select count(*) from res")    # DuckDB's replacement scans
-    pa.RecordBatchReader.from_stream(res)     # anything Arrow
-
-The geometry column is GeoArrow's WKB (``ARROW:extension:name`` = ``geoarrow.wkb``)
-with the dataset's CRS as PROJJSON in ``ARROW:extension:metadata``; the ``bbox``
-covering column stays in the files. The stream comes from, in this order: the dataset
-the result last wrote (:meth:`MapflowResult.to_parquet`); the objects already in memory;
-else the stitched dataset written once, streaming, into a temporary folder that lives
-as long as the result (:func:`stitched_dataset`).
+``MapflowResult`` and ``DatasetInfo`` implement ``__arrow_c_stream__`` with GeoArrow WKB
+batches read from the stitched dataset (:func:`stitched_dataset`); DESIGN.md, *Hand-offs*.
 """
 
 from __future__ import annotations
@@ -122,7 +107,7 @@ def stitched_dataset(result: Any) -> Path:
 
 
 def result_reader(result: Any) -> pa.RecordBatchReader:
-    """The stream of :meth:`MapflowResult.to_arrow` (see the module docs for its source)."""
+    """The stream of :meth:`MapflowResult.to_arrow` (its source: DESIGN.md, *Hand-offs*)."""
     if result.dataset is not None and Path(result.dataset).is_dir():
         return dataset_reader(result.dataset)
     if result._features is not None:

@@ -1,41 +1,8 @@
 """Scale-out: a run's results as a dask-geopandas frame, seam stitching and stats on dask.
 
-The runner stores every downloaded AOI result as its own GeoParquet file in
-``<run_dir>/results/`` (``<processing key>.<aoi id>.parquet``, EPSG:4326, with the
-provenance columns ``row``, ``tile_id``, ``processing_id``): a partitioned dataset that
-``geopandas.read_parquet`` / ``dask_geopandas.read_parquet`` read file by file.
-:func:`to_dask` turns it into a :class:`dask_geopandas.GeoDataFrame` whose partitions
-are **spatial neighbourhoods**: the files are ordered by the Hilbert index of their tile's
-centre and grouped, in that order, into partitions of about ``partition_features``
-objects. Schemas are unified per partition (GDAL infers types file by file).
-
-Stitching (:func:`stitch_dask`) gives exactly what :func:`mapflow_geo.results.stitch`
-gives in memory (same objects, same properties; row order aside):
-
-1. every partition flags, with the in-memory rule, the pieces that may have been cut
-   (their input row has several tiles and they touch their tile's boundary); the rest —
-   nearly everything — is final and never moves;
-2. the flagged pieces are shuffled so that all pieces of one input row meet in one
-   partition (pieces are only ever joined within a row), and each such partition is
-   stitched with the in-memory function.
-
-Step 2 moves only seam pieces (a few per cent of the objects). Its unit of work is one
-input row's seam pieces, so a single enormous row bounds the parallelism of step 2, not
-its correctness.
-
-Everything here is plain dask-geopandas work (module-level functions, no state): it runs
-unchanged on a ``dask.distributed`` cluster — the user's ``Client`` (the default one
-when it runs) or ``dask_client=`` / a scheduler address (:func:`compute`, :func:`stats_dask`).
-The stitched GeoParquet dataset (:func:`mapflow_geo.results.dataset.write_dataset`,
-``MapflowResult.to_parquet(path, dask_client=...)``) runs its bounded steps on the same
-cluster; its memory per task is bounded by a partition, where step 2 here is bounded by
-an input row's seam pieces.
-
->>> res = open_run("runs/country")                                  # doctest: +SKIP
->>> ddf = res.to_dask()                                             # doctest: +SKIP
->>> objects = stitch_dask(ddf, res.tiles).compute()                 # doctest: +SKIP
->>> stitched = stitch_dask(ddf, res.tiles)                           # doctest: +SKIP
->>> stats = stats_dask(stitched, res, dask_client="tcp://scheduler:8786") # doctest: +SKIP
+:func:`to_dask` (spatially partitioned), :func:`stitch_dask` (equal to the in-memory
+stitch), :func:`stats_dask`; how they partition and shuffle: DESIGN.md, *Country scale*
+(*Dask*).
 """
 
 from __future__ import annotations
@@ -117,7 +84,7 @@ def to_dask(
     stitched: bool = False,
 ) -> dask_geopandas.GeoDataFrame:
     """A run's stored pieces as a dask-geopandas GeoDataFrame, partitioned by spatial
-    neighbourhood (see the module docstring).
+    neighbourhood (DESIGN.md, *Country scale*).
 
     Parameters
     ----------
@@ -202,7 +169,7 @@ def stitch_dask(
     npartitions: int | None = None,
 ) -> dask_geopandas.GeoDataFrame:
     """Seam stitching on dask: the same objects as :func:`~mapflow_geo.results.stitch`
-    (see the module docstring for how).
+    (DESIGN.md, *Country scale*, says how).
 
     Parameters
     ----------

@@ -1,51 +1,8 @@
 """Country-sized results: the stitched objects as a GeoParquet dataset, written by streaming.
 
-A run stores every downloaded AOI result as its own GeoParquet file (the *pieces*).
-:func:`write_dataset` turns them into the stitched objects without ever holding the run
-in memory, and writes them as a **GeoParquet 1.1 dataset**: a folder of
-``part-NNNNN.parquet`` files, each a spatial neighbourhood of about
-``partition_features`` objects (the pieces' files in Hilbert order of their tile's
-centre), with a ``bbox`` covering column (struct ``xmin``/``ymin``/``xmax``/``ymax``,
-declared in each file's ``geo`` metadata), the provenance columns ``row``, ``tile_id``,
-``processing_id``, and the ``_metadata`` / ``_common_metadata`` summary files that
-``pyarrow.dataset``, dask and Spark read. DuckDB, Apache Sedona and dask-geopandas read
-it as it is (``docs/guide/results.md``).
-
-Seams, with memory bounded by the partition, not by the run:
-
-1. **scan** (per partition): read each file, flag with the seam rule
-   (:func:`~mapflow_geo.results.stitch.seam_mask`) the pieces that may have been cut —
-   a few per cent — and spill them to an Arrow IPC file (one record batch per source
-   file, so any file's seam pieces can be read back alone). Everything else is final.
-2. **pairs** (per partition): load the seam pieces of the partition's tiles and of the
-   tiles next to them (same input row, within a few :data:`SEAM_EPS_DEG`), and find the
-   pairs of pieces that are parts of one object with the rule of ``stitch``
-   (:func:`~mapflow_geo.results.stitch.cut_pairs`). A pair's verdict depends only on
-   the pieces of its two tiles, so whole tiles at a time give exactly ``stitch``'s pairs.
-3. **groups** (on the caller): connected components of the pairs, over the seam pieces
-   only (integers: a few bytes per seam piece). Each group belongs to the first
-   partition holding one of its pieces.
-4. **merge and write** (per partition): read the group's pieces back from the spills
-   (objects spanning many tiles, such as long roads, reach into other partitions' spills
-   for just those batches), join them with ``stitch``'s merge
-   (:func:`~mapflow_geo.results.stitch.merge_groups`, pieces in the in-memory order so
-   ties break the same way), add the partition's uncut pieces file by file, write.
-
-The objects equal ``stitch(read_result_files(files.path), tiles)`` (row order aside);
-``tests/test_dataset.py`` checks it object by object. The per-(row, class) sums of
-:mod:`mapflow_geo.results.stats` come out of the same pass (the uncut pieces are summed
-in step 1, the joined ones in step 4), so stats never need the objects in memory either
-(:func:`stream_class_sums` runs steps 1–4 without writing). Each step is a list of
-independent tasks: with ``dask_client=`` (a ``dask.distributed.Client`` or a scheduler
-address) they run on the cluster (the spills then need a folder every worker sees: the
-output folder, or ``spill_dir``).
-
-Examples
---------
->>> info = write_dataset(res.files, res.tiles, "buildings")           # doctest: +SKIP
->>> import pyarrow.dataset as ds                                      # doctest: +SKIP
->>> ds.dataset("buildings").count_rows() == info.objects              # doctest: +SKIP
-True
+:func:`write_dataset` (``MapflowResult.to_parquet``) and :func:`stream_class_sums`; the
+layout and the four bounded steps (scan, pairs, groups, merge and write) are in DESIGN.md,
+*Country scale*.
 """
 
 from __future__ import annotations
@@ -625,7 +582,7 @@ def write_dataset(
     provenance: dict | None = None,
 ) -> DatasetInfo:
     """Stitch a run's stored pieces and write them as a GeoParquet 1.1 dataset, streaming
-    (see the module docstring; memory grows with ``partition_features``, not the run).
+    (DESIGN.md, *Country scale*; memory grows with ``partition_features``, not the run).
 
     Parameters
     ----------

@@ -1,40 +1,8 @@
 """Results as rasters: a regular grid over the AOI with coverage fractions and counts.
 
-:func:`to_xarray` (``result.to_xarray(resolution_m=...)``) returns an
-:class:`xarray.Dataset` on a north-up grid in a metric CRS (the AOI's UTM zone unless
-``crs`` is given), with rioxarray's CRS and transform written, so it is ready for zonal
-statistics (``rioxarray`` clip, ``xarray`` groupby, exactextract…).
-
-Variables (``y, x``):
-
-``aoi_fraction``
-    Share of the cell inside the input areas.
-``count``
-    Objects per cell, each counted once, in the cell holding its representative point
-    (a point inside the object): summed over cells, counts equal ``len(features)``.
-``count_<object_type>``
-    The same per object type, when a result holds several.
-``<object_type>_coverage``
-    Share of the cell covered by polygon objects of that type (buildings, forest,
-    construction, fields…); overlaps count once.
-``forest_<class>``
-    With forest height classes (``class``: ``00m-04m``…), the share of the cell covered
-    by each class.
-
-Method and accuracy
--------------------
-Coverage is rasterised (``rasterio.features.rasterize``, pixel-centre rule) on a grid
-``supersample`` times finer than the output in each direction, and averaged over each
-cell's ``supersample²`` sub-cells. A sub-cell is wrong only where a polygon edge crosses
-it, so a cell's error is bounded by (length of edges inside the cell × sub-cell size) /
-cell area and is unbiased on average; what matters is the sub-cell size against the
-objects' size. The default (``supersample=None``) picks ``ceil(resolution_m / 6.25)``
-clamped to 4…16, i.e. sub-cells of at most 6.25 m at 100 m cells and 2.5 m at 10 m.
-Measured against exact shapely intersection (``benchmarks/raster.py``, 8–30 m buildings,
-100 m cells) the mean absolute error per cell is 0.054 at 4×4, 0.018 at 8×8 and lower at
-16×16 (see benchmarks/README.md); ``tests/test_raster.py`` checks < 0.02 on simulator
-buildings at 50 m. Work goes strip by strip (``strip_rows`` output rows at a time,
-geometries selected with an STRtree), so memory stays bounded by a strip, not by the AOI.
+:func:`to_xarray` (``result.to_xarray(resolution_m=...)``) and
+:func:`rasterize_features`; the method and its accuracy are in DESIGN.md, *Results as
+rasters*.
 """
 
 from __future__ import annotations
@@ -150,8 +118,17 @@ def rasterize_features(
     supersample: int | None = None,
     strip_rows: int = 256,
 ) -> xr.Dataset:
-    """Objects over ``area`` → Dataset of coverage fractions and counts (see the module
-    docstring). ``features`` need ``geometry`` and ideally ``object_type`` / ``class``."""
+    """Objects over ``area`` → Dataset of coverage fractions and counts on a north-up
+    grid in a metric CRS (the AOI's UTM zone unless ``crs``), CRS and transform written
+    by rioxarray. ``features`` need ``geometry`` and ideally ``object_type`` / ``class``.
+
+    Variables (``y, x``): ``aoi_fraction``, the share of the cell inside ``area``;
+    ``count``, objects per cell, each counted once in the cell holding its representative
+    point (summed over cells, the objects); ``count_<object_type>``, the same per type
+    when there are several; ``<object_type>_coverage``, the share of the cell covered by
+    polygon objects of that type (overlaps count once); ``forest_<class>``, with forest
+    height classes (``class``: ``00m-04m``…), the share covered by each class. Method,
+    ``supersample`` and accuracy: DESIGN.md, *Results as rasters*."""
     if supersample is None:
         supersample = auto_supersample(resolution_m)
     if supersample < 1:

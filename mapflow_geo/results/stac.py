@@ -1,39 +1,7 @@
 """A result as a STAC Collection: one Item per processing, the stitched dataset as assets.
 
-:func:`write_stac` (``res.to_stac(folder)``) writes, with pystac (the ``stac`` extra)::
-
-    folder/
-        collection.json            the run: extent, summaries, providers, the parts
-        <processing id>/<processing id>.json
-                                   one Item per processing on the service
-        objects/part-NNNNN.parquet the stitched GeoParquet dataset (``to_parquet``)
-
-Every link and asset href is relative (a *self-contained* catalog): the folder can be
-copied, zipped or uploaded anywhere as it is.
-
-Each Item's geometry is its processing's area (the union of its AOIs), its ``datetime``
-the imagery date of its objects (a ``start_datetime`` / ``end_datetime`` range when
-they differ; the processing's creation time when it has no object). It carries the
-`processing extension <https://github.com/stac-extensions/processing>`_
-(``processing:facility``, ``processing:software``, ``processing:expression`` holding
-the model, blocks, provider and zoom, ``processing:datetime``) and ``mapflow:*`` fields
-that can be searched without parsing the expression: ``mapflow:model``,
-``mapflow:blocks``, ``mapflow:provider``, ``mapflow:zoom``, ``mapflow:credits``,
-``mapflow:objects``, ``mapflow:status``, ``mapflow:processing_id``, ``mapflow:rows``.
-``mapflow:objects`` counts the objects the processing holds whole or in part: one
-stitched across two processings counts for both, so the Items' counts may add up to
-more than ``mapflow:total_objects``. Its ``data`` asset lists the dataset's parts
-holding its objects (``mapflow:parts``; the first as ``href``).
-
-The Collection has every part as an asset; its summaries are ``mapflow:model``,
-``mapflow:class`` (the object classes), ``mapflow:objects`` and ``mapflow:credits``
-(ranges over the Items), with the totals in ``mapflow:class_counts``,
-``mapflow:total_objects`` and ``mapflow:total_credits``.
-
-Examples
---------
->>> collection = res.to_stac("stac/city")                              # doctest: +SKIP
->>> pystac.Collection.from_file("stac/city/collection.json")           # doctest: +SKIP
+:func:`write_stac` (``res.to_stac(folder)``, pystac: the ``stac`` extra); the layout and
+fields are in ``docs/guide/sharing.md`` (*STAC*), the rules in DESIGN.md, *Hand-offs*.
 """
 
 from __future__ import annotations
@@ -276,8 +244,8 @@ def write_stac(
     license: str = "other",
     partition_features: int | None = None,
 ) -> Any:
-    """Write ``result`` as a self-contained STAC Collection in ``folder`` (see the
-    module docs for its layout and fields) and return the ``pystac.Collection``.
+    """Write ``result`` as a self-contained STAC Collection in ``folder`` and return the
+    ``pystac.Collection`` (layout and fields: ``docs/guide/sharing.md``, *STAC*).
 
     The stitched dataset is written (streaming) into ``folder/objects``; the folder is
     replaced when it holds an earlier catalog of this kind, never when it holds anything

@@ -1,40 +1,8 @@
 """Seam stitching: objects that tiling cut at tile borders, joined back into one each.
 
-Tiling cuts an object where it crosses a seam, the boundary between two tiles of one
-input row: each tile's result holds the object clipped to that tile. A piece of a cut
-object therefore has a **cut edge** — a part of its boundary lying along its own tile's
-boundary — and the pieces on the two sides of the seam have the *same* cut edge. That,
-not mere nearness, is what joins two pieces:
-
-* **polygons** — a segment of piece A's boundary that lies on tile A's boundary (both
-  ends and its midpoint within :data:`SEAM_EPS_DEG`) and a segment of piece B's boundary
-  that lies on tile B's boundary are collinear (within ``2 * SEAM_EPS_DEG``) and overlap
-  over more than :data:`MIN_OVERLAP_DEG` *and* over at least :data:`MIN_OVERLAP_SHARE`
-  of the shorter of the two;
-* **lines** — an end of a part of A that lies on tile A's boundary coincides (within
-  :data:`SEAM_EPS_DEG`) with an end of a part of B that lies on tile B's boundary;
-
-always for pieces of different tiles with the same input ``row``, ``object_type`` and
-``class_id`` / ``class``. Joining is transitive (graph components), so an object cut
-into four by a tile corner is joined through its edge neighbours (the diagonal pieces
-meet only at the corner).
-
-Attached buildings (terraced rows, shared walls; Mapflow returns each as its own
-polygon) are never joined: two neighbours cut by a seam meet it at one point, where
-their shared wall crosses it, so their cut edges touch but do not overlap. (Joining
-pieces that merely come near each other at a seam turns a terrace of ten houses cut by
-a seam into one building.) Detections that overlap their neighbour by a few centimetres
-stay apart too: the share rule asks for half of the shorter cut edge.
-
-The one ambiguous case: a shared wall lying exactly *on* a seam. The two houses are then
-wholly in different tiles, and their walls on the seam look exactly like cut edges, so
-they are joined. With real coordinates this has probability zero (a wall would have to
-coincide with a tile border to within a centimetre along its whole length); nothing in
-the pieces tells it apart from a house cut there.
-
-Stitching looks only at pieces :func:`seam_mask` flags (the one definition of "may have
-been cut", shared with :mod:`mapflow_geo.results.dask`), finds candidate cut edges with
-a spatial index, and unions each connected group once.
+:func:`seam_mask` (the one "may have been cut"), :func:`cut_pairs`, :func:`merge_groups`
+and :func:`stitch`; the rule (cut edges, attached buildings) is in DESIGN.md, *Seam
+stitching*.
 """
 
 from __future__ import annotations
@@ -280,7 +248,7 @@ def _cut_segments(geoms: np.ndarray, plan: TilePlan, pos: np.ndarray):
 def _edge_pairs(
     geoms: np.ndarray, plan: TilePlan, pos: np.ndarray, key: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pieces whose cut edges overlap over a length (see the module docstring)."""
+    """Pieces whose cut edges overlap over a length (DESIGN.md, *Seam stitching*)."""
     p0, p1, owner = _cut_segments(geoms, plan, pos)
     d = p1 - p0
     length = np.hypot(d[:, 0], d[:, 1])

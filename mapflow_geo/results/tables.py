@@ -8,6 +8,7 @@ coverage as a percentage. Totals are never a row of the table (the caption gives
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -148,4 +149,47 @@ def present(
         out = text = df.to_csv()
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")
+    return out
+
+
+def result_card_html(result: Any, t: dict[str, Any], objects: str) -> str:
+    """A result's card for notebooks (``MapflowResult._repr_html_``): ``objects`` (what
+    is known of them), tiles, coverage, credits (``t``: the result's totals), the failed
+    tiles with their messages and the per-row costs. Never loads the objects."""
+    e = html.escape
+    rows = [
+        ("objects", objects),
+        ("input rows", f"{t['rows']} ({t['area_km2']:,.2f} km²)"),
+        ("tiles", f"{t['tiles_ok']} OK of {t['tiles']}, {t['tiles_failed']} failed"),
+        ("coverage", "—" if t["coverage"] is None else f"{t['coverage']:.1%}"),
+        ("processings", f"{t['processings']}"),
+        (
+            "credits",
+            f"{t['charged_credits']:,} charged, {t['estimated_credits']:,} estimated",
+        ),
+    ]
+    if t["charged_earlier_credits"]:
+        rows.append(("charged earlier", f"{t['charged_earlier_credits']:,} credits"))
+    if result.run_dir is not None:
+        rows.append(("run dir", str(result.run_dir)))
+    cells = "".join(
+        f"<tr><th style='text-align:left;padding:1px 8px'>{e(k)}</th>"
+        f"<td style='text-align:left;padding:1px 8px'>{e(v)}</td></tr>"
+        for k, v in rows
+    )
+    out = f"<div><b>MapflowResult</b><table>{cells}</table>"
+    failed = result.failed
+    if len(failed):
+        cols = [c for c in ("tile_id", "row", "status", "messages") if c in failed]
+        shown = failed[cols].head(10).copy()
+        if "messages" in shown:
+            shown["messages"] = [
+                "; ".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
+                for v in shown["messages"]
+            ]
+        more = f" (first 10 of {len(failed)})" if len(failed) > 10 else ""
+        out += f"<details open><summary>Failed tiles{more}</summary>"
+        out += shown.to_html(index=False, escape=True) + "</details>"
+    out += "<details><summary>Credits per input row</summary>"
+    out += result.costs_table("html") + "</details></div>"
     return out

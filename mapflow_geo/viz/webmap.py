@@ -1,20 +1,8 @@
 """A web map of a PMTiles archive: one HTML page, MapLibre GL and the pmtiles reader.
 
-:func:`pmtiles_page` writes a page beside an archive written by
-:func:`mapflow_geo.results.tiles.write_pmtiles`: the objects coloured by class (the
-colours of every other map, :func:`~mapflow_geo.viz.styles.class_colors`), outlines from
-z15, a legend, a popup with the clicked object's properties, an optional raster
-basemap. The page loads ``maplibre-gl`` and ``pmtiles`` from ``assets_url`` (a CDN
-serving npm packages as ``<assets_url>/<package>@<version>/<file>``, unpkg by default;
-any mirror or local copy laid out the same way) and reads the archive, by its relative
-name, with HTTP range requests. Serve both from any static host that answers range
-requests (object stores, nginx, ``npx http-server``; Python's ``http.server`` does not),
-not from ``file://``.
-
-Examples
---------
->>> info = res.to_pmtiles("web/buildings.pmtiles", page=True)         # doctest: +SKIP
->>> # then: upload web/ as it is, and open web/index.html
+:func:`pmtiles_page` writes the page beside an archive of
+:func:`mapflow_geo.results.tiles.write_pmtiles`; serving it: ``docs/guide/results.md``,
+*Vector tiles for the web*.
 """
 
 from __future__ import annotations
@@ -103,7 +91,8 @@ def pmtiles_page(
     basemap: str | None = OSM,
     title: str | None = None,
 ) -> Path:
-    """Write an HTML page showing the archive of ``info`` (see the module docs).
+    """Write an HTML page showing the archive of ``info`` (serving it:
+    ``docs/guide/results.md``, *Vector tiles for the web*).
 
     Parameters
     ----------
