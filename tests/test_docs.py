@@ -62,6 +62,7 @@ PAGES = {
         "results.duck",
         "results.stac",
         "results.tiles",
+        "results.review",
     ],
     "run": [
         "run",
@@ -72,6 +73,7 @@ PAGES = {
         "run.store",
         "run.journal",
         "run.monitor",
+        "run.status",
     ],
     "viz": [
         "viz",
