@@ -6,6 +6,7 @@ of a :class:`~mapflow_geo.api.RunClient`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import geopandas as gpd
@@ -19,10 +20,15 @@ def processing_ids(tiles: gpd.GeoDataFrame) -> list[str]:
     return sorted({str(i) for i in ids if isinstance(i, str) and i})
 
 
-def _targets(tiles: gpd.GeoDataFrame, processing_id: str | None) -> list[str]:
+def _each(
+    tiles: gpd.GeoDataFrame, processing_id: str | None, call: Callable[[str], Any]
+) -> list[str]:
+    """``call`` for ``processing_id``, or for every processing of the tiles; the ids."""
     ids = [processing_id] if processing_id is not None else processing_ids(tiles)
     if not ids:
         raise ValueError("the run has no processing on the service to review")
+    for pid in ids:
+        call(pid)
     return ids
 
 
@@ -34,18 +40,14 @@ def rate(
     processing_id: str | None,
 ) -> list[str]:
     """Rate ``processing_id``, or every processing of the tiles; the ids rated."""
-    ids = _targets(tiles, processing_id)
-    for pid in ids:
-        client.processings.review.rate(pid, rating, feedback)
-    return ids
+    return _each(
+        tiles, processing_id, lambda pid: client.processings.review.rate(pid, rating, feedback)
+    )
 
 
 def accept(tiles: gpd.GeoDataFrame, client: RunClient, processing_id: str | None) -> list[str]:
     """Accept ``processing_id``, or every processing of the tiles; the ids accepted."""
-    ids = _targets(tiles, processing_id)
-    for pid in ids:
-        client.processings.review.accept(pid)
-    return ids
+    return _each(tiles, processing_id, lambda pid: client.processings.review.accept(pid))
 
 
 def reject(
@@ -56,10 +58,9 @@ def reject(
     processing_id: str | None,
 ) -> list[str]:
     """Reject ``processing_id``, or every processing of the tiles; the ids rejected."""
-    ids = _targets(tiles, processing_id)
-    for pid in ids:
-        client.processings.review.reject(pid, comment, features)
-    return ids
+    return _each(
+        tiles, processing_id, lambda pid: client.processings.review.reject(pid, comment, features)
+    )
 
 
 def with_review_columns(tiles: gpd.GeoDataFrame, client: RunClient) -> gpd.GeoDataFrame:

@@ -110,22 +110,7 @@ def cli_main(argv: list[str] | None = None) -> int:
         help="keep the state in this file across restarts (None: in memory only)",
     )
     ap.add_argument("--basemap-vintage", default="2024-06-01", help="date of the basemaps' imagery")
-    args = ap.parse_args(argv)
-    server = Server(
-        host=args.host,
-        port=args.port,
-        token=args.token,
-        aoi_area_limit_km2=args.aoi_area_limit_km2,
-        max_aois_per_processing=args.max_aois_per_processing,
-        processing_seconds=args.processing_seconds,
-        awaiting_seconds=args.awaiting_seconds,
-        fail_fraction=args.fail_fraction,
-        credits=args.credits,
-        billing_type=args.billing_type,
-        seed=args.seed,
-        state_file=args.state_file,
-        basemap_vintage=args.basemap_vintage,
-    )
+    server = Server(**vars(ap.parse_args(argv)))  # each option is a Server keyword
     print(f"Mapflow simulator listening on {server.url}", flush=True)
     print(f"token: {server.token}", flush=True)
     print(f"admin: {server.base}/_sim/requests  {server.base}/_sim/state", flush=True)

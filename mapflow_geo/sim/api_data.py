@@ -55,42 +55,24 @@ PLACEHOLDER_META = {
 
 
 # ----------------------------------------------------------------------------- lookups, JSON
+def _owned(svc: Service, items: dict, kind: str, uid: str) -> Any:
+    """The caller's ``kind`` (mosaic, image) ``uid`` of ``items``, else the Data API's
+    404 (none) or 403 (another account's)."""
+    item = items.get(uid)
+    params = {"instance_type": kind, "uid": uid}
+    if item is None:
+        raise DataApiError(404, "ItemNotFound", f"{kind.capitalize()} {uid} not found", params)
+    if not svc.mine(item):
+        raise DataApiError(403, "AccessDenied", f"You do not have access to {kind} {uid}", params)
+    return item
+
+
 def mosaic_of(svc: Service, mosaic_id: str) -> Mosaic:
-    m = svc.state.mosaics.get(mosaic_id)
-    if m is None:
-        raise DataApiError(
-            404,
-            "ItemNotFound",
-            f"Mosaic {mosaic_id} not found",
-            {"instance_type": "mosaic", "uid": mosaic_id},
-        )
-    if not svc.mine(m):
-        raise DataApiError(
-            403,
-            "AccessDenied",
-            f"You do not have access to mosaic {mosaic_id}",
-            {"instance_type": "mosaic", "uid": mosaic_id},
-        )
-    return m
+    return _owned(svc, svc.state.mosaics, "mosaic", mosaic_id)
 
 
 def image_of(svc: Service, image_id: str) -> Image:
-    i = svc.state.images.get(image_id)
-    if i is None:
-        raise DataApiError(
-            404,
-            "ItemNotFound",
-            f"Image {image_id} not found",
-            {"instance_type": "image", "uid": image_id},
-        )
-    if not svc.mine(i):
-        raise DataApiError(
-            403,
-            "AccessDenied",
-            f"You do not have access to image {image_id}",
-            {"instance_type": "image", "uid": image_id},
-        )
-    return i
+    return _owned(svc, svc.state.images, "image", image_id)
 
 
 def used_bytes(svc: Service) -> int:

@@ -422,6 +422,17 @@ def aois(svc: Service, req: Request, processing_id: str) -> Response:
     return json_response(out)
 
 
+def _require_ok(status: str, what: str, params: dict[str, Any]) -> None:
+    """400 ``RESULT_NOT_READY`` unless ``what`` (an AOI, a processing) is OK."""
+    if status != "OK":
+        raise ApiError(
+            400,
+            "RESULT_NOT_READY",
+            f"{what} is {status}; results are available when it is OK",
+            {"status": status, **params},
+        )
+
+
 def result(svc: Service, req: Request, processing_id: str) -> Response:
     proc = svc.processing(processing_id)
     now = svc.now()
@@ -435,23 +446,10 @@ def result(svc: Service, req: Request, processing_id: str) -> Response:
                 f"AOI {aoi_id} not found in processing {processing_id}",
                 {"aoiId": aoi_id},
             )
-        st = chosen[0].status(now)[0]
-        if st != "OK":
-            raise ApiError(
-                400,
-                "RESULT_NOT_READY",
-                f"AOI {aoi_id} is {st}; results are available when it is OK",
-                {"status": st, "aoiId": aoi_id},
-            )
+        _require_ok(chosen[0].status(now)[0], f"AOI {aoi_id}", {"aoiId": aoi_id})
     else:
-        st = proc.status(now)[0]
-        if st != "OK":
-            raise ApiError(
-                400,
-                "RESULT_NOT_READY",
-                f"Processing {processing_id} is {st}; results are available when it is OK",
-                {"status": st, "processingId": processing_id},
-            )
+        what = f"Processing {processing_id}"
+        _require_ok(proc.status(now)[0], what, {"processingId": processing_id})
         chosen = proc.aois
     data = result_bytes(svc, proc, chosen)
     return Response(200, data, content_type="application/octet-stream")

@@ -539,21 +539,18 @@ class Server:
         return True
 
     def _draw_fault(self, method: str, path: str) -> str | None:
-        f = self._faults
-        if not any(f[k] for k in _STATUS_FAULTS) or not self._applies(method, path):
-            return None
-        with self._rng_lock:
-            for k in _STATUS_FAULTS:
-                if f[k] and self._rng.random() < f[k]:
-                    return k
-        return None
+        return self._draw(_STATUS_FAULTS, method, path)
 
     def _draw_after_fault(self, method: str, path: str) -> str | None:
+        return self._draw(_AFTER_FAULTS, method, path)
+
+    def _draw(self, kinds: tuple[str, ...], method: str, path: str) -> str | None:
+        """The first of the fault ``kinds`` drawn for this request, in order, if any."""
         f = self._faults
-        if not any(f[k] for k in _AFTER_FAULTS) or not self._applies(method, path):
+        if not any(f[k] for k in kinds) or not self._applies(method, path):
             return None
         with self._rng_lock:
-            for k in _AFTER_FAULTS:
+            for k in kinds:
                 if f[k] and self._rng.random() < f[k]:
                     return k
         return None

@@ -20,7 +20,8 @@ from branca.element import MacroElement, Template
 
 from mapflow_geo._args import checked
 from mapflow_geo.results.columns import check_column
-from mapflow_geo.run.prepare import plan as make_plan
+from mapflow_geo.tiling import PLAN_COLUMNS
+from mapflow_geo.viz._plan import plan_view, processing_colors
 from mapflow_geo.viz.deck import lonboard_result
 from mapflow_geo.viz.layers import add_processing_layers
 from mapflow_geo.viz.styles import (
@@ -104,17 +105,16 @@ def explore_plan(
     >>> m = gdf.mapflow.explore_plan(area_limit_km2=5, max_aois=10)   # doctest: +SKIP
     >>> m.save("plan.html")                                      # doctest: +SKIP
     """
-    if plan is None:
-        plan = make_plan(
-            gdf,
-            area_limit_km2=area_limit_km2,
-            max_aois=max_aois,
-            client=client,
-            model=model,
-            price_per_km2=price_per_km2,
-            input_errors=input_errors,
-        )
-    aois = gdf.to_crs(4326) if gdf.crs is not None else gdf.set_crs(4326)
+    aois, plan = plan_view(
+        gdf,
+        plan,
+        area_limit_km2=area_limit_km2,
+        max_aois=max_aois,
+        client=client,
+        model=model,
+        price_per_km2=price_per_km2,
+        input_errors=input_errors,
+    )
     planned = plan.to_crs(4326)
     if m is None:
         m = _new_map(bounds_of(aois, planned), basemap=tiles, width=width, height=height)
@@ -134,23 +134,9 @@ def _add_plan_tiles(m: folium.Map, planned: gpd.GeoDataFrame, n_proc: int) -> No
     """The planned tiles, one colour per processing, with their plan columns in popups."""
     shown = planned.copy()
     shown["status"] = "PLANNED"
-    proc = shown["processing"] if "processing" in shown else pd.Series(range(len(shown)))
-    palette = class_colors([f"{int(p):06d}" for p in proc.unique()])
-    shown["_color"] = [palette[f"{int(p):06d}"] for p in proc]
-    fields = [
-        c
-        for c in (
-            "tile_id",
-            "row",
-            "processing",
-            "area_km2",
-            "bbox_area_km2",
-            "processing_area_km2",
-            "processing_aois",
-            "planned_credits",
-        )
-        if c in shown
-    ]
+    shown["_color"] = processing_colors(shown)
+    columns = dict.fromkeys(["tile_id", *PLAN_COLUMNS])  # the tile id first
+    fields = [c for c in columns if c in shown and c != "geometry"]
     _explore(
         shown,
         m,

@@ -261,25 +261,24 @@ def plot_plan(
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    from mapflow_geo.run.prepare import plan as make_plan
+    from mapflow_geo.viz._plan import plan_view, processing_colors
 
-    if plan is None:
-        plan = make_plan(
-            gdf,
-            area_limit_km2=area_limit_km2,
-            max_aois=max_aois,
-            client=client,
-            model=model,
-            price_per_km2=price_per_km2,
-            input_errors=input_errors,
-        )
+    aois, plan = plan_view(
+        gdf,
+        plan,
+        area_limit_km2=area_limit_km2,
+        max_aois=max_aois,
+        client=client,
+        model=model,
+        price_per_km2=price_per_km2,
+        input_errors=input_errors,
+    )
     if ax is None:
         _, ax = plt.subplots(figsize=figsize, layout="constrained")
-    aois = (gdf.to_crs(4326) if gdf.crs is not None else gdf.set_crs(4326)).to_crs(3857)
+    aois = aois.to_crs(3857)
     tiles_m = plan.to_crs(3857)
+    colors = processing_colors(tiles_m)
     proc = tiles_m["processing"] if "processing" in tiles_m else pd.Series(range(len(tiles_m)))
-    palette = class_colors([f"{int(p):06d}" for p in proc.unique()])
-    colors = [palette[f"{int(p):06d}"] for p in proc]
     if len(tiles_m):
         tiles_m.plot(ax=ax, color=colors, alpha=0.35, edgecolor=colors, linewidth=0.8)
     if len(aois):
