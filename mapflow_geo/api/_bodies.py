@@ -1,4 +1,5 @@
-"""Request bodies: create/cost bodies with their conveniences, cost answers, uploads."""
+"""Request bodies and answers: create/cost bodies with their conveniences, cost answers,
+optional records, uploads."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from mapflow_geo.exceptions import TransportError
 
@@ -19,6 +20,14 @@ _BODY_KEYS = {
     "source_params": "sourceParams",
     "inference_params": "inferenceParams",
 }
+
+
+_R = TypeVar("_R")
+
+
+def record_or_none(data: Any, parse: Callable[[Mapping[str, Any]], _R]) -> _R | None:
+    """The record of an answer that may be empty (``expect="json_optional"``), or None."""
+    return parse(data) if isinstance(data, Mapping) else None
 
 
 def create_body(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from mapflow_geo._http import Transport, quote_path
-from mapflow_geo.api._bodies import files_of
+from mapflow_geo.api._bodies import files_of, record_or_none
 from mapflow_geo.api._paging import parsed
 from mapflow_geo.exceptions import MapflowError, NotFoundError, TransportError
 from mapflow_geo.models import Image, ImageDownload
@@ -99,7 +99,7 @@ class ImagesAPI:
             params={"name": name},
             expect="json_optional",
         )
-        return Image.from_json(data) if isinstance(data, Mapping) else None
+        return record_or_none(data, Image.from_json)
 
     def delete(self, image_id: str) -> None:
         """``DELETE /rasters/image/{id}``."""

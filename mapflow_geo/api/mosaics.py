@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, BinaryIO
 
 from mapflow_geo._http import Transport, quote_path
-from mapflow_geo.api._bodies import files_of
+from mapflow_geo.api._bodies import files_of, record_or_none
 from mapflow_geo.api._paging import parsed
 from mapflow_geo.api.images import ImagesAPI
 from mapflow_geo.exceptions import MapflowError
@@ -103,7 +103,7 @@ class MosaicsAPI:
             json_body=body,
             expect="json_optional",
         )
-        return Mosaic.from_json(data) if isinstance(data, Mapping) else None
+        return record_or_none(data, Mosaic.from_json)
 
     def delete(self, mosaic_id: str) -> None:
         """``DELETE /rasters/mosaic/{id}`` (deletes its images too)."""

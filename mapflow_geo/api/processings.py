@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from mapflow_geo._http import Transport, quote_path
 from mapflow_geo._secrets import redact
-from mapflow_geo.api._bodies import as_int_cost, create_body
+from mapflow_geo.api._bodies import as_int_cost, create_body, record_or_none
 from mapflow_geo.api._paging import created_key, listing_of, no_route, one_page, walk
 from mapflow_geo.api.account import AccountAPI
 from mapflow_geo.api.processings_v1 import ProcessingsV1API
@@ -239,7 +239,7 @@ class ProcessingsAPI:
             json_body={"projectId": project_id},
             expect="json_optional",
         )
-        return Processing.from_json(data) if isinstance(data, Mapping) else None
+        return record_or_none(data, Processing.from_json)
 
     def rename(
         self, processing_id: str, name: str, description: str | None = None
@@ -269,7 +269,7 @@ class ProcessingsAPI:
             if not no_route(exc):
                 raise
             data = self._http.request(method, older, expect="json_optional", **kw)
-        return Processing.from_json(data) if isinstance(data, Mapping) else None
+        return record_or_none(data, Processing.from_json)
 
     def delete(self, processing_id: str) -> None:
         """``DELETE /processings/{id}``."""

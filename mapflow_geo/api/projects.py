@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from mapflow_geo._http import Transport, quote_path
+from mapflow_geo.api._bodies import record_or_none
 from mapflow_geo.api._paging import listing_of, one_page, walk
 from mapflow_geo.models import Listing, Project
 
@@ -76,7 +76,7 @@ class ProjectsAPI:
         data = self._http.request(
             "PUT", f"/projects/{quote_path(project_id)}", json_body=body, expect="json_optional"
         )
-        return Project.from_json(data) if isinstance(data, Mapping) else None
+        return record_or_none(data, Project.from_json)
 
     def delete(self, project_id: str) -> None:
         """``DELETE /projects/{id}`` (cascades to its processings)."""

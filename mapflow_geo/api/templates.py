@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from mapflow_geo._http import Transport, quote_path
-from mapflow_geo.api._bodies import create_body
+from mapflow_geo.api._bodies import create_body, record_or_none
 from mapflow_geo.api._paging import parsed
 from mapflow_geo.api.catalog import CatalogAPI
 from mapflow_geo.api.projects import ProjectsAPI
@@ -179,7 +179,7 @@ class TemplatesAPI:
         if search:
             body["searchParams"] = search
         data = self._call("PUT", template_id, json_body=body)
-        return Template.from_json(data) if isinstance(data, Mapping) else None
+        return record_or_none(data, Template.from_json)
 
     def delete(self, template_id: str) -> None:
         """``DELETE /processings/template/{id}``."""
