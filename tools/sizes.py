@@ -1,7 +1,7 @@
 """Sizes of the package's modules, classes and functions, in code lines.
 
 A code line holds something other than blanks, comments and docstrings. The limits
-(DESIGN.md, *Size*) hold for the package outside the simulator:
+(DESIGN.md, *Layers, one way*, **Size**) hold for the package outside the simulator:
 
     python tools/sizes.py            # the largest units and the verdict
     python tools/sizes.py --check    # exit 1 when a limit is broken
