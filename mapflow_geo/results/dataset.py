@@ -428,11 +428,7 @@ def _stream(
     small = _tiles_small(tiles)
     groups = neighbourhood_groups(files, small, partition_features)
     n_files = len(files)
-    part_of = np.zeros(n_files, dtype=np.int64)
-    batch_of = np.zeros(n_files, dtype=np.int64)
-    for k, g in enumerate(groups):
-        part_of[g] = k
-        batch_of[g] = np.arange(len(g))
+    part_of, batch_of = _positions(groups, n_files)
     spills = [str(spill_dir / f"seams-{k:05d}.arrow") for k in range(len(groups))]
     run, close = _mapper(dask_client)
     try:
@@ -458,6 +454,30 @@ def _stream(
         merges = run(_merge_part, calls)
     finally:
         close()
+    return _finish(out, scans, merges, seams, [c[4] for c in calls], schema, desc)
+
+
+def _positions(groups: list, n_files: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each file, its partition and its record batch in the partition's spill."""
+    part_of = np.zeros(n_files, dtype=np.int64)
+    batch_of = np.zeros(n_files, dtype=np.int64)
+    for k, g in enumerate(groups):
+        part_of[g] = k
+        batch_of[g] = np.arange(len(g))
+    return part_of, batch_of
+
+
+def _finish(
+    out: Path | None,
+    scans: list,
+    merges: list,
+    seams: np.ndarray,
+    parts: list,
+    schema: pa.Schema,
+    desc: dict | None,
+) -> DatasetInfo:
+    """What the steps found, as a :class:`DatasetInfo`; with ``out``, the dataset's
+    summary files written beside its parts."""
     sums = _concat_sums([s["sums"] for s in scans] + [m["sums"] for m in merges])
     pieces = int(sum(int(s["pieces"].sum()) for s in scans))
     uncut = pieces - int(seams.sum())
@@ -465,7 +485,7 @@ def _stream(
         objects = uncut + sum(m["objects"] for m in merges)
         return DatasetInfo(None, objects, pieces, sums=sums)
     info = DatasetInfo(out, sum(m["objects"] for m in merges), pieces, sums=sums)
-    info.parts = [c[4] for c in calls]
+    info.parts = parts
     info.bounds = _total_bounds([m["bounds"] for m in merges])
     types = sorted({t for m in merges for t in m["types"]})
     info.description = {**desc, "dates": merge_dates([m["dates"] for m in merges])}

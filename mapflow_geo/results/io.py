@@ -128,6 +128,22 @@ def _read_uniform_collection(data: bytes) -> pa.Table | None:
     (mixed geometry types, nested or conflicting properties, null geometries, a CRS
     member) — never a partial or different answer.
     """
+    found = _feature_arrays(data)
+    if found is None:
+        return None
+    geoms = _uniform_geometries(found[0])
+    props = _flat_properties(found[1])
+    if geoms is None or props is None:
+        return None
+    columns, names = props
+    columns.append(pa.array(shapely.to_wkb(geoms), pa.binary()))
+    names.append("geometry")
+    return pa.table(columns, names=names)
+
+
+def _feature_arrays(data: bytes) -> tuple[pa.Array, pa.Array] | None:
+    """The features' ``geometry`` and ``properties`` arrays of a FeatureCollection, as
+    Arrow's JSON reader types them; None when it is no plain collection of features."""
     import pyarrow.json as pa_json
 
     try:
@@ -151,6 +167,12 @@ def _read_uniform_collection(data: bytes) -> pa.Table | None:
         return None
     if geom.null_count or not pa.types.is_struct(geom.type):
         return None
+    return geom, props
+
+
+def _uniform_geometries(geom: pa.Array) -> np.ndarray | None:
+    """Shapely geometries built from the coordinate offsets, when all are of one type
+    with points of one size; else None."""
     kinds = geom.field("type").unique().to_pylist()
     if len(kinds) != 1 or kinds[0] not in _DEPTH:
         return None
@@ -170,10 +192,14 @@ def _read_uniform_collection(data: bytes) -> pa.Table | None:
     xy = np.asarray(coords.cast(pa.float64())).reshape(-1, point_sizes[0])
     kind = _SHAPELY_TYPE[kinds[0]]
     if kind == shapely.GeometryType.POINT:
-        geoms = shapely.points(xy)
-    else:
-        # Arrow's offsets run outermost first; shapely wants them innermost first
-        geoms = shapely.from_ragged_array(kind, xy, tuple(reversed(offsets[:-1])))
+        return shapely.points(xy)
+    # Arrow's offsets run outermost first; shapely wants them innermost first
+    return shapely.from_ragged_array(kind, xy, tuple(reversed(offsets[:-1])))
+
+
+def _flat_properties(props: pa.Array) -> tuple[list, list[str]] | None:
+    """The properties as columns and names (midnight timestamps as dates); None when
+    one is nested."""
     columns, names = [], []
     if pa.types.is_struct(props.type):
         for i in range(props.type.num_fields):
@@ -187,9 +213,7 @@ def _read_uniform_collection(data: bytes) -> pa.Table | None:
             names.append(field.name)
     elif props.null_count != len(props):
         return None
-    columns.append(pa.array(shapely.to_wkb(geoms), pa.binary()))
-    names.append("geometry")
-    return pa.table(columns, names=names)
+    return columns, names
 
 
 def _midnight_as_date(col: pa.Array) -> pa.Array:
