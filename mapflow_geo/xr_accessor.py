@@ -17,8 +17,7 @@ import importlib.util
 import sys
 from typing import Any
 
-from mapflow_geo._args import door
-from mapflow_geo.imagery import check_dataarray, upload
+from mapflow_geo._args import LazyDoor
 
 _REGISTERED = False
 
@@ -28,14 +27,14 @@ class MapflowDataArrayAccessor:
 
     Stateless (xarray caches accessor objects per DataArray; nothing is kept on them but
     the array). Each method is its implementation with the array passed for it: the same
-    signature (without the array) and docstring.
+    signature (without the array) and docstring, imported when first used.
     """
 
     def __init__(self, obj: Any) -> None:
         self._obj = obj
 
-    upload = door(upload)
-    check = door(check_dataarray)
+    upload = LazyDoor("mapflow_geo.imagery", "upload")
+    check = LazyDoor("mapflow_geo.imagery", "check_dataarray")
 
 
 def register() -> None:
