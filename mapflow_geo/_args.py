@@ -281,15 +281,20 @@ def door(impl: Callable[..., Any]) -> Callable[..., Any]:
     return method
 
 
-class LazyDoor:
+def lazy_door(module: str, name: str) -> Callable[..., Any]:
     """An accessor method whose implementation is imported when first used.
 
-    ``LazyDoor("mapflow_geo.run", "process")`` in a class body stands for
+    ``lazy_door("mapflow_geo.run", "process")`` in a class body stands for
     ``door(mapflow_geo.run.process)``: the first access to the attribute (a call,
-    ``help()``, ``inspect.signature``) imports the module and puts that :func:`door` in
-    the class in its place, so importing the accessor imports nothing of the layers
-    behind it.
+    ``help()``, ``inspect.signature``, completion) imports the module and puts that
+    :func:`door` in the class in its place, so importing the accessor imports nothing of
+    the layers behind it.
     """
+    return _LazyDoor(module, name)  # type: ignore[return-value]
+
+
+class _LazyDoor:
+    """The descriptor behind :func:`lazy_door`."""
 
     def __init__(self, module: str, name: str) -> None:
         self.module, self.name = module, name
@@ -305,16 +310,16 @@ class LazyDoor:
         return method.__get__(obj, owner)
 
     def __repr__(self) -> str:
-        return f"<LazyDoor {self.module}.{self.name}>"
+        return f"<lazy door {self.module}.{self.name}>"
 
 
 __all__ = [
     "RULES",
-    "LazyDoor",
     "Rule",
     "checked",
     "choice",
     "door",
+    "lazy_door",
     "instance",
     "number",
     "unknown_keyword",

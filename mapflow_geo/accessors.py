@@ -5,7 +5,7 @@ Each method is its implementation with the frame passed for it
 (:func:`mapflow_geo._args.door`): the same signature without the frame, so ``help()``,
 ``inspect.signature`` and completion show every keyword, the same docstring, and the
 implementation's argument checks (a misspelt keyword gets a suggestion). The
-implementations are imported when a method is first used (:class:`~mapflow_geo._args.LazyDoor`),
+implementations are imported when a method is first used (:func:`~mapflow_geo._args.lazy_door`),
 so registering the accessor costs only pandas.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mapflow_geo._args import LazyDoor
+from mapflow_geo._args import lazy_door
 
 
 @pd.api.extensions.register_dataframe_accessor("mapflow")
@@ -27,13 +27,13 @@ class MapflowAccessor:
             raise AttributeError("the mapflow accessor needs a GeoDataFrame")
         self._obj = obj
 
-    plan = LazyDoor("mapflow_geo.run", "plan")
-    estimate = LazyDoor("mapflow_geo.run", "estimate")
-    search_imagery = LazyDoor("mapflow_geo.imagery", "search_imagery")
-    process = LazyDoor("mapflow_geo.run", "process")
-    monitor = LazyDoor("mapflow_geo.run.monitor", "monitor")
-    explore_plan = LazyDoor("mapflow_geo.viz", "explore_plan")
-    plot_plan = LazyDoor("mapflow_geo.viz", "plot_plan")
+    plan = lazy_door("mapflow_geo.run", "plan")
+    estimate = lazy_door("mapflow_geo.run", "estimate")
+    search_imagery = lazy_door("mapflow_geo.imagery", "search_imagery")
+    process = lazy_door("mapflow_geo.run", "process")
+    monitor = lazy_door("mapflow_geo.run.monitor", "monitor")
+    explore_plan = lazy_door("mapflow_geo.viz", "explore_plan")
+    plot_plan = lazy_door("mapflow_geo.viz", "plot_plan")
 
 
 # ``da.mapflow`` on xarray DataArrays: registered when xarray is (or gets) imported.

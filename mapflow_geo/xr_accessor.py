@@ -17,7 +17,7 @@ import importlib.util
 import sys
 from typing import Any
 
-from mapflow_geo._args import LazyDoor
+from mapflow_geo._args import lazy_door
 
 _REGISTERED = False
 
@@ -33,8 +33,8 @@ class MapflowDataArrayAccessor:
     def __init__(self, obj: Any) -> None:
         self._obj = obj
 
-    upload = LazyDoor("mapflow_geo.imagery", "upload")
-    check = LazyDoor("mapflow_geo.imagery", "check_dataarray")
+    upload = lazy_door("mapflow_geo.imagery", "upload")
+    check = lazy_door("mapflow_geo.imagery", "check_dataarray")
 
 
 def register() -> None:
