@@ -5,9 +5,9 @@
 >>> with sim.serve() as server:                                  # doctest: +SKIP
 ...     res = gdf.mapflow.process("buildings", client=server.client())
 
-Importing the package registers ``gdf.mapflow`` (and ``da.mapflow`` once xarray is
-imported) and loads little else: the public names below, the accessors' methods and the
-submodules are imported when first used.
+Importing the package registers ``gdf.mapflow`` and ``da.mapflow`` (when pandas and
+xarray are imported, or at once if they are) and loads nothing heavy: the public names
+below, the accessors' methods and the submodules are imported when first used.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from mapflow_geo.exceptions import MapflowError, MapflowWarning
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-# Importing the package registers the ``mapflow`` accessor on GeoDataFrame.
+# Importing the package registers the ``mapflow`` accessors on GeoDataFrame and DataArray.
 from mapflow_geo import accessors as _accessors  # noqa: E402,F401
 
 if TYPE_CHECKING:

@@ -1,7 +1,8 @@
-"""What ``import mapflow_geo`` and ``mapflow-geo --help`` load: the accessors register,
-the heavy and optional parts (HTTP, pydantic records, the journal's sqlite3, maps,
-progress bars, GeoParquet, the run and results layers) wait until first used. Each check
-runs in a fresh interpreter, so nothing imported by other tests hides a regression."""
+"""What ``import mapflow_geo`` and ``mapflow-geo --help`` load: not even pandas. The
+accessors register when pandas (xarray) is imported; the heavy and optional parts (HTTP,
+pydantic records, the journal's sqlite3, maps, progress bars, Arrow, the run and results
+layers) wait until first used. Each check runs in a fresh interpreter, so nothing
+imported by other tests hides a regression."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = {
     "requests", "urllib3", "pydantic", "sqlite3", "jinja2", "branca", "folium",
     "matplotlib", "tqdm", "lonboard", "xarray", "dask", "duckdb", "pyogrio",
-    "pyarrow.parquet", "pyarrow.dataset", "geopandas", "shapely", "pyproj",
+    "pyarrow", "pandas", "numpy", "geopandas", "shapely", "pyproj",
     "mapflow_geo.client", "mapflow_geo.api", "mapflow_geo._http", "mapflow_geo.models",
     "mapflow_geo.aoi", "mapflow_geo.results", "mapflow_geo.run", "mapflow_geo.viz",
     "mapflow_geo.imagery",
@@ -45,6 +46,17 @@ def test_bare_import_loads_nothing_heavy():
     got = _fresh("import json, sys, mapflow_geo; print(json.dumps(sorted(sys.modules)))")
     assert "mapflow_geo.accessors" in got
     assert _loaded(got) == set()
+
+
+def test_accessor_registered_when_pandas_came_first():
+    got = _fresh(
+        "import json, pandas as pd, mapflow_geo\n"
+        "try:\n"
+        "    pd.DataFrame({'a': [1]}).mapflow\n"
+        "except AttributeError as exc:\n"
+        "    print(json.dumps(str(exc)))"
+    )
+    assert "needs a GeoDataFrame" in got
 
 
 def test_accessor_registered_and_its_layers_load_on_first_use():
