@@ -146,3 +146,25 @@ def test_cli_help_loads_no_geopandas():
         assert text.startswith("usage: mapflow-geo"), argv
     assert "MAPFLOW_TOKEN" in got["--help"][1]
     assert "--max-processings" in got["process --help"][1]
+
+
+def test_every_lazy_accessor_method_resolves():
+    """Each accessor method named by a module and a name (imported on first use) finds
+    its implementation, with the implementation's name."""
+    got = _fresh(
+        "import json\n"
+        "from mapflow_geo._args import _LazyDoor\n"
+        "from mapflow_geo.accessors import MapflowAccessor\n"
+        "from mapflow_geo.xr_accessor import MapflowDataArrayAccessor\n"
+        "out = []\n"
+        "for cls in (MapflowAccessor, MapflowDataArrayAccessor):\n"
+        "    lazy = [k for k, v in vars(cls).items() if isinstance(v, _LazyDoor)]\n"
+        "    for attr in lazy:\n"
+        "        door = vars(cls)[attr]\n"
+        "        method = getattr(cls, attr)\n"
+        "        out.append([attr, door.name, method.__name__, callable(method)])\n"
+        "print(json.dumps(out))"
+    )
+    assert len(got) == 9
+    for attr, name, resolved, is_callable in got:
+        assert resolved == name and is_callable, attr
