@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib
 import inspect
 import math
 import numbers
@@ -268,4 +269,46 @@ def door(impl: Callable[..., Any]) -> Callable[..., Any]:
     return method
 
 
-__all__ = ["RULES", "Rule", "checked", "choice", "door", "instance", "number", "unknown_keyword"]
+def lazy_door(module: str, name: str) -> Callable[..., Any]:
+    """An accessor method whose implementation is imported when first used.
+
+    ``lazy_door("mapflow_geo.run", "process")`` in a class body stands for
+    ``door(mapflow_geo.run.process)``: the first access to the attribute (a call,
+    ``help()``, ``inspect.signature``, completion) imports the module and puts that
+    :func:`door` in the class in its place, so importing the accessor imports nothing of
+    the layers behind it.
+    """
+    return _LazyDoor(module, name)  # type: ignore[return-value]
+
+
+class _LazyDoor:
+    """The descriptor behind :func:`lazy_door`."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+        self.attr = name
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.attr = attr
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        owner = type(obj) if owner is None else owner
+        method = door(getattr(importlib.import_module(self.module), self.name))
+        setattr(owner, self.attr, method)
+        return method.__get__(obj, owner)
+
+    def __repr__(self) -> str:
+        return f"<lazy door {self.module}.{self.name}>"
+
+
+__all__ = [
+    "RULES",
+    "Rule",
+    "checked",
+    "choice",
+    "door",
+    "lazy_door",
+    "instance",
+    "number",
+    "unknown_keyword",
+]

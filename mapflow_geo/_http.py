@@ -26,6 +26,7 @@ import requests
 import urllib3.exceptions
 
 from mapflow_geo._args import RULES
+from mapflow_geo._defaults import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_TOKEN
 from mapflow_geo._secrets import redact, redact_text, secret_values
 from mapflow_geo._version import __version__
 from mapflow_geo.exceptions import (
@@ -38,9 +39,6 @@ from mapflow_geo.exceptions import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.mapflow.ai/rest"
-ENV_TOKEN = "MAPFLOW_TOKEN"
-ENV_BASE_URL = "MAPFLOW_API_URL"
 #: Where a user gets an API token (the API docs' "Authentication": profile settings).
 TOKEN_PAGE = "https://app.mapflow.ai/account/api"
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 120.0)

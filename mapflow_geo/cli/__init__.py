@@ -25,10 +25,9 @@ import traceback
 import warnings
 from collections.abc import Iterator
 
-from mapflow_geo._http import ENV_TOKEN
-from mapflow_geo.cli._commands import COMMANDS, EXIT_INCOMPLETE
+from mapflow_geo._defaults import ENV_TOKEN
 from mapflow_geo.cli._output import FORMATS, UsageError, resolve_target
-from mapflow_geo.cli._parser import build_parser
+from mapflow_geo.cli._parser import EXIT_INCOMPLETE, build_parser
 from mapflow_geo.exceptions import (
     AuthenticationError,
     MapflowError,
@@ -137,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"mapflow-geo {args.cmd}: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    # the commands (geopandas, the client, the runs) load after parsing: --help needs none
+    from mapflow_geo.cli._commands import COMMANDS
+
     try:
         with _logging(args.verbose, args.quiet):
             return COMMANDS[args.cmd](args)

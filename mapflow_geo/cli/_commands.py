@@ -26,15 +26,13 @@ from mapflow_geo.cli._output import (
     write_frame,
     write_result,
 )
+from mapflow_geo.cli._parser import EXIT_INCOMPLETE
 from mapflow_geo.client import MapflowClient, default_client
 from mapflow_geo.exceptions import RunFailedError
 from mapflow_geo.run.monitor import monitor, open_monitor
 from mapflow_geo.run.store import open_run
 
 log = logging.getLogger("mapflow_geo.cli")
-
-#: Exit code of a run that finished with failed tiles (the partial result is written).
-EXIT_INCOMPLETE = 3
 
 
 # ----------------------------------------------------------------------- helpers

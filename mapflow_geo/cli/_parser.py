@@ -6,10 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-from mapflow_geo._http import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_TOKEN
+from mapflow_geo._defaults import DEFAULT_BASE_URL, ENV_BASE_URL, ENV_TOKEN, MAX_PROCESSINGS
 from mapflow_geo._version import __version__
 from mapflow_geo.cli._output import FORMATS, formats_help
-from mapflow_geo.run.prepare import MAX_PROCESSINGS
 
 DESCRIPTION = """\
 Mapflow AI mapping (Geoalert) from the command line: plan areas into tiles under the
@@ -24,6 +23,9 @@ environment:
                    that it stays out of shell history and process lists
   {ENV_BASE_URL}  the API's base URL (default: {DEFAULT_BASE_URL}); --api-url wins
   XDG_CACHE_HOME   where the default run folders live (…/mapflow-geo/runs)"""
+
+#: ``process``: the run finished but some tiles failed (the partial result is written).
+EXIT_INCOMPLETE = 3
 
 EXIT_CODES = """\
 exit codes:
@@ -309,4 +311,11 @@ def _monitor_command(sub: argparse._SubParsersAction) -> None:
     _outputs(m, required=False, dataset=False)
 
 
-__all__ = ["DESCRIPTION", "ENVIRONMENT", "EXIT_CODES", "Parser", "build_parser"]
+__all__ = [
+    "DESCRIPTION",
+    "ENVIRONMENT",
+    "EXIT_CODES",
+    "EXIT_INCOMPLETE",
+    "Parser",
+    "build_parser",
+]

@@ -24,6 +24,7 @@ import shapely
 from shapely.geometry import mapping
 
 from mapflow_geo._args import checked
+from mapflow_geo._defaults import MAX_PROCESSINGS
 from mapflow_geo.aoi import polygon_parts, prepare_aois, require_rows
 from mapflow_geo.api import RunClient
 from mapflow_geo.client import default_client
@@ -42,10 +43,6 @@ from mapflow_geo.tiling import plan as make_plan
 #: ambiguous create (the run's id and the processing's key within the run).
 META_RUN = "mapflow_geo_run"
 META_KEY = "mapflow_geo_key"
-
-#: Plans with more processings than this are refused unless ``max_processings`` is
-#: raised (or None): each one costs a cost request before the run and a create in it.
-MAX_PROCESSINGS = 10_000
 
 
 @dataclass
