@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -101,9 +100,20 @@ def parser(side: str):
     return lambda data: pyogrio.read_dataframe(data, use_arrow=True)
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def _status_mb(field: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (its peak) of this process, in MB."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def _reset_peak() -> None:
+    """Start the peak (``VmHWM``) from the size now: a child started by ``fork`` keeps
+    its parent's peak otherwise (``ru_maxrss`` does, and no call resets it)."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
 
 
 def run_side(side: str, path: str) -> dict:
@@ -112,12 +122,12 @@ def run_side(side: str, path: str) -> dict:
     parse(json.dumps(_WARM).encode())
     with open(path, "rb") as fh:
         data = fh.read()
-    before = _rss_mb()
+    _reset_peak()
+    before = _status_mb("VmRSS")
     c0, t0 = time.process_time(), time.perf_counter()
     frame = parse(data)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return {"wall": wall, "cpu": cpu, "peak_mb": peak - before, "rows": len(frame)}
+    return {"wall": wall, "cpu": cpu, "peak_mb": _status_mb("VmHWM") - before, "rows": len(frame)}
 
 
 def check_same(path: str) -> None:
