@@ -32,6 +32,7 @@ __all__ = [
     "empty_features",
     "geoparquet_bytes",
     "read_geojson",
+    "read_geojson_parts",
     "read_geojson_table",
     "read_result_files",
     "release_memory",
@@ -84,6 +85,17 @@ def read_geojson_table(data: bytes | str | dict) -> pa.Table:
     what was wrong; nothing is returned half-parsed.
     """
     return _with_wkb(*_read(data))
+
+
+def read_geojson_parts(data: bytes | str | dict) -> tuple[pa.Table, np.ndarray]:
+    """:func:`read_geojson_table` as ``(properties, geometries)``: the table without a
+    geometry column and the shapely geometries of its rows, for a caller that works on
+    geometries before storing them (no WKB on the way from the fast path)."""
+    table, geoms = _read(data)
+    if geoms is None:
+        geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+        table = table.drop_columns(["geometry"])
+    return table, geoms
 
 
 def _with_wkb(table: pa.Table, geoms: np.ndarray | None) -> pa.Table:
