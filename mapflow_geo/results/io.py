@@ -48,9 +48,11 @@ FILE_COLUMNS = ["path", "tile_id", "features"]
 def read_geojson(data: bytes | str | dict) -> gpd.GeoDataFrame:
     """Parse a Mapflow result (GeoJSON FeatureCollection) into a GeoDataFrame in EPSG:4326.
 
-    GDAL's GeoJSON reader (pyogrio) fills Arrow columns; the WKB geometries are decoded
-    by shapely in one vectorised call. Nested properties arrive as JSON strings. An
-    empty FeatureCollection gives an empty frame with a geometry column.
+    A uniform collection (one geometry type, flat properties: the usual result) is read
+    by Arrow's JSON reader and its geometries are built by shapely from the coordinate
+    offsets, straight into the frame; anything else by GDAL's GeoJSON reader (pyogrio),
+    where nested properties arrive as JSON strings. An empty FeatureCollection gives an
+    empty frame with a geometry column.
 
     Examples
     --------
