@@ -183,12 +183,11 @@ def _uniform_parts(data: bytes) -> tuple[pa.Table, np.ndarray] | None:
         return None
     if parsed.num_rows != 1 or set(parsed.column_names) - {"type", "features", "name", "bbox"}:
         return None
-    feats = (
-        parsed.column("features").chunk(0)
-        if parsed.column("features").num_chunks == 1
-        else (parsed.column("features").combine_chunks())
-    )
+    feats = parsed.column("features")
+    feats = feats.chunk(0) if feats.num_chunks == 1 else feats.combine_chunks()  # no copy
     del parsed
+    # the reader's working memory is free now: give it back before GEOS allocates its own
+    pa.default_memory_pool().release_unused()
     if not pa.types.is_list(feats.type) or feats.null_count:
         return None
     items = feats.values
