@@ -1,19 +1,26 @@
-"""Benchmark result parsing: ``results.read_geojson`` vs ``json.load`` + ``from_features``.
+"""Benchmark result parsing: ``results.read_geojson`` vs ``pyogrio.read_dataframe(use_arrow=True)``.
 
 Run: ``python benchmarks/parse.py [--features 300000] [--repeat 3]``
-(quick mode: ``--features 20000 --repeat 1``). Prints a markdown table.
+(quick mode: ``--features 20000 --repeat 1``). Prints a markdown table and the ratio.
 
-The input is a Mapflow-shaped buildings result written to a temporary file: rotated
+The input is a Mapflow-shaped buildings result written once to a temporary file: rotated
 rectangles (5 vertices each) with the properties the buildings model returns (``id``
 UUID, ``area`` int, ``object_type``, ``class_id``, ``shape_type``,
-``simplification_confidence_score``, ``processing_date``). Both methods read the file's
-bytes inside the timed part and return a GeoDataFrame in EPSG:4326:
+``simplification_confidence_score``, ``processing_date``). Each side runs in a process
+of its own, the two alternating ``--repeat`` times; each process imports its library,
+reads the file's bytes, parses a one-feature collection (so that lazy imports and
+caches are warm for both) and then times one parse of the bytes into a GeoDataFrame in
+EPSG:4326:
 
-* **read_geojson** — ``mapflow_geo.results.read_geojson(data)`` (pyogrio → Arrow → shapely);
-* **baseline** — ``json.loads(data)`` then ``gpd.GeoDataFrame.from_features(fc["features"],
-  crs="EPSG:4326")``.
+* **read_geojson** — ``mapflow_geo.results.read_geojson(data)``;
+* **pyogrio** — ``pyogrio.read_dataframe(data, use_arrow=True)`` (GDAL's GeoJSON reader
+  into Arrow, geometries decoded by shapely).
 
-The two are run alternately ``--repeat`` times; the best time of each is reported.
+Reported per side: the median wall time, the median CPU time of the process during the
+parse (all threads; less sensitive than wall time to other work on the machine), and
+the median peak memory of the parse (peak resident size minus the size just before it).
+Before timing, both frames are built once in this process and compared: same rows,
+columns, geometries (exactly) and values.
 """
 
 from __future__ import annotations
@@ -22,18 +29,30 @@ import argparse
 import json
 import os
 import platform
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from datetime import date
 
-import geopandas as gpd
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
 
-from mapflow_geo.results import read_geojson  # noqa: E402
+SIDES = ("read_geojson", "pyogrio")
+_WARM = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "properties": {"id": "a", "area": 1, "processing_date": "2026-11-22"},
+            "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]},
+        }
+    ],
+}
 
 
 def make_result(n: int, seed: int = 0) -> bytes:
@@ -70,49 +89,116 @@ def make_result(n: int, seed: int = 0) -> bytes:
     return json.dumps({"type": "FeatureCollection", "features": feats}).encode()
 
 
-def baseline(path: str) -> gpd.GeoDataFrame:
-    with open(path, "rb") as fh:
-        fc = json.load(fh)
-    return gpd.GeoDataFrame.from_features(fc["features"], crs="EPSG:4326")
+def parser(side: str):
+    """The parse function of ``side`` (bytes → GeoDataFrame)."""
+    if side == "read_geojson":
+        from mapflow_geo.results import read_geojson
+
+        return read_geojson
+    import pyogrio
+
+    return lambda data: pyogrio.read_dataframe(data, use_arrow=True)
 
 
-def ours(path: str) -> gpd.GeoDataFrame:
+def _status_mb(field: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (its peak) of this process, in MB."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def _reset_peak() -> None:
+    """Start the peak (``VmHWM``) from the size now: a child started by ``fork`` keeps
+    its parent's peak otherwise (``ru_maxrss`` does, and no call resets it)."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def run_side(side: str, path: str) -> dict:
+    """One timed parse in this process (called in a child: ``--side``)."""
+    parse = parser(side)
+    parse(json.dumps(_WARM).encode())
     with open(path, "rb") as fh:
-        return read_geojson(fh.read())
+        data = fh.read()
+    _reset_peak()
+    before = _status_mb("VmRSS")
+    c0, t0 = time.process_time(), time.perf_counter()
+    frame = parse(data)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"wall": wall, "cpu": cpu, "peak_mb": _status_mb("VmHWM") - before, "rows": len(frame)}
+
+
+def check_same(path: str) -> None:
+    """Both sides' frames: same rows, columns, exact geometries and values."""
+    import shapely
+
+    with open(path, "rb") as fh:
+        data = fh.read()
+    ours, theirs = (parser(side)(data) for side in SIDES)
+    assert len(ours) == len(theirs) and ours.crs == theirs.crs
+    assert list(ours.columns) == list(theirs.columns), (list(ours.columns), list(theirs.columns))
+    assert shapely.equals_exact(ours.geometry.values, theirs.geometry.values, 0).all()
+    for col in ours.columns.drop("geometry"):
+        assert ours[col].tolist() == theirs[col].tolist(), col
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--features", type=int, default=300_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
+    ap.add_argument("--path", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.side:
+        print(json.dumps(run_side(args.side, args.path)))
+        return
     data = make_result(args.features)
     with tempfile.NamedTemporaryFile(suffix=".geojson", delete=False) as fh:
         fh.write(data)
         path = fh.name
+    runs: dict[str, list[dict]] = {side: [] for side in SIDES}
     try:
-        times: dict[str, list[float]] = {"read_geojson": [], "baseline": []}
-        outs = {}
-        for _ in range(args.repeat):
-            for name, fn in (("read_geojson", ours), ("baseline", baseline)):
-                t0 = time.perf_counter()
-                outs[name] = fn(path)
-                times[name].append(time.perf_counter() - t0)
+        check_same(path)
+        for r in range(args.repeat):
+            for side in SIDES if r % 2 == 0 else SIDES[::-1]:
+                out = subprocess.run(
+                    [sys.executable, os.path.abspath(__file__), "--side", side, "--path", path],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "PYTHONPATH": ROOT},
+                ).stdout
+                runs[side].append(json.loads(out.strip().splitlines()[-1]))
     finally:
         os.unlink(path)
-    a, b = outs["read_geojson"], outs["baseline"]
-    assert len(a) == len(b) == args.features and a.crs == b.crs
-    best = {k: min(v) for k, v in times.items()}
+    assert all(r["rows"] == args.features for v in runs.values() for r in v)
+    med = {
+        side: {k: statistics.median(r[k] for r in v) for k in ("wall", "cpu", "peak_mb")}
+        for side, v in runs.items()
+    }
+    load = os.getloadavg()[0]
     print(
-        f"parse benchmark — {date.today()}, {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"{args.features} building features, {len(data) / 1e6:.0f} MB GeoJSON, "
-        f"best of {args.repeat}\n"
+        f"parse benchmark — {date.today()}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs (load {load:.1f}), {args.features:,} building features, "
+        f"{len(data) / 1e6:.0f} MB GeoJSON, medians of {args.repeat} runs, each side in its "
+        "own process, alternating\n"
     )
-    print("| method | wall s | features/s |")
-    print("| --- | ---: | ---: |")
-    for k in ("read_geojson", "baseline"):
-        print(f"| {k} | {best[k]:.2f} | {args.features / best[k]:,.0f} |")
-    print(f"\nspeed-up: **{best['baseline'] / best['read_geojson']:.1f}×** (target ≥ 3×)")
+    print("| method | wall s | CPU s | peak MB | features/s |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for side in SIDES:
+        m = med[side]
+        print(
+            f"| {side} | {m['wall']:.2f} | {m['cpu']:.2f} | {m['peak_mb']:.0f} | "
+            f"{args.features / m['wall']:,.0f} |"
+        )
+    ours, base = med["read_geojson"], med["pyogrio"]
+    print(
+        f"\nspeed-up over pyogrio (use_arrow=True): **{base['wall'] / ours['wall']:.2f}×** wall, "
+        f"{base['cpu'] / ours['cpu']:.2f}× CPU (target ≥ 2.5×); peak memory "
+        f"{ours['peak_mb']:.0f} MB vs {base['peak_mb']:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

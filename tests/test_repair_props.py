@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from mapflow_geo.results import geoparquet_bytes, read_geojson_table, stitch
 from mapflow_geo.results.changes import changes
 from mapflow_geo.results.dataset import write_dataset
-from mapflow_geo.results.io import constant_column, read_result_files
-from mapflow_geo.results.repair import repair_table
+from mapflow_geo.results.io import constant_column, read_geojson_parts, read_result_files
+from mapflow_geo.results.repair import repair_parts, repair_table
 
 TILES = gpd.GeoDataFrame(
     {"tile_id": ["0", "1"], "row": [0, 0]},
@@ -103,6 +103,16 @@ def test_damaged_features_never_reach_stitch_dataset_or_changes(tmp_path_factory
             table = read_geojson_table(body)
             n_in = table.num_rows
             table, repairs = repair_table(table)
+            # the fetch path's way (geometries straight from the parser) stores the same
+            props, parsed = read_geojson_parts(body)
+            assert len(parsed) == n_in and "geometry" not in props.column_names
+            same, same_repairs = repair_parts(props, parsed)
+            assert same_repairs == repairs and same.column_names == table.column_names
+            assert shapely.equals_exact(
+                shapely.from_wkb(same.column("geometry").to_pylist()),
+                shapely.from_wkb(table.column("geometry").to_pylist()),
+                0,
+            ).all()
             assert table.num_rows + repairs.dropped == n_in  # every feature kept or counted
             geoms = shapely.from_wkb(np.asarray(table.column("geometry").to_pylist(), dtype=object))
             assert shapely.is_valid(geoms).all() and not shapely.has_z(geoms).any()

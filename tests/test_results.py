@@ -6,6 +6,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from geopandas.testing import assert_geodataframe_equal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, box
@@ -150,10 +151,12 @@ def test_fast_parse_path_equals_gdal_path(model, blocks, monkeypatch):
         if blocks:
             body["blocks"] = blocks
         data = client.processings.result_bytes(client.processings.create(**body).id)
-    fast_table = results._read_uniform_collection(data)
-    assert fast_table is not None, "a uniform result should take the fast path"
-    fast = results.table_to_geodataframe(fast_table)
-    monkeypatch.setattr(results, "_read_uniform_collection", lambda d: None)
+    assert results._uniform_parts(data) is not None, "a uniform result takes the fast path"
+    fast = results.read_geojson(data)
+    # the frame built straight from the fast path is the one its Arrow table gives
+    via_table = results.table_to_geodataframe(results.read_geojson_table(data))
+    assert_geodataframe_equal(fast, via_table, check_less_precise=False)
+    monkeypatch.setattr(results, "_uniform_parts", lambda d: None)
     slow = results.read_geojson(data)
     assert len(fast) > 0
     assert list(fast.columns) == list(slow.columns)
@@ -182,7 +185,7 @@ def test_mixed_or_nested_results_fall_back_to_gdal():
     }
     for fc in (mixed, nested):
         data = json.dumps(fc).encode()
-        assert results._read_uniform_collection(data) is None
+        assert results._uniform_parts(data) is None
         assert len(read_geojson(data)) == len(fc["features"])
 
 

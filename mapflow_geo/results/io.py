@@ -32,6 +32,7 @@ __all__ = [
     "empty_features",
     "geoparquet_bytes",
     "read_geojson",
+    "read_geojson_parts",
     "read_geojson_table",
     "read_result_files",
     "release_memory",
@@ -47,9 +48,11 @@ FILE_COLUMNS = ["path", "tile_id", "features"]
 def read_geojson(data: bytes | str | dict) -> gpd.GeoDataFrame:
     """Parse a Mapflow result (GeoJSON FeatureCollection) into a GeoDataFrame in EPSG:4326.
 
-    GDAL's GeoJSON reader (pyogrio) fills Arrow columns; the WKB geometries are decoded
-    by shapely in one vectorised call. Nested properties arrive as JSON strings. An
-    empty FeatureCollection gives an empty frame with a geometry column.
+    A uniform collection (one geometry type, flat properties: the usual result) is read
+    by Arrow's JSON reader and its geometries are built by shapely from the coordinate
+    offsets, straight into the frame; anything else by GDAL's GeoJSON reader (pyogrio),
+    where nested properties arrive as JSON strings. An empty FeatureCollection gives an
+    empty frame with a geometry column.
 
     Examples
     --------
@@ -57,7 +60,21 @@ def read_geojson(data: bytes | str | dict) -> gpd.GeoDataFrame:
     >>> len(read_geojson(fc))
     0
     """
-    return table_to_geodataframe(read_geojson_table(data))
+    table, geoms = _read(data)
+    if geoms is None or "geometry" in table.column_names:
+        return table_to_geodataframe(_with_wkb(table, geoms))
+    df = table.to_pandas()
+    del table
+    df["geometry"] = gpd.GeoSeries(geoms, index=df.index, crs=wgs84())
+    return gpd.GeoDataFrame(df, geometry="geometry", crs=wgs84())
+
+
+def _as_bytes(data: bytes | str | dict) -> bytes:
+    if isinstance(data, dict):
+        return json.dumps(data).encode()
+    if isinstance(data, str):
+        return data.encode()
+    return data
 
 
 def read_geojson_table(data: bytes | str | dict) -> pa.Table:
@@ -69,16 +86,42 @@ def read_geojson_table(data: bytes | str | dict) -> pa.Table:
     GeoJSON object) raises :class:`~mapflow_geo.exceptions.DamagedResultError` saying
     what was wrong; nothing is returned half-parsed.
     """
-    if isinstance(data, dict):
-        data = json.dumps(data).encode()
-    elif isinstance(data, str):
-        data = data.encode()
+    return _with_wkb(*_read(data))
+
+
+def read_geojson_parts(data: bytes | str | dict) -> tuple[pa.Table, np.ndarray]:
+    """:func:`read_geojson_table` as ``(properties, geometries)``: the table without a
+    geometry column and the shapely geometries of its rows, for a caller that works on
+    geometries before storing them (no WKB on the way from the fast path)."""
+    table, geoms = _read(data)
+    if geoms is None:
+        geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+        table = table.drop_columns(["geometry"])
+    return table, geoms
+
+
+def _with_wkb(table: pa.Table, geoms: np.ndarray | None) -> pa.Table:
+    """``table`` with ``geoms`` appended as the WKB ``geometry`` column (None: it has one)."""
+    if geoms is None:
+        return table
+    return table.append_column("geometry", pa.array(shapely.to_wkb(geoms), pa.binary()))
+
+
+def _read(data: bytes | str | dict) -> tuple[pa.Table, np.ndarray | None]:
+    """``(properties, geometries)`` from the fast path (:func:`_uniform_parts`), else
+    ``(table with a WKB geometry column, None)`` from GDAL (or for an empty collection)."""
+    data = _as_bytes(data)
     check_collection(data)
     if _is_empty_collection(data):
-        return pa.table({"geometry": pa.array([], pa.binary())})
-    fast = _read_uniform_collection(data)
-    if fast is not None:
-        return fast
+        return pa.table({"geometry": pa.array([], pa.binary())}), None
+    parts = _uniform_parts(data)
+    if parts is not None:
+        return parts
+    return _gdal_table(data), None
+
+
+def _gdal_table(data: bytes) -> pa.Table:
+    """Any readable GeoJSON FeatureCollection through GDAL (pyogrio), geometry as WKB."""
     import pyogrio  # only here: its import costs 0.4 s that the fast path never needs
 
     try:
@@ -119,42 +162,32 @@ _SHAPELY_TYPE = {
 }
 
 
-def _read_uniform_collection(data: bytes) -> pa.Table | None:
+def _uniform_parts(data: bytes) -> tuple[pa.Table, np.ndarray] | None:
     """Fast path for the common result: one geometry type, flat properties.
 
-    Arrow's C++ JSON reader parses the whole collection into typed nested arrays and
-    shapely builds the geometries from their offsets (``from_ragged_array``). Returns
-    None, so the caller falls back to GDAL, whenever the collection is not uniform
-    (mixed geometry types, nested or conflicting properties, null geometries, a CRS
-    member) — never a partial or different answer.
+    Arrow's C++ JSON reader parses the whole collection into typed nested arrays (one
+    row, so one block, read straight from ``data`` without a copy) and shapely builds
+    the geometries from their offsets (``from_ragged_array``). Returns the properties
+    (one column each, a row per feature) and the geometries, or None, so the caller
+    falls back to GDAL, whenever the collection is not uniform (mixed geometry types,
+    nested or conflicting properties, null geometries, a CRS member) — never a partial
+    or different answer.
     """
-    found = _feature_arrays(data)
-    if found is None:
-        return None
-    geoms = _uniform_geometries(found[0])
-    props = _flat_properties(found[1])
-    if geoms is None or props is None:
-        return None
-    columns, names = props
-    columns.append(pa.array(shapely.to_wkb(geoms), pa.binary()))
-    names.append("geometry")
-    return pa.table(columns, names=names)
-
-
-def _feature_arrays(data: bytes) -> tuple[pa.Array, pa.Array] | None:
-    """The features' ``geometry`` and ``properties`` arrays of a FeatureCollection, as
-    Arrow's JSON reader types them; None when it is no plain collection of features."""
     import pyarrow.json as pa_json
 
     try:
         parsed = pa_json.read_json(
-            io.BytesIO(data), read_options=pa_json.ReadOptions(block_size=len(data) + 1)
+            pa.BufferReader(data), read_options=pa_json.ReadOptions(block_size=len(data) + 1)
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if parsed.num_rows != 1 or set(parsed.column_names) - {"type", "features", "name", "bbox"}:
         return None
-    feats = parsed.column("features").combine_chunks()
+    feats = parsed.column("features")
+    feats = feats.chunk(0) if feats.num_chunks == 1 else feats.combine_chunks()  # no copy
+    del parsed
+    # the reader's working memory is free now: give it back before GEOS allocates its own
+    pa.default_memory_pool().release_unused()
     if not pa.types.is_list(feats.type) or feats.null_count:
         return None
     items = feats.values
@@ -167,18 +200,39 @@ def _feature_arrays(data: bytes) -> tuple[pa.Array, pa.Array] | None:
         return None
     if geom.null_count or not pa.types.is_struct(geom.type):
         return None
-    return geom, props
-
-
-def _uniform_geometries(geom: pa.Array) -> np.ndarray | None:
-    """Shapely geometries built from the coordinate offsets, when all are of one type
-    with points of one size; else None."""
     kinds = geom.field("type").unique().to_pylist()
     if len(kinds) != 1 or kinds[0] not in _DEPTH:
         return None
-    coords = geom.field("coordinates")
+    columns, names = [], []
+    if pa.types.is_struct(props.type):
+        for i in range(props.type.num_fields):
+            field = props.type.field(i)
+            if pa.types.is_nested(field.type):
+                return None
+            col = props.field(i)
+            if pa.types.is_timestamp(field.type):
+                col = _midnight_as_date(col)
+            columns.append(col)
+            names.append(field.name)
+    elif props.null_count != len(props):
+        return None
+    geoms = _ragged_geometries(kinds[0], geom.field("coordinates"))
+    if geoms is None:
+        return None
+    table = pa.table(columns, names=names) if columns else _no_columns(len(geoms))
+    return table, geoms
+
+
+def _no_columns(n: int) -> pa.Table:
+    """A table of ``n`` rows and no columns (features without properties)."""
+    return pa.table([pa.nulls(n)], names=["_"]).drop_columns(["_"])
+
+
+def _ragged_geometries(kind: str, coords: pa.Array) -> np.ndarray | None:
+    """Geometries of one GeoJSON ``kind`` from Arrow's nested ``coordinates`` lists (None
+    when a level is null or points differ in dimension)."""
     offsets = []
-    for _ in range(_DEPTH[kinds[0]]):
+    for _ in range(_DEPTH[kind]):
         if not pa.types.is_list(coords.type) or coords.null_count:
             return None
         o = np.asarray(coords.offsets)
@@ -190,30 +244,11 @@ def _uniform_geometries(geom: pa.Array) -> np.ndarray | None:
     if len(point_sizes) == 0 or (point_sizes != point_sizes[0]).any() or point_sizes[0] < 2:
         return None
     xy = np.asarray(coords.cast(pa.float64())).reshape(-1, point_sizes[0])
-    kind = _SHAPELY_TYPE[kinds[0]]
-    if kind == shapely.GeometryType.POINT:
+    shape_kind = _SHAPELY_TYPE[kind]
+    if shape_kind == shapely.GeometryType.POINT:
         return shapely.points(xy)
     # Arrow's offsets run outermost first; shapely wants them innermost first
-    return shapely.from_ragged_array(kind, xy, tuple(reversed(offsets[:-1])))
-
-
-def _flat_properties(props: pa.Array) -> tuple[list, list[str]] | None:
-    """The properties as columns and names (midnight timestamps as dates); None when
-    one is nested."""
-    columns, names = [], []
-    if pa.types.is_struct(props.type):
-        for i in range(props.type.num_fields):
-            field = props.type.field(i)
-            col = props.field(i)
-            if pa.types.is_nested(field.type):
-                return None
-            if pa.types.is_timestamp(field.type):
-                col = _midnight_as_date(col)
-            columns.append(col)
-            names.append(field.name)
-    elif props.null_count != len(props):
-        return None
-    return columns, names
+    return shapely.from_ragged_array(shape_kind, xy, tuple(reversed(offsets[:-1])))
 
 
 def _midnight_as_date(col: pa.Array) -> pa.Array:

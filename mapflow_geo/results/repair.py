@@ -129,6 +129,19 @@ def repair_table(table: pa.Table) -> tuple[pa.Table, Repairs]:
     return table, Repairs(n_rep, n_drop)
 
 
+def repair_parts(table: pa.Table, geoms: np.ndarray) -> tuple[pa.Table, Repairs]:
+    """:func:`repair_geometries` on ``geoms``, the geometries of ``table``'s rows (a table
+    of properties without a geometry column, as :func:`~mapflow_geo.results.io.read_geojson_parts`
+    gives them): the table with the repaired geometries appended as the WKB ``geometry``
+    column, rows with nothing left removed. The geometries are encoded once, here."""
+    fixed, keep, repaired = repair_geometries(geoms)
+    n_rep, n_drop = int(repaired[keep].sum()), int((~keep).sum())
+    if n_drop:
+        table, fixed = table.filter(pa.array(keep)), fixed[keep]
+    wkb = pa.array(shapely.to_wkb(fixed), pa.binary())
+    return table.append_column("geometry", wkb), Repairs(n_rep, n_drop)
+
+
 def qa_metadata(qa) -> dict:
     """The QA table as a dataset's ``mapflow_geo`` metadata: totals, and the processings
     with something repaired or dropped."""

@@ -26,9 +26,9 @@ import shapely
 
 from mapflow_geo.api import RunClient
 from mapflow_geo.exceptions import DamagedResultError
-from mapflow_geo.results import geoparquet_bytes, read_geojson_table
-from mapflow_geo.results.io import constant_column, release_memory
-from mapflow_geo.results.repair import Repairs, repair_table
+from mapflow_geo.results import geoparquet_bytes
+from mapflow_geo.results.io import constant_column, read_geojson_parts, release_memory
+from mapflow_geo.results.repair import Repairs, repair_parts
 from mapflow_geo.run._failpoints import failpoint
 from mapflow_geo.run._files import atomic_write_bytes
 
@@ -114,9 +114,10 @@ def store_result(
 
 
 def _parse(data: bytes, columns: dict[str, Any]) -> tuple[bytes, Stored]:
-    table = read_geojson_table(data)  # Arrow all the way: no pandas per result
+    table, geoms = read_geojson_parts(data)  # Arrow and shapely: no pandas per result
     del data
-    table, repairs = repair_table(table)
+    table, repairs = repair_parts(table, geoms)
+    del geoms
     n = table.num_rows
     for name, value in columns.items():
         table = table.append_column(name, constant_column(value, n))
