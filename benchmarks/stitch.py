@@ -239,10 +239,12 @@ def strong(pieces: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFram
     label = connected_components(graph, directed=False)[1]
     size = np.bincount(label)
     joined = size[label] > 1
+    if not joined.any():
+        return pieces.reset_index(drop=True)
     members = pieces.iloc[idx[joined]].assign(group=label[joined])
     members = members.sort_values(["group", "area"], ascending=[True, False], kind="stable")
     group = members["group"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    starts = np.flatnonzero(np.diff(group, prepend=-1) != 0)
     parts = np.split(np.asarray(members.geometry.values), starts[1:])
     merged = members.iloc[starts].copy()
     merged["geometry"] = [shapely.union_all(p) for p in parts]
