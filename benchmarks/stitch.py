@@ -1,19 +1,19 @@
-"""Benchmark seam stitching + merging: ``results.stitch`` vs dissolving the seam pieces
-and vs dissolving everything.
+"""Benchmark seam stitching + merging: ``results.stitch`` vs the strong baseline a careful
+user writes (and, on request, vs dissolving the seam pieces and vs dissolving everything).
 
-Run: ``python benchmarks/stitch.py [--objects 1000000] [--tiles 10] [--rows 4]
-[--world attached|separate] [--methods stitch,seam,naive]`` (quick mode:
-``--objects 100000``). Prints a markdown table.
+Run: ``python benchmarks/stitch.py [--n 1000000] [--worlds attached,separate]
+[--methods stitch,strong] [--repeat 3] [--tiles 10] [--rows 4]`` (quick mode:
+``--n 100000``). Prints a markdown table and, per world, the ratio to each other method.
 
-Synthetic tiled result, the way tiling cuts a Mapflow result: an ``--tiles`` × ``--tiles``
+Synthetic tiled result, the way tiling cuts a Mapflow result: a ``--tiles`` × ``--tiles``
 grid of square tiles (0.01°), split into ``--rows`` input rows (bands of tiles), and
-``--objects`` axis-aligned buildings; every building that crosses a seam is cut into its
+``--n`` axis-aligned buildings; every building that crosses a seam is cut into its
 pieces (2 or 4), each piece tagged with its tile and row — as one ``concat`` of per-tile
 results would hold them. Axis-aligned boxes let numpy do the clipping, so a million
-objects are generated in a second. Two worlds:
+objects are generated in a second. Two worlds (both by default):
 
-* ``attached`` (default) — terraces: rows of 1–11 houses of random widths sharing their
-  walls (exactly the same coordinate on both sides of a wall), one terrace per cell of a
+* ``attached`` — terraces: rows of 1–11 houses of random widths sharing their walls
+  (exactly the same coordinate on both sides of a wall), one terrace per cell of a
   jittered grid; a terrace cut lengthwise by a seam has every house cut, and the
   neighbours' pieces touch along the seam;
 * ``separate`` — a jittered grid of non-touching buildings (the world of the earlier
@@ -22,27 +22,25 @@ objects are generated in a second. Two worlds:
 Methods:
 
 * **stitch** — ``mapflow_geo.results.stitch(pieces, tiles)``;
-* **seam** — what a competent geopandas user writes: select the pieces within
-  ``SEAM_EPS_DEG`` of their tile's boundary, ``dissolve`` them per row and object type,
-  ``explode`` into objects, give each object its pieces back (``sjoin`` of the pieces'
-  representative points) for the same attributes as ``stitch`` (largest piece's
-  properties, ``area`` summed, ``tile_id`` / ``processing_id`` joined with ``+``), and
-  leave every other piece as it is. It merges pieces that touch — attached neighbours
-  included — so on the attached world it loses objects;
-* **seam-coverage** — the same with ``dissolve(method="coverage")``: GEOS' coverage union,
-  much faster, but only right when the pieces form an exact coverage (they do here;
-  independently processed tiles need not, and then it silently gives invalid output);
-* **naive** — ``pieces.dissolve(by=["row", "object_type"]).explode()``: union everything
-  per row and type, then split into parts (on the attached world: one object per
-  terrace).
+* **strong** (:func:`strong`) — the strong baseline: seam pieces by bounds arithmetic,
+  STRtree ``dwithin`` pairs from different tiles of the same row and type that share an
+  edge, ``scipy.sparse.csgraph`` components, ``shapely.union_all`` per group, the same
+  attributes as ``stitch``. It loses nothing on either world;
+* **seam** — select the pieces within ``SEAM_EPS_DEG`` of their tile's boundary,
+  ``dissolve`` them per row and object type, ``explode`` into objects, give each object
+  its pieces back (``sjoin`` of the pieces' representative points) for the same
+  attributes as ``stitch``, and leave every other piece as it is. It merges pieces that
+  touch — attached neighbours included — so on the attached world it loses objects;
+* **seam-coverage** — the same with ``dissolve(method="coverage")``;
+* **naive** — ``pieces.dissolve(by=["row", "object_type"]).explode()`` (runs once).
 
-Each method runs in its own subprocess (same seed, same data; ``--repeat`` times,
-alternating, best wall time kept — the full dissolve once) so that the peak resident
-memory (``VmHWM``; ``ru_maxrss`` would carry the parent's) is its own, and the peak is
-reset after the data are generated (``/proc/self/clear_refs``), so it is the method's
-peak with the data held. The table gives wall and CPU time of the method alone, that
-peak, the RSS the method added on top of the generated data, and the objects each
-method lost against the truth (one object per building and input row).
+Each run is its own subprocess (same seed, same data), the methods interleaved, and the
+table gives the median of ``--repeat`` runs: wall and CPU time of the method alone (scipy
+is imported before the clock starts, for every method), the peak resident memory
+(``VmHWM``, reset after the data are generated with ``/proc/self/clear_refs``, so it is
+the method's peak with the data held; ``ru_maxrss`` would carry the parent's), the RSS
+the method added on top of the data, and the objects each method lost against the
+generated world's truth (one object per building and input row).
 """
 
 from __future__ import annotations
