@@ -193,7 +193,7 @@ class TilePlan:
         """Each piece's tile position (-1: not in the plan)."""
         codes, uniques = pd.factorize(tile_id)
         found = self.ids.get_indexer(pd.Index(uniques).astype(str))
-        return np.append(found, -1)[codes]
+        return np.take(np.append(found, -1), codes)
 
     def near(self, geoms: np.ndarray, pos: np.ndarray) -> np.ndarray:
         """Whether each geometry lies within :data:`SEAM_EPS_DEG` of its tile's boundary."""
@@ -204,9 +204,9 @@ class TilePlan:
         return self._near(xy, pos, lambda p: np.hstack([p, p]), shapely.points)
 
     def _near(self, items, pos, bounds_of, geoms_of) -> np.ndarray:
-        rect = self.rect[pos]
-        if rect.all():
-            return _near_box(bounds_of(items), self.bounds[pos])
+        rect = np.take(self.rect, pos)
+        if rect.all():  # (np.take: a gather of rows several times faster than indexing)
+            return _near_box(bounds_of(items), np.take(self.bounds, pos, axis=0))
         out = np.zeros(len(pos), dtype=bool)
         r, other = np.flatnonzero(rect), np.flatnonzero(~rect & (pos >= 0))
         out[r] = _near_box(bounds_of(items[r]), self.bounds[pos[r]])
