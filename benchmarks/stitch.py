@@ -1,19 +1,19 @@
-"""Benchmark seam stitching + merging: ``results.stitch`` vs dissolving the seam pieces
-and vs dissolving everything.
+"""Benchmark seam stitching + merging: ``results.stitch`` vs the strong baseline a careful
+user writes (and, on request, vs dissolving the seam pieces and vs dissolving everything).
 
-Run: ``python benchmarks/stitch.py [--objects 1000000] [--tiles 10] [--rows 4]
-[--world attached|separate] [--methods stitch,seam,naive]`` (quick mode:
-``--objects 100000``). Prints a markdown table.
+Run: ``python benchmarks/stitch.py [--n 1000000] [--worlds attached,separate]
+[--methods stitch,strong] [--repeat 3] [--tiles 10] [--rows 4]`` (quick mode:
+``--n 100000``). Prints a markdown table and, per world, the ratio to each other method.
 
-Synthetic tiled result, the way tiling cuts a Mapflow result: an ``--tiles`` × ``--tiles``
+Synthetic tiled result, the way tiling cuts a Mapflow result: a ``--tiles`` × ``--tiles``
 grid of square tiles (0.01°), split into ``--rows`` input rows (bands of tiles), and
-``--objects`` axis-aligned buildings; every building that crosses a seam is cut into its
+``--n`` axis-aligned buildings; every building that crosses a seam is cut into its
 pieces (2 or 4), each piece tagged with its tile and row — as one ``concat`` of per-tile
 results would hold them. Axis-aligned boxes let numpy do the clipping, so a million
-objects are generated in a second. Two worlds:
+objects are generated in a second. Two worlds (both by default):
 
-* ``attached`` (default) — terraces: rows of 1–11 houses of random widths sharing their
-  walls (exactly the same coordinate on both sides of a wall), one terrace per cell of a
+* ``attached`` — terraces: rows of 1–11 houses of random widths sharing their walls
+  (exactly the same coordinate on both sides of a wall), one terrace per cell of a
   jittered grid; a terrace cut lengthwise by a seam has every house cut, and the
   neighbours' pieces touch along the seam;
 * ``separate`` — a jittered grid of non-touching buildings (the world of the earlier
@@ -22,27 +22,25 @@ objects are generated in a second. Two worlds:
 Methods:
 
 * **stitch** — ``mapflow_geo.results.stitch(pieces, tiles)``;
-* **seam** — what a competent geopandas user writes: select the pieces within
-  ``SEAM_EPS_DEG`` of their tile's boundary, ``dissolve`` them per row and object type,
-  ``explode`` into objects, give each object its pieces back (``sjoin`` of the pieces'
-  representative points) for the same attributes as ``stitch`` (largest piece's
-  properties, ``area`` summed, ``tile_id`` / ``processing_id`` joined with ``+``), and
-  leave every other piece as it is. It merges pieces that touch — attached neighbours
-  included — so on the attached world it loses objects;
-* **seam-coverage** — the same with ``dissolve(method="coverage")``: GEOS' coverage union,
-  much faster, but only right when the pieces form an exact coverage (they do here;
-  independently processed tiles need not, and then it silently gives invalid output);
-* **naive** — ``pieces.dissolve(by=["row", "object_type"]).explode()``: union everything
-  per row and type, then split into parts (on the attached world: one object per
-  terrace).
+* **strong** (:func:`strong`) — the strong baseline: seam pieces by bounds arithmetic,
+  STRtree ``dwithin`` pairs from different tiles of the same row and type that share an
+  edge, ``scipy.sparse.csgraph`` components, ``shapely.union_all`` per group, the same
+  attributes as ``stitch``. It loses nothing on either world;
+* **seam** — select the pieces within ``SEAM_EPS_DEG`` of their tile's boundary,
+  ``dissolve`` them per row and object type, ``explode`` into objects, give each object
+  its pieces back (``sjoin`` of the pieces' representative points) for the same
+  attributes as ``stitch``, and leave every other piece as it is. It merges pieces that
+  touch — attached neighbours included — so on the attached world it loses objects;
+* **seam-coverage** — the same with ``dissolve(method="coverage")``;
+* **naive** — ``pieces.dissolve(by=["row", "object_type"]).explode()`` (runs once).
 
-Each method runs in its own subprocess (same seed, same data; ``--repeat`` times,
-alternating, best wall time kept — the full dissolve once) so that the peak resident
-memory (``VmHWM``; ``ru_maxrss`` would carry the parent's) is its own, and the peak is
-reset after the data are generated (``/proc/self/clear_refs``), so it is the method's
-peak with the data held. The table gives wall and CPU time of the method alone, that
-peak, the RSS the method added on top of the generated data, and the objects each
-method lost against the truth (one object per building and input row).
+Each run is its own subprocess (same seed, same data), the methods interleaved, and the
+table gives the median of ``--repeat`` runs: wall and CPU time of the method alone (scipy
+is imported before the clock starts, for every method), the peak resident memory
+(``VmHWM``, reset after the data are generated with ``/proc/self/clear_refs``, so it is
+the method's peak with the data held; ``ru_maxrss`` would carry the parent's), the RSS
+the method added on top of the data, and the objects each method lost against the
+generated world's truth (one object per building and input row).
 """
 
 from __future__ import annotations
@@ -69,7 +67,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from mapflow_geo.results import SEAM_EPS_DEG, stitch  # noqa: E402
 
 TILE = 0.01  # degrees
-METHODS = ("stitch", "seam", "seam-coverage", "naive")
+METHODS = ("stitch", "strong", "seam", "seam-coverage", "naive")
 
 
 def make_data(n_objects: int, n_tiles: int, n_rows: int, seed: int = 0):
@@ -208,6 +206,56 @@ def seam_dissolve(
     return gpd.GeoDataFrame(out, geometry="geometry", crs=pieces.crs)
 
 
+def strong(pieces: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The strong baseline: what a careful shapely 2 user writes.
+
+    Seam pieces by bounds arithmetic (a piece whose bounds reach within ``SEAM_EPS_DEG``
+    of its tile's bounds); an STRtree ``dwithin`` query among them; pairs from different
+    tiles of the same input row and object type that share an edge (their intersection
+    has a length: attached neighbours meet the seam at a point); connected components
+    with ``scipy.sparse.csgraph``; ``shapely.union_all`` per group; the same attributes
+    as ``stitch`` (largest piece's properties, ``area`` summed, ``tile_id`` /
+    ``processing_id`` joined with ``+``). Loses nothing on either world.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    geoms = np.asarray(pieces.geometry.values)
+    tile_bounds = tiles.set_index("tile_id").bounds.reindex(pieces["tile_id"]).to_numpy()
+    near = (np.abs(shapely.bounds(geoms) - tile_bounds) <= SEAM_EPS_DEG).any(axis=1)
+    idx = np.flatnonzero(near)
+    g = geoms[idx]
+    i, j = shapely.STRtree(g).query(g, predicate="dwithin", distance=SEAM_EPS_DEG)
+    row = pieces["row"].to_numpy()[idx]
+    kind = pieces["object_type"].to_numpy()[idx]
+    tile = pieces["tile_id"].to_numpy()[idx]
+    keep = (i < j) & (row[i] == row[j]) & (kind[i] == kind[j]) & (tile[i] != tile[j])
+    i, j = i[keep], j[keep]
+    edge = shapely.length(shapely.intersection(g[i], g[j])) > 2 * SEAM_EPS_DEG
+    i, j = i[edge], j[edge]
+    graph = coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(len(g), len(g)))
+    label = connected_components(graph, directed=False)[1]
+    size = np.bincount(label)
+    joined = size[label] > 1
+    if not joined.any():
+        return pieces.reset_index(drop=True)
+    members = pieces.iloc[idx[joined]].assign(group=label[joined])
+    members = members.sort_values(["group", "area"], ascending=[True, False], kind="stable")
+    group = members["group"].to_numpy()
+    starts = np.flatnonzero(np.diff(group, prepend=-1) != 0)
+    parts = np.split(np.asarray(members.geometry.values), starts[1:])
+    merged = members.iloc[starts].copy()
+    merged["geometry"] = [shapely.union_all(p) for p in parts]
+    by_group = members.groupby("group", sort=True)
+    merged["area"] = by_group["area"].sum().to_numpy()
+    merged["tile_id"] = by_group["tile_id"].agg(_join).to_numpy()
+    merged["processing_id"] = by_group["processing_id"].agg(_join).to_numpy()
+    rest = np.ones(len(pieces), dtype=bool)
+    rest[idx[joined]] = False
+    out = pd.concat([pieces[rest], merged.drop(columns="group")], ignore_index=True)
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=pieces.crs)
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process image (``VmHWM``; unlike ``ru_maxrss`` it is
     not inherited from the parent across fork + exec)."""
@@ -233,11 +281,15 @@ def reset_peak_rss() -> None:
 def worker(method: str, n_objects: int, n_tiles: int, n_rows: int, world: str) -> dict:
     make = make_attached if world == "attached" else make_data
     pieces, tiles, n_whole = make(n_objects, n_tiles, n_rows)
+    import scipy.sparse.csgraph  # noqa: F401 - loaded before timing: its import is not the method
+
     reset_peak_rss()
     rss0 = peak_rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
     if method == "stitch":
         out = stitch(pieces, tiles)
+    elif method == "strong":
+        out = strong(pieces, tiles)
     elif method == "seam":
         out = seam_dissolve(pieces, tiles)
     elif method == "seam-coverage":
@@ -259,55 +311,74 @@ def worker(method: str, n_objects: int, n_tiles: int, n_rows: int, world: str) -
     }
 
 
+def run_worker(method: str, world: str, args: argparse.Namespace) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", method, "--n", str(args.n),
+           "--tiles", str(args.tiles), "--rows", str(args.rows), "--worlds", world]  # fmt: skip
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The median of each measure over the runs (objects: the last run's; all equal)."""
+    out = dict(runs[-1])
+    for key in ("seconds", "cpu_seconds", "peak_rss_mb", "added_rss_mb"):
+        out[key] = float(np.median([r[key] for r in runs]))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--objects", type=int, default=1_000_000)
+    ap.add_argument("--n", "--objects", dest="n", type=int, default=1_000_000,
+                    help="buildings in the world (default 1 M)")  # fmt: skip
     ap.add_argument("--tiles", type=int, default=10)
     ap.add_argument("--rows", type=int, default=4)
-    ap.add_argument("--world", choices=["attached", "separate"], default="attached")
-    ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--repeat", type=int, default=3, help="runs per method, best kept "
-                    "(methods alternate; naive runs once)")  # fmt: skip
+    ap.add_argument("--worlds", "--world", dest="worlds", default="attached,separate")
+    ap.add_argument("--methods", default="stitch,strong")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per method, median kept "
+                    "(methods interleaved; naive runs once)")  # fmt: skip
     ap.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.objects, args.tiles, args.rows, args.world)))
+        print(json.dumps(worker(args.worker, args.n, args.tiles, args.rows, args.worlds)))
         return
-    res: dict[str, dict] = {}
+    methods, worlds = args.methods.split(","), args.worlds.split(",")
+    runs: dict[tuple[str, str], list[dict]] = {}
     for rep in range(args.repeat):
-        for method in args.methods.split(","):
-            if method == "naive" and rep:
-                continue
-            cmd = [sys.executable, os.path.abspath(__file__), "--worker", method,
-                   "--objects", str(args.objects), "--tiles", str(args.tiles),
-                   "--rows", str(args.rows), "--world", args.world]  # fmt: skip
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            r = json.loads(out.strip().splitlines()[-1])
-            if method not in res or r["seconds"] < res[method]["seconds"]:
-                res[method] = r
-    first = next(iter(res.values()))
+        for world in worlds:
+            for method in methods:
+                if method == "naive" and rep:
+                    continue
+                runs.setdefault((world, method), []).append(run_worker(method, world, args))
+    res = {k: median_run(v) for k, v in runs.items()}
     print(
         f"stitch benchmark — {date.today()}, {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs, {args.world} world: {first['pieces']} pieces of "
-        f"{first['expected']} objects, {args.tiles}×{args.tiles} tiles in {args.rows} rows\n"
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+        f"{args.n} buildings, {args.tiles}×{args.tiles} tiles in {args.rows} rows; "
+        f"medians of {args.repeat} interleaved runs, each in its own process\n"
     )
-    print("| method | wall s | CPU s | objects out | objects lost | peak RSS MB | RSS added MB |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for r in res.values():
-        print(f"| {r['method']} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} | {r['objects']} | "
-              f"{r['expected'] - r['objects']} | {r['peak_rss_mb']:.0f} | "
-              f"{r['added_rss_mb']:.0f} |")  # fmt: skip
-    if "stitch" in res:
-        s = res["stitch"]
-        print(f"\nstitch objects equal to the truth: {s['objects'] == s['expected']}")
-        for name, target in (("seam", " (target ≥ 2×)"), ("seam-coverage", ""),
-                             ("naive", " (target ≥ 5×)")):  # fmt: skip
-            if name in res:
-                r = res[name]
-                print(f"speed-up vs {name}: **{r['seconds'] / s['seconds']:.1f}×**{target} "
-                      f"(CPU {r['cpu_seconds'] / s['cpu_seconds']:.1f}×); "
-                      f"{name} loses {r['expected'] - r['objects']} objects; area rel. diff "
-                      f"{abs(s['area'] - r['area']) / r['area']:.1e}")  # fmt: skip
+    print("| world | method | pieces | wall s | CPU s | objects out | objects lost | "
+          "peak RSS MB | RSS added MB |")  # fmt: skip
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for (world, _), r in res.items():
+        print(f"| {world} | {r['method']} | {r['pieces']} | {r['seconds']:.2f} | "
+              f"{r['cpu_seconds']:.2f} | {r['objects']} | {r['expected'] - r['objects']} | "
+              f"{r['peak_rss_mb']:.0f} | {r['added_rss_mb']:.0f} |")  # fmt: skip
+    print()
+    for world in worlds:
+        if (world, "stitch") not in res:
+            continue
+        s = res[(world, "stitch")]
+        lost = s["expected"] - s["objects"]
+        print(f"{world}: stitch loses {lost} objects (one object per building and input row)")
+        for name in methods:
+            if name == "stitch":
+                continue
+            r = res[(world, name)]
+            target = " (target ≥ 2×)" if name == "strong" else ""
+            print(f"{world}: speed-up vs {name}: **{r['seconds'] / s['seconds']:.2f}×**{target} "
+                  f"wall, {r['cpu_seconds'] / s['cpu_seconds']:.2f}× CPU; {name} loses "
+                  f"{r['expected'] - r['objects']} objects; area rel. diff "
+                  f"{abs(s['area'] - r['area']) / r['area']:.1e}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -386,3 +386,54 @@ def test_overlapping_detections_of_neighbours_stay_apart():
     assert sorted(out["truth"]) == [0, 1, 2]
     counts = pd.Series(out["truth"]).value_counts()
     assert (counts == 1).all()
+
+
+#: How the two sides of a seam may disagree: the same vertices (a coverage), an extra
+#: vertex on one side's cut edge, one side's cut edge shorter at an end (the neighbour
+#: tile drew the building a little lower), and float noise across the seam (the pieces
+#: overlap or leave a gap far below ``SEAM_EPS_DEG``).
+SIDES = ("same", "extra vertex", "shorter", "overlap", "gap")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(SIDES), st.floats(2e-4, 9e-4), st.floats(2e-4, 9e-4)),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_seam_noded_differently_on_its_two_sides_is_one_polygon(buildings):
+    """Buildings cut at one seam whose two sides do not share their vertices exactly,
+    mixed in one call with buildings whose sides do: each comes back as one valid polygon
+    equal to the building (the sides' own disagreement aside)."""
+    s = X0 + 0.01
+    tiles = make_tiles([0.01], [])
+    rows, truth, own = [], [], []
+    for k, (side, left, right) in enumerate(buildings):
+        y0, y1 = Y0 + 0.002 * (k + 1), Y0 + 0.002 * (k + 1) + 0.001
+        a = shapely.Polygon([(s - left, y0), (s, y0), (s, y1), (s - left, y1)])
+        x = {"overlap": s - 1e-12, "gap": s + 1e-12}.get(side, s)
+        lo = y0 + 2e-5 if side == "shorter" else y0
+        ring = [(x, lo), (s + right, lo), (s + right, y1), (x, y1)]
+        if side == "extra vertex":
+            ring.append((x, (y0 + y1) / 2 + 1.234e-5))
+        b = shapely.Polygon(ring)
+        truth.append(shapely.union(a, b))
+        # no coordinate invented where the sides touch (float noise across the seam is
+        # closed by a buffer, which does)
+        own.append(None if side in ("overlap", "gap") else {*a.exterior.coords, *ring})
+        for geom, tile in ((a, "t0_0"), (b, "t1_0")):
+            rows.append({"truth": k, "object_type": "buildings", "row": 0, "tile_id": tile,
+                         "processing_id": f"p-{tile}", "area": geom.area,
+                         "geometry": geom})  # fmt: skip
+    pieces = gpd.GeoDataFrame(rows, geometry="geometry", crs=4326)
+    out = stitch(pieces, tiles)
+    assert sorted(out["truth"]) == list(range(len(buildings)))
+    geoms = out.sort_values("truth").geometry.values
+    assert (shapely.get_type_id(geoms) == 3).all(), list(shapely.get_type_id(geoms))
+    assert shapely.is_valid(geoms).all()
+    for got, want, coords in zip(geoms, truth, own, strict=True):
+        assert got.symmetric_difference(want).area < 1e-6 * want.area, (got.wkt, want.wkt)
+        assert coords is None or set(got.exterior.coords) <= coords, got.wkt
+    assert (out["tile_id"] == "t0_0+t1_0").all()

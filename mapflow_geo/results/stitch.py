@@ -161,7 +161,7 @@ class TilePlan:
         """Each piece's tile position (-1: not in the plan)."""
         codes, uniques = pd.factorize(tile_id)
         found = self.ids.get_indexer(pd.Index(uniques).astype(str))
-        return np.append(found, -1)[codes]
+        return np.take(np.append(found, -1), codes)
 
     def near(self, geoms: np.ndarray, pos: np.ndarray) -> np.ndarray:
         """Whether each geometry lies within :data:`SEAM_EPS_DEG` of its tile's boundary."""
@@ -172,9 +172,9 @@ class TilePlan:
         return self._near(xy, pos, lambda p: np.hstack([p, p]), shapely.points)
 
     def _near(self, items, pos, bounds_of, geoms_of) -> np.ndarray:
-        rect = self.rect[pos]
-        if rect.all():
-            return _near_box(bounds_of(items), self.bounds[pos])
+        rect = np.take(self.rect, pos)
+        if rect.all():  # (np.take: a gather of rows several times faster than indexing)
+            return _near_box(bounds_of(items), np.take(self.bounds, pos, axis=0))
         out = np.zeros(len(pos), dtype=bool)
         r, other = np.flatnonzero(rect), np.flatnonzero(~rect & (pos >= 0))
         out[r] = _near_box(bounds_of(items[r]), self.bounds[pos[r]])
@@ -381,15 +381,61 @@ def union_by_group(geoms: np.ndarray, gid: np.ndarray) -> np.ndarray:
 
 
 def _union_groups(geoms: np.ndarray, gid: np.ndarray) -> np.ndarray:
-    """:func:`union_by_group`, then the seam's own clean-up: lines merged, pieces split
-    by floating-point noise along the seam closed."""
-    geoms = union_by_group(geoms, gid)
-    types = shapely.get_type_id(geoms)
+    """The union of each group of pieces (``gid`` 0..n-1, sorted), then the seam's own
+    clean-up: lines merged, pieces split by floating-point noise along the seam closed.
+
+    Pieces cut from one polygon along a seam whose two sides kept the same vertices form
+    a coverage, and GEOS' coverage union joins them faster than an overlay: groups of
+    polygons take it where its answer is a valid single polygon of the pieces' total
+    area; anything else (a seam noded differently on its two sides, pieces that overlap
+    or leave a gap, lines) takes :func:`union_by_group`.
+    """
+    out = _coverage_union(geoms, gid)
+    left = shapely.is_missing(out)
+    if left.any():
+        sel = left[gid]
+        out[left] = union_by_group(geoms[sel], np.searchsorted(np.flatnonzero(left), gid[sel]))
+    types = shapely.get_type_id(out)
     lines = types == 5
     if lines.any():
-        geoms[lines] = shapely.line_merge(geoms[lines])
+        out[lines] = shapely.line_merge(out[lines])
     gaps = types == 6  # pieces split by floating-point noise along the seam: close the gap
     if gaps.any():
-        wide = shapely.buffer(geoms[gaps], SEAM_EPS_DEG, join_style="mitre")
-        geoms[gaps] = shapely.buffer(wide, -SEAM_EPS_DEG, join_style="mitre")
-    return geoms
+        wide = shapely.buffer(out[gaps], SEAM_EPS_DEG, join_style="mitre")
+        out[gaps] = shapely.buffer(wide, -SEAM_EPS_DEG, join_style="mitre")
+    return out
+
+
+#: Groups of more pieces than this are left to the overlay (the coverage union takes a
+#: table of groups × pieces).
+_COVERAGE_MAX_PIECES = 8
+
+
+def _coverage_union(geoms: np.ndarray, gid: np.ndarray) -> np.ndarray:
+    """Each group's coverage union where it is exact (see :func:`_union_groups`), None
+    elsewhere; ``gid`` sorted."""
+    n = int(gid[-1]) + 1 if len(gid) else 0
+    out = np.full(n, None, dtype=object)
+    sizes = np.bincount(gid, minlength=n)
+    polygonal = np.isin(shapely.get_type_id(geoms), _POLYGONAL)
+    fit = (np.bincount(gid, ~polygonal, minlength=n) == 0) & (sizes <= _COVERAGE_MAX_PIECES)
+    groups = np.flatnonzero(fit)
+    if len(groups) == 0:
+        return out
+    sel = fit[gid]
+    g, row = geoms[sel], np.searchsorted(groups, gid[sel])
+    start = np.searchsorted(row, np.arange(len(groups)))
+    table = np.full((len(groups), int(sizes[groups].max())), None, dtype=object)
+    table[row, np.arange(len(row)) - start[row]] = g
+    try:
+        union = shapely.coverage_union_all(table, axis=1)
+    except shapely.errors.GEOSException:  # pieces that overlap: not a coverage
+        return out
+    area = np.bincount(row, shapely.area(g), minlength=len(groups))
+    ok = (
+        (shapely.get_type_id(union) == 3)
+        & shapely.is_valid(union)
+        & np.isclose(shapely.area(union), area, rtol=1e-9, atol=0)
+    )
+    out[groups[ok]] = union[ok]
+    return out
