@@ -39,9 +39,15 @@ class Objects:
         return len(self.gid)
 
     @functools.cached_property
-    def edges(self) -> Edges:
-        """The polygons' oriented edges (for the intersection kernel)."""
-        return Edges.of(self.geoms)
+    def simple(self) -> np.ndarray:
+        """Polygons of one ring (no holes, one part): most objects."""
+        return (shapely.get_type_id(self.geoms) == 3) & (
+            shapely.get_num_interior_rings(self.geoms) == 0
+        )
+
+    def edges(self, sel: np.ndarray) -> Edges:
+        """The oriented edges of objects ``sel`` (for the intersection kernel)."""
+        return Edges.of(self.geoms, sel, self.simple)
 
     def take(self, idx: np.ndarray) -> Objects:
         return Objects(self.gid[idx], self.geoms[idx], self.props.iloc[idx].reset_index(drop=True))

@@ -39,10 +39,11 @@ class Edges:
     count: np.ndarray
 
     @classmethod
-    def of(cls, geoms: np.ndarray) -> Edges:
+    def of(cls, geoms: np.ndarray, sel: np.ndarray, is_simple: np.ndarray) -> Edges:
+        """The edges of ``geoms[sel]`` (the others have none); ``is_simple``: which
+        geometries are polygons of one ring."""
         n = len(geoms)
-        is_simple = (shapely.get_type_id(geoms) == 3) & (shapely.get_num_interior_rings(geoms) == 0)
-        simple, other = np.flatnonzero(is_simple), np.flatnonzero(~is_simple)
+        simple, other = sel[is_simple[sel]], sel[~is_simple[sel]]
         pieces = []
         if len(simple):  # one ring each: the common case, without ragged arrays
             xy, owner = shapely.get_coordinates(geoms[simple], return_index=True)
@@ -157,7 +158,7 @@ def intersection_areas(b: Objects, a: Objects, i: np.ndarray, j: np.ndarray) -> 
     out = np.full(len(i), np.nan)
     if not len(i):
         return out
-    eb, ea = b.edges, a.edges
+    eb, ea = b.edges(_used(i, len(b))), a.edges(_used(j, len(a)))
     work = eb.count[i] * ea.count[j]
     fast = np.flatnonzero(work <= _MAX_EDGE_PAIRS)
     ox, oy = b.bounds[:, 0], b.bounds[:, 1]
@@ -175,3 +176,8 @@ def intersection_areas(b: Objects, a: Objects, i: np.ndarray, j: np.ndarray) -> 
     if len(slow):
         out[slow] = shapely.area(shapely.intersection(b.geoms[i[slow]], a.geoms[j[slow]]))
     return out
+
+
+def _used(idx: np.ndarray, n: int) -> np.ndarray:
+    """The distinct positions in ``idx``, sorted."""
+    return np.flatnonzero(np.bincount(idx, minlength=n))

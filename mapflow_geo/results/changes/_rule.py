@@ -13,6 +13,7 @@ import pandas as pd
 import shapely
 
 from mapflow_geo._geodesy import m2_per_deg2, metres_per_degree
+from mapflow_geo.results.changes._identical import same_outlines
 from mapflow_geo.results.changes._objects import Objects, envelopes, to_local
 from mapflow_geo.results.changes._overlay import intersection_areas
 from mapflow_geo.results.stitch import components, union_by_group
@@ -98,12 +99,15 @@ def match_groups(b: Objects, a: Objects, rule: ChangeRule) -> Groups:
     else:
         i = j = np.zeros(0, np.intp)
     small = np.minimum(b.area_deg[i], a.area_deg[j])
+    # the fast path: the same outline at both dates overlaps itself, no overlay needed
+    same, exact = same_outlines(b, a, i, j)
+    inter = np.where(exact, b.area_deg[i], np.where(same, small, 0.0))
     bi, bj = b.bounds[i], a.bounds[j]
     wx = np.minimum(bi[:, 2], bj[:, 2]) - np.maximum(bi[:, 0], bj[:, 0])
     wy = np.minimum(bi[:, 3], bj[:, 3]) - np.maximum(bi[:, 1], bj[:, 1])
-    maybe = np.clip(wx, 0, None) * np.clip(wy, 0, None) >= rule.min_overlap * small
-    inter = np.zeros(len(i))
+    maybe = ~same & (np.clip(wx, 0, None) * np.clip(wy, 0, None) >= rule.min_overlap * small)
     inter[maybe] = intersection_areas(b, a, i[maybe], j[maybe])
+    maybe |= same
     link = maybe & (inter > 0) & (inter >= rule.min_overlap * small)
     fi, fj, (near_a, near_b) = _fragments(b, a, i[link], j[link], tree, (tb, ta), rule)
     li, lj = np.r_[i[link], fi], np.r_[j[link], fj]
@@ -157,7 +161,7 @@ def _pieces(objs: Objects, lone: np.ndarray, types: np.ndarray, rule: ChangeRule
     if not len(cand) or len(objs) < 2:
         return empty, empty
     env = envelopes(objs.bounds[cand], rule.tolerance_m)
-    o, q = shapely.STRtree(env).query(shapely.box(*objs.bounds.T))
+    o, q = shapely.STRtree(env).query(objs.geoms)  # envelopes: no predicate
     keep = (o != cand[q]) & (types[o] == types[cand[q]])
     q, o = q[keep], o[keep]
     if not len(q):
@@ -188,7 +192,7 @@ def _fragments(b, a, li, lj, tree, types, rule: ChangeRule):
             continue
         env = envelopes(mine.bounds[lone], rule.tolerance_m)
         if k == 0:  # a small tree of the lone after objects, queried with the before ones
-            o, q = shapely.STRtree(env).query(shapely.box(*other.bounds.T))
+            o, q = shapely.STRtree(env).query(other.geoms)  # envelopes: no predicate
         else:
             q, o = tree.query(env)
         same = types[1 - k][lone[q]] == types[k][o]
