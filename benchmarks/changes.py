@@ -13,9 +13,8 @@ Two worlds, N buildings per date, each cached once under ``--cache`` (GeoParquet
 
 The truth: ``truth_id`` (given to both methods as ``id``) present only at the second
 date is new, only at the first removed — except a building demolished and rebuilt on
-the same footprint (its successor overlaps it by more than half), which no footprint
-comparison can see. Precision and recall of ``new`` and ``removed`` count detected ids
-against those.
+its lot (the simulator's ``rebuilt_ids``), which no footprint comparison can see.
+Precision and recall of ``new`` and ``removed`` count the detected ids against those.
 
 Methods, each in its own process (interleaved, ``--repeat`` runs, medians):
 
@@ -54,7 +53,7 @@ import mapflow_geo  # noqa: E402  (imported before any timing)
 D1, D2 = "2024-06-01", "2026-06-01"
 CENTRE = (37.6, 55.765)
 #: buildings per square degree of the simulator's world around CENTRE (measured)
-DENSITY = 3.0e6
+DENSITY = 2.65e6
 JITTER_M = 0.3
 METHODS = ("ours", "baseline")
 
@@ -96,20 +95,17 @@ def _jitter(frame: gpd.GeoDataFrame, seed: int) -> gpd.GeoDataFrame:
 
 
 def _truth(b: gpd.GeoDataFrame, a: gpd.GeoDataFrame) -> tuple[set, set]:
-    """True new and removed ids (a rebuilt building on its old footprint left out)."""
+    """True new and removed ids, from the simulator's record: a building demolished and
+    rebuilt on its lot (its successor's id is ``rebuilt_ids`` of its own) is neither."""
+    from mapflow_geo.sim.world_core import rebuilt_ids
+
     ib, ia = set(b["id"].tolist()), set(a["id"].tolist())
-    born, gone = a[a["id"].isin(ia - ib)], b[b["id"].isin(ib - ia)]
-    new, removed = set(born["id"].tolist()), set(gone["id"].tolist())
-    if len(born) and len(gone):
-        tree = shapely.STRtree(gone.geometry.values)
-        x, y = tree.query(born.geometry.values, predicate="intersects")
-        inter = shapely.area(shapely.intersection(born.geometry.values[x], gone.geometry.values[y]))
-        small = np.minimum(
-            shapely.area(born.geometry.values[x]), shapely.area(gone.geometry.values[y])
-        )
-        same = inter > 0.5 * small
-        new -= set(born["id"].to_numpy()[x[same]].tolist())
-        removed -= set(gone["id"].to_numpy()[y[same]].tolist())
+    new, removed = ia - ib, ib - ia
+    gone = np.array(sorted(removed), dtype=np.int64)
+    successor = rebuilt_ids(gone)
+    rebuilt = np.isin(successor, np.array(sorted(new), dtype=np.int64))
+    removed -= set(gone[rebuilt].tolist())
+    new -= set(successor[rebuilt].tolist())
     return new, removed
 
 
@@ -179,6 +175,7 @@ def worker(method: str, path: Path) -> dict:
     true_new, true_removed = set(truth["new"]), set(truth["removed"])
     del truth
     reset_peak_rss()
+    data = peak_rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
     new, removed = (ours if method == "ours" else baseline)(b, a)
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -190,6 +187,7 @@ def worker(method: str, path: Path) -> dict:
         "seconds": dt,
         "cpu_seconds": cpu,
         "peak_rss_mb": peak,
+        "data_rss_mb": data,
         "before": len(b),
         "after": len(a),
         "new": len(new),

@@ -175,10 +175,10 @@ def _pieces(objs: Objects, lone: np.ndarray, types: np.ndarray, rule: ChangeRule
 
 
 def _fragments(b, a, li, lj, tree, types, rule: ChangeRule):
-    """Links for fragments (the rule's step 1b): an object linked to nothing of which at
-    most ``area_change_m2`` lies farther than ``tolerance_m`` from the other side's
-    objects is a piece of them (a sliver left at a seam, an outline drawn in two parts):
-    it is linked to the nearest. Returns (before, after) positions of the links and the
+    """Links for fragments (the rule's step 1b): a small or thin object linked to nothing
+    of which at most ``area_change_m2`` lies farther than ``tolerance_m`` from the other
+    side's objects is a piece of them (a sliver left at a seam, an outline drawn in two
+    parts): it is linked to the nearest. Returns (before, after) positions of the links and the
     near pairs looked at, (lone after, before) and (lone before, after)."""
     links = {0: [np.zeros(0, np.intp)], 1: [np.zeros(0, np.intp)]}
     empty = np.zeros(0, np.intp)
@@ -199,7 +199,7 @@ def _fragments(b, a, li, lj, tree, types, rule: ChangeRule):
         q, o = q[same], o[same]
         if not len(q):
             continue
-        near, dist, beyond = _near_and_beyond(mine, other, lone, q, o, rule.tolerance_m)
+        near, dist, beyond = _near_and_beyond(mine, other, lone, q, o, rule)
         q, o, dist = q[near], o[near], dist[near]
         near_pairs[k] = (lone[q], o)
         frag = beyond[q] <= rule.area_change_m2
@@ -224,18 +224,26 @@ def _local_pairs(objs: Objects, sel: np.ndarray, other: Objects, o: np.ndarray, 
     return mine, theirs, shapely.distance(mine[q], theirs)
 
 
-def _near_and_beyond(lone_side, other, lone, q, o, tolerance_m):
+def _near_and_beyond(lone_side, other, lone, q, o, rule: ChangeRule):
     """For candidate pairs (lone object ``lone[q]``, other-side object ``o``): whether
-    they lie within ``tolerance_m``, their distance (m), and per lone object the area
-    (m²) of it lying farther than the tolerance from all its near neighbours."""
+    they lie within ``tolerance_m``, their distance (m), and per lone object that can be
+    a fragment — small (at most ``area_change_m2``) or thin (its mean width, 2 · area /
+    perimeter, at most ``tolerance_m``: a sliver) — the area (m²) of it lying farther
+    than the tolerance from all its near neighbours (infinite for the others: a small
+    building squeezed between two others is no fragment of them)."""
+    tol = rule.tolerance_m
     beyond = np.full(len(lone), np.inf)
     has, slot = np.unique(q, return_inverse=True)  # lone objects with candidates
     mine, theirs, dist = _local_pairs(lone_side, lone[has], other, o, slot)
-    near = dist <= tolerance_m
+    near = dist <= tol
     hit, hslot = np.unique(slot[near], return_inverse=True)
     if len(hit):
-        cover = shapely.buffer(union_by_group(theirs[near], hslot), tolerance_m, quad_segs=4)
-        beyond[has[hit]] = shapely.area(shapely.difference(mine[hit], cover))
+        area = shapely.area(mine[hit])
+        slight = (area <= rule.area_change_m2) | (2.0 * area <= tol * shapely.length(mine[hit]))
+        cover = shapely.buffer(union_by_group(theirs[near], hslot), tol, quad_segs=4)
+        beyond[has[hit[slight]]] = shapely.area(
+            shapely.difference(mine[hit[slight]], cover[slight])
+        )
     return near, dist, beyond
 
 
