@@ -102,10 +102,7 @@ def match_groups(b: Objects, a: Objects, rule: ChangeRule) -> Groups:
     # the fast path: the same outline at both dates overlaps itself, no overlay needed
     same, exact = same_outlines(b, a, i, j)
     inter = np.where(exact, b.area_deg[i], np.where(same, small, 0.0))
-    bi, bj = b.bounds[i], a.bounds[j]
-    wx = np.minimum(bi[:, 2], bj[:, 2]) - np.maximum(bi[:, 0], bj[:, 0])
-    wy = np.minimum(bi[:, 3], bj[:, 3]) - np.maximum(bi[:, 1], bj[:, 1])
-    maybe = ~same & (np.clip(wx, 0, None) * np.clip(wy, 0, None) >= rule.min_overlap * small)
+    maybe = ~same & (_envelope_overlap(b, a, i, j) >= rule.min_overlap * small)
     inter[maybe] = intersection_areas(b, a, i[maybe], j[maybe])
     maybe |= same
     link = maybe & (inter > 0) & (inter >= rule.min_overlap * small)
@@ -148,6 +145,14 @@ def match_groups(b: Objects, a: Objects, rule: ChangeRule) -> Groups:
             np.column_stack([label_a[qa[1]], qa[0]]),
         ],
     )
+
+
+def _envelope_overlap(b: Objects, a: Objects, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """The area (degrees²) common to the envelopes of the pairs: a bound of theirs."""
+    bi, bj = b.bounds[i], a.bounds[j]
+    wx = np.minimum(bi[:, 2], bj[:, 2]) - np.maximum(bi[:, 0], bj[:, 0])
+    wy = np.minimum(bi[:, 3], bj[:, 3]) - np.maximum(bi[:, 1], bj[:, 1])
+    return np.clip(wx, 0, None) * np.clip(wy, 0, None)
 
 
 def _pieces(objs: Objects, lone: np.ndarray, types: np.ndarray, rule: ChangeRule):
