@@ -19,7 +19,7 @@ GRID_DEG = 1e-7
 def same_outlines(b: Objects, a: Objects, i: np.ndarray, j: np.ndarray):
     """Of the candidate pairs (before ``i``, after ``j``): which have the same outline
     (vertex for vertex on the grid), and which of those are identical. Only pairs whose
-    areas agree as closely as such outlines' can are looked at."""
+    areas agree closely are looked at."""
     same = np.zeros(len(i), bool)
     exact = np.zeros(len(i), bool)
     bb = b.bounds[i]
