@@ -82,9 +82,12 @@ class Groups:
 
 
 def _type_codes(b: Objects, a: Objects) -> tuple[np.ndarray, np.ndarray]:
-    both = pd.concat([b.props["object_type"], a.props["object_type"]], ignore_index=True)
-    codes = pd.factorize(both.astype(object).where(both.notna(), "\0none"))[0]
-    return codes[: len(b)], codes[len(b) :]
+    (cb, ub), (ca, ua) = (pd.factorize(o.props["object_type"]) for o in (b, a))
+    both = pd.Index(ub).append(pd.Index(ua)).unique()  # missing types: -1 on both sides
+    return (
+        np.where(cb >= 0, both.get_indexer(ub)[np.maximum(cb, 0)] if len(ub) else -1, -1),
+        np.where(ca >= 0, both.get_indexer(ua)[np.maximum(ca, 0)] if len(ua) else -1, -1),
+    )
 
 
 def match_groups(b: Objects, a: Objects, rule: ChangeRule) -> Groups:
