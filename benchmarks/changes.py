@@ -32,7 +32,6 @@ resident set (``VmHWM``) with the data held, its high-water mark reset after rea
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
@@ -48,6 +47,9 @@ import numpy as np
 import shapely
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from stitch import peak_rss_mb, reset_peak_rss  # noqa: E402
 
 import mapflow_geo  # noqa: E402  (imported before any timing)
 
@@ -148,21 +150,6 @@ def ours(
     new = flat(ch.loc[ch["change"] == "new", "after_id"])
     removed = flat(ch.loc[ch["change"] == "removed", "before_id"])
     return np.asarray(new), np.asarray(removed)
-
-
-def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")  # pragma: no cover - not Linux
-
-
-def reset_peak_rss() -> None:
-    gc.collect()
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:  # pragma: no cover - not Linux, or not allowed
-        pass
 
 
 def _pr(found: np.ndarray, true: set) -> tuple[float, float]:
