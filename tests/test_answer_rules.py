@@ -122,6 +122,29 @@ def test_a_sliver_beside_an_object_is_a_fragment_not_a_new_object(after_geoms):
     assert sorted(np.atleast_1d(ch["after_id"].iloc[0])) == ["a0", "a1"]
 
 
+@pytest.mark.parametrize("width", [2.5, 3.0])
+@pytest.mark.parametrize("side", ["removed", "new"])
+def test_a_small_building_between_two_kept_ones_is_a_change_not_a_fragment(side, width):
+    """Rule step 2 takes slivers, not buildings: a fragment is small (at most
+    ``area_change_m2``) or thin (2 · area / perimeter at most ``tolerance_m``). A 20–24 m²
+    house 2.5–3 m wide between two kept houses of a terrace (its shared walls within the
+    tolerance of both: only 4–8 m² of it lies farther than 1 m from them) that is pulled
+    down is ``removed``; one built into such a gap is ``new``; the neighbours are
+    unchanged. Wrong rule caught: fragments by the area beyond the tolerance alone (the
+    small house joins a neighbour's group, which stays unchanged: never reported)."""
+    left, right = _rect(0, 0, 6, 8), _rect(6 + width, 0, 12 + width, 8)
+    small = _rect(6, 0, 6 + width, 8)
+    full = _frame(["left", "small", "right"], [left, small, right])
+    kept = _frame(["left", "right"], [left, right])
+    before, after = (full, kept) if side == "removed" else (kept, full)
+    ch = changes(before, after)
+    col = "before_id" if side == "removed" else "after_id"
+    got = ch.set_index(ch[col].astype(str))
+    assert len(ch) == 3, ch[["before_id", "after_id", "change"]]
+    assert got.loc["small", "change"] == side
+    assert (got.drop(index="small")["change"] == "unchanged").all()
+
+
 # ------------------------------------------------------------------------ monitoring
 def _areas() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(

@@ -15,7 +15,8 @@ Objects are polygons (lines and points are left out) of the same ``object_type``
    groups (connected components): one before object covered by several after objects
    (a split, or an object left in pieces at a seam) is one group (``match="1:n"``), and
    so is the reverse (a merge, ``"n:1"``); most groups are ``"1:1"``.
-2. **Fragments.** An object linked to nothing of which at most ``area_change_m2`` lies
+2. **Fragments.** A small (at most ``area_change_m2``) or thin (mean width at most
+   ``tolerance_m``) object linked to nothing of which at most ``area_change_m2`` lies
    farther than ``tolerance_m`` from the other side's objects (a sliver a seam shaved
    off, an outline drawn in two parts) joins the group of the nearest of them; one
    still linked to nothing, of at most ``area_change_m2``, within ``tolerance_m`` of an
@@ -38,7 +39,8 @@ a metre outside the other outline. A building cut at a seam of one run and whole
 other is a ``1:n`` group with equal areas; an extension 3 m deep that adds 10 % and 5 m²
 is modified with its area change (one shallower than the tolerance is not seen).
 
-How it is computed — the overlay kernel (:mod:`._overlay`), the rule (:mod:`._rule`),
+How it is computed — the fast path for identical outlines (:mod:`._identical`), the
+overlay kernel (:mod:`._overlay`), the rule (:mod:`._rule`),
 the change frame and table (:mod:`._table`), the partitioned executor for country-sized
 pairs given as GeoParquet files or directories (:mod:`._partitioned`) — is in
 ``DESIGN.md``, *Change detection*.

@@ -102,7 +102,7 @@ def changes(
         )
         out = finish(pd.concat(parts, ignore_index=True)) if parts else empty_changes()
     else:
-        out = changes_of(frame_objects(before), frame_objects(after), rule)
+        out = changes_of(frame_objects(before), frame_objects(after), rule, unchanged)
     if not unchanged:
         out = out[out["change"] != "unchanged"].reset_index(drop=True)
     return out

@@ -39,9 +39,15 @@ class Objects:
         return len(self.gid)
 
     @functools.cached_property
-    def edges(self) -> Edges:
-        """The polygons' oriented edges (for the intersection kernel)."""
-        return Edges.of(self.geoms)
+    def simple(self) -> np.ndarray:
+        """Polygons of one ring (no holes, one part): most objects."""
+        return (shapely.get_type_id(self.geoms) == 3) & (
+            shapely.get_num_interior_rings(self.geoms) == 0
+        )
+
+    def edges(self, sel: np.ndarray) -> Edges:
+        """The oriented edges of objects ``sel`` (for the intersection kernel)."""
+        return Edges.of(self.geoms, sel, self.simple)
 
     def take(self, idx: np.ndarray) -> Objects:
         return Objects(self.gid[idx], self.geoms[idx], self.props.iloc[idx].reset_index(drop=True))
@@ -76,8 +82,14 @@ def normalise(frame: pd.DataFrame, geoms: np.ndarray, gid: np.ndarray) -> Object
     n = len(frame)
     props = pd.DataFrame(index=pd.RangeIndex(n))
     props["id"] = frame["id"].to_numpy() if "id" in frame else frame.index.to_numpy()
-    for col in ("row", "object_type"):
-        props[col] = frame[col].to_numpy() if col in frame else None
+    props["row"] = frame["row"].to_numpy() if "row" in frame else None
+    kind = frame["object_type"] if "object_type" in frame else None
+    # a few types over many objects: codes, not a string per object
+    props["object_type"] = (
+        pd.Categorical(kind)
+        if kind is not None and kind.notna().all()
+        else (kind.to_numpy() if kind is not None else None)
+    )
     date = next((frame[c] for c in ("processing_date", "date") if c in frame), None)
     props["date"] = _dates(date, n)
     geoms = np.asarray(geoms, dtype=object)

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 _MAX_EDGE_PAIRS = 1024
 #: Edge pairs per vectorised step of the intersection kernel (keeps the arrays in cache).
 _CHUNK = 131_072
+#: Geometries whose edges are made at a time.
+_GEOMS = 65_536
 #: Relative tolerance of the intersection kernel: crossings this close (in edge
 #: parameter) to a vertex, or edges this close to parallel, count as degenerate.
 _EPS = 1e-9
@@ -39,38 +41,56 @@ class Edges:
     count: np.ndarray
 
     @classmethod
-    def of(cls, geoms: np.ndarray) -> Edges:
+    def of(cls, geoms: np.ndarray, sel: np.ndarray, is_simple: np.ndarray) -> Edges:
+        """The edges of ``geoms[sel]`` (``sel`` ascending; the others have none), made
+        ``_GEOMS`` geometries at a time (the temporaries stay small); ``is_simple``:
+        which geometries are polygons of one ring."""
         n = len(geoms)
-        is_simple = (shapely.get_type_id(geoms) == 3) & (shapely.get_num_interior_rings(geoms) == 0)
-        simple, other = np.flatnonzero(is_simple), np.flatnonzero(~is_simple)
-        pieces = []
-        if len(simple):  # one ring each: the common case, without ragged arrays
-            xy, owner = shapely.get_coordinates(geoms[simple], return_index=True)
-            pieces.append(_ring_edges(xy, owner, np.ones(len(simple), bool), simple))
-        if len(other):
-            _, xy, offsets = shapely.to_ragged_array(geoms[other])
-            ring_off = np.asarray(offsets[0], np.int64)
-            if len(offsets) == 2:  # Polygons with holes
-                poly_of_geom = np.arange(len(other) + 1)
-                ring_off_poly = np.asarray(offsets[1], np.int64)
-            else:
-                ring_off_poly = np.asarray(offsets[1], np.int64)
-                poly_of_geom = np.asarray(offsets[2], np.int64)
-            n_rings = len(ring_off) - 1
-            ring = np.repeat(np.arange(n_rings), np.diff(ring_off))
-            exterior = np.zeros(n_rings, bool)
-            exterior[ring_off_poly[:-1][np.diff(ring_off_poly) > 0]] = True
-            poly = np.repeat(np.arange(len(ring_off_poly) - 1), np.diff(ring_off_poly))
-            geom = np.repeat(np.arange(len(poly_of_geom) - 1), np.diff(poly_of_geom))
-            pieces.append(_ring_edges(xy, ring, exterior, other[geom[poly]]))
-        if not pieces:
-            z = np.zeros(0)
-            return cls(z, z, z, z, np.zeros(n, np.int64), np.zeros(n, np.int64))
-        x0, y0, x1, y1, owner = (np.concatenate(c) for c in zip(*pieces, strict=True))
-        order = np.argsort(owner, kind="stable")
-        count = np.bincount(owner, minlength=n).astype(np.int64)
-        start = np.cumsum(count) - count
-        return cls(x0[order], y0[order], x1[order], y1[order], start, count)
+        room = int(shapely.get_num_coordinates(geoms[sel]).sum())  # ≥ the edges
+        x0, y0, x1, y1 = (np.empty(room) for _ in range(4))
+        count = np.zeros(n, np.int64)
+        m = 0
+        for k in range(0, len(sel), _GEOMS):
+            part = _edges(geoms, sel[k : k + _GEOMS], is_simple)
+            if part is None:
+                continue
+            e = len(part[0])
+            for out, col in zip((x0, y0, x1, y1), part[:4], strict=True):
+                out[m : m + e] = col
+            lo = sel[k]
+            count[lo : lo + part[4][-1] - lo + 1] += np.bincount(part[4] - lo)
+            m += e
+        return cls(x0[:m], y0[:m], x1[:m], y1[:m], np.cumsum(count) - count, count)
+
+
+def _edges(geoms: np.ndarray, sel: np.ndarray, is_simple: np.ndarray):
+    """The edges of ``geoms[sel]`` and their owners, by owner."""
+    simple, other = sel[is_simple[sel]], sel[~is_simple[sel]]
+    pieces = []
+    if len(simple):  # one ring each: the common case, without ragged arrays
+        xy, owner = shapely.get_coordinates(geoms[simple], return_index=True)
+        pieces.append(_ring_edges(xy, owner, np.ones(len(simple), bool), simple))
+    if len(other):
+        _, xy, offsets = shapely.to_ragged_array(geoms[other])
+        ring_off = np.asarray(offsets[0], np.int64)
+        if len(offsets) == 2:  # Polygons with holes
+            poly_of_geom = np.arange(len(other) + 1)
+            ring_off_poly = np.asarray(offsets[1], np.int64)
+        else:
+            ring_off_poly = np.asarray(offsets[1], np.int64)
+            poly_of_geom = np.asarray(offsets[2], np.int64)
+        n_rings = len(ring_off) - 1
+        ring = np.repeat(np.arange(n_rings), np.diff(ring_off))
+        exterior = np.zeros(n_rings, bool)
+        exterior[ring_off_poly[:-1][np.diff(ring_off_poly) > 0]] = True
+        poly = np.repeat(np.arange(len(ring_off_poly) - 1), np.diff(ring_off_poly))
+        geom = np.repeat(np.arange(len(poly_of_geom) - 1), np.diff(poly_of_geom))
+        pieces.append(_ring_edges(xy, ring, exterior, other[geom[poly]]))
+    if len(pieces) < 2:
+        return pieces[0] if pieces else None
+    cols = [np.concatenate(c) for c in zip(*pieces, strict=True)]
+    order = np.argsort(cols[4], kind="stable")
+    return tuple(c[order] for c in cols)
 
 
 def _ring_edges(xy: np.ndarray, ring: np.ndarray, exterior: np.ndarray, owner: np.ndarray):
@@ -157,7 +177,7 @@ def intersection_areas(b: Objects, a: Objects, i: np.ndarray, j: np.ndarray) -> 
     out = np.full(len(i), np.nan)
     if not len(i):
         return out
-    eb, ea = b.edges, a.edges
+    eb, ea = b.edges(_used(i, len(b))), a.edges(_used(j, len(a)))
     work = eb.count[i] * ea.count[j]
     fast = np.flatnonzero(work <= _MAX_EDGE_PAIRS)
     ox, oy = b.bounds[:, 0], b.bounds[:, 1]
@@ -175,3 +195,8 @@ def intersection_areas(b: Objects, a: Objects, i: np.ndarray, j: np.ndarray) -> 
     if len(slow):
         out[slow] = shapely.area(shapely.intersection(b.geoms[i[slow]], a.geoms[j[slow]]))
     return out
+
+
+def _used(idx: np.ndarray, n: int) -> np.ndarray:
+    """The distinct positions in ``idx``, sorted."""
+    return np.flatnonzero(np.bincount(idx, minlength=n))

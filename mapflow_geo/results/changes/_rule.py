@@ -13,6 +13,7 @@ import pandas as pd
 import shapely
 
 from mapflow_geo._geodesy import m2_per_deg2, metres_per_degree
+from mapflow_geo.results.changes._identical import same_outlines
 from mapflow_geo.results.changes._objects import Objects, envelopes, to_local
 from mapflow_geo.results.changes._overlay import intersection_areas
 from mapflow_geo.results.stitch import components, union_by_group
@@ -81,9 +82,12 @@ class Groups:
 
 
 def _type_codes(b: Objects, a: Objects) -> tuple[np.ndarray, np.ndarray]:
-    both = pd.concat([b.props["object_type"], a.props["object_type"]], ignore_index=True)
-    codes = pd.factorize(both.astype(object).where(both.notna(), "\0none"))[0]
-    return codes[: len(b)], codes[len(b) :]
+    (cb, ub), (ca, ua) = (pd.factorize(o.props["object_type"]) for o in (b, a))
+    both = pd.Index(ub).append(pd.Index(ua)).unique()  # missing types: -1 on both sides
+    return (
+        np.where(cb >= 0, both.get_indexer(ub)[np.maximum(cb, 0)] if len(ub) else -1, -1),
+        np.where(ca >= 0, both.get_indexer(ua)[np.maximum(ca, 0)] if len(ua) else -1, -1),
+    )
 
 
 def match_groups(b: Objects, a: Objects, rule: ChangeRule) -> Groups:
@@ -98,12 +102,12 @@ def match_groups(b: Objects, a: Objects, rule: ChangeRule) -> Groups:
     else:
         i = j = np.zeros(0, np.intp)
     small = np.minimum(b.area_deg[i], a.area_deg[j])
-    bi, bj = b.bounds[i], a.bounds[j]
-    wx = np.minimum(bi[:, 2], bj[:, 2]) - np.maximum(bi[:, 0], bj[:, 0])
-    wy = np.minimum(bi[:, 3], bj[:, 3]) - np.maximum(bi[:, 1], bj[:, 1])
-    maybe = np.clip(wx, 0, None) * np.clip(wy, 0, None) >= rule.min_overlap * small
-    inter = np.zeros(len(i))
+    # the fast path: the same outline at both dates overlaps itself, no overlay needed
+    same, exact = same_outlines(b, a, i, j)
+    inter = np.where(exact, b.area_deg[i], np.where(same, small, 0.0))
+    maybe = ~same & (_envelope_overlap(b, a, i, j) >= rule.min_overlap * small)
     inter[maybe] = intersection_areas(b, a, i[maybe], j[maybe])
+    maybe |= same
     link = maybe & (inter > 0) & (inter >= rule.min_overlap * small)
     fi, fj, (near_a, near_b) = _fragments(b, a, i[link], j[link], tree, (tb, ta), rule)
     li, lj = np.r_[i[link], fi], np.r_[j[link], fj]
@@ -146,6 +150,14 @@ def match_groups(b: Objects, a: Objects, rule: ChangeRule) -> Groups:
     )
 
 
+def _envelope_overlap(b: Objects, a: Objects, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """The area (degrees²) common to the envelopes of the pairs: a bound of theirs."""
+    bi, bj = b.bounds[i], a.bounds[j]
+    wx = np.minimum(bi[:, 2], bj[:, 2]) - np.maximum(bi[:, 0], bj[:, 0])
+    wy = np.minimum(bi[:, 3], bj[:, 3]) - np.maximum(bi[:, 1], bj[:, 1])
+    return np.clip(wx, 0, None) * np.clip(wy, 0, None)
+
+
 def _pieces(objs: Objects, lone: np.ndarray, types: np.ndarray, rule: ChangeRule):
     """Same-side links for pieces (the rule's step 2, second half): an object still
     linked to nothing, of at most ``area_change_m2``, within ``tolerance_m`` of another
@@ -157,7 +169,7 @@ def _pieces(objs: Objects, lone: np.ndarray, types: np.ndarray, rule: ChangeRule
     if not len(cand) or len(objs) < 2:
         return empty, empty
     env = envelopes(objs.bounds[cand], rule.tolerance_m)
-    o, q = shapely.STRtree(env).query(shapely.box(*objs.bounds.T))
+    o, q = shapely.STRtree(env).query(objs.geoms)  # envelopes: no predicate
     keep = (o != cand[q]) & (types[o] == types[cand[q]])
     q, o = q[keep], o[keep]
     if not len(q):
@@ -171,10 +183,10 @@ def _pieces(objs: Objects, lone: np.ndarray, types: np.ndarray, rule: ChangeRule
 
 
 def _fragments(b, a, li, lj, tree, types, rule: ChangeRule):
-    """Links for fragments (the rule's step 1b): an object linked to nothing of which at
-    most ``area_change_m2`` lies farther than ``tolerance_m`` from the other side's
-    objects is a piece of them (a sliver left at a seam, an outline drawn in two parts):
-    it is linked to the nearest. Returns (before, after) positions of the links and the
+    """Links for fragments (the rule's step 1b): a small or thin object linked to nothing
+    of which at most ``area_change_m2`` lies farther than ``tolerance_m`` from the other
+    side's objects is a piece of them (a sliver left at a seam, an outline drawn in two
+    parts): it is linked to the nearest. Returns (before, after) positions of the links and the
     near pairs looked at, (lone after, before) and (lone before, after)."""
     links = {0: [np.zeros(0, np.intp)], 1: [np.zeros(0, np.intp)]}
     empty = np.zeros(0, np.intp)
@@ -188,14 +200,14 @@ def _fragments(b, a, li, lj, tree, types, rule: ChangeRule):
             continue
         env = envelopes(mine.bounds[lone], rule.tolerance_m)
         if k == 0:  # a small tree of the lone after objects, queried with the before ones
-            o, q = shapely.STRtree(env).query(shapely.box(*other.bounds.T))
+            o, q = shapely.STRtree(env).query(other.geoms)  # envelopes: no predicate
         else:
             q, o = tree.query(env)
         same = types[1 - k][lone[q]] == types[k][o]
         q, o = q[same], o[same]
         if not len(q):
             continue
-        near, dist, beyond = _near_and_beyond(mine, other, lone, q, o, rule.tolerance_m)
+        near, dist, beyond = _near_and_beyond(mine, other, lone, q, o, rule)
         q, o, dist = q[near], o[near], dist[near]
         near_pairs[k] = (lone[q], o)
         frag = beyond[q] <= rule.area_change_m2
@@ -220,18 +232,26 @@ def _local_pairs(objs: Objects, sel: np.ndarray, other: Objects, o: np.ndarray, 
     return mine, theirs, shapely.distance(mine[q], theirs)
 
 
-def _near_and_beyond(lone_side, other, lone, q, o, tolerance_m):
+def _near_and_beyond(lone_side, other, lone, q, o, rule: ChangeRule):
     """For candidate pairs (lone object ``lone[q]``, other-side object ``o``): whether
-    they lie within ``tolerance_m``, their distance (m), and per lone object the area
-    (m²) of it lying farther than the tolerance from all its near neighbours."""
+    they lie within ``tolerance_m``, their distance (m), and per lone object that can be
+    a fragment — small (at most ``area_change_m2``) or thin (its mean width, 2 · area /
+    perimeter, at most ``tolerance_m``: a sliver) — the area (m²) of it lying farther
+    than the tolerance from all its near neighbours (infinite for the others: a small
+    building squeezed between two others is no fragment of them)."""
+    tol = rule.tolerance_m
     beyond = np.full(len(lone), np.inf)
     has, slot = np.unique(q, return_inverse=True)  # lone objects with candidates
     mine, theirs, dist = _local_pairs(lone_side, lone[has], other, o, slot)
-    near = dist <= tolerance_m
+    near = dist <= tol
     hit, hslot = np.unique(slot[near], return_inverse=True)
     if len(hit):
-        cover = shapely.buffer(union_by_group(theirs[near], hslot), tolerance_m, quad_segs=4)
-        beyond[has[hit]] = shapely.area(shapely.difference(mine[hit], cover))
+        area = shapely.area(mine[hit])
+        slight = (area <= rule.area_change_m2) | (2.0 * area <= tol * shapely.length(mine[hit]))
+        cover = shapely.buffer(union_by_group(theirs[near], hslot), tol, quad_segs=4)
+        beyond[has[hit[slight]]] = shapely.area(
+            shapely.difference(mine[hit[slight]], cover[slight])
+        )
     return near, dist, beyond
 
 

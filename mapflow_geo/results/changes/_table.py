@@ -12,6 +12,7 @@ from mapflow_geo._geodesy import geodesic_area_km2
 from mapflow_geo.results.changes._objects import Objects, empty_props
 from mapflow_geo.results.changes._rule import (
     REMOVED,
+    UNCHANGED,
     ChangeRule,
     Groups,
     classify,
@@ -45,9 +46,13 @@ def _largest(label: np.ndarray, area: np.ndarray, n: int) -> np.ndarray:
     """Per group, the position of its largest member (-1 for none)."""
     out = np.full(n, -1)
     if len(label):
-        order = np.lexsort((-area, label))
-        first = np.r_[True, label[order][1:] != label[order][:-1]]
-        out[label[order][first]] = order[first]
+        solo = np.bincount(label, minlength=n)[label] == 1
+        out[label[solo]] = np.flatnonzero(solo)
+        multi = np.flatnonzero(~solo)
+        lm = label[multi]
+        order = np.lexsort((-area[multi], lm))
+        first = np.r_[True, lm[order][1:] != lm[order][:-1]] if len(multi) else np.zeros(0, bool)
+        out[lm[order][first]] = multi[order][first]
     return out
 
 
@@ -141,12 +146,15 @@ def change_frame(
     return gpd.GeoDataFrame(frame, geometry=geom, crs="EPSG:4326")
 
 
-def changes_of(b: Objects, a: Objects, rule: ChangeRule) -> gpd.GeoDataFrame:
-    """Every change between two sides held in memory, in anchor order."""
+def changes_of(
+    b: Objects, a: Objects, rule: ChangeRule, unchanged: bool = True
+) -> gpd.GeoDataFrame:
+    """Every change between two sides held in memory (without the unchanged groups
+    when not ``unchanged``), in anchor order."""
     grp = match_groups(b, a, rule)
     code = classify(b, a, grp, rule)
-    out = change_frame(b, a, grp, code, np.arange(len(grp)))
-    return finish(out)
+    groups = np.arange(len(grp)) if unchanged else np.flatnonzero(code != UNCHANGED)
+    return finish(change_frame(b, a, grp, code, groups))
 
 
 def finish(out: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
