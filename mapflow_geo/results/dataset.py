@@ -32,7 +32,7 @@ Seams, with memory bounded by the partition, not by the run:
    ties break the same way), add the partition's uncut pieces file by file, write.
 
 The objects equal ``stitch(read_result_files(files.path), tiles)`` (row order aside);
-``tests/test_dataset.py`` checks it object by object. The per-(row, class) sums of
+``tests/results/test_dataset.py`` checks it object by object. The per-(row, class) sums of
 :mod:`mapflow_geo.results.stats` come out of the same pass (the uncut pieces are summed
 in step 1, the joined ones in step 4), so stats never need the objects in memory either
 (:func:`stream_class_sums` runs steps 1–4 without writing). Each step is a list of

@@ -32,7 +32,7 @@ objects' size. The default (``supersample=None``) picks ``ceil(resolution_m / 6.
 clamped to 4…16, i.e. sub-cells of at most 6.25 m at 100 m cells and 2.5 m at 10 m.
 Measured against exact shapely intersection (``benchmarks/raster.py``, 8–30 m buildings,
 100 m cells) the mean absolute error per cell is 0.054 at 4×4, 0.018 at 8×8 and lower at
-16×16 (see benchmarks/README.md); ``tests/test_raster.py`` checks < 0.02 on simulator
+16×16 (see benchmarks/README.md); ``tests/results/test_raster.py`` checks < 0.02 on simulator
 buildings at 50 m. Work goes strip by strip (``strip_rows`` output rows at a time,
 geometries selected with an STRtree), so memory stays bounded by a strip, not by the AOI.
 """

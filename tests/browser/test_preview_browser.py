@@ -3,17 +3,16 @@ served from the local npm copy): layers drawn, popups open, no JavaScript errors
 The screenshot is kept as ``artifacts/preview.png``."""
 
 import warnings
-from pathlib import Path
 
 import geopandas as gpd
 import pytest
 from offline import open_map
+from support.paths import ROOT
 
 import mapflow_geo  # noqa: F401  (registers the accessor)
 from mapflow_geo import sim, sources
 from mapflow_geo.viz import AOI_COLOR, class_colors, class_labels, status_color
 
-ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 
 

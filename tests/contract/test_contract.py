@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import io
 import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import requests
+from support.raster import tiff_bytes
 
 from mapflow_geo.sim import serve
 
@@ -48,28 +47,9 @@ TYPES = {
 }
 
 
-def tiff_bytes() -> bytes:
-    """A small georeferenced RGB uint8 GeoTIFF over Kazan (rasterio), else TIFF magic."""
-    try:
-        import rasterio
-        from rasterio.transform import from_bounds
-    except ImportError:  # pragma: no cover
-        return b"II*\x00" + bytes(256)
-    buf = io.BytesIO()
-    data = (np.arange(3 * 32 * 32) % 251).astype("uint8").reshape(3, 32, 32)
-    with rasterio.MemoryFile() as mf:
-        with mf.open(
-            driver="GTiff",
-            width=32,
-            height=32,
-            count=3,
-            dtype="uint8",
-            crs="EPSG:4326",
-            transform=from_bounds(49.10, 55.78, 49.12, 55.79, 32, 32),
-        ) as ds:
-            ds.write(data)
-        buf.write(mf.read())
-    return buf.getvalue()
+def seed_tiff() -> bytes:
+    """A small georeferenced RGB GeoTIFF over :data:`KAZAN`."""
+    return tiff_bytes(crs="EPSG:4326", size=32, bounds=(49.10, 55.78, 49.12, 55.79))
 
 
 # ----------------------------------------------------------------------------- checking
@@ -168,7 +148,7 @@ class Seeded:
             "POST",
             "/rasters/mosaic/image",
             params={"name": "Seed mosaic", "tags": "seed, rgb"},
-            files={"file": ("seed.tif", tiff_bytes(), "image/tiff")},
+            files={"file": ("seed.tif", seed_tiff(), "image/tiff")},
         )
         assert up.status_code == 200, up.text
         mid = up.json()["mosaic_id"]
@@ -273,7 +253,7 @@ def send(seed: Seeded, call: dict) -> requests.Response:
     if isinstance(ex, str) and ex.startswith("multipart/form-data"):
         fname = re.search(r"filename=([^,)]+)", ex)
         name = fname.group(1) if fname else "image.tif"
-        part = (name, tiff_bytes(), "image/tiff") if "image/tiff" in ex else (name, tiff_bytes())
+        part = (name, seed_tiff(), "image/tiff") if "image/tiff" in ex else (name, seed_tiff())
         kw["files"] = {"file": part}
     elif ex is not None:
         body = seed.fill(copy.deepcopy(ex), _provider_of(ex))

@@ -23,7 +23,7 @@ import requests
 from mapflow_geo.sim import serve
 
 pytest.importorskip("rasterio")
-from raster_support import tiff_bytes  # noqa: E402
+from support.raster import tiff_bytes  # noqa: E402
 
 #: ``name: (json type, required)``; ``datetime`` = an ISO string the plugin parses,
 #: ``uuid`` = a string ``UUID()`` accepts. A field is required when it has no default.

@@ -10,7 +10,7 @@ import signal
 import subprocess
 
 import pytest
-from _rel import (
+from support.campaign import (
     FAST,
     FULL,
     assert_one_charge_each,

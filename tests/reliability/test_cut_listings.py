@@ -15,7 +15,7 @@ import time
 from collections import Counter
 
 import pytest
-from _rel import FAST, creates, grid_gdf
+from support.campaign import FAST, creates, grid_gdf
 
 from mapflow_geo import sim
 

@@ -15,7 +15,7 @@ import random
 import subprocess
 import time
 
-from _rel import (
+from support.campaign import (
     FULL,
     assert_one_charge_each,
     child_cmd,
@@ -25,7 +25,7 @@ from _rel import (
     kill_thresholds,
     no_temp_files,
 )
-from _truth import check_against_truth, truth_in
+from support.truth import check_against_truth, truth_in
 
 from mapflow_geo import open_run, sim
 

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 
 import pytest
-from _rel import (
+from support.campaign import (
     FAST,
     assert_one_charge_each,
     child_cmd,

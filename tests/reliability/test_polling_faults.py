@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from _rel import FULL, assert_one_charge_each, grid_gdf
+from support.campaign import FULL, assert_one_charge_each, grid_gdf
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import RetryPolicy, sim

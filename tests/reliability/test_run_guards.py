@@ -10,7 +10,7 @@ import textwrap
 import time
 
 import pytest
-from _rel import FAST, assert_one_charge_each, child_cmd, child_env, grid_gdf, run_child
+from support.campaign import FAST, assert_one_charge_each, child_cmd, child_env, grid_gdf, run_child
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import open_run, sim

@@ -13,7 +13,7 @@ import traceback
 
 import pytest
 import requests
-from _rel import FAST, grid_gdf
+from support.campaign import FAST, grid_gdf
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import MapflowClient, RetryPolicy, open_run, sim, sources

@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 
-from _rel import (
+from support.campaign import (
     FAST,
     FULL,
     child_cmd,

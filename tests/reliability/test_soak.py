@@ -10,7 +10,7 @@ import random
 import subprocess
 from collections import Counter
 
-from _rel import (
+from support.campaign import (
     FAST,
     FULL,
     assert_one_charge_each,

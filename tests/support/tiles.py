@@ -1,4 +1,4 @@
-"""Shared by the PMTiles tests: a simulator run of a city district with classes, and
+"""For the PMTiles tests: a simulator run of a city district with classes, and
 the archive read back with protomaps' reader and the MVT decoder (every feature of every
 tile of one zoom, in lon/lat)."""
 

@@ -5,7 +5,6 @@ import base64
 import json
 import re
 import warnings
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -14,12 +13,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
+from support.paths import ROOT
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import sim, sources, viz
 from mapflow_geo.results import MapflowResult
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

@@ -17,10 +17,10 @@ import warnings
 from pathlib import Path
 
 import pytest
+from support.paths import ROOT
 
 import mapflow_geo
 
-ROOT = Path(__file__).resolve().parents[1]
 #: reference page → the modules it documents
 PAGES = {
     "client": ["client"],

@@ -9,6 +9,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, box
+from support.paths import ROOT
 
 from mapflow_geo.results import read_geojson, stitch
 
@@ -192,11 +193,10 @@ def sim_run(tmp_path_factory):
     """A run with failed tiles over three input rows, with the simulator's own record
     of what it charged and of each processing's imagery date (read while it runs)."""
     import warnings
-    from pathlib import Path
 
     from mapflow_geo import sim, sources
 
-    gdf = gpd.read_file(Path(__file__).resolve().parents[1] / "data" / "sample_aoi.geojson")
+    gdf = gpd.read_file(ROOT / "data" / "sample_aoi.geojson")
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, fail_fraction=0.3, seed=3) as s:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

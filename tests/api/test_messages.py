@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from support.paths import ROOT
 
 from mapflow_geo.messages import error_table, lookup, render_message, render_messages
 from mapflow_geo.models import Message
@@ -31,13 +32,13 @@ def test_generator_reproduces_committed_json():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "build_error_messages", Path(__file__).parents[1] / "tools" / "build_error_messages.py"
+        "build_error_messages", ROOT / "tools" / "build_error_messages.py"
     )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     rows = mod.parse(DOC.read_text(encoding="utf-8"))
     committed = json.loads(
-        (Path(__file__).parents[1] / "mapflow_geo" / "data" / "error_messages.json").read_text(
+        (ROOT / "mapflow_geo" / "data" / "error_messages.json").read_text(
             "utf-8"
         )
     )["messages"]

@@ -480,7 +480,7 @@ def test_uploaded_image_read_and_downloaded_as_stored(mapflow_sim):
     import hashlib
 
     pytest.importorskip("rasterio")
-    from raster_support import tiff_bytes
+    from support.raster import tiff_bytes
 
     data = tiff_bytes(size=16, value=7)
     with _client(mapflow_sim) as client:

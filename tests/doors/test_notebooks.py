@@ -3,14 +3,13 @@ committed without outputs (issue: maps, exports, notebooks and docs)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from support.paths import ROOT
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 #: a cell still running after this many seconds fails the notebook (a hang, not a speed check)
 BUDGET_S = 120
 

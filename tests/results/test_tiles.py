@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from tiles_support import district_run, features_at, header
+from support.paths import TESTS
+from support.tiles import district_run, features_at, header
 
 from mapflow_geo.results import MapflowResult
 from mapflow_geo.results.stats import class_column
@@ -142,7 +143,6 @@ def test_a_frame_in_metres_is_tiled_in_lonlat(tmp_path):
 
 def test_page_loads_the_tested_npm_versions_beside_the_archive(run, tmp_path):
     import json
-    from pathlib import Path
 
     from mapflow_geo.viz.webmap import MAPLIBRE, PMTILES_JS
 
@@ -150,7 +150,7 @@ def test_page_loads_the_tested_npm_versions_beside_the_archive(run, tmp_path):
     info = res.to_pmtiles(tmp_path / "w" / "b.pmtiles", page="map.html", max_zoom=13)
     page = (tmp_path / "w" / "map.html").read_text()
     # the versions the browser test draws with (tests/browser/assets/package.json)
-    assets = Path(__file__).parent / "browser" / "assets" / "package.json"
+    assets = TESTS / "browser" / "assets" / "package.json"
     tested = json.loads(assets.read_text())["dependencies"]
     for name, version in (MAPLIBRE, PMTILES_JS):
         assert tested[name] == version

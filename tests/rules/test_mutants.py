@@ -3,7 +3,7 @@
 Each test here was checked by breaking the code as its docstring says, seeing the test
 fail, and restoring the code (``tools/mutate.py`` replays these mutations and others;
 ``make mutate-named``). The stitch mutants (``row`` dropped from the stitch key; components
-without their final step) are killed by ``tests/test_stitch_props.py``
+without their final step) are killed by ``tests/results/test_stitch_props.py``
 (``test_rows_never_join``, ``test_line_around_a_tile_corner_in_four_pieces_is_one``);
 the two here restate them at the public ``stitch`` without Hypothesis.
 """

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 CONFTEST = ROOT / "tests" / "conftest.py"
 
 # the suite's own profiles, loaded as pytest loads them, then one property run
@@ -93,5 +93,5 @@ def test_make_test_random_explores_the_property_tests(tmp_path):
     profile = _profile(line)
     assert profile is not None and profile != _profile(_pytest_line("test"))
     assert _examples(profile, tmp_path) != _examples(profile, tmp_path)
-    for name in ("tests/test_tiling_props.py", "tests/test_stitch_props.py"):
+    for name in ("tests/geometry/test_tiling_props.py", "tests/results/test_stitch_props.py"):
         assert name in line.split()

@@ -7,17 +7,16 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 from shapely.geometry import box
+from support.paths import ROOT
 
 import mapflow_geo  # noqa: F401  (registers gdf.mapflow)
 from mapflow_geo import sim
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05}
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _gdf():

@@ -1,4 +1,4 @@
-"""Shared helpers for the reliability campaigns."""
+"""Shared by the reliability campaigns: the charge check, run grids, child runs and kills."""
 
 from __future__ import annotations
 
