@@ -16,6 +16,7 @@ import pyogrio
 import pyproj
 import pytest
 import shapely
+from support import record
 
 import mapflow_geo
 from mapflow_geo import sim
@@ -163,10 +164,6 @@ def _error_line(proc) -> str:
     return lines[-1]
 
 
-def _creates(server) -> list:
-    return [r for r in server.requests if r.method == "POST" and r.path.endswith("/processings/v2")]
-
-
 def test_version():
     proc = _cli("--version")
     assert proc.stdout.strip() == f"mapflow-geo {mapflow_geo.__version__}"
@@ -201,7 +198,7 @@ def test_every_format_written_and_read_back_with_the_true_count(tmp_path, area_f
                 "estimate", str(area_file), "-m", "buildings", *LIMIT, "--json", env=_env(server)
             ).stdout  # fmt: skip
         )
-        assert _creates(server) == []
+        assert record.creates(server) == []
         args = [a for o in outs for a in ("-o", f"{tmp_path}/{o}")]
         proc = _cli("process", str(area_file), "-m", "buildings", *FAST, "--json",
                     "--run-dir", str(tmp_path / "run"), *args, env=_env(server))  # fmt: skip
@@ -245,10 +242,10 @@ def test_rerun_is_quiet_with_q_and_speaks_by_default(tmp_path, area_file):
         base = ("process", str(area_file), "-m", "buildings", *FAST, "--run-dir",
                 str(tmp_path / "run"), "-o", str(tmp_path / "o.gpkg"))  # fmt: skip
         _cli(*base, "-q", env=env)
-        n = len(_creates(server))
+        n = len(record.creates(server))
         quiet = _cli(*base, "-q", env=env)
         loud = _cli(*base, env=env)
-        assert len(_creates(server)) == n
+        assert len(record.creates(server)) == n
     assert quiet.stderr == ""
     assert "mapflow-geo: " in loud.stderr and "wrote " in loud.stderr
 
@@ -260,11 +257,11 @@ def test_rerun_says_it_reuses_and_fresh_starts_anew(tmp_path, area_file):
         env = _env(server, XDG_CACHE_HOME=str(tmp_path / "cache"))
         base = ("process", str(area_file), "-m", "buildings", *FAST, "-o")
         _cli(*base, str(tmp_path / "a.gpkg"), "-q", env=env)
-        n = len(_creates(server))
+        n = len(record.creates(server))
         again = _cli(*base, str(tmp_path / "b.gpkg"), env=env)
-        assert len(_creates(server)) == n
+        assert len(record.creates(server)) == n
         fresh = _cli(*base, str(tmp_path / "c.gpkg"), "--fresh", "-q", env=env)
-        assert len(_creates(server)) == 2 * n
+        assert len(record.creates(server)) == 2 * n
     runs = sorted(p.name for p in (tmp_path / "cache" / "mapflow-geo" / "runs").iterdir())
     assert len(runs) == 2
     assert "reusing" in again.stderr and runs[0] in again.stderr
@@ -307,7 +304,7 @@ def test_bad_output_refused_before_any_request(tmp_path, area_file, output, extr
     with sim.serve(seed=11, processing_seconds=0) as server:
         proc = _cli("process", str(area_file), "-m", "buildings", "-o", str(tmp_path / output),
                     *extra, env=_env(server), check=False)  # fmt: skip
-        assert server.requests == [] and _creates(server) == []
+        assert server.requests == [] and record.creates(server) == []
     line = _one_error_line(proc)
     assert "out" in line or "shp" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["area.gpkg"]
@@ -355,7 +352,7 @@ def test_refused_token_is_one_line_naming_the_variable(tmp_path, area_file):
     with sim.serve(seed=11, processing_seconds=0) as server:
         proc = _cli("process", str(area_file), "-m", "buildings", "-o", str(tmp_path / "o.gpkg"),
                     env=_env(server) | {"MAPFLOW_TOKEN": token}, check=False)  # fmt: skip
-        assert _creates(server) == []
+        assert record.creates(server) == []
     line = _error_line(proc)
     assert "MAPFLOW_TOKEN" in line and "401" in line
     for secret in (token, key, f"someone@example.com:{key}"):
@@ -395,14 +392,14 @@ def test_interrupt_exits_130_and_the_same_command_resumes(tmp_path, area_file):
         proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)  # fmt: skip
         deadline = time.monotonic() + 120
-        while len(_creates(server)) < 3 and time.monotonic() < deadline:
+        while len(record.creates(server)) < 3 and time.monotonic() < deadline:
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
-        created = len(_creates(server))
+        created = len(record.creates(server))
         server.advance(1200)
         again = _cli(*args[3:], "--json", env=env)
-        assert len(_creates(server)) == created == 3
+        assert len(record.creates(server)) == created == 3
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == (
         "mapflow-geo: interrupted; run the same command again to resume"

@@ -10,17 +10,17 @@ import signal
 import subprocess
 
 import pytest
+from support.areas import grid_gdf
 from support.campaign import (
     FAST,
     FULL,
-    assert_one_charge_each,
     child_cmd,
     child_env,
-    grid_gdf,
     no_temp_files,
     run_child,
     same_features,
 )
+from support.record import assert_one_charge_each
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import open_run, sim

@@ -15,16 +15,9 @@ import random
 import subprocess
 import time
 
-from support.campaign import (
-    FULL,
-    assert_one_charge_each,
-    child_cmd,
-    child_env,
-    grid_gdf,
-    kill_at,
-    kill_thresholds,
-    no_temp_files,
-)
+from support.areas import grid_gdf
+from support.campaign import FULL, child_cmd, child_env, kill_at, kill_thresholds, no_temp_files
+from support.record import assert_one_charge_each
 from support.truth import check_against_truth, truth_in
 
 from mapflow_geo import open_run, sim

@@ -14,7 +14,9 @@ import geopandas as gpd
 import pyarrow.parquet as pq
 import pytest
 import shapely
-from support.campaign import FAST, assert_one_charge_each, grid_gdf
+from support.areas import grid_gdf
+from support.campaign import FAST
+from support.record import assert_one_charge_each
 from support.truth import check_against_truth, truth_in
 
 from mapflow_geo import sim

@@ -20,15 +20,9 @@ import time
 from collections import Counter
 
 import pytest
-from support.campaign import (
-    FAST,
-    assert_one_charge_each,
-    child_cmd,
-    child_env,
-    grid_gdf,
-    no_temp_files,
-    same_features,
-)
+from support.areas import grid_gdf
+from support.campaign import FAST, child_cmd, child_env, no_temp_files, same_features
+from support.record import assert_one_charge_each
 
 from mapflow_geo import open_run, sim
 

@@ -10,7 +10,9 @@ import threading
 import time
 
 import pytest
-from support.campaign import FULL, assert_one_charge_each, grid_gdf
+from support.areas import grid_gdf
+from support.campaign import FULL
+from support.record import assert_one_charge_each
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import RetryPolicy, sim

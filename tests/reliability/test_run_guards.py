@@ -10,7 +10,9 @@ import textwrap
 import time
 
 import pytest
-from support.campaign import FAST, assert_one_charge_each, child_cmd, child_env, grid_gdf, run_child
+from support.areas import grid_gdf
+from support.campaign import FAST, child_cmd, child_env, run_child
+from support.record import assert_one_charge_each
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import open_run, sim

@@ -10,12 +10,12 @@ import signal
 import threading
 import time
 
+from support.areas import grid_gdf
 from support.campaign import (
     FAST,
     FULL,
     child_cmd,
     child_env,
-    grid_gdf,
     no_temp_files,
     run_child,
     same_features,

@@ -10,19 +10,18 @@ import random
 import subprocess
 from collections import Counter
 
+from support.areas import grid_gdf
 from support.campaign import (
     FAST,
     FULL,
-    assert_one_charge_each,
     child_cmd,
     child_env,
-    creates,
-    grid_gdf,
     kill_at,
     kill_thresholds,
     no_temp_files,
     same_features,
 )
+from support.record import assert_one_charge_each, creates
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import open_run, sim

@@ -14,6 +14,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 import shapely
+from support.objects import assert_same_objects
 
 import mapflow_geo
 from mapflow_geo import open_run
@@ -57,28 +58,6 @@ def run(request, tmp_path_factory):
     res = open_run(run_dir)
     assert len(res.files) > 10
     return run_dir, res.features
-
-
-def canonical(df: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    key = ["row", "tile_id", "id"] if "id" in df else ["row", "tile_id"]
-    df = df.assign(_wkb=shapely.to_wkb(shapely.normalize(df.geometry.values), hex=True))
-    df = df.sort_values([*key, "_wkb"], kind="stable").drop(columns="_wkb")
-    return gpd.GeoDataFrame(df.reset_index(drop=True), geometry="geometry", crs=df.crs)
-
-
-def assert_same_objects(got: gpd.GeoDataFrame, want: gpd.GeoDataFrame) -> None:
-    got, want = canonical(got), canonical(want)
-    assert len(got) == len(want)
-    assert list(got.columns) == list(want.columns)
-    pd.testing.assert_frame_equal(
-        pd.DataFrame(got.drop(columns="geometry")),
-        pd.DataFrame(want.drop(columns="geometry")),
-        check_dtype=False,
-    )
-    a = shapely.normalize(got.geometry.values)
-    b = shapely.normalize(want.geometry.values)
-    same = shapely.equals_exact(a, b, tolerance=1e-12) | shapely.equals(a, b)
-    assert same.all(), int((~same).sum())
 
 
 def total_area(geoms) -> float:

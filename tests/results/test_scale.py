@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from support.objects import assert_same_objects
 
 dask = pytest.importorskip("dask")
 dask_geopandas = pytest.importorskip("dask_geopandas")
@@ -41,29 +42,6 @@ def big_run(tmp_path_factory):
         )
     assert len(res.processings) >= 100
     return res
-
-
-def canonical(df: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    df = df.sort_values(["tile_id", "id"], kind="stable").reset_index(drop=True)
-    # class columns: categories in memory, strings in dask partitions (same values)
-    cats = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
-    df = df.astype({c: str for c in cats})
-    return gpd.GeoDataFrame(df, geometry="geometry", crs=df.crs)
-
-
-def assert_same_objects(got: gpd.GeoDataFrame, want: gpd.GeoDataFrame) -> None:
-    got, want = canonical(got), canonical(want)
-    assert len(got) == len(want)
-    assert list(got.columns) == list(want.columns)
-    pd.testing.assert_frame_equal(
-        pd.DataFrame(got.drop(columns="geometry")),
-        pd.DataFrame(want.drop(columns="geometry")),
-        check_dtype=False,
-    )
-    a = shapely.normalize(got.geometry.values)
-    b = shapely.normalize(want.geometry.values)
-    same = shapely.equals_exact(a, b, tolerance=1e-12) | shapely.equals(a, b)
-    assert same.all(), int((~same).sum())
 
 
 def test_dask_stitch_and_stats_equal_in_memory(big_run):

@@ -12,16 +12,15 @@ import math
 import os
 import threading
 import time
-from collections import Counter
 from fractions import Fraction
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from shapely.geometry import box
+from support import record
+from support.areas import squares
 
 import mapflow_geo  # noqa: F401  (gdf.mapflow)
 from mapflow_geo import sim
@@ -30,24 +29,7 @@ from mapflow_geo.models import Status
 from mapflow_geo.tiling import credits_for
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
-CREATE = "/rest/processings/v2"
 COST = "/rest/processing/cost/v2"
-
-
-def _squares(n: int, km: float, lon: float = 10.0, lat: float = 40.0) -> gpd.GeoDataFrame:
-    """``n`` separate ``km`` × ``km`` squares, 0.05° apart."""
-    dlat, dlon = km / 111.2, km / (111.32 * np.cos(np.radians(lat)))
-    geoms = [box(lon + i * 0.05, lat, lon + i * 0.05 + dlon, lat + dlat) for i in range(n)]
-    return gpd.GeoDataFrame({"name": [f"a{i}" for i in range(n)]}, geometry=geoms, crs=4326)
-
-
-def _creates(server) -> list:
-    return [r for r in server.requests if r.method == "POST" and r.path == CREATE]
-
-
-def _keys(server) -> Counter:
-    """Committed processings per ``meta`` key, from the simulator's own record."""
-    return Counter((p.get("meta") or {}).get("mapflow_geo_key") for p in server.processings)
 
 
 def _documented_charge(area_km2: Fraction, price: Fraction) -> int:
@@ -106,7 +88,7 @@ def test_credit_floor_is_charged_per_processing_not_on_the_summed_area(tmp_path)
     each cost at least 3 × ⌈1 km² × price⌉; ``max_credits`` one below that must be refused
     before any cost request or create (the summed-area floor, ⌈1 × price⌉, would let the
     run go on and ask the server about each processing)."""
-    gdf = _squares(3, km=0.55)  # ≈ 0.3 km² each; under a 0.5 km² limit one processing each
+    gdf = squares(3, km=0.55)  # ≈ 0.3 km² each; under a 0.5 km² limit one processing each
     with sim.serve(aoi_area_limit_km2=0.5) as server:
         client = server.client()
         price = Fraction(client.account.model_price("buildings")).limit_denominator(1000)
@@ -116,7 +98,7 @@ def test_credit_floor_is_charged_per_processing_not_on_the_summed_area(tmp_path)
             gdf.mapflow.process(
                 "buildings", client=client, run_dir=tmp_path, max_credits=floor - 1, **FAST
             )
-        asked = [r for r in server.requests if r.path in (COST, CREATE)]
+        asked = [r for r in server.requests if r.path in (COST, record.CREATE_PATH)]
         charges = server.charges
     assert asked == [], "the server was asked about a run its own floor refuses"
     assert charges == []
@@ -128,7 +110,7 @@ def test_a_charge_equal_to_the_missing_estimate_holds_the_recreate_back(tmp_path
     ``>=``. One processing whose create commits and is charged but whose answer is lost;
     listings show it only 2 s later, the grace period is 0.3 s. The drop in credits is
     exactly its estimate: that is its charge, so it must never be created again."""
-    gdf = _squares(1, km=1.0)
+    gdf = squares(1, km=1.0)
     with sim.serve(
         aoi_area_limit_km2=5,
         listing_lag_s=2.0,
@@ -141,7 +123,7 @@ def test_a_charge_equal_to_the_missing_estimate_holds_the_recreate_back(tmp_path
         )
         dropped = [r for r in server.requests if r.fault == "drop_create_response"]
         charges = server.charges
-        keys = _keys(server)
+        keys = record.keys(server)
     assert dropped, "the scenario did not drop the create's answer"
     assert res.complete
     assert len(charges) == 1 and list(keys.values()) == [1], f"paid twice: {charges}"
@@ -156,14 +138,16 @@ def test_a_create_that_never_committed_is_sent_again_and_the_run_ends(tmp_path):
     is created once and the run ends. A runner that forgets its own spending sees the
     first charge as the second's and waits for ever: the run is bounded here and must
     finish, so such a rule fails instead of hanging the suite."""
-    gdf = _squares(2, km=1.0)  # under a 1.5 km² limit: one processing each
+    gdf = squares(2, km=1.0)  # under a 1.5 km² limit: one processing each
     with sim.serve(aoi_area_limit_km2=1.5, processing_seconds=0.2, seed=4) as server:
         state = {"creates": 0}
 
         def reset_the_next_create(_rec):
             state["creates"] += 1
             if state["creates"] == 1:
-                server.set_faults({"reset": 1.0, "methods": ["POST"], "paths": [CREATE]})
+                server.set_faults(
+                    {"reset": 1.0, "methods": ["POST"], "paths": [record.CREATE_PATH]}
+                )
 
         def clear_after_one_reset():
             while not any(r.fault == "reset" for r in server.requests):
@@ -194,7 +178,7 @@ def test_a_create_that_never_committed_is_sent_again_and_the_run_ends(tmp_path):
         runner.join(timeout=30)
         hung = runner.is_alive()
         resets = [r for r in server.requests if r.fault == "reset"]
-        keys = _keys(server)
+        keys = record.keys(server)
     assert not hung, "the run did not end within 30 s: a missing create waits for ever"
     assert "error" not in out, out.get("error")
     assert resets, "the scenario did not reset a create"
@@ -209,12 +193,12 @@ def test_a_processing_of_several_tiles_refused_as_too_large_is_repacked(tmp_path
     that cannot be made smaller). Three 1 km² areas planned into one processing under a
     given 5 km² limit; the service allows 2 km²: it refuses that processing (nothing
     charged), and the runner packs the same three tiles into processings under 2 km²."""
-    gdf = _squares(3, km=1.0)
+    gdf = squares(3, km=1.0)
     with sim.serve(aoi_area_limit_km2=2, processing_seconds=0, seed=5) as server:
         res = gdf.mapflow.process(
             "buildings", client=server.client(), run_dir=tmp_path, area_limit_km2=5, **FAST
         )
-        refused = [r for r in _creates(server) if r.status == 400]
+        refused = [r for r in record.creates(server) if r.status == 400]
         committed = server.processings
     assert refused, "the scenario's plan was not refused as too large"
     assert res.complete
@@ -234,11 +218,11 @@ def test_default_run_dir_is_one_per_run_and_the_same_for_the_same_run(tmp_path, 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=6) as server:
         client = server.client()
-        first = _squares(1, km=1.0).mapflow.process("buildings", client=client, **FAST)
-        other = _squares(1, km=1.0, lat=41.0).mapflow.process("buildings", client=client, **FAST)
-        n_creates = len(_creates(server))
-        again = _squares(1, km=1.0).mapflow.process("buildings", client=client, **FAST)
-        creates_after = len(_creates(server))
+        first = squares(1, km=1.0).mapflow.process("buildings", client=client, **FAST)
+        other = squares(1, km=1.0, lat=41.0).mapflow.process("buildings", client=client, **FAST)
+        n_creates = len(record.creates(server))
+        again = squares(1, km=1.0).mapflow.process("buildings", client=client, **FAST)
+        creates_after = len(record.creates(server))
     assert first.complete and other.complete and again.complete
     assert first.run_dir is not None and other.run_dir is not None
     assert first.run_dir != other.run_dir
@@ -275,7 +259,7 @@ def test_run_inputs_are_fsynced_before_they_are_renamed_into_place(tmp_path, mon
     seen = _record_fsyncs(monkeypatch)
     run_dir = tmp_path / "run"
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=7) as server:
-        res = _squares(1, km=1.0).mapflow.process(
+        res = squares(1, km=1.0).mapflow.process(
             "buildings", client=server.client(), run_dir=run_dir, **FAST
         )
     assert res.complete
@@ -316,7 +300,7 @@ def test_a_free_run_needs_no_credits(tmp_path):
     providers = default_providers()
     for p in providers:
         p["price"] = [{"zoom": z, "priceSqKm": 0.0} for z in (14, 17, 18, 19)]
-    gdf = _squares(2, km=1.0)
+    gdf = squares(2, km=1.0)
     with sim.serve(
         credits=0, models=models, data_providers=providers, processing_seconds=0, seed=9
     ) as server:
@@ -340,7 +324,7 @@ def test_an_area_account_with_two_square_metres_to_spare_runs(tmp_path):
     """``AREA`` billing counts m² (the service's unit): an account left with the run's
     area plus 2 m² runs it. Wrong rule caught: km² turned into m² with any other factor
     (a factor 1 ppm too large already asks ~4 m² more than this 4 km² run needs)."""
-    gdf = _squares(1, km=2.0)
+    gdf = squares(1, km=2.0)
     left_m2 = int(_need_m2(gdf)) + 2
     with sim.serve(
         aoi_area_limit_km2=5,
@@ -359,7 +343,7 @@ def test_a_credits_account_is_not_held_to_its_area_figures(tmp_path):
     """A ``CREDITS`` account is billed in credits only: the ``remainingArea`` its status
     also reports (here smaller than the run) does not stop a run it has the credits for.
     Wrong rule caught: the area check applied whatever the billing type."""
-    gdf = _squares(1, km=2.0)
+    gdf = squares(1, km=2.0)
     with sim.serve(aoi_area_limit_km2=5, area_limit_km2=1.0, processing_seconds=0) as server:
         client = server.client()
         status = client.account.status()
@@ -395,7 +379,7 @@ def test_credit_floor_counts_the_enabled_blocks(tmp_path):
     processings with ``Classification`` enabled and ``max_credits`` one below
     3 × ⌈1 km² × (model + block)⌉ are refused before any cost request. Wrong rule
     caught: the floor priced without the blocks."""
-    gdf = _squares(3, km=0.55)
+    gdf = squares(3, km=0.55)
     with_block = 3 * _documented_charge(
         Fraction(1), _documented_price("buildings", ("Classification",))
     )
@@ -407,7 +391,7 @@ def test_credit_floor_counts_the_enabled_blocks(tmp_path):
                 "buildings", client=server.client(), run_dir=tmp_path,
                 blocks=["Classification"], max_credits=with_block - 1, **FAST,
             )  # fmt: skip
-        asked = [r for r in server.requests if r.path in (COST, CREATE)]
+        asked = [r for r in server.requests if r.path in (COST, record.CREATE_PATH)]
     assert asked == []
 
 
@@ -418,7 +402,7 @@ def test_a_run_costing_exactly_max_credits_runs(tmp_path):
     that costs exactly ``max_credits`` (``>=``)."""
     need = _documented_charge(Fraction(1), _documented_price("buildings"))
     with sim.serve(data_providers=_free_imagery(), processing_seconds=0) as server:
-        res = _squares(1, km=0.55).mapflow.process(
+        res = squares(1, km=0.55).mapflow.process(
             "buildings", client=server.client(), run_dir=tmp_path, max_credits=need, **FAST
         )
         charges = server.charges
@@ -429,14 +413,14 @@ def test_max_processings_is_a_ceiling_and_its_refusal_says_what_to_do(tmp_path):
     """``max_processings`` allows exactly that many processings; one more is refused
     before anything is sent, with the remedy in the message. Wrong rules caught: ``>=``
     for ``>``; the remedy's text lost."""
-    gdf = _squares(3, km=0.55)  # one processing each under a 0.5 km² limit
+    gdf = squares(3, km=0.55)  # one processing each under a 0.5 km² limit
     with sim.serve(aoi_area_limit_km2=0.5, processing_seconds=0) as server:
         client = server.client()
         with pytest.raises(PlanError) as refused:
             gdf.mapflow.process(
                 "buildings", client=client, run_dir=tmp_path / "a", max_processings=2, **FAST
             )
-        assert _creates(server) == []
+        assert record.creates(server) == []
         res = gdf.mapflow.process(
             "buildings", client=client, run_dir=tmp_path / "b", max_processings=3, **FAST
         )
@@ -455,7 +439,5 @@ def test_an_area_refusal_shows_the_km2_left(tmp_path):
         client = server.client()
         assert client.account.status().remaining_area == 1_234_501
         with pytest.raises(BudgetError, match=r"1\.235 km² left"):
-            _squares(1, km=2.0).mapflow.process(
-                "buildings", client=client, run_dir=tmp_path, **FAST
-            )
-        assert _creates(server) == []
+            squares(1, km=2.0).mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        assert record.creates(server) == []

@@ -15,14 +15,14 @@ import json
 import logging
 import threading
 import traceback
-from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import geopandas as gpd
-import numpy as np
 import pytest
 from pyproj import Geod
 from shapely.geometry import LineString, box
+from support import record
+from support.areas import squares
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import exceptions as exc
@@ -31,24 +31,7 @@ from mapflow_geo.client import MapflowClient, RetryPolicy
 from mapflow_geo.results import stitch
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
-CREATE = "/rest/processings/v2"
 GEOD = Geod(ellps="WGS84")
-
-
-def _squares(n: int, km: float = 2.0, lon: float = 10.0, lat: float = 40.0):
-    """``n`` separate ``km`` × ``km`` squares (one processing each at a 5 km² limit)."""
-    dlat, dlon = km / 111.2, km / (111.32 * np.cos(np.radians(lat)))
-    geoms = [box(lon + i * 0.05, lat, lon + i * 0.05 + dlon, lat + dlat) for i in range(n)]
-    return gpd.GeoDataFrame({"name": [f"a{i}" for i in range(n)]}, geometry=geoms, crs=4326)
-
-
-def _committed(server) -> list:
-    return [r for r in server.requests if r.method == "POST" and r.path == CREATE]
-
-
-def _keys(server) -> Counter:
-    """Committed processings per ``meta`` key, from the simulator's own record."""
-    return Counter((p.get("meta") or {}).get("mapflow_geo_key") for p in server.processings)
 
 
 # ---------------------------------------------------------------- a. adopt_grace_s
@@ -58,7 +41,7 @@ def test_lagging_listings_and_dropped_creates_never_pay_twice(tmp_path):
     their answer after the commit; the account bills area, so no balance check stands
     in for the grace period. Every dropped create must be adopted once it is listed:
     one committed processing per key, one charge each."""
-    gdf = _squares(8)
+    gdf = squares(8)
     with sim.serve(
         aoi_area_limit_km2=5,
         billing_type="AREA",
@@ -69,7 +52,7 @@ def test_lagging_listings_and_dropped_creates_never_pay_twice(tmp_path):
     ) as server:
         res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
         dropped = [r for r in server.requests if r.fault == "drop_create_response"]
-        keys = _keys(server)
+        keys = record.keys(server)
         charges = server.charges
         n = res.tiles["processing_key"].nunique()
     assert len(dropped) >= 2, "the scenario did not drop create answers"
@@ -85,13 +68,13 @@ def test_balance_holds_a_recreate_back_while_listings_lag(tmp_path):
     of 0.3 s and dropped create answers must still pay once per processing: the charge
     the account shows, and no known processing explains, holds the re-create back until
     the listing shows the processing."""
-    gdf = _squares(6)
+    gdf = squares(6)
     with sim.serve(aoi_area_limit_km2=5, listing_lag_s=2.0, processing_seconds=0.5, seed=7,
                    faults={"drop_create_response": 0.5}) as server:  # fmt: skip
         res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path,
                                   adopt_grace_s=0.3, **FAST)  # fmt: skip
         dropped = [r for r in server.requests if r.fault == "drop_create_response"]
-        keys = _keys(server)
+        keys = record.keys(server)
         charges = server.charges
     assert len(dropped) >= 2, "the scenario did not drop create answers"
     assert res.complete
@@ -104,7 +87,7 @@ def test_a_processing_of_another_run_is_never_adopted(tmp_path):
     same areas (another run dir: same processing keys, another run id) in the same
     project, whose creates are reset before the server handles them half the time, must
     create and pay for its own processings, never take the first run's."""
-    gdf = _squares(6)
+    gdf = squares(6)
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=11) as server:
         client = server.client()
         first = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path / "a", **FAST)
@@ -132,7 +115,7 @@ def test_a_same_named_processing_from_before_the_intent_is_never_adopted(tmp_pat
     from mapflow_geo.run.prepare import prepare_run
 
     offset = [-600.0]  # the simulator's clock: ten minutes ago, then now
-    gdf = _squares(4)
+    gdf = squares(4)
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=13,
                    clock=lambda: time.time() + offset[0]) as server:  # fmt: skip
         client = server.client()
@@ -261,7 +244,7 @@ def test_area_billing_budget_refuses_just_below_and_allows_just_above(tmp_path, 
     """Mutant: km² compared with m² in ``check_budget`` for ``AREA`` billing (either
     way round). An account with a remaining area 0.2 % below what the run needs is
     refused with a BudgetError before any create; 0.2 % above, the run completes."""
-    gdf = _squares(3)
+    gdf = squares(3)
     need = _need_km2(gdf)
     left = need * (0.998 if side == "below" else 1.002)
     with sim.serve(
@@ -272,7 +255,7 @@ def test_area_billing_budget_refuses_just_below_and_allows_just_above(tmp_path, 
         if side == "below":
             with pytest.raises(exc.BudgetError, match="km² left"):
                 gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
-            assert _committed(server) == [] and server.charges == []
+            assert record.creates(server) == [] and server.charges == []
         else:
             res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
             assert res.complete and len(server.charges) == 3
@@ -283,7 +266,7 @@ def test_credit_billing_budget_refuses_one_credit_short_and_allows_exact(tmp_pat
     """Mutants: the credits check dropped, off by one (``>=``), or counting processings
     already created. One credit short is refused before any create; exactly enough
     runs."""
-    gdf = _squares(3)
+    gdf = squares(3)
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
         client = server.client()
         need = int(gdf.mapflow.estimate("buildings", client=client).attrs["total_credits"])
@@ -291,7 +274,7 @@ def test_credit_billing_budget_refuses_one_credit_short_and_allows_exact(tmp_pat
         if side == "below":
             with pytest.raises(exc.BudgetError, match="credits but the account has"):
                 gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
-            assert _committed(server) == [] and server.charges == []
+            assert record.creates(server) == [] and server.charges == []
         else:
             res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
             assert res.complete and sum(c["cost"] for c in server.charges) == need
@@ -302,7 +285,7 @@ def test_max_credits_refuses_one_short_and_allows_the_estimate(tmp_path, margin)
     """Mutants: ``max_credits`` compared with ``>=`` or not enforced on the server's
     estimates. ``max_credits`` one under the estimate is refused before any create;
     equal to it, the run goes ahead."""
-    gdf = _squares(3)
+    gdf = squares(3)
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
         client = server.client()
         need = int(gdf.mapflow.estimate("buildings", client=client).attrs["total_credits"])
@@ -310,7 +293,7 @@ def test_max_credits_refuses_one_short_and_allows_the_estimate(tmp_path, margin)
         if margin < 0:
             with pytest.raises(exc.BudgetError, match=f"max_credits={need - 1}"):
                 gdf.mapflow.process("buildings", **run)
-            assert _committed(server) == [] and server.charges == []
+            assert record.creates(server) == [] and server.charges == []
         else:
             assert gdf.mapflow.process("buildings", **run).complete
 
@@ -320,7 +303,7 @@ def test_credit_budget_counts_only_what_is_still_to_create(tmp_path):
     to create. Another client spends the credits after the first create; the run stops
     creating (tiles ``NOT_CREATED``). The account is then topped up to exactly what the
     rest costs: the resumed run must be allowed and complete."""
-    gdf = _squares(3)
+    gdf = squares(3)
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
         client = server.client()
 
@@ -347,7 +330,7 @@ def test_credit_budget_counts_only_what_is_still_to_create(tmp_path):
 def test_no_billing_runs_with_no_credits(tmp_path):
     """Mutant: a ``NONE`` account treated as a ``CREDITS`` one. Nothing is deducted
     there, so an empty balance refuses nothing."""
-    gdf = _squares(2)
+    gdf = squares(2)
     with sim.serve(aoi_area_limit_km2=5, billing_type="NONE", credits=0,
                    processing_seconds=0) as server:  # fmt: skip
         res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)

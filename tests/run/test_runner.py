@@ -4,7 +4,9 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from shapely.geometry import Polygon, box
+from shapely.geometry import Polygon
+from support import record
+from support.areas import rect_km
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import RetryPolicy, open_run, sim
@@ -20,27 +22,17 @@ from mapflow_geo.exceptions import (
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
 
 
-def _creates(server):
-    return [r for r in server.requests if r.method == "POST" and r.path.endswith("/processings/v2")]
-
-
 def _gdf(*geoms, crs="EPSG:4326"):
     return gpd.GeoDataFrame(
         {"name": [f"a{i}" for i in range(len(geoms))]}, geometry=list(geoms), crs=crs
     )
 
 
-def _rect_km(lon, lat, w_km, h_km):
-    dlat = h_km / 111.2
-    dlon = w_km / (111.32 * np.cos(np.radians(lat)))
-    return box(lon, lat, lon + dlon, lat + dlat)
-
-
 def test_process_small_run_end_to_end(tmp_path):
-    gdf = _gdf(_rect_km(37.5, 55.7, 3, 3), _rect_km(37.6, 55.7, 0.5, 0.5))
+    gdf = _gdf(rect_km(37.5, 55.7, 3, 3), rect_km(37.6, 55.7, 0.5, 0.5))
     with sim.serve(aoi_area_limit_km2=25, processing_seconds=0, seed=3) as server:
         res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
-        creates = _creates(server)
+        creates = record.creates(server)
     assert res.complete
     assert len(res.features) > 0
     assert set(res.features["row"]) <= set(gdf.index)
@@ -61,7 +53,7 @@ def test_process_small_run_end_to_end(tmp_path):
 
 def test_tiled_run_equals_one_big_processing(tmp_path):
     """At a 5 km² limit a ~120 km² AOI yields the same objects as one processing of it."""
-    aoi = _rect_km(30.0, 50.0, 12, 10)
+    aoi = rect_km(30.0, 50.0, 12, 10)
     gdf = _gdf(aoi)
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=11) as server:
         res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
@@ -87,7 +79,7 @@ def test_tiled_run_equals_one_big_processing(tmp_path):
 
 
 def test_estimate_creates_nothing_and_budget_refuses(tmp_path):
-    gdf = _gdf(_rect_km(10.0, 45.0, 6, 6))
+    gdf = _gdf(rect_km(10.0, 45.0, 6, 6))
     with sim.serve(aoi_area_limit_km2=25, processing_seconds=0) as server:
         client = server.client()
         est = gdf.mapflow.estimate("buildings", client=client)
@@ -103,27 +95,27 @@ def test_estimate_creates_nothing_and_budget_refuses(tmp_path):
                 max_credits=est.attrs["total_credits"] - 1,
                 **FAST,
             )
-        assert _creates(server) == []
+        assert record.creates(server) == []
 
 
 def test_not_enough_credits_refused_before_any_create(tmp_path):
-    gdf = _gdf(_rect_km(10.0, 45.0, 4, 4))
+    gdf = _gdf(rect_km(10.0, 45.0, 4, 4))
     with sim.serve(aoi_area_limit_km2=25, credits=10, processing_seconds=0) as server:
         with pytest.raises(BudgetError, match="left"):
             gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
-        assert _creates(server) == []
+        assert record.creates(server) == []
 
 
 def test_bad_row_named_before_any_request(tmp_path):
-    gdf = _gdf(_rect_km(10.0, 45.0, 1, 1), Polygon())
+    gdf = _gdf(rect_km(10.0, 45.0, 1, 1), Polygon())
     with sim.serve() as server:
         with pytest.raises(AOIError, match="1"):
             gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
-        assert _creates(server) == []
+        assert record.creates(server) == []
 
 
 def test_dropped_create_responses_adopted_not_duplicated(tmp_path):
-    gdf = _gdf(_rect_km(20.0, 10.0, 8, 6))
+    gdf = _gdf(rect_km(20.0, 10.0, 8, 6))
     with sim.serve(
         aoi_area_limit_km2=5, processing_seconds=0, seed=5, faults={"drop_create_response": 0.3}
     ) as server:
@@ -135,7 +127,7 @@ def test_dropped_create_responses_adopted_not_duplicated(tmp_path):
 
 
 def test_polling_is_one_list_request_per_cycle(tmp_path):
-    gdf = _gdf(_rect_km(20.0, 10.0, 10, 6))
+    gdf = _gdf(rect_km(20.0, 10.0, 10, 6))
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=1.5) as server:
         res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
         gets = [r for r in server.requests if r.method == "GET"]
@@ -159,7 +151,7 @@ def test_polling_is_one_list_request_per_cycle(tmp_path):
 
 
 def test_failed_tiles_reported_with_partial_result(tmp_path):
-    gdf = _gdf(_rect_km(5.0, 5.0, 8, 8))
+    gdf = _gdf(rect_km(5.0, 5.0, 8, 8))
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, fail_fraction=1.0) as server:
         with pytest.raises(RunFailedError) as info:
             gdf.mapflow.process(
@@ -174,20 +166,20 @@ def test_failed_tiles_reported_with_partial_result(tmp_path):
 
 
 def test_resume_same_run_dir_creates_nothing_new(tmp_path):
-    gdf = _gdf(_rect_km(20.0, 10.0, 6, 5))
+    gdf = _gdf(rect_km(20.0, 10.0, 6, 5))
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
         client = server.client()
         first = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
-        n_creates = len(_creates(server))
+        n_creates = len(record.creates(server))
         n_results = len([r for r in server.requests if "/result" in r.path])
         second = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
-        assert len(_creates(server)) == n_creates
+        assert len(record.creates(server)) == n_creates
         assert len([r for r in server.requests if "/result" in r.path]) == n_results
     assert len(second.features) == len(first.features)
 
 
 def test_errors_warn_returns_partial_result(tmp_path):
-    gdf = _gdf(_rect_km(5.0, 5.0, 3, 3))
+    gdf = _gdf(rect_km(5.0, 5.0, 3, 3))
     with sim.serve(processing_seconds=0, fail_fraction=1.0) as server:
         with pytest.warns(RunIncompleteWarning, match="did not succeed"):
             res = gdf.mapflow.process(
@@ -205,21 +197,21 @@ def test_errors_warn_returns_partial_result(tmp_path):
 def test_changed_inputs_refused_on_resume(tmp_path):
     with sim.serve(processing_seconds=0) as server:
         client = server.client()
-        _gdf(_rect_km(5.0, 5.0, 1, 1)).mapflow.process(
+        _gdf(rect_km(5.0, 5.0, 1, 1)).mapflow.process(
             "buildings", client=client, run_dir=tmp_path, **FAST
         )
         with pytest.raises(RunError, match="other inputs or parameters"):
-            _gdf(_rect_km(5.0, 5.0, 1, 2)).mapflow.process(
+            _gdf(rect_km(5.0, 5.0, 1, 2)).mapflow.process(
                 "buildings", client=client, run_dir=tmp_path, **FAST
             )
         with pytest.raises(RunError, match="other inputs or parameters"):
-            _gdf(_rect_km(5.0, 5.0, 1, 1)).mapflow.process(
+            _gdf(rect_km(5.0, 5.0, 1, 1)).mapflow.process(
                 "forest", client=client, run_dir=tmp_path, **FAST
             )
 
 
 def test_oversized_plan_refused_before_any_cost_request(tmp_path):
-    gdf = _gdf(_rect_km(20.0, 10.0, 12, 10))
+    gdf = _gdf(rect_km(20.0, 10.0, 12, 10))
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
         client = server.client()
         with pytest.raises(PlanError, match=r"max_processings=10\b"):
@@ -229,20 +221,20 @@ def test_oversized_plan_refused_before_any_cost_request(tmp_path):
                 "buildings", client=client, run_dir=tmp_path, max_processings=10, **FAST
             )
         costs = [r for r in server.requests if "/processing/cost" in r.path]
-        assert costs == [] and _creates(server) == []
+        assert costs == [] and record.creates(server) == []
         est = gdf.mapflow.estimate("buildings", client=client, max_processings=None)
         assert est.loc[0, "processings"] > 10
 
 
 def test_credit_floor_refuses_without_asking_cost_per_processing(tmp_path):
-    gdf = _gdf(_rect_km(20.0, 10.0, 12, 10))
+    gdf = _gdf(rect_km(20.0, 10.0, 12, 10))
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
         with pytest.raises(BudgetError, match="at least"):
             gdf.mapflow.process(
                 "buildings", client=server.client(), run_dir=tmp_path, max_credits=100, **FAST
             )
         assert [r for r in server.requests if "/processing/cost" in r.path] == []
-        assert _creates(server) == []
+        assert record.creates(server) == []
 
 
 def test_resume_fetches_again_results_a_power_cut_lost(tmp_path):
@@ -250,7 +242,7 @@ def test_resume_fetches_again_results_a_power_cut_lost(tmp_path):
     cut short is fetched again (free), and nothing is created again."""
     from mapflow_geo.run._files import parquet_intact
 
-    gdf = _gdf(_rect_km(20.0, 10.0, 6, 5))
+    gdf = _gdf(rect_km(20.0, 10.0, 6, 5))
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
         client = server.client()
         first = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
@@ -258,10 +250,10 @@ def test_resume_fetches_again_results_a_power_cut_lost(tmp_path):
         assert len(files) >= 3
         files[0].unlink()
         files[1].write_bytes(files[1].read_bytes()[:100])
-        n_creates = len(_creates(server))
+        n_creates = len(record.creates(server))
         n_results = len([r for r in server.requests if "/result" in r.path])
         second = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
-        assert len(_creates(server)) == n_creates
+        assert len(record.creates(server)) == n_creates
         assert len([r for r in server.requests if "/result" in r.path]) == n_results + 2
     assert all(parquet_intact(f) for f in files)
     assert second.complete
@@ -310,19 +302,19 @@ def test_downloads_failing_past_max_outage_give_up_resumably(tmp_path):
     a rerun completes without creating anything again."""
     from mapflow_geo.exceptions import ServerError
 
-    gdf = _gdf(_rect_km(20.0, 10.0, 6, 5))
+    gdf = _gdf(rect_km(20.0, 10.0, 6, 5))
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
         server.set_faults(status_503=1.0, methods=["GET"], paths=["/processings/"])
         client = server.client(retry=RetryPolicy(max_retries=0))
         opts = dict(FAST, poll_interval=0.3, max_outage_s=1.5)
         with pytest.raises(ServerError):
             gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **opts)
-        n_creates = len(_creates(server))
+        n_creates = len(record.creates(server))
         failed = [r for r in server.requests if r.fault and "/result" in r.path]
         assert n_creates >= 3
         # the first wave, then about one probe per poll interval
         assert len(failed) <= n_creates + 1.5 / 0.3 + 3
         server.clear_faults()
         res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
-        assert len(_creates(server)) == n_creates
+        assert len(record.creates(server)) == n_creates
     assert res.complete

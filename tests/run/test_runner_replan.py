@@ -3,7 +3,8 @@
 import geopandas as gpd
 import numpy as np
 import shapely
-from shapely.geometry import box
+from support import record
+from support.areas import rect_km
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import open_run, sim
@@ -14,22 +15,12 @@ REPLANNED = Status.REPLANNED
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
 
 
-def _rect_km(lon, lat, w_km, h_km):
-    dlat = h_km / 111.2
-    dlon = w_km / (111.32 * np.cos(np.radians(lat)))
-    return box(lon, lat, lon + dlon, lat + dlat)
-
-
 def _gdf():
     return gpd.GeoDataFrame(
         {"name": ["big", "small"]},
-        geometry=[_rect_km(30.0, 50.0, 9, 7), _rect_km(30.3, 50.0, 3, 2)],
+        geometry=[rect_km(30.0, 50.0, 9, 7), rect_km(30.3, 50.0, 3, 2)],
         crs="EPSG:4326",
     )
-
-
-def _creates(server):
-    return [r for r in server.requests if r.method == "POST" and r.path.endswith("/processings/v2")]
 
 
 def _reference(tmp_path):
@@ -59,7 +50,7 @@ def test_too_large_processing_is_replanned(tmp_path):
         res = _gdf().mapflow.process(
             "buildings", client=client, run_dir=tmp_path / "run", area_limit_km2=25, **FAST
         )
-        creates = _creates(server)
+        creates = record.creates(server)
         refused = [r for r in creates if r.status == 400]
         committed = [r for r in creates if r.status < 300]
         charges = server.charges
@@ -113,15 +104,15 @@ def test_replan_resumes_after_crash_mid_run(tmp_path, monkeypatch):
         else:  # pragma: no cover
             raise AssertionError("the run should have been interrupted")
         monkeypatch.setattr(jr.Journal, "add_planned", real)
-        n_refused = len([r for r in _creates(server) if r.status == 400])
+        n_refused = len([r for r in record.creates(server) if r.status == 400])
         res = _gdf().mapflow.process(
             "buildings", client=client, run_dir=tmp_path / "run", area_limit_km2=25, **FAST
         )
-        n_creates = len(_creates(server))
+        n_creates = len(record.creates(server))
         again = _gdf().mapflow.process(
             "buildings", client=client, run_dir=tmp_path / "run", area_limit_km2=25, **FAST
         )
-        creates = _creates(server)
+        creates = record.creates(server)
         charges = server.charges
     assert n_refused >= 1
     # the refused processing was not sent again after the crash

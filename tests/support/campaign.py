@@ -1,4 +1,5 @@
-"""Shared by the reliability campaigns: the charge check, run grids, child runs and kills."""
+"""For the reliability campaigns: bounded or full counts, runs in child processes and
+killing them at a chosen point of progress, comparing their objects."""
 
 from __future__ import annotations
 
@@ -11,51 +12,11 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import shapely
-from shapely.geometry import box
 
 #: ``MAPFLOW_FULL=1`` (``make test-full``) runs the full campaigns; the default is bounded.
 FULL = bool(os.environ.get("MAPFLOW_FULL"))
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
-CREATE_PATH = "/rest/processings/v2"
-
-
-def creates(server) -> list:
-    return [r for r in server.requests if r.method == "POST" and r.path == CREATE_PATH]
-
-
-def rect_km(lon: float, lat: float, w_km: float, h_km: float):
-    dlat = h_km / 111.2
-    dlon = w_km / (111.32 * np.cos(np.radians(lat)))
-    return box(lon, lat, lon + dlon, lat + dlat)
-
-
-def grid_gdf(n_procs: int, *, lon: float = 10.0, lat: float = 40.0, km: float = 2.0):
-    """``n_procs`` separate squares of ``km`` × ``km``; at a limit of ``km²·1.2`` and one
-    AOI per processing each is one processing."""
-    side = int(np.ceil(np.sqrt(n_procs)))
-    geoms = []
-    for i in range(n_procs):
-        r, c = divmod(i, side)
-        geoms.append(rect_km(lon + c * 0.05, lat + r * 0.04, km, km))
-    return gpd.GeoDataFrame({"name": [f"a{i}" for i in range(n_procs)]}, geometry=geoms, crs=4326)
-
-
-def assert_one_charge_each(server) -> None:
-    """Every committed processing charged exactly once; no processing key created twice;
-    credits spent equal the sum of the processings' costs."""
-    procs = server.processings
-    charges = server.charges
-    per = {}
-    for c in charges:
-        per[c["processingId"]] = per.get(c["processingId"], 0) + 1
-    assert all(v == 1 for v in per.values()), per
-    assert set(per) == {p["id"] for p in procs}
-    keys = [(p.get("meta") or {}).get("mapflow_geo_key") for p in procs]
-    assert len(keys) == len(set(keys)), "a processing was created twice"
-    assert sum(c["cost"] for c in charges) == sum(p["cost"] for p in procs)
-    start = server.options.credits
-    assert start - server.state["account"]["remainingCredits"] == sum(p["cost"] for p in procs)
 
 
 def same_features(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> None:
