@@ -5,21 +5,19 @@ bounded: 4 kills in 60 processings. ``MAPFLOW_SOAK_SEED`` picks the kill times."
 
 from __future__ import annotations
 
-import os
-import random
-import subprocess
 from collections import Counter
 
 from support.areas import grid_gdf
 from support.campaign import (
     FAST,
     FULL,
-    child_cmd,
-    child_env,
+    child_run,
     kill_at,
     kill_thresholds,
     no_temp_files,
     same_features,
+    seeded,
+    start_child,
 )
 from support.record import assert_one_charge_each, creates
 
@@ -42,23 +40,14 @@ OPTS = dict(poll_interval=0.3, min_poll_interval=0.05, adopt_grace_s=1.0, max_wo
 
 def test_random_kills_with_transient_faults(tmp_path):
     gdf = grid_gdf(N)
-    path = tmp_path / "aoi.parquet"
-    gdf.to_parquet(path)
-    run_dir = tmp_path / "run"
-    rng = random.Random(int(os.environ.get("MAPFLOW_SOAK_SEED", "4321")))
+    cmd, run_dir = child_run(tmp_path, gdf, **OPTS)
+    rng = seeded(4321)
     # kill points over creates and downloads, each while the child surely has work left
     points = kill_thresholds(rng, N, KILLS)
-    cmd = child_cmd(path, run_dir, **OPTS)
     kills = 0
     with sim.serve(**SIM, faults=FAULTS) as server:
         for point in [*points, None]:
-            child = subprocess.Popen(
-                cmd,
-                env=child_env(server),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+            child = start_child(cmd, server)
             if point is not None:
                 kill_at(child, server, point)  # asserts that it landed
                 kills += 1

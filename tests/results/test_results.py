@@ -9,7 +9,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, box
-from support.paths import ROOT
+from support.sample import failed_tiles_run
 
 from mapflow_geo.results import read_geojson, stitch
 
@@ -192,25 +192,7 @@ def test_mixed_or_nested_results_fall_back_to_gdal():
 def sim_run(tmp_path_factory):
     """A run with failed tiles over three input rows, with the simulator's own record
     of what it charged and of each processing's imagery date (read while it runs)."""
-    import warnings
-
-    from mapflow_geo import sim, sources
-
-    gdf = gpd.read_file(ROOT / "data" / "sample_aoi.geojson")
-    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, fail_fraction=0.3, seed=3) as s:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = gdf.mapflow.process(
-                "buildings",
-                client=s.client(),
-                run_dir=tmp_path_factory.mktemp("run"),
-                progress=False,
-                poll_interval=0.2,
-                min_poll_interval=0.05,
-                errors="warn",
-                max_restarts=0,
-                blocks=sources.blocks(Classification=True),
-            )
+    with failed_tiles_run(tmp_path_factory.mktemp("run")) as (gdf, res, s):
         charged = sum(c["cost"] for c in s.charges)
         dates = {p: s.imagery_date(p) for p in res.processing_ids()}
     return gdf, res, charged, dates

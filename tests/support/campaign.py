@@ -4,6 +4,7 @@ killing them at a chosen point of progress, comparing their objects."""
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import textwrap
@@ -53,6 +54,26 @@ def child_cmd(gdf_path: Path, run_dir: Path, **opts) -> list[str]:
     import json
 
     return [sys.executable, "-c", CHILD, str(gdf_path), str(run_dir), json.dumps(opts)]
+
+
+def child_run(tmp_path: Path, gdf, **opts) -> tuple[list[str], Path]:
+    """A child run of ``gdf`` (saved as ``tmp_path/aoi.parquet``) into ``tmp_path/run``
+    with ``opts``: ``(cmd, run_dir)``."""
+    path, run_dir = tmp_path / "aoi.parquet", tmp_path / "run"
+    gdf.to_parquet(path)
+    return child_cmd(path, run_dir, **opts), run_dir
+
+
+def start_child(cmd, server) -> subprocess.Popen:
+    """The child run started against ``server``, its output piped as text."""
+    return subprocess.Popen(
+        cmd, env=child_env(server), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def seeded(default: int) -> random.Random:
+    """The campaign's random draws: seeded by ``MAPFLOW_SOAK_SEED`` when set."""
+    return random.Random(int(os.environ.get("MAPFLOW_SOAK_SEED", str(default))))
 
 
 def child_env(server, failpoint: str | None = None, token: str | None = None) -> dict:

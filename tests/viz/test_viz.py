@@ -4,7 +4,6 @@ checked sensibly, not pixel by pixel. The real-browser check is tests/browser.""
 import base64
 import json
 import re
-import warnings
 
 import geopandas as gpd
 import numpy as np
@@ -13,10 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
-from support.paths import ROOT
+from support.sample import failed_tiles_run
 
 import mapflow_geo  # noqa: F401
-from mapflow_geo import sim, sources, viz
+from mapflow_geo import sim, viz
 from mapflow_geo.results import MapflowResult
 
 
@@ -24,22 +23,8 @@ from mapflow_geo.results import MapflowResult
 def run(tmp_path_factory):
     """A result with failed tiles and five building classes, and its simulator's
     processing layers (looked up while the simulator runs)."""
-    gdf = gpd.read_file(ROOT / "data" / "sample_aoi.geojson")
-    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, fail_fraction=0.3, seed=3) as s:
+    with failed_tiles_run(tmp_path_factory.mktemp("run")) as (gdf, res, s):
         client = s.client()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = gdf.mapflow.process(
-                "buildings",
-                client=client,
-                run_dir=tmp_path_factory.mktemp("run"),
-                progress=False,
-                poll_interval=0.2,
-                min_poll_interval=0.05,
-                errors="warn",
-                max_restarts=0,
-                blocks=sources.blocks(Classification=True),
-            )
         with_layers = res.explore(client=client).get_root().render()
         token = s.token
     return gdf, res, with_layers, token
