@@ -38,9 +38,7 @@ def test_generator_reproduces_committed_json():
     spec.loader.exec_module(mod)
     rows = mod.parse(DOC.read_text(encoding="utf-8"))
     committed = json.loads(
-        (ROOT / "mapflow_geo" / "data" / "error_messages.json").read_text(
-            "utf-8"
-        )
+        (ROOT / "mapflow_geo" / "data" / "error_messages.json").read_text("utf-8")
     )["messages"]
     for code, row in rows.items():
         assert committed[code]["template"] == row["template"]

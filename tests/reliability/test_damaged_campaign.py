@@ -16,7 +16,7 @@ from support.areas import grid_gdf
 from support.campaign import (
     FULL,
     child_run,
-    kill_at,
+    kill_each,
     kill_thresholds,
     no_temp_files,
     seeded,
@@ -61,15 +61,11 @@ def test_damaged_results_lagging_listings_and_kills(tmp_path):
         listing_lag_s=60.0,
         clock=_fast_clock(),
     )
-    kills = runs = 0
     with sim.serve(**sim_opts, faults=FAULTS) as server:
-        for point in [*points, *[None] * 4]:
+        runs = kills = kill_each(cmd, server, points)
+        for _ in range(4):
             runs += 1
             child = start_child(cmd, server)
-            if point is not None:
-                kill_at(child, server, point)
-                kills += 1
-                continue
             out, err = child.communicate(timeout=900)
             if child.returncode == 0:
                 break

@@ -12,7 +12,7 @@ from support.campaign import (
     FAST,
     FULL,
     child_run,
-    kill_at,
+    kill_each,
     kill_thresholds,
     no_temp_files,
     same_features,
@@ -44,19 +44,14 @@ def test_random_kills_with_transient_faults(tmp_path):
     rng = seeded(4321)
     # kill points over creates and downloads, each while the child surely has work left
     points = kill_thresholds(rng, N, KILLS)
-    kills = 0
     with sim.serve(**SIM, faults=FAULTS) as server:
-        for point in [*points, None]:
-            child = start_child(cmd, server)
-            if point is not None:
-                kill_at(child, server, point)  # asserts that it landed
-                kills += 1
-                continue
-            out, err = child.communicate(timeout=900)
-            assert child.returncode == 0, (
-                f"run failed ({child.returncode}): {out[-2000:]} {err[-3000:]}"
-            )
-            assert "DONE" in out
+        kills = kill_each(cmd, server, points)  # each kill asserts that it landed
+        child = start_child(cmd, server)
+        out, err = child.communicate(timeout=900)
+        assert child.returncode == 0, (
+            f"run failed ({child.returncode}): {out[-2000:]} {err[-3000:]}"
+        )
+        assert "DONE" in out
         faults = [r for r in server.requests if r.fault]
         # a duplicate is a double payment: two committed processings with one key, from
         # the simulator's own record of what it charged (every create carries its key)

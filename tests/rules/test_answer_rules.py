@@ -9,7 +9,6 @@ Each test names the wrong rule it must catch; each was seen failing on that rule
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import shapely
+from support.fsync import record_fsyncs
 
 import mapflow_geo  # noqa: F401  (gdf.mapflow)
 from mapflow_geo import changes, open_run, sim
@@ -139,16 +139,6 @@ def test_monitor_reports_what_the_world_changed_between_two_looks(tmp_path, monk
     monitor that never reports a change). Its stored results are durable: each result
     file is fsynced (observed as the ``os.fsync`` syscall on the written file's
     descriptor)."""
-    fsynced: list[str] = []
-    real = os.fsync
-
-    def fsync(fd):
-        try:
-            fsynced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        except OSError:
-            pass
-        return real(fd)
-
     gdf = _areas()
     bbox = tuple(gdf.total_bounds)
     world = {"hotspot_share": 1.0, "urban_share": 0.5, "suburban_share": 0.4}
@@ -163,7 +153,7 @@ def test_monitor_reports_what_the_world_changed_between_two_looks(tmp_path, monk
         mon = gdf.mapflow.monitor(
             "buildings", client=server.client(), run_dir=tmp_path / "w", active_until="2026-06-30"
         )
-        monkeypatch.setattr(os, "fsync", fsync)
+        fsynced = record_fsyncs(monkeypatch)
         compared = 0
         for _ in range(4):
             server.advance(31 * DAY)

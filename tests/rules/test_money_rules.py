@@ -9,7 +9,6 @@ Each test names the wrong rule it must catch; each was seen failing on that rule
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from fractions import Fraction
@@ -21,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import record
 from support.areas import squares
+from support.fsync import record_fsyncs
 
 import mapflow_geo  # noqa: F401  (gdf.mapflow)
 from mapflow_geo import sim
@@ -234,29 +234,13 @@ def test_default_run_dir_is_one_per_run_and_the_same_for_the_same_run(tmp_path, 
 
 
 # ------------------------------------------------------------------------ journal
-def _record_fsyncs(monkeypatch) -> list[str]:
-    """Paths of the file descriptors passed to ``os.fsync`` (a syscall, observed)."""
-    seen: list[str] = []
-    real = os.fsync
-
-    def fsync(fd):
-        try:
-            seen.append(os.readlink(f"/proc/self/fd/{fd if isinstance(fd, int) else fd.fileno()}"))
-        except OSError:
-            seen.append("?")
-        return real(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    return seen
-
-
 @pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc")
 def test_run_inputs_are_fsynced_before_they_are_renamed_into_place(tmp_path, monkeypatch):
     """The journal contract (``run/journal.py``; DESIGN.md, *runs*): the run's inputs —
     plan, areas, parameters — are written durably: each file's own descriptor is fsynced
     before the rename, and the run dir after it. Wrong rule caught: durable writes
     without ``fsync``."""
-    seen = _record_fsyncs(monkeypatch)
+    seen = record_fsyncs(monkeypatch)
     run_dir = tmp_path / "run"
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=7) as server:
         res = squares(1, km=1.0).mapflow.process(

@@ -10,7 +10,7 @@ import pytest
 import shapely
 from support import record
 from support.areas import rect_km
-from support.campaign import child_run, kill_at, kill_thresholds, start_child
+from support.campaign import child_run, kill_each, kill_thresholds, start_child
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import sim
@@ -40,16 +40,11 @@ def test_random_sigkills_resume_without_duplicates(tmp_path):
     points = kill_thresholds(rng, n_planned, KILLS)
     options = dict(aoi_area_limit_km2=5, processing_seconds=1.0, seed=21, credits=10**7)
     with sim.serve(**options) as server:
-        kills = 0
-        for point in [*points, None]:
-            child = start_child(cmd, server)
-            if point is not None:
-                kill_at(child, server, point)
-                kills += 1
-                continue
-            out, err = child.communicate(timeout=600)
-            assert child.returncode == 0, f"run failed: {err[-2000:]}"
-            assert "DONE" in out
+        kills = kill_each(cmd, server, points)
+        child = start_child(cmd, server)
+        out, err = child.communicate(timeout=600)
+        assert child.returncode == 0, f"run failed: {err[-2000:]}"
+        assert "DONE" in out
         committed = server.processings  # the simulator's own record of what it charged
         charges = server.charges
         creates = record.creates(server)

@@ -123,6 +123,14 @@ def kill_at(child: subprocess.Popen, server, threshold: int, timeout: float = 60
     assert child.returncode == -signal.SIGKILL, f"the kill did not land ({child.returncode})"
 
 
+def kill_each(cmd, server, points) -> int:
+    """A child run killed at each progress point in turn (see :func:`kill_at`); the number
+    of kills."""
+    for point in points:
+        kill_at(start_child(cmd, server), server, point)
+    return len(points)
+
+
 def kill_thresholds(rng, n_procs: int, kills: int, margin: int = 10) -> list[int]:
     """``kills`` distinct progress points, increasing, spread over creates and downloads,
     each at least ``margin`` requests before the end of a run of ``n_procs``."""
