@@ -9,6 +9,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, box
+from support.cutting import cut, truth_frame
 from support.sample import failed_tiles_run
 
 from mapflow_geo.results import read_geojson, stitch
@@ -20,25 +21,6 @@ def _tiles():
         geometry=[box(0, 0, 0.01, 0.01), box(0.01, 0, 0.02, 0.01), box(1, 1, 1.01, 1.01)],
         crs="EPSG:4326",
     )
-
-
-def _cut(objects, tiles, **props):
-    rows = []
-    for i, obj in enumerate(objects):
-        for t in tiles.itertuples():
-            piece = obj.intersection(t.geometry)
-            if not piece.is_empty and (piece.area > 0 or piece.length > 0):
-                rows.append(
-                    {
-                        "row": t.row,
-                        "tile_id": t.tile_id,
-                        "obj": i,
-                        "geometry": piece,
-                        "area": piece.area,
-                        **props,
-                    }
-                )
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
 
 
 def test_read_geojson_vectorised_and_empty():
@@ -68,7 +50,7 @@ def test_building_across_seam_becomes_one():
     tiles = _tiles()
     building = box(0.009, 0.004, 0.0115, 0.006)
     inside = box(0.002, 0.002, 0.003, 0.003)
-    pieces = _cut([building, inside], tiles, object_type="buildings")
+    pieces = cut(truth_frame([building, inside], "buildings"), tiles)
     assert len(pieces) == 3
     out = stitch(pieces, tiles)
     assert len(out) == 2
@@ -81,8 +63,8 @@ def test_building_across_seam_becomes_one():
 def test_different_rows_or_types_are_not_joined():
     tiles = _tiles()
     building = box(0.009, 0.004, 0.0115, 0.006)
-    a = _cut([building], tiles.iloc[:1], object_type="buildings")
-    b = _cut([building], tiles.iloc[1:2], object_type="forest")
+    a = cut(truth_frame([building], "buildings"), tiles.iloc[:1])
+    b = cut(truth_frame([building], "forest"), tiles.iloc[1:2])
     out = stitch(gpd.GeoDataFrame(gpd.pd.concat([a, b], ignore_index=True), crs="EPSG:4326"), tiles)
     assert len(out) == 2
 
@@ -90,7 +72,7 @@ def test_different_rows_or_types_are_not_joined():
 def test_road_across_seam_is_line_merged():
     tiles = _tiles()
     road = LineString([(0.005, 0.005), (0.015, 0.006)])
-    pieces = _cut([road], tiles, object_type="roads")
+    pieces = cut(truth_frame([road], "roads"), tiles)
     assert len(pieces) == 2
     out = stitch(pieces, tiles)
     assert len(out) == 1
@@ -120,7 +102,7 @@ def test_stitch_recovers_every_object(rects):
     for b in boxes:
         if b.area > 0 and all(b.distance(c) > 1e-6 for c in chosen):
             chosen.append(b)
-    pieces = _cut(chosen, tiles, object_type="buildings")
+    pieces = cut(truth_frame(chosen, "buildings"), tiles)
     out = stitch(pieces, tiles)
     assert len(out) == len(chosen)
     got = np.sort(shapely.area(out.geometry.values))

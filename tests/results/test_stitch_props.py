@@ -16,6 +16,7 @@ import shapely
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, box
+from support.cutting import cut
 
 from mapflow_geo.results import SEAM_EPS_DEG, stitch
 
@@ -38,27 +39,6 @@ def make_tiles(xs, ys, row_split=None) -> gpd.GeoDataFrame:
             rows.append({"tile_id": f"t{i}_{j}", "row": row,
                          "geometry": box(gx[i], gy[j], gx[i + 1], gy[j + 1])})  # fmt: skip
     return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
-
-
-def cut(truth: gpd.GeoDataFrame, tiles: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """The service's answer: per tile, the truth clipped to it, with provenance."""
-    rows = []
-    for t in tiles.itertuples():
-        for obj in truth.itertuples():
-            piece = obj.geometry.intersection(t.geometry)
-            polygonal = obj.object_type == "buildings"
-            want = ("Polygon", "MultiPolygon") if polygonal else ("LineString", "MultiLineString")
-            parts = [p for p in shapely.get_parts(piece) if p.geom_type in want]
-            if not parts:
-                continue
-            piece = shapely.union_all(parts) if len(parts) > 1 else parts[0]
-            if (piece.area if polygonal else piece.length) <= 0:
-                continue
-            rows.append({"truth": obj.truth, "object_type": obj.object_type, "row": t.row,
-                         "tile_id": t.tile_id, "processing_id": f"p-{t.tile_id}",
-                         "area": piece.area, "geometry": piece})  # fmt: skip
-    cols = ["truth", "object_type", "row", "tile_id", "processing_id", "area", "geometry"]
-    return gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry="geometry", crs=4326)
 
 
 def expected_parts(

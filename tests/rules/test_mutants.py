@@ -23,6 +23,7 @@ from pyproj import Geod
 from shapely.geometry import LineString, box
 from support import record
 from support.areas import squares
+from support.cutting import cut, truth_frame
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import exceptions as exc
@@ -180,17 +181,6 @@ def _tiles(cells: list[tuple[str, int, tuple]]) -> gpd.GeoDataFrame:
     )
 
 
-def _cut(obj, tiles: gpd.GeoDataFrame, object_type: str) -> gpd.GeoDataFrame:
-    rows = []
-    for t in tiles.itertuples():
-        piece = obj.intersection(t.geometry)
-        if piece.is_empty or (piece.area if object_type == "buildings" else piece.length) <= 0:
-            continue
-        rows.append({"row": t.row, "tile_id": t.tile_id, "object_type": object_type,
-                     "geometry": piece})  # fmt: skip
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs=4326)
-
-
 def test_objects_of_two_rows_touching_at_their_shared_seam_stay_apart():
     """Mutants: ``row`` dropped from the stitch key (or from the line rule's). Two input
     rows side by side, each of two tiles; a building and a road straddle the border
@@ -205,7 +195,7 @@ def test_objects_of_two_rows_touching_at_their_shared_seam_stay_apart():
     house = box(X0 + s - 0.0004, Y0 + 0.004, X0 + s + 0.0005, Y0 + 0.005)
     road = LineString([(X0 + s - 0.003, Y0 + 0.007), (X0 + s + 0.003, Y0 + 0.0072)])
     for obj, kind in ((house, "buildings"), (road, "roads")):
-        pieces = _cut(obj, tiles, kind)
+        pieces = cut(truth_frame([obj], kind), tiles)
         assert sorted(pieces["tile_id"]) == ["a0", "b0"]
         out = stitch(pieces, tiles)
         assert sorted(out["row"]) == [0, 1], kind
@@ -223,7 +213,7 @@ def test_road_cut_into_four_pieces_around_a_tile_corner_is_one():
     tiles = _tiles(g)
     road = LineString([(X0 + 0.008, Y0 + 0.008), (X0 + 0.012, Y0 + 0.0085),
                        (X0 + 0.0125, Y0 + 0.012), (X0 + 0.0085, Y0 + 0.0118)])  # fmt: skip
-    pieces = _cut(road, tiles, "roads")
+    pieces = cut(truth_frame([road], "roads"), tiles)
     assert len(pieces) == 4
     for order in ([0, 1, 2, 3], [3, 2, 1, 0], [0, 3, 1, 2], [2, 0, 3, 1], [1, 3, 0, 2]):
         out = stitch(pieces.iloc[order].reset_index(drop=True), tiles)
