@@ -17,6 +17,7 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from support.clock import FakeTime
 
 from mapflow_geo import exceptions as exc
 from mapflow_geo._http import RetryPolicy, Transport, parse_retry_after, resolve_base_url
@@ -111,21 +112,6 @@ def server():
     yield srv
     srv.shutdown()
     srv.server_close()
-
-
-class FakeTime:
-    """Injected sleep + clock: sleeping advances the clock, nothing waits."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def sleep(self, s: float) -> None:
-        self.sleeps.append(s)
-        self.now += s
-
-    def clock(self) -> float:
-        return self.now
 
 
 def make(server, ft=None, **kw) -> MapflowClient:

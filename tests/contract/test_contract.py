@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from support.json_types import type_ok
 from support.raster import tiff_bytes
 
 from mapflow_geo.sim import serve
@@ -36,15 +37,6 @@ SOUTH = {
         [[49.13, 55.78], [49.14, 55.78], [49.14, 55.785], [49.13, 55.785], [49.13, 55.78]]
     ],
 }
-TYPES = {
-    "str": lambda v: isinstance(v, str),
-    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "bool": lambda v: isinstance(v, bool),
-    "list": lambda v: isinstance(v, list),
-    "dict": lambda v: isinstance(v, dict),
-    "null": lambda v: v is None,
-}
 
 
 def seed_tiff() -> bytes:
@@ -53,10 +45,6 @@ def seed_tiff() -> bytes:
 
 
 # ----------------------------------------------------------------------------- checking
-def _type_ok(spec: str, v) -> bool:
-    return any(TYPES[t](v) for t in spec.split("|"))
-
-
 def _tokens(path: str) -> list[tuple[str, bool]]:
     """``a.b[].c`` → [("a", False), ("b", True), ("c", False)]; ``[]`` leading → ("", True)."""
     if path == "$":
@@ -74,7 +62,7 @@ def check_fields(body, fields: list[dict]) -> list[str]:
     for f in fields:
         toks = _tokens(f["path"])
         if not toks:
-            if not _type_ok(f["type"], body):
+            if not type_ok(f["type"], body):
                 problems.append(f"$: {type(body).__name__} is not {f['type']}")
             continue
         parents = [body]  # the containers in which the last key must appear
@@ -92,7 +80,7 @@ def check_fields(body, fields: list[dict]) -> list[str]:
                     if not present:
                         if f["required"]:
                             problems.append(f"{f['path']}: missing")
-                    elif not _type_ok(f["type"], val):
+                    elif not type_ok(f["type"], val):
                         problems.append(f"{f['path']}: {val!r:.80} is not {f['type']}")
                     continue
                 if not present or val is None:
@@ -104,7 +92,7 @@ def check_fields(body, fields: list[dict]) -> list[str]:
                         problems.append(f"{f['path']}: {name or '$'} is not a list")
                         continue
                     if last:
-                        if not all(_type_ok(f["type"], x) for x in val) and f["type"] != "list":
+                        if not all(type_ok(f["type"], x) for x in val) and f["type"] != "list":
                             problems.append(f"{f['path']}: an element is not {f['type']}")
                         continue
                     nxt += val

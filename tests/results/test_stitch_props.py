@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, box
 from support.cutting import cut
+from support.objects import iou
 
 from mapflow_geo.results import SEAM_EPS_DEG, stitch
 
@@ -78,10 +79,6 @@ def _glue(parts: list, pieces: list) -> list:
     for i, v in enumerate(label):
         groups.setdefault(v, []).append(parts[i])
     return [shapely.union_all(g) if len(g) > 1 else g[0] for g in groups.values()]
-
-
-def iou(a, b) -> float:
-    return a.intersection(b).area / a.union(b).area
 
 
 def assert_whole(out, truth, tiles, pieces) -> None:

@@ -7,7 +7,7 @@ import io
 import json
 
 import pytest
-from conftest import SMALL, box
+from support.sim_http import SMALL, box
 
 
 def test_projects_crud_and_share(api):

@@ -12,10 +12,11 @@ from collections import defaultdict
 import numpy as np
 import pytest
 import shapely
-from conftest import box
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import shape
+from support.objects import iou
+from support.sim_http import box
 
 from mapflow_geo.sim import world
 from mapflow_geo.sim import world_urban as urban
@@ -60,11 +61,6 @@ def stitched_by_id(tiles, model, **kw):
         for geom, tid in zip(g, p["truth_id"].tolist(), strict=True):
             groups[tid].append(geom)
     return {tid: shapely.union_all(gs) for tid, gs in groups.items()}
-
-
-def iou(a, b) -> float:
-    u = shapely.union(a, b).area
-    return shapely.intersection(a, b).area / u if u > 0 else 1.0
 
 
 @pytest.fixture(scope="module")

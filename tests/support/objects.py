@@ -34,3 +34,9 @@ def assert_same_objects(got: gpd.GeoDataFrame, want: gpd.GeoDataFrame) -> None:
     b = shapely.normalize(want.geometry.values)
     same = shapely.equals_exact(a, b, tolerance=1e-12) | shapely.equals(a, b)
     assert same.all(), int((~same).sum())
+
+
+def iou(a, b) -> float:
+    """Intersection over union of two geometries (1 for two empty ones)."""
+    u = shapely.union(a, b).area
+    return shapely.intersection(a, b).area / u if u > 0 else 1.0
