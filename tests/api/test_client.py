@@ -235,7 +235,12 @@ def test_failed_processing_messages_render(client):
     p = client.processings.get(_create(client).id)
     assert p.status is Status.FAILED
     texts = render_messages(p.messages)
-    assert texts and all("{" not in t or "}" in t for t in texts)
+    assert len(texts) == len(p.messages) > 0
+    # each message's text holds the values the service sent, and no placeholder is left
+    for text, message in zip(texts, p.messages, strict=True):
+        shown = {k: v for k, v in message["parameters"].items() if k != "level"}
+        assert all(str(v) in text for v in shown.values()), (text, message)
+        assert "{" not in text and "}" not in text, text
 
 
 # ------------------------------------------------------------------ Data API & catalog

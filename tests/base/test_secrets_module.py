@@ -67,7 +67,7 @@ def test_longest_first_hides_email_key_whole():
 @pytest.mark.parametrize(
     "name",
     [
-        # formerly sources.SECRET_KEYS
+        # credential fields of request bodies
         "rasterPassword",
         "raster_password",
         "password",
@@ -76,7 +76,7 @@ def test_longest_first_hides_email_key_whole():
         "api_key",
         "Authorization",
         "secret",
-        # formerly viz._SECRET_PARAM
+        # credential query parameters of tile URLs
         "auth",
         "passwd",
         "api-key",

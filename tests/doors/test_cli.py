@@ -292,21 +292,21 @@ def test_failed_tiles_exit_3_with_the_partial_result_written(tmp_path, area_file
 
 
 @pytest.mark.parametrize(
-    "output, extra",
+    "output, extra, why",
     [
-        ("out.xyz", ()),
-        ("out", ()),
-        ("no-such-folder/out.gpkg", ()),
-        ("out.gpkg", ("--format", "shp")),
+        ("out.xyz", (), "(extension '.xyz')"),
+        ("out", (), "(no extension)"),
+        ("no-such-folder/out.gpkg", (), "no-such-folder) does not exist"),
+        ("out.gpkg", ("--format", "shp"), "--format: invalid choice: 'shp'"),
     ],
 )
-def test_bad_output_refused_before_any_request(tmp_path, area_file, output, extra):
+def test_bad_output_refused_before_any_request(tmp_path, area_file, output, extra, why):
     with sim.serve(seed=11, processing_seconds=0) as server:
         proc = _cli("process", str(area_file), "-m", "buildings", "-o", str(tmp_path / output),
                     *extra, env=_env(server), check=False)  # fmt: skip
         assert server.requests == [] and record.creates(server) == []
     line = _one_error_line(proc)
-    assert "out" in line or "shp" in line
+    assert why in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["area.gpkg"]
 
 

@@ -272,6 +272,8 @@ def test_missing_crs_and_degree_metre_mixup_keep_their_errors():
 
 # ------------------------------------------------------------------- token errors
 CANARY = base64.b64encode(b"someone@example.com:not-the-key-1234").decode()
+#: the simulator's answer to a token it does not know
+UNAUTHORIZED = "Missing or invalid API token (use 'Authorization: Basic <token>')"
 
 
 def _assert_actionable(err, server_text, where):
@@ -279,9 +281,10 @@ def _assert_actionable(err, server_text, where):
     assert "$MAPFLOW_TOKEN" in msg and "token=" in msg
     assert "https://app.mapflow.ai/account/api" in msg
     assert where in msg
-    # the server's own text stays, after ours
-    assert server_text in msg and msg.index("MAPFLOW_TOKEN") < msg.index(server_text)
-    assert err.message.endswith(server_text) or server_text in err.message
+    # the server's own text stays whole, after ours
+    assert err.message == server_text
+    assert msg.endswith(f" The server said: {err.code}: {server_text}")
+    assert msg.index("MAPFLOW_TOKEN") < msg.index(server_text)
     for secret in (CANARY, "not-the-key-1234", "someone@example.com:not-the-key-1234"):
         assert secret not in msg and secret not in repr(err)
 
@@ -291,7 +294,7 @@ def test_invalid_token_argument_names_where_tokens_come_from():
         client = MapflowClient(CANARY, base_url=server.url)
         with pytest.raises(AuthenticationError) as ei:
             client.account.status()
-    _assert_actionable(ei.value, "Missing or invalid API token", "passed as token=")
+    _assert_actionable(ei.value, UNAUTHORIZED, "passed as token=")
     again = pickle.loads(pickle.dumps(ei.value))
     assert str(again) == str(ei.value)
 
@@ -303,7 +306,7 @@ def test_invalid_token_from_environment_says_so(monkeypatch, tmp_path):
         with pytest.raises(AuthenticationError) as ei:
             AREA.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
         assert server.processings == [] and server.charges == []
-    _assert_actionable(ei.value, "Missing or invalid API token", "read from $MAPFLOW_TOKEN")
+    _assert_actionable(ei.value, UNAUTHORIZED, "read from $MAPFLOW_TOKEN")
 
 
 def test_access_denied_names_the_token_too():

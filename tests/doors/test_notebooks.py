@@ -1,5 +1,5 @@
 """The notebooks in ``notebooks/`` run top to bottom against the simulator, and are
-committed without outputs (issue: maps, exports, notebooks and docs)."""
+committed without outputs."""
 
 from __future__ import annotations
 

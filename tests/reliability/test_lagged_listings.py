@@ -1,4 +1,4 @@
-"""Campaign — money behind a lagging, paged service (issue: the real service's contract).
+"""Campaign — money behind a lagging, paged service, as the real service's contract allows.
 
 The service's listings lag behind creates (``listing_lag_s=60``) and are paged
 (``page_size=50``); 30 % of creates commit and charge, then lose their answer

@@ -1,4 +1,4 @@
-"""Change detection against the simulator's ground truth (issue: change over time).
+"""Change detection against the simulator's ground truth.
 
 One world (same seed), seen by two simulators whose basemaps have different vintages
 (2024-06-01 and 2026-06-01), processed at different area limits so the two runs have

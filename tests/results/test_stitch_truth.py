@@ -1,4 +1,4 @@
-"""Stitching against the simulator's ground truth (issue: ground truth).
+"""Stitching against the simulator's ground truth.
 
 A run over ≥ 20 km² of a city district of the simulator's world (terraced rows and
 perimeter blocks with shared walls, industrial footprints bigger than a tile, long roads)

@@ -131,7 +131,7 @@ def test_a_charge_equal_to_the_missing_estimate_holds_the_recreate_back(tmp_path
 
 @pytest.mark.timeout(120)
 def test_a_create_that_never_committed_is_sent_again_and_the_run_ends(tmp_path):
-    """Wrong rule caught: the runner no longer counting what it spent. Two processings;
+    """Wrong rule caught: a runner that does not count what it spent. Two processings;
     the first is created and charged, the second's create is reset before the service
     handles it (nothing committed). The only drop in credits is the first processing's,
     which the run knows: no charge is unexplained, so after the grace period the second

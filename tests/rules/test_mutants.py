@@ -1,4 +1,4 @@
-"""Tests that kill named mutants of the money, result and secret guarantees (issue 12).
+"""Tests that kill named mutants of the money, result and secret guarantees.
 
 Each test here was checked by breaking the code as its docstring says, seeing the test
 fail, and restoring the code (``tools/mutate.py`` replays these mutations and others;

@@ -146,7 +146,8 @@ def test_polling_is_one_list_request_per_cycle(tmp_path):
         and not r.path.endswith("/processings/v2")
     ]
     lists = [r for r in gets if r.path.endswith("/processings/v2") and "/projects/" in r.path]
-    assert lists or pages, "polling must list the project's processings"
+    # polling reads the project's paged listing (the service has it: no unpaged fallback)
+    assert pages and lists == [], (len(pages), len(lists))
     assert per_proc == [], "no per-processing status polling"
 
 

@@ -1,5 +1,5 @@
 """SIGKILL a run at random moments, resume with the same run_dir: nothing created twice,
-nothing lost (issue: crash-safe runs)."""
+nothing lost."""
 
 import os
 import random
@@ -17,7 +17,7 @@ from mapflow_geo import sim
 from mapflow_geo.tiling import plan
 
 # The 20-kill campaign with transient faults is tests/reliability/test_soak.py
-# (MAPFLOW_FULL=1); this is the runs issue's acceptance scenario, 100 processings.
+# (MAPFLOW_FULL=1); this is the same without faults, 100 processings.
 KILLS = 4
 # A kill between a create's intent and its request leaves a create to re-send after
 # ``adopt_grace_s`` of absence from complete listings. This simulator's listings do not
