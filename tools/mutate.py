@@ -73,10 +73,18 @@ T_ENGINE = [
 ]
 T_JOURNAL = ["tests/rules/test_mutants.py", "tests/run/test_journal.py",
              "tests/reliability/test_crash_points.py", "tests/run/test_runner.py"]  # fmt: skip
-T_STITCH = ["tests/rules/test_mutants.py", "tests/results/test_stitch_props.py", "tests/results/test_results.py"]
+T_STITCH = [
+    "tests/rules/test_mutants.py",
+    "tests/results/test_stitch_props.py",
+    "tests/results/test_results.py",
+]
 T_TILING = ["tests/geometry/test_tiling.py", "tests/geometry/test_tiling_props.py"]
 T_BUDGET = ["tests/rules/test_mutants.py", "tests/run/test_runner.py"]
-T_SECRETS = ["tests/base/test_secrets_module.py", "tests/rules/test_mutants.py", "tests/api/test_http.py"]
+T_SECRETS = [
+    "tests/base/test_secrets_module.py",
+    "tests/rules/test_mutants.py",
+    "tests/api/test_http.py",
+]
 
 E, J, S = "mapflow_geo/run/engine.py", "mapflow_geo/run/journal.py", "mapflow_geo/results/stitch.py"
 C = "mapflow_geo/run/create.py"

@@ -45,9 +45,20 @@ MUTMUT = Path(sys.executable).with_name("mutmut")
 _MONEY = ["tests/rules/test_money_rules.py"]
 #: The money and answer modules and the test files that guard each.
 MODULES: dict[str, list[str]] = {
-    "mapflow_geo/_secrets.py": ["tests/base/test_secrets_module.py", "tests/base/test_secrets_rules.py"],
-    "mapflow_geo/tiling.py": ["tests/geometry/test_tiling.py", "tests/geometry/test_tiling_props.py", *_MONEY],
-    "mapflow_geo/run/prepare.py": [*_MONEY, "tests/rules/test_mutants.py", "tests/run/test_runner.py"],
+    "mapflow_geo/_secrets.py": [
+        "tests/base/test_secrets_module.py",
+        "tests/base/test_secrets_rules.py",
+    ],
+    "mapflow_geo/tiling.py": [
+        "tests/geometry/test_tiling.py",
+        "tests/geometry/test_tiling_props.py",
+        *_MONEY,
+    ],
+    "mapflow_geo/run/prepare.py": [
+        *_MONEY,
+        "tests/rules/test_mutants.py",
+        "tests/run/test_runner.py",
+    ],
     "mapflow_geo/run/engine.py": [
         *_MONEY,
         "tests/rules/test_mutants.py",
@@ -69,7 +80,10 @@ MODULES: dict[str, list[str]] = {
         "tests/rules/test_mutants.py",
         "tests/results/test_results.py",
     ],
-    "mapflow_geo/results/dataset.py": ["tests/results/test_dataset.py", "tests/rules/test_answer_rules.py"],
+    "mapflow_geo/results/dataset.py": [
+        "tests/results/test_dataset.py",
+        "tests/rules/test_answer_rules.py",
+    ],
     "mapflow_geo/results/changes.py": [
         "tests/results/test_changes.py",
         "tests/results/test_changes_truth.py",
