@@ -299,6 +299,7 @@ def test_failed_tiles_exit_3_with_the_partial_result_written(tmp_path, area_file
         ("no-such-folder/out.gpkg", (), "no-such-folder) does not exist"),
         ("out.gpkg", ("--format", "shp"), "--format: invalid choice: 'shp'"),
     ],
+    ids=["unknown-extension", "no-extension", "no-folder", "unknown-format"],
 )
 def test_bad_output_refused_before_any_request(tmp_path, area_file, output, extra, why):
     with sim.serve(seed=11, processing_seconds=0) as server:
