@@ -65,18 +65,26 @@ class Mutant:
 
 # The tests guarding each module (bounded: no long campaigns such as the soak).
 T_ENGINE = [
-    "tests/test_mutants.py",
-    "tests/test_runner.py",
+    "tests/rules/test_mutants.py",
+    "tests/run/test_runner.py",
     "tests/reliability/test_create_outcomes.py",
     "tests/reliability/test_crash_points.py",
     "tests/reliability/test_cut_listings.py",
 ]
-T_JOURNAL = ["tests/test_mutants.py", "tests/test_journal.py",
-             "tests/reliability/test_crash_points.py", "tests/test_runner.py"]  # fmt: skip
-T_STITCH = ["tests/test_mutants.py", "tests/test_stitch_props.py", "tests/test_results.py"]
-T_TILING = ["tests/test_tiling.py", "tests/test_tiling_props.py"]
-T_BUDGET = ["tests/test_mutants.py", "tests/test_runner.py"]
-T_SECRETS = ["tests/test_secrets_module.py", "tests/test_mutants.py", "tests/test_http.py"]
+T_JOURNAL = ["tests/rules/test_mutants.py", "tests/run/test_journal.py",
+             "tests/reliability/test_crash_points.py", "tests/run/test_runner.py"]  # fmt: skip
+T_STITCH = [
+    "tests/rules/test_mutants.py",
+    "tests/results/test_stitch_props.py",
+    "tests/results/test_results.py",
+]
+T_TILING = ["tests/geometry/test_tiling.py", "tests/geometry/test_tiling_props.py"]
+T_BUDGET = ["tests/rules/test_mutants.py", "tests/run/test_runner.py"]
+T_SECRETS = [
+    "tests/base/test_secrets_module.py",
+    "tests/rules/test_mutants.py",
+    "tests/api/test_http.py",
+]
 
 E, J, S = "mapflow_geo/run/engine.py", "mapflow_geo/run/journal.py", "mapflow_geo/results/stitch.py"
 C = "mapflow_geo/run/create.py"
@@ -296,7 +304,7 @@ MUTANTS = [
         "tiling-credit-minimum", TL,
         "    raw = max(float(area_km2), 1.0) * float(price_per_km2)\n",
         "    raw = float(area_km2) * float(price_per_km2)\n",
-        T_TILING + ["tests/test_runner.py"], "the 1 km² minimum charge is forgotten",
+        T_TILING + ["tests/run/test_runner.py"], "the 1 km² minimum charge is forgotten",
     ),
     # ------------------------------------------------------------ budgets, every billing type
     Mutant(

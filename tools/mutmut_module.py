@@ -42,51 +42,65 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MUTMUT = Path(sys.executable).with_name("mutmut")
 
-_MONEY = ["tests/test_money_rules.py"]
+_MONEY = ["tests/rules/test_money_rules.py"]
 #: The money and answer modules and the test files that guard each.
 MODULES: dict[str, list[str]] = {
-    "mapflow_geo/_secrets.py": ["tests/test_secrets_module.py", "tests/test_secrets_rules.py"],
-    "mapflow_geo/tiling.py": ["tests/test_tiling.py", "tests/test_tiling_props.py", *_MONEY],
-    "mapflow_geo/run/prepare.py": [*_MONEY, "tests/test_mutants.py", "tests/test_runner.py"],
+    "mapflow_geo/_secrets.py": [
+        "tests/base/test_secrets_module.py",
+        "tests/base/test_secrets_rules.py",
+    ],
+    "mapflow_geo/tiling.py": [
+        "tests/geometry/test_tiling.py",
+        "tests/geometry/test_tiling_props.py",
+        *_MONEY,
+    ],
+    "mapflow_geo/run/prepare.py": [
+        *_MONEY,
+        "tests/rules/test_mutants.py",
+        "tests/run/test_runner.py",
+    ],
     "mapflow_geo/run/engine.py": [
         *_MONEY,
-        "tests/test_mutants.py",
-        "tests/test_runner.py",
-        "tests/test_runner_replan.py",
+        "tests/rules/test_mutants.py",
+        "tests/run/test_runner.py",
+        "tests/run/test_runner_replan.py",
         "tests/reliability/test_create_outcomes.py",
         "tests/reliability/test_lagged_listings.py",
     ],
     "mapflow_geo/run/journal.py": [
         *_MONEY,
-        "tests/test_journal.py",
+        "tests/run/test_journal.py",
         "tests/reliability/test_crash_points.py",
     ],
-    "mapflow_geo/run/store.py": [*_MONEY, "tests/test_runner.py"],
-    "mapflow_geo/run/monitor.py": ["tests/test_monitor.py", "tests/test_answer_rules.py"],
+    "mapflow_geo/run/store.py": [*_MONEY, "tests/run/test_runner.py"],
+    "mapflow_geo/run/monitor.py": ["tests/run/test_monitor.py", "tests/rules/test_answer_rules.py"],
     "mapflow_geo/results/stitch.py": [
-        "tests/test_stitch_props.py",
-        "tests/test_stitch_truth.py",
-        "tests/test_mutants.py",
-        "tests/test_results.py",
+        "tests/results/test_stitch_props.py",
+        "tests/results/test_stitch_truth.py",
+        "tests/rules/test_mutants.py",
+        "tests/results/test_results.py",
     ],
-    "mapflow_geo/results/dataset.py": ["tests/test_dataset.py", "tests/test_answer_rules.py"],
+    "mapflow_geo/results/dataset.py": [
+        "tests/results/test_dataset.py",
+        "tests/rules/test_answer_rules.py",
+    ],
     "mapflow_geo/results/changes.py": [
-        "tests/test_changes.py",
-        "tests/test_changes_truth.py",
-        "tests/test_answer_rules.py",
+        "tests/results/test_changes.py",
+        "tests/results/test_changes_truth.py",
+        "tests/rules/test_answer_rules.py",
     ],
     # the client's paging: the page walk and the processings' sweep (run the latter
     # with --only '*pages*' and the like)
     "mapflow_geo/api/_paging.py": [
-        "tests/test_client.py",
-        "tests/test_client_contract.py",
-        "tests/test_client_paging.py",
+        "tests/api/test_client.py",
+        "tests/api/test_client_contract.py",
+        "tests/api/test_client_paging.py",
         *_MONEY,
     ],
     "mapflow_geo/api/processings.py": [
-        "tests/test_client.py",
-        "tests/test_client_contract.py",
-        "tests/test_client_paging.py",
+        "tests/api/test_client.py",
+        "tests/api/test_client_contract.py",
+        "tests/api/test_client_paging.py",
         *_MONEY,
     ],
 }

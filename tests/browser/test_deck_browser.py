@@ -11,7 +11,6 @@ for that the npm copies do not pin."""
 import io
 import math
 import time
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -26,11 +25,11 @@ from offline import (
     satisfies,
     widget_state,
 )
+from support.paths import ROOT
 
 from mapflow_geo.results import MapflowResult
 from mapflow_geo.viz import DeckMap, class_colors, class_labels, deck_result
 
-ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 N_ROWS, PER_ROW = 1250, 800  # 1,000,000 buildings
 VIEWPORT = (1200, 800)

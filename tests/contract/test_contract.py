@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import io
 import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import requests
+from support.json_types import type_ok
+from support.raster import tiff_bytes
 
 from mapflow_geo.sim import serve
 
@@ -37,46 +37,14 @@ SOUTH = {
         [[49.13, 55.78], [49.14, 55.78], [49.14, 55.785], [49.13, 55.785], [49.13, 55.78]]
     ],
 }
-TYPES = {
-    "str": lambda v: isinstance(v, str),
-    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "bool": lambda v: isinstance(v, bool),
-    "list": lambda v: isinstance(v, list),
-    "dict": lambda v: isinstance(v, dict),
-    "null": lambda v: v is None,
-}
 
 
-def tiff_bytes() -> bytes:
-    """A small georeferenced RGB uint8 GeoTIFF over Kazan (rasterio), else TIFF magic."""
-    try:
-        import rasterio
-        from rasterio.transform import from_bounds
-    except ImportError:  # pragma: no cover
-        return b"II*\x00" + bytes(256)
-    buf = io.BytesIO()
-    data = (np.arange(3 * 32 * 32) % 251).astype("uint8").reshape(3, 32, 32)
-    with rasterio.MemoryFile() as mf:
-        with mf.open(
-            driver="GTiff",
-            width=32,
-            height=32,
-            count=3,
-            dtype="uint8",
-            crs="EPSG:4326",
-            transform=from_bounds(49.10, 55.78, 49.12, 55.79, 32, 32),
-        ) as ds:
-            ds.write(data)
-        buf.write(mf.read())
-    return buf.getvalue()
+def seed_tiff() -> bytes:
+    """A small georeferenced RGB GeoTIFF over :data:`KAZAN`."""
+    return tiff_bytes(crs="EPSG:4326", size=32, bounds=(49.10, 55.78, 49.12, 55.79))
 
 
 # ----------------------------------------------------------------------------- checking
-def _type_ok(spec: str, v) -> bool:
-    return any(TYPES[t](v) for t in spec.split("|"))
-
-
 def _tokens(path: str) -> list[tuple[str, bool]]:
     """``a.b[].c`` → [("a", False), ("b", True), ("c", False)]; ``[]`` leading → ("", True)."""
     if path == "$":
@@ -94,7 +62,7 @@ def check_fields(body, fields: list[dict]) -> list[str]:
     for f in fields:
         toks = _tokens(f["path"])
         if not toks:
-            if not _type_ok(f["type"], body):
+            if not type_ok(f["type"], body):
                 problems.append(f"$: {type(body).__name__} is not {f['type']}")
             continue
         parents = [body]  # the containers in which the last key must appear
@@ -112,7 +80,7 @@ def check_fields(body, fields: list[dict]) -> list[str]:
                     if not present:
                         if f["required"]:
                             problems.append(f"{f['path']}: missing")
-                    elif not _type_ok(f["type"], val):
+                    elif not type_ok(f["type"], val):
                         problems.append(f"{f['path']}: {val!r:.80} is not {f['type']}")
                     continue
                 if not present or val is None:
@@ -124,7 +92,7 @@ def check_fields(body, fields: list[dict]) -> list[str]:
                         problems.append(f"{f['path']}: {name or '$'} is not a list")
                         continue
                     if last:
-                        if not all(_type_ok(f["type"], x) for x in val) and f["type"] != "list":
+                        if not all(type_ok(f["type"], x) for x in val) and f["type"] != "list":
                             problems.append(f"{f['path']}: an element is not {f['type']}")
                         continue
                     nxt += val
@@ -168,7 +136,7 @@ class Seeded:
             "POST",
             "/rasters/mosaic/image",
             params={"name": "Seed mosaic", "tags": "seed, rgb"},
-            files={"file": ("seed.tif", tiff_bytes(), "image/tiff")},
+            files={"file": ("seed.tif", seed_tiff(), "image/tiff")},
         )
         assert up.status_code == 200, up.text
         mid = up.json()["mosaic_id"]
@@ -273,7 +241,7 @@ def send(seed: Seeded, call: dict) -> requests.Response:
     if isinstance(ex, str) and ex.startswith("multipart/form-data"):
         fname = re.search(r"filename=([^,)]+)", ex)
         name = fname.group(1) if fname else "image.tif"
-        part = (name, tiff_bytes(), "image/tiff") if "image/tiff" in ex else (name, tiff_bytes())
+        part = (name, seed_tiff(), "image/tiff") if "image/tiff" in ex else (name, seed_tiff())
         kw["files"] = {"file": part}
     elif ex is not None:
         body = seed.fill(copy.deepcopy(ex), _provider_of(ex))

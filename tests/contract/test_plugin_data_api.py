@@ -23,7 +23,8 @@ import requests
 from mapflow_geo.sim import serve
 
 pytest.importorskip("rasterio")
-from raster_support import tiff_bytes  # noqa: E402
+from support.json_types import TYPES, type_ok
+from support.raster import tiff_bytes  # noqa: E402
 
 #: ``name: (json type, required)``; ``datetime`` = an ISO string the plugin parses,
 #: ``uuid`` = a string ``UUID()`` accepts. A field is required when it has no default.
@@ -75,20 +76,6 @@ DOWNLOAD_READS = {  # :514-529, ``data.get("download_url")``, ``data.get("filena
 ISO_39 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6})?([+-]\d\d:\d\d)?")
 
 
-def _type_ok(kind: str, v) -> bool:
-    ok = {
-        "str": lambda: isinstance(v, str),
-        "int": lambda: isinstance(v, int) and not isinstance(v, bool),
-        "float": lambda: isinstance(v, int | float) and not isinstance(v, bool),
-        "bool": lambda: isinstance(v, bool),
-        "list": lambda: isinstance(v, list),
-        "null": lambda: v is None,
-        "uuid": lambda: isinstance(v, str) and _uuid_ok(v),
-        "datetime": lambda: isinstance(v, str) and _datetime_ok(v),
-    }
-    return any(ok[k]() for k in kind.split("|"))
-
-
 def _uuid_ok(v: str) -> bool:
     import uuid
 
@@ -108,6 +95,14 @@ def _datetime_ok(v: str) -> bool:
     return bool(ISO_39.fullmatch(s))
 
 
+#: the JSON types and the two the plugin parses from strings
+PLUGIN_TYPES = {
+    **TYPES,
+    "uuid": lambda v: isinstance(v, str) and _uuid_ok(v),
+    "datetime": lambda v: isinstance(v, str) and _datetime_ok(v),
+}
+
+
 def plugin_problems(body, schema: dict, where: str = "$") -> list[str]:
     """Why the plugin's ``Schema.from_dict(body)`` would fail or misread ``body``."""
     if not isinstance(body, dict) or not body:
@@ -121,7 +116,7 @@ def plugin_problems(body, schema: dict, where: str = "$") -> list[str]:
         v = body[name]
         if isinstance(kind, dict):
             problems += plugin_problems(v, kind, f"{where}.{name}")
-        elif not _type_ok(kind, v):
+        elif not type_ok(kind, v, PLUGIN_TYPES):
             problems.append(f"{where}.{name}: {v!r:.60} is not {kind}")
     return problems
 

@@ -1,4 +1,4 @@
-"""Reliability and security campaigns (issue 6).
+"""Reliability and security campaigns.
 
 Every test here carries the ``reliability`` marker. The default run (``make test``) uses
 bounded counts; ``MAPFLOW_FULL=1`` (``make test-full``) runs the full campaigns.

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from _rel import FAST, FULL
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.campaign import FAST, FULL
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import sim

@@ -7,20 +7,20 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 
 import pytest
-from _rel import (
+from support.areas import grid_gdf
+from support.campaign import (
     FAST,
     FULL,
-    assert_one_charge_each,
-    child_cmd,
     child_env,
-    grid_gdf,
+    child_run,
     no_temp_files,
     run_child,
     same_features,
+    start_child,
 )
+from support.record import assert_one_charge_each
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import open_run, sim
@@ -50,16 +50,11 @@ def test_kill_at_failpoint_then_resume(tmp_path, reference, point, hit):
     if point == "mid_merge":
         hit = 1  # the merge runs once per run
     gdf = grid_gdf(N)
-    path = tmp_path / "aoi.parquet"
-    gdf.to_parquet(path)
-    run_dir = tmp_path / "run"
-    cmd = child_cmd(path, run_dir, **OPTS)
+    cmd, run_dir = child_run(tmp_path, gdf, **OPTS)
     with sim.serve(**SIM) as server:
         if point == "server_commit":
             seen = []
-            child = subprocess.Popen(
-                cmd, env=child_env(server), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
+            child = start_child(cmd, server)
 
             def kill_child(rec):
                 seen.append(rec)

@@ -7,7 +7,9 @@ import threading
 import time
 
 import pytest
-from _rel import FAST, FULL, assert_one_charge_each, creates, grid_gdf
+from support.areas import grid_gdf
+from support.campaign import FAST, FULL
+from support.record import assert_one_charge_each, creates
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import RetryPolicy, sim

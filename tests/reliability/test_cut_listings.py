@@ -15,7 +15,9 @@ import time
 from collections import Counter
 
 import pytest
-from _rel import FAST, creates, grid_gdf
+from support.areas import grid_gdf
+from support.campaign import FAST
+from support.record import creates
 
 from mapflow_geo import sim
 

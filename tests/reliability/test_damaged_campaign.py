@@ -10,22 +10,20 @@ Zero duplicate charges; every undamaged object of the simulator's world back who
 
 from __future__ import annotations
 
-import os
-import random
-import subprocess
 import time
 
-from _rel import (
+from support.areas import grid_gdf
+from support.campaign import (
     FULL,
-    assert_one_charge_each,
-    child_cmd,
-    child_env,
-    grid_gdf,
-    kill_at,
+    child_run,
+    kill_each,
     kill_thresholds,
     no_temp_files,
+    seeded,
+    start_child,
 )
-from _truth import check_against_truth, truth_in
+from support.record import assert_one_charge_each
+from support.truth import check_against_truth, truth_in
 
 from mapflow_geo import open_run, sim
 
@@ -51,12 +49,9 @@ def _fast_clock():
 
 def test_damaged_results_lagging_listings_and_kills(tmp_path):
     gdf = grid_gdf(N, km=KM)
-    path = tmp_path / "aoi.parquet"
-    gdf.to_parquet(path)
-    run_dir = tmp_path / "run"
-    rng = random.Random(int(os.environ.get("MAPFLOW_SOAK_SEED", "1811")))
+    cmd, run_dir = child_run(tmp_path, gdf, **OPTS)
+    rng = seeded(1811)
     points = kill_thresholds(rng, N, KILLS, margin=6)
-    cmd = child_cmd(path, run_dir, **OPTS)
     sim_opts = dict(
         aoi_area_limit_km2=KM * KM * 1.2,
         max_aois_per_processing=1,
@@ -66,21 +61,11 @@ def test_damaged_results_lagging_listings_and_kills(tmp_path):
         listing_lag_s=60.0,
         clock=_fast_clock(),
     )
-    kills = runs = 0
     with sim.serve(**sim_opts, faults=FAULTS) as server:
-        for point in [*points, *[None] * 4]:
+        runs = kills = kill_each(cmd, server, points)
+        for _ in range(4):
             runs += 1
-            child = subprocess.Popen(
-                cmd,
-                env=child_env(server),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            if point is not None:
-                kill_at(child, server, point)
-                kills += 1
-                continue
+            child = start_child(cmd, server)
             out, err = child.communicate(timeout=900)
             if child.returncode == 0:
                 break

@@ -14,8 +14,10 @@ import geopandas as gpd
 import pyarrow.parquet as pq
 import pytest
 import shapely
-from _rel import FAST, assert_one_charge_each, grid_gdf
-from _truth import check_against_truth, truth_in
+from support.areas import grid_gdf
+from support.campaign import FAST
+from support.record import assert_one_charge_each
+from support.truth import check_against_truth, truth_in
 
 from mapflow_geo import sim
 from mapflow_geo.exceptions import DamagedResultError, RunIncompleteWarning

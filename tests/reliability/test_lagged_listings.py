@@ -1,4 +1,4 @@
-"""Campaign — money behind a lagging, paged service (issue: the real service's contract).
+"""Campaign — money behind a lagging, paged service, as the real service's contract allows.
 
 The service's listings lag behind creates (``listing_lag_s=60``) and are paged
 (``page_size=50``); 30 % of creates commit and charge, then lose their answer
@@ -13,22 +13,14 @@ With the old policy (re-create what stays absent from one unpaged listing for 20
 from __future__ import annotations
 
 import os
-import random
 import signal
-import subprocess
 import time
 from collections import Counter
 
 import pytest
-from _rel import (
-    FAST,
-    assert_one_charge_each,
-    child_cmd,
-    child_env,
-    grid_gdf,
-    no_temp_files,
-    same_features,
-)
+from support.areas import grid_gdf
+from support.campaign import FAST, child_run, no_temp_files, same_features, seeded, start_child
+from support.record import assert_one_charge_each
 
 from mapflow_geo import open_run, sim
 
@@ -43,21 +35,12 @@ pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
 def test_lagging_paged_listings_dropped_creates_and_kills_pay_once(tmp_path):
     gdf = grid_gdf(N)
-    path = tmp_path / "aoi.parquet"
-    gdf.to_parquet(path)
-    run_dir = tmp_path / "run"
-    rng = random.Random(int(os.environ.get("MAPFLOW_SOAK_SEED", "1109")))
-    cmd = child_cmd(path, run_dir, **OPTS)
+    cmd, run_dir = child_run(tmp_path, gdf, **OPTS)
+    rng = seeded(1109)
     kills = 0
     with sim.serve(**SIM, **HOSTILE, faults=FAULTS) as server:
         for _ in range(KILLS + 5):
-            child = subprocess.Popen(
-                cmd,
-                env=child_env(server),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+            child = start_child(cmd, server)
             if kills < KILLS:
                 # the first kill lands while creates are being sent, the rest later
                 time.sleep(rng.uniform(1.0, 3.0) if kills == 0 else rng.uniform(3.0, 25.0))

@@ -5,7 +5,9 @@ and keep everything paid for, and a rerun after a top-up completes the run."""
 from __future__ import annotations
 
 import pytest
-from _rel import FAST, FULL, assert_one_charge_each, creates, grid_gdf
+from support.areas import grid_gdf
+from support.campaign import FAST, FULL
+from support.record import assert_one_charge_each, creates
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import open_run, sim

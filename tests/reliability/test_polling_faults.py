@@ -6,11 +6,13 @@ outage keeps the number of requests within a budget and the run completes."""
 from __future__ import annotations
 
 import email.utils
-import threading
 import time
 
 import pytest
-from _rel import FULL, assert_one_charge_each, grid_gdf
+from support.areas import grid_gdf
+from support.campaign import FULL
+from support.clock import FakeTime
+from support.record import assert_one_charge_each
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import RetryPolicy, sim
@@ -18,33 +20,6 @@ from mapflow_geo import exceptions as exc
 
 N = 8 if FULL else 4
 SIM = dict(aoi_area_limit_km2=5, processing_seconds=90, seed=9)
-
-
-class FakeTime:
-    """A clock that moves only when something sleeps; moves the simulator's clock too and
-    runs ``on_tick(now)`` (to switch outages on and off)."""
-
-    def __init__(self, server=None, on_tick=None):
-        self.now = 0.0
-        self.sleeps: list[float] = []
-        self.server = server
-        self.on_tick = on_tick
-        self._lock = threading.Lock()
-
-    def clock(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, s: float) -> None:
-        with self._lock:
-            self.sleeps.append(s)
-            self.now += s
-            now = self.now
-        if self.server is not None:
-            self.server.advance(s)
-        if self.on_tick is not None:
-            self.on_tick(now)
-        time.sleep(0.0005)  # let other threads run
 
 
 def _run(server, fake, tmp_path, **kw):
@@ -68,7 +43,7 @@ def test_polling_honours_and_clamps_retry_after(tmp_path, retry_after):
         retry_after = email.utils.formatdate(time.time() + 20, usegmt=True)
     faults = {"status_429": 0.3, "methods": ["GET"], "retry_after": retry_after}
     with sim.serve(**SIM, faults=faults) as server:
-        fake = FakeTime(server)
+        fake = FakeTime(0.0, server)
         res = _run(server, fake, tmp_path)
         n429 = sum(r.status == 429 for r in server.requests)
         assert res.complete
@@ -85,7 +60,7 @@ def test_polling_honours_and_clamps_retry_after(tmp_path, retry_after):
 
 def test_5xx_backoff_stops_at_the_deadline():
     with sim.serve(**SIM, faults={"status_503": 1.0, "methods": ["GET"]}) as server:
-        fake = FakeTime()
+        fake = FakeTime(0.0)
         client = server.client(
             sleep=fake.sleep,
             clock=fake.clock,
@@ -112,7 +87,7 @@ def test_outage_keeps_requests_within_budget_and_run_completes(tmp_path, outage_
             server.set_faults({"status_503": 1.0} if want else {})
 
     with sim.serve(**SIM) as server:
-        fake = FakeTime(server, on_tick)
+        fake = FakeTime(0.0, server, on_tick)
         res = _run(server, fake, tmp_path)
         during = [r for r in server.requests if r.fault]
         assert res.complete
@@ -128,7 +103,7 @@ def test_outage_longer_than_max_outage_gives_up_resumably(tmp_path):
     with sim.serve(**SIM) as server:
         # the outage starts with the first wait after the creates and never ends
         fake = FakeTime(
-            server, lambda now: server.set_faults(status_503=1.0, methods=["GET", "POST"])
+            0.0, server, lambda now: server.set_faults(status_503=1.0, methods=["GET", "POST"])
         )
         client = server.client(sleep=fake.sleep, clock=fake.clock)
         gdf = grid_gdf(N)

@@ -10,7 +10,9 @@ import textwrap
 import time
 
 import pytest
-from _rel import FAST, assert_one_charge_each, child_cmd, child_env, grid_gdf, run_child
+from support.areas import grid_gdf
+from support.campaign import FAST, child_env, child_run, run_child
+from support.record import assert_one_charge_each
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import open_run, sim
@@ -87,10 +89,7 @@ def test_another_api_host_refused(tmp_path):
 
 def test_rotated_token_resumes(tmp_path):
     gdf = grid_gdf(6)
-    path = tmp_path / "aoi.parquet"
-    gdf.to_parquet(path)
-    run_dir = tmp_path / "run"
-    cmd = child_cmd(path, run_dir, **OPTS)
+    cmd, run_dir = child_run(tmp_path, gdf, **OPTS)
     with sim.serve(**SIM) as server:
         old = server.token
         killed = run_child(cmd, child_env(server, "after_create:3"))

@@ -13,7 +13,8 @@ import traceback
 
 import pytest
 import requests
-from _rel import FAST, grid_gdf
+from support.areas import grid_gdf
+from support.campaign import FAST
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import MapflowClient, RetryPolicy, open_run, sim, sources

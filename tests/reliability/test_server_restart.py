@@ -10,12 +10,12 @@ import signal
 import threading
 import time
 
-from _rel import (
+from support.areas import grid_gdf
+from support.campaign import (
     FAST,
     FULL,
-    child_cmd,
     child_env,
-    grid_gdf,
+    child_run,
     no_temp_files,
     run_child,
     same_features,
@@ -87,11 +87,10 @@ def test_live_run_survives_server_restart(tmp_path, caplog):
 
 def test_killed_run_resumes_on_restarted_server_on_another_port(tmp_path):
     gdf = grid_gdf(N)
-    path = tmp_path / "aoi.parquet"
-    gdf.to_parquet(path)
-    run_dir = tmp_path / "run"
     state = str(tmp_path / "sim.json")
-    cmd = child_cmd(path, run_dir, poll_interval=0.2, min_poll_interval=0.05, adopt_grace_s=1.0)
+    cmd, run_dir = child_run(
+        tmp_path, gdf, poll_interval=0.2, min_poll_interval=0.05, adopt_grace_s=1.0
+    )
     with sim.serve(state_file=state, **SIM) as server:
         killed = run_child(cmd, child_env(server, "after_create:3"))
         assert killed.returncode == -signal.SIGKILL

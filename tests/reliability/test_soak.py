@@ -5,24 +5,21 @@ bounded: 4 kills in 60 processings. ``MAPFLOW_SOAK_SEED`` picks the kill times."
 
 from __future__ import annotations
 
-import os
-import random
-import subprocess
 from collections import Counter
 
-from _rel import (
+from support.areas import grid_gdf
+from support.campaign import (
     FAST,
     FULL,
-    assert_one_charge_each,
-    child_cmd,
-    child_env,
-    creates,
-    grid_gdf,
-    kill_at,
+    child_run,
+    kill_each,
     kill_thresholds,
     no_temp_files,
     same_features,
+    seeded,
+    start_child,
 )
+from support.record import assert_one_charge_each, creates
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import open_run, sim
@@ -43,32 +40,18 @@ OPTS = dict(poll_interval=0.3, min_poll_interval=0.05, adopt_grace_s=1.0, max_wo
 
 def test_random_kills_with_transient_faults(tmp_path):
     gdf = grid_gdf(N)
-    path = tmp_path / "aoi.parquet"
-    gdf.to_parquet(path)
-    run_dir = tmp_path / "run"
-    rng = random.Random(int(os.environ.get("MAPFLOW_SOAK_SEED", "4321")))
+    cmd, run_dir = child_run(tmp_path, gdf, **OPTS)
+    rng = seeded(4321)
     # kill points over creates and downloads, each while the child surely has work left
     points = kill_thresholds(rng, N, KILLS)
-    cmd = child_cmd(path, run_dir, **OPTS)
-    kills = 0
     with sim.serve(**SIM, faults=FAULTS) as server:
-        for point in [*points, None]:
-            child = subprocess.Popen(
-                cmd,
-                env=child_env(server),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            if point is not None:
-                kill_at(child, server, point)  # asserts that it landed
-                kills += 1
-                continue
-            out, err = child.communicate(timeout=900)
-            assert child.returncode == 0, (
-                f"run failed ({child.returncode}): {out[-2000:]} {err[-3000:]}"
-            )
-            assert "DONE" in out
+        kills = kill_each(cmd, server, points)  # each kill asserts that it landed
+        child = start_child(cmd, server)
+        out, err = child.communicate(timeout=900)
+        assert child.returncode == 0, (
+            f"run failed ({child.returncode}): {out[-2000:]} {err[-3000:]}"
+        )
+        assert "DONE" in out
         faults = [r for r in server.requests if r.fault]
         # a duplicate is a double payment: two committed processings with one key, from
         # the simulator's own record of what it charged (every create carries its key)

@@ -49,7 +49,7 @@ def _answer(r, base: str = "") -> object:
 def golden_reads(state_file: str) -> dict:
     """Serve ``state_file`` at each of :data:`CLOCKS` and record the answers to reads."""
     import requests
-    from conftest import SMALL, Api
+    from support.sim_http import SMALL, Api
 
     from mapflow_geo.sim import serve
 
@@ -102,7 +102,7 @@ def golden_reads(state_file: str) -> dict:
 if __name__ == "__main__":  # record the golden answers (on purpose only)
     import tempfile
 
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, str(Path(__file__).parents[1]))  # the shared test helpers
     with tempfile.TemporaryDirectory() as d:
         data = golden_reads(copy_state(Path(d)))
     GOLDEN_V1.write_text(json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n")

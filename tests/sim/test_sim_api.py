@@ -8,9 +8,9 @@ import time
 
 import pytest
 import requests
-from conftest import SMALL, Api, box
 from pyproj import Geod
 from shapely.geometry import shape
+from support.sim_http import SMALL, Api, box
 
 GEOD = Geod(ellps="WGS84")
 

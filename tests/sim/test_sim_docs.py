@@ -7,7 +7,7 @@ import json
 
 import pytest
 from _sim_docs import DOCS_DIR, all_examples, classify, is_template
-from conftest import SMALL
+from support.sim_http import SMALL
 
 pytestmark = pytest.mark.skipif(not DOCS_DIR.exists(), reason="documentation pages not available")
 

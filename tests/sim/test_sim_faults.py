@@ -11,7 +11,7 @@ import time
 
 import pytest
 import requests
-from conftest import SMALL, Api
+from support.sim_http import SMALL, Api
 
 from mapflow_geo.sim import serve
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from conftest import SMALL, Api
+from support.sim_http import SMALL, Api
 
 from mapflow_geo.sim import serve
 

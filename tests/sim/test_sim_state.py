@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from _golden import CLOCK_V1, GOLDEN_V1, STATE_V1, copy_state, golden_reads
-from conftest import SMALL, Api
+from support.sim_http import SMALL, Api
 
 from mapflow_geo.sim import Service, SimOptions, routes, serve
 from mapflow_geo.sim.base import Request, Response

@@ -8,7 +8,7 @@ import pytest
 rasterio = pytest.importorskip("rasterio")
 
 PIL = pytest.importorskip("PIL.Image")
-from raster_support import tiff_bytes  # noqa: E402
+from support.raster import tiff_bytes  # noqa: E402
 
 
 class _Up:

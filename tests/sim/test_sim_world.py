@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 import shapely
-from conftest import box
 from shapely.geometry import shape
+from support.sim_http import box
 
 from mapflow_geo.sim import world
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import requests
 import shapely
-from conftest import box
 from shapely.geometry import shape
+from support.sim_http import box
 
 from mapflow_geo.sim import serve, world
 from mapflow_geo.sim import world_time as wt

@@ -12,10 +12,11 @@ from collections import defaultdict
 import numpy as np
 import pytest
 import shapely
-from conftest import box
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import shape
+from support.objects import iou
+from support.sim_http import box
 
 from mapflow_geo.sim import world
 from mapflow_geo.sim import world_urban as urban
@@ -60,11 +61,6 @@ def stitched_by_id(tiles, model, **kw):
         for geom, tid in zip(g, p["truth_id"].tolist(), strict=True):
             groups[tid].append(geom)
     return {tid: shapely.union_all(gs) for tid, gs in groups.items()}
-
-
-def iou(a, b) -> float:
-    u = shapely.union(a, b).area
-    return shapely.intersection(a, b).area / u if u > 0 else 1.0
 
 
 @pytest.fixture(scope="module")
@@ -390,19 +386,11 @@ def test_results_are_the_truth_clipped_to_the_aoi(api, city):
     pieces, pp = world.pieces(shape(aoi), "buildings", seed=0, date=day)
     assert len(served) == len(pieces) > 100
     assert shapely.equals_exact(served, pieces, tolerance=1e-12).all()
+    # no block enabled (the create's answer says so): the base properties, on every object
+    assert not any(b["enabled"] for b in p["blocks"])
+    base = {"id", "area", "object_type", "processing_date", "imagery_date"}
+    assert {frozenset(f["properties"]) for f in fc["features"]} == {frozenset(base)}
     props = fc["features"][0]["properties"]
-    assert set(props) == {
-        "id",
-        "area",
-        "object_type",
-        "class_id",
-        "shape_type",
-        "simplification_confidence_score",
-        "processing_date",
-        "imagery_date",
-    } or set(props) == {"id", "area", "object_type", "processing_date", "imagery_date"} | (
-        set(props) & {"class_id", "shape_type", "simplification_confidence_score"}
-    )
     assert "truth_id" not in props
     assert [f["properties"]["area"] for f in fc["features"]] == pp["piece_area"].tolist()
     # whole buildings inside the AOI come back with the truth's area

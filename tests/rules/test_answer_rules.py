@@ -1,0 +1,204 @@
+"""The answer rules, each against its source of truth: the GeoParquet metadata against the
+objects' own bounds, the change rule of DESIGN.md (*Change detection*) on outlines built
+to sit on each side of its thresholds, and monitoring against the simulator's world as it
+changes over time (``server.truth`` at each imagery date).
+
+Each test names the wrong rule it must catch; each was seen failing on that rule.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import shapely
+from support.fsync import record_fsyncs
+
+import mapflow_geo  # noqa: F401  (gdf.mapflow)
+from mapflow_geo import changes, open_run, sim
+
+FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
+LAT, LON = 50.0, 30.0
+M_LAT = 111_320.0  # metres per degree of latitude, near enough for outlines of metres
+M_LON = M_LAT * np.cos(np.radians(LAT))
+DAY = 86400.0
+
+
+# ------------------------------------------------------------------------ dataset
+def _wkb_bounds(path: Path) -> np.ndarray:
+    table = pq.read_table(path, columns=["geometry"])
+    geoms = shapely.from_wkb(table["geometry"].to_numpy(zero_copy_only=False))
+    b = shapely.bounds(geoms)
+    return np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()])
+
+
+def test_dataset_bbox_metadata_is_the_objects_bounds(tmp_path):
+    """GeoParquet 1.1 ``bbox`` of each part and of the dataset (``_common_metadata``):
+    the bounds of the objects stored, both corners, read back from the files' own
+    geometries. Wrong rules caught: the upper corner taken with ``min`` (or as the
+    running minimum), so a bbox shorter than its objects and ``bbox=`` reads that skip
+    them."""
+    area = gpd.GeoDataFrame(geometry=[shapely.box(37.60, 55.70, 37.64, 55.725)], crs=4326)
+    with sim.serve(credits=10**9, seed=2) as server:
+        area.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path / "run",
+            area_limit_km2=1.0, max_aois=1, **FAST,
+        )  # fmt: skip
+    out = tmp_path / "out"
+    res = open_run(tmp_path / "run")
+    res.to_parquet(out, partition_features=max(5, len(res.features) // 3))
+    parts = sorted(out.glob("part-*.parquet"))
+    assert len(parts) >= 2
+    for path in [*parts, out / "_common_metadata"]:
+        geo = json.loads(pq.read_schema(path).metadata[b"geo"])
+        got = np.array(geo["columns"]["geometry"]["bbox"])
+        want = _wkb_bounds(path) if path in parts else np.array(
+            [*np.min([_wkb_bounds(p)[:2] for p in parts], axis=0),
+             *np.max([_wkb_bounds(p)[2:] for p in parts], axis=0)]
+        )  # fmt: skip
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12, err_msg=str(path))
+        assert got[2] > got[0] and got[3] > got[1]
+
+
+# ------------------------------------------------------------------------ changes
+def _rect(x0: float, y0: float, x1: float, y1: float) -> shapely.Polygon:
+    """A rectangle given in metres east/north of (LON, LAT)."""
+    return shapely.box(LON + x0 / M_LON, LAT + y0 / M_LAT, LON + x1 / M_LON, LAT + y1 / M_LAT)
+
+
+def _frame(ids: list[str], geoms: list) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"id": ids, "object_type": "building"}, geometry=geoms, crs=4326)
+
+
+def test_overlap_is_measured_over_the_smaller_object():
+    """Rule step 1: two objects are linked when their intersection is at least
+    ``min_overlap`` (0.5) of the *smaller* one. A 20 × 20 m house (400 m²) and, after, a
+    10 × 10 m outline 60 % of which lies inside it (60 m²: 60 % of the smaller, 15 % of
+    the larger; 30 m² of it more than 1 m outside, so no fragment rule can link it):
+    they are one group, compared as a whole (a house rebuilt smaller). Wrong rule caught:
+    the ratio over the larger object, which reports one house removed and one new."""
+    before = _frame(["b"], [_rect(0, 0, 20, 20)])
+    after = _frame(["a"], [_rect(14, 5, 24, 15)])
+    inter = shapely.area(shapely.intersection(before.geometry[0], after.geometry[0]))
+    small, large = after.geometry[0].area, before.geometry[0].area
+    assert inter / small >= 0.5 > inter / large  # the case sits between the two rules
+    ch = changes(before, after)
+    assert len(ch) == 1, ch[["before_id", "after_id", "change"]]
+    assert ch["before_id"].iloc[0] == "b" and ch["after_id"].iloc[0] == "a"
+    assert ch["change"].iloc[0] == "modified"
+
+
+@pytest.mark.parametrize(
+    "after_geoms",
+    [
+        # a 4 m² sliver 0.2 m outside the old outline, 1.7 m from the new one
+        [_rect(0, 0, 10, 8.5), _rect(0, 10.2, 10, 10.6)],
+        # the house extended 2 m north, and a 4 m² sliver 0.3 m off its new wall (2.3 m
+        # from the old outline): a piece of its own side's house (step 2, second half)
+        [_rect(0, 0, 10, 12), _rect(0, 12.3, 10, 12.7)],
+    ],
+    ids=["near-the-other-side", "beside-its-own-side"],
+)
+def test_a_sliver_beside_an_object_is_a_fragment_not_a_new_object(after_geoms):
+    """Rule step 2 (fragments): an object linked to nothing of which at most
+    ``area_change_m2`` (5 m²) lies farther than ``tolerance_m`` (1 m) from the other
+    side joins the group of the nearest object there; one still linked to nothing, of at
+    most ``area_change_m2``, within ``tolerance_m`` of an object of its own side is a
+    piece of it. A 4 m² sliver left beside a house by a seam is part of that house's
+    group, never a new building. Wrong rules caught: either half of the fragment rule
+    switched off (the sliver reported ``new``)."""
+    before = _frame(["b"], [_rect(0, 0, 10, 10)])
+    after = _frame(["a0", "a1"], after_geoms)
+    assert not shapely.intersects(after.geometry[1], before.geometry[0])
+    ch = changes(before, after)
+    assert (ch["change"] == "new").sum() == 0, ch[["before_id", "after_id", "change"]]
+    assert len(ch) == 1
+    assert sorted(np.atleast_1d(ch["after_id"].iloc[0])) == ["a0", "a1"]
+
+
+@pytest.mark.parametrize("width", [2.5, 3.0])
+@pytest.mark.parametrize("side", ["removed", "new"])
+def test_a_small_building_between_two_kept_ones_is_a_change_not_a_fragment(side, width):
+    """Rule step 2 takes slivers, not buildings: a fragment is small (at most
+    ``area_change_m2``) or thin (2 · area / perimeter at most ``tolerance_m``). A 20–24 m²
+    house 2.5–3 m wide between two kept houses of a terrace (its shared walls within the
+    tolerance of both: only 4–8 m² of it lies farther than 1 m from them) that is pulled
+    down is ``removed``; one built into such a gap is ``new``; the neighbours are
+    unchanged. Wrong rule caught: fragments by the area beyond the tolerance alone (the
+    small house joins a neighbour's group, which stays unchanged: never reported)."""
+    left, right = _rect(0, 0, 6, 8), _rect(6 + width, 0, 12 + width, 8)
+    small = _rect(6, 0, 6 + width, 8)
+    full = _frame(["left", "small", "right"], [left, small, right])
+    kept = _frame(["left", "right"], [left, right])
+    before, after = (full, kept) if side == "removed" else (kept, full)
+    ch = changes(before, after)
+    col = "before_id" if side == "removed" else "after_id"
+    got = ch.set_index(ch[col].astype(str))
+    assert len(ch) == 3, ch[["before_id", "after_id", "change"]]
+    assert got.loc["small", "change"] == side
+    assert (got.drop(index="small")["change"] == "unchanged").all()
+
+
+# ------------------------------------------------------------------------ monitoring
+def _areas() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"name": ["district"]}, geometry=[shapely.box(37.60, 55.76, 37.625, 55.775)], crs=4326
+    )
+
+
+def test_monitor_reports_what_the_world_changed_between_two_looks(tmp_path, monkeypatch):
+    """A monitor's changes compare the latest state with the state before the new dates.
+    Over a developing district in 2026 (the simulator's world changes until its end, and
+    fresh scenes are acquired every month from its start), months pass; whenever the
+    simulator's ground truth differs between the last date seen before a check and the
+    latest one (buildings built or demolished), the monitor must report new, removed or
+    modified objects. Wrong rule caught: the latest state compared with itself (a
+    monitor that never reports a change). Its stored results are durable: each result
+    file is fsynced (observed as the ``os.fsync`` syscall on the written file's
+    descriptor)."""
+    gdf = _areas()
+    bbox = tuple(gdf.total_bounds)
+    world = {"hotspot_share": 1.0, "urban_share": 0.5, "suburban_share": 0.4}
+    t0, started = datetime(2026, 1, 2, tzinfo=timezone.utc).timestamp(), time.time()
+    with sim.serve(
+        processing_seconds=0,
+        seed=5,
+        credits=10**7,
+        world=world,
+        clock=lambda: t0 + time.time() - started,
+    ) as server:
+        mon = gdf.mapflow.monitor(
+            "buildings", client=server.client(), run_dir=tmp_path / "w", active_until="2026-06-30"
+        )
+        fsynced = record_fsyncs(monkeypatch)
+        compared = 0
+        for _ in range(4):
+            server.advance(31 * DAY)
+            server.run_templates()
+            upd = mon.check()
+            old = [d for d in upd.dates if d not in upd.new_dates]
+            if not upd.new_dates or not old:
+                continue
+            ids_old = set(server.truth(bbox, "buildings", date=old[-1])[1]["truth_id"].tolist())
+            ids_new = set(
+                server.truth(bbox, "buildings", date=upd.dates[-1])[1]["truth_id"].tolist()
+            )
+            if ids_old == ids_new:
+                continue
+            compared += 1
+            seen = (upd.changes["change"].astype(str) != "unchanged").sum()
+            assert seen >= 1, (
+                f"the world changed between {old[-1]} and {upd.dates[-1]}: {ids_old ^ ids_new}"
+            )
+        monkeypatch.undo()
+    assert compared >= 1, "the world did not change between two looks: no case tested"
+    names = [Path(p).name for p in fsynced]
+    stored = sorted(p.name for p in (tmp_path / "w" / "results").glob("*.parquet"))
+    assert stored
+    assert all(any(n.startswith(f".{s}.") for n in names) for s in stored), (stored, names)

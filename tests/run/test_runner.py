@@ -1,0 +1,321 @@
+"""gdf.mapflow.process / estimate against the simulator over loopback HTTP."""
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import Polygon
+from support import record
+from support.areas import rect_km
+
+import mapflow_geo  # noqa: F401
+from mapflow_geo import RetryPolicy, open_run, sim
+from mapflow_geo.exceptions import (
+    AOIError,
+    BudgetError,
+    PlanError,
+    RunError,
+    RunFailedError,
+    RunIncompleteWarning,
+)
+
+FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
+
+
+def _gdf(*geoms, crs="EPSG:4326"):
+    return gpd.GeoDataFrame(
+        {"name": [f"a{i}" for i in range(len(geoms))]}, geometry=list(geoms), crs=crs
+    )
+
+
+def test_process_small_run_end_to_end(tmp_path):
+    gdf = _gdf(rect_km(37.5, 55.7, 3, 3), rect_km(37.6, 55.7, 0.5, 0.5))
+    with sim.serve(aoi_area_limit_km2=25, processing_seconds=0, seed=3) as server:
+        res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        creates = record.creates(server)
+    assert res.complete
+    assert len(res.features) > 0
+    assert set(res.features["row"]) <= set(gdf.index)
+    assert {"tile_id", "processing_id", "object_type"} <= set(res.features.columns)
+    # both small rows fit one processing: one create, charged once
+    assert len(creates) == 1
+    assert res.costs["charged_credits"].sum() == pytest.approx(res.processings["cost"].sum())
+    assert res.totals["charged_credits"] == res.processings["cost"].sum() > 0
+    stats = res.stats
+    assert stats["objects"].sum() == len(res.features)
+    assert (stats["coverage"] == 1.0).all()
+    summary = res.summary()
+    assert list(summary.index) == list(gdf.index)
+    # reopening offline gives the same objects
+    again = open_run(tmp_path)
+    assert len(again.features) == len(res.features)
+
+
+def test_tiled_run_equals_one_big_processing(tmp_path):
+    """At a 5 km² limit a ~120 km² AOI yields the same objects as one processing of it."""
+    aoi = rect_km(30.0, 50.0, 12, 10)
+    gdf = _gdf(aoi)
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=11) as server:
+        res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        assert res.tiles["processing_key"].nunique() >= 24
+    with sim.serve(aoi_area_limit_km2=1000, processing_seconds=0, seed=11) as server:
+        client = server.client()
+        ref = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path / "ref", **FAST)
+        assert ref.tiles["processing_key"].nunique() == 1
+    assert len(res.features) == len(ref.features)
+    a = np.sort(shapely.area(res.features.geometry.values))
+    b = np.sort(shapely.area(ref.features.geometry.values))
+    np.testing.assert_allclose(a.sum(), b.sum(), rtol=1e-6)
+    ours = shapely.normalize(res.features.geometry.values)
+    theirs = shapely.normalize(ref.features.geometry.values)
+    tree = shapely.STRtree(theirs)
+    for g in ours:
+        hits = tree.query(g, predicate="intersects")
+        assert any(
+            shapely.equals_exact(g, theirs[h], tolerance=1e-7)
+            or shapely.area(shapely.symmetric_difference(g, theirs[h])) <= 1e-9 * g.area
+            for h in hits
+        )
+
+
+def test_estimate_creates_nothing_and_budget_refuses(tmp_path):
+    gdf = _gdf(rect_km(10.0, 45.0, 6, 6))
+    with sim.serve(aoi_area_limit_km2=25, processing_seconds=0) as server:
+        client = server.client()
+        est = gdf.mapflow.estimate("buildings", client=client)
+        plan = gdf.mapflow.plan(client=client)
+        assert est.loc[0, "processings"] == plan["processing"].nunique() >= 2
+        assert est.attrs["total_credits"] > 0
+        assert est["credits"].sum() == pytest.approx(est.attrs["total_credits"])
+        with pytest.raises(BudgetError, match=str(est.attrs["total_credits"])):
+            gdf.mapflow.process(
+                "buildings",
+                client=client,
+                run_dir=tmp_path,
+                max_credits=est.attrs["total_credits"] - 1,
+                **FAST,
+            )
+        assert record.creates(server) == []
+
+
+def test_not_enough_credits_refused_before_any_create(tmp_path):
+    gdf = _gdf(rect_km(10.0, 45.0, 4, 4))
+    with sim.serve(aoi_area_limit_km2=25, credits=10, processing_seconds=0) as server:
+        with pytest.raises(BudgetError, match="left"):
+            gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        assert record.creates(server) == []
+
+
+def test_bad_row_named_before_any_request(tmp_path):
+    gdf = _gdf(rect_km(10.0, 45.0, 1, 1), Polygon())
+    with sim.serve() as server:
+        with pytest.raises(AOIError, match="1"):
+            gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        assert record.creates(server) == []
+
+
+def test_dropped_create_responses_adopted_not_duplicated(tmp_path):
+    gdf = _gdf(rect_km(20.0, 10.0, 8, 6))
+    with sim.serve(
+        aoi_area_limit_km2=5, processing_seconds=0, seed=5, faults={"drop_create_response": 0.3}
+    ) as server:
+        res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        listed = server.client().processings.list()
+        keys = [p.meta.get("mapflow_geo_key") for p in listed]
+    assert res.complete
+    assert len(keys) == len(set(keys)) == res.tiles["processing_key"].nunique()
+
+
+def test_polling_is_one_list_request_per_cycle(tmp_path):
+    gdf = _gdf(rect_km(20.0, 10.0, 10, 6))
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=1.5) as server:
+        res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        gets = [r for r in server.requests if r.method == "GET"]
+        pages = [
+            r
+            for r in server.requests
+            if r.method == "POST" and r.path.endswith("/processings/v2/page")
+        ]
+    n = res.tiles["processing_key"].nunique()
+    assert n >= 12
+    per_proc = [
+        r
+        for r in gets
+        if r.path.endswith("/v2")
+        and "/processings/" in r.path
+        and not r.path.endswith("/processings/v2")
+    ]
+    lists = [r for r in gets if r.path.endswith("/processings/v2") and "/projects/" in r.path]
+    # polling reads the project's paged listing (the service has it: no unpaged fallback)
+    assert pages and lists == [], (len(pages), len(lists))
+    assert per_proc == [], "no per-processing status polling"
+
+
+def test_failed_tiles_reported_with_partial_result(tmp_path):
+    gdf = _gdf(rect_km(5.0, 5.0, 8, 8))
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, fail_fraction=1.0) as server:
+        with pytest.raises(RunFailedError) as info:
+            gdf.mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path, max_restarts=1, **FAST
+            )
+        restarts = [r for r in server.requests if r.path.endswith(("/restart", "/restart/v2"))]
+    res = info.value.result
+    assert not res.complete
+    assert (res.tiles["status"] != "OK").all()
+    assert all(res.tiles["messages"].map(len) > 0)
+    assert len(restarts) == res.tiles["processing_key"].nunique()
+
+
+def test_resume_same_run_dir_creates_nothing_new(tmp_path):
+    gdf = _gdf(rect_km(20.0, 10.0, 6, 5))
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
+        client = server.client()
+        first = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        n_creates = len(record.creates(server))
+        n_results = len([r for r in server.requests if "/result" in r.path])
+        second = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        assert len(record.creates(server)) == n_creates
+        assert len([r for r in server.requests if "/result" in r.path]) == n_results
+    assert len(second.features) == len(first.features)
+
+
+def test_errors_warn_returns_partial_result(tmp_path):
+    gdf = _gdf(rect_km(5.0, 5.0, 3, 3))
+    with sim.serve(processing_seconds=0, fail_fraction=1.0) as server:
+        with pytest.warns(RunIncompleteWarning, match="did not succeed"):
+            res = gdf.mapflow.process(
+                "buildings",
+                client=server.client(),
+                run_dir=tmp_path,
+                max_restarts=0,
+                errors="warn",
+                **FAST,
+            )
+    assert not res.complete
+    assert res.costs["charged_credits"].sum() > 0
+
+
+def test_changed_inputs_refused_on_resume(tmp_path):
+    with sim.serve(processing_seconds=0) as server:
+        client = server.client()
+        _gdf(rect_km(5.0, 5.0, 1, 1)).mapflow.process(
+            "buildings", client=client, run_dir=tmp_path, **FAST
+        )
+        with pytest.raises(RunError, match="other inputs or parameters"):
+            _gdf(rect_km(5.0, 5.0, 1, 2)).mapflow.process(
+                "buildings", client=client, run_dir=tmp_path, **FAST
+            )
+        with pytest.raises(RunError, match="other inputs or parameters"):
+            _gdf(rect_km(5.0, 5.0, 1, 1)).mapflow.process(
+                "forest", client=client, run_dir=tmp_path, **FAST
+            )
+
+
+def test_oversized_plan_refused_before_any_cost_request(tmp_path):
+    gdf = _gdf(rect_km(20.0, 10.0, 12, 10))
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
+        client = server.client()
+        with pytest.raises(PlanError, match=r"max_processings=10\b"):
+            gdf.mapflow.estimate("buildings", client=client, max_processings=10)
+        with pytest.raises(PlanError, match="processings for"):
+            gdf.mapflow.process(
+                "buildings", client=client, run_dir=tmp_path, max_processings=10, **FAST
+            )
+        costs = [r for r in server.requests if "/processing/cost" in r.path]
+        assert costs == [] and record.creates(server) == []
+        est = gdf.mapflow.estimate("buildings", client=client, max_processings=None)
+        assert est.loc[0, "processings"] > 10
+
+
+def test_credit_floor_refuses_without_asking_cost_per_processing(tmp_path):
+    gdf = _gdf(rect_km(20.0, 10.0, 12, 10))
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
+        with pytest.raises(BudgetError, match="at least"):
+            gdf.mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path, max_credits=100, **FAST
+            )
+        assert [r for r in server.requests if "/processing/cost" in r.path] == []
+        assert record.creates(server) == []
+
+
+def test_resume_fetches_again_results_a_power_cut_lost(tmp_path):
+    """Results are stored without fsync; on resume a journalled file that is missing or
+    cut short is fetched again (free), and nothing is created again."""
+    from mapflow_geo.run._files import parquet_intact
+
+    gdf = _gdf(rect_km(20.0, 10.0, 6, 5))
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
+        client = server.client()
+        first = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        files = sorted((tmp_path / "results").glob("*.parquet"))
+        assert len(files) >= 3
+        files[0].unlink()
+        files[1].write_bytes(files[1].read_bytes()[:100])
+        n_creates = len(record.creates(server))
+        n_results = len([r for r in server.requests if "/result" in r.path])
+        second = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        assert len(record.creates(server)) == n_creates
+        assert len([r for r in server.requests if "/result" in r.path]) == n_results + 2
+    assert all(parquet_intact(f) for f in files)
+    assert second.complete
+    assert len(second.features) == len(first.features)
+
+
+def test_poll_comes_when_progress_predicts_a_finish():
+    """The percentages of two polls predict the first finish; the next poll is due then
+    (never sooner than min_poll_interval after the cycle began: see Runner.run)."""
+    from types import SimpleNamespace
+
+    from mapflow_geo.run import journal as jr
+    from mapflow_geo.run.engine import Runner
+
+    now = [100.0]
+    runner = Runner.__new__(Runner)
+    runner.clock = lambda: now[0]
+    runner._progress = {}
+    recs = [jr.ProcessingRecord(key=k, state=jr.CREATED) for k in ("a", "b", "c")]
+
+    def seen(pcts, statuses=("IN_PROGRESS",) * 3):
+        return [
+            (r, SimpleNamespace(status=s, percent_completed=p))
+            for r, p, s in zip(recs, pcts, statuses, strict=True)
+        ]
+
+    assert runner._predict(seen([10, 0, None])) is None  # first sighting: no rate yet
+    now[0] = 104.0
+    # a: 10 → 30 % in 4 s → 100 % 14 s later; b: 0 → 10 % in 4 s → 36 s later
+    assert runner._predict(seen([30, 10, None])) == pytest.approx(118.0)
+    now[0] = 120.0  # a finished; b's first sighting stays its reference
+    assert runner._predict(seen([100, 50, None], ("OK", "IN_PROGRESS", "IN_PROGRESS"))) == (
+        pytest.approx(120.0 + 50 * 20 / 50)
+    )
+    assert "a" not in runner._progress
+    done = ("OK", "IN_PROGRESS", "IN_PROGRESS")
+    now[0] = 200.0
+    assert runner._predict(seen([100, 99, None], done)) == pytest.approx(200.0 + 1 * 100 / 99)
+    now[0] = 210.0  # stuck at 99 %: no prediction, polling backs off as usual
+    assert runner._predict(seen([100, 99, None], done)) is None
+
+
+def test_downloads_failing_past_max_outage_give_up_resumably(tmp_path):
+    """Listings answer but every result download fails (API partly down): the run probes
+    one download per poll interval, gives up with the error after ``max_outage_s``, and
+    a rerun completes without creating anything again."""
+    from mapflow_geo.exceptions import ServerError
+
+    gdf = _gdf(rect_km(20.0, 10.0, 6, 5))
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
+        server.set_faults(status_503=1.0, methods=["GET"], paths=["/processings/"])
+        client = server.client(retry=RetryPolicy(max_retries=0))
+        opts = dict(FAST, poll_interval=0.3, max_outage_s=1.5)
+        with pytest.raises(ServerError):
+            gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **opts)
+        n_creates = len(record.creates(server))
+        failed = [r for r in server.requests if r.fault and "/result" in r.path]
+        assert n_creates >= 3
+        # the first wave, then about one probe per poll interval
+        assert len(failed) <= n_creates + 1.5 / 0.3 + 3
+        server.clear_faults()
+        res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        assert len(record.creates(server)) == n_creates
+    assert res.complete

@@ -1,0 +1,124 @@
+"""TOO_LARGE_PROCESSING: the server's limit shrank after planning; the runner re-plans."""
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from support import record
+from support.areas import rect_km
+
+import mapflow_geo  # noqa: F401
+from mapflow_geo import open_run, sim
+from mapflow_geo.run.status import RunStatus
+
+REPLANNED = RunStatus.REPLANNED
+
+FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
+
+
+def _gdf():
+    return gpd.GeoDataFrame(
+        {"name": ["big", "small"]},
+        geometry=[rect_km(30.0, 50.0, 9, 7), rect_km(30.3, 50.0, 3, 2)],
+        crs="EPSG:4326",
+    )
+
+
+def _reference(tmp_path):
+    with sim.serve(aoi_area_limit_km2=10, processing_seconds=0, seed=5) as server:
+        return _gdf().mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path / "ref", area_limit_km2=10, **FAST
+        )
+
+
+def _assert_same_ground(res, ref):
+    assert res.complete
+    assert len(res.features) == len(ref.features)
+    a = shapely.area(res.features.geometry.values).sum()
+    b = shapely.area(ref.features.geometry.values).sum()
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+    # every tile's ground is covered: the re-planned tiles partition the original rows
+    for row, geom in _gdf().geometry.items():
+        tiles = res.tiles[res.tiles["row"] == row]
+        cover = shapely.union_all(tiles.geometry.values)
+        assert shapely.area(shapely.difference(geom, cover)) <= 1e-9 * geom.area
+
+
+def test_too_large_processing_is_replanned(tmp_path):
+    ref = _reference(tmp_path)
+    with sim.serve(aoi_area_limit_km2=10, processing_seconds=0, seed=5) as server:
+        client = server.client()
+        res = _gdf().mapflow.process(
+            "buildings", client=client, run_dir=tmp_path / "run", area_limit_km2=25, **FAST
+        )
+        creates = record.creates(server)
+        refused = [r for r in creates if r.status == 400]
+        committed = [r for r in creates if r.status < 300]
+        charges = server.charges
+    assert refused, "the plan at 25 km² must have been refused by the 10 km² server"
+    # each committed create charged once, and only the pieces were charged
+    assert len(committed) == len(charges) == res.processings["processing_id"].nunique()
+    assert (res.processings["status"] == "OK").all()
+    assert all(len(p) > 0 for p in res.processings["processing_id"])
+    _assert_same_ground(res, ref)
+    # durable: the stored plan holds the pieces, the journal the refused processing
+    again = open_run(tmp_path / "run")
+    assert len(again.features) == len(res.features)
+    assert set(again.tiles["processing_key"]) == set(res.tiles["processing_key"])
+    from mapflow_geo.run import journal as jr
+
+    with jr.Journal(tmp_path / "run", None, lock=False) as j:
+        statuses = {r.key: r.status for r in j.records()}
+    assert REPLANNED in statuses.values()
+    assert not set(k for k, s in statuses.items() if s == REPLANNED) & set(
+        again.tiles["processing_key"]
+    )
+
+
+def test_replan_resumes_after_crash_mid_run(tmp_path, monkeypatch):
+    """Killed (simulated) after the re-planned plan file is written but before the pieces
+    reach the journal: resuming with the same run_dir creates the pieces, never the
+    refused processing again, and charges nothing twice."""
+    from mapflow_geo.run import journal as jr
+
+    ref = _reference(tmp_path)
+
+    class Crash(BaseException):
+        pass
+
+    real = jr.Journal.add_planned
+
+    def add_planned(self, key, **kw):
+        if "." in key:  # a re-planned piece
+            raise Crash
+        return real(self, key, **kw)
+
+    with sim.serve(aoi_area_limit_km2=10, processing_seconds=0, seed=5) as server:
+        client = server.client()
+        monkeypatch.setattr(jr.Journal, "add_planned", add_planned)
+        try:
+            _gdf().mapflow.process(
+                "buildings", client=client, run_dir=tmp_path / "run", area_limit_km2=25, **FAST
+            )
+        except Crash:
+            pass
+        else:  # pragma: no cover
+            raise AssertionError("the run should have been interrupted")
+        monkeypatch.setattr(jr.Journal, "add_planned", real)
+        n_refused = len([r for r in record.creates(server) if r.status == 400])
+        res = _gdf().mapflow.process(
+            "buildings", client=client, run_dir=tmp_path / "run", area_limit_km2=25, **FAST
+        )
+        n_creates = len(record.creates(server))
+        again = _gdf().mapflow.process(
+            "buildings", client=client, run_dir=tmp_path / "run", area_limit_km2=25, **FAST
+        )
+        creates = record.creates(server)
+        charges = server.charges
+    assert n_refused >= 1
+    # the refused processing was not sent again after the crash
+    assert len([r for r in creates if r.status == 400]) == n_refused
+    assert len(creates) == n_creates  # resuming a finished run creates nothing
+    committed = [r for r in creates if r.status < 300]
+    assert len(committed) == len(charges) == res.processings["processing_id"].nunique()
+    _assert_same_ground(res, ref)
+    assert len(again.features) == len(res.features)
