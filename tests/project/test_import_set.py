@@ -11,11 +11,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
+
+from support.paths import ROOT
 
 import mapflow_geo
-
-ROOT = Path(__file__).resolve().parents[1]
 
 #: Loaded only when used: third-party libraries and the package's own heavy layers.
 HEAVY = {
