@@ -46,7 +46,7 @@ from mapflow_geo.exceptions import (
 )
 from mapflow_geo.models import Status
 from mapflow_geo.results import MapflowResult
-from mapflow_geo.results.io import release_memory
+from mapflow_geo.results.io import system_allocator
 from mapflow_geo.run import journal as jr
 from mapflow_geo.run._failpoints import failpoint
 from mapflow_geo.run._files import parquet_intact, remove_temp_files
@@ -386,6 +386,13 @@ class Runner:
                     )
 
     def run(self) -> None:
+        """Create, poll and fetch until every processing is finished. Arrow allocates
+        from the system allocator meanwhile: the downloads' freed parse buffers go back
+        to the system (:func:`~mapflow_geo.results.io.system_allocator`)."""
+        with system_allocator():
+            self._run()
+
+    def _run(self) -> None:
         journal = self.journal
         self._check_stored()
         known = {r.key for r in journal.records()}
@@ -432,7 +439,6 @@ class Runner:
                     due = min(due, max(self._eta, started + self.min_poll_interval))
                 self._wait(pending, due)
         self._bar.close(journal)
-        release_memory()  # the download threads' freed buffers, before loading or streaming
 
     def _poll(
         self,
