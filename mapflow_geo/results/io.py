@@ -290,9 +290,9 @@ def constant_column(value: Any, n: int) -> pa.Array:
     if value is not None and not isinstance(value, (str, bytes, int, float, bool)):
         value = value.item() if hasattr(value, "item") else value
     try:
-        return pa.array([value] * n)
+        return pa.repeat(pa.scalar(value), n)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([str(value)] * n)
+        return pa.repeat(pa.scalar(str(value)), n)
 
 
 @functools.cache

@@ -114,7 +114,5 @@ def test_whole_result_split_per_tile_when_per_aoi_is_refused(tmp_path):
     # every object with the tile that holds it
     tiles = res.tiles.set_index("tile_id").geometry
     pts = res.features.geometry.representative_point()
-    assert all(
-        tiles[t].intersects(p) for t, p in zip(res.features["tile_id"], pts, strict=True)
-    )
+    assert all(tiles[t].intersects(p) for t, p in zip(res.features["tile_id"], pts, strict=True))
     assert res.qa["objects"].sum() >= len(res.features) > 0
