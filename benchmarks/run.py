@@ -1,36 +1,40 @@
-"""Benchmark a whole run against the simulator vs the server-bound lower bound.
+"""Benchmark a whole run against the simulator: the engine vs a plain client vs the
+server-bound lower bound.
 
-Run: ``python benchmarks/run.py [--processings 500] [--seconds 2,20] [--workers 4]
-[--density 1.0] [--repeat 1]`` (quick mode: ``--processings 60 --seconds 2``). Prints a
-markdown table per processing time.
+Run: ``python benchmarks/run.py [--processings 500] [--duration 2,20] [--workers 4]
+[--density 1.0] [--repeat 3] [--sides runner,plain,bound] [--before DIR]`` (quick mode:
+``--processings 60 --duration 2``). Prints a markdown table per processing time: the
+median wall time and peak memory of each side, and the ratios.
 
 Every side runs in its own process against its own fresh simulator, itself in a third
 process (``aoi_area_limit_km2=5``, fixed ``processing_seconds``, ample credits), so that
-the simulator's CPU is not counted in the client's profile and each side's peak memory
-(``VmHWM``) is its own. The sides alternate and each is timed ``--repeat`` times; the best
-time counts (the machine's noise only ever adds).
+the simulator's CPU is not counted in the client's and each side's peak memory
+(``VmHWM``) is its own. The sides are interleaved (their order reversed every other
+round) and each is run ``--repeat`` times; medians count.
 
 * **runner** — ``gdf.mapflow.process("buildings", ...)`` on N separate 2 × 2 km squares
   (one processing each: two do not fit under 5 km²), from plan to the stitched result
   (``len(res.features)`` inside the timing): estimate, budget check, journal, creates,
   polling, downloads, GeoParquet storage, loading. ``progress=False``,
   ``poll_interval=1``, ``min_poll_interval=0.2``, ``max_workers=W``.
-* **lower bound** — an *oracle* client that knows the simulator's processing time and so
-  never polls: with the plain client and the same W threads it sends the N bare creates,
-  and fetches each result (bytes only: no parsing, no storage) as soon as that processing
-  is done — T seconds after its create was answered — while the later ones are still
-  processing. No estimate, no journal, no listing. Its wall time is the server-bound
-  minimum for the same results at concurrency W: the server's own create and download
-  times, the processing time, perfect pipelining. (The runner must in addition learn
-  when a processing is done — a listing — and, by the money rules, ask the cost endpoint
-  about every processing before the first create: the bound does neither, so the
-  ratio counts both as the engine's overhead.)
+* **plain** — what a careful user writes with ``requests``: the N creates (W threads),
+  the project's listing polled every second until all are done, then each result
+  downloaded and parsed with ``pyogrio.read_dataframe(use_arrow=True)`` (W threads) and
+  the frames concatenated. No estimate, no journal, no storage; nothing survives a crash.
+* **bound** — an *oracle* client that knows the simulator's processing time and so
+  never polls: with the package's client and the same W threads it sends the N bare
+  creates, and fetches each result (bytes only: no parsing, no storage) as soon as that
+  processing is done — T seconds after its create was answered — while the later ones
+  are still processing. Its wall time is the server-bound minimum for the same results
+  at concurrency W. (The runner must in addition learn when a processing is done — a
+  listing — and, by the money rules, ask the cost endpoint about every processing before
+  the first create: the bound does neither, so the ratio counts both as the engine's.)
+* **safe** (``--sides ...,safe``) — the same oracle after one cost request per
+  processing before the first create: the lower bound of a run that keeps the money rule.
+* **before** (``--before DIR``) — the runner of another source tree (``git archive
+  <commit> mapflow_geo | tar -x -C DIR``), for before/after figures in one interleaved run.
 
-* **bound + cost requests** — the same oracle after one cost request per processing
-  (same W threads) before the first create: the lower bound of a run that keeps the
-  money rule. Reported beside the strict bound, not instead of it.
-
-The ratio is runner ÷ lower bound; target ≤ 1.15.
+Targets: runner ≤ 1.05× plain in time, at no more peak memory; ≤ 1.15× the bound.
 """
 
 from __future__ import annotations
@@ -362,7 +366,9 @@ _ROUTES = {
 }
 
 
-def run_side(side: str, n: int, seconds: float, workers: int, density: float) -> dict:
+def run_side(
+    side: str, n: int, seconds: float, workers: int, density: float, before: str | None = None
+) -> dict:
     opts = {
         "aoi_area_limit_km2": 5,
         "processing_seconds": seconds,
@@ -378,6 +384,8 @@ def run_side(side: str, n: int, seconds: float, workers: int, density: float) ->
         cmd = [sys.executable, os.path.abspath(__file__), "--side", side, "--url", url,
                "--processings", str(n), "--duration", str(seconds),
                "--workers", str(workers)]  # fmt: skip
+        if side == "before":
+            cmd += ["--before", str(before)]
         from mapflow_geo.sim import DEFAULT_TOKEN
 
         env = dict(os.environ, MAPFLOW_TOKEN=DEFAULT_TOKEN)
@@ -418,7 +426,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sides", default="runner,plain,bound",
                     help="comma-separated, of: " + ", ".join(SIDES))  # fmt: skip
     ap.add_argument("--scale", type=int, help="only time journal ops and a poll cycle at N")
-    ap.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
+    ap.add_argument("--before", help="a source tree of an earlier version (e.g. from "
+                    "`git archive`): its runner runs as the side 'before'")  # fmt: skip
+    ap.add_argument("--side", choices=[*SIDES, "before"], help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.scale:
@@ -428,11 +438,16 @@ def main(argv: list[str] | None = None) -> None:
         for label, sec, cpu in journal_scale(args.scale):
             print(f"| {label} | {sec:.3f} | {cpu:.3f} |")
         return
+    if args.side == "before":  # the runner, with the package found in --before
+        sys.path.insert(0, os.path.abspath(args.before))
+        args.side = "runner"
     if args.side:
         res = SIDES[args.side](args.url, args.processings, float(args.duration), args.workers)
         print(json.dumps(res))
         return
     sides = [s for s in args.sides.split(",") if s]
+    if args.before and "before" not in sides:
+        sides.append("before")
     print(
         f"run benchmark — {date.today()}, Python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, {args.processings} "
@@ -440,7 +455,11 @@ def main(argv: list[str] | None = None) -> None:
         f"medians of {args.repeat}, sides interleaved\n"
     )
     head = " | ".join(f"{s} s | {s} peak MB" for s in sides)
-    ratios = [f"{s} ÷ {b}" for s in ("runner",) for b in sides if b != s and "runner" in sides]
+    pairs = [(a, b) for a in ("runner", "before") for b in sides
+             if a in sides and b != a and b not in ("runner", "before")]  # fmt: skip
+    if "runner" in sides and "before" in sides:
+        pairs.append(("runner", "before"))
+    ratios = [f"{a} ÷ {b}" for a, b in pairs]
     print(f"| processing s | {head} | " + " | ".join(f"**{r}**" for r in ratios) + " |")
     print("| ---: |" + " ---: |" * (2 * len(sides) + len(ratios)))
     phases = []
@@ -450,15 +469,16 @@ def main(argv: list[str] | None = None) -> None:
             order = sides if rep % 2 == 0 else sides[::-1]
             for side in order:
                 runs[side].append(
-                    run_side(side, args.processings, seconds, args.workers, args.density)
+                    run_side(
+                        side, args.processings, seconds, args.workers, args.density, args.before
+                    )
                 )
         med = {s: {k: _median(runs[s], k) for k in ("seconds", "rss_mb")} for s in sides}
         cells = " | ".join(f"{med[s]['seconds']:.2f} | {med[s]['rss_mb']:.0f}" for s in sides)
         rcells = [
-            f"**{med['runner']['seconds'] / med[b]['seconds']:.2f}×** "
-            f"({med['runner']['rss_mb'] / med[b]['rss_mb']:.2f}× mem)"
-            for b in sides
-            if b != "runner" and "runner" in sides
+            f"**{med[a]['seconds'] / med[b]['seconds']:.2f}×** "
+            f"({med[a]['rss_mb'] / med[b]['rss_mb']:.2f}× mem)"
+            for a, b in pairs
         ]
         print(f"| {seconds:g} | {cells} | " + " | ".join(rcells) + " |")
         phases.append((seconds, runs))
