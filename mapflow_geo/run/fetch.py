@@ -7,7 +7,9 @@ A body that is not a readable FeatureCollection (cut short with a matching
 backoff, up to :data:`RESULT_ATTEMPTS` times; then :class:`DamagedResultError` (with the
 processing id and what was wrong) is raised and nothing is stored. Objects are repaired
 once, here (:mod:`mapflow_geo.results.repair`). :func:`tile_for` is the one way a listed
-AOI is matched to its plan tile."""
+AOI is matched to its plan tile; :func:`store_result_by_tile` stores a whole result of
+several AOIs per tile (each object with the tile holding it: :func:`tiles_of`), for a
+service that does not serve results per AOI."""
 
 from __future__ import annotations
 
@@ -85,7 +87,7 @@ def store_result(
     rename only): the caller checks stored files on resume instead. Raises
     :class:`DamagedResultError` when every one of ``attempts`` downloads was unreadable
     (see the module)."""
-    payload, stored = _fetch(
+    payload, stored = _download_parsed(
         client,
         processing_id,
         query_aoi,
@@ -123,7 +125,7 @@ def store_result_by_tile(
     tiles in ``keep`` are stored at ``run_dir / rel_of(tile_id)``, with ``columns`` added
     to every file. For a service that does not serve results per AOI. Returns tile id →
     what was stored (every kept tile, empty ones included)."""
-    parts = _fetch(
+    parts = _download_parsed(
         client,
         processing_id,
         None,
@@ -143,7 +145,7 @@ def store_result_by_tile(
     return out
 
 
-def _fetch(
+def _download_parsed(
     client: RunClient,
     processing_id: str,
     query_aoi: str | None,
