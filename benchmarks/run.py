@@ -1,36 +1,40 @@
-"""Benchmark a whole run against the simulator vs the server-bound lower bound.
+"""Benchmark a whole run against the simulator: the engine vs a plain client vs the
+server-bound lower bound.
 
-Run: ``python benchmarks/run.py [--processings 500] [--seconds 2,20] [--workers 4]
-[--density 1.0] [--repeat 1]`` (quick mode: ``--processings 60 --seconds 2``). Prints a
-markdown table per processing time.
+Run: ``python benchmarks/run.py [--processings 500] [--duration 2,20] [--workers 4]
+[--density 1.0] [--repeat 3] [--sides runner,plain,bound] [--before DIR]`` (quick mode:
+``--processings 60 --duration 2``). Prints a markdown table per processing time: the
+median wall time and peak memory of each side, and the ratios.
 
 Every side runs in its own process against its own fresh simulator, itself in a third
 process (``aoi_area_limit_km2=5``, fixed ``processing_seconds``, ample credits), so that
-the simulator's CPU is not counted in the client's profile and each side's peak memory
-(``VmHWM``) is its own. The sides alternate and each is timed ``--repeat`` times; the best
-time counts (the machine's noise only ever adds).
+the simulator's CPU is not counted in the client's and each side's peak memory
+(``VmHWM``) is its own. The sides are interleaved (their order reversed every other
+round) and each is run ``--repeat`` times; medians count.
 
 * **runner** — ``gdf.mapflow.process("buildings", ...)`` on N separate 2 × 2 km squares
   (one processing each: two do not fit under 5 km²), from plan to the stitched result
   (``len(res.features)`` inside the timing): estimate, budget check, journal, creates,
   polling, downloads, GeoParquet storage, loading. ``progress=False``,
   ``poll_interval=1``, ``min_poll_interval=0.2``, ``max_workers=W``.
-* **lower bound** — an *oracle* client that knows the simulator's processing time and so
-  never polls: with the plain client and the same W threads it sends the N bare creates,
-  and fetches each result (bytes only: no parsing, no storage) as soon as that processing
-  is done — T seconds after its create was answered — while the later ones are still
-  processing. No estimate, no journal, no listing. Its wall time is the server-bound
-  minimum for the same results at concurrency W: the server's own create and download
-  times, the processing time, perfect pipelining. (The runner must in addition learn
-  when a processing is done — a listing — and, by the money rules, ask the cost endpoint
-  about every processing before the first create: the bound does neither, so the
-  ratio counts both as the engine's overhead.)
+* **plain** — what a careful user writes with ``requests``: the N creates (W threads),
+  the project's listing polled every second until all are done, then each result
+  downloaded and parsed with ``pyogrio.read_dataframe(use_arrow=True)`` (W threads) and
+  the frames concatenated. No estimate, no journal, no storage; nothing survives a crash.
+* **bound** — an *oracle* client that knows the simulator's processing time and so
+  never polls: with the package's client and the same W threads it sends the N bare
+  creates, and fetches each result (bytes only: no parsing, no storage) as soon as that
+  processing is done — T seconds after its create was answered — while the later ones
+  are still processing. Its wall time is the server-bound minimum for the same results
+  at concurrency W. (The runner must in addition learn when a processing is done — a
+  listing — and, by the money rules, ask the cost endpoint about every processing before
+  the first create: the bound does neither, so the ratio counts both as the engine's.)
+* **safe** (``--sides ...,safe``) — the same oracle after one cost request per
+  processing before the first create: the lower bound of a run that keeps the money rule.
+* **before** (``--before DIR``) — the runner of another source tree (``git archive
+  <commit> mapflow_geo | tar -x -C DIR``), for before/after figures in one interleaved run.
 
-* **bound + cost requests** — the same oracle after one cost request per processing
-  (same W threads) before the first create: the lower bound of a run that keeps the
-  money rule. Reported beside the strict bound, not instead of it.
-
-The ratio is runner ÷ lower bound; target ≤ 1.15.
+Targets: runner ≤ 1.05× plain in time, at no more peak memory; ≤ 1.15× the bound.
 """
 
 from __future__ import annotations
@@ -79,6 +83,12 @@ def squares(n: int, side_km: float = 2.0, lat0: float = 50.0) -> gpd.GeoDataFram
     return gpd.GeoDataFrame({"name": [f"sq{i}" for i in range(n)]}, geometry=geoms, crs=4326)
 
 
+def cpu_s() -> float:
+    """CPU seconds of this process so far, every thread (user + system)."""
+    t = os.times()
+    return t.user + t.system
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process (``VmHWM``; ``ru_maxrss`` would carry the
     parent's peak over ``exec``)."""
@@ -115,7 +125,13 @@ def side_runner(url: str, n: int, seconds: float, workers: int) -> dict:
         features = len(res.features)
         dt = time.perf_counter() - t0
     assert res.complete
-    return {"seconds": dt, "features": features, "t0": t0, "rss_mb": peak_rss_mb()}
+    return {
+        "seconds": dt,
+        "features": features,
+        "t0": t0,
+        "rss_mb": peak_rss_mb(),
+        "cpu_s": cpu_s(),
+    }
 
 
 def side_bound(url: str, n: int, seconds: float, workers: int, costs: bool = False) -> dict:
@@ -154,7 +170,13 @@ def side_bound(url: str, n: int, seconds: float, workers: int, costs: bool = Fal
         fetches = [pool.submit(fetch, c) for c in creates]  # queued behind the creates
         nbytes = sum(f.result() for f in fetches)
     dt = time.perf_counter() - t0
-    return {"seconds": dt, "bytes": nbytes, "early": early, "rss_mb": peak_rss_mb()}
+    return {
+        "seconds": dt,
+        "bytes": nbytes,
+        "early": early,
+        "rss_mb": peak_rss_mb(),
+        "cpu_s": cpu_s(),
+    }
 
 
 def side_safe_bound(url: str, n: int, seconds: float, workers: int) -> dict:
@@ -163,7 +185,64 @@ def side_safe_bound(url: str, n: int, seconds: float, workers: int) -> dict:
     return side_bound(url, n, seconds, workers, costs=True)
 
 
-SIDES = {"runner": side_runner, "bound": side_bound, "safe": side_safe_bound}
+def side_plain(url: str, n: int, seconds: float, workers: int, poll: float = 1.0) -> dict:
+    """What a careful user writes with ``requests``: create every processing (W threads),
+    poll the project's listing every ``poll`` seconds until all are done, then download
+    each result and parse it with ``pyogrio.read_dataframe(use_arrow=True)`` (W threads),
+    and concatenate. No estimate, no journal, no storage."""
+    import threading
+
+    import pandas as pd
+    import pyogrio
+    import requests
+
+    token = os.environ["MAPFLOW_TOKEN"]  # the simulator's, from the driver: no package import
+    local = threading.local()
+
+    def session() -> requests.Session:
+        if not hasattr(local, "s"):
+            local.s = requests.Session()
+            local.s.headers["Authorization"] = f"Basic {token}"
+        return local.s
+
+    gdf = squares(n)
+    t0 = time.perf_counter()
+    project = session().get(f"{url}/projects/default", timeout=60).json()["id"]
+
+    def create(i: int) -> str:
+        body = {"name": f"plain{i}", "wdName": "buildings", "projectId": project,
+                "geometry": mapping(gdf.geometry.iloc[i])}  # fmt: skip
+        r = session().post(f"{url}/processings/v2", json=body, timeout=60)
+        r.raise_for_status()
+        return r.json()["id"]
+
+    def download(pid: str) -> gpd.GeoDataFrame:
+        r = session().get(f"{url}/processings/{pid}/result", timeout=120)
+        r.raise_for_status()
+        return pyogrio.read_dataframe(r.content, use_arrow=True)
+
+    with ThreadPoolExecutor(workers) as pool:
+        ids = set(pool.map(create, range(n)))
+        while True:
+            r = session().get(f"{url}/projects/{project}/processings/v2", timeout=60)
+            done = [p["id"] for p in r.json() if p["id"] in ids
+                    and p.get("status") in ("OK", "FAILED")]  # fmt: skip
+            if len(done) == len(ids):
+                break
+            time.sleep(poll)
+        frames = list(pool.map(download, sorted(ids)))
+    features = pd.concat(frames, ignore_index=True)
+    del frames
+    dt = time.perf_counter() - t0
+    return {"seconds": dt, "features": len(features), "rss_mb": peak_rss_mb(), "cpu_s": cpu_s()}
+
+
+SIDES = {
+    "runner": side_runner,
+    "plain": side_plain,
+    "bound": side_bound,
+    "safe": side_safe_bound,
+}
 
 
 # ----------------------------------------------------------------------------- scale
@@ -282,11 +361,14 @@ _ROUTES = {
     "/rest/processing/cost/v2": "cost",
     "/rest/processings/v2": "create",
     "/rest/projects/{id}/processings/v2/page": "list",
+    "/rest/projects/{id}/processings/v2": "list",
     "/rest/processings/{id}/result": "result",
 }
 
 
-def run_side(side: str, n: int, seconds: float, workers: int, density: float) -> dict:
+def run_side(
+    side: str, n: int, seconds: float, workers: int, density: float, before: str | None = None
+) -> dict:
     opts = {
         "aoi_area_limit_km2": 5,
         "processing_seconds": seconds,
@@ -300,9 +382,14 @@ def run_side(side: str, n: int, seconds: float, workers: int, density: float) ->
     try:
         url = sim.stdout.readline().strip()
         cmd = [sys.executable, os.path.abspath(__file__), "--side", side, "--url", url,
-               "--processings", str(n), "--seconds", str(seconds),
+               "--processings", str(n), "--duration", str(seconds),
                "--workers", str(workers)]  # fmt: skip
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        if side == "before":
+            cmd += ["--before", str(before)]
+        from mapflow_geo.sim import DEFAULT_TOKEN
+
+        env = dict(os.environ, MAPFLOW_TOKEN=DEFAULT_TOKEN)
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
         res = json.loads(out.strip().splitlines()[-1])
         reqs = _sim_requests(url)
     finally:
@@ -324,15 +411,24 @@ def run_side(side: str, n: int, seconds: float, workers: int, density: float) ->
     return res
 
 
+def _median(runs: list[dict], key: str) -> float:
+    return float(np.median([r[key] for r in runs]))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--processings", type=int, default=500)
-    ap.add_argument("--seconds", default="2,20", help="sim processing_seconds, comma-separated")
+    ap.add_argument("--duration", "--seconds", dest="duration", default="2,20",
+                    help="sim processing_seconds, comma-separated")  # fmt: skip
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--density", type=float, default=1.0, help="sim world density")
-    ap.add_argument("--repeat", type=int, default=1, help="runs of each side; best counts")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each side; medians count")
+    ap.add_argument("--sides", default="runner,plain,bound",
+                    help="comma-separated, of: " + ", ".join(SIDES))  # fmt: skip
     ap.add_argument("--scale", type=int, help="only time journal ops and a poll cycle at N")
-    ap.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
+    ap.add_argument("--before", help="a source tree of an earlier version (e.g. from "
+                    "`git archive`): its runner runs as the side 'before'")  # fmt: skip
+    ap.add_argument("--side", choices=[*SIDES, "before"], help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.scale:
@@ -342,51 +438,70 @@ def main(argv: list[str] | None = None) -> None:
         for label, sec, cpu in journal_scale(args.scale):
             print(f"| {label} | {sec:.3f} | {cpu:.3f} |")
         return
+    if args.side == "before":  # the runner, with the package found in --before
+        sys.path.insert(0, os.path.abspath(args.before))
+        args.side = "runner"
     if args.side:
-        res = SIDES[args.side](args.url, args.processings, float(args.seconds), args.workers)
+        res = SIDES[args.side](args.url, args.processings, float(args.duration), args.workers)
         print(json.dumps(res))
         return
+    sides = [s for s in args.sides.split(",") if s]
+    if args.before and "before" not in sides:
+        sides.append("before")
     print(
         f"run benchmark — {date.today()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs, {args.processings} processings, workers={args.workers}, "
-        f"density={args.density:g}, best of {args.repeat}\n"
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, {args.processings} "
+        f"processings, workers={args.workers}, density={args.density:g}, "
+        f"medians of {args.repeat}, sides interleaved\n"
     )
-    print("| processing s | lower bound s | runner s | **ratio** | bound + cost requests s "
-          "| ratio to it | runner requests | features | result MB "
-          "| peak RSS MB runner / bound |")  # fmt: skip
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |")
+    head = " | ".join(f"{s} s | {s} peak MB" for s in sides)
+    pairs = [(a, b) for a in ("runner", "before") for b in sides
+             if a in sides and b != a and b not in ("runner", "before")]  # fmt: skip
+    if "runner" in sides and "before" in sides:
+        pairs.append(("runner", "before"))
+    ratios = [f"{a} ÷ {b}" for a, b in pairs]
+    print(f"| processing s | {head} | " + " | ".join(f"**{r}**" for r in ratios) + " |")
+    print("| ---: |" + " ---: |" * (2 * len(sides) + len(ratios)))
     phases = []
-    for seconds in [float(s) for s in str(args.seconds).split(",")]:
-        best: dict[str, dict] = {}
+    for seconds in [float(s) for s in str(args.duration).split(",")]:
+        runs: dict[str, list[dict]] = {s: [] for s in sides}
         for rep in range(args.repeat):
-            order = ("bound", "runner", "safe") if rep % 2 == 0 else ("safe", "runner", "bound")
+            order = sides if rep % 2 == 0 else sides[::-1]
             for side in order:
-                r = run_side(side, args.processings, seconds, args.workers, args.density)
-                if side not in best or r["seconds"] < best[side]["seconds"]:
-                    best[side] = r
-        lb, rt, sb = best["bound"], best["runner"], best["safe"]
-        kinds = rt["kinds"]
-        lists = sum(v for k, v in kinds.items() if "processings/v2/page" in k)
-        reqs = (f"{rt['requests']} ({kinds.get('/rest/processing/cost/v2', 0)} cost, "
-                f"{kinds.get('/rest/processings/v2', 0)} create, {lists} list pages)")  # fmt: skip
-        print(
-            f"| {seconds:g} | {lb['seconds']:.2f} | {rt['seconds']:.2f} | "
-            f"**{rt['seconds'] / lb['seconds']:.2f}×** | {sb['seconds']:.2f} | "
-            f"{rt['seconds'] / sb['seconds']:.2f}× | {reqs} | {rt['features']} | "
-            f"{lb['bytes'] / 1e6:.1f} | {rt['rss_mb']:.0f} / {lb['rss_mb']:.0f} |"
-        )
-        phases.append((seconds, lb, rt, sb))
-    print("\ntarget ≤ 1.15× at both processing times\n")
-    print("Requests by kind, from the side's first request: first start – last answer, s")
-    print("\n| processing s | side | cost | create | list | result |")
-    print("| ---: | --- | --- | --- | --- | --- |")
-    for seconds, lb, rt, sb in phases:
-        for name, r in (("bound", lb), ("bound + cost", sb), ("runner", rt)):
+                runs[side].append(
+                    run_side(
+                        side, args.processings, seconds, args.workers, args.density, args.before
+                    )
+                )
+        med = {s: {k: _median(runs[s], k) for k in ("seconds", "rss_mb")} for s in sides}
+        cells = " | ".join(f"{med[s]['seconds']:.2f} | {med[s]['rss_mb']:.0f}" for s in sides)
+        rcells = [
+            f"**{med[a]['seconds'] / med[b]['seconds']:.2f}×** "
+            f"({med[a]['rss_mb'] / med[b]['rss_mb']:.2f}× mem)"
+            for a, b in pairs
+        ]
+        print(f"| {seconds:g} | {cells} | " + " | ".join(rcells) + " |")
+        phases.append((seconds, runs))
+    print("\ntargets: runner ≤ 1.05× plain (time, no more peak memory), ≤ 1.15× bound\n")
+    print("Each run (wall s, peak MB, the client process CPU s), in the order run:\n")
+    for seconds, runs in phases:
+        for side, rs in runs.items():
+            each = ", ".join(
+                f"{r['seconds']:.2f} s / {r['rss_mb']:.0f} MB / {r['cpu_s']:.1f} CPU s" for r in rs
+            )
+            print(f"- {seconds:g} s, {side}: {each}")
+    print("\nRequests by kind, from the side's first request: first start – last answer, s")
+    print("(the median run of each side)\n")
+    print("| processing s | side | requests | cost | create | list | result |")
+    print("| ---: | --- | ---: | --- | --- | --- | --- |")
+    for seconds, runs in phases:
+        for side, rs in runs.items():
+            r = sorted(rs, key=lambda x: x["seconds"])[len(rs) // 2]
             cells = [
                 "–" if k not in r["spans"] else "{:.2f}–{:.2f}".format(*r["spans"][k])
                 for k in ("cost", "create", "list", "result")
             ]
-            print(f"| {seconds:g} | {name} | " + " | ".join(cells) + " |")
+            print(f"| {seconds:g} | {side} | {r['requests']} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from mapflow_geo.results.geoparquet import GEOPARQUET_VERSION as GEOPARQUET_VERS
 from mapflow_geo.results.io import (
     empty_features,
     read_result_files,
-    release_memory,
+    system_allocator,
     table_to_geodataframe,
 )
 from mapflow_geo.results.stats import SUM_COLUMNS, class_sums, empty_sums
@@ -183,23 +183,14 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 # -- the tasks (module-level, plain arguments: they run on dask workers unchanged) ------
 def _system_pool(fn: Callable) -> Callable:
-    """Run ``fn`` with Arrow allocating from the system allocator (``malloc``).
-
-    Streaming reads thousands of small files one after the other; Arrow's default pool
-    (mimalloc) keeps the pages each one freed, ~100 MB more at the peak on a 1 M-object
-    run (``benchmarks/memory.py``), and is no faster here. Buffers remember their pool,
-    so switching the default for the duration is safe for data made before or after.
-    """
+    """Run ``fn`` with Arrow allocating from the system allocator
+    (:func:`~mapflow_geo.results.io.system_allocator`): streaming reads thousands of
+    small files one after the other."""
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
-        old = pa.default_memory_pool()
-        pa.set_memory_pool(pa.system_memory_pool())
-        try:
+        with system_allocator():
             return fn(*args, **kwargs)
-        finally:
-            pa.set_memory_pool(old)
-            release_memory()  # what the task freed, back to the system before the next
 
     return run
 

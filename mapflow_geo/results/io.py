@@ -7,11 +7,12 @@ shapely's ``from_ragged_array``, anything else through pyogrio (GDAL's GeoJSON r
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ __all__ = [
     "read_geojson_table",
     "read_result_files",
     "release_memory",
+    "system_allocator",
     "table_to_geodataframe",
 ]
 
@@ -302,24 +304,37 @@ def _is_empty_collection(data: bytes) -> bool:
 def read_result_files(paths: Iterable[str | Path]) -> gpd.GeoDataFrame:
     """Concatenate stored per-AOI results (GeoParquet files) into one frame.
 
-    Reads the files as Arrow tables and decodes the WKB geometry and the CRS once for all
-    (``gpd.read_parquet`` per file spends most of its time re-parsing the same CRS).
+    Reads the files as Arrow tables and decodes each file's WKB as it is read, so the
+    encoded geometries of only a few files are in memory at once (the frame's peak is
+    little more than the frame); the other columns are concatenated in Arrow (one
+    schema for all, types promoted) and converted once. The CRS is decoded once for
+    all (``gpd.read_parquet`` per file spends most of its time re-parsing it).
     """
     import pyarrow.parquet as pq
 
-    def read(path: str | Path) -> pa.Table:
+    def read(path: str | Path) -> tuple[pa.Table, np.ndarray, int]:
         # one small file: Arrow's own threads cost more than they give
-        return pq.read_table(path, use_threads=False).replace_schema_metadata(None)
+        table = pq.read_table(path, use_threads=False).replace_schema_metadata(None)
+        at = table.schema.get_field_index("geometry")
+        wkb = table.column(at).to_numpy(zero_copy_only=False)
+        return table.remove_column(at), shapely.from_wkb(wkb), at
 
     paths = list(paths)
     if len(paths) > 16:  # Parquet decoding releases the GIL: a few files at a time
         with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
-            tables = list(pool.map(read, paths))
+            parts = list(pool.map(read, paths))
     else:
-        tables = [read(p) for p in paths]
-    if not tables:
+        parts = [read(p) for p in paths]
+    if not parts:
         return empty_features()
-    return table_to_geodataframe(pa.concat_tables(tables, promote_options="permissive"))
+    table = pa.concat_tables([t for t, _, _ in parts], promote_options="permissive")
+    geoms = np.concatenate([g for _, g, _ in parts])
+    at = parts[0][2]  # the geometry keeps its place among the columns
+    del parts
+    df = table.to_pandas()
+    del table
+    df.insert(at, "geometry", gpd.GeoSeries(geoms, index=df.index, crs=wgs84()))
+    return gpd.GeoDataFrame(df, geometry="geometry", crs=wgs84())
 
 
 def empty_features() -> gpd.GeoDataFrame:
@@ -334,9 +349,9 @@ def constant_column(value: Any, n: int) -> pa.Array:
     if value is not None and not isinstance(value, (str, bytes, int, float, bool)):
         value = value.item() if hasattr(value, "item") else value
     try:
-        return pa.array([value] * n)
+        return pa.repeat(pa.scalar(value), n)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([str(value)] * n)
+        return pa.repeat(pa.scalar(str(value)), n)
 
 
 @functools.cache
@@ -350,6 +365,26 @@ def _malloc_trim() -> Any:
         return libc.malloc_trim
     except (OSError, AttributeError):  # pragma: no cover - not glibc
         return None
+
+
+@contextlib.contextmanager
+def system_allocator() -> Iterator[None]:
+    """Arrow allocates from the system allocator (``malloc``) inside the block, and what
+    it freed goes back to the system at its end (:func:`release_memory`).
+
+    Runs and streaming tasks parse or read thousands of results one after the other;
+    Arrow's default pool (mimalloc) keeps the pages each one freed: ~100 MB more at the
+    peak of a 1 M-object stream (``benchmarks/memory.py``), ~50 MB through a run's
+    downloads (``benchmarks/run.py``), and no faster here. Buffers remember their pool,
+    so switching the default for the duration is safe for data made before or after;
+    blocks nest."""
+    old = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(old)
+        release_memory()
 
 
 def release_memory() -> None:

@@ -46,12 +46,12 @@ from mapflow_geo.exceptions import (
 )
 from mapflow_geo.models import Status
 from mapflow_geo.results import MapflowResult
-from mapflow_geo.results.io import release_memory
+from mapflow_geo.results.io import system_allocator
 from mapflow_geo.run import journal as jr
 from mapflow_geo.run._failpoints import failpoint
 from mapflow_geo.run._files import parquet_intact, remove_temp_files
 from mapflow_geo.run.create import Creator, PlanIndex, status_text
-from mapflow_geo.run.fetch import DAMAGED_RESULT, store_result, tile_for
+from mapflow_geo.run.fetch import DAMAGED_RESULT, store_result, store_result_by_tile, tile_for
 from mapflow_geo.run.prepare import (
     MAX_PROCESSINGS,
     PlannedProcessing,
@@ -171,6 +171,10 @@ class Runner:
         self._parsing = threading.BoundedSemaphore(
             max(1, min(self.max_workers, os.cpu_count() or 1))
         )
+        # downloads of a processing's AOIs run side by side; all the run's downloads
+        # together stay within max_workers
+        self._downloads = threading.BoundedSemaphore(self.max_workers)
+        self._per_aoi = True  # the service serves results per AOI (until it says no)
 
     def _sweep(self, want_ids: set, want_intents: bool) -> tuple[list, bool]:
         """List the project's processings newest first, page by page, until every wanted
@@ -266,10 +270,26 @@ class Runner:
             self.journal.finish(key, stored)
             return
         tiles = index.plan.iloc[pos]
-        aois = list(self.client.processings.aois(processing_id))
-        single = len(aois) == 1 and status == Status.OK
-        unstored = []  # per-AOI failures: recorded with "finished"
-        for aoi in aois:
+        try:
+            aois = list(self.client.processings.aois(processing_id))
+        except APIError as exc:
+            if not _unserved(exc):
+                raise
+            self._per_aoi = False  # no AOI listing: nor results per AOI
+            aois = None
+        if aois is not None and len(aois) == 1 and status == Status.OK:
+            # one AOI: the processing's result, and its record with "finished"
+            aoi_id = str(aois[0].id)
+            tile_id = tile_for(tiles, aois[0])
+            if tile_id is None and len(pos) == 1:
+                tile_id = str(tile_ids[pos[0]])
+            stored = []
+            if aoi_id not in done:
+                stored.append(self._store(key, processing_id, aoi_id, None, tile_id, index))
+            self.journal.finish(key, stored)
+            return
+        unstored, todo = [], []  # per-AOI failures: recorded with "finished"
+        for aoi in aois or ():
             aoi_id = str(aoi.id)
             if aoi_id in done:
                 continue
@@ -287,14 +307,110 @@ class Runner:
                 continue
             if tile_id is None and len(pos) == 1:
                 tile_id = str(tile_ids[pos[0]])
-            rec = self._store(
-                key, processing_id, aoi_id, None if single else aoi_id, tile_id, index
-            )
-            if rec["status"] != Status.OK:
-                unstored.append(rec)
-                continue
-            self.journal.record_download(key, **rec)  # each stored file as it lands
+            todo.append((aoi_id, tile_id))
+        if self._per_aoi and todo:
+            todo = self._store_per_aoi(key, processing_id, todo, index, unstored)
+        if todo or (aois is None and status == Status.OK):
+            # the service does not serve results per AOI: the whole result, in one
+            # download, stored per plan tile (the tiles of the AOIs left; every tile
+            # not stored yet when the service does not list AOIs either)
+            keep = {t for _, t in todo} if aois is not None else set(tiles["tile_id"].astype(str))
+            unstored += self._store_by_tile(key, processing_id, tiles, keep)
         self.journal.finish(key, unstored)
+
+    def _store_per_aoi(
+        self,
+        key: str,
+        processing_id: str,
+        todo: list[tuple[str, str | None]],
+        index: PlanIndex,
+        unstored: list[dict],
+    ) -> list[tuple[str, str | None]]:
+        """Download and store the results of several AOIs of one processing at once (up
+        to ``max_workers``; the run's downloads share that bound), recording each stored
+        file as it lands; unreadable ones join ``unstored``. An AOI whose download
+        failed does not stop the others: the first error is raised once they all ended,
+        and the next fetch asks only for the AOIs not stored. Returns the AOIs left for
+        the whole download when the service does not serve results per AOI."""
+
+        def one(aoi_id: str, tile_id: str | None) -> dict | None:
+            if not self._per_aoi:  # another AOI's download found it not served
+                return None
+            rec = self._store(key, processing_id, aoi_id, aoi_id, tile_id, index)
+            if rec["status"] == Status.OK:
+                self.journal.record_download(key, **rec)  # each stored file as it lands
+            return rec
+
+        workers = min(len(todo), self.max_workers)
+        if workers == 1:
+            futures = [_done_future(one, *todo[0])]
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="mapflow-aoi") as pool:
+                futures = [pool.submit(one, *t) for t in todo]
+        error, left = None, []
+        for t, fut in zip(todo, futures, strict=True):
+            exc = fut.exception()
+            if exc is None:
+                rec = fut.result()
+                if rec is None:
+                    left.append(t)
+                elif rec["status"] != Status.OK:
+                    unstored.append(rec)
+            elif isinstance(exc, APIError) and _unserved(exc):
+                self._per_aoi = False
+                left.append(t)
+            elif error is None:
+                error = exc
+        if error is not None:
+            raise error
+        return left
+
+    def _store_by_tile(
+        self,
+        key: str,
+        processing_id: str,
+        tiles: gpd.GeoDataFrame,
+        keep: set[str],
+    ) -> list[dict]:
+        """The whole result of a processing of several AOIs in one download, its objects
+        matched to the processing's ``tiles`` and stored per tile for the tiles in
+        ``keep`` not stored yet; their journal records, for the caller to write with
+        "finished"."""
+        keep = keep - {d.tile_id for d in self.journal.downloads(key) if d.status == Status.OK}
+        if not keep:
+            return []
+        try:
+            parts = store_result_by_tile(
+                self.client,
+                self.journal.run_dir,
+                processing_id,
+                tiles,
+                keep,
+                lambda tile_id: Path("results") / f"{key}.{WHOLE}-{tile_id}.parquet",
+                {"processing_id": processing_id},
+                parsing=self._parsing,
+                downloads=self._downloads,
+                sleep=self.sleep,
+            )
+        except DamagedResultError as exc:
+            log.warning("%s: %s; the next run in this run dir fetches it again", key, exc)
+            return [
+                {"aoi_id": f"{WHOLE}-{t}", "tile_id": str(t), "status": DAMAGED_RESULT,
+                 "messages": [str(exc)]}
+                for t in sorted(keep)
+            ]  # fmt: skip
+        return [
+            {
+                "aoi_id": f"{WHOLE}-{tile_id}",
+                "tile_id": tile_id,
+                "status": Status.OK.value,
+                "path": str(Path("results") / f"{key}.{WHOLE}-{tile_id}.parquet"),
+                "features": stored.features,
+                "repaired": stored.repairs.repaired,
+                "dropped": stored.repairs.dropped,
+            }
+            for tile_id, stored in parts.items()
+        ]
 
     def _store(
         self,
@@ -321,6 +437,7 @@ class Runner:
                 rel,
                 {"row": row, "tile_id": tile_id, "processing_id": processing_id},
                 parsing=self._parsing,
+                downloads=self._downloads,
                 sleep=self.sleep,
             )
         except DamagedResultError as exc:
@@ -387,6 +504,13 @@ class Runner:
                     )
 
     def run(self) -> None:
+        """Create, poll and fetch until every processing is finished. Arrow allocates
+        from the system allocator meanwhile: the downloads' freed parse buffers go back
+        to the system (:func:`~mapflow_geo.results.io.system_allocator`)."""
+        with system_allocator():
+            self._run()
+
+    def _run(self) -> None:
         journal = self.journal
         self._check_stored()
         known = {r.key for r in journal.records()}
@@ -433,7 +557,6 @@ class Runner:
                     due = min(due, max(self._eta, started + self.min_poll_interval))
                 self._wait(pending, due)
         self._bar.close(journal)
-        release_memory()  # the download threads' freed buffers, before loading or streaming
 
     def _poll(
         self,
@@ -540,6 +663,25 @@ class Runner:
                 log.warning("download of %s failed (%s); will retry", key, exc)
                 continue
             raise exc
+
+
+def _unserved(exc: APIError) -> bool:
+    """Whether an error says the service does not serve a route or parameter (results
+    per AOI, the AOI listing), as opposed to a result not ready or a failure."""
+    return exc.status in (400, 404, 405, 501) and exc.code not in (
+        "RESULT_NOT_READY",
+        "PROCESSING_NOT_FOUND",
+    )
+
+
+def _done_future(fn: Callable[..., Any], *args: Any) -> Future:
+    """``fn(*args)`` run here, as a completed future (its result or its exception)."""
+    fut: Future = Future()
+    try:
+        fut.set_result(fn(*args))
+    except Exception as exc:  # noqa: BLE001 - handed over like a pool's future
+        fut.set_exception(exc)
+    return fut
 
 
 # ----------------------------------------------------------------------------- API

@@ -7,7 +7,9 @@ A body that is not a readable FeatureCollection (cut short with a matching
 backoff, up to :data:`RESULT_ATTEMPTS` times; then :class:`DamagedResultError` (with the
 processing id and what was wrong) is raised and nothing is stored. Objects are repaired
 once, here (:mod:`mapflow_geo.results.repair`). :func:`tile_for` is the one way a listed
-AOI is matched to its plan tile."""
+AOI is matched to its plan tile; :func:`store_result_by_tile` stores a whole result of
+several AOIs per tile (each object with the tile holding it: :func:`tiles_of`), for a
+service that does not serve results per AOI."""
 
 from __future__ import annotations
 
@@ -69,6 +71,7 @@ def store_result(
     columns: dict[str, Any],
     *,
     parsing: Any = None,
+    downloads: Any = None,
     durable: bool = False,
     failpoints: Failpoints = Failpoints(),
     sleep: Callable[[float], None] = time.sleep,
@@ -79,17 +82,90 @@ def store_result(
     at ``run_dir / rel``.
 
     ``parsing`` (a semaphore) bounds how many results are parsed at once: each is
-    several times its GeoJSON in memory while parsed. ``durable=False`` stores without
-    fsync (atomic rename only): the caller checks stored files on resume instead.
-    Raises :class:`DamagedResultError` when every one of ``attempts`` downloads was
-    unreadable (see the module)."""
+    several times its GeoJSON in memory while parsed; ``downloads`` (a semaphore) bounds
+    how many are downloaded at once. ``durable=False`` stores without fsync (atomic
+    rename only): the caller checks stored files on resume instead. Raises
+    :class:`DamagedResultError` when every one of ``attempts`` downloads was unreadable
+    (see the module)."""
+    payload, stored = _download_parsed(
+        client,
+        processing_id,
+        query_aoi,
+        lambda data: _parse(data, columns),
+        parsing=parsing,
+        downloads=downloads,
+        failpoints=failpoints,
+        sleep=sleep,
+        attempts=attempts,
+    )
+    atomic_write_bytes(
+        run_dir / rel, payload, failpoint_name=failpoints.before_rename, durable=durable
+    )
+    return stored
+
+
+def store_result_by_tile(
+    client: RunClient,
+    run_dir: Path,
+    processing_id: str,
+    tiles: gpd.GeoDataFrame,
+    keep: set[str],
+    rel_of: Callable[[str], Path],
+    columns: dict[str, Any],
+    *,
+    parsing: Any = None,
+    downloads: Any = None,
+    failpoints: Failpoints = Failpoints(),
+    sleep: Callable[[float], None] = time.sleep,
+    attempts: int = RESULT_ATTEMPTS,
+) -> dict[str, Stored]:
+    """Download the whole result of a processing of several AOIs in one request and
+    store it per plan tile: each object goes with the tile of ``tiles`` (the
+    processing's: ``tile_id``, ``row``, geometry) holding it (:func:`tiles_of`), and the
+    tiles in ``keep`` are stored at ``run_dir / rel_of(tile_id)``, with ``columns`` added
+    to every file. For a service that does not serve results per AOI. Returns tile id →
+    what was stored (every kept tile, empty ones included)."""
+    parts = _download_parsed(
+        client,
+        processing_id,
+        None,
+        lambda data: _parse_by_tile(data, tiles, keep, columns),
+        parsing=parsing,
+        downloads=downloads,
+        failpoints=failpoints,
+        sleep=sleep,
+        attempts=attempts,
+    )
+    out = {}
+    for tile_id, (payload, stored) in parts.items():
+        atomic_write_bytes(
+            run_dir / rel_of(tile_id), payload, failpoint_name=failpoints.before_rename
+        )
+        out[tile_id] = stored
+    return out
+
+
+def _download_parsed(
+    client: RunClient,
+    processing_id: str,
+    query_aoi: str | None,
+    parse: Callable[[bytes], Any],
+    *,
+    parsing: Any,
+    downloads: Any,
+    failpoints: Failpoints,
+    sleep: Callable[[float], None],
+    attempts: int,
+) -> Any:
+    """``parse`` of a downloaded result, downloading again after a backoff while the
+    body is unreadable (see the module)."""
     for attempt in range(attempts):
-        data = client.processings.result_bytes(processing_id, query_aoi)
+        with downloads if downloads is not None else contextlib.nullcontext():
+            data = client.processings.result_bytes(processing_id, query_aoi)
         failpoint(failpoints.downloaded)
         try:
             with parsing if parsing is not None else contextlib.nullcontext():
-                payload, stored = _parse(data, columns)
-            break
+                return parse(data)
         except DamagedResultError as exc:
             del data
             if attempt + 1 >= attempts:
@@ -107,10 +183,7 @@ def store_result(
                 delay,
             )
             sleep(delay)
-    atomic_write_bytes(
-        run_dir / rel, payload, failpoint_name=failpoints.before_rename, durable=durable
-    )
-    return stored
+    raise ValueError("attempts must be at least 1")  # pragma: no cover
 
 
 def _parse(data: bytes, columns: dict[str, Any]) -> tuple[bytes, Stored]:
@@ -118,13 +191,55 @@ def _parse(data: bytes, columns: dict[str, Any]) -> tuple[bytes, Stored]:
     del data
     table, repairs = repair_parts(table, geoms)
     del geoms
+    payload, stored = _encode(table, columns, repairs)
+    del table
+    release_memory()
+    return payload, stored
+
+
+def _encode(table: Any, columns: dict[str, Any], repairs: Repairs) -> tuple[bytes, Stored]:
     n = table.num_rows
     for name, value in columns.items():
         table = table.append_column(name, constant_column(value, n))
-    payload = geoparquet_bytes(table)
+    return geoparquet_bytes(table), Stored(n, repairs)
+
+
+def _parse_by_tile(
+    data: bytes, tiles: gpd.GeoDataFrame, keep: set[str], columns: dict[str, Any]
+) -> dict[str, tuple[bytes, Stored]]:
+    table, geoms = read_geojson_parts(data)
+    del data
+    table, repairs = repair_parts(table, geoms)
+    geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+    at = tiles_of(tiles, geoms)
+    out = {}
+    for i, (tile_id, row) in enumerate(zip(tiles["tile_id"], tiles["row"], strict=True)):
+        tile_id = str(tile_id)
+        if tile_id not in keep:
+            continue
+        part = table.filter(at == i)
+        # the counts of repaired and dropped objects go with the first tile stored
+        out[tile_id] = _encode(part, {"row": row, "tile_id": tile_id, **columns},
+                               Repairs() if out else repairs)  # fmt: skip
     del table
     release_memory()
-    return payload, Stored(n, repairs)
+    return out
+
+
+def tiles_of(tiles: gpd.GeoDataFrame, geoms: np.ndarray) -> np.ndarray:
+    """The position in ``tiles`` of the tile holding each geometry (by a point inside
+    it; the nearest tile when none holds it), as :func:`tile_for` matches an AOI."""
+    if len(geoms) == 0:
+        return np.zeros(0, dtype=np.intp)
+    pts = shapely.point_on_surface(geoms)
+    tree = shapely.STRtree(tiles.geometry.values)
+    at = np.full(len(geoms), -1, dtype=np.intp)
+    src, hit = tree.query(pts, predicate="intersects")
+    at[src[::-1]] = hit[::-1]  # the first tile holding each point
+    missing = np.flatnonzero(at < 0)
+    if len(missing):
+        at[missing] = tree.query_nearest(pts[missing], all_matches=False)[1]
+    return at
 
 
 def tile_for(tiles: gpd.GeoDataFrame, aoi: Any) -> str | None:

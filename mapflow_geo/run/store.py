@@ -29,7 +29,7 @@ from mapflow_geo._secrets import redact
 from mapflow_geo.messages import render_message
 from mapflow_geo.models import Status
 from mapflow_geo.results import MapflowResult, read_result_files, stitch
-from mapflow_geo.results.io import FILE_COLUMNS, empty_features
+from mapflow_geo.results.io import FILE_COLUMNS, empty_features, system_allocator
 from mapflow_geo.results.repair import QA_COLUMNS
 from mapflow_geo.run import journal as jr
 from mapflow_geo.run._failpoints import failpoint
@@ -236,7 +236,7 @@ def _merge_stored(
 ) -> gpd.GeoDataFrame:
     """Every stored piece in one frame, stitched: ``MapflowResult.features``."""
     pieces = int(pd.to_numeric(files["features"]).sum()) if len(files) else 0
-    with stitching(pieces, enabled=progress) as done:
+    with stitching(pieces, enabled=progress) as done, system_allocator():
         merged = read_result_files(files["path"])
         failpoint("mid_merge")
         out = stitch(merged, plan)

@@ -437,6 +437,10 @@ def result(svc: Service, req: Request, processing_id: str) -> Response:
     proc = svc.processing(processing_id)
     now = svc.now()
     aoi_id = req.arg("aoiId")
+    if aoi_id and not svc.opts.result_per_aoi:
+        raise ApiError(
+            400, "BAD_REQUEST", "Unknown query parameter 'aoiId'", {"parameter": "aoiId"}
+        )
     if aoi_id:
         chosen = [a for a in proc.aois if a.id == aoi_id]
         if not chosen:

@@ -258,7 +258,8 @@ class _Handler(BaseHTTPRequestHandler):
         faults = sim.faults
         if faults["latency_s"] > 0:
             time.sleep(faults["latency_s"])
-        fault = sim._draw_fault(self.command, path)
+        selected = f"{path}?{parts.query}" if parts.query else path  # what `paths` match
+        fault = sim._draw_fault(self.command, selected)
         resp: Response | None = None
         hang = 0.0
         if fault == "reset":
@@ -309,7 +310,7 @@ class _Handler(BaseHTTPRequestHandler):
                 rec.fault = "cut_listing"
                 rec.handled_status = resp.status
                 resp = cut
-            after = sim._draw_after_fault(self.command, path) if resp is not None else None
+            after = sim._draw_after_fault(self.command, selected) if resp is not None else None
             if after is not None:
                 rec.fault = after
                 rec.handled_status = resp.status

@@ -74,6 +74,7 @@ class SimOptions:
     listing_lag_s: float = 0.0  # a new processing shows in listings only after this delay
     page_size: int | None = None  # cap of every listing page (paged and unpaged listings)
     tile_url_token_in_path: bool = False  # layer tile URLs embed the account's token
+    result_per_aoi: bool = True  # False: ``?aoiId=`` on a result is refused (400)
     # review workflow (/user/status reviewWorkflowEnabled): OK processings wait IN_REVIEW
     review_workflow: bool = False
     template_area_limit_km2: float = 100.0  # templateAreaLimit

@@ -11,7 +11,7 @@ import time
 
 import pytest
 import requests
-from support.sim_http import SMALL, Api
+from support.sim_http import SMALL, Api, box
 
 from mapflow_geo.sim import serve
 
@@ -95,6 +95,35 @@ def test_fault_methods_filter(mapflow_sim, api):
         ).status_code
         == 200
     )
+
+
+TWO_AOIS = {
+    "type": "MultiPolygon",
+    "coordinates": [box(37.615, 55.755, 37.62, 55.758)["coordinates"],
+                    box(37.63, 55.755, 37.635, 55.758)["coordinates"]],
+}  # fmt: skip
+
+
+def test_fault_paths_match_the_query_one_aoi_result():
+    with serve(processing_seconds=0) as sim:
+        api = Api(sim)
+        pid = api.create(geometry=TWO_AOIS)["id"]
+        a, b = (x["id"] for x in api.get(f"/processings/{pid}/aois").json())
+        sim.set_faults({"status_503": 1.0, "paths": [f"/processings/{pid}/result?aoiId={a}"]})
+        assert api.get(f"/processings/{pid}/result", params={"aoiId": a}).status_code == 503
+        assert api.get(f"/processings/{pid}/result", params={"aoiId": b}).status_code == 200
+        assert api.get(f"/processings/{pid}/result").status_code == 200
+
+
+def test_results_per_aoi_can_be_refused_whole_result_served():
+    with serve(processing_seconds=0, result_per_aoi=False) as sim:
+        api = Api(sim)
+        pid = api.create(geometry=TWO_AOIS)["id"]
+        a = api.get(f"/processings/{pid}/aois").json()[0]["id"]
+        r = api.get(f"/processings/{pid}/result", params={"aoiId": a})
+        assert r.status_code == 400 and r.json()["code"] == "BAD_REQUEST"
+        whole = api.get(f"/processings/{pid}/result")
+        assert whole.status_code == 200 and whole.json()["type"] == "FeatureCollection"
 
 
 def test_fault_fractions_are_seeded_and_counted():

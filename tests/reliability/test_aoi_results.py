@@ -1,0 +1,119 @@
+"""Results of a processing with several AOIs: fetched per AOI side by side, each true
+object once; one AOI's failed download fetched again without the others; the whole
+result split per tile when the service does not serve results per AOI."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+from support.areas import grid_gdf
+from support.campaign import FAST
+from support.truth import check_against_truth, truth_in
+
+import mapflow_geo  # noqa: F401
+from mapflow_geo import RetryPolicy, sim
+from mapflow_geo.client import MapflowClient
+
+SIM = dict(aoi_area_limit_km2=25, processing_seconds=0, seed=23)
+N_AOIS = 8
+
+
+def _gdf():
+    return grid_gdf(N_AOIS, km=0.8)  # small squares: one processing of 8 AOIs
+
+
+def _results(server) -> list:
+    return [r for r in server.requests if r.method == "GET" and r.path.endswith("/result")]
+
+
+def _aoi_of(rec) -> str | None:
+    q = dict(p.split("=", 1) for p in rec.query.split("&") if "=" in p)
+    return q.get("aoiId")
+
+
+def _check_truth(server, gdf, res) -> None:
+    date = str(res.features["imagery_date"].iloc[0].date())
+    truth, _, damage = truth_in(server, gdf.geometry, date)
+    check_against_truth(np.asarray(res.features.geometry.values), truth, damage)
+
+
+def _max_overlap(records) -> int:
+    """Most requests in flight at once (from the server's log)."""
+    edges = sorted([(r.time, 1) for r in records] + [(r.time + r.duration, -1) for r in records])
+    now = best = 0
+    for _, d in edges:
+        now += d
+        best = max(best, now)
+    return best
+
+
+def test_per_aoi_results_side_by_side_every_true_object_once(tmp_path):
+    gdf = _gdf()
+    with sim.serve(**SIM, faults={"latency_s": 0.1}) as server:
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, max_workers=3, **FAST
+        )
+        assert res.tiles["processing_key"].nunique() == 1 and len(res.tiles) == N_AOIS
+        results = _results(server)
+        _check_truth(server, gdf, res)
+    assert res.complete
+    aois = [_aoi_of(r) for r in results]
+    assert None not in aois and len(aois) == len(set(aois)) == N_AOIS  # each AOI once
+    assert all(r.status == 200 for r in results)
+    assert 2 <= _max_overlap(results) <= 3  # side by side, within max_workers
+    assert set(res.features["tile_id"]) <= set(res.tiles["tile_id"])
+
+
+def test_failed_aoi_download_fetched_again_without_the_others(tmp_path):
+    """One AOI's result answers 503 (past the client's retries) for a while: the other
+    AOIs are stored once each, and that one is fetched again until it lands."""
+    gdf = _gdf()
+    with sim.serve(**dict(SIM, processing_seconds=1.5)) as server:
+        client = MapflowClient(
+            sim.DEFAULT_TOKEN, base_url=server.url, retry=RetryPolicy(max_retries=0)
+        )
+        chosen: dict = {}
+
+        def break_one_aoi() -> None:  # once the processing exists: fail one AOI's result
+            while not server.processings:
+                time.sleep(0.02)
+            pid = server.processings[0]["id"]
+            aoi = client.processings.aois(pid)[0].id
+            chosen["aoi"] = aoi
+            server.set_faults(
+                {"status_503": 1.0, "paths": [f"/processings/{pid}/result?aoiId={aoi}"]}
+            )
+            while len([r for r in _results(server) if r.status == 503]) < 2:
+                time.sleep(0.02)
+            server.clear_faults()
+
+        breaker = threading.Thread(target=break_one_aoi, daemon=True)
+        breaker.start()
+        res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        breaker.join(5)
+        results = _results(server)
+        _check_truth(server, gdf, res)
+    assert res.complete
+    failed = [r for r in results if r.status == 503]
+    assert len(failed) >= 2 and {_aoi_of(r) for r in failed} == {chosen["aoi"]}
+    ok = [_aoi_of(r) for r in results if r.status == 200]
+    assert len(ok) == len(set(ok)) == N_AOIS  # every AOI stored once, none fetched twice
+
+
+def test_whole_result_split_per_tile_when_per_aoi_is_refused(tmp_path):
+    gdf = _gdf()
+    with sim.serve(**SIM, result_per_aoi=False) as server:
+        res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        results = _results(server)
+        _check_truth(server, gdf, res)
+    assert res.complete and (res.tiles["status"] == "OK").all()
+    whole = [r for r in results if _aoi_of(r) is None]
+    assert len(whole) == 1 and whole[0].status == 200  # one download of the whole result
+    assert all(r.status == 400 for r in results if _aoi_of(r) is not None)
+    # every object with the tile that holds it
+    tiles = res.tiles.set_index("tile_id").geometry
+    pts = res.features.geometry.representative_point()
+    assert all(tiles[t].intersects(p) for t, p in zip(res.features["tile_id"], pts, strict=True))
+    assert res.qa["objects"].sum() >= len(res.features) > 0
