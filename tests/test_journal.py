@@ -5,6 +5,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -224,3 +225,61 @@ def test_failed_write_leaves_the_in_memory_copy_as_on_disk(tmp_path, monkeypatch
         monkeypatch.setattr(j, "_db", real)
         assert j.get("p1").status is None
         assert [r.status for r in j.records()] == [None]
+
+
+def test_every_change_reaches_the_file_as_written(tmp_path):
+    """What each call records is what a later process reads from the file: states, ids,
+    statuses, costs, messages, restarts and times (the in-memory copy is no witness)."""
+    t0 = time.time()
+    with jr.Journal(tmp_path, "d" * 64) as j:
+        j.add_planned_many([(k, 1, 1.0) for k in "abcdefg"])
+        for k in "adefg":
+            j.mark_intent(k, meta={"k": k})
+        for k, cost in (("a", 6), ("d", 1), ("e", 2), ("g", 4)):
+            j.mark_created(k, f"id-{k}", status="IN_PROGRESS", cost=cost)
+        j.mark_intent("b", meta={"k": "b"})
+        j.mark_not_created("b", message="no credits")
+        j.update_status("a", status="IN_PROGRESS", percent=40, messages=["slow"])
+        j.update_statuses([{"key": "d", "status": "REPLANNED"}, {"key": "e", "status": "FAILED"}])
+        j.update_status("c", status="NOT_CREATED", cost=3)  # refused, never given an id
+        for k in "acde":
+            if k == "a":
+                j.update_status("a", status="OK", percent=100, cost=6)
+            stored = {"aoi_id": "w", "tile_id": k, "status": "OK", "features": 2}
+            j.finish(k, [{**stored, "path": f"r/{k}.parquet"}])
+        j.count_restart("g")
+        j.count_restart("g")
+        t1 = time.time()
+    with jr.Journal(tmp_path, "d" * 64) as j:
+        a, b, c, g = (j.get(k) for k in "abcg")
+        assert (a.state, a.processing_id, a.status, a.percent, a.cost) == (
+            jr.FINISHED,
+            "id-a",
+            "OK",
+            100,
+            6,
+        )
+        assert a.messages == ["slow"] and t0 <= a.created_at <= a.finished_at <= t1
+        assert (b.state, b.processing_id, b.messages) == (jr.PLANNED, None, ["no credits"])
+        assert (c.status, c.cost, c.processing_id) == ("NOT_CREATED", 3, None)
+        assert (g.state, g.restarts, g.create_attempts) == (jr.CREATED, 2, 1)
+        assert all(t0 <= r.updated_at <= t1 for r in j.records() if r.key != "f")
+        # credits: what created processings cost; failed: finished other than OK/re-planned
+        assert j.tally() == {
+            "records": 7,
+            "finished": 4,
+            "live": 2,
+            "created": 4,
+            "failed": 2,
+            "credits": 13,
+        }
+        assert j.stored_objects() == 8
+        assert j.reopen_not_created() == ["c"]
+        j.reopen_downloads({"a": ["w"], "c": ["w"]})
+    with jr.Journal(tmp_path, "d" * 64) as j:
+        a, c = j.get("a"), j.get("c")
+        assert (a.state, a.finished_at) == (jr.CREATED, None)
+        assert (c.state, c.status, c.finished_at) == (jr.PLANNED, None, None)
+        assert [d.aoi_id for d in j.downloads()] == ["w", "w"]  # d's and e's
+        assert sorted(d.processing_key for d in j.downloads()) == ["d", "e"]
+        assert j.tally()["finished"] == 2 and j.tally()["credits"] == 13
