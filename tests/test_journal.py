@@ -239,6 +239,8 @@ def test_every_change_reaches_the_file_as_written(tmp_path):
             j.mark_created(k, f"id-{k}", status="IN_PROGRESS", cost=cost)
         j.mark_intent("b", meta={"k": "b"})
         j.mark_not_created("b", message="no credits")
+        j.mark_not_created("f")  # refused without a message: none recorded
+        j.mark_intent("f", meta={"k": "f"})
         j.update_status("a", status="IN_PROGRESS", percent=40, messages=["slow"])
         j.update_statuses([{"key": "d", "status": "REPLANNED"}, {"key": "e", "status": "FAILED"}])
         j.update_status("c", status="NOT_CREATED", cost=3)  # refused, never given an id
@@ -249,6 +251,7 @@ def test_every_change_reaches_the_file_as_written(tmp_path):
             j.finish(k, [{**stored, "path": f"r/{k}.parquet"}])
         j.count_restart("g")
         j.count_restart("g")
+        assert j.get("g").restarts == 2  # the runner's own copy counts them too
         t1 = time.time()
     with jr.Journal(tmp_path, "d" * 64) as j:
         a, b, c, g = (j.get(k) for k in "abcg")
@@ -278,8 +281,11 @@ def test_every_change_reaches_the_file_as_written(tmp_path):
         j.reopen_downloads({"a": ["w"], "c": ["w"]})
     with jr.Journal(tmp_path, "d" * 64) as j:
         a, c = j.get("a"), j.get("c")
-        assert (a.state, a.finished_at) == (jr.CREATED, None)
+        assert (a.state, a.finished_at) == (jr.CREATED, None) and a.updated_at >= t1
         assert (c.state, c.status, c.finished_at) == (jr.PLANNED, None, None)
         assert [d.aoi_id for d in j.downloads()] == ["w", "w"]  # d's and e's
         assert sorted(d.processing_key for d in j.downloads()) == ["d", "e"]
         assert j.tally()["finished"] == 2 and j.tally()["credits"] == 13
+    with jr.Journal(tmp_path, None, lock=False) as view:  # read from the file, no copy
+        assert view.get("f").messages == [] and view.get("f").create_attempts == 2
+        assert view.get("no such key") is None

@@ -120,7 +120,9 @@ EQUIVALENT: dict[str, str] = {
 #: A mutant whose only change is the case of an SQL statement (mutmut lower-cases string
 #: literals): SQL keywords and these table and column names are case-insensitive, and the
 #: statements it applies to hold no quoted text of their own.
-_SQL = re.compile(r"\s*\"\s*(SELECT|UPDATE|INSERT|DELETE|CREATE|WHERE|FROM|SET|AND|OR)\b")
+_SQL = re.compile(
+    r"\s*f?\"\s*(SELECT|UPDATE|INSERT|DELETE|CREATE|WHERE|FROM|SET|AND|OR|COALESCE|VALUES|ON)\b"
+)
 
 
 def sql_case_only(diff: str) -> bool:
