@@ -252,8 +252,10 @@ def test_every_change_reaches_the_file_as_written(tmp_path):
         j.count_restart("g")
         j.count_restart("g")
         assert j.get("g").restarts == 2  # the runner's own copy counts them too
+        mine = [dataclasses.asdict(r) for r in j.records()]
         t1 = time.time()
     with jr.Journal(tmp_path, "d" * 64) as j:
+        assert [dataclasses.asdict(r) for r in j.records()] == mine  # the copy was the file
         a, b, c, g = (j.get(k) for k in "abcg")
         assert (a.state, a.processing_id, a.status, a.percent, a.cost) == (
             jr.FINISHED,
