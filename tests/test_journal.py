@@ -233,6 +233,7 @@ def test_every_change_reaches_the_file_as_written(tmp_path):
     t0 = time.time()
     with jr.Journal(tmp_path, "d" * 64) as j:
         j.add_planned_many([(k, 1, 1.0) for k in "abcdefg"])
+        j.records()  # the runner reads them first: from here on writes update its copy too
         for k in "adefg":
             j.mark_intent(k, meta={"k": k})
         for k, cost in (("a", 6), ("d", 1), ("e", 2), ("g", 4)):
