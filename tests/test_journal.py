@@ -243,7 +243,10 @@ def test_every_change_reaches_the_file_as_written(tmp_path):
         j.mark_not_created("f")  # refused without a message: none recorded
         j.mark_intent("f", meta={"k": "f"})
         j.update_status("a", status="IN_PROGRESS", percent=40, messages=["slow"])
-        j.update_statuses([{"key": "d", "status": "REPLANNED"}, {"key": "e", "status": "FAILED"}])
+        j.mark_created("g", "id-g", status="IN_PROGRESS", cost=4)  # found again: same time
+        unknown = {"key": "no such key", "status": "OK"}
+        j.update_statuses([unknown, {"key": "d", "status": "REPLANNED"}])
+        j.update_statuses([{"key": "e", "status": "FAILED"}])
         j.update_status("c", status="NOT_CREATED", cost=3)  # refused, never given an id
         for k in "acde":
             if k == "a":
@@ -253,6 +256,7 @@ def test_every_change_reaches_the_file_as_written(tmp_path):
         j.count_restart("g")
         j.count_restart("g")
         assert j.get("g").restarts == 2  # the runner's own copy counts them too
+        j.update_status("g", status="IN_PROGRESS", percent=10)
         mine = [dataclasses.asdict(r) for r in j.records()]
         t1 = time.time()
     with jr.Journal(tmp_path, "d" * 64) as j:

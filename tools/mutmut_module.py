@@ -121,9 +121,16 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (37, 40, 45)
     },
-    "mapflow_geo.run.journal.xǁJournalǁmark_not_created__mutmut_11": (
-        "every record read again instead of the one written: the in-memory copy is the file's"
-    ),
+    **{
+        f"mapflow_geo.run.journal.xǁJournalǁ{name}": (
+            "every record read again instead of those written: the in-memory copy is the file's"
+        )
+        for name in (
+            "mark_not_created__mutmut_11",
+            "reopen_not_created__mutmut_20",
+            "reopen_downloads__mutmut_19",
+        )
+    },
 }
 
 #: A mutant whose only change is the case of an SQL statement (mutmut lower-cases string
@@ -146,6 +153,14 @@ def sql_case_only(diff: str) -> bool:
 #: Survivors that are not equivalent but that no test can see, with the reason; they
 #: still count against the kill rate.
 UNSEEABLE: dict[str, str] = {
+    **{
+        f"mapflow_geo.run.journal.xǁ_GroupCommitǁsubmit__mutmut_{n}": (
+            "the leader's flag never set: callers commit their own batches instead of waiting "
+            "for the leader's; each intent is still on disk before its caller returns, only "
+            "the sharing of fsyncs is lost, and no test can force two callers into one window"
+        )
+        for n in (8, 9)
+    },
     "mapflow_geo.run.prepare.x_check_budget__mutmut_45": (
         "area >= remaining instead of >: differs only when the geodesic area in m² (a float) "
         "equals the integer m² the service reports"
