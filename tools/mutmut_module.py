@@ -122,6 +122,16 @@ EQUIVALENT: dict[str, str] = {
         for n in (37, 40, 45)
     },
     **{
+        f"mapflow_geo.run.journal.xǁJournalǁmark_intent__mutmut_{n}": (
+            "meta's text without sorted keys: it is read back as a dict, its text compared "
+            "by nothing"
+        )
+        for n in (3, 5, 6)
+    },
+    "mapflow_geo.run.journal.xǁ_GroupCommitǁsubmit__mutmut_15": (
+        "the leader's flag reset to None instead of False: both are false"
+    ),
+    **{
         f"mapflow_geo.run.journal.xǁJournalǁ{name}": (
             "every record read again instead of those written: the in-memory copy is the file's"
         )
