@@ -4,6 +4,7 @@ each processing paid once — across a SIGKILL and resume."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -152,3 +153,16 @@ def test_an_unreadable_result_waits_for_the_next_check_and_damaged_objects_are_r
         # every object damaged to nothing is missing from the state, every other is there
         assert len(upd.features) == int(inside.sum()) - len(gone)
         _paid_once(server)
+
+
+@pytest.mark.parametrize(("account_limit", "planned_with"), [(37.5, 37.5), (0, 100.0)])
+def test_template_area_limit_is_the_accounts(tmp_path, account_limit, planned_with):
+    """A monitor plans its template's AOIs with the account's ``templateAreaLimit`` (m² in
+    ``/user/status``, km² in the run's parameters), the service's default 100 km² when the
+    account reports none."""
+    with sim.serve(**SIM, template_area_limit_km2=account_limit) as server:
+        _areas().mapflow.monitor("buildings", client=server.client(), run_dir=tmp_path / "w")
+        reported = server.client().account.status().raw["templateAreaLimit"]
+    assert reported == int(account_limit * 1e6)  # what the service says, in m²
+    params = json.loads((tmp_path / "w" / "params.json").read_text())
+    assert params["template_area_limit_km2"] == planned_with

@@ -122,6 +122,12 @@ EQUIVALENT: dict[str, str] = {
         for n in (37, 40, 45)
     },
     **{
+        f"mapflow_geo.run.monitor.x__template_limit__mutmut_{n}": (
+            "getattr(status, 'raw') with another default or none: every record has raw"
+        )
+        for n in (5, 8)
+    },
+    **{
         f"mapflow_geo.run.journal.xǁJournalǁmark_intent__mutmut_{n}": (
             "meta's text without sorted keys: it is read back as a dict, its text compared "
             "by nothing"
@@ -163,6 +169,13 @@ def sql_case_only(diff: str) -> bool:
 #: Survivors that are not equivalent but that no test can see, with the reason; they
 #: still count against the kill rate.
 UNSEEABLE: dict[str, str] = {
+    **{
+        f"mapflow_geo.run.monitor.x__date_of__mutmut_{n}": (
+            "the imagery date read from the parameters when the name has none: the "
+            "simulator names every processing a template starts with its scene's date"
+        )
+        for n in (5, 8, 9, 10, 14, 15, 16)
+    },
     **{
         f"mapflow_geo.run.journal.xǁJournalǁ_commit_intents__mutmut_{n}": (
             "intents committed with synchronous=NORMAL instead of FULL: a killed process "
