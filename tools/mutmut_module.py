@@ -121,6 +121,9 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (37, 40, 45)
     },
+    "mapflow_geo.run.monitor.x__date_of__mutmut_21": (
+        'a missing text searched as "XXXX" instead of "": neither holds a date'
+    ),
     **{
         f"mapflow_geo.run.monitor.x__template_limit__mutmut_{n}": (
             "getattr(status, 'raw') with another default or none: every record has raw"
@@ -175,6 +178,13 @@ UNSEEABLE: dict[str, str] = {
             "simulator names every processing a template starts with its scene's date"
         )
         for n in (5, 8, 9, 10, 14, 15, 16)
+    },
+    **{
+        f"mapflow_geo.run.monitor.x__date_of__mutmut_{n}": (
+            "the creation date when neither name nor parameters hold a date: the simulator "
+            "names every processing a template starts with its scene's date"
+        )
+        for n in range(24, 35)
     },
     **{
         f"mapflow_geo.run.journal.xǁJournalǁ_commit_intents__mutmut_{n}": (
