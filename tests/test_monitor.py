@@ -51,6 +51,7 @@ def test_monitor_fetches_each_date_and_pays_each_processing_once(tmp_path):
         mon = gdf.mapflow.monitor("buildings", client=client, run_dir=tmp_path / "watch")
         first = mon.check()
         assert first.dates == [] and first.features.empty  # nothing new yet
+        assert first.changes.empty  # nothing to compare
         seen_dates: list[str] = []
         for _ in range(3):
             started = _new_imagery(server)
@@ -166,3 +167,19 @@ def test_template_area_limit_is_the_accounts(tmp_path, account_limit, planned_wi
     assert reported == int(account_limit * 1e6)  # what the service says, in m²
     params = json.loads((tmp_path / "w" / "params.json").read_text())
     assert params["template_area_limit_km2"] == planned_with
+
+
+def test_a_processing_still_running_is_fetched_once_it_ends(tmp_path):
+    """A check while the template's processings run stores nothing of them; the check
+    after they end (the service's clock moved past their processing time) fetches them."""
+    with sim.serve(**{**SIM, "processing_seconds": 3600}) as server:
+        mon = _areas().mapflow.monitor("buildings", client=server.client(), run_dir=tmp_path)
+        mon.check()
+        assert _new_imagery(server), "the template started no processing for the new imagery"
+        running = mon.check()
+        assert running.new_dates == [] and running.features.empty
+        assert set(running.processings["status"]) <= {"IN_PROGRESS", "UNPROCESSED"}
+        server.advance(2 * 3600)
+        done = mon.check()
+        assert done.new_dates and not done.features.empty
+        assert set(done.processings["status"]) == {"OK"}

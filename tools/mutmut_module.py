@@ -121,6 +121,16 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (37, 40, 45)
     },
+    **{
+        f"mapflow_geo.run.monitor.xǁMonitorǁcheck__mutmut_{n}": (
+            "the stored-file filter's and/or changed: an OK download always has its path, "
+            "a damaged one neither path nor objects, and a file of no objects adds none"
+        )
+        for n in (36, 37)
+    },
+    "mapflow_geo.run.monitor.xǁMonitorǁcheck__mutmut_43": (
+        "read_result_files([]) is empty_features(), as the else branch"
+    ),
     "mapflow_geo.run.monitor.x__date_of__mutmut_21": (
         'a missing text searched as "XXXX" instead of "": neither holds a date'
     ),
