@@ -128,6 +128,13 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (36, 37)
     },
+    **{
+        f"mapflow_geo.run.monitor.xǁMonitorǁ_record__mutmut_{n}": (
+            "a template processing's estimate or area left out of its record: the monitor "
+            "reads only its id, date, status and cost"
+        )
+        for n in (7, 8)
+    },
     "mapflow_geo.run.monitor.xǁMonitorǁcheck__mutmut_43": (
         "read_result_files([]) is empty_features(), as the else branch"
     ),
