@@ -128,6 +128,9 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (36, 37)
     },
+    "mapflow_geo.api._paging.x_walk__mutmut_27": (
+        '"post" for "POST": the transport upper-cases the method'
+    ),
     "mapflow_geo.run.monitor.xǁMonitorǁ_record__mutmut_21": (
         "meta's template key misnamed: the monitor reads only meta's date"
     ),
