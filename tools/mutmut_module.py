@@ -67,11 +67,9 @@ MODULES: dict[str, list[str]] = {
         "tests/reliability/test_create_outcomes.py",
         "tests/reliability/test_lagged_listings.py",
     ],
-    "mapflow_geo/run/journal.py": [
-        *_MONEY,
-        "tests/run/test_journal.py",
-        "tests/reliability/test_crash_points.py",
-    ],
+    # the crash campaigns' runs are child processes (the installed package, not the
+    # mutant): 50 s per surviving mutant for nothing; make mutate-named replays them
+    "mapflow_geo/run/journal.py": [*_MONEY, "tests/run/test_journal.py"],
     "mapflow_geo/run/store.py": [*_MONEY, "tests/run/test_runner.py"],
     "mapflow_geo/run/monitor.py": ["tests/run/test_monitor.py", "tests/rules/test_answer_rules.py"],
     "mapflow_geo/results/stitch.py": [
@@ -84,11 +82,15 @@ MODULES: dict[str, list[str]] = {
         "tests/results/test_dataset.py",
         "tests/rules/test_answer_rules.py",
     ],
-    "mapflow_geo/results/changes.py": [
-        "tests/results/test_changes.py",
-        "tests/results/test_changes_truth.py",
-        "tests/rules/test_answer_rules.py",
-    ],
+    **{
+        f"mapflow_geo/results/changes/{name}.py": [
+            "tests/results/test_changes.py",
+            "tests/results/test_changes_truth.py",
+            "tests/results/test_changes_identical.py",
+            "tests/rules/test_answer_rules.py",
+        ]
+        for name in ("_rule", "_identical", "_overlay")
+    },
     # the client's paging: the page walk and the processings' sweep (run the latter
     # with --only '*pages*' and the like)
     "mapflow_geo/api/_paging.py": [
@@ -131,14 +133,120 @@ EQUIVALENT: dict[str, str] = {
         "credits lying 1e-9 to 2e-9 above an integer, which integer m² areas and prices "
         "to the cent never give (their products are multiples of 1e-8)"
     ),
-    "mapflow_geo.client.xǁMapflowClientǁ_pages__mutmut_26": (
+    **{
+        f"mapflow_geo.run.journal.xǁJournalǁtally__mutmut_{n}": (
+            "zip(strict=...) over the six names and the query's six columns: same length"
+        )
+        for n in (37, 40, 45)
+    },
+    **{
+        f"mapflow_geo.run.monitor.xǁMonitorǁcheck__mutmut_{n}": (
+            "the stored-file filter's and/or changed: an OK download always has its path, "
+            "a damaged one neither path nor objects, and a file of no objects adds none"
+        )
+        for n in (36, 37)
+    },
+    "mapflow_geo.api._paging.x_walk__mutmut_27": (
         '"post" for "POST": the transport upper-cases the method'
     ),
+    "mapflow_geo.run.monitor.xǁMonitorǁ_record__mutmut_21": (
+        "meta's template key misnamed: the monitor reads only meta's date"
+    ),
+    "mapflow_geo.run.monitor.xǁMonitorǁcheck__mutmut_43": (
+        "read_result_files([]) is empty_features(), as the else branch"
+    ),
+    "mapflow_geo.run.monitor.x__date_of__mutmut_21": (
+        'a missing text searched as "XXXX" instead of "": neither holds a date'
+    ),
+    **{
+        f"mapflow_geo.run.monitor.x__template_limit__mutmut_{n}": (
+            "getattr(status, 'raw') with another default or none: every record has raw"
+        )
+        for n in (5, 8)
+    },
+    **{
+        f"mapflow_geo.run.journal.xǁJournalǁmark_intent__mutmut_{n}": (
+            "meta's text without sorted keys: it is read back as a dict, its text compared "
+            "by nothing"
+        )
+        for n in (3, 5, 6)
+    },
+    "mapflow_geo.run.journal.xǁ_GroupCommitǁsubmit__mutmut_15": (
+        "the leader's flag reset to None instead of False: both are false"
+    ),
+    **{
+        f"mapflow_geo.run.journal.xǁJournalǁ{name}": (
+            "every record read again instead of those written: the in-memory copy is the file's"
+        )
+        for name in (
+            "mark_not_created__mutmut_11",
+            "reopen_not_created__mutmut_20",
+            "reopen_downloads__mutmut_19",
+        )
+    },
 }
+
+#: A mutant whose only change is the case of an SQL statement (mutmut lower-cases string
+#: literals): SQL keywords and these table and column names are case-insensitive, and the
+#: statements it applies to hold no quoted text of their own.
+_SQL = re.compile(r"\b(SELECT|UPDATE|INSERT|DELETE|CREATE|WHERE|FROM|SET|COALESCE)\b")
+
+
+def sql_case_only(diff: str) -> bool:
+    """Whether ``diff`` (the -/+ lines of a mutant) only changes an SQL string's case."""
+    old = [ln[1:] for ln in diff.splitlines() if ln.startswith("-")]
+    new = [ln[1:] for ln in diff.splitlines() if ln.startswith("+")]
+    return (
+        len(old) == len(new) >= 1
+        and all(a != b and a.lower() == b.lower() for a, b in zip(old, new, strict=True))
+        and all(_SQL.search(a) and "'" not in a.replace("''", "") for a in old)
+    )
+
 
 #: Survivors that are not equivalent but that no test can see, with the reason; they
 #: still count against the kill rate.
 UNSEEABLE: dict[str, str] = {
+    **{
+        f"mapflow_geo.run.monitor.xǁMonitorǁ_record__mutmut_{n}": (
+            "a template processing's estimate or area recorded wrong: the monitor shows only "
+            "id, date, status and cost; no test opens a monitor's folder as a run"
+        )
+        for n in (7, 8, 12, 14, 15, 16)
+    },
+    "mapflow_geo.run.monitor.xǁMonitorǁ_record__mutmut_4": (
+        "a known processing recorded again as new: its status and cost are rewritten as an "
+        "update would; only the service's messages are not, which the simulator's template "
+        "processings do not carry"
+    ),
+    **{
+        f"mapflow_geo.run.monitor.x__date_of__mutmut_{n}": (
+            "the imagery date read from the parameters when the name has none: the "
+            "simulator names every processing a template starts with its scene's date"
+        )
+        for n in (5, 8, 9, 10, 14, 15, 16)
+    },
+    **{
+        f"mapflow_geo.run.monitor.x__date_of__mutmut_{n}": (
+            "the creation date when neither name nor parameters hold a date: the simulator "
+            "names every processing a template starts with its scene's date"
+        )
+        for n in range(24, 35)
+    },
+    **{
+        f"mapflow_geo.run.journal.xǁJournalǁ_commit_intents__mutmut_{n}": (
+            "intents committed with synchronous=NORMAL instead of FULL: a killed process "
+            "(SIGKILL) loses nothing either way, only a power cut or an OS crash would"
+        )
+        for n in (1, 2)
+    },
+    **{
+        f"mapflow_geo.run.journal.xǁ_GroupCommitǁsubmit__mutmut_{n}": (
+            "the leader's flag never set: callers commit their own batches instead of waiting "
+            "for the leader's; each intent is still on disk before its caller returns, only "
+            "the sharing of fsyncs is lost, and no test can force two callers into one window"
+        )
+        for n in (8, 9)
+    },
     "mapflow_geo.run.prepare.x_check_budget__mutmut_45": (
         "area >= remaining instead of >: differs only when the geodesic area in m² (a float) "
         "equals the integer m² the service reports"
@@ -209,17 +317,20 @@ def run_module(module: str, only: list[str]) -> dict:
     )
     stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
     alive = _survivors(work, env)
-    equivalent = [m for m in alive if m in EQUIVALENT]
-    real = [m for m in alive if m not in EQUIVALENT]
+    diffs = {m: _diff(work, env, m) for m in alive}
+    reasons = {m: EQUIVALENT[m] for m in alive if m in EQUIVALENT}
+    reasons.update({m: "the case of an SQL statement" for m in alive if sql_case_only(diffs[m])})
+    equivalent = [m for m in alive if m in reasons]
+    real = [m for m in alive if m not in reasons]
     for m in alive:
-        if m in EQUIVALENT:
-            print(f"-- {m}: equivalent ({EQUIVALENT[m]})")
+        if m in reasons:
+            print(f"-- {m}: equivalent ({reasons[m]})")
         else:
             print(
                 f"-- {m}: SURVIVED"
                 + (f" (no test can see it: {UNSEEABLE[m]})" if m in UNSEEABLE else "")
             )
-        print(_diff(work, env, m))
+        print(diffs[m])
     # mutants with a verdict (--only leaves the others untested)
     judged = ("killed", "survived", "timeout", "suspicious", "segfault", "no_tests")
     counted = sum(stats.get(k, 0) for k in judged) - len(equivalent)

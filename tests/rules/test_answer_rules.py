@@ -189,6 +189,10 @@ def test_monitor_reports_what_the_world_changed_between_two_looks(tmp_path, monk
             ids_new = set(
                 server.truth(bbox, "buildings", date=upd.dates[-1])[1]["truth_id"].tolist()
             )
+            if ids_old & ids_new:  # buildings standing at both dates are not new ones
+                assert (upd.changes["change"].astype(str) != "new").any(), (
+                    f"{len(ids_old & ids_new)} buildings stood at {old[-1]} and {upd.dates[-1]}"
+                )
             if ids_old == ids_new:
                 continue
             compared += 1

@@ -5,6 +5,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -243,3 +244,74 @@ def test_run_statuses_live_in_the_run_layer():
     assert parse_status(None) is Status.UNKNOWN and not is_finished(None)
     assert not is_finished("PLANNED") and RunStatus.PLANNED == "PLANNED"
     assert f"{RunStatus.REPLANNED}" == "REPLANNED" and str(RunStatus.NOT_CREATED) == "NOT_CREATED"
+
+
+def test_every_change_reaches_the_file_as_written(tmp_path):
+    """What each call records is what a later process reads from the file: states, ids,
+    statuses, costs, messages, restarts and times (the in-memory copy is no witness)."""
+    t0 = time.time()
+    with jr.Journal(tmp_path, "d" * 64) as j:
+        j.add_planned_many([(k, 1, 1.0) for k in "abcdefg"])
+        j.records()  # the runner reads them first: from here on writes update its copy too
+        for k in "adefg":
+            j.mark_intent(k, meta={"k": k})
+        for k, cost in (("a", 6), ("d", 1), ("e", 2), ("g", 4)):
+            j.mark_created(k, f"id-{k}", status="IN_PROGRESS", cost=cost)
+        j.mark_intent("b", meta={"k": "b"})
+        j.mark_not_created("b", message="no credits")
+        j.mark_not_created("f")  # refused without a message: none recorded
+        j.mark_intent("f", meta={"k": "f"})
+        j.update_status("a", status="IN_PROGRESS", percent=40, messages=["slow"])
+        j.mark_created("g", "id-g", status="IN_PROGRESS", cost=4)  # found again: same time
+        unknown = {"key": "no such key", "status": "OK"}
+        j.update_statuses([unknown, {"key": "d", "status": "REPLANNED"}])
+        j.update_statuses([{"key": "e", "status": "FAILED"}])
+        j.update_status("c", status="NOT_CREATED", cost=3)  # refused, never given an id
+        for k in "acde":
+            if k == "a":
+                j.update_status("a", status="OK", percent=100, cost=6)
+            stored = {"aoi_id": "w", "tile_id": k, "status": "OK", "features": 2}
+            j.finish(k, [{**stored, "path": f"r/{k}.parquet"}])
+        j.count_restart("g")
+        j.count_restart("g")
+        assert j.get("g").restarts == 2  # the runner's own copy counts them too
+        j.update_status("g", status="IN_PROGRESS", percent=10)
+        mine = [dataclasses.asdict(r) for r in j.records()]
+        t1 = time.time()
+    with jr.Journal(tmp_path, "d" * 64) as j:
+        assert [dataclasses.asdict(r) for r in j.records()] == mine  # the copy was the file
+        a, b, c, g = (j.get(k) for k in "abcg")
+        assert (a.state, a.processing_id, a.status, a.percent, a.cost) == (
+            jr.FINISHED,
+            "id-a",
+            "OK",
+            100,
+            6,
+        )
+        assert a.messages == ["slow"] and t0 <= a.created_at <= a.finished_at <= t1
+        assert (b.state, b.processing_id, b.messages) == (jr.PLANNED, None, ["no credits"])
+        assert (c.status, c.cost, c.processing_id) == ("NOT_CREATED", 3, None)
+        assert (g.state, g.restarts, g.create_attempts) == (jr.CREATED, 2, 1)
+        assert all(t0 <= r.updated_at <= t1 for r in j.records() if r.key != "f")
+        # credits: what created processings cost; failed: finished other than OK/re-planned
+        assert j.tally() == {
+            "records": 7,
+            "finished": 4,
+            "live": 2,
+            "created": 4,
+            "failed": 2,
+            "credits": 13,
+        }
+        assert j.stored_objects() == 8
+        assert j.reopen_not_created() == ["c"]
+        j.reopen_downloads({"a": ["w"], "c": ["w"]})
+    with jr.Journal(tmp_path, "d" * 64) as j:
+        a, c = j.get("a"), j.get("c")
+        assert (a.state, a.finished_at) == (jr.CREATED, None) and a.updated_at >= t1
+        assert (c.state, c.status, c.finished_at) == (jr.PLANNED, None, None)
+        assert [d.aoi_id for d in j.downloads()] == ["w", "w"]  # d's and e's
+        assert sorted(d.processing_key for d in j.downloads()) == ["d", "e"]
+        assert j.tally()["finished"] == 2 and j.tally()["credits"] == 13
+    with jr.Journal(tmp_path, None, lock=False) as view:  # read from the file, no copy
+        assert view.get("f").messages == [] and view.get("f").create_attempts == 2
+        assert view.get("no such key") is None

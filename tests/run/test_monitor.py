@@ -4,6 +4,7 @@ each processing paid once — across a SIGKILL and resume."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -50,6 +51,7 @@ def test_monitor_fetches_each_date_and_pays_each_processing_once(tmp_path):
         mon = gdf.mapflow.monitor("buildings", client=client, run_dir=tmp_path / "watch")
         first = mon.check()
         assert first.dates == [] and first.features.empty  # nothing new yet
+        assert first.changes.empty  # nothing to compare
         seen_dates: list[str] = []
         for _ in range(3):
             started = _new_imagery(server)
@@ -152,3 +154,32 @@ def test_an_unreadable_result_waits_for_the_next_check_and_damaged_objects_are_r
         # every object damaged to nothing is missing from the state, every other is there
         assert len(upd.features) == int(inside.sum()) - len(gone)
         _paid_once(server)
+
+
+@pytest.mark.parametrize(("account_limit", "planned_with"), [(37.5, 37.5), (0, 100.0)])
+def test_template_area_limit_is_the_accounts(tmp_path, account_limit, planned_with):
+    """A monitor plans its template's AOIs with the account's ``templateAreaLimit`` (m² in
+    ``/user/status``, km² in the run's parameters), the service's default 100 km² when the
+    account reports none."""
+    with sim.serve(**SIM, template_area_limit_km2=account_limit) as server:
+        _areas().mapflow.monitor("buildings", client=server.client(), run_dir=tmp_path / "w")
+        reported = server.client().account.status().raw["templateAreaLimit"]
+    assert reported == int(account_limit * 1e6)  # what the service says, in m²
+    params = json.loads((tmp_path / "w" / "params.json").read_text())
+    assert params["template_area_limit_km2"] == planned_with
+
+
+def test_a_processing_still_running_is_fetched_once_it_ends(tmp_path):
+    """A check while the template's processings run stores nothing of them; the check
+    after they end (the service's clock moved past their processing time) fetches them."""
+    with sim.serve(**{**SIM, "processing_seconds": 3600}) as server:
+        mon = _areas().mapflow.monitor("buildings", client=server.client(), run_dir=tmp_path)
+        mon.check()
+        assert _new_imagery(server), "the template started no processing for the new imagery"
+        running = mon.check()
+        assert running.new_dates == [] and running.features.empty
+        assert set(running.processings["status"]) <= {"IN_PROGRESS", "UNPROCESSED"}
+        server.advance(2 * 3600)
+        done = mon.check()
+        assert done.new_dates and not done.features.empty
+        assert set(done.processings["status"]) == {"OK"}
