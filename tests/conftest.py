@@ -3,6 +3,7 @@ plugin (entry point ``mapflow_sim``), as it does for users."""
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -31,9 +32,18 @@ LONG_S = 3600 if os.environ.get("MAPFLOW_FULL") else 900
 LONG_FILES = ("tests/browser/", "test_scale.py", "test_notebooks.py", "test_runner_kill.py")
 
 
-def pytest_collection_modifyitems(config, items):
-    import pytest
+@pytest.fixture(autouse=True)
+def _package_options_restored():
+    """Options a test or a docs example sets for the process do not reach the next test."""
+    from mapflow_geo.results._options import OPTIONS
 
+    saved = dict(OPTIONS)
+    yield
+    OPTIONS.clear()
+    OPTIONS.update(saved)
+
+
+def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("timeout") is not None:
             continue

@@ -12,6 +12,7 @@ import functools
 import io
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -122,10 +123,25 @@ def _read(data: bytes | str | dict) -> tuple[pa.Table, np.ndarray | None]:
     return _gdal_table(data), None
 
 
+#: a JSON escape of half a surrogate pair (a character beyond U+FFFF written as ASCII)
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89abAB]")
+
+
+def _unescape_surrogates(data: bytes) -> bytes:
+    """The same collection with characters beyond U+FFFF written as UTF-8: GDAL reads
+    their ``\\ud8xx\\udcxx`` escapes as two replacement characters."""
+    try:
+        return json.dumps(json.loads(data), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    except (ValueError, UnicodeError):
+        return data  # unreadable as JSON: GDAL says why
+
+
 def _gdal_table(data: bytes) -> pa.Table:
     """Any readable GeoJSON FeatureCollection through GDAL (pyogrio), geometry as WKB."""
     import pyogrio  # only here: its import costs 0.4 s that the fast path never needs
 
+    if _ESCAPED_SURROGATE.search(data):
+        data = _unescape_surrogates(data)
     try:
         meta, table = pyogrio.read_arrow(io.BytesIO(data))
     except Exception as exc:  # noqa: BLE001 - GDAL's errors for unreadable GeoJSON vary
