@@ -16,7 +16,7 @@ memory (``VmHWM``):
 * **stream** — ``open_run(run_dir)``, ``res.to_parquet(folder)``, ``res.stats``: the
   post-run work alone.
 * **in memory (baseline)** — ``open_run(run_dir)`` and ``res.features`` (every piece read
-  and stitched in one frame, the path before issue 13), then ``res.stats``.
+  and stitched in one frame), then ``res.stats``.
 
 The object counts of the three must agree (dataset rows, stats, ``len(features)``).
 ``--belgium`` runs the acceptance: Belgium (Natural Earth low-res, from pyogrio's test
