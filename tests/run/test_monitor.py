@@ -13,8 +13,10 @@ import textwrap
 from collections import Counter
 
 import geopandas as gpd
+import numpy as np
 import pytest
 import shapely
+from support.truth import check_against_truth, truth_in
 
 import mapflow_geo  # noqa: F401  (gdf.mapflow)
 from mapflow_geo import sim
@@ -75,6 +77,28 @@ def test_monitor_fetches_each_date_and_pays_each_processing_once(tmp_path):
         assert {p["id"] for p in template_procs} == set(again.processings["processing_id"])
         assert again.credits == sum(p["cost"] for p in template_procs)
     assert len(seen_dates) >= 3 and seen_dates == sorted(seen_dates)
+
+
+def test_state_at_each_date_is_the_world_at_that_date(tmp_path):
+    """``Monitor.state(date)`` holds the simulator's true objects at that date, each whole
+    and once; before the first date it is empty, and without a date it is the latest."""
+    gdf = _areas()
+    with sim.serve(**SIM) as server:
+        mon = gdf.mapflow.monitor("buildings", client=server.client(), run_dir=tmp_path / "w")
+        for _ in range(2):
+            _new_imagery(server)
+            upd = mon.check()
+        assert len(upd.dates) >= 2
+        for date in upd.dates:
+            got = np.asarray(mon.state(date).geometry.values)
+            truth, _, damage = truth_in(server, gdf.geometry, date)
+            assert len(truth), f"no true building at {date}: nothing tested"
+            assert len(got) == len(truth), date
+            check_against_truth(got, truth, damage)
+        assert mon.state("1900-01-01").empty
+        assert (
+            mon.state().geometry.normalize().equals(mon.state(upd.dates[-1]).geometry.normalize())
+        )
 
 
 CHILD = textwrap.dedent(
