@@ -51,9 +51,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import shapely
-from fsspec.implementations.local import LocalFileSystem
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+# the byte-counting file system the dataset tests use
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+
+from support.reads import Counting  # noqa: E402
 
 from mapflow_geo.results.dataset import write_frame_dataset  # noqa: E402
 
@@ -148,29 +151,6 @@ def dataset(n: int, cache: Path) -> tuple[Path, dict]:
     meta = {"generate_s": t1 - t0, "write_s": t2 - t1}
     stamp.write_text(json.dumps(meta))
     return out, meta
-
-
-class Counting(LocalFileSystem):
-    """The local file system, counting the bytes its files' ``read`` calls return."""
-
-    protocol = ("counting",)
-    read_bytes = 0
-
-    @classmethod
-    def _strip_protocol(cls, path):
-        return LocalFileSystem._strip_protocol(str(path).removeprefix("counting://"))
-
-    def _open(self, path, mode="rb", **kwargs):
-        f = super()._open(path, mode, **kwargs)
-        read = f.read
-
-        def counted(*args, **kw):
-            data = read(*args, **kw)
-            Counting.read_bytes += len(data)
-            return data
-
-        f.read = counted
-        return f
 
 
 def _where(win) -> str:

@@ -15,7 +15,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 import shapely
-from fsspec.implementations.local import LocalFileSystem
+from support.reads import Counting
 
 import mapflow_geo
 from mapflow_geo.results.dataset import write_frame_dataset
@@ -180,30 +180,6 @@ def big(tmp_path_factory):
     met = sum(int(_meets(_row_group_boxes(p), WINDOW).sum()) for p in info.parts)
     size = sum(os.path.getsize(p) for p in info.parts)
     return out, info, want, met / groups, size
-
-
-class Counting(LocalFileSystem):
-    """The local file system, counting the bytes read through it."""
-
-    protocol = ("counting",)
-    read_bytes = 0
-
-    @classmethod
-    def _strip_protocol(cls, path):
-        path = str(path)
-        return LocalFileSystem._strip_protocol(path.removeprefix("counting://"))
-
-    def _open(self, path, mode="rb", **kwargs):
-        f = super()._open(path, mode, **kwargs)
-        read = f.read
-
-        def counted(*args, **kw):
-            data = read(*args, **kw)
-            Counting.read_bytes += len(data)
-            return data
-
-        f.read = counted
-        return f
 
 
 def _read_bytes(fn) -> tuple[object, int]:
