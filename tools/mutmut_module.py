@@ -155,6 +155,12 @@ EQUIVALENT: dict[str, str] = {
     "mapflow_geo.run.monitor.xǁMonitorǁcheck__mutmut_43": (
         "read_result_files([]) is empty_features(), as the else branch"
     ),
+    "mapflow_geo.run.monitor.xǁMonitorǁstate__mutmut_14": (
+        "read_result_files([]) is empty_features(), as the else branch"
+    ),
+    "mapflow_geo.run.monitor.xǁMonitorǁstate__mutmut_8": (
+        "a stored download has both a path and its count: a file of 0 objects adds none"
+    ),
     "mapflow_geo.run.monitor.x__date_of__mutmut_21": (
         'a missing text searched as "XXXX" instead of "": neither holds a date'
     ),

@@ -85,10 +85,12 @@ def test_state_at_each_date_is_the_world_at_that_date(tmp_path):
     gdf = _areas()
     with sim.serve(**SIM) as server:
         mon = gdf.mapflow.monitor("buildings", client=server.client(), run_dir=tmp_path / "w")
-        for _ in range(2):
+        mon.check()
+        assert mon.state().empty  # nothing fetched yet: no date, no object
+        for _ in range(3):
             _new_imagery(server)
             upd = mon.check()
-        assert len(upd.dates) >= 2
+        assert len(upd.dates) >= 3
         for date in upd.dates:
             got = np.asarray(mon.state(date).geometry.values)
             truth, _, damage = truth_in(server, gdf.geometry, date)
