@@ -70,7 +70,11 @@ MODULES: dict[str, list[str]] = {
     # the crash campaigns' runs are child processes (the installed package, not the
     # mutant): 50 s per surviving mutant for nothing; make mutate-named replays them
     "mapflow_geo/run/journal.py": [*_MONEY, "tests/run/test_journal.py"],
-    "mapflow_geo/run/store.py": [*_MONEY, "tests/run/test_runner.py"],
+    "mapflow_geo/run/store.py": [
+        *_MONEY,
+        "tests/run/test_runner.py",
+        "tests/run/test_run_cache.py",
+    ],
     "mapflow_geo/run/monitor.py": ["tests/run/test_monitor.py", "tests/rules/test_answer_rules.py"],
     "mapflow_geo/results/stitch.py": [
         "tests/results/test_stitch_props.py",
