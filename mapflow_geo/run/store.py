@@ -44,9 +44,10 @@ def default_run_dir(fingerprint: str, *, fresh: bool = False) -> Path:
     """Per-user cache folder for a run, keyed by its fingerprint (inputs, parameters,
     service host and account: :func:`~mapflow_geo.run.prepare.fingerprint_of`).
 
-    The newest folder of the fingerprint is resumed; ``fresh`` names a new one beside
-    the others (``<key>.2``, ``<key>.3``…), which later calls then resume. Nothing is
-    deleted.
+    The folder is ``<key>``, the fingerprint's first 20 characters (a name that stays,
+    so that a later version resumes what an earlier one stored). The newest folder of
+    the fingerprint (by number) is resumed; ``fresh`` names a new one beside the others
+    (``<key>.2``, ``<key>.3``…), which later calls then resume. Nothing is deleted.
     """
     import platformdirs
 
