@@ -65,3 +65,247 @@ def test_the_newest_numbered_folder_wins_by_number_not_by_name(cache_home):
     assert default_run_dir(FINGERPRINT) == cache_home / f"{KEY}.10"
     other = "fedcba9876543210fedcba9876543210"
     assert default_run_dir(other) == cache_home / other[:20]
+
+
+# -- one run, partly failed, and what its folder and tables say ----------------------------
+
+PASSWORD = "pw-store-canary-7fa1"
+
+
+def _areas() -> gpd.GeoDataFrame:
+    """Two rows that a 2 km² limit plans as three processings, one of them holding a
+    tile of each row (two AOIs: fetched per AOI)."""
+    return gpd.GeoDataFrame(
+        {"name": ["a", "b"]},
+        geometry=[rect_km(37.5, 55.7, 2, 2), rect_km(37.6, 55.7, 0.8, 0.9)],
+        index=pd.Index([10, 20], name="parcel"),
+        crs=4326,
+    )
+
+
+def _aoi_failed(aoi: dict) -> bool:
+    return bool(aoi["attempts"][-1]["fail"])
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """A run with a user-defined source (a password), ``max_restarts=0`` and AOIs the
+    simulator fails (seed 6: one AOI of the two-AOI processing), and what the simulator
+    holds: its processings (with the AOIs, the parameters it was sent, its answers per
+    AOI) and its charges."""
+    run_dir = tmp_path_factory.mktemp("store") / "run"
+    src = sources.user_defined(
+        "https://tiles.example/{z}/{x}/{y}.png",
+        zoom=18,
+        raster_login="me",
+        raster_password=PASSWORD,
+    )
+    with sim.serve(aoi_area_limit_km2=2, processing_seconds=0, seed=6, fail_fraction=0.4) as server:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", mapflow_geo.exceptions.RunIncompleteWarning)
+            res = _areas().mapflow.process(
+                "buildings",
+                client=server.client(),
+                run_dir=run_dir,
+                source=src,
+                max_restarts=0,
+                errors="warn",
+                **FAST,
+            )
+        status = {p["id"]: p["status"] for p in server.processings}
+        procs = [dict(p, status=status[p["id"]]) for p in server.state["processings"].values()]
+        client = server.client()
+        answers = {
+            a["id"]: client.processings.result(p["id"], aoi_id=a["id"])["features"]
+            for p in procs
+            for a in p["aois"]
+            if not _aoi_failed(a)
+        }
+        charges = list(server.charges)
+    failed = [a for p in procs for a in p["aois"] if _aoi_failed(a)]
+    several = [p for p in procs if len(p["aois"]) > 1]
+    assert failed and several and any(not _aoi_failed(a) for a in several[0]["aois"])
+    return res, run_dir, procs, answers, charges
+
+
+def _by_key(procs: list[dict]) -> dict[str, dict]:
+    return {p["meta"]["mapflow_geo_key"]: p for p in procs}
+
+
+def _aoi_of(tile_geom, proc: dict) -> dict:
+    """The simulator's AOI that is this tile (the polygon it was sent)."""
+    shapes = [shapely.geometry.shape(a["geometry"]) for a in proc["aois"]]
+    iou = [shapely.area(tile_geom & s) / shapely.area(tile_geom | s) for s in shapes]
+    best = int(np.argmax(iou))
+    assert iou[best] > 0.999
+    return proc["aois"][best]
+
+
+def test_the_run_dir_holds_the_areas_the_plan_and_the_parameters_sent(stored):
+    res, run_dir, procs, _, _ = stored
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"journal.sqlite", "plan.parquet", "aois.parquet", "params.json", "results"} <= names
+    # the input areas, by their own index labels
+    aois = gpd.read_parquet(run_dir / "aois.parquet")
+    areas = _areas()
+    assert list(aois.index) == list(areas.index)
+    moved = shapely.symmetric_difference(aois.geometry.values, areas.geometry.values)
+    assert (shapely.area(moved) <= 1e-9 * shapely.area(areas.geometry.values)).all()
+    # the plan: each processing's tiles are the AOIs the simulator was sent under its key
+    plan = gpd.read_parquet(run_dir / "plan.parquet")
+    assert len(plan) == sum(len(p["aois"]) for p in procs)
+    for key, proc in _by_key(procs).items():
+        tiles = plan[plan["processing_key"] == key]
+        assert len(tiles) == len(proc["aois"])
+        for geom in tiles.geometry:
+            _aoi_of(geom, proc)
+    # the parameters: what the simulator was sent, without the password
+    text = (run_dir / "params.json").read_text(encoding="utf-8")
+    assert PASSWORD not in text
+    params = json.loads(text)
+    assert params == res.params
+    sent = procs[0]["params"]["sourceParams"]["userDefined"]
+    assert sent["rasterPassword"] == PASSWORD
+    kept = params["source"]["sourceParams"]["userDefined"]
+    assert kept.pop("rasterPassword") != PASSWORD
+    assert kept == {k: v for k, v in sent.items() if k != "rasterPassword"}
+    assert params["area_limit_km2"] == 2
+    from mapflow_geo.sim.catalog import default_models
+
+    model = next(m for m in default_models() if m["id"] == procs[0]["wdId"])
+    assert params["model"] == model["name"]
+
+
+def test_one_file_per_answered_aoi_with_the_services_objects(stored):
+    """``results/<key>.<aoi>.parquet``: one file per AOI the simulator answered, holding
+    its objects with the tile's provenance; nothing for a failed AOI; ``res.files`` lists
+    them with their counts."""
+    res, run_dir, procs, answers, _ = stored
+    by_key = _by_key(procs)
+    tiles = res.tiles.set_index("tile_id")
+    on_disk = sorted(str(p) for p in (run_dir / "results").glob("*.parquet"))
+    assert sorted(res.files["path"]) == on_disk
+    assert len(on_disk) == len(answers)
+    assert list(res.files.columns) == ["path", "tile_id", "features"]
+    for path, tile_id, n in res.files.itertuples(index=False):
+        tile = tiles.loc[tile_id]
+        key = tile["processing_key"]
+        proc = by_key[key]
+        aoi = _aoi_of(tile.geometry, proc)
+        assert path.startswith(str(run_dir / "results" / f"{key}."))
+        stored_objects = gpd.read_parquet(path)
+        assert n == len(stored_objects) == len(answers[aoi["id"]]) > 0
+        assert sorted(stored_objects["id"]) == sorted(
+            f["properties"]["id"] for f in answers[aoi["id"]]
+        )
+        assert set(stored_objects["tile_id"]) == {tile_id}
+        assert set(stored_objects["processing_id"]) == {proc["id"]}
+        assert set(stored_objects["row"]) == {tile["row"]}
+    # the pieces a reopened run counts and loads are these files' objects
+    again = open_run(run_dir, progress=False)
+    assert again.n_pieces == sum(len(a) for a in answers.values())
+
+
+def _said(message: dict, text: str) -> bool:
+    """A readable message of the simulator's ``{code, parameters}`` names each value."""
+    return all(str(v) in text for v in (message.get("parameters") or {}).values())
+
+
+def test_tiles_carry_their_aois_status_and_their_processings_id_cost_and_times(stored):
+    res, _, procs, _, charges = stored
+    by_key = _by_key(procs)
+    charged = {c["processingId"]: c["cost"] for c in charges}
+    tiles = res.tiles
+    assert len(tiles) == sum(len(p["aois"]) for p in procs)
+    for tile in tiles.itertuples():
+        proc = by_key[tile.processing_key]
+        aoi = _aoi_of(tile.geometry, proc)
+        assert tile.processing_id == proc["id"]
+        assert tile.cost == charged[proc["id"]] == proc["cost"]
+        assert tile.created_at <= tile.finished_at
+        if _aoi_failed(aoi):
+            assert tile.status == "FAILED"
+            [text] = tile.messages
+            assert _said(aoi["attempts"][-1]["message"], text)
+        else:
+            assert tile.status == "OK" and tile.messages == []
+    # the failed AOI's processing failed as a whole; its other AOI is still OK
+    several = next(p for p in procs if len(p["aois"]) > 1)
+    mine = tiles[tiles["processing_key"] == several["meta"]["mapflow_geo_key"]]
+    assert set(mine["status"]) == {"OK", "FAILED"}
+    assert res.failed.index.tolist() == tiles.index[tiles["status"] != "OK"].tolist()
+
+
+def test_processings_are_the_services_with_their_status_cost_and_messages(stored):
+    res, _, procs, _, charges = stored
+    charged = {c["processingId"]: c["cost"] for c in charges}
+    table = res.processings.set_index("key")
+    assert list(res.processings.columns) == [
+        "key",
+        "processing_id",
+        "status",
+        "estimate",
+        "cost",
+        "area_km2",
+        "restarts",
+        "messages",
+        "created_at",
+        "finished_at",
+        "earlier",
+    ]
+    assert set(table.index) == set(_by_key(procs))
+    for key, proc in _by_key(procs).items():
+        row = table.loc[key]
+        assert row["processing_id"] == proc["id"]
+        assert row["status"] == proc["status"]
+        assert row["cost"] == row["estimate"] == charged[proc["id"]]
+        assert row["area_km2"] == pytest.approx(proc["area"] / 1e6, rel=1e-3)
+        assert row["restarts"] == 0 and not row["earlier"]
+        assert row["created_at"] <= row["finished_at"]
+        failures = [a["attempts"][-1]["message"] for a in proc["aois"] if _aoi_failed(a)]
+        assert len(row["messages"]) == len(failures)
+        for message, text in zip(failures, row["messages"], strict=True):
+            assert _said(message, text)
+
+
+def test_qa_counts_each_processings_stored_objects(stored):
+    """Per processing with results: the objects the simulator answered for its AOIs
+    (summed over AOIs), none repaired or dropped (clean answers), no damaged result."""
+    res, _, procs, answers, _ = stored
+    qa = res.qa.set_index("key")
+    assert list(res.qa.columns) == [
+        "key",
+        "processing_id",
+        "objects",
+        "repaired",
+        "dropped",
+        "damaged_results",
+    ]
+    assert list(res.qa["key"]) == sorted(res.qa["key"])
+    assert set(qa.index) == set(_by_key(procs))
+    for key, proc in _by_key(procs).items():
+        row = qa.loc[key]
+        assert row["processing_id"] == proc["id"]
+        assert row["objects"] == sum(len(answers.get(a["id"], [])) for a in proc["aois"])
+        assert row["repaired"] == row["dropped"] == row["damaged_results"] == 0
+    assert (res.qa.dtypes.iloc[2:] == "int64").all()
+
+
+def test_a_reopened_run_shows_its_stitch_bar_unless_told_not_to(stored, capfd):
+    """``open_run`` shows the ``stitch`` bar on stderr by default when the objects are
+    first loaded: every stored piece (the simulator's answers) read, the objects made of
+    them; ``progress=False`` writes nothing."""
+    _, run_dir, _, answers, _ = stored
+    pieces = sum(len(a) for a in answers.values())
+    capfd.readouterr()
+    quiet = open_run(run_dir, progress=False)
+    assert len(quiet.features) > 0
+    assert capfd.readouterr() == ("", "")
+    res = open_run(run_dir)
+    assert capfd.readouterr() == ("", "")  # nothing read yet
+    objects = len(res.features)
+    out, err = capfd.readouterr()
+    frames = [f.strip() for f in re.split(r"[\r\n]+", err) if f.strip()]
+    assert out == "" and frames and frames[-1].startswith("mapflow stitch")
+    assert f"{pieces}/{pieces}" in frames[-1] and f"objects {objects:,}" in frames[-1]
+    assert objects == len(quiet.features) and 0 < objects <= pieces
