@@ -74,6 +74,7 @@ MODULES: dict[str, list[str]] = {
         *_MONEY,
         "tests/run/test_runner.py",
         "tests/run/test_run_cache.py",
+        "tests/run/test_store.py",
     ],
     "mapflow_geo/run/monitor.py": ["tests/run/test_monitor.py", "tests/rules/test_answer_rules.py"],
     "mapflow_geo/results/stitch.py": [

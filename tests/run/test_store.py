@@ -5,6 +5,7 @@ what it was sent, what it answered and what it charged."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import warnings
 
@@ -309,3 +310,45 @@ def test_a_reopened_run_shows_its_stitch_bar_unless_told_not_to(stored, capfd):
     assert out == "" and frames and frames[-1].startswith("mapflow stitch")
     assert f"{pieces}/{pieces}" in frames[-1] and f"objects {objects:,}" in frames[-1]
     assert objects == len(quiet.features) and 0 < objects <= pieces
+
+
+def test_a_resumed_run_keeps_its_inputs_and_says_what_it_holds(tmp_path, caplog):
+    """The plan, the areas and the parameters are written once: a second call in the
+    run dir leaves the files as they are (not rewritten, even atomically). The line that
+    announces the reuse counts what the simulator charged — here nothing: a model and
+    imagery priced at 0 per km² (the documented rule gives ⌈area × 0⌉ = 0 credits)."""
+    from mapflow_geo.sim.catalog import default_models, default_providers
+
+    models = default_models()
+    for m in models:
+        m["pricePerSqKm"] = 0.0
+    providers = default_providers()
+    for p in providers:
+        p["price"] = [{"zoom": z, "priceSqKm": 0.0} for z in (14, 17, 18, 19)]
+    inputs = ("plan.parquet", "aois.parquet", "params.json")
+    with sim.serve(
+        aoi_area_limit_km2=2, models=models, data_providers=providers, processing_seconds=0, seed=6
+    ) as server:
+        first = _areas().mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, **FAST
+        )
+        written = {name: (tmp_path / name).stat() for name in inputs}
+        client = server.client()
+        objects = sum(
+            len(client.processings.result(p["id"], aoi_id=a["id"])["features"])
+            for p in server.state["processings"].values()
+            for a in p["aois"]
+        )
+        n = len(server.charges)
+        assert n > 0 and {c["cost"] for c in server.charges} == {0}
+        with caplog.at_level(logging.INFO, logger="mapflow_geo.run.engine"):
+            again = _areas().mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path, **FAST
+            )
+        assert len(server.charges) == n
+    for name, before in written.items():
+        after = (tmp_path / name).stat()
+        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), name
+    line = next(r.getMessage() for r in caplog.records if "reusing" in r.getMessage())
+    assert f"{n} of {n} processings done, {objects:,} objects stored, 0 credits charged" in line
+    assert first.complete and again.complete and again.run_dir == first.run_dir
