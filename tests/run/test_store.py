@@ -352,3 +352,130 @@ def test_a_resumed_run_keeps_its_inputs_and_says_what_it_holds(tmp_path, caplog)
     line = next(r.getMessage() for r in caplog.records if "reusing" in r.getMessage())
     assert f"{n} of {n} processings done, {objects:,} objects stored, 0 credits charged" in line
     assert first.complete and again.complete and again.run_dir == first.run_dir
+
+
+def test_tiles_of_refused_creates_say_why_and_nothing_is_counted(tmp_path):
+    """Every create refused (a 400 the simulator answers): no processing exists and
+    nothing is charged; every tile and processing is ``NOT_CREATED`` with the service's
+    refusal as its message, without an id or a cost; the QA table has no row, its counts
+    still integers."""
+    with sim.serve(aoi_area_limit_km2=2, processing_seconds=0, seed=6) as server:
+        server.set_faults(status_400=1.0, methods=["POST"], paths=["/processings/v2"])
+        with pytest.warns(mapflow_geo.exceptions.RunIncompleteWarning):
+            res = _areas().mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path, errors="warn", **FAST
+            )
+        refused = [r for r in server.requests if r.fault == "status_400"]
+        assert server.charges == [] and server.processings == []
+    assert len(refused) == len(res.processings) == 3
+    for table in (res.tiles, res.processings):
+        assert set(table["status"]) == {"NOT_CREATED"}
+        assert table["processing_id"].isna().all() and table["cost"].isna().all()
+        for messages in table["messages"]:
+            [text] = messages
+            assert "HTTP 400" in text and "Bad request (simulated fault)" in text
+    assert not res.processings["earlier"].any()
+    assert len(res.qa) == 0 and (res.qa.dtypes.iloc[2:] == "int64").all()
+    assert len(res.files) == 0 and len(res.features) == 0
+
+
+def test_results_that_stay_unreadable_are_counted_per_processing(tmp_path):
+    """Every result body cut short (the simulator's ``truncated_result``, each time):
+    each AOI's result is given up on, so a processing's ``damaged_results`` is the
+    number of AOIs the simulator holds for it, and it stored nothing."""
+    nothing = dict(FAST, sleep=lambda s: None)  # the download backoff, not waited out
+    with sim.serve(
+        aoi_area_limit_km2=2, processing_seconds=0, seed=6, faults={"truncated_result": 1.0}
+    ) as server:
+        with pytest.warns(mapflow_geo.exceptions.RunIncompleteWarning):
+            res = _areas().mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path, errors="warn", **nothing
+            )
+        procs = _by_key(list(server.state["processings"].values()))
+    qa = res.qa.set_index("key")
+    assert set(qa.index) == set(procs)
+    assert max(len(p["aois"]) for p in procs.values()) == 2
+    for key, proc in procs.items():
+        assert qa.loc[key, "processing_id"] == proc["id"]
+        assert qa.loc[key, "damaged_results"] == len(proc["aois"])
+        assert qa.loc[key, ["objects", "repaired", "dropped"]].tolist() == [0, 0, 0]
+    assert set(res.tiles["status"]) == {"DAMAGED_RESULT"}
+    assert len(res.files) == 0
+
+
+def _damage(feature: dict) -> str:
+    """What ingest must do with an answered object, read from its GeoJSON alone: drop it
+    (no geometry, or an empty one), repair it (a collection, a third coordinate, a
+    vertex repeated, an invalid shape), or keep it as it is."""
+    g = feature["geometry"]
+    if g is None or not g.get("coordinates", g.get("geometries")):
+        return "dropped"
+    if g["type"] == "GeometryCollection":
+        return "repaired"
+    shape = shapely.geometry.shape(g)
+    xy = shapely.get_coordinates(shape, include_z=True)
+    rings = shapely.get_rings(shape)
+    repeated = any(
+        (np.diff(shapely.get_coordinates(r), axis=0) == 0).all(axis=1).any() for r in rings
+    )
+    if xy.shape[1] == 3 and not np.isnan(xy[:, 2]).all() or repeated or not shape.is_valid:
+        return "repaired"
+    return ""
+
+
+def test_repaired_and_dropped_objects_are_counted_per_processing(tmp_path):
+    """Damaged geometry in the simulator's answers (its ``damaged_geometry`` fault):
+    per processing, summed over its AOIs, the objects stored, repaired and dropped are
+    what its answers hold."""
+    with sim.serve(
+        aoi_area_limit_km2=2, processing_seconds=0, seed=6, faults={"damaged_geometry": 0.1}
+    ) as server:
+        res = _areas().mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, **FAST
+        )
+        procs = _by_key(list(server.state["processings"].values()))
+        client = server.client()
+        kinds = {
+            key: [
+                _damage(f)
+                for a in proc["aois"]
+                for f in client.processings.result(proc["id"], aoi_id=a["id"])["features"]
+            ]
+            for key, proc in procs.items()
+        }
+    assert res.complete
+    qa = res.qa.set_index("key")
+    assert set(qa.index) == set(procs)
+    for key, found in kinds.items():
+        dropped, repaired = found.count("dropped"), found.count("repaired")
+        assert qa.loc[key, ["objects", "repaired", "dropped"]].tolist() == [
+            len(found) - dropped,
+            repaired,
+            dropped,
+        ]
+    several = [k for k, p in procs.items() if len(p["aois"]) > 1]
+    assert several and all(qa.loc[several, "repaired"] > 0) and all(qa.loc[several, "dropped"] > 0)
+
+
+def test_answers_without_objects_store_no_file_and_count_none(tmp_path):
+    """A world without buildings (the simulator's ``density=0``): every AOI is answered,
+    with no object; its tile is OK, no result file is listed and QA counts 0 objects."""
+    with sim.serve(aoi_area_limit_km2=2, processing_seconds=0, seed=6, density=0.0) as server:
+        res = _areas().mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, **FAST
+        )
+        procs = _by_key(list(server.state["processings"].values()))
+        client = server.client()
+        answered = [
+            client.processings.result(p["id"], aoi_id=a["id"])["features"]
+            for p in procs.values()
+            for a in p["aois"]
+        ]
+    assert answered and not any(answered)
+    assert res.complete and set(res.tiles["status"]) == {"OK"}
+    assert len(res.files) == 0  # the (empty) answers are stored, not listed as results
+    assert all(len(gpd.read_parquet(f)) == 0 for f in (tmp_path / "results").glob("*.parquet"))
+    qa = res.qa.set_index("key")
+    assert set(qa.index) == set(procs)
+    assert (qa[["objects", "repaired", "dropped", "damaged_results"]] == 0).all(axis=None)
+    assert len(res.features) == 0 and len(open_run(tmp_path, progress=False).features) == 0
