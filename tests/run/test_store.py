@@ -474,8 +474,38 @@ def test_answers_without_objects_store_no_file_and_count_none(tmp_path):
     assert answered and not any(answered)
     assert res.complete and set(res.tiles["status"]) == {"OK"}
     assert len(res.files) == 0  # the (empty) answers are stored, not listed as results
+    assert list(res.files.columns) == ["path", "tile_id", "features"]
     assert all(len(gpd.read_parquet(f)) == 0 for f in (tmp_path / "results").glob("*.parquet"))
     qa = res.qa.set_index("key")
     assert set(qa.index) == set(procs)
     assert (qa[["objects", "repaired", "dropped", "damaged_results"]] == 0).all(axis=None)
     assert len(res.features) == 0 and len(open_run(tmp_path, progress=False).features) == 0
+
+
+def test_a_run_stopped_before_its_first_processing_reopens_as_planned(tmp_path):
+    """The inputs are written, then the service fails (``GET /projects/default``
+    answered 500) before any processing is recorded: the run dir reopens offline with
+    every tile ``PLANNED`` and empty tables that still have their columns."""
+    with sim.serve(aoi_area_limit_km2=2, processing_seconds=0, seed=6) as server:
+        client = server.client(retry=mapflow_geo.RetryPolicy(max_retries=0))
+        client.projects.default_id()  # known: the plan's creates would name it
+        server.set_faults(status_500=1.0, methods=["GET"], paths=["/projects/default"])
+        with pytest.raises(mapflow_geo.exceptions.ServerError):
+            _areas().mapflow.process(
+                "buildings",
+                client=client,
+                run_dir=tmp_path,
+                area_limit_km2=2,
+                max_aois=10,
+                **FAST,
+            )
+        assert [r for r in server.requests if r.fault] and server.processings == []
+    res = open_run(tmp_path, progress=False)
+    assert len(res.tiles) == len(gpd.read_parquet(tmp_path / "plan.parquet")) == 4
+    assert set(res.tiles["status"]) == {"PLANNED"} and not res.complete
+    assert res.tiles["processing_id"].isna().all() and res.tiles["cost"].isna().all()
+    assert (res.tiles["messages"].map(len) == 0).all()
+    assert len(res.processings) == len(res.qa) == len(res.files) == 0
+    assert list(res.processings.columns)[:3] == ["key", "processing_id", "status"]
+    assert list(res.files.columns) == ["path", "tile_id", "features"]
+    assert len(res.features) == 0
