@@ -399,7 +399,13 @@ def test_results_that_stay_unreadable_are_counted_per_processing(tmp_path):
         assert qa.loc[key, "processing_id"] == proc["id"]
         assert qa.loc[key, "damaged_results"] == len(proc["aois"])
         assert qa.loc[key, ["objects", "repaired", "dropped"]].tolist() == [0, 0, 0]
+    # each tile says why its own result was given up on; its processing itself is OK
     assert set(res.tiles["status"]) == {"DAMAGED_RESULT"}
+    for tile in res.tiles.itertuples():
+        [text] = tile.messages
+        assert tile.processing_id in text and "cut short" in text
+    assert set(res.processings["status"]) == {"OK"}
+    assert (res.processings["messages"].map(len) == 0).all()
     assert len(res.files) == 0
 
 
