@@ -515,3 +515,19 @@ def test_a_run_stopped_before_its_first_processing_reopens_as_planned(tmp_path):
     assert list(res.processings.columns)[:3] == ["key", "processing_id", "status"]
     assert list(res.files.columns) == ["path", "tile_id", "features"]
     assert len(res.features) == 0
+
+
+def test_a_run_dir_reopens_while_a_live_run_holds_its_lock(stored):
+    """``open_run`` takes no lock: a run dir that a live process holds (its journal's
+    ``flock``, as a second run would find it) still reopens, offline, and the live
+    holder keeps its lock."""
+    from mapflow_geo.run import journal as jr
+
+    res, run_dir, _, _, _ = stored
+    with jr.Journal(run_dir, None) as live:
+        again = open_run(run_dir, progress=False)
+        assert again.tiles["status"].tolist() == res.tiles["status"].tolist()
+        assert again.n_pieces == res.n_pieces
+        with pytest.raises(mapflow_geo.exceptions.RunError, match="another process"):
+            jr.Journal(run_dir, None)
+        assert live.records()
