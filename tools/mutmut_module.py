@@ -195,6 +195,43 @@ EQUIVALENT: dict[str, str] = {
             "reopen_downloads__mutmut_19",
         )
     },
+    **{
+        f"mapflow_geo.run.store.x_save_inputs__mutmut_{n}": (
+            "params.json's indentation: the same JSON, read back as a dict; no reader "
+            "compares its text"
+        )
+        for n in (35, 37, 39)
+    },
+    "mapflow_geo.run.store.x__merge_stored__mutmut_1": (
+        "the loader's default progress: its one caller, load_result, always passes it"
+    ),
+    **{
+        f"mapflow_geo.run.store.x__merge_stored__mutmut_{n}": (
+            "the stitch bar's count for a run without stored files: load_result then gives "
+            "the empty frame itself and never calls the loader (and the sum is 0 anyway)"
+        )
+        for n in (4, 9)
+    },
+    **{
+        f"mapflow_geo.run.store.x__tiles__mutmut_{n}": (
+            "zip(strict=...) over columns of one frame: same length"
+        )
+        for n in (33, 36, 40, 62, 66, 74)
+    },
+    **{
+        f"mapflow_geo.run.store.x__tiles__mutmut_{n}": (
+            "a processing's messages looked up with another default: a missing key gives "
+            "[] through `or []` either way"
+        )
+        for n in (53, 55)
+    },
+    "mapflow_geo.run.store.x_load_result__mutmut_8": (
+        "Journal(lock=None) for lock=False: the journal uses the flag only as a truth value"
+    ),
+    "mapflow_geo.run.store.x__params__mutmut_2": (
+        "params.json read in the locale's encoding: json.dumps writes it in ASCII"
+    ),
+    "mapflow_geo.run.store.x__params__mutmut_7": 'codec name "UTF-8" = "utf-8"',
 }
 
 #: A mutant whose only change is the case of an SQL statement (mutmut lower-cases string
@@ -258,6 +295,18 @@ UNSEEABLE: dict[str, str] = {
         )
         for n in (8, 9)
     },
+    **{
+        f"mapflow_geo.run.store.x__merge_stored__mutmut_{n}": (
+            "the mid_merge failpoint misnamed: only the crash campaigns arm failpoints, in "
+            "child processes that import the installed package, not the mutant (in-process, "
+            "the armed failpoint would SIGKILL the test itself)"
+        )
+        for n in (18, 19, 20)
+    },
+    "mapflow_geo.run.store.x__tiles__mutmut_49": (
+        "a tile with no download and an OK processing shown with its processing's messages: "
+        "the simulator gives an OK processing no messages"
+    ),
     "mapflow_geo.run.prepare.x_check_budget__mutmut_45": (
         "area >= remaining instead of >: differs only when the geodesic area in m² (a float) "
         "equals the integer m² the service reports"
