@@ -75,6 +75,8 @@ MODULES: dict[str, list[str]] = {
         "tests/run/test_runner.py",
         "tests/run/test_run_cache.py",
         "tests/run/test_store.py",
+        # a re-planned run resumed: the stored plan's pieces (apply_stored_plan)
+        "tests/run/test_runner_replan.py",
     ],
     "mapflow_geo/run/monitor.py": ["tests/run/test_monitor.py", "tests/rules/test_answer_rules.py"],
     "mapflow_geo/results/stitch.py": [
@@ -224,6 +226,18 @@ EQUIVALENT: dict[str, str] = {
             "[] through `or []` either way"
         )
         for n in (53, 55)
+    },
+    "mapflow_geo.run.store.x_apply_stored_plan__mutmut_12": (
+        "the stored plan with the same keys rebuilt instead of returned: it is this plan "
+        "(same fingerprint), every processing kept, no piece to add; a run always plans "
+        "at least one processing"
+    ),
+    **{
+        f"mapflow_geo.run.store.x_apply_stored_plan__mutmut_{n}": (
+            "the stored pieces grouped without sorting: the runner stores a re-planned "
+            "processing's pieces in key order already (and sort omitted is sort=True)"
+        )
+        for n in (22, 24, 32)
     },
     "mapflow_geo.run.store.x_load_result__mutmut_8": (
         "Journal(lock=None) for lock=False: the journal uses the flag only as a truth value"
