@@ -2,6 +2,7 @@
 
 import geopandas as gpd
 import numpy as np
+import pytest
 import shapely
 from support import record
 from support.areas import rect_km
@@ -122,3 +123,75 @@ def test_replan_resumes_after_crash_mid_run(tmp_path, monkeypatch):
     assert len(committed) == len(charges) == res.processings["processing_id"].nunique()
     _assert_same_ground(res, ref)
     assert len(again.features) == len(res.features)
+
+
+def test_a_resumed_scene_run_creates_each_piece_on_its_own_scene(tmp_path, monkeypatch):
+    """Killed (simulated, as above) once a scene-planned processing refused as too large
+    is re-planned into pieces, before the pieces reach the journal: the resumed run
+    rebuilds the pieces from the stored plan and creates each on the scene of the tiles
+    it covers — the simulator's record of each create body says which."""
+    from mapflow_geo.imagery import choose_scenes
+    from mapflow_geo.run import journal as jr
+
+    class Crash(BaseException):
+        pass
+
+    real = jr.Journal.add_planned
+
+    def add_planned(self, key, **kw):
+        if "." in key:  # a re-planned piece
+            raise Crash
+        return real(self, key, **kw)
+
+    aoi = gpd.GeoDataFrame(
+        geometry=[shapely.box(37.67, 55.70, 37.73, 55.74)], crs=4326
+    )  # two cells
+    with sim.serve(aoi_area_limit_km2=4, processing_seconds=0) as server:
+        client = server.client()
+        chosen = choose_scenes(aoi.mapflow.search_imagery(client=client, max_cloud_cover=0.5), aoi)
+        opts = dict(client=client, source=chosen, run_dir=tmp_path, area_limit_km2=10, **FAST)
+        monkeypatch.setattr(jr.Journal, "add_planned", add_planned)
+        with pytest.raises(Crash):
+            aoi.mapflow.process("buildings", **opts)
+        monkeypatch.setattr(jr.Journal, "add_planned", real)
+        res = aoi.mapflow.process("buildings", **opts)
+        bodies = {p["id"]: p for p in server.state["processings"].values()}
+    assert res.complete
+    pieces = res.tiles[res.tiles["processing_key"].str.contains(".", regex=False)]
+    assert pieces["processing_key"].nunique() >= 2
+    assert pieces["scene_id"].nunique() >= 2  # pieces of more than one scene
+    for key, tiles in res.tiles.groupby("processing_key"):
+        (scene,) = set(tiles["scene_id"])
+        body = bodies[tiles["processing_id"].iloc[0]]
+        assert body["params"]["sourceParams"]["imagerySearch"]["imageIds"] == [scene], key
+
+
+def test_a_run_of_one_processing_resumes_its_pieces(tmp_path, monkeypatch):
+    """The same crash in a run planned as one processing: the resumed run creates the
+    pieces of that one processing (and nothing else), each charged once."""
+    from mapflow_geo.run import journal as jr
+
+    class Crash(BaseException):
+        pass
+
+    real = jr.Journal.add_planned
+
+    def add_planned(self, key, **kw):
+        if "." in key:  # a re-planned piece
+            raise Crash
+        return real(self, key, **kw)
+
+    gdf = gpd.GeoDataFrame(geometry=[rect_km(30.0, 50.0, 3, 3)], crs="EPSG:4326")
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=5) as server:
+        opts = dict(client=server.client(), run_dir=tmp_path, area_limit_km2=25, **FAST)
+        monkeypatch.setattr(jr.Journal, "add_planned", add_planned)
+        with pytest.raises(Crash):
+            gdf.mapflow.process("buildings", **opts)
+        monkeypatch.setattr(jr.Journal, "add_planned", real)
+        refused = [r for r in record.creates(server) if r.status == 400]
+        res = gdf.mapflow.process("buildings", **opts)
+        creates = record.creates(server)
+        charges = server.charges
+    assert len(refused) == 1 and [r for r in creates if r.status == 400] == refused
+    assert res.complete and res.tiles["processing_key"].str.contains(".", regex=False).all()
+    assert len(charges) == res.processings["processing_id"].nunique() >= 2
