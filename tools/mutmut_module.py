@@ -235,6 +235,25 @@ EQUIVALENT: dict[str, str] = {
     "mapflow_geo.run.store.x_apply_stored_plan__mutmut_24": (
         "groupby without sort=: its default is sort=True"
     ),
+    **{
+        f"mapflow_geo.run.store.x_apply_stored_plan__mutmut_{n}": (
+            "a piece's ancestor found by another split or loop condition: a planned "
+            "processing's key holds no dot, so every variant stops at the part before the "
+            "first dot, the key the fresh plan holds (same fingerprint)"
+        )
+        for n in (35, 43, 44, 46)
+    },
+    "mapflow_geo.run.store.x_load_result__mutmut_1": (
+        "load_result's default progress: its callers (the runner, open_run) always pass it"
+    ),
+    **{
+        f"mapflow_geo.run.store.x_load_result__mutmut_{n}": (
+            "features left to the loader when the run stored no file: it reads nothing "
+            "(read_result_files of no file is empty_features()), stitches nothing and shows "
+            "no bar for 0 pieces"
+        )
+        for n in (48, 57, 67)
+    },
     "mapflow_geo.run.store.x_load_result__mutmut_8": (
         "Journal(lock=None) for lock=False: the journal uses the flag only as a truth value"
     ),
