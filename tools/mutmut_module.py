@@ -243,6 +243,13 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (35, 43, 44, 46)
     },
+    **{
+        f"mapflow_geo.run.store.x_apply_stored_plan__mutmut_{n}": (
+            "the fallback body's default as None: every piece's ancestor is in the fresh "
+            "plan (same fingerprint), so the default is never taken"
+        )
+        for n in (51, 53)
+    },
     "mapflow_geo.run.store.x_load_result__mutmut_1": (
         "load_result's default progress: its callers (the runner, open_run) always pass it"
     ),
