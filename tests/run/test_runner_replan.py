@@ -129,7 +129,8 @@ def test_a_resumed_scene_run_creates_each_piece_on_its_own_scene(tmp_path, monke
     """Killed (simulated, as above) once a scene-planned processing refused as too large
     is re-planned into pieces, before the pieces reach the journal: the resumed run
     rebuilds the pieces from the stored plan and creates each on the scene of the tiles
-    it covers — the simulator's record of each create body says which."""
+    it covers, under the name given — the simulator's record of each create body says
+    which."""
     from mapflow_geo.imagery import choose_scenes
     from mapflow_geo.run import journal as jr
 
@@ -150,6 +151,7 @@ def test_a_resumed_scene_run_creates_each_piece_on_its_own_scene(tmp_path, monke
         client = server.client()
         chosen = choose_scenes(aoi.mapflow.search_imagery(client=client, max_cloud_cover=0.5), aoi)
         opts = dict(client=client, source=chosen, run_dir=tmp_path, area_limit_km2=10, **FAST)
+        opts["name"] = "survey-7"
         monkeypatch.setattr(jr.Journal, "add_planned", add_planned)
         with pytest.raises(Crash):
             aoi.mapflow.process("buildings", **opts)
@@ -164,6 +166,7 @@ def test_a_resumed_scene_run_creates_each_piece_on_its_own_scene(tmp_path, monke
         (scene,) = set(tiles["scene_id"])
         body = bodies[tiles["processing_id"].iloc[0]]
         assert body["params"]["sourceParams"]["imagerySearch"]["imageIds"] == [scene], key
+        assert body["name"] == f"survey-7 {key}"  # the name given, piece or not
 
 
 def test_a_run_of_one_processing_resumes_its_pieces(tmp_path, monkeypatch):
