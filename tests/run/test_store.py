@@ -150,8 +150,10 @@ def test_the_run_dir_holds_the_areas_the_plan_and_the_parameters_sent(stored):
     aois = gpd.read_parquet(run_dir / "aois.parquet")
     areas = _areas()
     assert list(aois.index) == list(areas.index)
-    moved = shapely.symmetric_difference(aois.geometry.values, areas.geometry.values)
-    assert (shapely.area(moved) <= 1e-9 * shapely.area(areas.geometry.values)).all()
+    for got in (aois, res.aois, open_run(run_dir, progress=False).aois):
+        assert list(got.index) == list(areas.index)
+        moved = shapely.symmetric_difference(got.geometry.values, areas.geometry.values)
+        assert (shapely.area(moved) <= 1e-9 * shapely.area(areas.geometry.values)).all()
     # the plan: each processing's tiles are the AOIs the simulator was sent under its key
     plan = gpd.read_parquet(run_dir / "plan.parquet")
     assert len(plan) == sum(len(p["aois"]) for p in procs)
