@@ -150,7 +150,9 @@ def test_the_run_dir_holds_the_areas_the_plan_and_the_parameters_sent(stored):
     aois = gpd.read_parquet(run_dir / "aois.parquet")
     areas = _areas()
     assert list(aois.index) == list(areas.index)
-    for got in (aois, res.aois, open_run(run_dir, progress=False).aois):
+    reopened = open_run(run_dir, progress=False)
+    assert res.run_dir == reopened.run_dir == run_dir
+    for got in (aois, res.aois, reopened.aois):
         assert list(got.index) == list(areas.index)
         moved = shapely.symmetric_difference(got.geometry.values, areas.geometry.values)
         assert (shapely.area(moved) <= 1e-9 * shapely.area(areas.geometry.values)).all()
