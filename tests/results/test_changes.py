@@ -579,6 +579,13 @@ def test_ids_dates_rows_and_other_types():
     assert set(changes(forest, before)["change"].astype(str)) == {"new", "removed"}
     assert changes(before.iloc[:0], after).shape[0] == 2
     assert len(changes(before.iloc[:0], after.iloc[:0])) == 0
+    # no change gives the frame a comparison gives: the same columns and dtypes (the row
+    # labels' type too, while there are labels to take it from)
+    same = changes(after, after, unchanged=False)
+    assert same.empty and same.crs.to_epsg() == 4326
+    assert same.dtypes.to_dict() == ch.dtypes.to_dict()
+    nothing = changes(before.iloc[:0], after.iloc[:0])
+    assert nothing.drop(columns="row").dtypes.to_dict() == ch.drop(columns="row").dtypes.to_dict()
     assert "unchanged" not in set(changes(before, after, unchanged=False)["change"])
 
 
