@@ -77,6 +77,7 @@ MODULES: dict[str, list[str]] = {
     ],
     "mapflow_geo/run/monitor.py": ["tests/run/test_monitor.py", "tests/rules/test_answer_rules.py"],
     "mapflow_geo/results/stitch.py": [
+        "tests/results/test_stitch_parts.py",
         "tests/results/test_stitch_props.py",
         "tests/results/test_stitch_truth.py",
         "tests/rules/test_mutants.py",
