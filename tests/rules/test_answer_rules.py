@@ -18,10 +18,14 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import shapely
+from hypothesis import assume, event, given, settings
+from hypothesis import strategies as st
 from support.fsync import record_fsyncs
 
 import mapflow_geo  # noqa: F401  (gdf.mapflow)
 from mapflow_geo import changes, open_run, sim
+from mapflow_geo._geodesy import metres_per_degree
+from mapflow_geo.results.changes import ChangeRule
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
 LAT, LON = 50.0, 30.0
@@ -143,6 +147,123 @@ def test_a_small_building_between_two_kept_ones_is_a_change_not_a_fragment(side,
     assert len(ch) == 3, ch[["before_id", "after_id", "change"]]
     assert got.loc["small", "change"] == side
     assert (got.drop(index="small")["change"] == "unchanged").all()
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"min_overlap": 1.0},
+        {"min_overlap": 1e-9},
+        {"min_iou": 0.0},
+        {"min_iou": 1.0},
+        {"tolerance_m": 0.0},
+        {"area_change": 0.0},
+        {"area_change_m2": 0.0},
+    ],
+)
+def test_the_change_rules_thresholds_take_their_whole_range(rule):
+    """``min_overlap`` in (0, 1], ``min_iou`` in [0, 1], the others ≥ 0: the ends of
+    each range are thresholds a user may ask for."""
+    house = _frame(["h"], [_rect(0, 0, 10, 10)])
+    assert ChangeRule(**rule) == ChangeRule(**rule)
+    assert len(changes(house, house, **rule)) == 1
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"min_overlap": 0.0}, r"min_overlap must be in \(0, 1\], not 0.0"),
+        ({"min_overlap": 1.5}, r"min_overlap must be in \(0, 1\], not 1.5"),
+        ({"min_iou": -0.1}, r"min_iou must be in \[0, 1\], not -0.1"),
+        ({"min_iou": 1.01}, r"min_iou must be in \[0, 1\], not 1.01"),
+        ({"tolerance_m": -1.0}, r"tolerance_m must be >= 0, not -1.0"),
+        ({"area_change": -0.1}, r"area_change must be >= 0, not -0.1"),
+        ({"area_change_m2": float("nan")}, r"area_change_m2 must be >= 0, not nan"),
+    ],
+)
+def test_thresholds_out_of_range_are_refused_by_name(rule, message):
+    with pytest.raises(ValueError, match=message):
+        ChangeRule(**rule)
+
+
+KX, KY = (float(k[0]) for k in metres_per_degree(np.array([LAT])))
+
+
+def _in_degrees(g: shapely.Geometry, x0: float) -> shapely.Geometry:
+    """An outline drawn in metres (east/north of (LON + x0 m, LAT)) → degrees."""
+    return shapely.affinity.affine_transform(g, [1 / KX, 0, 0, 1 / KY, LON + x0 / KX, LAT])
+
+
+def _rule_of_design(b: shapely.Geometry, a: shapely.Geometry, margin: float = 0.02):
+    """DESIGN.md's rule for one before and one after outline (metres, neither small nor
+    thin: no fragments) computed with shapely: ``(changes, clear)``, ``clear`` False
+    when a quantity lies within ``margin`` (relative) of its threshold."""
+    tol, m2, share, min_iou = 1.0, 5.0, 0.10, 0.8
+    inter = b.intersection(a).area
+    small = min(b.area, a.area)
+    near = [inter / small - 0.5]
+    if inter < 0.5 * small:
+        return ["removed", "new"], abs(near[0]) > margin
+    union = b.area + a.area - inter
+    delta = abs(a.area - b.area)
+    added = a.difference(b.buffer(tol)).area
+    lost = b.difference(a.buffer(tol)).area
+    moved = added + lost
+    grown = delta > max(m2, share * b.area)
+    near += [delta / max(m2, share * b.area) - 1, max(added, lost) / m2 - 1]
+    near += [moved / m2 - 1, (1 - moved / union) / min_iou - 1]
+    real = grown and max(added, lost) > m2
+    reshaped = moved > m2 and 1 - moved / union < min_iou
+    clear = min(abs(v) for v in near) > margin
+    return ["modified" if real or reshaped else "unchanged"], clear
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(4, 20),
+            st.floats(4, 20),
+            st.floats(0, np.pi),  # before: w, h, angle
+            st.floats(0.5, 1.8),
+            st.floats(0.5, 1.8),  # after: scaled
+            st.floats(-8, 8),
+            st.floats(-8, 8),
+            st.floats(-0.3, 0.3),  # moved, turned
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_each_pair_gets_the_change_the_rule_gives(pairs):
+    """Steps 1, 3 and 4 of the change rule against the rule computed on its own with
+    shapely: a house and its later outline (grown, shrunk, moved, turned), 100 m from
+    the next pair — linked or not by their overlap over the smaller one, ``modified``
+    or ``unchanged`` by the area change and the parts beyond the tolerance; the IoU and
+    the area change reported are the outlines' own."""
+    before, after, want = [], [], []
+    for k, (w, h, angle, sx, sy, dx, dy, turn) in enumerate(pairs):
+        b = shapely.affinity.rotate(shapely.box(-w / 2, -h / 2, w / 2, h / 2), angle, (0, 0), True)
+        a = shapely.affinity.scale(b, sx, sy, origin=(0, 0))
+        a = shapely.affinity.rotate(shapely.affinity.translate(a, dx, dy), turn, (0, 0), True)
+        assume(min(a.area, b.area) > 12 and a.area / a.length > 0.75)  # neither small nor thin
+        got, clear = _rule_of_design(b, a)
+        assume(clear)
+        inter = b.intersection(a).area
+        before.append(_in_degrees(b, 100.0 * k))
+        after.append(_in_degrees(a, 100.0 * k))
+        want.append((k, got, inter / (a.area + b.area - inter), a.area - b.area))
+        event("+".join(got))
+    ch = changes(_frame([f"b{k}" for k, *_ in want], before),
+                 _frame([f"a{k}" for k, *_ in want], after))  # fmt: skip
+    for k, kinds, iou, delta in want:
+        mine = ch[(ch["before_id"] == f"b{k}") | (ch["after_id"] == f"a{k}")]
+        assert sorted(mine["change"].astype(str)) == sorted(kinds), (k, mine)
+        if len(kinds) == 1:
+            row = mine.iloc[0]
+            assert row["before_id"] == f"b{k}" and row["after_id"] == f"a{k}"
+            assert row["iou"] == pytest.approx(iou, abs=2e-3)
+            assert row["area_change_m2"] == pytest.approx(delta, rel=5e-3, abs=0.05)
 
 
 # ------------------------------------------------------------------------ monitoring
