@@ -281,3 +281,44 @@ def test_components_of_a_chain_and_of_isolated_nodes():
     labels = components(6, np.array([3, 1, 2]), np.array([2, 0, 1]))
     assert labels[0] == labels[1] == labels[2] == labels[3]
     assert len(set(labels.tolist())) == 3 and len(labels) == 6
+
+
+def _seam_pair(west: tuple, east: tuple):
+    """Two tiles meeting at x = 0 and one piece in each: a 0.1°-wide polygon whose cut
+    edge is the vertical segment ``(x, y0, y1)`` given."""
+    tiles = gpd.GeoDataFrame(
+        {"tile_id": ["w", "e"], "row": [0, 0]},
+        geometry=[box(-1.0, -1.0, 0.0, 1.0), box(0.0, -1.0, 1.0, 1.0)],
+        crs=4326,
+    )
+    (xw, w0, w1), (xe, e0, e1) = west, east
+    pieces = gpd.GeoDataFrame(
+        {"tile_id": ["w", "e"], "row": [0, 0]},
+        geometry=[box(xw - 0.1, w0, xw, w1), box(xe, e0, xe + 0.1, e1)],
+        crs=4326,
+    )
+    return tiles, pieces
+
+
+@pytest.mark.parametrize(
+    ("west", "east", "joined"),
+    [
+        # overlapping by exactly half the shorter cut edge (2⁻²² of 2⁻²¹): at least half
+        ((0.0, 0.0, 2.0**-21), (0.0, 2.0**-22, 2.0**-22 + 2.0**-21), True),
+        # overlapping by exactly MIN_OVERLAP_DEG (2e-7 of 3e-7): not more than it
+        ((0.0, 0.0, 3e-7), (0.0, -1e-7, 2e-7), False),
+        # the same, shifted by 2⁻²³ (1.2e-7): more than it
+        ((0.0, 0.0, 3e-7), (0.0, -1e-7 + 2.0**-23, 2e-7 + 2.0**-23), True),
+    ],
+    ids=["half-the-shorter", "min-overlap", "above-min-overlap"],
+)
+def test_the_cut_edge_rule_at_its_bounds(west, east, joined):
+    """The cut-edge rule of DESIGN.md (*Seam stitching*) at its bounds, in floats that are
+    exact at the origin: cut edges overlapping over *more than* ``MIN_OVERLAP_DEG`` and
+    over *at least* half of the shorter one."""
+    tiles, pieces = _seam_pair(west, east)
+    assert seam_mask(pieces, tiles).all()
+    (_, w0, w1), (_, e0, e1) = west, east
+    overlap = min(w1, e1) - max(w0, e0)
+    assert overlap in (2 * EPS, 0.5 * (w1 - w0)) or overlap > 2 * EPS
+    assert len(stitch(pieces, tiles)) == (1 if joined else 2)
