@@ -186,12 +186,10 @@ def test_thresholds_out_of_range_are_refused_by_name(rule, message):
         ChangeRule(**rule)
 
 
-KX, KY = (float(k[0]) for k in metres_per_degree(np.array([LAT])))
-
-
-def _in_degrees(g: shapely.Geometry, x0: float) -> shapely.Geometry:
-    """An outline drawn in metres (east/north of (LON + x0 m, LAT)) → degrees."""
-    return shapely.affinity.affine_transform(g, [1 / KX, 0, 0, 1 / KY, LON + x0 / KX, LAT])
+def _in_degrees(g: shapely.Geometry, lat: float) -> shapely.Geometry:
+    """An outline drawn in metres east/north of (LON, ``lat``) → degrees."""
+    kx, ky = (float(k[0]) for k in metres_per_degree(np.array([lat])))
+    return shapely.affinity.affine_transform(g, [1 / kx, 0, 0, 1 / ky, LON, lat])
 
 
 def _rule_of_design(b: shapely.Geometry, a: shapely.Geometry, margin: float = 0.02):
@@ -237,10 +235,10 @@ def _rule_of_design(b: shapely.Geometry, a: shapely.Geometry, margin: float = 0.
 )
 def test_each_pair_gets_the_change_the_rule_gives(pairs):
     """Steps 1, 3 and 4 of the change rule against the rule computed on its own with
-    shapely: a house and its later outline (grown, shrunk, moved, turned), 100 m from
-    the next pair — linked or not by their overlap over the smaller one, ``modified``
-    or ``unchanged`` by the area change and the parts beyond the tolerance; the IoU and
-    the area change reported are the outlines' own."""
+    shapely: a house and its later outline (grown, shrunk, moved, turned), 15° of latitude
+    from the next pair — linked or not by their overlap over the smaller one, ``modified``
+    or ``unchanged`` by the area change and the parts beyond the tolerance, in metres at
+    its own latitude; the IoU and the area change reported are the outlines' own."""
     before, after, want = [], [], []
     for k, (w, h, angle, sx, sy, dx, dy, turn) in enumerate(pairs):
         b = shapely.affinity.rotate(shapely.box(-w / 2, -h / 2, w / 2, h / 2), angle, (0, 0), True)
@@ -250,8 +248,8 @@ def test_each_pair_gets_the_change_the_rule_gives(pairs):
         got, clear = _rule_of_design(b, a)
         assume(clear)
         inter = b.intersection(a).area
-        before.append(_in_degrees(b, 100.0 * k))
-        after.append(_in_degrees(a, 100.0 * k))
+        before.append(_in_degrees(b, -60.0 + 15.0 * k))  # pairs from 60° S to 45° N
+        after.append(_in_degrees(a, -60.0 + 15.0 * k))
         want.append((k, got, inter / (a.area + b.area - inter), a.area - b.area))
         event("+".join(got))
     ch = changes(_frame([f"b{k}" for k, *_ in want], before),
