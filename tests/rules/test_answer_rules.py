@@ -106,8 +106,14 @@ def test_overlap_is_measured_over_the_smaller_object():
         # the house extended 2 m north, and a 4 m² sliver 0.3 m off its new wall (2.3 m
         # from the old outline): a piece of its own side's house (step 2, second half)
         [_rect(0, 0, 10, 12), _rect(0, 12.3, 10, 12.7)],
+        # small but not thin: a 2.2 × 2.2 m block 0.3 m off the old outline (3.3 m² of it
+        # beyond 1 m), 1.8 m from the new one, which shrank
+        [_rect(0, 0, 8.5, 10), _rect(10.3, 2, 12.5, 4.2)],
+        # thin but not small: a 0.9 × 12 m strip (10.8 m², mean width 0.84 m) 0.1 m off
+        # the old outline (about 1 m² of it beyond 1 m), 1.6 m from the new one
+        [_rect(0, 0, 8.5, 10), _rect(10.1, 0, 11.0, 12)],
     ],
-    ids=["near-the-other-side", "beside-its-own-side"],
+    ids=["near-the-other-side", "beside-its-own-side", "small-block", "thin-strip"],
 )
 def test_a_sliver_beside_an_object_is_a_fragment_not_a_new_object(after_geoms):
     """Rule step 2 (fragments): an object linked to nothing of which at most
@@ -115,8 +121,9 @@ def test_a_sliver_beside_an_object_is_a_fragment_not_a_new_object(after_geoms):
     side joins the group of the nearest object there; one still linked to nothing, of at
     most ``area_change_m2``, within ``tolerance_m`` of an object of its own side is a
     piece of it. A 4 m² sliver left beside a house by a seam is part of that house's
-    group, never a new building. Wrong rules caught: either half of the fragment rule
-    switched off (the sliver reported ``new``)."""
+    group, never a new building; so are a small block and a thin strip beside it. Wrong
+    rules caught: either half of the fragment rule switched off (the sliver reported
+    ``new``); a fragment asked to be small *and* thin, or thin by a wrong measure."""
     before = _frame(["b"], [_rect(0, 0, 10, 10)])
     after = _frame(["a0", "a1"], after_geoms)
     assert not shapely.intersects(after.geometry[1], before.geometry[0])
