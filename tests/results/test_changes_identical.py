@@ -161,8 +161,10 @@ def test_outlines_the_same_on_the_grid_overlap_over_the_smaller_area(sizes, seed
     apart are measured exactly (the overlay's intersection)."""
     rng = np.random.default_rng(seed)
     rings = [_on_grid_ring(40.0 * k, 0.0, w, h) for k, (w, h) in enumerate(sizes)]
-    # the same on the grid: every vertex moved by under 0.3 of a step
-    jittered = [r + rng.uniform(-0.3, 0.3, r.shape) * GRID for r in rings]
+    # the same on the grid: moved by 0.3 of a step, every vertex ± 0.05 more
+    shift = rng.choice([-0.3, 0.3], (len(rings), 1, 2))
+    noise = [rng.uniform(-0.05, 0.05, r.shape) for r in rings]
+    jittered = [r + (d + e) * GRID for r, d, e in zip(rings, shift, noise, strict=True)]
     before = gpd.GeoDataFrame({"id": range(len(rings))}, geometry=_polygons(rings), crs=4326)
     after = before.set_geometry(_polygons(jittered))
     b, a = before.geometry.values, after.geometry.values
