@@ -47,7 +47,7 @@ def plans_and_pieces(draw):
     """Tiles of every shape a plan can hold (rectangles, clipped ones, with a hole, of two
     parts), input rows of one or several tiles; pieces (boxes, some as small as a point)
     placed within ±12 ε of a vertex or of any point of their tile's boundary, inside,
-    across or outside it, and pieces of a tile the plan does not hold."""
+    across or outside it, and pieces of a tile the plan does not hold or of none."""
     nx, ny = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     tiles = []
     for k in range(nx * ny):
@@ -74,11 +74,13 @@ def plans_and_pieces(draw):
         fx, fy = draw(st.floats(0, 1)), draw(st.floats(0, 1))
         piece = box(ax - fx * w, ay - fy * h, ax + (1 - fx) * w, ay + (1 - fy) * h)
         pieces.append({"tile_id": f"t{k}", "row": tiles["row"].iloc[k], "geometry": piece})
-    # a piece of a tile the plan does not hold, on the boundary of each tile: never near
+    # a piece of a tile the plan does not hold, or of no tile, on the boundary of each
+    # tile: never near
     for k, geom in enumerate(tiles.geometry):
         x, y = shapely.get_coordinates(geom)[0]
-        pieces.append({"tile_id": "elsewhere", "row": tiles["row"].iloc[k],
-                       "geometry": box(x, y, x + 1e-6, y + 1e-6)})  # fmt: skip
+        for tile_id in ("elsewhere", None):
+            pieces.append({"tile_id": tile_id, "row": tiles["row"].iloc[k],
+                           "geometry": box(x, y, x + 1e-6, y + 1e-6)})  # fmt: skip
     return tiles, gpd.GeoDataFrame(pieces, geometry="geometry", crs=4326)
 
 
@@ -105,8 +107,8 @@ def _truth(tiles: gpd.GeoDataFrame, pieces: gpd.GeoDataFrame) -> tuple[np.ndarra
 def test_seam_mask_is_the_distance_to_the_own_tiles_boundary(world):
     """A piece may have been cut when it comes within ε of its own tile's boundary (a
     clipped tile's too, a hole's, each part's) and its row has several tiles; a piece of
-    a tile the plan does not hold never. The same for points (``TilePlan.near_points``),
-    and with the plan given or built."""
+    a tile the plan does not hold, or of none, never. The same for points
+    (``TilePlan.near_points``), and with the plan given or built."""
     tiles, pieces = world
     near, clear = _truth(tiles, pieces)
     plan = TilePlan(tiles)
