@@ -239,6 +239,11 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (3, 9)
     },
+    "mapflow_geo.results.changes._identical.x_same_outlines__mutmut_36": (
+        "identical pairs not marked: the overlay takes them (the kernel declines shared "
+        "edges) and GEOS gives an identical pair's intersection as the polygon itself, of the "
+        "same area; only slower"
+    ),
     **{
         f"mapflow_geo.results.changes._rule.x__beyond__mutmut_{n}": (
             "the frame's first object before it is set: every group checked has a before "
