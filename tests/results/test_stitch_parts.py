@@ -202,7 +202,7 @@ def _pieces_of_one_cut(tiles):
             "processing_id": ["p-w", "p-w", "p-e", "p-e"],
             "score": [0.1, 0.9, 0.5, 0.3],
             "area": [7.0, 1.0, 3.0, 2.0],
-            "area_m2": [70.0, np.nan, np.nan, 20.0],
+            "area_m2": [70.0, np.nan, 30.0, 20.0],
         },
         geometry=[
             box(0.3, 0.2, 1.0, 0.4),  # the cut object's larger piece
@@ -238,14 +238,16 @@ def test_a_joined_object_keeps_its_largest_pieces_properties_and_sums_its_areas(
     joined = out.iloc[2]
     assert joined.geometry.equals(box(0.3, 0.2, 1.3, 0.4))
     assert joined["score"] == 0.1  # the larger piece's (area 0.14 against 0.06)
-    assert joined["area"] == 10.0 and joined["area_m2"] == 70.0
+    assert joined["area"] == 10.0 and joined["area_m2"] == 100.0
     assert joined["tile_id"] == "e+w" and joined["processing_id"] == "p-e+p-w"
     # the same through merge_groups, with labels of any kind
     merged = merge_groups(pieces, np.array(["x", "y", "x", "z"]))
     assert list(merged.index) == [0, 1, 2] and merged.crs == pieces.crs
     assert merged.iloc[2]["score"] == 0.1 and merged.iloc[2]["tile_id"] == "e+w"
-    both_nan = pieces.assign(area_m2=np.nan)
-    assert np.isnan(stitch(both_nan, tiles).iloc[2]["area_m2"])
+    # a sum over the pieces that have an area: the smaller piece's alone, or none
+    one_known = pieces.assign(area_m2=[np.nan, np.nan, 30.0, 20.0])
+    assert stitch(one_known, tiles).iloc[2]["area_m2"] == 30.0
+    assert np.isnan(stitch(pieces.assign(area_m2=np.nan), tiles).iloc[2]["area_m2"])
 
 
 @pytest.mark.parametrize(

@@ -271,6 +271,31 @@ def test_each_pair_gets_the_change_the_rule_gives(pairs):
             assert row["area_change_m2"] == pytest.approx(delta, rel=5e-3, abs=0.05)
 
 
+@pytest.mark.parametrize(
+    ("before", "after", "change"),
+    [
+        ([], [_rect(0, 0, 2, 2)], "new"),  # a 4 m² shed alone
+        ([_rect(0, 0, 2, 2)], [], "removed"),
+        ([_rect(4, 4, 6, 6)], [_rect(0, 0, 10, 10)], "new"),  # a house over a shed
+        ([_rect(0, 0, 10, 10)], [_rect(4, 4, 6, 6)], "removed"),  # a shed on the plot
+    ],
+    ids=["shed-new", "shed-removed", "house-over-shed", "shed-left"],
+)
+def test_a_side_of_at_most_area_change_m2_is_nothing(before, after, change):
+    """Rule step 3: a side adding up to at most ``area_change_m2`` (5 m²) against a larger
+    other side is nothing, and a group with nothing on one side is ``new`` or
+    ``removed``: a 4 m² shed alone; a house built over a shed; a house pulled down with
+    a shed left on its plot (linked: the shed lies wholly inside). Wrong rules caught:
+    the clause's ``or`` read as ``and`` (a shed alone reported ``unchanged``), either
+    side's test inverted."""
+    ch = changes(_frame([f"b{k}" for k in range(len(before))], before),
+                 _frame([f"a{k}" for k in range(len(after))], after))  # fmt: skip
+    assert len(ch) == 1, ch[["before_id", "after_id", "change"]]
+    assert ch["change"].iloc[0] == change
+    assert ch["before_id"].iloc[0] == ("b0" if before else None)
+    assert ch["after_id"].iloc[0] == ("a0" if after else None)
+
+
 # ------------------------------------------------------------------------ monitoring
 def _areas() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
