@@ -199,6 +199,9 @@ EQUIVALENT: dict[str, str] = {
         "a tile not in the plan taken as a rectangle: its bounds are NaN, so it is never "
         "near either way"
     ),
+    "mapflow_geo.results.stitch.x__merge_groups__mutmut_76": (
+        "GeoDataFrame(crs=None): the merged geometry column already carries the pieces' CRS"
+    ),
     "mapflow_geo.results.stitch.x__edge_pairs__mutmut_18": (
         "a cut edge exactly MIN_OVERLAP_DEG long kept: it overlaps another by at most its "
         "length, never by more than MIN_OVERLAP_DEG"
