@@ -326,3 +326,17 @@ def test_the_cut_edge_rule_at_its_bounds(west, east, joined):
     overlap = min(w1, e1) - max(w0, e0)
     assert overlap in (2 * EPS, 0.5 * (w1 - w0)) or overlap > 2 * EPS
     assert len(stitch(pieces, tiles)) == (1 if joined else 2)
+
+
+def test_pieces_of_other_types_stay_apart_whatever_their_missing_class():
+    """The join key is the row, ``object_type`` and ``class_id``: pieces whose class is
+    missing (NaN) are joined only with pieces of their own type."""
+    tiles = _two_tiles()
+    pieces = gpd.GeoDataFrame(
+        {"tile_id": ["w", "e"], "row": [0, 0], "object_type": ["buildings", "forest"],
+         "class_id": [np.nan, np.nan]},
+        geometry=[box(0.3, 0.2, 1.0, 0.4), box(1.0, 0.2, 1.3, 0.4)],
+        crs=4326,
+    )  # fmt: skip
+    assert len(stitch(pieces, tiles)) == 2
+    assert len(stitch(pieces.assign(object_type="forest"), tiles)) == 1
