@@ -202,6 +202,15 @@ EQUIVALENT: dict[str, str] = {
     "mapflow_geo.results.stitch.x__merge_groups__mutmut_76": (
         "GeoDataFrame(crs=None): the merged geometry column already carries the pieces' CRS"
     ),
+    **{
+        f"mapflow_geo.results.stitch.x__cut_pairs__mutmut_{n}": reason
+        for n, reason in (
+            (7, "groupby(dropna=None): pandas reads it as False"),
+            (8, "groupby(sort=None): the key's numbering may change, only its equality counts"),
+            (13, "groupby(sort=True): the key's numbering changes, only its equality counts"),
+            (24, "a kind with one piece searched too: a lone piece pairs with nothing"),
+        )
+    },
     "mapflow_geo.results.stitch.x__edge_pairs__mutmut_18": (
         "a cut edge exactly MIN_OVERLAP_DEG long kept: it overlaps another by at most its "
         "length, never by more than MIN_OVERLAP_DEG"
