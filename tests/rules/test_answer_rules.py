@@ -296,6 +296,20 @@ def test_a_side_of_at_most_area_change_m2_is_nothing(before, after, change):
     assert ch["after_id"].iloc[0] == ("a0" if after else None)
 
 
+@pytest.mark.parametrize(("depth", "change"), [(1.8, "unchanged"), (2.4, "modified")])
+def test_an_extension_counts_by_its_share_of_the_area_and_beyond_the_tolerance(depth, change):
+    """Rule step 4: modified when the area changed by more than ``area_change`` (10 %)
+    *and* ``area_change_m2``, and more than ``area_change_m2`` lies beyond the tolerance.
+    A 20 × 20 m house extended along a side by 1.8 m (+36 m², 9 %: 16 m² beyond 1 m; its
+    IoU 0.92) is unchanged; by 2.4 m (+48 m², 12 %) it is modified. Wrong rule caught:
+    the share read as ``area_change / area`` (any change over 5 m² counts)."""
+    before = _frame(["b"], [_rect(0, 0, 20, 20)])
+    after = _frame(["a"], [_rect(0, 0, 20, 20 + depth)])
+    ch = changes(before, after)
+    assert len(ch) == 1 and ch["change"].iloc[0] == change
+    assert ch["area_change_m2"].iloc[0] == pytest.approx(20 * depth, rel=5e-3)
+
+
 # ------------------------------------------------------------------------ monitoring
 def _areas() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
