@@ -5,7 +5,7 @@ mutmut (3.x) generates every small change of the module's functions (operators,
 comparisons, constants, arguments, ``and``/``or``, ``break``/``continue``…) and runs,
 for each, the tests that reach that function. This tool
 
-1. copies ``mapflow_geo/``, ``tests/`` and ``pyproject.toml`` to
+1. copies ``mapflow_geo/``, ``tests/``, ``data/`` and ``pyproject.toml`` to
    ``build/mutmut/<module>/`` (the checkout is never changed; the folder keeps mutmut's
    cache, so a second run only re-tests what changed);
 2. writes a ``[tool.mutmut]`` table there: the one module to mutate and the test files
@@ -424,6 +424,8 @@ def _config(module: str, tests: list[str]) -> str:
         f"only_mutate = {arr([module])}\n"
         f"pytest_add_cli_args_test_selection = {arr(tests)}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n'
+        # mutmut runs the tests from its mutants/ copy: the files they read go there too
+        'also_copy = ["data"]\n'
     )
 
 
@@ -431,7 +433,7 @@ def _scratch(module: str) -> Path:
     """``build/mutmut/<module>``: fresh sources and tests, mutmut's cache kept."""
     work = ROOT / "build" / "mutmut" / _slug(module)
     work.mkdir(parents=True, exist_ok=True)
-    for name in ("mapflow_geo", "tests"):
+    for name in ("mapflow_geo", "tests", "data"):  # data: the sample area some tests read
         shutil.rmtree(work / name, ignore_errors=True)
         shutil.copytree(
             ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
