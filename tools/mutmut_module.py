@@ -255,6 +255,10 @@ EQUIVALENT: dict[str, str] = {
         "bincount without minlength: every outline has vertices, so the counts already "
         "reach the last pair"
     ),
+    "mapflow_geo.results.changes._overlay.xǁEdgesǁof__mutmut_45": (
+        "each batch's edge counts assigned instead of added: a batch writes only its own "
+        "geometries' slice, still zero"
+    ),
     **{
         f"mapflow_geo.results.changes._rule.x__beyond__mutmut_{n}": (
             "the frame's first object before it is set: every group checked has a before "
