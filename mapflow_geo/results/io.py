@@ -13,13 +13,15 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import shapely
 
@@ -29,13 +31,17 @@ from mapflow_geo.results.geoparquet import geoparquet_bytes, wgs84
 __all__ = [
     "FILE_COLUMNS",
     "PROVENANCE",
+    "PROVENANCE_IDS",
+    "Piece",
     "check_collection",
     "constant_column",
     "empty_features",
+    "kept_piece",
     "geoparquet_bytes",
     "read_geojson",
     "read_geojson_parts",
     "read_geojson_table",
+    "read_piece",
     "read_result_files",
     "release_memory",
     "system_allocator",
@@ -317,7 +323,45 @@ def _is_empty_collection(data: bytes) -> bool:
     return len(data) < 4096 and b'"features":[' not in head and b'"type":"Feature"' not in head
 
 
-def read_result_files(paths: Iterable[str | Path]) -> gpd.GeoDataFrame:
+#: Provenance columns with few, long distinct values: pandas categoricals in
+#: :attr:`MapflowResult.features` (Arrow dictionaries on the way), plain strings in files.
+PROVENANCE_IDS = ("tile_id", "processing_id")
+_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A stored result file's objects, decoded: its other columns (Arrow, in the file's
+    order), its geometries (shapely) and the geometry column's place among the columns.
+    What :func:`read_piece` reads, and what a run keeps of a result it just stored."""
+
+    table: pa.Table
+    geometries: np.ndarray
+    at: int
+
+    def __len__(self) -> int:
+        return len(self.geometries)
+
+
+def read_piece(path: str | Path) -> Piece:
+    """One stored result file (GeoParquet, WKB) as a :class:`Piece`; ``tile_id`` and
+    ``processing_id`` come as Arrow dictionaries (no string per object)."""
+    import pyarrow.parquet as pq
+
+    # one small file: Arrow's own threads cost more than they give
+    table = pq.read_table(path, use_threads=False, read_dictionary=list(PROVENANCE_IDS))
+    table = table.replace_schema_metadata(None)
+    at = table.schema.get_field_index("geometry")
+    wkb = table.column(at).to_numpy(zero_copy_only=False)
+    return Piece(table.remove_column(at), shapely.from_wkb(wkb), at)
+
+
+def read_result_files(
+    paths: Iterable[str | Path],
+    *,
+    kept: MutableMapping[str, Piece] | None = None,
+    categories: bool = False,
+) -> gpd.GeoDataFrame:
     """Concatenate stored per-AOI results (GeoParquet files) into one frame.
 
     Reads the files as Arrow tables and decodes each file's WKB as it is read, so the
@@ -325,32 +369,75 @@ def read_result_files(paths: Iterable[str | Path]) -> gpd.GeoDataFrame:
     little more than the frame); the other columns are concatenated in Arrow (one
     schema for all, types promoted) and converted once. The CRS is decoded once for
     all (``gpd.read_parquet`` per file spends most of its time re-parsing it).
+
+    ``kept``: pieces already in memory (a run keeps those it stored), by path as given
+    in ``paths``; each is taken from ``kept`` instead of reading its file, with the same
+    frame as a result. ``categories``: ``tile_id`` and ``processing_id`` as pandas
+    categoricals (:data:`PROVENANCE_IDS`), as :attr:`MapflowResult.features` holds them.
     """
-    import pyarrow.parquet as pq
-
-    def read(path: str | Path) -> tuple[pa.Table, np.ndarray, int]:
-        # one small file: Arrow's own threads cost more than they give
-        table = pq.read_table(path, use_threads=False).replace_schema_metadata(None)
-        at = table.schema.get_field_index("geometry")
-        wkb = table.column(at).to_numpy(zero_copy_only=False)
-        return table.remove_column(at), shapely.from_wkb(wkb), at
-
-    paths = list(paths)
-    if len(paths) > 16:  # Parquet decoding releases the GIL: a few files at a time
+    kept = kept if kept is not None else {}
+    paths = [str(p) for p in paths]
+    parts: list[Piece | None] = [kept.pop(p, None) for p in paths]
+    todo = [i for i, part in enumerate(parts) if part is None]
+    if len(todo) > 16:  # Parquet decoding releases the GIL: a few files at a time
         with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
-            parts = list(pool.map(read, paths))
+            read = list(pool.map(read_piece, [paths[i] for i in todo]))
     else:
-        parts = [read(p) for p in paths]
+        read = [read_piece(paths[i]) for i in todo]
+    for i, part in zip(todo, read, strict=True):
+        parts[i] = part
+    del read
     if not parts:
         return empty_features()
-    table = pa.concat_tables([t for t, _, _ in parts], promote_options="permissive")
-    geoms = np.concatenate([g for _, g, _ in parts])
-    at = parts[0][2]  # the geometry keeps its place among the columns
-    del parts
+    return _frame_of(parts, categories)
+
+
+def _frame_of(parts: list, categories: bool) -> gpd.GeoDataFrame:
+    """One frame of pieces, in their order (emptied on the way)."""
+    want = _DICTIONARY if categories else pa.string()
+    table = pa.concat_tables(
+        [_provenance_as(p.table, want) for p in parts], promote_options="permissive"
+    )
+    geoms = np.concatenate([p.geometries for p in parts])
+    at = parts[0].at  # the geometry keeps its place among the columns
+    parts.clear()
     df = table.to_pandas()
     del table
+    for col in PROVENANCE_IDS if categories else ():
+        if col in df and isinstance(df[col].dtype, pd.CategoricalDtype):
+            df[col] = df[col].cat.reorder_categories(sorted(df[col].cat.categories))
     df.insert(at, "geometry", gpd.GeoSeries(geoms, index=df.index, crs=wgs84()))
     return gpd.GeoDataFrame(df, geometry="geometry", crs=wgs84())
+
+
+def _provenance_as(table: pa.Table, want: pa.DataType) -> pa.Table:
+    """``table`` with its :data:`PROVENANCE_IDS` columns of type ``want`` (an Arrow
+    dictionary of strings, or strings)."""
+    for name in PROVENANCE_IDS:
+        i = table.schema.get_field_index(name)
+        if i < 0 or table.schema.field(i).type == want:
+            continue
+        col = table.column(i)
+        if not pa.types.is_string(col.type) and not pa.types.is_dictionary(col.type):
+            col = col.cast(pa.string())  # null (no tile), or a number stored as such
+        table = table.set_column(i, name, col.cast(want))
+    return table
+
+
+def kept_piece(table: pa.Table, geometries: np.ndarray, columns: dict[str, Any]) -> Piece:
+    """The :class:`Piece` of a result about to be stored: ``table`` (its properties, no
+    geometry), ``geometries``, and the constant ``columns`` the file gets after its
+    geometry (provenance ids as one-value dictionaries: 4 bytes an object)."""
+    n = table.num_rows
+    for name, value in columns.items():
+        if name in PROVENANCE_IDS and isinstance(value, str):
+            col = pa.DictionaryArray.from_arrays(
+                pa.array(np.zeros(n, dtype=np.int32)), pa.array([value], pa.string())
+            )
+        else:
+            col = constant_column(value, n)
+        table = table.append_column(name, col)
+    return Piece(table, geometries, table.num_columns - len(columns))
 
 
 def empty_features() -> gpd.GeoDataFrame:

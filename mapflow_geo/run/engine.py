@@ -65,6 +65,7 @@ from mapflow_geo.run.prepare import (
 from mapflow_geo.run.progress import RunProgress, note
 from mapflow_geo.run.status import RunStatus, is_finished
 from mapflow_geo.run.store import (
+    KeptPieces,
     apply_stored_plan,
     default_run_dir,
     describe_stored,
@@ -175,6 +176,8 @@ class Runner:
         # together stay within max_workers
         self._downloads = threading.BoundedSemaphore(self.max_workers)
         self._per_aoi = True  # the service serves results per AOI (until it says no)
+        #: the stored objects as decoded, for ``res.features`` (no reading them back)
+        self.kept = KeptPieces()
 
     def _sweep(self, want_ids: set, want_intents: bool) -> tuple[list, bool]:
         """List the project's processings newest first, page by page, until every wanted
@@ -390,6 +393,7 @@ class Runner:
                 {"processing_id": processing_id},
                 parsing=self._parsing,
                 downloads=self._downloads,
+                keep=self.kept.open,
                 sleep=self.sleep,
             )
         except DamagedResultError as exc:
@@ -399,6 +403,9 @@ class Runner:
                  "messages": [str(exc)]}
                 for t in sorted(keep)
             ]  # fmt: skip
+        for tile_id, stored in parts.items():
+            rel = Path("results") / f"{key}.{WHOLE}-{tile_id}.parquet"
+            self.kept.add(self.journal.run_dir / rel, stored.piece)
         return [
             {
                 "aoi_id": f"{WHOLE}-{tile_id}",
@@ -438,6 +445,7 @@ class Runner:
                 {"row": row, "tile_id": tile_id, "processing_id": processing_id},
                 parsing=self._parsing,
                 downloads=self._downloads,
+                keep=self.kept.open,
                 sleep=self.sleep,
             )
         except DamagedResultError as exc:
@@ -448,6 +456,7 @@ class Runner:
                 "status": DAMAGED_RESULT,
                 "messages": [str(exc)],
             }
+        self.kept.add(self.journal.run_dir / rel, stored.piece)
         return {
             "aoi_id": aoi_id,
             "tile_id": tile_id,
@@ -846,7 +855,7 @@ def _run(
     save_inputs(run_dir, prepared.aois, plan, prepared.params)
     project_id = project or client.projects.default().id
     journal.set_run("project_id", str(project_id))
-    Runner(
+    runner = Runner(
         client,
         journal,
         plan,
@@ -855,8 +864,9 @@ def _run(
         max_aois=int(prepared.params["max_aois"]),
         options=opts,
         earlier=earlier,
-    ).run()
-    return load_result(run_dir, journal, earlier=earlier, progress=opts.progress)
+    )
+    runner.run()
+    return load_result(run_dir, journal, earlier=earlier, progress=opts.progress, kept=runner.kept)
 
 
 def _run_dir(run_dir: str | os.PathLike | None, fingerprint: str, fresh: bool) -> Path:
