@@ -21,17 +21,16 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import shapely
 
 from mapflow_geo.exceptions import DamagedResultError
+from mapflow_geo.results.columns import CATEGORIES, as_dictionaries, frame_dates, sort_categories
 from mapflow_geo.results.geoparquet import geoparquet_bytes, wgs84
 
 __all__ = [
     "FILE_COLUMNS",
     "PROVENANCE",
-    "PROVENANCE_IDS",
     "Piece",
     "check_collection",
     "constant_column",
@@ -323,17 +322,12 @@ def _is_empty_collection(data: bytes) -> bool:
     return len(data) < 4096 and b'"features":[' not in head and b'"type":"Feature"' not in head
 
 
-#: Provenance columns with few, long distinct values: pandas categoricals in
-#: :attr:`MapflowResult.features` (Arrow dictionaries on the way), plain strings in files.
-PROVENANCE_IDS = ("tile_id", "processing_id")
-_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
-
-
 @dataclass(frozen=True)
 class Piece:
     """A stored result file's objects, decoded: its other columns (Arrow, in the file's
-    order), its geometries (shapely) and the geometry column's place among the columns.
-    What :func:`read_piece` reads, and what a run keeps of a result it just stored."""
+    order; text classes and provenance ids as dictionaries), its geometries (shapely) and
+    the geometry column's place among the columns. What :func:`read_piece` reads, and
+    what a run keeps of a result it just stored (:func:`kept_piece`)."""
 
     table: pa.Table
     geometries: np.ndarray
@@ -344,23 +338,30 @@ class Piece:
 
 
 def read_piece(path: str | Path) -> Piece:
-    """One stored result file (GeoParquet, WKB) as a :class:`Piece`; ``tile_id`` and
-    ``processing_id`` come as Arrow dictionaries (no string per object)."""
+    """One stored result file (GeoParquet, WKB) as a :class:`Piece`."""
     import pyarrow.parquet as pq
 
     # one small file: Arrow's own threads cost more than they give
-    table = pq.read_table(path, use_threads=False, read_dictionary=list(PROVENANCE_IDS))
+    table = pq.read_table(path, use_threads=False, read_dictionary=list(CATEGORIES))
     table = table.replace_schema_metadata(None)
     at = table.schema.get_field_index("geometry")
     wkb = table.column(at).to_numpy(zero_copy_only=False)
     return Piece(table.remove_column(at), shapely.from_wkb(wkb), at)
 
 
+def kept_piece(table: pa.Table, geometries: np.ndarray) -> Piece:
+    """The :class:`Piece` of a file about to be stored: ``table`` as written (with its
+    WKB ``geometry`` column), ``geometries`` as decoded — what :func:`read_piece` reads
+    back from the file."""
+    at = table.schema.get_field_index("geometry")
+    return Piece(as_dictionaries(table.remove_column(at)), geometries, at)
+
+
 def read_result_files(
     paths: Iterable[str | Path],
     *,
     kept: MutableMapping[str, Piece] | None = None,
-    categories: bool = False,
+    public: bool = False,
 ) -> gpd.GeoDataFrame:
     """Concatenate stored per-AOI results (GeoParquet files) into one frame.
 
@@ -372,8 +373,9 @@ def read_result_files(
 
     ``kept``: pieces already in memory (a run keeps those it stored), by path as given
     in ``paths``; each is taken from ``kept`` instead of reading its file, with the same
-    frame as a result. ``categories``: ``tile_id`` and ``processing_id`` as pandas
-    categoricals (:data:`PROVENANCE_IDS`), as :attr:`MapflowResult.features` holds them.
+    frame as a result. ``public``: dates as UTC datetimes and classes and provenance ids
+    as categoricals (categories sorted), converted in Arrow, as
+    :attr:`MapflowResult.features` shows them (:mod:`~mapflow_geo.results.columns`).
     """
     kept = kept if kept is not None else {}
     paths = [str(p) for p in paths]
@@ -389,55 +391,26 @@ def read_result_files(
     del read
     if not parts:
         return empty_features()
-    return _frame_of(parts, categories)
+    return _frame_of(parts, public)
 
 
-def _frame_of(parts: list, categories: bool) -> gpd.GeoDataFrame:
-    """One frame of pieces, in their order (emptied on the way)."""
-    want = _DICTIONARY if categories else pa.string()
+def _frame_of(parts: list, public: bool) -> gpd.GeoDataFrame:
+    """One frame of pieces, in their order (the list is emptied on the way)."""
     table = pa.concat_tables(
-        [_provenance_as(p.table, want) for p in parts], promote_options="permissive"
+        [as_dictionaries(p.table, public) for p in parts], promote_options="permissive"
     )
     geoms = np.concatenate([p.geometries for p in parts])
     at = parts[0].at  # the geometry keeps its place among the columns
     parts.clear()
-    df = table.to_pandas()
+    if public:
+        table = frame_dates(table)
+    # column by column (no 2-D block copies), each Arrow buffer freed once converted
+    df = table.to_pandas(split_blocks=True, self_destruct=True)
     del table
-    for col in PROVENANCE_IDS if categories else ():
-        if col in df and isinstance(df[col].dtype, pd.CategoricalDtype):
-            df[col] = df[col].cat.reorder_categories(sorted(df[col].cat.categories))
-    df.insert(at, "geometry", gpd.GeoSeries(geoms, index=df.index, crs=wgs84()))
-    return gpd.GeoDataFrame(df, geometry="geometry", crs=wgs84())
-
-
-def _provenance_as(table: pa.Table, want: pa.DataType) -> pa.Table:
-    """``table`` with its :data:`PROVENANCE_IDS` columns of type ``want`` (an Arrow
-    dictionary of strings, or strings)."""
-    for name in PROVENANCE_IDS:
-        i = table.schema.get_field_index(name)
-        if i < 0 or table.schema.field(i).type == want:
-            continue
-        col = table.column(i)
-        if not pa.types.is_string(col.type) and not pa.types.is_dictionary(col.type):
-            col = col.cast(pa.string())  # null (no tile), or a number stored as such
-        table = table.set_column(i, name, col.cast(want))
-    return table
-
-
-def kept_piece(table: pa.Table, geometries: np.ndarray, columns: dict[str, Any]) -> Piece:
-    """The :class:`Piece` of a result about to be stored: ``table`` (its properties, no
-    geometry), ``geometries``, and the constant ``columns`` the file gets after its
-    geometry (provenance ids as one-value dictionaries: 4 bytes an object)."""
-    n = table.num_rows
-    for name, value in columns.items():
-        if name in PROVENANCE_IDS and isinstance(value, str):
-            col = pa.DictionaryArray.from_arrays(
-                pa.array(np.zeros(n, dtype=np.int32)), pa.array([value], pa.string())
-            )
-        else:
-            col = constant_column(value, n)
-        table = table.append_column(name, col)
-    return Piece(table, geometries, table.num_columns - len(columns))
+    if public:
+        sort_categories(df)
+    df.insert(at, "geometry", gpd.array.from_shapely(geoms, crs=wgs84()))
+    return gpd.GeoDataFrame(df, geometry="geometry", copy=False)
 
 
 def empty_features() -> gpd.GeoDataFrame:

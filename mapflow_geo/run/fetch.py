@@ -214,10 +214,10 @@ def _encode(
 ) -> tuple[bytes, Stored]:
     """The file's bytes (properties, WKB geometry, then ``columns``) and what it holds."""
     n = table.num_rows
-    piece = kept_piece(table, geoms, columns) if keep and n else None
     table = table.append_column("geometry", pa.array(shapely.to_wkb(geoms), pa.binary()))
     for name, value in columns.items():
         table = table.append_column(name, constant_column(value, n))
+    piece = kept_piece(table, geoms) if keep and n else None
     return geoparquet_bytes(table), Stored(n, repairs, piece)
 
 

@@ -282,9 +282,7 @@ def _merge_stored(
     ``kept`` in memory are taken from there, the others read)."""
     pieces = int(pd.to_numeric(files["features"]).sum()) if len(files) else 0
     with stitching(pieces, enabled=progress) as done, system_allocator():
-        merged = read_result_files(
-            files["path"], kept=kept.pieces if kept else None, categories=True
-        )
+        merged = read_result_files(files["path"], kept=kept.pieces if kept else None, public=True)
         failpoint("mid_merge")
         out = stitch(merged, plan)
         done(len(out))
