@@ -849,11 +849,16 @@ def _run(
     for p in procs:
         if p.key in known and known[p.key].estimate is not None:
             p.estimate = known[p.key].estimate
-    estimate_processings(client, procs, opts.max_workers)
     to_create = [p for p in procs if p.key not in known or known[p.key].state == jr.PLANNED]
-    check_budget(client, procs, to_create, max_credits)
+    with ThreadPoolExecutor(2, thread_name_prefix="mapflow-account") as side:
+        # asked while the estimates are: the balance (checked after them, before any
+        # create) and the default project (known already when the limits were read)
+        status = side.submit(client.account.status) if to_create else None
+        default = None if project else side.submit(client.projects.default_id)
+        estimate_processings(client, procs, opts.max_workers)
+    check_budget(client, procs, to_create, max_credits, status=status and status.result())
     save_inputs(run_dir, prepared.aois, plan, prepared.params)
-    project_id = project or client.projects.default().id
+    project_id = project or default.result()
     journal.set_run("project_id", str(project_id))
     runner = Runner(
         client,
