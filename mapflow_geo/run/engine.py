@@ -132,6 +132,7 @@ class Runner:
         max_aois: int = 10,
         options: RunOptions | None = None,
         earlier: Collection[str] = (),
+        account_status: Any = None,
         **kwargs: Any,
     ) -> None:
         opts = RunOptions.from_kwargs(options, **kwargs)
@@ -156,6 +157,7 @@ class Runner:
             max_outage_s=opts.max_outage_s,
             sleep=opts.sleep,
             clock=opts.clock,
+            status=account_status,
         )
         self.procs = self._creator.procs  # grows when a processing is re-planned
         # when and at what percentage each processing in progress was first and last
@@ -856,7 +858,8 @@ def _run(
         status = side.submit(client.account.status) if to_create else None
         default = None if project else side.submit(client.projects.default_id)
         estimate_processings(client, procs, opts.max_workers)
-    check_budget(client, procs, to_create, max_credits, status=status and status.result())
+    status = status and status.result()
+    check_budget(client, procs, to_create, max_credits, status=status)
     save_inputs(run_dir, prepared.aois, plan, prepared.params)
     project_id = project or default.result()
     journal.set_run("project_id", str(project_id))
@@ -869,6 +872,7 @@ def _run(
         max_aois=int(prepared.params["max_aois"]),
         options=opts,
         earlier=earlier,
+        account_status=status,  # the balance before any create: the runner's baseline
     )
     runner.run()
     return load_result(run_dir, journal, earlier=earlier, progress=opts.progress, kept=runner.kept)
