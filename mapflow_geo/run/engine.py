@@ -179,7 +179,7 @@ class Runner:
         self._downloads = threading.BoundedSemaphore(self.max_workers)
         self._per_aoi = True  # the service serves results per AOI (until it says no)
         #: the stored objects as decoded, for ``res.features`` (no reading them back)
-        self.kept = KeptPieces()
+        self.kept = KeptPieces(area_km2=sum(p.area_km2 for p in processings))
 
     def _sweep(self, want_ids: set, want_intents: bool) -> tuple[list, bool]:
         """List the project's processings newest first, page by page, until every wanted
@@ -407,7 +407,7 @@ class Runner:
             ]  # fmt: skip
         for tile_id, stored in parts.items():
             rel = Path("results") / f"{key}.{WHOLE}-{tile_id}.parquet"
-            self.kept.add(self.journal.run_dir / rel, stored.piece)
+            self.kept.add(self.journal.run_dir / rel, stored.piece, self._tile_km2(key))
         return [
             {
                 "aoi_id": f"{WHOLE}-{tile_id}",
@@ -458,7 +458,8 @@ class Runner:
                 "status": DAMAGED_RESULT,
                 "messages": [str(exc)],
             }
-        self.kept.add(self.journal.run_dir / rel, stored.piece)
+        area = self.procs[key].area_km2 if aoi_id == WHOLE else self._tile_km2(key)
+        self.kept.add(self.journal.run_dir / rel, stored.piece, area)
         return {
             "aoi_id": aoi_id,
             "tile_id": tile_id,
@@ -468,6 +469,10 @@ class Runner:
             "repaired": stored.repairs.repaired,
             "dropped": stored.repairs.dropped,
         }
+
+    def _tile_km2(self, key: str) -> float:
+        """The area of one of the processing's tiles, on average."""
+        return self.procs[key].area_km2 / max(1, len(self._creator.index.positions[key]))
 
     def _check_stored(self) -> None:
         """Results are stored without fsync (atomic rename only: a killed process loses

@@ -236,40 +236,54 @@ def _qa(records: list[jr.ProcessingRecord], downloads: list) -> pd.DataFrame:
 class KeptPieces:
     """The objects of the results a run stored, as decoded on the way (up to
     ``keep_run_features`` objects, and no more than ``max_features_in_memory``:
-    :func:`mapflow_geo.set_options`; a run with more keeps none), so that the run's
-    ``res.features`` is built from them instead of reading its files back
-    (:func:`load_result`). Only a file stored and journalled is ever read by path, so a
-    kept piece never stands for anything but its file. Thread-safe."""
+    :func:`mapflow_geo.set_options`), so that the run's ``res.features`` is built from
+    them instead of reading its files back (:func:`load_result`). A run with more keeps
+    none: all are dropped once the objects kept pass the limit, or once a tenth of the
+    planned ``area_km2`` is stored and its density predicts more. Only a file stored and
+    journalled is ever read by path, so a kept piece never stands for anything but its
+    file. Thread-safe."""
 
-    def __init__(self, limit: int | None = None) -> None:
+    def __init__(self, limit: int | None = None, area_km2: float = 0.0) -> None:
         if limit is None:
             limit = OPTIONS["keep_run_features"]
             most = OPTIONS["max_features_in_memory"]
             limit = limit if most is None else min(limit, most)
         self.limit = limit
+        self.area_km2 = area_km2
         self.pieces: dict[str, Piece] = {}
         self.objects = 0
+        self._stored_km2 = 0.0
+        self._closed = limit <= 0
         self._lock = threading.Lock()
 
     @property
     def open(self) -> bool:
         """Whether results stored from now on are worth keeping."""
-        return self.objects <= self.limit and self.limit > 0
+        return not self._closed
 
-    def add(self, path: Path, piece: Piece | None) -> None:
-        """Keep the piece stored at ``path`` (replacing one stored there before); past
-        the limit, drop them all and keep none from then on."""
+    def add(self, path: Path, piece: Piece | None, area_km2: float = 0.0) -> None:
+        """Keep the piece stored at ``path`` (replacing one stored there before), the
+        objects of ``area_km2`` of the plan; past the limit, drop them all and keep none
+        from then on."""
         if piece is None:
             return
         with self._lock:
-            if not self.open:
+            if self._closed:
                 return
             old = self.pieces.pop(str(path), None)
             self.objects += len(piece) - (len(old) if old is not None else 0)
-            if self.objects > self.limit:
+            self._stored_km2 += area_km2
+            self.pieces[str(path)] = piece
+            if self.objects > self.limit or self._predicted() > self.limit:
                 self.pieces.clear()
-            else:
-                self.pieces[str(path)] = piece
+                self._closed = True
+
+    def _predicted(self) -> float:
+        """The run's objects as the density so far predicts them (0 before a tenth of
+        the plan's area is stored)."""
+        if self.area_km2 <= 0 or self._stored_km2 < 0.1 * self.area_km2:
+            return 0.0
+        return self.objects * self.area_km2 / self._stored_km2
 
 
 def _merge_stored(

@@ -6,10 +6,12 @@ run keeps none and reads its files."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
@@ -19,6 +21,8 @@ from support.truth import check_against_truth, truth_in
 
 import mapflow_geo
 from mapflow_geo import open_run, sim
+from mapflow_geo.results.io import Piece, kept_piece
+from mapflow_geo.run.store import KeptPieces
 
 SEAMS = gpd.GeoDataFrame(  # two rows cut into 1 km² tiles: seams, several AOIs a processing
     {"name": ["a", "b"]},
@@ -86,3 +90,20 @@ def test_past_the_limit_a_run_keeps_nothing_and_reads_its_files(tmp_path, limit)
 def test_keep_run_features_is_checked():
     with pytest.raises(ValueError, match="keep_run_features"):
         mapflow_geo.set_options(keep_run_features=-1)
+
+
+def _piece(n: int) -> Piece:
+    geoms = shapely.points(np.arange(n), np.zeros(n))
+    table = pa.table({"id": [str(i) for i in range(n)], "geometry": shapely.to_wkb(geoms)})
+    return kept_piece(table, geoms)
+
+
+@pytest.mark.parametrize(("limit", "kept"), [(250, 10), (200, 10), (199, 0), (100, 0)])
+def test_a_run_stops_keeping_once_its_density_predicts_too_many(limit, kept):
+    """Ten pieces of 20 objects over 1 km² each, of a 10 km² plan: 200 objects."""
+    pieces = KeptPieces(limit, area_km2=10.0)
+    for i in range(10):
+        pieces.add(Path(f"p{i}"), _piece(20), 1.0)
+        if limit < 200:  # predicted from the first tenth: 200 objects
+            assert not pieces.open and not pieces.pieces
+    assert len(pieces.pieces) == kept and pieces.open == (kept > 0)
