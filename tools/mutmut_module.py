@@ -5,7 +5,7 @@ mutmut (3.x) generates every small change of the module's functions (operators,
 comparisons, constants, arguments, ``and``/``or``, ``break``/``continue``…) and runs,
 for each, the tests that reach that function. This tool
 
-1. copies ``mapflow_geo/``, ``tests/`` and ``pyproject.toml`` to
+1. copies ``mapflow_geo/``, ``tests/``, ``data/`` and ``pyproject.toml`` to
    ``build/mutmut/<module>/`` (the checkout is never changed; the folder keeps mutmut's
    cache, so a second run only re-tests what changed);
 2. writes a ``[tool.mutmut]`` table there: the one module to mutate and the test files
@@ -80,6 +80,7 @@ MODULES: dict[str, list[str]] = {
     ],
     "mapflow_geo/run/monitor.py": ["tests/run/test_monitor.py", "tests/rules/test_answer_rules.py"],
     "mapflow_geo/results/stitch.py": [
+        "tests/results/test_stitch_parts.py",
         "tests/results/test_stitch_props.py",
         "tests/results/test_stitch_truth.py",
         "tests/rules/test_mutants.py",
@@ -187,6 +188,87 @@ EQUIVALENT: dict[str, str] = {
     "mapflow_geo.run.journal.xǁ_GroupCommitǁsubmit__mutmut_15": (
         "the leader's flag reset to None instead of False: both are false"
     ),
+    "mapflow_geo.results.stitch.x_stitch__mutmut_1": (
+        "the shortcut's `or` as `and`: with no pieces, or every input row one tile, the "
+        "general path flags no piece and returns the same frame"
+    ),
+    "mapflow_geo.results.stitch.x_seam_mask__mutmut_7": (
+        "the plan given rebuilt from the tiles: a caller passes TilePlan(tiles), the same arrays"
+    ),
+    "mapflow_geo.results.stitch.xǁTilePlanǁ__init____mutmut_64": (
+        "two NaN rows for a tile not in the plan instead of one: position -1 still reads NaN"
+    ),
+    "mapflow_geo.results.stitch.xǁTilePlanǁ__init____mutmut_71": (
+        "a tile not in the plan taken as a rectangle: its bounds are NaN, so it is never "
+        "near either way"
+    ),
+    "mapflow_geo.results.stitch.x__merge_groups__mutmut_76": (
+        "GeoDataFrame(crs=None): the merged geometry column already carries the pieces' CRS"
+    ),
+    **{
+        f"mapflow_geo.results.stitch.x__cut_pairs__mutmut_{n}": reason
+        for n, reason in (
+            (7, "groupby(dropna=None): pandas reads it as False"),
+            (8, "groupby(sort=None): the key's numbering may change, only its equality counts"),
+            (13, "groupby(sort=True): the key's numbering changes, only its equality counts"),
+            (24, "a kind with one piece searched too: a lone piece pairs with nothing"),
+        )
+    },
+    "mapflow_geo.results.stitch.x__edge_pairs__mutmut_18": (
+        "a cut edge exactly MIN_OVERLAP_DEG long kept: it overlaps another by at most its "
+        "length, never by more than MIN_OVERLAP_DEG"
+    ),
+    **{
+        f"mapflow_geo.results.stitch.x__nearest_across__mutmut_{n}": (
+            "the (segment, tile) key as seg·(max+2) − tile or seg·(max+3) + tile: still one "
+            "number per pair, for tiles 0..max"
+        )
+        for n in (12, 17)
+    },
+    **{
+        f"mapflow_geo.results.stitch.x__join_values__mutmut_{n}": (
+            "sort_values(kind=...) over two columns: pandas ignores kind for several columns"
+        )
+        for n in (10, 12, 17, 18)
+    },
+    "mapflow_geo.results.stitch.x__join_values__mutmut_44": (
+        "to_numpy(zero_copy_only=None): pyarrow reads None as False"
+    ),
+    "mapflow_geo.results.stitch.x_union_by_group__mutmut_7": (
+        'argsort(kind="STABLE"): numpy reads sort kinds case-insensitively'
+    ),
+    **{
+        f"mapflow_geo.results.stitch.x_components__mutmut_{n}": reason
+        for n, reason in (
+            (7, "edge weights as float64 for int8: only an edge's presence counts"),
+            (9, "edge weights as float64 for int8: only an edge's presence counts"),
+            (11, "directed=None is false: the graph is read as undirected"),
+            (13, "directed, connection='weak' (scipy's default): the same components"),
+            (14, "directed, connection='weak' (scipy's default): the same components"),
+        )
+    },
+    **{
+        f"mapflow_geo.results.stitch.x__coverage_union__mutmut_{n}": (
+            "the group count when no piece is given: only groups of two or more pieces reach "
+            "the coverage union"
+        )
+        for n in (3, 9)
+    },
+    "mapflow_geo.results.changes._identical.x_same_outlines__mutmut_54": (
+        "bincount without minlength: every outline has vertices, so the counts already "
+        "reach the last pair"
+    ),
+    "mapflow_geo.results.changes._overlay.xǁEdgesǁof__mutmut_45": (
+        "each batch's edge counts assigned instead of added: a batch writes only its own "
+        "geometries' slice, still zero"
+    ),
+    **{
+        f"mapflow_geo.results.changes._rule.x__beyond__mutmut_{n}": (
+            "the frame's first object before it is set: every group checked has a before "
+            "object, which sets it"
+        )
+        for n in (16, 17)
+    },
     **{
         f"mapflow_geo.run.journal.xǁJournalǁ{name}": (
             "every record read again instead of those written: the in-memory copy is the file's"
@@ -352,6 +434,79 @@ UNSEEABLE: dict[str, str] = {
         "a tile with no download and an OK processing shown with its processing's messages: "
         "the simulator gives an OK processing no messages"
     ),
+    **{
+        f"mapflow_geo.results.stitch.xǁTilePlanǁ{name}": (
+            "every tile taken as a non-rectangle (its box area, type or rings misread), or "
+            "rectangles measured as the others too: shapely.dwithin on the tile's boundary "
+            "decides instead of the arithmetic on bounds, which gives the same answer for "
+            "every piece in or across its tile and for every box; they differ only for a "
+            "piece wholly outside its rectangular tile, off a corner, where the bounds "
+            "over-approximate its distance"
+        )
+        for name in (
+            *(f"__init____mutmut_{n}" for n in (31, 32, 33, 34, 35, 37, 42, 43)),
+            "_near__mutmut_26",
+        )
+    },
+    "mapflow_geo.results.stitch.x__edge_pairs__mutmut_124": (
+        "a gap between cut edges of exactly 2·SEAM_EPS_DEG refused: the envelope query "
+        "(grown by ε) pairs axis-aligned cut edges only within ε, and slanted ones give no "
+        "gap that is exactly that float"
+    ),
+    **{
+        f"mapflow_geo.results.stitch.x_union_by_group__mutmut_{n}": (
+            "argsort of the group labels not stable: a group's members are unioned in "
+            "another order, the same shape up to the order of its vertices and float "
+            "rounding where members cross; every consumer compares shapes"
+        )
+        for n in (3, 5)
+    },
+    **{
+        f"mapflow_geo.results.stitch.x__coverage_union__mutmut_{n}": (
+            "more or fewer groups left to the overlay (lines or more than 8 pieces let in, "
+            "polygons kept out, groups of exactly 8): the overlay's union is the same shape "
+            "the coverage union gives faster, up to the order of its vertices"
+        )
+        for n in (28, 35, 38)
+    },
+    "mapflow_geo.results.stitch.x__nearest_across__mutmut_33": (
+        "a cut edge exactly _GAP_TIE_DEG farther than the nearest: a float equality"
+    ),
+    **{
+        f"mapflow_geo.results.changes._identical.x_same_outlines__mutmut_{n}": (
+            "identical pairs not marked: the overlay takes them (the kernel declines shared "
+            "edges) and GEOS measures p ∩ p as p's area to float rounding (1e-16 relative); "
+            "only slower"
+        )
+        for n in (35, 36)
+    },
+    "mapflow_geo.results.changes._identical.x_same_outlines__mutmut_25": (
+        "areas differing by exactly the filter's bound (a float) left to the overlay"
+    ),
+    **{
+        f"mapflow_geo.results.changes._rule.x__beyond__mutmut_{n}": (
+            "the group's local frame centred elsewhere (its scale, the latitude's, unchanged): "
+            "lengths and areas do not depend on the origin; only float rounding of "
+            "coordinates thousands of km long changes them, by under 1e-6 m²"
+        )
+        for n in (24, 25, 26, 27, 28)
+    },
+    "mapflow_geo.results.changes._rule.x__beyond__mutmut_88": (
+        "the vertex shortcut never settling a pair: the buffers measure it instead and find "
+        "nothing beyond the tolerance either, but for a corner vertex between the true "
+        "tolerance and the 4-segment buffer's chord (under 0.1 m²)"
+    ),
+    **{
+        f"mapflow_geo.results.changes._rule.{name}": (
+            "the tolerance's buffer drawn with 5 or 8 segments a quarter circle instead of 4: "
+            "the area beyond the tolerance changes by under 0.1 m² a corner; DESIGN.md fixes "
+            "no resolution and no case sits that close to a threshold"
+        )
+        for name in (
+            *(f"x__beyond__mutmut_{n}" for n in (99, 100, 107, 108)),
+            *(f"x__near_and_beyond__mutmut_{n}" for n in (48, 53)),
+        )
+    },
     "mapflow_geo.run.prepare.x_check_budget__mutmut_45": (
         "area >= remaining instead of >: differs only when the geodesic area in m² (a float) "
         "equals the integer m² the service reports"
@@ -373,6 +528,8 @@ def _config(module: str, tests: list[str]) -> str:
         f"only_mutate = {arr([module])}\n"
         f"pytest_add_cli_args_test_selection = {arr(tests)}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n'
+        # mutmut runs the tests from its mutants/ copy: the files they read go there too
+        'also_copy = ["data"]\n'
     )
 
 
@@ -380,7 +537,7 @@ def _scratch(module: str) -> Path:
     """``build/mutmut/<module>``: fresh sources and tests, mutmut's cache kept."""
     work = ROOT / "build" / "mutmut" / _slug(module)
     work.mkdir(parents=True, exist_ok=True)
-    for name in ("mapflow_geo", "tests"):
+    for name in ("mapflow_geo", "tests", "data"):  # data: the tests' sample areas
         shutil.rmtree(work / name, ignore_errors=True)
         shutil.copytree(
             ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")

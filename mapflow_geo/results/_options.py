@@ -11,6 +11,8 @@ from mapflow_geo.exceptions import FeaturesTooLargeError  # noqa: F401 (re-expor
 OPTIONS: dict[str, Any] = {
     # pieces above which MapflowResult.features refuses to load (None: no limit)
     "max_features_in_memory": 5_000_000,
+    # objects a run keeps decoded as it stores them, for res.features (0: none)
+    "keep_run_features": 1_000_000,
     # objects per file of a stitched dataset (MapflowResult.to_parquet)
     "partition_features": 100_000,
 }
@@ -21,13 +23,22 @@ def _positive_or_none(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a positive int or None, not {value!r}")
 
 
+def _count(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be an int ≥ 0, not {value!r}")
+
+
 def _positive(name: str, value: Any) -> None:
     if value is None:
         raise ValueError(f"{name} must be a positive int, not None")
     _positive_or_none(name, value)
 
 
-_VALIDATORS = {"max_features_in_memory": _positive_or_none, "partition_features": _positive}
+_VALIDATORS = {
+    "max_features_in_memory": _positive_or_none,
+    "keep_run_features": _count,
+    "partition_features": _positive,
+}
 
 
 class set_options:  # noqa: N801 - named as xarray's, used as a function
@@ -41,6 +52,12 @@ class set_options:  # noqa: N801 - named as xarray's, used as a function
         pieces it raises :class:`FeaturesTooLargeError` instead. ``None``: no limit.
         Stats, costs, :meth:`~mapflow_geo.MapflowResult.to_parquet` and
         :meth:`~mapflow_geo.MapflowResult.to_dask` never load the objects.
+    keep_run_features : int, default 1,000,000
+        A run keeps the objects it stores in memory as it decodes them, up to this many
+        (and no more than ``max_features_in_memory``; a run with more keeps none): its
+        ``res.features`` is then built from them instead of reading its files back, the
+        same frame in a fraction of the time. They take about 0.6 kB each until the
+        result is dropped; ``0`` keeps none (a run whose objects are only streamed).
     partition_features : int, default 100,000
         Objects per file of the stitched dataset written by ``to_parquet``; the memory a
         write needs grows with it, not with the run.

@@ -13,8 +13,9 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +25,22 @@ import pyarrow as pa
 import shapely
 
 from mapflow_geo.exceptions import DamagedResultError
+from mapflow_geo.results.columns import CATEGORIES, as_dictionaries, frame_dates, sort_categories
 from mapflow_geo.results.geoparquet import geoparquet_bytes, wgs84
 
 __all__ = [
     "FILE_COLUMNS",
     "PROVENANCE",
+    "Piece",
     "check_collection",
     "constant_column",
     "empty_features",
+    "kept_piece",
     "geoparquet_bytes",
     "read_geojson",
     "read_geojson_parts",
     "read_geojson_table",
+    "read_piece",
     "read_result_files",
     "release_memory",
     "system_allocator",
@@ -317,7 +322,47 @@ def _is_empty_collection(data: bytes) -> bool:
     return len(data) < 4096 and b'"features":[' not in head and b'"type":"Feature"' not in head
 
 
-def read_result_files(paths: Iterable[str | Path]) -> gpd.GeoDataFrame:
+@dataclass(frozen=True)
+class Piece:
+    """A stored result file's objects, decoded: its other columns (Arrow, in the file's
+    order; text classes and provenance ids as dictionaries), its geometries (shapely) and
+    the geometry column's place among the columns. What :func:`read_piece` reads, and
+    what a run keeps of a result it just stored (:func:`kept_piece`)."""
+
+    table: pa.Table
+    geometries: np.ndarray
+    at: int
+
+    def __len__(self) -> int:
+        return len(self.geometries)
+
+
+def read_piece(path: str | Path) -> Piece:
+    """One stored result file (GeoParquet, WKB) as a :class:`Piece`."""
+    import pyarrow.parquet as pq
+
+    # one small file: Arrow's own threads cost more than they give
+    table = pq.read_table(path, use_threads=False, read_dictionary=list(CATEGORIES))
+    table = table.replace_schema_metadata(None)
+    at = table.schema.get_field_index("geometry")
+    wkb = table.column(at).to_numpy(zero_copy_only=False)
+    return Piece(table.remove_column(at), shapely.from_wkb(wkb), at)
+
+
+def kept_piece(table: pa.Table, geometries: np.ndarray) -> Piece:
+    """The :class:`Piece` of a file about to be stored: ``table`` as written (with its
+    WKB ``geometry`` column), ``geometries`` as decoded — what :func:`read_piece` reads
+    back from the file."""
+    at = table.schema.get_field_index("geometry")
+    return Piece(as_dictionaries(table.remove_column(at)), geometries, at)
+
+
+def read_result_files(
+    paths: Iterable[str | Path],
+    *,
+    kept: MutableMapping[str, Piece] | None = None,
+    public: bool = False,
+) -> gpd.GeoDataFrame:
     """Concatenate stored per-AOI results (GeoParquet files) into one frame.
 
     Reads the files as Arrow tables and decodes each file's WKB as it is read, so the
@@ -325,32 +370,47 @@ def read_result_files(paths: Iterable[str | Path]) -> gpd.GeoDataFrame:
     little more than the frame); the other columns are concatenated in Arrow (one
     schema for all, types promoted) and converted once. The CRS is decoded once for
     all (``gpd.read_parquet`` per file spends most of its time re-parsing it).
+
+    ``kept``: pieces already in memory (a run keeps those it stored), by path as given
+    in ``paths``; each is taken from ``kept`` instead of reading its file, with the same
+    frame as a result. ``public``: dates as UTC datetimes and classes and provenance ids
+    as categoricals (categories sorted), converted in Arrow, as
+    :attr:`MapflowResult.features` shows them (:mod:`~mapflow_geo.results.columns`).
     """
-    import pyarrow.parquet as pq
-
-    def read(path: str | Path) -> tuple[pa.Table, np.ndarray, int]:
-        # one small file: Arrow's own threads cost more than they give
-        table = pq.read_table(path, use_threads=False).replace_schema_metadata(None)
-        at = table.schema.get_field_index("geometry")
-        wkb = table.column(at).to_numpy(zero_copy_only=False)
-        return table.remove_column(at), shapely.from_wkb(wkb), at
-
-    paths = list(paths)
-    if len(paths) > 16:  # Parquet decoding releases the GIL: a few files at a time
+    kept = kept if kept is not None else {}
+    paths = [str(p) for p in paths]
+    parts: list[Piece | None] = [kept.pop(p, None) for p in paths]
+    todo = [i for i, part in enumerate(parts) if part is None]
+    if len(todo) > 16:  # Parquet decoding releases the GIL: a few files at a time
         with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
-            parts = list(pool.map(read, paths))
+            read = list(pool.map(read_piece, [paths[i] for i in todo]))
     else:
-        parts = [read(p) for p in paths]
+        read = [read_piece(paths[i]) for i in todo]
+    for i, part in zip(todo, read, strict=True):
+        parts[i] = part
+    del read
     if not parts:
         return empty_features()
-    table = pa.concat_tables([t for t, _, _ in parts], promote_options="permissive")
-    geoms = np.concatenate([g for _, g, _ in parts])
-    at = parts[0][2]  # the geometry keeps its place among the columns
-    del parts
-    df = table.to_pandas()
+    return _frame_of(parts, public)
+
+
+def _frame_of(parts: list, public: bool) -> gpd.GeoDataFrame:
+    """One frame of pieces, in their order (the list is emptied on the way)."""
+    table = pa.concat_tables(
+        [as_dictionaries(p.table, public) for p in parts], promote_options="permissive"
+    )
+    geoms = np.concatenate([p.geometries for p in parts])
+    at = parts[0].at  # the geometry keeps its place among the columns
+    parts.clear()
+    if public:
+        table = frame_dates(table)
+    # column by column (no 2-D block copies), each Arrow buffer freed once converted
+    df = table.to_pandas(split_blocks=True, self_destruct=True)
     del table
-    df.insert(at, "geometry", gpd.GeoSeries(geoms, index=df.index, crs=wgs84()))
-    return gpd.GeoDataFrame(df, geometry="geometry", crs=wgs84())
+    if public:
+        sort_categories(df)
+    df.insert(at, "geometry", gpd.array.from_shapely(geoms, crs=wgs84()))
+    return gpd.GeoDataFrame(df, geometry="geometry", copy=False)
 
 
 def empty_features() -> gpd.GeoDataFrame:

@@ -129,17 +129,24 @@ def repair_table(table: pa.Table) -> tuple[pa.Table, Repairs]:
     return table, Repairs(n_rep, n_drop)
 
 
-def repair_parts(table: pa.Table, geoms: np.ndarray) -> tuple[pa.Table, Repairs]:
+def repair_rows(table: pa.Table, geoms: np.ndarray) -> tuple[pa.Table, np.ndarray, Repairs]:
     """:func:`repair_geometries` on ``geoms``, the geometries of ``table``'s rows (a table
     of properties without a geometry column, as :func:`~mapflow_geo.results.io.read_geojson_parts`
-    gives them): the table with the repaired geometries appended as the WKB ``geometry``
-    column, rows with nothing left removed. The geometries are encoded once, here."""
+    gives them): ``(table, geometries, repairs)`` with the rows that have nothing left
+    removed from both."""
     fixed, keep, repaired = repair_geometries(geoms)
     n_rep, n_drop = int(repaired[keep].sum()), int((~keep).sum())
     if n_drop:
         table, fixed = table.filter(pa.array(keep)), fixed[keep]
+    return table, fixed, Repairs(n_rep, n_drop)
+
+
+def repair_parts(table: pa.Table, geoms: np.ndarray) -> tuple[pa.Table, Repairs]:
+    """:func:`repair_rows`, with the repaired geometries appended to the table as its WKB
+    ``geometry`` column. The geometries are encoded once, here."""
+    table, fixed, repairs = repair_rows(table, geoms)
     wkb = pa.array(shapely.to_wkb(fixed), pa.binary())
-    return table.append_column("geometry", wkb), Repairs(n_rep, n_drop)
+    return table.append_column("geometry", wkb), repairs
 
 
 def qa_metadata(qa) -> dict:

@@ -100,6 +100,7 @@ class Creator:
         max_outage_s: float,
         sleep: Callable[[float], None],
         clock: Callable[[], float],
+        status: Any = None,
     ) -> None:
         self.client = client
         self.journal = journal
@@ -116,12 +117,14 @@ class Creator:
         self._missing_since: dict[str, float] = {}
         self._spent = 0  # credits of the processings this runner created or adopted
         self._lock = threading.Lock()
-        self._balance0 = self._balance()
+        self._balance0 = self._balance(status)
 
-    def _balance(self) -> int | None:
-        """Credits left on a ``CREDITS`` account when the runner starts (else None)."""
+    def _balance(self, status: Any = None) -> int | None:
+        """Credits left on a ``CREDITS`` account when the runner starts (else None);
+        ``status``: the account's ``/user/status`` read since the run began, before any
+        create of it (else read here)."""
         try:
-            status = self.client.account.status()
+            status = status if status is not None else self.client.account.status()
         except MapflowError:
             return None
         billing = str(getattr(status, "billing_type", "") or "").upper()

@@ -65,6 +65,7 @@ from mapflow_geo.run.prepare import (
 from mapflow_geo.run.progress import RunProgress, note
 from mapflow_geo.run.status import RunStatus, is_finished
 from mapflow_geo.run.store import (
+    KeptPieces,
     apply_stored_plan,
     default_run_dir,
     describe_stored,
@@ -131,6 +132,7 @@ class Runner:
         max_aois: int = 10,
         options: RunOptions | None = None,
         earlier: Collection[str] = (),
+        account_status: Any = None,
         **kwargs: Any,
     ) -> None:
         opts = RunOptions.from_kwargs(options, **kwargs)
@@ -155,6 +157,7 @@ class Runner:
             max_outage_s=opts.max_outage_s,
             sleep=opts.sleep,
             clock=opts.clock,
+            status=account_status,
         )
         self.procs = self._creator.procs  # grows when a processing is re-planned
         # when and at what percentage each processing in progress was first and last
@@ -175,6 +178,8 @@ class Runner:
         # together stay within max_workers
         self._downloads = threading.BoundedSemaphore(self.max_workers)
         self._per_aoi = True  # the service serves results per AOI (until it says no)
+        #: the stored objects as decoded, for ``res.features`` (no reading them back)
+        self.kept = KeptPieces(area_km2=sum(p.area_km2 for p in processings))
 
     def _sweep(self, want_ids: set, want_intents: bool) -> tuple[list, bool]:
         """List the project's processings newest first, page by page, until every wanted
@@ -390,6 +395,7 @@ class Runner:
                 {"processing_id": processing_id},
                 parsing=self._parsing,
                 downloads=self._downloads,
+                keep=self.kept.open,
                 sleep=self.sleep,
             )
         except DamagedResultError as exc:
@@ -399,6 +405,9 @@ class Runner:
                  "messages": [str(exc)]}
                 for t in sorted(keep)
             ]  # fmt: skip
+        for tile_id, stored in parts.items():
+            rel = Path("results") / f"{key}.{WHOLE}-{tile_id}.parquet"
+            self.kept.add(self.journal.run_dir / rel, stored.piece, self._tile_km2(key))
         return [
             {
                 "aoi_id": f"{WHOLE}-{tile_id}",
@@ -438,6 +447,7 @@ class Runner:
                 {"row": row, "tile_id": tile_id, "processing_id": processing_id},
                 parsing=self._parsing,
                 downloads=self._downloads,
+                keep=self.kept.open,
                 sleep=self.sleep,
             )
         except DamagedResultError as exc:
@@ -448,6 +458,8 @@ class Runner:
                 "status": DAMAGED_RESULT,
                 "messages": [str(exc)],
             }
+        area = self.procs[key].area_km2 if aoi_id == WHOLE else self._tile_km2(key)
+        self.kept.add(self.journal.run_dir / rel, stored.piece, area)
         return {
             "aoi_id": aoi_id,
             "tile_id": tile_id,
@@ -457,6 +469,10 @@ class Runner:
             "repaired": stored.repairs.repaired,
             "dropped": stored.repairs.dropped,
         }
+
+    def _tile_km2(self, key: str) -> float:
+        """The area of one of the processing's tiles, on average."""
+        return self.procs[key].area_km2 / max(1, len(self._creator.index.positions[key]))
 
     def _check_stored(self) -> None:
         """Results are stored without fsync (atomic rename only: a killed process loses
@@ -840,13 +856,19 @@ def _run(
     for p in procs:
         if p.key in known and known[p.key].estimate is not None:
             p.estimate = known[p.key].estimate
-    estimate_processings(client, procs, opts.max_workers)
     to_create = [p for p in procs if p.key not in known or known[p.key].state == jr.PLANNED]
-    check_budget(client, procs, to_create, max_credits)
+    with ThreadPoolExecutor(2, thread_name_prefix="mapflow-account") as side:
+        # asked while the estimates are: the balance (checked after them, before any
+        # create) and the default project (known already when the limits were read)
+        status = side.submit(client.account.status) if to_create else None
+        default = None if project else side.submit(client.projects.default_id)
+        estimate_processings(client, procs, opts.max_workers)
+    status = status and status.result()
+    check_budget(client, procs, to_create, max_credits, status=status)
     save_inputs(run_dir, prepared.aois, plan, prepared.params)
-    project_id = project or client.projects.default().id
+    project_id = project or default.result()
     journal.set_run("project_id", str(project_id))
-    Runner(
+    runner = Runner(
         client,
         journal,
         plan,
@@ -855,8 +877,10 @@ def _run(
         max_aois=int(prepared.params["max_aois"]),
         options=opts,
         earlier=earlier,
-    ).run()
-    return load_result(run_dir, journal, earlier=earlier, progress=opts.progress)
+        account_status=status,  # the balance before any create: the runner's baseline
+    )
+    runner.run()
+    return load_result(run_dir, journal, earlier=earlier, progress=opts.progress, kept=runner.kept)
 
 
 def _run_dir(run_dir: str | os.PathLike | None, fingerprint: str, fresh: bool) -> Path:

@@ -18,19 +18,26 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pyarrow as pa
 import shapely
 
 from mapflow_geo.api import RunClient
 from mapflow_geo.exceptions import DamagedResultError
 from mapflow_geo.results import geoparquet_bytes
-from mapflow_geo.results.io import constant_column, read_geojson_parts, release_memory
-from mapflow_geo.results.repair import Repairs, repair_parts
+from mapflow_geo.results.io import (
+    Piece,
+    constant_column,
+    kept_piece,
+    read_geojson_parts,
+    release_memory,
+)
+from mapflow_geo.results.repair import Repairs, repair_rows
 from mapflow_geo.run._failpoints import failpoint
 from mapflow_geo.run._files import atomic_write_bytes
 
@@ -48,10 +55,12 @@ DAMAGED_RESULT = "DAMAGED_RESULT"
 
 @dataclass(frozen=True)
 class Stored:
-    """What :func:`store_result` stored: objects, and objects repaired and dropped."""
+    """What :func:`store_result` stored: objects, and objects repaired and dropped; with
+    ``keep``, the stored objects as decoded (``piece``)."""
 
     features: int
     repairs: Repairs = Repairs()
+    piece: Piece | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,7 @@ def store_result(
     parsing: Any = None,
     downloads: Any = None,
     durable: bool = False,
+    keep: bool = False,
     failpoints: Failpoints = Failpoints(),
     sleep: Callable[[float], None] = time.sleep,
     attempts: int = RESULT_ATTEMPTS,
@@ -84,14 +94,15 @@ def store_result(
     ``parsing`` (a semaphore) bounds how many results are parsed at once: each is
     several times its GeoJSON in memory while parsed; ``downloads`` (a semaphore) bounds
     how many are downloaded at once. ``durable=False`` stores without fsync (atomic
-    rename only): the caller checks stored files on resume instead. Raises
+    rename only): the caller checks stored files on resume instead. ``keep``: return the
+    stored objects as decoded too (:attr:`Stored.piece`), the frame of the file. Raises
     :class:`DamagedResultError` when every one of ``attempts`` downloads was unreadable
     (see the module)."""
     payload, stored = _download_parsed(
         client,
         processing_id,
         query_aoi,
-        lambda data: _parse(data, columns),
+        lambda data: _parse(data, columns, keep),
         parsing=parsing,
         downloads=downloads,
         failpoints=failpoints,
@@ -109,12 +120,13 @@ def store_result_by_tile(
     run_dir: Path,
     processing_id: str,
     tiles: gpd.GeoDataFrame,
-    keep: set[str],
+    keep_tiles: set[str],
     rel_of: Callable[[str], Path],
     columns: dict[str, Any],
     *,
     parsing: Any = None,
     downloads: Any = None,
+    keep: bool = False,
     failpoints: Failpoints = Failpoints(),
     sleep: Callable[[float], None] = time.sleep,
     attempts: int = RESULT_ATTEMPTS,
@@ -122,14 +134,15 @@ def store_result_by_tile(
     """Download the whole result of a processing of several AOIs in one request and
     store it per plan tile: each object goes with the tile of ``tiles`` (the
     processing's: ``tile_id``, ``row``, geometry) holding it (:func:`tiles_of`), and the
-    tiles in ``keep`` are stored at ``run_dir / rel_of(tile_id)``, with ``columns`` added
+    tiles in ``keep_tiles`` are stored at ``run_dir / rel_of(tile_id)``, with ``columns`` added
     to every file. For a service that does not serve results per AOI. Returns tile id →
-    what was stored (every kept tile, empty ones included)."""
+    what was stored (every kept tile, empty ones included; ``keep`` as in
+    :func:`store_result`)."""
     parts = _download_parsed(
         client,
         processing_id,
         None,
-        lambda data: _parse_by_tile(data, tiles, keep, columns),
+        lambda data: _parse_by_tile(data, tiles, keep_tiles, columns, keep),
         parsing=parsing,
         downloads=downloads,
         failpoints=failpoints,
@@ -186,42 +199,50 @@ def _download_parsed(
     raise ValueError("attempts must be at least 1")  # pragma: no cover
 
 
-def _parse(data: bytes, columns: dict[str, Any]) -> tuple[bytes, Stored]:
+def _parse(data: bytes, columns: dict[str, Any], keep: bool) -> tuple[bytes, Stored]:
     table, geoms = read_geojson_parts(data)  # Arrow and shapely: no pandas per result
     del data
-    table, repairs = repair_parts(table, geoms)
-    del geoms
-    payload, stored = _encode(table, columns, repairs)
-    del table
+    table, geoms, repairs = repair_rows(table, geoms)
+    out = _encode(table, geoms, columns, repairs, keep)
+    del table, geoms
     release_memory()
-    return payload, stored
+    return out
 
 
-def _encode(table: Any, columns: dict[str, Any], repairs: Repairs) -> tuple[bytes, Stored]:
+def _encode(
+    table: Any, geoms: np.ndarray, columns: dict[str, Any], repairs: Repairs, keep: bool
+) -> tuple[bytes, Stored]:
+    """The file's bytes (properties, WKB geometry, then ``columns``) and what it holds."""
     n = table.num_rows
+    table = table.append_column("geometry", pa.array(shapely.to_wkb(geoms), pa.binary()))
     for name, value in columns.items():
         table = table.append_column(name, constant_column(value, n))
-    return geoparquet_bytes(table), Stored(n, repairs)
+    piece = kept_piece(table, geoms) if keep and n else None
+    return geoparquet_bytes(table), Stored(n, repairs, piece)
 
 
 def _parse_by_tile(
-    data: bytes, tiles: gpd.GeoDataFrame, keep: set[str], columns: dict[str, Any]
+    data: bytes,
+    tiles: gpd.GeoDataFrame,
+    keep_tiles: set[str],
+    columns: dict[str, Any],
+    keep: bool,
 ) -> dict[str, tuple[bytes, Stored]]:
     table, geoms = read_geojson_parts(data)
     del data
-    table, repairs = repair_parts(table, geoms)
-    geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+    table, geoms, repairs = repair_rows(table, geoms)
     at = tiles_of(tiles, geoms)
     out = {}
     for i, (tile_id, row) in enumerate(zip(tiles["tile_id"], tiles["row"], strict=True)):
         tile_id = str(tile_id)
-        if tile_id not in keep:
+        if tile_id not in keep_tiles:
             continue
-        part = table.filter(at == i)
+        mine = at == i
         # the counts of repaired and dropped objects go with the first tile stored
-        out[tile_id] = _encode(part, {"row": row, "tile_id": tile_id, **columns},
-                               Repairs() if out else repairs)  # fmt: skip
-    del table
+        out[tile_id] = _encode(table.filter(mine), geoms[mine],
+                               {"row": row, "tile_id": tile_id, **columns},
+                               Repairs() if out else repairs, keep)  # fmt: skip
+    del table, geoms
     release_memory()
     return out
 

@@ -141,9 +141,9 @@ class Monitor:
         pieces = read_result_files(files) if files else empty_features()
         latest = _state(pieces, tiles, dates[-1] if dates else None)
         old_dates = [d for d in dates if d not in new]
-        diff = empty_features()
-        if new and old_dates:
-            diff = object_changes(_state(pieces, tiles, old_dates[-1]), latest)
+        # nothing new or nothing to compare: no change, in the frame a comparison gives
+        before = _state(pieces, tiles, old_dates[-1]) if new and old_dates else latest.iloc[:0]
+        diff = object_changes(before, latest if new and old_dates else latest.iloc[:0])
         return MonitorUpdate(dates, new, latest, diff, procs)
 
     def state(self, date: str | None = None) -> gpd.GeoDataFrame:

@@ -329,10 +329,13 @@ def check_budget(
     procs: list[PlannedProcessing],
     to_create: list[PlannedProcessing],
     max_credits: int | None,
+    *,
+    status: Any = None,
 ) -> None:
     """Refuse a run whose estimate exceeds ``max_credits``, or whose processings still
     to create need more than the account has left: credits on a ``CREDITS`` account,
-    km² (the service counts m²) on an ``AREA`` account."""
+    km² (the service counts m²) on an ``AREA`` account. ``status``: the account's
+    ``/user/status`` if asked already for this check (else asked here)."""
     total = sum(p.estimate or 0 for p in procs)
     if max_credits is not None and total > max_credits:
         raise BudgetError(
@@ -343,7 +346,7 @@ def check_budget(
         return
     new_credits = sum(p.estimate or 0 for p in to_create)
     new_area_km2 = sum(p.area_km2 for p in to_create)
-    status = client.account.status()
+    status = status if status is not None else client.account.status()
     billing = str(getattr(status, "billing_type", "") or "").upper()
     if billing == "CREDITS" and status.remaining_credits is not None:
         if new_credits > status.remaining_credits:

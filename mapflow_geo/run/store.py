@@ -19,6 +19,7 @@ import functools
 import io
 import json
 import os
+import threading
 from collections.abc import Collection
 from pathlib import Path
 
@@ -29,7 +30,8 @@ from mapflow_geo._secrets import redact
 from mapflow_geo.messages import render_message
 from mapflow_geo.models import Status
 from mapflow_geo.results import MapflowResult, read_result_files, stitch
-from mapflow_geo.results.io import FILE_COLUMNS, empty_features, system_allocator
+from mapflow_geo.results._options import OPTIONS
+from mapflow_geo.results.io import FILE_COLUMNS, Piece, empty_features, system_allocator
 from mapflow_geo.results.repair import QA_COLUMNS
 from mapflow_geo.run import journal as jr
 from mapflow_geo.run._failpoints import failpoint
@@ -232,13 +234,70 @@ def _qa(records: list[jr.ProcessingRecord], downloads: list) -> pd.DataFrame:
     ).astype({c: "int64" for c in QA_COLUMNS[2:]})
 
 
+class KeptPieces:
+    """The objects of the results a run stored, as decoded on the way (up to
+    ``keep_run_features`` objects, and no more than ``max_features_in_memory``:
+    :func:`mapflow_geo.set_options`), so that the run's ``res.features`` is built from
+    them instead of reading its files back (:func:`load_result`). A run with more keeps
+    none: all are dropped once the objects kept pass the limit, or once a tenth of the
+    planned ``area_km2`` is stored and its density predicts more. Only a file stored and
+    journalled is ever read by path, so a kept piece never stands for anything but its
+    file. Thread-safe."""
+
+    def __init__(self, limit: int | None = None, area_km2: float = 0.0) -> None:
+        if limit is None:
+            limit = OPTIONS["keep_run_features"]
+            most = OPTIONS["max_features_in_memory"]
+            limit = limit if most is None else min(limit, most)
+        self.limit = limit
+        self.area_km2 = area_km2
+        self.pieces: dict[str, Piece] = {}
+        self.objects = 0
+        self._stored_km2 = 0.0
+        self._closed = limit <= 0
+        self._lock = threading.Lock()
+
+    @property
+    def open(self) -> bool:
+        """Whether results stored from now on are worth keeping."""
+        return not self._closed
+
+    def add(self, path: Path, piece: Piece | None, area_km2: float = 0.0) -> None:
+        """Keep the piece stored at ``path`` (replacing one stored there before), the
+        objects of ``area_km2`` of the plan; past the limit, drop them all and keep none
+        from then on."""
+        if piece is None:
+            return
+        with self._lock:
+            if self._closed:
+                return
+            old = self.pieces.pop(str(path), None)
+            self.objects += len(piece) - (len(old) if old is not None else 0)
+            self._stored_km2 += area_km2
+            self.pieces[str(path)] = piece
+            if self.objects > self.limit or self._predicted() > self.limit:
+                self.pieces.clear()
+                self._closed = True
+
+    def _predicted(self) -> float:
+        """The run's objects as the density so far predicts them (0 before a tenth of
+        the plan's area is stored)."""
+        if self.area_km2 <= 0 or self._stored_km2 < 0.1 * self.area_km2:
+            return 0.0
+        return self.objects * self.area_km2 / self._stored_km2
+
+
 def _merge_stored(
-    files: pd.DataFrame, plan: gpd.GeoDataFrame, progress: bool = False
+    files: pd.DataFrame,
+    plan: gpd.GeoDataFrame,
+    progress: bool = False,
+    kept: KeptPieces | None = None,
 ) -> gpd.GeoDataFrame:
-    """Every stored piece in one frame, stitched: ``MapflowResult.features``."""
+    """Every stored piece in one frame, stitched: ``MapflowResult.features`` (the pieces
+    ``kept`` in memory are taken from there, the others read)."""
     pieces = int(pd.to_numeric(files["features"]).sum()) if len(files) else 0
     with stitching(pieces, enabled=progress) as done, system_allocator():
-        merged = read_result_files(files["path"])
+        merged = read_result_files(files["path"], kept=kept.pieces if kept else None, public=True)
         failpoint("mid_merge")
         out = stitch(merged, plan)
         done(len(out))
@@ -251,12 +310,14 @@ def load_result(
     *,
     earlier: Collection[str] | None = None,
     progress: bool = False,
+    kept: KeptPieces | None = None,
 ) -> MapflowResult:
     """Build a :class:`MapflowResult` from a run dir (journal, plan, areas and the list
     of stored files). No object is read: ``features`` loads them on first access (with a
     ``stitch`` progress bar when ``progress``), ``stats`` and ``to_parquet`` stream over
     the files. ``earlier``: keys of the processings created before this call (None: all
-    of them, as when a run is reopened)."""
+    of them, as when a run is reopened). ``kept``: the objects the run kept in memory
+    as it stored them (the same frame, without reading those files back)."""
     run_dir = Path(run_dir)
     own = journal is None
     if own:
@@ -275,7 +336,7 @@ def load_result(
     qa = _qa(recs, downloads)
     res = MapflowResult(
         features=None if len(files) else empty_features(),
-        loader=functools.partial(_merge_stored, files, plan, progress),
+        loader=functools.partial(_merge_stored, files, plan, progress, kept),
         tiles=tiles,
         aois=aois,
         processings=procs,

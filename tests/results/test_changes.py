@@ -388,6 +388,30 @@ def test_intersection_areas_equal_geos(pairs):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-9 * scale.max())
 
 
+def test_intersection_areas_of_more_pairs_than_one_batch_equal_geos():
+    """More objects than one batch of edges (65,536) and more edge pairs than one step of
+    the kernel (131,072), and pairs of outlines so detailed that every one goes to GEOS:
+    every area is GEOS's."""
+    rng = np.random.default_rng(7)
+    n = 66_000
+    cx, cy = X0 + rng.uniform(0, 0.05, n), Y0 + rng.uniform(0, 0.05, n)
+    w, h = rng.uniform(5, 20, (2, n)) / KX
+    dx, dy = rng.uniform(-8, 8, (2, n)) / KX
+    b = _objects(shapely.box(cx, cy, cx + w, cy + h))
+    a = _objects(shapely.box(cx + dx, cy + dy, cx + dx + w, cy + dy + h))
+    i = j = rng.permutation(n)
+    got = intersection_areas(b, a, i, j)
+    want = shapely.area(shapely.intersection(b.geoms[i], a.geoms[j]))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9 * b.area_deg.max())
+    assert (want > 0).sum() > n // 4  # most pairs overlap
+    # 40-gons: 1,600 edge pairs a pair, more than the kernel takes
+    disc = [shapely.Point(X0 + k * 1e-3, Y0).buffer(1e-4, quad_segs=10) for k in range(3)]
+    moved = [shapely.affinity.translate(g, 5e-5, 0) for g in disc]
+    got = intersection_areas(_objects(disc), _objects(moved), np.arange(3), np.arange(3))
+    want = shapely.area(shapely.intersection(disc, moved))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
 # -- the world --------------------------------------------------------------------------
 @settings(max_examples=12)
 @given(st.integers(0, 2**31 - 1))
@@ -579,6 +603,13 @@ def test_ids_dates_rows_and_other_types():
     assert set(changes(forest, before)["change"].astype(str)) == {"new", "removed"}
     assert changes(before.iloc[:0], after).shape[0] == 2
     assert len(changes(before.iloc[:0], after.iloc[:0])) == 0
+    # no change gives the frame a comparison gives: the same columns and dtypes (the row
+    # labels' type too, while there are labels to take it from)
+    same = changes(after, after, unchanged=False)
+    assert same.empty and same.crs.to_epsg() == 4326
+    assert same.dtypes.to_dict() == ch.dtypes.to_dict()
+    nothing = changes(before.iloc[:0], after.iloc[:0])
+    assert nothing.drop(columns="row").dtypes.to_dict() == ch.drop(columns="row").dtypes.to_dict()
     assert "unchanged" not in set(changes(before, after, unchanged=False)["change"])
 
 

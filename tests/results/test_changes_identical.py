@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pytest
 import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -127,3 +128,83 @@ def test_fast_path_agrees_with_the_general_path(world):
     # outlines the same on the ~1 cm grid overlap by the smaller one's area: the IoU of a
     # house redrawn 0.1 mm off is within perimeter × 0.1 mm / area of the overlay's
     np.testing.assert_allclose(fast["iou"], general["iou"], rtol=0, atol=1e-3)
+
+
+# -- the grid of the fast path ----------------------------------------------------------
+GRID = 1e-7  # degrees (~1 cm): DESIGN.md, Change detection, Speed
+
+
+def _on_grid_ring(cx_m, cy_m, w_m, h_m):
+    """A rectangle's vertices (metres about the world's corner; the ring left open) on
+    grid points."""
+    ring = _outline(cx_m, cy_m, w_m, h_m, 0.0, False)
+    return np.rint(ring / GRID) * GRID
+
+
+def _iou_of(before, after) -> np.ndarray:
+    ch = changes(before, after)
+    assert (ch["match"] == "1:1").all() and (ch["change"] == "unchanged").all(), ch
+    assert ch["before_id"].tolist() == ch["after_id"].tolist()
+    return ch["iou"].to_numpy()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(6, 20), st.floats(6, 20)), min_size=1, max_size=6),
+    st.integers(0, 2**31 - 1),
+)
+def test_outlines_the_same_on_the_grid_overlap_over_the_smaller_area(sizes, seed):
+    """The fast path's rule: one-ring outlines whose vertices, in order, round to the same
+    points of the 1e-7° grid, and whose areas agree within 1e-7° × (width + height) of
+    the before outline, overlap over the smaller of their areas — not over their exact
+    intersection, which is smaller by up to perimeter × 1 cm. Outlines three grid steps
+    apart are measured exactly (the overlay's intersection)."""
+    rng = np.random.default_rng(seed)
+    rings = [_on_grid_ring(40.0 * k, 0.0, w, h) for k, (w, h) in enumerate(sizes)]
+    # the same on the grid: moved by 0.3 of a step, every vertex ± 0.05 more
+    shift = rng.choice([-0.3, 0.3], (len(rings), 1, 2))
+    noise = [rng.uniform(-0.05, 0.05, r.shape) for r in rings]
+    jittered = [r + (d + e) * GRID for r, d, e in zip(rings, shift, noise, strict=True)]
+    before = gpd.GeoDataFrame({"id": range(len(rings))}, geometry=_polygons(rings), crs=4326)
+    after = before.set_geometry(_polygons(jittered))
+    b, a = before.geometry.values, after.geometry.values
+    smaller = np.minimum(shapely.area(b), shapely.area(a)) / np.maximum(
+        shapely.area(b), shapely.area(a)
+    )
+    inter = shapely.area(shapely.intersection(b, a))
+    exact = inter / (shapely.area(b) + shapely.area(a) - inter)
+    assert (smaller - exact > 1e-5).all()  # the cases tell the two rules apart
+    np.testing.assert_allclose(_iou_of(before, after), smaller, rtol=0, atol=1e-9)
+    # three grid steps apart (a translation: the same areas): the overlay's IoU
+    shifted = after.set_geometry([shapely.affinity.translate(g, 3 * GRID, 3 * GRID) for g in b])
+    s = shifted.geometry.values
+    inter = shapely.area(shapely.intersection(b, s))
+    want = inter / (shapely.area(b) + shapely.area(s) - inter)
+    assert (want < 1 - 1e-5).all()
+    np.testing.assert_allclose(_iou_of(before, shifted), want, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("case", ["areas apart", "one-part multipolygon"])
+def test_outlines_the_fast_path_does_not_take_are_measured_exactly(case):
+    """Outlines the same on the grid that the fast path leaves to the overlay: a tall
+    house whose areas differ by more than 1e-7° × (width + height) (its walls moved by
+    0.9 of a step each, up and outwards: still the same grid points), and an outline
+    given as a one-part MultiPolygon. Their IoU is the exact one."""
+    ring = _on_grid_ring(0.0, 0.0, 5.0, 30.0)
+    x0, y0, x1, y1 = ring[:, 0].min(), ring[:, 1].min(), ring[:, 0].max(), ring[:, 1].max()
+    d = 0.45 * GRID
+    if case == "areas apart":
+        b = shapely.box(x0 + d, y0 - d, x1 - d, y1 - d)
+        a = shapely.box(x0 - d, y0 + d, x1 + d, y1 + d)
+        assert abs(b.area - a.area) > GRID * ((x1 - x0) + (y1 - y0))
+    else:
+        b = shapely.MultiPolygon([shapely.Polygon(ring)])
+        a = shapely.Polygon(ring + [0.3 * GRID, -0.2 * GRID])  # the same grid points
+    same_grid = np.rint(shapely.get_coordinates(b) / GRID)
+    assert (same_grid == np.rint(shapely.get_coordinates(a) / GRID)).all()
+    inter = shapely.intersection(b, a).area
+    want = inter / (b.area + a.area - inter)
+    assert min(b.area, a.area) / max(b.area, a.area) - want > 1e-5
+    before = gpd.GeoDataFrame({"id": [0]}, geometry=[b], crs=4326)
+    after = gpd.GeoDataFrame({"id": [0]}, geometry=[a], crs=4326)
+    np.testing.assert_allclose(_iou_of(before, after), [want], rtol=0, atol=1e-7)

@@ -18,10 +18,14 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import shapely
+from hypothesis import assume, event, given, settings
+from hypothesis import strategies as st
 from support.fsync import record_fsyncs
 
 import mapflow_geo  # noqa: F401  (gdf.mapflow)
 from mapflow_geo import changes, open_run, sim
+from mapflow_geo._geodesy import metres_per_degree
+from mapflow_geo.results.changes import ChangeRule
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
 LAT, LON = 50.0, 30.0
@@ -102,8 +106,14 @@ def test_overlap_is_measured_over_the_smaller_object():
         # the house extended 2 m north, and a 4 m² sliver 0.3 m off its new wall (2.3 m
         # from the old outline): a piece of its own side's house (step 2, second half)
         [_rect(0, 0, 10, 12), _rect(0, 12.3, 10, 12.7)],
+        # small but not thin: a 2.2 × 2.2 m block 0.3 m off the old outline (3.3 m² of it
+        # beyond 1 m), 1.8 m from the new one, which shrank
+        [_rect(0, 0, 8.5, 10), _rect(10.3, 2, 12.5, 4.2)],
+        # thin but not small: a 0.9 × 12 m strip (10.8 m², mean width 0.84 m) 0.1 m off
+        # the old outline (about 1 m² of it beyond 1 m), 1.6 m from the new one
+        [_rect(0, 0, 8.5, 10), _rect(10.1, 0, 11.0, 12)],
     ],
-    ids=["near-the-other-side", "beside-its-own-side"],
+    ids=["near-the-other-side", "beside-its-own-side", "small-block", "thin-strip"],
 )
 def test_a_sliver_beside_an_object_is_a_fragment_not_a_new_object(after_geoms):
     """Rule step 2 (fragments): an object linked to nothing of which at most
@@ -111,8 +121,9 @@ def test_a_sliver_beside_an_object_is_a_fragment_not_a_new_object(after_geoms):
     side joins the group of the nearest object there; one still linked to nothing, of at
     most ``area_change_m2``, within ``tolerance_m`` of an object of its own side is a
     piece of it. A 4 m² sliver left beside a house by a seam is part of that house's
-    group, never a new building. Wrong rules caught: either half of the fragment rule
-    switched off (the sliver reported ``new``)."""
+    group, never a new building; so are a small block and a thin strip beside it. Wrong
+    rules caught: either half of the fragment rule switched off (the sliver reported
+    ``new``); a fragment asked to be small *and* thin, or thin by a wrong measure."""
     before = _frame(["b"], [_rect(0, 0, 10, 10)])
     after = _frame(["a0", "a1"], after_geoms)
     assert not shapely.intersects(after.geometry[1], before.geometry[0])
@@ -143,6 +154,160 @@ def test_a_small_building_between_two_kept_ones_is_a_change_not_a_fragment(side,
     assert len(ch) == 3, ch[["before_id", "after_id", "change"]]
     assert got.loc["small", "change"] == side
     assert (got.drop(index="small")["change"] == "unchanged").all()
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"min_overlap": 1.0},
+        {"min_overlap": 1e-9},
+        {"min_iou": 0.0},
+        {"min_iou": 1.0},
+        {"tolerance_m": 0.0},
+        {"area_change": 0.0},
+        {"area_change_m2": 0.0},
+    ],
+)
+def test_the_change_rules_thresholds_take_their_whole_range(rule):
+    """``min_overlap`` in (0, 1], ``min_iou`` in [0, 1], the others ≥ 0: the ends of
+    each range are thresholds a user may ask for."""
+    house = _frame(["h"], [_rect(0, 0, 10, 10)])
+    assert ChangeRule(**rule) == ChangeRule(**rule)
+    assert len(changes(house, house, **rule)) == 1
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"min_overlap": 0.0}, r"min_overlap must be in \(0, 1\], not 0.0"),
+        ({"min_overlap": 1.5}, r"min_overlap must be in \(0, 1\], not 1.5"),
+        ({"min_iou": -0.1}, r"min_iou must be in \[0, 1\], not -0.1"),
+        ({"min_iou": 1.01}, r"min_iou must be in \[0, 1\], not 1.01"),
+        ({"tolerance_m": -1.0}, r"tolerance_m must be >= 0, not -1.0"),
+        ({"area_change": -0.1}, r"area_change must be >= 0, not -0.1"),
+        ({"area_change_m2": float("nan")}, r"area_change_m2 must be >= 0, not nan"),
+    ],
+)
+def test_thresholds_out_of_range_are_refused_by_name(rule, message):
+    with pytest.raises(ValueError, match=message):
+        ChangeRule(**rule)
+
+
+def _in_degrees(g: shapely.Geometry, lat: float) -> shapely.Geometry:
+    """An outline drawn in metres east/north of (LON, ``lat``) → degrees."""
+    kx, ky = (float(k[0]) for k in metres_per_degree(np.array([lat])))
+    return shapely.affinity.affine_transform(g, [1 / kx, 0, 0, 1 / ky, LON, lat])
+
+
+def _rule_of_design(b: shapely.Geometry, a: shapely.Geometry, margin: float = 0.02):
+    """DESIGN.md's rule for one before and one after outline (metres, neither small nor
+    thin: no fragments) computed with shapely: ``(changes, clear)``, ``clear`` False
+    when a quantity lies within ``margin`` (relative) of its threshold."""
+    tol, m2, share, min_iou = 1.0, 5.0, 0.10, 0.8
+    inter = b.intersection(a).area
+    small = min(b.area, a.area)
+    near = [inter / small - 0.5]
+    if inter < 0.5 * small:
+        return ["removed", "new"], abs(near[0]) > margin
+    union = b.area + a.area - inter
+    delta = abs(a.area - b.area)
+    added = a.difference(b.buffer(tol)).area
+    lost = b.difference(a.buffer(tol)).area
+    moved = added + lost
+    grown = delta > max(m2, share * b.area)
+    near += [delta / max(m2, share * b.area) - 1, max(added, lost) / m2 - 1]
+    near += [moved / m2 - 1, (1 - moved / union) / min_iou - 1]
+    real = grown and max(added, lost) > m2
+    reshaped = moved > m2 and 1 - moved / union < min_iou
+    clear = min(abs(v) for v in near) > margin
+    return ["modified" if real or reshaped else "unchanged"], clear
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(4, 20),
+            st.floats(4, 20),
+            st.floats(0, np.pi),  # before: w, h, angle
+            st.floats(0.5, 1.8),
+            st.floats(0.5, 1.8),  # after: scaled
+            st.floats(-8, 8),
+            st.floats(-8, 8),
+            st.floats(-0.3, 0.3),  # moved, turned
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_each_pair_gets_the_change_the_rule_gives(pairs):
+    """Steps 1, 3 and 4 of the change rule against the rule computed on its own with
+    shapely: a house and its later outline (grown, shrunk, moved, turned), 15° of latitude
+    from the next pair — linked or not by their overlap over the smaller one, ``modified``
+    or ``unchanged`` by the area change and the parts beyond the tolerance, in metres at
+    its own latitude; the IoU and the area change reported are the outlines' own."""
+    before, after, want = [], [], []
+    for k, (w, h, angle, sx, sy, dx, dy, turn) in enumerate(pairs):
+        b = shapely.affinity.rotate(shapely.box(-w / 2, -h / 2, w / 2, h / 2), angle, (0, 0), True)
+        a = shapely.affinity.scale(b, sx, sy, origin=(0, 0))
+        a = shapely.affinity.rotate(shapely.affinity.translate(a, dx, dy), turn, (0, 0), True)
+        assume(min(a.area, b.area) > 12 and a.area / a.length > 0.75)  # neither small nor thin
+        got, clear = _rule_of_design(b, a)
+        assume(clear)
+        inter = b.intersection(a).area
+        before.append(_in_degrees(b, -60.0 + 15.0 * k))  # pairs from 60° S to 45° N
+        after.append(_in_degrees(a, -60.0 + 15.0 * k))
+        want.append((k, got, inter / (a.area + b.area - inter), a.area - b.area))
+        event("+".join(got))
+    ch = changes(_frame([f"b{k}" for k, *_ in want], before),
+                 _frame([f"a{k}" for k, *_ in want], after))  # fmt: skip
+    for k, kinds, iou, delta in want:
+        mine = ch[(ch["before_id"] == f"b{k}") | (ch["after_id"] == f"a{k}")]
+        assert sorted(mine["change"].astype(str)) == sorted(kinds), (k, mine)
+        if len(kinds) == 1:
+            row = mine.iloc[0]
+            assert row["before_id"] == f"b{k}" and row["after_id"] == f"a{k}"
+            assert row["iou"] == pytest.approx(iou, abs=2e-3)
+            assert row["area_change_m2"] == pytest.approx(delta, rel=5e-3, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "change"),
+    [
+        ([], [_rect(0, 0, 2, 2)], "new"),  # a 4 m² shed alone
+        ([_rect(0, 0, 2, 2)], [], "removed"),
+        ([_rect(4, 4, 6, 6)], [_rect(0, 0, 10, 10)], "new"),  # a house over a shed
+        ([_rect(0, 0, 10, 10)], [_rect(4, 4, 6, 6)], "removed"),  # a shed on the plot
+    ],
+    ids=["shed-new", "shed-removed", "house-over-shed", "shed-left"],
+)
+def test_a_side_of_at_most_area_change_m2_is_nothing(before, after, change):
+    """Rule step 3: a side adding up to at most ``area_change_m2`` (5 m²) against a larger
+    other side is nothing, and a group with nothing on one side is ``new`` or
+    ``removed``: a 4 m² shed alone; a house built over a shed; a house pulled down with
+    a shed left on its plot (linked: the shed lies wholly inside). Wrong rules caught:
+    the clause's ``or`` read as ``and`` (a shed alone reported ``unchanged``), either
+    side's test inverted."""
+    ch = changes(_frame([f"b{k}" for k in range(len(before))], before),
+                 _frame([f"a{k}" for k in range(len(after))], after))  # fmt: skip
+    assert len(ch) == 1, ch[["before_id", "after_id", "change"]]
+    assert ch["change"].iloc[0] == change
+    assert ch["before_id"].iloc[0] == ("b0" if before else None)
+    assert ch["after_id"].iloc[0] == ("a0" if after else None)
+
+
+@pytest.mark.parametrize(("depth", "change"), [(1.8, "unchanged"), (2.4, "modified")])
+def test_an_extension_counts_by_its_share_of_the_area_and_beyond_the_tolerance(depth, change):
+    """Rule step 4: modified when the area changed by more than ``area_change`` (10 %)
+    *and* ``area_change_m2``, and more than ``area_change_m2`` lies beyond the tolerance.
+    A 20 × 20 m house extended along a side by 1.8 m (+36 m², 9 %: 16 m² beyond 1 m; its
+    IoU 0.92) is unchanged; by 2.4 m (+48 m², 12 %) it is modified. Wrong rule caught:
+    the share read as ``area_change / area`` (any change over 5 m² counts)."""
+    before = _frame(["b"], [_rect(0, 0, 20, 20)])
+    after = _frame(["a"], [_rect(0, 0, 20, 20 + depth)])
+    ch = changes(before, after)
+    assert len(ch) == 1 and ch["change"].iloc[0] == change
+    assert ch["area_change_m2"].iloc[0] == pytest.approx(20 * depth, rel=5e-3)
 
 
 # ------------------------------------------------------------------------ monitoring

@@ -67,6 +67,13 @@ def test_monitor_fetches_each_date_and_pays_each_processing_once(tmp_path):
         server.clear_requests()
         again = mon.check()
         assert again.new_dates == [] and len(again.features) == len(upd.features)
+        # no change, in the same frame as a comparison's: columns, CRS and (once there
+        # are objects to take the row labels' type from) dtypes
+        assert again.changes.empty and first.changes.empty
+        for nothing in (first.changes, again.changes):
+            assert list(nothing.columns) == list(upd.changes.columns)
+            assert nothing.crs == upd.changes.crs
+        assert again.changes.dtypes.to_dict() == upd.changes.dtypes.to_dict()
         assert [r.path for r in server.requests if "/result" in r.path] == []
         # a second monitor() on the same folder resumes the same template
         again_mon = gdf.mapflow.monitor("buildings", client=client, run_dir=tmp_path / "watch")

@@ -492,24 +492,25 @@ def test_answers_without_objects_store_no_file_and_count_none(tmp_path):
     assert len(res.features) == 0 and len(open_run(tmp_path, progress=False).features) == 0
 
 
-def test_a_run_stopped_before_its_first_processing_reopens_as_planned(tmp_path):
-    """The inputs are written, then the service fails (``GET /projects/default``
-    answered 500) before any processing is recorded: the run dir reopens offline with
-    every tile ``PLANNED`` and empty tables that still have their columns."""
+def test_a_run_stopped_before_its_first_processing_reopens_as_planned(tmp_path, monkeypatch):
+    """Killed (simulated: the journal's first write of the planned processings raises, as
+    in the re-plan crash tests) once the inputs are written and before any processing is
+    recorded: the run dir reopens offline with every tile ``PLANNED`` and empty tables
+    that still have their columns."""
+    from mapflow_geo.run import journal as jr
+
+    class Crash(BaseException):
+        pass
+
+    def add_planned_many(self, rows):
+        raise Crash
+
     with sim.serve(aoi_area_limit_km2=2, processing_seconds=0, seed=6) as server:
-        client = server.client(retry=mapflow_geo.RetryPolicy(max_retries=0))
-        client.projects.default_id()  # known: the plan's creates would name it
-        server.set_faults(status_500=1.0, methods=["GET"], paths=["/projects/default"])
-        with pytest.raises(mapflow_geo.exceptions.ServerError):
-            _areas().mapflow.process(
-                "buildings",
-                client=client,
-                run_dir=tmp_path,
-                area_limit_km2=2,
-                max_aois=10,
-                **FAST,
-            )
-        assert [r for r in server.requests if r.fault] and server.processings == []
+        monkeypatch.setattr(jr.Journal, "add_planned_many", add_planned_many)
+        with pytest.raises(Crash):
+            _areas().mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        assert server.processings == [] and server.charges == []
+    monkeypatch.undo()
     res = open_run(tmp_path, progress=False)
     assert len(res.tiles) == len(gpd.read_parquet(tmp_path / "plan.parquet")) == 4
     assert set(res.tiles["status"]) == {"PLANNED"} and not res.complete

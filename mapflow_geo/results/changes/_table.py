@@ -110,7 +110,8 @@ def change_frame(
         d = side["date"].to_numpy(dtype="datetime64[ns]")
         return np.where(big >= 0, d[np.maximum(big, 0)] if len(d) else None, np.datetime64("NaT"))
 
-    area_b, area_a = grp.area_before[groups], grp.area_after[groups]
+    area_b = grp.area_before[groups].astype(np.float64)
+    area_a = grp.area_after[groups].astype(np.float64)
     delta = area_a - area_b
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = np.where(area_b > 0, 100.0 * delta / area_b, np.nan)
@@ -138,7 +139,7 @@ def change_frame(
             "iou": iou,
             "match": pd.Series(match, dtype=object),
             "object_type": pd.Series(pick("object_type"), dtype=object),
-            "row": pick("row"),
+            "row": pick("row") if len(groups) else _no_rows(side_b, side_a),
             "_side": np.where(nb > 0, 0, 1).astype(np.int8),
             "_gid": np.where(nb > 0, first_b[groups], first_a[groups]),
         }
@@ -162,6 +163,12 @@ def finish(out: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     out = out.reset_index(drop=True)
     out["row"] = _tidy(out["row"])
     return out
+
+
+def _no_rows(*sides: pd.DataFrame) -> pd.Series:
+    """An empty ``row`` column of the type the sides' labels have (inference has no
+    value to go by when no group is left)."""
+    return pd.Series([], dtype=_tidy(pd.concat([s["row"] for s in sides])).dtype)
 
 
 def _tidy(col: pd.Series) -> pd.Series:
