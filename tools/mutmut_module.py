@@ -343,6 +343,21 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (48, 57, 67)
     },
+    **{
+        f"mapflow_geo.results.dataset.x__total_bounds__mutmut_{n}": (
+            "the bounds array's dtype inferred (they are floats) or reshaped to (-2, 4): "
+            "numpy takes any negative size as the unknown one"
+        )
+        for n in (7, 9, 13)
+    },
+    **{
+        f"mapflow_geo.results.dataset.x_read_dataset__mutmut_{n}": (
+            "pyarrow.dataset's format left to its default (parquet) or invalid files "
+            "excluded: a dataset folder holds only its parquet parts and files whose "
+            "leading underscore pyarrow skips, so there is nothing to exclude"
+        )
+        for n in (3, 4, 6, 7, 11)
+    },
     "mapflow_geo.run.store.x_load_result__mutmut_8": (
         "Journal(lock=None) for lock=False: the journal uses the flag only as a truth value"
     ),

@@ -258,3 +258,27 @@ def test_frame_result_and_empty(tmp_path):
     assert empty.objects == 0
     assert len(read_dataset(tmp_path / "empty")) == 0
     assert ds.dataset(str(tmp_path / "empty"), format="parquet").count_rows() == 0
+
+
+def test_a_one_part_dataset_has_its_objects_bounds_and_reads_chosen_columns(tmp_path):
+    """A dataset of one part: its bounds (``DatasetInfo.bounds`` and the GeoParquet
+    ``bbox`` of ``_common_metadata``) are the objects' own, both corners; ``read_dataset``
+    with ``columns`` gives those columns and the geometry, nothing else."""
+    geoms = [shapely.box(10.0 + 0.1 * i, 40.0, 10.05 + 0.1 * i, 40.02 + 0.01 * i) for i in range(3)]
+    feats = gpd.GeoDataFrame(
+        {"row": [0, 0, 1], "tile_id": ["a", "a", "b"], "processing_id": ["p"] * 3,
+         "area": [1, 2, 3]},
+        geometry=geoms,
+        crs=4326,
+    )  # fmt: skip
+    info = write_frame_dataset(feats, tmp_path / "one")
+    assert len(info.parts) == 1
+    b = shapely.bounds(np.asarray(geoms))
+    want = [b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()]
+    np.testing.assert_allclose(info.bounds, want, rtol=0, atol=1e-12)
+    geo = json.loads(pq.read_schema(tmp_path / "one" / "_common_metadata").metadata[b"geo"])
+    np.testing.assert_allclose(geo["columns"]["geometry"]["bbox"], want, rtol=0, atol=1e-12)
+    got = read_dataset(tmp_path / "one", columns=["area_m2"])
+    assert list(got.columns) == ["area_m2", "geometry"]
+    assert sorted(got["area_m2"]) == [1, 2, 3]
+    assert sorted(shapely.area(got.geometry.values)) == sorted(shapely.area(np.asarray(geoms)))
