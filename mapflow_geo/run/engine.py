@@ -347,8 +347,8 @@ class Runner:
             return rec
 
         workers = min(len(todo), self.max_workers)
-        if workers == 1:
-            futures = [_done_future(one, *todo[0])]
+        if workers == 1:  # in this thread, one after the other
+            futures = [_done_future(one, *t) for t in todo]
         else:
             with ThreadPoolExecutor(workers, thread_name_prefix="mapflow-aoi") as pool:
                 futures = [pool.submit(one, *t) for t in todo]
