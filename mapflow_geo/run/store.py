@@ -27,6 +27,7 @@ import geopandas as gpd
 import pandas as pd
 
 from mapflow_geo._secrets import redact
+from mapflow_geo.exceptions import RunError
 from mapflow_geo.messages import render_message
 from mapflow_geo.models import Status
 from mapflow_geo.results import MapflowResult, read_result_files, stitch
@@ -371,4 +372,12 @@ def open_run(run_dir: str | os.PathLike, *, progress: bool = True) -> MapflowRes
     >>> res.to_parquet("city-buildings")                 # doctest: +SKIP
     >>> res.features.head()                              # doctest: +SKIP
     """
+    run_dir = Path(run_dir)
+    if not holds_run(run_dir):  # a path mistyped: nothing is created there
+        raise RunError(f"{run_dir} holds no mapflow-geo run (no {jr.JOURNAL_FILE})")
+    if not (run_dir / "plan.parquet").exists():
+        raise RunError(
+            f"{run_dir} holds a run stopped before its plan was saved: nothing was created "
+            "or stored; run process() with this run_dir again"
+        )
     return load_result(run_dir, progress=progress)

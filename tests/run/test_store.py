@@ -18,6 +18,8 @@ from support.areas import rect_km
 
 import mapflow_geo  # noqa: F401  (registers gdf.mapflow)
 from mapflow_geo import open_run, sim, sources
+from mapflow_geo.exceptions import BudgetError, RunError
+from mapflow_geo.run.journal import Journal
 from mapflow_geo.run.store import default_run_dir
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
@@ -536,3 +538,32 @@ def test_a_run_dir_reopens_while_a_live_run_holds_its_lock(stored):
         with pytest.raises(mapflow_geo.exceptions.RunError, match="another process"):
             jr.Journal(run_dir, None)
         assert live.records()
+
+
+def test_open_run_of_a_folder_without_a_run_says_so_and_writes_nothing(tmp_path):
+    missing = tmp_path / "no-such-run"
+    with pytest.raises(RunError, match="holds no mapflow-geo run"):
+        open_run(missing)
+    assert not missing.exists()  # a mistyped path is not created
+    other = tmp_path / "photos"
+    other.mkdir()
+    with pytest.raises(RunError, match="holds no mapflow-geo run"):
+        open_run(other)
+    assert list(other.iterdir()) == []
+
+
+def test_open_run_of_a_run_stopped_before_its_plan_says_nothing_was_created(tmp_path):
+    """A budget refusal leaves no run behind, and the service has nothing; a journal
+    without its plan (a run killed before saving it) is named as such."""
+    gdf = gpd.GeoDataFrame(geometry=[rect_km(37.6, 55.7, 3, 3)], crs=4326)
+    with sim.serve(aoi_area_limit_km2=25, processing_seconds=0) as server:
+        with pytest.raises(BudgetError):
+            gdf.mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path, max_credits=1, **FAST
+            )
+        assert server.processings == [] and server.charges == []
+    with pytest.raises(RunError, match="holds no mapflow-geo run"):
+        open_run(tmp_path)
+    Journal(tmp_path / "killed", FINGERPRINT).close()
+    with pytest.raises(RunError, match="stopped before its plan was saved"):
+        open_run(tmp_path / "killed")
