@@ -13,7 +13,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
-from test_tiling_props import check_plan
+from test_tiling_props import GEOD, check_plan
 
 import mapflow_geo
 from mapflow_geo.aoi import prepare_aois
@@ -330,3 +330,65 @@ def test_prepared_input_plans_the_same():
         pre = plan(prepare_aois(gdf), area_limit_km2=25, max_aois=10, prepared=True)
     assert raw.drop(columns="geometry").equals(pre.drop(columns="geometry"))
     assert raw.geometry.geom_equals_exact(pre.geometry, 0).all()
+
+
+# ---------------------------------------------------------------- the grid
+def _box_km2(x0, y0, x1, y1):
+    """Geodesic area of the 4-corner lat/lon box, straight from pyproj."""
+    return abs(GEOD.polygon_area_perimeter([x0, x1, x1, x0], [y0, y0, y1, y1])[0]) / 1e6
+
+
+def _cell_width(y0, y1, cap):
+    """Longitude width of the box between two parallels whose geodesic area is ``cap``
+    (bisection on pyproj's area)."""
+    lo, hi = 0.0, 1.0
+    while _box_km2(0.0, y0, hi, y1) < cap:
+        hi *= 2
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _box_km2(0.0, y0, mid, y1) <= cap else (lo, mid)
+    return lo
+
+
+GRID_CASES = [
+    ((20.0, 40.0, 21.0, 40.6), 100.0),
+    ((10.0, 60.0, 10.2, 60.1), 0.5),  # a limit under 1 km²
+    ((-70.0, -50.0, -69.5, -49.6), 25.0),
+    ((30.0, 84.0, 31.5, 84.3), 25.0),  # near the imagery's latitude limit
+    ((0.0, -0.2, 0.3, 0.2), 2.0),  # across the equator
+]
+
+
+@pytest.mark.parametrize("bounds,limit", GRID_CASES)
+def test_a_large_rectangle_is_cut_on_a_grid_of_full_cells(bounds, limit):
+    """The documented grid, computed here with pyproj alone: bands √cap km of meridian
+    tall from the area's south edge, and in each band cells of exactly ``cap`` km² (the
+    band's full height) from its west edge; every tile's edges lie on that grid, and a
+    whole cell holds the allowed area to 10⁻⁶ (never more)."""
+    minx, miny, maxx, maxy = bounds
+    cap = limit * 0.995
+    tiles = plan(_gdf(shapely.box(*bounds)), area_limit_km2=limit, sliver_fraction=0)
+    check_plan(tiles, prepare_aois(_gdf(shapely.box(*bounds))), limit, 10)
+    side_m = math.sqrt(cap) * 1e3
+    lines = [miny]
+    while lines[-1] < maxy:
+        lines.append(GEOD.fwd(minx, miny, 0.0, side_m * len(lines))[1])
+    assert len(lines) >= 3
+    widths = [_cell_width(y0, y1, cap) for y0, y1 in zip(lines[:-1], lines[1:], strict=True)]
+    ys = np.array(lines[:-1] + [maxy])
+    full = 0
+    for x0, y0, x1, y1 in tiles.bounds.to_numpy():
+        for y in (y0, y1):
+            assert np.abs(ys - y).min() < 1e-9, f"tile edge at latitude {y} off the bands"
+        bands = [k for k in range(len(widths)) if y0 - 1e-9 < lines[k] < y1 - 1e-9]
+        for x in (x0, x1):
+            if x == maxx:
+                continue
+            off = [abs((x - minx) / widths[k] - round((x - minx) / widths[k])) for k in bands]
+            assert min(off) < 1e-5, f"tile edge at longitude {x} off the cells"
+        k = bands[0]
+        if len(bands) == 1 and k < len(widths) - 1 and abs(x1 - x0 - widths[k]) < 1e-5 * widths[k]:
+            full += 1
+            area = _box_km2(x0, y0, x1, y1)
+            assert cap * (1 - 1e-6) <= area <= cap, (area, cap)
+    assert full >= 0.5 * len(tiles)
