@@ -82,7 +82,7 @@ def test_limits_and_price_from_client():
     s = tiles.attrs["summary"]
     assert s["area_limit_km2"] == 50 and s["max_aois"] == 3 and s["price_per_km2"] == 2
     assert tiles["planned_credits"].notna().all()
-    check_plan(tiles, prepare_aois(_gdf(shapely.box(10, 10, 10.2, 10.2))), 50, 3)
+    check_plan(tiles, prepare_aois(_gdf(shapely.box(10, 10, 10.2, 10.2))), 50, 3, price=2)
 
 
 def test_explicit_limits_win_over_client():
@@ -282,7 +282,7 @@ COUNTRY_CASES = [
 def test_country(world, name, limit, max_aois):
     gdf = world.loc[[name], ["geometry"]]
     tiles = plan(gdf, area_limit_km2=limit, max_aois=max_aois, price_per_km2=13)
-    check_plan(tiles, prepare_aois(gdf), limit, max_aois)
+    check_plan(tiles, prepare_aois(gdf), limit, max_aois, price=13)
     s = tiles.attrs["summary"]
     assert s["processings"] <= 1.10 * s["processings_bound"] + 1
     assert s["credits_ratio"] <= 1.01
@@ -292,7 +292,7 @@ def test_countries_together_in_other_crs(world):
     names = ["Luxembourg", "Slovenia", "Cyprus", "Lebanon"]
     gdf = world.loc[names, ["geometry"]].to_crs("EPSG:3035")
     tiles = plan(gdf, area_limit_km2=50, max_aois=10, price_per_km2=1)
-    check_plan(tiles, prepare_aois(gdf), 50, 10)
+    check_plan(tiles, prepare_aois(gdf), 50, 10, price=1)
     s = tiles.attrs["summary"]
     assert s["processings"] <= 1.03 * s["processings_bound"]
     assert s["credits_ratio"] <= 1.01
@@ -368,7 +368,7 @@ def test_a_large_rectangle_is_cut_on_a_grid_of_full_cells(bounds, limit):
     minx, miny, maxx, maxy = bounds
     cap = limit * 0.995
     tiles = plan(_gdf(shapely.box(*bounds)), area_limit_km2=limit, sliver_fraction=0)
-    check_plan(tiles, prepare_aois(_gdf(shapely.box(*bounds))), limit, 10)
+    check_plan(tiles, prepare_aois(_gdf(shapely.box(*bounds))), limit, 10, sliver=0)
     side_m = math.sqrt(cap) * 1e3
     lines = [miny]
     while lines[-1] < maxy:
@@ -392,3 +392,120 @@ def test_a_large_rectangle_is_cut_on_a_grid_of_full_cells(bounds, limit):
             area = _box_km2(x0, y0, x1, y1)
             assert cap * (1 - 1e-6) <= area <= cap, (area, cap)
     assert full >= 0.5 * len(tiles)
+
+
+def test_a_sliver_joins_the_neighbour_it_shares_the_longest_border_with():
+    """A rectangle 1.5 cells wide and 9 bands plus a sliver tall (too large for strips):
+    the sliver's piece above the half-width column touches that column's top cell along
+    half a cell and the other sliver piece along the sliver's height; it joins the
+    former, and the other sliver piece (which fits nowhere: the full cell below it has no
+    room) stays on its own."""
+    cap = 25 * 0.995
+    x0, lat0 = 10.0, 45.0
+    lines = [GEOD.fwd(x0, lat0, 0.0, math.sqrt(cap) * 1e3 * k)[1] for k in range(10)]
+    w = _cell_width(lines[8], lines[9], cap)
+    eps = (lines[9] - lines[8]) * 0.004
+    top = lines[9]
+    aoi = shapely.box(x0, lat0, x0 + 1.5 * w, top + eps)
+    tiles = plan(_gdf(aoi), area_limit_km2=25, max_aois=10)
+    check_plan(tiles, prepare_aois(_gdf(aoi)), 25, 10)
+
+    def tile_at(x, y):
+        (hit,) = np.flatnonzero(tiles.geometry.contains(shapely.Point(x, y)))
+        return hit
+
+    over_half = tile_at(x0 + 1.25 * w, top + eps / 2)
+    over_full = tile_at(x0 + 0.5 * w, top + eps / 2)
+    assert over_half != over_full
+    assert over_half == tile_at(x0 + 1.25 * w, top - 0.1 * (top - lines[8]))
+    assert tiles["area_km2"].iloc[over_full] < 0.01 * cap
+
+
+# ---------------------------------------------------------------- limits and summary
+def test_no_limit_error_says_how_to_give_one():
+    with pytest.raises(ConfigError) as info:
+        plan(_gdf(shapely.box(0, 0, 0.01, 0.01)))
+    text = str(info.value)
+    for part in ("area_limit_km2=", "max_aois=", "mapflow_geo.plan", "gdf.mapflow.plan"):
+        assert part in text
+    assert "client= to read the account's limits" in text
+
+
+@pytest.mark.parametrize("kw", [{"max_aois": "ten"}, {"area_limit_km2": "lots"}])
+def test_unreadable_limits_are_config_errors(kw):
+    with pytest.raises(ConfigError, match="bad limits"):
+        plan(_gdf(shapely.box(0, 0, 0.01, 0.01)), **{"area_limit_km2": 25, **kw})
+
+
+def test_edge_values_of_the_limits_are_accepted():
+    """A limit under 1 km², one polygon per processing, no margin and a free model are
+    all valid: each plans, and the plan meets the limits exactly as given."""
+    gdf = _gdf(shapely.box(10, 10, 10.02, 10.01))
+    tiles = plan(gdf, area_limit_km2=0.6, max_aois=1, safety_margin=0.0, price_per_km2=0)
+    check_plan(tiles, prepare_aois(gdf), 0.6, 1, margin=0.0, price=0)
+    assert (tiles["planned_credits"] == 0).all()
+    assert tiles.attrs["summary"]["safety_margin"] == 0.0
+    assert tiles["processing_area_km2"].max() > 0.6 * 0.995  # the margin really is 0
+
+
+def _plan_frame(attrs=None):
+    """A plan as :func:`plan` returns it, written by hand: rows a (30 + 20 km² in two
+    processings), b (50 km²), c (0.25 km²)."""
+    frame = gpd.GeoDataFrame(
+        {
+            "row": ["a", "a", "b", "c"],
+            "processing": [0, 1, 2, 3],
+            "area_km2": [30.0, 20.0, 50.0, 0.25],
+        },
+        geometry=[shapely.box(i, 0, i + 0.1, 0.1) for i in range(4)],
+        crs=4326,
+    )
+    if attrs is not None:
+        frame.attrs["summary"] = attrs
+    return frame
+
+
+def test_summarize_counts_bounds_and_credits_by_the_documented_rules():
+    s = summarize(_plan_frame(), area_limit_km2=50, price_per_km2=2, max_aois=7)
+    assert s["processings"] == 4 and s["tiles"] == 4 and s["rows"] == 3
+    assert s["total_area_km2"] == 100.25
+    assert s["area_limit_km2"] == 50 and s["max_aois"] == 7 and s["price_per_km2"] == 2
+    # Σ over rows of ⌈row area ÷ limit⌉: a row of exactly one limit needs one processing
+    assert s["processings_bound"] == 1 + 1 + 1
+    assert s["processings_lower_bound"] == 3  # ⌈100.25 ÷ 50⌉
+    assert s["processings_ratio"] == 4 / 3
+    assert s["mean_fill"] == 100.25 / (4 * 50)
+    # ⌈max(area, 1) × price⌉ per processing: 60 + 40 + 100 + 2
+    assert s["planned_credits"] == 202
+    assert s["credits_bound"] == 200.5
+    assert s["credits_ratio"] == 202 / 200.5
+
+
+def test_summarize_defaults_to_the_plans_own_figures():
+    frame = _plan_frame({"area_limit_km2": 100, "price_per_km2": 1, "max_aois": 3})
+    s = summarize(frame)
+    assert (s["area_limit_km2"], s["price_per_km2"], s["max_aois"]) == (100, 1, 3)
+    assert s["processings_bound"] == 1 + 1 + 1 and s["processings_lower_bound"] == 2
+    assert s["planned_credits"] == 30 + 20 + 50 + 1
+    s = summarize(frame, area_limit_km2=25, price_per_km2=0, max_aois=9)
+    assert (s["area_limit_km2"], s["max_aois"]) == (25, 9)
+    assert s["processings_bound"] == 2 + 2 + 1
+    assert s["planned_credits"] == 0 and math.isnan(s["credits_ratio"])
+
+
+def test_summarize_without_limit_or_price_has_only_counts():
+    s = summarize(_plan_frame())
+    assert s["processings"] == 4 and s["area_limit_km2"] is None
+    for key in ("processings_bound", "mean_fill", "planned_credits", "credits_bound"):
+        assert key not in s
+
+
+def test_summary_of_an_empty_plan():
+    empty = _plan_frame().iloc[:0]
+    s = summarize(empty, area_limit_km2=25, price_per_km2=13)
+    assert (s["processings"], s["tiles"], s["rows"]) == (0, 0, 0)
+    assert s["total_area_km2"] == 0.0 and isinstance(s["total_area_km2"], float)
+    assert s["processings_bound"] == 0 and s["processings_lower_bound"] == 0
+    assert math.isnan(s["processings_ratio"]) and math.isnan(s["mean_fill"])
+    assert s["planned_credits"] == 0 and s["credits_bound"] == 0.0
+    assert math.isnan(s["credits_ratio"])
