@@ -13,6 +13,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+import shapely.affinity
 from test_tiling_props import GEOD, check_plan
 
 import mapflow_geo
@@ -509,3 +510,46 @@ def test_summary_of_an_empty_plan():
     assert math.isnan(s["processings_ratio"]) and math.isnan(s["mean_fill"])
     assert s["planned_credits"] == 0 and s["credits_bound"] == 0.0
     assert math.isnan(s["credits_ratio"])
+
+
+# ---------------------------------------------------------------- ids, order, log
+def test_tile_ids_survive_float_noise_and_name_the_row():
+    """Ids hash the row label and the tile's coordinates rounded to 1e-10°: the same
+    field read back with 2e-11° of noise keeps its ids, another label gets others."""
+    field = shapely.box(10.1, 10.2, 10.12, 10.21)  # fits whole: the tile is the field
+    noisy = shapely.affinity.translate(field, 2e-11, -2e-11)
+    a = plan(_gdf(field, index=["a"]), area_limit_km2=25)
+    assert len(a) == 1 and a.geometry.iloc[0].equals(field)
+    assert (
+        plan(_gdf(noisy, index=["a"]), area_limit_km2=25)["tile_id"].tolist()
+        == a["tile_id"].tolist()
+    )
+    other = plan(_gdf(field, index=["b"]), area_limit_km2=25)["tile_id"].iloc[0]
+    assert other != a["tile_id"].iloc[0]
+    for tid in (a["tile_id"].iloc[0], other):
+        assert len(tid) == 16 and int(tid, 16) >= 0
+
+
+def test_processings_are_numbered_in_the_rows_order():
+    """Packing takes the largest pieces first, yet the processings are numbered in the
+    order of the rows they hold (a processing's first tile comes from a row no later
+    than the next processing's), and within a processing the tiles follow the rows."""
+    gdf = _gdf(
+        *[shapely.box(10 + 0.05 * i, 10, 10 + 0.05 * i + 0.002, 10.002) for i in range(6)],
+        shapely.box(11, 10, 11.2, 10.1),  # the largest row last
+        index=[f"r{i}" for i in range(7)],
+    )
+    tiles = plan(gdf, area_limit_km2=25, max_aois=3)
+    pos = tiles["row"].map({f"r{i}": i for i in range(7)})
+    first = pos.groupby(tiles["processing"]).first()
+    assert first.is_monotonic_increasing and first.iloc[0] == 0
+    for _, grp in pos.groupby(tiles["processing"]):
+        assert grp.is_monotonic_increasing
+
+
+def test_plan_logs_its_counts(caplog):
+    gdf = _gdf(shapely.box(30, 50, 30.1, 50.1), shapely.box(31, 50, 31.01, 50.01))
+    with caplog.at_level("INFO", logger="mapflow_geo.tiling"):
+        tiles = plan(gdf, area_limit_km2=25)
+    n, m = len(tiles), tiles["processing"].nunique()
+    assert f"planned {n} tile(s) in {m} processing(s) for 2 row(s)" in caplog.messages
