@@ -553,3 +553,91 @@ def test_plan_logs_its_counts(caplog):
         tiles = plan(gdf, area_limit_km2=25)
     n, m = len(tiles), tiles["processing"].nunique()
     assert f"planned {n} tile(s) in {m} processing(s) for 2 row(s)" in caplog.messages
+
+
+# ---------------------------------------------------------------- the safety net
+def _piece(geom, key=(0, 0)):
+    from mapflow_geo.tiling import _Piece
+
+    a = _geod_area(geom)
+    return _Piece(0, key, geom, a, geom.bounds)
+
+
+def _geod_area(g):
+    x, y = g.exterior.coords.xy
+    a = abs(GEOD.polygon_area_perimeter(x, y)[0])
+    for r in g.interiors:
+        hx, hy = r.coords.xy
+        a -= abs(GEOD.polygon_area_perimeter(hx, hy)[0])
+    return a / 1e6
+
+
+@pytest.mark.parametrize(
+    "geom",
+    [
+        shapely.box(10, 40, 10.4, 40.1),  # wide
+        shapely.box(10, 40, 10.1, 40.4),  # tall
+        shapely.Polygon([(0, 0), (0.3, 0.05), (0.25, 0.3), (0.1, 0.12), (0.02, 0.2)]),
+        shapely.Polygon([(0, 0), (1, 1), (1.002, 1), (0.002, 0)]),  # a diagonal sliver
+    ],
+)
+def test_a_piece_over_the_limits_is_bisected_until_every_part_fits(geom):
+    """The planner's last resort (no cut is known to need it): a piece over the area or
+    bbox rule is halved across its longer side until every part meets both; the parts
+    cover it exactly, each knowing its own geodesic area."""
+    from mapflow_geo.tiling import _ensure_fit
+
+    cap = 24.0
+    big = _piece(geom)
+    assert big.area > cap or _box_km2(*geom.bounds) > cap
+    small = _piece(shapely.box(20, 20, 20.01, 20.01), key=(1, 0))
+    out = _ensure_fit([big, small], cap)
+    assert out[-1] is small  # a piece that fits is kept as it is, in its place
+    parts = out[:-1]
+    assert len({p.key for p in out}) == len(out)
+    for p in parts:
+        assert p.row == 0 and p.key[:2] == (0, 0)
+        assert p.geom.geom_type == "Polygon"
+        assert math.isclose(p.area, _geod_area(p.geom), rel_tol=1e-12)
+        assert p.bounds == p.geom.bounds
+        assert p.area <= cap and _box_km2(*p.bounds) <= cap
+    union = shapely.union_all([p.geom for p in parts])
+    assert shapely.symmetric_difference(union, geom).area <= 1e-12 * geom.area
+    assert math.isclose(sum(p.geom.area for p in parts), geom.area, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("bounds,n", [((10, 40, 10.4, 40.1), 4), ((10, 40, 10.1, 40.4), 4)])
+def test_bisection_halves_the_longer_side(bounds, n):
+    """A box four cells long in one direction and one cell in the other becomes four
+    equal parts along its length (halving the short side would need more)."""
+    from mapflow_geo.tiling import _ensure_fit
+
+    box = shapely.box(*bounds)
+    cap = _box_km2(*bounds) / n * 1.01
+    parts = _ensure_fit([_piece(box)], cap)
+    assert len(parts) == n
+    x0, y0, x1, y1 = bounds
+    wide = (x1 - x0) * math.cos(math.radians((y0 + y1) / 2)) > y1 - y0
+    for k, p in enumerate(sorted(parts, key=lambda p: p.bounds)):
+        if wide:
+            want = (x0 + k * (x1 - x0) / n, y0, x0 + (k + 1) * (x1 - x0) / n, y1)
+        else:
+            want = (x0, y0 + k * (y1 - y0) / n, x1, y0 + (k + 1) * (y1 - y0) / n)
+        assert np.allclose(p.bounds, want, rtol=0, atol=1e-12)
+
+
+def test_a_tile_over_the_limits_never_leaves_the_planner():
+    """The frame's last check: a tile over the limit (which no cut makes) is an internal
+    error, not a processing Mapflow would refuse."""
+    from mapflow_geo.exceptions import PlanError
+    from mapflow_geo.tiling import _Bin, _tiles_frame
+
+    for geom in (shapely.box(10, 40, 10.1, 40.1), shapely.Polygon([(0, 0), (1, 1), (1, 1.001)])):
+        b = _Bin()
+        b.tiles.append(_piece(geom))
+        b.used = b.tiles[0].area
+        bbox = _box_km2(*geom.bounds)
+        cap = (b.used + bbox) / 2 if bbox > 2 * b.used else b.used * 0.999
+        with pytest.raises(PlanError, match="internal error"):
+            _tiles_frame([b], ["r"], cap, None)
+        assert len(_tiles_frame([b], ["r"], bbox * (1 + 1e-13), None)) == 1
