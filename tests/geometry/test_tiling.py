@@ -641,3 +641,28 @@ def test_a_tile_over_the_limits_never_leaves_the_planner():
         with pytest.raises(PlanError, match="internal error"):
             _tiles_frame([b], ["r"], cap, None)
         assert len(_tiles_frame([b], ["r"], bbox * (1 + 1e-13), None)) == 1
+
+
+@pytest.mark.parametrize(
+    "lat,w,h,k",
+    [
+        (0, 0.1, 0.03, 2),
+        (0, 0.2, 0.05, 5),
+        (0, 0.3, 0.08, 12),
+        (45, 0.05, 0.2, 4),
+        (45, 0.07, 0.07, 2),
+    ],
+)
+def test_a_rectangle_of_a_few_limits_becomes_equal_area_strips(lat, w, h, k):
+    """Where the grid would leave a leftover processing, the rectangle is cut across its
+    width into ⌈area ÷ cap⌉ strips of one geodesic area each (pyproj), one per
+    processing, each as tall as the rectangle."""
+    box = shapely.box(10, lat, 10 + w, lat + h)
+    tiles = plan(_gdf(box), area_limit_km2=25)
+    check_plan(tiles, prepare_aois(_gdf(box)), 25, 10)
+    areas = np.array([_geod_area(g) for g in tiles.geometry])
+    assert math.ceil(_geod_area(box) / (25 * 0.995)) == k == len(tiles)
+    assert tiles["processing"].nunique() == k
+    assert areas.max() - areas.min() <= 1e-9 * areas.max()
+    b = tiles.bounds
+    assert np.allclose(b["miny"], lat, atol=1e-12) and np.allclose(b["maxy"], lat + h, atol=1e-12)
