@@ -121,7 +121,12 @@ def test_state_at_each_date_is_the_world_at_that_date(tmp_path):
             _new_imagery(server)
             upd = mon.check()
         assert len(upd.dates) >= 3
+        # stitching joins pieces and adds no column: the stored pieces' columns
+        stored = sorted((tmp_path / "w" / "results").glob("*.parquet"))
+        columns = list(gpd.read_parquet(stored[0]).columns)
+        assert list(upd.features.columns) == columns
         for date in upd.dates:
+            assert list(mon.state(date).columns) == columns
             got = np.asarray(mon.state(date).geometry.values)
             truth, _, damage = truth_in(server, gdf.geometry, date)
             assert len(truth), f"no true building at {date}: nothing tested"
