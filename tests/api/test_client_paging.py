@@ -162,8 +162,9 @@ def test_a_null_page_answer_ends_the_sweep_empty():
         ({"results": [*ROWS, 7, "x", None], "total": "2", "count": "2"}, 2, 2),
         ({"results": ROWS, "total": True, "count": "many"}, None, None),
         ({"results": ROWS, "total": None, "count": 2.0}, None, 2),
+        ([*ROWS, 7, None], 2, 2),  # a route that does not page: one whole page
     ],
-    ids=["numbers-as-text", "unreadable", "absent"],
+    ids=["numbers-as-text", "unreadable", "absent", "bare-list"],
 )
 def test_a_pages_figures_are_read_leniently(answer, total, count):
     """``total`` and ``count`` written as text are numbers; a boolean or unreadable one
