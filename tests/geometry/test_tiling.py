@@ -666,3 +666,27 @@ def test_a_rectangle_of_a_few_limits_becomes_equal_area_strips(lat, w, h, k):
     assert areas.max() - areas.min() <= 1e-9 * areas.max()
     b = tiles.bounds
     assert np.allclose(b["miny"], lat, atol=1e-12) and np.allclose(b["maxy"], lat + h, atol=1e-12)
+
+
+@pytest.mark.parametrize("lon", [-120.0, 0.0, 47.0, 100.0, 170.0])
+def test_a_polygon_that_fits_whole_is_one_tile_as_drawn(lon):
+    """A polygon whose area and bbox area are under the limit is not cut, wherever it
+    lies: its one tile is the polygon vertex for vertex, though it is taller than a band
+    of the grid and wider than a cell."""
+    cap = 25 * 0.995
+    ky = 1 / 111.0
+    kx = ky / math.cos(math.radians(40))
+    star = shapely.Polygon(
+        [
+            (lon, 40),
+            (lon + 3 * kx, 40 + 1 * ky),
+            (lon + 1.2 * kx, 40 + 6.5 * ky),
+            (lon, 40 + 3 * ky),
+        ]
+    )
+    assert _geod_area(star) < cap and _box_km2(*star.bounds) < cap
+    tiles = plan(_gdf(star), area_limit_km2=25)
+    assert len(tiles) == 1
+    assert shapely.equals_exact(
+        shapely.normalize(tiles.geometry.iloc[0]), shapely.normalize(star), tolerance=1e-12
+    )
