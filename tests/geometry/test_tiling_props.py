@@ -38,8 +38,9 @@ def _geod_bbox_km2(poly: shapely.Polygon) -> float:
 
 
 def _ceil_clear(x: float) -> int | None:
-    """⌈x⌉, or None when ``x`` lies so close to an integer that float noise decides."""
-    return None if abs(x - round(x)) < 1e-6 else math.ceil(x)
+    """⌈x⌉, or None when ``x`` lies so close to an integer that float noise decides
+    (areas summed in another order; the charge's own 10⁻⁹ relative allowance)."""
+    return None if abs(x - round(x)) < max(1e-6, 1e-8 * abs(x)) else math.ceil(x)
 
 
 def check_plan(tiles, prepared, limit, max_aois, margin=0.005, price=None, sliver=0.01):
