@@ -157,8 +157,15 @@ EQUIVALENT: dict[str, str] = {
     "mapflow_geo.api._paging.x_walk__mutmut_27": (
         '"post" for "POST": the transport upper-cases the method'
     ),
-    "mapflow_geo.run.monitor.xǁMonitorǁ_record__mutmut_21": (
-        "meta's template key misnamed: the monitor reads only meta's date"
+    **{
+        f"mapflow_geo.run.monitor.xǁMonitorǁ_record__mutmut_{n}": (
+            "meta's template key misnamed: the monitor reads only meta's date"
+        )
+        for n in (21, 22)
+    },
+    "mapflow_geo.run.monitor.x__state__mutmut_1": (
+        "`or` for the last `and`: stored pieces always carry monitor_date (the monitor "
+        "writes it into every result file), and no pieces give the empty frame either way"
     ),
     "mapflow_geo.run.monitor.xǁMonitorǁcheck__mutmut_43": (
         "read_result_files([]) is empty_features(), as the else branch"
@@ -394,6 +401,24 @@ UNSEEABLE: dict[str, str] = {
         )
         for n in (7, 8, 12, 14, 15, 16)
     },
+    **{
+        f"mapflow_geo.run.monitor.xǁMonitorǁ_record__mutmut_{n}": (
+            "a later look's cost not recorded (the first look's kept): the simulator never "
+            "changes a processing's cost after creating it"
+        )
+        for n in (39, 43)
+    },
+    **{
+        f"mapflow_geo.run.monitor.xǁMonitorǁ_record__mutmut_{n}": (
+            "a later look's messages not recorded: the monitor shows only id, date, status "
+            "and cost, and no test opens a monitor's folder as a run"
+        )
+        for n in (40, 44, 46)
+    },
+    "mapflow_geo.run.monitor.x__state__mutmut_2": (
+        "no date but stored pieces: needs a fetched processing without an imagery date; "
+        "the simulator names every processing a template starts with its scene's date"
+    ),
     "mapflow_geo.run.monitor.xǁMonitorǁ_record__mutmut_4": (
         "a known processing recorded again as new: its status and cost are rewritten as an "
         "update would; only the service's messages are not, which the simulator's template "

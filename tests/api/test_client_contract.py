@@ -159,6 +159,20 @@ def test_listings_over_the_simulator_are_complete_newest_first(mapflow_sim):
         assert project.id in {p.id for p in client.projects.list()}
 
 
+def test_a_sweep_of_an_empty_project_is_one_whole_page(mapflow_sim):
+    """No processing yet: one page, empty, last, its ``total`` 0, not marked as a
+    listing that shrank (nothing was seen before it), and the sweep is complete."""
+    with _client(mapflow_sim) as client:
+        project = client.projects.create("empty")
+        pages = list(client.processings.pages(project.id, page_size=3))
+        assert len(pages) == 1
+        (page,) = pages
+        assert list(page) == [] and page.total == 0 and page.last
+        assert not page.shrank and page.complete
+        listing = client.processings.list(project.id)
+        assert list(listing) == [] and listing.complete
+
+
 def test_a_sweep_over_a_count_that_fell_is_incomplete(mapflow_sim):
     """A processing deleted mid-sweep moves the later ones onto pages already read: the
     sweep ends at the new ``total`` having skipped one, and must not call itself whole."""

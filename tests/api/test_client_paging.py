@@ -154,3 +154,35 @@ def test_a_null_page_answer_ends_the_sweep_empty():
     finally:
         httpd.shutdown()
     assert len(pages) == 1 and pages[0].items == [] and pages[0].last
+
+
+@pytest.mark.parametrize(
+    "answer,total,count",
+    [
+        ({"results": [*ROWS, 7, "x", None], "total": "2", "count": "2"}, 2, 2),
+        ({"results": ROWS, "total": True, "count": "many"}, None, None),
+        ({"results": ROWS, "total": None, "count": 2.0}, None, 2),
+        ([*ROWS, 7, None], 2, 2),  # a route that does not page: one whole page
+    ],
+    ids=["numbers-as-text", "unreadable", "absent", "bare-list"],
+)
+def test_a_pages_figures_are_read_leniently(answer, total, count):
+    """``total`` and ``count`` written as text are numbers; a boolean or unreadable one
+    is no figure (the walk then stops at a short page); entries that are not objects
+    are no processings."""
+    import json
+
+    from mapflow_geo.client import MapflowClient
+
+    httpd = _serve_page(json.dumps(answer).encode())
+    try:
+        client = MapflowClient(
+            "dXNlckB4Lm9yZzprZXk=", base_url=f"http://127.0.0.1:{httpd.server_port}/rest"
+        )
+        pages = list(client.processings.pages("project-1", page_size=10))
+    finally:
+        httpd.shutdown()
+    assert len(pages) == 1 and pages[0].last
+    assert [p.id for p in pages[0].items] == ["p-1", "p-2"]
+    assert pages[0].total == total and pages[0].count == count
+    assert type(pages[0].total) in (int, type(None)) and type(pages[0].count) in (int, type(None))

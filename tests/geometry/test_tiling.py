@@ -13,7 +13,8 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
-from test_tiling_props import check_plan
+import shapely.affinity
+from test_tiling_props import GEOD, check_plan
 
 import mapflow_geo
 from mapflow_geo.aoi import prepare_aois
@@ -82,7 +83,7 @@ def test_limits_and_price_from_client():
     s = tiles.attrs["summary"]
     assert s["area_limit_km2"] == 50 and s["max_aois"] == 3 and s["price_per_km2"] == 2
     assert tiles["planned_credits"].notna().all()
-    check_plan(tiles, prepare_aois(_gdf(shapely.box(10, 10, 10.2, 10.2))), 50, 3)
+    check_plan(tiles, prepare_aois(_gdf(shapely.box(10, 10, 10.2, 10.2))), 50, 3, price=2)
 
 
 def test_explicit_limits_win_over_client():
@@ -282,7 +283,7 @@ COUNTRY_CASES = [
 def test_country(world, name, limit, max_aois):
     gdf = world.loc[[name], ["geometry"]]
     tiles = plan(gdf, area_limit_km2=limit, max_aois=max_aois, price_per_km2=13)
-    check_plan(tiles, prepare_aois(gdf), limit, max_aois)
+    check_plan(tiles, prepare_aois(gdf), limit, max_aois, price=13)
     s = tiles.attrs["summary"]
     assert s["processings"] <= 1.10 * s["processings_bound"] + 1
     assert s["credits_ratio"] <= 1.01
@@ -292,7 +293,7 @@ def test_countries_together_in_other_crs(world):
     names = ["Luxembourg", "Slovenia", "Cyprus", "Lebanon"]
     gdf = world.loc[names, ["geometry"]].to_crs("EPSG:3035")
     tiles = plan(gdf, area_limit_km2=50, max_aois=10, price_per_km2=1)
-    check_plan(tiles, prepare_aois(gdf), 50, 10)
+    check_plan(tiles, prepare_aois(gdf), 50, 10, price=1)
     s = tiles.attrs["summary"]
     assert s["processings"] <= 1.03 * s["processings_bound"]
     assert s["credits_ratio"] <= 1.01
@@ -330,3 +331,362 @@ def test_prepared_input_plans_the_same():
         pre = plan(prepare_aois(gdf), area_limit_km2=25, max_aois=10, prepared=True)
     assert raw.drop(columns="geometry").equals(pre.drop(columns="geometry"))
     assert raw.geometry.geom_equals_exact(pre.geometry, 0).all()
+
+
+# ---------------------------------------------------------------- the grid
+def _box_km2(x0, y0, x1, y1):
+    """Geodesic area of the 4-corner lat/lon box, straight from pyproj."""
+    return abs(GEOD.polygon_area_perimeter([x0, x1, x1, x0], [y0, y0, y1, y1])[0]) / 1e6
+
+
+def _cell_width(y0, y1, cap):
+    """Longitude width of the box between two parallels whose geodesic area is ``cap``
+    (bisection on pyproj's area)."""
+    lo, hi = 0.0, 1.0
+    while _box_km2(0.0, y0, hi, y1) < cap:
+        hi *= 2
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _box_km2(0.0, y0, mid, y1) <= cap else (lo, mid)
+    return lo
+
+
+GRID_CASES = [
+    ((20.0, 40.0, 21.0, 40.6), 100.0),
+    ((10.0, 60.0, 10.2, 60.1), 0.5),  # a limit under 1 km²
+    ((-70.0, -50.0, -69.5, -49.6), 25.0),
+    ((30.0, 84.0, 31.5, 84.3), 25.0),  # near the imagery's latitude limit
+    ((0.0, -0.2, 0.3, 0.2), 2.0),  # across the equator
+]
+
+
+@pytest.mark.parametrize("bounds,limit", GRID_CASES)
+def test_a_large_rectangle_is_cut_on_a_grid_of_full_cells(bounds, limit):
+    """The documented grid, computed here with pyproj alone: bands √cap km of meridian
+    tall from the area's south edge, and in each band cells of exactly ``cap`` km² (the
+    band's full height) from its west edge; every tile's edges lie on that grid, and a
+    whole cell holds the allowed area to 10⁻⁶ (never more)."""
+    minx, miny, maxx, maxy = bounds
+    cap = limit * 0.995
+    tiles = plan(_gdf(shapely.box(*bounds)), area_limit_km2=limit, sliver_fraction=0)
+    check_plan(tiles, prepare_aois(_gdf(shapely.box(*bounds))), limit, 10, sliver=0)
+    side_m = math.sqrt(cap) * 1e3
+    lines = [miny]
+    while lines[-1] < maxy:
+        lines.append(GEOD.fwd(minx, miny, 0.0, side_m * len(lines))[1])
+    assert len(lines) >= 3
+    widths = [_cell_width(y0, y1, cap) for y0, y1 in zip(lines[:-1], lines[1:], strict=True)]
+    ys = np.array(lines[:-1] + [maxy])
+    full = 0
+    for x0, y0, x1, y1 in tiles.bounds.to_numpy():
+        for y in (y0, y1):
+            assert np.abs(ys - y).min() < 1e-9, f"tile edge at latitude {y} off the bands"
+        bands = [k for k in range(len(widths)) if y0 - 1e-9 < lines[k] < y1 - 1e-9]
+        for x in (x0, x1):
+            if x == maxx:
+                continue
+            off = [abs((x - minx) / widths[k] - round((x - minx) / widths[k])) for k in bands]
+            assert min(off) < 1e-5, f"tile edge at longitude {x} off the cells"
+        k = bands[0]
+        if len(bands) == 1 and k < len(widths) - 1 and abs(x1 - x0 - widths[k]) < 1e-5 * widths[k]:
+            full += 1
+            area = _box_km2(x0, y0, x1, y1)
+            assert cap * (1 - 1e-6) <= area <= cap, (area, cap)
+    assert full >= 0.5 * len(tiles)
+
+
+def test_a_sliver_joins_the_neighbour_it_shares_the_longest_border_with():
+    """A rectangle 1.5 cells wide and 9 bands plus a sliver tall (too large for strips):
+    the sliver's piece above the half-width column touches that column's top cell along
+    half a cell and the other sliver piece along the sliver's height; it joins the
+    former, and the other sliver piece (which fits nowhere: the full cell below it has no
+    room) stays on its own."""
+    cap = 25 * 0.995
+    x0, lat0 = 10.0, 45.0
+    lines = [GEOD.fwd(x0, lat0, 0.0, math.sqrt(cap) * 1e3 * k)[1] for k in range(10)]
+    w = _cell_width(lines[8], lines[9], cap)
+    eps = (lines[9] - lines[8]) * 0.004
+    top = lines[9]
+    aoi = shapely.box(x0, lat0, x0 + 1.5 * w, top + eps)
+    tiles = plan(_gdf(aoi), area_limit_km2=25, max_aois=10)
+    check_plan(tiles, prepare_aois(_gdf(aoi)), 25, 10)
+
+    def tile_at(x, y):
+        (hit,) = np.flatnonzero(tiles.geometry.contains(shapely.Point(x, y)))
+        return hit
+
+    over_half = tile_at(x0 + 1.25 * w, top + eps / 2)
+    over_full = tile_at(x0 + 0.5 * w, top + eps / 2)
+    assert over_half != over_full
+    assert over_half == tile_at(x0 + 1.25 * w, top - 0.1 * (top - lines[8]))
+    assert tiles["area_km2"].iloc[over_full] < 0.01 * cap
+
+
+# ---------------------------------------------------------------- limits and summary
+def test_no_limit_error_says_how_to_give_one():
+    with pytest.raises(ConfigError) as info:
+        plan(_gdf(shapely.box(0, 0, 0.01, 0.01)))
+    text = str(info.value)
+    for part in ("area_limit_km2=", "max_aois=", "mapflow_geo.plan", "gdf.mapflow.plan"):
+        assert part in text
+    assert "client= to read the account's limits" in text
+
+
+@pytest.mark.parametrize("kw", [{"max_aois": "ten"}, {"area_limit_km2": "lots"}])
+def test_unreadable_limits_are_config_errors(kw):
+    with pytest.raises(ConfigError, match="bad limits"):
+        plan(_gdf(shapely.box(0, 0, 0.01, 0.01)), **{"area_limit_km2": 25, **kw})
+
+
+def test_edge_values_of_the_limits_are_accepted():
+    """A limit under 1 km², one polygon per processing, no margin and a free model are
+    all valid: each plans, and the plan meets the limits exactly as given."""
+    gdf = _gdf(shapely.box(10, 10, 10.02, 10.01))
+    tiles = plan(gdf, area_limit_km2=0.6, max_aois=1, safety_margin=0.0, price_per_km2=0)
+    check_plan(tiles, prepare_aois(gdf), 0.6, 1, margin=0.0, price=0)
+    assert (tiles["planned_credits"] == 0).all()
+    assert tiles.attrs["summary"]["safety_margin"] == 0.0
+    assert tiles["processing_area_km2"].max() > 0.6 * 0.995  # the margin really is 0
+
+
+def _plan_frame(attrs=None):
+    """A plan as :func:`plan` returns it, written by hand: rows a (30 + 20 km² in two
+    processings), b (50 km²), c (0.25 km²)."""
+    frame = gpd.GeoDataFrame(
+        {
+            "row": ["a", "a", "b", "c"],
+            "processing": [0, 1, 2, 3],
+            "area_km2": [30.0, 20.0, 50.0, 0.25],
+        },
+        geometry=[shapely.box(i, 0, i + 0.1, 0.1) for i in range(4)],
+        crs=4326,
+    )
+    if attrs is not None:
+        frame.attrs["summary"] = attrs
+    return frame
+
+
+def test_summarize_counts_bounds_and_credits_by_the_documented_rules():
+    s = summarize(_plan_frame(), area_limit_km2=50, price_per_km2=2, max_aois=7)
+    assert s["processings"] == 4 and s["tiles"] == 4 and s["rows"] == 3
+    assert s["total_area_km2"] == 100.25
+    assert s["area_limit_km2"] == 50 and s["max_aois"] == 7 and s["price_per_km2"] == 2
+    # Σ over rows of ⌈row area ÷ limit⌉: a row of exactly one limit needs one processing
+    assert s["processings_bound"] == 1 + 1 + 1
+    assert s["processings_lower_bound"] == 3  # ⌈100.25 ÷ 50⌉
+    assert s["processings_ratio"] == 4 / 3
+    assert s["mean_fill"] == 100.25 / (4 * 50)
+    # ⌈max(area, 1) × price⌉ per processing: 60 + 40 + 100 + 2
+    assert s["planned_credits"] == 202
+    assert s["credits_bound"] == 200.5
+    assert s["credits_ratio"] == 202 / 200.5
+
+
+def test_summarize_defaults_to_the_plans_own_figures():
+    frame = _plan_frame({"area_limit_km2": 100, "price_per_km2": 1, "max_aois": 3})
+    s = summarize(frame)
+    assert (s["area_limit_km2"], s["price_per_km2"], s["max_aois"]) == (100, 1, 3)
+    assert s["processings_bound"] == 1 + 1 + 1 and s["processings_lower_bound"] == 2
+    assert s["planned_credits"] == 30 + 20 + 50 + 1
+    s = summarize(frame, area_limit_km2=25, price_per_km2=0, max_aois=9)
+    assert (s["area_limit_km2"], s["max_aois"]) == (25, 9)
+    assert s["processings_bound"] == 2 + 2 + 1
+    assert s["planned_credits"] == 0 and math.isnan(s["credits_ratio"])
+
+
+def test_summarize_without_limit_or_price_has_only_counts():
+    s = summarize(_plan_frame())
+    assert s["processings"] == 4 and s["area_limit_km2"] is None
+    for key in ("processings_bound", "mean_fill", "planned_credits", "credits_bound"):
+        assert key not in s
+
+
+def test_summary_of_an_empty_plan():
+    empty = _plan_frame().iloc[:0]
+    s = summarize(empty, area_limit_km2=25, price_per_km2=13)
+    assert (s["processings"], s["tiles"], s["rows"]) == (0, 0, 0)
+    assert s["total_area_km2"] == 0.0 and isinstance(s["total_area_km2"], float)
+    assert s["processings_bound"] == 0 and s["processings_lower_bound"] == 0
+    assert math.isnan(s["processings_ratio"]) and math.isnan(s["mean_fill"])
+    assert s["planned_credits"] == 0 and s["credits_bound"] == 0.0
+    assert math.isnan(s["credits_ratio"])
+
+
+# ---------------------------------------------------------------- ids, order, log
+def test_tile_ids_survive_float_noise_and_name_the_row():
+    """Ids hash the row label and the tile's coordinates rounded to 1e-10°: the same
+    field read back with 2e-11° of noise keeps its ids, another label gets others."""
+    field = shapely.box(10.1, 10.2, 10.12, 10.21)  # fits whole: the tile is the field
+    noisy = shapely.affinity.translate(field, 2e-11, -2e-11)
+    a = plan(_gdf(field, index=["a"]), area_limit_km2=25)
+    assert len(a) == 1 and a.geometry.iloc[0].equals(field)
+    assert (
+        plan(_gdf(noisy, index=["a"]), area_limit_km2=25)["tile_id"].tolist()
+        == a["tile_id"].tolist()
+    )
+    other = plan(_gdf(field, index=["b"]), area_limit_km2=25)["tile_id"].iloc[0]
+    assert other != a["tile_id"].iloc[0]
+    for tid in (a["tile_id"].iloc[0], other):
+        assert len(tid) == 16 and int(tid, 16) >= 0
+
+
+def test_processings_are_numbered_in_the_rows_order():
+    """Packing takes the largest pieces first, yet the processings are numbered in the
+    order of the rows they hold (a processing's first tile comes from a row no later
+    than the next processing's), and within a processing the tiles follow the rows."""
+    gdf = _gdf(
+        *[shapely.box(10 + 0.05 * i, 10, 10 + 0.05 * i + 0.002, 10.002) for i in range(6)],
+        shapely.box(11, 10, 11.2, 10.1),  # the largest row last
+        index=[f"r{i}" for i in range(7)],
+    )
+    tiles = plan(gdf, area_limit_km2=25, max_aois=3)
+    pos = tiles["row"].map({f"r{i}": i for i in range(7)})
+    first = pos.groupby(tiles["processing"]).first()
+    assert first.is_monotonic_increasing and first.iloc[0] == 0
+    for _, grp in pos.groupby(tiles["processing"]):
+        assert grp.is_monotonic_increasing
+
+
+def test_plan_logs_its_counts(caplog):
+    gdf = _gdf(shapely.box(30, 50, 30.1, 50.1), shapely.box(31, 50, 31.01, 50.01))
+    with caplog.at_level("INFO", logger="mapflow_geo.tiling"):
+        tiles = plan(gdf, area_limit_km2=25)
+    n, m = len(tiles), tiles["processing"].nunique()
+    assert f"planned {n} tile(s) in {m} processing(s) for 2 row(s)" in caplog.messages
+
+
+# ---------------------------------------------------------------- the safety net
+def _piece(geom, key=(0, 0)):
+    from mapflow_geo.tiling import _Piece
+
+    a = _geod_area(geom)
+    return _Piece(0, key, geom, a, geom.bounds)
+
+
+def _geod_area(g):
+    x, y = g.exterior.coords.xy
+    a = abs(GEOD.polygon_area_perimeter(x, y)[0])
+    for r in g.interiors:
+        hx, hy = r.coords.xy
+        a -= abs(GEOD.polygon_area_perimeter(hx, hy)[0])
+    return a / 1e6
+
+
+@pytest.mark.parametrize(
+    "geom",
+    [
+        shapely.box(10, 40, 10.4, 40.1),  # wide
+        shapely.box(10, 40, 10.1, 40.4),  # tall
+        shapely.Polygon([(0, 0), (0.3, 0.05), (0.25, 0.3), (0.1, 0.12), (0.02, 0.2)]),
+        shapely.Polygon([(0, 0), (1, 1), (1.002, 1), (0.002, 0)]),  # a diagonal sliver
+    ],
+)
+def test_a_piece_over_the_limits_is_bisected_until_every_part_fits(geom):
+    """The planner's last resort (no cut is known to need it): a piece over the area or
+    bbox rule is halved across its longer side until every part meets both; the parts
+    cover it exactly, each knowing its own geodesic area."""
+    from mapflow_geo.tiling import _ensure_fit
+
+    cap = 24.0
+    big = _piece(geom)
+    assert big.area > cap or _box_km2(*geom.bounds) > cap
+    small = _piece(shapely.box(20, 20, 20.01, 20.01), key=(1, 0))
+    out = _ensure_fit([big, small], cap)
+    assert out[-1] is small  # a piece that fits is kept as it is, in its place
+    parts = out[:-1]
+    assert len({p.key for p in out}) == len(out)
+    for p in parts:
+        assert p.row == 0 and p.key[:2] == (0, 0)
+        assert p.geom.geom_type == "Polygon"
+        assert math.isclose(p.area, _geod_area(p.geom), rel_tol=1e-12)
+        assert p.bounds == p.geom.bounds
+        assert p.area <= cap and _box_km2(*p.bounds) <= cap
+    union = shapely.union_all([p.geom for p in parts])
+    assert shapely.symmetric_difference(union, geom).area <= 1e-12 * geom.area
+    assert math.isclose(sum(p.geom.area for p in parts), geom.area, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("bounds,n", [((10, 40, 10.4, 40.1), 4), ((10, 40, 10.1, 40.4), 4)])
+def test_bisection_halves_the_longer_side(bounds, n):
+    """A box four cells long in one direction and one cell in the other becomes four
+    equal parts along its length (halving the short side would need more)."""
+    from mapflow_geo.tiling import _ensure_fit
+
+    box = shapely.box(*bounds)
+    cap = _box_km2(*bounds) / n * 1.01
+    parts = _ensure_fit([_piece(box)], cap)
+    assert len(parts) == n
+    x0, y0, x1, y1 = bounds
+    wide = (x1 - x0) * math.cos(math.radians((y0 + y1) / 2)) > y1 - y0
+    for k, p in enumerate(sorted(parts, key=lambda p: p.bounds)):
+        if wide:
+            want = (x0 + k * (x1 - x0) / n, y0, x0 + (k + 1) * (x1 - x0) / n, y1)
+        else:
+            want = (x0, y0 + k * (y1 - y0) / n, x1, y0 + (k + 1) * (y1 - y0) / n)
+        assert np.allclose(p.bounds, want, rtol=0, atol=1e-12)
+
+
+def test_a_tile_over_the_limits_never_leaves_the_planner():
+    """The frame's last check: a tile over the limit (which no cut makes) is an internal
+    error, not a processing Mapflow would refuse."""
+    from mapflow_geo.exceptions import PlanError
+    from mapflow_geo.tiling import _Bin, _tiles_frame
+
+    for geom in (shapely.box(10, 40, 10.1, 40.1), shapely.Polygon([(0, 0), (1, 1), (1, 1.001)])):
+        b = _Bin()
+        b.tiles.append(_piece(geom))
+        b.used = b.tiles[0].area
+        bbox = _box_km2(*geom.bounds)
+        cap = (b.used + bbox) / 2 if bbox > 2 * b.used else b.used * 0.999
+        with pytest.raises(PlanError, match="internal error"):
+            _tiles_frame([b], ["r"], cap, None)
+        assert len(_tiles_frame([b], ["r"], bbox * (1 + 1e-13), None)) == 1
+
+
+@pytest.mark.parametrize(
+    "lat,w,h,k",
+    [
+        (0, 0.1, 0.03, 2),
+        (0, 0.2, 0.05, 5),
+        (0, 0.3, 0.08, 12),
+        (45, 0.05, 0.2, 4),
+        (45, 0.07, 0.07, 2),
+    ],
+)
+def test_a_rectangle_of_a_few_limits_becomes_equal_area_strips(lat, w, h, k):
+    """Where the grid would leave a leftover processing, the rectangle is cut across its
+    width into ⌈area ÷ cap⌉ strips of one geodesic area each (pyproj), one per
+    processing, each as tall as the rectangle."""
+    box = shapely.box(10, lat, 10 + w, lat + h)
+    tiles = plan(_gdf(box), area_limit_km2=25)
+    check_plan(tiles, prepare_aois(_gdf(box)), 25, 10)
+    areas = np.array([_geod_area(g) for g in tiles.geometry])
+    assert math.ceil(_geod_area(box) / (25 * 0.995)) == k == len(tiles)
+    assert tiles["processing"].nunique() == k
+    assert areas.max() - areas.min() <= 1e-9 * areas.max()
+    b = tiles.bounds
+    assert np.allclose(b["miny"], lat, atol=1e-12) and np.allclose(b["maxy"], lat + h, atol=1e-12)
+
+
+@pytest.mark.parametrize("lon", [-120.0, 0.0, 47.0, 100.0, 170.0])
+def test_a_polygon_that_fits_whole_is_one_tile_as_drawn(lon):
+    """A polygon whose area and bbox area are under the limit is not cut, wherever it
+    lies: its one tile is the polygon vertex for vertex, though it is taller than a band
+    of the grid and wider than a cell."""
+    cap = 25 * 0.995
+    ky = 1 / 111.0
+    kx = ky / math.cos(math.radians(40))
+    star = shapely.Polygon(
+        [
+            (lon, 40),
+            (lon + 3 * kx, 40 + 1 * ky),
+            (lon + 1.2 * kx, 40 + 6.5 * ky),
+            (lon, 40 + 3 * ky),
+        ]
+    )
+    assert _geod_area(star) < cap and _box_km2(*star.bounds) < cap
+    tiles = plan(_gdf(star), area_limit_km2=25)
+    assert len(tiles) == 1
+    assert shapely.equals_exact(
+        shapely.normalize(tiles.geometry.iloc[0]), shapely.normalize(star), tolerance=1e-12
+    )

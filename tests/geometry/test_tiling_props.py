@@ -37,9 +37,20 @@ def _geod_bbox_km2(poly: shapely.Polygon) -> float:
     return abs(GEOD.polygon_area_perimeter([x0, x1, x1, x0], [y0, y0, y1, y1])[0]) / 1e6
 
 
-def check_plan(tiles, prepared, limit, max_aois, margin=0.005):
-    """Assert every documented guarantee of a plan against the prepared rows."""
+def _ceil_clear(x: float) -> int | None:
+    """⌈x⌉, or None when ``x`` lies so close to an integer that float noise decides
+    (areas summed in another order; the charge's own 10⁻⁹ relative allowance)."""
+    return None if abs(x - round(x)) < max(1e-6, 1e-8 * abs(x)) else math.ceil(x)
+
+
+def check_plan(tiles, prepared, limit, max_aois, margin=0.005, price=None, sliver=0.01):
+    """Assert every documented guarantee of a plan against the prepared rows (and, with
+    ``price``, its credits; with ``sliver``, that no small tile was left beside a tile of
+    its row it could have joined)."""
     cap = limit * (1 - margin)
+    check_sums(tiles, limit, max_aois, price)
+    if sliver:
+        check_slivers(tiles, cap * sliver, cap)
     assert tiles.crs is not None and tiles.crs.equals("EPSG:4326")
     for col in ("row", "tile_id", "processing", "area_km2", "bbox_area_km2", "geometry"):
         assert col in tiles.columns
@@ -76,6 +87,70 @@ def check_plan(tiles, prepared, limit, max_aois, margin=0.005):
         assert abs(u.area - geom.area) <= 1e-9 * geom.area + noise, (u.area, geom.area)
         diff = shapely.symmetric_difference(u, geom).area
         assert diff <= 1e-9 * geom.area + noise, (diff, geom.area)
+
+
+def check_sums(tiles, limit, max_aois, price):
+    """The per-processing columns and the summary, recomputed from the tiles' geometry
+    with pyproj: counts, areas, ⌈area ÷ limit⌉ bounds and ⌈max(area, 1) × price⌉."""
+    areas = np.array([_geod_area_km2(g) for g in tiles.geometry.values], dtype=float)
+    df = pd.DataFrame(
+        {"row": tiles["row"].to_numpy(), "p": tiles["processing"].to_numpy(), "a": areas}
+    )
+    per_proc = df.groupby("p")["a"].sum()
+    assert np.allclose(tiles["processing_area_km2"], df["p"].map(per_proc), rtol=1e-9, atol=0)
+    assert (tiles["processing_aois"].to_numpy() == df["p"].map(df.groupby("p").size())).all()
+    if len(tiles):
+        assert sorted(set(df["p"])) == list(range(df["p"].max() + 1))
+    s = tiles.attrs["summary"]
+    assert s["processings"] == len(per_proc) and s["tiles"] == len(tiles)
+    assert s["rows"] == df["row"].nunique()
+    assert math.isclose(s["total_area_km2"], areas.sum(), rel_tol=1e-9, abs_tol=1e-12)
+    assert s["area_limit_km2"] == limit and s["max_aois"] == max_aois
+    bound = [_ceil_clear(a / limit) for a in df.groupby("row")["a"].sum()]
+    if None not in bound:
+        assert s["processings_bound"] == sum(bound)
+    lower = _ceil_clear(areas.sum() / limit)
+    if lower is not None:
+        assert s["processings_lower_bound"] == lower
+    if len(tiles):
+        assert math.isclose(s["mean_fill"], areas.sum() / (len(per_proc) * limit), rel_tol=1e-9)
+        if None not in bound:
+            assert math.isclose(s["processings_ratio"], len(per_proc) / sum(bound))
+    if price is None:
+        assert tiles["planned_credits"].isna().all() and "planned_credits" not in s
+        return
+    assert s["price_per_km2"] == price
+    want = {p: _ceil_clear(max(a, 1.0) * price) for p, a in per_proc.items()}
+    got = tiles.groupby("processing")["planned_credits"].first()
+    for p, w in want.items():
+        if w is not None:
+            assert got[p] == w, (p, got[p], w)
+    if None not in want.values():
+        assert s["planned_credits"] == sum(want.values())
+    assert math.isclose(s["credits_bound"], areas.sum() * price, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def check_slivers(tiles, small, cap):
+    """No tile under ``small`` km² shares a border with a tile of its row such that the
+    two together are one polygon within the area and bbox limits (it would have been
+    merged into it)."""
+    geoms = tiles.geometry.values
+    rows = tiles["row"].to_numpy()
+    areas = np.array([_geod_area_km2(g) for g in geoms])
+    tree = shapely.STRtree(geoms)
+    for i in np.flatnonzero(areas < small):
+        for j in tree.query(geoms[i], predicate="dwithin", distance=1e-9):
+            if j == i or rows[j] != rows[i]:
+                continue
+            if shapely.intersection(geoms[i].boundary, geoms[j].boundary).length <= 1e-9:
+                continue
+            u = shapely.union_all([geoms[i], geoms[j]])
+            fits = (
+                u.geom_type == "Polygon"
+                and _geod_area_km2(u) <= cap * (1 - 1e-9)
+                and _geod_bbox_km2(u) <= cap * (1 - 1e-9)
+            )
+            assert not fits, f"a small tile ({areas[i]:.3g} km²) left beside one it fits with"
 
 
 # ---------------------------------------------------------------------- strategies
@@ -207,7 +282,7 @@ def _plan_and_check(gdf, limit, max_aois):
         tiles = plan(
             gdf, area_limit_km2=limit, max_aois=max_aois, price_per_km2=13, input_errors="skip"
         )
-    check_plan(tiles, prepared, limit, max_aois)
+    check_plan(tiles, prepared, limit, max_aois, price=13)
     return tiles
 
 
@@ -341,7 +416,7 @@ def test_plan_on_and_across_the_antimeridian(case):
         limit = float(prepared["area_km2"].sum()) / limits
         assume(limit > 0.01)
         tiles = plan(gdf, area_limit_km2=limit, max_aois=max_aois, price_per_km2=13)
-    check_plan(tiles, prepared, limit, max_aois)
+    check_plan(tiles, prepared, limit, max_aois, price=13)
     b = tiles.bounds
     assert (b["minx"] >= -180.0).all() and (b["maxx"] <= 180.0).all()
     assert ((b["maxx"] - b["minx"]) < 180.0).all(), "a tile spans the antimeridian"
@@ -395,4 +470,4 @@ def test_plan_holes_touching_the_outline(case):
         assume(len(prepared) > 0)
         limit = float(prepared["area_km2"].sum()) / limits
         tiles = plan(gdf, area_limit_km2=limit, max_aois=max_aois, price_per_km2=13)
-    check_plan(tiles, prepared, limit, max_aois)
+    check_plan(tiles, prepared, limit, max_aois, price=13)

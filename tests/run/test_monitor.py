@@ -54,6 +54,8 @@ def test_monitor_fetches_each_date_and_pays_each_processing_once(tmp_path):
         first = mon.check()
         assert first.dates == [] and first.features.empty  # nothing new yet
         assert first.changes.empty  # nothing to compare
+        assert list(first.processings.columns) == ["processing_id", "date", "status", "cost"]
+        assert first.processings.empty and first.credits == 0
         seen_dates: list[str] = []
         for _ in range(3):
             started = _new_imagery(server)
@@ -83,7 +85,28 @@ def test_monitor_fetches_each_date_and_pays_each_processing_once(tmp_path):
         template_procs = [p for p in server.processings if (p.get("meta") or {}).get("templateId")]
         assert {p["id"] for p in template_procs} == set(again.processings["processing_id"])
         assert again.credits == sum(p["cost"] for p in template_procs)
+        # each processing's imagery date is its scene's, as the simulator records it
+        table = again.processings.set_index("processing_id")
+        for p in template_procs:
+            assert table.loc[p["id"], "date"] == server.imagery_date(p["id"])
+        assert again.dates == sorted({server.imagery_date(p["id"]) for p in template_procs})
     assert len(seen_dates) >= 3 and seen_dates == sorted(seen_dates)
+
+
+def test_a_failed_processing_is_listed_but_brings_no_date(tmp_path):
+    """A template processing that failed is in the processings table with its date and
+    status, but its date is no imagery date with results: no date, no change."""
+    with sim.serve(**{**SIM, "fail_fraction": 1.0}) as server:
+        mon = _areas().mapflow.monitor("buildings", client=server.client(), run_dir=tmp_path)
+        mon.check()
+        started = _new_imagery(server)
+        assert started, "the template started no processing for the new imagery"
+        upd = mon.check()
+        assert set(upd.processings["processing_id"]) == set(started)
+        assert set(upd.processings["status"]) == {"FAILED"}
+        dates = upd.processings.set_index("processing_id")["date"]
+        assert all(dates[i] == server.imagery_date(i) for i in started)
+        assert upd.dates == [] and upd.new_dates == [] and upd.features.empty
 
 
 def test_state_at_each_date_is_the_world_at_that_date(tmp_path):
@@ -98,7 +121,12 @@ def test_state_at_each_date_is_the_world_at_that_date(tmp_path):
             _new_imagery(server)
             upd = mon.check()
         assert len(upd.dates) >= 3
+        # stitching joins pieces and adds no column: the stored pieces' columns
+        stored = sorted((tmp_path / "w" / "results").glob("*.parquet"))
+        columns = list(gpd.read_parquet(stored[0]).columns)
+        assert list(upd.features.columns) == columns
         for date in upd.dates:
+            assert list(mon.state(date).columns) == columns
             got = np.asarray(mon.state(date).geometry.values)
             truth, _, damage = truth_in(server, gdf.geometry, date)
             assert len(truth), f"no true building at {date}: nothing tested"
