@@ -258,6 +258,15 @@ class KeptPieces:
         self._closed = limit <= 0
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict:
+        # a pickled result reads its objects from its files: nothing kept travels
+        state = {k: v for k, v in self.__dict__.items() if k != "_lock"}
+        return {**state, "pieces": {}, "objects": 0, "_closed": True}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @property
     def open(self) -> bool:
         """Whether results stored from now on are worth keeping."""

@@ -5,6 +5,7 @@ run keeps none and reads its files."""
 
 from __future__ import annotations
 
+import pickle
 import shutil
 from pathlib import Path
 
@@ -107,3 +108,20 @@ def test_a_run_stops_keeping_once_its_density_predicts_too_many(limit, kept):
         if limit < 200:  # predicted from the first tenth: 200 objects
             assert not pieces.open and not pieces.pieces
     assert len(pieces.pieces) == kept and pieces.open == (kept > 0)
+
+
+def test_a_pickled_result_carries_nothing_kept_and_reads_its_files(tmp_path):
+    """A result pickles (the kept objects stay behind); unpickled, it reads the same
+    objects from its files, and without them it has nothing to show."""
+    gdf, opts, _ = CASES["squares"]
+    with sim.serve(seed=11, processing_seconds=0) as server:
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path / "run", **opts, **FAST
+        )
+    blob = pickle.dumps(res)
+    assert len(blob) < 10 * len(res.files) * 1024 + 1_000_000  # files' list, not objects
+    again = pickle.loads(blob)
+    assert_geodataframe_equal(again.features, res.features, check_dtype=True)
+    shutil.rmtree(tmp_path / "run" / "results")
+    with pytest.raises(OSError):
+        pickle.loads(blob).features  # noqa: B018 - nothing kept travelled with it
