@@ -389,14 +389,19 @@ def test_interrupt_exits_130_and_the_same_command_resumes(tmp_path, area_file):
             "buildings", *FAST, "--run-dir", str(tmp_path / "run"), "-o",
             str(tmp_path / "o.gpkg")]  # fmt: skip
     with sim.serve(seed=11, processing_seconds=600) as server:
-        env = _env(server)
+        env = _env(server, PYTHONFAULTHANDLER="1")  # SIGABRT: every thread's stack
         proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)  # fmt: skip
         deadline = time.monotonic() + 120
         while len(record.creates(server)) < 3 and time.monotonic() < deadline:
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
+        try:
+            _, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:  # stuck: show where, with what it was sent
+            proc.send_signal(signal.SIGABRT)
+            _, err = proc.communicate(timeout=30)
+            pytest.fail(f"no exit after SIGINT; creates {len(record.creates(server))}:\n{err}")
         created = len(record.creates(server))
         server.advance(1200)
         again = _cli(*args[3:], "--json", env=env)
