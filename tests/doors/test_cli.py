@@ -382,6 +382,13 @@ def test_json_plan(tmp_path, area_file):
     assert (tiles["area_km2"] <= 0.5 + 1e-9).all()
 
 
+def _as_in_a_terminal() -> None:
+    """Ctrl-C as a terminal delivers it: SIGINT handled by default and not blocked (a
+    test worker may have inherited it ignored or masked from the libraries it ran)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupt_exits_130_and_the_same_command_resumes(tmp_path, area_file):
     """Ctrl-C while the processings run: exit 130 and one line; the same command again
     finishes the run without creating anything new."""
@@ -391,7 +398,7 @@ def test_interrupt_exits_130_and_the_same_command_resumes(tmp_path, area_file):
     with sim.serve(seed=11, processing_seconds=600) as server:
         env = _env(server, PYTHONFAULTHANDLER="1")  # SIGABRT: every thread's stack
         proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)  # fmt: skip
+                                text=True, preexec_fn=_as_in_a_terminal)  # fmt: skip
         deadline = time.monotonic() + 120
         while len(record.creates(server)) < 3 and time.monotonic() < deadline:
             time.sleep(0.1)
