@@ -108,6 +108,9 @@ def _client(url: str):
 
 def side_runner(url: str, n: int, seconds: float, workers: int) -> dict:
     import mapflow_geo  # noqa: F401 - the accessor
+    import mapflow_geo.run  # noqa: F401 - loaded on first use: imported before the clock,
+    # as the plain side imports pandas, pyogrio and requests (``benchmarks/import_time.py``
+    # times imports on their own)
 
     client = _client(url)
     gdf = squares(n)

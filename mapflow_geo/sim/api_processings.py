@@ -376,30 +376,37 @@ PAGE_SORT = {
 
 def page_of_project(svc: Service, req: Request, project_id: str) -> Response:
     """``POST /projects/{id}/processings/v2/page`` ``{limit, offset, terms, sortBy,
-    sortOrder}`` → ``{results, total, count}`` (default page 30)."""
+    sortOrder}`` → ``{results, total, count}`` (default page 30). Paged as a database
+    pages: filtered and sorted on stored fields, then only the page's rows are read,
+    except for a sort by what is computed when read (status, progress, ...)."""
     body = body_object(req, {})
     svc.project(project_id)
     limit, offset = page_args(body, 30)
     limit = svc.page_limit(limit)
     now = svc.now()
     procs = [p for p in svc.state.processings_of(project_id) if svc.listed(p, now)]
-    rows = [processing_json(svc, p, now=now) for p in procs]
+    if svc.opts.review_workflow:  # reading a processing that is OK marks it in review
+        for p in procs:
+            processing_json(svc, p, now=now)
     terms = str(body.get("terms") or body.get("filter") or "").strip().lower()
     if terms:
-        rows = [
-            r
-            for r in rows
-            if terms in str(r["name"]).lower()
-            or terms in str(r["description"] or "").lower()
-            or terms in r["id"]
+        procs = [
+            p
+            for p in procs
+            if terms in str(p.name).lower()
+            or terms in str(p.description or "").lower()
+            or terms in p.id
         ]
+    newest = str(body.get("sortOrder") or "DESC").upper() != "ASC"
     key = PAGE_SORT.get(str(body.get("sortBy") or "CREATED").upper(), PAGE_SORT["CREATED"])
-    rows.sort(
-        key=lambda r: (key(r), r["id"]),
-        reverse=str(body.get("sortOrder") or "DESC").upper() != "ASC",
-    )
-    page = rows[offset : offset + limit]
-    return json_response({"results": page, "total": len(rows), "count": len(page)})
+    if key is PAGE_SORT["CREATED"]:
+        procs.sort(key=lambda p: (iso(p.created) or "", p.id), reverse=newest)
+        page = [processing_json(svc, p, now=now) for p in procs[offset : offset + limit]]
+    else:
+        rows = [processing_json(svc, p, now=now) for p in procs]
+        rows.sort(key=lambda r: (key(r), r["id"]), reverse=newest)
+        page = rows[offset : offset + limit]
+    return json_response({"results": page, "total": len(procs), "count": len(page)})
 
 
 def aois(svc: Service, req: Request, processing_id: str) -> Response:

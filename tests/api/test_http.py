@@ -206,6 +206,35 @@ def test_env_config(monkeypatch):
         MapflowClient("t", auth="digest")
 
 
+@pytest.mark.parametrize("bypass", [False, True])
+def test_the_environments_proxy_is_used_on_every_request_unless_bypassed(
+    server, monkeypatch, bypass
+):
+    """``HTTP_PROXY`` carries every request of the client's own session (requests'
+    rules): the proxy is asked for the API's absolute URL, on the first request and
+    the later ones; with the API's host in ``NO_PROXY`` nothing goes to the proxy."""
+    with socket.socket() as s:  # the API itself: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.url.removesuffix("/rest"))
+    if bypass:
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    c = MapflowClient(
+        CANARY_TOKEN, base_url=f"http://127.0.0.1:{port}/rest", retry=RetryPolicy(max_retries=0)
+    )
+    if bypass:
+        with pytest.raises(exc.TransportError, match="refused"):
+            c.account.status()
+        assert server.log == []
+        return
+    server.push({"body": {"email": "a@b.c"}}, {"body": {"email": "a@b.c"}})
+    c.account.status()
+    c.account.status()
+    assert [r["path"] for r in server.log] == [f"http://127.0.0.1:{port}/rest/user/status"] * 2
+
+
 def test_parse_retry_after():
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after("-3") == 0.0

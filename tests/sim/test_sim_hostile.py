@@ -124,6 +124,28 @@ def test_pages_sort_and_filter(api):
     assert projs["total"] >= 1 and projs["results"][0]["shareProject"]["owners"][0]["email"]
 
 
+@pytest.mark.parametrize("order", ["DESC", "ASC"])
+@pytest.mark.parametrize("terms", ["", "kazan"])
+def test_pages_by_creation_walk_the_listing_in_order(api, mapflow_sim, order, terms):
+    """Pages of 2 by creation (the default sort) hold, page after page, the unpaged
+    listing's processings that match ``terms``, as they read there (status included),
+    ordered by creation time then id, with the matching count as ``total``."""
+    for i, name in enumerate(["b kazan", "a kazan", "c moscow", "d kazan", "e moscow"]):
+        api.create(name=name)
+        mapflow_sim.advance(1 + i % 2)
+    pid = api.get("/projects/default").json()["id"]
+    listing = [p for p in api.get(f"/projects/{pid}/processings/v2").json() if terms in p["name"]]
+    listing.sort(key=lambda p: (p["created"], p["id"]), reverse=order == "DESC")
+    body = {"limit": 2, "terms": terms, "sortOrder": order}
+    pages = [
+        api.post(f"/projects/{pid}/processings/v2/page", json={**body, "offset": o}).json()
+        for o in (0, 2, 4)
+    ]
+    assert [p["total"] for p in pages] == [len(listing)] * 3
+    assert [p["count"] for p in pages] == [len(p["results"]) for p in pages]
+    assert [r for p in pages for r in p["results"]] == listing
+
+
 @pytest.mark.mapflow_sim(tile_url_token_in_path=True)
 def test_tile_urls_carry_the_token(api, mapflow_sim):
     p = api.create()
