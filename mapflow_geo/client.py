@@ -55,7 +55,9 @@ class MapflowClient:
         How idempotent calls are retried (attempts, backoff, the ``Retry-After``
         clamp, the total deadline); ``RetryPolicy()`` by default.
     session : requests.Session, optional
-        Injected session; by default the client makes (and closes) its own.
+        Injected session; by default the client makes (and closes) its own, which
+        reads the environment's proxy and CA-bundle settings (``HTTPS_PROXY``,
+        ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``…) once, on its first request.
     sleep, clock, random : callables, optional
         ``time.sleep``, ``time.monotonic``, ``random.random`` by default (inject
         fakes in tests).
