@@ -157,6 +157,17 @@ EQUIVALENT: dict[str, str] = {
     "mapflow_geo.api._paging.x_walk__mutmut_27": (
         '"post" for "POST": the transport upper-cases the method'
     ),
+    "mapflow_geo.api._paging.x_one_page__mutmut_33": (
+        "the positional last=True dropped: Page's last defaults to True"
+    ),
+    "mapflow_geo.api._paging.x_created_key__mutmut_6": (
+        "getattr without a default: every item sorted is a Processing, which always has created"
+    ),
+    "mapflow_geo.api._paging.x_created_key__mutmut_14": 'float("-INF") is float("-inf")',
+    "mapflow_geo.api._paging.x_listing_of__mutmut_3": (
+        "the first page None: returned only for a sweep of no page, and every sweep has one"
+        " (walk yields a page before it returns; its fallbacks yield one)"
+    ),
     **{
         f"mapflow_geo.run.monitor.xǁMonitorǁ_record__mutmut_{n}": (
             "meta's template key misnamed: the monitor reads only meta's date"

@@ -186,3 +186,145 @@ def test_a_pages_figures_are_read_leniently(answer, total, count):
     assert [p.id for p in pages[0].items] == ["p-1", "p-2"]
     assert pages[0].total == total and pages[0].count == count
     assert type(pages[0].total) in (int, type(None)) and type(pages[0].count) in (int, type(None))
+
+
+def _serve(answer):
+    """A loopback server answering every request with ``answer(method, path, body)``
+    → ``(status, JSON-able)``; the requests it got in ``httpd.seen``."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(n)) if n else None
+            httpd.seen.append((self.command, self.path, body))
+            status, out = answer(self.command, self.path, body)
+            data = json.dumps(out).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.seen = []
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def _pages_from(answer, **kw):
+    """Every page of one sweep of ``project-1`` from a :func:`_serve` server, and what it got."""
+    from mapflow_geo.client import MapflowClient
+
+    httpd = _serve(answer)
+    try:
+        client = MapflowClient(
+            "dXNlckB4Lm9yZzprZXk=", base_url=f"http://127.0.0.1:{httpd.server_port}/rest"
+        )
+        return list(client.processings.pages("project-1", **kw)), httpd.seen
+    finally:
+        httpd.shutdown()
+
+
+DATED = [
+    {"id": "p-old", "name": "old", "status": "OK", "created": "2026-01-01T00:00:00Z"},
+    {"id": "p-undated", "name": "undated", "status": "OK"},
+    {"id": "p-new", "name": "new", "status": "OK", "created": "2026-02-01T00:00:00Z"},
+]
+
+
+@pytest.mark.parametrize("key", ["results", "items", "processings", "projects", None])
+def test_an_unpaged_listing_is_one_whole_page_in_any_wrapper(key):
+    """Where the paged route is not served (404), the documented unpaged listing is read
+    as one complete page from offset 0, whatever object wraps it (or none), its counts
+    those of its processings, the answer kept as ``raw``."""
+    listing = DATED if key is None else {key: DATED}
+
+    def answer(method, path, body):
+        return (404, {"message": "no such route"}) if method == "POST" else (200, listing)
+
+    pages, seen = _pages_from(answer)
+    assert [m for m, _, _ in seen] == ["POST", "GET"]
+    assert seen[1][1] == "/rest/projects/project-1/processings/v2"
+    [page] = pages
+    assert sorted(p.id for p in page.items) == ["p-new", "p-old", "p-undated"]
+    assert (page.offset, page.total, page.count, page.last, page.complete) == (0, 3, 3, True, True)
+    assert page.raw == listing
+
+
+@pytest.mark.parametrize("order", ["DESC", "ASC"])
+def test_an_unpaged_listing_is_sorted_by_creation_with_the_undated_oldest(order):
+    """The unpaged listing is sorted here as the paged route sorts (by ``created``);
+    a processing without a date counts as older than any."""
+
+    def answer(method, path, body):
+        return (404, {}) if method == "POST" else (200, DATED)
+
+    [page], _ = _pages_from(answer, order=order)
+    oldest_first = ["p-undated", "p-old", "p-new"]
+    assert [p.id for p in page.items] == (oldest_first if order == "ASC" else oldest_first[::-1])
+
+
+def _paged(rows, total=lambda n: None):
+    """A paged route over ``rows`` that honours ``limit`` and ``offset``; ``total(n)``
+    is the count it states on its n-th page (None: it states none)."""
+    calls = []
+
+    def answer(method, path, body):
+        calls.append(body)
+        page = rows[body["offset"] : body["offset"] + body["limit"]]
+        out = {"results": page}
+        if total(len(calls)) is not None:
+            out["total"] = total(len(calls))
+        return 200, out
+
+    return answer
+
+
+def test_a_paged_route_without_totals_is_walked_until_a_short_page():
+    """Without a ``total``, a full page means more may follow: the walk asks again from
+    where it stopped until a page comes back short, and keeps each page's answer."""
+    rows = [{"id": f"p-{i}", "name": str(i), "status": "OK"} for i in range(5)]
+    pages, seen = _pages_from(_paged(rows), page_size=2)
+    assert [b["offset"] for _, _, b in seen] == [0, 2, 4]
+    assert [p.id for page in pages for p in page.items] == [r["id"] for r in rows]
+    assert [page.last for page in pages] == [False, False, True]
+    assert [page.raw for page in pages] == [{"results": rows[o : o + 2]} for o in (0, 2, 4)]
+    assert pages[-1].complete
+
+
+def test_a_count_first_unreadable_then_zero_did_not_shrink():
+    """A first page without a readable count, then an empty page counting 0: nothing
+    says the listing shrank, so the sweep is complete."""
+    rows = [{"id": "p-0", "name": "0", "status": "OK"}, {"id": "p-1", "name": "1", "status": "OK"}]
+    pages, _ = _pages_from(_paged(rows, total=lambda n: "many" if n == 1 else 0), page_size=2)
+    assert [len(p.items) for p in pages] == [2, 0]
+    assert not pages[-1].shrank and pages[-1].complete
+
+
+def test_a_listed_processing_without_an_id_is_kept_at_the_end():
+    """``list`` gives each id once and keeps what the service listed without an id,
+    after the others."""
+    from mapflow_geo.client import MapflowClient
+
+    rows = [
+        {"name": "no id", "status": "OK"},
+        {"id": "p-1", "name": "one", "status": "OK"},
+        {"id": "p-1", "name": "one again", "status": "OK"},
+    ]
+    httpd = _serve(lambda method, path, body: (200, {"results": rows, "total": 3}))
+    try:
+        client = MapflowClient(
+            "dXNlckB4Lm9yZzprZXk=", base_url=f"http://127.0.0.1:{httpd.server_port}/rest"
+        )
+        listing = client.processings.list("project-1")
+    finally:
+        httpd.shutdown()
+    assert [(p.id, p.name) for p in listing] == [("p-1", "one"), (None, "no id")]
