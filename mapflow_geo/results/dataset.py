@@ -650,7 +650,8 @@ def write_frame_dataset(
     provenance: dict | None = None,
 ) -> DatasetInfo:
     """:func:`write_dataset` for objects already in memory (a result built from a
-    frame): sorted by the Hilbert index of their centres, cut into partitions."""
+    frame): sorted by the Hilbert index of their centres (ties in the frame's order), cut
+    into partitions."""
     n = int(partition_features or OPTIONS["partition_features"])
 
     def build(tmp: Path) -> DatasetInfo:
