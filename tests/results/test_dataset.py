@@ -4,7 +4,11 @@ until ``features`` is touched."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
+import threading
 import warnings
 
 import geopandas as gpd
@@ -440,6 +444,38 @@ def test_an_empty_run_dataset_carries_its_qa_counts_and_provenance(tmp_path):
     )
 
 
+@contextlib.contextmanager
+def _watching(folder):
+    """The names seen in ``folder`` while the block runs (listed every millisecond by
+    another thread): what a user looking at the folder meanwhile would see."""
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                seen.update(os.listdir(folder))
+            stop.wait(0.001)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_a_dataset_is_built_in_a_hidden_folder_beside_it(tmp_path):
+    """While it is written, the dataset is a hidden ``.<name>.tmp-<8 hex digits>``
+    folder beside its path (what a process killed mid-write leaves), renamed at the end."""
+    with _watching(tmp_path) as seen:
+        write_frame_dataset(_frame(400), tmp_path / "objects", partition_features=40)
+    building = seen - {"objects"}
+    assert building and all(re.fullmatch(r"\.objects\.tmp-[0-9a-f]{8}", n) for n in building), seen
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["objects"]
+
+
 def test_a_dataset_is_written_where_its_parent_folders_do_not_exist_yet(tmp_path):
     out = tmp_path / "a" / "b" / "objects"
     info = write_frame_dataset(_frame(2), out)
@@ -467,8 +503,9 @@ def test_stream_class_sums_spills_in_the_folder_given_and_leaves_it_empty(
     run, tmp_path, monkeypatch
 ):
     """With ``spill_dir`` (made when missing, parents too; an existing one is fine), the
-    seam pieces spill there and nowhere else (the system's temporary folder is a missing
-    one here), and nothing is left in it afterwards."""
+    seam pieces spill there, in a hidden ``.mapflow-seams-*`` folder, and nowhere else
+    (the system's temporary folder is a missing one here), and nothing is left in it
+    afterwards."""
     import tempfile
 
     run_dir, features = run
@@ -476,10 +513,13 @@ def test_stream_class_sums_spills_in_the_folder_given_and_leaves_it_empty(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-system-temp"))
     spill = tmp_path / "spill" / "deep"
     for _ in range(2):  # missing, then existing
-        info = stream_class_sums(res.files, res.tiles, spill_dir=spill,
-                                 partition_features=max(5, res.n_pieces // 4))  # fmt: skip
+        with _watching(spill) as seen:
+            info = stream_class_sums(res.files, res.tiles, spill_dir=spill,
+                                     partition_features=max(5, res.n_pieces // 4))  # fmt: skip
         assert info.pieces == _stored_pieces(res) and info.objects == len(features)
         assert spill.is_dir() and not list(spill.iterdir())
+        # meanwhile, one hidden folder named for what it holds
+        assert len(seen) == 1 and re.fullmatch(r"\.mapflow-seams-\w+", seen.pop())
 
 
 @pytest.mark.parametrize("run", ["buildings"], indirect=True)
