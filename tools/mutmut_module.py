@@ -448,19 +448,6 @@ def sql_case_only(diff: str) -> bool:
 #: Survivors that are not equivalent but that no test can see, with the reason; they
 #: still count against the kill rate.
 UNSEEABLE: dict[str, str] = {
-    "mapflow_geo.results.dataset.x__publish__mutmut_9": (
-        "the dataset's temporary folder named with 9 random hex digits, not 8: the folder "
-        "exists only while the dataset is built (renamed into place, or removed on error) "
-        "and its name is in no result; only a process killed mid-write would leave it"
-    ),
-    **{
-        f"mapflow_geo.results.dataset.x_stream_class_sums__mutmut_{n}": (
-            "the spill folder's name prefix changed or dropped: the folder exists only "
-            "during the call (removed in its finally, also on error) and its name is in no "
-            "result; only a process killed mid-call would leave it behind"
-        )
-        for n in (28, 30, 32, 33)
-    },
     **{
         f"mapflow_geo.results.dataset.x_stream_class_sums__mutmut_{n}": (
             "the spill folder removed without ignore_errors: removal fails only if "
