@@ -539,3 +539,43 @@ def test_stream_class_sums_runs_on_the_dask_cluster_given(run):
     names = [distributed.utils.key_split(t["key"]) for t in ts.data]
     assert "scan_group" in names and "merge_part" in names, names  # key_split drops the "_"
     assert info.pieces == _stored_pieces(res)
+
+
+# -- the handles a dataset gives ---------------------------------------------------------
+def test_a_dataset_info_streams_its_objects_and_a_count_refuses_to(tmp_path):
+    """``DatasetInfo`` is an Arrow stream of the dataset's objects (the frame's, in the
+    schema a reader asks for); one that only counted objects says it wrote none."""
+    import pyarrow as pa
+
+    feats = _frame(5)
+    info = write_frame_dataset(feats, tmp_path / "streamed", partition_features=2)
+    back = gpd.GeoDataFrame.from_arrow(info)
+    assert sorted(back["area_m2"]) == sorted(feats["area_m2"])
+    assert sorted(shapely.area(back.geometry.values)) == pytest.approx(
+        sorted(shapely.area(feats.geometry.values)), rel=1e-12
+    )
+    schema = pa.RecordBatchReader.from_stream(info).schema
+    want = pa.schema([f.with_type(pa.large_string()) if f.name == "class" else f for f in schema])
+    cast = pa.RecordBatchReader.from_stream(info, schema=want)
+    assert cast.schema.field("class").type == pa.large_string()
+    assert sorted(cast.read_all()["class"].to_pylist()) == sorted(feats["class"])
+    tiles = gpd.GeoDataFrame(
+        {"tile_id": ["a"], "row": [0]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326
+    )
+    counted = stream_class_sums(pd.DataFrame(columns=["path", "tile_id", "features"]), tiles)
+    with pytest.raises(
+        ValueError, match="^this DatasetInfo counted objects without writing a dataset$"
+    ):
+        counted.__arrow_c_stream__()
+
+
+@pytest.mark.parametrize("run", ["buildings"], indirect=True)
+def test_a_result_given_only_its_files_reads_and_stitches_them(run):
+    """A ``MapflowResult`` built from the stored files and the plan alone (no run to
+    reopen) reads every piece and stitches them: the run's objects."""
+    run_dir, features = run
+    res = open_run(run_dir)
+    bare = mapflow_geo.MapflowResult(
+        tiles=res.tiles, aois=res.aois, processings=res.processings, files=res.files
+    )
+    assert_same_objects(bare.features, features)
