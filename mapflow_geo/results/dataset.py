@@ -603,8 +603,10 @@ def write_dataset(
     tiles : GeoDataFrame
         The plan (``tile_id``, ``row``, ``geometry``).
     path : str or PathLike
-        The dataset folder. Written beside it and renamed at the end; an existing dataset
-        there is replaced when ``overwrite`` (a folder holding anything else never is).
+        The dataset folder. Written beside it (a hidden ``.<name>.tmp-<8 hex digits>``
+        folder, which a process killed mid-write leaves behind) and renamed at the end; an
+        existing dataset there is replaced when ``overwrite`` (a folder holding anything
+        else never is).
     partition_features : int, optional
         Objects per partition file (default: ``get_options()["partition_features"]``).
     dask_client : dask.distributed.Client or str, optional
@@ -650,7 +652,8 @@ def write_frame_dataset(
     provenance: dict | None = None,
 ) -> DatasetInfo:
     """:func:`write_dataset` for objects already in memory (a result built from a
-    frame): sorted by the Hilbert index of their centres, cut into partitions."""
+    frame): sorted by the Hilbert index of their centres (ties in the frame's order), cut
+    into partitions."""
     n = int(partition_features or OPTIONS["partition_features"])
 
     def build(tmp: Path) -> DatasetInfo:
@@ -713,8 +716,9 @@ def stream_class_sums(
     spill_dir: str | os.PathLike | None = None,
 ) -> DatasetInfo:
     """The stitched objects' per-(row, class) sums and count, by the streaming pass of
-    :func:`write_dataset` without writing the objects (seam pieces spill to
-    ``spill_dir``, a temporary folder by default, removed at the end)."""
+    :func:`write_dataset` without writing the objects (seam pieces spill to a hidden
+    ``.mapflow-seams-*`` folder in ``spill_dir``, the system's temporary folder by
+    default, removed at the end)."""
     n = int(partition_features or OPTIONS["partition_features"])
     if not len(files):
         return DatasetInfo(None, 0, 0)
