@@ -470,7 +470,7 @@ def test_a_dataset_is_built_in_a_hidden_folder_beside_it(tmp_path):
     """While it is written, the dataset is a hidden ``.<name>.tmp-<8 hex digits>``
     folder beside its path (what a process killed mid-write leaves), renamed at the end."""
     with _watching(tmp_path) as seen:
-        write_frame_dataset(_frame(400), tmp_path / "objects", partition_features=40)
+        write_frame_dataset(_frame(2000), tmp_path / "objects", partition_features=40)
     building = seen - {"objects"}
     assert building and all(re.fullmatch(r"\.objects\.tmp-[0-9a-f]{8}", n) for n in building), seen
     assert sorted(p.name for p in tmp_path.iterdir()) == ["objects"]
