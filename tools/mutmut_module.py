@@ -202,6 +202,20 @@ EQUIVALENT: dict[str, str] = {
     "mapflow_geo.results.stitch.x_seam_mask__mutmut_7": (
         "the plan given rebuilt from the tiles: a caller passes TilePlan(tiles), the same arrays"
     ),
+    **{
+        name: (
+            "the tiles passed to _seam_mask as None: _seam_mask takes its tile arrays from the "
+            "plan and never reads its tiles argument"
+        )
+        for name in (
+            "mapflow_geo.results.stitch.x_stitch__mutmut_20",
+            "mapflow_geo.results.stitch.x_seam_mask__mutmut_12",
+        )
+    },
+    "mapflow_geo.results.stitch.x__line_pairs__mutmut_42": (
+        "a line end paired with itself (a <= b): a piece is in its own tile, so the "
+        "pos[a] != pos[b] term drops every such pair"
+    ),
     "mapflow_geo.results.stitch.xǁTilePlanǁ__init____mutmut_64": (
         "two NaN rows for a tile not in the plan instead of one: position -1 still reads NaN"
     ),
