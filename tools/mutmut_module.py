@@ -526,14 +526,6 @@ UNSEEABLE: dict[str, str] = {
     "mapflow_geo.results.stitch.x__nearest_across__mutmut_33": (
         "a cut edge exactly _GAP_TIE_DEG farther than the nearest: a float equality"
     ),
-    **{
-        f"mapflow_geo.results.changes._identical.x_same_outlines__mutmut_{n}": (
-            "identical pairs not marked: the overlay takes them (the kernel declines shared "
-            "edges) and GEOS measures p ∩ p as p's area to float rounding (1e-16 relative); "
-            "only slower"
-        )
-        for n in (35, 36)
-    },
     "mapflow_geo.results.changes._identical.x_same_outlines__mutmut_25": (
         "areas differing by exactly the filter's bound (a float) left to the overlay"
     ),
