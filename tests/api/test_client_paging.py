@@ -186,3 +186,119 @@ def test_a_pages_figures_are_read_leniently(answer, total, count):
     assert [p.id for p in pages[0].items] == ["p-1", "p-2"]
     assert pages[0].total == total and pages[0].count == count
     assert type(pages[0].total) in (int, type(None)) and type(pages[0].count) in (int, type(None))
+
+
+def _serve_unpaged(answer: bytes):
+    """A loopback server of a deployment without the paged routes: every POST answers
+    404, every GET ``answer`` (JSON) with 200."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self, status: int, body: bytes):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):  # noqa: N802  (http.server's name)
+            self._answer(200, answer)
+
+        def do_POST(self):  # noqa: N802
+            self._answer(404, b'{"message": "not found"}')
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def _client_of(httpd):
+    from mapflow_geo.client import MapflowClient
+
+    return MapflowClient(
+        "dXNlckB4Lm9yZzprZXk=", base_url=f"http://127.0.0.1:{httpd.server_port}/rest"
+    )
+
+
+@pytest.mark.parametrize("key", ["results", "items", "processings", "projects"])
+def test_an_unpaged_listing_in_any_wrapper_is_one_whole_page(key):
+    """An unpaged listing (``GET /processings/v2``, and the fallback of a deployment
+    without the paged route) answered as a wrapper under any of the four names is one
+    whole page: every processing, from offset 0, ``total`` and ``count`` its length,
+    last and complete, the answer kept as it came (``raw``)."""
+    import json
+
+    answer = {key: ROWS}
+    httpd = _serve_unpaged(json.dumps(answer).encode())
+    try:
+        client = _client_of(httpd)
+        unpaged = list(client.processings.pages(None))
+        fallback = list(client.processings.pages("project-1", page_size=1))
+        projects = client.projects.list()
+    finally:
+        httpd.shutdown()
+    for pages in (unpaged, fallback):
+        assert len(pages) == 1
+        page = pages[0]
+        assert sorted(p.id for p in page.items) == ["p-1", "p-2"]
+        assert (page.offset, page.reached, page.total, page.count) == (0, 2, 2, 2)
+        assert page.last and page.complete and page.raw == answer
+    assert sorted(p.id for p in projects) == ["p-1", "p-2"] and projects.complete
+
+
+DATED = [
+    {"id": "p-old", "status": "OK", "created": "2026-01-02T10:00:00Z"},
+    {"id": "p-undated", "status": "OK"},
+    {"id": "p-new", "status": "OK", "created": "2026-03-04T10:00:00Z"},
+    {"id": "p-mid", "status": "OK", "created": "2026-02-03T10:00:00+00:00"},
+]
+
+
+@pytest.mark.parametrize("order", ["DESC", "ASC"])
+def test_an_unpaged_listing_is_sorted_by_creation_the_undated_oldest(order):
+    """The unpaged listing sorted here by ``created`` (the paged route's default sort):
+    newest first (``DESC``) or oldest first, a processing without a date taken as older
+    than any — not an error."""
+    import json
+    from datetime import datetime
+
+    httpd = _serve_unpaged(json.dumps({"results": DATED}).encode())
+    try:
+        pages = list(_client_of(httpd).processings.pages(None, order=order))
+    finally:
+        httpd.shutdown()
+    dated = sorted(
+        (r for r in DATED if "created" in r),
+        key=lambda r: datetime.fromisoformat(r["created"].replace("Z", "+00:00")),
+    )
+    want = ["p-undated", *(r["id"] for r in dated)]
+    if order == "DESC":
+        want.reverse()
+    assert [p.id for p in pages[0].items] == want
+
+
+def test_items_without_an_id_are_listed_after_the_others():
+    """A listing's entries without an id are kept (each once, at the end), not lost."""
+    import json
+
+    rows = [{"name": "no id", "status": "OK"}, *ROWS, {"id": "p-1", "name": "again"}]
+    httpd = _serve_page(json.dumps({"results": rows, "total": 4}).encode())
+    try:
+        found = _client_of(httpd).processings.list("project-1")
+    finally:
+        httpd.shutdown()
+    assert [(p.id, p.name) for p in found] == [("p-1", "one"), ("p-2", "two"), (None, "no id")]
+
+
+def test_a_sweep_of_no_pages_is_empty_and_complete():
+    """``listing_of`` over a sweep that gave no page: nothing, and a last page that says
+    so (no total, complete)."""
+    from mapflow_geo.api._paging import listing_of
+
+    found, page = listing_of(iter([]))
+    assert found == [] and page.total is None and page.items == [] and page.complete
