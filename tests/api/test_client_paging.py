@@ -137,7 +137,7 @@ def test_older_page_shapes_are_read(answer):
     finally:
         httpd.shutdown()
     assert [p.id for page in pages for p in page.items] == ["p-1", "p-2"]
-    assert pages[-1].last
+    assert pages[-1].last and pages[-1].raw == answer  # the answer as it came
 
 
 def test_a_null_page_answer_ends_the_sweep_empty():
@@ -302,3 +302,63 @@ def test_a_sweep_of_no_pages_is_empty_and_complete():
 
     found, page = listing_of(iter([]))
     assert found == [] and page.total is None and page.items == [] and page.complete
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4])
+def test_a_sweep_asks_for_each_page_once_and_stops_at_the_total(size):
+    """Three processings in pages of ``size``: ⌈3 / size⌉ page requests (the simulator's
+    record), each page at its offset with the limit asked for, the last one reaching
+    the service's total — no request for an empty page after it."""
+    with sim.serve(processing_seconds=0, seed=4) as server:
+        client = server.client()
+        pid = client.projects.default_id()
+        _three(client, pid)
+        pages = list(client.processings.pages(pid, page_size=size))
+        asked = [r for r in server.requests if r.method == "POST" and r.path.endswith("/page")]
+    want = -(-3 // size)
+    assert len(asked) == len(pages) == want
+    assert [p.offset for p in pages] == list(range(0, 3, size))
+    assert all(p.limit == size and p.total == 3 for p in pages)
+    assert [p.last for p in pages] == [False] * (want - 1) + [True] and pages[-1].complete
+    assert sum(len(p) for p in pages) == 3
+
+
+def _serve_rows(rows: list, total: bool):
+    """A loopback server paging ``rows`` by the request's ``limit`` and ``offset``, with
+    or without a ``total``."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802  (http.server's name)
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            lo, n = int(body["offset"]), int(body["limit"])
+            page = {"results": rows[lo : lo + n], **({"total": len(rows)} if total else {})}
+            answer = json.dumps(page).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def test_pages_without_a_total_are_walked_until_a_short_one():
+    """A deployment that pages without a ``total``: full pages are not the end; the
+    sweep stops at the first short (here empty) page, every item read once."""
+    rows = [{"id": f"p-{k}", "status": "OK"} for k in range(4)]
+    httpd = _serve_rows(rows, total=False)
+    try:
+        pages = list(_client_of(httpd).processings.pages("project-1", page_size=2))
+    finally:
+        httpd.shutdown()
+    assert [len(p) for p in pages] == [2, 2, 0] and [p.offset for p in pages] == [0, 2, 4]
+    assert [p.id for p in pages for p in p.items] == [r["id"] for r in rows]
+    assert [p.last for p in pages] == [False, False, True] and pages[-1].total is None
