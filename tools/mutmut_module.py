@@ -154,6 +154,20 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (36, 37)
     },
+    "mapflow_geo.api._paging.x_one_page__mutmut_33": (
+        "Page(last=...) left to its default: Page.last defaults to True"
+    ),
+    "mapflow_geo.api._paging.x_created_key__mutmut_6": (
+        "getattr without a default for created: its one caller sorts Processing records, "
+        "which always have the field"
+    ),
+    "mapflow_geo.api._paging.x_created_key__mutmut_14": (
+        'float("-INF") = float("-inf"): Python reads infinities case-insensitively'
+    ),
+    "mapflow_geo.api._paging.x_walk__mutmut_91": (
+        "the largest total seen updated with 1 for a total of 0: a page of total 0 is "
+        "always the last (its offsets reach 0), so the figure is never read again"
+    ),
     "mapflow_geo.api._paging.x_walk__mutmut_27": (
         '"post" for "POST": the transport upper-cases the method'
     ),
