@@ -293,6 +293,34 @@ EQUIVALENT: dict[str, str] = {
         "bincount without minlength: every outline has vertices, so the counts already "
         "reach the last pair"
     ),
+    "mapflow_geo.results.changes._overlay.xǁEdgesǁof__mutmut_32": (
+        "break for continue after a batch without edges: never reached, a batch of one or "
+        "more geometries always has edges (its simple or its other polygons)"
+    ),
+    **{
+        f"mapflow_geo.results.changes._overlay.xǁEdgesǁof__mutmut_{n}": (
+            "zip(strict=...) over the four edge columns and a batch's first four: same length"
+        )
+        for n in (36, 39, 41)
+    },
+    "mapflow_geo.results.changes._overlay.xǁEdgesǁof__mutmut_52": (
+        "a batch's last geometry read from its second-to-last edge: a ring with an edge has "
+        "at least two, so the last two edges have one owner"
+    ),
+    **{
+        f"mapflow_geo.results.changes._overlay.x__edges__mutmut_{n}": (
+            "the simple polygons' exterior flags as float ones: compared with != to a "
+            "boolean, 1.0 reads as True"
+        )
+        for n in (20, 22)
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__edges__mutmut_{n}": (
+            "the ring offsets kept as shapely's int32: they are only differenced and "
+            "counted, and every offset already fits in int32"
+        )
+        for n in (27, 29)
+    },
     "mapflow_geo.results.changes._overlay.xǁEdgesǁof__mutmut_45": (
         "each batch's edge counts assigned instead of added: a batch writes only its own "
         "geometries' slice, still zero"
