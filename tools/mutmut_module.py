@@ -154,19 +154,18 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (36, 37)
     },
-    "mapflow_geo.api._paging.x_walk__mutmut_27": (
-        '"post" for "POST": the transport upper-cases the method'
-    ),
     "mapflow_geo.api._paging.x_one_page__mutmut_33": (
-        "the positional last=True dropped: Page's last defaults to True"
+        "Page(last=...) left to its default: Page.last defaults to True"
     ),
     "mapflow_geo.api._paging.x_created_key__mutmut_6": (
-        "getattr without a default: every item sorted is a Processing, which always has created"
+        "getattr without a default for created: its one caller sorts Processing records, "
+        "which always have the field"
     ),
-    "mapflow_geo.api._paging.x_created_key__mutmut_14": 'float("-INF") is float("-inf")',
-    "mapflow_geo.api._paging.x_listing_of__mutmut_3": (
-        "the first page None: returned only for a sweep of no page, and every sweep has one"
-        " (walk yields a page before it returns; its fallbacks yield one)"
+    "mapflow_geo.api._paging.x_created_key__mutmut_14": (
+        'float("-INF") = float("-inf"): Python reads infinities case-insensitively'
+    ),
+    "mapflow_geo.api._paging.x_walk__mutmut_27": (
+        '"post" for "POST": the transport upper-cases the method'
     ),
     **{
         f"mapflow_geo.run.monitor.xǁMonitorǁ_record__mutmut_{n}": (
@@ -212,6 +211,20 @@ EQUIVALENT: dict[str, str] = {
     ),
     "mapflow_geo.results.stitch.x_seam_mask__mutmut_7": (
         "the plan given rebuilt from the tiles: a caller passes TilePlan(tiles), the same arrays"
+    ),
+    **{
+        name: (
+            "the tiles passed to _seam_mask as None: _seam_mask takes its tile arrays from the "
+            "plan and never reads its tiles argument"
+        )
+        for name in (
+            "mapflow_geo.results.stitch.x_stitch__mutmut_20",
+            "mapflow_geo.results.stitch.x_seam_mask__mutmut_12",
+        )
+    },
+    "mapflow_geo.results.stitch.x__line_pairs__mutmut_42": (
+        "a line end paired with itself (a <= b): a piece is in its own tile, so the "
+        "pos[a] != pos[b] term drops every such pair"
     ),
     "mapflow_geo.results.stitch.xǁTilePlanǁ__init____mutmut_64": (
         "two NaN rows for a tile not in the plan instead of one: position -1 still reads NaN"
@@ -276,6 +289,34 @@ EQUIVALENT: dict[str, str] = {
         "bincount without minlength: every outline has vertices, so the counts already "
         "reach the last pair"
     ),
+    "mapflow_geo.results.changes._overlay.xǁEdgesǁof__mutmut_32": (
+        "break for continue after a batch without edges: never reached, a batch of one or "
+        "more geometries always has edges (its simple or its other polygons)"
+    ),
+    **{
+        f"mapflow_geo.results.changes._overlay.xǁEdgesǁof__mutmut_{n}": (
+            "zip(strict=...) over the four edge columns and a batch's first four: same length"
+        )
+        for n in (36, 39, 41)
+    },
+    "mapflow_geo.results.changes._overlay.xǁEdgesǁof__mutmut_52": (
+        "a batch's last geometry read from its second-to-last edge: a ring with an edge has "
+        "at least two, so the last two edges have one owner"
+    ),
+    **{
+        f"mapflow_geo.results.changes._overlay.x__edges__mutmut_{n}": (
+            "the simple polygons' exterior flags as float ones: compared with != to a "
+            "boolean, 1.0 reads as True"
+        )
+        for n in (20, 22)
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__edges__mutmut_{n}": (
+            "the ring offsets kept as shapely's int32: they are only differenced and "
+            "counted, and every offset already fits in int32"
+        )
+        for n in (27, 29)
+    },
     "mapflow_geo.results.changes._overlay.xǁEdgesǁof__mutmut_45": (
         "each batch's edge counts assigned instead of added: a batch writes only its own "
         "geometries' slice, still zero"
@@ -585,14 +626,6 @@ UNSEEABLE: dict[str, str] = {
     "mapflow_geo.results.stitch.x__nearest_across__mutmut_33": (
         "a cut edge exactly _GAP_TIE_DEG farther than the nearest: a float equality"
     ),
-    **{
-        f"mapflow_geo.results.changes._identical.x_same_outlines__mutmut_{n}": (
-            "identical pairs not marked: the overlay takes them (the kernel declines shared "
-            "edges) and GEOS measures p ∩ p as p's area to float rounding (1e-16 relative); "
-            "only slower"
-        )
-        for n in (35, 36)
-    },
     "mapflow_geo.results.changes._identical.x_same_outlines__mutmut_25": (
         "areas differing by exactly the filter's bound (a float) left to the overlay"
     ),

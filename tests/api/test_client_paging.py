@@ -137,7 +137,7 @@ def test_older_page_shapes_are_read(answer):
     finally:
         httpd.shutdown()
     assert [p.id for page in pages for p in page.items] == ["p-1", "p-2"]
-    assert pages[-1].last
+    assert pages[-1].last and pages[-1].raw == answer  # the answer as it came
 
 
 def test_a_null_page_answer_ends_the_sweep_empty():
@@ -219,8 +219,8 @@ def _serve(answer):
     return httpd
 
 
-def _pages_from(answer, **kw):
-    """Every page of one sweep of ``project-1`` from a :func:`_serve` server, and what it got."""
+def _with_client(answer, use):
+    """``use(client)`` of a client on a :func:`_serve` server, and what the server got."""
     from mapflow_geo.client import MapflowClient
 
     httpd = _serve(answer)
@@ -228,9 +228,14 @@ def _pages_from(answer, **kw):
         client = MapflowClient(
             "dXNlckB4Lm9yZzprZXk=", base_url=f"http://127.0.0.1:{httpd.server_port}/rest"
         )
-        return list(client.processings.pages("project-1", **kw)), httpd.seen
+        return use(client), httpd.seen
     finally:
         httpd.shutdown()
+
+
+def _pages_from(answer, **kw):
+    """Every page of one sweep of ``project-1``, and what the server got."""
+    return _with_client(answer, lambda c: list(c.processings.pages("project-1", **kw)))
 
 
 DATED = [
@@ -257,6 +262,9 @@ def test_an_unpaged_listing_is_one_whole_page_in_any_wrapper(key):
     assert sorted(p.id for p in page.items) == ["p-new", "p-old", "p-undated"]
     assert (page.offset, page.total, page.count, page.last, page.complete) == (0, 3, 3, True, True)
     assert page.raw == listing
+    # the projects' listing falls back the same way
+    projects, _ = _with_client(answer, lambda c: c.projects.list())
+    assert sorted(p.id for p in projects) == ["p-new", "p-old", "p-undated"] and projects.complete
 
 
 @pytest.mark.parametrize("order", ["DESC", "ASC"])
@@ -312,19 +320,41 @@ def test_a_count_first_unreadable_then_zero_did_not_shrink():
 def test_a_listed_processing_without_an_id_is_kept_at_the_end():
     """``list`` gives each id once and keeps what the service listed without an id,
     after the others."""
-    from mapflow_geo.client import MapflowClient
-
     rows = [
         {"name": "no id", "status": "OK"},
         {"id": "p-1", "name": "one", "status": "OK"},
         {"id": "p-1", "name": "one again", "status": "OK"},
     ]
-    httpd = _serve(lambda method, path, body: (200, {"results": rows, "total": 3}))
-    try:
-        client = MapflowClient(
-            "dXNlckB4Lm9yZzprZXk=", base_url=f"http://127.0.0.1:{httpd.server_port}/rest"
-        )
-        listing = client.processings.list("project-1")
-    finally:
-        httpd.shutdown()
+    listing, _ = _with_client(
+        lambda method, path, body: (200, {"results": rows, "total": 3}),
+        lambda c: c.processings.list("project-1"),
+    )
     assert [(p.id, p.name) for p in listing] == [("p-1", "one"), (None, "no id")]
+
+
+def test_a_sweep_of_no_pages_is_empty_and_complete():
+    """``listing_of`` over a sweep that gave no page: nothing, and a last page that says
+    so (no total, complete)."""
+    from mapflow_geo.api._paging import listing_of
+
+    found, page = listing_of(iter([]))
+    assert found == [] and page.total is None and page.items == [] and page.complete
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4])
+def test_a_sweep_asks_for_each_page_once_and_stops_at_the_total(size):
+    """Three processings in pages of ``size``: ⌈3 / size⌉ page requests (the simulator's
+    record), each page at its offset with the limit asked for, the last one reaching
+    the service's total — no request for an empty page after it."""
+    with sim.serve(processing_seconds=0, seed=4) as server:
+        client = server.client()
+        pid = client.projects.default_id()
+        _three(client, pid)
+        pages = list(client.processings.pages(pid, page_size=size))
+        asked = [r for r in server.requests if r.method == "POST" and r.path.endswith("/page")]
+    want = -(-3 // size)
+    assert len(asked) == len(pages) == want
+    assert [p.offset for p in pages] == list(range(0, 3, size))
+    assert all(p.limit == size and p.total == 3 for p in pages)
+    assert [p.last for p in pages] == [False] * (want - 1) + [True] and pages[-1].complete
+    assert sum(len(p) for p in pages) == 3

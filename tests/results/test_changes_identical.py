@@ -208,3 +208,34 @@ def test_outlines_the_fast_path_does_not_take_are_measured_exactly(case):
     before = gpd.GeoDataFrame({"id": [0]}, geometry=[b], crs=4326)
     after = gpd.GeoDataFrame({"id": [0]}, geometry=[a], crs=4326)
     np.testing.assert_allclose(_iou_of(before, after), [want], rtol=0, atol=1e-7)
+
+
+def test_the_fast_paths_masks_are_the_outlines_own_coordinates():
+    """``same_outlines`` on four pairs of one outline: given twice (identical), moved by
+    0.3 of a grid step (the same grid points), its ring started at its next vertex (the
+    same polygon, other coordinates) and moved by three steps. Its two masks (boolean,
+    one per pair) against the coordinates themselves: identical where they are equal,
+    the same where they round to the same grid points in the same order."""
+    from mapflow_geo.results.changes._identical import GRID_DEG, same_outlines
+    from mapflow_geo.results.changes._objects import frame_objects
+
+    ring = _on_grid_ring(0.0, 0.0, 10.0, 8.0)
+    b = [ring, ring, ring, ring + 3 * GRID]
+    a = [ring.copy(), ring + 0.3 * GRID, np.roll(ring, -1, axis=0), ring]
+    frame = lambda rs: gpd.GeoDataFrame(  # noqa: E731
+        {"id": range(len(rs)), "object_type": "building"}, geometry=_polygons(rs), crs=4326
+    )
+    ob, oa = frame_objects(frame(b)), frame_objects(frame(a))
+    i = j = np.arange(len(b))
+    same, exact = same_outlines(ob, oa, i, j)
+    cb = [shapely.get_coordinates(g) for g in ob.geoms]
+    ca = [shapely.get_coordinates(g) for g in oa.geoms]
+    identical = [np.array_equal(x, y) for x, y in zip(cb, ca, strict=True)]
+    grid = [
+        x.shape == y.shape and np.array_equal(np.rint(x / GRID_DEG), np.rint(y / GRID_DEG))
+        for x, y in zip(cb, ca, strict=True)
+    ]
+    assert identical == [True, False, False, False] and grid == [True, True, False, False]
+    assert same.dtype == exact.dtype == bool
+    assert exact.tolist() == identical and same.tolist() == grid
+    assert i[exact].tolist() == [0] and j[same].tolist() == [0, 1]

@@ -17,7 +17,14 @@ from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from mapflow_geo.results import SEAM_EPS_DEG, seam_mask, stitch
-from mapflow_geo.results.stitch import TilePlan, components, merge_groups, union_by_group
+from mapflow_geo.results.stitch import (
+    MIN_OVERLAP_DEG,
+    TilePlan,
+    components,
+    cut_pairs,
+    merge_groups,
+    union_by_group,
+)
 
 X0, Y0 = 37.6, 55.7  # real magnitudes: the float noise of real coordinates
 EPS = SEAM_EPS_DEG
@@ -243,6 +250,7 @@ def test_a_joined_object_keeps_its_largest_pieces_properties_and_sums_its_areas(
     # the same through merge_groups, with labels of any kind
     merged = merge_groups(pieces, np.array(["x", "y", "x", "z"]))
     assert list(merged.index) == [0, 1, 2] and merged.crs == pieces.crs
+    assert list(merged.columns) == list(pieces.columns)  # the old index not kept as one
     assert merged.iloc[2]["score"] == 0.1 and merged.iloc[2]["tile_id"] == "e+w"
     # a sum over the pieces that have an area: the smaller piece's alone, or none
     one_known = pieces.assign(area_m2=[np.nan, np.nan, 30.0, 20.0])
@@ -251,7 +259,15 @@ def test_a_joined_object_keeps_its_largest_pieces_properties_and_sums_its_areas(
 
 
 @pytest.mark.parametrize(
-    "case", ["no pieces", "one tile a row", "none at a seam", "at a seam, not cut", "no groups"]
+    "case",
+    [
+        "no pieces",
+        "one tile a row",
+        "none at a seam",
+        "at a seam, not cut",
+        "no groups",
+        "no pieces to merge",
+    ],
 )
 def test_pieces_with_nothing_to_join_come_back_as_they_are(case):
     """Whatever shortcut finds nothing to join, the pieces come back unchanged, in their
@@ -267,7 +283,9 @@ def test_pieces_with_nothing_to_join_come_back_as_they_are(case):
     elif case == "at a seam, not cut":  # attached neighbours: their walls meet the seam
         walls = [box(0.3, 0.2, 1.0, 0.4), box(0.3, 0.4, 1.0, 0.6)]
         pieces = pieces.iloc[[0, 1]].assign(geometry=walls)
-    if case == "no groups":
+    elif case == "no pieces to merge":
+        pieces = pieces.iloc[:0]
+    if case in ("no groups", "no pieces to merge"):
         out = merge_groups(pieces, np.arange(len(pieces)))
     else:
         out = stitch(pieces, tiles)
@@ -340,3 +358,52 @@ def test_pieces_of_other_types_stay_apart_whatever_their_missing_class():
     )  # fmt: skip
     assert len(stitch(pieces, tiles)) == 2
     assert len(stitch(pieces.assign(object_type="forest"), tiles)) == 1
+
+
+def test_union_by_group_of_nothing_is_an_empty_geometry_array():
+    """Geometries and labels given as plain lists: no group gives an empty array of
+    geometries (an object array, as shapely's own functions give), and groups their
+    unions."""
+    empty = shapely.points(np.empty((0, 2)))  # shapely's own empty geometry array
+    got = union_by_group([], [])
+    assert got.shape == (0,) and got.dtype == empty.dtype == object
+    parts = [box(0, 0, 1, 1), box(1, 0, 2, 1), box(5, 5, 6, 6)]
+    got = union_by_group(parts, [0, 0, 1])
+    assert got.dtype == object and len(got) == 2
+    assert got[0].equals(shapely.union_all(parts[:2])) and got[1].equals(parts[2])
+
+
+def test_cut_pairs_of_exactly_two_pieces_is_their_pair():
+    """Two pieces, one a tile, whose cut edges overlap over a length (measured here with
+    shapely) are a pair; two that only touch at a corner are not."""
+    tiles, pieces = _seam_pair((0.0, 0.0, 0.3), (0.0, 0.1, 0.4))
+    shared = shapely.intersection(*pieces.boundary.values)
+    assert shared.length > MIN_OVERLAP_DEG and shared.length >= 0.5 * 0.3
+    left, right = cut_pairs(pieces, TilePlan(tiles))
+    assert sorted(zip(left.tolist(), right.tolist(), strict=True)) == [(0, 1)]
+    tiles, corner = _seam_pair((0.0, 0.0, 0.3), (0.0, 0.3, 0.6))
+    assert shapely.intersection(*corner.boundary.values).length == 0
+    assert len(cut_pairs(corner, TilePlan(tiles))[0]) == 0
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.4 * EPS, -0.9 * EPS])
+def test_a_road_whose_ends_at_the_seam_differ_by_float_noise_is_one(noise):
+    """Line pieces of two tiles whose ends on the seam lie within ``SEAM_EPS_DEG`` of each
+    other (not at the very same float) are one road: DESIGN.md, *Seam stitching*."""
+    x = X0 + 0.01
+    tiles = gpd.GeoDataFrame(
+        {"tile_id": ["w", "e"], "row": [0, 0]},
+        geometry=[box(X0, Y0, x, Y0 + 0.01), box(x, Y0, X0 + 0.02, Y0 + 0.01)],
+        crs=4326,
+    )
+    y = Y0 + 0.005
+    west = shapely.LineString([(X0 + 0.002, y - 0.001), (x, y)])
+    east = shapely.LineString([(x, y + noise), (X0 + 0.015, y + 0.002)])
+    pieces = gpd.GeoDataFrame(
+        {"tile_id": ["w", "e"], "row": [0, 0]}, geometry=[west, east], crs=4326
+    )
+    ends = shapely.distance(shapely.get_point(west, -1), shapely.get_point(east, 0))
+    assert ends <= EPS and (ends > 0) == (noise != 0)
+    out = stitch(pieces, tiles)
+    assert len(out) == 1
+    assert abs(out.geometry.values[0].length - (west.length + east.length)) < 2 * EPS
