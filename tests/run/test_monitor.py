@@ -4,9 +4,11 @@ each processing paid once — across a SIGKILL and resume."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -244,3 +246,34 @@ def test_a_processing_still_running_is_fetched_once_it_ends(tmp_path):
         done = mon.check()
         assert done.new_dates and not done.features.empty
         assert set(done.processings["status"]) == {"OK"}
+
+
+def _journalled(run_dir) -> dict[str, dict]:
+    """The monitor's journal as stored (DESIGN.md, *The journal*): one row per processing,
+    by the service's id."""
+    with contextlib.closing(sqlite3.connect(run_dir / "journal.sqlite")) as db:
+        db.row_factory = sqlite3.Row
+        return {r["processing_id"]: dict(r) for r in db.execute("SELECT * FROM processing")}
+
+
+def test_the_monitors_journal_holds_each_processing_once_with_its_charge_and_area(tmp_path):
+    """Each processing the template started is journalled once, with the credits the
+    service charged for it as its estimate and its area in km²; a check that sees it
+    again rewrites nothing and asks the service nothing about it."""
+    with sim.serve(**SIM) as server:
+        mon = _areas().mapflow.monitor("buildings", client=server.client(), run_dir=tmp_path)
+        mon.check()
+        started = _new_imagery(server)
+        mon.check()
+        stored = _journalled(tmp_path)
+        charges = {c["processingId"]: c for c in server.charges}
+        assert started and set(stored) == set(started) == set(charges)
+        for pid, row in stored.items():
+            assert row["estimate"] == charges[pid]["cost"] > 0
+            assert row["area_km2"] == pytest.approx(charges[pid]["area"] / 1e6, rel=1e-12)
+            assert row["state"] == "finished" and row["status"] == "OK"
+        server.clear_requests()
+        mon.check()  # the same processings listed again
+        assert _journalled(tmp_path) == stored
+        asked = [r.path for r in server.requests if any(pid in r.path for pid in stored)]
+        assert asked == []
