@@ -7,7 +7,8 @@ simulator clock): on create (the first results are not "new"), on ``restart`` an
 later check finds are *new* (``isNew``, ``newImagesCount``, ``hasNewImages``) until marked
 seen. The rule for paid processings: when a template has ``processingParams`` naming a model
 (``wdId`` or ``wdName``), every acquisition date a check finds over an AOI for the first time
-starts one processing (charged like any create) from that date's images. ``POST
+starts one processing (charged like any create) from that date's images; where it states
+that date is ``template_processing_date`` (its name by default). ``POST
 /processings/template/{id}/v2`` (run) starts a processing from images the user picked.
 """
 
@@ -37,6 +38,7 @@ from .base import (
 from .geo import measure, to_geojson
 from .scenes import search_all
 from .state import Template, TemplateAoi
+from .world_service import imagery_date
 
 if TYPE_CHECKING:
     from .service import Service
@@ -224,6 +226,14 @@ def _meta(h: dict) -> dict:
     return {k: v for k, v in h.items() if k not in ("footprint", "previewUrl")}
 
 
+def _processing_name(svc: Service, t: Template, a: TemplateAoi, day: str) -> str:
+    """The name of the processing a check starts over ``a`` for the images of ``day``:
+    the template's and the AOI's, then the day unless the service states it elsewhere
+    (``template_processing_date``)."""
+    name = f"{t.name} {a.name or a.id[:8]}"
+    return f"{name} {day}" if svc.opts.template_processing_date == "name" else name
+
+
 # ----------------------------------------------------------------------------- the check
 def check(svc: Service, t: Template, *, initial: bool = False) -> list[str]:
     """Re-run the template's search; returns the ids of processings it started."""
@@ -250,7 +260,7 @@ def check(svc: Service, t: Template, *, initial: bool = False) -> list[str]:
             prov = imgs[0].get("providerName")
             same = [h["id"] for h in imgs if h.get("providerName") == prov]
             body = {
-                "name": f"{t.name} {a.name or a.id[:8]} {day}",
+                "name": _processing_name(svc, t, a, day),
                 "projectId": t.project_id,
                 "wdId": pp.get("wdId"),
                 "wdName": pp.get("wdName"),
@@ -468,6 +478,8 @@ def processings(svc: Service, req: Request, template_id: str) -> Response:
             "data_provider": isp.get("dataProvider"),
             "image_ids": isp.get("imageIds"),
         }
+        if svc.opts.template_processing_date == "params":
+            j["params"]["acquisition_date"] = imagery_date(svc, p)
         out.append(j)
     return json_response(svc.cap(out))
 

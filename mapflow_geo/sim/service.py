@@ -37,6 +37,10 @@ DOC_PROJECT_IDS = {
 }
 
 
+#: the values of ``SimOptions.template_processing_date``
+TEMPLATE_PROCESSING_DATES = ("name", "params", "none")
+
+
 @dataclass
 class SimOptions:
     token: str = DEFAULT_TOKEN
@@ -79,6 +83,9 @@ class SimOptions:
     review_workflow: bool = False
     template_area_limit_km2: float = 100.0  # templateAreaLimit
     max_active_templates: int = 5
+    # where a template's processing states its imagery date: "name" (its name ends with
+    # the day), "params" (the flat params of its template listing) or "none" (nowhere)
+    template_processing_date: str = "name"
     plugin_version: str = "3.6.0"  # GET /version
     # the world (world_service): WorldOptions fields, e.g. {"urban_share": 0.3}; checked at
     # start. Basemap providers (no "vintage" of their own) show the world of this date
@@ -91,6 +98,11 @@ class Service:
 
     def __init__(self, options: SimOptions):
         world_service.check_options(options)
+        if options.template_processing_date not in TEMPLATE_PROCESSING_DATES:
+            raise ValueError(
+                f"template_processing_date must be one of {TEMPLATE_PROCESSING_DATES}, "
+                f"got {options.template_processing_date!r}"
+            )
         self.opts = options
         self.lock = threading.RLock()
         self.time_offset = 0.0

@@ -5,8 +5,10 @@ each processing paid once — across a SIGKILL and resume."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -277,3 +279,37 @@ def test_the_monitors_journal_holds_each_processing_once_with_its_charge_and_are
         assert _journalled(tmp_path) == stored
         asked = [r.path for r in server.requests if any(pid in r.path for pid in stored)]
         assert asked == []
+
+
+def _created_day(server, pid: str) -> str:
+    """The UTC day the simulator created processing ``pid`` (its own record)."""
+    created = server.state["processings"][pid]["created"]
+    return dt.datetime.fromtimestamp(created, dt.timezone.utc).date().isoformat()
+
+
+@pytest.mark.parametrize("where", ["params", "none"])
+def test_a_processing_whose_name_holds_no_date_is_dated_by_its_params_or_creation(tmp_path, where):
+    """A service that does not end a template processing's name with its imagery date:
+    the monitor takes the date its parameters state (the scene's acquisition date), and
+    when they state none, the day the processing was created."""
+    with sim.serve(**SIM, template_processing_date=where) as server:
+        mon = _areas().mapflow.monitor("buildings", client=server.client(), run_dir=tmp_path)
+        mon.check()
+        started = []
+        for _ in range(2):
+            started += _new_imagery(server)
+            upd = mon.check()
+        names = [p["name"] for p in server.processings if p["id"] in started]
+        assert started and not any(re.search(r"\d{4}-\d{2}-\d{2}", n) for n in names)
+        truth = {
+            pid: server.imagery_date(pid) if where == "params" else _created_day(server, pid)
+            for pid in started
+        }
+        other = {
+            pid: _created_day(server, pid) if where == "params" else server.imagery_date(pid)
+            for pid in started
+        }
+        assert truth != other  # the two dates differ: the test tells them apart
+    dates = upd.processings.set_index("processing_id")["date"].to_dict()
+    assert dates == truth
+    assert upd.dates == sorted(set(truth.values()))

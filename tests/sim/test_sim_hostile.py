@@ -221,3 +221,41 @@ def test_template_new_dates_start_paid_processings():
         api.post(f"/processings/template/{t['id']}/pause")
         clock["t"] += 40 * 86400
         assert sim.run_templates() == []
+
+
+@pytest.mark.parametrize("where", ["name", "params", "none"])
+def test_a_template_processing_states_its_imagery_date_where_the_option_says(where):
+    """``template_processing_date``: the day of a template processing's images ends its
+    name, is its listing's ``params.acquisition_date``, or is stated nowhere."""
+    clock = {"t": dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc).timestamp()}
+    with serve(clock=lambda: clock["t"], template_processing_date=where) as sim:
+        api = Api(sim)
+        body = {
+            "name": "watch",
+            "projectId": api.get("/projects/default").json()["id"],
+            "searchParams": {
+                "aoiDetails": {
+                    "type": "FeatureCollection",
+                    "features": [{"type": "Feature", "geometry": SMALL, "properties": {}}],
+                },
+            },
+            "processingParams": {"wdName": "🏠 Buildings"},
+        }
+        t = api.post("/processings/template", json=body).json()["template"]
+        clock["t"] += 61 * 86400
+        assert sim.run_templates()
+        procs = api.get(f"/processings/template/{t['id']}/processings").json()
+        assert procs
+        for p in procs:
+            day = sim.imagery_date(p["id"])
+            assert p["name"].endswith(f" {day}") == (where == "name")
+            assert p["params"].get("acquisition_date") == (day if where == "params" else None)
+            assert day not in p["name"] + str(p["params"]) or where != "none"
+
+
+def test_an_unknown_template_processing_date_is_refused():
+    with (
+        pytest.raises(ValueError, match="template_processing_date"),
+        serve(template_processing_date="title"),
+    ):
+        pass
