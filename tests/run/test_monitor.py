@@ -313,3 +313,25 @@ def test_a_processing_whose_name_holds_no_date_is_dated_by_its_params_or_creatio
     dates = upd.processings.set_index("processing_id")["date"].to_dict()
     assert dates == truth
     assert upd.dates == sorted(set(truth.values()))
+
+
+def test_a_processing_that_fails_after_it_was_recorded_keeps_the_services_messages(tmp_path):
+    """A template processing recorded while it runs and failed at the next check is
+    journalled with the messages the service gave for its failed AOIs."""
+    with sim.serve(**{**SIM, "processing_seconds": 3600, "fail_fraction": 1.0}) as server:
+        mon = _areas().mapflow.monitor("buildings", client=server.client(), run_dir=tmp_path)
+        mon.check()
+        started = _new_imagery(server)
+        assert started, "the template started no processing for the new imagery"
+        running = mon.check()
+        assert set(running.processings["status"]) <= {"IN_PROGRESS", "UNPROCESSED"}
+        server.advance(2 * 3600)
+        assert set(mon.check().processings["status"]) == {"FAILED"}
+        truth = {
+            pid: [a["attempts"][-1]["message"] for a in server.state["processings"][pid]["aois"]]
+            for pid in started
+        }
+    stored = _journalled(tmp_path)
+    for pid in started:
+        assert truth[pid] and all(truth[pid])
+        assert json.loads(stored[pid]["messages"] or "[]") == truth[pid]
