@@ -190,6 +190,13 @@ EQUIVALENT: dict[str, str] = {
         'a missing text searched as "XXXX" instead of "": neither holds a date'
     ),
     **{
+        f"mapflow_geo.run.monitor.x__date_of__mutmut_{n}": (
+            "getattr(proc, name) without its default for name, params or created: the "
+            "template's processings are Processing records, which always have the field"
+        )
+        for n in (5, 14, 29)
+    },
+    **{
         f"mapflow_geo.run.monitor.x__template_limit__mutmut_{n}": (
             "getattr(status, 'raw') with another default or none: every record has raw"
         )
@@ -508,13 +515,10 @@ UNSEEABLE: dict[str, str] = {
         )
         for n in (46, 48, 49)
     },
-    **{
-        f"mapflow_geo.run.monitor.xǁMonitorǁ_record__mutmut_{n}": (
-            "a template processing's estimate or area recorded wrong: the monitor shows only "
-            "id, date, status and cost; no test opens a monitor's folder as a run"
-        )
-        for n in (7, 8, 12, 14, 15, 16)
-    },
+    "mapflow_geo.run.monitor.xǁMonitorǁ_record__mutmut_15": (
+        "a template processing without an area recorded as 1 m² instead of 0: the service "
+        "states every processing's area, and an AOI's is never 0"
+    ),
     **{
         f"mapflow_geo.run.monitor.xǁMonitorǁ_record__mutmut_{n}": (
             "a later look's cost not recorded (the first look's kept): the simulator never "
@@ -522,36 +526,14 @@ UNSEEABLE: dict[str, str] = {
         )
         for n in (39, 43)
     },
-    **{
-        f"mapflow_geo.run.monitor.xǁMonitorǁ_record__mutmut_{n}": (
-            "a later look's messages not recorded: the monitor shows only id, date, status "
-            "and cost, and no test opens a monitor's folder as a run"
-        )
-        for n in (40, 44, 46)
-    },
     "mapflow_geo.run.monitor.x__state__mutmut_2": (
         "no date but stored pieces: needs a fetched processing without an imagery date; "
         "the simulator names every processing a template starts with its scene's date"
     ),
-    "mapflow_geo.run.monitor.xǁMonitorǁ_record__mutmut_4": (
-        "a known processing recorded again as new: its status and cost are rewritten as an "
-        "update would; only the service's messages are not, which the simulator's template "
-        "processings do not carry"
+    "mapflow_geo.run.monitor.x__date_of__mutmut_33": (
+        "a processing with no date in its name or parameters and no creation time fails "
+        "instead of being undated: every processing the service lists carries `created`"
     ),
-    **{
-        f"mapflow_geo.run.monitor.x__date_of__mutmut_{n}": (
-            "the imagery date read from the parameters when the name has none: the "
-            "simulator names every processing a template starts with its scene's date"
-        )
-        for n in (5, 8, 9, 10, 14, 15, 16)
-    },
-    **{
-        f"mapflow_geo.run.monitor.x__date_of__mutmut_{n}": (
-            "the creation date when neither name nor parameters hold a date: the simulator "
-            "names every processing a template starts with its scene's date"
-        )
-        for n in range(24, 35)
-    },
     **{
         f"mapflow_geo.run.journal.xǁJournalǁ_commit_intents__mutmut_{n}": (
             "intents committed with synchronous=NORMAL instead of FULL: a killed process "
