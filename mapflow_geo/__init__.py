@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from mapflow_geo.client import MapflowClient, RetryPolicy
     from mapflow_geo.results import MapflowResult, get_options, set_options
     from mapflow_geo.results.changes import changes
-    from mapflow_geo.run import open_run, plan
+    from mapflow_geo.run import open_monitor, open_run, plan
 
 #: Public name → the module it is imported from on first use.
 _LAZY = {
@@ -38,6 +38,7 @@ _LAZY = {
     "RetryPolicy": "mapflow_geo.client",
     "changes": "mapflow_geo.results.changes",
     "get_options": "mapflow_geo.results",
+    "open_monitor": "mapflow_geo.run",
     "open_run": "mapflow_geo.run",
     "plan": "mapflow_geo.run",
     "prepare_aois": "mapflow_geo.aoi",
@@ -72,6 +73,7 @@ __all__ = [
     "RetryPolicy",
     "changes",
     "get_options",
+    "open_monitor",
     "open_run",
     "plan",
     "prepare_aois",

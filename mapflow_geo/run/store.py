@@ -389,4 +389,11 @@ def open_run(run_dir: str | os.PathLike, *, progress: bool = True) -> MapflowRes
             f"{run_dir} holds a run stopped before its plan was saved: nothing was created "
             "or stored; run process() with this run_dir again"
         )
+    with jr.Journal(run_dir, None, lock=False) as journal:
+        template = journal.get_run("template_id")
+    if template:
+        raise RunError(
+            f"{run_dir} holds a monitor (template {template}), not a run: reopen it with "
+            "mapflow_geo.open_monitor(run_dir)"
+        )
     return load_result(run_dir, progress=progress)

@@ -335,3 +335,17 @@ def test_a_processing_that_fails_after_it_was_recorded_keeps_the_services_messag
     for pid in started:
         assert truth[pid] and all(truth[pid])
         assert json.loads(stored[pid]["messages"] or "[]") == truth[pid]
+
+
+def test_a_monitors_folder_is_reopened_as_a_monitor_not_as_a_run(tmp_path):
+    """``open_run`` on a monitor's folder says what it holds and how to reopen it;
+    ``mapflow_geo.open_monitor`` reopens it on the service's one template."""
+    from mapflow_geo.exceptions import RunError
+
+    with sim.serve(**SIM) as server:
+        _areas().mapflow.monitor("buildings", client=server.client(), run_dir=tmp_path)
+        [template] = server.client().templates.list()
+        with pytest.raises(RunError, match=r"holds a monitor .*open_monitor") as err:
+            mapflow_geo.open_run(tmp_path)
+        assert str(template.id) in str(err.value)
+        assert mapflow_geo.open_monitor(tmp_path, server.client()).template_id == str(template.id)
