@@ -316,11 +316,22 @@ EQUIVALENT: dict[str, str] = {
     },
     **{
         f"mapflow_geo.results.changes._overlay.x__edges__mutmut_{n}": (
-            "the ring offsets kept as shapely's int32: they are only differenced and "
-            "counted, and every offset already fits in int32"
+            "shapely's ragged offsets kept as its int32: they are only differenced, "
+            "counted and used as indices, and every offset already fits in int32"
         )
-        for n in (27, 29)
+        for n in (27, 29, 39, 41, 45, 47, 51, 53)
     },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__edges__mutmut_{n}": (
+            "the rings' exterior flags as a float array: compared with != to a boolean, "
+            "1.0 and 0.0 read as True and False"
+        )
+        for n in (67, 69)
+    },
+    "mapflow_geo.results.changes._overlay.x__edges__mutmut_36": (
+        "one geometry more in the polygon count of a batch of Polygons: no ring belongs to "
+        "it, so each ring's geometry is the same"
+    ),
     "mapflow_geo.results.changes._overlay.xǁEdgesǁof__mutmut_45": (
         "each batch's edge counts assigned instead of added: a batch writes only its own "
         "geometries' slice, still zero"

@@ -477,6 +477,29 @@ def test_the_kernel_answers_pairs_in_general_position_itself():
     assert (want > 0).sum() > n // 2 and (want == 0).any()  # overlapping and apart
 
 
+def test_an_outline_with_an_empty_part_is_measured_by_its_other_parts():
+    """A multi-part outline may carry an empty part (WKT and WKB allow one, and shapely
+    keeps it): its intersection areas are those of its other parts, GEOS's, whether the
+    empty part comes first, between or last (of the last outline too)."""
+    d = 1.0 / KX
+    sq = f"(({X0} {Y0}, {X0 + 9 * d} {Y0}, {X0 + 9 * d} {Y0 + 7 * d}, {X0} {Y0 + 7 * d}, {X0} {Y0}))"
+    far = shapely.affinity.translate(shapely.from_wkt(f"POLYGON {sq}"), 30 * d, 0)
+    far = far.wkt.removeprefix("POLYGON ")
+    before = [
+        shapely.from_wkt(f"MULTIPOLYGON (EMPTY, {sq})"),
+        shapely.from_wkt(f"MULTIPOLYGON ({sq}, EMPTY, {far})"),
+        shapely.from_wkt(f"MULTIPOLYGON ({sq}, EMPTY)"),
+    ]
+    assert all(shapely.get_num_geometries(g) >= 2 for g in before)
+    moved = shapely.affinity.translate(shapely.from_wkt(f"POLYGON {sq}"), 3 * d, 2 * d)
+    after = [moved] * len(before)
+    i = j = np.arange(len(before))
+    got = intersection_areas(_objects(before), _objects(after), i, j)
+    want = shapely.area(shapely.intersection(before, after))
+    assert (want > 0).all()
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
 # -- the world --------------------------------------------------------------------------
 @settings(max_examples=12)
 @given(st.integers(0, 2**31 - 1))
