@@ -482,16 +482,17 @@ def test_an_outline_with_an_empty_part_is_measured_by_its_other_parts():
     keeps it): its intersection areas are those of its other parts, GEOS's, whether the
     empty part comes first, between or last (of the last outline too)."""
     d = 1.0 / KX
-    sq = f"(({X0} {Y0}, {X0 + 9 * d} {Y0}, {X0 + 9 * d} {Y0 + 7 * d}, {X0} {Y0 + 7 * d}, {X0} {Y0}))"
-    far = shapely.affinity.translate(shapely.from_wkt(f"POLYGON {sq}"), 30 * d, 0)
-    far = far.wkt.removeprefix("POLYGON ")
+    square = shapely.box(X0, Y0, X0 + 9 * d, Y0 + 7 * d)
+    sq = shapely.to_wkt(square, rounding_precision=-1).removeprefix("POLYGON ")
+    far = shapely.affinity.translate(square, 30 * d, 0)
+    far = shapely.to_wkt(far, rounding_precision=-1).removeprefix("POLYGON ")
     before = [
         shapely.from_wkt(f"MULTIPOLYGON (EMPTY, {sq})"),
         shapely.from_wkt(f"MULTIPOLYGON ({sq}, EMPTY, {far})"),
         shapely.from_wkt(f"MULTIPOLYGON ({sq}, EMPTY)"),
     ]
     assert all(shapely.get_num_geometries(g) >= 2 for g in before)
-    moved = shapely.affinity.translate(shapely.from_wkt(f"POLYGON {sq}"), 3 * d, 2 * d)
+    moved = shapely.affinity.translate(square, 3 * d, 2 * d)
     after = [moved] * len(before)
     i = j = np.arange(len(before))
     got = intersection_areas(_objects(before), _objects(after), i, j)
