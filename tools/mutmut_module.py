@@ -293,10 +293,17 @@ EQUIVALENT: dict[str, str] = {
         "bincount without minlength: every outline has vertices, so the counts already "
         "reach the last pair"
     ),
-    "mapflow_geo.results.changes._overlay.xǁEdgesǁof__mutmut_32": (
-        "break for continue after a batch without edges: never reached, a batch of one or "
-        "more geometries always has edges (its simple or its other polygons)"
-    ),
+    **{
+        name: (
+            "a batch without edges (break for continue; pieces[0] of none): never reached, "
+            "a batch of one or more geometries always has edges (its simple or its other "
+            "polygons)"
+        )
+        for name in (
+            "mapflow_geo.results.changes._overlay.xǁEdgesǁof__mutmut_32",
+            "mapflow_geo.results.changes._overlay.x__edges__mutmut_107",
+        )
+    },
     **{
         f"mapflow_geo.results.changes._overlay.xǁEdgesǁof__mutmut_{n}": (
             "zip(strict=...) over the four edge columns and a batch's first four: same length"
@@ -328,6 +335,15 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (67, 69)
     },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__edges__mutmut_{n}": (
+            "zip(strict=...) over the simple and the other polygons' edges: five columns each"
+        )
+        for n in (111, 113, 114)
+    },
+    "mapflow_geo.results.changes._overlay.x__edges__mutmut_122": (
+        'argsort(kind="STABLE"): numpy reads sort kinds case-insensitively'
+    ),
     "mapflow_geo.results.changes._overlay.x__edges__mutmut_36": (
         "one geometry more in the polygon count of a batch of Polygons: no ring belongs to "
         "it, so each ring's geometry is the same"
@@ -605,6 +621,22 @@ UNSEEABLE: dict[str, str] = {
             *(f"x__beyond__mutmut_{n}" for n in (99, 100, 107, 108)),
             *(f"x__near_and_beyond__mutmut_{n}" for n in (48, 53)),
         )
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__edges__mutmut_{n}": (
+            "edges sorted by owner without a stable sort: a polygon's own edges in another "
+            "order, which the kernel sums over; only float rounding of its sums changes"
+        )
+        for n in (117, 119)
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__ring_edges__mutmut_{n}": (
+            "a ring's orientation measured about another vertex (of the ring, or of another "
+            "ring or geometry of the batch): the shoelace sum does not depend on the origin; "
+            "rounding could flip its sign only for a ring of under ~1e-19 deg² (1e-9 m²), "
+            "which no valid outline has"
+        )
+        for n in (15, 16, 19)
     },
     "mapflow_geo.run.prepare.x_check_budget__mutmut_45": (
         "area >= remaining instead of >: differs only when the geodesic area in m² (a float) "
