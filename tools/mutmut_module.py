@@ -642,6 +642,15 @@ UNSEEABLE: dict[str, str] = {
         )
         for n in (15, 16, 19, 20, 22)
     },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
+            "the scale of the parallel test smaller (a term subtracted): near-parallel "
+            "edges it no longer calls parallel cross within both only when they are also "
+            "within the collinear tolerance, where a vertex of one lies on the other and the "
+            "pair is declined (on, not crossing) either way"
+        )
+        for n in (52, 53, 54)
+    },
     "mapflow_geo.results.changes._overlay.x__ring_edges__mutmut_54": (
         "a ring whose signed area is exactly 0.0 taken as counter-clockwise: a float "
         "equality no ring of a valid outline of positive area reaches"

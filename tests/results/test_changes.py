@@ -501,6 +501,43 @@ def test_an_outline_with_an_empty_part_is_measured_by_its_other_parts():
     np.testing.assert_allclose(got, want, rtol=1e-9)
 
 
+def _kernel_of(before, after):
+    b, a = _objects(before), _objects(after)
+    i = j = np.arange(len(before))
+    eb, ea = Edges.of(b.geoms, i, b.simple), Edges.of(a.geoms, j, a.simple)
+    got = _kernel(eb, ea, i, j, b.bounds[i, 0], b.bounds[i, 1])
+    return got, intersection_areas(b, a, i, j), shapely.area(shapely.intersection(before, after))
+
+
+def test_the_kernel_declines_pairs_with_nearly_collinear_edges():
+    """Outlines turned by 1e-9 rad against each other: every edge lies along its
+    counterpart, horizontal and vertical ones alike (degenerate position, DESIGN.md,
+    *Change detection*, Speed). The kernel declines each pair (NaN) and GEOS measures
+    it."""
+    d = 1.0 / KX
+    before = [shapely.box(X0, Y0, X0 + w * d, Y0 + h * d) for w, h in ((10, 8), (6, 30), (25, 4))]
+    after = [shapely.affinity.rotate(g, 1e-9, use_radians=True) for g in before]
+    kernel, got, want = _kernel_of(before, after)
+    assert np.isnan(kernel).all()
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_the_kernel_answers_parallel_edges_a_hundredth_of_a_millimetre_apart():
+    """Parallel edges 1e-10° apart (about 0.01 mm) are not collinear: the kernel measures
+    the pair itself, GEOS's area, without a floating-point warning."""
+    import warnings
+
+    d = 1.0 / KX
+    before = [shapely.box(X0, Y0, X0 + w * d, Y0 + h * d) for w, h in ((10, 8), (6, 30), (25, 4))]
+    after = [shapely.affinity.translate(g, 1e-10, -1e-10) for g in before]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kernel, got, want = _kernel_of(before, after)
+    assert np.isfinite(kernel).all()
+    np.testing.assert_allclose(kernel, want, rtol=1e-9)
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
 # -- the world --------------------------------------------------------------------------
 @settings(max_examples=12)
 @given(st.integers(0, 2**31 - 1))
