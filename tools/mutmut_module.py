@@ -651,6 +651,10 @@ UNSEEABLE: dict[str, str] = {
         )
         for n in (52, 53, 54)
     },
+    "mapflow_geo.results.changes._overlay.x__kernel__mutmut_81": (
+        "edges whose cross product equals the parallel tolerance exactly (a float "
+        "equality) not called parallel"
+    ),
     "mapflow_geo.results.changes._overlay.x__ring_edges__mutmut_54": (
         "a ring whose signed area is exactly 0.0 taken as counter-clockwise: a float "
         "equality no ring of a valid outline of positive area reaches"
