@@ -345,6 +345,14 @@ EQUIVALENT: dict[str, str] = {
         "the rings' signed areas without minlength: every ring has edges, so the sums "
         "already reach the last ring"
     ),
+    **{
+        f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
+            "the on-edge test blind to one end of an edge (t or u within ε of 0, or of 1): "
+            "a vertex ends one edge and starts the next, so the pair with the ring's other "
+            "edge at that vertex is still on and not crossing, and the pair is declined"
+        )
+        for n in (90, 92, 95, 97)
+    },
     "mapflow_geo.results.changes._overlay.x__edges__mutmut_122": (
         'argsort(kind="STABLE"): numpy reads sort kinds case-insensitively'
     ),
@@ -655,6 +663,12 @@ UNSEEABLE: dict[str, str] = {
         "edges whose cross product equals the parallel tolerance exactly (a float "
         "equality) not called parallel"
     ),
+    **{
+        f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
+            "an edge parameter exactly -ε or 1 + ε taken as on the edge: a float equality"
+        )
+        for n in (89, 91, 94, 96)
+    },
     "mapflow_geo.results.changes._overlay.x__ring_edges__mutmut_54": (
         "a ring whose signed area is exactly 0.0 taken as counter-clockwise: a float "
         "equality no ring of a valid outline of positive area reaches"

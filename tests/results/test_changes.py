@@ -538,6 +538,24 @@ def test_the_kernel_answers_parallel_edges_a_hundredth_of_a_millimetre_apart():
     np.testing.assert_allclose(got, want, rtol=1e-9)
 
 
+def test_the_kernel_declines_pairs_with_a_vertex_on_the_others_edge():
+    """A vertex exactly on the other outline's edge, or on its vertex (degenerate
+    position): the kernel declines the pair (NaN) and GEOS measures it."""
+    d = 1.0 / KX
+    x1, y1 = X0 + 10 * d, Y0 + 8 * d
+    xm = X0 + 5 * d
+    box = shapely.box(X0, Y0, x1, y1)
+    diamond = shapely.Polygon([(xm, Y0), (X0 + 12 * d, Y0 + 4 * d), (xm, Y0 + 12 * d),
+                               (X0 - 2 * d, Y0 + 4 * d)])  # fmt: skip
+    corner = shapely.Polygon([(x1, y1), (x1 + 6 * d, y1 + 1 * d), (x1 - 3 * d, y1 - 5 * d)])
+    before, after = [box, box, diamond], [diamond, corner, box]
+    assert shapely.intersects(shapely.Point(xm, Y0), box.exterior)
+    kernel, got, want = _kernel_of([*before], [*after])
+    assert np.isnan(kernel).all()
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert (want > 0).all()
+
+
 # -- the world --------------------------------------------------------------------------
 @settings(max_examples=12)
 @given(st.integers(0, 2**31 - 1))
