@@ -347,11 +347,12 @@ EQUIVALENT: dict[str, str] = {
     ),
     **{
         f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
-            "the on-edge test blind to one end of an edge (t or u within ε of 0, or of 1): "
+            "the on-edge or crossing test blind to, or counting, one end of an edge (t or u "
+            "within ε of 0, or of 1): "
             "a vertex ends one edge and starts the next, so the pair with the ring's other "
             "edge at that vertex is still on and not crossing, and the pair is declined"
         )
-        for n in (90, 92, 95, 97)
+        for n in (90, 92, 95, 97, 106, 107, 110, 111)
     },
     "mapflow_geo.results.changes._overlay.x__edges__mutmut_122": (
         'argsort(kind="STABLE"): numpy reads sort kinds case-insensitively'
@@ -665,9 +666,10 @@ UNSEEABLE: dict[str, str] = {
     ),
     **{
         f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
-            "an edge parameter exactly -ε or 1 + ε taken as on the edge: a float equality"
+            "an edge parameter exactly at a bound of the on-edge or crossing test (-ε, ε, "
+            "1 - ε, 1 + ε) taken the other way: a float equality"
         )
-        for n in (89, 91, 94, 96)
+        for n in (89, 91, 94, 96, 104, 105, 108, 109)
     },
     "mapflow_geo.results.changes._overlay.x__ring_edges__mutmut_54": (
         "a ring whose signed area is exactly 0.0 taken as counter-clockwise: a float "

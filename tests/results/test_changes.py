@@ -538,6 +538,20 @@ def test_the_kernel_answers_parallel_edges_a_hundredth_of_a_millimetre_apart():
     np.testing.assert_allclose(got, want, rtol=1e-9)
 
 
+@pytest.mark.parametrize("angle", [20.0, 30.0, 65.0])
+def test_the_kernel_answers_a_turned_outline_and_its_copy_moved_obliquely(angle):
+    """An outline turned by ``angle`` and its copy moved 3 m in the direction mirrored
+    to its edges' (cos, −sin): each edge and its copy are parallel but apart, not
+    collinear, so the kernel measures the pair itself, GEOS's area."""
+    a = np.radians(angle)
+    g = shapely.affinity.rotate(shapely.box(-6, -4, 6, 4), angle, origin=(0, 0))
+    g = shapely.affinity.affine_transform(g, [1 / KX, 0, 0, 1 / KX, X0, Y0])
+    moved = shapely.affinity.translate(g, 3 * np.cos(a) / KX, -3 * np.sin(a) / KX)
+    kernel, got, want = _kernel_of([g], [moved])
+    assert np.isfinite(kernel).all() and want[0] > 0
+    np.testing.assert_allclose(kernel, want, rtol=1e-9)
+
+
 def test_the_kernel_declines_pairs_with_a_vertex_on_the_others_edge():
     """A vertex exactly on the other outline's edge, or on its vertex (degenerate
     position): the kernel declines the pair (NaN) and GEOS measures it."""
