@@ -669,7 +669,7 @@ UNSEEABLE: dict[str, str] = {
             "an edge parameter exactly at a bound of the on-edge or crossing test (-ε, ε, "
             "1 - ε, 1 + ε) taken the other way: a float equality"
         )
-        for n in (89, 91, 94, 96, 104, 105, 108, 109)
+        for n in (89, 91, 94, 96, 104, 105, 108, 109, 121)
     },
     "mapflow_geo.results.changes._overlay.x__ring_edges__mutmut_54": (
         "a ring whose signed area is exactly 0.0 taken as counter-clockwise: a float "
