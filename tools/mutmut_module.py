@@ -354,6 +354,27 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (90, 92, 95, 97, 106, 107, 110, 111)
     },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
+            "a crossing's parameter divided by its sign instead of multiplied: the sign is "
+            "±1 wherever a crossing counts (not parallel), and x / ±1 = x · ±1 exactly"
+        )
+        for n in (132, 141)
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
+            "the ray cast counting an end exactly on the other's edge: such an end is on that "
+            "edge and not crossing it, so the pair is declined as degenerate either way"
+        )
+        for n in (149, 159)
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
+            "the ray-cast counts without minlength: every edge meets at least one edge of "
+            "the other polygon, so the counts already reach the last edge"
+        )
+        for n in (172, 181)
+    },
     "mapflow_geo.results.changes._overlay.x__edges__mutmut_122": (
         'argsort(kind="STABLE"): numpy reads sort kinds case-insensitively'
     ),
