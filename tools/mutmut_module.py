@@ -373,7 +373,14 @@ EQUIVALENT: dict[str, str] = {
             "the ray-cast counts without minlength: every edge meets at least one edge of "
             "the other polygon, so the counts already reach the last edge"
         )
-        for n in (172, 181, 196)
+        for n in (172, 181, 196, 212)
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
+            "the pairs' area sums without minlength: every outline of positive area has "
+            "edges, so every pair, the last too, has terms"
+        )
+        for n in (221, 233)
     },
     "mapflow_geo.results.changes._overlay.x__edges__mutmut_122": (
         'argsort(kind="STABLE"): numpy reads sort kinds case-insensitively'
@@ -698,7 +705,7 @@ UNSEEABLE: dict[str, str] = {
             "lies in [0, 1]; only float noise of about 1e-16 goes past, and the area moves "
             "by that rounding"
         )
-        for n in (185, 186, 198, 201, 202)
+        for n in (185, 186, 198, 201, 202, 214)
     },
     "mapflow_geo.results.changes._overlay.x__ring_edges__mutmut_54": (
         "a ring whose signed area is exactly 0.0 taken as counter-clockwise: a float "
