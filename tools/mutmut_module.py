@@ -377,11 +377,14 @@ EQUIVALENT: dict[str, str] = {
     },
     **{
         f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
-            "the pairs' area sums without minlength: every outline of positive area has "
-            "edges, so every pair, the last too, has terms"
+            "the pairs' area or degeneracy sums without minlength: every outline of positive "
+            "area has edges, so every pair, the last too, has terms"
         )
-        for n in (221, 233)
+        for n in (221, 233, 244)
     },
+    "mapflow_geo.results.changes._overlay.x__used__mutmut_5": (
+        "bincount without minlength: the positions of the non-zero counts are the same"
+    ),
     "mapflow_geo.results.changes._overlay.x__edges__mutmut_122": (
         'argsort(kind="STABLE"): numpy reads sort kinds case-insensitively'
     ),
