@@ -385,6 +385,14 @@ EQUIVALENT: dict[str, str] = {
     "mapflow_geo.results.changes._overlay.x__used__mutmut_5": (
         "bincount without minlength: the positions of the non-zero counts are the same"
     ),
+    **{
+        f"mapflow_geo.results.changes._overlay.x_intersection_areas__mutmut_{n}": (
+            "the kernel's steps cut elsewhere (one step, steps of one edge pair, a first step "
+            "of one pair): each pair's terms are summed on their own in the same order, so "
+            "every area is the same; only memory and speed change"
+        )
+        for n in (29, 36, 37, 38, 39, 40)
+    },
     "mapflow_geo.results.changes._overlay.x__edges__mutmut_122": (
         'argsort(kind="STABLE"): numpy reads sort kinds case-insensitively'
     ),
@@ -709,6 +717,14 @@ UNSEEABLE: dict[str, str] = {
             "by that rounding"
         )
         for n in (185, 186, 198, 201, 202, 214)
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x_intersection_areas__mutmut_{n}": (
+            "the pair's coordinates shifted to another corner of its bounds (or a latitude "
+            "as the x origin): the shoelace sums do not depend on the origin; only float "
+            "rounding changes, far below any area compared"
+        )
+        for n in (24, 25)
     },
     **{
         f"mapflow_geo.results.changes._overlay.x_intersection_areas__mutmut_{n}": (
