@@ -734,6 +734,20 @@ UNSEEABLE: dict[str, str] = {
         )
         for n in (21, 22, 45, 61)
     },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
+            "the collinear test's cross product with a division: it stops flagging "
+            "overlapping parallel edges (whose shared vertex on the other's edge declines the "
+            "pair anyway), or flags parallel edges apart only within 1e-16 of a quotient "
+            "that coordinates rounded to 7e-15° cannot reach"
+        )
+        for n in (119, 120)
+    },
+    "mapflow_geo.results.changes._overlay.x__kernel__mutmut_246": (
+        "a pair declined only with two bad edge pairs: a vertex on the other's edge is bad "
+        "for both its edges unless it lies within ε of the shorter's length and beyond ε of "
+        "the longer's, under 1e-17° for real edges, below the coordinates' float resolution"
+    ),
     "mapflow_geo.results.changes._overlay.x__ring_edges__mutmut_54": (
         "a ring whose signed area is exactly 0.0 taken as counter-clockwise: a float "
         "equality no ring of a valid outline of positive area reaches"
