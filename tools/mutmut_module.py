@@ -296,10 +296,17 @@ EQUIVALENT: dict[str, str] = {
         "bincount without minlength: every outline has vertices, so the counts already "
         "reach the last pair"
     ),
-    "mapflow_geo.results.changes._overlay.xǁEdgesǁof__mutmut_32": (
-        "break for continue after a batch without edges: never reached, a batch of one or "
-        "more geometries always has edges (its simple or its other polygons)"
-    ),
+    **{
+        name: (
+            "a batch without edges (break for continue; pieces[0] of none): never reached, "
+            "a batch of one or more geometries always has edges (its simple or its other "
+            "polygons)"
+        )
+        for name in (
+            "mapflow_geo.results.changes._overlay.xǁEdgesǁof__mutmut_32",
+            "mapflow_geo.results.changes._overlay.x__edges__mutmut_107",
+        )
+    },
     **{
         f"mapflow_geo.results.changes._overlay.xǁEdgesǁof__mutmut_{n}": (
             "zip(strict=...) over the four edge columns and a batch's first four: same length"
@@ -319,11 +326,83 @@ EQUIVALENT: dict[str, str] = {
     },
     **{
         f"mapflow_geo.results.changes._overlay.x__edges__mutmut_{n}": (
-            "the ring offsets kept as shapely's int32: they are only differenced and "
-            "counted, and every offset already fits in int32"
+            "shapely's ragged offsets kept as its int32: they are only differenced, "
+            "counted and used as indices, and every offset already fits in int32"
         )
-        for n in (27, 29)
+        for n in (27, 29, 39, 41, 45, 47, 51, 53)
     },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__edges__mutmut_{n}": (
+            "the rings' exterior flags as a float array: compared with != to a boolean, "
+            "1.0 and 0.0 read as True and False"
+        )
+        for n in (67, 69)
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__edges__mutmut_{n}": (
+            "zip(strict=...) over the simple and the other polygons' edges: five columns each"
+        )
+        for n in (111, 113, 114)
+    },
+    "mapflow_geo.results.changes._overlay.x__ring_edges__mutmut_51": (
+        "the rings' signed areas without minlength: every ring has edges, so the sums "
+        "already reach the last ring"
+    ),
+    **{
+        f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
+            "the on-edge or crossing test blind to, or counting, one end of an edge (t or u "
+            "within ε of 0, or of 1): "
+            "a vertex ends one edge and starts the next, so the pair with the ring's other "
+            "edge at that vertex is still on and not crossing, and the pair is declined"
+        )
+        for n in (90, 92, 95, 97, 106, 107, 110, 111)
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
+            "a crossing's parameter divided by its sign instead of multiplied: the sign is "
+            "±1 wherever a crossing counts (not parallel), and x / ±1 = x · ±1 exactly"
+        )
+        for n in (132, 141)
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
+            "the ray cast counting an end exactly on the other's edge: such an end is on that "
+            "edge and not crossing it, so the pair is declined as degenerate either way"
+        )
+        for n in (149, 159)
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
+            "the ray-cast counts without minlength: every edge meets at least one edge of "
+            "the other polygon, so the counts already reach the last edge"
+        )
+        for n in (172, 181, 196, 212)
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
+            "the pairs' area or degeneracy sums without minlength: every outline of positive "
+            "area has edges, so every pair, the last too, has terms"
+        )
+        for n in (221, 233, 244)
+    },
+    "mapflow_geo.results.changes._overlay.x__used__mutmut_5": (
+        "bincount without minlength: the positions of the non-zero counts are the same"
+    ),
+    **{
+        f"mapflow_geo.results.changes._overlay.x_intersection_areas__mutmut_{n}": (
+            "the kernel's steps cut elsewhere (one step, steps of one edge pair, a first step "
+            "of one pair): each pair's terms are summed on their own in the same order, so "
+            "every area is the same; only memory and speed change"
+        )
+        for n in (29, 36, 37, 38, 39, 40, 41, 56, 57, 58, 59)
+    },
+    "mapflow_geo.results.changes._overlay.x__edges__mutmut_122": (
+        'argsort(kind="STABLE"): numpy reads sort kinds case-insensitively'
+    ),
+    "mapflow_geo.results.changes._overlay.x__edges__mutmut_36": (
+        "one geometry more in the polygon count of a batch of Polygons: no ring belongs to "
+        "it, so each ring's geometry is the same"
+    ),
     "mapflow_geo.results.changes._overlay.xǁEdgesǁof__mutmut_45": (
         "each batch's edge counts assigned instead of added: a batch writes only its own "
         "geometries' slice, still zero"
@@ -635,6 +714,84 @@ UNSEEABLE: dict[str, str] = {
             *(f"x__near_and_beyond__mutmut_{n}" for n in (48, 53)),
         )
     },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__edges__mutmut_{n}": (
+            "edges sorted by owner without a stable sort: a polygon's own edges in another "
+            "order, which the kernel sums over; only float rounding of its sums changes"
+        )
+        for n in (117, 119)
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__ring_edges__mutmut_{n}": (
+            "a ring's orientation measured about another vertex (of the ring, or of another "
+            "ring or geometry of the batch): the shoelace sum does not depend on the origin; "
+            "rounding could flip its sign only for a ring of under ~1e-19 deg² (1e-9 m²), "
+            "which no valid outline has"
+        )
+        for n in (15, 16, 19, 20, 22)
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
+            "the scale of the parallel test smaller (a term subtracted): near-parallel "
+            "edges it no longer calls parallel cross within both only when they are also "
+            "within the collinear tolerance, where a vertex of one lies on the other and the "
+            "pair is declined (on, not crossing) either way"
+        )
+        for n in (52, 53, 54)
+    },
+    "mapflow_geo.results.changes._overlay.x__kernel__mutmut_81": (
+        "edges whose cross product equals the parallel tolerance exactly (a float "
+        "equality) not called parallel"
+    ),
+    **{
+        f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
+            "an edge parameter exactly at a bound of the on-edge or crossing test (-ε, ε, "
+            "1 - ε, 1 + ε) taken the other way: a float equality"
+        )
+        for n in (89, 91, 94, 96, 104, 105, 108, 109, 121)
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
+            "an edge's inside share not clipped to [0, 1] (or clipped at 2): the exact share "
+            "lies in [0, 1]; only float noise of about 1e-16 goes past, and the area moves "
+            "by that rounding"
+        )
+        for n in (185, 186, 198, 201, 202, 214)
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x_intersection_areas__mutmut_{n}": (
+            "the pair's coordinates shifted to another corner of its bounds (or a latitude "
+            "as the x origin): the shoelace sums do not depend on the origin; only float "
+            "rounding changes, far below any area compared"
+        )
+        for n in (24, 25)
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x_intersection_areas__mutmut_{n}": (
+            "pairs routed to GEOS instead of the kernel (every pair, the first, or those of "
+            "exactly _MAX_EDGE_PAIRS edge pairs): GEOS gives the same areas up to float "
+            "rounding; only slower"
+        )
+        for n in (21, 22, 45, 61)
+    },
+    **{
+        f"mapflow_geo.results.changes._overlay.x__kernel__mutmut_{n}": (
+            "the collinear test's cross product with a division: it stops flagging "
+            "overlapping parallel edges (whose shared vertex on the other's edge declines the "
+            "pair anyway), or flags parallel edges apart only within 1e-16 of a quotient "
+            "that coordinates rounded to 7e-15° cannot reach"
+        )
+        for n in (119, 120)
+    },
+    "mapflow_geo.results.changes._overlay.x__kernel__mutmut_246": (
+        "a pair declined only with two bad edge pairs: a vertex on the other's edge is bad "
+        "for both its edges unless it lies within ε of the shorter's length and beyond ε of "
+        "the longer's, under 1e-17° for real edges, below the coordinates' float resolution"
+    ),
+    "mapflow_geo.results.changes._overlay.x__ring_edges__mutmut_54": (
+        "a ring whose signed area is exactly 0.0 taken as counter-clockwise: a float "
+        "equality no ring of a valid outline of positive area reaches"
+    ),
     "mapflow_geo.run.prepare.x_check_budget__mutmut_45": (
         "area >= remaining instead of >: differs only when the geodesic area in m² (a float) "
         "equals the integer m² the service reports"

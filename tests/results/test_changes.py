@@ -477,6 +477,99 @@ def test_the_kernel_answers_pairs_in_general_position_itself():
     assert (want > 0).sum() > n // 2 and (want == 0).any()  # overlapping and apart
 
 
+def test_an_outline_with_an_empty_part_is_measured_by_its_other_parts():
+    """A multi-part outline may carry an empty part (WKT and WKB allow one, and shapely
+    keeps it): its intersection areas are those of its other parts, GEOS's, whether the
+    empty part comes first, between or last (of the last outline too)."""
+    d = 1.0 / KX
+    square = shapely.box(X0, Y0, X0 + 9 * d, Y0 + 7 * d)
+    sq = shapely.to_wkt(square, rounding_precision=-1).removeprefix("POLYGON ")
+    far = shapely.affinity.translate(square, 30 * d, 0)
+    far = shapely.to_wkt(far, rounding_precision=-1).removeprefix("POLYGON ")
+    before = [
+        shapely.from_wkt(f"MULTIPOLYGON (EMPTY, {sq})"),
+        shapely.from_wkt(f"MULTIPOLYGON ({sq}, EMPTY, {far})"),
+        shapely.from_wkt(f"MULTIPOLYGON ({sq}, EMPTY)"),
+    ]
+    assert all(shapely.get_num_geometries(g) >= 2 for g in before)
+    moved = shapely.affinity.translate(square, 3 * d, 2 * d)
+    after = [moved] * len(before)
+    i = j = np.arange(len(before))
+    got = intersection_areas(_objects(before), _objects(after), i, j)
+    want = shapely.area(shapely.intersection(before, after))
+    assert (want > 0).all()
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+def _kernel_of(before, after):
+    b, a = _objects(before), _objects(after)
+    i = j = np.arange(len(before))
+    eb, ea = Edges.of(b.geoms, i, b.simple), Edges.of(a.geoms, j, a.simple)
+    got = _kernel(eb, ea, i, j, b.bounds[i, 0], b.bounds[i, 1])
+    return got, intersection_areas(b, a, i, j), shapely.area(shapely.intersection(before, after))
+
+
+def test_the_kernel_declines_pairs_with_nearly_collinear_edges():
+    """Outlines turned by 1e-9 rad against each other: every edge lies along its
+    counterpart, horizontal and vertical ones alike (degenerate position, DESIGN.md,
+    *Change detection*, Speed). The kernel declines each pair (NaN) and GEOS measures
+    it."""
+    d = 1.0 / KX
+    before = [shapely.box(X0, Y0, X0 + w * d, Y0 + h * d) for w, h in ((10, 8), (6, 30), (25, 4))]
+    after = [shapely.affinity.rotate(g, 1e-9, use_radians=True) for g in before]
+    kernel, got, want = _kernel_of(before, after)
+    assert np.isnan(kernel).all()
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_the_kernel_answers_parallel_edges_a_hundredth_of_a_millimetre_apart():
+    """Parallel edges 1e-10° apart (about 0.01 mm) are not collinear: the kernel measures
+    the pair itself, GEOS's area, without a floating-point warning."""
+    import warnings
+
+    d = 1.0 / KX
+    before = [shapely.box(X0, Y0, X0 + w * d, Y0 + h * d) for w, h in ((10, 8), (6, 30), (25, 4))]
+    after = [shapely.affinity.translate(g, 1e-10, -1e-10) for g in before]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kernel, got, want = _kernel_of(before, after)
+    assert np.isfinite(kernel).all()
+    np.testing.assert_allclose(kernel, want, rtol=1e-9)
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+@pytest.mark.parametrize("angle", [20.0, 30.0, 65.0])
+def test_the_kernel_answers_a_turned_outline_and_its_copy_moved_obliquely(angle):
+    """An outline turned by ``angle`` and its copy moved 3 m in the direction mirrored
+    to its edges' (cos, −sin): each edge and its copy are parallel but apart, not
+    collinear, so the kernel measures the pair itself, GEOS's area."""
+    a = np.radians(angle)
+    g = shapely.affinity.rotate(shapely.box(-6, -4, 6, 4), angle, origin=(0, 0))
+    g = shapely.affinity.affine_transform(g, [1 / KX, 0, 0, 1 / KX, X0, Y0])
+    moved = shapely.affinity.translate(g, 3 * np.cos(a) / KX, -3 * np.sin(a) / KX)
+    kernel, got, want = _kernel_of([g], [moved])
+    assert np.isfinite(kernel).all() and want[0] > 0
+    np.testing.assert_allclose(kernel, want, rtol=1e-9)
+
+
+def test_the_kernel_declines_pairs_with_a_vertex_on_the_others_edge():
+    """A vertex exactly on the other outline's edge, or on its vertex (degenerate
+    position): the kernel declines the pair (NaN) and GEOS measures it."""
+    d = 1.0 / KX
+    x1, y1 = X0 + 10 * d, Y0 + 8 * d
+    xm = X0 + 5 * d
+    box = shapely.box(X0, Y0, x1, y1)
+    diamond = shapely.Polygon([(xm, Y0), (X0 + 12 * d, Y0 + 4 * d), (xm, Y0 + 12 * d),
+                               (X0 - 2 * d, Y0 + 4 * d)])  # fmt: skip
+    corner = shapely.Polygon([(x1, y1), (x1 + 6 * d, y1 + 1 * d), (x1 - 3 * d, y1 - 5 * d)])
+    before, after = [box, box, diamond], [diamond, corner, box]
+    assert shapely.intersects(shapely.Point(xm, Y0), box.exterior)
+    kernel, got, want = _kernel_of([*before], [*after])
+    assert np.isnan(kernel).all()
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert (want > 0).all()
+
+
 # -- the world --------------------------------------------------------------------------
 @settings(max_examples=12)
 @given(st.integers(0, 2**31 - 1))
