@@ -445,14 +445,14 @@ EQUIVALENT: dict[str, str] = {
         f"mapflow_geo.run.store.x__tiles__mutmut_{n}": (
             "zip(strict=...) over columns of one frame: same length"
         )
-        for n in (33, 36, 40, 62, 66, 74)
+        for n in (34, 37, 41, 63, 67, 75)
     },
     **{
         f"mapflow_geo.run.store.x__tiles__mutmut_{n}": (
             "a processing's messages looked up with another default: a missing key gives "
             "[] through `or []` either way"
         )
-        for n in (53, 55)
+        for n in (54, 56)
     },
     "mapflow_geo.run.store.x_apply_stored_plan__mutmut_12": (
         "the stored plan with the same keys rebuilt instead of returned: it is this plan "
@@ -645,7 +645,7 @@ UNSEEABLE: dict[str, str] = {
         )
         for n in (22, 32)
     },
-    "mapflow_geo.run.store.x__tiles__mutmut_49": (
+    "mapflow_geo.run.store.x__tiles__mutmut_50": (
         "a tile with no download and an OK processing shown with its processing's messages: "
         "the simulator gives an OK processing no messages"
     ),

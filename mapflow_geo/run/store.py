@@ -197,7 +197,9 @@ def _tiles(plan: gpd.GeoDataFrame, procs: pd.DataFrame, downloads: list) -> gpd.
     by_key = procs.set_index("key")
     tiles = plan.copy()
     tiles["processing_id"] = tiles["processing_key"].map(by_key["processing_id"])
-    proc_status = tiles["processing_key"].map(by_key["status"]).fillna(RunStatus.PLANNED.value)
+    proc_status = (  # object: no processing recorded maps every tile to NaN (float)
+        tiles["processing_key"].map(by_key["status"]).astype(object).fillna(RunStatus.PLANNED.value)
+    )
     tiles["status"] = [
         tile_status.get(t, (s,))[0]
         for t, s in zip(tiles["tile_id"].astype(str), proc_status, strict=False)

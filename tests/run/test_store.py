@@ -497,6 +497,7 @@ def test_answers_without_objects_store_no_file_and_count_none(tmp_path):
     assert len(res.features) == 0 and len(open_run(tmp_path, progress=False).features) == 0
 
 
+@pytest.mark.filterwarnings("error::pandas.errors.Pandas4Warning")
 def test_a_run_stopped_before_its_first_processing_reopens_as_planned(tmp_path, monkeypatch):
     """Killed (simulated: the journal's first write of the planned processings raises, as
     in the re-plan crash tests) once the inputs are written and before any processing is
