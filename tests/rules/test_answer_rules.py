@@ -16,6 +16,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pyarrow.parquet as pq
+import pyproj
 import pytest
 import shapely
 from hypothesis import assume, event, given, settings
@@ -131,6 +132,27 @@ def test_a_sliver_beside_an_object_is_a_fragment_not_a_new_object(after_geoms):
     assert (ch["change"] == "new").sum() == 0, ch[["before_id", "after_id", "change"]]
     assert len(ch) == 1
     assert sorted(np.atleast_1d(ch["after_id"].iloc[0])) == ["a0", "a1"]
+
+
+def test_within_the_tolerance_includes_it_a_fragment_touching_at_a_tolerance_of_zero():
+    """Rule step 2 at its bound: "within ``tolerance_m``" includes the tolerance itself,
+    so with ``tolerance_m=0`` a sliver that touches the old outline (distance exactly 0)
+    is a fragment of it. The house shrank by 1 m on its east side and a 2 m² sliver
+    (at most ``area_change_m2``) sits on the old east wall, 1 m from the new outline
+    (so no piece of its own side): it joins the house's group, which is unchanged
+    (IoU 90 / 102 ≥ 0.8, area change 8 m² ≤ 10 %). Wrong rule caught: "within" read
+    as strictly closer (the sliver reported ``new``)."""
+    old = _rect(0, 0, 10, 10)
+    new, sliver = _rect(0, 0, 9, 10), _rect(10, 0, 10.2, 10)
+    geod = pyproj.Geod(ellps="WGS84")
+    sliver_m2 = abs(geod.geometry_area_perimeter(sliver)[0])
+    assert shapely.distance(sliver, old) == 0.0 and not shapely.intersects(sliver, new)
+    assert 1.0 < sliver_m2 <= 5.0 < abs(geod.geometry_area_perimeter(new)[0])
+    before, after = _frame(["b"], [old]), _frame(["a0", "a1"], [new, sliver])
+    ch = changes(before, after, tolerance_m=0.0)
+    assert len(ch) == 1, ch[["before_id", "after_id", "change"]]
+    assert sorted(np.atleast_1d(ch["after_id"].iloc[0])) == ["a0", "a1"]
+    assert ch["change"].iloc[0] == "unchanged"
 
 
 @pytest.mark.parametrize("width", [2.5, 3.0])
