@@ -691,13 +691,27 @@ UNSEEABLE: dict[str, str] = {
         "areas differing by exactly the filter's bound (a float) left to the overlay"
     ),
     **{
-        f"mapflow_geo.results.changes._rule.x__beyond__mutmut_{n}": (
-            "the group's local frame centred elsewhere (its scale, the latitude's, unchanged): "
-            "lengths and areas do not depend on the origin; only float rounding of "
-            "coordinates thousands of km long changes them, by under 1e-6 m²"
+        f"mapflow_geo.results.changes._rule.{name}": (
+            "the group's (or the lone object's) local frame centred elsewhere (its scale, the "
+            "latitude's, unchanged): lengths, distances and areas do not depend on the "
+            "origin; only float rounding of coordinates thousands of km long changes them, "
+            "by under 1e-6 m"
         )
-        for n in (24, 25, 26, 27, 28)
+        for name in (
+            *(f"x__beyond__mutmut_{n}" for n in (24, 25, 26, 27, 28)),
+            *(f"x__local_pairs__mutmut_{n}" for n in (2, 3, 4, 5, 6)),
+        )
     },
+    "mapflow_geo.results.changes._rule.x__near_and_beyond__mutmut_36": (
+        "a lone object small when its area is below area_change_m2, not at it: differs only "
+        "for an area in the object's own local frame exactly equal to the threshold (a "
+        "float equality of a projected area; 0 m² objects are thin either way)"
+    ),
+    "mapflow_geo.results.changes._rule.x__near_and_beyond__mutmut_39": (
+        "a lone object thin when its mean width is below tolerance_m, not at it: differs "
+        "only for 2 · area exactly tolerance · perimeter in the object's own local frame (a "
+        "float equality of projected lengths; at tolerance 0 only a 0 m² object, small anyway)"
+    ),
     "mapflow_geo.results.changes._rule.x__beyond__mutmut_88": (
         "the vertex shortcut never settling a pair: the buffers measure it instead and find "
         "nothing beyond the tolerance either, but for a corner vertex between the true "
