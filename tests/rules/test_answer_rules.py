@@ -332,6 +332,34 @@ def test_an_extension_counts_by_its_share_of_the_area_and_beyond_the_tolerance(d
     assert ch["area_change_m2"].iloc[0] == pytest.approx(20 * depth, rel=5e-3)
 
 
+@pytest.mark.parametrize("side", ["split", "merge"])
+def test_a_house_split_by_a_passage_or_two_joined_over_one_is_modified(side):
+    """Rule step 4 for a group of several objects: a 20 × 20 m house rebuilt as two
+    wings with a 4 m passage between them (a 1:2 group), or two such wings joined over
+    the passage (2:1). Every corner of either side lies on the other side's outline, yet
+    the passage (80 m², 20 %) is 2 m beyond the tolerance of the other side along 20 m
+    (40 m² > ``area_change_m2``): the group is ``modified``, measured with shapely in
+    metres here. Wrong rule caught: a group of several objects taken as unchanged when
+    its corners lie within the tolerance of the other side (the outline's vertices only
+    compared)."""
+    whole = shapely.box(0, 0, 20, 20)
+    wings = [shapely.box(0, 0, 20, 8), shapely.box(0, 12, 20, 20)]
+    one, two = whole, shapely.union_all(wings)
+    assert shapely.hausdorff_distance(one, two) <= 1.0  # every vertex near the other side
+    beyond = max(one.difference(two.buffer(1.0)).area, two.difference(one.buffer(1.0)).area)
+    delta = abs(one.area - two.area)
+    assert beyond > 5.0 and delta > max(5.0, 0.10 * max(one.area, two.area))
+    ones, twos = [_rect(*one.bounds)], [_rect(*w.bounds) for w in wings]
+    before, after = (ones, twos) if side == "split" else (twos, ones)
+    ch = changes(_frame([f"b{k}" for k in range(len(before))], before),
+                 _frame([f"a{k}" for k in range(len(after))], after))  # fmt: skip
+    assert len(ch) == 1, ch[["before_id", "after_id", "change"]]
+    assert ch["change"].iloc[0] == "modified"
+    assert ch["area_change_m2"].iloc[0] == pytest.approx(
+        two.area - one.area if side == "split" else one.area - two.area, rel=5e-3
+    )
+
+
 # ------------------------------------------------------------------------ monitoring
 def _areas() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
