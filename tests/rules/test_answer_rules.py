@@ -134,25 +134,38 @@ def test_a_sliver_beside_an_object_is_a_fragment_not_a_new_object(after_geoms):
     assert sorted(np.atleast_1d(ch["after_id"].iloc[0])) == ["a0", "a1"]
 
 
-def test_within_the_tolerance_includes_it_a_fragment_touching_at_a_tolerance_of_zero():
+@pytest.mark.parametrize(
+    ("after_m", "change"),
+    [
+        # the house shrank by 1 m on its east side; a 2 m² sliver sits on the old east
+        # wall, 1 m from the new outline: a fragment of the old house (IoU 90 / 102,
+        # -8 %: unchanged)
+        ([(0, 0, 9, 10), (10, 0, 10.2, 10)], "unchanged"),
+        # the house extended 2 m north; a 4 m² sliver sits on its new north wall, 2 m
+        # from the old outline: a piece of the new house (+24 %, all of it beyond the
+        # old outline: modified)
+        ([(0, 0, 10, 12), (0, 12, 10, 12.4)], "modified"),
+    ],
+    ids=["fragment", "piece"],
+)
+def test_within_the_tolerance_includes_it_a_sliver_touching_at_a_tolerance_of_zero(after_m, change):
     """Rule step 2 at its bound: "within ``tolerance_m``" includes the tolerance itself,
-    so with ``tolerance_m=0`` a sliver that touches the old outline (distance exactly 0)
-    is a fragment of it. The house shrank by 1 m on its east side and a 2 m² sliver
-    (at most ``area_change_m2``) sits on the old east wall, 1 m from the new outline
-    (so no piece of its own side): it joins the house's group, which is unchanged
-    (IoU 90 / 102 ≥ 0.8, area change 8 m² ≤ 10 %). Wrong rule caught: "within" read
-    as strictly closer (the sliver reported ``new``)."""
+    so with ``tolerance_m=0`` a sliver (at most ``area_change_m2``) that touches an
+    outline (distance exactly 0) is a fragment of the other side's object, or a piece of
+    its own side's, and joins its group. Wrong rule caught: "within" read as strictly
+    closer (the sliver reported ``new``)."""
     old = _rect(0, 0, 10, 10)
-    new, sliver = _rect(0, 0, 9, 10), _rect(10, 0, 10.2, 10)
+    house, sliver = (_rect(*r) for r in after_m)
     geod = pyproj.Geod(ellps="WGS84")
     sliver_m2 = abs(geod.geometry_area_perimeter(sliver)[0])
-    assert shapely.distance(sliver, old) == 0.0 and not shapely.intersects(sliver, new)
-    assert 1.0 < sliver_m2 <= 5.0 < abs(geod.geometry_area_perimeter(new)[0])
-    before, after = _frame(["b"], [old]), _frame(["a0", "a1"], [new, sliver])
+    assert 1.0 < sliver_m2 <= 5.0 < abs(geod.geometry_area_perimeter(house)[0])
+    assert not shapely.intersects(sliver, house.union(old).buffer(-1e-9))  # no overlap
+    assert min(shapely.distance(sliver, old), shapely.distance(sliver, house)) == 0.0
+    before, after = _frame(["b"], [old]), _frame(["a0", "a1"], [house, sliver])
     ch = changes(before, after, tolerance_m=0.0)
     assert len(ch) == 1, ch[["before_id", "after_id", "change"]]
     assert sorted(np.atleast_1d(ch["after_id"].iloc[0])) == ["a0", "a1"]
-    assert ch["change"].iloc[0] == "unchanged"
+    assert ch["change"].iloc[0] == change
 
 
 @pytest.mark.parametrize("width", [2.5, 3.0])
