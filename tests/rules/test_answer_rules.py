@@ -15,6 +15,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pyproj
 import pytest
@@ -166,6 +167,88 @@ def test_within_the_tolerance_includes_it_a_sliver_touching_at_a_tolerance_of_ze
     assert len(ch) == 1, ch[["before_id", "after_id", "change"]]
     assert sorted(np.atleast_1d(ch["after_id"].iloc[0])) == ["a0", "a1"]
     assert ch["change"].iloc[0] == change
+
+
+def _groups_by_rule(houses: dict, slivers: dict, tol: float = 1.0) -> dict:
+    """Each sliver (metres) joined to the nearest house within ``tol``: house → its
+    slivers."""
+    out = {name: [] for name in houses}
+    for s, g in slivers.items():
+        dist = {h: shapely.distance(g, hg) for h, hg in houses.items()}
+        nearest = min(dist, key=dist.get)
+        assert dist[nearest] <= tol
+        out[nearest].append(s)
+    return out
+
+
+@pytest.mark.parametrize("side", ["after", "before", "before+far-new"])
+def test_a_fragment_near_two_objects_joins_the_nearest_only(side):
+    """Rule step 2: a fragment joins the group of the *nearest* object of the other side.
+    Two unchanged 10 × 16 m houses 1.5 m apart; thin 6 m² slivers (0.4 × 15 m, wholly
+    within the tolerance of the houses; too large to be pieces of their own side): one
+    west of the first house, one in the gap (0.3 m from the first, 0.8 m from the
+    second), one east of the second. Each house's group takes its own slivers and stays
+    apart from the other's. The slivers drawn on the after side or on the before side
+    (with or without a new house far off, which is linked to nothing). Wrong rules
+    caught: a sliver in the gap joining both houses (their groups merged), a fragment
+    lost when it is not the first lone object, the before side's fragments not looked for
+    when the after side has no lone object or none near."""
+    houses = {"x": shapely.box(0, 0, 10, 16), "y": shapely.box(11.5, 0, 21.5, 16)}
+    slivers = {
+        "t": shapely.box(-0.7, 0.5, -0.3, 15.5),
+        "s": shapely.box(10.3, 0.5, 10.7, 15.5),
+        "u": shapely.box(21.8, 0.5, 22.2, 15.5),
+    }
+    want = _groups_by_rule(houses, slivers)
+    assert want == {"x": ["t", "s"], "y": ["u"]}  # the gap's sliver is nearer x
+    cover = shapely.union_all(list(houses.values())).buffer(1.0)
+    for g in slivers.values():  # thin, not small (so no piece of its own side), covered
+        assert 2 * g.area / g.length <= 1.0 and g.area > 5.0 >= g.difference(cover).area
+    plain = _frame(list(houses), [_rect(*g.bounds) for g in houses.values()])
+    names = [*houses, *slivers]
+    full = _frame(names, [_rect(*g.bounds) for g in [*houses.values(), *slivers.values()]])
+    before, after = (plain, full) if side == "after" else (full, plain)
+    if side == "before+far-new":
+        after = pd.concat([after, _frame(["far"], [_rect(500, 500, 510, 510)])])
+    ch = changes(before, after)
+    own, other = ("before_id", "after_id") if side == "after" else ("after_id", "before_id")
+    kept = ch[ch[own].isin(list(houses))]
+    got = {
+        row[own]: sorted(set(np.atleast_1d(row[other])) - {row[own]}) for _, row in kept.iterrows()
+    }
+    assert got == {h: sorted(s) for h, s in want.items()}, ch[["before_id", "after_id", "change"]]
+    assert (kept["change"] == "unchanged").all()
+    rest = ch.drop(index=kept.index)
+    assert list(rest["after_id"]) == (["far"] if side == "before+far-new" else [])
+    assert (rest["change"] == "new").all()
+
+
+def test_a_piece_near_two_objects_of_its_side_joins_the_nearest_only():
+    """Rule step 2, second half: a piece (at most ``area_change_m2``, linked to nothing,
+    more than the tolerance from the other side) joins the group of the *nearest* object
+    of its own side. Two houses extended towards each other and outwards, each with a
+    4 m² sliver 0.3 m off its outer wall, and one in the gap between them (0.3 m from the
+    first, 0.5 m from the second), all more than 1 m from the old outlines. Wrong rules
+    caught: the sliver in the gap joining both houses (their groups merged); a piece lost
+    when it is not the first."""
+    old = {"x": shapely.box(0, 0, 10, 10), "y": shapely.box(14, 0, 24, 10)}
+    new = {"x": shapely.box(-2, 0, 12, 10), "y": shapely.box(13.2, 0, 26, 10)}
+    slivers = {
+        "t": shapely.box(-2.7, 0, -2.3, 10),
+        "s": shapely.box(12.3, 0, 12.7, 10),
+        "u": shapely.box(26.3, 0, 26.7, 10),
+    }
+    assert all(shapely.distance(g, o) > 1.0 for g in slivers.values() for o in old.values())
+    want = _groups_by_rule(new, slivers)
+    assert want == {"x": ["t", "s"], "y": ["u"]}
+    before = _frame(list(old), [_rect(*g.bounds) for g in old.values()])
+    after = _frame([*new, *slivers], [_rect(*g.bounds) for g in [*new.values(), *slivers.values()]])
+    ch = changes(before, after)
+    got = {
+        row["before_id"]: sorted(set(np.atleast_1d(row["after_id"])) - {row["before_id"]})
+        for _, row in ch.iterrows()
+    }
+    assert got == {h: sorted(s) for h, s in want.items()}, ch[["before_id", "after_id", "change"]]
 
 
 @pytest.mark.parametrize("width", [2.5, 3.0])
