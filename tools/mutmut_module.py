@@ -712,10 +712,20 @@ UNSEEABLE: dict[str, str] = {
         "only for 2 · area exactly tolerance · perimeter in the object's own local frame (a "
         "float equality of projected lengths; at tolerance 0 only a 0 m² object, small anyway)"
     ),
-    "mapflow_geo.results.changes._rule.x__beyond__mutmut_88": (
-        "the vertex shortcut never settling a pair: the buffers measure it instead and find "
-        "nothing beyond the tolerance either, but for a corner vertex between the true "
-        "tolerance and the 4-segment buffer's chord (under 0.1 m²)"
+    **{
+        f"mapflow_geo.results.changes._rule.x__beyond__mutmut_{n}": (
+            "the vertex shortcut never settling a pair (False or None, read as False, "
+            "stored): the buffers measure it instead and find nothing beyond the tolerance "
+            "either, but for a corner vertex between the true tolerance and the 4-segment "
+            "buffer's chord (under 0.1 m²)"
+        )
+        for n in (86, 88)
+    },
+    "mapflow_geo.results.changes._rule.x__beyond__mutmut_80": (
+        "the vertex shortcut for a Hausdorff distance below the tolerance, not at it: "
+        "differs only at an exact float equality of a distance in the group's local frame "
+        "(at tolerance 0: outlines on each other's vertices, where the buffers find 0 m² "
+        "up to rounding too)"
     ),
     **{
         f"mapflow_geo.results.changes._rule.{name}": (
