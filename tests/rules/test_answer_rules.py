@@ -169,6 +169,24 @@ def test_within_the_tolerance_includes_it_a_sliver_touching_at_a_tolerance_of_ze
     assert ch["change"].iloc[0] == change
 
 
+def test_at_most_area_change_m2_beyond_includes_it_a_strip_within_the_tolerance_at_zero():
+    """Rule step 2 at its bound: a thin object of which *at most* ``area_change_m2`` lies
+    farther than the tolerance is a fragment, so with ``area_change_m2=0`` a thin strip
+    lying wholly within 1 m of an unchanged house (0 m² beyond) still joins its group
+    (IoU 100 / 104.5 ≥ 0.8: unchanged). Wrong rule caught: "at most" read as "less than"
+    (the strip reported ``new``)."""
+    old, strip = shapely.box(0, 0, 10, 10), shapely.box(10.2, 0.5, 10.7, 9.5)
+    assert 2 * strip.area / strip.length <= 1.0  # thin
+    assert strip.difference(old.buffer(1.0, quad_segs=1)).area == 0.0  # none of it beyond
+    assert old.area / (old.area + strip.area) >= 0.8
+    before = _frame(["b"], [_rect(*old.bounds)])
+    after = _frame(["a0", "a1"], [_rect(*old.bounds), _rect(*strip.bounds)])
+    ch = changes(before, after, area_change_m2=0.0)
+    assert len(ch) == 1, ch[["before_id", "after_id", "change"]]
+    assert sorted(np.atleast_1d(ch["after_id"].iloc[0])) == ["a0", "a1"]
+    assert ch["change"].iloc[0] == "unchanged"
+
+
 def _groups_by_rule(houses: dict, slivers: dict, tol: float = 1.0) -> dict:
     """Each sliver (metres) joined to the nearest house within ``tol``: house → its
     slivers."""
