@@ -715,11 +715,12 @@ UNSEEABLE: dict[str, str] = {
     **{
         f"mapflow_geo.results.changes._rule.x__beyond__mutmut_{n}": (
             "the vertex shortcut never settling a pair (False or None, read as False, "
-            "stored): the buffers measure it instead and find nothing beyond the tolerance "
-            "either, but for a corner vertex between the true tolerance and the 4-segment "
-            "buffer's chord (under 0.1 m²)"
+            "stored; or the Hausdorff distance to None, NaN, never close): the buffers "
+            "measure it instead and find nothing beyond the tolerance either, but for a "
+            "corner vertex between the true tolerance and the 4-segment buffer's chord "
+            "(under 0.1 m²)"
         )
-        for n in (86, 88)
+        for n in (76, 77, 86, 88)
     },
     "mapflow_geo.results.changes._rule.x__beyond__mutmut_80": (
         "the vertex shortcut for a Hausdorff distance below the tolerance, not at it: "
