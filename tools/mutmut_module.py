@@ -712,16 +712,6 @@ UNSEEABLE: dict[str, str] = {
         "only for 2 · area exactly tolerance · perimeter in the object's own local frame (a "
         "float equality of projected lengths; at tolerance 0 only a 0 m² object, small anyway)"
     ),
-    **{
-        f"mapflow_geo.results.changes._rule.x__beyond__mutmut_{n}": (
-            "the vertex shortcut never settling a pair (False or None, read as False, "
-            "stored; or the Hausdorff distance to None, NaN, never close): the buffers "
-            "measure it instead and find nothing beyond the tolerance either, but for a "
-            "corner vertex between the true tolerance and the 4-segment buffer's chord "
-            "(under 0.1 m²)"
-        )
-        for n in (76, 77, 86, 88)
-    },
     "mapflow_geo.results.changes._rule.x__beyond__mutmut_80": (
         "the vertex shortcut for a Hausdorff distance below the tolerance, not at it: "
         "differs only at an exact float equality of a distance in the group's local frame "

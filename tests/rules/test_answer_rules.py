@@ -187,6 +187,28 @@ def test_at_most_area_change_m2_beyond_includes_it_a_strip_within_the_tolerance_
     assert ch["change"].iloc[0] == "unchanged"
 
 
+def test_a_corner_moved_within_the_tolerance_adds_nothing_beyond_it():
+    """Rule step 4, "farther than the tolerance" taken exactly: a house whose corner was
+    drawn 0.995 m off (every point of the new outline within 0.995 m of the old) has
+    nothing beyond the 1 m tolerance, so even with ``area_change_m2=0`` and
+    ``min_iou=1`` (any change beyond the tolerance is a modification) it is unchanged.
+    The distance measured here with a fine buffer (256 segments a quarter circle). Wrong
+    rule caught: the parts beyond the tolerance measured with a coarse buffer whose
+    chords cut inside the 1 m circle (a sliver of 1e-4 m² found beyond)."""
+    old = shapely.box(0, 0, 10, 10)
+    angle = np.radians(11.25)  # half-way along a chord of a 4-segment quarter circle
+    tip = (10 + 0.995 * np.cos(angle), 10 + 0.995 * np.sin(angle))
+    new = shapely.Polygon([(0, 0), (10, 0), tip, (0, 10)])
+    assert shapely.hausdorff_distance(new, old) <= 0.996
+    for a, b in ((new, old), (old, new)):  # nothing of either farther than 1 m out
+        assert a.difference(b.buffer(1.0, quad_segs=256)).area == 0.0
+    assert new.area - old.area > 5.0  # a change, all of it within the tolerance
+    before = _frame(["b"], [_in_degrees(old, LAT)])
+    after = _frame(["a"], [_in_degrees(new, LAT)])
+    ch = changes(before, after, area_change_m2=0.0, min_iou=1.0)
+    assert len(ch) == 1 and ch["change"].iloc[0] == "unchanged", ch
+
+
 def _groups_by_rule(houses: dict, slivers: dict, tol: float = 1.0) -> dict:
     """Each sliver (metres) joined to the nearest house within ``tol``: house → its
     slivers."""
