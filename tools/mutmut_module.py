@@ -408,6 +408,13 @@ EQUIVALENT: dict[str, str] = {
         "geometries' slice, still zero"
     ),
     **{
+        f"mapflow_geo.results.changes._rule.x__type_codes__mutmut_{n}": (
+            "the code given to typed objects of a side with no type at all changed: every "
+            "code there is -1 (missing), so np.where never picks it"
+        )
+        for n in (25, 26, 45, 46)
+    },
+    **{
         f"mapflow_geo.results.changes._rule.x__beyond__mutmut_{n}": (
             "the frame's first object before it is set: every group checked has a before "
             "object, which sets it"
