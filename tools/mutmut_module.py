@@ -408,6 +408,14 @@ EQUIVALENT: dict[str, str] = {
         "geometries' slice, still zero"
     ),
     **{
+        f"mapflow_geo.results.changes._rule.x__envelope_overlap__mutmut_{n}": (
+            "the envelopes' common width or height not clipped at 0 (no-op: the pairs come "
+            "from an envelope query, their envelopes meet) or clipped at 1° (a larger bound "
+            "only sends more pairs to the exact intersection, whose area decides the link)"
+        )
+        for n in (32, 36, 38, 42)
+    },
+    **{
         f"mapflow_geo.results.changes._rule.x__type_codes__mutmut_{n}": (
             "the code given to typed objects of a side with no type at all changed: every "
             "code there is -1 (missing), so np.where never picks it"

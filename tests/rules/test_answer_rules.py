@@ -101,6 +101,30 @@ def test_overlap_is_measured_over_the_smaller_object():
 
 
 @pytest.mark.parametrize(
+    ("lon", "lat", "size"),
+    [(-74.0, 40.7, 2e-4), (-58.4, -34.6, 2e-4), (20.0, 0.0, 4.0)],
+    ids=["west", "south-west", "four-degrees"],
+)
+def test_objects_overlapping_over_half_the_smaller_are_linked_anywhere_at_any_size(lon, lat, size):
+    """Rule step 1 wherever the objects lie and whatever their size: a before and an
+    after object whose intersection is at least half the smaller one (measured here
+    with pyproj on the ellipsoid) are linked, one group. West of Greenwich, south of the
+    equator, and for a tract four degrees wide. Wrong rules caught: a bound of the
+    overlap (from the envelopes) that fails for negative coordinates or for envelopes
+    wider than a degree, and so drops the pair."""
+    before_g = shapely.box(lon, lat, lon + size, lat + size)
+    after_g = shapely.box(lon + 0.7 * size, lat + 0.25 * size, lon + 1.2 * size, lat + 0.75 * size)
+    geod = pyproj.Geod(ellps="WGS84")
+    area = [abs(geod.geometry_area_perimeter(g)[0]) for g in (before_g, after_g)]
+    inter = abs(geod.geometry_area_perimeter(before_g.intersection(after_g))[0])
+    assert inter / min(area) >= 0.55 and inter / max(area) < 0.5
+    before, after = _frame(["b"], [before_g]), _frame(["a"], [after_g])
+    ch = changes(before, after)
+    assert len(ch) == 1, ch[["before_id", "after_id", "change"]]
+    assert ch["before_id"].iloc[0] == "b" and ch["after_id"].iloc[0] == "a"
+
+
+@pytest.mark.parametrize(
     "after_geoms",
     [
         # a 4 m² sliver 0.2 m outside the old outline, 1.7 m from the new one
