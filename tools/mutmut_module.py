@@ -408,6 +408,24 @@ EQUIVALENT: dict[str, str] = {
         "geometries' slice, still zero"
     ),
     **{
+        f"mapflow_geo.results.changes._rule.x_match_groups__mutmut_{n}": (
+            "the after side's tree built when a side has no objects: its query of no "
+            "objects (or of an empty tree) gives no pairs, as the empty arrays do, and "
+            "_fragments queries it only for lone before objects against after ones"
+        )
+        for n in (4, 6)
+    },
+    "mapflow_geo.results.changes._rule.x_match_groups__mutmut_39": (
+        "identical pairs given the smaller area instead of the before one: an identical "
+        "outline has the same area on both sides (the same shapely area of the same "
+        "coordinates)"
+    ),
+    "mapflow_geo.results.changes._rule.x_match_groups__mutmut_51": (
+        "the placeholder of pairs not measured yet 1.0 instead of 0: no such pair links "
+        "(it is not in maybe), and every pair summed in a group is measured first "
+        "(maybe) or again (late)"
+    ),
+    **{
         f"mapflow_geo.results.changes._rule.x__envelope_overlap__mutmut_{n}": (
             "the envelopes' common width or height not clipped at 0 (no-op: the pairs come "
             "from an envelope query, their envelopes meet) or clipped at 1° (a larger bound "
