@@ -100,6 +100,22 @@ def test_overlap_is_measured_over_the_smaller_object():
     assert ch["change"].iloc[0] == "modified"
 
 
+def test_at_a_min_overlap_of_one_an_object_wholly_inside_the_other_is_linked():
+    """Rule step 1 at its bound: "at least ``min_overlap`` of the smaller one" includes
+    it, so with ``min_overlap=1`` an object lying wholly inside the other (its whole
+    area shared) is linked to it: one group, not a removed and a new object. The
+    corners are binary fractions of a degree, so that every area here is exact in
+    floats. Wrong rule caught: "at least" read as "more than" (for the overlap, or for
+    its bound from the envelopes)."""
+    step = 2.0**-12  # degrees, about 27 m of latitude
+    outer = shapely.box(LON, LAT, LON + 4 * step, LAT + 4 * step)
+    inner = shapely.box(LON + step, LAT + step, LON + 3 * step, LAT + 3 * step)
+    assert outer.intersection(inner).area == inner.area  # all of the smaller shared
+    ch = changes(_frame(["b"], [outer]), _frame(["a"], [inner]), min_overlap=1.0)
+    assert len(ch) == 1, ch[["before_id", "after_id", "change"]]
+    assert ch["before_id"].iloc[0] == "b" and ch["after_id"].iloc[0] == "a"
+
+
 @pytest.mark.parametrize(
     ("lon", "lat", "size"),
     [(-74.0, 40.7, 2e-4), (-58.4, -34.6, 2e-4), (20.0, 0.0, 4.0)],
