@@ -420,6 +420,11 @@ EQUIVALENT: dict[str, str] = {
         "outline has the same area on both sides (the same shapely area of the same "
         "coordinates)"
     ),
+    "mapflow_geo.results.changes._rule.x_match_groups__mutmut_79": (
+        "a link asking inter >= 0 instead of > 0 beside inter >= min_overlap * smaller: "
+        "objects of no area are dropped on reading, so the second bound is positive and "
+        "implies the first"
+    ),
     "mapflow_geo.results.changes._rule.x_match_groups__mutmut_51": (
         "the placeholder of pairs not measured yet 1.0 instead of 0: no such pair links "
         "(it is not in maybe), and every pair summed in a group is measured first "
