@@ -249,6 +249,25 @@ def test_a_corner_moved_within_the_tolerance_adds_nothing_beyond_it():
     assert len(ch) == 1 and ch["change"].iloc[0] == "unchanged", ch
 
 
+@pytest.mark.parametrize("moved", [0.0, 0.2])
+def test_a_kept_shed_beside_a_kept_house_is_no_piece_of_it(moved):
+    """Rule step 2 applies to objects *linked to nothing*: a 4 m² shed 0.5 m from a house
+    (within the tolerance), both standing at both dates (as drawn before, or redrawn
+    0.2 m east), is linked to its own later outline (step 1), so it is its own
+    unchanged object, never a piece of the house. Wrong rule caught: the pieces looked
+    for among linked objects too (the shed joins the house's group)."""
+    house, shed = shapely.box(0, 0, 10, 10), shapely.box(10.5, 0, 12.5, 2)
+    assert shed.area <= 5.0 and shapely.distance(house, shed) <= 1.0
+    before = _frame(["h", "s"], [_rect(*house.bounds), _rect(*shed.bounds)])
+    after = _frame(
+        ["h2", "s2"],
+        [_rect(*shapely.affinity.translate(g, moved).bounds) for g in (house, shed)],
+    )
+    ch = changes(before, after)
+    pairs = sorted(zip(ch["before_id"], ch["after_id"], ch["change"], strict=True))
+    assert pairs == [("h", "h2", "unchanged"), ("s", "s2", "unchanged")], pairs
+
+
 def _groups_by_rule(houses: dict, slivers: dict, tol: float = 1.0) -> dict:
     """Each sliver (metres) joined to the nearest house within ``tol``: house → its
     slivers."""
