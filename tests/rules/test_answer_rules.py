@@ -268,6 +268,30 @@ def test_a_kept_shed_beside_a_kept_house_is_no_piece_of_it(moved):
     assert pairs == [("h", "h2", "unchanged"), ("s", "s2", "unchanged")], pairs
 
 
+def test_a_groups_iou_counts_every_overlap_inside_it():
+    """Rule step 3: a group's IoU is the intersection over union of its two sides —
+    every overlap between its before and after objects counts, also one too small to
+    link them on its own. Two houses rebuilt as two of another split (``min_overlap``
+    0.4): the old west house lies inside the new west one, a small old annex straddles
+    both new ones (it links them into one group), and the old east house reaches 1 m
+    into the new west one (7 m², far below 0.4 of either). The before side lies wholly
+    inside the after side, so the IoU is their areas' ratio (shapely here). Wrong rule
+    caught: the overlap of a pair found in one group only through others left
+    unmeasured (IoU 0.80 for 0.86)."""
+    after_m = [shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)]
+    before_m = [shapely.box(0, 0, 9, 10), shapely.box(9, 3, 20, 10), shapely.box(9.2, 0, 11, 3)]
+    b_all, a_all = shapely.union_all(before_m), shapely.union_all(after_m)
+    assert shapely.union_all([b_all, a_all]).area == pytest.approx(a_all.area)  # inside
+    assert before_m[1].intersection(after_m[0]).area < 0.4 * after_m[0].area
+    want = b_all.area / a_all.area
+    before = _frame(["w", "e", "annex"], [_rect(*g.bounds) for g in before_m])
+    after = _frame(["w2", "e2"], [_rect(*g.bounds) for g in after_m])
+    ch = changes(before, after, min_overlap=0.4)
+    assert len(ch) == 1, ch[["before_id", "after_id", "change"]]
+    assert sorted(ch["before_id"].iloc[0]) == ["annex", "e", "w"]
+    assert ch["iou"].iloc[0] == pytest.approx(want, abs=2e-3)
+
+
 def _groups_by_rule(houses: dict, slivers: dict, tol: float = 1.0) -> dict:
     """Each sliver (metres) joined to the nearest house within ``tol``: house → its
     slivers."""
