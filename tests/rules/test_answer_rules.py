@@ -346,14 +346,16 @@ def test_a_fragment_near_two_objects_joins_the_nearest_only(side):
     assert (rest["change"] == "new").all()
 
 
-def test_a_piece_near_two_objects_of_its_side_joins_the_nearest_only():
+@pytest.mark.parametrize("side", ["after", "before"])
+def test_a_piece_near_two_objects_of_its_side_joins_the_nearest_only(side):
     """Rule step 2, second half: a piece (at most ``area_change_m2``, linked to nothing,
     more than the tolerance from the other side) joins the group of the *nearest* object
     of its own side. Two houses extended towards each other and outwards, each with a
     4 m² sliver 0.3 m off its outer wall, and one in the gap between them (0.3 m from the
-    first, 0.5 m from the second), all more than 1 m from the old outlines. Wrong rules
-    caught: the sliver in the gap joining both houses (their groups merged); a piece lost
-    when it is not the first."""
+    first, 0.5 m from the second), all more than 1 m from the old outlines; the same
+    read backwards (the slivers on the before side). Wrong rules caught: the sliver in
+    the gap joining both houses (their groups merged); a piece lost when it is not the
+    first; a before piece linked to itself."""
     old = {"x": shapely.box(0, 0, 10, 10), "y": shapely.box(14, 0, 24, 10)}
     new = {"x": shapely.box(-2, 0, 12, 10), "y": shapely.box(13.2, 0, 26, 10)}
     slivers = {
@@ -364,12 +366,13 @@ def test_a_piece_near_two_objects_of_its_side_joins_the_nearest_only():
     assert all(shapely.distance(g, o) > 1.0 for g in slivers.values() for o in old.values())
     want = _groups_by_rule(new, slivers)
     assert want == {"x": ["t", "s"], "y": ["u"]}
-    before = _frame(list(old), [_rect(*g.bounds) for g in old.values()])
-    after = _frame([*new, *slivers], [_rect(*g.bounds) for g in [*new.values(), *slivers.values()]])
+    plain = _frame(list(old), [_rect(*g.bounds) for g in old.values()])
+    full = _frame([*new, *slivers], [_rect(*g.bounds) for g in [*new.values(), *slivers.values()]])
+    before, after = (plain, full) if side == "after" else (full, plain)
+    own, other = ("before_id", "after_id") if side == "after" else ("after_id", "before_id")
     ch = changes(before, after)
     got = {
-        row["before_id"]: sorted(set(np.atleast_1d(row["after_id"])) - {row["before_id"]})
-        for _, row in ch.iterrows()
+        row[own]: sorted(set(np.atleast_1d(row[other])) - {row[own]}) for _, row in ch.iterrows()
     }
     assert got == {h: sorted(s) for h, s in want.items()}, ch[["before_id", "after_id", "change"]]
 
