@@ -430,6 +430,11 @@ EQUIVALENT: dict[str, str] = {
         "(it is not in maybe), and every pair summed in a group is measured first "
         "(maybe) or again (late)"
     ),
+    "mapflow_geo.results.changes._rule.x__pieces__mutmut_16": (
+        "the early return only when there is neither a candidate nor a second object: "
+        "with no candidate the query finds no pair, with one object its only pair is the "
+        "candidate with itself, dropped; no piece either way"
+    ),
     **{
         f"mapflow_geo.results.changes._rule.x__envelope_overlap__mutmut_{n}": (
             "the envelopes' common width or height not clipped at 0 (no-op: the pairs come "
@@ -749,6 +754,11 @@ UNSEEABLE: dict[str, str] = {
         "a lone object thin when its mean width is below tolerance_m, not at it: differs "
         "only for 2 · area exactly tolerance · perimeter in the object's own local frame (a "
         "float equality of projected lengths; at tolerance 0 only a 0 m² object, small anyway)"
+    ),
+    "mapflow_geo.results.changes._rule.x__pieces__mutmut_15": (
+        "a piece small when its area is below area_change_m2, not at it: differs only for "
+        "an object whose area (degrees² times the scale at its latitude) is exactly the "
+        "threshold, a float equality"
     ),
     "mapflow_geo.results.changes._rule.x__beyond__mutmut_80": (
         "the vertex shortcut for a Hausdorff distance below the tolerance, not at it: "
