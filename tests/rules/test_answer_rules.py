@@ -249,14 +249,15 @@ def test_a_corner_moved_within_the_tolerance_adds_nothing_beyond_it():
     assert len(ch) == 1 and ch["change"].iloc[0] == "unchanged", ch
 
 
-@pytest.mark.parametrize("moved", [0.0, 0.2])
-def test_a_kept_shed_beside_a_kept_house_is_no_piece_of_it(moved):
+@pytest.mark.parametrize(("gap", "moved"), [(0.5, 0.0), (0.5, 0.2), (0.0, 0.0)])
+def test_a_kept_shed_beside_a_kept_house_is_no_piece_of_it(gap, moved):
     """Rule step 2 applies to objects *linked to nothing*: a 4 m² shed 0.5 m from a house
-    (within the tolerance), both standing at both dates (as drawn before, or redrawn
-    0.2 m east), is linked to its own later outline (step 1), so it is its own
-    unchanged object, never a piece of the house. Wrong rule caught: the pieces looked
-    for among linked objects too (the shed joins the house's group)."""
-    house, shed = shapely.box(0, 0, 10, 10), shapely.box(10.5, 0, 12.5, 2)
+    or against its wall (within the tolerance), both standing at both dates (as drawn
+    before, or redrawn 0.2 m east), is linked to its own later outline (step 1), so it
+    is its own unchanged object, never a fragment or a piece of the house. Wrong rules
+    caught: the pieces or the fragments looked for among linked objects too (the shed
+    joins the house's group)."""
+    house, shed = shapely.box(0, 0, 10, 10), shapely.box(10 + gap, 0, 12 + gap, 2)
     assert shed.area <= 5.0 and shapely.distance(house, shed) <= 1.0
     before = _frame(["h", "s"], [_rect(*house.bounds), _rect(*shed.bounds)])
     after = _frame(
@@ -266,6 +267,21 @@ def test_a_kept_shed_beside_a_kept_house_is_no_piece_of_it(moved):
     ch = changes(before, after)
     pairs = sorted(zip(ch["before_id"], ch["after_id"], ch["change"], strict=True))
     assert pairs == [("h", "h2", "unchanged"), ("s", "s2", "unchanged")], pairs
+
+
+def test_a_new_shed_diagonally_off_a_house_beyond_the_tolerance_is_new():
+    """Rule step 2, second half, needs the piece *within* ``tolerance_m`` of its own
+    side's object: a new 4 m² shed off a house's corner, 1.13 m away diagonally (its
+    envelope grown by the tolerance reaches the house's, the shed itself does not), is
+    ``new``; the house is unchanged. Wrong rule caught: no piece left after the distance
+    check mishandled (a crash)."""
+    house, shed = shapely.box(0, 0, 10, 10), shapely.box(10.8, 10.8, 12.8, 12.8)
+    assert 1.0 < shapely.distance(house, shed) < 2**0.5 and shed.area <= 5.0
+    before = _frame(["h"], [_rect(*house.bounds)])
+    after = _frame(["h2", "s"], [_rect(*house.bounds), _rect(*shed.bounds)])
+    ch = changes(before, after)
+    pairs = sorted(zip(ch["before_id"].fillna("-"), ch["after_id"], ch["change"], strict=True))
+    assert pairs == [("-", "s", "new"), ("h", "h2", "unchanged")], pairs
 
 
 def test_a_groups_iou_counts_every_overlap_inside_it():
