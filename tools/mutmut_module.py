@@ -430,6 +430,13 @@ EQUIVALENT: dict[str, str] = {
         "(it is not in maybe), and every pair summed in a group is measured first "
         "(maybe) or again (late)"
     ),
+    **{
+        f"mapflow_geo.results.changes._rule.x_classify__mutmut_{n}": (
+            "the change codes held as the default integer instead of int8: the same values "
+            "0-3, read only as positions in CHANGES"
+        )
+        for n in (4, 7)
+    },
     "mapflow_geo.results.changes._rule.x__pieces__mutmut_16": (
         "the early return only when there is neither a candidate nor a second object: "
         "with no candidate the query finds no pair, with one object its only pair is the "
@@ -755,6 +762,14 @@ UNSEEABLE: dict[str, str] = {
         "only for 2 · area exactly tolerance · perimeter in the object's own local frame (a "
         "float equality of projected lengths; at tolerance 0 only a 0 m² object, small anyway)"
     ),
+    **{
+        f"mapflow_geo.results.changes._rule.x_classify__mutmut_{n}": (
+            "a side counted as nothing below area_change_m2, not at it: differs only for a "
+            "side summing to exactly the threshold (a float equality); at 0 m² only an "
+            "empty side, which n_before / n_after == 0 decide already"
+        )
+        for n in (9, 11)
+    },
     "mapflow_geo.results.changes._rule.x__pieces__mutmut_15": (
         "a piece small when its area is below area_change_m2, not at it: differs only for "
         "an object whose area (degrees² times the scale at its latitude) is exactly the "
