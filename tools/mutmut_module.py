@@ -437,6 +437,13 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (4, 7)
     },
+    **{
+        f"mapflow_geo.results.changes._rule.x_classify__mutmut_{n}": (
+            "n_before (n_after) >= 0 for > 0 among groups still unchanged: a group with no "
+            "before (after) object is already new (removed)"
+        )
+        for n in (28, 30)
+    },
     "mapflow_geo.results.changes._rule.x__pieces__mutmut_16": (
         "the early return only when there is neither a candidate nor a second object: "
         "with no candidate the query finds no pair, with one object its only pair is the "
