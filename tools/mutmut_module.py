@@ -444,6 +444,11 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (28, 30)
     },
+    "mapflow_geo.results.changes._rule.x_classify__mutmut_47": (
+        "groups with an IoU of exactly min_iou checked too: not grown (else checked "
+        "already), and their tolerant IoU is never below the plain one, so neither clause "
+        "makes them modified"
+    ),
     "mapflow_geo.results.changes._rule.x__pieces__mutmut_16": (
         "the early return only when there is neither a candidate nor a second object: "
         "with no candidate the query finds no pair, with one object its only pair is the "

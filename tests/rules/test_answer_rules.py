@@ -308,6 +308,23 @@ def test_a_groups_iou_counts_every_overlap_inside_it():
     assert ch["iou"].iloc[0] == pytest.approx(want, abs=2e-3)
 
 
+def test_an_area_that_did_not_change_is_no_change_of_area_at_zero_thresholds():
+    """Rule step 4, "changed by more than" ``area_change`` and ``area_change_m2``: an
+    area that did not change at all did not change by more than 0. A house redrawn 2 m
+    east (the same area to the last bit: its corners are binary fractions of a degree)
+    with both thresholds 0 and ``min_iou=0`` (the IoU clause off) is unchanged, although
+    a strip of it lies beyond the tolerance. Wrong rule caught: "more than" read as "at
+    least" (reported modified)."""
+    step = 2.0**-14  # degrees, about 7 m of latitude
+    old = shapely.box(LON, LAT, LON + 2 * step, LAT + 2 * step)
+    new = shapely.affinity.translate(old, step / 2)
+    assert new.area == old.area and new.difference(old).area > 0
+    rule = {"area_change": 0.0, "area_change_m2": 0.0, "min_iou": 0.0}
+    ch = changes(_frame(["b"], [old]), _frame(["a"], [new]), **rule)
+    assert len(ch) == 1 and ch["change"].iloc[0] == "unchanged", ch
+    assert ch["area_change_m2"].iloc[0] == 0.0
+
+
 def _groups_by_rule(houses: dict, slivers: dict, tol: float = 1.0) -> dict:
     """Each sliver (metres) joined to the nearest house within ``tol``: house → its
     slivers."""
