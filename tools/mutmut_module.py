@@ -444,6 +444,13 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (28, 30)
     },
+    **{
+        f"mapflow_geo.results.changes._rule.x_classify__mutmut_{n}": (
+            "a division error left to numpy's default: the union of a checked group holds "
+            "both sides' positive areas, never 0, so nothing divides by zero"
+        )
+        for n in (64, 65, 66, 67)
+    },
     "mapflow_geo.results.changes._rule.x_classify__mutmut_47": (
         "groups with an IoU of exactly min_iou checked too: not grown (else checked "
         "already), and their tolerant IoU is never below the plain one, so neither clause "
@@ -781,6 +788,14 @@ UNSEEABLE: dict[str, str] = {
             "empty side, which n_before / n_after == 0 decide already"
         )
         for n in (9, 11)
+    },
+    **{
+        f"mapflow_geo.results.changes._rule.x_classify__mutmut_{n}": (
+            "the rebuild clause at its bounds (tolerant IoU at most min_iou, or moved at "
+            "least area_change_m2): differs only at exact float equalities of summed areas; "
+            "at min_iou 1 or area_change_m2 0 the other half of the clause decides alike"
+        )
+        for n in (77, 78)
     },
     "mapflow_geo.results.changes._rule.x__pieces__mutmut_15": (
         "a piece small when its area is below area_change_m2, not at it: differs only for "

@@ -325,6 +325,19 @@ def test_an_area_that_did_not_change_is_no_change_of_area_at_zero_thresholds():
     assert ch["area_change_m2"].iloc[0] == 0.0
 
 
+def test_an_extension_within_the_tolerance_is_unseen_at_zero_thresholds():
+    """Rule step 4: modified needs *more than* ``area_change_m2`` beyond the tolerance.
+    A house extended 0.8 m along a side (all of it within the 1 m tolerance: 0 m² beyond,
+    shapely) with ``area_change=0``, ``area_change_m2=0`` and ``min_iou=0`` is unchanged:
+    the extension shallower than the tolerance is not seen. Wrong rule caught: "more
+    than" read as "at least" (reported modified)."""
+    old, new = shapely.box(0, 0, 10, 10), shapely.box(0, 0, 10, 10.8)
+    assert new.difference(old.buffer(1.0, quad_segs=1)).area == 0.0
+    rule = {"area_change": 0.0, "area_change_m2": 0.0, "min_iou": 0.0}
+    ch = changes(_frame(["b"], [_rect(*old.bounds)]), _frame(["a"], [_rect(*new.bounds)]), **rule)
+    assert len(ch) == 1 and ch["change"].iloc[0] == "unchanged", ch
+
+
 def _groups_by_rule(houses: dict, slivers: dict, tol: float = 1.0) -> dict:
     """Each sliver (metres) joined to the nearest house within ``tol``: house → its
     slivers."""
