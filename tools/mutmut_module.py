@@ -451,6 +451,13 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (64, 65, 66, 67)
     },
+    **{
+        f"mapflow_geo.results.changes._rule.x_group_iou__mutmut_{n}": (
+            "a division error left to numpy's default: every group holds an object of "
+            "positive area, so its union is never 0 and nothing divides by zero"
+        )
+        for n in (4, 5)
+    },
     "mapflow_geo.results.changes._rule.x_classify__mutmut_47": (
         "groups with an IoU of exactly min_iou checked too: not grown (else checked "
         "already), and their tolerant IoU is never below the plain one, so neither clause "
