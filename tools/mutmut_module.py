@@ -453,10 +453,17 @@ EQUIVALENT: dict[str, str] = {
     },
     **{
         f"mapflow_geo.results.changes._rule.x_group_iou__mutmut_{n}": (
-            "a division error left to numpy's default: every group holds an object of "
-            "positive area, so its union is never 0 and nothing divides by zero"
+            "a division error left to numpy's default, or union >= 0 for > 0: every group "
+            "holds an object of positive area, so its union is never 0"
         )
-        for n in (4, 5)
+        for n in (4, 5, 6, 7, 18)
+    },
+    **{
+        f"mapflow_geo.results.changes._rule.x_members__mutmut_{n}": (
+            "the lookup table sized or filled otherwise (one or two slots more, -2 for -1, "
+            "a bound that max() overrides): the same positions, as groups is never empty"
+        )
+        for n in (9, 10, 14, 15, 22, 24)
     },
     "mapflow_geo.results.changes._rule.x_classify__mutmut_47": (
         "groups with an IoU of exactly min_iou checked too: not grown (else checked "
