@@ -338,6 +338,17 @@ def test_an_extension_within_the_tolerance_is_unseen_at_zero_thresholds():
     assert len(ch) == 1 and ch["change"].iloc[0] == "unchanged", ch
 
 
+def test_a_tiny_kept_object_reports_its_iou():
+    """Rule step 3: every group with both sides has an IoU, however small: a 0.5 × 0.5 m
+    object standing at both dates, redrawn 0.1 m east, reports the IoU of its two
+    outlines (shapely). Wrong rule caught: the IoU left out (NaN) for a union under 1 m²."""
+    old = shapely.box(0, 0, 0.5, 0.5)
+    new = shapely.affinity.translate(old, 0.1)
+    want = old.intersection(new).area / old.union(new).area
+    ch = changes(_frame(["b"], [_rect(*old.bounds)]), _frame(["a"], [_rect(*new.bounds)]))
+    assert len(ch) == 1 and ch["iou"].iloc[0] == pytest.approx(want, abs=2e-3), ch
+
+
 def _groups_by_rule(houses: dict, slivers: dict, tol: float = 1.0) -> dict:
     """Each sliver (metres) joined to the nearest house within ``tol``: house → its
     slivers."""
