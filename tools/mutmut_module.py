@@ -408,6 +408,89 @@ EQUIVALENT: dict[str, str] = {
         "geometries' slice, still zero"
     ),
     **{
+        f"mapflow_geo.results.changes._rule.x_match_groups__mutmut_{n}": (
+            "the after side's tree built when a side has no objects: its query of no "
+            "objects (or of an empty tree) gives no pairs, as the empty arrays do, and "
+            "_fragments queries it only for lone before objects against after ones"
+        )
+        for n in (4, 6)
+    },
+    "mapflow_geo.results.changes._rule.x_match_groups__mutmut_39": (
+        "identical pairs given the smaller area instead of the before one: an identical "
+        "outline has the same area on both sides (the same shapely area of the same "
+        "coordinates)"
+    ),
+    "mapflow_geo.results.changes._rule.x_match_groups__mutmut_79": (
+        "a link asking inter >= 0 instead of > 0 beside inter >= min_overlap * smaller: "
+        "objects of no area are dropped on reading, so the second bound is positive and "
+        "implies the first"
+    ),
+    "mapflow_geo.results.changes._rule.x_match_groups__mutmut_51": (
+        "the placeholder of pairs not measured yet 1.0 instead of 0: no such pair links "
+        "(it is not in maybe), and every pair summed in a group is measured first "
+        "(maybe) or again (late)"
+    ),
+    **{
+        f"mapflow_geo.results.changes._rule.x_classify__mutmut_{n}": (
+            "the change codes held as the default integer instead of int8: the same values "
+            "0-3, read only as positions in CHANGES"
+        )
+        for n in (4, 7)
+    },
+    **{
+        f"mapflow_geo.results.changes._rule.x_classify__mutmut_{n}": (
+            "n_before (n_after) >= 0 for > 0 among groups still unchanged: a group with no "
+            "before (after) object is already new (removed)"
+        )
+        for n in (28, 30)
+    },
+    **{
+        f"mapflow_geo.results.changes._rule.x_classify__mutmut_{n}": (
+            "a division error left to numpy's default: the union of a checked group holds "
+            "both sides' positive areas, never 0, so nothing divides by zero"
+        )
+        for n in (64, 65, 66, 67)
+    },
+    **{
+        f"mapflow_geo.results.changes._rule.x_group_iou__mutmut_{n}": (
+            "a division error left to numpy's default, or union >= 0 for > 0: every group "
+            "holds an object of positive area, so its union is never 0"
+        )
+        for n in (4, 5, 6, 7, 18)
+    },
+    **{
+        f"mapflow_geo.results.changes._rule.x_members__mutmut_{n}": (
+            "the lookup table sized or filled otherwise (one or two slots more, -2 for -1, "
+            "a bound that max() overrides): the same positions, as groups is never empty"
+        )
+        for n in (9, 10, 14, 15, 22, 24)
+    },
+    "mapflow_geo.results.changes._rule.x_classify__mutmut_47": (
+        "groups with an IoU of exactly min_iou checked too: not grown (else checked "
+        "already), and their tolerant IoU is never below the plain one, so neither clause "
+        "makes them modified"
+    ),
+    "mapflow_geo.results.changes._rule.x__pieces__mutmut_16": (
+        "the early return only when there is neither a candidate nor a second object: "
+        "with no candidate the query finds no pair, with one object its only pair is the "
+        "candidate with itself, dropped; no piece either way"
+    ),
+    **{
+        f"mapflow_geo.results.changes._rule.x__envelope_overlap__mutmut_{n}": (
+            "the envelopes' common width or height not clipped at 0 (no-op: the pairs come "
+            "from an envelope query, their envelopes meet) or clipped at 1° (a larger bound "
+            "only sends more pairs to the exact intersection, whose area decides the link)"
+        )
+        for n in (32, 36, 38, 42)
+    },
+    **{
+        f"mapflow_geo.results.changes._rule.x__type_codes__mutmut_{n}": (
+            "the code given to typed objects of a side with no type at all changed: every "
+            "code there is -1 (missing), so np.where never picks it"
+        )
+        for n in (25, 26, 45, 46)
+    },
+    **{
         f"mapflow_geo.results.changes._rule.x__beyond__mutmut_{n}": (
             "the frame's first object before it is set: every group checked has a before "
             "object, which sets it"
@@ -691,17 +774,53 @@ UNSEEABLE: dict[str, str] = {
         "areas differing by exactly the filter's bound (a float) left to the overlay"
     ),
     **{
-        f"mapflow_geo.results.changes._rule.x__beyond__mutmut_{n}": (
-            "the group's local frame centred elsewhere (its scale, the latitude's, unchanged): "
-            "lengths and areas do not depend on the origin; only float rounding of "
-            "coordinates thousands of km long changes them, by under 1e-6 m²"
+        f"mapflow_geo.results.changes._rule.{name}": (
+            "the group's (or the lone object's) local frame centred elsewhere (its scale, the "
+            "latitude's, unchanged): lengths, distances and areas do not depend on the "
+            "origin; only float rounding of coordinates thousands of km long changes them, "
+            "by under 1e-6 m"
         )
-        for n in (24, 25, 26, 27, 28)
+        for name in (
+            *(f"x__beyond__mutmut_{n}" for n in (24, 25, 26, 27, 28)),
+            *(f"x__local_pairs__mutmut_{n}" for n in (2, 3, 4, 5, 6)),
+        )
     },
-    "mapflow_geo.results.changes._rule.x__beyond__mutmut_88": (
-        "the vertex shortcut never settling a pair: the buffers measure it instead and find "
-        "nothing beyond the tolerance either, but for a corner vertex between the true "
-        "tolerance and the 4-segment buffer's chord (under 0.1 m²)"
+    "mapflow_geo.results.changes._rule.x__near_and_beyond__mutmut_36": (
+        "a lone object small when its area is below area_change_m2, not at it: differs only "
+        "for an area in the object's own local frame exactly equal to the threshold (a "
+        "float equality of a projected area; 0 m² objects are thin either way)"
+    ),
+    "mapflow_geo.results.changes._rule.x__near_and_beyond__mutmut_39": (
+        "a lone object thin when its mean width is below tolerance_m, not at it: differs "
+        "only for 2 · area exactly tolerance · perimeter in the object's own local frame (a "
+        "float equality of projected lengths; at tolerance 0 only a 0 m² object, small anyway)"
+    ),
+    **{
+        f"mapflow_geo.results.changes._rule.x_classify__mutmut_{n}": (
+            "a side counted as nothing below area_change_m2, not at it: differs only for a "
+            "side summing to exactly the threshold (a float equality); at 0 m² only an "
+            "empty side, which n_before / n_after == 0 decide already"
+        )
+        for n in (9, 11)
+    },
+    **{
+        f"mapflow_geo.results.changes._rule.x_classify__mutmut_{n}": (
+            "the rebuild clause at its bounds (tolerant IoU at most min_iou, or moved at "
+            "least area_change_m2): differs only at exact float equalities of summed areas; "
+            "at min_iou 1 or area_change_m2 0 the other half of the clause decides alike"
+        )
+        for n in (77, 78)
+    },
+    "mapflow_geo.results.changes._rule.x__pieces__mutmut_15": (
+        "a piece small when its area is below area_change_m2, not at it: differs only for "
+        "an object whose area (degrees² times the scale at its latitude) is exactly the "
+        "threshold, a float equality"
+    ),
+    "mapflow_geo.results.changes._rule.x__beyond__mutmut_80": (
+        "the vertex shortcut for a Hausdorff distance below the tolerance, not at it: "
+        "differs only at an exact float equality of a distance in the group's local frame "
+        "(at tolerance 0: outlines on each other's vertices, where the buffers find 0 m² "
+        "up to rounding too)"
     ),
     **{
         f"mapflow_geo.results.changes._rule.{name}": (
