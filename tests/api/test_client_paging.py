@@ -84,29 +84,7 @@ def test_a_page_route_that_refuses_is_an_error_not_a_reason_to_fall_back():
     assert unpaged == []
 
 
-# -- shapes the simulator never answers: a small loopback server of our own
-def _serve_page(answer: bytes):
-    """A loopback server whose every POST answers ``answer`` (JSON) with 200."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802  (http.server's name)
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
-
-
+# -- shapes the simulator never answers: a small loopback server of our own (below)
 ROWS = [{"id": "p-1", "name": "one", "status": "OK"}, {"id": "p-2", "name": "two", "status": "OK"}]
 
 
@@ -124,18 +102,7 @@ def test_older_page_shapes_are_read(answer):
     """Older deployments (and the older API pages) answer pages as ``items``,
     ``processings`` or ``projects``, or a bare list: each is read as one sweep of both
     processings. The simulator answers only the documented ``results``."""
-    import json
-
-    from mapflow_geo.client import MapflowClient
-
-    httpd = _serve_page(json.dumps(answer).encode())
-    try:
-        client = MapflowClient(
-            "dXNlckB4Lm9yZzprZXk=", base_url=f"http://127.0.0.1:{httpd.server_port}/rest"
-        )
-        pages = list(client.processings.pages("project-1", page_size=10))
-    finally:
-        httpd.shutdown()
+    pages, _ = _pages_from(lambda method, path, body: (200, answer), page_size=10)
     assert [p.id for page in pages for p in page.items] == ["p-1", "p-2"]
     assert pages[-1].last and pages[-1].raw == answer  # the answer as it came
 
@@ -143,16 +110,7 @@ def test_older_page_shapes_are_read(answer):
 def test_a_null_page_answer_ends_the_sweep_empty():
     """A page answered with JSON ``null`` (a proxy's or an older deployment's nothing)
     is one empty, last page, not a crash."""
-    from mapflow_geo.client import MapflowClient
-
-    httpd = _serve_page(b"null")
-    try:
-        client = MapflowClient(
-            "dXNlckB4Lm9yZzprZXk=", base_url=f"http://127.0.0.1:{httpd.server_port}/rest"
-        )
-        pages = list(client.processings.pages("project-1", page_size=10))
-    finally:
-        httpd.shutdown()
+    pages, _ = _pages_from(lambda method, path, body: (200, None), page_size=10)
     assert len(pages) == 1 and pages[0].items == [] and pages[0].last
 
 
@@ -170,18 +128,7 @@ def test_a_pages_figures_are_read_leniently(answer, total, count):
     """``total`` and ``count`` written as text are numbers; a boolean or unreadable one
     is no figure (the walk then stops at a short page); entries that are not objects
     are no processings."""
-    import json
-
-    from mapflow_geo.client import MapflowClient
-
-    httpd = _serve_page(json.dumps(answer).encode())
-    try:
-        client = MapflowClient(
-            "dXNlckB4Lm9yZzprZXk=", base_url=f"http://127.0.0.1:{httpd.server_port}/rest"
-        )
-        pages = list(client.processings.pages("project-1", page_size=10))
-    finally:
-        httpd.shutdown()
+    pages, _ = _pages_from(lambda method, path, body: (200, answer), page_size=10)
     assert len(pages) == 1 and pages[0].last
     assert [p.id for p in pages[0].items] == ["p-1", "p-2"]
     assert pages[0].total == total and pages[0].count == count
