@@ -635,35 +635,27 @@ class Transport:
         are read once, on the first request, as ``httpx.Client`` reads them when it is
         made: requests reads them again for every request, a fifth of its time on a
         small answer. An injected session is used as given (``session.request``)."""
-        request = requests.Request(
-            call.method,
-            call.url,
-            params=call.params,
-            json=call.json_body,
-            data=call.data,
-            files=call.files() if call.files is not None else None,
-            auth=self._auth,
-        )
-        if self._owns_session:
-            prepared = self.session.prepare_request(request)
+        kwargs = {
+            "params": call.params,
+            "json": call.json_body,
+            "data": call.data,
+            "files": call.files() if call.files is not None else None,
+            "auth": self._auth,
+        }
+        if not self._owns_session:
+            resp = self.session.request(
+                call.method, call.url, timeout=call.timeout, allow_redirects=False, **kwargs
+            )
+        else:
+            prepared = self.session.prepare_request(
+                requests.Request(call.method, call.url, **kwargs)
+            )
             if self._environment is None:  # every request goes to one origin
                 self._environment = self.session.merge_environment_settings(
                     prepared.url, {}, None, None, None
                 )
             resp = self.session.send(
                 prepared, timeout=call.timeout, allow_redirects=False, **self._environment
-            )
-        else:
-            resp = self.session.request(
-                request.method,
-                request.url,
-                params=request.params,
-                json=request.json,
-                data=request.data,
-                files=request.files,
-                auth=request.auth,
-                timeout=call.timeout,
-                allow_redirects=False,
             )
         logger.debug(
             "%s %s -> %d (attempt %d)", call.method, call.path, resp.status_code, call.attempt
