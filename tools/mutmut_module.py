@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -78,6 +79,22 @@ MODULES: dict[str, list[str]] = {
         # a re-planned run resumed: the stored plan's pieces (apply_stored_plan)
         "tests/run/test_runner_replan.py",
     ],
+    "mapflow_geo/run/create.py": [
+        *_MONEY,
+        "tests/rules/test_mutants.py",
+        "tests/run/test_runner.py",
+        "tests/reliability/test_create_outcomes.py",
+        "tests/reliability/test_lagged_listings.py",
+    ],
+    "mapflow_geo/run/fetch.py": [
+        "tests/run/test_runner.py",
+        "tests/rules/test_answer_rules.py",
+        "tests/reliability/test_damaged_results.py",
+        "tests/reliability/test_polling_faults.py",
+        "tests/reliability/test_aoi_results.py",
+    ],
+    "mapflow_geo/run/status.py": [*_MONEY, "tests/run/test_runner.py"],
+    "mapflow_geo/run/_files.py": ["tests/run/test_journal.py", "tests/run/test_store.py"],
     "mapflow_geo/run/monitor.py": ["tests/run/test_monitor.py", "tests/rules/test_answer_rules.py"],
     "mapflow_geo/results/stitch.py": [
         "tests/results/test_stitch_parts.py",
@@ -931,7 +948,7 @@ def _config(module: str, tests: list[str]) -> str:
         'source_paths = ["mapflow_geo"]\n'
         f"only_mutate = {arr([module])}\n"
         f"pytest_add_cli_args_test_selection = {arr(tests)}\n"
-        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]\n'
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-p", "mutmut_order"]\n'
         # mutmut runs the tests from its mutants/ copy: the files they read go there too
         'also_copy = ["data"]\n'
     )
@@ -946,6 +963,9 @@ def _scratch(module: str) -> Path:
         shutil.copytree(
             ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
         )
+    # the plugin that orders each mutant's tests, in a folder of its own on PYTHONPATH
+    (work / "plugins").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "tools" / "mutmut_order.py", work / "plugins" / "mutmut_order.py")
     text = (ROOT / "pyproject.toml").read_text()
     text = re.sub(r"\n\[tool\.mutmut\][^\[]*", "\n", text)  # ours replaces any other
     (work / "pyproject.toml").write_text(text + _config(module, MODULES[module]))
@@ -968,11 +988,39 @@ def _diff(work: Path, env: dict, name: str) -> str:
     )
 
 
-def run_module(module: str, only: list[str]) -> dict:
+def _all_mutants(work: Path, module: str) -> list[str]:
+    """Every mutant mutmut generates for ``module``, by its full name."""
+    code = (
+        "import json, sys\n"
+        "from mutmut.mutation.file_mutation import mutate_file_contents\n"
+        "p = sys.argv[1]\n"
+        "print(json.dumps(mutate_file_contents(p, open(p).read()).mutant_names))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, module], cwd=work, capture_output=True, text=True, check=True
+    ).stdout
+    prefix = module.removesuffix(".py").replace("/", ".")
+    return [f"{prefix}.{name}" for name in json.loads(out)]
+
+
+def sample_of(names: list[str], size: int, seed: int) -> list[str]:
+    """A simple random sample of ``size`` mutants (all when there are fewer), the same for
+    the same names and seed: what the run judges stands for the module's every mutant."""
+    if size >= len(names):
+        return sorted(names)
+    return sorted(random.Random(seed).sample(sorted(names), size))
+
+
+def run_module(module: str, only: list[str], sample: int | None = None, seed: int = 0) -> dict:
     work = _scratch(module)
+    if sample is not None:
+        everyone = _all_mutants(work, module)
+        only = sample_of(everyone, sample, seed)
+        print(f"== {module}: a random sample of {len(only)} of {len(everyone)} (seed {seed})")
     # mutmut puts its mutated copy first on sys.path itself; a PYTHONPATH (the checkout,
     # or the copy) hides from it which tests reach which function: no mutant is tested
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MUTANT_UNDER_TEST")}
+    env["PYTHONPATH"] = str(work / "plugins")  # only the plugin that orders the tests
     children = os.environ.get("MUTMUT_CHILDREN", "2")
     cmd = [str(MUTMUT), "run", "--max-children", children, *only]
     print(f"== {module}: {' '.join(MODULES[module])}", flush=True)
@@ -1018,6 +1066,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("modules", nargs="*", help="module paths (default: every one of MODULES)")
     ap.add_argument("--only", action="append", default=[], help="mutant name glob(s)")
     ap.add_argument("--list", action="store_true", help="print the modules and their tests")
+    ap.add_argument(
+        "--sample", type=int, metavar="N", help="judge a random sample of N mutants per module"
+    )
+    ap.add_argument("--seed", type=int, default=0, help="the sample's seed (default 0)")
     args = ap.parse_args(argv)
     if args.list:
         for module, tests in MODULES.items():
@@ -1027,7 +1079,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in modules if m not in MODULES]
     if unknown:
         ap.error(f"unknown module(s) {unknown}; known: {', '.join(MODULES)}")
-    results = [run_module(m, args.only) for m in modules]
+    results = [run_module(m, args.only, args.sample, args.seed) for m in modules]
     return 1 if any(r["survived"] for r in results) else 0
 
 
