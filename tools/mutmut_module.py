@@ -93,7 +93,7 @@ MODULES: dict[str, list[str]] = {
         "tests/reliability/test_polling_faults.py",
         "tests/reliability/test_aoi_results.py",
     ],
-    "mapflow_geo/run/status.py": [*_MONEY, "tests/run/test_runner.py"],
+    "mapflow_geo/run/status.py": [*_MONEY, "tests/run/test_journal.py", "tests/run/test_store.py"],
     "mapflow_geo/run/_files.py": ["tests/run/test_journal.py", "tests/run/test_store.py"],
     "mapflow_geo/run/monitor.py": ["tests/run/test_monitor.py", "tests/rules/test_answer_rules.py"],
     "mapflow_geo/results/stitch.py": [
