@@ -140,6 +140,20 @@ def test_columns_and_types():
     assert (per.size() == per["processing_aois"].first()).all()
 
 
+def test_planned_credits_are_nullable_integers_with_or_without_a_price():
+    """One column type for both cases: ``Int64``, <NA> without a price and, with one,
+    each processing's ⌈max(area, 1) × price⌉ (areas from pyproj)."""
+    gdf = _gdf(shapely.box(30, 50, 30.3, 50.2), shapely.box(31, 50, 31.01, 50.01))
+    unpriced = plan(gdf, area_limit_km2=25)
+    priced = plan(gdf, area_limit_km2=25, price_per_km2=13)
+    for tiles in (unpriced, priced):
+        assert tiles["planned_credits"].dtype == pd.Int64Dtype()
+    assert unpriced["planned_credits"].isna().all()
+    area = priced.geometry.map(_geod_area).groupby(priced["processing"]).transform("sum")
+    want = [math.ceil(max(a, 1.0) * 13) for a in area]
+    assert priced["planned_credits"].tolist() == want
+
+
 def test_deterministic_and_stable_ids():
     gdf = _gdf(
         shapely.Polygon([(0, 0), (0.3, 0.05), (0.25, 0.3), (0.02, 0.2)]),
@@ -501,8 +515,11 @@ def test_summarize_without_limit_or_price_has_only_counts():
         assert key not in s
 
 
-def test_summary_of_an_empty_plan():
-    empty = _plan_frame().iloc[:0]
+@pytest.mark.parametrize("columns", [True, False], ids=["plan-columns", "no-columns"])
+def test_summary_of_an_empty_plan(columns):
+    """No tiles, whether the empty frame keeps the plan's columns or has none at all
+    (a bare ``GeoDataFrame()``): zeros, and NaN for the ratios."""
+    empty = _plan_frame().iloc[:0] if columns else gpd.GeoDataFrame()
     s = summarize(empty, area_limit_km2=25, price_per_km2=13)
     assert (s["processings"], s["tiles"], s["rows"]) == (0, 0, 0)
     assert s["total_area_km2"] == 0.0 and isinstance(s["total_area_km2"], float)
@@ -690,3 +707,41 @@ def test_a_polygon_that_fits_whole_is_one_tile_as_drawn(lon):
     assert shapely.equals_exact(
         shapely.normalize(tiles.geometry.iloc[0]), shapely.normalize(star), tolerance=1e-12
     )
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        (10.0, 40.0, 10.0625, 40.03125),
+        (-60.0, -20.03125, -59.9375, -20.0),
+        (100.0, 30.0, 100.03125, 30.0625),
+    ],
+)
+def test_a_box_exactly_at_the_limit_is_one_tile_as_drawn(bounds):
+    """The rules are ≤: a box whose geodesic area and bbox area (pyproj) both equal the
+    limit, with no margin, is accepted whole, its four corners as drawn, in one
+    processing. (Coordinates are binary fractions: preparing the row keeps them.)"""
+    box = shapely.box(*bounds)
+    limit = _geod_area(box)
+    assert limit == _box_km2(*bounds)
+    tiles = plan(_gdf(box), area_limit_km2=limit, safety_margin=0.0)
+    assert len(tiles) == 1
+    got = shapely.normalize(tiles.geometry.iloc[0])
+    assert shapely.equals_exact(got, shapely.normalize(box), tolerance=0.0)
+
+
+def test_a_processing_is_not_overfilled_by_a_hair():
+    """Three fields, no two touching, a > c > b, under a limit 5·10⁻¹³ (relative) below
+    a + b, no margin: b cannot join a, it joins c; every processing's geodesic area
+    (pyproj) stays within the limit."""
+    a = shapely.box(10.0, 40.0, 10.0625, 40.03125)
+    c = shapely.box(10.25, 40.0, 10.296875, 40.03125)
+    b = shapely.box(10.5, 40.0, 10.53125, 40.03125)
+    area_a, area_b, area_c = (_geod_area(g) for g in (a, b, c))
+    limit = (area_a + area_b) * (1 - 5e-13)
+    assert area_a > area_c > area_b and area_a + area_b > limit >= area_c + area_b
+    tiles = plan(_gdf(a, c, b, index=["a", "c", "b"]), area_limit_km2=limit, safety_margin=0.0)
+    for _, grp in tiles.groupby("processing"):
+        assert sum(_geod_area(g) for g in grp.geometry) <= limit
+    rows = tiles.groupby("processing")["row"].apply(sorted).tolist()
+    assert sorted(rows) == [["a"], ["b", "c"]]
