@@ -158,6 +158,31 @@ EQUIVALENT: dict[str, str] = {
         "credits lying 1e-9 to 2e-9 above an integer, which integer m² areas and prices "
         "to the cent never give (their products are multiples of 1e-8)"
     ),
+    "mapflow_geo.tiling.x__cut_polygon__mutmut_219": (
+        "pieces to measure taken as area <= 0 instead of < 0: a piece enters with -1 (to "
+        "measure) or its full cell's area, a box of positive width and height, never 0"
+    ),
+    "mapflow_geo.tiling.x__strip_pieces__mutmut_42": (
+        "longitude strips' boxes reaching 2 degrees instead of 1 below the polygon: the "
+        "intersection is the same (GEOS computes each crossing within the overlap of the "
+        "two segments' envelopes, which the box's far end does not change)"
+    ),
+    "mapflow_geo.tiling.x__strip_alternative__mutmut_22": (
+        "axis 2 for 1: _cumulative_area and _strip_pieces take any axis but 0 as "
+        "latitude; the axis only enters the keys, shared by every piece of one strip cut"
+    ),
+    "mapflow_geo.tiling.x__ensure_fit__mutmut_56": (
+        "halves created with area +1 instead of -1: every new half is measured right "
+        "after (the `if new:` loop), before anything reads its area"
+    ),
+    "mapflow_geo.tiling.x__try_place__mutmut_79": (
+        "a merged tile's bbox area left to _bbox_area: it measures box_area_km2 of the "
+        "same bounds (ubounds == bounds), the same number"
+    ),
+    "mapflow_geo.tiling.x__tile_ids__mutmut_23": (
+        "WKB with output_dimension=3: shapely.transform (include_z=False) made every "
+        "geometry 2D, and a 2D geometry's WKB is the same either way"
+    ),
     **{
         f"mapflow_geo.run.journal.xǁJournalǁtally__mutmut_{n}": (
             "zip(strict=...) over the six names and the query's six columns: same length"
@@ -686,6 +711,24 @@ def sql_case_only(diff: str) -> bool:
 #: Survivors that are not equivalent but that no test can see, with the reason; they
 #: still count against the kill rate.
 UNSEEABLE: dict[str, str] = {
+    "mapflow_geo.tiling.x__cell_width_deg__mutmut_47": (
+        "the last shrink loop on >= instead of >: differs only when a cell's computed "
+        "geodesic area equals cap * (1 - 1e-9) exactly; its width comes out of an "
+        "iterated calibration that no input can pin"
+    ),
+    "mapflow_geo.tiling.x__strip_alternative__mutmut_2": (
+        "no strips tried for a grid of 2 pieces: they pack into one processing (then "
+        "k0 >= 2 stops the search) or into two because the polygon breaks a rule, and "
+        "its strips then need >= 2 processings of >= 2 pieces, never strictly fewer; "
+        "only float noise at the limit (the strips' union measured <= cap, the whole "
+        "polygon > cap) differs"
+    ),
+    "mapflow_geo.tiling.x__merge_slivers__mutmut_85": (
+        "a neighbour with a shared border of length 0 as a candidate: one with a "
+        "positive border always ranks first, and pieces of a row meeting at points only "
+        "union to a MultiPolygon, refused either way; only float noise overlapping two "
+        "pieces across a cut could merge them"
+    ),
     **{
         f"mapflow_geo.results.dataset.x_stream_class_sums__mutmut_{n}": (
             "the spill folder removed without ignore_errors: removal fails only if "
