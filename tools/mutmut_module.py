@@ -334,6 +334,14 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (3, 9)
     },
+    "mapflow_geo.results.stitch.x__coverage_union__mutmut_57": (
+        "the table made by np.full(..., None) without dtype=object: numpy takes the dtype "
+        "of the fill value None, object"
+    ),
+    "mapflow_geo.results.stitch.x__nearest_across__mutmut_25": (
+        "the nearest-gap table one slot longer: it is written and read only at the group "
+        "labels 0..max, the extra slot never"
+    ),
     "mapflow_geo.results.changes._identical.x_same_outlines__mutmut_54": (
         "bincount without minlength: every outline has vertices, so the counts already "
         "reach the last pair"
@@ -818,14 +826,6 @@ UNSEEABLE: dict[str, str] = {
             "rounding where members cross; every consumer compares shapes"
         )
         for n in (3, 5)
-    },
-    **{
-        f"mapflow_geo.results.stitch.x__coverage_union__mutmut_{n}": (
-            "more or fewer groups left to the overlay (lines or more than 8 pieces let in, "
-            "polygons kept out, groups of exactly 8): the overlay's union is the same shape "
-            "the coverage union gives faster, up to the order of its vertices"
-        )
-        for n in (28, 35, 38)
     },
     "mapflow_geo.results.stitch.x__nearest_across__mutmut_33": (
         "a cut edge exactly _GAP_TIE_DEG farther than the nearest: a float equality"

@@ -12,14 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from shapely.geometry import MultiPolygon, Polygon, box
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
 from mapflow_geo.results import SEAM_EPS_DEG, seam_mask, stitch
 from mapflow_geo.results.stitch import (
+    _COVERAGE_MAX_PIECES,
     MIN_OVERLAP_DEG,
     TilePlan,
+    _coverage_union,
     components,
     cut_pairs,
     merge_groups,
@@ -265,6 +267,8 @@ def test_a_joined_object_keeps_its_largest_pieces_properties_and_sums_its_areas(
         "one tile a row",
         "none at a seam",
         "at a seam, not cut",
+        "points at a seam",
+        "a point and a polygon at a seam",
         "no groups",
         "no pieces to merge",
     ],
@@ -283,6 +287,10 @@ def test_pieces_with_nothing_to_join_come_back_as_they_are(case):
     elif case == "at a seam, not cut":  # attached neighbours: their walls meet the seam
         walls = [box(0.3, 0.2, 1.0, 0.4), box(0.3, 0.4, 1.0, 0.6)]
         pieces = pieces.iloc[[0, 1]].assign(geometry=walls)
+    elif case == "points at a seam":  # one on each side's boundary, at the same place
+        pieces = pieces.iloc[[0, 2]].assign(geometry=[Point(1.0, 0.3), Point(1.0, 0.3)])
+    elif case == "a point and a polygon at a seam":  # no two of a kind that can be cut
+        pieces = pieces.iloc[[0, 2]].assign(geometry=[box(0.3, 0.2, 1.0, 0.4), Point(1.0, 0.3)])
     elif case == "no pieces to merge":
         pieces = pieces.iloc[:0]
     if case in ("no groups", "no pieces to merge"):
@@ -295,6 +303,7 @@ def test_pieces_with_nothing_to_join_come_back_as_they_are(case):
         pd.DataFrame(out.drop(columns="geometry")),
         pd.DataFrame(pieces.drop(columns="geometry")).reset_index(drop=True),
     )
+    assert shapely.equals(out.geometry.values, pieces.geometry.values).all()
 
 
 def test_components_of_a_chain_and_of_isolated_nodes():
@@ -407,3 +416,90 @@ def test_a_road_whose_ends_at_the_seam_differ_by_float_noise_is_one(noise):
     out = stitch(pieces, tiles)
     assert len(out) == 1
     assert abs(out.geometry.values[0].length - (west.length + east.length)) < 2 * EPS
+
+
+def _grid(draw, x0: float, nx: int, ny: int) -> list:
+    """A rectangle at real coordinates cut into nx × ny boxes along shared grid lines (so
+    neighbours share their edges' vertices exactly: a coverage), in any order."""
+    xs = x0 + np.cumsum([0.0] + [draw(st.floats(1e-6, 1e-3)) for _ in range(nx)])
+    ys = Y0 + np.cumsum([0.0] + [draw(st.floats(1e-6, 1e-3)) for _ in range(ny)])
+    cells = [box(xs[i], ys[j], xs[i + 1], ys[j + 1]) for i in range(nx) for j in range(ny)]
+    return draw(st.permutations(cells))
+
+
+@st.composite
+def groups_for_the_coverage_union(draw):
+    """Groups (labels sorted, as the caller gives them) of pieces of one kind each:
+    ``cover`` a rectangle cut into up to ``_COVERAGE_MAX_PIECES`` boxes that share their
+    edges; ``many`` one cut into more; ``apart`` boxes with a gap between them; ``line``
+    lines; ``mixed`` a box and a line along its edge."""
+    kinds = draw(st.lists(st.sampled_from(["cover", "many", "apart", "line", "mixed"]),
+                          min_size=1, max_size=6))  # fmt: skip
+    members, expected = [], []
+    for g, kind in enumerate(kinds):
+        x0 = X0 + 0.01 * g
+        if kind == "cover":
+            nx = draw(st.integers(1, _COVERAGE_MAX_PIECES))
+            ny = draw(st.integers(1, _COVERAGE_MAX_PIECES // nx))
+            members.append(_grid(draw, x0, nx, ny))
+        elif kind == "many":
+            nx = draw(st.integers(2, 4))
+            ny = _COVERAGE_MAX_PIECES // nx + 1
+            members.append(_grid(draw, x0, nx, ny))
+        elif kind == "apart":
+            n = draw(st.integers(2, 4))
+            members.append([box(x0 + 2e-3 * k, Y0, x0 + 2e-3 * k + 1e-3, Y0 + 1e-3)
+                            for k in range(n)])  # fmt: skip
+        elif kind == "line":
+            members.append([LineString([(x0, Y0), (x0 + 1e-3, Y0)]),
+                            LineString([(x0 + 1e-3, Y0), (x0 + 2e-3, Y0 + 1e-3)])])  # fmt: skip
+        else:
+            members.append([box(x0, Y0, x0 + 1e-3, Y0 + 1e-3),
+                            LineString([(x0 + 1e-3, Y0), (x0 + 1e-3, Y0 + 1e-3)])])  # fmt: skip
+        expected.append(kind == "cover")
+    gid = np.repeat(np.arange(len(kinds)), [len(m) for m in members])
+    geoms = np.array([p for m in members for p in m], dtype=object)
+    return geoms, gid, np.array(expected)
+
+
+@settings(max_examples=150, deadline=None)
+@given(groups_for_the_coverage_union())
+@example(  # a coverage of exactly _COVERAGE_MAX_PIECES pieces
+    (
+        np.array(
+            [
+                box(X0 + k * 1e-4, Y0, X0 + (k + 1) * 1e-4, Y0 + 1e-4)
+                for k in range(_COVERAGE_MAX_PIECES)
+            ],
+            dtype=object,
+        ),
+        np.zeros(_COVERAGE_MAX_PIECES, dtype=np.intp),
+        np.array([True]),
+    )
+)
+def test_the_coverage_union_is_each_exact_coverages_union_and_none_elsewhere(data):
+    """Each group that forms an exact coverage of up to ``_COVERAGE_MAX_PIECES`` pieces
+    comes back as the union of its pieces (against ``shapely.union_all``): one polygon of
+    their total area; any other group (pieces apart, lines, more pieces) as None."""
+    geoms, gid, expected = data
+    got = _coverage_union(geoms, gid)
+    assert got.dtype == object and len(got) == len(expected)
+    for g, cover in enumerate(expected):
+        if not cover:
+            assert got[g] is None, g
+            continue
+        want = shapely.union_all(geoms[gid == g])
+        assert want.geom_type == "Polygon"  # the truth: the pieces do form one polygon
+        assert got[g].geom_type == "Polygon" and shapely.equals(got[g], want), g
+        total = shapely.area(geoms[gid == g]).sum()
+        assert abs(got[g].area - want.area) <= 1e-9 * total, g
+
+
+@pytest.mark.parametrize("same", [False, True], ids=["overlapping", "identical"])
+def test_the_coverage_union_of_overlapping_pieces_is_none(same):
+    """Pieces that overlap (in part, or wholly) are no coverage: None for their group."""
+    a = box(X0, Y0, X0 + 1e-3, Y0 + 1e-3)
+    b = a if same else box(X0 + 5e-4, Y0, X0 + 1.5e-3, Y0 + 1e-3)
+    assert shapely.intersection(a, b).area > 0  # the truth: they do overlap
+    got = _coverage_union(np.array([a, b], dtype=object), np.array([0, 0]))
+    assert got.shape == (1,) and got[0] is None
