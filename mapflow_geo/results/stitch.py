@@ -429,7 +429,9 @@ def _coverage_union(geoms: np.ndarray, gid: np.ndarray) -> np.ndarray:
     table[row, np.arange(len(row)) - start[row]] = g
     try:
         union = shapely.coverage_union_all(table, axis=1)
-    except shapely.errors.GEOSException:  # pieces that overlap: not a coverage
+    except shapely.errors.GEOSException:
+        # pieces that coincide exactly: GEOS refuses the whole batch, so every group goes
+        # to the overlay (partly overlapping pieces give a MultiPolygon, refused below)
         return out
     area = np.bincount(row, shapely.area(g), minlength=len(groups))
     ok = (
