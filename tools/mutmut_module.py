@@ -982,14 +982,14 @@ def _slug(module: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", module.removesuffix(".py")).strip("_")
 
 
-def _config(module: str, tests: list[str]) -> str:
+def _config(modules: list[str], tests: list[str]) -> str:
     def arr(items: list[str]) -> str:
         return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
     return (
         "\n[tool.mutmut]\n"
         'source_paths = ["mapflow_geo"]\n'
-        f"only_mutate = {arr([module])}\n"
+        f"only_mutate = {arr(modules)}\n"
         f"pytest_add_cli_args_test_selection = {arr(tests)}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-p", "mutmut_order"]\n'
         # mutmut runs the tests from its mutants/ copy: the files they read go there too
@@ -997,9 +997,10 @@ def _config(module: str, tests: list[str]) -> str:
     )
 
 
-def _scratch(module: str) -> Path:
-    """``build/mutmut/<module>``: fresh sources and tests, mutmut's cache kept."""
-    work = ROOT / "build" / "mutmut" / _slug(module)
+def _scratch(modules: list[str]) -> Path:
+    """``build/mutmut/<module>[+<module>...]``: fresh sources and tests, mutmut's cache
+    kept."""
+    work = ROOT / "build" / "mutmut" / "+".join(_slug(m) for m in modules)
     work.mkdir(parents=True, exist_ok=True)
     for name in ("mapflow_geo", "tests", "data"):  # data: the tests' sample areas
         shutil.rmtree(work / name, ignore_errors=True)
@@ -1009,17 +1010,20 @@ def _scratch(module: str) -> Path:
     # the plugin that orders each mutant's tests, in a folder of its own on PYTHONPATH
     (work / "plugins").mkdir(exist_ok=True)
     shutil.copy(ROOT / "tools" / "mutmut_order.py", work / "plugins" / "mutmut_order.py")
+    tests = list(dict.fromkeys(t for m in modules for t in MODULES[m]))
     text = (ROOT / "pyproject.toml").read_text()
     text = re.sub(r"\n\[tool\.mutmut\][^\[]*", "\n", text)  # ours replaces any other
-    (work / "pyproject.toml").write_text(text + _config(module, MODULES[module]))
+    (work / "pyproject.toml").write_text(text + _config(modules, tests))
     return work
 
 
-def _survivors(work: Path, env: dict) -> list[str]:
-    out = subprocess.run(
-        [str(MUTMUT), "results"], cwd=work, env=env, capture_output=True, text=True
-    ).stdout
-    return [line.split(":")[0].strip() for line in out.splitlines() if line.endswith(": survived")]
+def _verdicts(work: Path, module: str) -> dict[str, str]:
+    """mutmut's verdict on each of ``module``'s mutants ("killed", "survived", "not
+    checked", ...), read from the run's record of exit codes."""
+    from mutmut.stats import status_by_exit_code
+
+    meta = json.loads((work / "mutants" / f"{module}.meta").read_text())
+    return {name: status_by_exit_code[code] for name, code in meta["exit_code_by_key"].items()}
 
 
 def _diff(work: Path, env: dict, name: str) -> str:
@@ -1054,26 +1058,10 @@ def sample_of(names: list[str], size: int, seed: int) -> list[str]:
     return sorted(random.Random(seed).sample(sorted(names), size))
 
 
-def run_module(module: str, only: list[str], sample: int | None = None, seed: int = 0) -> dict:
-    work = _scratch(module)
-    if sample is not None:
-        everyone = _all_mutants(work, module)
-        only = sample_of(everyone, sample, seed)
-        print(f"== {module}: a random sample of {len(only)} of {len(everyone)} (seed {seed})")
-    # mutmut puts its mutated copy first on sys.path itself; a PYTHONPATH (the checkout,
-    # or the copy) hides from it which tests reach which function: no mutant is tested
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MUTANT_UNDER_TEST")}
-    env["PYTHONPATH"] = str(work / "plugins")  # only the plugin that orders the tests
-    children = os.environ.get("MUTMUT_CHILDREN", "2")
-    cmd = [str(MUTMUT), "run", "--max-children", children, *only]
-    print(f"== {module}: {' '.join(MODULES[module])}", flush=True)
-    with open(work / "run.log", "w") as log:
-        subprocess.run(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
-    subprocess.run(
-        [str(MUTMUT), "export-cicd-stats"], cwd=work, env=env, capture_output=True, check=False
-    )
-    stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
-    alive = _survivors(work, env)
+def _report(work: Path, env: dict, module: str) -> dict:
+    """Print ``module``'s survivors with their diffs and its kill rate."""
+    verdicts = _verdicts(work, module)
+    alive = sorted(m for m, v in verdicts.items() if v == "survived")
     diffs = {m: _diff(work, env, m) for m in alive}
     reasons = {m: EQUIVALENT[m] for m in alive if m in EQUIVALENT}
     reasons.update({m: "the case of an SQL statement" for m in alive if sql_case_only(diffs[m])})
@@ -1088,20 +1076,48 @@ def run_module(module: str, only: list[str], sample: int | None = None, seed: in
                 + (f" (no test can see it: {UNSEEABLE[m]})" if m in UNSEEABLE else "")
             )
         print(diffs[m])
-    # mutants with a verdict (--only leaves the others untested)
-    judged = ("killed", "survived", "timeout", "suspicious", "segfault", "no_tests")
-    counted = sum(stats.get(k, 0) for k in judged) - len(equivalent)
-    killed = stats["killed"] + stats.get("timeout", 0)
+    counts = {v: sum(1 for x in verdicts.values() if x == v) for v in set(verdicts.values())}
+    # mutants with a verdict (--only and --sample leave the others unchecked)
+    tested = len(verdicts) - counts.get("not checked", 0)
+    counted = tested - len(equivalent)
+    killed = counts.get("killed", 0) + counts.get("timeout", 0)
     rate = killed / counted if counted else 1.0
     print(
-        f"== {module}: {counted + len(equivalent)} of {stats['total']} mutants tested, "
-        f"{killed} killed ({stats.get('timeout', 0)} by timeout), "
+        f"== {module}: {tested} of {len(verdicts)} mutants tested, "
+        f"{killed} killed ({counts.get('timeout', 0)} by timeout), "
         f"{len(equivalent)} equivalent, {len(real)} surviving, "
-        f"{stats.get('no_tests', 0)} not reached by the tests; "
+        f"{counts.get('no tests', 0)} not reached by the tests; "
         f"kill rate {rate:.1%} of {counted} non-equivalent",
         flush=True,
     )
-    return {"module": module, "stats": stats, "equivalent": equivalent, "survived": real}
+    return {"module": module, "counts": counts, "equivalent": equivalent, "survived": real}
+
+
+def run_modules(
+    modules: list[str], only: list[str], sample: int | None = None, seed: int = 0
+) -> list[dict]:
+    """One mutmut session over ``modules`` (their tests mapped and run clean once)."""
+    work = _scratch(modules)
+    if sample is not None:
+        only = []
+        for module in modules:
+            everyone = _all_mutants(work, module)
+            only += sample_of(everyone, sample, seed)
+            print(
+                f"== {module}: a random sample of {min(sample, len(everyone))} of "
+                f"{len(everyone)} (seed {seed})"
+            )
+    # mutmut puts its mutated copy first on sys.path itself; a PYTHONPATH (the checkout,
+    # or the copy) hides from it which tests reach which function: no mutant is tested
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MUTANT_UNDER_TEST")}
+    env["PYTHONPATH"] = str(work / "plugins")  # only the plugin that orders the tests
+    children = os.environ.get("MUTMUT_CHILDREN", "2")
+    cmd = [str(MUTMUT), "run", "--max-children", children, *only]
+    for module in modules:
+        print(f"== {module}: {' '.join(MODULES[module])}", flush=True)
+    with open(work / "run.log", "w") as log:
+        subprocess.run(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+    return [_report(work, env, module) for module in modules]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1113,6 +1129,11 @@ def main(argv: list[str] | None = None) -> int:
         "--sample", type=int, metavar="N", help="judge a random sample of N mutants per module"
     )
     ap.add_argument("--seed", type=int, default=0, help="the sample's seed (default 0)")
+    ap.add_argument(
+        "--together",
+        action="store_true",
+        help="one mutmut session for all the modules given (their tests mapped once)",
+    )
     args = ap.parse_args(argv)
     if args.list:
         for module, tests in MODULES.items():
@@ -1122,7 +1143,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in modules if m not in MODULES]
     if unknown:
         ap.error(f"unknown module(s) {unknown}; known: {', '.join(MODULES)}")
-    results = [run_module(m, args.only, args.sample, args.seed) for m in modules]
+    if args.together:
+        results = run_modules(modules, args.only, args.sample, args.seed)
+    else:
+        results = [r for m in modules for r in run_modules([m], args.only, args.sample, args.seed)]
     return 1 if any(r["survived"] for r in results) else 0
 
 
