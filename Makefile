@@ -47,12 +47,13 @@ clean:
 # `make mutate MODULE=mapflow_geo/_secrets.py`: mutmut generates every small change of that
 # module and runs the tests guarding it (tools/mutmut_module.py: modules, tests, known
 # equivalent mutants); `make mutate` does every money and answer module in turn (hours on
-# two cores). ONLY='<glob>' narrows to some mutants (e.g. ONLY='*processing_pages*').
+# two cores). ONLY='<glob>' narrows to some mutants (e.g. ONLY='*processing_pages*');
+# SAMPLE=N judges a random sample of N mutants per module (docs/reliability.md).
 # `make mutate-named [MUTANTS="budget secrets"]`: the hand-written mutants of the promises
 # (tools/mutate.py: create/adopt decisions, journal ordering, crash points...).
 .PHONY: mutate mutate-named
 mutate: $(TEST_STAMP)
-	$(BIN)/python tools/mutmut_module.py $(MODULE) $(if $(ONLY),--only '$(ONLY)')
+	$(BIN)/python tools/mutmut_module.py $(MODULE) $(if $(ONLY),--only '$(ONLY)') $(if $(SAMPLE),--sample $(SAMPLE))
 
 mutate-named: $(TEST_STAMP)
 	$(BIN)/python tools/mutate.py $(MUTANTS)
