@@ -244,6 +244,12 @@ def test_run_statuses_live_in_the_run_layer():
     assert parse_status(None) is Status.UNKNOWN and not is_finished(None)
     assert not is_finished("PLANNED") and RunStatus.PLANNED == "PLANNED"
     assert f"{RunStatus.REPLANNED}" == "REPLANNED" and str(RunStatus.NOT_CREATED) == "NOT_CREATED"
+    # in a table's column a member is padded and aligned as its text is
+    for spec in (">14", "<14", "^14", ".3"):
+        assert format(RunStatus.PLANNED, spec) == format("PLANNED", spec)
+    # statuses read as a user or another tool writes them: any case, hyphens, spaces
+    assert parse_status(" Too-Large processing ") is RunStatus.TOO_LARGE_PROCESSING
+    assert parse_status("replanned") is RunStatus.REPLANNED
 
 
 def test_every_change_reaches_the_file_as_written(tmp_path):
