@@ -3,13 +3,15 @@ outcome is retryable or ambiguous, none on a 4xx, and 401/403 stop the run clear
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 
 import pytest
 from support.areas import grid_gdf
 from support.campaign import FAST, FULL
-from support.record import assert_one_charge_each, creates
+from support.record import assert_one_charge_each, creates, keys
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import RetryPolicy, sim
@@ -195,3 +197,64 @@ def test_run_auth_refused_stops_with_clear_error(tmp_path, fault, cls):
         )
         assert res.complete
         assert_one_charge_each(server)
+
+
+def _create_log(caplog, level: int) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "mapflow_geo.run.create" and r.levelno == level
+    ]
+
+
+def test_run_says_which_create_lost_its_answer(tmp_path, caplog):
+    """A create whose answer is lost after the service committed it: the run says, for
+    that processing's key (the ``meta`` the simulator recorded on it), that its outcome
+    is unknown and that it will be reconciled by ``meta``; it is adopted and paid once."""
+    with sim.serve(**SIM, faults={"drop_create_response": 1.0}) as server:
+        with caplog.at_level(logging.INFO, logger="mapflow_geo.run.create"):
+            res = grid_gdf(1).mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path / "run",
+                adopt_grace_s=30, **FAST,
+            )  # fmt: skip
+        dropped = [r for r in creates(server) if r.fault == "drop_create_response"]
+        (key,) = keys(server)
+        assert_one_charge_each(server)
+    assert len(dropped) == 1 and res.complete
+    said = [m for m in _create_log(caplog, logging.INFO) if "outcome unknown" in m]
+    assert len(said) == 1, said
+    pattern = rf"create {re.escape(key)}: outcome unknown \((.+)\); will reconcile by meta"
+    found = re.fullmatch(pattern, said[0], re.S)
+    assert found and "may have been created" in found.group(1), said
+
+
+def test_run_says_which_create_was_not_sent_and_sends_it_later(tmp_path, caplog):
+    """A create answered by a redirect to another origin is refused by the client before
+    the token leaves (nothing reaches the service): the run warns, naming the
+    processing's key, that it was not sent and will be sent after reconciling; after the
+    grace period it is sent again, created and paid once."""
+    with sim.serve(**SIM) as server:
+        server.set_faults(redirect=1.0, redirect_to="http://example.invalid", **ON_CREATE)
+
+        def clear_after_one_redirect():
+            while not any(r.fault == "redirect" for r in server.requests):
+                time.sleep(0.01)
+            server.clear_faults()
+
+        watcher = threading.Thread(target=clear_after_one_redirect, daemon=True)
+        watcher.start()
+        with caplog.at_level(logging.WARNING, logger="mapflow_geo.run.create"):
+            res = grid_gdf(1).mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path / "run",
+                adopt_grace_s=0.3, **FAST,
+            )  # fmt: skip
+        watcher.join(timeout=5)
+        redirected = [r for r in creates(server) if r.fault == "redirect"]
+        (key,) = keys(server)
+        assert_one_charge_each(server)
+    assert len(redirected) == 1 and res.complete
+    said = _create_log(caplog, logging.WARNING)
+    assert len(said) == 1, said
+    pattern = rf"create {re.escape(key)} not sent \((.+)\); will retry after reconciling"
+    found = re.fullmatch(pattern, said[0], re.S)
+    assert found and "another origin" in found.group(1), said

@@ -8,6 +8,7 @@ Each test names the wrong rule it must catch; each was seen failing on that rule
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -24,7 +25,7 @@ from support.fsync import record_fsyncs
 
 import mapflow_geo  # noqa: F401  (gdf.mapflow)
 from mapflow_geo import sim
-from mapflow_geo.exceptions import BudgetError, PlanError
+from mapflow_geo.exceptions import BudgetError, PlanError, RunFailedError
 from mapflow_geo.run.status import RunStatus
 from mapflow_geo.tiling import credits_for
 
@@ -425,3 +426,169 @@ def test_an_area_refusal_shows_the_km2_left(tmp_path):
         with pytest.raises(BudgetError, match=r"1\.235 km² left"):
             squares(1, km=2.0).mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
         assert record.creates(server) == []
+
+
+# ------------------------------------------------------------------------ create outcomes
+class _VirtualTime:
+    """The runner's clock and sleep: time passes only when the runner sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
+        time.sleep(0.002)
+
+
+def _faults_per_create(server, client, plan: list[dict | None], clock) -> list[tuple]:
+    """Arm the simulator before each create the runner sends: the n-th create meets the
+    n-th faults of ``plan`` (None: none). Returns the (key, time) of each create sent."""
+    sent: list[tuple] = []
+    create = client.processings.create
+
+    def armed(*args, **kwargs):
+        n = len(sent)
+        sent.append(((kwargs.get("meta") or {}).get("mapflow_geo_key"), clock()))
+        faults = plan[n] if n < len(plan) else None
+        if faults:
+            server.set_faults({**faults, "methods": ["POST"], "paths": [record.CREATE_PATH]})
+        else:
+            server.clear_faults()
+        return create(*args, **kwargs)
+
+    client.processings.create = armed
+    return sent
+
+
+def test_the_grace_period_counts_from_the_create_that_lost_its_answer(tmp_path, caplog):
+    """Wrong rule caught: the grace period of a create whose outcome is unknown started
+    at the first complete listing after it, not at the create (the listing lag it waits
+    out runs from the create). Two processings, created one after the other: the first
+    create is reset before the service handles it (nothing committed, outcome unknown to
+    the runner); the second is refused with ``429 Retry-After: 60`` once, so the first
+    complete listing comes 60 s after the first create. With a 30 s grace period and no
+    unexplained charge, that listing is the one that sends the first create again."""
+    gdf = squares(2, km=1.0)  # under a 1.5 km² limit: one processing each
+    vt = _VirtualTime()
+    with sim.serve(aoi_area_limit_km2=1.5, processing_seconds=0, seed=21) as server:
+        client = server.client()
+        sent = _faults_per_create(
+            server, client, [{"reset": 1.0}, {"status_429": 1.0, "retry_after": "60"}], vt.clock
+        )
+        with caplog.at_level(logging.INFO, logger="mapflow_geo.run.create"):
+            res = gdf.mapflow.process(
+                "buildings", client=client, run_dir=tmp_path, adopt_grace_s=30,
+                max_workers=1, poll_interval=5, min_poll_interval=5,
+                sleep=vt.sleep, clock=vt.clock, progress=False,
+            )  # fmt: skip
+        resets = [r for r in record.creates(server) if r.fault == "reset"]
+        keys = record.keys(server)
+    assert len(resets) == 1 and res.complete
+    first, second = sent[0][0], sent[1][0]
+    assert first != second and sorted(keys) == sorted([first, second])
+    assert list(keys.values()) == [1, 1], f"paid twice: {keys}"
+    assert sent == [(first, 0.0), (second, 0.0), (second, 60.0), (first, 60.0)], sent
+    absent = [r.getMessage() for r in caplog.records if "absent from complete" in r.getMessage()]
+    assert absent == [f"{first} absent from complete listings for 60s: creating it"]
+
+
+def test_a_processing_refused_as_too_large_that_cannot_be_smaller_is_reported(tmp_path):
+    """A processing the service refuses as too large under a limit it cannot be planned
+    under (an account whose AOI limit is 0) is not re-planned: it ends as
+    ``TOO_LARGE_PROCESSING`` with the service's refusal as its message, nothing is
+    charged and the run reports it. Wrong rule caught: that processing finished without
+    its key (the run breaks instead of reporting it)."""
+    with sim.serve(aoi_area_limit_km2=0, processing_seconds=0) as server:
+        with pytest.raises(RunFailedError) as ei:
+            squares(1, km=1.0).mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path, area_limit_km2=5, **FAST
+            )
+        refused = record.creates(server)
+        charges = server.charges
+    assert [r.status for r in refused] == [400]
+    assert charges == []
+    procs = ei.value.result.processings
+    assert list(procs["status"].astype(str)) == [RunStatus.TOO_LARGE_PROCESSING.value]
+    (messages,) = procs["messages"]
+    assert any("Processings larger than 0 sq.m. are prohibited" in m for m in messages)
+    assert "TOO_LARGE_PROCESSING" in str(ei.value)
+
+
+def test_a_created_processing_is_journalled_with_the_status_its_create_answered(tmp_path):
+    """The journal holds, from the moment a processing is created, the status the
+    create's answer gave (a new processing is ``UNPROCESSED``, API docs): a run stopped
+    before its first poll shows it, reopened offline. Two processings created one after
+    the other; the second is refused with ``429`` and the run is stopped while it waits.
+    Wrong rule caught: the create's status not journalled (the reopened run shows none)."""
+
+    class Stopped(Exception):
+        pass
+
+    def stop(_seconds):
+        raise Stopped
+
+    gdf = squares(2, km=1.0)  # under a 1.5 km² limit: one processing each
+    with sim.serve(aoi_area_limit_km2=1.5, processing_seconds=600, seed=22) as server:
+        client = server.client()
+        sent = _faults_per_create(server, client, [None, {"status_429": 1.0}], time.monotonic)
+        with pytest.raises(Stopped):
+            gdf.mapflow.process(
+                "buildings", client=client, run_dir=tmp_path, max_workers=1, sleep=stop,
+                **FAST,
+            )  # fmt: skip
+        committed = server.processings
+    assert len(sent) == 2 and len(committed) == 1
+    (proc,) = committed
+    procs = mapflow_geo.open_run(tmp_path, progress=False).processings.set_index("key")
+    created = procs.loc[proc["meta"]["mapflow_geo_key"]]
+    assert created["processing_id"] == proc["id"]
+    assert str(created["status"]) == "UNPROCESSED"
+
+
+def test_a_credit_no_processing_explains_holds_back_a_free_create(tmp_path, caplog):
+    """A charge the account shows that no processing of the run explains keeps a create
+    whose answer was lost waiting (DESIGN.md, *Ambiguous creates*), even one estimated at
+    0 credits: the estimate may be wrong. A free model on free imagery; the one create
+    commits, the account loses one credit as it does, and the answer is dropped;
+    listings lag 2 s, the grace period is 0.3 s. The run must wait for the listing and
+    adopt the processing, and say why it waits: the key and the credits unexplained, as
+    the simulator's record gives them. Wrong rules caught: one credit taken as too small
+    to hold back a 0-credit create; the warning's text changed."""
+    from mapflow_geo.sim.catalog import default_models
+
+    models = default_models()
+    for m in models:
+        m["pricePerSqKm"] = 0.0
+    with sim.serve(
+        aoi_area_limit_km2=5, models=models, data_providers=_free_imagery(), listing_lag_s=2.0,
+        processing_seconds=0.2, seed=23, faults={"drop_create_response": 1.0},
+    ) as server:  # fmt: skip
+
+        def one_credit_gone(_rec):
+            server.after_create = None
+            server.set_credits(server.state["account"]["remainingCredits"] - 1)
+
+        server.after_create = one_credit_gone
+        with caplog.at_level(logging.WARNING, logger="mapflow_geo.run.create"):
+            res = squares(1, km=1.0).mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path, adopt_grace_s=0.3,
+                **FAST,
+            )  # fmt: skip
+        dropped = [r for r in server.requests if r.fault == "drop_create_response"]
+        keys = record.keys(server)
+        charged = sum(c["cost"] for c in server.charges)
+        gone = server.options.credits - server.state["account"]["remainingCredits"]
+    assert dropped, "the scenario did not drop the create's answer"
+    assert res.complete
+    assert len(keys) == 1 and list(keys.values()) == [1], f"paid twice: {keys}"
+    (key,) = keys
+    unexplained = gone - charged
+    assert (charged, unexplained) == (0, 1)
+    said = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.create"]
+    assert said and set(said) == {
+        f"{key}: {unexplained} credits charged that no known processing explains; not "
+        "creating it again until a listing shows it or the charge is explained"
+    }, said

@@ -319,3 +319,22 @@ def test_downloads_failing_past_max_outage_give_up_resumably(tmp_path):
         res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
         assert len(record.creates(server)) == n_creates
     assert res.complete
+
+
+def test_a_status_reads_as_the_upper_case_text_of_its_value():
+    """``status_text`` (the text the journal and the runner compare): an enum member's
+    *value*, upper-cased, whatever the member prints as; a plain string upper-cased;
+    nothing as empty text. Wrong rule caught: a member read by what it prints
+    (``Plain.DONE``) instead of its value."""
+    import enum
+
+    from mapflow_geo.models.enums import Status
+    from mapflow_geo.run.create import status_text
+
+    plain = enum.Enum("Plain", {"DONE": "ok", "RUNNING": "in_progress"})
+    assert str(plain.DONE) == "Plain.DONE"  # prints otherwise than its value
+    assert status_text(plain.DONE) == "OK"
+    assert status_text(plain.RUNNING) == "IN_PROGRESS"
+    assert status_text(Status.FAILED) == "FAILED"
+    assert status_text("awaiting") == "AWAITING"
+    assert status_text(None) == ""
