@@ -8,6 +8,7 @@ Each test names the wrong rule it must catch; each was seen failing on that rule
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import threading
@@ -19,6 +20,7 @@ import geopandas as gpd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from shapely.geometry import LineString
 from support import record
 from support.areas import squares
 from support.fsync import record_fsyncs
@@ -592,3 +594,54 @@ def test_a_credit_no_processing_explains_holds_back_a_free_create(tmp_path, capl
         f"{key}: {unexplained} credits charged that no known processing explains; not "
         "creating it again until a listing shows it or the charge is explained"
     }, said
+
+
+def test_a_re_planned_processing_keeps_the_accounts_aoi_count_limit(tmp_path):
+    """A processing refused as too large is planned again under the stated area limit
+    *and* the run's AOI-count limit. A thin diagonal strip is one tile under a given
+    10 km² limit; the service allows 0.25 km² (by bounding box too) and 2 AOIs per
+    processing. The strip's pieces under 0.25 km² are many and small, so only the AOI
+    limit keeps them in processings of at most 2. Wrong rule caught: the re-plan packing
+    pieces under the planner's default AOI limit (the service refuses those)."""
+    strip = LineString([(10.0, 40.0), (10.03, 40.03)]).buffer(0.0002, cap_style="flat")
+    gdf = gpd.GeoDataFrame({"name": ["strip"]}, geometry=[strip], crs=4326)
+    with sim.serve(aoi_area_limit_km2=0.25, max_aois_per_processing=2, processing_seconds=0,
+                   seed=24) as server:  # fmt: skip
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, area_limit_km2=10, **FAST
+        )
+        sent = record.creates(server)
+        committed = server.processings
+    assert sent[0].status == 400, "the scenario's plan was not refused as too large"
+    assert [r.status for r in sent[1:]] == [200] * len(committed)
+    assert res.complete and len(committed) >= 2
+    assert all(p["aoiCount"] <= 2 for p in committed), [p["aoiCount"] for p in committed]
+
+
+def test_a_rate_limited_create_without_a_readable_retry_after_waits_longer_each_time(
+    tmp_path, caplog
+):
+    """A create refused with ``429`` (nothing committed) whose ``Retry-After`` cannot be
+    read ("soon") is sent again after a growing delay, and the run says so for that
+    processing's key with the delay it waits. The first two creates are refused so, the
+    third is created: charged once, and the waits between the creates (on the runner's
+    clock) are the delays the log gives, the second longer than the first."""
+    vt = _VirtualTime()
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=25) as server:
+        client = server.client()
+        refuse = {"status_429": 1.0, "retry_after": "soon"}
+        sent = _faults_per_create(server, client, [refuse, refuse], vt.clock)
+        with caplog.at_level(logging.INFO, logger="mapflow_geo.run.create"):
+            res = squares(1, km=1.0).mapflow.process(
+                "buildings", client=client, run_dir=tmp_path, sleep=vt.sleep, clock=vt.clock,
+                **FAST,
+            )  # fmt: skip
+        refused = [r for r in record.creates(server) if r.fault == "status_429"]
+        (key,) = record.keys(server)
+        record.assert_one_charge_each(server)
+    assert res.complete and len(refused) == 2
+    assert [k for k, _ in sent] == [key] * 3
+    waits = [b - a for (_, a), (_, b) in itertools.pairwise(sent)]
+    assert 0 < waits[0] < waits[1] <= 60
+    said = [r.getMessage() for r in caplog.records if "rate-limited" in r.getMessage()]
+    assert said == [f"create {key} rate-limited; retrying in {w:.1f}s" for w in waits]
