@@ -7,9 +7,9 @@ first create are in :mod:`mapflow_geo.run.prepare`):
    committed to the journal before the create is sent.
 2. A create is sent once. When its outcome is unknown (timeout, reset, 5xx without a
    readable answer) it is not sent again: the project's listing is searched for the
-   processing whose ``meta`` matches, which is adopted. Only after the processing has
-   stayed absent from several complete listings, spread over a grace period, is it
-   created again (DESIGN.md, *Ambiguous creates*).
+   processing whose ``meta`` matches, which is adopted. Only when a complete listing
+   taken a grace period after the create still does not show it is it created again
+   (DESIGN.md, *Ambiguous creates*).
 3. A create the server refuses as too large is planned again under the limit it states,
    and its pieces are created instead.
 """
@@ -291,8 +291,9 @@ class Creator:
           one listed without ``meta`` but with the create's exact name, created after the
           intent was journalled, is adopted too (a service that drops ``meta``);
         * absence counts only from *complete* sweeps (every page read), and a create is
-          sent again only after it has stayed absent for ``adopt_grace_s`` (default 10
-          minutes: longer than any listing lag seen) while the run goes on with the rest;
+          sent again only when such a sweep ``adopt_grace_s`` or more after the create
+          (default 10 minutes: longer than any listing lag seen) still misses it, while
+          the run goes on with the rest;
         * on a ``CREDITS`` account, a charge the account shows that no processing of this
           run explains keeps it waiting: the missing create may have committed.
         """

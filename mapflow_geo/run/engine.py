@@ -781,8 +781,8 @@ def process(
     max_workers : int
         Threads for creates, cost requests and downloads.
     adopt_grace_s : float
-        How long a create whose outcome is unknown must stay absent from complete
-        listings before it is sent again, seconds (the run goes on meanwhile).
+        How long after a create whose outcome is unknown a complete listing that
+        still misses it lets it be sent again, seconds (the run goes on meanwhile).
     max_outage_s : float
         How long the run waits out an unreachable or failing API before giving up
         (resumable), seconds.
