@@ -250,6 +250,13 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (3, 5, 6)
     },
+    **{
+        f"mapflow_geo.run.status.x_parse_status__mutmut_{n}": (
+            'a missing status read as "NONE" or "XXXX" instead of "": none of them is a '
+            "run's own status, so Status.parse(None) answers UNKNOWN either way"
+        )
+        for n in (2, 4)
+    },
     "mapflow_geo.run.journal.xǁ_GroupCommitǁsubmit__mutmut_15": (
         "the leader's flag reset to None instead of False: both are false"
     ),
