@@ -1,5 +1,9 @@
 """TOO_LARGE_PROCESSING: the server's limit shrank after planning; the runner re-plans."""
 
+import logging
+import re
+from collections import Counter
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -198,3 +202,37 @@ def test_a_run_of_one_processing_resumes_its_pieces(tmp_path, monkeypatch):
     assert len(refused) == 1 and [r for r in creates if r.status == 400] == refused
     assert res.complete and res.tiles["processing_key"].str.contains(".", regex=False).all()
     assert len(charges) == res.processings["processing_id"].nunique() >= 2
+
+
+def test_pieces_are_named_numbered_and_announced(tmp_path, caplog):
+    """Every processing refused as too large is re-planned in the run: each piece is
+    created under the name given (the simulator's record of the create bodies), the
+    stored plan numbers each processing apart from every other, and an INFO line names
+    each refused processing with the server's limit and the number of pieces it became."""
+    caplog.set_level(logging.INFO, logger="mapflow_geo.run.create")
+    with sim.serve(aoi_area_limit_km2=10, processing_seconds=0, seed=5) as server:
+        res = _gdf().mapflow.process(
+            "buildings",
+            client=server.client(),
+            run_dir=tmp_path,
+            area_limit_km2=25,
+            name="survey-7",
+            **FAST,
+        )
+        refused = [r for r in record.creates(server) if r.status == 400]
+        procs = server.processings
+    keys = [p["meta"]["mapflow_geo_key"] for p in procs]
+    for p, key in zip(procs, keys, strict=True):
+        assert p["name"] == f"survey-7 {key}"
+    pieces = Counter(k.rsplit(".", 1)[0] for k in keys if "." in k)
+    assert len(pieces) == len(refused) >= 2  # every refused processing became pieces
+    pairs = res.tiles[["processing", "processing_key"]].drop_duplicates()
+    assert pairs["processing"].is_unique and pairs["processing_key"].is_unique
+    assert set(pairs["processing_key"]) == set(keys)
+    said = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.create"]
+    for parent, n in pieces.items():
+        lines = [m for m in said if parent in re.findall(r"[\w.-]+", m)]
+        numbers = [
+            {float(x) for x in re.findall(r"\d+(?:\.\d+)?", m.replace(parent, ""))} for m in lines
+        ]
+        assert any({10.0, n} <= found for found in numbers), lines
