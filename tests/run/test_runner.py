@@ -1,5 +1,7 @@
 """gdf.mapflow.process / estimate against the simulator over loopback HTTP."""
 
+import logging
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -297,10 +299,12 @@ def test_poll_comes_when_progress_predicts_a_finish():
     assert runner._predict(seen([100, 99, None], done)) is None
 
 
-def test_downloads_failing_past_max_outage_give_up_resumably(tmp_path):
+def test_downloads_failing_past_max_outage_give_up_resumably(tmp_path, caplog):
     """Listings answer but every result download fails (API partly down): the run probes
     one download per poll interval, gives up with the error after ``max_outage_s``, and
-    a rerun completes without creating anything again."""
+    a rerun completes without creating anything again. The rerun announces that it
+    resumes the run stored in its run dir, which no processing of had finished (no
+    result was ever served), not that it reuses a finished run."""
     from mapflow_geo.exceptions import ServerError
 
     gdf = _gdf(rect_km(20.0, 10.0, 6, 5))
@@ -315,7 +319,12 @@ def test_downloads_failing_past_max_outage_give_up_resumably(tmp_path):
         assert n_creates >= 3
         # the first wave, then about one probe per poll interval
         assert len(failed) <= n_creates + 1.5 / 0.3 + 3
+        assert not [r for r in server.requests if r.status == 200 and "/result" in r.path]
         server.clear_faults()
-        res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        with caplog.at_level(logging.INFO, logger="mapflow_geo.run.engine"):
+            res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
         assert len(record.creates(server)) == n_creates
     assert res.complete
+    said = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.engine"]
+    (line,) = [m for m in said if str(tmp_path) in m]
+    assert "resum" in line and "finished" not in line, line
