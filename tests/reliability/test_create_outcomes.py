@@ -195,3 +195,33 @@ def test_run_auth_refused_stops_with_clear_error(tmp_path, fault, cls):
         )
         assert res.complete
         assert_one_charge_each(server)
+
+
+def test_a_run_given_up_before_its_first_poll_shows_what_each_create_answered(tmp_path):
+    """The creates commit, then every listing fails (503) until ``max_outage_s``: the run
+    gives up before any poll has read a status. Reopened offline, the run dir shows each
+    processing the simulator committed with its id and a status the service gives
+    processings (the one its create answered), its tiles with that status: never
+    ``PLANNED`` (not sent yet) for a processing that was created and charged."""
+    from mapflow_geo import open_run
+
+    service_statuses = {"UNPROCESSED", "IN_PROGRESS", "AWAITING", "OK", "FAILED", "CANCELLED"}
+    gdf = grid_gdf(N)
+    with sim.serve(**dict(SIM, processing_seconds=3600)) as server:
+
+        def listings_fail(_rec):
+            server.set_faults(status_503=1.0, paths=["/projects/"])
+
+        server.after_create = listings_fail
+        client = server.client(retry=RetryPolicy(max_retries=0))
+        opts = dict(FAST, poll_interval=0.3, max_outage_s=1.0)
+        with pytest.raises(exc.ServerError):
+            gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **opts)
+        listed = [r for r in server.requests if "/processings/v2/page" in r.path]
+        ids = {p["id"] for p in server.processings}
+    assert listed and all(r.status == 503 for r in listed), "a poll read a status"
+    res = open_run(tmp_path)
+    assert len(ids) == N and set(res.processings["processing_id"]) == ids
+    assert set(res.processings["status"]) <= service_statuses
+    status = res.processings.set_index("processing_id")["status"]
+    assert (res.tiles["status"] == res.tiles["processing_id"].map(status)).all()
