@@ -153,6 +153,31 @@ def test_polling_is_one_list_request_per_cycle(tmp_path):
     assert per_proc == [], "no per-processing status polling"
 
 
+def test_polling_reads_only_the_newest_page_that_holds_the_run(tmp_path):
+    """Polling sweeps the project's listing newest first and stops once every live
+    processing is seen (DESIGN.md: requests per cycle grow with the active processings
+    over the page size, not with the project). A project that holds 20 older processings,
+    listed two per page by the service: a run of one processing polls the first page
+    only, never the 11 pages of a complete sweep."""
+    square = rect_km(12.0, 8.0, 1, 1).__geo_interface__
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, page_size=2, seed=2) as server:
+        client = server.client()
+        for i in range(20):
+            client.processings.create(name=f"old {i}", wdName="🏠 Buildings", geometry=square)
+        before = len(server.requests)
+        gdf = _gdf(rect_km(20.0, 10.0, 1, 1))
+        res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        pages = [
+            r
+            for r in server.requests[before:]
+            if r.method == "POST" and r.path.endswith("/processings/v2/page")
+        ]
+        total = len(server.processings)
+    assert res.complete and total == 21
+    full_sweep = -(-total // 2)
+    assert 1 <= len(pages) < full_sweep, (len(pages), full_sweep)
+
+
 def test_failed_tiles_reported_with_partial_result(tmp_path):
     gdf = _gdf(rect_km(5.0, 5.0, 8, 8))
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, fail_fraction=1.0) as server:
