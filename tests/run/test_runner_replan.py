@@ -236,3 +236,29 @@ def test_pieces_are_named_numbered_and_announced(tmp_path, caplog):
             {float(x) for x in re.findall(r"\d+(?:\.\d+)?", m.replace(parent, ""))} for m in lines
         ]
         assert any({10.0, n} <= found for found in numbers), lines
+
+
+def test_a_processing_that_cannot_be_planned_under_the_limit_is_reported_too_large(tmp_path):
+    """An account whose area limit is 0 m²: the server refuses every create as too large
+    and no plan fits under its limit. Each processing is sent once, charged nothing, and
+    finishes as the server answered (``TOO_LARGE_PROCESSING``) while the run reports
+    the tiles that did not succeed."""
+    from mapflow_geo.exceptions import RunIncompleteWarning
+
+    with sim.serve(aoi_area_limit_km2=0, processing_seconds=0, seed=5) as server:
+        with pytest.warns(RunIncompleteWarning, match="TOO_LARGE_PROCESSING"):
+            res = _gdf().mapflow.process(
+                "buildings",
+                client=server.client(),
+                run_dir=tmp_path,
+                area_limit_km2=25,
+                errors="warn",
+                **FAST,
+            )
+        creates = record.creates(server)
+        charges = server.charges
+    assert charges == []
+    assert len(creates) == len(res.processings) >= 2 and {r.status for r in creates} == {400}
+    assert set(res.processings["status"]) == {"TOO_LARGE_PROCESSING"}
+    assert set(res.tiles["status"]) == {"TOO_LARGE_PROCESSING"}
+    assert res.processings["processing_id"].isna().all()
