@@ -3,6 +3,8 @@ outcome is retryable or ambiguous, none on a 4xx, and 401/403 stop the run clear
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 
@@ -155,6 +157,76 @@ def test_run_pays_once_for_every_retryable_or_ambiguous_create(tmp_path, fault):
     if fault == "status_429":
         assert 0.2 in sleeps  # Retry-After honoured
     assert max(sleeps, default=0) <= 60
+
+
+def test_creates_refused_with_429_without_retry_after_wait_a_growing_delay(tmp_path, caplog):
+    """Half the creates are refused with 429 and no readable ``Retry-After``: nothing was
+    committed, so each is sent again after a delay of its own choosing, growing and at
+    most a minute, and every processing is created and charged once. Each wait is
+    announced (INFO) with the key of the create and the delay waited."""
+    gdf = grid_gdf(N)
+    waits: list[float] = []
+
+    def sleep(s):
+        if s >= 1.0:  # a create's back-off: noted, not waited out here
+            waits.append(s)
+        else:
+            time.sleep(s)
+
+    faults = {"status_429": 0.5, "retry_after": "", **ON_CREATE}
+    with sim.serve(**SIM, faults=faults) as server:
+        with caplog.at_level(logging.INFO, logger="mapflow_geo.run.create"):
+            res = gdf.mapflow.process(
+                "buildings",
+                client=server.client(retry=RetryPolicy(max_retries=0)),
+                run_dir=tmp_path,
+                max_workers=1,
+                sleep=sleep,
+                **FAST,
+            )
+        refused = [r for r in creates(server) if r.fault == "status_429"]
+        keys = {p["meta"]["mapflow_geo_key"] for p in server.processings}
+        assert refused, "the fault was never drawn"
+        assert res.complete
+        assert_one_charge_each(server)
+        assert len(server.processings) == N
+    assert len(waits) == len(refused) and all(1.0 <= w <= 60.0 for w in waits)
+    # one create at a time: each wait is longer than the one before (the same create
+    # refused again) or back at the first wait (the next create's first refusal)
+    assert all(b > a or b == waits[0] for a, b in zip(waits, waits[1:], strict=False)), waits
+    said = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.create"]
+    announced = [m for m in said if keys & set(m.split())]
+    assert len(announced) == len(waits)
+    for line, wait in zip(announced, waits, strict=True):
+        assert wait in [float(x) for x in re.findall(r"\d+\.\d+", line)], line
+
+
+def test_creates_redirected_to_another_origin_are_not_sent_and_said_so(tmp_path, caplog):
+    """Half the creates are answered with a redirect to another origin (a misconfigured
+    gateway): the client never follows it (the token and body stay with the API), so
+    nothing was sent there and nothing committed. Each such create is logged as not
+    sent, by its key, and created once after reconciling; every processing is charged
+    once."""
+    gdf = grid_gdf(N)
+    faults = {"redirect": 0.5, "redirect_to": "http://127.0.0.1:9", **ON_CREATE}
+    with sim.serve(**SIM, faults=faults) as server:
+        with caplog.at_level(logging.WARNING, logger="mapflow_geo.run.create"):
+            res = gdf.mapflow.process(
+                "buildings",
+                client=server.client(),
+                run_dir=tmp_path,
+                adopt_grace_s=0.3,
+                **FAST,
+            )
+        redirected = [r for r in creates(server) if r.fault == "redirect"]
+        keys = {p["meta"]["mapflow_geo_key"] for p in server.processings}
+        assert redirected, "the fault was never drawn"
+        assert res.complete
+        assert_one_charge_each(server)
+        assert len(keys) == N
+    said = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.create"]
+    named = [k for m in said for k in keys if k in m.split()]
+    assert len(named) == len(said) == len(redirected), said
 
 
 @pytest.mark.parametrize("fault", ["status_400", "status_422"])
