@@ -262,3 +262,35 @@ def test_a_processing_that_cannot_be_planned_under_the_limit_is_reported_too_lar
     assert set(res.processings["status"]) == {"TOO_LARGE_PROCESSING"}
     assert set(res.tiles["status"]) == {"TOO_LARGE_PROCESSING"}
     assert res.processings["processing_id"].isna().all()
+
+
+def _comb(lon: float = 30.0, lat: float = 50.0) -> gpd.GeoDataFrame:
+    """One row shaped like a comb (six teeth 4 km long on a common base, ≈ 3.9 km²): cut
+    across the teeth, a cell holds several disjoint polygons (one AOI each)."""
+    width = 0.15 / (111.32 * np.cos(np.radians(lat)))  # 150 m of longitude
+    teeth = [rect_km(lon + i * 4 * width, lat, 0.15, 4.0) for i in range(6)]
+    base = rect_km(lon, lat, 6 * 0.6 - 0.45, 0.15)
+    return gpd.GeoDataFrame(geometry=[shapely.union_all([*teeth, base])], crs="EPSG:4326")
+
+
+def test_pieces_keep_the_runs_max_aois(tmp_path):
+    """A run with ``max_aois=2`` whose one processing (the comb, one AOI) the server
+    refuses as too large: its pieces under the server's 1 km² are created with at most
+    two AOIs each (the simulator's record of each processing's AOIs), although the
+    service would take ten."""
+    gdf = _comb()
+    with sim.serve(
+        aoi_area_limit_km2=1, max_aois_per_processing=10, processing_seconds=0, seed=5
+    ) as server:
+        res = gdf.mapflow.process(
+            "buildings",
+            client=server.client(),
+            run_dir=tmp_path,
+            area_limit_km2=25,
+            max_aois=2,
+            **FAST,
+        )
+        refused = [r for r in record.creates(server) if r.status == 400]
+        aois = [len(p["aois"]) for p in server.state["processings"].values()]
+    assert len(refused) == 1 and res.complete
+    assert len(aois) >= 2 and max(aois) <= 2, aois
