@@ -288,6 +288,20 @@ def test_resume_fetches_again_results_a_power_cut_lost(tmp_path):
     assert len(second.features) == len(first.features)
 
 
+def test_run_options_given_by_keyword_replace_those_of_the_options_given():
+    """A Runner's keyword options (``Runner(..., options=opts, max_workers=2)``) take
+    precedence over ``options``, which supplies the rest; an unknown name is refused."""
+    from mapflow_geo.run import RunOptions
+
+    base = RunOptions(poll_interval=5.0, max_restarts=0)
+    got = RunOptions.from_kwargs(base, max_workers=2, adopt_grace_s=12.5)
+    assert (got.poll_interval, got.max_restarts) == (5.0, 0)
+    assert (got.max_workers, got.adopt_grace_s) == (2, 12.5)
+    assert RunOptions.from_kwargs(None, progress=False).progress is False
+    with pytest.raises(TypeError, match="poll_every"):
+        RunOptions.from_kwargs(base, poll_every=3)
+
+
 def test_poll_comes_when_progress_predicts_a_finish():
     """The percentages of two polls predict the first finish; the next poll is due then
     (never sooner than min_poll_interval after the cycle began: see Runner.run)."""
