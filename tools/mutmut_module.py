@@ -705,6 +705,11 @@ EQUIVALENT: dict[str, str] = {
         'getattr(status, "VALUE", status): a status is a Status member or its text, and a '
         "member prints as its value (_StrEnum.__str__), so the text is the same"
     ),
+    "mapflow_geo.run.engine.x__run__mutmut_105": (
+        "load_result opens the run dir's journal again (read-only) instead of taking the "
+        "open one: every write is committed before runner.run() returns and both list "
+        "the records in key order, so the tables are the same"
+    ),
     "mapflow_geo.run.engine.xǁRunnerǁ_store_by_tile__mutmut_3": (
         "the OK downloads of every processing, not only this one's, taken from the tiles "
         "to store: a processing's downloads carry its own tiles' ids (or None), and tile "
