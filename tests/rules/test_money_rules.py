@@ -8,7 +8,9 @@ Each test names the wrong rule it must catch; each was seen failing on that rule
 
 from __future__ import annotations
 
+import logging
 import math
+import re
 import threading
 import time
 from fractions import Fraction
@@ -105,11 +107,15 @@ def test_credit_floor_is_charged_per_processing_not_on_the_summed_area(tmp_path)
 
 
 # ------------------------------------------------------------------------ money signals
-def test_a_charge_equal_to_the_missing_estimate_holds_the_recreate_back(tmp_path):
+def test_a_charge_equal_to_the_missing_estimate_holds_the_recreate_back(tmp_path, caplog):
     """Wrong rule caught: the unexplained-charge signal compared with ``>`` instead of
     ``>=``. One processing whose create commits and is charged but whose answer is lost;
     listings show it only 2 s later, the grace period is 0.3 s. The drop in credits is
-    exactly its estimate: that is its charge, so it must never be created again."""
+    exactly its estimate: that is its charge, so it must never be created again. The
+    log says so as it happens, against the simulator's record: the create's outcome
+    unknown (INFO, its key), the charge no known processing explains (WARNING, its key
+    and the credits charged), then the processing adopted (INFO, its id and key)."""
+    caplog.set_level(logging.INFO, logger="mapflow_geo.run.create")
     gdf = squares(1, km=1.0)
     with sim.serve(
         aoi_area_limit_km2=5,
@@ -124,9 +130,27 @@ def test_a_charge_equal_to_the_missing_estimate_holds_the_recreate_back(tmp_path
         dropped = [r for r in server.requests if r.fault == "drop_create_response"]
         charges = server.charges
         keys = record.keys(server)
+        (proc,) = server.processings
     assert dropped, "the scenario did not drop the create's answer"
     assert res.complete
     assert len(charges) == 1 and list(keys.values()) == [1], f"paid twice: {charges}"
+    key = proc["meta"]["mapflow_geo_key"]
+    said = [
+        (r.levelno, re.findall(r"[\w.-]+", r.getMessage()))
+        for r in caplog.records
+        if r.name == "mapflow_geo.run.create"
+    ]
+    unknown, charged, adopted = [
+        [w for lvl, w in said if lvl == level and key in w and extra(w)]
+        for level, extra in (
+            (logging.INFO, lambda w: proc["id"] not in w),
+            (logging.WARNING, lambda w: str(charges[0]["cost"]) in w),
+            (logging.INFO, lambda w: proc["id"] in w),
+        )
+    ]
+    assert len(unknown) == 1 and len(adopted) == 1, said
+    assert {"POST", "v2"} <= set(unknown[0])  # the request whose answer was lost
+    assert charged, said  # each sweep within the listing's lag: the charge holds it back
 
 
 def test_any_unexplained_charge_holds_back_the_recreate_of_a_free_processing(tmp_path):
@@ -174,7 +198,7 @@ def test_any_unexplained_charge_holds_back_the_recreate_of_a_free_processing(tmp
 
 
 @pytest.mark.timeout(120)
-def test_a_create_that_never_committed_is_sent_again_and_the_run_ends(tmp_path):
+def test_a_create_that_never_committed_is_sent_again_and_the_run_ends(tmp_path, caplog):
     """Wrong rule caught: a runner that does not count what it spent. Two processings;
     the first is created and charged, the second's create is reset before the service
     handles it (nothing committed). The only drop in credits is the first processing's,
@@ -182,6 +206,7 @@ def test_a_create_that_never_committed_is_sent_again_and_the_run_ends(tmp_path):
     is created once and the run ends. A runner that forgets its own spending sees the
     first charge as the second's and waits for ever: the run is bounded here and must
     finish, so such a rule fails instead of hanging the suite."""
+    caplog.set_level(logging.INFO, logger="mapflow_geo.run.create")
     gdf = squares(2, km=1.0)  # under a 1.5 km² limit: one processing each
     with sim.serve(aoi_area_limit_km2=1.5, processing_seconds=0.2, seed=4) as server:
         state = {"creates": 0}
@@ -223,11 +248,17 @@ def test_a_create_that_never_committed_is_sent_again_and_the_run_ends(tmp_path):
         hung = runner.is_alive()
         resets = [r for r in server.requests if r.fault == "reset"]
         keys = record.keys(server)
+        procs = server.processings
     assert not hung, "the run did not end within 30 s: a missing create waits for ever"
     assert "error" not in out, out.get("error")
     assert resets, "the scenario did not reset a create"
     assert out["res"].complete
     assert sorted(keys.values()) == [1, 1], f"expected one processing per key: {keys}"
+    # the log names the second processing twice (INFO): its create's outcome unknown,
+    # then its create sent again once the grace period passed
+    second = procs[-1]["meta"]["mapflow_geo_key"]  # the simulator's processings in order made
+    said = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.create"]
+    assert len([m for m in said if second in re.findall(r"[\w.-]+", m)]) == 2, said
 
 
 # ------------------------------------------------------------------------ re-planning
