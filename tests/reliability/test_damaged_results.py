@@ -74,14 +74,15 @@ def test_result_that_stays_unreadable_fails_its_tile_and_the_next_run_fetches_it
         assert_one_charge_each(server)
 
 
-def test_a_whole_result_that_stays_unreadable_is_named_by_its_processing(tmp_path, caplog):
-    """A service that does not serve results per AOI: the processing's whole result is
-    split per tile; when it stays unreadable every tile of that processing fails, and
-    the warning names the processing by its key (the ``meta`` its create carried, in the
-    simulator's record) and by its id."""
+@pytest.mark.parametrize("per_aoi", [True, False])
+def test_a_result_that_stays_unreadable_is_named_by_its_processing(tmp_path, caplog, per_aoi):
+    """A result that stays unreadable, fetched per AOI or (a service that does not serve
+    results per AOI) as the processing's whole result split per tile: every tile of the
+    processing fails, and each warning names the processing by its key (the ``meta`` its
+    create carried, in the simulator's record) and by its id."""
     gdf = grid_gdf(4, km=0.8)  # small squares: one processing of 4 AOIs
     with sim.serve(aoi_area_limit_km2=25, processing_seconds=0, seed=23,
-                   result_per_aoi=False, faults={"truncated_result": 1.0}) as server:  # fmt: skip
+                   result_per_aoi=per_aoi, faults={"truncated_result": 1.0}) as server:  # fmt: skip
         with caplog.at_level(logging.WARNING, logger="mapflow_geo.run.engine"):
             with pytest.warns(RunIncompleteWarning, match="DAMAGED_RESULT"):
                 res = _run(server, gdf, tmp_path, errors="warn", **NO_WAIT)
