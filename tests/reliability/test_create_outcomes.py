@@ -230,7 +230,10 @@ def test_creates_redirected_to_another_origin_are_not_sent_and_said_so(tmp_path,
 
 
 @pytest.mark.parametrize("fault", ["status_400", "status_422"])
-def test_run_refused_create_charges_nothing_and_reports(tmp_path, fault):
+def test_run_refused_create_charges_nothing_and_reports(tmp_path, fault, caplog):
+    """A create refused (4xx) stops creating: nothing is charged, every tile reports the
+    refusal. The next call in the run dir creates them (announcing, INFO, how many the
+    server refused before: all of them, none was committed) and pays once each."""
     gdf = grid_gdf(N)
     with sim.serve(**SIM, faults={fault: 1.0, **ON_CREATE}) as server:
         with pytest.raises(RunFailedError) as ei:
@@ -241,9 +244,20 @@ def test_run_refused_create_charges_nothing_and_reports(tmp_path, fault):
         assert server.charges == []
         # creating stops after the first refusal (only creates already in flight are sent)
         assert 1 <= len(sent) <= 4
+        assert server.processings == []
+        server.clear_faults()
+        with caplog.at_level(logging.INFO, logger="mapflow_geo.run.engine"):
+            again = gdf.mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path / "run", **FAST
+            )
+        assert again.complete
+        assert_one_charge_each(server)
+        made = len(server.processings)
     res = ei.value.result
     assert (res.tiles["status"] != "OK").all()
     assert "simulated fault" in str(ei.value)
+    said = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.engine"]
+    assert made == N and [m for m in said if re.findall(r"\d+", m) == [str(N)]], said
 
 
 @pytest.mark.parametrize(
@@ -269,12 +283,13 @@ def test_run_auth_refused_stops_with_clear_error(tmp_path, fault, cls):
         assert_one_charge_each(server)
 
 
-def test_a_run_given_up_before_its_first_poll_shows_what_each_create_answered(tmp_path):
+def test_a_run_given_up_before_its_first_poll_shows_what_each_create_answered(tmp_path, caplog):
     """The creates commit, then every listing fails (503) until ``max_outage_s``: the run
-    gives up before any poll has read a status. Reopened offline, the run dir shows each
-    processing the simulator committed with its id and a status the service gives
-    processings (the one its create answered), its tiles with that status: never
-    ``PLANNED`` (not sent yet) for a processing that was created and charged."""
+    gives up before any poll has read a status, each failed poll announced (WARNING)
+    with the answer. Reopened offline, the run dir shows each processing the simulator
+    committed with its id and a status the service gives processings (the one its
+    create answered), its tiles with that status: never ``PLANNED`` (not sent yet) for a
+    processing that was created and charged."""
     from mapflow_geo import open_run
 
     service_statuses = {"UNPROCESSED", "IN_PROGRESS", "AWAITING", "OK", "FAILED", "CANCELLED"}
@@ -292,6 +307,10 @@ def test_a_run_given_up_before_its_first_poll_shows_what_each_create_answered(tm
         listed = [r for r in server.requests if "/processings/v2/page" in r.path]
         ids = {p["id"] for p in server.processings}
     assert listed and all(r.status == 503 for r in listed), "a poll read a status"
+    warned = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.engine"]
+    # every failed poll but the last (raised) is announced with the service's answer
+    assert len(warned) == len(listed) - 1, warned
+    assert all("503" in re.findall(r"\w+", m) for m in warned), warned
     res = open_run(tmp_path)
     assert len(ids) == N and set(res.processings["processing_id"]) == ids
     assert set(res.processings["status"]) <= service_statuses
