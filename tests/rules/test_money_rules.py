@@ -261,6 +261,42 @@ def test_a_create_that_never_committed_is_sent_again_and_the_run_ends(tmp_path, 
     assert len([m for m in said if second in re.findall(r"[\w.-]+", m)]) == 2, said
 
 
+def test_a_create_sent_again_gets_its_own_grace_period(tmp_path):
+    """Wrong rule caught: the grace period of a create sent again counted from an earlier
+    absence (of this or another record) instead of from that create. One processing;
+    its first create is reset before the service handles it (nothing committed), so
+    after the grace period (2 s) it is sent again; that create commits but its answer
+    is lost, and listings show it only 1 s later. The account bills area (no balance
+    signal): only a fresh grace period keeps the run from creating it a third time."""
+    gdf = squares(1, km=1.0)
+    with sim.serve(
+        aoi_area_limit_km2=5,
+        billing_type="AREA",
+        listing_lag_s=1.0,
+        processing_seconds=0.2,
+        seed=3,
+        faults={"reset": 1.0, "methods": ["POST"], "paths": [record.CREATE_PATH]},
+    ) as server:
+
+        def drop_answers_after_one_reset():
+            while not any(r.fault == "reset" for r in server.requests):
+                time.sleep(0.01)
+            server.set_faults(
+                {"drop_create_response": 1.0, "methods": ["POST"], "paths": [record.CREATE_PATH]}
+            )
+
+        watcher = threading.Thread(target=drop_answers_after_one_reset, daemon=True)
+        watcher.start()
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, adopt_grace_s=2.0, **FAST
+        )
+        faults = [r.fault for r in record.creates(server)]
+        keys = record.keys(server)
+    assert faults[:2] == ["reset", "drop_create_response"], faults
+    assert res.complete
+    assert list(keys.values()) == [1], f"created twice: {keys}"
+
+
 # ------------------------------------------------------------------------ re-planning
 def test_a_processing_of_several_tiles_refused_as_too_large_is_repacked(tmp_path):
     """Wrong rule caught: the re-split condition with ``or`` instead of ``and`` (a
