@@ -297,6 +297,54 @@ def test_a_create_sent_again_gets_its_own_grace_period(tmp_path):
     assert list(keys.values()) == [1], f"created twice: {keys}"
 
 
+def test_a_balance_that_cannot_be_read_holds_the_recreate_back(tmp_path, caplog):
+    """Wrong rule caught: a missing create sent again when the account's balance cannot
+    be read. One processing whose create commits and is charged but whose answer is
+    lost; listings show it only 2 s later, the grace period is 0.3 s, and from then on
+    ``/user/status`` answers 503. Without the balance the run cannot tell whether the
+    charge is that create's: it keeps waiting (INFO, naming the key and the failed
+    request) until the listing shows the processing, and pays once."""
+    from mapflow_geo import RetryPolicy
+
+    caplog.set_level(logging.INFO, logger="mapflow_geo.run.create")
+    gdf = squares(1, km=1.0)
+    with sim.serve(
+        aoi_area_limit_km2=5,
+        listing_lag_s=2.0,
+        processing_seconds=0.2,
+        seed=3,
+        faults={"drop_create_response": 1.0},
+    ) as server:
+
+        def status_fails_from_now_on(_rec):
+            server.set_faults(
+                drop_create_response=1.0, status_503=1.0, methods=["GET"], paths=["/user/status"]
+            )
+
+        server.after_create = status_fails_from_now_on
+        res = gdf.mapflow.process(
+            "buildings",
+            client=server.client(retry=RetryPolicy(max_retries=0)),
+            run_dir=tmp_path,
+            adopt_grace_s=0.3,
+            **FAST,
+        )
+        refused = [r for r in server.requests if r.fault == "status_503"]
+        keys = record.keys(server)
+        charges = server.charges
+    assert refused, "the balance was never asked for while the listing lagged"
+    assert res.complete
+    assert len(charges) == 1 and list(keys.values()) == [1], f"paid twice: {keys}"
+    (key,) = keys
+    said = [
+        set(re.findall(r"\w[\w.-]*", r.getMessage()))
+        for r in caplog.records
+        if r.name == "mapflow_geo.run.create"
+    ]
+    waiting = [w for w in said if key in w and "503" in w]
+    assert len(waiting) == len(refused), said
+
+
 # ------------------------------------------------------------------------ re-planning
 def test_a_processing_of_several_tiles_refused_as_too_large_is_repacked(tmp_path):
     """Wrong rule caught: the re-split condition with ``or`` instead of ``and`` (a
