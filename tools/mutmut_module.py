@@ -750,6 +750,7 @@ UNSEEABLE: dict[str, str] = {
             "create.xǁCreatorǁ_send__mutmut_41",
             "create.xǁCreatorǁreplan__mutmut_83",
             "create.xǁCreatorǁadopt__mutmut_50",
+            "create.xǁCreatorǁ_unexplained_charge__mutmut_10",
             "create.xǁCreatorǁ_unexplained_charge__mutmut_28",
             "create.xǁCreatorǁ_unexplained_charge__mutmut_30",
             "engine.xǁRunnerǁ_act__mutmut_15",
