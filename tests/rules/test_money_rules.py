@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import record
 from support.areas import squares
+from support.clients import without_pages
 from support.fsync import record_fsyncs
 
 import mapflow_geo  # noqa: F401  (gdf.mapflow)
@@ -198,14 +199,17 @@ def test_any_unexplained_charge_holds_back_the_recreate_of_a_free_processing(tmp
 
 
 @pytest.mark.timeout(120)
-def test_a_create_that_never_committed_is_sent_again_and_the_run_ends(tmp_path, caplog):
+@pytest.mark.parametrize("listing", ["pages", "list", "plain list"])
+def test_a_create_that_never_committed_is_sent_again_and_the_run_ends(tmp_path, caplog, listing):
     """Wrong rule caught: a runner that does not count what it spent. Two processings;
     the first is created and charged, the second's create is reset before the service
     handles it (nothing committed). The only drop in credits is the first processing's,
     which the run knows: no charge is unexplained, so after the grace period the second
     is created once and the run ends. A runner that forgets its own spending sees the
     first charge as the second's and waits for ever: the run is bounded here and must
-    finish, so such a rule fails instead of hanging the suite."""
+    finish, so such a rule fails instead of hanging the suite. The same with a client that
+    lists by ``list()`` (no ``pages``): its complete listings prove the absence too, and
+    so does a plain list (no paging to doubt: taken as the whole listing)."""
     caplog.set_level(logging.INFO, logger="mapflow_geo.run.create")
     gdf = squares(2, km=1.0)  # under a 1.5 km² limit: one processing each
     with sim.serve(aoi_area_limit_km2=1.5, processing_seconds=0.2, seed=4) as server:
@@ -232,7 +236,7 @@ def test_a_create_that_never_committed_is_sent_again_and_the_run_ends(tmp_path, 
             try:
                 out["res"] = gdf.mapflow.process(
                     "buildings",
-                    client=server.client(),
+                    client=client,
                     run_dir=tmp_path,
                     adopt_grace_s=0.3,
                     max_workers=1,
@@ -242,6 +246,9 @@ def test_a_create_that_never_committed_is_sent_again_and_the_run_ends(tmp_path, 
             except BaseException as exc:  # reported below
                 out["error"] = exc
 
+        client = server.client()
+        if listing != "pages":
+            client = without_pages(client, plain=listing == "plain list")
         runner = threading.Thread(target=run, daemon=True)
         runner.start()
         runner.join(timeout=30)
