@@ -712,6 +712,10 @@ EQUIVALENT: dict[str, str] = {
         "open one: every write is committed before runner.run() returns and both list "
         "the records in key order, so the tables are the same"
     ),
+    "mapflow_geo.run.engine.xǁRunnerǁ_sweep__mutmut_37": (
+        "a sweep stopped early said complete: it stops early only when no record awaits "
+        "adoption (want_intents False), and then its completeness is never read"
+    ),
     "mapflow_geo.run.engine.xǁRunnerǁ_store_by_tile__mutmut_3": (
         "the OK downloads of every processing, not only this one's, taken from the tiles "
         "to store: a processing's downloads carry its own tiles' ids (or None), and tile "
