@@ -159,8 +159,53 @@ def test_run_pays_once_for_every_retryable_or_ambiguous_create(tmp_path, fault):
     assert max(sleeps, default=0) <= 60
 
 
+def test_creates_refused_with_429_without_retry_after_wait_a_growing_delay(tmp_path, caplog):
+    """Half the creates are refused with 429 and no readable ``Retry-After``: nothing was
+    committed, so each is sent again after a delay of its own choosing, growing and at
+    most a minute, and every processing is created and charged once. Each wait is
+    announced (INFO) with the key of the create and the delay waited."""
+    gdf = grid_gdf(N)
+    waits: list[float] = []
+
+    def sleep(s):
+        if s >= 1.0:  # a create's back-off: noted, not waited out here
+            waits.append(s)
+        else:
+            time.sleep(s)
+
+    faults = {"status_429": 0.5, "retry_after": "", **ON_CREATE}
+    with sim.serve(**SIM, faults=faults) as server:
+        with caplog.at_level(logging.INFO, logger="mapflow_geo.run.create"):
+            res = gdf.mapflow.process(
+                "buildings",
+                client=server.client(retry=RetryPolicy(max_retries=0)),
+                run_dir=tmp_path,
+                max_workers=1,
+                sleep=sleep,
+                **FAST,
+            )
+        refused = [r for r in creates(server) if r.fault == "status_429"]
+        keys = {p["meta"]["mapflow_geo_key"] for p in server.processings}
+        assert refused, "the fault was never drawn"
+        assert res.complete
+        assert_one_charge_each(server)
+        assert len(server.processings) == N
+    assert len(waits) == len(refused) and all(1.0 <= w <= 60.0 for w in waits)
+    # one create at a time: each wait is longer than the one before (the same create
+    # refused again) or back at the first wait (the next create's first refusal)
+    assert all(b > a or b == waits[0] for a, b in zip(waits, waits[1:], strict=False)), waits
+    said = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.create"]
+    announced = [m for m in said if keys & set(m.split())]
+    assert len(announced) == len(waits)
+    for line, wait in zip(announced, waits, strict=True):
+        assert wait in [float(x) for x in re.findall(r"\d+\.\d+", line)], line
+
+
 @pytest.mark.parametrize("fault", ["status_400", "status_422"])
-def test_run_refused_create_charges_nothing_and_reports(tmp_path, fault):
+def test_run_refused_create_charges_nothing_and_reports(tmp_path, fault, caplog):
+    """A create refused (4xx) stops creating: nothing is charged, every tile reports the
+    refusal. The next call in the run dir creates them (announcing, INFO, how many the
+    server refused before: all of them, none was committed) and pays once each."""
     gdf = grid_gdf(N)
     with sim.serve(**SIM, faults={fault: 1.0, **ON_CREATE}) as server:
         with pytest.raises(RunFailedError) as ei:
@@ -171,9 +216,20 @@ def test_run_refused_create_charges_nothing_and_reports(tmp_path, fault):
         assert server.charges == []
         # creating stops after the first refusal (only creates already in flight are sent)
         assert 1 <= len(sent) <= 4
+        assert server.processings == []
+        server.clear_faults()
+        with caplog.at_level(logging.INFO, logger="mapflow_geo.run.engine"):
+            again = gdf.mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path / "run", **FAST
+            )
+        assert again.complete
+        assert_one_charge_each(server)
+        made = len(server.processings)
     res = ei.value.result
     assert (res.tiles["status"] != "OK").all()
     assert "simulated fault" in str(ei.value)
+    said = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.engine"]
+    assert made == N and [m for m in said if re.findall(r"\d+", m) == [str(N)]], said
 
 
 @pytest.mark.parametrize(
@@ -258,3 +314,38 @@ def test_run_says_which_create_was_not_sent_and_sends_it_later(tmp_path, caplog)
     pattern = rf"create {re.escape(key)} not sent \((.+)\); will retry after reconciling"
     found = re.fullmatch(pattern, said[0], re.S)
     assert found and "another origin" in found.group(1), said
+
+
+def test_a_run_given_up_before_its_first_poll_shows_what_each_create_answered(tmp_path, caplog):
+    """The creates commit, then every listing fails (503) until ``max_outage_s``: the run
+    gives up before any poll has read a status, each failed poll announced (WARNING)
+    with the answer. Reopened offline, the run dir shows each processing the simulator
+    committed with its id and a status the service gives processings (the one its
+    create answered), its tiles with that status: never ``PLANNED`` (not sent yet) for a
+    processing that was created and charged."""
+    from mapflow_geo import open_run
+
+    service_statuses = {"UNPROCESSED", "IN_PROGRESS", "AWAITING", "OK", "FAILED", "CANCELLED"}
+    gdf = grid_gdf(N)
+    with sim.serve(**dict(SIM, processing_seconds=3600)) as server:
+
+        def listings_fail(_rec):
+            server.set_faults(status_503=1.0, paths=["/projects/"])
+
+        server.after_create = listings_fail
+        client = server.client(retry=RetryPolicy(max_retries=0))
+        opts = dict(FAST, poll_interval=0.3, max_outage_s=1.0)
+        with pytest.raises(exc.ServerError):
+            gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **opts)
+        listed = [r for r in server.requests if "/processings/v2/page" in r.path]
+        ids = {p["id"] for p in server.processings}
+    assert listed and all(r.status == 503 for r in listed), "a poll read a status"
+    warned = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.engine"]
+    # every failed poll but the last (raised) is announced with the service's answer
+    assert len(warned) == len(listed) - 1, warned
+    assert all("503" in re.findall(r"\w+", m) for m in warned), warned
+    res = open_run(tmp_path)
+    assert len(ids) == N and set(res.processings["processing_id"]) == ids
+    assert set(res.processings["status"]) <= service_statuses
+    status = res.processings.set_index("processing_id")["status"]
+    assert (res.tiles["status"] == res.tiles["processing_id"].map(status)).all()

@@ -17,6 +17,7 @@ from collections import Counter
 import pytest
 from support.areas import grid_gdf
 from support.campaign import FAST
+from support.clients import without_pages
 from support.record import creates
 
 from mapflow_geo import sim
@@ -28,7 +29,12 @@ SIM = dict(aoi_area_limit_km2=5, processing_seconds=0, seed=11, billing_type="AR
 pytestmark = pytest.mark.reliability
 
 
-def test_listing_cut_short_is_no_proof_of_absence(tmp_path):
+def _client(server, paged: bool):
+    return server.client() if paged else without_pages(server.client())
+
+
+@pytest.mark.parametrize("paged", [True, False], ids=["pages", "list"])
+def test_listing_cut_short_is_no_proof_of_absence(tmp_path, paged):
     gdf = grid_gdf(N)
     with sim.serve(**SIM) as server:
         page = f"/rest/projects/{server.client().projects.default_id()}/processings/v2/page"
@@ -47,7 +53,7 @@ def test_listing_cut_short_is_no_proof_of_absence(tmp_path):
             try:
                 out["result"] = gdf.mapflow.process(
                     "buildings",
-                    client=server.client(),
+                    client=_client(server, paged),
                     run_dir=tmp_path / "run",
                     adopt_grace_s=GRACE,
                     max_workers=1,  # creates one after another: the first is the dropped one

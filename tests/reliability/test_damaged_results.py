@@ -9,6 +9,8 @@ dataset's metadata. Each is compared with the simulator's ground truth."""
 from __future__ import annotations
 
 import json
+import logging
+import re
 
 import geopandas as gpd
 import pyarrow.parquet as pq
@@ -70,6 +72,26 @@ def test_result_that_stays_unreadable_fails_its_tile_and_the_next_run_fetches_it
         assert len(server.charges) == charged, "resuming paid again"
         _check(server, again, gdf)
         assert_one_charge_each(server)
+
+
+@pytest.mark.parametrize("per_aoi", [True, False])
+def test_a_result_that_stays_unreadable_is_named_by_its_processing(tmp_path, caplog, per_aoi):
+    """A result that stays unreadable, fetched per AOI or (a service that does not serve
+    results per AOI) as the processing's whole result split per tile: every tile of the
+    processing fails, and each warning names the processing by its key (the ``meta`` its
+    create carried, in the simulator's record) and by its id."""
+    gdf = grid_gdf(4, km=0.8)  # small squares: one processing of 4 AOIs
+    with sim.serve(aoi_area_limit_km2=25, processing_seconds=0, seed=23,
+                   result_per_aoi=per_aoi, faults={"truncated_result": 1.0}) as server:  # fmt: skip
+        with caplog.at_level(logging.WARNING, logger="mapflow_geo.run.engine"):
+            with pytest.warns(RunIncompleteWarning, match="DAMAGED_RESULT"):
+                res = _run(server, gdf, tmp_path, errors="warn", **NO_WAIT)
+        (proc,) = server.processings
+    assert len(res.tiles) == 4 and set(res.tiles["status"]) == {"DAMAGED_RESULT"}
+    said = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.engine"]
+    named = [m for m in said if proc["id"] in m]
+    assert named, said
+    assert all(proc["meta"]["mapflow_geo_key"] in re.findall(r"[\w.-]+", m) for m in named)
 
 
 def test_damaged_geometry_is_repaired_or_dropped_counted_and_never_reaches_the_result(

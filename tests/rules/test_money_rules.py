@@ -8,9 +8,9 @@ Each test names the wrong rule it must catch; each was seen failing on that rule
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
+import re
 import threading
 import time
 from fractions import Fraction
@@ -20,14 +20,14 @@ import geopandas as gpd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from shapely.geometry import LineString
 from support import record
 from support.areas import squares
+from support.clients import without_pages
 from support.fsync import record_fsyncs
 
 import mapflow_geo  # noqa: F401  (gdf.mapflow)
 from mapflow_geo import sim
-from mapflow_geo.exceptions import BudgetError, PlanError, RunFailedError
+from mapflow_geo.exceptions import BudgetError, PlanError
 from mapflow_geo.run.status import RunStatus
 from mapflow_geo.tiling import credits_for
 
@@ -108,11 +108,15 @@ def test_credit_floor_is_charged_per_processing_not_on_the_summed_area(tmp_path)
 
 
 # ------------------------------------------------------------------------ money signals
-def test_a_charge_equal_to_the_missing_estimate_holds_the_recreate_back(tmp_path):
+def test_a_charge_equal_to_the_missing_estimate_holds_the_recreate_back(tmp_path, caplog):
     """Wrong rule caught: the unexplained-charge signal compared with ``>`` instead of
     ``>=``. One processing whose create commits and is charged but whose answer is lost;
     listings show it only 2 s later, the grace period is 0.3 s. The drop in credits is
-    exactly its estimate: that is its charge, so it must never be created again."""
+    exactly its estimate: that is its charge, so it must never be created again. The
+    log says so as it happens, against the simulator's record: the create's outcome
+    unknown (INFO, its key), the charge no known processing explains (WARNING, its key
+    and the credits charged), then the processing adopted (INFO, its id and key)."""
+    caplog.set_level(logging.INFO, logger="mapflow_geo.run.create")
     gdf = squares(1, km=1.0)
     with sim.serve(
         aoi_area_limit_km2=5,
@@ -127,20 +131,42 @@ def test_a_charge_equal_to_the_missing_estimate_holds_the_recreate_back(tmp_path
         dropped = [r for r in server.requests if r.fault == "drop_create_response"]
         charges = server.charges
         keys = record.keys(server)
+        (proc,) = server.processings
     assert dropped, "the scenario did not drop the create's answer"
     assert res.complete
     assert len(charges) == 1 and list(keys.values()) == [1], f"paid twice: {charges}"
+    key = proc["meta"]["mapflow_geo_key"]
+    said = [
+        (r.levelno, re.findall(r"[\w.-]+", r.getMessage()))
+        for r in caplog.records
+        if r.name == "mapflow_geo.run.create"
+    ]
+    unknown, charged, adopted = [
+        [w for lvl, w in said if lvl == level and key in w and extra(w)]
+        for level, extra in (
+            (logging.INFO, lambda w: proc["id"] not in w),
+            (logging.WARNING, lambda w: str(charges[0]["cost"]) in w),
+            (logging.INFO, lambda w: proc["id"] in w),
+        )
+    ]
+    assert len(unknown) == 1 and len(adopted) == 1, said
+    assert {"POST", "v2"} <= set(unknown[0])  # the request whose answer was lost
+    assert charged, said  # each sweep within the listing's lag: the charge holds it back
 
 
 @pytest.mark.timeout(120)
-def test_a_create_that_never_committed_is_sent_again_and_the_run_ends(tmp_path):
+@pytest.mark.parametrize("listing", ["pages", "list", "plain list"])
+def test_a_create_that_never_committed_is_sent_again_and_the_run_ends(tmp_path, caplog, listing):
     """Wrong rule caught: a runner that does not count what it spent. Two processings;
     the first is created and charged, the second's create is reset before the service
     handles it (nothing committed). The only drop in credits is the first processing's,
     which the run knows: no charge is unexplained, so after the grace period the second
     is created once and the run ends. A runner that forgets its own spending sees the
     first charge as the second's and waits for ever: the run is bounded here and must
-    finish, so such a rule fails instead of hanging the suite."""
+    finish, so such a rule fails instead of hanging the suite. The same with a client that
+    lists by ``list()`` (no ``pages``): its complete listings prove the absence too, and
+    so does a plain list (no paging to doubt: taken as the whole listing)."""
+    caplog.set_level(logging.INFO, logger="mapflow_geo.run.create")
     gdf = squares(2, km=1.0)  # under a 1.5 km² limit: one processing each
     with sim.serve(aoi_area_limit_km2=1.5, processing_seconds=0.2, seed=4) as server:
         state = {"creates": 0}
@@ -166,7 +192,7 @@ def test_a_create_that_never_committed_is_sent_again_and_the_run_ends(tmp_path):
             try:
                 out["res"] = gdf.mapflow.process(
                     "buildings",
-                    client=server.client(),
+                    client=client,
                     run_dir=tmp_path,
                     adopt_grace_s=0.3,
                     max_workers=1,
@@ -176,17 +202,110 @@ def test_a_create_that_never_committed_is_sent_again_and_the_run_ends(tmp_path):
             except BaseException as exc:  # reported below
                 out["error"] = exc
 
+        client = server.client()
+        if listing != "pages":
+            client = without_pages(client, plain=listing == "plain list")
         runner = threading.Thread(target=run, daemon=True)
         runner.start()
         runner.join(timeout=30)
         hung = runner.is_alive()
         resets = [r for r in server.requests if r.fault == "reset"]
         keys = record.keys(server)
+        procs = server.processings
     assert not hung, "the run did not end within 30 s: a missing create waits for ever"
     assert "error" not in out, out.get("error")
     assert resets, "the scenario did not reset a create"
     assert out["res"].complete
     assert sorted(keys.values()) == [1, 1], f"expected one processing per key: {keys}"
+    # the log names the second processing twice (INFO): its create's outcome unknown,
+    # then its create sent again once the grace period passed
+    second = procs[-1]["meta"]["mapflow_geo_key"]  # the simulator's processings in order made
+    said = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.create"]
+    assert len([m for m in said if second in re.findall(r"[\w.-]+", m)]) == 2, said
+
+
+def test_a_create_sent_again_gets_its_own_grace_period(tmp_path):
+    """Wrong rule caught: the grace period of a create sent again counted from an earlier
+    absence (of this or another record) instead of from that create. One processing;
+    its first create is reset before the service handles it (nothing committed), so
+    after the grace period (2 s) it is sent again; that create commits but its answer
+    is lost, and listings show it only 1 s later. The account bills area (no balance
+    signal): only a fresh grace period keeps the run from creating it a third time."""
+    gdf = squares(1, km=1.0)
+    with sim.serve(
+        aoi_area_limit_km2=5,
+        billing_type="AREA",
+        listing_lag_s=1.0,
+        processing_seconds=0.2,
+        seed=3,
+        faults={"reset": 1.0, "methods": ["POST"], "paths": [record.CREATE_PATH]},
+    ) as server:
+
+        def drop_answers_after_one_reset():
+            while not any(r.fault == "reset" for r in server.requests):
+                time.sleep(0.01)
+            server.set_faults(
+                {"drop_create_response": 1.0, "methods": ["POST"], "paths": [record.CREATE_PATH]}
+            )
+
+        watcher = threading.Thread(target=drop_answers_after_one_reset, daemon=True)
+        watcher.start()
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, adopt_grace_s=2.0, **FAST
+        )
+        faults = [r.fault for r in record.creates(server)]
+        keys = record.keys(server)
+    assert faults[:2] == ["reset", "drop_create_response"], faults
+    assert res.complete
+    assert list(keys.values()) == [1], f"created twice: {keys}"
+
+
+def test_a_balance_that_cannot_be_read_holds_the_recreate_back(tmp_path, caplog):
+    """Wrong rule caught: a missing create sent again when the account's balance cannot
+    be read. One processing whose create commits and is charged but whose answer is
+    lost; listings show it only 2 s later, the grace period is 0.3 s, and from then on
+    ``/user/status`` answers 503. Without the balance the run cannot tell whether the
+    charge is that create's: it keeps waiting (INFO, naming the key and the failed
+    request) until the listing shows the processing, and pays once."""
+    from mapflow_geo import RetryPolicy
+
+    caplog.set_level(logging.INFO, logger="mapflow_geo.run.create")
+    gdf = squares(1, km=1.0)
+    with sim.serve(
+        aoi_area_limit_km2=5,
+        listing_lag_s=2.0,
+        processing_seconds=0.2,
+        seed=3,
+        faults={"drop_create_response": 1.0},
+    ) as server:
+
+        def status_fails_from_now_on(_rec):
+            server.set_faults(
+                drop_create_response=1.0, status_503=1.0, methods=["GET"], paths=["/user/status"]
+            )
+
+        server.after_create = status_fails_from_now_on
+        res = gdf.mapflow.process(
+            "buildings",
+            client=server.client(retry=RetryPolicy(max_retries=0)),
+            run_dir=tmp_path,
+            adopt_grace_s=0.3,
+            **FAST,
+        )
+        refused = [r for r in server.requests if r.fault == "status_503"]
+        keys = record.keys(server)
+        charges = server.charges
+    assert refused, "the balance was never asked for while the listing lagged"
+    assert res.complete
+    assert len(charges) == 1 and list(keys.values()) == [1], f"paid twice: {keys}"
+    (key,) = keys
+    said = [
+        set(re.findall(r"\w[\w.-]*", r.getMessage()))
+        for r in caplog.records
+        if r.name == "mapflow_geo.run.create"
+    ]
+    waiting = [w for w in said if key in w and "503" in w]
+    assert len(waiting) == len(refused), said
 
 
 # ------------------------------------------------------------------------ re-planning
@@ -497,59 +616,6 @@ def test_the_grace_period_counts_from_the_create_that_lost_its_answer(tmp_path, 
     assert absent == [f"{first} absent from complete listings for 60s: creating it"]
 
 
-def test_a_processing_refused_as_too_large_that_cannot_be_smaller_is_reported(tmp_path):
-    """A processing the service refuses as too large under a limit it cannot be planned
-    under (an account whose AOI limit is 0) is not re-planned: it ends as
-    ``TOO_LARGE_PROCESSING`` with the service's refusal as its message, nothing is
-    charged and the run reports it. Wrong rule caught: that processing finished without
-    its key (the run breaks instead of reporting it)."""
-    with sim.serve(aoi_area_limit_km2=0, processing_seconds=0) as server:
-        with pytest.raises(RunFailedError) as ei:
-            squares(1, km=1.0).mapflow.process(
-                "buildings", client=server.client(), run_dir=tmp_path, area_limit_km2=5, **FAST
-            )
-        refused = record.creates(server)
-        charges = server.charges
-    assert [r.status for r in refused] == [400]
-    assert charges == []
-    procs = ei.value.result.processings
-    assert list(procs["status"].astype(str)) == [RunStatus.TOO_LARGE_PROCESSING.value]
-    (messages,) = procs["messages"]
-    assert any("Processings larger than 0 sq.m. are prohibited" in m for m in messages)
-    assert "TOO_LARGE_PROCESSING" in str(ei.value)
-
-
-def test_a_created_processing_is_journalled_with_the_status_its_create_answered(tmp_path):
-    """The journal holds, from the moment a processing is created, the status the
-    create's answer gave (a new processing is ``UNPROCESSED``, API docs): a run stopped
-    before its first poll shows it, reopened offline. Two processings created one after
-    the other; the second is refused with ``429`` and the run is stopped while it waits.
-    Wrong rule caught: the create's status not journalled (the reopened run shows none)."""
-
-    class Stopped(Exception):
-        pass
-
-    def stop(_seconds):
-        raise Stopped
-
-    gdf = squares(2, km=1.0)  # under a 1.5 km² limit: one processing each
-    with sim.serve(aoi_area_limit_km2=1.5, processing_seconds=600, seed=22) as server:
-        client = server.client()
-        sent = _faults_per_create(server, client, [None, {"status_429": 1.0}], time.monotonic)
-        with pytest.raises(Stopped):
-            gdf.mapflow.process(
-                "buildings", client=client, run_dir=tmp_path, max_workers=1, sleep=stop,
-                **FAST,
-            )  # fmt: skip
-        committed = server.processings
-    assert len(sent) == 2 and len(committed) == 1
-    (proc,) = committed
-    procs = mapflow_geo.open_run(tmp_path, progress=False).processings.set_index("key")
-    created = procs.loc[proc["meta"]["mapflow_geo_key"]]
-    assert created["processing_id"] == proc["id"]
-    assert str(created["status"]) == "UNPROCESSED"
-
-
 def test_a_credit_no_processing_explains_holds_back_a_free_create(tmp_path, caplog):
     """A charge the account shows that no processing of the run explains keeps a create
     whose answer was lost waiting (DESIGN.md, *Ambiguous creates*), even one estimated at
@@ -594,54 +660,3 @@ def test_a_credit_no_processing_explains_holds_back_a_free_create(tmp_path, capl
         f"{key}: {unexplained} credits charged that no known processing explains; not "
         "creating it again until a listing shows it or the charge is explained"
     }, said
-
-
-def test_a_re_planned_processing_keeps_the_accounts_aoi_count_limit(tmp_path):
-    """A processing refused as too large is planned again under the stated area limit
-    *and* the run's AOI-count limit. A thin diagonal strip is one tile under a given
-    10 km² limit; the service allows 0.25 km² (by bounding box too) and 2 AOIs per
-    processing. The strip's pieces under 0.25 km² are many and small, so only the AOI
-    limit keeps them in processings of at most 2. Wrong rule caught: the re-plan packing
-    pieces under the planner's default AOI limit (the service refuses those)."""
-    strip = LineString([(10.0, 40.0), (10.03, 40.03)]).buffer(0.0002, cap_style="flat")
-    gdf = gpd.GeoDataFrame({"name": ["strip"]}, geometry=[strip], crs=4326)
-    with sim.serve(aoi_area_limit_km2=0.25, max_aois_per_processing=2, processing_seconds=0,
-                   seed=24) as server:  # fmt: skip
-        res = gdf.mapflow.process(
-            "buildings", client=server.client(), run_dir=tmp_path, area_limit_km2=10, **FAST
-        )
-        sent = record.creates(server)
-        committed = server.processings
-    assert sent[0].status == 400, "the scenario's plan was not refused as too large"
-    assert [r.status for r in sent[1:]] == [200] * len(committed)
-    assert res.complete and len(committed) >= 2
-    assert all(p["aoiCount"] <= 2 for p in committed), [p["aoiCount"] for p in committed]
-
-
-def test_a_rate_limited_create_without_a_readable_retry_after_waits_longer_each_time(
-    tmp_path, caplog
-):
-    """A create refused with ``429`` (nothing committed) whose ``Retry-After`` cannot be
-    read ("soon") is sent again after a growing delay, and the run says so for that
-    processing's key with the delay it waits. The first two creates are refused so, the
-    third is created: charged once, and the waits between the creates (on the runner's
-    clock) are the delays the log gives, the second longer than the first."""
-    vt = _VirtualTime()
-    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=25) as server:
-        client = server.client()
-        refuse = {"status_429": 1.0, "retry_after": "soon"}
-        sent = _faults_per_create(server, client, [refuse, refuse], vt.clock)
-        with caplog.at_level(logging.INFO, logger="mapflow_geo.run.create"):
-            res = squares(1, km=1.0).mapflow.process(
-                "buildings", client=client, run_dir=tmp_path, sleep=vt.sleep, clock=vt.clock,
-                **FAST,
-            )  # fmt: skip
-        refused = [r for r in record.creates(server) if r.fault == "status_429"]
-        (key,) = record.keys(server)
-        record.assert_one_charge_each(server)
-    assert res.complete and len(refused) == 2
-    assert [k for k, _ in sent] == [key] * 3
-    waits = [b - a for (_, a), (_, b) in itertools.pairwise(sent)]
-    assert 0 < waits[0] < waits[1] <= 60
-    said = [r.getMessage() for r in caplog.records if "rate-limited" in r.getMessage()]
-    assert said == [f"create {key} rate-limited; retrying in {w:.1f}s" for w in waits]

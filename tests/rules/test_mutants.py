@@ -133,6 +133,45 @@ def test_a_same_named_processing_from_before_the_intent_is_never_adopted(tmp_pat
     assert len(own) == 4 and not own & stale, "an old same-named processing was adopted"
 
 
+def test_a_service_that_drops_meta_has_the_run_adopt_by_name(tmp_path):
+    """Mutants: adoption by name disabled or narrowed. A service that keeps no ``meta``
+    (the simulator's processings stripped of it as each create commits) and loses the
+    answers of the first two creates: the account bills area (no balance signal), the
+    grace period is 0.5 s. The run must adopt each by the name its create gave (listed,
+    without ``meta``, created after the intent): one processing per name."""
+    import time
+    from collections import Counter
+
+    gdf = squares(2, km=1.0)  # under a 1.5 km² limit: one processing each
+    on_create = {"methods": ["POST"], "paths": [record.CREATE_PATH]}
+    faults = {"drop_create_response": 1.0, **on_create}
+    with sim.serve(
+        aoi_area_limit_km2=1.5, billing_type="AREA", processing_seconds=0.2, seed=9, faults=faults
+    ) as server:
+
+        def service_keeps_no_meta(_rec):
+            with server.service.lock:
+                for p in server.service.state.processings.values():
+                    p.meta = {}
+
+        def answers_again_after_two_drops():
+            while sum(r.fault == "drop_create_response" for r in server.requests) < 2:
+                time.sleep(0.01)
+            server.clear_faults()
+
+        server.after_create = service_keeps_no_meta
+        threading.Thread(target=answers_again_after_two_drops, daemon=True).start()
+        res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path,
+                                  adopt_grace_s=0.5, max_workers=1, **FAST)  # fmt: skip
+        procs = server.processings
+        dropped = [r for r in server.requests if r.fault == "drop_create_response"]
+    assert len(dropped) == 2 and all(not p["meta"] for p in procs)
+    assert res.complete
+    names = Counter(p["name"] for p in procs)
+    assert len(names) == 2 and set(names.values()) == {1}, f"created twice: {names}"
+    assert set(res.processings["processing_id"]) == {p["id"] for p in procs}
+
+
 def test_journal_never_moves_a_paid_processing_back(tmp_path):
     """Mutants: ``mark_intent`` without its state guard; ``reopen_not_created`` by status
     alone. A created (paid) or finished record never goes back to ``intent`` or

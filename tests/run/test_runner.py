@@ -1,5 +1,8 @@
 """gdf.mapflow.process / estimate against the simulator over loopback HTTP."""
 
+import logging
+import re
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -151,19 +154,57 @@ def test_polling_is_one_list_request_per_cycle(tmp_path):
     assert per_proc == [], "no per-processing status polling"
 
 
-def test_failed_tiles_reported_with_partial_result(tmp_path):
+def test_polling_reads_only_the_newest_page_that_holds_the_run(tmp_path):
+    """Polling sweeps the project's listing newest first and stops once every live
+    processing is seen (DESIGN.md: requests per cycle grow with the active processings
+    over the page size, not with the project). A project that holds 20 older processings,
+    listed two per page by the service: a run of one processing polls the first page
+    only, never the 11 pages of a complete sweep."""
+    square = rect_km(12.0, 8.0, 1, 1).__geo_interface__
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, page_size=2, seed=2) as server:
+        client = server.client()
+        for i in range(20):
+            client.processings.create(name=f"old {i}", wdName="🏠 Buildings", geometry=square)
+        before = len(server.requests)
+        gdf = _gdf(rect_km(20.0, 10.0, 1, 1))
+        res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        pages = [
+            r
+            for r in server.requests[before:]
+            if r.method == "POST" and r.path.endswith("/processings/v2/page")
+        ]
+        total = len(server.processings)
+    assert res.complete and total == 21
+    full_sweep = -(-total // 2)
+    assert 1 <= len(pages) < full_sweep, (len(pages), full_sweep)
+
+
+def test_failed_tiles_reported_with_partial_result(tmp_path, caplog):
+    """Every processing fails, is restarted once, fails again: the run reports every tile
+    with its reasons. Each restart is announced (INFO) with the id of the processing
+    restarted and its key, as the simulator recorded them."""
     gdf = _gdf(rect_km(5.0, 5.0, 8, 8))
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, fail_fraction=1.0) as server:
         with pytest.raises(RunFailedError) as info:
-            gdf.mapflow.process(
-                "buildings", client=server.client(), run_dir=tmp_path, max_restarts=1, **FAST
-            )
+            with caplog.at_level(logging.INFO, logger="mapflow_geo.run.engine"):
+                gdf.mapflow.process(
+                    "buildings", client=server.client(), run_dir=tmp_path, max_restarts=1, **FAST
+                )
         restarts = [r for r in server.requests if r.path.endswith(("/restart", "/restart/v2"))]
+        key_of = {p["id"]: p["meta"]["mapflow_geo_key"] for p in server.processings}
     res = info.value.result
     assert not res.complete
     assert (res.tiles["status"] != "OK").all()
     assert all(res.tiles["messages"].map(len) > 0)
     assert len(restarts) == res.tiles["processing_key"].nunique()
+    restarted = sorted(next(i for i in key_of if i in r.path) for r in restarts)
+    said = [
+        set(re.findall(r"[\w.-]+", r.getMessage()))
+        for r in caplog.records
+        if r.name == "mapflow_geo.run.engine"
+    ]
+    announced = sorted(i for i in key_of for w in said if {i, key_of[i]} <= w)
+    assert announced == restarted
 
 
 def test_resume_same_run_dir_creates_nothing_new(tmp_path):
@@ -238,9 +279,10 @@ def test_credit_floor_refuses_without_asking_cost_per_processing(tmp_path):
         assert record.creates(server) == []
 
 
-def test_resume_fetches_again_results_a_power_cut_lost(tmp_path):
+def test_resume_fetches_again_results_a_power_cut_lost(tmp_path, caplog):
     """Results are stored without fsync; on resume a journalled file that is missing or
-    cut short is fetched again (free), and nothing is created again."""
+    cut short is fetched again (free), and nothing is created again; a warning says how
+    many were lost."""
     from mapflow_geo.run._files import parquet_intact
 
     gdf = _gdf(rect_km(20.0, 10.0, 6, 5))
@@ -253,12 +295,29 @@ def test_resume_fetches_again_results_a_power_cut_lost(tmp_path):
         files[1].write_bytes(files[1].read_bytes()[:100])
         n_creates = len(record.creates(server))
         n_results = len([r for r in server.requests if "/result" in r.path])
-        second = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        with caplog.at_level(logging.WARNING, logger="mapflow_geo.run.engine"):
+            second = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
         assert len(record.creates(server)) == n_creates
         assert len([r for r in server.requests if "/result" in r.path]) == n_results + 2
+    said = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.engine"]
+    assert [re.findall(r"\d+", m) for m in said] == [["2"]], said
     assert all(parquet_intact(f) for f in files)
     assert second.complete
     assert len(second.features) == len(first.features)
+
+
+def test_run_options_given_by_keyword_replace_those_of_the_options_given():
+    """A Runner's keyword options (``Runner(..., options=opts, max_workers=2)``) take
+    precedence over ``options``, which supplies the rest; an unknown name is refused."""
+    from mapflow_geo.run import RunOptions
+
+    base = RunOptions(poll_interval=5.0, max_restarts=0)
+    got = RunOptions.from_kwargs(base, max_workers=2, adopt_grace_s=12.5)
+    assert (got.poll_interval, got.max_restarts) == (5.0, 0)
+    assert (got.max_workers, got.adopt_grace_s) == (2, 12.5)
+    assert RunOptions.from_kwargs(None, progress=False).progress is False
+    with pytest.raises(TypeError, match="poll_every"):
+        RunOptions.from_kwargs(base, poll_every=3)
 
 
 def test_poll_comes_when_progress_predicts_a_finish():
@@ -297,10 +356,13 @@ def test_poll_comes_when_progress_predicts_a_finish():
     assert runner._predict(seen([100, 99, None], done)) is None
 
 
-def test_downloads_failing_past_max_outage_give_up_resumably(tmp_path):
+def test_downloads_failing_past_max_outage_give_up_resumably(tmp_path, caplog):
     """Listings answer but every result download fails (API partly down): the run probes
     one download per poll interval, gives up with the error after ``max_outage_s``, and
-    a rerun completes without creating anything again."""
+    a rerun completes without creating anything again. Each failed download is announced
+    (WARNING) with its processing's key and the answer. The rerun announces that it
+    resumes the run stored in its run dir, which no processing of had finished (no
+    result was ever served), not that it reuses a finished run."""
     from mapflow_geo.exceptions import ServerError
 
     gdf = _gdf(rect_km(20.0, 10.0, 6, 5))
@@ -315,10 +377,24 @@ def test_downloads_failing_past_max_outage_give_up_resumably(tmp_path):
         assert n_creates >= 3
         # the first wave, then about one probe per poll interval
         assert len(failed) <= n_creates + 1.5 / 0.3 + 3
+        assert not [r for r in server.requests if r.status == 200 and "/result" in r.path]
+        keys = {p["meta"]["mapflow_geo_key"] for p in server.processings}
+        warned = [
+            set(re.findall(r"[\w.-]+", r.getMessage()))
+            for r in caplog.records
+            if r.name == "mapflow_geo.run.engine" and r.levelno == logging.WARNING
+        ]
         server.clear_faults()
-        res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        with caplog.at_level(logging.INFO, logger="mapflow_geo.run.engine"):
+            res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
         assert len(record.creates(server)) == n_creates
     assert res.complete
+    said = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.engine"]
+    (line,) = [m for m in said if str(tmp_path) in m]
+    assert "resum" in line and "finished" not in line, line
+    # each failed download was announced with its processing's key and the answer (503)
+    assert warned and all(len(w & keys) == 1 and "503" in w for w in warned), warned
+    assert set().union(*warned) >= keys
 
 
 def test_a_status_reads_as_the_upper_case_text_of_its_value():

@@ -1,5 +1,9 @@
 """TOO_LARGE_PROCESSING: the server's limit shrank after planning; the runner re-plans."""
 
+import logging
+import re
+from collections import Counter
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -198,3 +202,95 @@ def test_a_run_of_one_processing_resumes_its_pieces(tmp_path, monkeypatch):
     assert len(refused) == 1 and [r for r in creates if r.status == 400] == refused
     assert res.complete and res.tiles["processing_key"].str.contains(".", regex=False).all()
     assert len(charges) == res.processings["processing_id"].nunique() >= 2
+
+
+def test_pieces_are_named_numbered_and_announced(tmp_path, caplog):
+    """Every processing refused as too large is re-planned in the run: each piece is
+    created under the name given (the simulator's record of the create bodies), the
+    stored plan numbers each processing apart from every other, and an INFO line names
+    each refused processing with the server's limit and the number of pieces it became."""
+    caplog.set_level(logging.INFO, logger="mapflow_geo.run.create")
+    with sim.serve(aoi_area_limit_km2=10, processing_seconds=0, seed=5) as server:
+        res = _gdf().mapflow.process(
+            "buildings",
+            client=server.client(),
+            run_dir=tmp_path,
+            area_limit_km2=25,
+            name="survey-7",
+            **FAST,
+        )
+        refused = [r for r in record.creates(server) if r.status == 400]
+        procs = server.processings
+    keys = [p["meta"]["mapflow_geo_key"] for p in procs]
+    for p, key in zip(procs, keys, strict=True):
+        assert p["name"] == f"survey-7 {key}"
+    pieces = Counter(k.rsplit(".", 1)[0] for k in keys if "." in k)
+    assert len(pieces) == len(refused) >= 2  # every refused processing became pieces
+    pairs = res.tiles[["processing", "processing_key"]].drop_duplicates()
+    assert pairs["processing"].is_unique and pairs["processing_key"].is_unique
+    assert set(pairs["processing_key"]) == set(keys)
+    said = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.create"]
+    for parent, n in pieces.items():
+        lines = [m for m in said if parent in re.findall(r"[\w.-]+", m)]
+        numbers = [
+            {float(x) for x in re.findall(r"\d+(?:\.\d+)?", m.replace(parent, ""))} for m in lines
+        ]
+        assert any({10.0, n} <= found for found in numbers), lines
+
+
+def test_a_processing_that_cannot_be_planned_under_the_limit_is_reported_too_large(tmp_path):
+    """An account whose area limit is 0 m²: the server refuses every create as too large
+    and no plan fits under its limit. Each processing is sent once, charged nothing, and
+    finishes as the server answered (``TOO_LARGE_PROCESSING``) while the run reports
+    the tiles that did not succeed."""
+    from mapflow_geo.exceptions import RunIncompleteWarning
+
+    with sim.serve(aoi_area_limit_km2=0, processing_seconds=0, seed=5) as server:
+        with pytest.warns(RunIncompleteWarning, match="TOO_LARGE_PROCESSING"):
+            res = _gdf().mapflow.process(
+                "buildings",
+                client=server.client(),
+                run_dir=tmp_path,
+                area_limit_km2=25,
+                errors="warn",
+                **FAST,
+            )
+        creates = record.creates(server)
+        charges = server.charges
+    assert charges == []
+    assert len(creates) == len(res.processings) >= 2 and {r.status for r in creates} == {400}
+    assert set(res.processings["status"]) == {"TOO_LARGE_PROCESSING"}
+    assert set(res.tiles["status"]) == {"TOO_LARGE_PROCESSING"}
+    assert res.processings["processing_id"].isna().all()
+
+
+def _comb(lon: float = 30.0, lat: float = 50.0) -> gpd.GeoDataFrame:
+    """One row shaped like a comb (six teeth 4 km long on a common base, ≈ 3.9 km²): cut
+    across the teeth, a cell holds several disjoint polygons (one AOI each)."""
+    width = 0.15 / (111.32 * np.cos(np.radians(lat)))  # 150 m of longitude
+    teeth = [rect_km(lon + i * 4 * width, lat, 0.15, 4.0) for i in range(6)]
+    base = rect_km(lon, lat, 6 * 0.6 - 0.45, 0.15)
+    return gpd.GeoDataFrame(geometry=[shapely.union_all([*teeth, base])], crs="EPSG:4326")
+
+
+def test_pieces_keep_the_runs_max_aois(tmp_path):
+    """A run with ``max_aois=2`` whose one processing (the comb, one AOI) the server
+    refuses as too large: its pieces under the server's 1 km² are created with at most
+    two AOIs each (the simulator's record of each processing's AOIs), although the
+    service would take ten."""
+    gdf = _comb()
+    with sim.serve(
+        aoi_area_limit_km2=1, max_aois_per_processing=10, processing_seconds=0, seed=5
+    ) as server:
+        res = gdf.mapflow.process(
+            "buildings",
+            client=server.client(),
+            run_dir=tmp_path,
+            area_limit_km2=25,
+            max_aois=2,
+            **FAST,
+        )
+        refused = [r for r in record.creates(server) if r.status == 400]
+        aois = [len(p["aois"]) for p in server.state["processings"].values()]
+    assert len(refused) == 1 and res.complete
+    assert len(aois) >= 2 and max(aois) <= 2, aois
