@@ -696,6 +696,10 @@ EQUIVALENT: dict[str, str] = {
         "params.json read in the locale's encoding: json.dumps writes it in ASCII"
     ),
     "mapflow_geo.run.store.x__params__mutmut_7": 'codec name "UTF-8" = "utf-8"',
+    "mapflow_geo.run.fetch.x_tiles_of__mutmut_20": (
+        'the "no tile yet" mark -2 for -1: tile positions are never negative, both are '
+        "found by at < 0 and every one is replaced by the nearest tile"
+    ),
 }
 
 #: A mutant whose only change is the case of an SQL statement (mutmut lower-cases string
