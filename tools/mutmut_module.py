@@ -696,6 +696,14 @@ EQUIVALENT: dict[str, str] = {
         "params.json read in the locale's encoding: json.dumps writes it in ASCII"
     ),
     "mapflow_geo.run.store.x__params__mutmut_7": 'codec name "UTF-8" = "utf-8"',
+    **{
+        f"mapflow_geo.run.fetch.x_tiles_of__mutmut_{n}": (
+            "the no-tile marks without dtype=np.intp: numpy gives the fill value -1 its "
+            "default integer type, which holds the same tile positions, only compared "
+            "and used as indices"
+        )
+        for n in (15, 18)
+    },
     "mapflow_geo.run.fetch.x_tiles_of__mutmut_20": (
         'the "no tile yet" mark -2 for -1: tile positions are never negative, both are '
         "found by at < 0 and every one is replaced by the nearest tile"

@@ -143,12 +143,15 @@ def _box(x: int, y: int, w: int, h: int):
     return shapely.box(x, y, x + w, y + h)
 
 
-_boxes = st.builds(
-    _box,
-    st.integers(-6, 6),
-    st.integers(-6, 6),
-    st.integers(1, 4),
-    st.integers(1, 4),
+def _triangle(x: int, y: int, w: int, h: int):
+    return shapely.Polygon([(x, y), (x + w, y), (x, y + h)])
+
+
+_corner, _size = st.integers(-6, 6), st.integers(1, 4)
+#: boxes and half boxes (whose bounding boxes hold points they do not)
+_shapes = st.one_of(
+    st.builds(_box, _corner, _corner, _size, _size),
+    st.builds(_triangle, _corner, _corner, _size, _size),
 )
 
 
@@ -162,14 +165,17 @@ def _plan_tiles(geoms) -> gpd.GeoDataFrame:
 @settings(max_examples=200, deadline=None)
 @example(tiles=[_box(0, 0, 1, 2), _box(0, 0, 1, 1)], objs=[_box(0, 0, 1, 1)])  # nested
 @example(tiles=[_box(0, 0, 1, 1), _box(1, 0, 1, 1)], objs=[_box(0, 0, 2, 1)])  # on the edge
-@example(tiles=[_box(0, 0, 1, 1), _box(4, 0, 1, 1)], objs=[_box(2, 2, 1, 1)])  # apart
-@given(tiles=st.lists(_boxes, min_size=1, max_size=6), objs=st.lists(_boxes, max_size=12))
+@example(tiles=[_box(0, 0, 1, 1), _box(4, 0, 1, 1)], objs=[_box(1, 2, 1, 1)])  # apart
+@example(tiles=[_box(0, 0, 1, 1), _box(4, 0, 1, 1)], objs=[_box(2, 2, 1, 1)])  # halfway
+@example(tiles=[_triangle(0, 0, 4, 4)], objs=[_box(2, 2, 1, 1)])  # in its bounding box
+@example(tiles=[_box(0, 0, 1, 1)], objs=[])
+@given(tiles=st.lists(_shapes, min_size=1, max_size=6), objs=st.lists(_shapes, max_size=12))
 def test_each_object_goes_with_the_first_tile_holding_its_point_else_the_nearest(tiles, objs):
     """Tiles side by side, overlapping or apart, objects inside, across or outside
     them: each object goes with the first tile holding a point inside it (the point an
     AOI is matched by), or with a nearest tile when none holds it."""
     at = tiles_of(_plan_tiles(tiles), np.asarray(objs, dtype=object))
-    assert at.shape == (len(objs),)
+    assert at.shape == (len(objs),) and np.issubdtype(at.dtype, np.integer)
     for obj, i in zip(objs, at, strict=True):
         pt = obj.representative_point()
         holding = [j for j, t in enumerate(tiles) if t.intersects(pt)]
