@@ -708,6 +708,25 @@ EQUIVALENT: dict[str, str] = {
         'the "no tile yet" mark -2 for -1: tile positions are never negative, both are '
         "found by at < 0 and every one is replaced by the nearest tile"
     ),
+    **{
+        f"mapflow_geo.run.fetch.x__parse_by_tile__mutmut_{n}": (
+            "zip(strict=) of a frame's tile_id and row columns: two columns of one frame "
+            "always have the same length"
+        )
+        for n in (17, 20, 25)
+    },
+    "mapflow_geo.run.fetch.x_tile_for__mutmut_6": (
+        "getattr(aoi, 'geometry') without a default: every caller passes Aoi records "
+        "(client.processings.aois), which always have the field"
+    ),
+    "mapflow_geo.run.prepare.x_resolve_limits__mutmut_17": (
+        "max_aois left None instead of DEFAULT_MAX_AOIS: it is None there only without a "
+        "client, and every caller has one (plan asks only with a client, prepare_run "
+        "reads models through it); account.limits() always gives a number"
+    ),
+    "mapflow_geo.run.prepare.x_estimate_processings__mutmut_15": (
+        "zip without strict=False: False is zip's default"
+    ),
 }
 
 #: A mutant whose only change is the case of an SQL statement (mutmut lower-cases string
@@ -985,6 +1004,12 @@ UNSEEABLE: dict[str, str] = {
     "mapflow_geo.run.prepare.x_check_budget__mutmut_45": (
         "area >= remaining instead of >: differs only when the geodesic area in m² (a float) "
         "equals the integer m² the service reports"
+    ),
+    "mapflow_geo.run.fetch.x_tile_for__mutmut_23": (
+        "an AOI matched by distance alone instead of 'the first tile within 1e-9° of its "
+        "point': differs only when that point, inside its own tile, lies within 1e-9° "
+        "(0.1 mm) of an earlier tile, i.e. in an AOI under 2e-9° wide, a sliver the "
+        "planner merges into its neighbour"
     ),
 }
 

@@ -13,6 +13,7 @@ import pytest
 import shapely
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from shapely.geometry import mapping
 from support.areas import grid_gdf
 from support.campaign import FAST
 from support.truth import check_against_truth, truth_in
@@ -172,18 +173,23 @@ def _plan_tiles(geoms) -> gpd.GeoDataFrame:
 @given(tiles=st.lists(_shapes, min_size=1, max_size=6), objs=st.lists(_shapes, max_size=12))
 def test_each_object_goes_with_the_first_tile_holding_its_point_else_the_nearest(tiles, objs):
     """Tiles side by side, overlapping or apart, objects inside, across or outside
-    them: each object goes with the first tile holding a point inside it (the point an
-    AOI is matched by), or with a nearest tile when none holds it."""
-    at = tiles_of(_plan_tiles(tiles), np.asarray(objs, dtype=object))
+    them: each object goes with the first tile holding a point inside it, or with a
+    nearest tile when none holds it; and an AOI of the same shape listed by the service
+    goes with a tile chosen the same way."""
+    frame = _plan_tiles(tiles)
+    at = tiles_of(frame, np.asarray(objs, dtype=object))
     assert at.shape == (len(objs),) and np.issubdtype(at.dtype, np.integer)
     for obj, i in zip(objs, at, strict=True):
+        aoi = Aoi.from_json({"id": "a1", "status": "OK", "geometry": mapping(obj)})
+        listed = tile_for(frame, aoi)
+        j = list(frame["tile_id"]).index(listed)
         pt = obj.representative_point()
-        holding = [j for j, t in enumerate(tiles) if t.intersects(pt)]
+        holding = [k for k, t in enumerate(tiles) if t.intersects(pt)]
         if holding:
-            assert i == holding[0]
+            assert i == j == holding[0]
         else:
-            assert 0 <= i < len(tiles)
-            assert tiles[i].distance(pt) == min(t.distance(pt) for t in tiles)
+            nearest = min(t.distance(pt) for t in tiles)
+            assert tiles[i].distance(pt) == tiles[j].distance(pt) == nearest
 
 
 def test_an_aoi_listed_without_geometry_goes_with_the_only_tile():

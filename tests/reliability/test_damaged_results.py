@@ -21,6 +21,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
@@ -416,7 +417,8 @@ def test_a_crash_point_is_reached_after_the_download_or_before_the_rename(
 
 def test_only_the_tiles_asked_for_are_stored_empty_ones_included(tmp_path):
     """The tiles to store, a later one of the processing's and a tile holding none of
-    its objects: those two files and no other, each with its own objects."""
+    its objects: those two files and no other, each with its own objects, each a
+    GeoParquet file (WKB geometry: a binary column, the empty one's too)."""
     with sim.serve(**DIRECT) as server:
         done = _finished(server)
         lone = done.tiles.iloc[[0]].assign(tile_id="far", row=99)
@@ -431,6 +433,8 @@ def test_only_the_tiles_asked_for_are_stored_empty_ones_included(tmp_path):
     empty = gpd.read_parquet(tmp_path / "out" / "far.parquet")
     assert len(empty) == 0 and stored["far.parquet"].features == 0
     assert stored["far.parquet"].piece is None
+    for name in stored:
+        assert pq.read_schema(tmp_path / "out" / name).field("geometry").type == pa.binary()
 
 
 def test_repairs_of_a_whole_result_counted_once_with_the_first_tile_stored(tmp_path):
