@@ -1008,8 +1008,8 @@ UNSEEABLE: dict[str, str] = {
     "mapflow_geo.run.fetch.x_tile_for__mutmut_23": (
         "an AOI matched by distance alone instead of 'the first tile within 1e-9° of its "
         "point': differs only when that point, inside its own tile, lies within 1e-9° "
-        "(0.1 mm) of an earlier tile, i.e. in an AOI under 2e-9° wide, a sliver the "
-        "planner merges into its neighbour"
+        "(0.1 mm) of an earlier tile, i.e. in an AOI under 2e-9° wide there; the "
+        "distance rule then picks the AOI's own tile, the better answer of the two"
     ),
 }
 
