@@ -59,6 +59,9 @@ MODULES: dict[str, list[str]] = {
         *_MONEY,
         "tests/rules/test_mutants.py",
         "tests/run/test_runner.py",
+        # the fingerprint: another account (run_cache) or host (run_guards) never resumes
+        "tests/run/test_run_cache.py",
+        "tests/reliability/test_run_guards.py",
     ],
     "mapflow_geo/run/engine.py": [
         *_MONEY,
