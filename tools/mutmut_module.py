@@ -731,6 +731,49 @@ EQUIVALENT: dict[str, str] = {
         "bytes hashed through json.dumps(default=str), i.e. their repr, instead of as "
         "they are: still one-to-one, and each part has a fixed type in its place"
     ),
+    "mapflow_geo.run.prepare.x_fingerprint_of__mutmut_5": (
+        "shapely.to_wkb without hex=False: False is its default"
+    ),
+    "mapflow_geo.run.prepare.x_fingerprint_of__mutmut_10": (
+        'the WKB of the areas joined with b"XXXX" between them: WKB is self-delimiting, '
+        "so the same areas still give the same bytes and other areas other bytes"
+    ),
+    **{
+        f"mapflow_geo.run.prepare.x_fingerprint_of__mutmut_{n}": (
+            "the name of a one-key part of the fingerprint changed: the same value under "
+            "another fixed name identifies the host or account just as well"
+        )
+        for n in (12, 13, 16, 17)
+    },
+    "mapflow_geo.run.prepare.x_fingerprint_of__mutmut_14": (
+        "the host upper-cased instead of lower-cased: either folds the case, and "
+        "urlsplit().hostname is lower case already"
+    ),
+    **{
+        f"mapflow_geo.run.prepare.x_api_host__mutmut_{n}": (
+            'another default for a missing base_url (None, "XXXX") or for an empty one '
+            '("XXXX"): neither splits to a host name, as "" does not'
+        )
+        for n in (6, 12, 13)
+    },
+    "mapflow_geo.run.prepare.x_api_host__mutmut_9": (
+        "getattr(client, 'base_url') without a default: every RunClient has base_url"
+    ),
+    "mapflow_geo.run.prepare.x_account_of__mutmut_1": (
+        'status "" instead of None before it is read: "" has no raw nor email either, '
+        "and it is replaced whenever the account can be read"
+    ),
+    **{
+        f"mapflow_geo.run.prepare.x_account_of__mutmut_{n}": (
+            "getattr without a default for client.account or account.status: every "
+            "RunClient has an account API with status()"
+        )
+        for n in (7, 12)
+    },
+    "mapflow_geo.run.prepare.x_account_of__mutmut_19": (
+        "status(refresh=None) for refresh=False: the account API reads the flag only as "
+        "a truth value"
+    ),
     "mapflow_geo.run.prepare.x_estimate_processings__mutmut_15": (
         "zip without strict=False: False is zip's default"
     ),
