@@ -759,10 +759,13 @@ EQUIVALENT: dict[str, str] = {
     "mapflow_geo.run.prepare.x_api_host__mutmut_9": (
         "getattr(client, 'base_url') without a default: every RunClient has base_url"
     ),
-    "mapflow_geo.run.prepare.x_account_of__mutmut_1": (
-        'status "" instead of None before it is read: "" has no raw nor email either, '
-        "and it is replaced whenever the account can be read"
-    ),
+    **{
+        f"mapflow_geo.run.prepare.x_account_of__mutmut_{n}": (
+            'status "" instead of None when it is not (or cannot be) read: "" has no raw '
+            "nor email either"
+        )
+        for n in (1, 21)
+    },
     **{
         f"mapflow_geo.run.prepare.x_account_of__mutmut_{n}": (
             "getattr without a default for client.account or account.status: every "
