@@ -773,6 +773,13 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (7, 12)
     },
+    "mapflow_geo.run.prepare.x_account_of__mutmut_50": (
+        "the account's e-mail or id upper-cased instead of lower-cased: either folds the "
+        "case, so the same account gets one identity and two accounts two"
+    ),
+    "mapflow_geo.run.prepare.x_account_of__mutmut_57": (
+        "getattr(client, '_secrets') without a default: every RunClient has _secrets"
+    ),
     "mapflow_geo.run.prepare.x_account_of__mutmut_19": (
         "status(refresh=None) for refresh=False: the account API reads the flag only as "
         "a truth value"
