@@ -777,8 +777,16 @@ EQUIVALENT: dict[str, str] = {
         "the account's e-mail or id upper-cased instead of lower-cased: either folds the "
         "case, so the same account gets one identity and two accounts two"
     ),
-    "mapflow_geo.run.prepare.x_account_of__mutmut_57": (
-        "getattr(client, '_secrets') without a default: every RunClient has _secrets"
+    **{
+        f"mapflow_geo.run.prepare.x_account_of__mutmut_{n}": (
+            "client._secrets looked up or called without a fallback: every RunClient has _secrets"
+        )
+        for n in (57, 62)
+    },
+    "mapflow_geo.run.prepare.x_account_of__mutmut_66": (
+        "a client with no secret and no named account known by the digest of no forms "
+        "instead of None: only fingerprint_for uses it, which then hashes one constant "
+        "part more; runs are told apart exactly as before"
     ),
     "mapflow_geo.run.prepare.x_account_of__mutmut_19": (
         "status(refresh=None) for refresh=False: the account API reads the flag only as "
