@@ -59,6 +59,9 @@ MODULES: dict[str, list[str]] = {
         *_MONEY,
         "tests/rules/test_mutants.py",
         "tests/run/test_runner.py",
+        # the fingerprint: another account (run_cache) or host (run_guards) never resumes
+        "tests/run/test_run_cache.py",
+        "tests/reliability/test_run_guards.py",
     ],
     "mapflow_geo/run/engine.py": [
         *_MONEY,
@@ -726,6 +729,102 @@ EQUIVALENT: dict[str, str] = {
         "geometry; a re-planned piece hashes its parent tile's id), so no other "
         "processing's download names a tile of this one"
     ),
+    **{
+        f"mapflow_geo.run.fetch.x_tiles_of__mutmut_{n}": (
+            "the no-tile marks without dtype=np.intp: numpy gives the fill value -1 its "
+            "default integer type, which holds the same tile positions, only compared "
+            "and used as indices"
+        )
+        for n in (15, 18)
+    },
+    "mapflow_geo.run.fetch.x_tiles_of__mutmut_20": (
+        'the "no tile yet" mark -2 for -1: tile positions are never negative, both are '
+        "found by at < 0 and every one is replaced by the nearest tile"
+    ),
+    **{
+        f"mapflow_geo.run.fetch.x__parse_by_tile__mutmut_{n}": (
+            "zip(strict=) of a frame's tile_id and row columns: two columns of one frame "
+            "always have the same length"
+        )
+        for n in (17, 20, 25)
+    },
+    "mapflow_geo.run.fetch.x_tile_for__mutmut_6": (
+        "getattr(aoi, 'geometry') without a default: every caller passes Aoi records "
+        "(client.processings.aois), which always have the field"
+    ),
+    "mapflow_geo.run.prepare.x_resolve_limits__mutmut_17": (
+        "max_aois left None instead of DEFAULT_MAX_AOIS: it is None there only without a "
+        "client, and every caller has one (plan asks only with a client, prepare_run "
+        "reads models through it); account.limits() always gives a number"
+    ),
+    "mapflow_geo.run.prepare.x_digest__mutmut_3": (
+        "bytes hashed through json.dumps(default=str), i.e. their repr, instead of as "
+        "they are: still one-to-one, and each part has a fixed type in its place"
+    ),
+    "mapflow_geo.run.prepare.x_fingerprint_of__mutmut_5": (
+        "shapely.to_wkb without hex=False: False is its default"
+    ),
+    "mapflow_geo.run.prepare.x_fingerprint_of__mutmut_10": (
+        'the WKB of the areas joined with b"XXXX" between them: WKB is self-delimiting, '
+        "so the same areas still give the same bytes and other areas other bytes"
+    ),
+    **{
+        f"mapflow_geo.run.prepare.x_fingerprint_of__mutmut_{n}": (
+            "the name of a one-key part of the fingerprint changed: the same value under "
+            "another fixed name identifies the host or account just as well"
+        )
+        for n in (12, 13, 16, 17)
+    },
+    "mapflow_geo.run.prepare.x_fingerprint_of__mutmut_14": (
+        "the host upper-cased instead of lower-cased: either folds the case, and "
+        "urlsplit().hostname is lower case already"
+    ),
+    **{
+        f"mapflow_geo.run.prepare.x_api_host__mutmut_{n}": (
+            'another default for a missing base_url (None, "XXXX") or for an empty one '
+            '("XXXX"): neither splits to a host name, as "" does not'
+        )
+        for n in (6, 12, 13)
+    },
+    "mapflow_geo.run.prepare.x_api_host__mutmut_9": (
+        "getattr(client, 'base_url') without a default: every RunClient has base_url"
+    ),
+    **{
+        f"mapflow_geo.run.prepare.x_account_of__mutmut_{n}": (
+            'status "" instead of None when it is not (or cannot be) read: "" has no raw '
+            "nor email either"
+        )
+        for n in (1, 21)
+    },
+    **{
+        f"mapflow_geo.run.prepare.x_account_of__mutmut_{n}": (
+            "getattr without a default for client.account or account.status: every "
+            "RunClient has an account API with status()"
+        )
+        for n in (7, 12)
+    },
+    "mapflow_geo.run.prepare.x_account_of__mutmut_50": (
+        "the account's e-mail or id upper-cased instead of lower-cased: either folds the "
+        "case, so the same account gets one identity and two accounts two"
+    ),
+    **{
+        f"mapflow_geo.run.prepare.x_account_of__mutmut_{n}": (
+            "client._secrets looked up or called without a fallback: every RunClient has _secrets"
+        )
+        for n in (57, 62)
+    },
+    "mapflow_geo.run.prepare.x_account_of__mutmut_66": (
+        "a client with no secret and no named account known by the digest of no forms "
+        "instead of None: only fingerprint_for uses it, which then hashes one constant "
+        "part more; runs are told apart exactly as before"
+    ),
+    "mapflow_geo.run.prepare.x_account_of__mutmut_19": (
+        "status(refresh=None) for refresh=False: the account API reads the flag only as "
+        "a truth value"
+    ),
+    "mapflow_geo.run.prepare.x_estimate_processings__mutmut_15": (
+        "zip without strict=False: False is zip's default"
+    ),
 }
 
 #: A mutant whose only change is the case of an SQL statement (mutmut lower-cases string
@@ -1025,6 +1124,20 @@ UNSEEABLE: dict[str, str] = {
     "mapflow_geo.run.prepare.x_check_budget__mutmut_45": (
         "area >= remaining instead of >: differs only when the geodesic area in m² (a float) "
         "equals the integer m² the service reports"
+    ),
+    **{
+        f"mapflow_geo.run.prepare.x_digest__mutmut_{n}": (
+            "digest without default=str: every value hashed that JSON cannot hold (a "
+            "numpy limit) is in the run's parameters, which save_inputs then writes with "
+            "json.dumps and no default: the run fails with the same TypeError either way"
+        )
+        for n in (7, 10)
+    },
+    "mapflow_geo.run.fetch.x_tile_for__mutmut_23": (
+        "an AOI matched by distance alone instead of 'the first tile within 1e-9° of its "
+        "point': differs only when that point, inside its own tile, lies within 1e-9° "
+        "(0.1 mm) of an earlier tile, i.e. in an AOI under 2e-9° wide there; the "
+        "distance rule then picks the AOI's own tile, the better answer of the two"
     ),
 }
 

@@ -255,8 +255,10 @@ def tiles_of(tiles: gpd.GeoDataFrame, geoms: np.ndarray) -> np.ndarray:
     pts = shapely.point_on_surface(geoms)
     tree = shapely.STRtree(tiles.geometry.values)
     at = np.full(len(geoms), -1, dtype=np.intp)
-    src, hit = tree.query(pts, predicate="intersects")
-    at[src[::-1]] = hit[::-1]  # the first tile holding each point
+    src, hit = tree.query(pts, predicate="intersects")  # in the tree's order
+    by_tile = np.argsort(hit)  # in plan order: each point's first tile comes first
+    held, first = np.unique(src[by_tile], return_index=True)
+    at[held] = hit[by_tile][first]  # the first tile holding each point
     missing = np.flatnonzero(at < 0)
     if len(missing):
         at[missing] = tree.query_nearest(pts[missing], all_matches=False)[1]

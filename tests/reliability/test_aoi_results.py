@@ -7,15 +7,22 @@ from __future__ import annotations
 import threading
 import time
 
+import geopandas as gpd
 import numpy as np
 import pytest
+import shapely
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from shapely.geometry import mapping
 from support.areas import grid_gdf
 from support.campaign import FAST
 from support.truth import check_against_truth, truth_in
 
-import mapflow_geo  # noqa: F401
+import mapflow_geo
 from mapflow_geo import RetryPolicy, sim
 from mapflow_geo.client import MapflowClient
+from mapflow_geo.models import Aoi
+from mapflow_geo.run.fetch import tile_for, tiles_of
 
 SIM = dict(aoi_area_limit_km2=25, processing_seconds=0, seed=23)
 N_AOIS = 8
@@ -110,6 +117,18 @@ def test_whole_result_split_per_tile_when_per_aoi_is_refused(tmp_path):
         res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
         results = _results(server)
         _check_truth(server, gdf, res)
+        # each tile's own file holds that tile's true objects, and only them
+        date = str(res.features["imagery_date"].iloc[0].date())
+        tiles = res.tiles.set_index("tile_id").geometry
+        assert sorted(res.files["tile_id"]) == sorted(tiles.index)
+        for path, tile_id in zip(res.files["path"], res.files["tile_id"], strict=True):
+            stored = gpd.read_parquet(path)
+            assert set(stored["tile_id"]) == {tile_id}
+            truth, _, damage = truth_in(server, [tiles[tile_id]], date)
+            got = np.asarray(stored.geometry.values)
+            check_against_truth(got, truth, damage)
+            assert len(got) == len(truth)
+        _check_truth(server, gdf, mapflow_geo.open_run(tmp_path, progress=False))
     assert res.complete and (res.tiles["status"] == "OK").all()
     whole = [r for r in results if _aoi_of(r) is None]
     assert len(whole) == 1 and whole[0].status == 200  # one download of the whole result
@@ -119,3 +138,62 @@ def test_whole_result_split_per_tile_when_per_aoi_is_refused(tmp_path):
     pts = res.features.geometry.representative_point()
     assert all(tiles[t].intersects(p) for t, p in zip(res.features["tile_id"], pts, strict=True))
     assert res.qa["objects"].sum() >= len(res.features) > 0
+
+
+def _box(x: int, y: int, w: int, h: int):
+    return shapely.box(x, y, x + w, y + h)
+
+
+def _triangle(x: int, y: int, w: int, h: int):
+    return shapely.Polygon([(x, y), (x + w, y), (x, y + h)])
+
+
+_corner, _size = st.integers(-6, 6), st.integers(1, 4)
+#: boxes and half boxes (whose bounding boxes hold points they do not)
+_shapes = st.one_of(
+    st.builds(_box, _corner, _corner, _size, _size),
+    st.builds(_triangle, _corner, _corner, _size, _size),
+)
+
+
+def _plan_tiles(geoms) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"tile_id": [f"t{i}" for i in range(len(geoms))], "row": range(len(geoms))},
+        geometry=list(geoms),
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@example(tiles=[_box(0, 0, 1, 2), _box(0, 0, 1, 1)], objs=[_box(0, 0, 1, 1)])  # nested
+@example(tiles=[_box(0, 0, 1, 1), _box(1, 0, 1, 1)], objs=[_box(0, 0, 2, 1)])  # on the edge
+@example(tiles=[_box(0, 0, 1, 1), _box(4, 0, 1, 1)], objs=[_box(1, 2, 1, 1)])  # apart
+@example(tiles=[_box(0, 0, 1, 1), _box(4, 0, 1, 1)], objs=[_box(2, 2, 1, 1)])  # halfway
+@example(tiles=[_triangle(0, 0, 4, 4)], objs=[_box(2, 2, 1, 1)])  # in its bounding box
+@example(tiles=[_box(0, 0, 1, 1)], objs=[])
+@given(tiles=st.lists(_shapes, min_size=1, max_size=6), objs=st.lists(_shapes, max_size=12))
+def test_each_object_goes_with_the_first_tile_holding_its_point_else_the_nearest(tiles, objs):
+    """Tiles side by side, overlapping or apart, objects inside, across or outside
+    them: each object goes with the first tile holding a point inside it, or with a
+    nearest tile when none holds it; and an AOI of the same shape listed by the service
+    goes with a tile chosen the same way."""
+    frame = _plan_tiles(tiles)
+    at = tiles_of(frame, np.asarray(objs, dtype=object))
+    assert at.shape == (len(objs),) and np.issubdtype(at.dtype, np.integer)
+    for obj, i in zip(objs, at, strict=True):
+        aoi = Aoi.from_json({"id": "a1", "status": "OK", "geometry": mapping(obj)})
+        listed = tile_for(frame, aoi)
+        j = list(frame["tile_id"]).index(listed)
+        pt = obj.representative_point()
+        holding = [k for k, t in enumerate(tiles) if t.intersects(pt)]
+        if holding:
+            assert i == j == holding[0]
+        else:
+            nearest = min(t.distance(pt) for t in tiles)
+            assert tiles[i].distance(pt) == tiles[j].distance(pt) == nearest
+
+
+def test_an_aoi_listed_without_geometry_goes_with_the_only_tile():
+    aoi = Aoi.from_json({"id": "a1", "status": "OK", "percentCompleted": 100})
+    one = _plan_tiles([_box(0, 0, 1, 1)])
+    assert tile_for(one, aoi) == "t0"
+    assert tile_for(_plan_tiles([_box(0, 0, 1, 1), _box(1, 0, 1, 1)]), aoi) is None

@@ -15,6 +15,9 @@ from shapely.geometry import box
 import mapflow_geo  # noqa: F401  (registers gdf.mapflow)
 from mapflow_geo import sim
 from mapflow_geo.client import MapflowClient
+from mapflow_geo.exceptions import MapflowError
+from mapflow_geo.models import UserStatus
+from mapflow_geo.run.prepare import account_of
 from mapflow_geo.sim.service import DEFAULT_EMAIL
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
@@ -235,3 +238,93 @@ def test_an_unfinished_run_is_resumed_and_says_so(cache_home, caplog):
     # refused creates were never charged: every charge is this call's
     assert again.totals["charged_credits"] == charged > 0
     assert again.totals["charged_earlier_credits"] == 0
+
+
+def test_the_same_source_written_in_another_key_order_is_the_same_run(cache_home):
+    """A source is a mapping: the same provider and zoom written in another key order
+    reuse the same cached run, and nothing is created or paid again."""
+    gdf = _gdf()
+    with _serve() as server:
+        client = server.client()
+        first = gdf.mapflow.process(
+            "buildings", client=client,
+            source={"dataProvider": {"providerName": "Mapbox", "zoom": 18}}, **FAST,
+        )  # fmt: skip
+        paid = list(server.charges)
+        again = gdf.mapflow.process(
+            "buildings", client=client,
+            source={"dataProvider": {"zoom": 18, "providerName": "Mapbox"}}, **FAST,
+        )  # fmt: skip
+        assert server.charges == paid
+    assert first.complete and again.complete and len(paid) > 0
+    assert again.run_dir == first.run_dir
+    assert len(again.features) == len(first.features) > 0
+
+
+def test_a_rotated_key_of_the_same_account_reuses_its_run(cache_home):
+    gdf = _gdf()
+    with _serve() as server:
+        first = gdf.mapflow.process("buildings", client=server.client(), **FAST)
+        paid = list(server.charges)
+        rotated = base64.b64encode(f"{DEFAULT_EMAIL}:rotated-key-3".encode()).decode()
+        server.set_token(rotated)
+        again = gdf.mapflow.process(
+            "buildings", client=MapflowClient(rotated, base_url=server.url), **FAST
+        )
+        assert server.charges == paid
+    assert again.complete and again.run_dir == first.run_dir
+
+
+class _Account:
+    """A client's account whose ``/user/status`` answers ``doc`` (or fails)."""
+
+    def __init__(self, doc: dict | None) -> None:
+        self.doc = doc
+
+    def status(self, refresh: bool = False) -> UserStatus:
+        if self.doc is None:
+            raise MapflowError("status unavailable")
+        return UserStatus.from_json(self.doc)
+
+
+class _Client:
+    def __init__(self, doc: dict | None, token: str = "key-1") -> None:
+        self.account = _Account(doc)
+        self.token = token
+
+    def _secrets(self) -> set[str]:
+        return {self.token}
+
+
+def test_an_account_is_known_by_its_email_else_its_user_id_never_by_its_key():
+    same = [
+        {"email": "Me@Mapflow.local", "id": "u-1"},
+        {"login": " me@mapflow.local ", "id": "u-2"},
+        {"email": "ME@MAPFLOW.LOCAL"},
+    ]
+    by_id = [{"id": "u-1"}, {"user": {"id": "u-1"}}, {"id": " U-1 "}]
+    for group in (same, by_id):
+        names = {account_of(_Client(doc, token)) for doc in group for token in ("k1", "k2")}
+        assert len(names) == 1 and None not in names
+        assert not any("k1" in n or "k2" in n for n in names)
+    assert account_of(_Client(same[0])) != account_of(_Client(by_id[0]))
+    assert account_of(_Client({"id": "u-1"})) != account_of(_Client({"id": "u-2"}))
+    assert account_of(_Client({"user": {"id": "u-1"}})) != account_of(
+        _Client({"user": {"id": "u-2"}})
+    )
+
+
+@pytest.mark.parametrize("doc", [{}, {"billingType": "CREDITS"}, None])
+def test_an_account_named_nowhere_is_known_by_a_digest_of_its_key(doc):
+    one, other = account_of(_Client(doc, "key-1")), account_of(_Client(doc, "key-2"))
+    assert one == account_of(_Client(doc, "key-1")) and one != other
+    assert "key-1" not in one and "key-2" not in other
+
+
+def test_naming_the_account_asks_nothing_more_of_the_service():
+    with _serve() as server:
+        client = server.client()
+        client.account.status()
+        asked = len(server.requests)
+        assert account_of(client) == account_of(_Client({"email": DEFAULT_EMAIL}, "another-key"))
+        assert len(server.requests) == asked

@@ -10,11 +10,13 @@ import shapely
 from shapely.geometry import Polygon
 from support import record
 from support.areas import rect_km
+from support.truth import check_against_truth, truth_in
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import RetryPolicy, open_run, sim
 from mapflow_geo.exceptions import (
     AOIError,
+    AOIWarning,
     BudgetError,
     PlanError,
     RunError,
@@ -414,3 +416,34 @@ def test_a_status_reads_as_the_upper_case_text_of_its_value():
     assert status_text(Status.FAILED) == "FAILED"
     assert status_text("awaiting") == "AWAITING"
     assert status_text(None) == ""
+
+
+def test_a_run_goes_into_the_project_asked_for_and_keeps_its_parameters(tmp_path):
+    gdf = _gdf(rect_km(37.5, 55.7, 1, 1), rect_km(37.6, 55.7, 1, 1))
+    with sim.serve(aoi_area_limit_km2=25, processing_seconds=0, seed=3) as server:
+        client = server.client()
+        project = str(client.projects.create("mine").id)
+        res = gdf.mapflow.process(
+            "buildings", client=client, run_dir=tmp_path, project=project,
+            blocks=["Classification"], **FAST,
+        )  # fmt: skip
+        procs = server.processings
+    assert res.complete and len(procs) == 1
+    assert procs[0]["projectId"] == project
+    assert res.params["project"] == project and res.params["blocks"] == ["Classification"]
+
+
+def test_a_bad_row_skipped_when_asked_and_the_others_run(tmp_path):
+    gdf = _gdf(rect_km(10.0, 45.0, 1, 1), Polygon(), rect_km(10.05, 45.0, 1, 1))
+    good = gdf.geometry.iloc[[0, 2]]
+    with sim.serve(aoi_area_limit_km2=25, processing_seconds=0, seed=3) as server:
+        with pytest.warns(AOIWarning, match="1"):
+            res = gdf.mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path, input_errors="skip",
+                **FAST,
+            )  # fmt: skip
+        date = str(res.features["imagery_date"].iloc[0].date())
+        truth, _, damage = truth_in(server, good, date)
+    assert res.complete and list(res.aois.index) == [0, 2]
+    assert set(res.features["row"]) == {0, 2}
+    check_against_truth(np.asarray(res.features.geometry.values), truth, damage)
