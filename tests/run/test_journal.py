@@ -7,6 +7,8 @@ import sys
 import textwrap
 import time
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from mapflow_geo.exceptions import RunError
@@ -202,6 +204,17 @@ def test_unsynced_write_and_parquet_check(tmp_path):
     target.write_bytes(b"PAR1" + b"\0" * 8)  # cut short
     assert not parquet_intact(target)
     assert not parquet_intact(tmp_path / "r" / "missing.parquet")
+
+
+@pytest.mark.parametrize("gap", [0, 1, 2, 3])
+def test_parquet_check_rejects_files_too_short_for_a_footer(tmp_path, gap):
+    """A Parquet file ends in its footer's 4-byte length and ``PAR1`` after the leading
+    ``PAR1``: under 12 bytes no file is whole, even with the magic at both ends."""
+    target = tmp_path / "short.parquet"
+    target.write_bytes(b"PAR1" + b"\0" * gap + b"PAR1")
+    with pytest.raises(pa.ArrowInvalid):
+        pq.read_metadata(target)
+    assert not parquet_intact(target)
 
 
 def test_failed_write_leaves_the_in_memory_copy_as_on_disk(tmp_path, monkeypatch):
