@@ -696,6 +696,9 @@ EQUIVALENT: dict[str, str] = {
         "params.json read in the locale's encoding: json.dumps writes it in ASCII"
     ),
     "mapflow_geo.run.store.x__params__mutmut_7": 'codec name "UTF-8" = "utf-8"',
+    "mapflow_geo.run.monitor.x__create_template__mutmut_45": (
+        "zip(strict=False) over the tiles' geometry and tile_id: columns of one frame"
+    ),
     "mapflow_geo.run._files.x_parquet_intact__mutmut_28": (
         "the tail read to the end instead of 4 bytes: it starts 4 bytes before the end "
         "of a published file, which nothing appends to (results land by atomic rename)"
