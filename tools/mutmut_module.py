@@ -825,6 +825,17 @@ EQUIVALENT: dict[str, str] = {
     "mapflow_geo.run.prepare.x_estimate_processings__mutmut_15": (
         "zip without strict=False: False is zip's default"
     ),
+    "mapflow_geo.run.monitor.x__create_template__mutmut_45": (
+        "zip(strict=False) over the tiles' geometry and tile_id: columns of one frame"
+    ),
+    "mapflow_geo.run.monitor.x__create_template__mutmut_74": (
+        "the template intent's value hashed from None instead of the name: nothing reads "
+        "it (a resumed monitor looks the template up by its journalled template_name)"
+    ),
+    "mapflow_geo.run._files.x_parquet_intact__mutmut_28": (
+        "the tail read to the end instead of 4 bytes: it starts 4 bytes before the end "
+        "of a published file, which nothing appends to (results land by atomic rename)"
+    ),
 }
 
 #: A mutant whose only change is the case of an SQL statement (mutmut lower-cases string

@@ -1,16 +1,21 @@
 """The run journal: durable intents, fingerprint guard, one live process per run dir."""
 
 import dataclasses
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from mapflow_geo.exceptions import RunError
 from mapflow_geo.run import journal as jr
+from mapflow_geo.run._failpoints import FAILPOINT_ENV
 from mapflow_geo.run._files import atomic_write_bytes, parquet_intact, remove_temp_files
 
 
@@ -91,6 +96,29 @@ def test_atomic_write_and_temp_cleanup(tmp_path):
     (tmp_path / "sub" / ".f.bin.123.tmp").write_bytes(b"torn")
     assert remove_temp_files(tmp_path) == 1
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["f.bin"]
+
+
+def test_a_write_killed_before_its_rename_leaves_the_old_file(tmp_path):
+    """The failpoint a write names kills it after the temp file, before the rename: the
+    old file stays whole and only the temp file is left, for the clean-up."""
+    target = tmp_path / "f.bin"
+    target.write_bytes(b"old")
+    writer = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from mapflow_geo.run._files import atomic_write_bytes\n"
+            "atomic_write_bytes(sys.argv[1], b'new', failpoint_name='before_result_rename')",
+            str(target),
+        ],
+        env={**os.environ, FAILPOINT_ENV: "before_result_rename"},
+        timeout=120,
+    )
+    assert writer.returncode == -signal.SIGKILL
+    assert target.read_bytes() == b"old"
+    assert remove_temp_files(tmp_path) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
 
 
 def test_concurrent_intents_share_commits_and_each_is_on_disk(tmp_path):
@@ -202,6 +230,17 @@ def test_unsynced_write_and_parquet_check(tmp_path):
     target.write_bytes(b"PAR1" + b"\0" * 8)  # cut short
     assert not parquet_intact(target)
     assert not parquet_intact(tmp_path / "r" / "missing.parquet")
+
+
+@pytest.mark.parametrize("gap", [0, 1, 2, 3])
+def test_parquet_check_rejects_files_too_short_for_a_footer(tmp_path, gap):
+    """A Parquet file ends in its footer's 4-byte length and ``PAR1`` after the leading
+    ``PAR1``: under 12 bytes no file is whole, even with the magic at both ends."""
+    target = tmp_path / "short.parquet"
+    target.write_bytes(b"PAR1" + b"\0" * gap + b"PAR1")
+    with pytest.raises(pa.ArrowInvalid):
+        pq.read_metadata(target)
+    assert not parquet_intact(target)
 
 
 def test_failed_write_leaves_the_in_memory_copy_as_on_disk(tmp_path, monkeypatch):

@@ -221,6 +221,31 @@ def test_an_unreadable_result_waits_for_the_next_check_and_damaged_objects_are_r
         _paid_once(server)
 
 
+@pytest.mark.parametrize("lost", [False, True])
+def test_the_template_is_created_once_in_the_projects_given(tmp_path, lost):
+    """The template goes into the project given; when the create's answer is lost (the
+    service created it, a gateway answered 504), it is found by its name in that project,
+    not sent again."""
+    with sim.serve(**SIM) as server:
+        client = server.client()
+        project = client.projects.create("watch")
+        if lost:
+            server.set_faults(
+                gateway_timeout=1.0, methods=["POST"], paths=["/processings/template"]
+            )
+        mon = _areas().mapflow.monitor(
+            "buildings", client=client, run_dir=tmp_path, project=project.id
+        )
+        server.clear_faults()
+        templates = server.state["templates"]
+        creates = [
+            r for r in server.requests if r.method == "POST" and r.path.endswith("/template")
+        ]
+    assert len(creates) == 1
+    assert [t["projectId"] for t in templates.values()] == [project.id]
+    assert mon.template_id == next(iter(templates))
+
+
 @pytest.mark.parametrize(("account_limit", "planned_with"), [(37.5, 37.5), (0, 100.0)])
 def test_template_area_limit_is_the_accounts(tmp_path, account_limit, planned_with):
     """A monitor plans its template's AOIs with the account's ``templateAreaLimit`` (m² in
