@@ -89,6 +89,16 @@ def number(
     return Rule(allowed, test, in_range, hint)
 
 
+def jsonable(value: Any) -> Any:
+    """The JSON fallback for an argument's value (``json.dumps(..., default=jsonable)``):
+    a numpy scalar as the Python number or flag it holds (``np.int64(2)`` → ``2``), so
+    that ``params.json`` and the command line's output read the same whether a value
+    came from a frame or was typed; anything else as its text."""
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        return value.item()
+    return str(value)
+
+
 def choice(*options: str) -> Rule:
     """One of a few strings."""
     allowed = "one of " + ", ".join(repr(o) for o in options)

@@ -752,13 +752,8 @@ EQUIVALENT: dict[str, str] = {
         "getattr(aoi, 'geometry') without a default: every caller passes Aoi records "
         "(client.processings.aois), which always have the field"
     ),
-    "mapflow_geo.run.prepare.x_resolve_limits__mutmut_17": (
-        "max_aois left None instead of DEFAULT_MAX_AOIS: it is None there only without a "
-        "client, and every caller has one (plan asks only with a client, prepare_run "
-        "reads models through it); account.limits() always gives a number"
-    ),
     "mapflow_geo.run.prepare.x_digest__mutmut_3": (
-        "bytes hashed through json.dumps(default=str), i.e. their repr, instead of as "
+        "bytes hashed through json.dumps(default=jsonable), i.e. their repr, instead of as "
         "they are: still one-to-one, and each part has a fixed type in its place"
     ),
     "mapflow_geo.run.prepare.x_fingerprint_of__mutmut_5": (
@@ -1136,14 +1131,6 @@ UNSEEABLE: dict[str, str] = {
         "area >= remaining instead of >: differs only when the geodesic area in m² (a float) "
         "equals the integer m² the service reports"
     ),
-    **{
-        f"mapflow_geo.run.prepare.x_digest__mutmut_{n}": (
-            "digest without default=str: every value hashed that JSON cannot hold (a "
-            "numpy limit) is in the run's parameters, which save_inputs then writes with "
-            "json.dumps and no default: the run fails with the same TypeError either way"
-        )
-        for n in (7, 10)
-    },
     "mapflow_geo.run.fetch.x_tile_for__mutmut_23": (
         "an AOI matched by distance alone instead of 'the first tile within 1e-9° of its "
         "point': differs only when that point, inside its own tile, lies within 1e-9° "

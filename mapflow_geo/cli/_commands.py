@@ -19,6 +19,7 @@ import numpy as np
 import pyogrio
 
 from mapflow_geo import accessors as _accessors  # noqa: F401  (registers gdf.mapflow)
+from mapflow_geo._args import jsonable
 from mapflow_geo.cli._output import (
     Target,
     UsageError,
@@ -64,16 +65,8 @@ def wrote(n: int, what: str, target: Target) -> None:
     log.info("wrote %s %s to %s (%s)", f"{n:,}", what, target.path, target.format.label)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
-
-
 def emit_json(doc: dict[str, Any]) -> None:
-    print(json.dumps(doc, default=_jsonable, ensure_ascii=False, allow_nan=False))
+    print(json.dumps(doc, default=jsonable, ensure_ascii=False, allow_nan=False))
 
 
 def _num(value: Any) -> Any:

@@ -23,7 +23,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import mapping
 
-from mapflow_geo._args import checked
+from mapflow_geo._args import checked, jsonable
 from mapflow_geo._defaults import MAX_PROCESSINGS
 from mapflow_geo.aoi import polygon_parts, prepare_aois, require_rows
 from mapflow_geo.api import RunClient
@@ -68,10 +68,12 @@ class PreparedRun(NamedTuple):
 
 
 def digest(*parts: Any) -> str:
-    """A stable SHA-256 of JSON-able parts (bytes taken as they are)."""
+    """A stable SHA-256 of JSON-able parts (bytes taken as they are; numpy scalars as the
+    numbers they hold, so a limit read from a frame is the same run as one typed)."""
     h = hashlib.sha256()
     for p in parts:
-        h.update(p if isinstance(p, bytes) else json.dumps(p, sort_keys=True, default=str).encode())
+        text = None if isinstance(p, bytes) else json.dumps(p, sort_keys=True, default=jsonable)
+        h.update(p if text is None else text.encode())
         h.update(b"\x00")
     return h.hexdigest()
 

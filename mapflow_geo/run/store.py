@@ -26,6 +26,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from mapflow_geo._args import jsonable
 from mapflow_geo._secrets import redact
 from mapflow_geo.exceptions import RunError
 from mapflow_geo.messages import render_message
@@ -103,7 +104,8 @@ def save_inputs(run_dir: Path, aois, plan, run_params: dict) -> None:
         write_parquet(aois, run_dir / "aois.parquet")
     if not (run_dir / "params.json").exists():
         atomic_write_bytes(
-            run_dir / "params.json", json.dumps(redact(run_params), indent=1).encode()
+            run_dir / "params.json",
+            json.dumps(redact(run_params), indent=1, default=jsonable).encode(),
         )
 
 

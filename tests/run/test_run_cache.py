@@ -328,3 +328,34 @@ def test_naming_the_account_asks_nothing_more_of_the_service():
         asked = len(server.requests)
         assert account_of(client) == account_of(_Client({"email": DEFAULT_EMAIL}, "another-key"))
         assert len(server.requests) == asked
+
+
+def test_limits_and_budgets_taken_from_a_frame_are_the_same_run_as_typed(cache_home):
+    """Numbers read from a frame are numpy scalars: the run takes them, writes them into
+    ``params.json`` as the plain numbers they hold, and is the same run (the same
+    default run dir, nothing created again) as one given the same numbers typed."""
+    import json
+
+    gdf = _gdf()
+    typed = {"area_limit_km2": 2.0, "max_aois": 3, "max_credits": 10_000}
+    from_frame = {k: np.array([v]).sum() for k, v in typed.items()}  # numpy scalars
+    assert all(type(v).__module__ == "numpy" for v in from_frame.values())
+    with _serve() as server:
+        first = gdf.mapflow.process("buildings", client=server.client(), **from_frame, **FAST)
+        again = gdf.mapflow.process("buildings", client=server.client(), **typed, **FAST)
+        creates = _creates(server)
+    assert first.complete and again.run_dir == first.run_dir
+    assert len(creates) == len(first.processings)  # nothing paid twice
+    params = json.loads((first.run_dir / "params.json").read_text())
+    limits = ("area_limit_km2", "max_aois")
+    assert {k: params[k] for k in limits} == {k: typed[k] for k in limits}
+    assert all(type(params[k]) is type(typed[k]) for k in limits)
+
+
+def test_without_a_client_the_aoi_count_limit_is_the_documented_default():
+    """No client to read the account: the area limit given, and at most 10 polygons per
+    processing (``maxAoisPerProcessing``'s default, api-docs README)."""
+    from mapflow_geo.run.prepare import resolve_limits
+
+    assert resolve_limits(None, 25.0) == (25.0, 10)
+    assert resolve_limits(None, 25.0, 4) == (25.0, 4)
