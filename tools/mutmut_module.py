@@ -578,7 +578,7 @@ EQUIVALENT: dict[str, str] = {
             "params.json's indentation: the same JSON, read back as a dict; no reader "
             "compares its text"
         )
-        for n in (35, 37, 39)
+        for n in (35, 38, 41)
     },
     "mapflow_geo.run.store.x__merge_stored__mutmut_1": (
         "the loader's default progress: its one caller, load_result, always passes it"
