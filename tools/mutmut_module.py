@@ -820,9 +820,13 @@ EQUIVALENT: dict[str, str] = {
     "mapflow_geo.run.prepare.x_estimate_processings__mutmut_15": (
         "zip without strict=False: False is zip's default"
     ),
-    "mapflow_geo.run.monitor.x__create_template__mutmut_45": (
-        "zip(strict=False) over the tiles' geometry and tile_id: columns of one frame"
-    ),
+    **{
+        f"mapflow_geo.run.monitor.x__create_template__mutmut_{n}": (
+            "zip(strict=False or None) over the tiles' geometry and tile_id: columns of "
+            "one frame, always of one length"
+        )
+        for n in (39, 45)
+    },
     "mapflow_geo.run.monitor.x__create_template__mutmut_74": (
         "the template intent's value hashed from None instead of the name: nothing reads "
         "it (a resumed monitor looks the template up by its journalled template_name)"
