@@ -108,6 +108,18 @@ def test_credit_floor_is_charged_per_processing_not_on_the_summed_area(tmp_path)
 
 
 # ------------------------------------------------------------------------ money signals
+def _serve_a_lost_create():
+    """A simulator where every create commits and is charged but its answer is lost, and
+    listings show a processing only 2 s after its create."""
+    return sim.serve(
+        aoi_area_limit_km2=5,
+        listing_lag_s=2.0,
+        processing_seconds=0.2,
+        seed=3,
+        faults={"drop_create_response": 1.0},
+    )
+
+
 def test_a_charge_equal_to_the_missing_estimate_holds_the_recreate_back(tmp_path, caplog):
     """Wrong rule caught: the unexplained-charge signal compared with ``>`` instead of
     ``>=``. One processing whose create commits and is charged but whose answer is lost;
@@ -118,13 +130,7 @@ def test_a_charge_equal_to_the_missing_estimate_holds_the_recreate_back(tmp_path
     and the credits charged), then the processing adopted (INFO, its id and key)."""
     caplog.set_level(logging.INFO, logger="mapflow_geo.run.create")
     gdf = squares(1, km=1.0)
-    with sim.serve(
-        aoi_area_limit_km2=5,
-        listing_lag_s=2.0,
-        processing_seconds=0.2,
-        seed=3,
-        faults={"drop_create_response": 1.0},
-    ) as server:
+    with _serve_a_lost_create() as server:
         res = gdf.mapflow.process(
             "buildings", client=server.client(), run_dir=tmp_path, adopt_grace_s=0.3, **FAST
         )
@@ -271,13 +277,7 @@ def test_a_balance_that_cannot_be_read_holds_the_recreate_back(tmp_path, caplog)
 
     caplog.set_level(logging.INFO, logger="mapflow_geo.run.create")
     gdf = squares(1, km=1.0)
-    with sim.serve(
-        aoi_area_limit_km2=5,
-        listing_lag_s=2.0,
-        processing_seconds=0.2,
-        seed=3,
-        faults={"drop_create_response": 1.0},
-    ) as server:
+    with _serve_a_lost_create() as server:
 
         def status_fails_from_now_on(_rec):
             server.set_faults(
