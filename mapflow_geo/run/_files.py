@@ -40,12 +40,14 @@ def atomic_write_bytes(
 
 def parquet_intact(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a whole Parquet file as far as its ends tell (``PAR1`` at
-    both): what a power cut can leave of an unsynced file is missing or cut short."""
+    both, and room between them for a footer: more than the 12 bytes of the two magics
+    and the footer's length): what a power cut can leave of an unsynced file is missing
+    or cut short."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(4)
             fh.seek(0, os.SEEK_END)
-            if fh.tell() < 12:
+            if fh.tell() <= 12:
                 return False
             fh.seek(-4, os.SEEK_END)
             return head == b"PAR1" and fh.read(4) == b"PAR1"

@@ -88,6 +88,13 @@ def test_second_live_process_refused(tmp_path):
     jr.Journal(tmp_path, "c" * 64).close()
 
 
+def test_an_atomic_write_makes_the_folders_it_needs(tmp_path):
+    """A file two folders below one that does not exist yet is written, folders and all."""
+    target = tmp_path / "run" / "results" / "f.bin"
+    atomic_write_bytes(target, b"data")
+    assert target.read_bytes() == b"data"
+
+
 def test_atomic_write_and_temp_cleanup(tmp_path):
     target = tmp_path / "sub" / "f.bin"
     atomic_write_bytes(target, b"one")
@@ -223,24 +230,46 @@ def test_state_index_exists(tmp_path):
     assert "processing_state" in " ".join(str(tuple(r)) for r in plan)
 
 
+def _parquet_bytes() -> bytes:
+    """A whole Parquet file as pyarrow writes it."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table({"a": [1, 2, 3]}), sink)
+    return sink.getvalue().to_pybytes()
+
+
 def test_unsynced_write_and_parquet_check(tmp_path):
     target = tmp_path / "r" / "x.parquet"
-    atomic_write_bytes(target, b"PAR1" + b"\0" * 8 + b"PAR1", durable=False)
+    data = _parquet_bytes()
+    atomic_write_bytes(target, data, durable=False)
+    assert pq.read_table(target).column("a").to_pylist() == [1, 2, 3]
     assert parquet_intact(target)
-    target.write_bytes(b"PAR1" + b"\0" * 8)  # cut short
+    target.write_bytes(data[:-1])  # cut short
+    with pytest.raises(pa.ArrowInvalid):
+        pq.read_metadata(target)
     assert not parquet_intact(target)
     assert not parquet_intact(tmp_path / "r" / "missing.parquet")
 
 
-@pytest.mark.parametrize("gap", [0, 1, 2, 3])
+@pytest.mark.parametrize("gap", [0, 1, 2, 3, 4])
 def test_parquet_check_rejects_files_too_short_for_a_footer(tmp_path, gap):
-    """A Parquet file ends in its footer's 4-byte length and ``PAR1`` after the leading
-    ``PAR1``: under 12 bytes no file is whole, even with the magic at both ends."""
+    """A Parquet file ends in its footer, the footer's 4-byte length and ``PAR1`` after
+    the leading ``PAR1``: in 12 bytes or fewer there is no footer, so no file is whole,
+    even with the magic at both ends (pyarrow cannot read one)."""
     target = tmp_path / "short.parquet"
     target.write_bytes(b"PAR1" + b"\0" * gap + b"PAR1")
-    with pytest.raises(pa.ArrowInvalid):
+    with pytest.raises((pa.ArrowInvalid, OSError)):
         pq.read_metadata(target)
     assert not parquet_intact(target)
+
+
+def test_parquet_check_takes_the_smallest_file_with_a_footer_as_whole(tmp_path):
+    """13 bytes hold the leading ``PAR1``, a footer of one byte, its length (1, little
+    endian, as the Parquet format lays it out) and the closing ``PAR1``: the ends of
+    such a file say it is whole; a torn-file check by the ends takes it so."""
+    target = tmp_path / "least.parquet"
+    target.write_bytes(b"PAR1" + b"\x00" + (1).to_bytes(4, "little") + b"PAR1")
+    assert target.stat().st_size == 13
+    assert parquet_intact(target)
 
 
 def test_failed_write_leaves_the_in_memory_copy_as_on_disk(tmp_path, monkeypatch):
