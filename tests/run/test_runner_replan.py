@@ -206,24 +206,26 @@ def test_a_run_of_one_processing_resumes_its_pieces(tmp_path, monkeypatch):
 
 def test_pieces_are_named_numbered_and_announced(tmp_path, caplog):
     """Every processing refused as too large is re-planned in the run: each piece is
-    created under the name given (the simulator's record of the create bodies), the
-    stored plan numbers each processing apart from every other, and an INFO line names
-    each refused processing with the server's limit and the number of pieces it became."""
+    created under the name given, as it was given (spaces inside and at its end kept:
+    the simulator's record of the create bodies), the stored plan numbers each
+    processing apart from every other, and an INFO line names each refused processing
+    with the server's limit and the number of pieces it became."""
     caplog.set_level(logging.INFO, logger="mapflow_geo.run.create")
+    name = "survey 7 "
     with sim.serve(aoi_area_limit_km2=10, processing_seconds=0, seed=5) as server:
         res = _gdf().mapflow.process(
             "buildings",
             client=server.client(),
             run_dir=tmp_path,
             area_limit_km2=25,
-            name="survey-7",
+            name=name,
             **FAST,
         )
         refused = [r for r in record.creates(server) if r.status == 400]
         procs = server.processings
     keys = [p["meta"]["mapflow_geo_key"] for p in procs]
     for p, key in zip(procs, keys, strict=True):
-        assert p["name"] == f"survey-7 {key}"
+        assert p["name"] == name + " " + key
     pieces = Counter(k.rsplit(".", 1)[0] for k in keys if "." in k)
     assert len(pieces) == len(refused) >= 2  # every refused processing became pieces
     pairs = res.tiles[["processing", "processing_key"]].drop_duplicates()
