@@ -823,6 +823,28 @@ EQUIVALENT: dict[str, str] = {
         "zip without strict=False: False is zip's default"
     ),
     **{
+        f"mapflow_geo.run.prepare.x_estimate_processings__mutmut_{n}": (
+            "zip(strict=None or True) over the processings to ask and pool.map's answers "
+            "for them: one answer per processing, always of one length"
+        )
+        for n in (12, 22)
+    },
+    **{
+        f"mapflow_geo.run.prepare.x_shared_part__mutmut_{n}": (
+            "the parent's name or geometry left in the shared base: both callers pass it "
+            "to build_processing, which sets both again, last and in that order, as in the "
+            "parent's body, so every piece's body is the same dict, key order included"
+        )
+        for n in (3, 4, 5, 6)
+    },
+    **{
+        f"mapflow_geo.run.prepare.x_shared_part__mutmut_{n}": (
+            "another default (None, or another text) for a body without a name: every "
+            "processing's body is built by _build or build_processing, which name it"
+        )
+        for n in (14, 16, 19, 20)
+    },
+    **{
         f"mapflow_geo.run.monitor.x__create_template__mutmut_{n}": (
             "zip(strict=False or None) over the tiles' geometry and tile_id: columns of "
             "one frame, always of one length"

@@ -103,6 +103,67 @@ def test_estimate_creates_nothing_and_budget_refuses(tmp_path):
         assert record.creates(server) == []
 
 
+COST = "/rest/processing/cost/v2"
+
+
+def _most_at_once(server) -> int:
+    """The most cost requests the simulator was serving at one moment, by its record of
+    when each began and how long it took (a thread's next request begins only after the
+    answer to its last)."""
+    edges = sorted(
+        edge
+        for r in server.requests
+        if r.path == COST
+        for edge in ((r.time, 1), (r.time + r.duration, -1))
+    )  # at one instant an end sorts before a start
+    most = now = 0
+    for _, step in edges:
+        now += step
+        most = max(most, now)
+    return most
+
+
+def test_estimate_asks_four_cost_requests_at_a_time():
+    """``estimate`` asks the cost endpoint side by side, as many at once as a run's
+    default ``max_workers`` (4, the user guide: *a few at a time*) and never more; the
+    simulator takes 0.2 s over each request, so that the four overlap."""
+    gdf = _gdf(rect_km(20.0, 10.0, 12, 10))
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
+        client = server.client()
+        server.set_faults(latency_s=0.2)
+        est = gdf.mapflow.estimate("buildings", client=client, max_processings=None)
+        asked = server.count(method="POST", path=COST)
+        most = _most_at_once(server)
+    assert asked == est.attrs["processings"] > 8
+    assert most == 4
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_estimates_are_asked_workers_at_a_time_and_only_where_unknown(workers):
+    """``estimate_processings`` asks at most ``workers`` cost requests at once (the
+    re-plan asks one at a time), one per processing whose estimate is not known yet;
+    a known estimate is kept and not asked again."""
+    from mapflow_geo.run.prepare import estimate_processings, prepare_run
+
+    gdf = _gdf(rect_km(20.0, 10.0, 6, 5))
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
+        client = server.client()
+        procs = prepare_run(gdf, "buildings", client=client).processings
+        assert len(procs) >= 6
+        procs[0].estimate = 12345  # known already (e.g. from the journal)
+        server.clear_requests()
+        server.set_faults(latency_s=0.2)
+        estimate_processings(client, procs, workers=workers)
+        server.clear_faults()
+        asked = server.count(method="POST", path=COST)
+        most = _most_at_once(server)
+        answers = [client.processings.cost(**p.body) for p in procs[1:]]
+    assert asked == len(procs) - 1
+    assert most == workers
+    assert procs[0].estimate == 12345
+    assert [p.estimate for p in procs[1:]] == answers
+
+
 def test_not_enough_credits_refused_before_any_create(tmp_path):
     gdf = _gdf(rect_km(10.0, 45.0, 4, 4))
     with sim.serve(aoi_area_limit_km2=25, credits=10, processing_seconds=0) as server:
