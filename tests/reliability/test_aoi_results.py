@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from shapely.geometry import mapping
 from support.areas import grid_gdf
 from support.campaign import FAST
+from support.record import aoi_asked, max_overlap, result_downloads
 from support.truth import check_against_truth, truth_in
 
 import mapflow_geo
@@ -32,29 +33,10 @@ def _gdf():
     return grid_gdf(N_AOIS, km=0.8)  # small squares: one processing of 8 AOIs
 
 
-def _results(server) -> list:
-    return [r for r in server.requests if r.method == "GET" and r.path.endswith("/result")]
-
-
-def _aoi_of(rec) -> str | None:
-    q = dict(p.split("=", 1) for p in rec.query.split("&") if "=" in p)
-    return q.get("aoiId")
-
-
 def _check_truth(server, gdf, res) -> None:
     date = str(res.features["imagery_date"].iloc[0].date())
     truth, _, damage = truth_in(server, gdf.geometry, date)
     check_against_truth(np.asarray(res.features.geometry.values), truth, damage)
-
-
-def _max_overlap(records) -> int:
-    """Most requests in flight at once (from the server's log)."""
-    edges = sorted([(r.time, 1) for r in records] + [(r.time + r.duration, -1) for r in records])
-    now = best = 0
-    for _, d in edges:
-        now += d
-        best = max(best, now)
-    return best
 
 
 @pytest.mark.parametrize("workers", [3, 1])
@@ -65,13 +47,13 @@ def test_per_aoi_results_side_by_side_every_true_object_once(tmp_path, workers):
             "buildings", client=server.client(), run_dir=tmp_path, max_workers=workers, **FAST
         )
         assert res.tiles["processing_key"].nunique() == 1 and len(res.tiles) == N_AOIS
-        results = _results(server)
+        results = result_downloads(server)
         _check_truth(server, gdf, res)
     assert res.complete
-    aois = [_aoi_of(r) for r in results]
+    aois = [aoi_asked(r) for r in results]
     assert None not in aois and len(aois) == len(set(aois)) == N_AOIS  # each AOI once
     assert all(r.status == 200 for r in results)
-    assert min(2, workers) <= _max_overlap(results) <= workers  # side by side, within bound
+    assert min(2, workers) <= max_overlap(results) <= workers  # side by side, within bound
     assert set(res.features["tile_id"]) <= set(res.tiles["tile_id"])
 
 
@@ -94,7 +76,7 @@ def test_failed_aoi_download_fetched_again_without_the_others(tmp_path):
             server.set_faults(
                 {"status_503": 1.0, "paths": [f"/processings/{pid}/result?aoiId={aoi}"]}
             )
-            while len([r for r in _results(server) if r.status == 503]) < 2:
+            while len([r for r in result_downloads(server) if r.status == 503]) < 2:
                 time.sleep(0.02)
             server.clear_faults()
 
@@ -102,12 +84,12 @@ def test_failed_aoi_download_fetched_again_without_the_others(tmp_path):
         breaker.start()
         res = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
         breaker.join(5)
-        results = _results(server)
+        results = result_downloads(server)
         _check_truth(server, gdf, res)
     assert res.complete
     failed = [r for r in results if r.status == 503]
-    assert len(failed) >= 2 and {_aoi_of(r) for r in failed} == {chosen["aoi"]}
-    ok = [_aoi_of(r) for r in results if r.status == 200]
+    assert len(failed) >= 2 and {aoi_asked(r) for r in failed} == {chosen["aoi"]}
+    ok = [aoi_asked(r) for r in results if r.status == 200]
     assert len(ok) == len(set(ok)) == N_AOIS  # every AOI stored once, none fetched twice
 
 
@@ -115,7 +97,7 @@ def test_whole_result_split_per_tile_when_per_aoi_is_refused(tmp_path):
     gdf = _gdf()
     with sim.serve(**SIM, result_per_aoi=False) as server:
         res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
-        results = _results(server)
+        results = result_downloads(server)
         _check_truth(server, gdf, res)
         # each tile's own file holds that tile's true objects, and only them
         date = str(res.features["imagery_date"].iloc[0].date())
@@ -130,9 +112,9 @@ def test_whole_result_split_per_tile_when_per_aoi_is_refused(tmp_path):
             assert len(got) == len(truth)
         _check_truth(server, gdf, mapflow_geo.open_run(tmp_path, progress=False))
     assert res.complete and (res.tiles["status"] == "OK").all()
-    whole = [r for r in results if _aoi_of(r) is None]
+    whole = [r for r in results if aoi_asked(r) is None]
     assert len(whole) == 1 and whole[0].status == 200  # one download of the whole result
-    assert all(r.status == 400 for r in results if _aoi_of(r) is not None)
+    assert all(r.status == 400 for r in results if aoi_asked(r) is not None)
     # every object with the tile that holds it
     tiles = res.tiles.set_index("tile_id").geometry
     pts = res.features.geometry.representative_point()

@@ -35,8 +35,11 @@ CASES = {
     "squares": (grid_gdf(4, km=0.8), {"max_aois": 1},
                 {"aoi_area_limit_km2": 25, "faults": {"damaged_geometry": 0.05}}),
     "seams": (SEAMS, {"area_limit_km2": 1.0}, {}),
+    # small squares: one processing of six AOIs, its results fetched per AOI
+    "per AOI": (grid_gdf(6, km=0.8), {}, {"aoi_area_limit_km2": 25}),
     # the service serves no result per AOI: the whole result, stored per tile
-    "whole result per tile": (SEAMS, {"area_limit_km2": 1.0}, {"result_per_aoi": False}),
+    "whole result per tile": (grid_gdf(6, km=0.8), {},
+                              {"aoi_area_limit_km2": 25, "result_per_aoi": False}),
 }  # fmt: skip
 
 
@@ -74,6 +77,8 @@ def test_the_kept_frame_is_the_stored_frame_and_the_truth(tmp_path, case):
     )
     if case == "squares":
         assert res.qa["repaired"].sum() > 0 and res.qa["dropped"].sum() > 0
+    if case in ("per AOI", "whole result per tile"):  # one processing of several AOIs
+        assert len(res.processings) == 1 and len(res.files) == len(res.tiles) == 6
     if case == "seams":
         assert fresh["tile_id"].astype(str).str.contains("+", regex=False).any()  # stitched
     check_against_truth(np.asarray(fresh.geometry.values), truth, damage)

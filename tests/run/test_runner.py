@@ -1,7 +1,9 @@
 """gdf.mapflow.process / estimate against the simulator over loopback HTTP."""
 
+import contextlib
 import logging
 import re
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -9,8 +11,10 @@ import pytest
 import shapely
 from shapely.geometry import Polygon
 from support import record
-from support.areas import rect_km
-from support.truth import check_against_truth, truth_in
+from support.areas import grid_gdf, rect_km
+from support.record import aoi_asked, max_overlap, result_downloads
+from support.sim_http import Api
+from support.truth import GONE, check_against_truth, truth_in
 
 import mapflow_geo  # noqa: F401
 from mapflow_geo import RetryPolicy, open_run, sim
@@ -23,6 +27,7 @@ from mapflow_geo.exceptions import (
     RunFailedError,
     RunIncompleteWarning,
 )
+from mapflow_geo.run import journal as jr
 
 FAST = {"poll_interval": 0.2, "min_poll_interval": 0.05, "progress": False}
 
@@ -508,3 +513,158 @@ def test_a_bad_row_skipped_when_asked_and_the_others_run(tmp_path):
     assert res.complete and list(res.aois.index) == [0, 2]
     assert set(res.features["row"]) == {0, 2}
     check_against_truth(np.asarray(res.features.geometry.values), truth, damage)
+
+
+# ----------------------------------------------------------------------- stored results
+#: How a run gets its results: one polygon a processing (its whole result); several AOIs a
+#: processing, fetched per AOI; a service that does not serve results per AOI (the whole
+#: result split per tile); one that does not list a processing's AOIs either.
+LAYOUTS = {
+    "whole": {"max_aois": 1},
+    "per AOI": {},
+    "split per tile": {"result_per_aoi": False},
+    "no AOI listing": {"result_per_aoi": False, "aois_listed": False},
+}
+
+
+@contextlib.contextmanager
+def _layout_server(layout: str, **options):
+    """The simulator of ``layout`` (``options``: more of its options), and the run's
+    keyword options. Without AOI listings, the simulator answers each processing's AOI
+    listing 400 from its create on."""
+    opts = dict(LAYOUTS[layout])
+    listed = opts.pop("aois_listed", True)
+    run = {"max_aois": opts.pop("max_aois")} if "max_aois" in opts else {}
+    with sim.serve(
+        aoi_area_limit_km2=25, processing_seconds=0, seed=5, **opts, **options
+    ) as server:
+
+        def refuse(_rec) -> None:
+            paths = [f"/processings/{p['id']}/aois" for p in server.processings]
+            server.set_faults({**server.faults, "status_400": 1.0, "paths": paths})
+
+        if not listed:
+            server.after_create = refuse
+        yield server, run
+
+
+def _listed_aois(server) -> dict[str, set[str]]:
+    """The simulator's AOI ids of each processing (raw HTTP; its faults cleared)."""
+    server.clear_faults()
+    api = Api(server)
+    return {
+        p["id"]: {a["id"] for a in api.get(f"/processings/{p['id']}/aois").json()}
+        for p in server.processings
+    }
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_each_stored_result_is_recorded_with_its_tile_and_the_objects_served(tmp_path, layout):
+    """Every tile's objects are stored in one file, recorded with that tile, OK, and the
+    count of the objects it holds; per processing, ``qa`` counts the objects stored and
+    the damaged ones dropped (the simulator's truth of each tile, and the damage it
+    served); per AOI, each of the simulator's AOIs is recorded once."""
+    gdf = grid_gdf(4, km=0.8)  # small squares: one processing of 4 AOIs, or 4 of one
+    with _layout_server(layout, faults={"damaged_geometry": 0.1}) as (server, run):
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, **run, **FAST
+        )
+        date = server.imagery_date(str(res.processings["processing_id"].iloc[0]))
+        truth = {
+            t: truth_in(server, [g], date)
+            for t, g in zip(res.tiles["tile_id"], res.tiles.geometry, strict=True)
+        }
+        downloads = result_downloads(server)
+        id_of = {p["meta"]["mapflow_geo_key"]: p["id"] for p in server.processings}
+        listed = _listed_aois(server)
+    # a point inside each tile tells the input row it was cut from
+    truth_pt = {
+        t: g.representative_point()
+        for t, g in zip(res.tiles["tile_id"], res.tiles.geometry, strict=True)
+    }
+    n_procs = 4 if layout == "whole" else 1
+    assert res.complete and len(res.processings) == n_procs == len(listed)
+    assert (res.tiles["status"] == "OK").all() and len(res.tiles) == 4
+    assert sorted(res.files["tile_id"]) == sorted(truth)  # one file a tile
+    gone_per_proc: dict = {}
+    for path, tile_id, n in zip(
+        res.files["path"], res.files["tile_id"], res.files["features"], strict=True
+    ):
+        geoms, _, damage = truth[tile_id]
+        stored = gpd.read_parquet(path)
+        assert path.startswith(str(tmp_path / "results"))
+        assert set(stored["tile_id"].astype(str)) == {tile_id}
+        key = res.tiles.set_index("tile_id").loc[tile_id, "processing_key"]
+        assert set(stored["processing_id"].astype(str)) == {id_of[key]}
+        (row,) = [i for i, g in gdf.geometry.items() if g.contains(truth_pt[tile_id])]
+        assert set(stored["row"]) == {row}
+        check_against_truth(np.asarray(stored.geometry.values), geoms, damage)
+        gone = int(np.isin(damage, list(GONE)).sum())
+        assert n == len(stored) == len(geoms) - gone
+        gone_per_proc[key] = gone_per_proc.get(key, 0) + gone
+    qa = res.qa.set_index("key")
+    assert sorted(qa.index) == sorted(res.processings["key"])
+    assert (qa["damaged_results"] == 0).all()
+    for key, row in qa.iterrows():
+        mine = res.tiles[res.tiles["processing_key"] == key]["tile_id"]
+        assert row["objects"] == res.files[res.files["tile_id"].isin(mine)]["features"].sum()
+        assert row["dropped"] == gone_per_proc[key]
+        damaged = [d for t in mine for d in truth[t][2] if d and d not in GONE]
+        assert 0 < row["repaired"] <= len(damaged)
+    with jr.Journal(tmp_path, None, lock=False) as journal:
+        recs = journal.downloads()
+    assert len(recs) == 4 and all(d.status == "OK" for d in recs)
+    if layout == "per AOI":  # each AOI the simulator lists, recorded once, asked for once
+        (pid,) = listed
+        assert {d.aoi_id for d in recs} == listed[pid] == {aoi_asked(r) for r in downloads}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_a_lost_result_is_fetched_again_alone_and_nothing_else(tmp_path, layout):
+    """A run resumed in its run dir downloads nothing; once one stored file is lost,
+    the next one downloads again only what that file held (one AOI's result, or the
+    whole result), stores that tile's objects again, and leaves the others' files as
+    they were."""
+    gdf = grid_gdf(4, km=0.8)
+    with _layout_server(layout) as (server, run):
+        client = server.client()
+        first = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **run, **FAST)
+        n = len(result_downloads(server))
+        gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **run, **FAST)
+        assert len(result_downloads(server)) == n, "a stored result downloaded again"
+        lost = first.files.iloc[1]
+        kept = {p: Path(p).stat().st_mtime_ns for p in first.files["path"] if p != lost["path"]}
+        Path(lost["path"]).unlink()
+        again = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **run, **FAST)
+        asked = result_downloads(server)[n:]
+    served = [r for r in asked if r.status == 200]
+    assert len(served) == 1  # asked per AOI first where refused (free): only the tile lost
+    assert all(r.status == 400 and aoi_asked(r) for r in asked if r.status != 200)
+    assert (aoi_asked(served[0]) is None) == (layout != "per AOI")
+    if layout == "per AOI":
+        with jr.Journal(tmp_path, None, lock=False) as journal:
+            (rec,) = [d for d in journal.downloads() if d.tile_id == lost["tile_id"]]
+        assert aoi_asked(served[0]) == rec.aoi_id
+    assert again.complete and sorted(again.files["path"]) == sorted(first.files["path"])
+    assert {p: Path(p).stat().st_mtime_ns for p in kept} == kept
+    assert len(gpd.read_parquet(lost["path"])) == lost["features"]
+    assert again.files.set_index("path")["features"].to_dict() == (
+        first.files.set_index("path")["features"].to_dict()
+    )
+
+
+def test_all_of_a_runs_downloads_stay_within_max_workers(tmp_path):
+    """Two processings of four AOIs each finish together: their AOIs' results are
+    downloaded side by side, never more than ``max_workers`` of the run's at once (the
+    simulator's log)."""
+    gdf = grid_gdf(8, km=0.8)
+    with sim.serve(aoi_area_limit_km2=25, processing_seconds=0, seed=5,
+                   faults={"latency_s": 0.2}) as server:  # fmt: skip
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, max_aois=4, max_workers=2,
+            **FAST,
+        )  # fmt: skip
+        downloads = result_downloads(server)
+    assert res.complete and res.tiles["processing_key"].nunique() == 2
+    assert len(downloads) == 8 and None not in {aoi_asked(r) for r in downloads}
+    assert max_overlap(downloads) == 2

@@ -29,3 +29,24 @@ def assert_one_charge_each(server) -> None:
     assert sum(c["cost"] for c in charges) == sum(p["cost"] for p in procs)
     start = server.options.credits
     assert start - server.state["account"]["remainingCredits"] == sum(p["cost"] for p in procs)
+
+
+def max_overlap(records) -> int:
+    """Most of ``records`` (requests the simulator logged) in flight at once."""
+    edges = sorted([(r.time, 1) for r in records] + [(r.time + r.duration, -1) for r in records])
+    now = best = 0
+    for _, d in edges:
+        now += d
+        best = max(best, now)
+    return best
+
+
+def result_downloads(server) -> list:
+    """Every result download the simulator received (``GET …/result``)."""
+    return [r for r in server.requests if r.method == "GET" and r.path.endswith("/result")]
+
+
+def aoi_asked(rec) -> str | None:
+    """The ``aoiId`` a result download asked for (None: the whole result)."""
+    q = dict(p.split("=", 1) for p in rec.query.split("&") if "=" in p)
+    return q.get("aoiId")
