@@ -77,6 +77,8 @@ MODULES: dict[str, list[str]] = {
         "tests/run/test_kept_features.py",
         # absence concluded only from a complete sweep (_sweep's paging)
         "tests/reliability/test_cut_listings.py",
+        # the run dir of a call (_run_dir: fresh) and a stored run announced (_announce_stored)
+        "tests/run/test_run_cache.py",
     ],
     # the lagged-listing campaign's run is a child process (not the mutant): not listed;
     # the crash campaigns' runs are child processes (the installed package, not the
@@ -720,6 +722,14 @@ EQUIVALENT: dict[str, str] = {
         "open one: every write is committed before runner.run() returns and both list "
         "the records in key order, so the tables are the same"
     ),
+    **{
+        f"mapflow_geo.run.engine.xǁRunnerǁ_update__mutmut_{n}": (
+            "getattr on a listed processing without its None default: the listing and "
+            "processings.get give Processing models, whose messages, cost and "
+            "percent_completed are fields with defaults, always present"
+        )
+        for n in (10, 18, 38)
+    },
     "mapflow_geo.run.engine.xǁRunnerǁ_sweep__mutmut_37": (
         "a sweep stopped early said complete: it stops early only when no record awaits "
         "adoption (want_intents False), and then its completeness is never read"

@@ -132,8 +132,9 @@ def test_rerun_on_the_same_account_reuses_and_says_so(cache_home, caplog, capfd)
     assert f"{n} of {n} processings done" in line
     assert f"{first.n_pieces:,} objects stored" in line
     assert f"{charged:,} credits charged earlier" in line
+    assert line.endswith(" earlier; fresh=True starts a new run")
     err = capfd.readouterr().err
-    assert f"reusing the finished run stored in {first.run_dir}" in err
+    assert f"mapflow: {line}" in err.splitlines()
     assert f"credits 0 (+{charged:,} earlier)" in err  # the bar keeps them apart too
     # the earlier call's charges are reported as earlier ones, not as this call's
     totals = again.totals
@@ -198,10 +199,14 @@ def test_fresh_refuses_a_given_run_dir_that_holds_a_run(tmp_path):
     with _serve() as server:
         gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
         n = len(server.charges)
-        with pytest.raises(ValueError, match="fresh=True.*already holds a run"):
+        with pytest.raises(ValueError) as info:
             gdf.mapflow.process(
                 "buildings", client=server.client(), run_dir=tmp_path, fresh=True, **FAST
             )
+        assert str(info.value) == (
+            f"fresh=True but run_dir {str(tmp_path)!r} already holds a run: pass a new "
+            "run_dir, or leave run_dir out to start in a new cache dir"
+        )
         assert len(server.charges) == n
         res = gdf.mapflow.process(
             "buildings", client=server.client(), run_dir=Path(tmp_path) / "new", fresh=True, **FAST
@@ -220,7 +225,7 @@ def test_a_given_run_dir_refuses_another_account(tmp_path):
         assert len(server.charges) == n
 
 
-def test_an_unfinished_run_is_resumed_and_says_so(cache_home, caplog):
+def test_an_unfinished_run_is_resumed_and_says_so(cache_home, caplog, capfd):
     gdf = _gdf()
     with _serve() as server:
         server.set_faults(status_400=1.0, methods=["POST"], paths=["/processings/v2"])
@@ -228,13 +233,18 @@ def test_an_unfinished_run_is_resumed_and_says_so(cache_home, caplog):
             first = gdf.mapflow.process("buildings", client=server.client(), errors="warn", **FAST)
         assert server.charges == [] and len(first.processings) > 0
         server.clear_faults()
+        capfd.readouterr()
         with caplog.at_level(logging.INFO, logger=ENGINE_LOG):
             again = gdf.mapflow.process("buildings", client=server.client(), **FAST)
         charged = sum(c["cost"] for c in server.charges)
     assert again.run_dir == first.run_dir and again.complete
     n = len(again.processings)
     line = next(r.getMessage() for r in caplog.records if "resuming" in r.getMessage())
-    assert str(first.run_dir) in line and f"0 of {n} processings done" in line
+    assert line == (
+        f"resuming the run stored in {first.run_dir}: 0 of {n} processings done, "
+        "0 objects stored, 0 credits charged earlier"
+    )
+    assert "resuming" not in capfd.readouterr().err  # progress=False: nothing printed
     # refused creates were never charged: every charge is this call's
     assert again.totals["charged_credits"] == charged > 0
     assert again.totals["charged_earlier_credits"] == 0

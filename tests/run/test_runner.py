@@ -291,7 +291,7 @@ def test_resume_same_run_dir_creates_nothing_new(tmp_path):
 def test_errors_warn_returns_partial_result(tmp_path):
     gdf = _gdf(rect_km(5.0, 5.0, 3, 3))
     with sim.serve(processing_seconds=0, fail_fraction=1.0) as server:
-        with pytest.warns(RunIncompleteWarning, match="did not succeed"):
+        with pytest.warns(RunIncompleteWarning, match="did not succeed") as caught:
             res = gdf.mapflow.process(
                 "buildings",
                 client=server.client(),
@@ -302,6 +302,10 @@ def test_errors_warn_returns_partial_result(tmp_path):
             )
     assert not res.complete
     assert res.costs["charged_credits"].sum() > 0
+    # the warning is not attributed to the line that issues it
+    from mapflow_geo.run import engine
+
+    assert len(caught) == 1 and caught[0].filename != engine.__file__
 
 
 def test_changed_inputs_refused_on_resume(tmp_path):
@@ -668,3 +672,138 @@ def test_all_of_a_runs_downloads_stay_within_max_workers(tmp_path):
     assert res.complete and res.tiles["processing_key"].nunique() == 2
     assert len(downloads) == 8 and None not in {aoi_asked(r) for r in downloads}
     assert max_overlap(downloads) == 2
+def test_a_failed_run_journals_what_the_service_listed_and_says_why(tmp_path):
+    """Every processing fails: the journal holds, per processing, the status, percentage,
+    cost and messages of the simulator's own record of it, and the error names the
+    failed tiles of the run, their statuses and their reasons (each tile's failed AOI's
+    messages, in tile order, cut at 500 characters)."""
+    from support.sim_http import Api
+
+    from mapflow_geo.messages import render_message
+    from mapflow_geo.run import journal as jr
+
+    gdf = _gdf(rect_km(5.0, 5.0, 8, 8))
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, fail_fraction=1.0) as server:
+        with pytest.raises(RunFailedError) as info:
+            gdf.mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path, max_restarts=0, **FAST
+            )
+        api = Api(server)
+        listed = {p["id"]: api.get(f"/processings/{p['id']}").json() for p in server.processings}
+        aois = {i: api.get(f"/processings/{i}/aois").json() for i in listed}
+    journal = jr.Journal(tmp_path, None, lock=False)
+    try:
+        records = journal.records()
+    finally:
+        journal.close()
+    assert {r.processing_id for r in records} == set(listed)
+    for r in records:
+        p = listed[r.processing_id]
+        assert (r.status, r.percent, r.cost) == (p["status"], p["percentCompleted"], p["cost"])
+        assert r.messages == p["messages"] != []
+    res = info.value.result
+    tiles = res.tiles
+    reasons = []
+    rows = zip(tiles["tile_id"], tiles["processing_id"], tiles.geometry, strict=True)
+    for tile_id, pid, geom in rows:
+
+        def overlap(a, geom=geom):
+            return shapely.geometry.shape(a["geometry"]).intersection(geom).area
+
+        aoi = max(aois[pid], key=overlap)
+        assert aoi["status"] == "FAILED", tile_id
+        reasons += [render_message(m) for m in aoi["messages"]]
+    n_tiles = sum(len(a) for a in aois.values())  # one AOI per tile
+    statuses = ", ".join(sorted({p["status"] for p in listed.values()}))
+    joined = "; ".join(reasons)
+    assert len(joined) > 500
+    assert str(info.value) == (
+        f"{n_tiles} of {n_tiles} tiles did not succeed ({statuses}); the result holds the "
+        f"rest. First reasons: {joined[:500]}"
+    )
+
+
+def test_the_journal_is_written_when_status_cost_or_messages_change_and_only_then():
+    """A processing's journal update carries what the listing says of it (status,
+    percentage, cost, messages); a listing that changes none of status, cost or
+    messages (the percentage alone, or no cost given) writes nothing."""
+    from types import SimpleNamespace
+
+    from mapflow_geo.run import journal as jr
+    from mapflow_geo.run.engine import Runner
+
+    msg = {"code": "dataloader.internalError", "parameters": {}}
+    rec = jr.ProcessingRecord(
+        key="p1", state=jr.CREATED, status="IN_PROGRESS", percent=10.0, cost=80, messages=[]
+    )
+
+    def listed(status="IN_PROGRESS", percent=40.0, cost=80, messages=()):
+        return SimpleNamespace(
+            status=status, percent_completed=percent, cost=cost, messages=list(messages)
+        )
+
+    def update(status="IN_PROGRESS", percent=40.0, cost=80, messages=()):
+        return {
+            "key": "p1", "status": status, "percent": percent, "cost": cost,
+            "messages": list(messages),
+        }  # fmt: skip
+
+    assert Runner._update(rec, listed()) is None  # only the percentage moved
+    assert Runner._update(rec, listed(cost=None)) is None  # no cost given: none changed
+    assert Runner._update(rec, listed(status="FAILED", percent=0.0)) == update("FAILED", 0.0)
+    assert Runner._update(rec, listed(cost=95)) == update(cost=95)
+    assert Runner._update(rec, listed(messages=[msg])) == update(messages=[msg])
+
+
+def test_only_a_route_or_parameter_not_served_is_taken_for_unserved(tmp_path):
+    """The service's own "not ready" and "no such processing" answers (400 and 404,
+    as the simulator gives them) are not a route it does not serve; a refused
+    ``aoiId`` (400), a route it does not know (404, 405) or implement (501) is."""
+    from support.sim_http import Api
+
+    from mapflow_geo.exceptions import APIError
+    from mapflow_geo.run.engine import _unserved
+
+    def error(call):
+        with pytest.raises(APIError) as info:
+            call()
+        return info.value
+
+    with sim.serve(processing_seconds=100, result_per_aoi=False) as server:
+        client = server.client()
+        pid = Api(server).create()["id"]
+        not_ready = error(lambda: client.processings.result(pid))
+        no_such = error(lambda: client.processings.get("nope"))
+        aoi_refused = error(lambda: client.processings.result(pid, "a1"))
+        server.set_faults(status_501=1.0, paths=[f"/processings/{pid}/aois"])
+        not_implemented = error(lambda: client.processings.aois(pid))
+    assert (not_ready.status, not_ready.code) == (400, "RESULT_NOT_READY")
+    assert (no_such.status, no_such.code) == (404, "PROCESSING_NOT_FOUND")
+    assert not _unserved(not_ready) and not _unserved(no_such)
+    assert aoi_refused.status == 400 and _unserved(aoi_refused)
+    assert not_implemented.status == 501 and _unserved(not_implemented)
+    assert _unserved(APIError(404, "Not Found")) and _unserved(APIError(405, "Not Allowed"))
+    for status in (401, 403, 406, 500, 502, 503):
+        assert not _unserved(APIError(status, "no")), status
+
+
+def test_an_incomplete_run_names_each_status_of_its_failed_tiles_once():
+    """Tiles that failed in different ways: their statuses, each once and sorted,
+    separated by commas."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from mapflow_geo.run.engine import _report_incomplete
+
+    failed = pd.DataFrame(
+        {"status": ["NOT_CREATED", "FAILED", "FAILED"], "messages": [["no"], ["a", "b"], []]}
+    )
+    result = SimpleNamespace(complete=False, failed=failed, tiles=[0] * 5)
+    with pytest.raises(RunFailedError) as info:
+        _report_incomplete(result, "raise")
+    assert info.value.result is result
+    assert str(info.value) == (
+        "3 of 5 tiles did not succeed (FAILED, NOT_CREATED); the result holds the rest. "
+        "First reasons: no; a; b"
+    )
