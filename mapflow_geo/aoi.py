@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Hashable, Iterable
 from typing import Any, Literal, NamedTuple
 
@@ -20,7 +19,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from mapflow_geo._geodesy import geodesic_area_km2
-from mapflow_geo.exceptions import AOIError, AOIRepairWarning, AOITypeError, AOIWarning
+from mapflow_geo.exceptions import AOIError, AOIRepairWarning, AOITypeError, AOIWarning, warn
 
 logger = logging.getLogger(__name__)
 
@@ -240,14 +239,14 @@ def _warn_repaired(repairs: dict[Hashable, _Repair], areas: dict[Hashable, float
         for label, r in list(repairs.items())[:10]
     ]
     more = f"; and {len(repairs) - 10} more" if len(repairs) > 10 else ""
-    warnings.warn(
+    warn(
         AOIRepairWarning(
             f"repaired {len(repairs)} invalid geometr{'y' if len(repairs) == 1 else 'ies'}, "
             f"which will be planned and charged as repaired: {'; '.join(lines)}{more}. "
             "Fix the input (e.g. shapely.make_valid) if that is not the area you mean.",
             rows,
         ),
-        stacklevel=3,
+        AOIRepairWarning,
     )
 
 
@@ -335,7 +334,7 @@ def _checked_frame(gdf: Any) -> gpd.GeoDataFrame:
     if frame.crs is None:
         raise AOIError("the frame has no CRS; set one (e.g. gdf.set_crs(4326))", row=None)
     if len(frame) == 0:
-        warnings.warn("the frame has no rows: there is nothing to plan", AOIWarning, stacklevel=3)
+        warn("the frame has no rows: there is nothing to plan", AOIWarning)
     if not frame.index.is_unique:
         dup = frame.index[frame.index.duplicated()].tolist()[0]  # 3, not np.int64(3)
         raise AOIError(f"index labels must be unique (label {dup!r} repeats)", row=None)
@@ -396,7 +395,7 @@ def _refuse_or_skip(problems: dict[int, str], labels: list[Hashable], input_erro
         extra = f" ({len(problems) - 1} more row(s) rejected)" if len(problems) > 1 else ""
         raise AOIError(problems[first] + extra, row=labels[first])
     text = "; ".join(f"row {labels[i]!r} {problems[i]}" for i in sorted(problems))
-    warnings.warn(f"skipped {len(problems)} row(s): {text}", AOIWarning, stacklevel=3)
+    warn(f"skipped {len(problems)} row(s): {text}", AOIWarning)
 
 
 def _first_row_wins(
@@ -407,11 +406,10 @@ def _first_row_wins(
     trimmed = _trim_overlaps(geoms)
     dropped = [labels[keep[j]] for j, g in enumerate(trimmed) if g is None]
     if dropped:
-        warnings.warn(
+        warn(
             f"dropped {len(dropped)} row(s) wholly covered by earlier rows: "
             + ", ".join(repr(x) for x in dropped),
             AOIWarning,
-            stacklevel=3,
         )
     return [(keep[j], g) for j, g in enumerate(trimmed) if g is not None]
 

@@ -6,6 +6,8 @@ The families and what each keeps: DESIGN.md, *Arguments, errors and warnings*.
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from typing import Any
 
@@ -306,6 +308,16 @@ class AOIRepairWarning(AOIWarning):
 
 class RunIncompleteWarning(MapflowWarning):
     """Issued by ``errors="warn"`` when some tiles of a run did not succeed."""
+
+
+def warn(message: str | Warning, category: type[Warning] = MapflowWarning) -> None:
+    """Issue a warning attributed to the first caller outside mapflow-geo: the user's
+    line, whichever of the package's doors (accessor, function, CLI) led there."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 2  # stacklevel 1 would be this function
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
 
 
 def strict() -> None:

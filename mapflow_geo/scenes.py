@@ -11,7 +11,6 @@ mixes two scenes, and records ``scene_id`` / ``scene_provider`` per tile.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import geopandas as gpd
@@ -22,7 +21,7 @@ from shapely.geometry import shape
 
 from mapflow_geo._geodesy import geodesic_area_km2
 from mapflow_geo.aoi import polygonal
-from mapflow_geo.exceptions import AOIWarning, ImageryError
+from mapflow_geo.exceptions import AOIWarning, ImageryError, warn
 from mapflow_geo.tiling import plan as make_plan
 
 #: Sort order of the scene choice rule: (column, ascending).
@@ -110,11 +109,10 @@ def assign_scenes(aois: gpd.GeoDataFrame, scenes: gpd.GeoDataFrame) -> gpd.GeoDa
                 provs.append(None if pd.isna(prov) else str(prov))
     missing = shapely.difference(shapely.union_all(aois.geometry.values), taken)
     if not missing.is_empty and missing.area > 1e-12:
-        warnings.warn(
+        warn(
             f"{float(geodesic_area_km2([missing])[0]):.3f} km² of the areas lie outside "
             "every chosen scene and will not be processed",
             AOIWarning,
-            stacklevel=3,
         )
     if not parts:
         raise ImageryError("the chosen scenes do not cover any of the areas", rule="coverage")

@@ -23,7 +23,6 @@ import math
 import os
 import threading
 import time
-import warnings
 from collections.abc import Callable, Collection
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from mapflow_geo.exceptions import (
     RunIncompleteWarning,
     ServerError,
     TransportError,
+    warn,
 )
 from mapflow_geo.models import Status
 from mapflow_geo.results import MapflowResult
@@ -919,4 +919,4 @@ def _report_incomplete(result: MapflowResult, errors: str) -> None:
     )
     if errors == "raise":
         raise RunFailedError(msg, result)
-    warnings.warn(msg, RunIncompleteWarning, stacklevel=3)
+    warn(msg, RunIncompleteWarning)

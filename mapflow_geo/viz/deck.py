@@ -19,7 +19,6 @@ import html
 import json
 import logging
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
-from mapflow_geo.exceptions import MapflowWarning
+from mapflow_geo.exceptions import MapflowWarning, warn
 from mapflow_geo.results.columns import check_column
 from mapflow_geo.viz.styles import (
     AOI_COLOR,
@@ -262,11 +261,10 @@ def lonboard_result(
     own = {"show_features", "show_tiles", "show_aois", "fields", "outlines", "tiles", "height"}
     ignored = sorted(k for k in kwargs if k not in own)
     if ignored:
-        warnings.warn(
+        warn(
             f"the lonboard map leaves out {', '.join(ignored)} (folium-only keywords of "
             "GeoDataFrame.explore); pass engine='folium' to use them",
             MapflowWarning,
-            stacklevel=4,  # the caller of res.explore
         )
     kwargs = {k: v for k, v in kwargs.items() if k in own}
     feats = result.features if kwargs.get("show_features", True) else None
@@ -553,11 +551,10 @@ def _style_url(tiles: Any) -> str | None:
     if isinstance(tiles, str) and tiles.startswith(("https://", "http://")):
         return tiles
     name = tiles if isinstance(tiles, str) else getattr(tiles, "name", type(tiles).__name__)
-    warnings.warn(
+    warn(
         f"lonboard draws a MapLibre style URL as its basemap, not {name!r}: "
         "the map uses CARTO's Positron (pass a style URL, or tiles=None)",
         MapflowWarning,
-        stacklevel=4,
     )
     return DEFAULT_BASEMAP
 

@@ -228,6 +228,36 @@ def test_repaired_geometry_warns_with_row_and_area_change():
     assert planned == pytest.approx(repaired_km2, rel=1e-6)
 
 
+@pytest.mark.parametrize(
+    "door",
+    [
+        lambda gdf: gdf.mapflow.plan(area_limit_km2=100, input_errors="skip"),
+        lambda gdf: plan(gdf, area_limit_km2=100, input_errors="skip"),
+        lambda gdf: explore_plan(gdf, area_limit_km2=100, input_errors="skip"),
+    ],
+    ids=["accessor", "function", "map"],
+)
+def test_every_input_warning_points_at_the_callers_line(door):
+    """The repair, skip and cover warnings name the user's own line (what ``-W error``
+    tracebacks and notebooks show), not a line inside mapflow-geo, whatever the door."""
+    gdf = _gdf(
+        shapely.box(31, 50, 31.01, 50.01),
+        BOWTIE,
+        shapely.Point(30, 50),
+        shapely.box(31.002, 50.002, 31.004, 50.004),
+        index=["fine", "lot-7", "a point", "inside fine"],
+    )
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        door(gdf)
+    caught = [r for r in rec if issubclass(r.category, MapflowWarning)]
+    kinds = {type(r.message).__name__ for r in caught} | {
+        m for r in caught for m in ("skipped", "dropped") if m in str(r.message)
+    }
+    assert {"AOIRepairWarning", "skipped", "dropped"} <= kinds
+    assert {r.filename for r in caught} == {__file__}
+
+
 def test_valid_geometry_gives_no_repair_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error", MapflowWarning)

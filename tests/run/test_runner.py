@@ -302,10 +302,8 @@ def test_errors_warn_returns_partial_result(tmp_path):
             )
     assert not res.complete
     assert res.costs["charged_credits"].sum() > 0
-    # the warning is not attributed to the line that issues it
-    from mapflow_geo.run import engine
-
-    assert len(caught) == 1 and caught[0].filename != engine.__file__
+    # the warning points at the line that asked for the run, not into the package
+    assert len(caught) == 1 and caught[0].filename == __file__
 
 
 def test_changed_inputs_refused_on_resume(tmp_path):
@@ -672,6 +670,8 @@ def test_all_of_a_runs_downloads_stay_within_max_workers(tmp_path):
     assert res.complete and res.tiles["processing_key"].nunique() == 2
     assert len(downloads) == 8 and None not in {aoi_asked(r) for r in downloads}
     assert max_overlap(downloads) == 2
+
+
 def test_a_failed_run_journals_what_the_service_listed_and_says_why(tmp_path):
     """Every processing fails: the journal holds, per processing, the status, percentage,
     cost and messages of the simulator's own record of it, and the error names the

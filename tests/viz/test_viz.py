@@ -343,12 +343,17 @@ def test_explore_picks_the_engine(run, monkeypatch):
     import folium
     import lonboard
 
+    from mapflow_geo.exceptions import MapflowWarning
+
     _, res, _, _ = run
     assert len(res.features) <= viz.LONBOARD_THRESHOLD
     assert isinstance(res.explore(tiles=None), folium.Map)
     deck = res.explore(threshold=10, tiles=None, large="cap")  # folium-only option dropped
     assert isinstance(deck, lonboard.Map)
     assert isinstance(res.explore(engine="lonboard"), lonboard.Map)
+    with pytest.warns(MapflowWarning, match="leaves out popup") as rec:
+        res.explore(engine="lonboard", tiles=None, popup=True)
+    assert {r.filename for r in rec} == {__file__}  # the caller's line
     assert isinstance(res.explore(engine="folium", threshold=0), folium.Map)
     with pytest.raises(ValueError, match="engine"):
         res.explore(engine="deck")
@@ -425,9 +430,12 @@ def test_deck_basemap_is_a_maplibre_style(run):
     dark = viz.deck_result(res, tiles=CartoStyle.DarkMatter).to_lonboard()
     assert dark.basemap.style == CartoStyle.DarkMatter
     # folium's basemap list: the first; an xyzservices name lonboard cannot draw: a warning
-    with pytest.warns(MapflowWarning, match="OpenStreetMap.Mapnik"):
+    with pytest.warns(MapflowWarning, match="OpenStreetMap.Mapnik") as rec:
         m = viz.deck_result(res, tiles=["OpenStreetMap.Mapnik", "Esri.WorldImagery"])
     assert m.basemap == viz.deck.DEFAULT_BASEMAP
+    with pytest.warns(MapflowWarning, match="OpenStreetMap.Mapnik") as rec2:
+        res.explore(engine="lonboard", tiles="OpenStreetMap.Mapnik")
+    assert {r.filename for r in [*rec, *rec2]} == {__file__}  # the caller's line
 
 
 def test_deck_outlines_and_notebook_widget(run):
