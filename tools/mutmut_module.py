@@ -856,10 +856,24 @@ EQUIVALENT: dict[str, str] = {
     },
     **{
         f"mapflow_geo.run.monitor.x__create_template__mutmut_{n}": (
-            "zip(strict=False or None) over the tiles' geometry and tile_id: columns of "
+            "zip(strict=False, None or left out) over the tiles' geometry and tile_id: columns of "
             "one frame, always of one length"
         )
-        for n in (39, 45)
+        for n in (39, 42, 45)
+    },
+    **{
+        f"mapflow_geo.run.monitor.x__create_template__mutmut_{n}": (
+            "_create_template's return value replaced: monitor() never reads it (the Monitor "
+            "it returns reads the template id from the journal)"
+        )
+        for n in (33, 124)
+    },
+    **{
+        f"mapflow_geo.run.monitor.x__create_template__mutmut_{n}": (
+            "the template intent written under another key (None, or renamed): nothing reads "
+            "template_intent"
+        )
+        for n in (68, 72, 73)
     },
     "mapflow_geo.run.monitor.x__create_template__mutmut_74": (
         "the template intent's value hashed from None instead of the name: nothing reads "

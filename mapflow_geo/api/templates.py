@@ -103,7 +103,8 @@ class TemplatesAPI:
         processing_params : mapping, optional
             ``processingParams``: the model (``wdId``/``wdName``, ``blocks``…) the
             service runs on every new image (the planned-processing spec; the QGIS plugin
-            sends none and processes by hand).
+            sends none and processes by hand); ``blocks`` as for a processing's create
+            (names, ``{name: enabled}`` or ``[{name, enabled}]``).
         **search_params
             Further ``searchParams`` (``productTypes``, ``dataProviders``,
             ``hideUnavailable``…).
@@ -128,8 +129,8 @@ class TemplatesAPI:
             "projectId": project_id or self._projects.default_id(),
             "activeUntil": _active_until(active_until),
         }
-        if processing_params is not None:
-            body["processingParams"] = dict(processing_params)
+        if processing_params is not None:  # blocks as a processing's: [{name, enabled}]
+            body["processingParams"] = create_body(processing_params)
         return Template.from_json(
             self._http.request("POST", "/processings/template", json_body=body, create=True)
         )

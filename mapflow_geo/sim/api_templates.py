@@ -330,6 +330,10 @@ def create(svc: Service, req: Request) -> Response:
     pp = body.get("processingParams")
     if pp is not None and not isinstance(pp, dict):
         raise ApiError(400, "BAD_REQUEST", "'processingParams' must be an object")
+    # A template needs no model: Geoalert's QGIS plugin creates its planned searches with
+    # no processingParams at all (mapflow-qgis mapflow/mapflow.py:2497-2502,
+    # mapflow/schema/template.py:422). A model named is checked; without one the template
+    # only searches (``check`` starts nothing).
     if pp and (pp.get("wdId") or pp.get("wdName")):
         svc.find_model(pp.get("wdId"), pp.get("wdName"))
     now = svc.now()

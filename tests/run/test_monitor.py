@@ -374,3 +374,134 @@ def test_a_monitors_folder_is_reopened_as_a_monitor_not_as_a_run(tmp_path):
             mapflow_geo.open_run(tmp_path)
         assert str(template.id) in str(err.value)
         assert mapflow_geo.open_monitor(tmp_path, server.client()).template_id == str(template.id)
+
+
+def _template(server, template_id: str) -> dict:
+    """The template as the simulator stores it (what the create sent)."""
+    return server.state["templates"][template_id]
+
+
+@pytest.mark.parametrize("blocks", [None, ["Classification"]])
+def test_the_template_runs_the_model_with_the_options_given(tmp_path, blocks):
+    """The template's ``processingParams`` name the model by the service's keys (``wdId``
+    and ``wdName`` of the account's model) and carry the options as a processing's create
+    takes them (``[{name, enabled}]``): each processing it starts runs them."""
+    from mapflow_geo.sim.catalog import DEFAULT_MODELS
+
+    [model] = [m for m in DEFAULT_MODELS if m["kind"] == "buildings"]
+    with sim.serve(**SIM) as server:
+        mon = _areas().mapflow.monitor(
+            "buildings", client=server.client(), run_dir=tmp_path, blocks=blocks
+        )
+        sent = _template(server, mon.template_id)["processingParams"]
+        started = _new_imagery(server)
+        procs = [p for p in server.state["processings"].values() if p["id"] in started]
+    assert sent["wdId"] == model["id"] and sent["wdName"] == model["name"]
+    if blocks is None:
+        assert "blocks" not in sent
+    else:
+        assert sent["blocks"] == [{"name": "Classification", "enabled": True}]
+    assert procs and len(procs) == len(started)
+    for p in procs:
+        assert p["wdId"] == model["id"]
+        assert p["enabledBlocks"] == {
+            "Classification": bool(blocks),
+            "Simplification": False,
+            "OSM": False,
+        }
+
+
+def test_a_create_the_service_never_saw_says_to_run_again_and_running_again_creates_it(
+    tmp_path,
+):
+    """A template create whose connection is reset before the service handled it has an
+    unknown outcome: the template is not listed, so ``monitor()`` stops and says to run it
+    again later with the same run_dir; doing that creates the template, once."""
+    from mapflow_geo.exceptions import MapflowError
+
+    with sim.serve(**SIM) as server:
+        client = server.client()
+        server.set_faults(reset=1.0, methods=["POST"], paths=["/processings/template"])
+        with pytest.raises(MapflowError) as err:
+            _areas().mapflow.monitor("buildings", client=client, run_dir=tmp_path)
+        server.clear_faults()
+        assert not server.state.get("templates")
+        assert re.search(
+            r"the answer was lost and the template is not listed yet; run monitor\(\) again "
+            r"later with the same run_dir \(it will look for it again before creating anything\)",
+            str(err.value),
+        ), str(err.value)
+        mon = _areas().mapflow.monitor("buildings", client=client, run_dir=tmp_path)
+        assert list(server.state["templates"]) == [mon.template_id]
+
+
+@pytest.mark.parametrize("point", ["monitor_after_intent", "monitor_after_create"])
+def test_a_monitor_stopped_at_its_create_has_one_template_under_its_first_name(
+    tmp_path, monkeypatch, point
+):
+    """Stopped just before the template's create or just after it (before its id is
+    journalled), ``monitor()`` on the same run_dir looks for the template by the name it
+    journalled (even when called with another ``name``): it adopts the one created, or
+    creates it under that name; one template, never a second."""
+    monitor_module = sys.modules["mapflow_geo.run.monitor"]
+
+    def stop(name):
+        if name == point:
+            raise KeyboardInterrupt(name)
+
+    with sim.serve(**SIM) as server:
+        client = server.client()
+        monkeypatch.setattr(monitor_module, "failpoint", stop)
+        with pytest.raises(KeyboardInterrupt):
+            _areas().mapflow.monitor("buildings", client=client, run_dir=tmp_path, name="first")
+        monkeypatch.undo()
+        before = dict(server.state.get("templates") or {})
+        assert len(before) == (point == "monitor_after_create")
+        mon = _areas().mapflow.monitor("buildings", client=client, run_dir=tmp_path, name="other")
+        after = server.state["templates"]
+    assert list(after) == [mon.template_id]
+    assert set(before) <= set(after)
+    assert after[mon.template_id]["name"].startswith("first ")
+
+
+def test_the_template_is_named_by_the_name_given_and_its_run_and_holds_the_rows(tmp_path):
+    """The template's name is the ``name`` given (``mapflow-geo`` by default) and the run's
+    12-character id, so two monitors of one name have two templates; its AOIs, one per
+    planned tile and named by it, cover the rows."""
+    gdf = _areas()
+    with sim.serve(**SIM) as server:
+        client = server.client()
+        mons = [
+            gdf.mapflow.monitor("buildings", client=client, run_dir=tmp_path / d, name=n)
+            for d, n in (("a", "watch"), ("b", "watch"), ("c", None))
+        ]
+        templates = [_template(server, m.template_id) for m in mons]
+    names = [t["name"] for t in templates]
+    assert re.fullmatch(r"watch [0-9a-f]{12}", names[0]), names
+    assert re.fullmatch(r"watch [0-9a-f]{12}", names[1]) and names[1] != names[0], names
+    assert re.fullmatch(r"mapflow-geo [0-9a-f]{12}", names[2]), names
+    tiles = gpd.read_parquet(tmp_path / "a" / "plan.parquet")
+    aois = templates[0]["aois"]
+    assert sorted(a["name"] for a in aois) == sorted(tiles["tile_id"].astype(str))
+    covered = shapely.union_all([shapely.geometry.shape(a["geometry"]) for a in aois])
+    rows = shapely.union_all(gdf.geometry.values)
+    assert covered.symmetric_difference(rows).area < 1e-9 * rows.area
+
+
+def test_the_template_searches_from_the_date_with_the_cloud_cover_and_until_given(tmp_path):
+    """``date_from``, ``max_cloud_cover`` (a fraction; the service's search takes percent)
+    and ``active_until`` are the template's search and life, as the simulator stores them."""
+    until = dt.datetime(2027, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+    with sim.serve(**SIM) as server:
+        mon = _areas().mapflow.monitor(
+            "buildings",
+            client=server.client(),
+            run_dir=tmp_path,
+            date_from="2024-01-01",
+            max_cloud_cover=0.2,
+            active_until=until,
+        )
+        t = _template(server, mon.template_id)
+    assert t["searchParams"]["acquisitionDateFrom"].startswith("2024-01-01")
+    assert t["searchParams"]["maxCloudCover"] == pytest.approx(20)
+    assert t["activeUntil"] == pytest.approx(until.timestamp())
