@@ -340,3 +340,27 @@ def test_a_refusal_that_states_no_usable_limit_is_reported_not_replanned(
     assert len(lines) == 1, lines
     head = f"{key} refused as too large without a usable limit: "
     assert lines[0].startswith(head) and said[0] in lines[0], lines
+
+
+def test_two_areas_refused_together_are_created_apart(tmp_path):
+    """Two 1 km² areas planned into one processing under a given 25 km² limit; the
+    service allows 1.5 km²: it refuses that processing (nothing charged) and the run
+    creates the same two areas as two processings, each under the service's limit and
+    charged once, numbered as pieces of the refused one. Wrong rule caught: a re-plan
+    into two processings of the same tiles taken as one that cannot be made smaller."""
+    gdf = gpd.GeoDataFrame(
+        geometry=[rect_km(30.0, 50.0, 1, 1), rect_km(30.05, 50.0, 1, 1)], crs="EPSG:4326"
+    )
+    with sim.serve(aoi_area_limit_km2=1.5, processing_seconds=0, seed=5) as server:
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, area_limit_km2=25, **FAST
+        )
+        refused = [r for r in record.creates(server) if r.status == 400]
+        committed = server.processings
+        record.assert_one_charge_each(server)
+    assert len(refused) == 1 and res.complete
+    assert len(committed) == 2 and all(float(p["area"]) <= 1.5e6 for p in committed)
+    keys = sorted(p["meta"]["mapflow_geo_key"] for p in committed)
+    parent = keys[0].rsplit(".", 1)[0]
+    assert keys == [f"{parent}.00", f"{parent}.01"]
+    assert sorted(res.tiles["processing_key"]) == keys
