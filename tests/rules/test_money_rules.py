@@ -678,8 +678,9 @@ def test_each_crash_point_of_a_create_lies_where_its_name_says(
     the intent is journalled (nothing journalled, nothing sent), after it (the intent
     with the create's ``meta`` durable, nothing sent) or after the create (the simulator
     committed and charged it with that ``meta``; the journal still holds the intent).
-    The same run resumed (a 0.3 s grace period) ends with one processing, charged once. Wrong rules caught: a
-    failpoint renamed (the crash campaigns arm it by name and would never kill there)."""
+    The same run resumed (a 0.3 s grace period) ends with one processing, charged once.
+    Wrong rules caught: a failpoint renamed (the crash campaigns arm it by name and would
+    never kill there)."""
     import os
     import signal
 
