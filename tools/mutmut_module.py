@@ -209,6 +209,15 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (36, 37)
     },
+    "mapflow_geo.run.create.xǁPlanIndexǁof__mutmut_14": (
+        "groupby(sort=None): pandas reads it as False, and the positions are only ever "
+        "looked up by key, never iterated in order"
+    ),
+    "mapflow_geo.run.create.xǁCreatorǁ_by_name__mutmut_3": (
+        "the name lookup without its `key in procs` guard: every intent's key is in procs "
+        "(a key leaves the plan only by a re-plan, after its refusal moved it back to "
+        "planned; a resumed run rebuilds procs from the stored plan)"
+    ),
     "mapflow_geo.api._paging.x_one_page__mutmut_33": (
         "Page(last=...) left to its default: Page.last defaults to True"
     ),

@@ -660,3 +660,60 @@ def test_a_credit_no_processing_explains_holds_back_a_free_create(tmp_path, capl
         f"{key}: {unexplained} credits charged that no known processing explains; not "
         "creating it again until a listing shows it or the charge is explained"
     }, said
+
+
+# ------------------------------------------------------------------------ crash points
+class _Killed(BaseException):
+    """The SIGKILL an armed failpoint sends, caught in this process."""
+
+
+@pytest.mark.parametrize(
+    "point,intent,sent",
+    [("before_intent", False, False), ("after_intent", True, False), ("after_create", True, True)],
+)
+def test_each_crash_point_of_a_create_lies_where_its_name_says(
+    tmp_path, monkeypatch, point, intent, sent
+):
+    """Each failpoint of a create armed (its SIGKILL caught here): the run dies before
+    the intent is journalled (nothing journalled, nothing sent), after it (the intent
+    with the create's ``meta`` durable, nothing sent) or after the create (the simulator
+    committed and charged it with that ``meta``; the journal still holds the intent).
+    The same run resumed (a 0.3 s grace period) ends with one processing, charged once.
+    Wrong rules caught: a failpoint renamed (the crash campaigns arm it by name and would
+    never kill there)."""
+    import os
+    import signal
+
+    from mapflow_geo.run import _failpoints
+    from mapflow_geo.run import journal as jr
+
+    def kill(pid: int, sig: int) -> None:
+        assert (pid, sig) == (os.getpid(), signal.SIGKILL)
+        raise _Killed
+
+    gdf = squares(1, km=1.0)
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=3) as server:
+        with monkeypatch.context() as armed:
+            armed.setattr(_failpoints, "_ARMED", point)
+            armed.setattr(_failpoints, "_NTH", "")
+            armed.setattr(os, "kill", kill)
+            with pytest.raises(_Killed):
+                gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        committed = server.processings
+        n_sent, n_charged = len(record.creates(server)), len(server.charges)
+        with jr.Journal(tmp_path, None, lock=False) as j:
+            (rec,) = j.records()
+        res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path,
+                                  adopt_grace_s=0.3, **FAST)  # fmt: skip
+        record.assert_one_charge_each(server)
+        after = server.processings
+    assert (n_sent, n_charged, len(committed)) == ((1, 1, 1) if sent else (0, 0, 0))
+    assert rec.state == (jr.INTENT if intent else jr.PLANNED)
+    if intent:
+        assert rec.meta["mapflow_geo_key"] == rec.key and rec.meta["mapflow_geo_run"]
+    else:
+        assert not rec.meta
+    if sent:
+        assert committed[0]["meta"] == rec.meta
+    assert res.complete and len(after) == 1
+    assert set(res.processings["processing_id"]) == {after[0]["id"]}

@@ -296,3 +296,73 @@ def test_pieces_keep_the_runs_max_aois(tmp_path):
         aois = [len(p["aois"]) for p in server.state["processings"].values()]
     assert len(refused) == 1 and res.complete
     assert len(aois) >= 2 and max(aois) <= 2, aois
+
+
+@pytest.mark.parametrize("limit", ["missing", None, "unlimited"])
+def test_a_refusal_that_states_no_usable_limit_is_reported_not_replanned(
+    tmp_path, monkeypatch, caplog, limit
+):
+    """A service that refuses a create as too large without a limit the runner can read
+    (``aoiAreaLimit`` left out, ``null``, or text): the processing is sent once, charged
+    nothing, not re-planned, and finishes as the service answered, with the service's
+    message; a WARNING names its key and carries that message."""
+    from mapflow_geo.exceptions import RunIncompleteWarning
+    from mapflow_geo.sim import api_processings
+    from mapflow_geo.sim.base import ApiError
+
+    said: list[str] = []
+    real = api_processings.pricing.check_limits
+
+    def check_limits(account, polys):
+        try:
+            return real(account, polys)
+        except ApiError as e:
+            said.append(e.message)
+            if limit == "missing":
+                e.params.pop("aoiAreaLimit")
+            else:
+                e.params["aoiAreaLimit"] = limit
+            raise
+
+    monkeypatch.setattr(api_processings.pricing, "check_limits", check_limits)
+    gdf = gpd.GeoDataFrame(geometry=[rect_km(30.0, 50.0, 3, 3)], crs="EPSG:4326")
+    caplog.set_level(logging.WARNING, logger="mapflow_geo.run.create")
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=5) as server:
+        with pytest.warns(RunIncompleteWarning, match="TOO_LARGE_PROCESSING"):
+            res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path,
+                                      area_limit_km2=25, errors="warn", **FAST)  # fmt: skip
+        creates = record.creates(server)
+        charges = server.charges
+    assert len(said) == 1 and [r.status for r in creates] == [400] and charges == []
+    (key,) = set(res.tiles["processing_key"])
+    assert set(res.processings["status"]) == {"TOO_LARGE_PROCESSING"}
+    (messages,) = res.processings["messages"]
+    assert len(messages) == 1 and said[0] in messages[0], messages
+    lines = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.create"]
+    assert len(lines) == 1, lines
+    head = f"{key} refused as too large without a usable limit: "
+    assert lines[0].startswith(head) and said[0] in lines[0], lines
+
+
+def test_two_areas_refused_together_are_created_apart(tmp_path):
+    """Two 1 km² areas planned into one processing under a given 25 km² limit; the
+    service allows 1.5 km²: it refuses that processing (nothing charged) and the run
+    creates the same two areas as two processings, each under the service's limit and
+    charged once, numbered as pieces of the refused one. Wrong rule caught: a re-plan
+    into two processings of the same tiles taken as one that cannot be made smaller."""
+    gdf = gpd.GeoDataFrame(
+        geometry=[rect_km(30.0, 50.0, 1, 1), rect_km(30.05, 50.0, 1, 1)], crs="EPSG:4326"
+    )
+    with sim.serve(aoi_area_limit_km2=1.5, processing_seconds=0, seed=5) as server:
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, area_limit_km2=25, **FAST
+        )
+        refused = [r for r in record.creates(server) if r.status == 400]
+        committed = server.processings
+        record.assert_one_charge_each(server)
+    assert len(refused) == 1 and res.complete
+    assert len(committed) == 2 and all(float(p["area"]) <= 1.5e6 for p in committed)
+    keys = sorted(p["meta"]["mapflow_geo_key"] for p in committed)
+    parent = keys[0].rsplit(".", 1)[0]
+    assert keys == [f"{parent}.00", f"{parent}.01"]
+    assert sorted(res.tiles["processing_key"]) == keys
