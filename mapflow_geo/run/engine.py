@@ -264,7 +264,11 @@ class Runner:
         """Store every not-yet-stored OK AOI result of a finished processing."""
         index = self._creator.index  # consistent, even while re-planning
         pos, tile_ids = index.positions[key], index.tile_ids
-        done = {d.aoi_id for d in self.journal.downloads(key) if d.status == Status.OK}
+        ok = [d for d in self.journal.downloads(key) if d.status == Status.OK]
+        done = {d.aoi_id for d in ok}
+        # a tile stored from the whole result split per tile holds every AOI of it: not
+        # fetched per AOI again (that would store its objects twice)
+        split = {d.tile_id for d in ok if d.aoi_id.startswith(f"{WHOLE}-")}
         if status == Status.OK and self.procs[key].body["geometry"]["type"] == "Polygon":
             # one polygon is one AOI: its result is the processing's; no AOI listing.
             # Stored file, its record and "finished" in one journal write.
@@ -299,6 +303,8 @@ class Runner:
             if aoi_id in done:
                 continue
             tile_id = tile_for(tiles, aoi)
+            if tile_id in split:
+                continue
             aoi_status = status_text(getattr(aoi, "status", status)) or status
             if aoi_status != Status.OK:
                 unstored.append(

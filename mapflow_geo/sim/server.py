@@ -442,6 +442,12 @@ class Server:
         ``damage.KINDS``, ``""`` for an undamaged one."""
         return damage.damage_kinds(truth_ids, self.options.seed, self._faults["damaged_geometry"])
 
+    def set_result_per_aoi(self, served: bool) -> None:
+        """Serve results per AOI (``?aoiId=``) from now on, or refuse them (400), as a
+        deployment of the service may between two runs."""
+        with self.service.lock:
+            self.service.opts.result_per_aoi = bool(served)
+
     def set_token(self, token: str) -> None:
         """Rotate the account's API token (the old one gets 401 from now on)."""
         with self.service.lock:

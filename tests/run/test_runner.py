@@ -655,6 +655,31 @@ def test_a_lost_result_is_fetched_again_alone_and_nothing_else(tmp_path, layout)
     )
 
 
+def test_a_tile_stored_from_the_whole_result_is_not_fetched_again_per_aoi(tmp_path):
+    """A run stored its processing's whole result split per tile (the service refused
+    results per AOI); one tile's file is lost, and the service now serves results per
+    AOI. The next run downloads only that tile's AOI and stores each true object once:
+    the tiles still stored are not fetched per AOI on top of their split files."""
+    gdf = grid_gdf(4, km=0.8)
+    with sim.serve(aoi_area_limit_km2=25, processing_seconds=0, seed=5,
+                   result_per_aoi=False) as server:  # fmt: skip
+        client = server.client()
+        first = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        n = len(result_downloads(server))
+        lost = first.files.iloc[1]
+        Path(lost["path"]).unlink()
+        server.set_result_per_aoi(True)
+        again = gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **FAST)
+        served = [r for r in result_downloads(server)[n:] if r.status == 200]
+        date = server.imagery_date(str(again.processings["processing_id"].iloc[0]))
+        geoms, _, damage = truth_in(server, list(gdf.geometry), date)
+        listed = _listed_aois(server)
+    (aois,) = listed.values()
+    assert len(served) == 1 and aoi_asked(served[0]) in aois  # the lost tile's AOI only
+    assert again.complete and len(again.files) == 4
+    check_against_truth(np.asarray(again.features.geometry.values), geoms, damage)
+
+
 def test_all_of_a_runs_downloads_stay_within_max_workers(tmp_path):
     """Two processings of four AOIs each finish together: their AOIs' results are
     downloaded side by side, never more than ``max_workers`` of the run's at once (the
