@@ -807,3 +807,45 @@ def test_an_incomplete_run_names_each_status_of_its_failed_tiles_once():
         "3 of 5 tiles did not succeed (FAILED, NOT_CREATED); the result holds the rest. "
         "First reasons: no; a; b"
     )
+
+
+def test_polling_backs_off_while_nothing_changes_and_comes_soon_after_a_change(tmp_path):
+    """The simulator's processing waits 100 s UNPROCESSED, 100 s AWAITING, then is OK
+    (its percentage stays 0: no finish is predicted). On a fake clock shared with the
+    simulator, the run polls first right after the create, then ``min_poll_interval``
+    after a poll that saw the status change, and otherwise 1.5 times longer than the
+    last wait, up to ``poll_interval``; each poll is one listing request."""
+    from support.clock import FakeTime
+
+    fake = FakeTime(0.0)
+    lo, hi, stage = 2.0, 30.0, 100.0
+    opts = dict(poll_interval=hi, min_poll_interval=lo, progress=False)
+    with sim.serve(
+        aoi_area_limit_km2=5, unprocessed_seconds=stage, awaiting_seconds=stage,
+        processing_seconds=0, clock=fake.clock,
+    ) as server:  # fmt: skip
+        res = grid_gdf(1).mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path,
+            sleep=fake.sleep, clock=fake.clock, **opts,
+        )  # fmt: skip
+        listings = [
+            r for r in server.requests if r.method == "POST" and r.path.endswith("/v2/page")
+        ]
+    assert res.complete
+    created = 0.0  # the fake clock's start: the create and the first poll wait for nothing
+
+    def status_at(t):
+        e = t - created
+        return "UNPROCESSED" if e < stage else "AWAITING" if e < 2 * stage else "OK"
+
+    # the expected waits, from the statuses the simulator gives at each poll
+    expected, t, gap, last = [], created, lo, "UNPROCESSED"  # the create's answer
+    while True:
+        now = status_at(t)
+        if now == "OK":
+            break
+        gap = lo if now != last else min(hi, gap * 1.5)
+        expected.append(gap)
+        t, last = t + gap, now
+    assert fake.sleeps == pytest.approx(expected), (fake.sleeps, expected)
+    assert len(listings) == len(expected) + 1
