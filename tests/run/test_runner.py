@@ -849,3 +849,21 @@ def test_polling_backs_off_while_nothing_changes_and_comes_soon_after_a_change(t
         t, last = t + gap, now
     assert fake.sleeps == pytest.approx(expected), (fake.sleeps, expected)
     assert len(listings) == len(expected) + 1
+
+
+def test_a_call_that_reuses_a_finished_run_shows_no_create_phase(tmp_path, capfd):
+    """A second call in a finished run's dir sends no create (the simulator's record):
+    its progress bar never shows the create phase, only the run as done."""
+    gdf = grid_gdf(2)
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
+        gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        before = len(record.creates(server))
+        capfd.readouterr()
+        again = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, **{**FAST, "progress": True}
+        )
+        _, err = capfd.readouterr()
+        after = len(record.creates(server))
+    assert again.complete and after == before > 0
+    phases = re.findall(r"mapflow (\w+)", err)
+    assert phases and "create" not in phases and phases[-1] == "done", err
