@@ -867,3 +867,37 @@ def test_a_call_that_reuses_a_finished_run_shows_no_create_phase(tmp_path, capfd
     assert again.complete and after == before > 0
     phases = re.findall(r"mapflow (\w+)", err)
     assert phases and "create" not in phases and phases[-1] == "done", err
+
+
+def test_results_parse_as_many_at_once_as_there_are_cores(tmp_path, monkeypatch):
+    """Results download side by side (``max_workers``: four processings finished at
+    once), but only as many are parsed at once as the machine has cores (each is several
+    times its GeoJSON in memory while parsed): on a machine of 2 cores, 2 and never more."""
+    import threading
+    import time
+
+    from mapflow_geo.run import engine, fetch
+
+    monkeypatch.setattr(engine.os, "cpu_count", lambda: 2)
+    real_parse, lock, now, peak = fetch._parse, threading.Lock(), [0], [0]
+
+    def slow_parse(*args, **kwargs):
+        with lock:
+            now[0] += 1
+            peak[0] = max(peak[0], now[0])
+        try:
+            time.sleep(0.3)  # long enough for the other downloads to land meanwhile
+            return real_parse(*args, **kwargs)
+        finally:
+            with lock:
+                now[0] -= 1
+
+    monkeypatch.setattr(fetch, "_parse", slow_parse)
+    gdf = grid_gdf(4)
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=4) as server:
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, max_workers=4, **FAST
+        )
+        downloads = result_downloads(server)
+    assert res.complete and len(downloads) == 4
+    assert peak[0] == 2
