@@ -901,3 +901,26 @@ def test_results_parse_as_many_at_once_as_there_are_cores(tmp_path, monkeypatch)
         downloads = result_downloads(server)
     assert res.complete and len(downloads) == 4
     assert peak[0] == 2
+
+
+def test_the_poll_that_sees_a_finish_comes_when_the_progress_predicts_it(tmp_path):
+    """The simulator's processing runs 100 s at a steady percentage (nothing else
+    changes), on a fake clock shared with it: backing off alone, the run's polls would
+    be 30 s apart by then, but the percentages predict the finish and the poll that sees
+    it OK comes within a second of it."""
+    from support.clock import FakeTime
+
+    fake = FakeTime(0.0)
+    with sim.serve(
+        aoi_area_limit_km2=5, processing_seconds=100.0, clock=fake.clock
+    ) as server:  # fmt: skip
+        res = grid_gdf(1).mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, poll_interval=30.0,
+            min_poll_interval=2.0, progress=False, sleep=fake.sleep, clock=fake.clock,
+        )  # fmt: skip
+    assert res.complete
+    polls = np.cumsum([0.0, *fake.sleeps])  # the create and the first poll at 0
+    finish = 100.0
+    assert polls[-1] >= finish and (polls[:-1] < finish).all()  # the last poll saw OK
+    assert polls[-1] - finish <= 1.0, polls
+    assert max(np.diff(polls)) == pytest.approx(30.0)  # polling had backed off meanwhile
