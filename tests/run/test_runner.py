@@ -924,3 +924,22 @@ def test_the_poll_that_sees_a_finish_comes_when_the_progress_predicts_it(tmp_pat
     assert polls[-1] >= finish and (polls[:-1] < finish).all()  # the last poll saw OK
     assert polls[-1] - finish <= 1.0, polls
     assert max(np.diff(polls)) == pytest.approx(30.0)  # polling had backed off meanwhile
+
+
+def test_the_bar_counts_the_creates_as_they_are_answered(tmp_path, capfd):
+    """Each create answered late (0.6 s, longer than the bar's redraw period), one at a
+    time: the bar in its create phase shows one processing created, then two, as the
+    simulator commits them."""
+    gdf = grid_gdf(2)
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
+        server.set_faults(latency_s=0.6, methods=["POST"], paths=["/processings/v2"])
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, max_workers=1,
+            **{**FAST, "progress": True},
+        )  # fmt: skip
+        _, err = capfd.readouterr()
+        n = len(server.processings)
+    assert res.complete and n == 2
+    frames = [f for f in re.split(r"[\r\n]+", err) if f.strip().startswith("mapflow create")]
+    counts = [int(m.group(1)) for f in frames if (m := re.search(r"created (\d+)/2", f))]
+    assert {1, 2} <= set(counts), frames
