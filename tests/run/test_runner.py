@@ -943,3 +943,27 @@ def test_the_bar_counts_the_creates_as_they_are_answered(tmp_path, capfd):
     frames = [f for f in re.split(r"[\r\n]+", err) if f.strip().startswith("mapflow create")]
     counts = [int(m.group(1)) for f in frames if (m := re.search(r"created (\d+)/2", f))]
     assert {1, 2} <= set(counts), frames
+
+
+def test_polling_gives_up_once_an_outage_outlasts_max_outage_s(tmp_path):
+    """Every listing fails (503, the client not retrying) from the first poll after the
+    create on; on a fake clock shared with the simulator, the run polls again every
+    ``poll_interval`` (30 s) and gives up with the service's error at the first poll
+    that finds the outage longer than ``max_outage_s`` (300 s): at 330 s, not at 300 s
+    (an outage of exactly 300 s has not outlasted it)."""
+    from support.clock import FakeTime
+
+    from mapflow_geo.exceptions import ServerError
+
+    fake = FakeTime(1000.0)
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=3600, clock=fake.clock) as server:
+        server.after_create = lambda _rec: server.set_faults(status_503=1.0, paths=["/projects/"])
+        with pytest.raises(ServerError):
+            grid_gdf(1).mapflow.process(
+                "buildings", client=server.client(retry=RetryPolicy(max_retries=0)),
+                run_dir=tmp_path, poll_interval=30.0, min_poll_interval=2.0,
+                max_outage_s=300.0, progress=False, sleep=fake.sleep, clock=fake.clock,
+            )  # fmt: skip
+        listed = [r for r in server.requests if r.path.endswith("/processings/v2/page")]
+    assert [r.status for r in listed] == [503] * 12  # at 0, 30, …, 330 s
+    assert fake.sleeps == [30.0] * 11
