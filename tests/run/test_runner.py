@@ -852,8 +852,9 @@ def test_polling_backs_off_while_nothing_changes_and_comes_soon_after_a_change(t
 
 
 def test_a_call_that_reuses_a_finished_run_shows_no_create_phase(tmp_path, capfd):
-    """A second call in a finished run's dir sends no create (the simulator's record):
-    its progress bar never shows the create phase, only the run as done."""
+    """A second call in a finished run's dir sends no create and asks no cost (the
+    journal holds the estimates; the simulator's record): its progress bar never shows
+    the create phase, only the run as done."""
     gdf = grid_gdf(2)
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
         gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
@@ -864,7 +865,9 @@ def test_a_call_that_reuses_a_finished_run_shows_no_create_phase(tmp_path, capfd
         )
         _, err = capfd.readouterr()
         after = len(record.creates(server))
+        costs = [r for r in server.requests if r.path.endswith("/processing/cost/v2")]
     assert again.complete and after == before > 0
+    assert len(costs) == before  # one per processing, all asked by the first call
     phases = re.findall(r"mapflow (\w+)", err)
     assert phases and "create" not in phases and phases[-1] == "done", err
 
