@@ -728,6 +728,13 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (105, 110)
     },
+    **{
+        f"mapflow_geo.run.engine.x__run__mutmut_{n}": (
+            "the side pool of the account reads sized 3 or the default (min(32, cores + 4)) "
+            "instead of 2: it is given at most two tasks, which run at once either way"
+        )
+        for n in (32, 34, 36)
+    },
     "mapflow_geo.run.engine.xǁRunnerǁ_fetch__mutmut_70": (
         "the one AOI's tile id when tile_for finds none and the processing has one tile: "
         "tile_for never returns None for one tile (it takes that tile, or the nearest), "
