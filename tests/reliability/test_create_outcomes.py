@@ -229,7 +229,10 @@ def test_run_refused_create_charges_nothing_and_reports(tmp_path, fault, caplog)
     assert (res.tiles["status"] != "OK").all()
     assert "simulated fault" in str(ei.value)
     said = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.engine"]
-    assert made == N and [m for m in said if re.findall(r"\d+", m) == [str(N)]], said
+    # the line says how many were refused before (the count, and that they were refused)
+    assert made == N and [
+        m for m in said if re.findall(r"\d+", m) == [str(N)] and "refused" in m.split()
+    ], said
 
 
 @pytest.mark.parametrize(
@@ -349,3 +352,25 @@ def test_a_run_given_up_before_its_first_poll_shows_what_each_create_answered(tm
     assert set(res.processings["status"]) <= service_statuses
     status = res.processings.set_index("processing_id")["status"]
     assert (res.tiles["status"] == res.tiles["processing_id"].map(status)).all()
+
+
+def test_a_refused_create_stops_creating_and_each_unsent_tile_says_why(tmp_path):
+    """One create at a time: the service refuses the first (400), and no other create is
+    sent. Every tile fails NOT_CREATED with a reason naming the refusal (the simulator's
+    fault); the tiles of each processing never sent say so."""
+    gdf = grid_gdf(N)
+    with sim.serve(**SIM, faults={"status_400": 1.0, **ON_CREATE}) as server:
+        with pytest.raises(RunFailedError) as ei:
+            gdf.mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path / "run",
+                max_workers=1, **FAST,
+            )  # fmt: skip
+        sent = creates(server)
+    res = ei.value.result
+    assert len(sent) == 1 and server.charges == []
+    assert len(res.tiles) == N and (res.tiles["status"] == "NOT_CREATED").all()
+    reasons = res.tiles.groupby("processing_key")["messages"].first()
+    assert len(reasons) == N
+    assert all(len(ms) == 1 and "simulated fault" in ms[0] for ms in reasons), reasons
+    unsent = [ms[0] for ms in reasons if "not sent" in ms[0]]
+    assert len(unsent) == N - 1, reasons

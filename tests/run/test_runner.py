@@ -832,3 +832,166 @@ def test_an_incomplete_run_names_each_status_of_its_failed_tiles_once():
         "3 of 5 tiles did not succeed (FAILED, NOT_CREATED); the result holds the rest. "
         "First reasons: no; a; b"
     )
+
+
+def test_polling_backs_off_while_nothing_changes_and_comes_soon_after_a_change(tmp_path):
+    """The simulator's processing waits 100 s UNPROCESSED, 100 s AWAITING, then is OK
+    (its percentage stays 0: no finish is predicted). On a fake clock shared with the
+    simulator, the run polls first right after the create, then ``min_poll_interval``
+    after a poll that saw the status change, and otherwise 1.5 times longer than the
+    last wait, up to ``poll_interval``; each poll is one listing request."""
+    from support.clock import FakeTime
+
+    fake = FakeTime(0.0)
+    lo, hi, stage = 2.0, 30.0, 100.0
+    opts = dict(poll_interval=hi, min_poll_interval=lo, progress=False)
+    with sim.serve(
+        aoi_area_limit_km2=5, unprocessed_seconds=stage, awaiting_seconds=stage,
+        processing_seconds=0, clock=fake.clock,
+    ) as server:  # fmt: skip
+        res = grid_gdf(1).mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path,
+            sleep=fake.sleep, clock=fake.clock, **opts,
+        )  # fmt: skip
+        listings = [
+            r for r in server.requests if r.method == "POST" and r.path.endswith("/v2/page")
+        ]
+    assert res.complete
+    created = 0.0  # the fake clock's start: the create and the first poll wait for nothing
+
+    def status_at(t):
+        e = t - created
+        return "UNPROCESSED" if e < stage else "AWAITING" if e < 2 * stage else "OK"
+
+    # the expected waits, from the statuses the simulator gives at each poll
+    expected, t, gap, last = [], created, lo, "UNPROCESSED"  # the create's answer
+    while True:
+        now = status_at(t)
+        if now == "OK":
+            break
+        gap = lo if now != last else min(hi, gap * 1.5)
+        expected.append(gap)
+        t, last = t + gap, now
+    assert fake.sleeps == pytest.approx(expected), (fake.sleeps, expected)
+    assert len(listings) == len(expected) + 1
+
+
+def test_a_call_that_reuses_a_finished_run_shows_no_create_phase(tmp_path, capfd):
+    """A second call in a finished run's dir sends no create and asks no cost (the
+    journal holds the estimates; the simulator's record): its progress bar never shows
+    the create phase, only the run as done."""
+    gdf = grid_gdf(2)
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
+        gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        before = len(record.creates(server))
+        capfd.readouterr()
+        again = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, **{**FAST, "progress": True}
+        )
+        _, err = capfd.readouterr()
+        after = len(record.creates(server))
+        costs = [r for r in server.requests if r.path.endswith("/processing/cost/v2")]
+    assert again.complete and after == before > 0
+    assert len(costs) == before  # one per processing, all asked by the first call
+    phases = re.findall(r"mapflow (\w+)", err)
+    assert phases and "create" not in phases and phases[-1] == "done", err
+
+
+def test_results_parse_as_many_at_once_as_there_are_cores(tmp_path, monkeypatch):
+    """Results download side by side (``max_workers``: four processings finished at
+    once), but only as many are parsed at once as the machine has cores (each is several
+    times its GeoJSON in memory while parsed): on a machine of 2 cores, 2 and never more."""
+    import threading
+    import time
+
+    from mapflow_geo.run import engine, fetch
+
+    monkeypatch.setattr(engine.os, "cpu_count", lambda: 2)
+    real_parse, lock, now, peak = fetch._parse, threading.Lock(), [0], [0]
+
+    def slow_parse(*args, **kwargs):
+        with lock:
+            now[0] += 1
+            peak[0] = max(peak[0], now[0])
+        try:
+            time.sleep(0.3)  # long enough for the other downloads to land meanwhile
+            return real_parse(*args, **kwargs)
+        finally:
+            with lock:
+                now[0] -= 1
+
+    monkeypatch.setattr(fetch, "_parse", slow_parse)
+    gdf = grid_gdf(4)
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0, seed=4) as server:
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, max_workers=4, **FAST
+        )
+        downloads = result_downloads(server)
+    assert res.complete and len(downloads) == 4
+    assert peak[0] == 2
+
+
+def test_the_poll_that_sees_a_finish_comes_when_the_progress_predicts_it(tmp_path):
+    """The simulator's processing runs 100 s at a steady percentage (nothing else
+    changes), on a fake clock shared with it: backing off alone, the run's polls would
+    be 30 s apart by then, but the percentages predict the finish and the poll that sees
+    it OK comes within a second of it."""
+    from support.clock import FakeTime
+
+    fake = FakeTime(0.0)
+    with sim.serve(
+        aoi_area_limit_km2=5, processing_seconds=100.0, clock=fake.clock
+    ) as server:  # fmt: skip
+        res = grid_gdf(1).mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, poll_interval=30.0,
+            min_poll_interval=2.0, progress=False, sleep=fake.sleep, clock=fake.clock,
+        )  # fmt: skip
+    assert res.complete
+    polls = np.cumsum([0.0, *fake.sleeps])  # the create and the first poll at 0
+    finish = 100.0
+    assert polls[-1] >= finish and (polls[:-1] < finish).all()  # the last poll saw OK
+    assert polls[-1] - finish <= 1.0, polls
+    assert max(np.diff(polls)) == pytest.approx(30.0)  # polling had backed off meanwhile
+
+
+def test_the_bar_counts_the_creates_as_they_are_answered(tmp_path, capfd):
+    """Each create answered late (0.6 s, longer than the bar's redraw period), one at a
+    time: the bar in its create phase shows one processing created, then two, as the
+    simulator commits them."""
+    gdf = grid_gdf(2)
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
+        server.set_faults(latency_s=0.6, methods=["POST"], paths=["/processings/v2"])
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, max_workers=1,
+            **{**FAST, "progress": True},
+        )  # fmt: skip
+        _, err = capfd.readouterr()
+        n = len(server.processings)
+    assert res.complete and n == 2
+    frames = [f for f in re.split(r"[\r\n]+", err) if f.strip().startswith("mapflow create")]
+    counts = [int(m.group(1)) for f in frames if (m := re.search(r"created (\d+)/2", f))]
+    assert {1, 2} <= set(counts), frames
+
+
+def test_polling_gives_up_once_an_outage_outlasts_max_outage_s(tmp_path):
+    """Every listing fails (503, the client not retrying) from the first poll after the
+    create on; on a fake clock shared with the simulator, the run polls again every
+    ``poll_interval`` (30 s) and gives up with the service's error at the first poll
+    that finds the outage longer than ``max_outage_s`` (300 s): at 330 s, not at 300 s
+    (an outage of exactly 300 s has not outlasted it)."""
+    from support.clock import FakeTime
+
+    from mapflow_geo.exceptions import ServerError
+
+    fake = FakeTime(1000.0)
+    with sim.serve(aoi_area_limit_km2=5, processing_seconds=3600, clock=fake.clock) as server:
+        server.after_create = lambda _rec: server.set_faults(status_503=1.0, paths=["/projects/"])
+        with pytest.raises(ServerError):
+            grid_gdf(1).mapflow.process(
+                "buildings", client=server.client(retry=RetryPolicy(max_retries=0)),
+                run_dir=tmp_path, poll_interval=30.0, min_poll_interval=2.0,
+                max_outage_s=300.0, progress=False, sleep=fake.sleep, clock=fake.clock,
+            )  # fmt: skip
+        listed = [r for r in server.requests if r.path.endswith("/processings/v2/page")]
+    assert [r.status for r in listed] == [503] * 12  # at 0, 30, …, 330 s
+    assert fake.sleeps == [30.0] * 11

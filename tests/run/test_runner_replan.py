@@ -114,6 +114,8 @@ def test_replan_resumes_after_crash_mid_run(tmp_path, monkeypatch):
             "buildings", client=client, run_dir=tmp_path / "run", area_limit_km2=25, **FAST
         )
         n_creates = len(record.creates(server))
+        with jr.Journal(tmp_path / "run", None, lock=False) as j:
+            records = j.records()
         again = _gdf().mapflow.process(
             "buildings", client=client, run_dir=tmp_path / "run", area_limit_km2=25, **FAST
         )
@@ -127,6 +129,13 @@ def test_replan_resumes_after_crash_mid_run(tmp_path, monkeypatch):
     assert len(committed) == len(charges) == res.processings["processing_id"].nunique()
     _assert_same_ground(res, ref)
     assert len(again.features) == len(res.features)
+    # each processing the service refused as too large (no tile of the plan left in it)
+    # is finished on resume as re-planned, and says so
+    gone = [r for r in records if r.key not in set(res.tiles["processing_key"])]
+    assert len(gone) == n_refused, records
+    for r in gone:
+        assert r.status == REPLANNED and r.processing_id is None, r
+        assert len(r.messages) == 1 and "re-planned" in r.messages[0].split(), r
 
 
 def test_a_resumed_scene_run_creates_each_piece_on_its_own_scene(tmp_path, monkeypatch):
