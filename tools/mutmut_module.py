@@ -211,9 +211,17 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (36, 37)
     },
-    "mapflow_geo.run.create.xǁPlanIndexǁof__mutmut_14": (
-        "groupby(sort=None): pandas reads it as False, and the positions are only ever "
-        "looked up by key, never iterated in order"
+    **{
+        f"mapflow_geo.run.create.xǁPlanIndexǁof__mutmut_{n}": (
+            "groupby(sort=None) or sort left to its default (True): only the order of "
+            "the keys changes, and the positions are only ever looked up by key, never "
+            "iterated in order"
+        )
+        for n in (14, 16)
+    },
+    "mapflow_geo.run.monitor.xǁMonitorǁ_fetch__mutmut_25": (
+        "the row looked up for a missing tile id too: Series.get of an id that no tile "
+        "has (tile ids are non-empty strings) gives None, as the else branch does"
     ),
     "mapflow_geo.run.create.xǁCreatorǁ_by_name__mutmut_3": (
         "the name lookup without its `key in procs` guard: every intent's key is in procs "

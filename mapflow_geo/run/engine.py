@@ -775,7 +775,8 @@ def process(
     area_limit_km2, max_aois : optional
         Plan under these limits instead of the account's.
     name : str, optional
-        Prefix of the processings' names.
+        Prefix of the processings' names (``"<name> <key>"``); ``"mapflow-geo"`` if not
+        given.
     max_processings : int or None
         Plans with more processings are refused before anything is sent (None: no cap).
     poll_interval : float

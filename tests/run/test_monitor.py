@@ -505,3 +505,17 @@ def test_the_template_searches_from_the_date_with_the_cloud_cover_and_until_give
     assert t["searchParams"]["acquisitionDateFrom"].startswith("2024-01-01")
     assert t["searchParams"]["maxCloudCover"] == pytest.approx(20)
     assert t["activeUntil"] == pytest.approx(until.timestamp())
+
+
+def test_a_run_dir_of_a_processing_run_is_no_monitor_and_says_so(tmp_path):
+    """``open_monitor`` on the run dir of a ``process`` run (a journal, no template)
+    refuses with a ConfigError naming that run dir, before any request."""
+    from mapflow_geo.exceptions import ConfigError
+
+    with sim.serve(**SIM) as server:
+        _areas().mapflow.process("buildings", client=server.client(), run_dir=tmp_path)
+        before = len(server.requests)
+        with pytest.raises(ConfigError) as err:
+            open_monitor(tmp_path, server.client())
+        assert len(server.requests) == before
+    assert str(err.value).startswith(f"{tmp_path} holds no monitor")

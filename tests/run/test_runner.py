@@ -680,6 +680,19 @@ def test_a_tile_stored_from_the_whole_result_is_not_fetched_again_per_aoi(tmp_pa
     check_against_truth(np.asarray(again.features.geometry.values), geoms, damage)
 
 
+@pytest.mark.parametrize("name", [None, "survey"])
+def test_each_processing_is_named_by_the_prefix_and_its_key(tmp_path, name):
+    """On the service, each processing is named ``"<name> <key>"``, the prefix
+    ``"mapflow-geo"`` unless a ``name`` is given (the simulator's record)."""
+    gdf = grid_gdf(2, km=0.8)
+    with sim.serve(aoi_area_limit_km2=25, processing_seconds=0, seed=5) as server:
+        res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path,
+                                  name=name, max_aois=1, **FAST)  # fmt: skip
+        named = {p["meta"]["mapflow_geo_key"]: p["name"] for p in server.processings}
+    prefix = name or "mapflow-geo"
+    assert len(named) == 2 and named == {k: f"{prefix} {k}" for k in res.processings["key"]}
+
+
 def test_all_of_a_runs_downloads_stay_within_max_workers(tmp_path):
     """Two processings of four AOIs each finish together: their AOIs' results are
     downloaded side by side, never more than ``max_workers`` of the run's at once (the
