@@ -680,6 +680,47 @@ def test_a_tile_stored_from_the_whole_result_is_not_fetched_again_per_aoi(tmp_pa
     check_against_truth(np.asarray(again.features.geometry.values), geoms, damage)
 
 
+def test_a_processing_the_service_lists_as_one_aoi_is_stored_whole_for_that_aois_tile(
+    tmp_path,
+):
+    """A processing of two polygons that the service lists as one AOI (it keeps the
+    first): its whole result is downloaded once, without ``aoiId``, and recorded as that
+    AOI's, with the tile the AOI lies in and the true objects it holds."""
+    gdf = grid_gdf(2, km=0.8)  # two squares: one processing of two polygons
+    with sim.serve(aoi_area_limit_km2=25, processing_seconds=0, seed=5) as server:
+
+        def one_aoi(_rec) -> None:
+            with server.service.lock:
+                for proc in server.service.state.processings.values():
+                    proc.aois = proc.aois[:1]
+
+        server.after_create = one_aoi
+        res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        downloads = result_downloads(server)
+        (proc,) = server.service.state.processings.values()
+        (aoi,) = proc.aois
+        date = server.imagery_date(proc.id)
+        area = shapely.geometry.shape(aoi.geometry)
+        geoms, _, damage = truth_in(server, [area], date)
+    assert len(res.processings) == 1 and len(res.tiles) == 2
+    assert [aoi_asked(r) for r in downloads] == [None]  # the whole result, once
+    inside = [
+        t
+        for t, g in zip(res.tiles["tile_id"], res.tiles.geometry, strict=True)
+        if g.contains(area.representative_point())
+    ]
+    with jr.Journal(tmp_path, None, lock=False) as journal:
+        (rec,) = journal.downloads()
+        (prec,) = journal.records()
+    assert prec.status == "OK" and prec.state == jr.FINISHED
+    assert (rec.aoi_id, rec.tile_id, rec.status) == (aoi.id, *inside, "OK")
+    stored = gpd.read_parquet(tmp_path / rec.path)
+    assert rec.features == len(stored) == len(geoms) > 0
+    assert set(stored["tile_id"].astype(str)) == set(inside)
+    assert set(stored["processing_id"].astype(str)) == {proc.id}
+    check_against_truth(np.asarray(stored.geometry.values), geoms, damage)
+
+
 def test_all_of_a_runs_downloads_stay_within_max_workers(tmp_path):
     """Two processings of four AOIs each finish together: their AOIs' results are
     downloaded side by side, never more than ``max_workers`` of the run's at once (the
