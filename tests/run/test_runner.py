@@ -721,6 +721,44 @@ def test_a_processing_the_service_lists_as_one_aoi_is_stored_whole_for_that_aois
     check_against_truth(np.asarray(stored.geometry.values), geoms, damage)
 
 
+@pytest.mark.parametrize("max_workers", [1, 4])
+def test_an_aois_refused_download_is_asked_again_alone_and_the_others_kept(
+    tmp_path, max_workers
+):
+    """Some of the result downloads of a processing of four AOIs are refused (403):
+    the AOIs served meanwhile are stored, and the next fetches ask only for the AOIs not
+    stored, each per AOI, until each AOI's result was served once; the run ends
+    complete with every AOI's true objects."""
+    gdf = grid_gdf(4, km=0.8)
+    with sim.serve(aoi_area_limit_km2=25, processing_seconds=0, seed=5) as server:
+
+        def refuse_half(_rec) -> None:
+            paths = [f"/processings/{p['id']}/result" for p in server.processings]
+            server.set_faults({"status_403": 0.7, "paths": paths})
+
+        server.after_create = refuse_half
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, max_workers=max_workers,
+            **FAST,
+        )  # fmt: skip
+        downloads = result_downloads(server)
+        date = server.imagery_date(str(res.processings["processing_id"].iloc[0]))
+        geoms, _, damage = truth_in(server, list(gdf.geometry), date)
+        listed = _listed_aois(server)
+    (aois,) = listed.values()
+    served = [aoi_asked(r) for r in downloads if r.status == 200]
+    refused = [aoi_asked(r) for r in downloads if r.status == 403]
+    assert refused and len(downloads) == len(served) + len(refused)
+    assert sorted(served) == sorted(aois)  # each AOI's result served once, per AOI
+    assert set(refused) <= aois
+    with jr.Journal(tmp_path, None, lock=False) as journal:
+        recs = journal.downloads()
+    assert sorted(d.aoi_id for d in recs) == sorted(aois)
+    assert all(d.status == "OK" for d in recs)
+    assert res.complete and len(res.files) == 4
+    check_against_truth(np.asarray(res.features.geometry.values), geoms, damage)
+
+
 def test_all_of_a_runs_downloads_stay_within_max_workers(tmp_path):
     """Two processings of four AOIs each finish together: their AOIs' results are
     downloaded side by side, never more than ``max_workers`` of the run's at once (the
