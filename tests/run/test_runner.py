@@ -424,6 +424,12 @@ def test_poll_comes_when_progress_predicts_a_finish():
     assert runner._predict(seen([100, 99, None], done)) == pytest.approx(200.0 + 1 * 100 / 99)
     now[0] = 210.0  # stuck at 99 %: no prediction, polling backs off as usual
     assert runner._predict(seen([100, 99, None], done)) is None
+    now[0] = 220.0  # moving again: the rate still counts from b's first sighting
+    assert runner._predict(seen([100, 99.5, None], done)) == pytest.approx(
+        220.0 + 0.5 * 120 / 99.5
+    )
+    now[0] = 230.0  # at 100 % but not finished yet: it predicts no finish to poll at
+    assert runner._predict(seen([100, 100, None], done)) is None
 
 
 def test_downloads_failing_past_max_outage_give_up_resumably(tmp_path, caplog):
@@ -757,6 +763,43 @@ def test_an_aois_refused_download_is_asked_again_alone_and_the_others_kept(
     assert all(d.status == "OK" for d in recs)
     assert res.complete and len(res.files) == 4
     check_against_truth(np.asarray(res.features.geometry.values), geoms, damage)
+
+
+def test_a_processing_some_of_whose_aois_failed_keeps_the_others_and_each_failure(tmp_path):
+    """A processing of four AOIs, some of which failed (no restart left): each AOI the
+    simulator says OK is stored per AOI with its true objects; each failed one is recorded
+    with the simulator's status and messages, not downloaded; the run is incomplete."""
+    gdf = grid_gdf(4, km=0.8)
+    with sim.serve(
+        aoi_area_limit_km2=25, processing_seconds=0, seed=1, fail_fraction=0.5
+    ) as server:
+        with pytest.raises(RunFailedError):
+            gdf.mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path, max_restarts=0, **FAST
+            )
+        (proc,) = server.processings
+        listed = Api(server).get(f"/processings/{proc['id']}/aois").json()
+        date = server.imagery_date(proc["id"])
+        truth = {
+            a["id"]: truth_in(server, [shapely.geometry.shape(a["geometry"])], date)
+            for a in listed
+        }
+        asked = [aoi_asked(r) for r in result_downloads(server)]
+    ok = {a["id"] for a in listed if a["status"] == "OK"}
+    failed = {a["id"]: a for a in listed if a["status"] == "FAILED"}
+    assert ok and failed and len(ok) + len(failed) == 4
+    assert sorted(asked) == sorted(ok)  # each OK AOI's result once, per AOI
+    with jr.Journal(tmp_path, None, lock=False) as journal:
+        recs = {d.aoi_id: d for d in journal.downloads()}
+    assert set(recs) == ok | set(failed)
+    for aoi_id in ok:
+        geoms, _, damage = truth[aoi_id]
+        stored = gpd.read_parquet(tmp_path / recs[aoi_id].path)
+        assert recs[aoi_id].status == "OK" and recs[aoi_id].features == len(geoms)
+        check_against_truth(np.asarray(stored.geometry.values), geoms, damage)
+    for aoi_id, aoi in failed.items():
+        assert (recs[aoi_id].status, recs[aoi_id].path) == ("FAILED", None)
+        assert recs[aoi_id].messages == aoi["messages"] != []
 
 
 def test_all_of_a_runs_downloads_stay_within_max_workers(tmp_path):
