@@ -571,7 +571,8 @@ def test_each_stored_result_is_recorded_with_its_tile_and_the_objects_served(tmp
     """Every tile's objects are stored in one file, recorded with that tile, OK, and the
     count of the objects it holds; per processing, ``qa`` counts the objects stored and
     the damaged ones dropped (the simulator's truth of each tile, and the damage it
-    served); per AOI, each of the simulator's AOIs is recorded once."""
+    served); per AOI, each of the simulator's AOIs is recorded once; one polygon a
+    processing, its whole result is asked for without listing its AOIs."""
     gdf = grid_gdf(4, km=0.8)  # small squares: one processing of 4 AOIs, or 4 of one
     with _layout_server(layout, faults={"damaged_geometry": 0.1}) as (server, run):
         res = gdf.mapflow.process(
@@ -583,6 +584,7 @@ def test_each_stored_result_is_recorded_with_its_tile_and_the_objects_served(tmp
             for t, g in zip(res.tiles["tile_id"], res.tiles.geometry, strict=True)
         }
         downloads = result_downloads(server)
+        aoi_listings = [r for r in server.requests if r.path.endswith("/aois")]
         id_of = {p["meta"]["mapflow_geo_key"]: p["id"] for p in server.processings}
         listed = _listed_aois(server)
     # a point inside each tile tells the input row it was cut from
@@ -622,6 +624,8 @@ def test_each_stored_result_is_recorded_with_its_tile_and_the_objects_served(tmp
     with jr.Journal(tmp_path, None, lock=False) as journal:
         recs = journal.downloads()
     assert len(recs) == 4 and all(d.status == "OK" for d in recs)
+    if layout == "whole":  # one polygon is one AOI: its whole result, its AOIs not listed
+        assert aoi_listings == [] and {aoi_asked(r) for r in downloads} == {None}
     if layout == "per AOI":  # each AOI the simulator lists, recorded once, asked for once
         (pid,) = listed
         assert {d.aoi_id for d in recs} == listed[pid] == {aoi_asked(r) for r in downloads}
@@ -816,6 +820,21 @@ def test_all_of_a_runs_downloads_stay_within_max_workers(tmp_path):
         downloads = result_downloads(server)
     assert res.complete and res.tiles["processing_key"].nunique() == 2
     assert len(downloads) == 8 and None not in {aoi_asked(r) for r in downloads}
+    assert max_overlap(downloads) == 2
+
+
+def test_the_aois_of_one_processing_are_downloaded_side_by_side(tmp_path):
+    """One processing of four AOIs: their results are downloaded two at a time at
+    ``max_workers=2`` (the simulator's log), not one after the other."""
+    gdf = grid_gdf(4, km=0.8)
+    with sim.serve(aoi_area_limit_km2=25, processing_seconds=0, seed=5,
+                   faults={"latency_s": 0.2}) as server:  # fmt: skip
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, max_workers=2, **FAST
+        )
+        downloads = result_downloads(server)
+    assert res.complete and res.tiles["processing_key"].nunique() == 1
+    assert len(downloads) == 4 and None not in {aoi_asked(r) for r in downloads}
     assert max_overlap(downloads) == 2
 
 
