@@ -665,6 +665,22 @@ def test_a_lost_result_is_fetched_again_alone_and_nothing_else(tmp_path, layout)
     )
 
 
+def test_a_failed_processing_whose_aois_are_not_listed_is_not_downloaded(tmp_path):
+    """A service that lists no AOIs: a processing that failed (no restart left) has no
+    result to ask for; the run asks for none and fails with every tile not OK."""
+    gdf = grid_gdf(4, km=0.8)
+    with _layout_server("no AOI listing", fail_fraction=1.0) as (server, run):
+        with pytest.raises(RunFailedError) as info:
+            gdf.mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path, max_restarts=0,
+                **run, **FAST,
+            )  # fmt: skip
+        downloads = result_downloads(server)
+        (proc,) = server.processings
+    assert proc["status"] == "FAILED" and downloads == []
+    assert (info.value.result.tiles["status"] != "OK").all()
+
+
 def test_a_tile_stored_from_the_whole_result_is_not_fetched_again_per_aoi(tmp_path):
     """A run stored its processing's whole result split per tile (the service refused
     results per AOI); one tile's file is lost, and the service now serves results per
