@@ -371,6 +371,7 @@ def test_resume_fetches_again_results_a_power_cut_lost(tmp_path, caplog):
         assert len([r for r in server.requests if "/result" in r.path]) == n_results + 2
     said = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.engine"]
     assert [re.findall(r"\d+", m) for m in said] == [["2"]], said
+    assert "missing" in said[0] and "again" in said[0], said
     assert all(parquet_intact(f) for f in files)
     assert second.complete
     assert len(second.features) == len(first.features)
