@@ -275,6 +275,38 @@ def test_failed_tiles_reported_with_partial_result(tmp_path, caplog):
     assert announced == restarted
 
 
+def test_the_mid_poll_crash_point_is_reached_before_any_result_is_asked(
+    tmp_path, monkeypatch
+):
+    """The ``mid_poll`` failpoint armed (its SIGKILL caught here): the run stops in the
+    poll that acts on its created processing, before any result download; the journal
+    holds the processing as created, with the id the simulator gave it."""
+    import os
+    import signal
+
+    from mapflow_geo.run import _failpoints
+
+    class Killed(Exception):
+        pass
+
+    def kill(pid: int, sig: int) -> None:
+        assert (pid, sig) == (os.getpid(), signal.SIGKILL)
+        raise Killed
+
+    monkeypatch.setattr(_failpoints, "_ARMED", "mid_poll")
+    monkeypatch.setattr(_failpoints, "_NTH", "")
+    monkeypatch.setattr(os, "kill", kill)
+    gdf = _gdf(rect_km(20.0, 10.0, 2, 2))
+    with sim.serve(processing_seconds=0) as server:
+        with pytest.raises(Killed):
+            gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        (proc,) = server.processings
+        assert result_downloads(server) == []
+    with jr.Journal(tmp_path, None, lock=False) as journal:
+        (rec,) = journal.records()
+    assert (rec.state, rec.processing_id) == (jr.CREATED, proc["id"])
+
+
 def test_resume_same_run_dir_creates_nothing_new(tmp_path):
     gdf = _gdf(rect_km(20.0, 10.0, 6, 5))
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
