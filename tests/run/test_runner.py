@@ -275,9 +275,7 @@ def test_failed_tiles_reported_with_partial_result(tmp_path, caplog):
     assert announced == restarted
 
 
-def test_the_mid_poll_crash_point_is_reached_before_any_result_is_asked(
-    tmp_path, monkeypatch
-):
+def test_the_mid_poll_crash_point_is_reached_before_any_result_is_asked(tmp_path, monkeypatch):
     """The ``mid_poll`` failpoint armed (its SIGKILL caught here): the run stops in the
     poll that acts on its created processing, before any result download; the journal
     holds the processing as created, with the id the simulator gave it."""
@@ -458,9 +456,7 @@ def test_poll_comes_when_progress_predicts_a_finish():
     now[0] = 210.0  # stuck at 99 %: no prediction, polling backs off as usual
     assert runner._predict(seen([100, 99, None], done)) is None
     now[0] = 220.0  # moving again: the rate still counts from b's first sighting
-    assert runner._predict(seen([100, 99.5, None], done)) == pytest.approx(
-        220.0 + 0.5 * 120 / 99.5
-    )
+    assert runner._predict(seen([100, 99.5, None], done)) == pytest.approx(220.0 + 0.5 * 120 / 99.5)
     now[0] = 230.0  # at 100 % but not finished yet: it predicts no finish to poll at
     assert runner._predict(seen([100, 100, None], done)) is None
 
@@ -781,9 +777,7 @@ def test_a_processing_the_service_lists_as_one_aoi_is_stored_whole_for_that_aois
 
 
 @pytest.mark.parametrize("max_workers", [1, 4])
-def test_an_aois_refused_download_is_asked_again_alone_and_the_others_kept(
-    tmp_path, max_workers
-):
+def test_an_aois_refused_download_is_asked_again_alone_and_the_others_kept(tmp_path, max_workers):
     """Some of the result downloads of a processing of four AOIs are refused (403):
     the AOIs served meanwhile are stored, and the next fetches ask only for the AOIs not
     stored, each per AOI, until each AOI's result was served once; the run ends
@@ -834,8 +828,7 @@ def test_a_processing_some_of_whose_aois_failed_keeps_the_others_and_each_failur
         listed = Api(server).get(f"/processings/{proc['id']}/aois").json()
         date = server.imagery_date(proc["id"])
         truth = {
-            a["id"]: truth_in(server, [shapely.geometry.shape(a["geometry"])], date)
-            for a in listed
+            a["id"]: truth_in(server, [shapely.geometry.shape(a["geometry"])], date) for a in listed
         }
         asked = [aoi_asked(r) for r in result_downloads(server)]
     ok = {a["id"] for a in listed if a["status"] == "OK"}
