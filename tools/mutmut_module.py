@@ -773,6 +773,61 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (10, 18, 38)
     },
+    **{
+        f"mapflow_geo.run.engine.xǁRunnerǁ_fetch__mutmut_{n}": (
+            "the fallback to the processing's only tile when no tile was found for an AOI: "
+            "tile_for finds no tile only for an AOI without geometry among several tiles, "
+            "and for one tile it returns that tile; so the fallback never runs (its body "
+            "mutated) or assigns the same tile id (the condition widened)"
+        )
+        for n in (68, 69, 72, 73, 74, 137, 138, 141, 142, 143)
+    },
+    "mapflow_geo.run.engine.xǁRunnerǁ_fetch__mutmut_21": (
+        "a Polygon body is one polygon part, hence one tile: len(pos) is always 1 there"
+    ),
+    "mapflow_geo.run.engine.xǁRunnerǁ_fetch__mutmut_50": (
+        "_per_aoi set to None instead of False: it is only ever read for its truth"
+    ),
+    **{
+        f"mapflow_geo.run.engine.xǁRunnerǁ_fetch__mutmut_{n}": (
+            "getattr on a listed AOI without its default: the client's Aoi model has status "
+            "and messages as fields with defaults, always present"
+        )
+        for n in (111, 114, 133)
+    },
+    **{
+        f"mapflow_geo.run.engine.xǁRunnerǁ_store_per_aoi__mutmut_{n}": (
+            "zip over todo and its futures without strict=True: one future per todo item"
+        )
+        for n in (45, 48, 49)
+    },
+    "mapflow_geo.run.engine.xǁRunnerǁ_store_per_aoi__mutmut_61": (
+        "_per_aoi set to None instead of False: it is only ever read for its truth"
+    ),
+    "mapflow_geo.run.engine.xǁRunnerǁ_predict__mutmut_8": (
+        "getattr(proc, 'percent_completed') without its None default: the listing and "
+        "processings.get give Processing models, where it is a field with a default"
+    ),
+    **{
+        f"mapflow_geo.run.engine.xǁRunnerǁ_predict__mutmut_{n}": (
+            "a Sighting's last_at set to None: the field is never read"
+        )
+        for n in (29, 40)
+    },
+    "mapflow_geo.run.engine.xǁRunnerǁ_predict__mutmut_48": (
+        "now >= t0 instead of now > t0: at now == t0 the eta is now + 0.0 == now, which "
+        "the eta > now test rejects as before"
+    ),
+    "mapflow_geo.run.engine.xǁRunnerǁ_predict__mutmut_61": (
+        "eta <= best instead of eta < best: on a tie best is set to the same value"
+    ),
+    **{
+        f"mapflow_geo.run.engine.xǁRunnerǁ_collect__mutmut_{n}": (
+            "_submitted.pop(key) with no or a None default: _act records every key in "
+            "_submitted before it puts the key in pending, so the key is always there"
+        )
+        for n in (5, 7)
+    },
     "mapflow_geo.run.engine.xǁRunnerǁ_sweep__mutmut_37": (
         "a sweep stopped early said complete: it stops early only when no record awaits "
         "adoption (want_intents False), and then its completeness is never read"
@@ -976,6 +1031,24 @@ UNSEEABLE: dict[str, str] = {
         "service lists one AOI per polygon (API docs; the simulator does so), so no "
         "service that follows its docs lists one AOI for it"
     ),
+    **{
+        f"mapflow_geo.run.engine.xǁRunnerǁ_fetch__mutmut_{n}": (
+            "the fallback tile for an AOI listed without geometry among several tiles: "
+            "the simulator always lists an AOI's geometry"
+        )
+        for n in (70, 71, 139, 140)
+    },
+    "mapflow_geo.run.engine.xǁRunnerǁ_fetch__mutmut_51": (
+        "results per AOI still tried after the AOI listing was refused: only differs for "
+        "a service that refuses one processing's AOI listing and lists another's"
+    ),
+    **{
+        f"mapflow_geo.run.engine.xǁRunnerǁ_store_per_aoi__mutmut_{n}": (
+            "the AOI pool's size or thread names: the run's semaphore bounds its downloads "
+            "to max_workers either way, and nothing reads thread names"
+        )
+        for n in (21, 32, 33, 34, 35, 36, 37)
+    },
     "mapflow_geo.tiling.x__cell_width_deg__mutmut_47": (
         "the last shrink loop on >= instead of >: differs only when a cell's computed "
         "geodesic area equals cap * (1 - 1e-9) exactly; its width comes out of an "

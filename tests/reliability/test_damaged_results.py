@@ -29,7 +29,7 @@ from shapely.geometry import mapping
 from support.areas import grid_gdf
 from support.campaign import FAST
 from support.fsync import record_fsyncs
-from support.record import assert_one_charge_each
+from support.record import aoi_asked, assert_one_charge_each, result_downloads
 from support.truth import check_against_truth, truth_in
 
 from mapflow_geo import sim
@@ -92,8 +92,9 @@ def test_result_that_stays_unreadable_fails_its_tile_and_the_next_run_fetches_it
 def test_a_result_that_stays_unreadable_is_named_by_its_processing(tmp_path, caplog, per_aoi):
     """A result that stays unreadable, fetched per AOI or (a service that does not serve
     results per AOI) as the processing's whole result split per tile: every tile of the
-    processing fails, and each warning names the processing by its key (the ``meta`` its
-    create carried, in the simulator's record) and by its id."""
+    processing fails (per AOI, the whole result is not asked for on top), and each
+    warning names the processing by its key (the ``meta`` its create carried, in the
+    simulator's record) and by its id."""
     gdf = grid_gdf(4, km=0.8)  # small squares: one processing of 4 AOIs
     with sim.serve(aoi_area_limit_km2=25, processing_seconds=0, seed=23,
                    result_per_aoi=per_aoi, faults={"truncated_result": 1.0}) as server:  # fmt: skip
@@ -101,7 +102,10 @@ def test_a_result_that_stays_unreadable_is_named_by_its_processing(tmp_path, cap
             with pytest.warns(RunIncompleteWarning, match="DAMAGED_RESULT"):
                 res = _run(server, gdf, tmp_path, errors="warn", **NO_WAIT)
         (proc,) = server.processings
+        served = {aoi_asked(r) for r in result_downloads(server) if r.status == 200}
     assert len(res.tiles) == 4 and set(res.tiles["status"]) == {"DAMAGED_RESULT"}
+    # per AOI, each AOI's result only (never the whole one on top); else the whole one only
+    assert len(served) == (4 if per_aoi else 1) and (None in served) != per_aoi
     said = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.engine"]
     named = [m for m in said if proc["id"] in m]
     assert named, said

@@ -275,6 +275,36 @@ def test_failed_tiles_reported_with_partial_result(tmp_path, caplog):
     assert announced == restarted
 
 
+def test_the_mid_poll_crash_point_is_reached_before_any_result_is_asked(tmp_path, monkeypatch):
+    """The ``mid_poll`` failpoint armed (its SIGKILL caught here): the run stops in the
+    poll that acts on its created processing, before any result download; the journal
+    holds the processing as created, with the id the simulator gave it."""
+    import os
+    import signal
+
+    from mapflow_geo.run import _failpoints
+
+    class Killed(Exception):
+        pass
+
+    def kill(pid: int, sig: int) -> None:
+        assert (pid, sig) == (os.getpid(), signal.SIGKILL)
+        raise Killed
+
+    monkeypatch.setattr(_failpoints, "_ARMED", "mid_poll")
+    monkeypatch.setattr(_failpoints, "_NTH", "")
+    monkeypatch.setattr(os, "kill", kill)
+    gdf = _gdf(rect_km(20.0, 10.0, 2, 2))
+    with sim.serve(processing_seconds=0) as server:
+        with pytest.raises(Killed):
+            gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        (proc,) = server.processings
+        assert result_downloads(server) == []
+    with jr.Journal(tmp_path, None, lock=False) as journal:
+        (rec,) = journal.records()
+    assert (rec.state, rec.processing_id) == (jr.CREATED, proc["id"])
+
+
 def test_resume_same_run_dir_creates_nothing_new(tmp_path):
     gdf = _gdf(rect_km(20.0, 10.0, 6, 5))
     with sim.serve(aoi_area_limit_km2=5, processing_seconds=0) as server:
@@ -371,6 +401,7 @@ def test_resume_fetches_again_results_a_power_cut_lost(tmp_path, caplog):
         assert len([r for r in server.requests if "/result" in r.path]) == n_results + 2
     said = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.engine"]
     assert [re.findall(r"\d+", m) for m in said] == [["2"]], said
+    assert "missing" in said[0] and "again" in said[0], said
     assert all(parquet_intact(f) for f in files)
     assert second.complete
     assert len(second.features) == len(first.features)
@@ -424,6 +455,10 @@ def test_poll_comes_when_progress_predicts_a_finish():
     assert runner._predict(seen([100, 99, None], done)) == pytest.approx(200.0 + 1 * 100 / 99)
     now[0] = 210.0  # stuck at 99 %: no prediction, polling backs off as usual
     assert runner._predict(seen([100, 99, None], done)) is None
+    now[0] = 220.0  # moving again: the rate still counts from b's first sighting
+    assert runner._predict(seen([100, 99.5, None], done)) == pytest.approx(220.0 + 0.5 * 120 / 99.5)
+    now[0] = 230.0  # at 100 % but not finished yet: it predicts no finish to poll at
+    assert runner._predict(seen([100, 100, None], done)) is None
 
 
 def test_downloads_failing_past_max_outage_give_up_resumably(tmp_path, caplog):
@@ -565,7 +600,8 @@ def test_each_stored_result_is_recorded_with_its_tile_and_the_objects_served(tmp
     """Every tile's objects are stored in one file, recorded with that tile, OK, and the
     count of the objects it holds; per processing, ``qa`` counts the objects stored and
     the damaged ones dropped (the simulator's truth of each tile, and the damage it
-    served); per AOI, each of the simulator's AOIs is recorded once."""
+    served); per AOI, each of the simulator's AOIs is recorded once; one polygon a
+    processing, its whole result is asked for without listing its AOIs."""
     gdf = grid_gdf(4, km=0.8)  # small squares: one processing of 4 AOIs, or 4 of one
     with _layout_server(layout, faults={"damaged_geometry": 0.1}) as (server, run):
         res = gdf.mapflow.process(
@@ -577,6 +613,7 @@ def test_each_stored_result_is_recorded_with_its_tile_and_the_objects_served(tmp
             for t, g in zip(res.tiles["tile_id"], res.tiles.geometry, strict=True)
         }
         downloads = result_downloads(server)
+        aoi_listings = [r for r in server.requests if r.path.endswith("/aois")]
         id_of = {p["meta"]["mapflow_geo_key"]: p["id"] for p in server.processings}
         listed = _listed_aois(server)
     # a point inside each tile tells the input row it was cut from
@@ -616,6 +653,8 @@ def test_each_stored_result_is_recorded_with_its_tile_and_the_objects_served(tmp
     with jr.Journal(tmp_path, None, lock=False) as journal:
         recs = journal.downloads()
     assert len(recs) == 4 and all(d.status == "OK" for d in recs)
+    if layout == "whole":  # one polygon is one AOI: its whole result, its AOIs not listed
+        assert aoi_listings == [] and {aoi_asked(r) for r in downloads} == {None}
     if layout == "per AOI":  # each AOI the simulator lists, recorded once, asked for once
         (pid,) = listed
         assert {d.aoi_id for d in recs} == listed[pid] == {aoi_asked(r) for r in downloads}
@@ -653,6 +692,22 @@ def test_a_lost_result_is_fetched_again_alone_and_nothing_else(tmp_path, layout)
     assert again.files.set_index("path")["features"].to_dict() == (
         first.files.set_index("path")["features"].to_dict()
     )
+
+
+def test_a_failed_processing_whose_aois_are_not_listed_is_not_downloaded(tmp_path):
+    """A service that lists no AOIs: a processing that failed (no restart left) has no
+    result to ask for; the run asks for none and fails with every tile not OK."""
+    gdf = grid_gdf(4, km=0.8)
+    with _layout_server("no AOI listing", fail_fraction=1.0) as (server, run):
+        with pytest.raises(RunFailedError) as info:
+            gdf.mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path, max_restarts=0,
+                **run, **FAST,
+            )  # fmt: skip
+        downloads = result_downloads(server)
+        (proc,) = server.processings
+    assert proc["status"] == "FAILED" and downloads == []
+    assert (info.value.result.tiles["status"] != "OK").all()
 
 
 def test_a_tile_stored_from_the_whole_result_is_not_fetched_again_per_aoi(tmp_path):
@@ -693,6 +748,119 @@ def test_each_processing_is_named_by_the_prefix_and_its_key(tmp_path, name):
     assert len(named) == 2 and named == {k: f"{prefix} {k}" for k in res.processings["key"]}
 
 
+def test_a_processing_the_service_lists_as_one_aoi_is_stored_whole_for_that_aois_tile(
+    tmp_path,
+):
+    """A processing of two polygons that the service lists as one AOI (it keeps the
+    first): its whole result is downloaded once, without ``aoiId``, and recorded as that
+    AOI's, with the tile the AOI lies in and the true objects it holds."""
+    gdf = grid_gdf(2, km=0.8)  # two squares: one processing of two polygons
+    with sim.serve(aoi_area_limit_km2=25, processing_seconds=0, seed=5) as server:
+
+        def one_aoi(_rec) -> None:
+            with server.service.lock:
+                for proc in server.service.state.processings.values():
+                    proc.aois = proc.aois[:1]
+
+        server.after_create = one_aoi
+        res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path, **FAST)
+        downloads = result_downloads(server)
+        (proc,) = server.service.state.processings.values()
+        (aoi,) = proc.aois
+        date = server.imagery_date(proc.id)
+        area = shapely.geometry.shape(aoi.geometry)
+        geoms, _, damage = truth_in(server, [area], date)
+    assert len(res.processings) == 1 and len(res.tiles) == 2
+    assert [aoi_asked(r) for r in downloads] == [None]  # the whole result, once
+    inside = [
+        t
+        for t, g in zip(res.tiles["tile_id"], res.tiles.geometry, strict=True)
+        if g.contains(area.representative_point())
+    ]
+    with jr.Journal(tmp_path, None, lock=False) as journal:
+        (rec,) = journal.downloads()
+        (prec,) = journal.records()
+    assert prec.status == "OK" and prec.state == jr.FINISHED
+    assert (rec.aoi_id, rec.tile_id, rec.status) == (aoi.id, *inside, "OK")
+    stored = gpd.read_parquet(tmp_path / rec.path)
+    assert rec.features == len(stored) == len(geoms) > 0
+    assert set(stored["tile_id"].astype(str)) == set(inside)
+    assert set(stored["processing_id"].astype(str)) == {proc.id}
+    check_against_truth(np.asarray(stored.geometry.values), geoms, damage)
+
+
+@pytest.mark.parametrize("max_workers", [1, 4])
+def test_an_aois_refused_download_is_asked_again_alone_and_the_others_kept(tmp_path, max_workers):
+    """Some of the result downloads of a processing of four AOIs are refused (403):
+    the AOIs served meanwhile are stored, and the next fetches ask only for the AOIs not
+    stored, each per AOI, until each AOI's result was served once; the run ends
+    complete with every AOI's true objects."""
+    gdf = grid_gdf(4, km=0.8)
+    with sim.serve(aoi_area_limit_km2=25, processing_seconds=0, seed=5) as server:
+
+        def refuse_half(_rec) -> None:
+            paths = [f"/processings/{p['id']}/result" for p in server.processings]
+            server.set_faults({"status_403": 0.7, "paths": paths})
+
+        server.after_create = refuse_half
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, max_workers=max_workers,
+            **FAST,
+        )  # fmt: skip
+        downloads = result_downloads(server)
+        date = server.imagery_date(str(res.processings["processing_id"].iloc[0]))
+        geoms, _, damage = truth_in(server, list(gdf.geometry), date)
+        listed = _listed_aois(server)
+    (aois,) = listed.values()
+    served = [aoi_asked(r) for r in downloads if r.status == 200]
+    refused = [aoi_asked(r) for r in downloads if r.status == 403]
+    assert refused and len(downloads) == len(served) + len(refused)
+    assert sorted(served) == sorted(aois)  # each AOI's result served once, per AOI
+    assert set(refused) <= aois
+    with jr.Journal(tmp_path, None, lock=False) as journal:
+        recs = journal.downloads()
+    assert sorted(d.aoi_id for d in recs) == sorted(aois)
+    assert all(d.status == "OK" for d in recs)
+    assert res.complete and len(res.files) == 4
+    check_against_truth(np.asarray(res.features.geometry.values), geoms, damage)
+
+
+def test_a_processing_some_of_whose_aois_failed_keeps_the_others_and_each_failure(tmp_path):
+    """A processing of four AOIs, some of which failed (no restart left): each AOI the
+    simulator says OK is stored per AOI with its true objects; each failed one is recorded
+    with the simulator's status and messages, not downloaded; the run is incomplete."""
+    gdf = grid_gdf(4, km=0.8)
+    with sim.serve(
+        aoi_area_limit_km2=25, processing_seconds=0, seed=1, fail_fraction=0.5
+    ) as server:
+        with pytest.raises(RunFailedError):
+            gdf.mapflow.process(
+                "buildings", client=server.client(), run_dir=tmp_path, max_restarts=0, **FAST
+            )
+        (proc,) = server.processings
+        listed = Api(server).get(f"/processings/{proc['id']}/aois").json()
+        date = server.imagery_date(proc["id"])
+        truth = {
+            a["id"]: truth_in(server, [shapely.geometry.shape(a["geometry"])], date) for a in listed
+        }
+        asked = [aoi_asked(r) for r in result_downloads(server)]
+    ok = {a["id"] for a in listed if a["status"] == "OK"}
+    failed = {a["id"]: a for a in listed if a["status"] == "FAILED"}
+    assert ok and failed and len(ok) + len(failed) == 4
+    assert sorted(asked) == sorted(ok)  # each OK AOI's result once, per AOI
+    with jr.Journal(tmp_path, None, lock=False) as journal:
+        recs = {d.aoi_id: d for d in journal.downloads()}
+    assert set(recs) == ok | set(failed)
+    for aoi_id in ok:
+        geoms, _, damage = truth[aoi_id]
+        stored = gpd.read_parquet(tmp_path / recs[aoi_id].path)
+        assert recs[aoi_id].status == "OK" and recs[aoi_id].features == len(geoms)
+        check_against_truth(np.asarray(stored.geometry.values), geoms, damage)
+    for aoi_id, aoi in failed.items():
+        assert (recs[aoi_id].status, recs[aoi_id].path) == ("FAILED", None)
+        assert recs[aoi_id].messages == aoi["messages"] != []
+
+
 def test_all_of_a_runs_downloads_stay_within_max_workers(tmp_path):
     """Two processings of four AOIs each finish together: their AOIs' results are
     downloaded side by side, never more than ``max_workers`` of the run's at once (the
@@ -707,6 +875,21 @@ def test_all_of_a_runs_downloads_stay_within_max_workers(tmp_path):
         downloads = result_downloads(server)
     assert res.complete and res.tiles["processing_key"].nunique() == 2
     assert len(downloads) == 8 and None not in {aoi_asked(r) for r in downloads}
+    assert max_overlap(downloads) == 2
+
+
+def test_the_aois_of_one_processing_are_downloaded_side_by_side(tmp_path):
+    """One processing of four AOIs: their results are downloaded two at a time at
+    ``max_workers=2`` (the simulator's log), not one after the other."""
+    gdf = grid_gdf(4, km=0.8)
+    with sim.serve(aoi_area_limit_km2=25, processing_seconds=0, seed=5,
+                   faults={"latency_s": 0.2}) as server:  # fmt: skip
+        res = gdf.mapflow.process(
+            "buildings", client=server.client(), run_dir=tmp_path, max_workers=2, **FAST
+        )
+        downloads = result_downloads(server)
+    assert res.complete and res.tiles["processing_key"].nunique() == 1
+    assert len(downloads) == 4 and None not in {aoi_asked(r) for r in downloads}
     assert max_overlap(downloads) == 2
 
 
