@@ -752,11 +752,6 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (32, 34, 36)
     },
-    "mapflow_geo.run.engine.xǁRunnerǁ_fetch__mutmut_70": (
-        "the one AOI's tile id when tile_for finds none and the processing has one tile: "
-        "tile_for never returns None for one tile (it takes that tile, or the nearest), "
-        "so the branch never runs"
-    ),
     **{
         f"mapflow_geo.run.engine.xǁRunnerǁ_create_planned__mutmut_{n}": (
             "CREATED records left out of the scan for records whose key left the plan: a "
@@ -1025,12 +1020,6 @@ UNSEEABLE: dict[str, str] = {
             "engine.x__run__mutmut_8",
         )
     },
-    "mapflow_geo.run.engine.xǁRunnerǁ_fetch__mutmut_80": (
-        "the one-AOI branch of a processing whose body is a MultiPolygon (a Polygon body "
-        "takes the branch before): its body holds two or more tiles' polygons and the "
-        "service lists one AOI per polygon (API docs; the simulator does so), so no "
-        "service that follows its docs lists one AOI for it"
-    ),
     **{
         f"mapflow_geo.run.engine.xǁRunnerǁ_fetch__mutmut_{n}": (
             "the fallback tile for an AOI listed without geometry among several tiles: "

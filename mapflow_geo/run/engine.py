@@ -356,7 +356,7 @@ class Runner:
         if workers == 1:  # in this thread, one after the other
             futures = [_done_future(one, *t) for t in todo]
         else:
-            with ThreadPoolExecutor(thread_name_prefix="mapflow-aoi") as pool:
+            with ThreadPoolExecutor(workers, thread_name_prefix="mapflow-aoi") as pool:
                 futures = [pool.submit(one, *t) for t in todo]
         error, left = None, []
         for t, fut in zip(todo, futures, strict=True):
