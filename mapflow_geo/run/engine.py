@@ -321,6 +321,14 @@ class Runner:
             todo.append((aoi_id, tile_id))
         if self._per_aoi and todo:
             todo = self._store_per_aoi(key, processing_id, todo, index, unstored)
+        if todo and status != Status.OK:
+            # no results per AOI, and the whole result of a processing that did not
+            # succeed is never served (RESULT_NOT_READY): its OK AOIs cannot be had
+            unstored += [
+                {"aoi_id": a, "tile_id": t, "status": status, "messages": [NO_WHOLE_RESULT]}
+                for a, t in todo
+            ]
+            todo = []
         if todo or (aois is None and status == Status.OK):
             # the service does not serve results per AOI: the whole result, in one
             # download, stored per plan tile (the tiles of the AOIs left; every tile
@@ -685,6 +693,14 @@ class Runner:
                 log.warning("download of %s failed (%s); will retry", key, exc)
                 continue
             raise exc
+
+
+#: Why an OK AOI of a processing that did not succeed was not stored: the service serves
+#: neither its result per AOI nor the processing's whole result.
+NO_WHOLE_RESULT = (
+    "this AOI succeeded, but the service serves no results per AOI and no whole result "
+    "of a processing that did not succeed"
+)
 
 
 def _unserved(exc: APIError) -> bool:

@@ -861,6 +861,39 @@ def test_a_processing_some_of_whose_aois_failed_keeps_the_others_and_each_failur
         assert recs[aoi_id].messages == aoi["messages"] != []
 
 
+@pytest.mark.timeout(60)
+def test_a_failed_processing_without_results_per_aoi_ends_and_says_why(tmp_path):
+    """Some AOIs of a processing fail and the service serves no results per AOI: the
+    run ends (the whole result of a failed processing is never served, so it is not
+    asked for again and again). Each failed tile has the service's messages, each tile
+    whose AOI succeeded says why its objects were not fetched, and the run is incomplete."""
+    from mapflow_geo.run.engine import NO_WHOLE_RESULT
+
+    gdf = grid_gdf(4, km=0.8)
+    with sim.serve(aoi_area_limit_km2=25, processing_seconds=0, seed=1, fail_fraction=0.5,
+                   result_per_aoi=False) as server:  # fmt: skip
+        with pytest.warns(RunIncompleteWarning):
+            res = gdf.mapflow.process("buildings", client=server.client(), run_dir=tmp_path,
+                                      max_restarts=0, errors="warn", **FAST)  # fmt: skip
+        downloads = result_downloads(server)
+        (proc,) = server.processings
+        listed = Api(server).get(f"/processings/{proc['id']}/aois").json()
+    failed = {a["id"]: a for a in listed if a["status"] != "OK"}
+    assert proc["status"] == "FAILED" and 0 < len(failed) < len(listed)
+    assert all(aoi_asked(r) is not None for r in downloads)  # never the whole result
+    assert len(downloads) <= len(listed) - len(failed)
+    with jr.Journal(tmp_path, None, lock=False) as journal:
+        recs = {d.aoi_id: d for d in journal.downloads()}
+    assert set(recs) == {a["id"] for a in listed}
+    for aoi_id, rec in recs.items():
+        assert rec.status == "FAILED" and rec.path is None
+        if aoi_id in failed:
+            assert rec.messages == failed[aoi_id]["messages"]  # as the service gave them
+        else:
+            assert rec.messages == [NO_WHOLE_RESULT]
+    assert not res.complete and len(res.features) == 0
+
+
 def test_all_of_a_runs_downloads_stay_within_max_workers(tmp_path):
     """Two processings of four AOIs each finish together: their AOIs' results are
     downloaded side by side, never more than ``max_workers`` of the run's at once (the
