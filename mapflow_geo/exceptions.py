@@ -311,13 +311,16 @@ class RunIncompleteWarning(MapflowWarning):
 
 
 def warn(message: str | Warning, category: type[Warning] = MapflowWarning) -> None:
-    """Issue a warning attributed to the first caller outside mapflow-geo: the user's
-    line, whichever of the package's doors (accessor, function, CLI) led there."""
+    """Issue a warning attributed to the line that called into mapflow-geo: the frame
+    just outside the outermost of the package's frames, whichever door (accessor,
+    function, CLI) and whatever wrappers lie between."""
     package = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    frame, level = sys._getframe(1), 2  # stacklevel 1 would be this function
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+    frame, level, outermost = sys._getframe(1), 2, 1  # stacklevel 1 is this function
+    while frame is not None:
+        if os.path.abspath(frame.f_code.co_filename).startswith(package):
+            outermost = level
         frame, level = frame.f_back, level + 1
-    warnings.warn(message, category, stacklevel=level)
+    warnings.warn(message, category, stacklevel=outermost + 1)
 
 
 def strict() -> None:
