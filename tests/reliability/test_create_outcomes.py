@@ -342,6 +342,7 @@ def test_a_run_given_up_before_its_first_poll_shows_what_each_create_answered(tm
             gdf.mapflow.process("buildings", client=client, run_dir=tmp_path, **opts)
         listed = [r for r in server.requests if "/processings/v2/page" in r.path]
         ids = {p["id"] for p in server.processings}
+        charged = {p["id"]: p["cost"] for p in server.processings}
     assert listed and all(r.status == 503 for r in listed), "a poll read a status"
     warned = [r.getMessage() for r in caplog.records if r.name == "mapflow_geo.run.engine"]
     # every failed poll but the last (raised) is announced with the service's answer
@@ -352,6 +353,8 @@ def test_a_run_given_up_before_its_first_poll_shows_what_each_create_answered(tm
     assert set(res.processings["status"]) <= service_statuses
     status = res.processings.set_index("processing_id")["status"]
     assert (res.tiles["status"] == res.tiles["processing_id"].map(status)).all()
+    # and the cost each create answered, what the simulator charged
+    assert res.processings.set_index("processing_id")["cost"].to_dict() == charged
 
 
 def test_a_refused_create_stops_creating_and_each_unsent_tile_says_why(tmp_path):
