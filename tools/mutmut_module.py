@@ -1038,6 +1038,10 @@ UNSEEABLE: dict[str, str] = {
         )
         for n in (21, 32, 33, 34, 35, 36, 37)
     },
+    "mapflow_geo.tiling.x__cumulative_area__mutmut_83": (
+        "a zero-area profile returned instead of None: only for a polygon whose equal-area "
+        "image has no area, and rows without area are refused before planning"
+    ),
     "mapflow_geo.tiling.x__cell_width_deg__mutmut_47": (
         "the last shrink loop on >= instead of >: differs only when a cell's computed "
         "geodesic area equals cap * (1 - 1e-9) exactly; its width comes out of an "

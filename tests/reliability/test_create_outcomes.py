@@ -249,6 +249,12 @@ def test_run_auth_refused_stops_with_clear_error(tmp_path, fault, cls):
         assert server.charges == []
         assert 1 <= len(creates(server)) <= 4
         assert f"HTTP {fault[-3:]}" in str(ei.value)
+        # reopened, each processing whose create the service refused says why
+        from mapflow_geo import open_run
+
+        said = open_run(tmp_path / "run").processings["messages"].map(list)
+        refused = [m for m in said if m == ["authentication refused"]]
+        assert len(refused) == len(creates(server)), list(said)
         # the token is fixed: the same run dir resumes and completes, paying once each
         server.clear_faults()
         res = gdf.mapflow.process(
