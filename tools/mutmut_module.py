@@ -219,6 +219,10 @@ EQUIVALENT: dict[str, str] = {
         )
         for n in (14, 16)
     },
+    "mapflow_geo.run.prepare.x_check_budget__mutmut_33": (
+        'an account without a billing type read as "XXXX" instead of "": neither is '
+        "CREDITS or AREA, the only two the budget check compares with"
+    ),
     "mapflow_geo.run.monitor.xǁMonitorǁ_fetch__mutmut_25": (
         "the row looked up for a missing tile id too: Series.get of an id that no tile "
         "has (tile ids are non-empty strings) gives None, as the else branch does"
